@@ -1,0 +1,217 @@
+"""Reviewer accounts and their API tokens: created, listed, disabled, revoked, audited."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from . import audit
+from .db import Database
+from .models import Actor, Role, now_iso
+
+TOKEN_PREFIX = "abt_"
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+
+
+class AccountError(Exception):
+    """A reviewer or token operation that cannot be done as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    id: int
+    name: str
+    phone: str | None
+    role: Role
+    notify_sms: bool
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Reviewer:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            phone=row["phone"],
+            role=Role(row["role"]),
+            notify_sms=bool(row["notify_sms"]),
+            active=bool(row["active"]),
+        )
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256 random bits, so one SHA-256 is as strong as a slow hash here."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+async def add_reviewer(
+    db: Database,
+    name: str,
+    *,
+    phone: str | None,
+    password: str,
+    role: Role = Role.REVIEWER,
+    actor: Actor = Actor.HUMAN,
+) -> Reviewer:
+    """Create a reviewer; names are unique regardless of case, phones unique."""
+    name = name.strip()
+    if not name:
+        raise AccountError("a reviewer needs a name")
+    if len(password) < 8:
+        raise AccountError("a password needs at least 8 characters")
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT name, phone FROM reviewers WHERE name = ? OR phone = ?", (name, phone)
+        ) as cursor:
+            clash = await cursor.fetchone()
+        if clash is not None:
+            if clash["name"].lower() == name.lower():
+                raise AccountError(f"a reviewer named {clash['name']!r} already exists")
+            raise AccountError(f"{phone} already belongs to reviewer {clash['name']!r}")
+        cursor = await conn.execute(
+            """
+            INSERT INTO reviewers (name, phone, password_hash, role, created_at)
+            VALUES (?, ?, ?, ?, ?)
+            """,
+            (name, phone, hash_password(password), role, now_iso()),
+        )
+        reviewer_id = cursor.lastrowid
+        assert reviewer_id is not None
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                "Reviewer Added",
+                actor=actor,
+                metadata={"reviewer_id": reviewer_id, "name": name, "role": role},
+            ),
+        )
+    return Reviewer(reviewer_id, name, phone, role, notify_sms=True, active=True)
+
+
+async def list_reviewers(db: Database) -> list[Reviewer]:
+    rows = await db.fetchall("SELECT * FROM reviewers ORDER BY name")
+    return [Reviewer.from_row(row) for row in rows]
+
+
+async def find_reviewer(db: Database, name: str) -> Reviewer:
+    row = await db.fetchone("SELECT * FROM reviewers WHERE name = ?", (name.strip(),))
+    if row is None:
+        raise AccountError(f"no reviewer named {name!r}")
+    return Reviewer.from_row(row)
+
+
+async def disable_reviewer(db: Database, name: str) -> Reviewer:
+    """Disable a reviewer: they can no longer sign in, decide by SMS or use their tokens."""
+    reviewer = await find_reviewer(db, name)
+    if not reviewer.active:
+        raise AccountError(f"reviewer {reviewer.name!r} is already disabled")
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE reviewers SET active = 0 WHERE id = ?", (reviewer.id,))
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                "Reviewer Disabled",
+                actor=Actor.HUMAN,
+                metadata={"reviewer_id": reviewer.id, "name": reviewer.name},
+            ),
+        )
+    return await find_reviewer(db, name)
+
+
+async def ensure_admin(db: Database, name: str, password: str | None) -> str | None:
+    """Make sure an active admin exists; create `name` when none does.
+
+    Returns the generated password when one was made (to be shown once), otherwise None.
+    """
+    row = await db.fetchone("SELECT 1 FROM reviewers WHERE role = 'admin' AND active = 1")
+    if row is not None:
+        return None
+    generated = None if password else generate_password()
+    await add_reviewer(
+        db,
+        name,
+        phone=None,
+        password=password or generated or "",
+        role=Role.ADMIN,
+        actor=Actor.SYSTEM,
+    )
+    return generated
+
+
+async def create_token(db: Database, name: str, reviewer_name: str) -> str:
+    """Create an API token acting as a reviewer; returns it once, stores only its hash."""
+    name = name.strip()
+    if not name:
+        raise AccountError("a token needs a name")
+    reviewer = await find_reviewer(db, reviewer_name)
+    if not reviewer.active:
+        raise AccountError(f"reviewer {reviewer.name!r} is disabled")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)) as cursor:
+            if await cursor.fetchone() is not None:
+                raise AccountError(f"a token named {name!r} already exists")
+        await conn.execute(
+            """
+            INSERT INTO api_tokens (name, token_hash, reviewer_id, created_at)
+            VALUES (?, ?, ?, ?)
+            """,
+            (name, hash_token(token), reviewer.id, now_iso()),
+        )
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                "Token Created",
+                actor=Actor.HUMAN,
+                metadata={"token": name, "reviewer_id": reviewer.id},
+            ),
+        )
+    return token
+
+
+async def revoke_token(db: Database, name: str) -> None:
+    """Revoke a token: it stops working at once."""
+    row = await db.fetchone("SELECT id, revoked_at FROM api_tokens WHERE name = ?", (name,))
+    if row is None:
+        raise AccountError(f"no token named {name!r}")
+    if row["revoked_at"] is not None:
+        raise AccountError(f"token {name!r} was already revoked at {row['revoked_at']}")
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (now_iso(), row["id"])
+        )
+        await audit.record(
+            conn, audit.AuditEvent("Token Revoked", actor=Actor.HUMAN, metadata={"token": name})
+        )
+
+
+async def reviewer_for_token(db: Database, token: str) -> Reviewer | None:
+    """The active reviewer a live token acts as, or None."""
+    row = await db.fetchone(
+        """
+        SELECT reviewers.* FROM api_tokens JOIN reviewers ON reviewers.id = api_tokens.reviewer_id
+        WHERE api_tokens.token_hash = ? AND api_tokens.revoked_at IS NULL
+          AND reviewers.active = 1
+        """,
+        (hash_token(token),),
+    )
+    return Reviewer.from_row(row) if row else None

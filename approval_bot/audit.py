@@ -1,0 +1,125 @@
+"""The append-only, hash-chained audit log: one way in (`record`), one check (`verify`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from .models import Actor, now_iso
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One thing that happened, by whom, to which thread or message."""
+
+    event: str
+    actor: Actor = Actor.SYSTEM
+    actor_id: int | None = None
+    thread_id: str | None = None
+    message_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def canonical_metadata(metadata: Mapping[str, Any]) -> str:
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(row: Mapping[str, Any] | sqlite3.Row) -> str:
+    """SHA-256 over the canonical JSON of an audit row's fields, its prev_hash included."""
+    fields = {
+        "id": row["id"],
+        "event": row["event"],
+        "actor": row["actor"],
+        "actor_id": row["actor_id"],
+        "thread_id": row["thread_id"],
+        "message_id": row["message_id"],
+        "metadata": row["metadata"],
+        "timestamp": row["timestamp"],
+        "prev_hash": row["prev_hash"],
+    }
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
+    """Append `event` to the audit log inside the caller's write transaction; returns its id."""
+    if event.actor is Actor.SYSTEM and event.actor_id is not None:
+        raise ValueError("a System event has no actor_id")
+    async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
+        seq_row = await cur.fetchone()
+    async with conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") as cur:
+        last = await cur.fetchone()
+    row: dict[str, Any] = {
+        "id": (seq_row[0] if seq_row else 0) + 1,
+        "event": str(event.event),
+        "actor": str(event.actor),
+        "actor_id": event.actor_id,
+        "thread_id": event.thread_id,
+        "message_id": event.message_id,
+        "metadata": canonical_metadata(event.metadata),
+        "timestamp": now_iso(),
+        "prev_hash": last[0] if last else GENESIS_HASH,
+    }
+    row["hash"] = row_hash(row)
+    await conn.execute(
+        """
+        INSERT INTO audit_log
+            (id, event, actor, actor_id, thread_id, message_id, metadata, timestamp,
+             prev_hash, hash)
+        VALUES
+            (:id, :event, :actor, :actor_id, :thread_id, :message_id, :metadata, :timestamp,
+             :prev_hash, :hash)
+        """,
+        row,
+    )
+    return int(row["id"])
+
+
+@dataclass(frozen=True)
+class Verification:
+    rows: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"audit log verified: {self.rows} rows, hash chain intact"
+        return f"audit log broken at row {self.broken_at}: {self.reason}"
+
+
+async def verify(conn: aiosqlite.Connection) -> Verification:
+    """Walk the chain from the first row; report the first row that does not fit.
+
+    This is a read-only operation. It finds an edited row (its hash no longer matches), a
+    deleted or inserted row (the next row's prev_hash or id does not follow) and a deleted
+    tail (the highest id ever handed out is beyond the last row).
+    """
+    expected_prev, expected_id, count = GENESIS_HASH, 1, 0
+    async with conn.execute("SELECT * FROM audit_log ORDER BY id") as cursor:
+        async for row in cursor:
+            row_id = row["id"]
+            if row_id != expected_id:
+                return Verification(count, expected_id, f"row {expected_id} is missing")
+            if row["prev_hash"] != expected_prev:
+                return Verification(count, row_id, "its prev_hash does not match the row before it")
+            if row_hash(row) != row["hash"]:
+                return Verification(count, row_id, "its hash does not match its contents")
+            expected_prev, expected_id, count = row["hash"], row_id + 1, count + 1
+    async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
+        seq_row = await cur.fetchone()
+    highest = seq_row[0] if seq_row else 0
+    if highest >= expected_id:
+        return Verification(count, expected_id, f"rows {expected_id} to {highest} are missing")
+    return Verification(count)

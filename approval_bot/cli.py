@@ -1,0 +1,206 @@
+"""The `approval-bot` command: serve the app and look after its database, reviewers and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from . import __version__, accounts, audit
+from .config import Settings, SettingsError, load_settings
+from .db import SchemaTooNew, opened
+from .models import Role
+from .phones import InvalidPhone, parse_e164
+
+
+class CommandFailed(Exception):
+    """The command could not do what was asked; the message says why (exit code 1)."""
+
+
+def _phone(value: str) -> str:
+    try:
+        return parse_e164(value)
+    except InvalidPhone as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="approval-bot",
+        description="Human-in-the-loop draft approval for SMS and WhatsApp over Twilio.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the web app and run the background jobs")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on")
+
+    commands.add_parser(
+        "init-db", help="create or migrate the database and make sure an admin reviewer exists"
+    )
+
+    reviewer = commands.add_parser("reviewer", help="manage reviewers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = reviewer.add_parser("add", help="add a reviewer (prints a generated password once)")
+    add.add_argument("name")
+    add.add_argument("--phone", type=_phone, required=True, help="their phone, E.164")
+    add.add_argument("--admin", action="store_true", help="make them an admin")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    reviewer.add_parser("list", help="list reviewers")
+    disable = reviewer.add_parser("disable", help="disable a reviewer")
+    disable.add_argument("name")
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = token.add_parser("create", help="create a token (printed once)")
+    create.add_argument("name")
+    create.add_argument("--reviewer", required=True, help="the reviewer the token acts as")
+    revoke = token.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+
+    audit_cmd = commands.add_parser("audit", help="the audit log").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    audit_cmd.add_parser("verify", help="walk the hash chain; exit 1 at the first broken row")
+    return parser
+
+
+async def _init_db(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        version = await db.schema_version()
+        password = str(settings.admin_password) if settings.admin_password else None
+        generated = await accounts.ensure_admin(db, settings.admin_name, password)
+    print(f"database {settings.database} is at schema version {version}")
+    if generated:
+        print(f"created admin reviewer {settings.admin_name!r} with password: {generated}")
+        print("(shown once: write it down, or set ADMIN_PASSWORD next time)")
+    elif password:
+        print(f"admin reviewer {settings.admin_name!r} is ready (password from ADMIN_PASSWORD)")
+    else:
+        print("an admin reviewer exists")
+    return 0
+
+
+async def _reviewer_add(settings: Settings, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandFailed("no password on standard input")
+    else:
+        password = accounts.generate_password()
+    async with opened(settings.database) as db:
+        reviewer = await accounts.add_reviewer(
+            db,
+            args.name,
+            phone=args.phone,
+            password=password,
+            role=Role.ADMIN if args.admin else Role.REVIEWER,
+        )
+    print(f"added {reviewer.role} {reviewer.name!r} ({reviewer.phone})")
+    if not args.password_stdin:
+        print(f"password: {password}  (shown once)")
+    return 0
+
+
+async def _reviewer_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        reviewers = await accounts.list_reviewers(db)
+    if not reviewers:
+        print("no reviewers yet: run `approval-bot reviewer add NAME --phone +E164`")
+        return 0
+    header = ("NAME", "ROLE", "PHONE", "SMS", "ACTIVE")
+    rows = [
+        (
+            r.name,
+            r.role,
+            r.phone or "-",
+            "on" if r.notify_sms else "off",
+            "yes" if r.active else "disabled",
+        )
+        for r in reviewers
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return 0
+
+
+async def _reviewer_disable(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        reviewer = await accounts.disable_reviewer(db, args.name)
+    print(f"disabled reviewer {reviewer.name!r}")
+    return 0
+
+
+async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        token = await accounts.create_token(db, args.name, args.reviewer)
+    print(f"token {args.name!r} for reviewer {args.reviewer!r} (shown once):")
+    print(token)
+    return 0
+
+
+async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        await accounts.revoke_token(db, args.name)
+    print(f"revoked token {args.name!r}")
+    return 0
+
+
+async def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db, db.snapshot() as conn:
+        result = await audit.verify(conn)
+    print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("init-db", None): _init_db,
+    ("reviewer", "add"): _reviewer_add,
+    ("reviewer", "list"): _reviewer_list,
+    ("reviewer", "disable"): _reviewer_disable,
+    ("token", "create"): _token_create,
+    ("token", "revoke"): _token_revoke,
+    ("audit", "verify"): _audit_verify,
+}
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    mode = "sandbox (no Twilio credentials)" if settings.sandbox else "live Twilio"
+    print(f"approval-bot on http://{args.host}:{args.port} in {mode} mode", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, lifespan="on")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            return _serve(settings, args)
+        handler = HANDLERS[(args.command, getattr(args, "action", None))]
+        return asyncio.run(handler(settings, args))
+    except (SettingsError, SchemaTooNew, accounts.AccountError, CommandFailed) as error:
+        print(f"approval-bot: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

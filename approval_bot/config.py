@@ -1,0 +1,167 @@
+"""Settings: read once from the environment into a typed object, validated at start."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Secret
+
+from .phones import InvalidPhone, parse_address
+
+DEFAULT_DATABASE = "data/approval_bot.sqlite3"
+SECRET_KEY_FILE = "secret_key"
+
+
+class SettingsError(Exception):
+    """A setting is missing or has a value that is not allowed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path
+    secret_key: Secret
+    public_base_url: str
+    twilio_account_sid: str | None
+    twilio_auth_token: Secret | None
+    twilio_from_number: str | None
+    twilio_messaging_service_sid: str | None
+    twilio_api_base_url: str | None
+    drafter: str
+    openai_base_url: str | None
+    openai_api_key: Secret | None
+    openai_model: str | None
+    draft_timeout_seconds: float
+    send_poll_seconds: float
+    archive_after_hours: float
+    admin_name: str
+    admin_password: Secret | None
+
+    @property
+    def sandbox(self) -> bool:
+        """No Twilio credentials: sends go to the local sandbox gateway."""
+        return self.twilio_account_sid is None
+
+
+def _url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an http:// or https:// URL, not {value!r}.")
+    return value.rstrip("/")
+
+
+def _positive(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise SettingsError(f"{name} must be a positive number, not {value!r}.")
+    return number
+
+
+def _sid(name: str, value: str, prefix: str) -> str:
+    if not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+        raise SettingsError(f"{name} must be {prefix} followed by 32 hex digits, not {value!r}.")
+    return value
+
+
+def read_secret_key(database: Path) -> Secret:
+    """The key kept beside the database, created with 0600 permissions on first use."""
+    path = database.parent / SECRET_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < 32:
+            raise SettingsError(
+                f"SECRET_KEY is unset and {path} holds no usable key; delete it to make a new one."
+            ) from None
+        return Secret(key)
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return Secret(key)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise SettingsError naming the first bad one."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
+    database = Path(env.get("APPROVAL_BOT_DATABASE", DEFAULT_DATABASE))
+
+    secret_key = env.get("SECRET_KEY")
+    if secret_key is not None and len(secret_key) < 32:
+        raise SettingsError("SECRET_KEY must be at least 32 characters long.")
+
+    account_sid = env.get("TWILIO_ACCOUNT_SID")
+    auth_token = env.get("TWILIO_AUTH_TOKEN")
+    from_number = env.get("TWILIO_FROM_NUMBER")
+    service_sid = env.get("TWILIO_MESSAGING_SERVICE_SID")
+    if account_sid is not None:
+        _sid("TWILIO_ACCOUNT_SID", account_sid, "AC")
+        if auth_token is None:
+            raise SettingsError("TWILIO_AUTH_TOKEN must be set when TWILIO_ACCOUNT_SID is.")
+        if from_number is None and service_sid is None:
+            raise SettingsError(
+                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID must be set when "
+                "TWILIO_ACCOUNT_SID is."
+            )
+    elif auth_token is not None:
+        raise SettingsError("TWILIO_ACCOUNT_SID must be set when TWILIO_AUTH_TOKEN is.")
+    if from_number is not None:
+        try:
+            parse_address(from_number)
+        except InvalidPhone as error:
+            raise SettingsError(f"TWILIO_FROM_NUMBER {error}.") from None
+    if service_sid is not None:
+        _sid("TWILIO_MESSAGING_SERVICE_SID", service_sid, "MG")
+
+    drafter = env.get("DRAFTER", "builtin")
+    if drafter not in ("builtin", "openai"):
+        raise SettingsError(f"DRAFTER must be 'builtin' or 'openai', not {drafter!r}.")
+    openai_model = env.get("OPENAI_MODEL")
+    if drafter == "openai" and openai_model is None:
+        raise SettingsError("OPENAI_MODEL must be set when DRAFTER is 'openai'.")
+
+    def optional_url(name: str) -> str | None:
+        return _url(name, env[name]) if name in env else None
+
+    def optional_secret(name: str) -> Secret | None:
+        return Secret(env[name]) if name in env else None
+
+    public_base_url = _url("PUBLIC_BASE_URL", env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
+    twilio_api_base_url = optional_url("TWILIO_API_BASE_URL")
+    openai_base_url = optional_url("OPENAI_BASE_URL")
+    draft_timeout = _positive("DRAFT_TIMEOUT_SECONDS", env.get("DRAFT_TIMEOUT_SECONDS", "10"))
+    send_poll = _positive("SEND_POLL_SECONDS", env.get("SEND_POLL_SECONDS", "2"))
+    archive_after = _positive("ARCHIVE_AFTER_HOURS", env.get("ARCHIVE_AFTER_HOURS", "72"))
+    admin_name = env.get("ADMIN_NAME", "admin").strip()
+    if not admin_name:
+        raise SettingsError("ADMIN_NAME must not be blank.")
+    # last, so that a bad setting above leaves no key file behind
+    key = Secret(secret_key) if secret_key else read_secret_key(database)
+    return Settings(
+        database=database,
+        secret_key=key,
+        public_base_url=public_base_url,
+        twilio_account_sid=account_sid,
+        twilio_auth_token=optional_secret("TWILIO_AUTH_TOKEN"),
+        twilio_from_number=from_number,
+        twilio_messaging_service_sid=service_sid,
+        twilio_api_base_url=twilio_api_base_url,
+        drafter=drafter,
+        openai_base_url=openai_base_url,
+        openai_api_key=optional_secret("OPENAI_API_KEY"),
+        openai_model=openai_model,
+        draft_timeout_seconds=draft_timeout,
+        send_poll_seconds=send_poll,
+        archive_after_hours=archive_after,
+        admin_name=admin_name,
+        admin_password=optional_secret("ADMIN_PASSWORD"),
+    )

@@ -1,0 +1,107 @@
+"""The words of the domain: enums shared by the schema, the workflow and the edges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class MessageType(StrEnum):
+    INBOUND = "INBOUND"
+    DRAFT = "DRAFT"
+    OUTBOUND = "OUTBOUND"
+
+
+class MessageStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    DRAFT_PENDING_APPROVAL = "DRAFT_PENDING_APPROVAL"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+    PAUSED_THREAD = "PAUSED_THREAD"
+    APPROVED_TO_SEND = "APPROVED_TO_SEND"
+    REJECTED = "REJECTED"
+    SUPERSEDED = "SUPERSEDED"
+    SENT = "SENT"
+    FAILED_SEND = "FAILED_SEND"
+
+
+class Event(StrEnum):
+    """What happened to a message; the audit log's `event` for status changes."""
+
+    STORED = "Stored"
+    DRAFT_CREATED = "Draft Created"
+    DRAFT_FAILED = "Draft Failed"
+    HELD = "Held By Pause"
+    RELEASED = "Released By Resume"
+    APPROVE = "Approved"
+    REJECT = "Rejected"
+    EDIT = "Edited"
+    SUPERSEDED = "Superseded"
+    DRAFT_REJECTED = "Draft Rejected"
+    HUMAN_REPLY = "Human Reply Written"
+    CUSTOMER_WROTE_AGAIN = "Customer Wrote Again"
+    SEND_ACCEPTED = "Send Accepted"
+    SEND_FAILED = "Send Failed"
+
+
+class ConversationState(StrEnum):
+    ACTIVE = "ACTIVE"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    ARCHIVED = "ARCHIVED"
+
+
+class ConversationEvent(StrEnum):
+    OPENED = "Conversation Opened"
+    FLAGGED = "Conversation Needs Attention"
+    RESOLVED = "Conversation Resolved"
+    ARCHIVED = "Conversation Archived"
+    REACTIVATED = "Conversation Reactivated"
+
+
+class ThreadEvent(StrEnum):
+    PAUSED = "Thread Paused"
+    RESUMED = "Thread Resumed"
+    OPTED_OUT = "Opted Out"
+    OPTED_IN = "Opted In"
+
+
+class Sentiment(StrEnum):
+    POSITIVE = "POSITIVE"
+    NEUTRAL = "NEUTRAL"
+    NEGATIVE = "NEGATIVE"
+    UNKNOWN = "UNKNOWN"
+
+
+class Channel(StrEnum):
+    """How a customer's thread travels: as Twilio addresses it."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
+class DecisionChannel(StrEnum):
+    """Where a reviewer made a decision."""
+
+    WEB = "web"
+    SMS = "sms"
+    API = "api"
+
+
+class ApprovalAction(StrEnum):
+    APPROVE = "APPROVE"
+    EDIT = "EDIT"
+    REJECT = "REJECT"
+
+
+class Actor(StrEnum):
+    SYSTEM = "System"
+    HUMAN = "Human"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    REVIEWER = "reviewer"
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC with microseconds; such strings sort in time order."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")

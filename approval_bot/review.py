@@ -1,0 +1,275 @@
+"""Review actions: the decisions a human makes, shared by the web, SMS and API doors.
+
+Each action is one write transaction: the status changes through the workflow funnel,
+the `approvals` row where it is a draft decision, and the audit rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from . import workflow
+from .db import Database
+from .models import ApprovalAction, DecisionChannel, Event, MessageStatus, MessageType, now_iso
+
+S = MessageStatus
+OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
+
+
+class ThreadClosed(Exception):
+    """The thread is paused or opted out, so nothing may be approved or sent on it."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Who decides, where, and why."""
+
+    reviewer_id: int
+    channel: DecisionChannel
+    reviewer_phone: str | None = None
+    notes: str | None = None
+
+
+async def _message(conn: aiosqlite.Connection, message_id: str) -> Any:
+    async with conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise workflow.UnknownRecord(f"no message {message_id}")
+    return row
+
+
+async def _record_approval(
+    conn: aiosqlite.Connection, draft_id: str, action: ApprovalAction, decision: Decision
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO approvals
+            (draft_id, reviewer_phone, action, notes, timestamp, reviewer_id, channel)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """,
+        (
+            draft_id,
+            decision.reviewer_phone,
+            action,
+            decision.notes,
+            now_iso(),
+            decision.reviewer_id,
+            decision.channel,
+        ),
+    )
+
+
+async def _require_open_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
+    async with conn.execute(
+        """
+        SELECT thread_controls.paused, thread_controls.paused_reason, conversations.opted_out
+        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (thread_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    if row["opted_out"]:
+        raise ThreadClosed(f"{thread_id} has opted out; nothing can be sent until they text START")
+    if row["paused"]:
+        reason = f" ({row['paused_reason']})" if row["paused_reason"] else ""
+        raise ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
+
+
+async def approve(db: Database, draft_id: str, decision: Decision) -> None:
+    """Approve a pending reply for sending."""
+    async with db.transaction() as conn:
+        await _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
+
+
+async def _approve(
+    conn: aiosqlite.Connection, draft_id: str, decision: Decision, action: ApprovalAction
+) -> None:
+    draft = await _message(conn, draft_id)
+    await _require_open_thread(conn, draft["thread_id"])
+    await workflow.change_status(
+        conn,
+        draft_id,
+        expected=S.DRAFT_PENDING_APPROVAL,
+        target=S.APPROVED_TO_SEND,
+        event=Event.APPROVE,
+        actor_id=decision.reviewer_id,
+        metadata={"channel": decision.channel, "notes": decision.notes},
+    )
+    await _record_approval(conn, draft_id, action, decision)
+
+
+async def reject(db: Database, draft_id: str, decision: Decision) -> None:
+    """Reject a pending reply; the customer's message goes back to NEEDS_REVIEW."""
+    async with db.transaction() as conn:
+        draft = await _message(conn, draft_id)
+        await workflow.change_status(
+            conn,
+            draft_id,
+            expected=S.DRAFT_PENDING_APPROVAL,
+            target=S.REJECTED,
+            event=Event.REJECT,
+            actor_id=decision.reviewer_id,
+            metadata={"channel": decision.channel, "notes": decision.notes},
+        )
+        await _record_approval(conn, draft_id, ApprovalAction.REJECT, decision)
+        if draft["in_reply_to_id"]:
+            inbound = await _message(conn, draft["in_reply_to_id"])
+            if inbound["status"] == S.DRAFT_PENDING_APPROVAL:
+                await workflow.change_status(
+                    conn,
+                    inbound["id"],
+                    expected=S.DRAFT_PENDING_APPROVAL,
+                    target=S.NEEDS_REVIEW,
+                    event=Event.DRAFT_REJECTED,
+                    actor_id=decision.reviewer_id,
+                )
+
+
+async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, approve: bool) -> str:
+    """Save a new version of a pending reply, approved or left pending; returns its id.
+
+    The original is kept as SUPERSEDED, pointing at the new version.
+    """
+    async with db.transaction() as conn:
+        old = await _message(conn, draft_id)
+        if approve:
+            await _require_open_thread(conn, old["thread_id"])
+        new_id = await workflow.create_message(
+            conn,
+            type=MessageType(old["type"]),
+            event=Event.EDIT,
+            thread_id=old["thread_id"],
+            sender=old["sender"],
+            receiver=old["receiver"],
+            body=body,
+            channel=old["channel"],
+            actor_id=decision.reviewer_id,
+            in_reply_to_id=old["in_reply_to_id"],
+            draft_version=old["draft_version"] + 1,
+            metadata={"previous_version": draft_id, "channel": decision.channel},
+        )
+        await workflow.change_status(
+            conn,
+            draft_id,
+            expected=S.DRAFT_PENDING_APPROVAL,
+            target=S.SUPERSEDED,
+            event=Event.EDIT,
+            actor_id=decision.reviewer_id,
+            superseded_by=new_id,
+            metadata={"new_version": new_id},
+        )
+        if approve:
+            await _approve(conn, new_id, decision, ApprovalAction.EDIT)
+        return new_id
+
+
+async def write_reply(
+    db: Database, thread_id: str, body: str, reviewer_id: int, *, in_reply_to_id: str | None
+) -> str:
+    """Queue a reply a human wrote; pending drafts of the thread are superseded by it."""
+    async with db.transaction() as conn:
+        await _require_open_thread(conn, thread_id)
+        async with conn.execute(
+            """
+            SELECT receiver, channel FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+            """,
+            (thread_id,),
+        ) as cursor:
+            last_inbound = await cursor.fetchone()
+        if last_inbound is None:
+            raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
+        reply_id = await workflow.create_message(
+            conn,
+            type=MessageType.OUTBOUND,
+            event=Event.HUMAN_REPLY,
+            thread_id=thread_id,
+            sender=last_inbound["receiver"],
+            receiver=thread_id,
+            body=body,
+            channel=last_inbound["channel"],
+            actor_id=reviewer_id,
+            in_reply_to_id=in_reply_to_id,
+        )
+        async with conn.execute(
+            """
+            SELECT id FROM messages
+            WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = ? AND id != ?
+            """,
+            (thread_id, S.DRAFT_PENDING_APPROVAL, reply_id),
+        ) as cursor:
+            pending = [row["id"] for row in await cursor.fetchall()]
+        for draft_id in pending:
+            await workflow.change_status(
+                conn,
+                draft_id,
+                expected=S.DRAFT_PENDING_APPROVAL,
+                target=S.SUPERSEDED,
+                event=Event.SUPERSEDED,
+                actor_id=reviewer_id,
+                superseded_by=reply_id,
+                metadata={"reason": "a reviewer wrote their own reply"},
+            )
+        return reply_id
+
+
+async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tuple[S, ...]) -> Any:
+    marks = ", ".join("?" for _ in statuses)
+    async with conn.execute(
+        f"""
+        SELECT id, status FROM messages
+        WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({marks})
+        ORDER BY timestamp
+        """,
+        (thread_id, *statuses),
+    ) as cursor:
+        return await cursor.fetchall()
+
+
+async def hold_thread(
+    conn: aiosqlite.Connection, thread_id: str, reason: str, actor_id: int | None
+) -> None:
+    """Pause a thread inside the caller's transaction; its open replies are held."""
+    await workflow.set_paused(conn, thread_id, paused=True, reason=reason, actor_id=actor_id)
+    for row in await _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
+        await workflow.change_status(
+            conn,
+            row["id"],
+            expected=S(row["status"]),
+            target=S.PAUSED_THREAD,
+            event=Event.HELD,
+            actor_id=actor_id,
+            metadata={"reason": reason},
+        )
+
+
+async def pause_thread(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
+    """Pause a thread: nothing is drafted or sent on it until it is resumed."""
+    async with db.transaction() as conn:
+        await hold_thread(conn, thread_id, reason, actor_id)
+
+
+async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> None:
+    """Resume a paused thread; replies it held go back to review, never straight to sending."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT opted_out FROM conversations WHERE thread_id = ?", (thread_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row["opted_out"]:
+            raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
+        await workflow.set_paused(conn, thread_id, paused=False, actor_id=actor_id)
+        for held in await _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+            await workflow.change_status(
+                conn,
+                held["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.DRAFT_PENDING_APPROVAL,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+            )

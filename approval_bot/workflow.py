@@ -1,0 +1,419 @@
+"""The one funnel for state: transition tables as data, and the functions that apply them.
+
+Every status change of a message, every conversation state change and every pause,
+resume, opt-out and opt-in goes through a function of this module, which checks the
+table and the expected current state, writes the change and its audit row in the caller's
+write transaction. No other module writes a status column.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from . import audit
+from .models import (
+    Actor,
+    Channel,
+    ConversationEvent,
+    ConversationState,
+    Event,
+    MessageStatus,
+    MessageType,
+    ThreadEvent,
+    now_iso,
+)
+
+INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
+S = MessageStatus
+
+
+@dataclass(frozen=True)
+class Transition:
+    type: MessageType
+    source: MessageStatus | None  # None: the row is being created
+    event: Event
+    target: MessageStatus
+
+
+def _rows(
+    types: tuple[MessageType, ...], source: MessageStatus | None, event: Event, target: S
+) -> list[Transition]:
+    return [Transition(t, source, event, target) for t in types]
+
+
+REPLIES = (DRAFT, OUTBOUND)  # what can be reviewed and sent
+
+# DESIGN §4, with the holds, releases and supersessions the flows need spelled out.
+MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
+    [
+        # a customer's message
+        *_rows((INBOUND,), None, Event.STORED, S.RECEIVED),
+        *_rows((INBOUND,), None, Event.HELD, S.PAUSED_THREAD),
+        *_rows((INBOUND,), S.RECEIVED, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+        *_rows((INBOUND,), S.RECEIVED, Event.DRAFT_FAILED, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.RECEIVED, Event.HELD, S.PAUSED_THREAD),
+        *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.DRAFT_REJECTED, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.NEEDS_REVIEW, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+        # a reply: drafted by the machine, or written by a human
+        *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+        *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
+        *_rows((OUTBOUND,), None, Event.HUMAN_REPLY, S.APPROVED_TO_SEND),
+        *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.APPROVE, S.APPROVED_TO_SEND),
+        *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.REJECT, S.REJECTED),
+        *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.EDIT, S.SUPERSEDED),
+        *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.SUPERSEDED, S.SUPERSEDED),
+        *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.HELD, S.PAUSED_THREAD),
+        *_rows(REPLIES, S.PAUSED_THREAD, Event.RELEASED, S.DRAFT_PENDING_APPROVAL),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_ACCEPTED, S.SENT),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_FAILED, S.FAILED_SEND),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SUPERSEDED, S.SUPERSEDED),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+    ]
+)
+
+# how a message starts life: (type, event) -> its first status
+_CREATIONS = {(t.type, t.event): t.target for t in MESSAGE_TRANSITIONS if t.source is None}
+
+C = ConversationState
+CONVERSATION_TRANSITIONS: frozenset[tuple[C | None, ConversationEvent, C]] = frozenset(
+    [
+        (None, ConversationEvent.OPENED, C.ACTIVE),
+        (C.ACTIVE, ConversationEvent.FLAGGED, C.NEEDS_ATTENTION),
+        (C.NEEDS_ATTENTION, ConversationEvent.FLAGGED, C.NEEDS_ATTENTION),
+        (C.ARCHIVED, ConversationEvent.FLAGGED, C.NEEDS_ATTENTION),
+        (C.NEEDS_ATTENTION, ConversationEvent.RESOLVED, C.ACTIVE),
+        (C.ACTIVE, ConversationEvent.ARCHIVED, C.ARCHIVED),
+        (C.ARCHIVED, ConversationEvent.REACTIVATED, C.ACTIVE),
+    ]
+)
+
+# message columns a transition may set together with the status
+_TRANSITION_FIELDS = frozenset(
+    {
+        "provider_sid",
+        "delivery_status",
+        "error_code",
+        "error_message",
+        "send_attempts",
+        "next_attempt_at",
+        "claimed_at",
+        "superseded_by",
+    }
+)
+_CREATE_FIELDS = _TRANSITION_FIELDS | {"in_reply_to_id", "draft_version", "sentiment"}
+
+
+class TransitionRefused(Exception):
+    """The transition table has no such move."""
+
+    def __init__(self, kind: str, source: str | None, target: str, event: str) -> None:
+        start = source or "(new)"
+        super().__init__(f"{kind} cannot go from {start} to {target} on event {event!r}")
+        self.source, self.target, self.event = source, target, event
+
+
+class Conflict(Exception):
+    """Someone else changed the row first: the optimistic check lost the race."""
+
+    def __init__(
+        self, subject: str, expected: str, actual: str, changed_by: str, changed_at: str | None
+    ) -> None:
+        when = f" at {changed_at}" if changed_at else ""
+        super().__init__(f"{subject} is {actual}, not {expected}: changed by {changed_by}{when}")
+        self.subject, self.expected, self.actual = subject, expected, actual
+        self.changed_by, self.changed_at = changed_by, changed_at
+
+
+class UnknownRecord(LookupError):
+    """No message or conversation with that id."""
+
+
+def _check_message(type_: MessageType, source: S | None, event: Event, target: S) -> None:
+    if Transition(type_, source, event, target) not in MESSAGE_TRANSITIONS:
+        raise TransitionRefused(f"{type_} message", source, target, event)
+
+
+async def _last_change(
+    conn: aiosqlite.Connection, column: str, value: str
+) -> tuple[str, str | None]:
+    """Who made the latest audited change to a message or thread, and when."""
+    assert column in ("message_id", "thread_id")
+    async with conn.execute(
+        f"""
+        SELECT audit_log.actor, audit_log.timestamp, reviewers.name
+        FROM audit_log LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
+        WHERE audit_log.{column} = ? ORDER BY audit_log.id DESC LIMIT 1
+        """,
+        (value,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return "nobody on record", None
+    return (row["name"] or "the system"), row["timestamp"]
+
+
+def _actor(actor_id: int | None) -> Actor:
+    return Actor.SYSTEM if actor_id is None else Actor.HUMAN
+
+
+async def create_message(
+    conn: aiosqlite.Connection,
+    *,
+    type: MessageType,
+    event: Event,
+    thread_id: str,
+    sender: str,
+    receiver: str,
+    body: str,
+    channel: Channel = Channel.SMS,
+    media: list[dict[str, str]] | None = None,
+    actor_id: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    draft_meta: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> str:
+    """Insert a message in the status its creating event gives it; returns its id."""
+    target = _CREATIONS.get((type, event))
+    if target is None:
+        raise TransitionRefused(f"{type} message", None, "(any)", event)
+    unknown = set(fields) - _CREATE_FIELDS
+    if unknown:
+        raise ValueError(f"create_message cannot set {sorted(unknown)}")
+    message_id = str(uuid.uuid4())
+    now = now_iso()
+    row: dict[str, Any] = {
+        "id": message_id,
+        "thread_id": thread_id,
+        "sender": sender,
+        "receiver": receiver,
+        "body": body,
+        "media": json.dumps(media or []),
+        "status": target,
+        "type": type,
+        "timestamp": now,
+        "channel": channel,
+        "draft_meta": json.dumps(draft_meta) if draft_meta is not None else None,
+        "updated_at": now,
+        **fields,
+    }
+    columns = ", ".join(row)
+    placeholders = ", ".join(f":{name}" for name in row)
+    await conn.execute(f"INSERT INTO messages ({columns}) VALUES ({placeholders})", row)
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            message_id=message_id,
+            metadata={"from": None, "to": target, "type": type, **(metadata or {})},
+        ),
+    )
+    return message_id
+
+
+async def change_status(
+    conn: aiosqlite.Connection,
+    message_id: str,
+    *,
+    expected: MessageStatus,
+    target: MessageStatus,
+    event: Event,
+    actor_id: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> None:
+    """Move a message from `expected` to `target`, with its audit row.
+
+    Raises TransitionRefused when the table has no such move, Conflict when the row is no
+    longer in `expected` (naming who changed it and when), UnknownRecord when it is gone.
+    """
+    unknown = set(fields) - _TRANSITION_FIELDS
+    if unknown:
+        raise ValueError(f"a transition cannot set {sorted(unknown)}")
+    async with conn.execute(
+        "SELECT type, status, thread_id FROM messages WHERE id = ?", (message_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise UnknownRecord(f"no message {message_id}")
+    _check_message(MessageType(row["type"]), expected, event, target)
+    if row["status"] != expected:
+        who, when = await _last_change(conn, "message_id", message_id)
+        raise Conflict(f"message {message_id}", expected, row["status"], who, when)
+    assignments = "".join(f", {name} = :{name}" for name in fields)
+    await conn.execute(
+        f"""
+        UPDATE messages SET status = :target, updated_at = :now{assignments}
+        WHERE id = :id AND status = :expected
+        """,
+        {"target": target, "now": now_iso(), "id": message_id, "expected": expected, **fields},
+    )
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=row["thread_id"],
+            message_id=message_id,
+            metadata={"from": expected, "to": target, **(metadata or {})},
+        ),
+    )
+
+
+async def open_conversation(
+    conn: aiosqlite.Connection, thread_id: str, channel: Channel, *, actor_id: int | None = None
+) -> None:
+    """Create a conversation, ACTIVE and unpaused, with its thread controls."""
+    now = now_iso()
+    await conn.execute(
+        """
+        INSERT INTO conversations (thread_id, channel, state, last_activity_at, created_at)
+        VALUES (?, ?, ?, ?, ?)
+        """,
+        (thread_id, channel, ConversationState.ACTIVE, now, now),
+    )
+    await conn.execute(
+        "INSERT INTO thread_controls (thread_id, paused, last_updated) VALUES (?, 0, ?)",
+        (thread_id, now),
+    )
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ConversationEvent.OPENED,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata={"from": None, "to": ConversationState.ACTIVE, "channel": channel},
+        ),
+    )
+
+
+async def _thread_row(conn: aiosqlite.Connection, thread_id: str) -> Any:
+    async with conn.execute(
+        """
+        SELECT conversations.state, conversations.opted_out, thread_controls.paused
+        FROM conversations JOIN thread_controls USING (thread_id)
+        WHERE thread_id = ?
+        """,
+        (thread_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise UnknownRecord(f"no conversation {thread_id}")
+    return row
+
+
+async def change_conversation_state(
+    conn: aiosqlite.Connection,
+    thread_id: str,
+    *,
+    expected: ConversationState,
+    target: ConversationState,
+    event: ConversationEvent,
+    reason: str | None = None,
+    actor_id: int | None = None,
+) -> None:
+    """Move a conversation between ACTIVE, NEEDS_ATTENTION and ARCHIVED, audited."""
+    if (expected, event, target) not in CONVERSATION_TRANSITIONS:
+        raise TransitionRefused("conversation", expected, target, event)
+    row = await _thread_row(conn, thread_id)
+    if row["state"] != expected:
+        who, when = await _last_change(conn, "thread_id", thread_id)
+        raise Conflict(f"conversation {thread_id}", expected, row["state"], who, when)
+    await conn.execute(
+        """
+        UPDATE conversations SET state = ?, attention_reason = ?
+        WHERE thread_id = ? AND state = ?
+        """,
+        (
+            target,
+            reason if target is ConversationState.NEEDS_ATTENTION else None,
+            thread_id,
+            expected,
+        ),
+    )
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata={"from": expected, "to": target, "reason": reason},
+        ),
+    )
+
+
+async def set_paused(
+    conn: aiosqlite.Connection,
+    thread_id: str,
+    *,
+    paused: bool,
+    reason: str | None = None,
+    actor_id: int | None = None,
+) -> None:
+    """Pause or resume a thread, audited. Pausing a paused thread is a Conflict."""
+    event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
+    row = await _thread_row(conn, thread_id)
+    if bool(row["paused"]) == paused:
+        who, when = await _last_change(conn, "thread_id", thread_id)
+        state = "paused" if paused else "not paused"
+        raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
+    await conn.execute(
+        """
+        UPDATE thread_controls SET paused = ?, paused_reason = ?, last_updated = ?
+        WHERE thread_id = ?
+        """,
+        (int(paused), reason if paused else None, now_iso(), thread_id),
+    )
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata={"reason": reason},
+        ),
+    )
+
+
+async def set_opted_out(
+    conn: aiosqlite.Connection,
+    thread_id: str,
+    *,
+    opted_out: bool,
+    source: str,
+    actor_id: int | None = None,
+) -> None:
+    """Record a customer's opt-out or opt-in (`source` says how we learned it), audited."""
+    event = ThreadEvent.OPTED_OUT if opted_out else ThreadEvent.OPTED_IN
+    row = await _thread_row(conn, thread_id)
+    if bool(row["opted_out"]) == opted_out:
+        who, when = await _last_change(conn, "thread_id", thread_id)
+        state = "opted out" if opted_out else "opted in"
+        raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
+    await conn.execute(
+        "UPDATE conversations SET opted_out = ? WHERE thread_id = ?",
+        (int(opted_out), thread_id),
+    )
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata={"source": source},
+        ),
+    )
