@@ -1,0 +1,75 @@
+"""Builders for test data, each going through the same code paths the app uses."""
+
+from __future__ import annotations
+
+from approval_bot import accounts, workflow
+from approval_bot.db import Database
+from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
+
+BUSINESS = "+14155550199"
+
+
+async def make_reviewer(
+    db: Database, name: str = "Ana", *, phone: str | None = None, role: Role = Role.REVIEWER
+) -> accounts.Reviewer:
+    return await accounts.add_reviewer(
+        db, name, phone=phone, password="correct horse battery", role=role
+    )
+
+
+async def make_inbound(
+    db: Database, thread_id: str = "+14155550100", body: str = "Are you open today?"
+) -> str:
+    """A customer's message on `thread_id`, opening the conversation when it is new."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)
+        ) as cursor:
+            known = await cursor.fetchone()
+        if known is None:
+            await workflow.open_conversation(conn, thread_id, Channel.SMS)
+        return await workflow.create_message(
+            conn,
+            type=MessageType.INBOUND,
+            event=Event.STORED,
+            thread_id=thread_id,
+            sender=thread_id,
+            receiver=BUSINESS,
+            body=body,
+        )
+
+
+async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") -> str:
+    """A machine draft answering `inbound_id`, pending approval."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT thread_id, sender, receiver FROM messages WHERE id = ?", (inbound_id,)
+        ) as cursor:
+            inbound = await cursor.fetchone()
+        assert inbound is not None
+        draft_id = await workflow.create_message(
+            conn,
+            type=MessageType.DRAFT,
+            event=Event.DRAFT_CREATED,
+            thread_id=inbound["thread_id"],
+            sender=inbound["receiver"],
+            receiver=inbound["sender"],
+            body=body,
+            in_reply_to_id=inbound_id,
+            draft_meta={"drafter": "test"},
+        )
+        await workflow.change_status(
+            conn,
+            inbound_id,
+            expected=MessageStatus.RECEIVED,
+            target=MessageStatus.DRAFT_PENDING_APPROVAL,
+            event=Event.DRAFT_CREATED,
+            metadata={"draft_id": draft_id},
+        )
+        return draft_id
+
+
+async def status_of(db: Database, message_id: str) -> MessageStatus:
+    row = await db.fetchone("SELECT status FROM messages WHERE id = ?", (message_id,))
+    assert row is not None
+    return MessageStatus(row["status"])
