@@ -137,14 +137,22 @@ async def disable_reviewer(db: Database, name: str) -> Reviewer:
     return await find_reviewer(db, name)
 
 
-async def ensure_admin(db: Database, name: str, password: str | None) -> str | None:
+async def ensure_admin(db: Database, name: str, password: str | None) -> tuple[bool, str | None]:
     """Make sure an active admin exists; create `name` when none does.
 
-    Returns the generated password when one was made (to be shown once), otherwise None.
+    Returns whether one was created, and the password when it was generated (to be shown
+    once); with `password` given, that one is used and None returned for it.
     """
     row = await db.fetchone("SELECT 1 FROM reviewers WHERE role = 'admin' AND active = 1")
     if row is not None:
-        return None
+        return False, None
+    existing = await db.fetchone("SELECT name, active FROM reviewers WHERE name = ?", (name,))
+    if existing is not None:
+        state = "is disabled" if not existing["active"] else "is not an admin"
+        raise AccountError(
+            f"there is no active admin, and reviewer {existing['name']!r} {state}; "
+            "set ADMIN_NAME to a new name to create another admin"
+        )
     generated = None if password else generate_password()
     await add_reviewer(
         db,
@@ -154,7 +162,7 @@ async def ensure_admin(db: Database, name: str, password: str | None) -> str | N
         role=Role.ADMIN,
         actor=Actor.SYSTEM,
     )
-    return generated
+    return True, generated
 
 
 async def create_token(db: Database, name: str, reviewer_name: str) -> str:
@@ -190,6 +198,7 @@ async def create_token(db: Database, name: str, reviewer_name: str) -> str:
 
 async def revoke_token(db: Database, name: str) -> None:
     """Revoke a token: it stops working at once."""
+    name = name.strip()
     row = await db.fetchone("SELECT id, revoked_at FROM api_tokens WHERE name = ?", (name,))
     if row is None:
         raise AccountError(f"no token named {name!r}")

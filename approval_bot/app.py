@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
                 "error.html",
                 {"status_code": exc.status_code, "detail": exc.detail},
                 status_code=exc.status_code,
+                headers=exc.headers,
             )
         return JSONResponse(
             {"error": {"code": exc.status_code, "message": exc.detail}},

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from . import __version__, accounts, audit
-from .config import Settings, SettingsError, load_settings
+from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
 from .phones import InvalidPhone, parse_e164
@@ -82,15 +84,15 @@ async def _init_db(settings: Settings, args: argparse.Namespace) -> int:
     async with opened(settings.database) as db:
         version = await db.schema_version()
         password = str(settings.admin_password) if settings.admin_password else None
-        generated = await accounts.ensure_admin(db, settings.admin_name, password)
+        created, generated = await accounts.ensure_admin(db, settings.admin_name, password)
     print(f"database {settings.database} is at schema version {version}")
     if generated:
         print(f"created admin reviewer {settings.admin_name!r} with password: {generated}")
         print("(shown once: write it down, or set ADMIN_PASSWORD next time)")
-    elif password:
-        print(f"admin reviewer {settings.admin_name!r} is ready (password from ADMIN_PASSWORD)")
+    elif created:
+        print(f"created admin reviewer {settings.admin_name!r} (password from ADMIN_PASSWORD)")
     else:
-        print("an admin reviewer exists")
+        print("an active admin reviewer exists")
     return 0
 
 
@@ -201,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(settings, args))
     except (SettingsError, SchemaTooNew, accounts.AccountError, CommandFailed) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as error:
+        database = os.environ.get("APPROVAL_BOT_DATABASE", DEFAULT_DATABASE)
+        print(f"approval-bot: error: cannot use the database {database}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

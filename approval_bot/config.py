@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +69,8 @@ def _positive(name: str, value: str) -> float:
 
 def _sid(name: str, value: str, prefix: str) -> str:
     if not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
-        raise SettingsError(f"{name} must be {prefix} followed by 32 hex digits, not {value!r}.")
+        # the value is not echoed: a token pasted into the wrong variable would be printed
+        raise SettingsError(f"{name} must be {prefix} followed by 32 hex digits.")
     return value
 
 
@@ -75,18 +78,22 @@ def read_secret_key(database: Path) -> Secret:
     """The key kept beside the database, created with 0600 permissions on first use."""
     path = database.parent / SECRET_KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text(encoding="ascii").strip()
-        if len(key) < 32:
-            raise SettingsError(
-                f"SECRET_KEY is unset and {path} holds no usable key; delete it to make a new one."
-            ) from None
-        return Secret(key)
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
+    if not path.exists():
+        # written whole to a private file, then linked into place: two processes starting
+        # together agree on one key, and neither ever reads a half-written file
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            with contextlib.suppress(FileExistsError):  # another process was first: use its key
+                os.link(draft, path)
+        finally:
+            os.unlink(draft)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise SettingsError(
+            f"SECRET_KEY is unset and {path} holds no usable key; delete it to make a new one."
+        )
     return Secret(key)
 
 

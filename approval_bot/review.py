@@ -23,6 +23,15 @@ class ThreadClosed(Exception):
     """The thread is paused or opted out, so nothing may be approved or sent on it."""
 
 
+class EmptyReply(ValueError):
+    """A reply must have some text."""
+
+
+def _require_text(body: str) -> None:
+    if not body.strip():
+        raise EmptyReply("a reply needs some text")
+
+
 @dataclass(frozen=True)
 class Decision:
     """Who decides, where, and why."""
@@ -135,6 +144,7 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
 
     The original is kept as SUPERSEDED, pointing at the new version.
     """
+    _require_text(body)
     async with db.transaction() as conn:
         old = await _message(conn, draft_id)
         if approve:
@@ -171,7 +181,8 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
 async def write_reply(
     db: Database, thread_id: str, body: str, reviewer_id: int, *, in_reply_to_id: str | None
 ) -> str:
-    """Queue a reply a human wrote; pending drafts of the thread are superseded by it."""
+    """Queue a reply a human wrote; the thread's other open replies are superseded by it."""
+    _require_text(body)
     async with db.transaction() as conn:
         await _require_open_thread(conn, thread_id)
         async with conn.execute(
@@ -196,25 +207,9 @@ async def write_reply(
             actor_id=reviewer_id,
             in_reply_to_id=in_reply_to_id,
         )
-        async with conn.execute(
-            """
-            SELECT id FROM messages
-            WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = ? AND id != ?
-            """,
-            (thread_id, S.DRAFT_PENDING_APPROVAL, reply_id),
-        ) as cursor:
-            pending = [row["id"] for row in await cursor.fetchall()]
-        for draft_id in pending:
-            await workflow.change_status(
-                conn,
-                draft_id,
-                expected=S.DRAFT_PENDING_APPROVAL,
-                target=S.SUPERSEDED,
-                event=Event.SUPERSEDED,
-                actor_id=reviewer_id,
-                superseded_by=reply_id,
-                metadata={"reason": "a reviewer wrote their own reply"},
-            )
+        await supersede_open_replies(
+            conn, thread_id, reply_id, "a reviewer wrote their own reply", reviewer_id
+        )
         return reply_id
 
 
@@ -229,6 +224,32 @@ async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tupl
         (thread_id, *statuses),
     ) as cursor:
         return await cursor.fetchall()
+
+
+async def supersede_open_replies(
+    conn: aiosqlite.Connection,
+    thread_id: str,
+    newer_id: str,
+    reason: str,
+    actor_id: int | None,
+) -> None:
+    """Supersede every pending or approved-unsent reply of a thread but `newer_id`.
+
+    A thread has at most one live reply: a new draft or a human's reply replaces the rest.
+    """
+    for row in await _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
+        if row["id"] == newer_id:
+            continue
+        await workflow.change_status(
+            conn,
+            row["id"],
+            expected=S(row["status"]),
+            target=S.SUPERSEDED,
+            event=Event.SUPERSEDED,
+            actor_id=actor_id,
+            superseded_by=newer_id,
+            metadata={"reason": reason},
+        )
 
 
 async def hold_thread(

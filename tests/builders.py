@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from approval_bot import accounts, workflow
+from approval_bot import accounts, review, workflow
 from approval_bot.db import Database
 from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
 
@@ -40,10 +40,11 @@ async def make_inbound(
 
 
 async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") -> str:
-    """A machine draft answering `inbound_id`, pending approval."""
+    """A machine draft answering `inbound_id`, pending approval; it replaces open replies."""
     async with db.transaction() as conn:
         async with conn.execute(
-            "SELECT thread_id, sender, receiver FROM messages WHERE id = ?", (inbound_id,)
+            "SELECT thread_id, sender, receiver, status FROM messages WHERE id = ?",
+            (inbound_id,),
         ) as cursor:
             inbound = await cursor.fetchone()
         assert inbound is not None
@@ -58,10 +59,13 @@ async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") 
             in_reply_to_id=inbound_id,
             draft_meta={"drafter": "test"},
         )
+        await review.supersede_open_replies(
+            conn, inbound["thread_id"], draft_id, "a newer draft", None
+        )
         await workflow.change_status(
             conn,
             inbound_id,
-            expected=MessageStatus.RECEIVED,
+            expected=MessageStatus(inbound["status"]),
             target=MessageStatus.DRAFT_PENDING_APPROVAL,
             event=Event.DRAFT_CREATED,
             metadata={"draft_id": draft_id},

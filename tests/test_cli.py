@@ -1,0 +1,585 @@
+"""The `approval-bot` command, run in-process through `cli.main(argv)`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from approval_bot import accounts, cli
+from approval_bot.db import load_migrations, opened
+
+from .settings_env import clear_settings, environ_without_settings
+
+ANA_PHONE = "+14155550101"
+BEA_PHONE = "+14155550102"
+PASSWORD = "correct horse battery"
+
+
+class Run(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+RunCli = Callable[..., Run]
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_path: Path) -> Path:
+    """No approval-bot settings but the database, and a working directory of our own."""
+    clear_settings(monkeypatch)
+    monkeypatch.setenv("APPROVAL_BOT_DATABASE", str(db_path))
+    monkeypatch.chdir(tmp_path)
+    return db_path
+
+
+@pytest.fixture
+def run(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> RunCli:
+    def run(*argv: str, stdin: str | None = None) -> Run:
+        capsys.readouterr()  # only this command's output
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+def rows(db_path: Path, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute(sql, params).fetchall()
+
+
+def reviewer_names(db_path: Path) -> list[str]:
+    if not db_path.exists():  # refused before the database was opened
+        return []
+    return [row["name"] for row in rows(db_path, "SELECT name FROM reviewers ORDER BY id")]
+
+
+def audit_events(db_path: Path) -> list[str]:
+    return [row["event"] for row in rows(db_path, "SELECT event FROM audit_log ORDER BY id")]
+
+
+def reviewer_for_token(db_path: Path, token: str) -> accounts.Reviewer | None:
+    async def find() -> accounts.Reviewer | None:
+        async with opened(db_path) as db:
+            return await accounts.reviewer_for_token(db, token)
+
+    return asyncio.run(find())
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run a command argparse must refuse; return its stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as raised:
+        cli.main(list(argv))
+    assert raised.value.code == 2
+    return capsys.readouterr().err
+
+
+def last_line_with(text: str, needle: str) -> str:
+    return [line for line in text.splitlines() if needle in line][-1]
+
+
+# -- init-db ---------------------------------------------------------------------------------
+
+
+def test_init_db_creates_database_and_admin_with_password_shown_once(
+    run: RunCli, cli_env: Path
+) -> None:
+    result = run("init-db")
+
+    assert result.code == 0
+    assert f"schema version {len(load_migrations())}" in result.out
+    line = last_line_with(result.out, "password:")
+    password = line.split("password:", 1)[1].strip()
+    assert len(password) >= 8
+
+    (admin,) = rows(cli_env, "SELECT * FROM reviewers")
+    assert admin["name"] == "admin"
+    assert admin["role"] == "admin"
+    assert admin["active"] == 1
+    assert accounts.password_matches(admin["password_hash"], password)
+    assert not accounts.password_matches(admin["password_hash"], password + "x")
+    assert password not in admin["password_hash"]
+    assert audit_events(cli_env) == ["Reviewer Added"]
+    (entry,) = rows(cli_env, "SELECT actor FROM audit_log")
+    assert entry["actor"] == "System"
+
+    again = run("init-db")
+
+    assert again.code == 0
+    assert "password" not in again.out
+    assert password not in again.out
+    assert len(rows(cli_env, "SELECT * FROM reviewers")) == 1
+    assert audit_events(cli_env) == ["Reviewer Added"]
+
+
+def test_init_db_uses_admin_password_without_printing_it(
+    run: RunCli, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_PASSWORD", "from-the-environment")
+    monkeypatch.setenv("ADMIN_NAME", "Root")
+
+    result = run("init-db")
+
+    assert result.code == 0
+    assert "from-the-environment" not in result.out + result.err
+    (admin,) = rows(cli_env, "SELECT * FROM reviewers")
+    assert admin["name"] == "Root"
+    assert admin["role"] == "admin"
+    assert accounts.password_matches(admin["password_hash"], "from-the-environment")
+
+
+def test_init_db_refuses_a_short_admin_password(
+    run: RunCli, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_PASSWORD", "short")
+
+    result = run("init-db")
+
+    assert result.code == 1
+    assert "8 characters" in result.err
+    assert "short" not in result.out
+    assert reviewer_names(cli_env) == []
+
+
+def test_bad_setting_is_one_sentence_naming_it(
+    run: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEND_POLL_SECONDS", "0")
+
+    result = run("init-db")
+
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.count("\n") == 1
+    assert result.err.startswith("approval-bot: error: SEND_POLL_SECONDS")
+    assert "Traceback" not in result.err
+
+
+def test_bad_setting_changes_nothing(
+    run: RunCli, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRAFTER", "other")
+
+    result = run("reviewer", "add", "Ana", "--phone", ANA_PHONE)
+
+    assert result.code == 1
+    assert "DRAFTER" in result.err
+    assert not cli_env.exists()
+
+
+# -- reviewer add ----------------------------------------------------------------------------
+
+
+def test_reviewer_add_with_generated_password(run: RunCli, cli_env: Path) -> None:
+    result = run("reviewer", "add", "Ana", "--phone", ANA_PHONE)
+
+    assert result.code == 0
+    assert "Ana" in result.out and ANA_PHONE in result.out
+    password = last_line_with(result.out, "password:").split("password:", 1)[1].split()[0]
+    (ana,) = rows(cli_env, "SELECT * FROM reviewers")
+    assert (ana["name"], ana["phone"], ana["role"]) == ("Ana", ANA_PHONE, "reviewer")
+    assert accounts.password_matches(ana["password_hash"], password)
+    assert audit_events(cli_env) == ["Reviewer Added"]
+    (entry,) = rows(cli_env, "SELECT actor FROM audit_log")
+    assert entry["actor"] == "Human"
+
+
+def test_reviewer_add_admin_with_password_from_stdin(run: RunCli, cli_env: Path) -> None:
+    result = run("reviewer", "add", "Bea", "--phone", BEA_PHONE, "--admin", "--password-stdin",
+                 stdin=PASSWORD + "\n")  # fmt: skip
+
+    assert result.code == 0
+    assert PASSWORD not in result.out
+    assert "password" not in result.out
+    (bea,) = rows(cli_env, "SELECT * FROM reviewers")
+    assert bea["role"] == "admin"
+    assert accounts.password_matches(bea["password_hash"], PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [("", "no password"), ("\n", "no password"), ("seven77\n", "8 characters")],
+    ids=["nothing", "empty-line", "short"],
+)
+def test_reviewer_add_refuses_a_bad_stdin_password(
+    run: RunCli, cli_env: Path, stdin: str, message: str
+) -> None:
+    result = run("reviewer", "add", "Ana", "--phone", ANA_PHONE, "--password-stdin", stdin=stdin)
+
+    assert result.code == 1
+    assert message in result.err
+    assert "Traceback" not in result.err
+    assert reviewer_names(cli_env) == []
+
+
+@pytest.mark.parametrize(
+    ("phone", "message"),
+    [
+        ("555", "E.164"),
+        ("14155550101", "E.164"),
+        ("whatsapp:+14155550101", "E.164"),
+        ("+1415555", "not a valid phone number"),
+        ("+99912345678", "not a phone number"),
+    ],
+)
+def test_reviewer_add_refuses_a_bad_phone(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], phone: str, message: str
+) -> None:
+    err = usage_error(capsys, "reviewer", "add", "Ana", "--phone", phone)
+
+    assert "--phone" in err
+    assert message in err
+    assert repr(phone) in err
+    assert not cli_env.exists()
+
+
+def test_reviewer_add_refuses_a_name_taken_in_any_case(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    result = run("reviewer", "add", "ANA", "--phone", BEA_PHONE)
+
+    assert result.code == 1
+    assert "'Ana' already exists" in result.err
+    assert reviewer_names(cli_env) == ["Ana"]
+    assert audit_events(cli_env) == ["Reviewer Added"]
+
+
+def test_reviewer_add_refuses_a_phone_taken(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    result = run("reviewer", "add", "Bea", "--phone", ANA_PHONE)
+
+    assert result.code == 1
+    assert ANA_PHONE in result.err and "Ana" in result.err
+    assert reviewer_names(cli_env) == ["Ana"]
+
+
+def test_reviewer_add_refuses_a_blank_name(run: RunCli, cli_env: Path) -> None:
+    result = run("reviewer", "add", "   ", "--phone", ANA_PHONE)
+
+    assert result.code == 1
+    assert "name" in result.err
+    assert reviewer_names(cli_env) == []
+
+
+def test_reviewer_add_without_phone_is_a_usage_error(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(capsys, "reviewer", "add", "Ana")
+
+    assert "--phone" in err
+
+
+# -- reviewer list / disable -----------------------------------------------------------------
+
+
+def test_reviewer_list_on_an_empty_database(run: RunCli) -> None:
+    result = run("reviewer", "list")
+
+    assert result.code == 0
+    assert "no reviewers yet" in result.out
+
+
+def test_reviewer_list_shows_columns_and_rows(run: RunCli) -> None:
+    assert run("init-db").code == 0
+    assert run("reviewer", "add", "bea", "--phone", BEA_PHONE).code == 0
+    assert run("reviewer", "add", "Carl", "--phone", ANA_PHONE).code == 0
+    assert run("reviewer", "disable", "Carl").code == 0
+
+    result = run("reviewer", "list")
+
+    assert result.code == 0
+    header, *lines = result.out.splitlines()
+    assert header.split() == ["NAME", "ROLE", "PHONE", "SMS", "ACTIVE"]
+    # sorted by name regardless of case; an admin made by init-db has no phone
+    assert [line.split() for line in lines] == [
+        ["admin", "admin", "-", "on", "yes"],
+        ["bea", "reviewer", BEA_PHONE, "on", "yes"],
+        ["Carl", "reviewer", ANA_PHONE, "on", "disabled"],
+    ]
+    # columns line up under their headings
+    assert all(line.index(BEA_PHONE[:4]) == header.index("PHONE") for line in lines[1:])
+
+
+def test_reviewer_disable(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    result = run("reviewer", "disable", "ana")
+
+    assert result.code == 0
+    assert "Ana" in result.out
+    (ana,) = rows(cli_env, "SELECT active FROM reviewers")
+    assert ana["active"] == 0
+    assert audit_events(cli_env) == ["Reviewer Added", "Reviewer Disabled"]
+
+    again = run("reviewer", "disable", "Ana")
+
+    assert again.code == 1
+    assert "already disabled" in again.err
+    assert audit_events(cli_env) == ["Reviewer Added", "Reviewer Disabled"]
+
+
+def test_reviewer_disable_unknown(run: RunCli, cli_env: Path) -> None:
+    result = run("reviewer", "disable", "Nobody")
+
+    assert result.code == 1
+    assert "no reviewer named 'Nobody'" in result.err
+    assert audit_events(cli_env) == []
+
+
+# -- token create / revoke -------------------------------------------------------------------
+
+
+def create_token(run: RunCli, name: str = "ci", reviewer: str = "Ana") -> str:
+    result = run("token", "create", name, "--reviewer", reviewer)
+    assert result.code == 0, result.err
+    (token,) = [line for line in result.out.splitlines() if line.startswith(accounts.TOKEN_PREFIX)]
+    return token
+
+
+def database_bytes(db_path: Path) -> bytes:
+    """The database file and any WAL or shared-memory file beside it."""
+    files = sorted(db_path.parent.glob(db_path.name + "*"))
+    assert db_path in files
+    return b"".join(path.read_bytes() for path in files)
+
+
+def test_token_create_prints_it_once_and_stores_only_its_hash(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    token = create_token(run)
+
+    found = reviewer_for_token(cli_env, token)
+    assert found is not None and found.name == "Ana"
+    assert reviewer_for_token(cli_env, token + "x") is None
+    stored = database_bytes(cli_env)
+    assert accounts.hash_token(token).encode() in stored  # the search does find what is there
+    assert token.encode() not in stored
+    assert token.removeprefix(accounts.TOKEN_PREFIX).encode() not in stored
+    assert audit_events(cli_env) == ["Reviewer Added", "Token Created"]
+    assert token not in str([tuple(r) for r in rows(cli_env, "SELECT * FROM audit_log")])
+
+
+def test_each_token_is_different(run: RunCli) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    assert create_token(run, "one") != create_token(run, "two")
+
+
+def test_token_create_for_unknown_reviewer(run: RunCli, cli_env: Path) -> None:
+    result = run("token", "create", "ci", "--reviewer", "Nobody")
+
+    assert result.code == 1
+    assert "no reviewer named 'Nobody'" in result.err
+    assert result.out == ""
+    assert rows(cli_env, "SELECT * FROM api_tokens") == []
+
+
+def test_token_create_for_disabled_reviewer(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+    assert run("reviewer", "disable", "Ana").code == 0
+
+    result = run("token", "create", "ci", "--reviewer", "Ana")
+
+    assert result.code == 1
+    assert "disabled" in result.err
+    assert rows(cli_env, "SELECT * FROM api_tokens") == []
+
+
+def test_token_create_refuses_a_duplicate_name(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+    first = create_token(run)
+
+    result = run("token", "create", "ci", "--reviewer", "Ana")
+
+    assert result.code == 1
+    assert "'ci' already exists" in result.err
+    assert not any(line.startswith(accounts.TOKEN_PREFIX) for line in result.out.splitlines())
+    assert len(rows(cli_env, "SELECT * FROM api_tokens")) == 1
+    assert reviewer_for_token(cli_env, first) is not None
+
+
+def test_token_stops_working_when_its_reviewer_is_disabled(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+    token = create_token(run)
+
+    assert run("reviewer", "disable", "Ana").code == 0
+
+    assert reviewer_for_token(cli_env, token) is None
+
+
+def test_token_revoke(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+    token = create_token(run)
+    other = create_token(run, "other")
+
+    result = run("token", "revoke", "ci")
+
+    assert result.code == 0
+    assert "ci" in result.out
+    assert reviewer_for_token(cli_env, token) is None
+    assert reviewer_for_token(cli_env, other) is not None
+    assert audit_events(cli_env) == [
+        "Reviewer Added",
+        "Token Created",
+        "Token Created",
+        "Token Revoked",
+    ]
+
+    again = run("token", "revoke", "ci")
+
+    assert again.code == 1
+    assert "already revoked" in again.err
+    assert audit_events(cli_env)[-1] == "Token Revoked"
+    assert len(audit_events(cli_env)) == 4
+
+
+def test_token_revoke_unknown(run: RunCli, cli_env: Path) -> None:
+    result = run("token", "revoke", "nope")
+
+    assert result.code == 1
+    assert "no token named 'nope'" in result.err
+    assert audit_events(cli_env) == []
+
+
+# -- audit verify ----------------------------------------------------------------------------
+
+
+def test_audit_verify_intact_log(run: RunCli) -> None:
+    assert run("init-db").code == 0
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    result = run("audit", "verify")
+
+    assert result.code == 0
+    assert "verified" in result.out and "2 rows" in result.out
+    assert result.err == ""
+
+
+def test_audit_verify_names_a_tampered_row(run: RunCli, cli_env: Path) -> None:
+    assert run("init-db").code == 0
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+    assert run("reviewer", "add", "Bea", "--phone", BEA_PHONE).code == 0
+    with closing(sqlite3.connect(cli_env, isolation_level=None)) as conn:
+        # the log is append-only by trigger: an attacker with the file drops it first
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE audit_log SET metadata = '{}' WHERE id = 2")
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute(
+            "UPDATE audit_log SET metadata = json_set(metadata, '$.name', 'Mallory') WHERE id = 2"
+        )
+
+    result = run("audit", "verify")
+
+    assert result.code == 1
+    assert "row 2" in result.err
+    assert "hash" in result.err
+    assert result.out == ""
+
+
+# -- the parser and the installed script -----------------------------------------------------
+
+
+def test_version(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--version"])
+
+    assert raised.value.code == 0
+    assert capsys.readouterr().out.startswith("approval-bot ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["frobnicate"], ["reviewer"], ["token", "create", "ci"], ["serve", "--port", "70000"]],
+)
+def test_usage_errors(cli_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    err = usage_error(capsys, *argv)
+
+    assert "usage: approval-bot" in err
+    assert not cli_env.exists()
+
+
+def installed_script() -> Path:
+    beside = Path(sys.executable).parent / "approval-bot"
+    if beside.exists():
+        return beside
+    found = shutil.which("approval-bot")
+    assert found is not None, "the approval-bot console script is not installed"
+    return Path(found)
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra_env", "code", "message"),
+    [
+        (["reviewer", "add", "Ana", "--phone", "+1415555"], {}, 2, "--phone"),
+        (["serve", "--port", "http"], {}, 2, "--port"),
+        (["init-db"], {"SEND_POLL_SECONDS": "0"}, 1, "SEND_POLL_SECONDS"),
+        (["reviewer", "disable", "Nobody"], {}, 1, "Nobody"),
+    ],
+)
+def test_installed_script_reports_errors_without_traceback(
+    tmp_path: Path, argv: list[str], extra_env: dict[str, str], code: int, message: str
+) -> None:
+    env = {
+        **environ_without_settings(),
+        "APPROVAL_BOT_DATABASE": str(tmp_path / "db.sqlite3"),
+        **extra_env,
+    }
+
+    done = subprocess.run(
+        [str(installed_script()), *argv],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == code
+    assert message in done.stderr
+    assert "approval-bot" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_init_db_after_the_only_admin_was_disabled_says_what_to_do(
+    run: RunCli, cli_env: Path
+) -> None:
+    assert run("init-db").code == 0
+    assert run("reviewer", "disable", "admin").code == 0
+
+    result = run("init-db")
+
+    assert result.code == 1
+    assert "no active admin" in result.err and "ADMIN_NAME" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_an_unusable_database_path_is_a_message_not_a_traceback(
+    run: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("APPROVAL_BOT_DATABASE", str(blocker / "db.sqlite3"))
+
+    result = run("reviewer", "list")
+
+    assert result.code == 1
+    assert result.err.startswith("approval-bot: error: cannot use the database")
+    assert "Traceback" not in result.err

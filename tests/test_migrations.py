@@ -1,0 +1,173 @@
+"""Numbered migrations: applied in order with their record, once, and never backwards."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from approval_bot.db import Database, Migration, SchemaTooNew, load_migrations, split_statements
+
+pytestmark = pytest.mark.anyio
+
+TABLES = {
+    "messages",
+    "approvals",
+    "audit_log",
+    "thread_controls",
+    "conversations",
+    "reviewers",
+    "directives",
+    "webhook_events",
+    "notifications",
+    "api_tokens",
+    "schema_migrations",
+}
+
+
+async def test_a_fresh_database_is_migrated_to_the_latest(db_path):
+    db = await Database.open(db_path)
+    try:
+        applied = await db.migrate()
+        assert applied == [m.version for m in load_migrations()]
+        assert await db.schema_version() == len(load_migrations())
+        rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert TABLES <= {row["name"] for row in rows}
+        journal = await db.fetchone("PRAGMA journal_mode")
+        assert journal is not None and journal[0] == "wal"
+        foreign_keys = await db.fetchone("PRAGMA foreign_keys")
+        assert foreign_keys is not None and foreign_keys[0] == 1
+    finally:
+        await db.close()
+
+
+async def test_running_migrations_again_changes_nothing(db, db_path):
+    before = await db.fetchall("SELECT * FROM schema_migrations")
+    assert await db.migrate() == []
+    assert [tuple(r) for r in await db.fetchall("SELECT * FROM schema_migrations")] == [
+        tuple(r) for r in before
+    ]
+
+
+async def test_a_newer_database_is_refused(db, db_path):
+    newest = len(load_migrations())
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO schema_migrations VALUES (?, 'from_the_future', '2030-01-01')",
+            (newest + 1,),
+        )
+    with pytest.raises(SchemaTooNew) as error:
+        await db.migrate()
+    assert f"version {newest + 1}" in str(error.value)
+    assert "newer" in str(error.value)
+
+
+async def test_a_failing_migration_leaves_no_trace(db_path):
+    broken = [
+        *load_migrations(),
+        Migration(
+            len(load_migrations()) + 1,
+            "broken",
+            "CREATE TABLE half (id INTEGER);\nINSERT INTO no_such_table VALUES (1);\n",
+        ),
+    ]
+    db = await Database.open(db_path)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await db.migrate(broken)
+        assert await db.schema_version() == len(load_migrations())
+        assert await db.fetchone("SELECT 1 FROM sqlite_master WHERE name = 'half'") is None
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "values"),
+    [
+        ("messages", "status = 'LOST'"),
+        ("messages", "type = 'SPAM'"),
+        ("messages", "channel = 'fax'"),
+        ("messages", "delivery_status = 'teleported'"),
+        ("messages", "sentiment = 'SMUG'"),
+        ("messages", "media = 'not json'"),
+        ("conversations", "state = 'SLEEPING'"),
+        ("conversations", "sentiment = 'SMUG'"),
+        ("reviewers", "role = 'owner'"),
+        ("reviewers", "phone = '4155550100'"),
+        ("approvals", "action = 'MAYBE'"),
+        ("approvals", "channel = 'fax'"),
+        ("audit_log", "actor = 'Robot'"),
+        ("notifications", "status = 'LOST'"),
+    ],
+)
+def test_every_enum_column_has_its_check(db_path, table, values):
+    column, value = (part.strip() for part in values.split("="))
+    migrations = load_migrations()
+    with sqlite3.connect(":memory:") as conn:
+        for migration in migrations:
+            for statement in split_statements(migration.sql):
+                conn.execute(statement)
+        info = conn.execute(f"SELECT sql FROM sqlite_master WHERE name = '{table}'").fetchone()
+        assert column in info[0]
+        conn.execute("PRAGMA foreign_keys = OFF")
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({{}})"
+        conn.execute(insert.format(", ".join(_sample(table, c) for c in columns)))
+        conn.rollback()  # the valid row went in: only the column under test can fail below
+        invalid = ", ".join(value if c == column else _sample(table, c) for c in columns)
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute(insert.format(invalid))
+
+
+def _sample(table: str, column: str) -> str:
+    """A valid value for each column, so only the column under test can fail its check."""
+    valid = {
+        "status": "'RECEIVED'" if table == "messages" else "'PENDING'",
+        "type": "'INBOUND'",
+        "channel": "'sms'",
+        "media": "'[]'",
+        "state": "'ACTIVE'",
+        "sentiment": "'UNKNOWN'",
+        "role": "'reviewer'",
+        "phone": "'+14155550100'",
+        "action": "'APPROVE'",
+        "actor": "'System'",
+        "metadata": "'{}'",
+        "prev_hash": "'" + "0" * 64 + "'",
+        "hash": "'" + "1" * 64 + "'",
+        "notify_sms": "1",
+        "active": "1",
+        "opted_out": "0",
+        "draft_version": "1",
+        "send_attempts": "0",
+        "paused": "0",
+        "id": "'x'" if table == "messages" else "NULL",
+        "draft_meta": "NULL",
+        "delivery_status": "NULL",
+        "actor_id": "NULL",
+        "in_reply_to_id": "NULL",
+        "superseded_by": "NULL",
+        "reviewer_id": "1",
+        "draft_id": "'x'",
+    }
+    return valid.get(column, "'x'")
+
+
+def test_split_statements_keeps_trigger_bodies_whole():
+    script = """
+    CREATE TABLE t (a);
+    -- a comment
+    CREATE TRIGGER t_guard BEFORE DELETE ON t
+    BEGIN
+        SELECT RAISE(ABORT, 'no; never');
+    END;
+    INSERT INTO t VALUES ('a;b');
+    """
+    statements = split_statements(script)
+    assert len(statements) == 3
+    assert statements[1].endswith("END;")
+
+
+def test_split_statements_refuses_a_cut_off_script():
+    with pytest.raises(ValueError, match="incomplete"):
+        split_statements("CREATE TABLE t (a);\nINSERT INTO t VALUES (1)")

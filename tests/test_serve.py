@@ -1,0 +1,89 @@
+"""`approval-bot serve` as a real process: it starts, answers, and stops cleanly on a signal."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .settings_env import environ_without_settings
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def script() -> Path:
+    return Path(sys.executable).parent / "approval-bot"
+
+
+def wait_for_health(process: subprocess.Popen[str], url: str) -> httpx.Response:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _, err = process.communicate()
+            pytest.fail(f"serve exited early with {process.returncode}: {err}")
+        try:
+            return httpx.get(url, timeout=2.0)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"serve did not answer {url} within {START_TIMEOUT} s")
+
+
+# uvicorn shuts down gracefully on either signal, then re-raises it with the handler it
+# replaced: Python's SIGINT handler ends in KeyboardInterrupt, which uvicorn.run swallows
+# (exit 0); SIGTERM's default action ends the process by that signal, as supervisors expect.
+@pytest.mark.parametrize(
+    ("stop_with", "exit_code"),
+    [(signal.SIGINT, 0), (signal.SIGTERM, -signal.SIGTERM)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_serve_answers_and_stops_cleanly(
+    tmp_path: Path, stop_with: signal.Signals, exit_code: int
+) -> None:
+    port = free_port()
+    database = tmp_path / "data" / "approval_bot.sqlite3"
+    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(database)}
+    process = subprocess.Popen(
+        [str(script()), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        response = wait_for_health(process, f"http://127.0.0.1:{port}/healthz")
+
+        assert response.status_code == 200
+        assert response.json()["database"] == "ok"
+        assert response.json()["sandbox"] is True
+
+        process.send_signal(stop_with)
+        out, err = process.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == exit_code, err
+    assert "sandbox" in out
+    assert "Application shutdown complete" in err
+    assert "Traceback" not in err
+    # the lifespan closed the database: the last connection out removes the WAL file
+    assert database.exists()
+    assert not database.with_name(database.name + "-wal").exists()
