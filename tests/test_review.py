@@ -1,0 +1,153 @@
+"""Review actions: what a reviewer's decision does to drafts, threads and the records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from approval_bot import review, workflow
+from approval_bot.models import DecisionChannel, MessageStatus
+from tests.builders import make_draft, make_inbound, make_reviewer, status_of
+
+pytestmark = pytest.mark.anyio
+
+S = MessageStatus
+THREAD = "+14155550100"
+
+
+async def test_approve_records_who_where_and_why(db):
+    ana = await make_reviewer(db, "Ana", phone="+14155550111")
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+
+    decision = review.Decision(ana.id, DecisionChannel.SMS, reviewer_phone=ana.phone, notes="ok")
+    await review.approve(db, draft, decision)
+
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+    (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    assert (approval["action"], approval["channel"], approval["reviewer_id"]) == (
+        "APPROVE",
+        "sms",
+        ana.id,
+    )
+    assert (approval["reviewer_phone"], approval["notes"]) == ("+14155550111", "ok")
+    (entry,) = await db.fetchall(
+        "SELECT * FROM audit_log WHERE message_id = ? AND event = 'Approved'", (draft,)
+    )
+    assert (entry["actor"], entry["actor_id"]) == ("Human", ana.id)
+
+
+async def test_reject_sends_the_customer_message_back_to_review(db):
+    ana = await make_reviewer(db)
+    inbound = await make_inbound(db, THREAD)
+    draft = await make_draft(db, inbound)
+
+    await review.reject(db, draft, review.Decision(ana.id, DecisionChannel.WEB, notes="wrong"))
+
+    assert await status_of(db, draft) == S.REJECTED
+    assert await status_of(db, inbound) == S.NEEDS_REVIEW
+    (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    assert (approval["action"], approval["notes"]) == ("REJECT", "wrong")
+
+
+@pytest.mark.parametrize("approve", [False, True])
+async def test_edit_keeps_the_original_and_makes_a_new_version(db, approve):
+    ana = await make_reviewer(db)
+    draft = await make_draft(db, await make_inbound(db, THREAD), "Open 9-5")
+
+    new = await review.edit(
+        db,
+        draft,
+        "We are open 9 to 5 🙂",
+        review.Decision(ana.id, DecisionChannel.WEB),
+        approve=approve,
+    )
+
+    old_row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (draft,))
+    new_row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (new,))
+    assert old_row["status"] == S.SUPERSEDED and old_row["superseded_by"] == new
+    assert old_row["body"] == "Open 9-5"
+    assert new_row["body"] == "We are open 9 to 5 🙂"
+    assert new_row["draft_version"] == 2
+    assert new_row["in_reply_to_id"] == old_row["in_reply_to_id"]
+    assert new_row["status"] == (S.APPROVED_TO_SEND if approve else S.DRAFT_PENDING_APPROVAL)
+    approvals = await db.fetchall("SELECT action FROM approvals WHERE draft_id = ?", (new,))
+    assert [row["action"] for row in approvals] == (["EDIT"] if approve else [])
+
+
+async def test_a_superseded_version_cannot_be_approved_or_edited(db):
+    ana = await make_reviewer(db, "Ana")
+    bob = await make_reviewer(db, "Bob")
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    await review.edit(
+        db, draft, "better", review.Decision(ana.id, DecisionChannel.WEB), approve=False
+    )
+
+    with pytest.raises(workflow.Conflict, match="SUPERSEDED.*Ana"):
+        await review.approve(db, draft, review.Decision(bob.id, DecisionChannel.SMS))
+    with pytest.raises(workflow.Conflict):
+        await review.edit(
+            db, draft, "mine", review.Decision(bob.id, DecisionChannel.WEB), approve=True
+        )
+    assert not await db.fetchall("SELECT 1 FROM approvals")
+
+
+async def test_an_empty_edit_or_reply_is_refused_and_changes_nothing(db):
+    ana = await make_reviewer(db)
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    with pytest.raises(review.EmptyReply):
+        await review.edit(
+            db, draft, "   ", review.Decision(ana.id, DecisionChannel.WEB), approve=True
+        )
+    with pytest.raises(review.EmptyReply):
+        await review.write_reply(db, THREAD, "\n", ana.id, in_reply_to_id=None)
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert len(await db.fetchall("SELECT 1 FROM messages")) == 2
+
+
+async def test_a_human_reply_replaces_the_open_drafts_of_the_thread(db):
+    ana = await make_reviewer(db)
+    inbound = await make_inbound(db, THREAD)
+    draft = await make_draft(db, inbound)
+
+    reply = await review.write_reply(db, THREAD, "Call us", ana.id, in_reply_to_id=inbound)
+
+    row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (reply,))
+    assert (row["type"], row["status"], row["receiver"]) == ("OUTBOUND", S.APPROVED_TO_SEND, THREAD)
+    assert await status_of(db, draft) == S.SUPERSEDED
+    superseded = await db.fetchone("SELECT superseded_by FROM messages WHERE id = ?", (draft,))
+    assert superseded["superseded_by"] == reply
+
+
+async def test_pause_holds_open_replies_and_resume_sends_them_back_to_review(db):
+    ana = await make_reviewer(db)
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+
+    await review.pause_thread(db, THREAD, "customer called", ana.id)
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+    with pytest.raises(review.ThreadClosed, match="paused"):
+        await review.write_reply(db, THREAD, "hi", ana.id, in_reply_to_id=None)
+
+    await review.resume_thread(db, THREAD, ana.id)
+    # approved before the pause, but it goes back to a human, never straight out
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    held = await db.fetchone(
+        "SELECT metadata FROM audit_log WHERE message_id = ? AND event = 'Held By Pause'",
+        (draft,),
+    )
+    assert json.loads(held["metadata"])["reason"] == "customer called"
+
+
+async def test_an_opted_out_thread_is_not_resumed_by_a_reviewer(db):
+    ana = await make_reviewer(db)
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    async with db.transaction() as conn:
+        await workflow.set_opted_out(conn, THREAD, opted_out=True, source="STOP")
+        await review.hold_thread(conn, THREAD, "opt-out", None)
+
+    with pytest.raises(review.ThreadClosed, match="opted out"):
+        await review.resume_thread(db, THREAD, ana.id)
+    with pytest.raises(review.ThreadClosed):
+        await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+    assert await status_of(db, draft) == S.PAUSED_THREAD
