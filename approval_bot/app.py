@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from .config import Settings
 from .db import Database
+from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
 
@@ -28,6 +29,7 @@ class State(TypedDict):
     settings: Settings
     db: Database
     scheduler: AsyncIOScheduler
+    metrics: Metrics
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -55,6 +57,7 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings) -> Starlette:
     """Build the app for `settings`; nothing is opened until the lifespan starts."""
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -64,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             scheduler = build_scheduler()
             scheduler.start()
             try:
-                yield {"settings": settings, "db": db, "scheduler": scheduler}
+                yield {"settings": settings, "db": db, "scheduler": scheduler, "metrics": metrics}
             finally:
                 scheduler.shutdown(wait=False)
         finally:

@@ -18,6 +18,7 @@ from .phones import InvalidPhone, parse_address
 
 DEFAULT_DATABASE = "data/approval_bot.sqlite3"
 SECRET_KEY_FILE = "secret_key"
+SANDBOX_TOKEN_FILE = "sandbox_auth_token"
 
 
 class SettingsError(Exception):
@@ -30,7 +31,8 @@ class Settings:
     secret_key: Secret
     public_base_url: str
     twilio_account_sid: str | None
-    twilio_auth_token: Secret | None
+    # the real auth token, or in sandbox mode one generated for signing our own requests
+    twilio_auth_token: Secret
     twilio_from_number: str | None
     twilio_messaging_service_sid: str | None
     twilio_api_base_url: str | None
@@ -76,7 +78,10 @@ def _sid(name: str, value: str, prefix: str) -> str:
 
 def read_secret_key(database: Path) -> Secret:
     """The key kept beside the database, created with 0600 permissions on first use."""
-    path = database.parent / SECRET_KEY_FILE
+    return _read_or_create_secret(database.parent / SECRET_KEY_FILE, "SECRET_KEY")
+
+
+def _read_or_create_secret(path: Path, variable: str) -> Secret:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         # written whole to a private file, then linked into place: two processes starting
@@ -92,7 +97,7 @@ def read_secret_key(database: Path) -> Secret:
     key = path.read_text(encoding="ascii").strip()
     if len(key) < 32:
         raise SettingsError(
-            f"SECRET_KEY is unset and {path} holds no usable key; delete it to make a new one."
+            f"{variable} is unset and {path} holds no usable key; delete it to make a new one."
         )
     return Secret(key)
 
@@ -153,12 +158,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("ADMIN_NAME must not be blank.")
     # last, so that a bad setting above leaves no key file behind
     key = Secret(secret_key) if secret_key else read_secret_key(database)
+    token = (
+        Secret(auth_token)
+        if auth_token
+        else _read_or_create_secret(database.parent / SANDBOX_TOKEN_FILE, "TWILIO_AUTH_TOKEN")
+    )
     return Settings(
         database=database,
         secret_key=key,
         public_base_url=public_base_url,
         twilio_account_sid=account_sid,
-        twilio_auth_token=optional_secret("TWILIO_AUTH_TOKEN"),
+        twilio_auth_token=token,
         twilio_from_number=from_number,
         twilio_messaging_service_sid=service_sid,
         twilio_api_base_url=twilio_api_base_url,
