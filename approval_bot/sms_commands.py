@@ -1,0 +1,146 @@
+"""The command language reviewers text from their phones, parsed without any I/O.
+
+`parse` never raises: whatever arrives, it answers with one of the command dataclasses
+below, and an `Approve`, `Edit` or `Reject` only ever carries a well-formed draft code.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+# 4 characters without the look-alikes 0/O and 1/I/L
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 4
+_CODE = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
+
+
+def new_code(taken: set[str]) -> str:
+    """A random code not in `taken` (the codes of open drafts)."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if code not in taken:
+            return code
+
+
+@dataclass(frozen=True)
+class Approve:
+    code: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    code: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Pause:
+    code: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    code: str
+
+
+@dataclass(frozen=True)
+class ListOpen:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class NeedsCode:
+    """A command, or a bare "ok"/"yes"/"👍", without a usable code: nothing is decided."""
+
+    verb: str
+    given: str | None = None  # what stood where the code should be, if anything
+
+
+@dataclass(frozen=True)
+class NeedsText:
+    """EDIT with a code but no new text."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    text: str
+
+
+Command = (
+    Approve | Edit | Reject | Pause | Resume | ListOpen | Help | NeedsCode | NeedsText | Unknown
+)
+
+_VERBS = {
+    "A": "APPROVE",
+    "APPROVE": "APPROVE",
+    "Y": "APPROVE",
+    "E": "EDIT",
+    "EDIT": "EDIT",
+    "R": "REJECT",
+    "REJECT": "REJECT",
+    "P": "PAUSE",
+    "PAUSE": "PAUSE",
+    "RESUME": "RESUME",
+    "L": "LIST",
+    "LIST": "LIST",
+    "H": "HELP",
+    "HELP": "HELP",
+    "?": "HELP",
+}
+# what people text when they mean "yes" but give no code
+_BARE_YES = {"ok", "okay", "k", "yes", "yeah", "yep", "sure", "y", "👍", "👍🏻", "👌", "✅", "go"}
+
+HELP_TEXT = (
+    "Commands: A CODE approve · E CODE new text (edit & approve) · R CODE [reason] reject · "
+    "P CODE pause thread · RESUME CODE · L list open codes · H help"
+)
+
+
+def _code(token: str) -> str | None:
+    if not token.isascii():  # "ſ".upper() is "S": only plain letters make a code
+        return None
+    candidate = token.rstrip(".").upper()
+    return candidate if _CODE.fullmatch(candidate) else None
+
+
+def parse(text: str) -> Command:
+    """Read one reviewer text: case-insensitive, extra spaces and a final full stop allowed."""
+    stripped = text.strip()
+    if stripped.rstrip(".!").strip().lower() in _BARE_YES:
+        return NeedsCode("APPROVE")
+    head, token, tail = (re.split(r"\s+", stripped, maxsplit=2) + ["", ""])[:3]
+    verb = _VERBS.get(head.rstrip(".").upper())
+    if verb is None:
+        return Unknown(stripped)
+    if verb in ("LIST", "HELP"):
+        if token.rstrip("."):
+            return Unknown(stripped)
+        return ListOpen() if verb == "LIST" else Help()
+    code = _code(token)
+    if code is None:
+        return NeedsCode(verb, token.rstrip(".") or None)
+    tail = tail.strip()
+    if verb == "EDIT":
+        return Edit(code, tail) if tail else NeedsText(code)
+    if verb == "REJECT":
+        return Reject(code, tail or None)
+    if tail.rstrip("."):
+        return Unknown(stripped)  # "A 7F3K and more" is not a clear approval
+    if verb == "APPROVE":
+        return Approve(code)
+    return Pause(code) if verb == "PAUSE" else Resume(code)

@@ -1,0 +1,97 @@
+"""The reviewers' SMS command language: a table of cases and properties over any text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from approval_bot.sms_commands import (
+    CODE_ALPHABET,
+    Approve,
+    Edit,
+    Help,
+    ListOpen,
+    NeedsCode,
+    NeedsText,
+    Pause,
+    Reject,
+    Resume,
+    Unknown,
+    new_code,
+    parse,
+)
+
+CASES = [
+    ("A 7F3K", Approve("7F3K")),
+    ("a 7f3k", Approve("7F3K")),
+    ("APPROVE 7F3K", Approve("7F3K")),
+    ("Approve   7F3K.", Approve("7F3K")),
+    ("  y 7F3K  ", Approve("7F3K")),
+    ("A\t7F3K\n", Approve("7F3K")),
+    ("A. 7F3K", Approve("7F3K")),
+    ("E 7F3K We open at 9.", Edit("7F3K", "We open at 9.")),
+    ("edit 7f3k  Two  spaces kept  ", Edit("7F3K", "Two  spaces kept")),
+    ("E 7F3K Line one\nline two", Edit("7F3K", "Line one\nline two")),
+    ("E 7F3K", NeedsText("7F3K")),
+    ("R 7F3K", Reject("7F3K", None)),
+    ("r 7F3K.", Reject("7F3K", None)),
+    ("REJECT 7F3K wrong price", Reject("7F3K", "wrong price")),
+    ("P 7F3K", Pause("7F3K")),
+    ("pause 7F3K.", Pause("7F3K")),
+    ("RESUME 7F3K", Resume("7F3K")),
+    ("L", ListOpen()),
+    ("list.", ListOpen()),
+    ("H", Help()),
+    ("help", Help()),
+    ("?", Help()),
+    ("ok", NeedsCode("APPROVE")),
+    ("OK.", NeedsCode("APPROVE")),
+    ("yes", NeedsCode("APPROVE")),
+    ("Y", NeedsCode("APPROVE")),
+    ("y", NeedsCode("APPROVE")),
+    ("👍", NeedsCode("APPROVE")),
+    ("A", NeedsCode("APPROVE")),
+    ("A 7F3", NeedsCode("APPROVE", "7F3")),
+    ("A 7F3KX", NeedsCode("APPROVE", "7F3KX")),
+    ("A 0OIL", NeedsCode("APPROVE", "0OIL")),  # look-alikes are never in a code
+    ("R", NeedsCode("REJECT")),
+    ("A 7F3K and the other one", Unknown("A 7F3K and the other one")),
+    ("L 7F3K", Unknown("L 7F3K")),
+    ("thanks!", Unknown("thanks!")),
+    ("", Unknown("")),
+    ("A \u017f\u017f\u017f\u017f", NeedsCode("APPROVE", "\u017f\u017f\u017f\u017f")),
+    ("Approved 7F3K", Unknown("Approved 7F3K")),
+]
+
+
+@pytest.mark.parametrize(("text", "command"), CASES, ids=[c[0] or "empty" for c in CASES])
+def test_parse(text, command):
+    assert parse(text) == command
+
+
+@given(st.text())
+def test_any_text_parses_and_approves_only_with_a_code_it_contains(text):
+    command = parse(text)
+    if isinstance(command, Approve | Edit | Reject | Pause | Resume):
+        assert re.fullmatch(f"[{CODE_ALPHABET}]{{4}}", command.code)
+        assert re.search(command.code, text, re.ASCII | re.IGNORECASE)
+
+
+@given(
+    st.sampled_from(["A", "a", "APPROVE", "y"]),
+    st.text(alphabet=CODE_ALPHABET, min_size=4, max_size=4),
+    st.sampled_from(["", ".", " ", "  .  "]),
+)
+def test_any_well_formed_approval_is_understood(verb, code, end):
+    assert parse(f" {verb}  {code.lower()}{end}") == Approve(code)
+
+
+def test_new_codes_avoid_taken_ones_and_look_alikes():
+    taken = {new_code(set()) for _ in range(200)}
+    for _ in range(200):
+        code = new_code(taken)
+        assert code not in taken
+        assert not set(code) & set("01OIL")
