@@ -1,0 +1,244 @@
+"""Reviewers deciding by text: draft codes, and the answer to every command they send.
+
+Decisions go through review.py like the web's; this module only finds the draft a code
+names, explains codes that no longer name an open draft, and words the answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosqlite
+
+from . import audit, review, workflow
+from .accounts import Reviewer
+from .db import Database
+from .models import Actor, DecisionChannel, MessageStatus, now_iso
+from .sms_commands import (
+    HELP_TEXT,
+    Approve,
+    Command,
+    Edit,
+    Help,
+    ListOpen,
+    NeedsCode,
+    NeedsText,
+    Pause,
+    Reject,
+    Unknown,
+    new_code,
+    parse,
+)
+from .sms_text import shorten
+
+S = MessageStatus
+# a closed draft's code is not handed out again for this long, so old texts stay unambiguous
+CODE_QUIET_PERIOD = timedelta(days=30)
+# at most this many refusals are answered per reviewer in the window; then silence
+ERROR_REPLY_LIMIT, ERROR_REPLY_WINDOW = 3, timedelta(minutes=10)
+REFUSED = "SMS Command Refused"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to text back (None: say nothing), and whether something was approved to send."""
+
+    text: str | None
+    approved: bool = False
+
+
+async def issue_code(conn: aiosqlite.Connection, message_id: str) -> str:
+    """Bind a new code to a draft version, inside the caller's write transaction."""
+    since = (datetime.now(UTC) - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
+    async with conn.execute(
+        """
+        SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
+        WHERE messages.status = ? OR draft_codes.issued_at >= ?
+        """,
+        (S.DRAFT_PENDING_APPROVAL, since),
+    ) as cursor:
+        taken = {row["code"] for row in await cursor.fetchall()}
+    code = new_code(taken)
+    await conn.execute(
+        "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
+        (code, message_id, now_iso()),
+    )
+    return code
+
+
+def _clock(timestamp: str) -> str:
+    return datetime.fromisoformat(timestamp).strftime("%H:%M UTC")
+
+
+async def _draft_for(db: Database, code: str) -> Any:
+    return await db.fetchone(
+        """
+        SELECT messages.* FROM draft_codes JOIN messages ON messages.id = draft_codes.message_id
+        WHERE draft_codes.code = ? ORDER BY draft_codes.issued_at DESC LIMIT 1
+        """,
+        (code,),
+    )
+
+
+async def open_codes(db: Database, limit: int = 5) -> list[Any]:
+    """Codes of drafts waiting for a decision, oldest first."""
+    return await db.fetchall(
+        """
+        SELECT draft_codes.code, messages.receiver, messages.body FROM draft_codes
+        JOIN messages ON messages.id = draft_codes.message_id
+        WHERE messages.status = ? ORDER BY messages.timestamp LIMIT ?
+        """,
+        (S.DRAFT_PENDING_APPROVAL, limit),
+    )
+
+
+async def _open_list(db: Database) -> str:
+    codes = [row["code"] for row in await open_codes(db)]
+    return f"Open: {', '.join(codes)}." if codes else "No drafts are waiting."
+
+
+async def explain(db: Database, code: str) -> str:
+    """Why `code` names no open draft: who decided it, what replaced it, or that it is unknown."""
+    draft = await _draft_for(db, code)
+    if draft is None:
+        return f"No draft {code}. {await _open_list(db)}"
+    status = S(draft["status"])
+    if status == S.SUPERSEDED:
+        newer = await db.fetchone(
+            """
+            SELECT messages.type, draft_codes.code, reviewers.name FROM messages
+            LEFT JOIN draft_codes ON draft_codes.message_id = messages.id
+            LEFT JOIN audit_log ON audit_log.message_id = messages.id AND audit_log.id = (
+                SELECT min(id) FROM audit_log WHERE message_id = messages.id)
+            LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
+            WHERE messages.id = ?
+            """,
+            (draft["superseded_by"],),
+        )
+        if newer is not None and newer["code"]:
+            return f"{code} was replaced by {newer['code']}."
+        if newer is not None and newer["type"] == "OUTBOUND":
+            return f"{code} was replaced by a reply {newer['name'] or 'a reviewer'} wrote."
+        return f"{code} was replaced by a newer draft. {await _open_list(db)}"
+    if status in (S.APPROVED_TO_SEND, S.SENT, S.FAILED_SEND, S.REJECTED):
+        decision = await db.fetchone(
+            """
+            SELECT approvals.action, approvals.timestamp, reviewers.name FROM approvals
+            LEFT JOIN reviewers ON reviewers.id = approvals.reviewer_id
+            WHERE approvals.draft_id = ? ORDER BY approvals.id DESC LIMIT 1
+            """,
+            (draft["id"],),
+        )
+        if decision is not None:
+            verb = {"APPROVE": "approved", "EDIT": "edited and approved", "REJECT": "rejected"}
+            return (
+                f"{code} was {verb[decision['action']]} by {decision['name']} "
+                f"at {_clock(decision['timestamp'])}."
+            )
+    if status == S.PAUSED_THREAD:
+        return f"{code} is on hold: the thread with {draft['receiver']} is paused."
+    return f"{code} is {status.lower().replace('_', ' ')}. {await _open_list(db)}"
+
+
+async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> Answer:
+    """Audit a refused command; answer it unless this reviewer was refused often just now."""
+    since = (datetime.now(UTC) - ERROR_REPLY_WINDOW).isoformat(timespec="microseconds")
+    recent = await db.fetchone(
+        """
+        SELECT count(*) AS n FROM audit_log
+        WHERE event = ? AND actor_id = ? AND timestamp >= ?
+          AND json_extract(metadata, '$.answered') = 1
+        """,
+        (REFUSED, reviewer.id, since),
+    )
+    answered = recent is None or recent["n"] < ERROR_REPLY_LIMIT
+    async with db.transaction() as conn:
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                REFUSED,
+                actor=Actor.HUMAN,
+                actor_id=reviewer.id,
+                metadata={"text": text, "reply": reply, "answered": answered},
+            ),
+        )
+    return Answer(reply if answered else None)
+
+
+async def answer(db: Database, reviewer: Reviewer, text: str) -> Answer:
+    """Carry out one text from a reviewer's phone and say what happened."""
+    if not reviewer.active:
+        return await _refuse(
+            db, reviewer, text, "Your approval-bot account is disabled; ask an admin."
+        )
+    command = parse(text)
+    try:
+        return await _carry_out(db, reviewer, command)
+    except (workflow.Conflict, workflow.TransitionRefused):
+        return await _refuse(db, reviewer, text, await explain(db, getattr(command, "code", "")))
+    except review.ThreadClosed as closed:
+        return await _refuse(db, reviewer, text, f"Not sent: {closed}.")
+    except _Refusal as refusal:
+        return await _refuse(db, reviewer, text, str(refusal))
+
+
+class _Refusal(Exception):
+    """A command that cannot be carried out; its message is the answer."""
+
+
+_SHORT_VERBS = {"APPROVE": "A", "EDIT": "E", "REJECT": "R", "PAUSE": "P", "RESUME": "RESUME"}
+
+
+async def _carry_out(db: Database, reviewer: Reviewer, command: Command) -> Answer:
+    if isinstance(command, Help):
+        return Answer(HELP_TEXT)
+    if isinstance(command, ListOpen):
+        rows = await open_codes(db)
+        if not rows:
+            return Answer("No drafts are waiting.")
+        lines = [f"{r['code']} {r['receiver']}: {shorten(r['body'], 30)}" for r in rows]
+        return Answer("Open, oldest first:\n" + "\n".join(lines))
+    if isinstance(command, NeedsCode):
+        given = f" {command.given!r} is not a draft code." if command.given else ""
+        short = _SHORT_VERBS[command.verb]
+        raise _Refusal(f"Which draft?{given} Reply {short} CODE. {await _open_list(db)}")
+    if isinstance(command, NeedsText):
+        raise _Refusal(f"Edit needs the new text: E {command.code} your reply.")
+    if isinstance(command, Unknown):
+        raise _Refusal(f"Not understood. {HELP_TEXT}. {await _open_list(db)}")
+
+    draft = await _draft_for(db, command.code)
+    if draft is None:
+        raise _Refusal(await explain(db, command.code))
+    customer = draft["receiver"]
+    decision = review.Decision(
+        reviewer.id,
+        DecisionChannel.SMS,
+        reviewer_phone=reviewer.phone,
+        notes=command.reason if isinstance(command, Reject) else None,
+    )
+    if isinstance(command, Approve):
+        await review.approve(db, draft["id"], decision)
+        return Answer(f"Approved {command.code}: the reply to {customer} goes out now.", True)
+    if isinstance(command, Edit):
+        await review.edit(db, draft["id"], command.text, decision, approve=True)
+        return Answer(
+            f"Edited and approved {command.code}: your text goes to {customer} now.", True
+        )
+    if isinstance(command, Reject):
+        await review.reject(db, draft["id"], decision)
+        return Answer(
+            f"Rejected {command.code}. {customer}'s message waits for a reply in the web queue."
+        )
+    try:
+        if isinstance(command, Pause):
+            await review.pause_thread(db, draft["thread_id"], "paused by SMS", reviewer.id)
+            return Answer(
+                f"Paused {customer}: nothing is drafted or sent until RESUME {command.code}."
+            )
+        await review.resume_thread(db, draft["thread_id"], reviewer.id)
+        return Answer(f"Resumed {customer}; held replies are back for review.")
+    except workflow.Conflict as conflict:
+        raise _Refusal(f"{customer} is {conflict.actual} already.") from None

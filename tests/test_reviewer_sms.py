@@ -1,0 +1,179 @@
+"""Reviewers deciding by text: codes, decisions, refusals and their answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from approval_bot import accounts, review, reviewer_sms
+from approval_bot.db import Database
+from approval_bot.models import DecisionChannel, MessageStatus
+from tests.builders import make_draft, make_inbound, make_reviewer, status_of
+
+pytestmark = pytest.mark.anyio
+
+S = MessageStatus
+CUSTOMER = "+14155550100"
+ANA_PHONE = "+14155550111"
+
+
+async def coded_draft(
+    db: Database, customer: str = CUSTOMER, body: str = "Yes, 9 to 5."
+) -> tuple[str, str]:
+    draft = await make_draft(db, await make_inbound(db, customer), body)
+    async with db.transaction() as conn:
+        code = await reviewer_sms.issue_code(conn, draft)
+    return draft, code
+
+
+@pytest.fixture
+async def ana(db):
+    return await make_reviewer(db, "Ana", phone=ANA_PHONE)
+
+
+async def test_approve_by_code_is_a_decision_on_the_record(db, ana):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, f" a {code.lower()}. ")
+
+    assert answer.approved and CUSTOMER in answer.text and "goes out now" in answer.text
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+    (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    assert (approval["channel"], approval["reviewer_phone"], approval["action"]) == (
+        "sms",
+        ANA_PHONE,
+        "APPROVE",
+    )
+
+
+async def test_edit_by_code_sends_the_new_text_and_keeps_the_original(db, ana):
+    draft, code = await coded_draft(db, body="Open 9-5")
+
+    answer = await reviewer_sms.answer(db, ana, f"E {code} We are open 9 to 5, see you!")
+
+    assert answer.approved
+    old = await db.fetchone("SELECT * FROM messages WHERE id = ?", (draft,))
+    new = await db.fetchone("SELECT * FROM messages WHERE id = ?", (old["superseded_by"],))
+    assert (old["status"], old["body"]) == (S.SUPERSEDED, "Open 9-5")
+    assert (new["status"], new["body"]) == (S.APPROVED_TO_SEND, "We are open 9 to 5, see you!")
+
+
+async def test_reject_with_a_reason(db, ana):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"R {code} wrong hours")
+
+    assert not answer.approved and "web queue" in answer.text
+    assert await status_of(db, draft) == S.REJECTED
+    approval = await db.fetchone("SELECT notes FROM approvals WHERE draft_id = ?", (draft,))
+    assert approval["notes"] == "wrong hours"
+
+
+async def test_a_decided_code_says_who_decided_and_when(db, ana):
+    bob = await make_reviewer(db, "Bob", phone="+14155550112")
+    draft, code = await coded_draft(db)
+    await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+
+    answer = await reviewer_sms.answer(db, bob, f"R {code}")
+
+    assert answer.text.startswith(f"{code} was approved by Ana at ")
+    assert answer.text.endswith(" UTC.")
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+    assert len(await db.fetchall("SELECT 1 FROM approvals")) == 1
+
+
+async def test_a_replaced_code_names_its_replacement(db, ana):
+    draft, code = await coded_draft(db)
+    newer = await review.edit(
+        db, draft, "Better words", review.Decision(ana.id, DecisionChannel.WEB), approve=False
+    )
+    async with db.transaction() as conn:
+        newer_code = await reviewer_sms.issue_code(conn, newer)
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    assert answer.text == f"{code} was replaced by {newer_code}."
+    assert await status_of(db, newer) == S.DRAFT_PENDING_APPROVAL
+
+
+@pytest.mark.parametrize("text", ["ok", "yes", "Y", "👍", "A", "approve 7F3"])
+async def test_a_bare_yes_approves_nothing_and_asks_for_the_code(db, ana, text):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, text)
+
+    assert not answer.approved
+    assert "Which draft?" in answer.text and code in answer.text
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+
+async def test_an_unknown_code_lists_the_open_ones(db, ana):
+    _, code = await coded_draft(db)
+    unknown = "ZZZZ" if code != "ZZZZ" else "YYYY"
+
+    answer = await reviewer_sms.answer(db, ana, f"A {unknown}")
+
+    assert answer.text == f"No draft {unknown}. Open: {code}."
+
+
+async def test_a_disabled_reviewer_is_refused_and_audited(db, ana):
+    draft, code = await coded_draft(db)
+    disabled = await accounts.disable_reviewer(db, "Ana")
+
+    answer = await reviewer_sms.answer(db, disabled, f"A {code}")
+
+    assert "disabled" in answer.text and not answer.approved
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    refused = await db.fetchone(
+        "SELECT * FROM audit_log WHERE event = ? AND actor_id = ?",
+        (reviewer_sms.REFUSED, ana.id),
+    )
+    assert json.loads(refused["metadata"])["text"] == f"A {code}"
+
+
+async def test_error_answers_are_rate_limited_but_always_audited(db, ana):
+    await coded_draft(db)
+
+    answers = [await reviewer_sms.answer(db, ana, "what?") for _ in range(5)]
+
+    assert [a.text is not None for a in answers] == [True, True, True, False, False]
+    refusals = await db.fetchall("SELECT 1 FROM audit_log WHERE event = ?", (reviewer_sms.REFUSED,))
+    assert len(refusals) == 5
+    # a good command still gets its answer
+    assert (await reviewer_sms.answer(db, ana, "L")).text.startswith("Open, oldest first")
+
+
+async def test_pause_and_resume_by_code(db, ana):
+    draft, code = await coded_draft(db)
+
+    paused = await reviewer_sms.answer(db, ana, f"P {code}")
+    again = await reviewer_sms.answer(db, ana, f"pause {code}.")
+    held = await status_of(db, draft)
+    resumed = await reviewer_sms.answer(db, ana, f"RESUME {code}")
+
+    assert CUSTOMER in paused.text and f"RESUME {code}" in paused.text
+    assert again.text == f"{CUSTOMER} is paused already."
+    assert held == S.PAUSED_THREAD
+    assert "back for review" in resumed.text
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+
+async def test_list_shows_at_most_five_oldest_first(db, ana):
+    codes = [(await coded_draft(db, f"+1415555020{n}", f"answer {n}"))[1] for n in range(7)]
+
+    answer = await reviewer_sms.answer(db, ana, "LIST")
+
+    lines = answer.text.splitlines()[1:]
+    assert [line.split()[0] for line in lines] == codes[:5]
+    assert "answer 0" in lines[0]
+
+
+async def test_codes_of_open_drafts_are_unique(db):
+    codes = [(await coded_draft(db, f"+141555503{n:02d}"))[1] for n in range(60)]
+    assert len(set(codes)) == 60
+
+
+async def test_help(db, ana):
+    answer = await reviewer_sms.answer(db, ana, "?")
+    assert "A CODE" in answer.text and "RESUME" in answer.text
