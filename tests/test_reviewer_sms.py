@@ -27,6 +27,11 @@ async def coded_draft(
     return draft, code
 
 
+def said(answer: reviewer_sms.Answer) -> str:
+    assert answer.text is not None, "expected an answer"
+    return answer.text
+
+
 @pytest.fixture
 async def ana(db):
     return await make_reviewer(db, "Ana", phone=ANA_PHONE)
@@ -37,7 +42,7 @@ async def test_approve_by_code_is_a_decision_on_the_record(db, ana):
 
     answer = await reviewer_sms.answer(db, ana, f" a {code.lower()}. ")
 
-    assert answer.approved and CUSTOMER in answer.text and "goes out now" in answer.text
+    assert answer.approved and CUSTOMER in said(answer) and "goes out now" in said(answer)
     assert await status_of(db, draft) == S.APPROVED_TO_SEND
     (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
     assert (approval["channel"], approval["reviewer_phone"], approval["action"]) == (
@@ -64,7 +69,7 @@ async def test_reject_with_a_reason(db, ana):
 
     answer = await reviewer_sms.answer(db, ana, f"R {code} wrong hours")
 
-    assert not answer.approved and "web queue" in answer.text
+    assert not answer.approved and "web queue" in said(answer)
     assert await status_of(db, draft) == S.REJECTED
     approval = await db.fetchone("SELECT notes FROM approvals WHERE draft_id = ?", (draft,))
     assert approval["notes"] == "wrong hours"
@@ -77,8 +82,8 @@ async def test_a_decided_code_says_who_decided_and_when(db, ana):
 
     answer = await reviewer_sms.answer(db, bob, f"R {code}")
 
-    assert answer.text.startswith(f"{code} was approved by Ana at ")
-    assert answer.text.endswith(" UTC.")
+    assert said(answer).startswith(f"{code} was approved by Ana at ")
+    assert said(answer).endswith(" UTC.")
     assert await status_of(db, draft) == S.APPROVED_TO_SEND
     assert len(await db.fetchall("SELECT 1 FROM approvals")) == 1
 
@@ -93,7 +98,7 @@ async def test_a_replaced_code_names_its_replacement(db, ana):
 
     answer = await reviewer_sms.answer(db, ana, f"A {code}")
 
-    assert answer.text == f"{code} was replaced by {newer_code}."
+    assert said(answer) == f"{code} was replaced by {newer_code}."
     assert await status_of(db, newer) == S.DRAFT_PENDING_APPROVAL
 
 
@@ -104,7 +109,7 @@ async def test_a_bare_yes_approves_nothing_and_asks_for_the_code(db, ana, text):
     answer = await reviewer_sms.answer(db, ana, text)
 
     assert not answer.approved
-    assert "Which draft?" in answer.text and code in answer.text
+    assert "Which draft?" in said(answer) and code in said(answer)
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
 
 
@@ -114,7 +119,7 @@ async def test_an_unknown_code_lists_the_open_ones(db, ana):
 
     answer = await reviewer_sms.answer(db, ana, f"A {unknown}")
 
-    assert answer.text == f"No draft {unknown}. Open: {code}."
+    assert said(answer) == f"No draft {unknown}. Open: {code}."
 
 
 async def test_a_disabled_reviewer_is_refused_and_audited(db, ana):
@@ -123,7 +128,7 @@ async def test_a_disabled_reviewer_is_refused_and_audited(db, ana):
 
     answer = await reviewer_sms.answer(db, disabled, f"A {code}")
 
-    assert "disabled" in answer.text and not answer.approved
+    assert "disabled" in said(answer) and not answer.approved
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
     refused = await db.fetchone(
         "SELECT * FROM audit_log WHERE event = ? AND actor_id = ?",
@@ -141,7 +146,7 @@ async def test_error_answers_are_rate_limited_but_always_audited(db, ana):
     refusals = await db.fetchall("SELECT 1 FROM audit_log WHERE event = ?", (reviewer_sms.REFUSED,))
     assert len(refusals) == 5
     # a good command still gets its answer
-    assert (await reviewer_sms.answer(db, ana, "L")).text.startswith("Open, oldest first")
+    assert said(await reviewer_sms.answer(db, ana, "L")).startswith("Open, oldest first")
 
 
 async def test_pause_and_resume_by_code(db, ana):
@@ -152,10 +157,10 @@ async def test_pause_and_resume_by_code(db, ana):
     held = await status_of(db, draft)
     resumed = await reviewer_sms.answer(db, ana, f"RESUME {code}")
 
-    assert CUSTOMER in paused.text and f"RESUME {code}" in paused.text
-    assert again.text == f"{CUSTOMER} is paused already."
+    assert CUSTOMER in said(paused) and f"RESUME {code}" in said(paused)
+    assert said(again) == f"{CUSTOMER} is paused already."
     assert held == S.PAUSED_THREAD
-    assert "back for review" in resumed.text
+    assert "back for review" in said(resumed)
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
 
 
@@ -164,7 +169,7 @@ async def test_list_shows_at_most_five_oldest_first(db, ana):
 
     answer = await reviewer_sms.answer(db, ana, "LIST")
 
-    lines = answer.text.splitlines()[1:]
+    lines = said(answer).splitlines()[1:]
     assert [line.split()[0] for line in lines] == codes[:5]
     assert "answer 0" in lines[0]
 
@@ -176,4 +181,4 @@ async def test_codes_of_open_drafts_are_unique(db):
 
 async def test_help(db, ana):
     answer = await reviewer_sms.answer(db, ana, "?")
-    assert "A CODE" in answer.text and "RESUME" in answer.text
+    assert "A CODE" in said(answer) and "RESUME" in said(answer)
