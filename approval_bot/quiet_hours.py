@@ -1,0 +1,60 @@
+"""Reviewers' quiet hours: when texts to them wait, and the digest they get afterwards (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .sms_text import segments, shorten
+
+
+class InvalidQuietHours(ValueError):
+    """Quiet hours are two HH:MM times and an IANA time zone."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time
+    end: time
+    zone: ZoneInfo
+
+    @classmethod
+    def parse(cls, start: str, end: str, zone: str) -> QuietHours:
+        try:
+            first, last = time.fromisoformat(start), time.fromisoformat(end)
+        except ValueError:
+            raise InvalidQuietHours(f"quiet hours are HH:MM, not {start!r} and {end!r}") from None
+        if first == last:
+            raise InvalidQuietHours("quiet hours must start and end at different times")
+        try:
+            return cls(first, last, ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidQuietHours(f"{zone!r} is not a time zone such as Europe/Paris") from None
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether `moment` (aware) falls in the quiet hours, which may span midnight."""
+        local = moment.astimezone(self.zone).time()
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+def digest(waiting: list[tuple[str, str, str]]) -> str:
+    """One text for the drafts that waited out the quiet hours: (code, customer, draft).
+
+    As many as fit in 3 segments are named; the rest are counted.
+    """
+    head = f"While you were away: {len(waiting)} draft{'s' if len(waiting) != 1 else ''}."
+    lines: list[str] = []
+    for code, customer, draft in waiting:
+        line = f"{code} {customer}: {shorten(' '.join(draft.split()), 40)}"
+        rest = len(waiting) - len(lines) - 1
+        tail = f"...and {rest} more." if rest else ""
+        candidate = "\n".join([head, *lines, line, tail, "Reply A CODE to send, L to list."])
+        if segments(candidate) > 3:
+            break
+        lines.append(line)
+    more = len(waiting) - len(lines)
+    counted = [f"...and {more} more." if lines else f"{more} waiting."] if more else []
+    return "\n".join([head, *lines, *counted, "Reply A CODE to send, L to list."])
