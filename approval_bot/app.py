@@ -10,6 +10,7 @@ from typing import TypedDict
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -18,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from .config import Settings
 from .db import Database
+from .logs import RequestLog
 from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
         )
 
     return Starlette(
+        middleware=[Middleware(RequestLog)],
         routes=[
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__, accounts, audit
+from . import __version__, accounts, audit, logs
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -187,9 +187,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    logs.configure(settings.log_format)
     mode = "sandbox (no Twilio credentials)" if settings.sandbox else "live Twilio"
     print(f"approval-bot on http://{args.host}:{args.port} in {mode} mode", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, lifespan="on")
+    # the app logs each request itself (logs.RequestLog), in the format LOG_FORMAT asks for
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+    )
     return 0
 
 

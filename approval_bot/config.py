@@ -45,6 +45,7 @@ class Settings:
     archive_after_hours: float
     admin_name: str
     admin_password: Secret | None
+    log_format: str
 
     @property
     def sandbox(self) -> bool:
@@ -153,6 +154,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     draft_timeout = _positive("DRAFT_TIMEOUT_SECONDS", env.get("DRAFT_TIMEOUT_SECONDS", "10"))
     send_poll = _positive("SEND_POLL_SECONDS", env.get("SEND_POLL_SECONDS", "2"))
     archive_after = _positive("ARCHIVE_AFTER_HOURS", env.get("ARCHIVE_AFTER_HOURS", "72"))
+    log_format = env.get("LOG_FORMAT", "text")
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT must be 'text' or 'json', not {log_format!r}.")
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -181,4 +185,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         archive_after_hours=archive_after,
         admin_name=admin_name,
         admin_password=optional_secret("ADMIN_PASSWORD"),
+        log_format=log_format,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
@@ -17,6 +19,7 @@ import aiosqlite
 from .models import now_iso
 
 BUSY_TIMEOUT_MS = 5000
+audit_log = logging.getLogger("approval_bot.audit")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -121,15 +124,53 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction on the one writer connection."""
+        """A write transaction on the one writer connection.
+
+        After it commits, the audit rows it wrote are logged, one line each: a log line
+        never tells of a change that was rolled back.
+        """
+        async with self._write(log_audit=audit_log.isEnabledFor(logging.INFO)) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self, *, log_audit: bool) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                mark = await self._last_audit_id() if log_audit else 0
                 yield self._writer
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+            if log_audit:
+                await self._log_audit_rows_after(mark)
+
+    async def _last_audit_id(self) -> int:
+        async with self._writer.execute("SELECT max(id) FROM audit_log") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    async def _log_audit_rows_after(self, mark: int) -> None:
+        async with self._writer.execute(
+            """
+            SELECT event, actor, actor_id, thread_id, message_id, metadata FROM audit_log
+            WHERE id > ? ORDER BY id
+            """,
+            (mark,),
+        ) as cursor:
+            async for row in cursor:
+                metadata = json.loads(row["metadata"])
+                audit_log.info(
+                    row["event"],
+                    extra={
+                        "actor": row["actor"],
+                        "actor_id": row["actor_id"],
+                        "thread_id": row["thread_id"],
+                        "message_id": row["message_id"],
+                        **{k: metadata[k] for k in ("from", "to") if k in metadata},
+                    },
+                )
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -165,7 +206,7 @@ class Database:
         """
         migrations = load_migrations() if migrations is None else migrations
         known = migrations[-1].version if migrations else 0
-        async with self.transaction() as conn:
+        async with self._write(log_audit=False) as conn:
             await conn.execute(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -182,7 +223,7 @@ class Database:
         for migration in migrations:
             if migration.version <= current:
                 continue
-            async with self.transaction() as conn:
+            async with self._write(log_audit=False) as conn:
                 for statement in split_statements(migration.sql):
                     await conn.execute(statement)
                 await conn.execute(

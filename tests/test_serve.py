@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -48,16 +49,20 @@ def wait_for_health(process: subprocess.Popen[str], url: str) -> httpx.Response:
 # replaced: Python's SIGINT handler ends in KeyboardInterrupt, which uvicorn.run swallows
 # (exit 0); SIGTERM's default action ends the process by that signal, as supervisors expect.
 @pytest.mark.parametrize(
-    ("stop_with", "exit_code"),
-    [(signal.SIGINT, 0), (signal.SIGTERM, -signal.SIGTERM)],
-    ids=["SIGINT", "SIGTERM"],
+    ("stop_with", "exit_code", "log_format"),
+    [(signal.SIGINT, 0, "json"), (signal.SIGTERM, -signal.SIGTERM, "text")],
+    ids=["SIGINT-json-logs", "SIGTERM-text-logs"],
 )
 def test_serve_answers_and_stops_cleanly(
-    tmp_path: Path, stop_with: signal.Signals, exit_code: int
+    tmp_path: Path, stop_with: signal.Signals, exit_code: int, log_format: str
 ) -> None:
     port = free_port()
     database = tmp_path / "data" / "approval_bot.sqlite3"
-    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(database)}
+    env = {
+        **environ_without_settings(),
+        "APPROVAL_BOT_DATABASE": str(database),
+        "LOG_FORMAT": log_format,
+    }
     process = subprocess.Popen(
         [str(script()), "serve", "--port", str(port)],
         cwd=tmp_path,
@@ -84,6 +89,13 @@ def test_serve_answers_and_stops_cleanly(
     assert "sandbox" in out
     assert "Application shutdown complete" in err
     assert "Traceback" not in err
+    if log_format == "json":
+        lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        assert {"method": "GET", "path": "/healthz", "status": 200} in [
+            {k: line.get(k) for k in ("method", "path", "status")} for line in lines
+        ]
+    else:
+        assert "method=GET path=/healthz status=200" in err
     # the lifespan closed the database: the last connection out removes the WAL file
     assert database.exists()
     assert not database.with_name(database.name + "-wal").exists()

@@ -1,0 +1,77 @@
+"""Structured logs: one line per request and per state change, as text or JSON lines."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# attributes every LogRecord has; anything else on a record came in through `extra`
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+request_log = logging.getLogger("approval_bot.request")
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger message key=value …`, with the extras in the order given."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        return line + "".join(f" {key}={value}" for key, value in extras.items())
+
+
+def configure(log_format: str, level: int = logging.INFO) -> None:
+    """Send the app's logs to stderr, one line each: `text` or `json` (JSON lines)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class RequestLog:
+    """ASGI middleware: one line per HTTP request with method, path, status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 500}
+
+        async def record_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            request_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status["code"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )

@@ -1,0 +1,68 @@
+"""Structured logs: a line per request and per committed audited change."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from pythonjsonlogger.json import JsonFormatter
+
+from approval_bot import workflow
+from approval_bot.logs import TextFormatter
+from approval_bot.models import Event, MessageStatus
+from tests.builders import make_inbound
+
+pytestmark = pytest.mark.anyio
+
+
+def record(**extra: object) -> logging.LogRecord:
+    return logging.makeLogRecord(
+        {
+            "name": "approval_bot.audit",
+            "levelno": 20,
+            "levelname": "INFO",
+            "msg": "Approved",
+            **extra,
+        }
+    )
+
+
+def test_text_lines_carry_the_extras_as_key_value():
+    line = TextFormatter().format(record(thread_id="+14155550100", message_id="m1"))
+    assert line.endswith("INFO approval_bot.audit Approved thread_id=+14155550100 message_id=m1")
+
+
+async def test_committed_changes_are_logged_with_their_ids(db, caplog):
+    inbound = await make_inbound(db, "+14155550100")
+    caplog.set_level(logging.INFO, logger="approval_bot.audit")
+    async with db.transaction() as conn:
+        await workflow.change_status(
+            conn,
+            inbound,
+            expected=MessageStatus.RECEIVED,
+            target=MessageStatus.NEEDS_REVIEW,
+            event=Event.DRAFT_FAILED,
+        )
+    (line,) = [r for r in caplog.records if r.name == "approval_bot.audit"]
+    assert line.getMessage() == Event.DRAFT_FAILED
+    assert (line.thread_id, line.message_id) == ("+14155550100", inbound)
+    assert (line.__dict__["from"], line.__dict__["to"]) == ("RECEIVED", "NEEDS_REVIEW")
+    formatted = json.loads(JsonFormatter().format(line))
+    assert formatted["message_id"] == inbound
+
+
+async def test_a_rolled_back_change_is_never_logged(db, caplog):
+    inbound = await make_inbound(db, "+14155550100")
+    caplog.set_level(logging.INFO, logger="approval_bot.audit")
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await workflow.change_status(
+                conn,
+                inbound,
+                expected=MessageStatus.RECEIVED,
+                target=MessageStatus.NEEDS_REVIEW,
+                event=Event.DRAFT_FAILED,
+            )
+            raise RuntimeError("crash before commit")
+    assert not [r for r in caplog.records if r.name == "approval_bot.audit"]
