@@ -23,6 +23,7 @@ from .logs import RequestLog
 from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
+from .web import metrics_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(RequestLog)],
         routes=[
             Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint.metrics),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: http_error},

@@ -46,6 +46,7 @@ class Settings:
     admin_name: str
     admin_password: Secret | None
     log_format: str
+    metrics_public: bool
 
     @property
     def sandbox(self) -> bool:
@@ -157,6 +158,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     log_format = env.get("LOG_FORMAT", "text")
     if log_format not in ("text", "json"):
         raise SettingsError(f"LOG_FORMAT must be 'text' or 'json', not {log_format!r}.")
+    metrics_public = env.get("METRICS_PUBLIC", "false").lower()
+    if metrics_public not in ("true", "false"):
+        raise SettingsError(f"METRICS_PUBLIC must be 'true' or 'false', not {metrics_public!r}.")
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -186,4 +190,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_name=admin_name,
         admin_password=optional_secret("ADMIN_PASSWORD"),
         log_format=log_format,
+        metrics_public=metrics_public == "true",
     )

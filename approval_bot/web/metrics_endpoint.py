@@ -1,0 +1,48 @@
+"""GET /metrics: the app's Prometheus metrics, for a scraper holding an API token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..accounts import reviewer_for_token
+from ..config import Settings
+from ..db import Database
+from ..metrics import Metrics
+from ..models import MessageStatus
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; needs `Authorization: Bearer <API token>` unless METRICS_PUBLIC."""
+    settings: Settings = request.state.settings
+    db: Database = request.state.db
+    instruments: Metrics = request.state.metrics
+    if not settings.metrics_public:
+        token = bearer_token(request)
+        if token is None or await reviewer_for_token(db, token) is None:
+            raise HTTPException(
+                401,
+                "a valid API token is needed: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    row = await db.fetchone(
+        """
+        SELECT count(*) AS depth, min(timestamp) AS oldest FROM messages
+        WHERE status = ? AND type != 'INBOUND'
+        """,
+        (MessageStatus.DRAFT_PENDING_APPROVAL,),
+    )
+    depth, oldest = (row["depth"], row["oldest"]) if row else (0, None)
+    instruments.queue_depth.set(depth)
+    age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0
+    instruments.oldest_pending_age.set(age)
+    return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)
