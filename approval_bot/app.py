@@ -16,11 +16,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from . import jobs
 from .config import Settings
 from .db import Database
+from .drafting import DraftingService, build_drafter
 from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
+from .web import inbound_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ class State(TypedDict):
     db: Database
     scheduler: AsyncIOScheduler
     metrics: Metrics
+    drafting: DraftingService
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -64,12 +68,24 @@ def create_app(settings: Settings) -> Starlette:
         db = await Database.open(settings.database)
         try:
             await db.migrate()
+            drafter, remote = build_drafter(settings, metrics)
+            drafting = DraftingService(db, drafter, metrics)
             scheduler = build_scheduler()
+            jobs.register(scheduler, db, settings, drafting)
             scheduler.start()
             try:
-                yield {"settings": settings, "db": db, "scheduler": scheduler, "metrics": metrics}
+                yield {
+                    "settings": settings,
+                    "db": db,
+                    "scheduler": scheduler,
+                    "metrics": metrics,
+                    "drafting": drafting,
+                }
             finally:
                 scheduler.shutdown(wait=False)
+                await drafting.aclose()
+                if remote is not None:
+                    await remote.aclose()
         finally:
             await db.close()
 
@@ -92,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            *inbound_webhooks.routes,
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: http_error},

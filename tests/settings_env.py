@@ -25,6 +25,7 @@ SETTING_NAMES = frozenset(
         "ARCHIVE_AFTER_HOURS",
         "ADMIN_NAME",
         "ADMIN_PASSWORD",
+        "MISSED_CALL_MESSAGE",
     }
 )
 
