@@ -128,6 +128,10 @@ class DraftingService:
             return
         self._tasks[thread_id] = asyncio.create_task(self._run(thread_id))
 
+    async def schedule_after_response(self, thread_id: str) -> None:
+        """`schedule`, as a coroutine a response's BackgroundTask runs on the event loop."""
+        self.schedule(thread_id)
+
     async def _run(self, thread_id: str) -> None:
         try:
             while True:

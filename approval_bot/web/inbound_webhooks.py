@@ -36,7 +36,7 @@ async def sms(request: Request) -> Response:
         metrics.opt_outs.labels(direction="in").inc()
     response = twiml()
     if received.wants_draft and received.thread_id is not None:
-        response.background = BackgroundTask(drafting.schedule, received.thread_id)
+        response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)
     return response
 
 
@@ -59,7 +59,7 @@ async def voice(request: Request) -> Response:
     answer.hangup()
     response = twiml(str(answer))
     if received.wants_draft and received.thread_id is not None:
-        response.background = BackgroundTask(drafting.schedule, received.thread_id)
+        response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)
     return response
 
 
