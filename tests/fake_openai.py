@@ -44,8 +44,8 @@ class FakeOpenAI:
 
 
 @contextmanager
-def fake_openai(fake: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
-    fake = fake or FakeOpenAI()
+def fake_openai(given: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
+    fake = given or FakeOpenAI()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
