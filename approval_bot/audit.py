@@ -53,10 +53,15 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
     """Append `event` to the audit log inside the caller's write transaction; returns its id."""
     if event.actor is Actor.SYSTEM and event.actor_id is not None:
         raise ValueError("a System event has no actor_id")
-    async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
-        seq_row = await cur.fetchone()
-    async with conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") as cur:
-        last = await cur.fetchone()
+    # one round trip to the database thread each: this runs for every change
+    seq_rows = await conn.execute_fetchall(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+    )
+    last_rows = list(
+        await conn.execute_fetchall("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    )
+    seq_row = next(iter(seq_rows), None)
+    last = last_rows[0] if last_rows else None
     row: dict[str, Any] = {
         "id": (seq_row[0] if seq_row else 0) + 1,
         "event": str(event.event),

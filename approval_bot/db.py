@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -90,6 +91,42 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     return conn
 
 
+class WriteLock:
+    """An asyncio lock granted in arrival order, except that urgent waiters go first.
+
+    Drafting writes are urgent: a draft waits for the transaction in progress, not for the
+    whole queue of webhooks behind it, and each message has at most one draft to write.
+    """
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._locked:
+            self._locked = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the lock to the next waiter still waiting, or unlock it."""
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._locked = False
+
+
 class Database:
     """One writer connection behind a lock, and one reader connection.
 
@@ -101,7 +138,7 @@ class Database:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._write_lock = asyncio.Lock()
+        self._write_lock = WriteLock()
         self._read_lock = asyncio.Lock()
 
     @classmethod
@@ -120,9 +157,10 @@ class Database:
         await self._writer.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction on the one writer connection."""
-        async with self._write_lock:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction on the one writer connection; `urgent` ones jump the queue."""
+        await self._write_lock.acquire(urgent=urgent)
+        try:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
@@ -130,6 +168,8 @@ class Database:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:

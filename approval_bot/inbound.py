@@ -149,29 +149,42 @@ async def _first_time(conn: aiosqlite.Connection, provider: str, event_id: str) 
     return cursor.rowcount == 1
 
 
+async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    """The first row of a query, in one round trip to the database thread."""
+    rows = list(await conn.execute_fetchall(sql, params))
+    return rows[0] if rows else None
+
+
 async def _active_reviewer(conn: aiosqlite.Connection, address: str) -> int | None:
     number = parse_address(address)[1]
-    async with conn.execute(
-        "SELECT id FROM reviewers WHERE phone = ? AND active = 1", (number,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT id FROM reviewers WHERE phone = ? AND active = 1", (number,))
     return None if row is None else int(row["id"])
 
 
-async def _touch_conversation(conn: aiosqlite.Connection, thread_id: str, channel: Channel) -> Any:
+@dataclass(frozen=True)
+class _Controls:
+    opted_out: bool
+    paused: bool
+    paused_reason: str | None
+
+
+async def _touch_conversation(
+    conn: aiosqlite.Connection, thread_id: str, channel: Channel
+) -> _Controls:
     """Open the thread's conversation, or reactivate an archived one; returns its controls."""
-    async with conn.execute(
+    row = await _one(
+        conn,
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.paused,
                thread_controls.paused_reason
         FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
         """,
         (thread_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     if row is None:
         await workflow.open_conversation(conn, thread_id, channel)
-    elif row["state"] == ConversationState.ARCHIVED:
+        return _Controls(opted_out=False, paused=False, paused_reason=None)
+    if row["state"] == ConversationState.ARCHIVED:
         await workflow.change_conversation_state(
             conn,
             thread_id,
@@ -184,23 +197,12 @@ async def _touch_conversation(conn: aiosqlite.Connection, thread_id: str, channe
         "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
         (now_iso(), thread_id),
     )
-    async with conn.execute(
-        """
-        SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.paused_reason
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (thread_id,),
-    ) as cursor:
-        return await cursor.fetchone()
+    return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
 
 
 async def flag_conversation(conn: aiosqlite.Connection, thread_id: str, reason: str) -> None:
     """Mark a conversation NEEDS_ATTENTION with `reason`, whatever its state."""
-    async with conn.execute(
-        "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await _one(conn, "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,))
     if row is None:
         raise workflow.UnknownRecord(f"no conversation {thread_id}")
     await workflow.change_conversation_state(
@@ -270,21 +272,21 @@ async def receive_sms(db: Database, sms: InboundSms) -> Received:
             meta["keyword"] = keyword.value
 
         if keyword is Keyword.OPT_OUT:
-            if not controls["opted_out"]:
+            if not controls.opted_out:
                 await workflow.set_opted_out(conn, thread, opted_out=True, source="keyword")
-            if not controls["paused"]:
+            if not controls.paused:
                 await review.hold_thread(conn, thread, OPT_OUT_REASON, None)
             message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
             return Received(Outcome.OPTED_OUT, thread, message_id)
 
-        if keyword is Keyword.OPT_IN and controls["opted_out"]:
+        if keyword is Keyword.OPT_IN and controls.opted_out:
             await review.opt_in_thread(conn, thread, source="keyword")
             message_id = await _store(conn, sms, Event.STORED, meta)
             await _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
             return Received(Outcome.OPTED_IN, thread, message_id)
 
-        if controls["paused"]:
-            reason = controls["paused_reason"] or "paused"
+        if controls.paused:
+            reason = controls.paused_reason or "paused"
             message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": reason})
             await flag_conversation(
                 conn, thread, f"a message arrived on a paused thread ({reason})"
@@ -342,13 +344,13 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
         thread = call.caller
         controls = await _touch_conversation(conn, thread, channel)
         since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
-        async with conn.execute(
+        row = await _one(
+            conn,
             "SELECT count(*) FROM missed_calls WHERE thread_id = ? AND received_at >= ?",
             (thread, since),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         recent = bool(row and row[0])
-        wants_draft = not (recent or controls["paused"] or controls["opted_out"])
+        wants_draft = not (recent or controls.paused or controls.opted_out)
         now = now_iso()
         cursor = await conn.execute(
             """

@@ -31,6 +31,24 @@ S = MessageStatus
 HISTORY_TURNS = 20
 
 
+async def _one(conn: aiosqlite.Connection, sql: str, *params: Any) -> Any:
+    """The first row of a query, in one round trip to the database thread."""
+    rows = list(await conn.execute_fetchall(sql, *params))
+    return rows[0] if rows else None
+
+
+async def _waiting(conn: aiosqlite.Connection, thread_id: str) -> list[str]:
+    """The thread's customer messages still waiting for a draft, oldest first."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
+        ORDER BY timestamp
+        """,
+        (thread_id,),
+    )
+    return [row["id"] for row in rows]
+
+
 class FallbackDrafter:
     """The configured drafter, falling back to the built-in one on a timeout or an error."""
 
@@ -160,22 +178,20 @@ class DraftingService:
     # -- reading a thread
 
     async def _work(self, conn: aiosqlite.Connection, thread_id: str) -> _Work | None:
-        async with conn.execute(
+        latest = await _one(
+            conn,
             """
             SELECT * FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
             ORDER BY timestamp DESC LIMIT 1
             """,
             (thread_id,),
-        ) as cursor:
-            latest = await cursor.fetchone()
-        async with conn.execute(
-            """
-            SELECT id, called FROM missed_calls
-            WHERE thread_id = ? AND wants_draft = 1 ORDER BY id
-            """,
-            (thread_id,),
-        ) as cursor:
-            calls = list(await cursor.fetchall())
+        )
+        calls = list(
+            await conn.execute_fetchall(
+                "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1",
+                (thread_id,),
+            )
+        )
         if latest is None and not calls:
             return None
         call_ids = tuple(int(call["id"]) for call in calls)
@@ -187,7 +203,7 @@ class DraftingService:
         self, conn: aiosqlite.Connection, thread_id: str, inbound_row: Any | None
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
-        async with conn.execute(
+        rows = await conn.execute_fetchall(
             """
             SELECT type, body FROM (
                 SELECT type, body, timestamp FROM messages
@@ -197,11 +213,8 @@ class DraftingService:
             ) ORDER BY timestamp
             """,
             (thread_id, until, HISTORY_TURNS),
-        ) as cursor:
-            history = tuple(
-                Turn(row["type"] == MessageType.INBOUND, row["body"])
-                for row in await cursor.fetchall()
-            )
+        )
+        history = tuple(Turn(row["type"] == MessageType.INBOUND, row["body"]) for row in rows)
         guidance = await directives.load_guidance(conn, thread_id)
         return DraftContext(
             thread_id=thread_id,
@@ -214,14 +227,14 @@ class DraftingService:
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
-        async with conn.execute(
+        row = await _one(
+            conn,
             """
             SELECT thread_controls.paused, conversations.opted_out
             FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
             """,
             (thread_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return row is None or bool(row["paused"]) or bool(row["opted_out"])
 
     # -- drafting a thread
@@ -239,7 +252,7 @@ class DraftingService:
             closed = await self._closed(conn, thread_id)
             context = None if closed else await self._context(conn, thread_id, work.inbound)
         if context is None:
-            async with self.db.transaction() as conn:
+            async with self.db.transaction(urgent=True) as conn:
                 await self._hold(conn, thread_id)
             return None
         started = time.perf_counter()
@@ -250,7 +263,7 @@ class DraftingService:
         except DraftUnavailable as error:
             await self._unavailable(thread_id, work, str(error))
             return None
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(urgent=True) as conn:
             now_work = await self._work(conn, thread_id)
             target = work.inbound["id"] if work.inbound is not None else None
             current = now_work.inbound["id"] if now_work and now_work.inbound is not None else None
@@ -298,14 +311,7 @@ class DraftingService:
         )
         await review.supersede_open_replies(conn, thread_id, draft_id, "a newer draft", actor_id)
         # every message still waiting on the thread is answered by this one draft
-        async with conn.execute(
-            """
-            SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
-            ORDER BY timestamp
-            """,
-            (thread_id,),
-        ) as cursor:
-            waiting = [row["id"] for row in await cursor.fetchall()]
+        waiting = await _waiting(conn, thread_id)
         for message_id in waiting:
             await workflow.change_status(
                 conn,
@@ -332,13 +338,7 @@ class DraftingService:
 
     async def _hold(self, conn: aiosqlite.Connection, thread_id: str) -> None:
         """The thread was paused before its draft: waiting messages are held, calls dropped."""
-        async with conn.execute(
-            """
-            SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
-            """,
-            (thread_id,),
-        ) as cursor:
-            waiting = [row["id"] for row in await cursor.fetchall()]
+        waiting = await _waiting(conn, thread_id)
         for message_id in waiting:
             await workflow.change_status(
                 conn,
@@ -355,15 +355,8 @@ class DraftingService:
 
     async def _unavailable(self, thread_id: str, work: _Work, reason: str) -> None:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                """
-                SELECT id FROM messages
-                WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
-                """,
-                (thread_id,),
-            ) as cursor:
-                waiting = [row["id"] for row in await cursor.fetchall()]
+        async with self.db.transaction(urgent=True) as conn:
+            waiting = await _waiting(conn, thread_id)
             for message_id in waiting:
                 await workflow.change_status(
                     conn,
@@ -389,23 +382,25 @@ class DraftingService:
         first). Raises NotRegenerable, review.ThreadClosed, DraftUnavailable, UnknownRecord.
         """
         async with self.db.snapshot() as conn:
-            async with conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)) as cur:
-                row = await cur.fetchone()
+            row = await _one(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
             if row is None:
                 raise workflow.UnknownRecord(f"no message {message_id}")
             is_draft = row["type"] == MessageType.DRAFT
             if is_draft and row["status"] == S.DRAFT_PENDING_APPROVAL:
                 reply_to = row["in_reply_to_id"]
-                async with conn.execute("SELECT * FROM messages WHERE id = ?", (reply_to,)) as cur:
-                    inbound_row = await cur.fetchone() if reply_to else None
+                inbound_row = (
+                    await _one(conn, "SELECT * FROM messages WHERE id = ?", (reply_to,))
+                    if reply_to
+                    else None
+                )
                 sender, version = row["sender"], int(row["draft_version"]) + 1
             elif row["type"] == MessageType.INBOUND and row["status"] == S.NEEDS_REVIEW:
                 inbound_row, sender = row, row["receiver"]
-                async with conn.execute(
+                found = await _one(
+                    conn,
                     "SELECT coalesce(max(draft_version), 0) FROM messages WHERE in_reply_to_id = ?",
                     (message_id,),
-                ) as cur:
-                    found = await cur.fetchone()
+                )
                 version = int(found[0] if found else 0) + 1
             else:
                 raise NotRegenerable(
@@ -421,7 +416,7 @@ class DraftingService:
         if not result.body.strip():
             raise DraftUnavailable(f"{result.drafter} wrote an empty draft")
         work = _Work(inbound_row, (), sender, row["channel"])
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(urgent=True) as conn:
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
             draft_id = await workflow.create_message(
