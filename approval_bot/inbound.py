@@ -323,7 +323,8 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
     """Record a missed call on the caller's thread; say whether it asks for a text-back draft.
 
     A call within MISSED_CALL_WINDOW of an earlier one from the same number asks for none,
-    nor does one on a paused or opted-out thread, nor one from a reviewer's phone.
+    nor does one on a paused or opted-out thread, one whose customer already has a reply
+    waiting for review, or one from a reviewer's phone.
     """
     async with db.transaction() as conn:
         if not await _first_time(conn, VOICE_PROVIDER, call.call_sid):
@@ -350,7 +351,24 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
             (thread, since),
         )
         recent = bool(row and row[0])
-        wants_draft = not (recent or controls.paused or controls.opted_out)
+        open_reply = await _one(
+            conn,
+            """
+            SELECT 1 FROM messages WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
+              AND status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND') LIMIT 1
+            """,
+            (thread,),
+        )
+        why_not = (
+            "an earlier call in the window asked for one"
+            if recent
+            else "the thread is paused"
+            if controls.paused or controls.opted_out
+            else "a reply to this customer is already waiting"
+            if open_reply is not None
+            else None
+        )
+        wants_draft = why_not is None
         now = now_iso()
         cursor = await conn.execute(
             """
@@ -368,9 +386,7 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
                     "call_sid": call.call_sid,
                     "missed_call_id": cursor.lastrowid,
                     "text_back": wants_draft,
-                    "why_not": None
-                    if wants_draft
-                    else ("an earlier call in the window" if recent else "the thread is paused"),
+                    "why_not": why_not,
                 },
             ),
         )

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from approval_bot import jobs, review, workflow
+from approval_bot import accounts, jobs, review, workflow
 from approval_bot.config import Settings
 from approval_bot.drafting import NotRegenerable, regenerate
+from approval_bot.models import Role
 
 from .builders import make_inbound
 from .twilio_client import BUSINESS, CUSTOMER, PUBLIC, Twilio, running
@@ -176,3 +177,27 @@ def test_regenerating_on_a_paused_thread_is_refused(twilio):
 
     with pytest.raises(review.ThreadClosed):
         twilio.run(regenerate, twilio.drafting, inbound["id"], None)
+
+
+def test_a_missed_call_does_not_replace_a_reply_already_waiting_for_review(twilio):
+    twilio.text("What are your prices?")
+    twilio.call()
+
+    assert [status for status, _ in drafts(twilio)] == ["DRAFT_PENDING_APPROVAL"]
+    row = twilio.rows("SELECT metadata FROM audit_log WHERE event = 'Missed Call'")[0]
+    assert "already waiting" in row["metadata"]
+
+
+def test_a_missed_call_from_a_reviewers_phone_drafts_nothing(twilio):
+    twilio.run(
+        accounts.add_reviewer,
+        twilio.db,
+        "Ana",
+        phone="+14155550123",
+        password="x" * 12,
+        role=Role.REVIEWER,
+    )
+    twilio.call(caller="+14155550123")
+
+    assert twilio.count("messages") == 0 and twilio.count("missed_calls") == 0
+    assert twilio.rows("SELECT event FROM audit_log")[-1]["event"] == "Reviewer Call Received"
