@@ -53,17 +53,15 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
     """Append `event` to the audit log inside the caller's write transaction; returns its id."""
     if event.actor is Actor.SYSTEM and event.actor_id is not None:
         raise ValueError("a System event has no actor_id")
-    # one round trip to the database thread each: this runs for every change
-    seq_rows = await conn.execute_fetchall(
-        "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+    # one round trip to the database thread: this runs for every change
+    (chain,) = await conn.execute_fetchall(
+        """
+        SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'),
+               (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)
+        """
     )
-    last_rows = list(
-        await conn.execute_fetchall("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-    )
-    seq_row = next(iter(seq_rows), None)
-    last = last_rows[0] if last_rows else None
     row: dict[str, Any] = {
-        "id": (seq_row[0] if seq_row else 0) + 1,
+        "id": (chain[0] or 0) + 1,
         "event": str(event.event),
         "actor": str(event.actor),
         "actor_id": event.actor_id,
@@ -71,7 +69,7 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
         "message_id": event.message_id,
         "metadata": canonical_metadata(event.metadata),
         "timestamp": now_iso(),
-        "prev_hash": last[0] if last else GENESIS_HASH,
+        "prev_hash": chain[1] or GENESIS_HASH,
     }
     row["hash"] = row_hash(row)
     await conn.execute(

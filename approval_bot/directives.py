@@ -151,25 +151,24 @@ async def load_guidance(conn: aiosqlite.Connection, thread_id: str | None) -> Gu
     """The global guidance, then the thread's own. This is a read-only operation."""
     scopes = (GLOBAL,) if thread_id is None else (GLOBAL, thread_id)
     marks = ", ".join("?" for _ in scopes)
-    async with conn.execute(
+    rows = await conn.execute_fetchall(
         f"""
         SELECT scope, body FROM directives WHERE scope IN ({marks}) AND body != ''
         ORDER BY scope != 'global'
         """,
         scopes,
-    ) as cursor:
-        directives = tuple(row["body"] for row in await cursor.fetchall())
-    async with conn.execute(
+    )
+    directives = tuple(row["body"] for row in rows)
+    rows = await conn.execute_fetchall(
         f"""
         SELECT scope, keywords, answer FROM faq_entries WHERE scope IN ({marks})
         ORDER BY scope != 'global', id
         """,
         scopes,
-    ) as cursor:
-        faq = tuple(
-            FaqEntry(tuple(json.loads(row["keywords"])), row["answer"], row["scope"])
-            for row in await cursor.fetchall()
-        )
+    )
+    faq = tuple(
+        FaqEntry(tuple(json.loads(row["keywords"])), row["answer"], row["scope"]) for row in rows
+    )
     return Guidance(directives, faq)
 
 

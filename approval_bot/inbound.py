@@ -27,7 +27,7 @@ from .models import (
     MessageType,
     now_iso,
 )
-from .phones import InvalidPhone, parse_address
+from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
 
 SMS_PROVIDER = "twilio-sms"
 VOICE_PROVIDER = "twilio-voice"
@@ -74,10 +74,10 @@ def _required(params: Mapping[str, str], name: str) -> str:
 def _address(params: Mapping[str, str], name: str) -> tuple[Channel, str]:
     value = _required(params, name)
     try:
-        parse_address(value)
+        channel, _ = parse_address(value)
     except InvalidPhone as error:
         raise BadInbound(f"{name} {error}") from None
-    return parse_address(value)[0], value
+    return channel, value
 
 
 def parse_sms(params: Mapping[str, str]) -> InboundSms:
@@ -156,7 +156,7 @@ async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) ->
 
 
 async def _active_reviewer(conn: aiosqlite.Connection, address: str) -> int | None:
-    number = parse_address(address)[1]
+    number = address.removeprefix(WHATSAPP_PREFIX)  # already checked by the parser
     row = await _one(conn, "SELECT id FROM reviewers WHERE phone = ? AND active = 1", (number,))
     return None if row is None else int(row["id"])
 

@@ -216,15 +216,14 @@ async def write_reply(
 
 async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tuple[S, ...]) -> Any:
     marks = ", ".join("?" for _ in statuses)
-    async with conn.execute(
+    return await conn.execute_fetchall(
         f"""
         SELECT id, status FROM messages
         WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({marks})
         ORDER BY timestamp
         """,
         (thread_id, *statuses),
-    ) as cursor:
-        return await cursor.fetchall()
+    )
 
 
 async def supersede_open_replies(

@@ -110,6 +110,20 @@ async def load(
         return time.perf_counter() - started, latencies, errors
 
 
+def wait_for_drafts(database: Path) -> None:
+    """Drafting runs after the responses: wait until no message is left RECEIVED."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(database)) as conn:
+            (waiting,) = conn.execute(
+                "SELECT count(*) FROM messages WHERE status = 'RECEIVED'"
+            ).fetchone()
+        if waiting == 0:
+            return
+        time.sleep(0.1)
+    raise SystemExit("drafts did not finish within 120 s")
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -126,6 +140,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--replay-every", type=int, default=20, help="replay every k-th webhook")
+    parser.add_argument("--rounds", type=int, default=4, help="alternate baseline and app")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,29 +175,28 @@ def main() -> None:
                 "X-Twilio-Signature": validator.compute_signature(public + path, params),
             }
             bodies.append((urlencode(params), headers))
-        replays = bodies[:: args.replay_every] if args.replay_every else []
 
-        with serve(
-            SERVE_BASELINE.format(bench=str(Path(__file__).parent), port=base_port), env, base_port
-        ):
-            base_seconds, _, base_errors = asyncio.run(
-                load(f"http://127.0.0.1:{base_port}/hit", bodies, args.concurrency)
-            )
-
-        with serve(SERVE_APP.format(port=port), env, port):
-            seconds, latencies, errors = asyncio.run(
-                load(public + path, bodies + replays, args.concurrency)
-            )
-            # drafting runs after the responses: wait until nothing is left RECEIVED
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                with closing(sqlite3.connect(database)) as conn:
-                    waiting = conn.execute(
-                        "SELECT count(*) FROM messages WHERE status = 'RECEIVED'"
-                    ).fetchone()[0]
-                if waiting == 0:
-                    break
-                time.sleep(0.2)
+        base_url = f"http://127.0.0.1:{base_port}/hit"
+        baseline_code = SERVE_BASELINE.format(bench=str(Path(__file__).parent), port=base_port)
+        seconds = base_seconds = 0.0
+        latencies: list[float] = []
+        errors = base_errors = replayed = 0
+        # both servers stay up; the load alternates between them in rounds, so a change in
+        # what else the machine is doing weighs on both sides alike
+        with serve(baseline_code, env, base_port), serve(SERVE_APP.format(port=port), env, port):
+            size = -(-len(bodies) // args.rounds)
+            for start in range(0, len(bodies), size):
+                chunk = bodies[start : start + size]
+                chunk_replays = chunk[:: args.replay_every] if args.replay_every else []
+                took, _, failed = asyncio.run(load(base_url, chunk, args.concurrency))
+                base_seconds, base_errors = base_seconds + took, base_errors + failed
+                took, chunk_latencies, failed = asyncio.run(
+                    load(public + path, chunk + chunk_replays, args.concurrency)
+                )
+                seconds, errors = seconds + took, errors + failed
+                replayed += len(chunk_replays)
+                latencies += chunk_latencies
+                wait_for_drafts(database)
 
         with closing(sqlite3.connect(database)) as conn:
             stored = conn.execute(
@@ -207,13 +221,13 @@ def main() -> None:
             for i, d in pairs
         ]
         sent = len(bodies)
-        rate = (sent + len(replays)) / seconds
+        rate = (sent + replayed) / seconds
         base_rate = sent / base_seconds
         print(
             json.dumps(
                 {
                     "sent": sent,
-                    "replayed": len(replays),
+                    "replayed": replayed,
                     "concurrency": args.concurrency,
                     "webhooks_per_s": round(rate, 1),
                     "baseline_per_s": round(base_rate, 1),
