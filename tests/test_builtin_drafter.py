@@ -75,3 +75,18 @@ def test_faq_prices_are_not_flagged_but_made_up_ones_would_be():
 )
 def test_sentiment(text, sentiment):
     assert sentiment_of(text) is sentiment
+
+
+def test_the_builtin_drafter_follows_greeting_fallback_and_sign_off_lines():
+    directives = (
+        "We are Dana's Bakery.\nGreeting: Hello from Dana's!\nSign-off: - Dana's Bakery",
+        "sign-off: - Dana",  # the thread's own line wins
+    )
+
+    greeting = draft_offline(context("hi", directives=directives))
+    fallback = draft_offline(context("qwerty", directives=(*directives, "Fallback: We'll call.")))
+    faq = draft_offline(context("hours?", directives=directives))
+
+    assert greeting.body == "Hello from Dana's!\n- Dana"
+    assert fallback.body == "We'll call.\n- Dana"
+    assert faq.body == "We are open 9 to 5, Monday to Saturday.\n- Dana"

@@ -69,6 +69,19 @@ def detect_intent(text: str) -> Intent:
     return Intent.OTHER
 
 
+# directive lines the built-in drafter follows; a thread's own line wins over the global one
+_DIRECTIVE_LINE = re.compile(r"^\s*(sign-off|fallback|greeting)\s*:\s*(.+?)\s*$", re.I | re.M)
+
+
+def directive_lines(directives: tuple[str, ...]) -> dict[str, str]:
+    """`Greeting:`, `Fallback:` and `Sign-off:` lines of the directives, by lower-case name."""
+    found: dict[str, str] = {}
+    for directive in directives:  # global first, so the thread's own lines come last and win
+        for match in _DIRECTIVE_LINE.finditer(directive):
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
 def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
     """The entry with the most keywords in `text`; a thread's own entry wins a tie."""
     lowered = text.lower()
@@ -82,7 +95,10 @@ def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
 
 
 class BuiltinDrafter:
-    """Answers from the FAQ when a keyword matches, otherwise from a template."""
+    """Answers from the FAQ when a keyword matches, otherwise from a template.
+
+    Of the directives it follows `Greeting: …`, `Fallback: …` and `Sign-off: …` lines.
+    """
 
     name = NAME
 
@@ -93,6 +109,7 @@ class BuiltinDrafter:
 def draft_offline(context: DraftContext) -> DraftResult:
     """The built-in draft for `context`; pure, so other drafters can fall back to it."""
     text = context.latest
+    lines = directive_lines(context.directives)
     if context.missed_call:
         intent, body, confidence = Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL], 0.9
     elif not text.strip() and not context.has_media:
@@ -104,6 +121,11 @@ def draft_offline(context: DraftContext) -> DraftResult:
         template = intent if intent in TEMPLATES else Intent.OTHER
         body = TEMPLATES[template]
         confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
+        own = lines.get("greeting" if template is Intent.GREETING else "fallback")
+        if own and template in (Intent.GREETING, Intent.OTHER):
+            body = own
+    if "sign-off" in lines:
+        body = f"{body}\n{lines['sign-off']}"
     return DraftResult(
         body=body,
         confidence=confidence,
