@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from approval_bot.drafting import NotRegenerable, regenerate
 from approval_bot.models import Role
 
 from .builders import make_inbound
+from .fake_openai import FakeOpenAI, fake_openai
 from .twilio_client import BUSINESS, CUSTOMER, PUBLIC, Twilio, running
 
 VOICE = "/webhooks/twilio/voice"
@@ -201,3 +203,26 @@ def test_a_missed_call_from_a_reviewers_phone_drafts_nothing(twilio):
 
     assert twilio.count("messages") == 0 and twilio.count("missed_calls") == 0
     assert twilio.rows("SELECT event FROM audit_log")[-1]["event"] == "Reviewer Call Received"
+
+
+def test_drafts_cut_short_by_a_shutdown_are_made_at_the_next_start(settings):
+    with fake_openai(FakeOpenAI(mode="slow")) as fake:
+        slow = dataclasses.replace(
+            settings,
+            drafter="openai",
+            openai_model="fake-model",
+            openai_base_url=fake.base_url,
+            draft_timeout_seconds=30.0,
+        )
+        with running(slow) as twilio:
+            twilio.text("Are you open today?", wait=False)
+            assert [r["status"] for r in twilio.messages()] == ["RECEIVED"]
+        # the app stopped while the model was still thinking
+
+    with running(settings) as twilio:  # the built-in drafter, at the next start
+        twilio.run(jobs.recover_undrafted, twilio.db, twilio.drafting)
+        twilio.settle()
+        assert [(r["type"], r["status"]) for r in twilio.messages()] == [
+            ("INBOUND", "DRAFT_PENDING_APPROVAL"),
+            ("DRAFT", "DRAFT_PENDING_APPROVAL"),
+        ]

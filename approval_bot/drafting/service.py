@@ -138,9 +138,15 @@ class DraftingService:
         self.metrics = metrics
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._closing = False
 
     def schedule(self, thread_id: str) -> None:
-        """Draft `thread_id` soon; while its task runs, ask it to run once more instead."""
+        """Draft `thread_id` soon; while its task runs, ask it to run once more instead.
+
+        After `aclose` it does nothing: the recovery job drafts what is left at next start.
+        """
+        if self._closing:
+            return
         if thread_id in self._tasks:
             self._again.add(thread_id)
             return
@@ -170,6 +176,7 @@ class DraftingService:
 
     async def aclose(self) -> None:
         """Cancel running drafts; what they leave RECEIVED the recovery job drafts later."""
+        self._closing = True
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
