@@ -17,13 +17,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from . import jobs
 from .config import Settings
 from .db import Database
+from .drafting import DraftingService, build_drafter
 from .logs import RequestLog
 from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
-from .web import metrics_endpoint
+from .web import inbound_webhooks, metrics_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class State(TypedDict):
     db: Database
     scheduler: AsyncIOScheduler
     metrics: Metrics
+    drafting: DraftingService
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -67,12 +70,24 @@ def create_app(settings: Settings) -> Starlette:
         db = await Database.open(settings.database)
         try:
             await db.migrate()
+            drafter, remote = build_drafter(settings, metrics)
+            drafting = DraftingService(db, drafter, metrics)
             scheduler = build_scheduler()
+            jobs.register(scheduler, db, settings, drafting)
             scheduler.start()
             try:
-                yield {"settings": settings, "db": db, "scheduler": scheduler, "metrics": metrics}
+                yield {
+                    "settings": settings,
+                    "db": db,
+                    "scheduler": scheduler,
+                    "metrics": metrics,
+                    "drafting": drafting,
+                }
             finally:
                 scheduler.shutdown(wait=False)
+                await drafting.aclose()
+                if remote is not None:
+                    await remote.aclose()
         finally:
             await db.close()
 
@@ -97,6 +112,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint.metrics),
+            *inbound_webhooks.routes,
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: http_error},

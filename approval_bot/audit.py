@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from .db import log_after_commit
 from .models import Actor, now_iso
 
 GENESIS_HASH = "0" * 64
@@ -53,12 +54,15 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
     """Append `event` to the audit log inside the caller's write transaction; returns its id."""
     if event.actor is Actor.SYSTEM and event.actor_id is not None:
         raise ValueError("a System event has no actor_id")
-    async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
-        seq_row = await cur.fetchone()
-    async with conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") as cur:
-        last = await cur.fetchone()
+    # one round trip to the database thread: this runs for every change
+    (chain,) = await conn.execute_fetchall(
+        """
+        SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'),
+               (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)
+        """
+    )
     row: dict[str, Any] = {
-        "id": (seq_row[0] if seq_row else 0) + 1,
+        "id": (chain[0] or 0) + 1,
         "event": str(event.event),
         "actor": str(event.actor),
         "actor_id": event.actor_id,
@@ -66,7 +70,7 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
         "message_id": event.message_id,
         "metadata": canonical_metadata(event.metadata),
         "timestamp": now_iso(),
-        "prev_hash": last[0] if last else GENESIS_HASH,
+        "prev_hash": chain[1] or GENESIS_HASH,
     }
     row["hash"] = row_hash(row)
     await conn.execute(
@@ -79,6 +83,16 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
              :prev_hash, :hash)
         """,
         row,
+    )
+    log_after_commit(
+        row["event"],
+        {
+            "actor": row["actor"],
+            "actor_id": row["actor_id"],
+            "thread_id": row["thread_id"],
+            "message_id": row["message_id"],
+            **{key: event.metadata[key] for key in ("from", "to") if key in event.metadata},
+        },
     )
     return int(row["id"])
 

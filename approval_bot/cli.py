@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__, accounts, audit, logs
+from . import __version__, accounts, audit, directives, logs
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -77,6 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"
     )
     audit_cmd.add_parser("verify", help="walk the hash chain; exit 1 at the first broken row")
+
+    directive = commands.add_parser(
+        "directive", help="instructions for the drafters, global or for one thread"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    directive_set = directive.add_parser("set", help="replace a directive ('' clears it)")
+    directive_set.add_argument("text", help="the directive; '-' reads it from standard input")
+    directive_set.add_argument("--thread", help="a customer's number (default: global)")
+    directive_show = directive.add_parser("show", help="print a directive")
+    directive_show.add_argument("--thread", help="a customer's number (default: global)")
+
+    faq = commands.add_parser("faq", help="FAQ entries the drafters answer from").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    faq_add = faq.add_parser("add", help="add an entry: keywords → answer")
+    faq_add.add_argument("answer")
+    faq_add.add_argument(
+        "--keywords", required=True, help="comma-separated words that call for this answer"
+    )
+    faq_add.add_argument("--thread", help="only for this customer's number (default: global)")
+    faq.add_parser("list", help="list the entries")
+    faq_remove = faq.add_parser("remove", help="remove an entry")
+    faq_remove.add_argument("id", type=int)
     return parser
 
 
@@ -170,6 +192,49 @@ async def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+async def _directive_set(settings: Settings, args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    scope = args.thread or directives.GLOBAL
+    async with opened(settings.database) as db:
+        await directives.set_directive(db, scope, text, None)
+    print(f"{'cleared' if not text.strip() else 'set'} the {scope} directive")
+    return 0
+
+
+async def _directive_show(settings: Settings, args: argparse.Namespace) -> int:
+    scope = directives.check_scope(args.thread or directives.GLOBAL)
+    async with opened(settings.database) as db:
+        row = await db.fetchone("SELECT body FROM directives WHERE scope = ?", (scope,))
+    print(row["body"] if row and row["body"] else f"(no {scope} directive)")
+    return 0
+
+
+async def _faq_add(settings: Settings, args: argparse.Namespace) -> int:
+    keywords = directives.split_keywords(args.keywords)
+    scope = args.thread or directives.GLOBAL
+    async with opened(settings.database) as db:
+        entry_id = await directives.add_faq(db, keywords, args.answer, None, scope)
+    print(f"added FAQ entry {entry_id} ({scope}): {', '.join(keywords)}")
+    return 0
+
+
+async def _faq_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        entries = await directives.list_faq(db)
+    if not entries:
+        print('no FAQ entries yet: run `approval-bot faq add --keywords "hours,open" ANSWER`')
+    for entry_id, scope, keywords, answer in entries:
+        print(f"{entry_id}  [{scope}]  {', '.join(keywords)} → {answer}")
+    return 0
+
+
+async def _faq_remove(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        await directives.remove_faq(db, args.id, None)
+    print(f"removed FAQ entry {args.id}")
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init-db", None): _init_db,
@@ -179,6 +244,11 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("token", "create"): _token_create,
     ("token", "revoke"): _token_revoke,
     ("audit", "verify"): _audit_verify,
+    ("directive", "set"): _directive_set,
+    ("directive", "show"): _directive_show,
+    ("faq", "add"): _faq_add,
+    ("faq", "list"): _faq_list,
+    ("faq", "remove"): _faq_remove,
 }
 
 
@@ -210,7 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, args)
         handler = HANDLERS[(args.command, getattr(args, "action", None))]
         return asyncio.run(handler(settings, args))
-    except (SettingsError, SchemaTooNew, accounts.AccountError, CommandFailed) as error:
+    except (
+        SettingsError,
+        SchemaTooNew,
+        accounts.AccountError,
+        directives.InvalidGuidance,
+        CommandFailed,
+    ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)
         return 1
     except (sqlite3.Error, OSError) as error:

@@ -19,6 +19,7 @@ from .phones import InvalidPhone, parse_address
 DEFAULT_DATABASE = "data/approval_bot.sqlite3"
 SECRET_KEY_FILE = "secret_key"
 SANDBOX_TOKEN_FILE = "sandbox_auth_token"
+DEFAULT_MISSED_CALL_MESSAGE = "Sorry we missed your call. We will text you back shortly."
 
 
 class SettingsError(Exception):
@@ -47,6 +48,7 @@ class Settings:
     admin_password: Secret | None
     log_format: str
     metrics_public: bool
+    missed_call_message: str = DEFAULT_MISSED_CALL_MESSAGE
 
     @property
     def sandbox(self) -> bool:
@@ -164,6 +166,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
+    missed_call_message = env.get("MISSED_CALL_MESSAGE", DEFAULT_MISSED_CALL_MESSAGE).strip()
+    if not missed_call_message or len(missed_call_message) > 300:
+        raise SettingsError("MISSED_CALL_MESSAGE must be one short sentence (1 to 300 characters).")
     # last, so that a bad setting above leaves no key file behind
     key = Secret(secret_key) if secret_key else read_secret_key(database)
     token = (
@@ -191,4 +196,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_password=optional_secret("ADMIN_PASSWORD"),
         log_format=log_format,
         metrics_public=metrics_public == "true",
+        missed_call_message=missed_call_message,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,21 @@ import aiosqlite
 from .models import now_iso
 
 BUSY_TIMEOUT_MS = 5000
-audit_log = logging.getLogger("approval_bot.audit")
+committed_log = logging.getLogger("approval_bot.audit")
+_after_commit: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
+    "after_commit", default=None
+)
+
+
+def log_after_commit(message: str, extra: dict[str, Any]) -> None:
+    """Log a line when the current write transaction commits (at once outside one)."""
+    pending = _after_commit.get()
+    if pending is None:
+        committed_log.info(message, extra=extra)
+    else:
+        pending.append((message, extra))
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -93,6 +108,42 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     return conn
 
 
+class WriteLock:
+    """An asyncio lock granted in arrival order, except that urgent waiters go first.
+
+    Drafting writes are urgent: a draft waits for the transaction in progress, not for the
+    whole queue of webhooks behind it, and each message has at most one draft to write.
+    """
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._locked:
+            self._locked = True
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the lock to the next waiter still waiting, or unlock it."""
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._locked = False
+
+
 class Database:
     """One writer connection behind a lock, and one reader connection.
 
@@ -104,7 +155,7 @@ class Database:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._write_lock = asyncio.Lock()
+        self._write_lock = WriteLock()
         self._read_lock = asyncio.Lock()
 
     @classmethod
@@ -123,54 +174,28 @@ class Database:
         await self._writer.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction on the one writer connection.
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction on the one writer connection; `urgent` ones jump the queue.
 
-        After it commits, the audit rows it wrote are logged, one line each: a log line
-        never tells of a change that was rolled back.
+        Lines given to `log_after_commit` inside it are logged once it commits, so a log
+        line never tells of a change that was rolled back.
         """
-        async with self._write(log_audit=audit_log.isEnabledFor(logging.INFO)) as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _write(self, *, log_audit: bool) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
+        await self._write_lock.acquire(urgent=urgent)
+        pending: list[tuple[str, dict[str, Any]]] = []
+        token = _after_commit.set(pending)
+        try:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                mark = await self._last_audit_id() if log_audit else 0
                 yield self._writer
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
-            if log_audit:
-                await self._log_audit_rows_after(mark)
-
-    async def _last_audit_id(self) -> int:
-        async with self._writer.execute("SELECT max(id) FROM audit_log") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0] or 0) if row else 0
-
-    async def _log_audit_rows_after(self, mark: int) -> None:
-        async with self._writer.execute(
-            """
-            SELECT event, actor, actor_id, thread_id, message_id, metadata FROM audit_log
-            WHERE id > ? ORDER BY id
-            """,
-            (mark,),
-        ) as cursor:
-            async for row in cursor:
-                metadata = json.loads(row["metadata"])
-                audit_log.info(
-                    row["event"],
-                    extra={
-                        "actor": row["actor"],
-                        "actor_id": row["actor_id"],
-                        "thread_id": row["thread_id"],
-                        "message_id": row["message_id"],
-                        **{k: metadata[k] for k in ("from", "to") if k in metadata},
-                    },
-                )
+        finally:
+            _after_commit.reset(token)
+            self._write_lock.release()
+        for message, extra in pending:
+            committed_log.info(message, extra=extra)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -206,7 +231,7 @@ class Database:
         """
         migrations = load_migrations() if migrations is None else migrations
         known = migrations[-1].version if migrations else 0
-        async with self._write(log_audit=False) as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -223,7 +248,7 @@ class Database:
         for migration in migrations:
             if migration.version <= current:
                 continue
-            async with self._write(log_audit=False) as conn:
+            async with self.transaction() as conn:
                 for statement in split_statements(migration.sql):
                     await conn.execute(statement)
                 await conn.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -24,5 +24,45 @@ class Metrics:
         self.oldest_pending_age = Gauge(
             "approval_bot_oldest_pending_age_seconds",
             "How long the oldest pending draft has waited.",
+            registry=self.registry,
+        )
+        self.inbound_messages = Counter(
+            "approval_bot_inbound_messages",
+            "Customer messages the SMS webhook received, by channel and what became of them.",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.missed_calls = Counter(
+            "approval_bot_missed_calls",
+            "Missed calls the voice webhook recorded.",
+            registry=self.registry,
+        )
+        self.opt_outs = Counter(
+            "approval_bot_opt_outs",
+            "Customers opting out (direction=out) or back in (direction=in) by keyword.",
+            ["direction"],
+            registry=self.registry,
+        )
+        self.drafts = Counter(
+            "approval_bot_drafts",
+            "Drafts written, by the drafter that wrote them.",
+            ["drafter"],
+            registry=self.registry,
+        )
+        self.draft_fallbacks = Counter(
+            "approval_bot_draft_fallbacks",
+            "Drafts the configured drafter could not write, by reason (timeout, error, malformed).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.drafts_unavailable = Counter(
+            "approval_bot_drafts_unavailable",
+            "Customer messages sent to a human because no draft could be made.",
+            registry=self.registry,
+        )
+        self.inbound_to_draft_seconds = Histogram(
+            "approval_bot_inbound_to_draft_seconds",
+            "From storing a customer's message to its draft being ready for review.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )

@@ -17,6 +17,7 @@ from .models import ApprovalAction, DecisionChannel, Event, MessageStatus, Messa
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
+OPT_OUT_REASON = "opt-out"  # the pause reason of a thread whose customer opted out
 
 
 class ThreadClosed(Exception):
@@ -215,15 +216,14 @@ async def write_reply(
 
 async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tuple[S, ...]) -> Any:
     marks = ", ".join("?" for _ in statuses)
-    async with conn.execute(
+    return await conn.execute_fetchall(
         f"""
         SELECT id, status FROM messages
         WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({marks})
         ORDER BY timestamp
         """,
         (thread_id, *statuses),
-    ) as cursor:
-        return await cursor.fetchall()
+    )
 
 
 async def supersede_open_replies(
@@ -294,3 +294,28 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> N
                 event=Event.RELEASED,
                 actor_id=actor_id,
             )
+
+
+async def opt_in_thread(conn: aiosqlite.Connection, thread_id: str, *, source: str) -> None:
+    """A customer opted back in, inside the caller's transaction.
+
+    The opt-out pause is lifted and the replies it held go back to review; a pause a
+    reviewer made stays.
+    """
+    await workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
+    async with conn.execute(
+        "SELECT paused, paused_reason FROM thread_controls WHERE thread_id = ?", (thread_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None or not row["paused"] or row["paused_reason"] != OPT_OUT_REASON:
+        return
+    await workflow.set_paused(conn, thread_id, paused=False)
+    for held in await _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+        await workflow.change_status(
+            conn,
+            held["id"],
+            expected=S.PAUSED_THREAD,
+            target=S.DRAFT_PENDING_APPROVAL,
+            event=Event.RELEASED,
+            metadata={"reason": "the customer opted back in"},
+        )

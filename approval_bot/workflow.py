@@ -239,12 +239,15 @@ async def change_status(
     unknown = set(fields) - _TRANSITION_FIELDS
     if unknown:
         raise ValueError(f"a transition cannot set {sorted(unknown)}")
-    async with conn.execute(
-        "SELECT type, status, thread_id FROM messages WHERE id = ?", (message_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
+    # one round trip to the database thread: this runs for every status change
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT type, status, thread_id FROM messages WHERE id = ?", (message_id,)
+        )
+    )
+    if not rows:
         raise UnknownRecord(f"no message {message_id}")
+    row = rows[0]
     _check_message(MessageType(row["type"]), expected, event, target)
     if row["status"] != expected:
         who, when = await _last_change(conn, "message_id", message_id)

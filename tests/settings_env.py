@@ -25,6 +25,9 @@ SETTING_NAMES = frozenset(
         "ARCHIVE_AFTER_HOURS",
         "ADMIN_NAME",
         "ADMIN_PASSWORD",
+        "MISSED_CALL_MESSAGE",
+        "LOG_FORMAT",
+        "METRICS_PUBLIC",
     }
 )
 

@@ -1,0 +1,178 @@
+"""Guidance reviewers write for the drafters: directives (global or per thread) and FAQ entries.
+
+Each change is one write transaction with its "Updated Directive" audit row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiosqlite
+
+from . import audit
+from .db import Database
+from .drafting.base import FaqEntry
+from .models import Actor, now_iso
+from .phones import parse_address
+
+GLOBAL = "global"
+EVENT = "Updated Directive"
+
+
+class InvalidGuidance(ValueError):
+    """A directive or FAQ entry that cannot be stored; the message says why."""
+
+
+def check_scope(scope: str) -> str:
+    """'global', or a thread as Twilio addresses it (E.164 or whatsapp:+E.164)."""
+    if scope == GLOBAL:
+        return scope
+    try:
+        parse_address(scope)
+    except ValueError as error:
+        raise InvalidGuidance(f"scope must be 'global' or a customer's number: {error}") from None
+    return scope
+
+
+def split_keywords(text: str) -> tuple[str, ...]:
+    """Comma-separated keywords, trimmed, lower case, without blanks or repeats."""
+    words = (word.strip().lower() for word in text.split(","))
+    return tuple(dict.fromkeys(word for word in words if word))
+
+
+def _audit(scope: str, actor_id: int | None, metadata: dict[str, object]) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        event=EVENT,
+        actor=Actor.SYSTEM if actor_id is None else Actor.HUMAN,
+        actor_id=actor_id,
+        thread_id=None if scope == GLOBAL else scope,
+        metadata={"scope": scope, **metadata},
+    )
+
+
+async def set_directive(db: Database, scope: str, body: str, actor_id: int | None) -> None:
+    """Replace the directive of `scope`; an empty body clears it."""
+    check_scope(scope)
+    body = body.strip()
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)) as cur:
+            old = await cur.fetchone()
+        await conn.execute(
+            """
+            INSERT INTO directives (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?)
+            ON CONFLICT (scope) DO UPDATE SET
+                body = excluded.body, updated_at = excluded.updated_at,
+                updated_by = excluded.updated_by
+            """,
+            (scope, body, now_iso(), actor_id),
+        )
+        await audit.record(
+            conn,
+            _audit(
+                scope,
+                actor_id,
+                {"kind": "directive", "body": body, "previous": old["body"] if old else None},
+            ),
+        )
+
+
+async def add_faq(
+    db: Database, keywords: tuple[str, ...], answer: str, actor_id: int | None, scope: str = GLOBAL
+) -> int:
+    """Add an FAQ entry (keywords → answer); returns its id."""
+    check_scope(scope)
+    keywords = tuple(dict.fromkeys(k.strip().lower() for k in keywords if k.strip()))
+    answer = answer.strip()
+    if not keywords:
+        raise InvalidGuidance("an FAQ entry needs at least one keyword")
+    if not answer:
+        raise InvalidGuidance("an FAQ entry needs an answer")
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            """
+            INSERT INTO faq_entries (scope, keywords, answer, created_at, updated_by)
+            VALUES (?, ?, ?, ?, ?)
+            """,
+            (scope, json.dumps(list(keywords)), answer, now_iso(), actor_id),
+        )
+        entry_id = cursor.lastrowid
+        assert entry_id is not None
+        await audit.record(
+            conn,
+            _audit(
+                scope,
+                actor_id,
+                {
+                    "kind": "faq",
+                    "action": "add",
+                    "faq_id": entry_id,
+                    "keywords": list(keywords),
+                    "answer": answer,
+                },
+            ),
+        )
+        return entry_id
+
+
+async def remove_faq(db: Database, entry_id: int, actor_id: int | None) -> None:
+    """Delete an FAQ entry; InvalidGuidance when there is none with that id."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT scope, keywords, answer FROM faq_entries WHERE id = ?", (entry_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise InvalidGuidance(f"there is no FAQ entry {entry_id}")
+        await conn.execute("DELETE FROM faq_entries WHERE id = ?", (entry_id,))
+        await audit.record(
+            conn,
+            _audit(
+                row["scope"],
+                actor_id,
+                {
+                    "kind": "faq",
+                    "action": "remove",
+                    "faq_id": entry_id,
+                    "keywords": json.loads(row["keywords"]),
+                    "answer": row["answer"],
+                },
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Guidance:
+    directives: tuple[str, ...]
+    faq: tuple[FaqEntry, ...]
+
+
+async def load_guidance(conn: aiosqlite.Connection, thread_id: str | None) -> Guidance:
+    """The global guidance, then the thread's own. This is a read-only operation."""
+    scopes = (GLOBAL,) if thread_id is None else (GLOBAL, thread_id)
+    marks = ", ".join("?" for _ in scopes)
+    rows = await conn.execute_fetchall(
+        f"""
+        SELECT scope, body FROM directives WHERE scope IN ({marks}) AND body != ''
+        ORDER BY scope != 'global'
+        """,
+        scopes,
+    )
+    directives = tuple(row["body"] for row in rows)
+    rows = await conn.execute_fetchall(
+        f"""
+        SELECT scope, keywords, answer FROM faq_entries WHERE scope IN ({marks})
+        ORDER BY scope != 'global', id
+        """,
+        scopes,
+    )
+    faq = tuple(
+        FaqEntry(tuple(json.loads(row["keywords"])), row["answer"], row["scope"]) for row in rows
+    )
+    return Guidance(directives, faq)
+
+
+async def list_faq(db: Database) -> list[tuple[int, str, tuple[str, ...], str]]:
+    """Every FAQ entry as (id, scope, keywords, answer). This is a read-only operation."""
+    rows = await db.fetchall("SELECT id, scope, keywords, answer FROM faq_entries ORDER BY id")
+    return [(r["id"], r["scope"], tuple(json.loads(r["keywords"])), r["answer"]) for r in rows]

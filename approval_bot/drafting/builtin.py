@@ -1,0 +1,136 @@
+"""The built-in drafter: offline, from reviewers' FAQ entries, intent keywords and templates."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from ..models import Sentiment
+from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry, Intent
+from .checks import check_draft
+
+NAME = "builtin"
+
+# VADER's own thresholds for its compound score
+POSITIVE_AT, NEGATIVE_AT = 0.05, -0.05
+
+TEMPLATES = {
+    Intent.GREETING: "Hi! Thanks for getting in touch. How can we help you today?",
+    Intent.HELP: "We're here to help. Tell us what you need and a member of our team will "
+    "get back to you shortly.",
+    Intent.MISSED_CALL: "Sorry we missed your call! How can we help? Reply here and we'll "
+    "get back to you as soon as we can.",
+    Intent.COMPLAINT: "We're sorry to hear that. A member of our team will look into it and "
+    "get back to you shortly.",
+    Intent.THANKS: "You're welcome! Let us know if there's anything else we can do.",
+    Intent.OTHER: "Thanks for your message. A member of our team will get back to you shortly.",
+}
+
+# the first intent whose words appear in the message wins
+INTENT_WORDS: tuple[tuple[Intent, tuple[str, ...]], ...] = (
+    (Intent.COMPLAINT, ("refund", "complaint", "broken", "terrible", "awful", "worst", "angry")),
+    (Intent.HELP, ("help", "support", "problem", "issue")),
+    (Intent.HOURS, ("open", "close", "closing", "hours", "today", "tomorrow")),
+    (Intent.PRICE, ("price", "cost", "how much", "fee", "quote")),
+    (Intent.BOOKING, ("book", "appointment", "reservation", "reserve", "schedule")),
+    (Intent.THANKS, ("thanks", "thank you", "thx", "cheers")),
+    (Intent.GREETING, ("hi", "hello", "hey", "good morning", "good afternoon", "good evening")),
+)
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> SentimentIntensityAnalyzer:
+    return SentimentIntensityAnalyzer()
+
+
+def sentiment_of(text: str) -> Sentiment:
+    """POSITIVE, NEUTRAL or NEGATIVE from VADER's compound score; UNKNOWN without words."""
+    if not re.search(r"\w", text):
+        return Sentiment.UNKNOWN
+    compound = _analyzer().polarity_scores(text)["compound"]
+    if compound >= POSITIVE_AT:
+        return Sentiment.POSITIVE
+    if compound <= NEGATIVE_AT:
+        return Sentiment.NEGATIVE
+    return Sentiment.NEUTRAL
+
+
+def _has_word(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase.lower())}(?!\w)", text) is not None
+
+
+def detect_intent(text: str) -> Intent:
+    lowered = text.lower()
+    for intent, words in INTENT_WORDS:
+        if any(_has_word(lowered, word) for word in words):
+            return intent
+    return Intent.OTHER
+
+
+# directive lines the built-in drafter follows; a thread's own line wins over the global one
+_DIRECTIVE_LINE = re.compile(r"^\s*(sign-off|fallback|greeting)\s*:\s*(.+?)\s*$", re.I | re.M)
+
+
+def directive_lines(directives: tuple[str, ...]) -> dict[str, str]:
+    """`Greeting:`, `Fallback:` and `Sign-off:` lines of the directives, by lower-case name."""
+    found: dict[str, str] = {}
+    for directive in directives:  # global first, so the thread's own lines come last and win
+        for match in _DIRECTIVE_LINE.finditer(directive):
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
+    """The entry with the most keywords in `text`; a thread's own entry wins a tie."""
+    lowered = text.lower()
+    best, best_score = None, 0
+    for entry in faq:
+        hits = sum(1 for keyword in entry.keywords if _has_word(lowered, keyword))
+        score = hits * 2 + (1 if hits and entry.scope != "global" else 0)
+        if score > best_score:
+            best, best_score = entry, score
+    return best
+
+
+class BuiltinDrafter:
+    """Answers from the FAQ when a keyword matches, otherwise from a template.
+
+    Of the directives it follows `Greeting: …`, `Fallback: …` and `Sign-off: …` lines.
+    """
+
+    name = NAME
+
+    async def draft(self, context: DraftContext) -> DraftResult:
+        return draft_offline(context)
+
+
+def draft_offline(context: DraftContext) -> DraftResult:
+    """The built-in draft for `context`; pure, so other drafters can fall back to it."""
+    text = context.latest
+    lines = directive_lines(context.directives)
+    if context.missed_call:
+        intent, body, confidence = Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL], 0.9
+    elif not text.strip() and not context.has_media:
+        raise DraftUnavailable("the message has no text to answer")
+    elif (entry := best_faq(text, context.faq)) is not None:
+        intent, body, confidence = Intent.FAQ, entry.answer, 0.85
+    else:
+        intent = detect_intent(text)
+        template = intent if intent in TEMPLATES else Intent.OTHER
+        body = TEMPLATES[template]
+        confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
+        own = lines.get("greeting" if template is Intent.GREETING else "fallback")
+        if own and template in (Intent.GREETING, Intent.OTHER):
+            body = own
+    if "sign-off" in lines:
+        body = f"{body}\n{lines['sign-off']}"
+    return DraftResult(
+        body=body,
+        confidence=confidence,
+        intent=intent,
+        sentiment=sentiment_of(text),
+        findings=check_draft(body, context.known_text),
+        drafter=NAME,
+    )

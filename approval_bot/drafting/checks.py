@@ -1,0 +1,80 @@
+"""Draft checks: what a reviewer should look at twice. Pure; they flag, never fix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+MAX_LENGTH = 1600  # Twilio's limit for one message body
+
+# $45, $1,200.50, € 9, 30 USD, 12.50 dollars
+_PRICE = re.compile(
+    r"[$€£¥]\s?\d[\d,]*(?:\.\d+)?"
+    r"|\b\d[\d,]*(?:\.\d+)?\s?(?:USD|EUR|GBP|dollars?|euros?|pounds?)\b",
+    re.IGNORECASE,
+)
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check noticed about a draft, for the reviewer to judge."""
+
+    code: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "detail": self.detail}
+
+
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _amount(number: str) -> Decimal:
+    """45, 45.00 and 45.0 are one amount; 1,200 is 1200."""
+    return Decimal(number.replace(",", "")).normalize()
+
+
+def _url_key(text: str) -> str:
+    url = text.rstrip(_TRAILING).lower()
+    url = re.sub(r"^https?://", "", url)
+    return url.removeprefix("www.").rstrip("/")
+
+
+def prices(text: str) -> list[str]:
+    return [match.group(0) for match in _PRICE.finditer(text)]
+
+
+def urls(text: str) -> list[str]:
+    return [match.group(0).rstrip(_TRAILING) for match in _URL.finditer(text)]
+
+
+def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
+    """Findings for a draft `body`; `known_text` is what reviewers wrote (directives, FAQ).
+
+    A price or link is flagged when it appears nowhere in `known_text`: the drafter may
+    have made it up.
+    """
+    findings: list[Finding] = []
+    if not body.strip():
+        findings.append(Finding("empty", "the draft has no text"))
+    if len(body) > MAX_LENGTH:
+        findings.append(
+            Finding("too_long", f"{len(body)} characters, over the {MAX_LENGTH} a text may have")
+        )
+    known_amounts = {_amount(n) for n in _NUMBER.findall(known_text)}
+    for price in dict.fromkeys(prices(body)):
+        number = _NUMBER.search(price)
+        if number is None or _amount(number.group(0)) not in known_amounts:
+            findings.append(
+                Finding("unknown_price", f"{price} appears nowhere in the directives or FAQ")
+            )
+    known_urls = {_url_key(u) for u in urls(known_text)}
+    for url in dict.fromkeys(urls(body)):
+        if _url_key(url) not in known_urls:
+            findings.append(
+                Finding("unknown_link", f"{url} appears nowhere in the directives or FAQ")
+            )
+    return tuple(findings)

@@ -1,0 +1,468 @@
+"""Drafting after the webhook has answered: one task per thread, coalescing, with fallback.
+
+The webhook stores a message and asks for its thread to be drafted; the drafting task reads
+the thread, asks the drafter, and writes the draft (or the reason there is none) in one
+transaction. Several texts in a row give one live draft answering the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+import openai
+
+from .. import directives, inbound, review, workflow
+from ..config import Settings
+from ..db import Database
+from ..metrics import Metrics
+from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
+from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
+from .builtin import BuiltinDrafter, draft_offline
+from .openai_compat import MalformedAnswer, OpenAICompatDrafter
+
+log = logging.getLogger(__name__)
+S = MessageStatus
+HISTORY_TURNS = 20
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, *params: Any) -> Any:
+    """The first row of a query, in one round trip to the database thread."""
+    rows = list(await conn.execute_fetchall(sql, *params))
+    return rows[0] if rows else None
+
+
+async def _waiting(conn: aiosqlite.Connection, thread_id: str) -> list[str]:
+    """The thread's customer messages still waiting for a draft, oldest first."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
+        ORDER BY timestamp
+        """,
+        (thread_id,),
+    )
+    return [row["id"] for row in rows]
+
+
+class FallbackDrafter:
+    """The configured drafter, falling back to the built-in one on a timeout or an error."""
+
+    def __init__(self, primary: Drafter, timeout: float, metrics: Metrics) -> None:
+        self.primary = primary
+        self.name = primary.name
+        self.timeout = timeout
+        self.metrics = metrics
+
+    async def draft(self, context: DraftContext) -> DraftResult:
+        try:
+            return await asyncio.wait_for(self.primary.draft(context), self.timeout)
+        except DraftUnavailable:
+            raise
+        except (TimeoutError, openai.APITimeoutError):
+            kind, reason = "timeout", f"{self.primary.name} took over {self.timeout:g} s"
+        except MalformedAnswer as error:
+            kind, reason = "malformed", f"{self.primary.name}: {error}"
+        except Exception as error:  # any failure of a remote model: the built-in one answers
+            log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
+            kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
+        self.metrics.draft_fallbacks.labels(reason=kind).inc()
+        result = draft_offline(context)
+        return DraftResult(
+            body=result.body,
+            confidence=result.confidence,
+            intent=result.intent,
+            sentiment=result.sentiment,
+            findings=result.findings,
+            drafter=result.drafter,
+            fallback_reason=reason,
+        )
+
+
+def build_drafter(
+    settings: Settings, metrics: Metrics
+) -> tuple[Drafter, OpenAICompatDrafter | None]:
+    """The drafter `settings` ask for, and the OpenAI client to close at shutdown if any."""
+    if settings.drafter != "openai":
+        return BuiltinDrafter(), None
+    assert settings.openai_model is not None  # load_settings insists on it
+    remote = OpenAICompatDrafter(
+        model=settings.openai_model,
+        base_url=settings.openai_base_url,
+        api_key=str(settings.openai_api_key) if settings.openai_api_key else None,
+        timeout=settings.draft_timeout_seconds,
+    )
+    return FallbackDrafter(remote, settings.draft_timeout_seconds, metrics), remote
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a thread needs drafted: its latest waiting message, or a missed call's text-back."""
+
+    inbound: Any | None  # the messages row to answer
+    call_ids: tuple[int, ...]
+    sender: str  # our address, which the reply comes from
+    channel: str
+
+
+def _meta(result: DraftResult, started: float) -> dict[str, Any]:
+    return {
+        "drafter": result.drafter,
+        "model": result.model,
+        "confidence": result.confidence,
+        "intent": result.intent,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        "findings": [finding.as_dict() for finding in result.findings],
+        "fallback_reason": result.fallback_reason,
+    }
+
+
+def _age_seconds(timestamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
+
+
+class NotRegenerable(ValueError):
+    """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
+
+
+class DraftingService:
+    """Runs drafting tasks after responses; tracked so shutdown can cancel and await them."""
+
+    def __init__(self, db: Database, drafter: Drafter, metrics: Metrics) -> None:
+        self.db = db
+        self.drafter = drafter
+        self.metrics = metrics
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._closing = False
+
+    def schedule(self, thread_id: str) -> None:
+        """Draft `thread_id` soon; while its task runs, ask it to run once more instead.
+
+        After `aclose` it does nothing: the recovery job drafts what is left at next start.
+        """
+        if self._closing:
+            return
+        if thread_id in self._tasks:
+            self._again.add(thread_id)
+            return
+        self._tasks[thread_id] = asyncio.create_task(self._run(thread_id))
+
+    async def schedule_after_response(self, thread_id: str) -> None:
+        """`schedule`, as a coroutine a response's BackgroundTask runs on the event loop."""
+        self.schedule(thread_id)
+
+    async def _run(self, thread_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(thread_id)
+                try:
+                    await self.draft_thread(thread_id)
+                except Exception:  # the recovery job retries what is still RECEIVED
+                    log.exception("drafting thread %s failed", thread_id)
+                if thread_id not in self._again:
+                    break
+        finally:
+            del self._tasks[thread_id]
+
+    async def wait_idle(self) -> None:
+        """Return once no drafting task is running (tests and the benchmark use it)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel running drafts; what they leave RECEIVED the recovery job drafts later."""
+        self._closing = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- reading a thread
+
+    async def _work(self, conn: aiosqlite.Connection, thread_id: str) -> _Work | None:
+        latest = await _one(
+            conn,
+            """
+            SELECT * FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
+            ORDER BY timestamp DESC LIMIT 1
+            """,
+            (thread_id,),
+        )
+        calls = list(
+            await conn.execute_fetchall(
+                "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1",
+                (thread_id,),
+            )
+        )
+        if latest is None and not calls:
+            return None
+        call_ids = tuple(int(call["id"]) for call in calls)
+        if latest is not None:
+            return _Work(latest, call_ids, latest["receiver"], latest["channel"])
+        return _Work(None, call_ids, calls[-1]["called"], "sms")
+
+    async def _context(
+        self, conn: aiosqlite.Connection, thread_id: str, inbound_row: Any | None
+    ) -> DraftContext:
+        until = inbound_row["timestamp"] if inbound_row is not None else "9999"
+        rows = await conn.execute_fetchall(
+            """
+            SELECT type, body FROM (
+                SELECT type, body, timestamp FROM messages
+                WHERE thread_id = ? AND timestamp <= ?
+                  AND (type = 'INBOUND' OR status IN ('SENT', 'APPROVED_TO_SEND'))
+                ORDER BY timestamp DESC LIMIT ?
+            ) ORDER BY timestamp
+            """,
+            (thread_id, until, HISTORY_TURNS),
+        )
+        history = tuple(Turn(row["type"] == MessageType.INBOUND, row["body"]) for row in rows)
+        guidance = await directives.load_guidance(conn, thread_id)
+        return DraftContext(
+            thread_id=thread_id,
+            latest=inbound_row["body"] if inbound_row is not None else "",
+            history=history,
+            directives=guidance.directives,
+            faq=guidance.faq,
+            missed_call=inbound_row is None,
+            has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
+        )
+
+    async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
+        row = await _one(
+            conn,
+            """
+            SELECT thread_controls.paused, conversations.opted_out
+            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+            """,
+            (thread_id,),
+        )
+        return row is None or bool(row["paused"]) or bool(row["opted_out"])
+
+    # -- drafting a thread
+
+    async def draft_thread(self, thread_id: str) -> str | None:
+        """Draft the latest waiting message (or missed call) of a thread; returns the draft id.
+
+        Returns None when there was nothing to draft, the thread is paused, a newer message
+        arrived meanwhile (it gets the draft), or no draft could be made (NEEDS_REVIEW).
+        """
+        async with self.db.snapshot() as conn:
+            work = await self._work(conn, thread_id)
+            if work is None:
+                return None
+            closed = await self._closed(conn, thread_id)
+            context = None if closed else await self._context(conn, thread_id, work.inbound)
+        if context is None:
+            async with self.db.transaction(urgent=True) as conn:
+                await self._hold(conn, thread_id)
+            return None
+        started = time.perf_counter()
+        try:
+            result = await self.drafter.draft(context)
+            if not result.body.strip():
+                raise DraftUnavailable(f"{result.drafter} wrote an empty draft")
+        except DraftUnavailable as error:
+            await self._unavailable(thread_id, work, str(error))
+            return None
+        async with self.db.transaction(urgent=True) as conn:
+            now_work = await self._work(conn, thread_id)
+            target = work.inbound["id"] if work.inbound is not None else None
+            current = now_work.inbound["id"] if now_work and now_work.inbound is not None else None
+            if now_work is None or current != target:
+                return None  # drafted elsewhere, or a newer message is waiting: it is next
+            if await self._closed(conn, thread_id):
+                await self._hold(conn, thread_id)
+                return None
+            draft_id = await self._store_draft(
+                conn, thread_id, work, result, _meta(result, started), actor_id=None, version=1
+            )
+        self.metrics.drafts.labels(drafter=result.drafter).inc()
+        if work.inbound is not None:
+            self.metrics.inbound_to_draft_seconds.observe(_age_seconds(work.inbound["timestamp"]))
+        return draft_id
+
+    async def _store_draft(
+        self,
+        conn: aiosqlite.Connection,
+        thread_id: str,
+        work: _Work,
+        result: DraftResult,
+        meta: dict[str, Any],
+        *,
+        actor_id: int | None,
+        version: int,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        inbound_row = work.inbound
+        draft_id = await workflow.create_message(
+            conn,
+            type=MessageType.DRAFT,
+            event=Event.DRAFT_CREATED,
+            thread_id=thread_id,
+            sender=work.sender,
+            receiver=thread_id,
+            body=result.body,
+            channel=Channel(work.channel),
+            actor_id=actor_id,
+            in_reply_to_id=inbound_row["id"] if inbound_row is not None else None,
+            draft_version=version,
+            sentiment=result.sentiment,
+            draft_meta=meta,
+            metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
+        )
+        await review.supersede_open_replies(conn, thread_id, draft_id, "a newer draft", actor_id)
+        # every message still waiting on the thread is answered by this one draft
+        waiting = await _waiting(conn, thread_id)
+        for message_id in waiting:
+            await workflow.change_status(
+                conn,
+                message_id,
+                expected=S.RECEIVED,
+                target=S.DRAFT_PENDING_APPROVAL,
+                event=Event.DRAFT_CREATED,
+                actor_id=actor_id,
+                metadata={"draft_id": draft_id},
+            )
+        for call_id in work.call_ids:
+            await conn.execute(
+                "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
+                (draft_id, call_id),
+            )
+        if result.sentiment is not Sentiment.UNKNOWN:
+            await conn.execute(
+                "UPDATE conversations SET sentiment = ? WHERE thread_id = ?",
+                (result.sentiment, thread_id),
+            )
+        if result.sentiment is Sentiment.NEGATIVE:
+            await inbound.flag_conversation(conn, thread_id, "the customer sounds unhappy")
+        return draft_id
+
+    async def _hold(self, conn: aiosqlite.Connection, thread_id: str) -> None:
+        """The thread was paused before its draft: waiting messages are held, calls dropped."""
+        waiting = await _waiting(conn, thread_id)
+        for message_id in waiting:
+            await workflow.change_status(
+                conn,
+                message_id,
+                expected=S.RECEIVED,
+                target=S.PAUSED_THREAD,
+                event=Event.HELD,
+                metadata={"reason": "the thread was paused before a draft was made"},
+            )
+        await conn.execute(
+            "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
+            (thread_id,),
+        )
+
+    async def _unavailable(self, thread_id: str, work: _Work, reason: str) -> None:
+        """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
+        async with self.db.transaction(urgent=True) as conn:
+            waiting = await _waiting(conn, thread_id)
+            for message_id in waiting:
+                await workflow.change_status(
+                    conn,
+                    message_id,
+                    expected=S.RECEIVED,
+                    target=S.NEEDS_REVIEW,
+                    event=Event.DRAFT_FAILED,
+                    metadata={"reason": reason},
+                )
+            for call_id in work.call_ids:
+                await conn.execute(
+                    "UPDATE missed_calls SET wants_draft = 0 WHERE id = ?", (call_id,)
+                )
+            await inbound.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
+        self.metrics.drafts_unavailable.inc()
+
+    # -- a reviewer asks for another draft
+
+    async def regenerate(self, message_id: str, actor_id: int | None) -> str:
+        """A new draft version for a pending draft, or for a customer's message in NEEDS_REVIEW.
+
+        The old draft is superseded through the funnel (Conflict when someone acted on it
+        first). Raises NotRegenerable, review.ThreadClosed, DraftUnavailable, UnknownRecord.
+        """
+        async with self.db.snapshot() as conn:
+            row = await _one(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
+            if row is None:
+                raise workflow.UnknownRecord(f"no message {message_id}")
+            is_draft = row["type"] == MessageType.DRAFT
+            if is_draft and row["status"] == S.DRAFT_PENDING_APPROVAL:
+                reply_to = row["in_reply_to_id"]
+                inbound_row = (
+                    await _one(conn, "SELECT * FROM messages WHERE id = ?", (reply_to,))
+                    if reply_to
+                    else None
+                )
+                sender, version = row["sender"], int(row["draft_version"]) + 1
+            elif row["type"] == MessageType.INBOUND and row["status"] == S.NEEDS_REVIEW:
+                inbound_row, sender = row, row["receiver"]
+                found = await _one(
+                    conn,
+                    "SELECT coalesce(max(draft_version), 0) FROM messages WHERE in_reply_to_id = ?",
+                    (message_id,),
+                )
+                version = int(found[0] if found else 0) + 1
+            else:
+                raise NotRegenerable(
+                    f"message {message_id} is a {row['status']} {row['type']}: only a pending "
+                    "draft or a customer's message waiting for review can be redrafted"
+                )
+            thread_id = row["thread_id"]
+            if await self._closed(conn, thread_id):
+                raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
+            context = await self._context(conn, thread_id, inbound_row)
+        started = time.perf_counter()
+        result = await self.drafter.draft(context)
+        if not result.body.strip():
+            raise DraftUnavailable(f"{result.drafter} wrote an empty draft")
+        work = _Work(inbound_row, (), sender, row["channel"])
+        async with self.db.transaction(urgent=True) as conn:
+            if await self._closed(conn, thread_id):
+                raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
+            draft_id = await workflow.create_message(
+                conn,
+                type=MessageType.DRAFT,
+                event=Event.DRAFT_CREATED,
+                thread_id=thread_id,
+                sender=work.sender,
+                receiver=thread_id,
+                body=result.body,
+                channel=Channel(work.channel),
+                actor_id=actor_id,
+                in_reply_to_id=inbound_row["id"] if inbound_row is not None else None,
+                draft_version=version,
+                sentiment=result.sentiment,
+                draft_meta=_meta(result, started),
+                metadata={"drafter": result.drafter, "regenerated_from": message_id},
+            )
+            if is_draft:
+                await workflow.change_status(
+                    conn,
+                    message_id,
+                    expected=S.DRAFT_PENDING_APPROVAL,
+                    target=S.SUPERSEDED,
+                    event=Event.SUPERSEDED,
+                    actor_id=actor_id,
+                    superseded_by=draft_id,
+                    metadata={"reason": "regenerated"},
+                )
+            else:
+                await workflow.change_status(
+                    conn,
+                    message_id,
+                    expected=S.NEEDS_REVIEW,
+                    target=S.DRAFT_PENDING_APPROVAL,
+                    event=Event.DRAFT_CREATED,
+                    actor_id=actor_id,
+                    metadata={"draft_id": draft_id},
+                )
+            await review.supersede_open_replies(conn, thread_id, draft_id, "regenerated", actor_id)
+        self.metrics.drafts.labels(drafter=result.drafter).inc()
+        return draft_id

@@ -1,0 +1,393 @@
+"""The inbound pipeline: parse what Twilio posted, dedupe, route, apply keywords and pauses, store.
+
+`parse_sms` and `parse_call` are pure. `receive_sms` and `receive_missed_call` write in
+one transaction and return what the caller should do next (draft or not); drafting itself
+happens later, after the webhook has answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import aiosqlite
+
+from . import audit, review, workflow
+from .db import Database
+from .keywords import Keyword, detect
+from .models import (
+    Actor,
+    Channel,
+    ConversationEvent,
+    ConversationState,
+    Event,
+    MessageType,
+    now_iso,
+)
+from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
+
+SMS_PROVIDER = "twilio-sms"
+VOICE_PROVIDER = "twilio-voice"
+# repeated calls from one number within this window make one text-back draft
+MISSED_CALL_WINDOW = timedelta(minutes=15)
+OPT_OUT_REASON = review.OPT_OUT_REASON
+
+
+class BadInbound(ValueError):
+    """A webhook's parameters that cannot be a Twilio message or call; the message says why."""
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    message_sid: str
+    sender: str  # as Twilio wrote it: +E164 or whatsapp:+E164; it is the thread's id
+    receiver: str
+    body: str
+    channel: Channel
+    media: tuple[dict[str, str], ...] = ()
+    opt_out_type: str | None = None
+    account_sid: str | None = None
+
+    @property
+    def number(self) -> str:
+        """The sender's E.164 number, without a channel prefix."""
+        return parse_address(self.sender)[1]
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    call_sid: str
+    caller: str
+    called: str
+
+
+def _required(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name, "").strip()
+    if not value:
+        raise BadInbound(f"{name} is missing")
+    return value
+
+
+def _address(params: Mapping[str, str], name: str) -> tuple[Channel, str]:
+    value = _required(params, name)
+    try:
+        channel, _ = parse_address(value)
+    except InvalidPhone as error:
+        raise BadInbound(f"{name} {error}") from None
+    return channel, value
+
+
+def parse_sms(params: Mapping[str, str]) -> InboundSms:
+    """An inbound message from Twilio's webhook parameters; BadInbound when one is wrong.
+
+    The body is kept exactly as sent; unknown parameters are ignored.
+    """
+    sid = _required(params, "MessageSid")
+    channel, sender = _address(params, "From")
+    _, receiver = _address(params, "To")
+    count = params.get("NumMedia", "0").strip() or "0"
+    if not count.isdigit() or int(count) > 10:
+        raise BadInbound(f"NumMedia must be a number from 0 to 10, not {count!r}")
+    media = []
+    for index in range(int(count)):
+        url = params.get(f"MediaUrl{index}")
+        if not url:
+            raise BadInbound(f"MediaUrl{index} is missing though NumMedia is {count}")
+        media.append({"url": url, "content_type": params.get(f"MediaContentType{index}", "")})
+    return InboundSms(
+        message_sid=sid,
+        sender=sender,
+        receiver=receiver,
+        body=params.get("Body", ""),
+        channel=channel,
+        media=tuple(media),
+        opt_out_type=params.get("OptOutType") or None,
+        account_sid=params.get("AccountSid") or None,
+    )
+
+
+def parse_call(params: Mapping[str, str]) -> InboundCall:
+    """A call from Twilio's voice webhook parameters; BadInbound when one is wrong."""
+    sid = _required(params, "CallSid")
+    _, caller = _address(params, "From")
+    _, called = _address(params, "To")
+    return InboundCall(call_sid=sid, caller=caller, called=called)
+
+
+class Outcome(StrEnum):
+    DUPLICATE = "duplicate"
+    REVIEWER = "reviewer"
+    STORED = "stored"  # RECEIVED: to be drafted
+    PAUSED = "paused"
+    OPTED_OUT = "opted-out"
+    OPTED_IN = "opted-in"
+    HELP = "help"
+
+
+@dataclass(frozen=True)
+class Received:
+    outcome: Outcome
+    thread_id: str | None = None
+    message_id: str | None = None
+
+    @property
+    def wants_draft(self) -> bool:
+        return self.outcome is Outcome.STORED
+
+
+async def _first_time(conn: aiosqlite.Connection, provider: str, event_id: str) -> bool:
+    cursor = await conn.execute(
+        """
+        INSERT INTO webhook_events (provider, event_id, received_at) VALUES (?, ?, ?)
+        ON CONFLICT (provider, event_id) DO NOTHING
+        """,
+        (provider, event_id, now_iso()),
+    )
+    return cursor.rowcount == 1
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    """The first row of a query, in one round trip to the database thread."""
+    rows = list(await conn.execute_fetchall(sql, params))
+    return rows[0] if rows else None
+
+
+async def _active_reviewer(conn: aiosqlite.Connection, address: str) -> int | None:
+    number = address.removeprefix(WHATSAPP_PREFIX)  # already checked by the parser
+    row = await _one(conn, "SELECT id FROM reviewers WHERE phone = ? AND active = 1", (number,))
+    return None if row is None else int(row["id"])
+
+
+@dataclass(frozen=True)
+class _Controls:
+    opted_out: bool
+    paused: bool
+    paused_reason: str | None
+
+
+async def _touch_conversation(
+    conn: aiosqlite.Connection, thread_id: str, channel: Channel
+) -> _Controls:
+    """Open the thread's conversation, or reactivate an archived one; returns its controls."""
+    row = await _one(
+        conn,
+        """
+        SELECT conversations.state, conversations.opted_out, thread_controls.paused,
+               thread_controls.paused_reason
+        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (thread_id,),
+    )
+    if row is None:
+        await workflow.open_conversation(conn, thread_id, channel)
+        return _Controls(opted_out=False, paused=False, paused_reason=None)
+    if row["state"] == ConversationState.ARCHIVED:
+        await workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState.ARCHIVED,
+            target=ConversationState.ACTIVE,
+            event=ConversationEvent.REACTIVATED,
+            reason="the customer got in touch again",
+        )
+    await conn.execute(
+        "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
+        (now_iso(), thread_id),
+    )
+    return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
+
+
+async def flag_conversation(conn: aiosqlite.Connection, thread_id: str, reason: str) -> None:
+    """Mark a conversation NEEDS_ATTENTION with `reason`, whatever its state."""
+    row = await _one(conn, "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,))
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    await workflow.change_conversation_state(
+        conn,
+        thread_id,
+        expected=ConversationState(row["state"]),
+        target=ConversationState.NEEDS_ATTENTION,
+        event=ConversationEvent.FLAGGED,
+        reason=reason,
+    )
+
+
+async def handle_reviewer_text(
+    conn: aiosqlite.Connection, reviewer_id: int, sms: InboundSms
+) -> None:
+    """A text from an active reviewer's phone: recorded, and never treated as a customer's.
+
+    The SMS command language (approve, edit, reject …) plugs in here.
+    """
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event="Reviewer Text Received",
+            actor=Actor.HUMAN,
+            actor_id=reviewer_id,
+            metadata={"message_sid": sms.message_sid, "from": sms.sender, "body": sms.body},
+        ),
+    )
+
+
+async def _store(
+    conn: aiosqlite.Connection, sms: InboundSms, event: Event, metadata: Mapping[str, Any]
+) -> str:
+    return await workflow.create_message(
+        conn,
+        type=MessageType.INBOUND,
+        event=event,
+        thread_id=sms.sender,
+        sender=sms.sender,
+        receiver=sms.receiver,
+        body=sms.body,
+        channel=sms.channel,
+        media=list(sms.media),
+        provider_sid=sms.message_sid,
+        metadata=metadata,
+    )
+
+
+async def receive_sms(db: Database, sms: InboundSms) -> Received:
+    """Store a customer's message once, applying keywords and pauses; say whether to draft it.
+
+    A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
+    `handle_reviewer_text`, never down the customer path.
+    """
+    async with db.transaction() as conn:
+        if not await _first_time(conn, SMS_PROVIDER, sms.message_sid):
+            return Received(Outcome.DUPLICATE)
+        reviewer_id = await _active_reviewer(conn, sms.sender)
+        if reviewer_id is not None:
+            await handle_reviewer_text(conn, reviewer_id, sms)
+            return Received(Outcome.REVIEWER)
+        thread = sms.sender
+        controls = await _touch_conversation(conn, thread, sms.channel)
+        keyword = detect(sms.body, sms.opt_out_type)
+        meta: dict[str, Any] = {"message_sid": sms.message_sid}
+        if keyword is not None:
+            meta["keyword"] = keyword.value
+
+        if keyword is Keyword.OPT_OUT:
+            if not controls.opted_out:
+                await workflow.set_opted_out(conn, thread, opted_out=True, source="keyword")
+            if not controls.paused:
+                await review.hold_thread(conn, thread, OPT_OUT_REASON, None)
+            message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
+            return Received(Outcome.OPTED_OUT, thread, message_id)
+
+        if keyword is Keyword.OPT_IN and controls.opted_out:
+            await review.opt_in_thread(conn, thread, source="keyword")
+            message_id = await _store(conn, sms, Event.STORED, meta)
+            await _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
+            return Received(Outcome.OPTED_IN, thread, message_id)
+
+        if controls.paused:
+            reason = controls.paused_reason or "paused"
+            message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": reason})
+            await flag_conversation(
+                conn, thread, f"a message arrived on a paused thread ({reason})"
+            )
+            return Received(Outcome.PAUSED, thread, message_id)
+
+        message_id = await _store(conn, sms, Event.STORED, meta)
+        if keyword is Keyword.HELP:
+            await _skip(conn, message_id, "a help keyword: Twilio answers it")
+            return Received(Outcome.HELP, thread, message_id)
+        return Received(Outcome.STORED, thread, message_id)
+
+
+async def _skip(conn: aiosqlite.Connection, message_id: str, reason: str) -> None:
+    """A message nothing is drafted for: a human sees it, with the reason."""
+    await workflow.change_status(
+        conn,
+        message_id,
+        expected=workflow.S.RECEIVED,
+        target=workflow.S.NEEDS_REVIEW,
+        event=Event.DRAFT_FAILED,
+        metadata={"reason": reason, "skipped": True},
+    )
+
+
+@dataclass(frozen=True)
+class CallReceived:
+    duplicate: bool
+    thread_id: str | None = None
+    wants_draft: bool = False
+
+
+async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
+    """Record a missed call on the caller's thread; say whether it asks for a text-back draft.
+
+    A call within MISSED_CALL_WINDOW of an earlier one from the same number asks for none,
+    nor does one on a paused or opted-out thread, one whose customer already has a reply
+    waiting for review, or one from a reviewer's phone.
+    """
+    async with db.transaction() as conn:
+        if not await _first_time(conn, VOICE_PROVIDER, call.call_sid):
+            return CallReceived(duplicate=True)
+        reviewer_id = await _active_reviewer(conn, call.caller)
+        if reviewer_id is not None:
+            await audit.record(
+                conn,
+                audit.AuditEvent(
+                    event="Reviewer Call Received",
+                    actor=Actor.HUMAN,
+                    actor_id=reviewer_id,
+                    metadata={"call_sid": call.call_sid},
+                ),
+            )
+            return CallReceived(duplicate=False)
+        channel, _ = parse_address(call.caller)
+        thread = call.caller
+        controls = await _touch_conversation(conn, thread, channel)
+        since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
+        row = await _one(
+            conn,
+            "SELECT count(*) FROM missed_calls WHERE thread_id = ? AND received_at >= ?",
+            (thread, since),
+        )
+        recent = bool(row and row[0])
+        open_reply = await _one(
+            conn,
+            """
+            SELECT 1 FROM messages WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
+              AND status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND') LIMIT 1
+            """,
+            (thread,),
+        )
+        why_not = (
+            "an earlier call in the window asked for one"
+            if recent
+            else "the thread is paused"
+            if controls.paused or controls.opted_out
+            else "a reply to this customer is already waiting"
+            if open_reply is not None
+            else None
+        )
+        wants_draft = why_not is None
+        now = now_iso()
+        cursor = await conn.execute(
+            """
+            INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+            (call.call_sid, thread, call.caller, call.called, now, int(wants_draft)),
+        )
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                event="Missed Call",
+                thread_id=thread,
+                metadata={
+                    "call_sid": call.call_sid,
+                    "missed_call_id": cursor.lastrowid,
+                    "text_back": wants_draft,
+                    "why_not": why_not,
+                },
+            ),
+        )
+        return CallReceived(duplicate=False, thread_id=thread, wants_draft=wants_draft)

@@ -1,0 +1,91 @@
+"""Inbound's background jobs: archive idle conversations, draft what a crash left behind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from . import workflow
+from .config import Settings
+from .db import Database
+from .drafting import DraftingService
+from .models import ConversationEvent, ConversationState
+
+ARCHIVE_JOB_ID = "archive-idle-conversations"
+RECOVERY_JOB_ID = "draft-recovery"
+ARCHIVE_EVERY = timedelta(minutes=10)
+RECOVER_EVERY = timedelta(minutes=1)
+
+
+async def archive_idle(db: Database, after_hours: float) -> int:
+    """Archive ACTIVE conversations idle for `after_hours`; returns how many."""
+    cutoff = (datetime.now(UTC) - timedelta(hours=after_hours)).isoformat(timespec="microseconds")
+    rows = await db.fetchall(
+        "SELECT thread_id FROM conversations WHERE state = ? AND last_activity_at < ?",
+        (ConversationState.ACTIVE, cutoff),
+    )
+    archived = 0
+    for row in rows:
+        async with db.transaction() as conn:
+            async with conn.execute(
+                "SELECT state, last_activity_at FROM conversations WHERE thread_id = ?",
+                (row["thread_id"],),
+            ) as cursor:
+                now = await cursor.fetchone()
+            # a message may have arrived since the read: it keeps the thread active
+            if now is None or now["state"] != ConversationState.ACTIVE:
+                continue
+            if now["last_activity_at"] >= cutoff:
+                continue
+            await workflow.change_conversation_state(
+                conn,
+                row["thread_id"],
+                expected=ConversationState.ACTIVE,
+                target=ConversationState.ARCHIVED,
+                event=ConversationEvent.ARCHIVED,
+                reason=f"no activity for {after_hours:g} hours",
+            )
+            archived += 1
+    return archived
+
+
+async def recover_undrafted(db: Database, drafting: DraftingService) -> int:
+    """Ask for drafts of threads with messages or missed calls still waiting; returns how many.
+
+    After a crash between storing and drafting these would wait forever; a thread already
+    being drafted is only asked once more.
+    """
+    rows = await db.fetchall(
+        """
+        SELECT DISTINCT thread_id FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'
+        UNION
+        SELECT DISTINCT thread_id FROM missed_calls WHERE wants_draft = 1
+        """
+    )
+    for row in rows:
+        drafting.schedule(row["thread_id"])
+    return len(rows)
+
+
+def register(
+    scheduler: AsyncIOScheduler, db: Database, settings: Settings, drafting: DraftingService
+) -> None:
+    """Add both jobs; recovery also runs at once, for what the last run left behind."""
+    scheduler.add_job(
+        archive_idle,
+        "interval",
+        seconds=ARCHIVE_EVERY.total_seconds(),
+        args=[db, settings.archive_after_hours],
+        id=ARCHIVE_JOB_ID,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        recover_undrafted,
+        "interval",
+        seconds=RECOVER_EVERY.total_seconds(),
+        args=[db, drafting],
+        id=RECOVERY_JOB_ID,
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),
+    )

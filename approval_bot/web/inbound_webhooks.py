@@ -1,0 +1,69 @@
+"""Twilio's inbound webhooks: a customer's text (`/webhooks/twilio/sms`) and a missed call
+(`/webhooks/twilio/voice`). They store, answer TwiML at once, and draft afterwards."""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.twiml.voice_response import VoiceResponse
+
+from .. import inbound
+from ..config import Settings
+from ..db import Database
+from ..drafting import DraftingService
+from ..metrics import Metrics
+from .twilio_edge import signed_params, twiml
+
+
+async def sms(request: Request) -> Response:
+    """Store a customer's message; draft it after the answer, never during the request."""
+    params = await signed_params(request)
+    try:
+        message = inbound.parse_sms(params)
+    except inbound.BadInbound as error:
+        raise HTTPException(400, str(error)) from None
+    db: Database = request.state.db
+    metrics: Metrics = request.state.metrics
+    drafting: DraftingService = request.state.drafting
+    received = await inbound.receive_sms(db, message)
+    metrics.inbound_messages.labels(channel=message.channel, outcome=received.outcome).inc()
+    if received.outcome is inbound.Outcome.OPTED_OUT:
+        metrics.opt_outs.labels(direction="out").inc()
+    elif received.outcome is inbound.Outcome.OPTED_IN:
+        metrics.opt_outs.labels(direction="in").inc()
+    response = twiml()
+    if received.wants_draft and received.thread_id is not None:
+        response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)
+    return response
+
+
+async def voice(request: Request) -> Response:
+    """Say one sentence and hang up; record the missed call and draft a text-back for review."""
+    params = await signed_params(request)
+    try:
+        call = inbound.parse_call(params)
+    except inbound.BadInbound as error:
+        raise HTTPException(400, str(error)) from None
+    settings: Settings = request.state.settings
+    db: Database = request.state.db
+    metrics: Metrics = request.state.metrics
+    drafting: DraftingService = request.state.drafting
+    received = await inbound.receive_missed_call(db, call)
+    if not received.duplicate:
+        metrics.missed_calls.inc()
+    answer = VoiceResponse()
+    answer.say(settings.missed_call_message)
+    answer.hangup()
+    response = twiml(str(answer))
+    if received.wants_draft and received.thread_id is not None:
+        response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)
+    return response
+
+
+routes = [
+    Route("/webhooks/twilio/sms", sms, methods=["POST"]),
+    Route("/webhooks/twilio/voice", voice, methods=["POST"]),
+]

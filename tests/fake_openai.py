@@ -1,0 +1,90 @@
+"""A fake OpenAI-compatible chat completions server on loopback, speaking the real protocol."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class FakeOpenAI:
+    """Answers POST /v1/chat/completions with `content`; records each request's JSON.
+
+    `mode`: "ok" answers `content`; "slow" holds the answer until `release` is set;
+    "garbage" answers a body that is not JSON; "error" answers 500.
+    """
+
+    mode: str = "ok"
+    content: str = '{"reply": "Yes, we are open 9 to 5.", "intent": "hours", "confidence": 0.9}'
+    model: str = "fake-model"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    base_url: str = ""
+
+    def completion(self) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self.content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        }
+
+
+@contextmanager
+def fake_openai(given: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
+    fake = given or FakeOpenAI()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            fake.requests.append(json.loads(self.rfile.read(length)))
+            if self.path != "/v1/chat/completions":
+                self._answer(404, b'{"error": {"message": "not found"}}')
+            elif fake.mode == "slow":
+                fake.release.wait(30)
+                self._answer(200, json.dumps(fake.completion()).encode())
+            elif fake.mode == "garbage":
+                self._answer(200, b"<html>not json</html>")
+            elif fake.mode == "error":
+                self._answer(500, b'{"error": {"message": "model crashed"}}')
+            else:
+                self._answer(200, json.dumps(fake.completion()).encode())
+
+        def _answer(self, status: int, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting: that is what a timeout test wants
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,92 @@
+"""The built-in drafter: FAQ answers, intents, templates and sentiment, offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from approval_bot.drafting import DraftContext, DraftUnavailable, FaqEntry, Intent
+from approval_bot.drafting.builtin import TEMPLATES, draft_offline, sentiment_of
+from approval_bot.models import Sentiment
+
+FAQ = (
+    FaqEntry(("hours", "open"), "We are open 9 to 5, Monday to Saturday."),
+    FaqEntry(("price", "haircut"), "A haircut is $45."),
+    FaqEntry(("open",), "For you we open at 8.", scope="+14155550100"),
+)
+
+
+def context(latest: str, **fields) -> DraftContext:
+    return DraftContext(thread_id="+14155550100", latest=latest, **{"faq": FAQ, **fields})
+
+
+@pytest.mark.parametrize(
+    ("latest", "intent", "body"),
+    [
+        ("What are your hours?", Intent.FAQ, "We are open 9 to 5, Monday to Saturday."),
+        ("How much is a haircut? what's the price", Intent.FAQ, "A haircut is $45."),
+        ("Hello!", Intent.GREETING, TEMPLATES[Intent.GREETING]),
+        ("thank you so much", Intent.THANKS, TEMPLATES[Intent.THANKS]),
+        ("I want a refund, this is terrible", Intent.COMPLAINT, TEMPLATES[Intent.COMPLAINT]),
+        ("can you help me with something", Intent.HELP, TEMPLATES[Intent.HELP]),
+        ("Can I book for Friday?", Intent.BOOKING, TEMPLATES[Intent.OTHER]),
+        ("qwerty", Intent.OTHER, TEMPLATES[Intent.OTHER]),
+    ],
+)
+def test_draft(latest, intent, body):
+    result = draft_offline(context(latest))
+    assert (result.intent, result.body, result.drafter) == (intent, body, "builtin")
+
+
+def test_a_threads_own_faq_entry_wins_a_tie():
+    assert draft_offline(context("are you open?")).body == "For you we open at 8."
+
+
+def test_confidence_is_highest_for_faq_answers_and_lowest_for_the_fallback():
+    faq = draft_offline(context("hours?")).confidence
+    template = draft_offline(context("hello")).confidence
+    fallback = draft_offline(context("qwerty")).confidence
+    assert faq > template > fallback
+
+
+def test_a_missed_call_gets_the_text_back_template():
+    result = draft_offline(context("", missed_call=True))
+    assert (result.intent, result.body) == (Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL])
+
+
+def test_an_empty_message_cannot_be_answered_but_a_photo_can():
+    with pytest.raises(DraftUnavailable, match="no text"):
+        draft_offline(context("  "))
+    assert draft_offline(context("", has_media=True)).intent == Intent.OTHER
+
+
+def test_faq_prices_are_not_flagged_but_made_up_ones_would_be():
+    assert draft_offline(context("haircut price?")).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "sentiment"),
+    [
+        ("I love it, thank you!", Sentiment.POSITIVE),
+        ("This is awful and I am angry", Sentiment.NEGATIVE),
+        ("The parcel is at the door", Sentiment.NEUTRAL),
+        ("", Sentiment.UNKNOWN),
+        ("!!! ...", Sentiment.UNKNOWN),
+    ],
+)
+def test_sentiment(text, sentiment):
+    assert sentiment_of(text) is sentiment
+
+
+def test_the_builtin_drafter_follows_greeting_fallback_and_sign_off_lines():
+    directives = (
+        "We are Dana's Bakery.\nGreeting: Hello from Dana's!\nSign-off: - Dana's Bakery",
+        "sign-off: - Dana",  # the thread's own line wins
+    )
+
+    greeting = draft_offline(context("hi", directives=directives))
+    fallback = draft_offline(context("qwerty", directives=(*directives, "Fallback: We'll call.")))
+    faq = draft_offline(context("hours?", directives=directives))
+
+    assert greeting.body == "Hello from Dana's!\n- Dana"
+    assert fallback.body == "We'll call.\n- Dana"
+    assert faq.body == "We are open 9 to 5, Monday to Saturday.\n- Dana"

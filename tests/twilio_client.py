@@ -1,0 +1,127 @@
+"""An app under TestClient, and webhooks signed exactly as Twilio signs them."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from starlette.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from approval_bot.app import create_app
+from approval_bot.config import Settings
+from approval_bot.db import Database
+from approval_bot.drafting import DraftingService
+
+PUBLIC = "https://bot.example.com"
+BUSINESS = "+14155550199"
+CUSTOMER = "+14155550100"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+T = TypeVar("T")
+_sids = itertools.count(1)
+
+
+def new_sid(prefix: str = "SM") -> str:
+    return f"{prefix}{next(_sids):032x}"
+
+
+def sign(settings: Settings, url: str, params: dict[str, str]) -> str:
+    return str(RequestValidator(str(settings.twilio_auth_token)).compute_signature(url, params))
+
+
+class Twilio:
+    """Posts webhooks to a running app as Twilio would, and looks into its database."""
+
+    def __init__(self, client: TestClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @property
+    def db(self) -> Database:
+        return self.client.app_state["db"]  # type: ignore[no-any-return]
+
+    @property
+    def drafting(self) -> DraftingService:
+        return self.client.app_state["drafting"]  # type: ignore[no-any-return]
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        assert self.client.portal is not None
+        return self.client.portal.call(functools.partial(fn, *args, **kwargs))
+
+    def post(self, path: str, params: dict[str, str], *, signature: str | None = None) -> Any:
+        if signature is None:
+            signature = sign(self.settings, PUBLIC + path, params)
+        headers = {**FORM, "X-Twilio-Signature": signature} if signature else dict(FORM)
+        return self.client.post(path, content=urlencode(params), headers=headers)
+
+    def text(self, body: str, *, sender: str = CUSTOMER, wait: bool = True, **extra: str) -> Any:
+        params = {
+            "MessageSid": new_sid(),
+            "AccountSid": "AC" + "1" * 32,
+            "From": sender,
+            "To": BUSINESS,
+            "Body": body,
+            "NumMedia": "0",
+            **extra,
+        }
+        response = self.post("/webhooks/twilio/sms", params)
+        if wait:
+            self.settle()
+        return response
+
+    def call(self, *, caller: str = CUSTOMER, sid: str | None = None) -> Any:
+        params = {
+            "CallSid": sid or new_sid("CA"),
+            "AccountSid": "AC" + "1" * 32,
+            "From": caller,
+            "To": BUSINESS,
+            "CallStatus": "ringing",
+        }
+        response = self.post("/webhooks/twilio/voice", params)
+        self.settle()
+        return response
+
+    def settle(self) -> None:
+        """Wait until the drafting the last requests started is done."""
+        self.run(self.drafting.wait_idle)
+
+    def rows(self, sql: str, *params: Any) -> list[Any]:
+        return self.run(self.db.fetchall, sql, params)
+
+    def messages(self, thread: str = CUSTOMER) -> list[Any]:
+        return self.rows(
+            "SELECT * FROM messages WHERE thread_id = ? ORDER BY timestamp, rowid", thread
+        )
+
+    def events(self, thread: str = CUSTOMER) -> list[str]:
+        return [
+            row["event"]
+            for row in self.rows(
+                "SELECT event FROM audit_log WHERE thread_id = ? ORDER BY id", thread
+            )
+        ]
+
+    def conversation(self, thread: str = CUSTOMER) -> Any:
+        rows = self.rows(
+            """
+            SELECT * FROM conversations JOIN thread_controls USING (thread_id)
+            WHERE thread_id = ?
+            """,
+            thread,
+        )
+        return rows[0] if rows else None
+
+    def count(self, table: str) -> int:
+        assert table.isidentifier()
+        return int(self.rows(f"SELECT count(*) AS n FROM {table}")[0]["n"])
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[Twilio]:
+    with TestClient(create_app(settings)) as client:
+        yield Twilio(client, settings)
