@@ -132,6 +132,7 @@ class Received:
     outcome: Outcome
     thread_id: str | None = None
     message_id: str | None = None
+    reviewer_id: int | None = None  # a reviewer texted: their command is answered afterwards
 
     @property
     def wants_draft(self) -> bool:
@@ -155,9 +156,10 @@ async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) ->
     return rows[0] if rows else None
 
 
-async def _active_reviewer(conn: aiosqlite.Connection, address: str) -> int | None:
+async def _reviewer(conn: aiosqlite.Connection, address: str) -> int | None:
+    """The reviewer, active or disabled, whose phone this is: their texts are never a customer's."""
     number = address.removeprefix(WHATSAPP_PREFIX)  # already checked by the parser
-    row = await _one(conn, "SELECT id FROM reviewers WHERE phone = ? AND active = 1", (number,))
+    row = await _one(conn, "SELECT id FROM reviewers WHERE phone = ?", (number,))
     return None if row is None else int(row["id"])
 
 
@@ -218,9 +220,11 @@ async def flag_conversation(conn: aiosqlite.Connection, thread_id: str, reason: 
 async def handle_reviewer_text(
     conn: aiosqlite.Connection, reviewer_id: int, sms: InboundSms
 ) -> None:
-    """A text from an active reviewer's phone: recorded, and never treated as a customer's.
+    """A text from a reviewer's phone: recorded, and never treated as a customer's.
 
-    The SMS command language (approve, edit, reject …) plugs in here.
+    STOP (which Twilio enforces by blocking our texts to them) turns their draft texts off
+    and START back on; any other text is a command, carried out after the webhook answers
+    (`reviewer_sms.respond`).
     """
     await audit.record(
         conn,
@@ -231,6 +235,22 @@ async def handle_reviewer_text(
             metadata={"message_sid": sms.message_sid, "from": sms.sender, "body": sms.body},
         ),
     )
+    keyword = detect(sms.body, sms.opt_out_type)
+    if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
+        opted_out = keyword is Keyword.OPT_OUT
+        await conn.execute(
+            "UPDATE reviewers SET sms_opted_out = ?, notify_sms = ? WHERE id = ?",
+            (int(opted_out), int(not opted_out), reviewer_id),
+        )
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                event="Reviewer Opted Out" if opted_out else "Reviewer Opted In",
+                actor=Actor.HUMAN,
+                actor_id=reviewer_id,
+                metadata={"keyword": sms.body.strip(), "notify_sms": not opted_out},
+            ),
+        )
 
 
 async def _store(
@@ -260,10 +280,10 @@ async def receive_sms(db: Database, sms: InboundSms) -> Received:
     async with db.transaction() as conn:
         if not await _first_time(conn, SMS_PROVIDER, sms.message_sid):
             return Received(Outcome.DUPLICATE)
-        reviewer_id = await _active_reviewer(conn, sms.sender)
+        reviewer_id = await _reviewer(conn, sms.sender)
         if reviewer_id is not None:
             await handle_reviewer_text(conn, reviewer_id, sms)
-            return Received(Outcome.REVIEWER)
+            return Received(Outcome.REVIEWER, reviewer_id=reviewer_id)
         thread = sms.sender
         controls = await _touch_conversation(conn, thread, sms.channel)
         keyword = detect(sms.body, sms.opt_out_type)
@@ -329,7 +349,7 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
     async with db.transaction() as conn:
         if not await _first_time(conn, VOICE_PROVIDER, call.call_sid):
             return CallReceived(duplicate=True)
-        reviewer_id = await _active_reviewer(conn, call.caller)
+        reviewer_id = await _reviewer(conn, call.caller)
         if reviewer_id is not None:
             await audit.record(
                 conn,

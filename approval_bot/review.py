@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import workflow
+from . import draft_notices, workflow
 from .db import Database
 from .models import ApprovalAction, DecisionChannel, Event, MessageStatus, MessageType, now_iso
 
@@ -176,6 +176,9 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
         )
         if approve:
             await _approve(conn, new_id, decision, ApprovalAction.EDIT)
+            await draft_notices.issue_code(conn, new_id)  # so its old code can name it
+        else:
+            await draft_notices.announce(conn, new_id)
         return new_id
 
 

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import audit, review, workflow
+from . import audit, draft_notices, review, workflow
 from .accounts import Reviewer
 from .db import Database
-from .models import Actor, DecisionChannel, MessageStatus, now_iso
+from .keywords import Keyword, detect
+from .models import Actor, DecisionChannel, MessageStatus
+from .scheduler import wake_sender
 from .sms_commands import (
     HELP_TEXT,
     Approve,
@@ -28,14 +30,11 @@ from .sms_commands import (
     Pause,
     Reject,
     Unknown,
-    new_code,
     parse,
 )
 from .sms_text import shorten
 
 S = MessageStatus
-# a closed draft's code is not handed out again for this long, so old texts stay unambiguous
-CODE_QUIET_PERIOD = timedelta(days=30)
 # at most this many refusals are answered per reviewer in the window; then silence
 ERROR_REPLY_LIMIT, ERROR_REPLY_WINDOW = 3, timedelta(minutes=10)
 REFUSED = "SMS Command Refused"
@@ -47,25 +46,6 @@ class Answer:
 
     text: str | None
     approved: bool = False
-
-
-async def issue_code(conn: aiosqlite.Connection, message_id: str) -> str:
-    """Bind a new code to a draft version, inside the caller's write transaction."""
-    since = (datetime.now(UTC) - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
-    async with conn.execute(
-        """
-        SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
-        WHERE messages.status = ? OR draft_codes.issued_at >= ?
-        """,
-        (S.DRAFT_PENDING_APPROVAL, since),
-    ) as cursor:
-        taken = {row["code"] for row in await cursor.fetchall()}
-    code = new_code(taken)
-    await conn.execute(
-        "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
-        (code, message_id, now_iso()),
-    )
-    return code
 
 
 def _clock(timestamp: str) -> str:
@@ -242,3 +222,25 @@ async def _carry_out(db: Database, reviewer: Reviewer, command: Command) -> Answ
         return Answer(f"Resumed {customer}; held replies are back for review.")
     except workflow.Conflict as conflict:
         raise _Refusal(f"{customer} is {conflict.actual} already.") from None
+
+
+async def respond(db: Database, scheduler: AsyncIOScheduler, reviewer_id: int, text: str) -> None:
+    """Carry out a reviewer's text and queue the answer; wake the sender to deliver it.
+
+    STOP gets no answer (Twilio blocks texts to them until START); START is acknowledged.
+    """
+    keyword = detect(text, None)
+    if keyword is Keyword.OPT_OUT:
+        return
+    row = await db.fetchone("SELECT * FROM reviewers WHERE id = ?", (reviewer_id,))
+    if row is None:
+        return  # removed between the webhook and now: nobody to answer
+    reviewer = Reviewer.from_row(row)
+    if keyword is Keyword.OPT_IN:
+        result = Answer("Draft texts are on again. Reply H for the commands.")
+    else:
+        result = await answer(db, reviewer, text)
+    if result.text is not None:
+        async with db.transaction() as conn:
+            await draft_notices.queue_answer(conn, reviewer.id, result.text)
+    wake_sender(scheduler)

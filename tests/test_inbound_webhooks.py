@@ -310,8 +310,8 @@ def test_a_text_from_an_active_reviewers_phone_never_takes_the_customer_path(twi
     assert '"body":"A 7F3K"' in row["metadata"]
 
 
-def test_a_disabled_reviewer_is_treated_as_a_customer(twilio):
-    twilio.run(
+def test_a_disabled_reviewers_text_is_refused_audited_and_answered(twilio):
+    reviewer = twilio.run(
         accounts.add_reviewer,
         twilio.db,
         "Bo",
@@ -323,7 +323,11 @@ def test_a_disabled_reviewer_is_treated_as_a_customer(twilio):
 
     twilio.text("hello", sender="+14155550124")
 
-    assert len(twilio.messages("+14155550124")) == 2
+    assert twilio.messages("+14155550124") == []
+    refused = twilio.rows("SELECT * FROM audit_log WHERE event = 'SMS Command Refused'")
+    assert [row["actor_id"] for row in refused] == [reviewer.id]
+    (answer,) = twilio.rows("SELECT * FROM notifications WHERE reviewer_id = ?", reviewer.id)
+    assert "disabled" in answer["body"] and answer["status"] == "PENDING"
 
 
 def test_several_texts_in_a_row_give_one_live_draft_answering_the_latest(twilio):

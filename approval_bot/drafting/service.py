@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 import openai
 
-from .. import directives, inbound, review, workflow
+from .. import directives, draft_notices, inbound, review, workflow
 from ..config import Settings
 from ..db import Database
 from ..metrics import Metrics
@@ -317,6 +317,7 @@ class DraftingService:
             metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
         )
         await review.supersede_open_replies(conn, thread_id, draft_id, "a newer draft", actor_id)
+        await draft_notices.announce(conn, draft_id)
         # every message still waiting on the thread is answered by this one draft
         waiting = await _waiting(conn, thread_id)
         for message_id in waiting:
@@ -464,5 +465,6 @@ class DraftingService:
                     metadata={"draft_id": draft_id},
                 )
             await review.supersede_open_replies(conn, thread_id, draft_id, "regenerated", actor_id)
+            await draft_notices.announce(conn, draft_id)
         self.metrics.drafts.labels(drafter=result.drafter).inc()
         return draft_id

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from .. import inbound
+from .. import inbound, reviewer_sms
 from ..config import Settings
 from ..db import Database
 from ..drafting import DraftingService
@@ -37,6 +37,10 @@ async def sms(request: Request) -> Response:
     response = twiml()
     if received.wants_draft and received.thread_id is not None:
         response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)
+    elif received.reviewer_id is not None:
+        response.background = BackgroundTask(
+            reviewer_sms.respond, db, request.state.scheduler, received.reviewer_id, message.body
+        )
     return response
 
 

@@ -1,0 +1,102 @@
+"""Telling reviewers by text: a code and a notification for each new draft, and answers.
+
+Texts to reviewers go into the `notifications` outbox, which the sender sends; they are
+never mixed into customer threads and never wait for approval themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosqlite
+
+from .models import MessageStatus, now_iso
+from .quiet_hours import QuietHours
+from .sms_commands import new_code
+from .sms_text import draft_notification
+
+# a closed draft's code is not handed out again for this long, so old texts stay unambiguous
+CODE_QUIET_PERIOD = timedelta(days=30)
+
+
+async def _rows(conn: aiosqlite.Connection, sql: str, *params: Any) -> list[Any]:
+    return list(await conn.execute_fetchall(sql, params))
+
+
+async def issue_code(conn: aiosqlite.Connection, message_id: str) -> str:
+    """Bind a new code to a draft version, inside the caller's write transaction."""
+    since = (datetime.now(UTC) - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
+    rows = await _rows(
+        conn,
+        """
+        SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
+        WHERE messages.status = ? OR draft_codes.issued_at >= ?
+        """,
+        MessageStatus.DRAFT_PENDING_APPROVAL,
+        since,
+    )
+    code = new_code({row["code"] for row in rows})
+    await conn.execute(
+        "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
+        (code, message_id, now_iso()),
+    )
+    return code
+
+
+def quiet_now(reviewer: Any, moment: datetime) -> bool:
+    """Whether a reviewer row's quiet hours hold at `moment`."""
+    if not reviewer["quiet_start"] or not reviewer["quiet_end"]:
+        return False
+    hours = QuietHours.parse(reviewer["quiet_start"], reviewer["quiet_end"], reviewer["time_zone"])
+    return hours.contains(moment)
+
+
+async def announce(conn: aiosqlite.Connection, draft_id: str) -> str:
+    """Give a new pending draft its code and queue a text to every reviewer who wants one.
+
+    Reviewers in their quiet hours get theirs HELD, for the digest when the hours end.
+    Returns the code.
+    """
+    code = await issue_code(conn, draft_id)
+    (draft,) = await _rows(
+        conn,
+        """
+        SELECT messages.receiver, messages.body,
+               (SELECT body FROM messages AS inbound
+                WHERE inbound.thread_id = messages.thread_id AND inbound.type = 'INBOUND'
+                ORDER BY inbound.timestamp DESC LIMIT 1) AS last_inbound
+        FROM messages WHERE id = ?
+        """,
+        draft_id,
+    )
+    text = draft_notification(code, draft["receiver"], draft["last_inbound"] or "", draft["body"])
+    reviewers = await _rows(
+        conn,
+        """
+        SELECT id, quiet_start, quiet_end, time_zone FROM reviewers
+        WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
+        """,
+    )
+    now = datetime.now(UTC)
+    for reviewer in reviewers:
+        status = "HELD" if quiet_now(reviewer, now) else "PENDING"
+        await conn.execute(
+            """
+            INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
+            VALUES (?, ?, ?, ?, ?)
+            """,
+            (reviewer["id"], draft_id, text, status, now_iso()),
+        )
+    return code
+
+
+async def queue_answer(conn: aiosqlite.Connection, reviewer_id: int, text: str) -> None:
+    """Queue the answer to a reviewer's command: it goes at once, quiet hours or not."""
+    await conn.execute(
+        """
+        INSERT INTO notifications (reviewer_id, body, status, created_at)
+        VALUES (?, ?, 'PENDING', ?)
+        """,
+        (reviewer_id, text, now_iso()),
+    )

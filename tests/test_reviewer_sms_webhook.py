@@ -1,0 +1,105 @@
+"""Reviewers by SMS through the real webhook: draft texts with codes, commands, STOP/START."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from approval_bot import accounts
+from approval_bot.models import Role
+from tests.twilio_client import CUSTOMER, PUBLIC, running
+
+ANA = "+14155550123"
+
+
+@pytest.fixture
+def twilio(make_settings):
+    with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
+        twilio.run(
+            accounts.add_reviewer,
+            twilio.db,
+            "Ana",
+            phone=ANA,
+            password="x" * 12,
+            role=Role.REVIEWER,
+        )
+        yield twilio
+
+
+def texts_to(twilio, phone: str) -> list[str]:
+    return [
+        row["body"]
+        for row in twilio.rows(
+            """
+            SELECT notifications.body FROM notifications
+            JOIN reviewers ON reviewers.id = notifications.reviewer_id
+            WHERE reviewers.phone = ? ORDER BY notifications.id
+            """,
+            phone,
+        )
+    ]
+
+
+def test_a_draft_is_texted_to_the_reviewer_who_approves_it_by_code(twilio):
+    twilio.text("Are you open on Sunday?")
+
+    (notice,) = texts_to(twilio, ANA)
+    found = re.search(r"Draft (\w{4}) for " + re.escape(CUSTOMER), notice)
+    assert found is not None
+    code = found[1]
+    assert '"Are you open on Sunday?"' in notice and f"A {code}" in notice
+
+    twilio.text(f"a {code.lower()}.", sender=ANA)
+
+    draft = twilio.rows("SELECT * FROM messages WHERE type = 'DRAFT'")[0]
+    assert draft["status"] == "APPROVED_TO_SEND"
+    approval = twilio.rows("SELECT * FROM approvals")[0]
+    assert (approval["channel"], approval["reviewer_phone"]) == ("sms", ANA)
+    assert texts_to(twilio, ANA)[-1] == f"Approved {code}: the reply to {CUSTOMER} goes out now."
+    # the reviewer's text never became a customer message
+    assert twilio.rows("SELECT count(*) AS n FROM messages WHERE sender = ?", ANA)[0]["n"] == 0
+
+
+def test_a_bare_ok_approves_nothing_and_asks_for_the_code(twilio):
+    twilio.text("Hello, do you deliver?")
+    twilio.text("ok", sender=ANA)
+
+    assert twilio.rows("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == (
+        "DRAFT_PENDING_APPROVAL"
+    )
+    assert texts_to(twilio, ANA)[-1].startswith("Which draft?")
+
+
+def test_stop_turns_draft_texts_off_and_start_back_on(twilio):
+    twilio.text("STOP", sender=ANA)
+    ana = twilio.rows("SELECT * FROM reviewers WHERE phone = ?", ANA)[0]
+    assert (ana["notify_sms"], ana["sms_opted_out"]) == (0, 1)
+    assert texts_to(twilio, ANA) == []  # no answer to STOP: Twilio blocks texts to them
+
+    twilio.text("Is the shop open?")
+    assert texts_to(twilio, ANA) == []  # and no draft texts
+
+    twilio.text("start", sender=ANA)
+    ana = twilio.rows("SELECT * FROM reviewers WHERE phone = ?", ANA)[0]
+    assert (ana["notify_sms"], ana["sms_opted_out"]) == (1, 0)
+    assert texts_to(twilio, ANA) == ["Draft texts are on again. Reply H for the commands."]
+    events = [row["event"] for row in twilio.rows("SELECT event FROM audit_log ORDER BY id")]
+    assert "Reviewer Opted Out" in events and "Reviewer Opted In" in events
+
+
+def test_quiet_hours_hold_draft_texts(twilio):
+    twilio.run(_quiet_now, twilio.db)
+    twilio.text("Can I book for tomorrow?")
+    (row,) = twilio.rows("SELECT status FROM notifications")
+    assert row["status"] == "HELD"
+
+
+async def _quiet_now(db):
+    now = datetime.now(UTC)
+    start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (-1, 1))
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = 'UTC'", (start, end)
+        )
