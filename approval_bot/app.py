@@ -18,9 +18,12 @@ from starlette.templating import Jinja2Templates
 
 from .config import Settings
 from .db import Database
+from .gateways import SmsGateway, build_gateway
 from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
+from .sender import Sender
+from .web import status_webhook
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ class State(TypedDict):
     db: Database
     scheduler: AsyncIOScheduler
     metrics: Metrics
+    gateway: SmsGateway
+    sender: Sender
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -64,12 +69,24 @@ def create_app(settings: Settings) -> Starlette:
         db = await Database.open(settings.database)
         try:
             await db.migrate()
+            gateway = build_gateway(settings, db)
+            sender = Sender(db, gateway, settings, metrics=metrics)
             scheduler = build_scheduler()
+            sender.schedule(scheduler)
             scheduler.start()
             try:
-                yield {"settings": settings, "db": db, "scheduler": scheduler, "metrics": metrics}
+                yield {
+                    "settings": settings,
+                    "db": db,
+                    "scheduler": scheduler,
+                    "metrics": metrics,
+                    "gateway": gateway,
+                    "sender": sender,
+                }
             finally:
                 scheduler.shutdown(wait=False)
+                await sender.stop()  # sends in flight are recorded before the database closes
+                await gateway.aclose()
         finally:
             await db.close()
 
@@ -92,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/webhooks/twilio/status", status_webhook.receive, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: http_error},

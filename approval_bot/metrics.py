@@ -16,3 +16,15 @@ class Metrics:
             ["endpoint"],
             registry=self.registry,
         )
+        self.sends = Counter(
+            "approval_bot_sends",
+            "Send attempts by what they came to (accepted, retry, uncertain, rejected, opted_out).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.delivery_callbacks = Counter(
+            "approval_bot_delivery_callbacks",
+            "Delivery status callbacks by what they did (applied, duplicate, stale, unknown).",
+            ["result"],
+            registry=self.registry,
+        )
