@@ -143,11 +143,13 @@ class MessageLane:
     async def claim(self, conn: aiosqlite.Connection, now: datetime, room: int) -> list[Work]:
         async with conn.execute(
             """
-            SELECT * FROM messages
-            WHERE status = 'APPROVED_TO_SEND'
-              AND ((claimed_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= :now))
-                   OR claimed_at <= :stale_before)
-            ORDER BY timestamp LIMIT :room
+            SELECT messages.*, conversations.channel AS thread_channel
+            FROM messages JOIN conversations USING (thread_id)
+            WHERE messages.status = 'APPROVED_TO_SEND'
+              AND ((messages.claimed_at IS NULL
+                    AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+                   OR messages.claimed_at <= :stale_before)
+            ORDER BY messages.timestamp LIMIT :room
             """,
             {"now": _iso(now), "stale_before": _iso(now - self._lease), "room": room},
         ) as cursor:
@@ -179,7 +181,7 @@ class MessageLane:
         return Work(
             kind="message",
             id=row["id"],
-            to=_address(row["receiver"], row["channel"]),
+            to=_address(row["receiver"], row["thread_channel"]),
             body=row["body"],
             media_urls=_media_urls(row["media"]),
             attempts=attempts,
@@ -249,7 +251,8 @@ class MessageLane:
                     {"reason": CUSTOMER_WROTE_AGAIN, "inbound_id": wrote_again["id"]},
                 )
                 return True
-        if row["channel"] == Channel.WHATSAPP:
+        # the thread's channel decides: a reply row may not repeat it
+        if row["thread_channel"] == Channel.WHATSAPP:
             last = await _one(
                 conn,
                 """
@@ -303,7 +306,14 @@ class MessageLane:
             )
 
     async def _current(self, conn: aiosqlite.Connection, work: Work) -> Any:
-        row = await _one(conn, "SELECT * FROM messages WHERE id = ?", (work.id,))
+        row = await _one(
+            conn,
+            """
+            SELECT messages.*, conversations.channel AS thread_channel
+            FROM messages JOIN conversations USING (thread_id) WHERE messages.id = ?
+            """,
+            (work.id,),
+        )
         if (
             row is None
             or row["status"] != S.APPROVED_TO_SEND
