@@ -168,15 +168,15 @@ class TwilioGateway:
         return await loop.run_in_executor(self._pool, self._find_sent, to, body, since)
 
     def _find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
+        # the same request as messages.list(…), read page by page so a match stops the paging
         try:
-            listed = self._client.messages.list(
+            for message in self._client.messages.stream(
                 to=to, date_sent_after=since, limit=RECONCILE_LIMIT, page_size=100
-            )
+            ):
+                if message.body == body and str(message.direction or "").startswith("outbound"):
+                    return FoundMessage(message.sid, message.status)
         except (TwilioException, requests.RequestException) as error:
             raise GatewayUnreachable(f"could not list Twilio's messages: {error}") from error
-        for message in listed:
-            if message.body == body and str(message.direction or "").startswith("outbound"):
-                return FoundMessage(message.sid, message.status)
         return None
 
     async def aclose(self) -> None:
