@@ -108,8 +108,15 @@ class TwilioGateway:
         if settings.twilio_account_sid is None:
             raise ValueError("TwilioGateway needs TWILIO_ACCOUNT_SID; use the sandbox gateway")
         self._settings = settings
-        http_client = TwilioHttpClient(timeout=settings.send_timeout_seconds)
+        # proxies from the environment (HTTPS_PROXY, NO_PROXY) are resolved once, here:
+        # requests would otherwise walk os.environ twice on every call
+        api_url = settings.twilio_api_base_url or "https://api.twilio.com"
+        http_client = TwilioHttpClient(
+            timeout=settings.send_timeout_seconds,
+            proxy=requests.utils.get_environ_proxies(api_url) or None,
+        )
         if http_client.session is not None:
+            http_client.session.trust_env = False
             # one pooled connection per concurrent send, for http:// mocks as for Twilio
             adapter = HTTPAdapter(pool_maxsize=settings.send_concurrency)
             http_client.session.mount("https://", adapter)

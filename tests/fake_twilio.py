@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 API_VERSION = "2010-04-01"
+ACCEPTED_PATH = "/_fake/accepted"  # not Twilio's: what the fake accepted, for benchmarks
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class FakeTwilio:
             "to": to,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
             "_sent_at": now,
+            "_accepted_at": time.monotonic(),
         }
         with self._accepted_event:
             self.accepted.append(resource)
@@ -258,6 +260,10 @@ class FakeTwilio:
         }
 
 
+def _debug(resource: dict[str, Any]) -> dict[str, Any]:
+    return {**_public(resource), "accepted_at": resource["_accepted_at"]}
+
+
 def _public(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if not k.startswith("_")}
 
@@ -273,6 +279,9 @@ def _error(status: int, code: int | None, message: str) -> tuple[int, dict[str, 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without this, Nagle's algorithm and the
+    # client's delayed ACK add 40 ms to every answer
+    disable_nagle_algorithm = True
     fake: FakeTwilio
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -305,6 +314,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.requests.append(Seen(self.command, urlsplit(self.path).path, params))
 
     def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+        if urlsplit(self.path).path == ACCEPTED_PATH:  # for a fake run in another process
+            with self.fake._lock:
+                self._answer(200, {"accepted": [_debug(m) for m in self.fake.accepted]})
+            return
         query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
         self._record(query)
         if self.fake.latency:
@@ -335,3 +348,20 @@ def running(**kwargs: Any) -> Iterator[FakeTwilio]:
     """A started fake, closed afterwards: `yield from running()` in a fixture."""
     with FakeTwilio(**kwargs) as fake:
         yield fake
+
+
+def main() -> None:
+    """Serve a fake in this process until stdin closes; print its URL first."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="a fake Twilio API on loopback")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    args = parser.parse_args()
+    with FakeTwilio(latency=args.latency) as fake:
+        print(fake.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
