@@ -40,7 +40,7 @@ from .metrics import Metrics
 from .models import Channel, ConversationEvent, ConversationState, Event, MessageStatus
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .phones import WHATSAPP_PREFIX
-from .retry import DEFAULT_POLICY, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
+from .retry import DEFAULT_POLICY, OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
 from .scheduler import SENDER_JOB_ID, wake_sender
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 CUSTOMER_WROTE_AGAIN = "customer wrote again"
 STATUS_EVENTS_PROVIDER = "twilio-status"
 RETRY_SCHEDULED = "Send Retry Scheduled"
+OPTED_OUT_REASON = f"the customer opted out (Twilio {OPTED_OUT_CODE})"
 
 
 def utcnow() -> datetime:
@@ -489,11 +490,11 @@ async def opt_out_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
         return
     if not thread["opted_out"]:
         await workflow.set_opted_out(
-            conn, thread_id, opted_out=True, source=f"Twilio error {21610}"
+            conn, thread_id, opted_out=True, source=f"Twilio error {OPTED_OUT_CODE}"
         )
     if not thread["paused"]:
-        await review.hold_thread(conn, thread_id, "the customer opted out (Twilio 21610)", None)
-    await flag_conversation(conn, thread_id, "the customer opted out (Twilio 21610)")
+        await review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None)
+    await flag_conversation(conn, thread_id, OPTED_OUT_REASON)
 
 
 class NotificationLane:
