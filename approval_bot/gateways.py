@@ -29,6 +29,7 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 # how far back a reconciliation looks before the claim it checks: clocks differ a little
 RECONCILE_SLACK_SECONDS = 120
 RECONCILE_LIMIT = 1000
+RECENT_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,21 @@ class TwilioGateway:
         return await loop.run_in_executor(self._pool, self._find_sent, to, body, since)
 
     def _find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
-        # the same request as messages.list(…), read page by page so a match stops the paging
+        def ours(message: Any) -> bool:
+            return message.body == body and str(message.direction or "").startswith("outbound")
+
         try:
+            # the same request as messages.list(…), read page by page so a match stops it
             for message in self._client.messages.stream(
                 to=to, date_sent_after=since, limit=RECONCILE_LIMIT, page_size=100
             ):
-                if message.body == body and str(message.direction or "").startswith("outbound"):
+                if ours(message):
+                    return FoundMessage(message.sid, message.status)
+            # a message Twilio has accepted but not yet sent has no DateSent, so the filter
+            # above misses it: look at the newest messages to that number as well
+            for message in self._client.messages.list(to=to, limit=RECENT_LIMIT):
+                created = message.date_created
+                if ours(message) and (created is None or created >= since):
                     return FoundMessage(message.sid, message.status)
         except (TwilioException, requests.RequestException) as error:
             raise GatewayUnreachable(f"could not list Twilio's messages: {error}") from error

@@ -72,8 +72,15 @@ class FakeTwilio:
     """The fake API; use as a context manager, or start()/close()."""
 
     def __init__(
-        self, *, latency: float = 0.0, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN
+        self,
+        *,
+        latency: float = 0.0,
+        account_sid: str = ACCOUNT_SID,
+        auth_token: str = AUTH_TOKEN,
+        sends_at_once: bool = True,
     ) -> None:
+        # False: accepted messages stay queued, without a DateSent, as Twilio's do at first
+        self.sends_at_once = sends_at_once
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.latency = latency
@@ -201,7 +208,7 @@ class FakeTwilio:
             "api_version": API_VERSION,
             "body": body or "",
             "date_created": format_datetime(now, usegmt=True),
-            "date_sent": format_datetime(now, usegmt=True),
+            "date_sent": format_datetime(now, usegmt=True) if self.sends_at_once else None,
             "date_updated": format_datetime(now, usegmt=True),
             "direction": "outbound-api",
             "error_code": None,
@@ -219,7 +226,7 @@ class FakeTwilio:
             },
             "to": to,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
-            "_sent_at": now,
+            "_sent_at": now if self.sends_at_once else None,
             "_accepted_at": time.monotonic(),
         }
         with self._accepted_event:
@@ -244,7 +251,8 @@ class FakeTwilio:
         found = [
             _public(m)
             for m in reversed(messages)
-            if (to is None or m["to"] == to) and (since is None or m["_sent_at"] >= since)
+            if (to is None or m["to"] == to)
+            and (since is None or (m["_sent_at"] is not None and m["_sent_at"] >= since))
         ][:page_size]
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json?PageSize={page_size}"
         return 200, {

@@ -319,6 +319,27 @@ async def test_an_answer_past_the_timeout_is_reconciled_not_sent_again(
     assert len(fake.lists()) == 1
 
 
+async def test_a_timed_out_message_twilio_has_not_sent_yet_is_still_found(
+    db, twilio_settings, reviewer, clock
+):
+    # Twilio gives a message a DateSent only once it sends it: the DateSent filter misses it
+    with FakeTwilio(sends_at_once=False) as fake:
+        settings = twilio_settings(TWILIO_API_BASE_URL=fake.url)
+        gateway = TwilioGateway(settings)
+        try:
+            sender = Sender(db, gateway, settings, clock=clock, rand=lambda: 0.5)
+            fake.script(ALICE, fake_twilio.slow(2.0))
+            draft = await approved(db, reviewer)
+            await sender.run()
+            clock.advance(1)
+            await sender.run()
+        finally:
+            await gateway.aclose()
+        (accepted,) = fake.accepted_to(ALICE)
+        assert (await row(db, draft))["provider_sid"] == accepted["sid"]
+        assert len(fake.lists()) == 2  # by DateSent, then the newest to that number
+
+
 async def test_500s_that_were_not_taken_are_listed_then_resent(db, sender, fake, reviewer, clock):
     fake.script(ALICE, fake_twilio.SERVER_ERROR)
     draft = await approved(db, reviewer)
@@ -328,7 +349,7 @@ async def test_500s_that_were_not_taken_are_listed_then_resent(db, sender, fake,
     await sender.run()
 
     assert await status_of(db, draft) == S.SENT
-    assert len(fake.lists()) == 1  # looked before sending again
+    assert len(fake.lists()) == 2  # looked (both ways) before sending again
     assert len(fake.accepted_to(ALICE)) == 1
 
 
