@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from starlette.testclient import TestClient
 
+from approval_bot import review
 from approval_bot.app import create_app
 from approval_bot.config import SettingsError
-from approval_bot.scheduler import SENDER_JOB_ID
+from approval_bot.db import opened
+from approval_bot.models import DecisionChannel
+from approval_bot.scheduler import SENDER_JOB_ID, wake_sender
+from tests import fake_twilio
+from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
+from tests.test_status_webhook import query
 
 
 def test_defaults(make_settings):
@@ -56,3 +63,34 @@ def test_the_lifespan_registers_the_sender_job(make_settings):
         assert job is not None
         assert job.trigger.interval == timedelta(seconds=3)
         assert (job.max_instances, job.coalesce) == (1, True)
+
+
+def test_stopping_the_app_records_the_send_in_flight_first(make_settings, db_path):
+    async def approve() -> str:
+        async with opened(db_path) as db:
+            ana = await make_reviewer(db)
+            draft = await make_draft(db, await make_inbound(db, "+14155550100"))
+            await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+            return draft
+
+    with fake_twilio.FakeTwilio() as fake:
+        fake.script("+14155550100", fake_twilio.HELD)
+        settings = make_settings(
+            TWILIO_ACCOUNT_SID=fake.account_sid,
+            TWILIO_AUTH_TOKEN=fake.auth_token,
+            TWILIO_FROM_NUMBER=BUSINESS,
+            TWILIO_API_BASE_URL=fake.url,
+        )
+        with TestClient(create_app(settings)) as client:
+            assert client.portal is not None
+            draft = client.portal.call(approve)
+            client.portal.call(lambda: _wake(wake_sender, client))
+            fake.wait_accepted(1)
+            # the answer comes only after the app has begun to stop
+            threading.Timer(0.3, fake.release).start()
+        (row,) = query(db_path, "SELECT status, provider_sid FROM messages WHERE id = ?", (draft,))
+        assert (row["status"], row["provider_sid"]) == ("SENT", fake.accepted[0]["sid"])
+
+
+async def _wake(wake, client) -> None:
+    wake(client.app_state["scheduler"])
