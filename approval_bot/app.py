@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,11 +21,13 @@ from . import jobs
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
+from .gateways import SmsGateway, build_gateway
 from .logs import RequestLog
 from .metrics import Metrics
 from .paths import STATIC_DIR, TEMPLATES_DIR
 from .scheduler import build_scheduler
-from .web import inbound_webhooks, metrics_endpoint
+from .sender import Sender
+from .web import inbound_webhooks, metrics_endpoint, status_webhook
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class State(TypedDict):
     scheduler: AsyncIOScheduler
     metrics: Metrics
     drafting: DraftingService
+    gateway: SmsGateway
+    sender: Sender
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -67,29 +71,35 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        db = await Database.open(settings.database)
-        try:
+        # closed in reverse: the scheduler stops, sends in flight are recorded, drafting
+        # stops, the clients close, and the database closes last
+        async with AsyncExitStack() as stack:
+            db = await Database.open(settings.database)
+            stack.push_async_callback(db.close)
             await db.migrate()
             drafter, remote = build_drafter(settings, metrics)
+            if remote is not None:
+                stack.push_async_callback(remote.aclose)
+            gateway = build_gateway(settings, db)
+            stack.push_async_callback(gateway.aclose)
             drafting = DraftingService(db, drafter, metrics)
+            stack.push_async_callback(drafting.aclose)
+            sender = Sender(db, gateway, settings, metrics=metrics)
+            stack.push_async_callback(sender.stop)
             scheduler = build_scheduler()
             jobs.register(scheduler, db, settings, drafting)
+            sender.schedule(scheduler)
             scheduler.start()
-            try:
-                yield {
-                    "settings": settings,
-                    "db": db,
-                    "scheduler": scheduler,
-                    "metrics": metrics,
-                    "drafting": drafting,
-                }
-            finally:
-                scheduler.shutdown(wait=False)
-                await drafting.aclose()
-                if remote is not None:
-                    await remote.aclose()
-        finally:
-            await db.close()
+            stack.callback(scheduler.shutdown, wait=False)
+            yield {
+                "settings": settings,
+                "db": db,
+                "scheduler": scheduler,
+                "metrics": metrics,
+                "drafting": drafting,
+                "gateway": gateway,
+                "sender": sender,
+            }
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -113,6 +123,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint.metrics),
             *inbound_webhooks.routes,
+            Route("/webhooks/twilio/status", status_webhook.receive, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers={HTTPException: http_error},

@@ -49,6 +49,9 @@ class Settings:
     log_format: str
     metrics_public: bool
     missed_call_message: str = DEFAULT_MISSED_CALL_MESSAGE
+    send_concurrency: int = 10
+    send_timeout_seconds: float = 10.0
+    send_lease_seconds: float = 60.0
 
     @property
     def sandbox(self) -> bool:
@@ -71,6 +74,12 @@ def _positive(name: str, value: str) -> float:
     if not number > 0 or number == float("inf"):
         raise SettingsError(f"{name} must be a positive number, not {value!r}.")
     return number
+
+
+def _count(name: str, value: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"\d+", value.strip()) or not low <= int(value) <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {value!r}.")
+    return int(value)
 
 
 def _sid(name: str, value: str, prefix: str) -> str:
@@ -163,6 +172,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     metrics_public = env.get("METRICS_PUBLIC", "false").lower()
     if metrics_public not in ("true", "false"):
         raise SettingsError(f"METRICS_PUBLIC must be 'true' or 'false', not {metrics_public!r}.")
+    send_concurrency = _count("SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "10"), 1, 256)
+    send_timeout = _positive("SEND_TIMEOUT_SECONDS", env.get("SEND_TIMEOUT_SECONDS", "10"))
+    send_lease = _positive("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS", "60"))
+    if send_lease <= 2 * send_timeout:
+        # a claim covers one listing and one send, each up to the timeout: a shorter lease
+        # would let a live send be taken for a crashed one
+        raise SettingsError(
+            "SEND_LEASE_SECONDS must be more than twice SEND_TIMEOUT_SECONDS "
+            f"({send_lease:g} is not more than 2 × {send_timeout:g})."
+        )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -197,4 +216,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         metrics_public=metrics_public == "true",
         missed_call_message=missed_call_message,
+        send_concurrency=send_concurrency,
+        send_timeout_seconds=send_timeout,
+        send_lease_seconds=send_lease,
     )

@@ -66,3 +66,15 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.sends = Counter(
+            "approval_bot_sends",
+            "Send attempts by what they came to (accepted, retry, uncertain, rejected, opted_out).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.delivery_callbacks = Counter(
+            "approval_bot_delivery_callbacks",
+            "Delivery status callbacks by what they did (applied, duplicate, stale, unknown).",
+            ["result"],
+            registry=self.registry,
+        )

@@ -223,6 +223,10 @@ async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tupl
         f"""
         SELECT id, status FROM messages
         WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({marks})
+          -- a reply the sender holds, or may already have handed to Twilio, is left to the
+          -- sender: it re-checks the thread before any further attempt
+          AND NOT (status = 'APPROVED_TO_SEND'
+                   AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
         ORDER BY timestamp
         """,
         (thread_id, *statuses),

@@ -1,0 +1,252 @@
+"""Gateways that send texts: Twilio through its official client, or the local sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from .config import Settings
+from .db import Database
+from .models import now_iso
+from .phones import WHATSAPP_PREFIX
+from .retry import Outcome, TransportFailure, classify
+
+log = logging.getLogger(__name__)
+
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# how far back a reconciliation looks before the claim it checks: clocks differ a little
+RECONCILE_SLACK_SECONDS = 120
+RECONCILE_LIMIT = 1000
+RECENT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    """One text to send; `to` is a Twilio address (`+E164` or `whatsapp:+E164`)."""
+
+    to: str
+    body: str
+    media_urls: tuple[str, ...] = ()
+    # customer messages ask for delivery callbacks; reviewer notifications do not
+    status_callback: bool = True
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one attempt came to, with what Twilio said about it."""
+
+    outcome: Outcome
+    sid: str | None = None
+    status: str | None = None
+    http_status: int | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class FoundMessage:
+    """A message Twilio already holds, found by reconciliation."""
+
+    sid: str
+    status: str | None
+
+
+class GatewayUnreachable(Exception):
+    """The gateway could not be asked; nothing can be concluded from it."""
+
+
+class SmsGateway(Protocol):
+    """Sends texts and finds the ones it already sent."""
+
+    async def send(self, message: OutgoingSms) -> SendResult:
+        """Try once to send `message`; never raises for what the provider answered."""
+        ...
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
+        """The message with this body sent to `to` since `since`, if any.
+
+        Raises GatewayUnreachable when the provider cannot be asked.
+        """
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _transport_failure(error: requests.RequestException) -> TransportFailure:
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return TransportFailure.NOT_CONNECTED
+    if isinstance(error, requests.exceptions.ConnectionError):
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        # urllib3 names a connection that was never made NewConnectionError
+        if type(reason).__name__ == "NewConnectionError":
+            return TransportFailure.NOT_CONNECTED
+    return TransportFailure.NO_ANSWER
+
+
+def _whatsapp(address: str) -> str:
+    return address if address.startswith(WHATSAPP_PREFIX) else WHATSAPP_PREFIX + address
+
+
+class TwilioGateway:
+    """Twilio through `twilio.rest.Client`; its blocking calls run on a pool of threads.
+
+    `TWILIO_API_BASE_URL` points the same client at another address (a mock).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.twilio_account_sid is None:
+            raise ValueError("TwilioGateway needs TWILIO_ACCOUNT_SID; use the sandbox gateway")
+        self._settings = settings
+        # proxies from the environment (HTTPS_PROXY, NO_PROXY) are resolved once, here:
+        # requests would otherwise walk os.environ twice on every call
+        api_url = settings.twilio_api_base_url or "https://api.twilio.com"
+        http_client = TwilioHttpClient(
+            timeout=settings.send_timeout_seconds,
+            proxy=requests.utils.get_environ_proxies(api_url) or None,
+        )
+        if http_client.session is not None:
+            http_client.session.trust_env = False
+            # one pooled connection per concurrent send, for http:// mocks as for Twilio
+            adapter = HTTPAdapter(pool_maxsize=settings.send_concurrency)
+            http_client.session.mount("https://", adapter)
+            http_client.session.mount("http://", adapter)
+        self._client = Client(
+            settings.twilio_account_sid,
+            str(settings.twilio_auth_token),
+            http_client=http_client,
+        )
+        if settings.twilio_api_base_url:
+            self._client.api.base_url = settings.twilio_api_base_url
+        self._http_client = http_client
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.send_concurrency, thread_name_prefix="twilio"
+        )
+        self._callback = settings.public_base_url + STATUS_CALLBACK_PATH
+
+    async def send(self, message: OutgoingSms) -> SendResult:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._send, message)
+
+    def _send(self, message: OutgoingSms) -> SendResult:
+        settings = self._settings
+        whatsapp = message.to.startswith(WHATSAPP_PREFIX)
+        arguments: dict[str, Any] = {"to": message.to, "body": message.body}
+        if settings.twilio_messaging_service_sid:
+            arguments["messaging_service_sid"] = settings.twilio_messaging_service_sid
+        else:
+            sender = settings.twilio_from_number or ""
+            arguments["from_"] = _whatsapp(sender) if whatsapp else sender
+        if message.media_urls:
+            arguments["media_url"] = list(message.media_urls)
+        if message.status_callback:
+            arguments["status_callback"] = self._callback
+        try:
+            created = self._client.messages.create(**arguments)
+        except TwilioRestException as error:
+            return SendResult(
+                classify(error.status, error.code),
+                http_status=error.status,
+                error_code=error.code,
+                error_message=error.msg or f"HTTP {error.status}",
+            )
+        except requests.RequestException as error:
+            failure = _transport_failure(error)
+            return SendResult(
+                classify(None, None, failure),
+                error_message=f"{type(error).__name__}: no answer from Twilio ({failure})",
+            )
+        except TwilioException as error:  # an answer the client could not read
+            return SendResult(Outcome.UNCERTAIN, error_message=f"unreadable answer: {error}")
+        return SendResult(Outcome.ACCEPTED, sid=created.sid, status=created.status)
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._find_sent, to, body, since)
+
+    def _find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
+        def ours(message: Any) -> bool:
+            return message.body == body and str(message.direction or "").startswith("outbound")
+
+        try:
+            # the same request as messages.list(…), read page by page so a match stops it
+            for message in self._client.messages.stream(
+                to=to, date_sent_after=since, limit=RECONCILE_LIMIT, page_size=100
+            ):
+                if ours(message):
+                    return FoundMessage(message.sid, message.status)
+            # a message Twilio has accepted but not yet sent has no DateSent, so the filter
+            # above misses it: look at the newest messages to that number as well
+            for message in self._client.messages.list(to=to, limit=RECENT_LIMIT):
+                created = message.date_created
+                if ours(message) and (created is None or created >= since):
+                    return FoundMessage(message.sid, message.status)
+        except (TwilioException, requests.RequestException) as error:
+            raise GatewayUnreachable(f"could not list Twilio's messages: {error}") from error
+        return None
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self._http_client.session is not None:
+            self._http_client.session.close()
+
+
+class SandboxGateway:
+    """No network: what it "sends" is written to `sandbox_messages` for the phone simulator."""
+
+    def __init__(self, db: Database, from_address: str = "+15005550006") -> None:
+        self._db = db
+        self._from = from_address
+
+    async def send(self, message: OutgoingSms) -> SendResult:
+        sid = "SM" + uuid.uuid4().hex
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                """
+                INSERT INTO sandbox_messages
+                    (sid, to_address, from_address, body, media, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    sid,
+                    message.to,
+                    self._from,
+                    message.body,
+                    json.dumps(message.media_urls),
+                    now_iso(),
+                ),
+            )
+        # the simulator shows it at once: as far as anyone can tell, it was delivered
+        return SendResult(Outcome.ACCEPTED, sid=sid, status="delivered")
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
+        row = await self._db.fetchone(
+            """
+            SELECT sid FROM sandbox_messages
+            WHERE to_address = ? AND body = ? AND created_at >= ?
+            ORDER BY created_at LIMIT 1
+            """,
+            (to, body, since.isoformat(timespec="microseconds")),
+        )
+        return FoundMessage(row["sid"], "delivered") if row is not None else None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_gateway(settings: Settings, db: Database) -> SmsGateway:
+    """Twilio when credentials are set, the sandbox otherwise."""
+    if settings.sandbox:
+        return SandboxGateway(db)
+    return TwilioGateway(settings)

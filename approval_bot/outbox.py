@@ -1,0 +1,104 @@
+"""The reviewer-notification outbox: its statuses, and the one function that changes them.
+
+Notifications are texts to reviewers (a new draft to look at, a command's answer). They
+are not customer messages: they never enter a customer's thread and need no approval.
+Their status changes are audited like every other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import aiosqlite
+
+from . import audit
+from .workflow import Conflict, TransitionRefused, UnknownRecord
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "PENDING"
+    HELD = "HELD"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class NotificationEvent(StrEnum):
+    SENT = "Notification Sent"
+    FAILED = "Notification Failed"
+    HELD = "Notification Held"
+    RELEASED = "Notification Released"
+
+
+N = NotificationStatus
+NOTIFICATION_TRANSITIONS: frozenset[tuple[N, NotificationEvent, N]] = frozenset(
+    [
+        (N.PENDING, NotificationEvent.SENT, N.SENT),
+        (N.PENDING, NotificationEvent.FAILED, N.FAILED),
+        (N.PENDING, NotificationEvent.HELD, N.HELD),
+        (N.HELD, NotificationEvent.RELEASED, N.PENDING),
+    ]
+)
+
+_FIELDS = frozenset(
+    {
+        "provider_sid",
+        "error_code",
+        "error_message",
+        "next_attempt_at",
+        "claimed_at",
+        "unconfirmed_since",
+        "sent_at",
+    }
+)
+
+
+async def change_notification_status(
+    conn: aiosqlite.Connection,
+    notification_id: int,
+    *,
+    expected: NotificationStatus,
+    target: NotificationStatus,
+    event: NotificationEvent,
+    metadata: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> None:
+    """Move a notification from `expected` to `target` with its audit row, in the caller's
+    transaction. Raises TransitionRefused, Conflict or UnknownRecord as the workflow does."""
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        raise ValueError(f"a notification transition cannot set {sorted(unknown)}")
+    if (expected, event, target) not in NOTIFICATION_TRANSITIONS:
+        raise TransitionRefused("notification", expected, target, event)
+    async with conn.execute(
+        "SELECT status, reviewer_id, draft_id FROM notifications WHERE id = ?",
+        (notification_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise UnknownRecord(f"no notification {notification_id}")
+    if row["status"] != expected:
+        raise Conflict(f"notification {notification_id}", expected, row["status"], "another", None)
+    assignments = "".join(f", {name} = :{name}" for name in fields)
+    await conn.execute(
+        f"""
+        UPDATE notifications SET status = :target{assignments}
+        WHERE id = :id AND status = :expected
+        """,
+        {"target": target, "id": notification_id, "expected": expected, **fields},
+    )
+    await audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            message_id=row["draft_id"],
+            metadata={
+                "notification_id": notification_id,
+                "reviewer_id": row["reviewer_id"],
+                "from": expected,
+                "to": target,
+                **(metadata or {}),
+            },
+        ),
+    )

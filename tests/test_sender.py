@@ -1,0 +1,710 @@
+"""The sender through the official twilio client, against a fake Twilio API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from approval_bot import review, workflow
+from approval_bot.config import Settings
+from approval_bot.db import Database
+from approval_bot.gateways import OutgoingSms, SandboxGateway, TwilioGateway
+from approval_bot.models import Channel, DecisionChannel, Event, MessageStatus, MessageType
+from approval_bot.retry import DEFAULT_POLICY
+from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
+from approval_bot.sender import Sender
+from tests import fake_twilio
+from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer, status_of
+from tests.fake_twilio import FakeTwilio
+
+pytestmark = pytest.mark.anyio
+
+S = MessageStatus
+PUBLIC = "https://bot.example.com"
+ALICE, BOB = "+14155550100", "+14155550101"
+
+
+class Clock:
+    """The sender's clock, moved by the test: retries and leases without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    yield from fake_twilio.running()
+
+
+@pytest.fixture
+def twilio_settings(make_settings, fake) -> Callable[..., Settings]:
+    def make(**overrides: str) -> Settings:
+        values: dict[str, str] = {
+            "PUBLIC_BASE_URL": PUBLIC,
+            "TWILIO_ACCOUNT_SID": fake.account_sid,
+            "TWILIO_AUTH_TOKEN": fake.auth_token,
+            "TWILIO_FROM_NUMBER": BUSINESS,
+            "TWILIO_API_BASE_URL": fake.url,
+            "SEND_TIMEOUT_SECONDS": "0.5",
+            "SEND_LEASE_SECONDS": "5",
+            **overrides,
+        }
+        settings: Settings = make_settings(**values)
+        return settings
+
+    return make
+
+
+@pytest.fixture
+def settings(twilio_settings) -> Settings:
+    settings: Settings = twilio_settings()
+    return settings
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def gateway(settings) -> AsyncIterator[TwilioGateway]:
+    gateway = TwilioGateway(settings)
+    yield gateway
+    await gateway.aclose()
+
+
+@pytest.fixture
+def sender(db, gateway, settings, clock) -> Sender:
+    return Sender(db, gateway, settings, clock=clock, rand=lambda: 0.5)
+
+
+@pytest.fixture
+async def reviewer(db):
+    return await make_reviewer(db, "Ana", phone="+14155550111")
+
+
+async def approved(db: Database, reviewer, thread: str = ALICE, body: str = "Yes, 9 to 5.") -> str:
+    draft = await make_draft(db, await make_inbound(db, thread), body)
+    await review.approve(db, draft, review.Decision(reviewer.id, DecisionChannel.WEB))
+    return draft
+
+
+async def row(db: Database, message_id: str) -> Any:
+    found = await db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
+    assert found is not None
+    return found
+
+
+async def events(db: Database, message_id: str) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT event FROM audit_log WHERE message_id = ? ORDER BY id", (message_id,)
+    )
+    return [r["event"] for r in rows]
+
+
+async def thread(db: Database, thread_id: str = ALICE) -> Any:
+    found = await db.fetchone(
+        """
+        SELECT * FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (thread_id,),
+    )
+    assert found is not None
+    return found
+
+
+# -- outcomes ------------------------------------------------------------------------------
+
+
+async def test_an_accepted_message_is_sent_once_with_its_sid_and_a_status_callback(
+    db, sender, fake, reviewer
+):
+    draft = await approved(db, reviewer)
+
+    await sender.run()
+
+    (accepted,) = fake.accepted
+    (request,) = fake.creates()
+    assert request.params["To"] == [ALICE]
+    assert request.params["From"] == [BUSINESS]
+    assert request.params["Body"] == ["Yes, 9 to 5."]
+    assert request.params["StatusCallback"] == [f"{PUBLIC}/webhooks/twilio/status"]
+    message = await row(db, draft)
+    assert message["status"] == S.SENT
+    assert message["provider_sid"] == accepted["sid"]
+    assert message["delivery_status"] == "queued"
+    assert (message["send_attempts"], message["claimed_at"]) == (1, None)
+    assert (await events(db, draft))[-1] == Event.SEND_ACCEPTED
+
+    await sender.run()  # nothing is due any more
+    assert len(fake.creates()) == 1
+
+
+async def test_a_messaging_service_sends_and_reports_accepted(db, twilio_settings, reviewer, fake):
+    service = "MG" + "ab" * 16
+    settings = twilio_settings(TWILIO_MESSAGING_SERVICE_SID=service)
+    gateway = TwilioGateway(settings)
+    try:
+        draft = await approved(db, reviewer)
+        await Sender(db, gateway, settings).run()
+    finally:
+        await gateway.aclose()
+    (request,) = fake.creates()
+    assert request.params["MessagingServiceSid"] == [service]
+    assert "From" not in request.params
+    assert (await row(db, draft))["delivery_status"] == "accepted"
+
+
+async def test_a_reply_a_human_wrote_is_sent_too_with_its_media(db, sender, fake, reviewer):
+    await make_inbound(db, ALICE)
+    reply = await review.write_reply(db, ALICE, "Call me back?", reviewer.id, in_reply_to_id=None)
+    assert await status_of(db, reply) == S.APPROVED_TO_SEND
+
+    await sender.run()
+
+    assert await status_of(db, reply) == S.SENT
+    assert [m["body"] for m in fake.accepted_to(ALICE)] == ["Call me back?"]
+
+
+async def test_media_urls_go_along(db, gateway, fake):
+    result = await gateway.send(
+        OutgoingSms(ALICE, "see", ("https://example.com/a.jpg", "https://example.com/b.jpg"))
+    )
+    assert result.sid is not None
+    (request,) = fake.creates()
+    assert request.params["MediaUrl"] == ["https://example.com/a.jpg", "https://example.com/b.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        (fake_twilio.INVALID_TO, 21211),
+        (fake_twilio.error(400, 21408, "Permission to send an SMS has not been enabled"), 21408),
+    ],
+)
+async def test_a_4xx_fails_at_once_with_its_code_and_flags_the_conversation(
+    db, sender, fake, reviewer, reply, code
+):
+    fake.script(ALICE, reply)
+    draft = await approved(db, reviewer)
+
+    await sender.run()
+
+    message = await row(db, draft)
+    assert message["status"] == S.FAILED_SEND
+    assert message["error_code"] == code
+    assert reply.message in message["error_message"]
+    assert message["send_attempts"] == 1
+    assert fake.accepted == []
+    conversation = await thread(db)
+    assert conversation["state"] == "NEEDS_ATTENTION"
+
+
+async def test_21610_fails_opts_the_thread_out_pauses_it_and_asks_for_attention(
+    db, sender, fake, reviewer
+):
+    fake.script(ALICE, fake_twilio.OPTED_OUT)
+    draft = await approved(db, reviewer)
+
+    await sender.run()
+
+    message = await row(db, draft)
+    assert (message["status"], message["error_code"]) == (S.FAILED_SEND, 21610)
+    conversation = await thread(db)
+    assert (conversation["opted_out"], conversation["paused"]) == (1, 1)
+    assert conversation["state"] == "NEEDS_ATTENTION"
+    rows = await db.fetchall("SELECT event FROM audit_log WHERE thread_id = ?", (ALICE,))
+    assert {"Opted Out", "Thread Paused", "Conversation Needs Attention"} <= {
+        r["event"] for r in rows
+    }
+    # and nothing more goes to that thread, even a reply a reviewer tries to write
+    with pytest.raises(review.ThreadClosed):
+        await review.write_reply(db, ALICE, "sorry!", reviewer.id, in_reply_to_id=None)
+
+
+@pytest.mark.parametrize("reply", [fake_twilio.TOO_MANY, fake_twilio.SERVER_ERROR])
+async def test_429_and_500_are_retried_after_a_backoff_and_sent_once(
+    db, sender, fake, reviewer, clock, reply
+):
+    fake.script(ALICE, reply, reply)
+    draft = await approved(db, reviewer)
+
+    await sender.run()
+    first = await row(db, draft)
+    assert first["status"] == S.APPROVED_TO_SEND
+    assert first["error_code"] == reply.code
+    waits = [datetime.fromisoformat(first["next_attempt_at"]) - clock.now]
+    await sender.run()  # not due yet: nothing is sent
+    assert len(fake.creates()) == 1
+
+    clock.advance(1)
+    await sender.run()
+    second = await row(db, draft)
+    waits.append(datetime.fromisoformat(second["next_attempt_at"]) - clock.now)
+    clock.advance(2)
+    await sender.run()
+
+    assert await status_of(db, draft) == S.SENT
+    assert len(fake.accepted_to(ALICE)) == 1
+    # full jitter at 0.5 of a ceiling of 1 s, then of 2 s
+    assert waits == [timedelta(seconds=0.5), timedelta(seconds=1)]
+    assert (await row(db, draft))["send_attempts"] == 3
+
+
+async def test_after_six_failed_attempts_the_message_fails(db, sender, fake, reviewer, clock):
+    fake.script(ALICE, *[fake_twilio.TOO_MANY] * 10)
+    draft = await approved(db, reviewer)
+
+    for _ in range(10):
+        await sender.run()
+        clock.advance(30)
+
+    message = await row(db, draft)
+    assert message["status"] == S.FAILED_SEND
+    assert message["send_attempts"] == DEFAULT_POLICY.max_attempts
+    assert message["error_message"].startswith("retries spent")
+    assert len(fake.creates(ALICE)) == 6
+    assert fake.accepted == []
+    assert (await events(db, draft)).count("Send Retry Scheduled") == 5
+
+
+async def test_a_twilio_nobody_answers_is_retried_then_fails(db, twilio_settings, reviewer, clock):
+    with FakeTwilio() as gone:
+        url = gone.url  # a port that no longer listens once the fake is closed
+    settings = twilio_settings(TWILIO_API_BASE_URL=url)
+    gateway = TwilioGateway(settings)
+    try:
+        sender = Sender(db, gateway, settings, clock=clock, rand=lambda: 0.5)
+        draft = await approved(db, reviewer)
+        for _ in range(7):
+            await sender.run()
+            clock.advance(30)
+    finally:
+        await gateway.aclose()
+    message = await row(db, draft)
+    assert (message["status"], message["send_attempts"]) == (S.FAILED_SEND, 6)
+    # the request never left: there was nothing to reconcile
+    assert message["unconfirmed_since"] is None
+
+
+async def test_an_answer_past_the_timeout_is_reconciled_not_sent_again(
+    db, sender, fake, reviewer, clock
+):
+    fake.script(ALICE, fake_twilio.slow(2.0))
+    draft = await approved(db, reviewer)
+
+    await sender.run()  # the client gives up after 0.5 s; the fake took the message
+
+    waiting = await row(db, draft)
+    assert waiting["status"] == S.APPROVED_TO_SEND
+    assert waiting["unconfirmed_since"] is not None
+    clock.advance(1)
+    await sender.run()
+
+    (accepted,) = fake.accepted_to(ALICE)
+    message = await row(db, draft)
+    assert (message["status"], message["provider_sid"]) == (S.SENT, accepted["sid"])
+    assert len(fake.creates(ALICE)) == 1
+    assert len(fake.lists()) == 1
+
+
+async def test_a_timed_out_message_twilio_has_not_sent_yet_is_still_found(
+    db, twilio_settings, reviewer, clock
+):
+    # Twilio gives a message a DateSent only once it sends it: the DateSent filter misses it
+    with FakeTwilio(sends_at_once=False) as fake:
+        settings = twilio_settings(TWILIO_API_BASE_URL=fake.url)
+        gateway = TwilioGateway(settings)
+        try:
+            sender = Sender(db, gateway, settings, clock=clock, rand=lambda: 0.5)
+            fake.script(ALICE, fake_twilio.slow(2.0))
+            draft = await approved(db, reviewer)
+            await sender.run()
+            clock.advance(1)
+            await sender.run()
+        finally:
+            await gateway.aclose()
+        (accepted,) = fake.accepted_to(ALICE)
+        assert (await row(db, draft))["provider_sid"] == accepted["sid"]
+        assert len(fake.lists()) == 2  # by DateSent, then the newest to that number
+
+
+async def test_500s_that_were_not_taken_are_listed_then_resent(db, sender, fake, reviewer, clock):
+    fake.script(ALICE, fake_twilio.SERVER_ERROR)
+    draft = await approved(db, reviewer)
+
+    await sender.run()
+    clock.advance(1)
+    await sender.run()
+
+    assert await status_of(db, draft) == S.SENT
+    assert len(fake.lists()) == 2  # looked (both ways) before sending again
+    assert len(fake.accepted_to(ALICE)) == 1
+
+
+# -- re-checks at send time ------------------------------------------------------------------
+
+
+async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_review(
+    db, sender, fake, reviewer
+):
+    draft = await approved(db, reviewer)
+    async with db.transaction() as conn:  # paused behind review's back: the sender re-checks
+        await workflow.set_paused(conn, ALICE, paused=True, reason="take-over")
+
+    await sender.run()
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+    assert fake.requests == []
+
+    await review.resume_thread(db, ALICE, reviewer.id)
+    await sender.run()
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert fake.requests == []
+
+
+async def test_an_opted_out_thread_holds_the_message(db, sender, fake, reviewer):
+    draft = await approved(db, reviewer)
+    async with db.transaction() as conn:
+        await workflow.set_opted_out(conn, ALICE, opted_out=True, source="STOP")
+
+    await sender.run()
+
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+    assert fake.requests == []
+
+
+async def test_a_version_that_is_no_longer_the_latest_is_not_sent(db, sender, fake, reviewer):
+    draft = await approved(db, reviewer)
+    inbound = (await row(db, draft))["in_reply_to_id"]
+    async with db.transaction() as conn:  # a newer draft from a drafter that has not caught up
+        newer = await workflow.create_message(
+            conn,
+            type=MessageType.DRAFT,
+            event=Event.DRAFT_CREATED,
+            thread_id=ALICE,
+            sender=BUSINESS,
+            receiver=ALICE,
+            body="A newer answer",
+            in_reply_to_id=inbound,
+        )
+
+    await sender.run()
+
+    message = await row(db, draft)
+    assert (message["status"], message["superseded_by"]) == (S.SUPERSEDED, newer)
+    assert fake.requests == []
+
+
+async def test_a_customer_who_wrote_again_sends_the_reply_back_to_review(
+    db, sender, fake, reviewer
+):
+    draft = await approved(db, reviewer)
+    await make_inbound(db, ALICE, "Actually, what about Sunday?")
+
+    await sender.run()
+
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    (entry,) = await db.fetchall(
+        "SELECT metadata FROM audit_log WHERE message_id = ? AND event = ?",
+        (draft, Event.CUSTOMER_WROTE_AGAIN),
+    )
+    assert json.loads(entry["metadata"])["reason"] == "customer wrote again"
+    assert fake.requests == []
+
+
+async def whatsapp_thread(db: Database, reviewer) -> str:
+    number = "+14155550177"
+    async with db.transaction() as conn:
+        await workflow.open_conversation(conn, number, Channel.WHATSAPP)
+        inbound = await workflow.create_message(
+            conn,
+            type=MessageType.INBOUND,
+            event=Event.STORED,
+            thread_id=number,
+            sender=f"whatsapp:{number}",
+            receiver=f"whatsapp:{BUSINESS}",
+            body="hola",
+            channel=Channel.WHATSAPP,
+        )
+    draft = await make_draft(db, inbound, "¡Hola!")
+    await review.approve(db, draft, review.Decision(reviewer.id, DecisionChannel.WEB))
+    return draft
+
+
+async def test_whatsapp_within_24_hours_is_sent_from_the_whatsapp_number(
+    db, sender, fake, reviewer
+):
+    draft = await whatsapp_thread(db, reviewer)
+
+    await sender.run()
+
+    assert await status_of(db, draft) == S.SENT
+    (request,) = fake.creates()
+    assert request.params["To"] == ["whatsapp:+14155550177"]
+    assert request.params["From"] == [f"whatsapp:{BUSINESS}"]
+
+
+async def test_whatsapp_after_24_hours_fails_with_a_clear_reason(db, sender, fake, reviewer, clock):
+    draft = await whatsapp_thread(db, reviewer)
+    clock.advance(25 * 3600)
+
+    await sender.run()
+
+    message = await row(db, draft)
+    assert (message["status"], message["error_code"]) == (S.FAILED_SEND, 63016)
+    assert "24 hours" in message["error_message"]
+    assert fake.requests == []
+
+
+# -- never twice ---------------------------------------------------------------------------
+
+
+async def claim_and_die(sender: Sender) -> None:
+    """Claim as a pass does, then stop: what a process killed mid-send leaves behind."""
+    await sender._claim(10)
+
+
+async def test_a_stale_claim_found_at_twilio_is_recorded_not_resent(
+    db, sender, gateway, fake, reviewer, clock
+):
+    draft = await approved(db, reviewer)
+    await claim_and_die(sender)
+    await gateway.send(OutgoingSms(ALICE, "Yes, 9 to 5."))  # the dead process's send went out
+
+    await sender.run()  # the lease has not run out: nothing happens
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+    clock.advance(6)
+    await sender.run()
+
+    (accepted,) = fake.accepted_to(ALICE)
+    message = await row(db, draft)
+    assert (message["status"], message["provider_sid"]) == (S.SENT, accepted["sid"])
+    assert message["send_attempts"] == 1
+
+
+async def test_a_stale_claim_twilio_never_got_is_sent(db, sender, fake, reviewer, clock):
+    draft = await approved(db, reviewer)
+    await claim_and_die(sender)
+    clock.advance(6)
+
+    await sender.run()
+
+    assert await status_of(db, draft) == S.SENT
+    assert len(fake.accepted_to(ALICE)) == 1
+    assert (await row(db, draft))["send_attempts"] == 2
+
+
+async def test_a_stale_claim_waits_while_twilio_cannot_be_asked(db, sender, fake, reviewer, clock):
+    draft = await approved(db, reviewer)
+    await claim_and_die(sender)
+    clock.advance(6)
+    fake.fail_lists(1)
+
+    await sender.run()
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+    assert fake.creates() == []
+
+    clock.advance(2)  # the next tick
+    await sender.run()
+    assert await status_of(db, draft) == S.SENT
+    assert len(fake.accepted_to(ALICE)) == 1
+
+
+async def test_a_stale_claim_on_a_thread_paused_since_is_held_unless_twilio_has_it(
+    db, sender, fake, reviewer, clock
+):
+    draft = await approved(db, reviewer)
+    await claim_and_die(sender)
+    await review.pause_thread(db, ALICE, "take-over", reviewer.id)
+    # the reviewer's pause left the claimed message to the sender
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+    clock.advance(6)
+
+    await sender.run()
+
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+    assert fake.creates() == []
+
+
+async def test_a_pause_while_the_send_is_in_flight_records_the_send(db, sender, fake, reviewer):
+    fake.script(ALICE, fake_twilio.HELD)
+    draft = await approved(db, reviewer)
+    run = asyncio.create_task(sender.run())
+    await asyncio.to_thread(fake.wait_accepted, 1)
+
+    await review.pause_thread(db, ALICE, "take-over", reviewer.id)
+    fake.release()
+    await run
+
+    # it was already in Twilio's hands: the record says so, and the thread is paused
+    assert await status_of(db, draft) == S.SENT
+    assert (await thread(db))["paused"] == 1
+
+
+# -- the job ---------------------------------------------------------------------------------
+
+
+async def test_a_wake_while_the_job_runs_is_not_lost(db, twilio_settings, fake, reviewer):
+    settings = twilio_settings(SEND_POLL_SECONDS="3600")
+    gateway = TwilioGateway(settings)
+    scheduler = build_scheduler()
+    sender = Sender(db, gateway, settings)
+    fake.script(ALICE, fake_twilio.HELD)
+    try:
+        first = await approved(db, reviewer, ALICE)
+        sender.schedule(scheduler)
+        scheduler.start()
+        await asyncio.to_thread(fake.wait_accepted, 1)  # the job is running, its send held
+
+        second = await approved(db, reviewer, BOB)
+        wake_sender(scheduler)
+        await asyncio.to_thread(fake.wait_accepted, 2)  # sent while the first still waits
+        assert await status_of(db, first) == S.APPROVED_TO_SEND
+        fake.release()
+        for _ in range(200):
+            if await status_of(db, second) == S.SENT and await status_of(db, first) == S.SENT:
+                break
+            await asyncio.sleep(0.05)
+        assert await status_of(db, second) == S.SENT
+        assert await status_of(db, first) == S.SENT
+        assert scheduler.get_job(SENDER_JOB_ID) is not None
+    finally:
+        scheduler.shutdown(wait=False)
+        await sender.stop()
+        await gateway.aclose()
+
+
+async def test_concurrency_is_bounded(db, twilio_settings, fake, reviewer):
+    settings = twilio_settings(SEND_CONCURRENCY="2")
+    gateway = TwilioGateway(settings)
+    numbers = [f"+1415555020{i}" for i in range(5)]
+    for number in numbers:
+        fake.script(number, fake_twilio.HELD)
+        await approved(db, reviewer, number)
+    sender = Sender(db, gateway, settings)
+    run = asyncio.create_task(sender.run())
+    try:
+        await asyncio.to_thread(fake.wait_accepted, 2)
+        await asyncio.sleep(0.3)
+        assert len(fake.accepted) == 2  # the third waits for a free slot
+    finally:
+        fake.release()
+        await run
+        await gateway.aclose()
+    assert len(fake.accepted) == 5
+
+
+# -- the notification outbox -------------------------------------------------------------------
+
+
+async def notify(db: Database, reviewer_id: int, body: str) -> int:
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO notifications (reviewer_id, body, created_at) VALUES (?, ?, ?)",
+            (reviewer_id, body, datetime.now(UTC).isoformat()),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+async def notification(db: Database, notification_id: int) -> Any:
+    return await db.fetchone("SELECT * FROM notifications WHERE id = ?", (notification_id,))
+
+
+async def test_a_notification_goes_to_the_reviewer_without_a_status_callback(
+    db, sender, fake, reviewer
+):
+    note = await notify(db, reviewer.id, "New draft 7F3K: reply A 7F3K to approve")
+
+    await sender.run()
+
+    (request,) = fake.creates()
+    assert request.params["To"] == [reviewer.phone]
+    assert "StatusCallback" not in request.params
+    sent = await notification(db, note)
+    assert sent["status"] == "SENT"
+    assert sent["provider_sid"] == fake.accepted[0]["sid"]
+    (entry,) = await db.fetchall("SELECT * FROM audit_log WHERE event = 'Notification Sent'")
+    assert json.loads(entry["metadata"])["notification_id"] == note
+
+
+async def test_a_notification_is_retried_like_a_message(db, sender, fake, reviewer, clock):
+    fake.script(reviewer.phone, fake_twilio.TOO_MANY)
+    note = await notify(db, reviewer.id, "hello")
+
+    await sender.run()
+    assert (await notification(db, note))["status"] == "PENDING"
+    clock.advance(1)
+    await sender.run()
+
+    assert (await notification(db, note))["status"] == "SENT"
+    assert len(fake.accepted_to(reviewer.phone)) == 1
+
+
+async def test_a_notification_a_slow_answer_left_unconfirmed_is_not_sent_twice(
+    db, sender, fake, reviewer, clock
+):
+    fake.script(reviewer.phone, fake_twilio.slow(2.0))
+    note = await notify(db, reviewer.id, "hello")
+
+    await sender.run()
+    clock.advance(1)
+    await sender.run()
+
+    assert (await notification(db, note))["status"] == "SENT"
+    assert len(fake.accepted_to(reviewer.phone)) == 1
+
+
+async def test_a_notification_to_a_reviewer_who_takes_no_texts_is_held(db, sender, fake):
+    quiet = await make_reviewer(db, "Bo")  # no phone
+    note = await notify(db, quiet.id, "hello")
+
+    await sender.run()
+
+    assert (await notification(db, note))["status"] == "HELD"
+    assert fake.requests == []
+
+
+async def test_a_notification_refused_by_twilio_fails(db, sender, fake, reviewer):
+    fake.script(reviewer.phone, fake_twilio.INVALID_TO)
+    note = await notify(db, reviewer.id, "hello")
+
+    await sender.run()
+
+    failed = await notification(db, note)
+    assert (failed["status"], failed["error_code"]) == ("FAILED", 21211)
+
+
+# -- the sandbox -------------------------------------------------------------------------------
+
+
+async def test_the_sandbox_records_what_it_sent_and_finds_it_again(db, make_settings, reviewer):
+    settings = make_settings()
+    gateway = SandboxGateway(db)
+    draft = await approved(db, reviewer)
+
+    await Sender(db, gateway, settings).run()
+
+    message = await row(db, draft)
+    assert message["status"] == S.SENT
+    (sent,) = await db.fetchall("SELECT * FROM sandbox_messages")
+    assert (sent["sid"], sent["to_address"], sent["body"]) == (
+        message["provider_sid"],
+        ALICE,
+        "Yes, 9 to 5.",
+    )
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    found = await gateway.find_sent(ALICE, "Yes, 9 to 5.", since)
+    assert found is not None and found.sid == sent["sid"]
+    assert await gateway.find_sent(ALICE, "something else", since) is None
