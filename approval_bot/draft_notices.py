@@ -11,8 +11,10 @@ from typing import Any
 
 import aiosqlite
 
+from .db import Database
 from .models import MessageStatus, now_iso
-from .quiet_hours import QuietHours
+from .outbox import NotificationEvent, NotificationStatus, change_notification_status
+from .quiet_hours import QuietHours, digest
 from .sms_commands import new_code
 from .sms_text import draft_notification
 
@@ -100,3 +102,72 @@ async def queue_answer(conn: aiosqlite.Connection, reviewer_id: int, text: str) 
         """,
         (reviewer_id, text, now_iso()),
     )
+
+
+def reachable(reviewer: Any) -> bool:
+    """Whether a reviewer row takes draft texts at all (quiet hours aside)."""
+    return bool(
+        reviewer["active"]
+        and reviewer["phone"]
+        and reviewer["notify_sms"]
+        and not reviewer["sms_opted_out"]
+    )
+
+
+async def send_digests(db: Database) -> int:
+    """Fold each reachable reviewer's held texts into one digest, once their quiet hours end.
+
+    The digest names the drafts still waiting; held texts about drafts decided meanwhile,
+    and held answers, are folded in without a word. Returns how many digests were queued.
+    """
+    now = datetime.now(UTC)
+    reviewers = await db.fetchall(
+        """
+        SELECT * FROM reviewers
+        WHERE id IN (SELECT reviewer_id FROM notifications WHERE status = 'HELD')
+        """
+    )
+    queued = 0
+    for reviewer in reviewers:
+        if not reachable(reviewer) or quiet_now(reviewer, now):
+            continue
+        async with db.transaction() as conn:
+            held = await _rows(
+                conn,
+                """
+                SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
+                       messages.status
+                FROM notifications
+                LEFT JOIN messages ON messages.id = notifications.draft_id
+                LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
+                WHERE notifications.reviewer_id = ? AND notifications.status = 'HELD'
+                ORDER BY notifications.created_at
+                """,
+                reviewer["id"],
+            )
+            waiting = [
+                (row["code"], row["receiver"], row["body"])
+                for row in held
+                if row["code"] and row["status"] == MessageStatus.DRAFT_PENDING_APPROVAL
+            ]
+            digest_id = None
+            if waiting:
+                cursor = await conn.execute(
+                    """
+                    INSERT INTO notifications (reviewer_id, body, status, created_at)
+                    VALUES (?, ?, 'PENDING', ?)
+                    """,
+                    (reviewer["id"], digest(waiting), now_iso()),
+                )
+                digest_id = cursor.lastrowid
+                queued += 1
+            for row in held:
+                await change_notification_status(
+                    conn,
+                    row["id"],
+                    expected=NotificationStatus.HELD,
+                    target=NotificationStatus.DIGESTED,
+                    event=NotificationEvent.DIGESTED,
+                    metadata={"digest": digest_id},
+                )
+    return queued

@@ -1,4 +1,5 @@
-"""Inbound's background jobs: archive idle conversations, draft what a crash left behind."""
+"""Background jobs: archive idle conversations, draft what a crash left behind, and send
+reviewers the digest of texts held through their quiet hours."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import workflow
+from . import draft_notices, workflow
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
+from .scheduler import wake_sender
 
 ARCHIVE_JOB_ID = "archive-idle-conversations"
 RECOVERY_JOB_ID = "draft-recovery"
 ARCHIVE_EVERY = timedelta(minutes=10)
 RECOVER_EVERY = timedelta(minutes=1)
+DIGEST_JOB_ID = "quiet-hours-digest"
+DIGEST_EVERY = timedelta(minutes=1)
 
 
 async def archive_idle(db: Database, after_hours: float) -> int:
@@ -68,16 +72,30 @@ async def recover_undrafted(db: Database, drafting: DraftingService) -> int:
     return len(rows)
 
 
+async def digest_held_texts(db: Database, scheduler: AsyncIOScheduler) -> None:
+    """Send reviewers whose quiet hours ended one digest of the drafts that waited."""
+    if await draft_notices.send_digests(db):
+        wake_sender(scheduler)
+
+
 def register(
     scheduler: AsyncIOScheduler, db: Database, settings: Settings, drafting: DraftingService
 ) -> None:
-    """Add both jobs; recovery also runs at once, for what the last run left behind."""
+    """Add the jobs; recovery also runs at once, for what the last run left behind."""
     scheduler.add_job(
         archive_idle,
         "interval",
         seconds=ARCHIVE_EVERY.total_seconds(),
         args=[db, settings.archive_after_hours],
         id=ARCHIVE_JOB_ID,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        digest_held_texts,
+        "interval",
+        seconds=DIGEST_EVERY.total_seconds(),
+        args=[db, scheduler],
+        id=DIGEST_JOB_ID,
         replace_existing=True,
     )
     scheduler.add_job(

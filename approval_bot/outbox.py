@@ -22,6 +22,7 @@ class NotificationStatus(StrEnum):
     HELD = "HELD"
     SENT = "SENT"
     FAILED = "FAILED"
+    DIGESTED = "DIGESTED"  # held, then folded into one digest text when the reviewer was back
 
 
 class NotificationEvent(StrEnum):
@@ -29,6 +30,7 @@ class NotificationEvent(StrEnum):
     FAILED = "Notification Failed"
     HELD = "Notification Held"
     RELEASED = "Notification Released"
+    DIGESTED = "Notification Digested"
 
 
 N = NotificationStatus
@@ -38,6 +40,7 @@ NOTIFICATION_TRANSITIONS: frozenset[tuple[N, NotificationEvent, N]] = frozenset(
         (N.PENDING, NotificationEvent.FAILED, N.FAILED),
         (N.PENDING, NotificationEvent.HELD, N.HELD),
         (N.HELD, NotificationEvent.RELEASED, N.PENDING),
+        (N.HELD, NotificationEvent.DIGESTED, N.DIGESTED),
     ]
 )
 

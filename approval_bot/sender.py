@@ -497,6 +497,18 @@ async def opt_out_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
     await flag_conversation(conn, thread_id, OPTED_OUT_REASON)
 
 
+def takes_text(row: Any) -> bool:
+    """Whether a notification row's reviewer takes it now.
+
+    Nobody gets a text without a phone, or after texting STOP (Twilio would refuse it).
+    A new-draft text also needs an active reviewer with draft texts on; the answer to a
+    command they just sent (no draft) goes to them regardless, disabled ones included.
+    """
+    if not row["phone"] or row["sms_opted_out"]:
+        return False
+    return row["draft_id"] is None or bool(row["active"] and row["notify_sms"])
+
+
 class NotificationLane:
     """Texts to reviewers: the same claim, retry and reconciliation rules, no customer checks."""
 
@@ -508,7 +520,8 @@ class NotificationLane:
     async def claim(self, conn: aiosqlite.Connection, now: datetime, room: int) -> list[Work]:
         async with conn.execute(
             """
-            SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms
+            SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
+                   reviewers.sms_opted_out
             FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
             WHERE notifications.status = 'PENDING'
               AND ((notifications.claimed_at IS NULL
@@ -524,7 +537,7 @@ class NotificationLane:
         for row in rows:
             unconfirmed = row["unconfirmed_since"] or row["claimed_at"]
             if unconfirmed is None:
-                if not (row["active"] and row["notify_sms"] and row["phone"]):
+                if not takes_text(row):
                     await change_notification_status(
                         conn,
                         row["id"],

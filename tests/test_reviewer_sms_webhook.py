@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from approval_bot import accounts
-from approval_bot.models import Role
+from approval_bot import accounts, draft_notices, review
+from approval_bot.models import DecisionChannel, Role
 from tests.twilio_client import CUSTOMER, PUBLIC, running
 
 ANA = "+14155550123"
@@ -103,3 +103,41 @@ async def _quiet_now(db):
         await conn.execute(
             "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = 'UTC'", (start, end)
         )
+
+
+def test_texts_held_in_quiet_hours_come_as_one_digest_afterwards(twilio):
+    twilio.run(_quiet_now, twilio.db)
+    twilio.text("Can I book for tomorrow?", sender="+14155550100")
+    twilio.text("Do you sell gift cards?", sender="+14155550101")
+    twilio.text("Are dogs allowed?", sender="+14155550102")
+    codes = {
+        row["receiver"]: row["code"]
+        for row in twilio.rows(
+            """
+            SELECT messages.receiver, draft_codes.code FROM draft_codes
+            JOIN messages ON messages.id = draft_codes.message_id
+            """
+        )
+    }
+    # one of them is decided on the web while Ana sleeps
+    ana = twilio.run(accounts.find_reviewer, twilio.db, "Ana")
+    decided = twilio.rows("SELECT id FROM messages WHERE receiver = '+14155550102'")[0]["id"]
+    twilio.run(review.approve, twilio.db, decided, review.Decision(ana.id, DecisionChannel.WEB))
+
+    assert twilio.run(draft_notices.send_digests, twilio.db) == 0  # still quiet
+    twilio.run(_quiet_later, twilio.db)
+    assert twilio.run(draft_notices.send_digests, twilio.db) == 1
+
+    statuses = [row["status"] for row in twilio.rows("SELECT status FROM notifications")]
+    assert statuses.count("DIGESTED") == 3
+    (text,) = [t for t in texts_to(twilio, ANA) if t.startswith("While you were away")]
+    assert codes["+14155550100"] in text and codes["+14155550101"] in text
+    assert codes["+14155550102"] not in text
+    assert twilio.run(draft_notices.send_digests, twilio.db) == 0  # nothing held any more
+
+
+async def _quiet_later(db):
+    now = datetime.now(UTC)
+    start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (2, 4))
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE reviewers SET quiet_start = ?, quiet_end = ?", (start, end))

@@ -141,7 +141,7 @@ CREATE TABLE notifications (
     draft_id        TEXT REFERENCES messages (id),
     body            TEXT NOT NULL,
     status          TEXT NOT NULL DEFAULT 'PENDING'
-                    CHECK (status IN ('PENDING', 'HELD', 'SENT', 'FAILED')),
+                    CHECK (status IN ('PENDING', 'HELD', 'SENT', 'FAILED', 'DIGESTED')),
     provider_sid    TEXT UNIQUE,
     send_attempts   INTEGER NOT NULL DEFAULT 0 CHECK (send_attempts >= 0),
     next_attempt_at TEXT,
