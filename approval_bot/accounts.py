@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from . import audit
 from .db import Database
 from .models import Actor, Role, now_iso
+from .quiet_hours import InvalidQuietHours, QuietHours
 
 TOKEN_PREFIX = "abt_"
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -224,3 +225,28 @@ async def reviewer_for_token(db: Database, token: str) -> Reviewer | None:
         (hash_token(token),),
     )
     return Reviewer.from_row(row) if row else None
+
+
+async def set_quiet_hours(db: Database, name: str, hours: tuple[str, str, str] | None) -> Reviewer:
+    """Set a reviewer's quiet hours (start, end, time zone), or clear them with None."""
+    reviewer = await find_reviewer(db, name)
+    if hours is not None:
+        try:
+            QuietHours.parse(*hours)
+        except InvalidQuietHours as error:
+            raise AccountError(str(error)) from None
+    start, end, zone = hours if hours is not None else (None, None, "UTC")
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = ? WHERE id = ?",
+            (start, end, zone, reviewer.id),
+        )
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                "Reviewer Quiet Hours Set",
+                actor=Actor.HUMAN,
+                metadata={"reviewer_id": reviewer.id, "start": start, "end": end, "zone": zone},
+            ),
+        )
+    return reviewer

@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     reviewer.add_parser("list", help="list reviewers")
+    quiet = reviewer.add_parser(
+        "quiet", help="hold draft texts during a reviewer's quiet hours (a digest follows)"
+    )
+    quiet.add_argument("name")
+    quiet_when = quiet.add_mutually_exclusive_group(required=True)
+    quiet_when.add_argument(
+        "--hours", nargs=2, metavar=("FROM", "TO"), help="HH:MM HH:MM, e.g. 22:00 07:00"
+    )
+    quiet_when.add_argument("--off", action="store_true", help="no quiet hours")
+    quiet.add_argument("--zone", default="UTC", help="IANA time zone, e.g. Europe/Paris")
     disable = reviewer.add_parser("disable", help="disable a reviewer")
     disable.add_argument("name")
 
@@ -163,6 +173,17 @@ async def _reviewer_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reviewer_quiet(settings: Settings, args: argparse.Namespace) -> int:
+    hours = None if args.off else (args.hours[0], args.hours[1], args.zone)
+    async with opened(settings.database) as db:
+        reviewer = await accounts.set_quiet_hours(db, args.name, hours)
+    if hours is None:
+        print(f"{reviewer.name!r} has no quiet hours")
+    else:
+        print(f"{reviewer.name!r} is quiet from {hours[0]} to {hours[1]} ({hours[2]})")
+    return 0
+
+
 async def _reviewer_disable(settings: Settings, args: argparse.Namespace) -> int:
     async with opened(settings.database) as db:
         reviewer = await accounts.disable_reviewer(db, args.name)
@@ -241,6 +262,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("reviewer", "add"): _reviewer_add,
     ("reviewer", "list"): _reviewer_list,
     ("reviewer", "disable"): _reviewer_disable,
+    ("reviewer", "quiet"): _reviewer_quiet,
     ("token", "create"): _token_create,
     ("token", "revoke"): _token_revoke,
     ("audit", "verify"): _audit_verify,

@@ -583,3 +583,21 @@ def test_an_unusable_database_path_is_a_message_not_a_traceback(
     assert result.code == 1
     assert result.err.startswith("approval-bot: error: cannot use the database")
     assert "Traceback" not in result.err
+
+
+def test_reviewer_quiet_hours_are_set_checked_and_cleared(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    result = run("reviewer", "quiet", "Ana", "--hours", "22:00", "07:00", "--zone", "Europe/Paris")
+    assert result.code == 0 and "22:00 to 07:00" in result.out
+    (ana,) = rows(cli_env, "SELECT quiet_start, quiet_end, time_zone FROM reviewers")
+    assert tuple(ana) == ("22:00", "07:00", "Europe/Paris")
+
+    bad = run("reviewer", "quiet", "Ana", "--hours", "22:00", "25:00")
+    assert bad.code == 1 and "HH:MM" in bad.err
+    assert run("reviewer", "quiet", "Ana", "--hours", "1", "2", "--zone", "Mars/Base").code == 1
+
+    assert run("reviewer", "quiet", "Ana", "--off").code == 0
+    (ana,) = rows(cli_env, "SELECT quiet_start, quiet_end FROM reviewers")
+    assert tuple(ana) == (None, None)
+    assert audit_events(cli_env).count("Reviewer Quiet Hours Set") == 2
