@@ -10,17 +10,19 @@ from typing import TypedDict
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from .config import Settings
 from .db import Database
 from .metrics import Metrics
-from .paths import STATIC_DIR, TEMPLATES_DIR
+from .paths import STATIC_DIR
 from .scheduler import build_scheduler
+from .web import audit_pages, auth, pages, reviewers_page, signin
+from .web.common import SecurityHeaders, build_templates
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app for `settings`; nothing is opened until the lifespan starts."""
-    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates = build_templates()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -89,11 +91,19 @@ def create_app(settings: Settings) -> Starlette:
             headers=exc.headers,
         )
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+            *signin.routes(),
+            *pages.routes(),
+            *audit_pages.routes(),
+            *reviewers_page.routes(),
         ],
+        middleware=[Middleware(SecurityHeaders), auth.session_middleware(settings)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
+    app.state.templates = templates
+    app.state.audit_chain = audit_pages.ChainStatus()
+    return app
