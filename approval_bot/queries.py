@@ -112,8 +112,9 @@ async def _card(conn: aiosqlite.Connection, row: sqlite3.Row) -> dict[str, Any]:
     return card
 
 
-async def queue(db: Database, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+async def queue(db: Database, after: str | None = None, limit: int | None = None) -> Page:
     """Replies pending approval, oldest first, each with its thread's state and last texts."""
+    limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     async with db.snapshot() as conn:
         rows = await _all(
@@ -237,8 +238,9 @@ async def pending_after(db: Database, after: str, limit: int = 20) -> list[str]:
     return [row["id"] for row in rows]
 
 
-async def needs_review(db: Database, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+async def needs_review(db: Database, after: str | None = None, limit: int | None = None) -> Page:
     """Customer messages waiting for a human-written reply (no open or sent reply yet)."""
+    limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     async with db.snapshot() as conn:
         rows = await _all(
@@ -272,9 +274,10 @@ async def needs_review(db: Database, after: str | None = None, limit: int = PAGE
 
 
 async def threads_needing_attention(
-    db: Database, after: str | None = None, limit: int = PAGE_SIZE
+    db: Database, after: str | None = None, limit: int | None = None
 ) -> Page:
     """Conversations flagged NEEDS_ATTENTION, longest idle first."""
+    limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     rows = await db.fetchall(
         """
@@ -296,8 +299,9 @@ async def threads_needing_attention(
     return Page(items, next_cursor)
 
 
-async def paused_threads(db: Database, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+async def paused_threads(db: Database, after: str | None = None, limit: int | None = None) -> Page:
     """Paused threads, paused longest ago first."""
+    limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     rows = await db.fetchall(
         """
@@ -450,9 +454,10 @@ _AUDIT_SELECT = """
 
 
 async def audit_page(
-    db: Database, where: AuditFilter, before: int | None = None, limit: int = PAGE_SIZE
+    db: Database, where: AuditFilter, before: int | None = None, limit: int | None = None
 ) -> Page:
     """Audit rows matching the filter, newest first, older than the `before` id."""
+    limit = limit or PAGE_SIZE
     sql, params = where.where()
     if before is not None:
         sql += " AND audit_log.id < ?"
