@@ -76,21 +76,37 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 
 async def _recent_customer_messages(
-    conn: aiosqlite.Connection, thread_id: str
-) -> list[dict[str, Any]]:
-    rows = await _all(
-        conn,
-        """
-        SELECT id, body, media, timestamp FROM messages
-        WHERE thread_id = ? AND type = 'INBOUND'
-        ORDER BY timestamp DESC LIMIT ?
-        """,
-        (thread_id, RECENT_CUSTOMER_MESSAGES),
-    )
-    messages = [{**_dict(row), "media": _json_list(row["media"])} for row in rows]
-    messages.reverse()
-    return messages
+    conn: aiosqlite.Connection, thread_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The last few customer messages of each thread, oldest first, in one round trip."""
+    threads = list(dict.fromkeys(thread_ids))
+    if not threads:
+        return {}
+    # one LIMITed index search per thread, glued together: a window function over the
+    # threads would read every message of a long thread
+    part = """
+        SELECT * FROM (
+            SELECT thread_id, id, body, media, timestamp FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT ?
+        )
+    """
+    sql = " UNION ALL ".join(part for _ in threads)
+    params: list[Any] = []
+    for thread_id in threads:
+        params += [thread_id, RECENT_CUSTOMER_MESSAGES]
+    recent: dict[str, list[dict[str, Any]]] = {t: [] for t in threads}
+    for row in await _all(conn, sql, params):
+        recent[row["thread_id"]].append({**_dict(row), "media": _json_list(row["media"])})
+    for messages in recent.values():
+        messages.reverse()
+    return recent
 
+
+# SQLite's planner prefers the (status, …) indexes, which also hold every answered customer
+# message (they keep DRAFT_PENDING_APPROVAL); the partial index holds only pending replies.
+# This clause is SQLite's own; a PostgreSQL store would drop it (its planner picks partial
+# indexes by itself).
+_PENDING_INDEX = "INDEXED BY messages_pending_replies"
 
 _CARD_COLUMNS = """
     messages.id, messages.thread_id, messages.body, messages.type, messages.status,
@@ -102,14 +118,18 @@ _CARD_COLUMNS = """
 """
 
 
-async def _card(conn: aiosqlite.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    card = _dict(row)
-    meta = _json_dict(row["draft_meta"])
-    card["meta"] = meta
-    findings = meta.get("findings") or []
-    card["findings"] = [str(f) for f in findings] if isinstance(findings, list) else []
-    card["recent"] = await _recent_customer_messages(conn, row["thread_id"])
-    return card
+async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    recent = await _recent_customer_messages(conn, [row["thread_id"] for row in rows])
+    cards = []
+    for row in rows:
+        card = _dict(row)
+        meta = _json_dict(row["draft_meta"])
+        card["meta"] = meta
+        findings = meta.get("findings") or []
+        card["findings"] = [str(f) for f in findings] if isinstance(findings, list) else []
+        card["recent"] = recent[row["thread_id"]]
+        cards.append(card)
+    return cards
 
 
 async def queue(db: Database, after: str | None = None, limit: int | None = None) -> Page:
@@ -121,7 +141,7 @@ async def queue(db: Database, after: str | None = None, limit: int | None = None
             conn,
             f"""
             SELECT {_CARD_COLUMNS}
-            FROM messages
+            FROM messages {_PENDING_INDEX}
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
             WHERE messages.status = 'DRAFT_PENDING_APPROVAL'
@@ -132,11 +152,11 @@ async def queue(db: Database, after: str | None = None, limit: int | None = None
             """,
             (*cursor, limit + 1),
         )
-        cards = [await _card(conn, row) for row in rows[:limit]]
+        cards = await _cards(conn, rows[:limit])
         total = await _one(
             conn,
-            """
-            SELECT count(*) AS n FROM messages
+            f"""
+            SELECT count(*) AS n FROM messages {_PENDING_INDEX}
             WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
             """,
         )
@@ -161,7 +181,7 @@ async def card(db: Database, draft_id: str) -> dict[str, Any] | None:
             """,
             (draft_id,),
         )
-        return await _card(conn, row) if row is not None else None
+        return (await _cards(conn, [row]))[0] if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -227,8 +247,8 @@ async def pending_after(db: Database, after: str, limit: int = 20) -> list[str]:
     """Ids of replies pending approval that arrived after the cursor, oldest first."""
     cursor = decode_cursor(after) or ("", "")
     rows = await db.fetchall(
-        """
-        SELECT id FROM messages
+        f"""
+        SELECT id FROM messages {_PENDING_INDEX}
         WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
           AND (timestamp, id) > (?, ?)
         ORDER BY timestamp, id LIMIT ?

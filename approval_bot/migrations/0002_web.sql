@@ -11,7 +11,12 @@ CREATE TABLE signin_failures (
 CREATE INDEX signin_failures_account ON signin_failures (account, failed_at);
 CREATE INDEX signin_failures_address ON signin_failures (address, failed_at);
 
--- the queue's keyset: (timestamp, id) within a status, without a sort
+-- the queue: replies pending approval in (timestamp, id) order, without a sort. Partial,
+-- because answered customer messages keep the status DRAFT_PENDING_APPROVAL and would
+-- otherwise crowd the same index range.
+CREATE INDEX messages_pending_replies ON messages (timestamp, id)
+    WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND');
+-- the "needs a written reply" view's keyset
 CREATE INDEX messages_status_timestamp_id ON messages (status, timestamp, id);
 -- the thread timeline's keyset
 CREATE INDEX messages_thread_timestamp_id ON messages (thread_id, timestamp, id);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from approval_bot.models import Role
 from tests.builders import make_draft, make_inbound, make_reviewer, status_of
@@ -154,7 +154,12 @@ def test_hostile_text_is_shown_as_text_and_runs_nothing(browser: Browser, server
     draft = queue_with_draft(server, payload, payload)
     page = ana_page(browser, server)
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
 
     page.reload()
     expect(page.locator(f"#card-{draft} .draft-body")).to_have_text(payload)
