@@ -59,6 +59,7 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings) -> Starlette:
     """Build the app for `settings`; nothing is opened until the lifespan starts."""
     templates = build_templates()
+    chain = audit_pages.ChainStatus()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 yield {"settings": settings, "db": db, "scheduler": scheduler, "metrics": metrics}
             finally:
+                await chain.stop()
                 scheduler.shutdown(wait=False)
         finally:
             await db.close()
@@ -105,5 +107,5 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.templates = templates
-    app.state.audit_chain = audit_pages.ChainStatus()
+    app.state.audit_chain = chain
     return app

@@ -75,6 +75,10 @@
     }
   });
 
+  function bump(step) {
+    if (count) count.textContent = String(Math.max(0, Number(count.textContent) + step));
+  }
+
   function markDecided(item) {
     const card = document.getElementById("card-" + item.id);
     if (!card || card.classList.contains("decided")) return;
@@ -84,6 +88,7 @@
     outcome.textContent = item.text; // text, never markup
     outcome.hidden = false;
     if (current === card) select(null);
+    bump(-1);
   }
 
   async function appendCard(id) {
@@ -98,6 +103,7 @@
     const card = holder.querySelector("article.card");
     if (card && !document.getElementById(card.id)) {
       cardsBox.appendChild(card);
+      bump(1);
       const empty = document.getElementById("empty");
       if (empty) empty.remove();
     }
@@ -126,7 +132,6 @@
           newest = lastCursor() || newest;
           note.textContent = data.arrived.length + " new repl" + (data.arrived.length === 1 ? "y" : "ies") + " arrived.";
         }
-        if (count) count.textContent = String(cards().length) + (count.dataset.more ? "+" : "");
       }
     } catch (error) {
       note.textContent = "Connection lost; retrying…";

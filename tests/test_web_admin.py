@@ -174,3 +174,19 @@ def test_reviewer_actions_need_an_admin_and_csrf(web):
         web.client.post(f"/reviewers/{ana.id}/notify", data={"notify_sms": "0"}).status_code == 403
     )
     assert web.rows("SELECT notify_sms FROM reviewers WHERE id = ?", ana.id)[0]["notify_sms"] == 1
+
+
+def test_a_long_chain_walk_runs_in_the_background(web, boss, monkeypatch):
+    from approval_bot.web import audit_pages
+
+    for i in range(5):
+        web.call(make_inbound, web.db, f"+1415555040{i}")
+    monkeypatch.setattr(audit_pages, "WAIT_FOR_WALK_SECONDS", 0)
+    monkeypatch.setattr(audit_pages, "WALK_BATCH", 1)
+
+    first = web.client.get("/audit?verify=full")
+    assert first.status_code == 200
+    assert "Verifying the hash chain" in first.text, first.text.split('id="chain"')[1][:300]
+
+    monkeypatch.setattr(audit_pages, "WAIT_FOR_WALK_SECONDS", 5)
+    assert "Hash chain verified" in web.client.get("/audit").text

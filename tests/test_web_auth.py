@@ -13,7 +13,7 @@ from tests.webclient import PASSWORD
 PAGES = ["/", "/needs-review", "/attention", "/paused", "/audit", "/threads/+14155550100"]
 
 
-@pytest.mark.parametrize("path", PAGES + ["/reviewers"])
+@pytest.mark.parametrize("path", PAGES + ["/reviewers", "/audit/export.csv"])
 def test_pages_send_strangers_to_sign_in_and_back(web, path):
     response = web.client.get(path, follow_redirects=False)
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlencode
 
+import aiosqlite
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -81,9 +85,17 @@ def audit_filter(request: Request) -> queries.AuditFilter:
     )
 
 
+WALK_BATCH = 5000
+WAIT_FOR_WALK_SECONDS = 0.5
+
+
 @dataclass
 class ChainStatus:
-    """How far the hash chain was verified, so each page checks only the rows added since."""
+    """How far the hash chain was verified, so each page checks only the rows added since.
+
+    The walk runs as a background task on its own read-only connection: a page waits for
+    it briefly, then shows how far it got, so a large log never stalls the app.
+    """
 
     rows: int = 0
     last_id: int = 0
@@ -92,49 +104,80 @@ class ChainStatus:
     checked_at: str | None = None
 
     def __post_init__(self) -> None:
-        self.lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
 
-    async def check(self, db: Database, *, from_start: bool = False) -> audit.Verification:
-        """Verify the rows added since the last check (or all of them, `from_start`)."""
-        async with self.lock:
+    @property
+    def walking(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def check(
+        self, db: Database, *, from_start: bool = False
+    ) -> tuple[audit.Verification, bool, str | None]:
+        """Verify the rows added since the last check (or all of them, `from_start`).
+
+        Returns the verification so far, whether the walk is still going, and when it ended.
+        """
+        if not self.walking:
             if from_start:
-                self.rows, self.last_id, self.last_hash, self.broken = (
-                    0,
-                    0,
-                    audit.GENESIS_HASH,
-                    None,
-                )
+                self.rows, self.last_id, self.last_hash = 0, 0, audit.GENESIS_HASH
+                self.broken = None
             if self.broken is None:
-                self.broken = await self._walk(db)
-            self.checked_at = now_iso()
-            return self.broken or audit.Verification(self.rows)
+                self._task = asyncio.create_task(self._walk(db.path))
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=WAIT_FOR_WALK_SECONDS)
+            if self._task.done():
+                self._task.result()  # a failed walk is an error the page shows
+        return self.broken or audit.Verification(self.rows), self.walking, self.checked_at
 
-    async def _walk(self, db: Database) -> audit.Verification | None:
-        async with db.snapshot() as conn:
-            async with conn.execute(
-                "SELECT * FROM audit_log WHERE id > ? ORDER BY id", (self.last_id,)
-            ) as cursor:
-                async for row in cursor:
-                    expected = self.last_id + 1
-                    if row["id"] != expected:
-                        return audit.Verification(self.rows, expected, f"row {expected} is missing")
-                    if row["prev_hash"] != self.last_hash:
-                        return audit.Verification(
-                            self.rows, row["id"], "its prev_hash does not match the row before it"
-                        )
-                    if audit.row_hash(row) != row["hash"]:
-                        return audit.Verification(
-                            self.rows, row["id"], "its hash does not match its contents"
-                        )
-                    self.rows, self.last_id, self.last_hash = self.rows + 1, row["id"], row["hash"]
-            async with conn.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-            ) as cursor:
-                seq = await cursor.fetchone()
-        if seq is not None and seq[0] > self.last_id:
+    async def stop(self) -> None:
+        """Cancel a walk in progress (the app is shutting down)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _walk(self, path: Path) -> None:
+        conn = await aiosqlite.connect(path)
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute("PRAGMA query_only = ON")
+            while self.broken is None:
+                rows = await conn.execute_fetchall(
+                    "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
+                    (self.last_id, WALK_BATCH),
+                )
+                if not rows:
+                    break
+                for row in rows:
+                    self.broken = self._next(row)
+                    if self.broken is not None:
+                        break
+            if self.broken is None:
+                seq = await conn.execute_fetchall(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+                )
+                highest = list(seq)[0][0] if seq else 0
+                if highest > self.last_id:
+                    self.broken = audit.Verification(
+                        self.rows,
+                        self.last_id + 1,
+                        f"rows {self.last_id + 1} to {highest} are missing",
+                    )
+            self.checked_at = now_iso()
+        finally:
+            await conn.close()
+
+    def _next(self, row: sqlite3.Row) -> audit.Verification | None:
+        expected = self.last_id + 1
+        if row["id"] != expected:
+            return audit.Verification(self.rows, expected, f"row {expected} is missing")
+        if row["prev_hash"] != self.last_hash:
             return audit.Verification(
-                self.rows, self.last_id + 1, f"rows {self.last_id + 1} to {seq[0]} are missing"
+                self.rows, row["id"], "its prev_hash does not match the row before it"
             )
+        if audit.row_hash(row) != row["hash"]:
+            return audit.Verification(self.rows, row["id"], "its hash does not match its contents")
+        self.rows, self.last_id, self.last_hash = self.rows + 1, row["id"], row["hash"]
         return None
 
 
@@ -151,7 +194,9 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
         raise HTTPException(400, "before must be an audit row id")
     db: Database = request.state.db
     chain: ChainStatus = request.app.state.audit_chain
-    verification = await chain.check(db, from_start=request.query_params.get("verify") == "full")
+    verification, walking, checked_at = await chain.check(
+        db, from_start=request.query_params.get("verify") == "full"
+    )
     page = await queries.audit_page(db, where, int(before_text) if before_text else None)
     for row in page.rows:
         row["metadata_pretty"] = json.dumps(json.loads(row["metadata"]), ensure_ascii=False)
@@ -165,7 +210,8 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
             "events": await queries.audit_events(db),
             "reviewers": await queries.reviewer_names(db),
             "verification": verification,
-            "checked_at": chain.checked_at,
+            "checked_at": checked_at,
+            "walking": walking,
             "query": _query_without(request, "before", "verify"),
             "view": "audit",
         },

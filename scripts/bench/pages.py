@@ -203,13 +203,19 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--long-thread", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument(
+        "--database", type=Path, help="seed this file once and reuse it on later runs"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "data" / "bench.sqlite3"
-        asyncio.run(prepare(path))
+        path = args.database or Path(tmp) / "data" / "bench.sqlite3"
         started = time.perf_counter()
-        sizes = seed(path, args.messages, args.pending, args.long_thread)
+        if path.exists():
+            sizes = {"reused": 1}
+        else:
+            asyncio.run(prepare(path))
+            sizes = seed(path, args.messages, args.pending, args.long_thread)
         seed_seconds = time.perf_counter() - started
 
         port = free_port()
