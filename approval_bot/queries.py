@@ -18,6 +18,8 @@ from .db import Database
 from .models import MessageStatus
 
 PAGE_SIZE = 50
+# the queue's cards are large (five forms each); a reviewer works from the top anyway
+QUEUE_PAGE_SIZE = 25
 THREAD_PAGE_SIZE = 100
 RECENT_CUSTOMER_MESSAGES = 3
 
@@ -134,7 +136,7 @@ async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[di
 
 async def queue(db: Database, after: str | None = None, limit: int | None = None) -> Page:
     """Replies pending approval, oldest first, each with its thread's state and last texts."""
-    limit = limit or PAGE_SIZE
+    limit = limit or QUEUE_PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     async with db.snapshot() as conn:
         rows = await _all(

@@ -50,7 +50,7 @@ def test_queue_shows_pending_drafts_oldest_first_with_their_context(web, ana):
 def test_queue_pages_with_a_keyset(web, ana, monkeypatch):
     from approval_bot import queries
 
-    monkeypatch.setattr(queries, "PAGE_SIZE", 2)
+    monkeypatch.setattr(queries, "QUEUE_PAGE_SIZE", 2)
     ids = [pending(web, f"+1415555020{i}")[1] for i in range(3)]
     first = web.client.get("/")
     assert ids[0] in first.text and ids[1] in first.text and ids[2] not in first.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import json
@@ -15,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-import aiosqlite
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -104,7 +102,8 @@ class ChainStatus:
     checked_at: str | None = None
 
     def __post_init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[None] | None = None
+        self._stopping = False
 
     @property
     def walking(self) -> bool:
@@ -116,47 +115,50 @@ class ChainStatus:
         """Verify the rows added since the last check (or all of them, `from_start`).
 
         Returns the verification so far, whether the walk is still going, and when it ended.
+        Only the request that starts a walk waits for it, and only briefly.
         """
         if not self.walking:
             if from_start:
                 self.rows, self.last_id, self.last_hash = 0, 0, audit.GENESIS_HASH
                 self.broken = None
             if self.broken is None:
-                self._task = asyncio.create_task(self._walk(db.path))
-        if self._task is not None:
-            await asyncio.wait({self._task}, timeout=WAIT_FOR_WALK_SECONDS)
-            if self._task.done():
-                self._task.result()  # a failed walk is an error the page shows
+                self._stopping = False
+                self._task = asyncio.create_task(asyncio.to_thread(self._walk, db.path))
+                await asyncio.wait({self._task}, timeout=WAIT_FOR_WALK_SECONDS)
+        if self._task is not None and self._task.done():
+            self._task.result()  # a failed walk is an error the page shows
         return self.broken or audit.Verification(self.rows), self.walking, self.checked_at
 
     async def stop(self) -> None:
-        """Cancel a walk in progress (the app is shutting down)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop a walk in progress (the app is shutting down)."""
+        self._stopping = True
+        if self._task is not None:
+            await asyncio.wait({self._task})
 
-    async def _walk(self, path: Path) -> None:
-        conn = await aiosqlite.connect(path)
+    def _walk(self, path: Path) -> None:
+        # a thread of its own with its own read-only connection: hashing a million rows
+        # must not hold the event loop or the app's reader connection
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             conn.row_factory = sqlite3.Row
-            await conn.execute("PRAGMA query_only = ON")
-            while self.broken is None:
-                rows = await conn.execute_fetchall(
+            while self.broken is None and not self._stopping:
+                rows = conn.execute(
                     "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
                     (self.last_id, WALK_BATCH),
-                )
+                ).fetchall()
                 if not rows:
                     break
                 for row in rows:
                     self.broken = self._next(row)
                     if self.broken is not None:
                         break
+            if self._stopping:
+                return
             if self.broken is None:
-                seq = await conn.execute_fetchall(
+                seq = conn.execute(
                     "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-                )
-                highest = list(seq)[0][0] if seq else 0
+                ).fetchone()
+                highest = seq[0] if seq else 0
                 if highest > self.last_id:
                     self.broken = audit.Verification(
                         self.rows,
@@ -165,7 +167,7 @@ class ChainStatus:
                     )
             self.checked_at = now_iso()
         finally:
-            await conn.close()
+            conn.close()
 
     def _next(self, row: sqlite3.Row) -> audit.Verification | None:
         expected = self.last_id + 1

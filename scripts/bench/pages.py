@@ -245,9 +245,12 @@ def main() -> None:
                 )
                 assert signed.status_code == 200, signed.status_code
 
+                # the first audit page starts the hash chain walk in the background; wait for
+                # it, so that the page timings below are not measured against it
                 first = time.perf_counter()
-                client.get("/audit").raise_for_status()
-                first_audit_ms = (time.perf_counter() - first) * 1000
+                while "Hash chain verified" not in client.get("/audit").text:
+                    time.sleep(0.5)
+                chain_walk_s = time.perf_counter() - first
                 queue = client.get("/").text
                 cursor = re.search(r'href="/\?after=([^"]+)"', queue)
                 pages = {
@@ -284,7 +287,7 @@ def main() -> None:
                 "seed_seconds": round(seed_seconds, 1),
                 "requests_per_page": args.requests,
                 "pages": results,
-                "first_audit_page_ms_with_full_chain_walk": round(first_audit_ms, 1),
+                "audit_chain_first_walk_seconds": round(chain_walk_s, 1),
                 "server_peak_rss_mb": round(rss, 1),
             },
             indent=2,

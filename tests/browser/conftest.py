@@ -114,7 +114,9 @@ async def _noop(db: Database) -> None:
     return None
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an event loop running in this thread until it
+# stops, and the async tests of the next modules need the thread free again
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # scripts/test installs Debian's chromium when it is missing; no browser is downloaded
     assert Path(CHROMIUM).exists(), f"the browser tests need {CHROMIUM}: apt-get install chromium"
