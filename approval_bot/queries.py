@@ -162,11 +162,21 @@ async def queue(db: Database, after: str | None = None, limit: int | None = None
             WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
             """,
         )
+        newest = await _one(
+            conn,
+            f"""
+            SELECT timestamp, id FROM messages {_PENDING_INDEX}
+            WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
+            ORDER BY timestamp DESC, id DESC LIMIT 1
+            """,
+        )
     next_cursor = None
     if len(rows) > limit:
         last = cards[-1]
         next_cursor = encode_cursor(last["timestamp"], last["id"])
-    return Page(cards, next_cursor, {"total": total["n"] if total else 0})
+    # replies that arrive later sort after this one; the page's live updates ask for those
+    watermark = encode_cursor(newest["timestamp"], newest["id"]) if newest else "0|0"
+    return Page(cards, next_cursor, {"total": total["n"] if total else 0, "newest": watermark})
 
 
 async def card(db: Database, draft_id: str) -> dict[str, Any] | None:
@@ -245,19 +255,19 @@ async def outcomes(db: Database, draft_ids: list[str]) -> list[Outcome]:
     return result
 
 
-async def pending_after(db: Database, after: str, limit: int = 20) -> list[str]:
-    """Ids of replies pending approval that arrived after the cursor, oldest first."""
+async def pending_after(db: Database, after: str, limit: int = 20) -> list[tuple[str, str]]:
+    """Replies pending approval that arrived after the cursor, oldest first: (id, cursor)."""
     cursor = decode_cursor(after) or ("", "")
     rows = await db.fetchall(
         f"""
-        SELECT id FROM messages {_PENDING_INDEX}
+        SELECT id, timestamp FROM messages {_PENDING_INDEX}
         WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
           AND (timestamp, id) > (?, ?)
         ORDER BY timestamp, id LIMIT ?
         """,
         (*cursor, limit),
     )
-    return [row["id"] for row in rows]
+    return [(row["id"], encode_cursor(row["timestamp"], row["id"])) for row in rows]
 
 
 async def needs_review(db: Database, after: str | None = None, limit: int | None = None) -> Page:

@@ -109,12 +109,11 @@
     }
   }
 
-  function lastCursor() {
-    const all = cardsBox.querySelectorAll("article.card");
-    return all.length ? all[all.length - 1].dataset.cursor : "";
-  }
-
-  let newest = lastCursor() || "0|0";
+  // replies that arrive after this cursor are new; on the last page they are appended,
+  // on an earlier page (the queue is oldest first) they are only counted
+  let newest = cardsBox.dataset.newest || "0|0";
+  const lastPage = cardsBox.dataset.lastPage === "1";
+  let waiting = 0;
 
   async function poll() {
     const ids = cards().map(function (c) { return c.dataset.id; }).slice(0, 100);
@@ -127,10 +126,17 @@
       if (response.ok) {
         const data = await response.json();
         data.decided.forEach(markDecided);
-        for (const id of data.arrived) await appendCard(id);
         if (data.arrived.length) {
-          newest = lastCursor() || newest;
-          note.textContent = data.arrived.length + " new repl" + (data.arrived.length === 1 ? "y" : "ies") + " arrived.";
+          newest = data.newest;
+          if (lastPage) {
+            for (const id of data.arrived) await appendCard(id);
+          } else {
+            waiting += data.arrived.length;
+            bump(data.arrived.length);
+          }
+          const n = lastPage ? data.arrived.length : waiting;
+          note.textContent = n + " new repl" + (n === 1 ? "y" : "ies") +
+            (lastPage ? " arrived." : " arrived; they are at the end of the queue.");
         }
       }
     } catch (error) {

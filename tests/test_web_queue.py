@@ -41,7 +41,7 @@ def test_queue_shows_pending_drafts_oldest_first_with_their_context(web, ana):
 
     assert page.status_code == 200
     text = page.text
-    assert text.index(first) < text.index(second)
+    assert text.index(f"card-{first}") < text.index(f"card-{second}")
     assert "Are you open today?" in text and "Yes, 9 to 5." in text
     assert "Do you deliver?" in text and "waiting" in text
     assert 'id="pending-count">2<' in text
@@ -52,11 +52,12 @@ def test_queue_pages_with_a_keyset(web, ana, monkeypatch):
 
     monkeypatch.setattr(queries, "QUEUE_PAGE_SIZE", 2)
     ids = [pending(web, f"+1415555020{i}")[1] for i in range(3)]
-    first = web.client.get("/")
-    assert ids[0] in first.text and ids[1] in first.text and ids[2] not in first.text
-    link = first.text.split('href="/?after=')[1].split('"')[0]
-    second = web.client.get("/?after=" + link.replace("&amp;", "&"))
-    assert ids[2] in second.text and ids[0] not in second.text
+    first = web.client.get("/").text
+    assert f"card-{ids[0]}" in first and f"card-{ids[1]}" in first
+    assert f"card-{ids[2]}" not in first
+    link = first.split('href="/?after=')[1].split('"')[0]
+    second = web.client.get("/?after=" + link.replace("&amp;", "&")).text
+    assert f"card-{ids[2]}" in second and f"card-{ids[0]}" not in second
 
 
 def test_a_malformed_cursor_is_400(web, ana):
@@ -280,7 +281,9 @@ def test_live_updates_name_who_decided_and_what_arrived(web, ana):
     _, second = pending(web, OTHER)
     cursor = web.rows("SELECT timestamp FROM messages WHERE id = ?", first)[0]["timestamp"]
 
-    data = web.client.get(f"/queue/updates?ids={first},{second}&after={cursor}|{first}").json()
+    data = web.client.get(
+        "/queue/updates", params={"ids": f"{first},{second}", "after": f"{cursor}|{first}"}
+    ).json()
 
     (decided,) = data["decided"]
     assert decided["id"] == first
@@ -311,3 +314,23 @@ async def _set_findings(db, draft_id, findings):
             "UPDATE messages SET draft_meta = ? WHERE id = ?",
             (json.dumps({"drafter": "test", "findings": findings}), draft_id),
         )
+
+
+def test_live_updates_watch_for_replies_newer_than_any_pending(web, ana, monkeypatch):
+    from approval_bot import queries
+
+    monkeypatch.setattr(queries, "QUEUE_PAGE_SIZE", 1)
+    pending(web, THREAD)
+    _, newest = pending(web, OTHER)
+    page = web.client.get("/").text
+    watermark = page.split('data-newest="')[1].split('"')[0]
+    assert watermark.endswith("|" + newest)
+    assert 'data-last-page="0"' in page
+
+    quiet = web.client.get("/queue/updates", params={"after": watermark}).json()
+    assert quiet == {"decided": [], "arrived": [], "newest": watermark}
+
+    _, arrived = pending(web, "+14155550102")
+    data = web.client.get("/queue/updates", params={"after": watermark}).json()
+    assert data["arrived"] == [arrived]
+    assert data["newest"].endswith("|" + arrived)

@@ -184,7 +184,8 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
                 }
                 for o in decided
             ],
-            "arrived": arrived,
+            "arrived": [id_ for id_, _ in arrived],
+            "newest": arrived[-1][1] if arrived else after,
         }
     )
 
