@@ -43,11 +43,13 @@ STATUS_WORDS = {
 def conflict_message(error: workflow.Conflict) -> str:
     """A conflict told to a reviewer: what happened already, by whom and when."""
     when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
-    try:
-        words = STATUS_WORDS[S(error.actual)]
-    except ValueError:
-        return f"Someone was first: {error}"
-    return f"Already {words} by {error.changed_by}{when}; nothing was changed."
+    if error.subject.startswith("message "):
+        words = STATUS_WORDS.get(S(error.actual), error.actual.lower())
+        return f"Already {words} by {error.changed_by}{when}; nothing was changed."
+    what = error.subject.split(" ", 1)[0]  # "thread" or "conversation"
+    state = error.actual.lower().replace("_", " ")
+    by = f"last change by {error.changed_by}{when}"
+    return f"The {what} is already {state} ({by}); nothing was changed."
 
 
 @contextmanager
