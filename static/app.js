@@ -4,6 +4,7 @@
 
 (function () {
   const POLL_MS = 3000;
+  const DECIDED_LINGER_MS = 30000;
   const body = document.body;
   if (body.dataset.live !== "queue") return;
 
@@ -89,6 +90,8 @@
     outcome.hidden = false;
     if (current === card) select(null);
     bump(-1);
+    // leave the notice up long enough to read, then clear the card away
+    window.setTimeout(function () { card.remove(); }, DECIDED_LINGER_MS);
   }
 
   async function appendCard(id) {
