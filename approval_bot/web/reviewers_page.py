@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -43,10 +45,21 @@ def _refused(error: accounts.AccountError) -> HTTPException:
     return HTTPException(404 if text.startswith("no reviewer") else 400, text)
 
 
+async def _page(request: Request, revealed: str | None = None) -> Response:
+    people = await accounts.list_reviewers(request.state.db)
+    return render(
+        request, "reviewers.html", {"reviewers": people, "view": "reviewers", "revealed": revealed}
+    )
+
+
+def _reveal_password(request: Request, text: str) -> Awaitable[Response]:
+    # shown in this response only: a flash would carry the password in the session cookie
+    return _page(request, text)
+
+
 @auth.page(admin=True)
 async def reviewers_page(request: Request, reviewer: Reviewer) -> Response:
-    people = await accounts.list_reviewers(request.state.db)
-    return render(request, "reviewers.html", {"reviewers": people, "view": "reviewers"})
+    return await _page(request)
 
 
 @auth.action(admin=True)
@@ -68,7 +81,9 @@ async def add_action(request: Request, reviewer: Reviewer, form: FormData) -> Re
         )
     except accounts.AccountError as error:
         raise _refused(error) from None
-    return _back(request, f"Added {added.name}. Their password, shown once: {password}")
+    return await _reveal_password(
+        request, f"Added {added.name}. Their password, shown once: {password}"
+    )
 
 
 @auth.action(admin=True)
@@ -122,7 +137,7 @@ async def password_action(request: Request, reviewer: Reviewer, form: FormData) 
     if target == reviewer.id:
         # their own session ended with the old password; keep them signed in
         await auth.start_session(request, reviewer)
-    return _back(request, f"New password, shown once: {password}")
+    return await _reveal_password(request, f"New password, shown once: {password}")
 
 
 def routes() -> list[BaseRoute]:
