@@ -32,9 +32,6 @@ START_TIMEOUT = 20.0
 T = TypeVar("T")
 
 
-pytestmark = pytest.mark.slow
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from approval_bot.models import Role
@@ -13,6 +14,8 @@ from .conftest import Server, sign_in
 
 PASSWORD = "correct horse battery"
 THREAD = "+14155550100"
+
+pytestmark = pytest.mark.slow  # a server process and a browser per test
 
 
 def queue_with_draft(
