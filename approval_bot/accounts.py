@@ -72,8 +72,12 @@ async def add_reviewer(
     password: str,
     role: Role = Role.REVIEWER,
     actor: Actor = Actor.HUMAN,
+    by: int | None = None,
 ) -> Reviewer:
-    """Create a reviewer; names are unique regardless of case, phones unique."""
+    """Create a reviewer; names are unique regardless of case, phones unique.
+
+    `by` is the reviewer who added them, when it was done from the web.
+    """
     name = name.strip()
     if not name:
         raise AccountError("a reviewer needs a name")
@@ -102,6 +106,7 @@ async def add_reviewer(
             audit.AuditEvent(
                 "Reviewer Added",
                 actor=actor,
+                actor_id=by if actor is Actor.HUMAN else None,
                 metadata={"reviewer_id": reviewer_id, "name": name, "role": role},
             ),
         )
@@ -227,7 +232,116 @@ async def reviewer_for_token(db: Database, token: str) -> Reviewer | None:
     return Reviewer.from_row(row) if row else None
 
 
-async def set_quiet_hours(db: Database, name: str, hours: tuple[str, str, str] | None) -> Reviewer:
+async def _reviewer_by_id(db: Database, reviewer_id: int) -> Reviewer:
+    row = await db.fetchone("SELECT * FROM reviewers WHERE id = ?", (reviewer_id,))
+    if row is None:
+        raise AccountError(f"no reviewer with id {reviewer_id}")
+    return Reviewer.from_row(row)
+
+
+async def _update_reviewer(
+    db: Database,
+    reviewer: Reviewer,
+    sql: str,
+    params: tuple[object, ...],
+    event: str,
+    by: int | None,
+    details: dict[str, object],
+) -> Reviewer:
+    async with db.transaction() as conn:
+        await conn.execute(sql, params)
+        await audit.record(
+            conn,
+            audit.AuditEvent(
+                event,
+                actor=Actor.HUMAN,
+                actor_id=by,
+                metadata={"reviewer_id": reviewer.id, "name": reviewer.name, **details},
+            ),
+        )
+    return await _reviewer_by_id(db, reviewer.id)
+
+
+async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | None) -> Reviewer:
+    """Disable a reviewer (no sign-in, no SMS decisions, no tokens) or enable them again."""
+    reviewer = await _reviewer_by_id(db, reviewer_id)
+    if reviewer.active == active:
+        state = "active" if active else "disabled"
+        raise AccountError(f"reviewer {reviewer.name!r} is already {state}")
+    if not active and reviewer.role is Role.ADMIN:
+        row = await db.fetchone(
+            "SELECT count(*) AS n FROM reviewers WHERE role = 'admin' AND active = 1"
+        )
+        if row is not None and row["n"] <= 1:
+            raise AccountError(f"{reviewer.name!r} is the last active admin")
+    return await _update_reviewer(
+        db,
+        reviewer,
+        "UPDATE reviewers SET active = ? WHERE id = ?",
+        (int(active), reviewer_id),
+        "Reviewer Enabled" if active else "Reviewer Disabled",
+        by,
+        {},
+    )
+
+
+async def set_phone(
+    db: Database, reviewer_id: int, phone: str | None, *, by: int | None
+) -> Reviewer:
+    """Set or clear a reviewer's phone (already checked as E.164); phones are unique."""
+    reviewer = await _reviewer_by_id(db, reviewer_id)
+    if phone is not None:
+        clash = await db.fetchone(
+            "SELECT name FROM reviewers WHERE phone = ? AND id != ?", (phone, reviewer_id)
+        )
+        if clash is not None:
+            raise AccountError(f"{phone} already belongs to reviewer {clash['name']!r}")
+    return await _update_reviewer(
+        db,
+        reviewer,
+        "UPDATE reviewers SET phone = ? WHERE id = ?",
+        (phone, reviewer_id),
+        "Reviewer Phone Set",
+        by,
+        {"phone": phone},
+    )
+
+
+async def set_notify_sms(
+    db: Database, reviewer_id: int, notify: bool, *, by: int | None
+) -> Reviewer:
+    """Turn a reviewer's SMS notifications of new drafts on or off."""
+    reviewer = await _reviewer_by_id(db, reviewer_id)
+    return await _update_reviewer(
+        db,
+        reviewer,
+        "UPDATE reviewers SET notify_sms = ? WHERE id = ?",
+        (int(notify), reviewer_id),
+        "Reviewer Notifications On" if notify else "Reviewer Notifications Off",
+        by,
+        {},
+    )
+
+
+async def reset_password(db: Database, reviewer_id: int, *, by: int | None) -> str:
+    """Give a reviewer a new generated password (returned once); their sessions end."""
+    reviewer = await _reviewer_by_id(db, reviewer_id)
+    password = generate_password()
+    await _update_reviewer(
+        db,
+        reviewer,
+        "UPDATE reviewers SET password_hash = ? WHERE id = ?",
+        (hash_password(password), reviewer_id),
+        "Reviewer Password Reset",
+        by,
+        {},
+    )
+    return password
+
+
+async def set_quiet_hours(
+    db: Database, name: str, hours: tuple[str, str, str] | None, *, by: int | None = None
+) -> Reviewer:
     """Set a reviewer's quiet hours (start, end, time zone), or clear them with None."""
     reviewer = await find_reviewer(db, name)
     if hours is not None:
@@ -236,17 +350,12 @@ async def set_quiet_hours(db: Database, name: str, hours: tuple[str, str, str] |
         except InvalidQuietHours as error:
             raise AccountError(str(error)) from None
     start, end, zone = hours if hours is not None else (None, None, "UTC")
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = ? WHERE id = ?",
-            (start, end, zone, reviewer.id),
-        )
-        await audit.record(
-            conn,
-            audit.AuditEvent(
-                "Reviewer Quiet Hours Set",
-                actor=Actor.HUMAN,
-                metadata={"reviewer_id": reviewer.id, "start": start, "end": end, "zone": zone},
-            ),
-        )
-    return reviewer
+    return await _update_reviewer(
+        db,
+        reviewer,
+        "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = ? WHERE id = ?",
+        (start, end, zone, reviewer.id),
+        "Reviewer Quiet Hours Set",
+        by,
+        {"start": start, "end": end, "zone": zone},
+    )

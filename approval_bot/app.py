@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from . import jobs
 from .config import Settings
@@ -24,10 +23,20 @@ from .drafting import DraftingService, build_drafter
 from .gateways import SmsGateway, build_gateway
 from .logs import RequestLog
 from .metrics import Metrics
-from .paths import STATIC_DIR, TEMPLATES_DIR
+from .paths import STATIC_DIR
 from .scheduler import build_scheduler
 from .sender import Sender
-from .web import inbound_webhooks, metrics_endpoint, status_webhook
+from .web import (
+    audit_pages,
+    auth,
+    inbound_webhooks,
+    metrics_endpoint,
+    pages,
+    reviewers_page,
+    signin,
+    status_webhook,
+)
+from .web.common import SecurityHeaders, build_templates
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +75,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app for `settings`; nothing is opened until the lifespan starts."""
-    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates = build_templates()
+    chain = audit_pages.ChainStatus()
     metrics = Metrics()
 
     @asynccontextmanager
@@ -86,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(drafting.aclose)
             sender = Sender(db, gateway, settings, metrics=metrics)
             stack.push_async_callback(sender.stop)
+            stack.push_async_callback(chain.stop)
             scheduler = build_scheduler()
             jobs.register(scheduler, db, settings, drafting)
             sender.schedule(scheduler)
@@ -117,15 +128,26 @@ def create_app(settings: Settings) -> Starlette:
             headers=exc.headers,
         )
 
-    return Starlette(
-        middleware=[Middleware(RequestLog)],
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint.metrics),
             *inbound_webhooks.routes,
             Route("/webhooks/twilio/status", status_webhook.receive, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+            *signin.routes(),
+            *pages.routes(),
+            *audit_pages.routes(),
+            *reviewers_page.routes(),
+        ],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(SecurityHeaders),
+            auth.session_middleware(settings),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
+    app.state.templates = templates
+    app.state.audit_chain = chain
+    return app

@@ -13,7 +13,16 @@ import aiosqlite
 
 from . import draft_notices, workflow
 from .db import Database
-from .models import ApprovalAction, DecisionChannel, Event, MessageStatus, MessageType, now_iso
+from .models import (
+    ApprovalAction,
+    ConversationEvent,
+    ConversationState,
+    DecisionChannel,
+    Event,
+    MessageStatus,
+    MessageType,
+    now_iso,
+)
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
@@ -325,4 +334,48 @@ async def opt_in_thread(conn: aiosqlite.Connection, thread_id: str, *, source: s
             target=S.DRAFT_PENDING_APPROVAL,
             event=Event.RELEASED,
             metadata={"reason": "the customer opted back in"},
+        )
+
+
+async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
+    """Hand a thread to a human: it pauses (if it was not) and NEEDS_ATTENTION with the reason.
+
+    Both changes and their audit rows are one transaction.
+    """
+    if not reason.strip():
+        raise EmptyReply("an escalation needs a reason")
+    async with db.transaction() as conn:
+        async with conn.execute(
+            """
+            SELECT conversations.state, thread_controls.paused
+            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+            """,
+            (thread_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise workflow.UnknownRecord(f"no conversation {thread_id}")
+        if not row["paused"]:
+            await hold_thread(conn, thread_id, f"escalated: {reason}", actor_id)
+        await workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState(row["state"]),
+            target=ConversationState.NEEDS_ATTENTION,
+            event=ConversationEvent.FLAGGED,
+            reason=reason,
+            actor_id=actor_id,
+        )
+
+
+async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) -> None:
+    """Mark a thread that NEEDS_ATTENTION as dealt with (ACTIVE again); a pause stays."""
+    async with db.transaction() as conn:
+        await workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState.NEEDS_ATTENTION,
+            target=ConversationState.ACTIVE,
+            event=ConversationEvent.RESOLVED,
+            actor_id=actor_id,
         )

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+from approval_bot.app import create_app
 from approval_bot.config import Settings, load_settings
 from approval_bot.db import Database, opened
+
+from .webclient import Web
 
 
 @pytest.fixture
@@ -35,3 +39,11 @@ async def db(db_path: Path) -> AsyncIterator[Database]:
     """A fresh, migrated database file for one test."""
     async with opened(db_path) as database:
         yield database
+
+
+@pytest.fixture
+def web(make_settings: Callable[..., Settings]) -> Iterator[Web]:
+    """The app running on a fresh database, with a client that keeps its cookies."""
+    app = create_app(make_settings())
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        yield Web(client)

@@ -151,3 +151,58 @@ async def test_an_opted_out_thread_is_not_resumed_by_a_reviewer(db):
     with pytest.raises(review.ThreadClosed):
         await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
     assert await status_of(db, draft) == S.PAUSED_THREAD
+
+
+async def test_escalate_pauses_and_flags_in_one_transaction(db):
+    ana = await make_reviewer(db)
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+
+    await review.escalate(db, THREAD, "wants a refund", ana.id)
+
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+    row = await db.fetchone(
+        """
+        SELECT conversations.state, conversations.attention_reason, thread_controls.paused
+        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (THREAD,),
+    )
+    assert row is not None
+    assert (row["state"], row["attention_reason"], row["paused"]) == (
+        "NEEDS_ATTENTION",
+        "wants a refund",
+        1,
+    )
+    events = [
+        r["event"]
+        for r in await db.fetchall("SELECT event FROM audit_log WHERE actor_id = ?", (ana.id,))
+    ]
+    assert events == ["Thread Paused", "Held By Pause", "Conversation Needs Attention"]
+
+
+async def test_escalating_a_paused_thread_only_flags_it(db):
+    ana = await make_reviewer(db)
+    await make_inbound(db, THREAD)
+    await review.pause_thread(db, THREAD, "busy", ana.id)
+
+    await review.escalate(db, THREAD, "legal", ana.id)
+
+    row = await db.fetchone(
+        "SELECT paused_reason FROM thread_controls WHERE thread_id = ?", (THREAD,)
+    )
+    assert row is not None and row["paused_reason"] == "busy"
+
+
+@pytest.mark.parametrize(
+    ("thread", "reason", "error"),
+    [
+        (THREAD, "  ", review.EmptyReply),
+        ("+19999999999", "why", workflow.UnknownRecord),
+    ],
+)
+async def test_escalate_refuses_and_changes_nothing(db, thread, reason, error):
+    await make_inbound(db, THREAD)
+    before = await db.fetchall("SELECT id FROM audit_log")
+    with pytest.raises(error):
+        await review.escalate(db, thread, reason, None)
+    assert await db.fetchall("SELECT id FROM audit_log") == before

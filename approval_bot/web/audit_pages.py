@@ -1,0 +1,270 @@
+"""The audit page: filters, keyset pages, CSV and JSON exports, and the hash chain's health."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from .. import audit, queries
+from ..accounts import Reviewer
+from ..db import Database
+from ..models import now_iso
+from . import auth
+from .common import render
+
+EXPORT_COLUMNS = [
+    "id",
+    "timestamp",
+    "event",
+    "actor",
+    "actor_id",
+    "actor_name",
+    "thread_id",
+    "message_id",
+    "metadata",
+    "hash",
+]
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?!\d))")
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading =, @, or a sign before a non-digit is quoted.
+
+    Phone numbers such as +14155550100 are left alone.
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def _time(value: str | None, name: str) -> str | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(
+            400, f"{name} must be a date or time such as 2026-01-31T09:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def audit_filter(request: Request) -> queries.AuditFilter:
+    """The filter the query string asks for; 400 on a value that cannot be one."""
+    params = request.query_params
+    actor = params.get("actor", "")
+    actor_id = None
+    if actor and actor != "system":
+        if not actor.isdigit():
+            raise HTTPException(400, "actor must be a reviewer's id or 'system'")
+        actor_id = int(actor)
+    return queries.AuditFilter(
+        thread_id=params.get("thread") or None,
+        actor_id=actor_id,
+        system_only=actor == "system",
+        event=params.get("event") or None,
+        since=_time(params.get("since"), "since"),
+        until=_time(params.get("until"), "until"),
+    )
+
+
+WALK_BATCH = 5000
+WAIT_FOR_WALK_SECONDS = 0.5
+
+
+@dataclass
+class ChainStatus:
+    """How far the hash chain was verified, so each page checks only the rows added since.
+
+    The walk runs as a background task on its own read-only connection: a page waits for
+    it briefly, then shows how far it got, so a large log never stalls the app.
+    """
+
+    rows: int = 0
+    last_id: int = 0
+    last_hash: str = audit.GENESIS_HASH
+    broken: audit.Verification | None = None
+    checked_at: str | None = None
+
+    def __post_init__(self) -> None:
+        self._task: asyncio.Future[None] | None = None
+        self._stopping = False
+
+    @property
+    def walking(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def check(
+        self, db: Database, *, from_start: bool = False
+    ) -> tuple[audit.Verification, bool, str | None]:
+        """Verify the rows added since the last check (or all of them, `from_start`).
+
+        Returns the verification so far, whether the walk is still going, and when it ended.
+        Only the request that starts a walk waits for it, and only briefly.
+        """
+        if not self.walking:
+            if from_start:
+                self.rows, self.last_id, self.last_hash = 0, 0, audit.GENESIS_HASH
+                self.broken = None
+            if self.broken is None:
+                self._stopping = False
+                self._task = asyncio.create_task(asyncio.to_thread(self._walk, db.path))
+                await asyncio.wait({self._task}, timeout=WAIT_FOR_WALK_SECONDS)
+        if self._task is not None and self._task.done():
+            self._task.result()  # a failed walk is an error the page shows
+        return self.broken or audit.Verification(self.rows), self.walking, self.checked_at
+
+    async def stop(self) -> None:
+        """Stop a walk in progress (the app is shutting down)."""
+        self._stopping = True
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
+    def _walk(self, path: Path) -> None:
+        # a thread of its own with its own read-only connection: hashing a million rows
+        # must not hold the event loop or the app's reader connection
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            while self.broken is None and not self._stopping:
+                rows = conn.execute(
+                    "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
+                    (self.last_id, WALK_BATCH),
+                ).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    self.broken = self._next(row)
+                    if self.broken is not None:
+                        break
+            if self._stopping:
+                return
+            if self.broken is None:
+                seq = conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
+                ).fetchone()
+                highest = seq[0] if seq else 0
+                if highest > self.last_id:
+                    self.broken = audit.Verification(
+                        self.rows,
+                        self.last_id + 1,
+                        f"rows {self.last_id + 1} to {highest} are missing",
+                    )
+            self.checked_at = now_iso()
+        finally:
+            conn.close()
+
+    def _next(self, row: sqlite3.Row) -> audit.Verification | None:
+        expected = self.last_id + 1
+        if row["id"] != expected:
+            return audit.Verification(self.rows, expected, f"row {expected} is missing")
+        if row["prev_hash"] != self.last_hash:
+            return audit.Verification(
+                self.rows, row["id"], "its prev_hash does not match the row before it"
+            )
+        if audit.row_hash(row) != row["hash"]:
+            return audit.Verification(self.rows, row["id"], "its hash does not match its contents")
+        self.rows, self.last_id, self.last_hash = self.rows + 1, row["id"], row["hash"]
+        return None
+
+
+def _query_without(request: Request, *names: str) -> str:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in names and v]
+    return urlencode(kept)
+
+
+@auth.page()
+async def audit_page(request: Request, reviewer: Reviewer) -> Response:
+    where = audit_filter(request)
+    before_text = request.query_params.get("before")
+    if before_text and not before_text.isdigit():
+        raise HTTPException(400, "before must be an audit row id")
+    db: Database = request.state.db
+    chain: ChainStatus = request.app.state.audit_chain
+    verification, walking, checked_at = await chain.check(
+        db, from_start=request.query_params.get("verify") == "full"
+    )
+    page = await queries.audit_page(db, where, int(before_text) if before_text else None)
+    for row in page.rows:
+        row["metadata_pretty"] = json.dumps(json.loads(row["metadata"]), ensure_ascii=False)
+    return render(
+        request,
+        "audit.html",
+        {
+            "page": page,
+            "filter": where,
+            "params": request.query_params,
+            "events": await queries.audit_events(db),
+            "reviewers": await queries.reviewer_names(db),
+            "verification": verification,
+            "checked_at": checked_at,
+            "walking": walking,
+            "query": _query_without(request, "before", "verify"),
+            "view": "audit",
+        },
+    )
+
+
+async def _csv_lines(db: Database, where: queries.AuditFilter) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    async for batch in queries.audit_batches(db, where):
+        for row in batch:
+            writer.writerow([csv_cell(row[c]) for c in EXPORT_COLUMNS])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+async def _json_lines(db: Database, where: queries.AuditFilter) -> AsyncIterator[str]:
+    yield "["
+    first = True
+    async for batch in queries.audit_batches(db, where):
+        for row in batch:
+            item = {c: row[c] for c in EXPORT_COLUMNS}
+            item["metadata"] = json.loads(row["metadata"])
+            yield ("" if first else ",\n") + json.dumps(item, ensure_ascii=False)
+            first = False
+    yield "]\n"
+
+
+@auth.page()
+async def audit_export(request: Request, reviewer: Reviewer) -> Response:
+    where = audit_filter(request)
+    kind = request.path_params["kind"]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if kind == "csv":
+        body, media = _csv_lines(request.state.db, where), "text/csv; charset=utf-8"
+    elif kind == "json":
+        body, media = _json_lines(request.state.db, where), "application/json"
+    else:
+        raise HTTPException(404, "exports are .csv or .json")
+    return StreamingResponse(
+        body,
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="audit-{stamp}.{kind}"'},
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/audit", audit_page, name="audit"),
+        Route("/audit/export.{kind}", audit_export, name="audit_export"),
+    ]

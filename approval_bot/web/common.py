@@ -1,0 +1,97 @@
+"""What the web pages share: rendering, security headers, form fields, time for humans."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..paths import TEMPLATES_DIR
+from . import auth
+
+# Scripts only from our own origin: customer text can never become a running script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """Adds the Content-Security-Policy and friends to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in names]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def waited(timestamp: str, now: datetime | None = None) -> str:
+    """How long ago `timestamp` was, the way a person says it: "42 s", "5 min", "3 h", "2 d"."""
+    then = datetime.fromisoformat(timestamp)
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def short_time(timestamp: str | None) -> str:
+    """An ISO timestamp shown to the second, in UTC."""
+    return (timestamp or "")[:19].replace("T", " ")
+
+
+def build_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[auth.context])
+    templates.env.filters["waited"] = waited
+    templates.env.filters["short_time"] = short_time
+    return templates
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def text_field(form: FormData, name: str, *, required: bool = True, limit: int = 1600) -> str:
+    """A text field of a form, stripped; 400 when it is missing, not text, or too long."""
+    value = form.get(name)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise HTTPException(400, f"{name} must be text")
+    value = value.strip()
+    if required and not value:
+        raise HTTPException(400, f"{name.replace('_', ' ')} is required")
+    if len(value) > limit:
+        raise HTTPException(400, f"{name.replace('_', ' ')} is longer than {limit} characters")
+    return value

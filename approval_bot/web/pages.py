@@ -1,0 +1,311 @@
+"""The reviewer's pages: the queue and its views, a thread's story, and every review action.
+
+Handlers load, call `review` (the same actions the SMS and API doors use), then redirect
+with a flash message; a call made by script (with the X-CSRF-Token header) gets JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import queries, review, workflow
+from ..accounts import Reviewer
+from ..db import Database
+from ..models import DecisionChannel, MessageStatus
+from ..scheduler import wake_sender
+from . import auth
+from .common import render, short_time, text_field
+from .worddiff import word_diff
+
+S = MessageStatus
+MAX_WATCHED = 100
+
+# how a reply that left the queue is described to someone who still had it open
+STATUS_WORDS = {
+    S.APPROVED_TO_SEND: "approved",
+    S.SENT: "approved and sent",
+    S.FAILED_SEND: "approved, but sending failed",
+    S.REJECTED: "rejected",
+    S.SUPERSEDED: "replaced by a newer version",
+    S.PAUSED_THREAD: "held because the thread was paused",
+    S.DRAFT_PENDING_APPROVAL: "still pending",
+}
+
+
+def conflict_message(error: workflow.Conflict) -> str:
+    """A conflict told to a reviewer: what happened already, by whom and when."""
+    when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
+    if error.subject.startswith("message "):
+        words = STATUS_WORDS.get(S(error.actual), error.actual.lower())
+        return f"Already {words} by {error.changed_by}{when}; nothing was changed."
+    what = error.subject.split(" ", 1)[0]  # "thread" or "conversation"
+    state = error.actual.lower().replace("_", " ")
+    by = f"last change by {error.changed_by}{when}"
+    return f"The {what} is already {state} ({by}); nothing was changed."
+
+
+@contextmanager
+def review_errors() -> Iterator[None]:
+    """Turn the review module's refusals into 4xx answers with a message for the reviewer."""
+    try:
+        yield
+    except workflow.Conflict as error:
+        raise HTTPException(409, conflict_message(error)) from None
+    except review.ThreadClosed as error:
+        raise HTTPException(409, str(error)) from None
+    except review.EmptyReply as error:
+        raise HTTPException(400, str(error)) from None
+    except workflow.UnknownRecord as error:
+        raise HTTPException(404, str(error)) from None
+    except workflow.TransitionRefused as error:
+        raise HTTPException(409, str(error)) from None
+
+
+def done(request: Request, form: FormData, message: str, default: str = "/") -> Response:
+    """Answer a successful action: JSON to a script, else a flash and a redirect back."""
+    if auth.CSRF_HEADER in request.headers:
+        return JSONResponse({"ok": True, "message": message})
+    auth.flash(request, message)
+    target = form.get("next")
+    return RedirectResponse(
+        auth.safe_next(target if isinstance(target, str) else None, default), status_code=303
+    )
+
+
+def _cursor(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    try:
+        queries.decode_cursor(value)
+    except ValueError as error:
+        raise HTTPException(400, str(error)) from None
+    return value
+
+
+def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
+    return review.Decision(
+        reviewer_id=reviewer.id,
+        channel=DecisionChannel.WEB,
+        reviewer_phone=reviewer.phone,
+        notes=notes or None,
+    )
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+@auth.page()
+async def queue_page(request: Request, reviewer: Reviewer) -> Response:
+    page = await queries.queue(request.state.db, _cursor(request, "after"))
+    return render(request, "queue.html", {"page": page, "view": "queue"})
+
+
+@auth.page()
+async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
+    page = await queries.needs_review(request.state.db, _cursor(request, "after"))
+    return render(request, "needs_review.html", {"page": page, "view": "needs_review"})
+
+
+@auth.page()
+async def attention_page(request: Request, reviewer: Reviewer) -> Response:
+    page = await queries.threads_needing_attention(request.state.db, _cursor(request, "after"))
+    return render(request, "attention.html", {"page": page, "view": "attention"})
+
+
+@auth.page()
+async def paused_page(request: Request, reviewer: Reviewer) -> Response:
+    page = await queries.paused_threads(request.state.db, _cursor(request, "after"))
+    return render(request, "paused.html", {"page": page, "view": "paused"})
+
+
+def _with_diffs(messages: list[dict[str, Any]]) -> None:
+    """Give each reply that replaced an earlier version the word diff from that version."""
+    replaced = {m["superseded_by"]: m for m in messages if m.get("superseded_by")}
+    for message in messages:
+        previous = replaced.get(message["id"])
+        if previous is not None:
+            message["previous_version"] = previous["draft_version"]
+            message["diff"] = word_diff(previous["body"], message["body"])
+
+
+@auth.page()
+async def thread_page(request: Request, reviewer: Reviewer) -> Response:
+    thread_id = request.path_params["thread_id"]
+    thread = await queries.thread(request.state.db, thread_id, _cursor(request, "before"))
+    if thread is None:
+        raise HTTPException(404, f"no conversation with {thread_id}")
+    _with_diffs(thread.messages)
+    last_inbound = next(
+        (m["id"] for m in reversed(thread.messages) if m["type"] == "INBOUND"), None
+    )
+    return render(
+        request,
+        "thread.html",
+        {"thread": thread, "thread_id": thread_id, "last_inbound": last_inbound},
+    )
+
+
+# --- fragments and live updates ----------------------------------------------------------
+
+
+@auth.fragment
+async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
+    card = await queries.card(request.state.db, request.path_params["draft_id"])
+    if card is None:
+        raise HTTPException(404, "no such reply")
+    return render(request, "_card.html", {"card": card})
+
+
+@auth.fragment
+async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
+    """Which of the watched replies were decided (and by whom), and which arrived after."""
+    ids = [i for i in request.query_params.get("ids", "").split(",") if i]
+    if len(ids) > MAX_WATCHED:
+        raise HTTPException(400, f"watch at most {MAX_WATCHED} replies at once")
+    after = _cursor(request, "after")
+    db: Database = request.state.db
+    decided = await queries.outcomes(db, ids)
+    arrived = await queries.pending_after(db, after) if after else []
+    return JSONResponse(
+        {
+            "decided": [
+                {
+                    "id": o.draft_id,
+                    "status": o.status,
+                    "text": f"{STATUS_WORDS.get(S(o.status), o.status).capitalize()}: "
+                    f"{o.event} by {o.actor}"
+                    + (f" via {o.channel}" if o.channel else "")
+                    + f" at {short_time(o.timestamp)} UTC",
+                }
+                for o in decided
+            ],
+            "arrived": [id_ for id_, _ in arrived],
+            "newest": arrived[-1][1] if arrived else after,
+        }
+    )
+
+
+# --- review actions ------------------------------------------------------------------------
+
+
+@auth.action()
+async def approve_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    notes = text_field(form, "notes", required=False, limit=500)
+    with review_errors():
+        await review.approve(
+            request.state.db, request.path_params["draft_id"], _decision(reviewer, notes)
+        )
+    wake_sender(request.state.scheduler)
+    return done(request, form, "Approved; it is on its way.")
+
+
+@auth.action()
+async def edit_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    body = text_field(form, "body")
+    and_approve = form.get("approve") == "1"
+    with review_errors():
+        new_id = await review.edit(
+            request.state.db,
+            request.path_params["draft_id"],
+            body,
+            _decision(reviewer),
+            approve=and_approve,
+        )
+    if and_approve:
+        wake_sender(request.state.scheduler)
+        return done(request, form, "Edited and approved; the new version is on its way.")
+    response = done(request, form, "Edit saved as a new version; it is still pending.")
+    if isinstance(response, JSONResponse):
+        return JSONResponse({"ok": True, "id": new_id, "message": "Edit saved."})
+    return response
+
+
+@auth.action()
+async def reject_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    reason = text_field(form, "reason", limit=500)
+    with review_errors():
+        await review.reject(
+            request.state.db, request.path_params["draft_id"], _decision(reviewer, reason)
+        )
+    return done(request, form, "Rejected; the customer's message now needs a written reply.")
+
+
+@auth.action()
+async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
+    body = text_field(form, "body")
+    in_reply_to = text_field(form, "in_reply_to_id", required=False, limit=100) or None
+    db: Database = request.state.db
+    if in_reply_to is not None:
+        row = await db.fetchone(
+            "SELECT thread_id FROM messages WHERE id = ? AND type = 'INBOUND'", (in_reply_to,)
+        )
+        if row is None or row["thread_id"] != thread_id:
+            raise HTTPException(400, "in_reply_to_id is not a customer message of this thread")
+    with review_errors():
+        await review.write_reply(db, thread_id, body, reviewer.id, in_reply_to_id=in_reply_to)
+    wake_sender(request.state.scheduler)
+    return done(request, form, "Your reply is on its way.")
+
+
+@auth.action()
+async def pause_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    reason = text_field(form, "reason", required=False, limit=500) or "paused by a reviewer"
+    with review_errors():
+        await review.pause_thread(
+            request.state.db, request.path_params["thread_id"], reason, reviewer.id
+        )
+    return done(request, form, "Thread paused: nothing is drafted or sent until it is resumed.")
+
+
+@auth.action()
+async def resume_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.resume_thread(request.state.db, request.path_params["thread_id"], reviewer.id)
+    return done(request, form, "Thread resumed; replies it held are back in the queue.")
+
+
+@auth.action()
+async def escalate_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    reason = text_field(form, "reason", limit=500)
+    with review_errors():
+        await review.escalate(
+            request.state.db, request.path_params["thread_id"], reason, reviewer.id
+        )
+    return done(request, form, "Escalated: the thread is paused and needs attention.")
+
+
+@auth.action()
+async def resolve_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.resolve_attention(
+            request.state.db, request.path_params["thread_id"], reviewer.id
+        )
+    return done(request, form, "Marked as dealt with.")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", queue_page, name="queue"),
+        Route("/needs-review", needs_review_page, name="needs_review"),
+        Route("/attention", attention_page, name="attention"),
+        Route("/paused", paused_page, name="paused"),
+        Route("/threads/{thread_id}", thread_page, name="thread"),
+        Route("/fragments/cards/{draft_id}", card_fragment, name="card_fragment"),
+        Route("/queue/updates", queue_updates, name="queue_updates"),
+        Route("/drafts/{draft_id}/approve", approve_action, methods=["POST"]),
+        Route("/drafts/{draft_id}/edit", edit_action, methods=["POST"]),
+        Route("/drafts/{draft_id}/reject", reject_action, methods=["POST"]),
+        Route("/threads/{thread_id}/reply", reply_action, methods=["POST"]),
+        Route("/threads/{thread_id}/pause", pause_action, methods=["POST"]),
+        Route("/threads/{thread_id}/resume", resume_action, methods=["POST"]),
+        Route("/threads/{thread_id}/escalate", escalate_action, methods=["POST"]),
+        Route("/threads/{thread_id}/resolve", resolve_action, methods=["POST"]),
+    ]

@@ -1,0 +1,152 @@
+// approval-bot: keyboard shortcuts and live updates for the queue. Hand-written, no build.
+// Live updates poll /queue/updates every few seconds (short polling, no server push).
+"use strict";
+
+(function () {
+  const POLL_MS = 3000;
+  const DECIDED_LINGER_MS = 30000;
+  const body = document.body;
+  if (body.dataset.live !== "queue") return;
+
+  const cardsBox = document.getElementById("cards");
+  const note = document.getElementById("live-note");
+  const count = document.getElementById("pending-count");
+  const dialog = document.getElementById("shortcuts");
+  let current = null;
+
+  function cards() {
+    return Array.from(cardsBox.querySelectorAll("article.card:not(.decided)"));
+  }
+
+  function select(card) {
+    if (current) current.classList.remove("current");
+    current = card;
+    if (card) {
+      card.classList.add("current");
+      card.focus({ preventScroll: true });
+      card.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function move(step) {
+    const list = cards();
+    if (!list.length) return;
+    const at = list.indexOf(current);
+    const next = at < 0 ? 0 : Math.min(list.length - 1, Math.max(0, at + step));
+    select(list[next]);
+  }
+
+  function openAndFocus(card, detailsClass, selector) {
+    const details = card.querySelector("details." + detailsClass);
+    if (!details) return;
+    details.open = true;
+    const field = details.querySelector(selector);
+    if (field) field.focus();
+  }
+
+  document.getElementById("shortcuts-toggle").addEventListener("click", function () {
+    dialog.open ? dialog.close() : dialog.showModal();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    const target = event.target;
+    const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement ||
+      target instanceof HTMLSelectElement;
+    if (typing) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "?") { dialog.open ? dialog.close() : dialog.showModal(); return; }
+    if (event.key === "j") { move(1); return; }
+    if (event.key === "k") { move(-1); return; }
+    const card = current || cards()[0];
+    if (!card) return;
+    if (event.key === "a") {
+      event.preventDefault();
+      card.querySelector("form.approve-form").requestSubmit();
+    } else if (event.key === "e") {
+      event.preventDefault();
+      select(card);
+      openAndFocus(card, "edit", "textarea");
+    } else if (event.key === "r") {
+      event.preventDefault();
+      select(card);
+      openAndFocus(card, "reject", "input[name=reason]");
+    }
+  });
+
+  function bump(step) {
+    if (count) count.textContent = String(Math.max(0, Number(count.textContent) + step));
+  }
+
+  function markDecided(item) {
+    const card = document.getElementById("card-" + item.id);
+    if (!card || card.classList.contains("decided")) return;
+    card.classList.add("decided");
+    card.querySelector(".actions").remove();
+    const outcome = card.querySelector(".outcome");
+    outcome.textContent = item.text; // text, never markup
+    outcome.hidden = false;
+    if (current === card) select(null);
+    bump(-1);
+    // leave the notice up long enough to read, then clear the card away
+    window.setTimeout(function () { card.remove(); }, DECIDED_LINGER_MS);
+  }
+
+  async function appendCard(id) {
+    if (document.getElementById("card-" + id)) return;
+    const response = await fetch("/fragments/cards/" + encodeURIComponent(id), {
+      headers: { Accept: "text/html" }, credentials: "same-origin",
+    });
+    if (!response.ok) return;
+    // the fragment is rendered by the server with every value escaped
+    const holder = document.createElement("div");
+    holder.innerHTML = await response.text();
+    const card = holder.querySelector("article.card");
+    if (card && !document.getElementById(card.id)) {
+      cardsBox.appendChild(card);
+      bump(1);
+      const empty = document.getElementById("empty");
+      if (empty) empty.remove();
+    }
+  }
+
+  // replies that arrive after this cursor are new; on the last page they are appended,
+  // on an earlier page (the queue is oldest first) they are only counted
+  let newest = cardsBox.dataset.newest || "0|0";
+  const lastPage = cardsBox.dataset.lastPage === "1";
+  let waiting = 0;
+
+  async function poll() {
+    const ids = cards().map(function (c) { return c.dataset.id; }).slice(0, 100);
+    const query = new URLSearchParams({ ids: ids.join(","), after: newest });
+    try {
+      const response = await fetch("/queue/updates?" + query.toString(), {
+        headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+      if (response.status === 401) { note.textContent = "Signed out — reload to sign in again."; return; }
+      if (response.ok) {
+        const data = await response.json();
+        data.decided.forEach(markDecided);
+        if (data.arrived.length) {
+          newest = data.newest;
+          if (lastPage) {
+            for (const id of data.arrived) await appendCard(id);
+          } else {
+            waiting += data.arrived.length;
+            bump(data.arrived.length);
+          }
+          const n = lastPage ? data.arrived.length : waiting;
+          note.textContent = n + " new repl" + (n === 1 ? "y" : "ies") +
+            (lastPage ? " arrived." : " arrived; they are at the end of the queue.");
+        }
+      }
+    } catch (error) {
+      note.textContent = "Connection lost; retrying…";
+    }
+    window.setTimeout(poll, POLL_MS);
+  }
+
+  window.setTimeout(poll, POLL_MS);
+})();
