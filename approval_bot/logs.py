@@ -11,7 +11,13 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # attributes every LogRecord has; anything else on a record came in through `extra`
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (uvicorn adds `color_message`, the same text with terminal colours: never wanted here)
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 request_log = logging.getLogger("approval_bot.request")
 
@@ -36,6 +42,7 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
             JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                reserved_attrs=[*_STANDARD],
             )
         )
     else:
@@ -43,6 +50,9 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler tells of every run of every job at INFO: the sender alone runs every
+    # few seconds. Its warnings and errors still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 class RequestLog:

@@ -8,7 +8,7 @@ import logging
 import pytest
 from pythonjsonlogger.json import JsonFormatter
 
-from approval_bot import workflow
+from approval_bot import logs, workflow
 from approval_bot.logs import TextFormatter
 from approval_bot.models import Event, MessageStatus
 from tests.builders import make_inbound
@@ -66,3 +66,22 @@ async def test_a_rolled_back_change_is_never_logged(db, caplog):
             )
             raise RuntimeError("crash before commit")
     assert not [r for r in caplog.records if r.name == "approval_bot.audit"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_uvicorns_colour_copy_and_apschedulers_chatter_stay_out(log_format, capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logs.configure(log_format)
+        logging.getLogger("uvicorn.error").info(
+            "Started", extra={"color_message": "\x1b[36mStarted\x1b[0m"}
+        )
+        logging.getLogger("apscheduler.executors.default").info("Running job x")
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        logging.getLogger("apscheduler").setLevel(logging.NOTSET)
+    assert "Started" in err and "color_message" not in err and "\x1b" not in err
+    assert "Running job" not in err
