@@ -513,3 +513,9 @@ def test_api_actions_use_the_review_module(web, api, monkeypatch):
     monkeypatch.setattr(review, "approve", spy)
     assert api.post(f"/drafts/{draft}/approve").status_code == 200
     assert calls == [(draft, "api")]
+
+
+def test_an_unknown_api_path_or_method_answers_json(web, api):
+    refused(api.get("/nothing-here"), 404)
+    wrong = web.client.get("/api/v1/drafts/x/approve", headers=api.headers())
+    refused(wrong, 405)

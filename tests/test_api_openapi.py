@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
@@ -30,7 +31,7 @@ from approval_bot.web.api import PREFIX
 
 from .builders import make_draft, make_inbound, make_reviewer
 
-MAX_EXAMPLES = 8  # per operation: enough to reach each refusal, small enough for a shared CI box
+MAX_EXAMPLES = 12  # per operation: enough to reach each refusal, small enough for a shared CI box
 
 
 def test_the_description_is_valid_openapi_and_matches_the_routes(make_settings):
@@ -75,20 +76,26 @@ def test_every_operation_documents_its_errors_with_the_error_shape(make_settings
     assert {"code", "message"} <= set(error["required"])
 
 
-async def _seed(db_path: Path) -> str:
-    """Two threads with pending drafts, an FAQ entry, and an admin's token."""
+THREADS = ("+14155550100", "+14155550101", "whatsapp:+14155550102")
+
+
+async def _seed(db_path: Path) -> tuple[str, list[str]]:
+    """Three threads with pending drafts, an FAQ entry, and an admin's token."""
     async with opened(db_path) as db:
         await make_reviewer(db, "Ana", role=Role.ADMIN)
-        for thread in ("+14155550100", "+14155550101"):
+        messages = []
+        for thread in THREADS:
             inbound = await make_inbound(db, thread)
-            await make_draft(db, inbound)
+            messages += [inbound, await make_draft(db, inbound)]
         await directives.add_faq(db, ("hours",), "9 to 5", None)
-        return await accounts.create_token(db, "fuzz", "Ana")
+        return await accounts.create_token(db, "fuzz", "Ana"), messages
 
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_settings, db_path):
-    token = asyncio.run(_seed(db_path))
+    token, messages = asyncio.run(_seed(db_path))
+    # half the cases name a seeded message or thread, so actions reach the review module
+    known = {"draft_id": messages, "message_id": messages, "thread_id": list(THREADS)}
     app = create_app(make_settings())
     schema = schemathesis.openapi.from_asgi(f"{PREFIX}/openapi.json", app)
     checks = [
@@ -112,8 +119,12 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_se
                 derandomize=True,
                 suppress_health_check=list(HealthCheck),
             )
-            @given(case=operation.as_strategy())
-            def run(case: Any) -> None:
+            @given(case=operation.as_strategy(), pick=st.integers(0, len(messages) * 2 - 1))
+            def run(case: Any, pick: int) -> None:
+                for name in case.path_parameters or {}:
+                    if pick < len(messages):
+                        choices = known[name]
+                        case.path_parameters[name] = choices[pick % len(choices)]
                 case.call_and_validate(headers=headers, checks=checks)
 
             run()
@@ -121,3 +132,12 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_se
     finally:
         asgi.shutdown_lifespans()
     assert len(tested) == 14
+    events = asyncio.run(_events_by_the_token(db_path))
+    # the fuzz reached the review actions on seeded drafts and threads, not only 404s
+    assert {"Approved", "Thread Paused"} & events, events
+
+
+async def _events_by_the_token(db_path: Path) -> set[str]:
+    async with opened(db_path) as db:
+        rows = await db.fetchall("SELECT DISTINCT event FROM audit_log WHERE actor_id = 1")
+    return {row["event"] for row in rows}
