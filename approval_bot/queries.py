@@ -563,22 +563,33 @@ async def drafts(
     """Replies (machine drafts and reviewers' own) in a status, oldest first, as queue cards
     with their SMS code; optionally of one thread."""
     cursor = decode_cursor(after) or ("", "")
-    thread_clause = "AND messages.thread_id = ?" if thread_id is not None else ""
-    params: list[Any] = [status, *([thread_id] if thread_id is not None else []), *cursor]
+    if thread_id is not None:
+        # a thread's own timeline index
+        where = "messages.status = ? AND messages.thread_id = ?"
+        source, params = "messages", [status, thread_id]
+    elif status == S.DRAFT_PENDING_APPROVAL:
+        # the queue's partial index; its condition is spelled out so SQLite can use it
+        source, where, params = (
+            f"messages {_PENDING_INDEX}",
+            "messages.status = 'DRAFT_PENDING_APPROVAL'",
+            [],
+        )
+    else:
+        source, where, params = "messages", "messages.status = ?", [status]
     async with db.snapshot() as conn:
         rows = await _all(
             conn,
             f"""
             SELECT {_CARD_COLUMNS}
-            FROM messages
+            FROM {source}
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
-            WHERE messages.status = ? AND messages.type IN ('DRAFT', 'OUTBOUND') {thread_clause}
+            WHERE {where} AND messages.type IN ('DRAFT', 'OUTBOUND')
               AND (messages.timestamp, messages.id) > (?, ?)
             ORDER BY messages.timestamp, messages.id
             LIMIT ?
             """,
-            (*params, limit + 1),
+            (*params, *cursor, limit + 1),
         )
         cards = await _cards(conn, rows[:limit])
         codes = await _codes(conn, [card["id"] for card in cards])
