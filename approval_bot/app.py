@@ -27,6 +27,7 @@ from .paths import STATIC_DIR
 from .scheduler import build_scheduler
 from .sender import Sender
 from .web import (
+    api,
     audit_pages,
     auth,
     inbound_webhooks,
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages.routes(),
             *audit_pages.routes(),
             *reviewers_page.routes(),
+            *api.routes(),
         ],
         middleware=[
             Middleware(RequestLog),

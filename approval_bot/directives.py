@@ -54,27 +54,43 @@ def _audit(scope: str, actor_id: int | None, metadata: dict[str, object]) -> aud
 async def set_directive(db: Database, scope: str, body: str, actor_id: int | None) -> None:
     """Replace the directive of `scope`; an empty body clears it."""
     check_scope(scope)
-    body = body.strip()
     async with db.transaction() as conn:
-        async with conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)) as cur:
-            old = await cur.fetchone()
-        await conn.execute(
-            """
-            INSERT INTO directives (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?)
-            ON CONFLICT (scope) DO UPDATE SET
-                body = excluded.body, updated_at = excluded.updated_at,
-                updated_by = excluded.updated_by
-            """,
-            (scope, body, now_iso(), actor_id),
-        )
-        await audit.record(
-            conn,
-            _audit(
-                scope,
-                actor_id,
-                {"kind": "directive", "body": body, "previous": old["body"] if old else None},
-            ),
-        )
+        await _set_directive(conn, scope, body, actor_id)
+
+
+async def _set_directive(
+    conn: aiosqlite.Connection, scope: str, body: str, actor_id: int | None
+) -> None:
+    body = body.strip()
+    async with conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)) as cur:
+        old = await cur.fetchone()
+    await conn.execute(
+        """
+        INSERT INTO directives (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?)
+        ON CONFLICT (scope) DO UPDATE SET
+            body = excluded.body, updated_at = excluded.updated_at,
+            updated_by = excluded.updated_by
+        """,
+        (scope, body, now_iso(), actor_id),
+    )
+    await audit.record(
+        conn,
+        _audit(
+            scope,
+            actor_id,
+            {"kind": "directive", "body": body, "previous": old["body"] if old else None},
+        ),
+    )
+
+
+def _faq_entry(keywords: tuple[str, ...], answer: str) -> tuple[tuple[str, ...], str]:
+    keywords = tuple(dict.fromkeys(k.strip().lower() for k in keywords if k.strip()))
+    answer = answer.strip()
+    if not keywords:
+        raise InvalidGuidance("an FAQ entry needs at least one keyword")
+    if not answer:
+        raise InvalidGuidance("an FAQ entry needs an answer")
+    return keywords, answer
 
 
 async def add_faq(
@@ -82,63 +98,100 @@ async def add_faq(
 ) -> int:
     """Add an FAQ entry (keywords → answer); returns its id."""
     check_scope(scope)
-    keywords = tuple(dict.fromkeys(k.strip().lower() for k in keywords if k.strip()))
-    answer = answer.strip()
-    if not keywords:
-        raise InvalidGuidance("an FAQ entry needs at least one keyword")
-    if not answer:
-        raise InvalidGuidance("an FAQ entry needs an answer")
+    keywords, answer = _faq_entry(keywords, answer)
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            """
-            INSERT INTO faq_entries (scope, keywords, answer, created_at, updated_by)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (scope, json.dumps(list(keywords)), answer, now_iso(), actor_id),
-        )
-        entry_id = cursor.lastrowid
-        assert entry_id is not None
-        await audit.record(
-            conn,
-            _audit(
-                scope,
-                actor_id,
-                {
-                    "kind": "faq",
-                    "action": "add",
-                    "faq_id": entry_id,
-                    "keywords": list(keywords),
-                    "answer": answer,
-                },
-            ),
-        )
-        return entry_id
+        return await _add_faq(conn, scope, keywords, answer, actor_id)
+
+
+async def _add_faq(
+    conn: aiosqlite.Connection,
+    scope: str,
+    keywords: tuple[str, ...],
+    answer: str,
+    actor_id: int | None,
+) -> int:
+    cursor = await conn.execute(
+        """
+        INSERT INTO faq_entries (scope, keywords, answer, created_at, updated_by)
+        VALUES (?, ?, ?, ?, ?)
+        """,
+        (scope, json.dumps(list(keywords)), answer, now_iso(), actor_id),
+    )
+    entry_id = cursor.lastrowid
+    assert entry_id is not None
+    await audit.record(
+        conn,
+        _audit(
+            scope,
+            actor_id,
+            {
+                "kind": "faq",
+                "action": "add",
+                "faq_id": entry_id,
+                "keywords": list(keywords),
+                "answer": answer,
+            },
+        ),
+    )
+    return entry_id
 
 
 async def remove_faq(db: Database, entry_id: int, actor_id: int | None) -> None:
     """Delete an FAQ entry; InvalidGuidance when there is none with that id."""
     async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT scope, keywords, answer FROM faq_entries WHERE id = ?", (entry_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            raise InvalidGuidance(f"there is no FAQ entry {entry_id}")
-        await conn.execute("DELETE FROM faq_entries WHERE id = ?", (entry_id,))
-        await audit.record(
-            conn,
-            _audit(
-                row["scope"],
-                actor_id,
-                {
-                    "kind": "faq",
-                    "action": "remove",
-                    "faq_id": entry_id,
-                    "keywords": json.loads(row["keywords"]),
-                    "answer": row["answer"],
-                },
-            ),
-        )
+        await _remove_faq(conn, entry_id, actor_id)
+
+
+async def _remove_faq(conn: aiosqlite.Connection, entry_id: int, actor_id: int | None) -> None:
+    async with conn.execute(
+        "SELECT scope, keywords, answer FROM faq_entries WHERE id = ?", (entry_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise InvalidGuidance(f"there is no FAQ entry {entry_id}")
+    await conn.execute("DELETE FROM faq_entries WHERE id = ?", (entry_id,))
+    await audit.record(
+        conn,
+        _audit(
+            row["scope"],
+            actor_id,
+            {
+                "kind": "faq",
+                "action": "remove",
+                "faq_id": entry_id,
+                "keywords": json.loads(row["keywords"]),
+                "answer": row["answer"],
+            },
+        ),
+    )
+
+
+async def replace_guidance(
+    db: Database,
+    scope: str,
+    actor_id: int | None,
+    *,
+    directive: str | None = None,
+    faq: list[tuple[tuple[str, ...], str]] | None = None,
+) -> None:
+    """Set a scope's directive and/or replace all its FAQ entries, in one transaction.
+
+    None leaves that part as it is; each change has its own audit row.
+    """
+    check_scope(scope)
+    entries = [_faq_entry(keywords, answer) for keywords, answer in faq or []]
+    async with db.transaction() as conn:
+        if directive is not None:
+            await _set_directive(conn, scope, directive, actor_id)
+        if faq is not None:
+            async with conn.execute(
+                "SELECT id FROM faq_entries WHERE scope = ? ORDER BY id", (scope,)
+            ) as cur:
+                old_ids = [row["id"] for row in await cur.fetchall()]
+            for entry_id in old_ids:
+                await _remove_faq(conn, entry_id, actor_id)
+            for keywords, answer in entries:
+                await _add_faq(conn, scope, keywords, answer, actor_id)
 
 
 @dataclass(frozen=True)

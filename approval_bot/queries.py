@@ -538,3 +538,112 @@ async def audit_events(db: Database) -> list[str]:
 async def reviewer_names(db: Database) -> list[dict[str, Any]]:
     rows = await db.fetchall("SELECT id, name FROM reviewers ORDER BY name")
     return [_dict(row) for row in rows]
+
+
+# --- the JSON API's reads ------------------------------------------------------------------
+
+
+async def _codes(conn: aiosqlite.Connection, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    rows = await _all(
+        conn, f"SELECT message_id, code FROM draft_codes WHERE message_id IN ({marks})", ids
+    )
+    return {row["message_id"]: row["code"] for row in rows}
+
+
+async def drafts(
+    db: Database,
+    status: MessageStatus = S.DRAFT_PENDING_APPROVAL,
+    thread_id: str | None = None,
+    after: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """Replies (machine drafts and reviewers' own) in a status, oldest first, as queue cards
+    with their SMS code; optionally of one thread."""
+    cursor = decode_cursor(after) or ("", "")
+    if thread_id is not None:
+        # a thread's own timeline index
+        where = "messages.status = ? AND messages.thread_id = ?"
+        source, params = "messages", [status, thread_id]
+    elif status == S.DRAFT_PENDING_APPROVAL:
+        # the queue's partial index; its condition is spelled out so SQLite can use it
+        source, where, params = (
+            f"messages {_PENDING_INDEX}",
+            "messages.status = 'DRAFT_PENDING_APPROVAL'",
+            [],
+        )
+    else:
+        source, where, params = "messages", "messages.status = ?", [status]
+    async with db.snapshot() as conn:
+        rows = await _all(
+            conn,
+            f"""
+            SELECT {_CARD_COLUMNS}
+            FROM {source}
+            JOIN conversations ON conversations.thread_id = messages.thread_id
+            JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+            WHERE {where} AND messages.type IN ('DRAFT', 'OUTBOUND')
+              AND (messages.timestamp, messages.id) > (?, ?)
+            ORDER BY messages.timestamp, messages.id
+            LIMIT ?
+            """,
+            (*params, *cursor, limit + 1),
+        )
+        cards = await _cards(conn, rows[:limit])
+        codes = await _codes(conn, [card["id"] for card in cards])
+    for card in cards:
+        card["code"] = codes.get(card["id"])
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(cards[-1]["timestamp"], cards[-1]["id"])
+    return Page(cards, next_cursor)
+
+
+async def message(db: Database, message_id: str) -> dict[str, Any] | None:
+    """One message with its draft metadata and the decisions on it; None when unknown."""
+    async with db.snapshot() as conn:
+        row = await _one(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            return None
+        approvals = await _all(
+            conn,
+            """
+            SELECT approvals.*, reviewers.name AS reviewer_name
+            FROM approvals LEFT JOIN reviewers ON reviewers.id = approvals.reviewer_id
+            WHERE approvals.draft_id = ? ORDER BY approvals.id
+            """,
+            (message_id,),
+        )
+    result = _dict(row)
+    result["media"] = _json_list(row["media"])
+    result["meta"] = _json_dict(row["draft_meta"])
+    result["approvals"] = [_dict(a) for a in approvals]
+    return result
+
+
+async def guidance(db: Database, scope: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Directives and FAQ entries, of one scope or of all; global first."""
+    where, params = ("WHERE scope = ?", (scope,)) if scope is not None else ("", ())
+    async with db.snapshot() as conn:
+        directives = await _all(
+            conn,
+            f"""
+            SELECT scope, body, updated_at, updated_by FROM directives {where}
+            ORDER BY scope != 'global', scope
+            """,
+            params,
+        )
+        faq = await _all(
+            conn,
+            f"""
+            SELECT id, scope, keywords, answer FROM faq_entries {where}
+            ORDER BY scope != 'global', scope, id
+            """,
+            params,
+        )
+    return {
+        "directives": [_dict(row) for row in directives],
+        "faq": [{**_dict(row), "keywords": _json_list(row["keywords"])} for row in faq],
+    }

@@ -1,0 +1,567 @@
+"""The JSON API under /api/v1: the third door into the same review actions as the web and SMS.
+
+Each request carries `Authorization: Bearer <token>` and acts as the token's reviewer.
+Handlers validate with the pydantic models of `api_schema`, call `review`, `drafting` or
+`directives` (never a rule of their own), and answer JSON; every error is
+`{"error": {"code", "message", "field"?}}` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import directives, drafting, queries, review, workflow
+from ..accounts import Reviewer, reviewer_for_token
+from ..db import Database
+from ..models import DecisionChannel, MessageStatus, MessageType, Role
+from ..scheduler import wake_sender
+from . import api_schema as schema
+from .api_schema import Operation
+from .common import short_time
+from .metrics_endpoint import bearer_token
+from .pages import STATUS_WORDS, conflict_message
+
+PREFIX = "/api/v1"
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    message: str
+    field: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+    # a reply someone else moved first: who decided is looked up before answering
+    conflict_on: str | None = None
+
+    def response(self) -> JSONResponse:
+        detail: dict[str, Any] = {"code": self.status, "message": self.message}
+        for name in ("field", "decided_by", "decided_at"):
+            if getattr(self, name) is not None:
+                detail[name] = getattr(self, name)
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse({"error": detail}, status_code=self.status, headers=headers)
+
+
+@contextmanager
+def review_errors() -> Iterator[None]:
+    """The review module's refusals as API errors; each one changed nothing."""
+    try:
+        yield
+    except workflow.Conflict as error:
+        on = error.subject.split(" ", 1)[1] if error.subject.startswith("message ") else None
+        raise ApiError(
+            409,
+            conflict_message(error),
+            decided_by=error.changed_by,
+            decided_at=error.changed_at,
+            conflict_on=on,
+        ) from None
+    except review.ThreadClosed as error:
+        raise ApiError(409, str(error)) from None
+    except workflow.TransitionRefused as error:
+        raise ApiError(409, str(error)) from None
+    except drafting.NotRegenerable as error:
+        raise ApiError(409, str(error)) from None
+    except workflow.UnknownRecord as error:
+        raise ApiError(404, str(error)) from None
+    except drafting.DraftUnavailable as error:
+        raise ApiError(503, f"no draft could be made: {error}") from None
+
+
+async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> None:
+    """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
+    for outcome in await queries.outcomes(db, [message_id]):
+        words = STATUS_WORDS.get(MessageStatus(outcome.status), outcome.status.lower())
+        via = f" via {outcome.channel}" if outcome.channel else ""
+        error.message = (
+            f"Already {words} by {outcome.actor}{via} at "
+            f"{short_time(outcome.timestamp)} UTC; nothing was changed."
+        )
+        error.decided_by, error.decided_at = outcome.actor, outcome.timestamp
+
+
+def _field_of(error: ValidationError) -> tuple[str, str]:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return where, f"{where}: {first['msg']}"
+
+
+def _validate(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        where, message = _field_of(error)
+        raise ApiError(422, message, where) from None
+
+
+async def _read_json(request: Request, required: bool) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > schema.MAX_BODY_BYTES:
+        raise ApiError(413, f"the body is over {schema.MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > schema.MAX_BODY_BYTES:
+            raise ApiError(413, f"the body is over {schema.MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        if required:
+            raise ApiError(400, "a JSON body is required")
+        return {}
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "send the body as application/json")
+    try:
+        return json.loads(body)
+    except ValueError as error:  # UnicodeDecodeError is a ValueError too
+        raise ApiError(400, f"the body is not valid JSON: {error}") from None
+
+
+async def authenticate(request: Request) -> Reviewer:
+    """The active reviewer the request's live token acts as; 401 otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "send Authorization: Bearer <token> (approval-bot token create)")
+    reviewer = await reviewer_for_token(request.state.db, token)
+    if reviewer is None:
+        raise ApiError(401, "this token is unknown or revoked, or its reviewer is disabled")
+    return reviewer
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, its reviewer, and the validated body and query."""
+
+    request: Request
+    reviewer: Reviewer
+    body: Any
+    query: Any
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.request.state.db
+        return db
+
+    def path(self, name: str) -> str:
+        value: str = self.request.path_params[name]
+        return value
+
+    def decision(self, notes: str | None = None) -> review.Decision:
+        return review.Decision(
+            reviewer_id=self.reviewer.id,
+            channel=DecisionChannel.API,
+            reviewer_phone=self.reviewer.phone,
+            notes=notes or None,
+        )
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+OPERATIONS: list[Operation] = []
+_ROUTES: list[BaseRoute] = []
+
+
+def endpoint(op: Operation, *, admin: bool = False) -> Callable[[Handler], Handler]:
+    """Register a handler for a documented operation; its answer is checked against the model."""
+
+    def wrap(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def run(request: Request) -> Response:
+            try:
+                reviewer = await authenticate(request)
+                if admin and reviewer.role is not Role.ADMIN:
+                    raise ApiError(403, "only an admin can do this")
+                body = None
+                if op.body is not None:
+                    body = _validate(op.body, await _read_json(request, op.body_required))
+                query = None
+                if op.query is not None:
+                    query = _validate(op.query, dict(request.query_params))
+                result = await handler(Call(request, reviewer, body, query))
+            except ApiError as error:
+                if error.conflict_on is not None:
+                    await _name_the_decision(request.state.db, error, error.conflict_on)
+                return error.response()
+            answer = op.response.model_validate(result)
+            return JSONResponse(answer.model_dump(mode="json"))
+
+        OPERATIONS.append(op)
+        _ROUTES.append(Route(op.path, run, methods=[op.method]))
+        return handler
+
+    return wrap
+
+
+def _cursor(value: str | None) -> str | None:
+    try:
+        queries.decode_cursor(value)
+    except ValueError as error:
+        raise ApiError(400, str(error), "cursor") from None
+    return value
+
+
+async def _message(call: Call, message_id: str) -> dict[str, Any]:
+    found = await queries.message(call.db, message_id)
+    if found is None:
+        raise ApiError(404, f"no message {message_id}")
+    return found
+
+
+async def _draft(call: Call) -> str:
+    """The path's draft id, once it names a reply (not a customer's message)."""
+    draft_id = call.path("draft_id")
+    row = await call.db.fetchone("SELECT type FROM messages WHERE id = ?", (draft_id,))
+    if row is None or row["type"] == MessageType.INBOUND:
+        raise ApiError(404, f"no draft {draft_id}")
+    return draft_id
+
+
+async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict[str, Any]:
+    found = await queries.thread(call.db, thread_id, before)
+    if found is None:
+        raise ApiError(404, f"no conversation with {thread_id}")
+    conversation = found.conversation
+    return {
+        "conversation": conversation,
+        "controls": {
+            "paused": conversation["paused"],
+            "paused_reason": conversation["paused_reason"],
+            "last_updated": conversation["control_updated"],
+        },
+        "messages": found.messages,
+        "earlier_cursor": found.earlier_cursor,
+    }
+
+
+# --- drafts and messages -------------------------------------------------------------------
+
+DRAFT_ERRORS = (404, 409, 413, 415, 422)
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/drafts",
+        "Replies in a status (pending by default), oldest first, with their context",
+        schema.DraftList,
+        query=schema.DraftsQuery,
+        errors=(422,),
+    )
+)
+async def list_drafts(call: Call) -> dict[str, Any]:
+    q: schema.DraftsQuery = call.query
+    page = await queries.drafts(call.db, q.status, q.thread_id, _cursor(q.cursor), q.limit)
+    return {"items": page.rows, "next_cursor": page.next_cursor}
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/messages/{{message_id}}",
+        "One message (customer text, draft or reply) with the decisions on it",
+        schema.Message,
+        errors=(404,),
+        path_params=("message_id",),
+    )
+)
+async def get_message(call: Call) -> dict[str, Any]:
+    return await _message(call, call.path("message_id"))
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/drafts/{{draft_id}}/approve",
+        "Approve a pending reply for sending",
+        schema.Message,
+        body=schema.DecisionRequest,
+        body_required=False,
+        errors=DRAFT_ERRORS,
+        path_params=("draft_id",),
+    )
+)
+async def approve(call: Call) -> dict[str, Any]:
+    draft_id = await _draft(call)
+    with review_errors():
+        await review.approve(call.db, draft_id, call.decision(call.body.notes))
+    wake_sender(call.request.state.scheduler)
+    return await _message(call, draft_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/drafts/{{draft_id}}/reject",
+        "Reject a pending reply; the customer's message then needs a written reply",
+        schema.Message,
+        body=schema.DecisionRequest,
+        body_required=False,
+        errors=DRAFT_ERRORS,
+        path_params=("draft_id",),
+    )
+)
+async def reject(call: Call) -> dict[str, Any]:
+    draft_id = await _draft(call)
+    with review_errors():
+        await review.reject(call.db, draft_id, call.decision(call.body.notes))
+    return await _message(call, draft_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/drafts/{{draft_id}}/edit",
+        "Save a new version of a pending reply (approved when `approve`); returns it",
+        schema.Message,
+        body=schema.EditRequest,
+        errors=DRAFT_ERRORS,
+        path_params=("draft_id",),
+    )
+)
+async def edit(call: Call) -> dict[str, Any]:
+    draft_id = await _draft(call)
+    body: schema.EditRequest = call.body
+    with review_errors():
+        new_id = await review.edit(
+            call.db, draft_id, body.body, call.decision(body.notes), approve=body.approve
+        )
+    if body.approve:
+        wake_sender(call.request.state.scheduler)
+    return await _message(call, new_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/drafts/{{draft_id}}/regenerate",
+        "A new draft for a pending draft or a customer message that needs review; returns it",
+        schema.Message,
+        errors=(404, 409, 503),
+        path_params=("draft_id",),
+    )
+)
+async def regenerate(call: Call) -> dict[str, Any]:
+    with review_errors():
+        new_id = await drafting.regenerate(
+            call.request.state.drafting, call.path("draft_id"), call.reviewer.id
+        )
+    return await _message(call, new_id)
+
+
+# --- threads -------------------------------------------------------------------------------
+
+THREAD_ERRORS = (404, 409, 413, 415, 422)
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/threads/{{thread_id}}",
+        "A conversation, its controls, and its latest messages in order",
+        schema.Thread,
+        query=schema.ThreadQuery,
+        errors=(404, 422),
+        path_params=("thread_id",),
+    )
+)
+async def get_thread(call: Call) -> dict[str, Any]:
+    q: schema.ThreadQuery = call.query
+    return await _thread(call, call.path("thread_id"), _cursor(q.before))
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/pause",
+        "Pause a thread: nothing is drafted or sent on it until it is resumed",
+        schema.Thread,
+        body=schema.PauseRequest,
+        body_required=False,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def pause(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.pause_thread(
+            call.db, thread_id, call.body.reason or "paused by a reviewer", call.reviewer.id
+        )
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/resume",
+        "Resume a thread; replies it held go back to review",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def resume(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.resume_thread(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/escalate",
+        "Hand a thread to a human: it pauses and needs attention, with the reason",
+        schema.Thread,
+        body=schema.ReasonRequest,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def escalate(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.escalate(call.db, thread_id, call.body.reason, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/reply",
+        "Send a reply you wrote; the thread's other open replies are superseded",
+        schema.Message,
+        body=schema.ReplyRequest,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def reply(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    body: schema.ReplyRequest = call.body
+    in_reply_to = body.in_reply_to_id
+    if in_reply_to is None:
+        # the web's thread page answers the latest customer text the same way
+        row = await call.db.fetchone(
+            """
+            SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+            ORDER BY timestamp DESC, id DESC LIMIT 1
+            """,
+            (thread_id,),
+        )
+        in_reply_to = row["id"] if row else None
+    else:
+        row = await call.db.fetchone(
+            "SELECT thread_id FROM messages WHERE id = ? AND type = 'INBOUND'", (in_reply_to,)
+        )
+        if row is None or row["thread_id"] != thread_id:
+            raise ApiError(
+                422, "in_reply_to_id is not a customer message of this thread", "in_reply_to_id"
+            )
+    with review_errors():
+        reply_id = await review.write_reply(
+            call.db, thread_id, body.body, call.reviewer.id, in_reply_to_id=in_reply_to
+        )
+    wake_sender(call.request.state.scheduler)
+    return await _message(call, reply_id)
+
+
+# --- audit and directives ------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/audit",
+        "The audit log, newest first, filtered; `actor` is a reviewer id or `system`",
+        schema.AuditList,
+        query=schema.AuditQuery,
+        errors=(422,),
+    )
+)
+async def audit_log(call: Call) -> dict[str, Any]:
+    q: schema.AuditQuery = call.query
+    before = None
+    if q.cursor is not None:
+        if not q.cursor.isdigit():
+            raise ApiError(400, f"not an audit cursor: {q.cursor!r}", "cursor")
+        before = int(q.cursor)
+    where = queries.AuditFilter(
+        thread_id=q.thread_id,
+        actor_id=int(q.actor) if q.actor not in (None, "system") else None,
+        system_only=q.actor == "system",
+        event=q.event,
+        since=_iso(q.since),
+        until=_iso(q.until),
+    )
+    page = await queries.audit_page(call.db, where, before, q.limit)
+    items = [{**row, "metadata": json.loads(row["metadata"] or "{}")} for row in page.rows]
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/directives",
+        "Directives and FAQ entries the drafters follow, of every scope or of one",
+        schema.Directives,
+        query=schema.DirectivesQuery,
+        errors=(422,),
+    )
+)
+async def get_directives(call: Call) -> dict[str, Any]:
+    q: schema.DirectivesQuery = call.query
+    return await queries.guidance(call.db, q.scope)
+
+
+@endpoint(
+    Operation(
+        "PUT",
+        f"{PREFIX}/directives",
+        "Admins: set a scope's directive and/or replace its FAQ entries",
+        schema.Directives,
+        body=schema.DirectivesUpdate,
+        errors=(403, 413, 415, 422),
+    ),
+    admin=True,
+)
+async def put_directives(call: Call) -> dict[str, Any]:
+    body: schema.DirectivesUpdate = call.body
+    faq = None
+    if body.faq is not None:
+        faq = [(tuple(entry.keywords), entry.answer) for entry in body.faq]
+    try:
+        await directives.replace_guidance(
+            call.db, body.scope, call.reviewer.id, directive=body.directive, faq=faq
+        )
+    except directives.InvalidGuidance as error:
+        field = "scope" if str(error).startswith("scope") else "faq"
+        raise ApiError(422, str(error), field) from None
+    return await queries.guidance(call.db, body.scope)
+
+
+async def openapi_json(request: Request) -> Response:
+    """The OpenAPI description of every endpoint above; it needs no token."""
+    return JSONResponse(schema.openapi(OPERATIONS))
+
+
+def routes() -> list[BaseRoute]:
+    return [Route(f"{PREFIX}/openapi.json", openapi_json), *_ROUTES]

@@ -1,0 +1,372 @@
+"""The JSON API's shapes: pydantic models for requests, responses and query strings, and the
+OpenAPI 3.1 description built from them.
+
+Every schema in /api/v1/openapi.json is generated from these models; none is written by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from ..models import ConversationState, MessageStatus, MessageType
+
+MAX_BODY_BYTES = 64 * 1024  # a request body over this is refused with 413
+MAX_TEXT = 1600  # one reply: the most a reviewer's text may be (ten SMS segments)
+MAX_NOTE = 500
+PAGE_LIMIT = 200
+
+# text with at least one character that is not a space
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=r"\S")]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTE, pattern=r"\S")]
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class DecisionRequest(_Request):
+    """Approve or reject a pending reply; notes are kept with the decision."""
+
+    notes: Note | None = None
+
+
+class EditRequest(_Request):
+    """A new version of a pending reply, approved at once when `approve` is true."""
+
+    body: Text
+    approve: bool
+    notes: Note | None = None
+
+
+class ReasonRequest(_Request):
+    reason: Reason
+
+
+class PauseRequest(_Request):
+    reason: Reason | None = None
+
+
+class ReplyRequest(_Request):
+    """A reply a reviewer wrote; it answers the thread's latest customer message unless told."""
+
+    body: Text
+    in_reply_to_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class FaqInput(_Request):
+    keywords: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]],
+        Field(min_length=1, max_length=50),
+    ]
+    answer: Text
+
+
+class DirectivesUpdate(_Request):
+    """Set a scope's directive and/or replace its FAQ entries; what is left out stays."""
+
+    scope: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "global"
+    directive: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    faq: Annotated[list[FaqInput], Field(max_length=200)] | None = None
+
+
+# --- query strings --------------------------------------------------------------------------
+
+
+class Paging(_Request):
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT)] = 50
+
+
+class DraftsQuery(Paging):
+    status: MessageStatus = MessageStatus.DRAFT_PENDING_APPROVAL
+    thread_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+
+
+class AuditQuery(Paging):
+    thread_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    actor: Annotated[str, StringConstraints(pattern=r"^(system|[0-9]{1,9})$")] | None = None
+    event: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class ThreadQuery(_Request):
+    before: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class DirectivesQuery(_Request):
+    scope: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+class ErrorDetail(_Response):
+    code: int = Field(description="the HTTP status")
+    message: str
+    field: str | None = Field(None, description="the invalid field (422)")
+    decided_by: str | None = Field(None, description="who made the decision that won (409)")
+    decided_at: str | None = None
+
+
+class Error(_Response):
+    error: ErrorDetail
+
+
+class Approval(_Response):
+    action: str
+    reviewer_id: int | None
+    reviewer_name: str | None
+    channel: str
+    notes: str | None
+    timestamp: str
+
+
+class Message(_Response):
+    id: str
+    thread_id: str
+    type: MessageType
+    status: MessageStatus
+    body: str
+    timestamp: str
+    updated_at: str
+    channel: str
+    draft_version: int
+    in_reply_to_id: str | None
+    superseded_by: str | None
+    sentiment: str | None
+    media: list[Any]
+    meta: dict[str, Any]
+    provider_sid: str | None
+    delivery_status: str | None
+    error_code: int | None
+    error_message: str | None
+    approvals: list[Approval] = []
+
+
+class CustomerText(_Response):
+    id: str
+    body: str
+    timestamp: str
+    media: list[Any]
+
+
+class Draft(_Response):
+    id: str
+    thread_id: str
+    type: MessageType
+    status: MessageStatus
+    body: str
+    timestamp: str
+    channel: str
+    draft_version: int
+    in_reply_to_id: str | None
+    code: str | None = Field(description="the 4-character code reviewers text to decide it")
+    findings: list[str]
+    meta: dict[str, Any]
+    conversation_state: ConversationState
+    paused: bool
+    paused_reason: str | None
+    opted_out: bool
+    recent: list[CustomerText] = Field(description="the customer's latest texts, oldest first")
+
+
+class DraftList(_Response):
+    items: list[Draft]
+    next_cursor: str | None
+
+
+class Conversation(_Response):
+    thread_id: str
+    channel: str
+    state: ConversationState
+    sentiment: str | None
+    attention_reason: str | None
+    opted_out: bool
+    last_activity_at: str
+
+
+class Controls(_Response):
+    paused: bool
+    paused_reason: str | None
+    last_updated: str | None
+
+
+class Thread(_Response):
+    conversation: Conversation
+    controls: Controls
+    messages: list[Message]
+    earlier_cursor: str | None = Field(description="pass as `before` for older messages")
+
+
+class AuditEntry(_Response):
+    id: int
+    event: str
+    actor: str
+    actor_id: int | None
+    actor_name: str | None
+    thread_id: str | None
+    message_id: str | None
+    metadata: dict[str, Any]
+    timestamp: str
+    hash: str
+
+
+class AuditList(_Response):
+    items: list[AuditEntry]
+    next_cursor: str | None
+
+
+class Directive(_Response):
+    scope: str
+    body: str
+    updated_at: str
+    updated_by: int | None
+
+
+class FaqEntry(_Response):
+    id: int
+    scope: str
+    keywords: list[str]
+    answer: str
+
+
+class Directives(_Response):
+    directives: list[Directive]
+    faq: list[FaqEntry]
+
+
+# --- the OpenAPI description ----------------------------------------------------------------
+
+ERROR_TEXT = {
+    400: "Malformed request: a body that is not JSON, a bad cursor",
+    401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
+    403: "The token's reviewer may not do this",
+    404: "No such draft, message or thread",
+    409: "Already decided (the message says by whom), or the thread is paused or opted out",
+    413: f"The body is over {MAX_BODY_BYTES} bytes",
+    415: "The body is not application/json",
+    422: "A field is invalid; `error.field` names it",
+    503: "No draft could be made just now",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One documented endpoint: what it takes, what it answers, and the errors it may give."""
+
+    method: Literal["GET", "POST", "PUT"]
+    path: str
+    summary: str
+    response: type[BaseModel]
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    path_params: tuple[str, ...] = field(default=())
+
+
+def _components(operations: list[Operation]) -> dict[str, Any]:
+    models: set[type[BaseModel]] = {Error}
+    for op in operations:
+        models.add(op.response)
+        if op.body is not None:
+            models.add(op.body)
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (model, "validation" if issubclass(model, _Request) else "serialization")
+        for model in sorted(models, key=lambda m: m.__name__)
+    ]
+    _, schema = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
+    return dict(schema.get("$defs", {}))
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        # a query string cannot carry null: an optional parameter is one left out
+        options = [p for p in prop.get("anyOf", []) if p != {"type": "null"}]
+        if len(options) == 1:
+            prop = {**options[0], **{k: v for k, v in prop.items() if k not in ("anyOf",)}}
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        parameters.append(
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+        )
+    return parameters
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def openapi(operations: list[Operation]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations`, with schemas generated from the models."""
+    components = _components(operations)
+    for op in operations:
+        if op.query is not None:
+            # enums used by query strings are referenced from the parameters
+            defs = op.query.model_json_schema().get("$defs", {})
+            components.update({k: v for k, v in defs.items() if k not in components})
+    paths: dict[str, Any] = {}
+    for op in operations:
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in op.path_params
+        ]
+        if op.query is not None:
+            parameters += _query_parameters(op.query)
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "OK",
+                "content": {"application/json": {"schema": _ref(op.response)}},
+            }
+        }
+        for status in sorted({400, 401, *op.errors}):
+            responses[str(status)] = {
+                "description": ERROR_TEXT[status],
+                "content": {"application/json": {"schema": _ref(Error)}},
+            }
+        operation: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": f"{op.method.lower()}_{op.path}".replace("/", "_")
+            .replace("{", "")
+            .replace("}", ""),
+            "parameters": parameters,
+            "responses": responses,
+        }
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": op.body_required,
+                "content": {"application/json": {"schema": _ref(op.body)}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "approval-bot",
+            "version": "1",
+            "description": "Review AI-drafted replies: nothing reaches a customer until a "
+            "reviewer approves it. Each token acts as its reviewer.",
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
