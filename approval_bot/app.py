@@ -29,11 +29,13 @@ from .sender import Sender
 from .web import (
     audit_pages,
     auth,
+    directives_page,
     inbound_webhooks,
     metrics_endpoint,
     pages,
     reviewers_page,
     signin,
+    simulator,
     status_webhook,
 )
 from .web.common import SecurityHeaders, build_templates
@@ -139,6 +141,8 @@ def create_app(settings: Settings) -> Starlette:
             *pages.routes(),
             *audit_pages.routes(),
             *reviewers_page.routes(),
+            *directives_page.routes(),
+            *simulator.routes(),
         ],
         middleware=[
             Middleware(RequestLog),
