@@ -24,7 +24,13 @@
     list.replaceChildren.apply(list, items);
   }
 
-  let seen = list.children.length;
+  // what the view shows: redrawn only when the newest text or the count changes
+  function fingerprint(texts) {
+    const last = texts[texts.length - 1];
+    return texts.length + "|" + (last ? last.timestamp + "|" + last.direction : "");
+  }
+
+  let seen = null;
 
   async function poll() {
     try {
@@ -34,11 +40,12 @@
       if (response.status === 401) { note.textContent = "Signed out — reload to sign in again."; return; }
       if (response.ok) {
         const data = await response.json();
-        if (data.texts.length !== seen) {
-          seen = data.texts.length;
+        const now = fingerprint(data.texts);
+        if (now !== seen) {
           render(data.texts);
-          list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "nearest" });
+          if (list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "nearest" });
         }
+        seen = now;
       }
     } catch (error) {
       note.textContent = "Connection lost; retrying…";

@@ -155,3 +155,20 @@ def test_the_simulator_does_not_exist_outside_sandbox_mode(live_web):
     assert live_web.post("/simulator/send", {"from": CUSTOMER, "body": "hi"}).status_code == 404
     assert live_web.rows("SELECT * FROM messages") == []
     assert 'href="/simulator"' not in live_web.client.get("/").text
+
+
+def test_hostile_text_shows_as_text_in_the_phone_view(web, ana):
+    payload = '"><img src=x onerror=alert(1)><script>alert(2)</script>\u202e'
+    assert web.post("/simulator/send", {"from": CUSTOMER, "body": payload}).status_code == 303
+
+    page = web.client.get(f"/simulator?number={quote(CUSTOMER)}").text
+    assert "<img src=x" not in page and "<script>alert(2)" not in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert texts(web, CUSTOMER)[0] == ("out", payload.strip())
+
+
+def test_the_phone_view_keeps_the_latest_texts(web, ana, monkeypatch):
+    monkeypatch.setattr(simulator, "PHONE_VIEW_LIMIT", 2)
+    for body in ("one", "two", "three"):
+        web.post("/simulator/send", {"from": CUSTOMER, "body": body})
+    assert texts(web, CUSTOMER) == [("out", "two"), ("out", "three")]

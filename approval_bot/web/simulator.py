@@ -149,7 +149,7 @@ class PhoneText:
 
 
 async def phone_view(db: Database, number: str) -> list[PhoneText]:
-    """What `number` sent to the bot and received from it, oldest first (the latest 50 each)."""
+    """The latest 50 texts `number` sent to the bot or received from it, oldest first."""
     received = await db.fetchall(
         """
         SELECT body, created_at AS timestamp FROM sandbox_messages
@@ -177,7 +177,8 @@ async def phone_view(db: Database, number: str) -> list[PhoneText]:
     texts = [PhoneText("in", r["body"], r["timestamp"]) for r in received]
     texts += [PhoneText("out", r["body"] or "", r["timestamp"]) for r in as_customer]
     texts += [PhoneText("out", r["body"] or "", r["timestamp"]) for r in as_reviewer]
-    return sorted(texts, key=lambda t: t.timestamp)
+    # the latest 50 of the union are among the latest 50 of each source
+    return sorted(texts, key=lambda t: t.timestamp)[-PHONE_VIEW_LIMIT:]
 
 
 async def _reviewer_phones(db: Database) -> list[dict[str, Any]]:
