@@ -30,11 +30,13 @@ from .web import (
     api,
     audit_pages,
     auth,
+    directives_page,
     inbound_webhooks,
     metrics_endpoint,
     pages,
     reviewers_page,
     signin,
+    simulator,
     status_webhook,
 )
 from .web.common import SecurityHeaders, build_templates
@@ -141,6 +143,8 @@ def create_app(settings: Settings) -> Starlette:
             *audit_pages.routes(),
             *reviewers_page.routes(),
             *api.routes(),
+            *directives_page.routes(),
+            *simulator.routes(),
         ],
         middleware=[
             Middleware(RequestLog),

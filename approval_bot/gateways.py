@@ -30,6 +30,8 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 RECONCILE_SLACK_SECONDS = 120
 RECONCILE_LIMIT = 1000
 RECENT_LIMIT = 50
+# the number the sandbox "sends" from (one of Twilio's magic test numbers)
+SANDBOX_FROM = "+15005550006"
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ class TwilioGateway:
 class SandboxGateway:
     """No network: what it "sends" is written to `sandbox_messages` for the phone simulator."""
 
-    def __init__(self, db: Database, from_address: str = "+15005550006") -> None:
+    def __init__(self, db: Database, from_address: str = SANDBOX_FROM) -> None:
         self._db = db
         self._from = from_address
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import queries, review, workflow
+from .. import drafting, queries, review, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
@@ -145,10 +145,18 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     last_inbound = next(
         (m["id"] for m in reversed(thread.messages) if m["type"] == "INBOUND"), None
     )
+    directive = await request.state.db.fetchone(
+        "SELECT body FROM directives WHERE scope = ?", (thread_id,)
+    )
     return render(
         request,
         "thread.html",
-        {"thread": thread, "thread_id": thread_id, "last_inbound": last_inbound},
+        {
+            "thread": thread,
+            "thread_id": thread_id,
+            "last_inbound": last_inbound,
+            "thread_directive": directive["body"] if directive else "",
+        },
     )
 
 
@@ -238,6 +246,23 @@ async def reject_action(request: Request, reviewer: Reviewer, form: FormData) ->
 
 
 @auth.action()
+async def regenerate_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    """Another draft for a pending draft or a customer's message waiting for a reply."""
+    message_id = request.path_params["message_id"]
+    with review_errors():
+        try:
+            await drafting.regenerate(request.state.drafting, message_id, reviewer.id)
+        except drafting.NotRegenerable as error:
+            raise HTTPException(409, str(error)) from None
+        except drafting.DraftUnavailable as error:
+            raise HTTPException(
+                422, f"No new draft could be made ({error}); write your own reply."
+            ) from None
+    # the new version stays pending: nothing to send yet
+    return done(request, form, "A new draft replaced the old one; it is pending approval.")
+
+
+@auth.action()
 async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     thread_id = request.path_params["thread_id"]
     body = text_field(form, "body")
@@ -303,6 +328,7 @@ def routes() -> list[BaseRoute]:
         Route("/drafts/{draft_id}/approve", approve_action, methods=["POST"]),
         Route("/drafts/{draft_id}/edit", edit_action, methods=["POST"]),
         Route("/drafts/{draft_id}/reject", reject_action, methods=["POST"]),
+        Route("/messages/{message_id}/regenerate", regenerate_action, methods=["POST"]),
         Route("/threads/{thread_id}/reply", reply_action, methods=["POST"]),
         Route("/threads/{thread_id}/pause", pause_action, methods=["POST"]),
         Route("/threads/{thread_id}/resume", resume_action, methods=["POST"]),

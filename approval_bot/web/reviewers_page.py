@@ -1,4 +1,5 @@
-"""The reviewers page (admins only): add, disable or enable, phone, notifications, password."""
+"""The reviewers page (admins only): add, disable or enable, phone, notifications (and
+whether they texted STOP), quiet hours, password."""
 
 from __future__ import annotations
 
@@ -46,7 +47,14 @@ def _refused(error: accounts.AccountError) -> HTTPException:
 
 
 async def _page(request: Request, revealed: str | None = None) -> Response:
-    people = await accounts.list_reviewers(request.state.db)
+    # beyond the account: whether they texted STOP, and their quiet hours
+    people = await request.state.db.fetchall(
+        """
+        SELECT id, name, phone, role, notify_sms, active, sms_opted_out,
+               quiet_start, quiet_end, time_zone
+        FROM reviewers ORDER BY name
+        """
+    )
     return render(
         request, "reviewers.html", {"reviewers": people, "view": "reviewers", "revealed": revealed}
     )
@@ -128,6 +136,32 @@ async def notify_action(request: Request, reviewer: Reviewer, form: FormData) ->
 
 
 @auth.action(admin=True)
+async def quiet_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    """Set a reviewer's quiet hours (start, end, time zone), or clear them."""
+    target = _reviewer_id(request)
+    row = await request.state.db.fetchone("SELECT name FROM reviewers WHERE id = ?", (target,))
+    if row is None:
+        raise HTTPException(404, "no such reviewer")
+    hours: tuple[str, str, str] | None = None
+    if form.get("clear") != "1":
+        hours = (
+            text_field(form, "quiet_start", limit=5),
+            text_field(form, "quiet_end", limit=5),
+            text_field(form, "time_zone", required=False, limit=64) or "UTC",
+        )
+    try:
+        changed = await accounts.set_quiet_hours(
+            request.state.db, row["name"], hours, by=reviewer.id
+        )
+    except accounts.AccountError as error:
+        raise _refused(error) from None
+    if hours is None:
+        return _back(request, f"{changed.name} has no quiet hours.")
+    start, end, zone = hours
+    return _back(request, f"{changed.name}'s quiet hours are {start}–{end} ({zone}).")
+
+
+@auth.action(admin=True)
 async def password_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     target = _reviewer_id(request)
     try:
@@ -147,5 +181,6 @@ def routes() -> list[BaseRoute]:
         Route("/reviewers/{reviewer_id}/active", active_action, methods=["POST"]),
         Route("/reviewers/{reviewer_id}/phone", phone_action, methods=["POST"]),
         Route("/reviewers/{reviewer_id}/notify", notify_action, methods=["POST"]),
+        Route("/reviewers/{reviewer_id}/quiet", quiet_action, methods=["POST"]),
         Route("/reviewers/{reviewer_id}/password", password_action, methods=["POST"]),
     ]
