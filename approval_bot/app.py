@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs
+from . import jobs, review
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -34,6 +34,7 @@ from .web import (
     pages,
     reviewers_page,
     signin,
+    stats_page,
     status_webhook,
 )
 from .web.common import SecurityHeaders, build_templates
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
             db = await Database.open(settings.database)
             stack.push_async_callback(db.close)
             await db.migrate()
+            review.listen(db, metrics.record_decision)
             drafter, remote = build_drafter(settings, metrics)
             if remote is not None:
                 stack.push_async_callback(remote.aclose)
@@ -139,6 +141,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages.routes(),
             *audit_pages.routes(),
             *reviewers_page.routes(),
+            *stats_page.routes(),
         ],
         middleware=[
             Middleware(RequestLog),
