@@ -3,6 +3,8 @@
 Queue depth over time is rebuilt from the audit log: every status change of a reply
 carries `from` and `to` in its metadata, so each move into DRAFT_PENDING_APPROVAL is +1
 and each move out of it -1, exactly, including a reply held by a pause and released.
+The moves of one thread within one second are netted: an edit puts the new version in
+and the old one out in one transaction, which is no moment when two were waiting.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ PENDING = MessageStatus.DRAFT_PENDING_APPROVAL
 
 # +1 for a reply entering the queue, -1 for one leaving it; inbound messages are not replies
 _QUEUE_CHANGES = """
-    SELECT audit_log.timestamp AS at,
+    SELECT audit_log.timestamp AS at, messages.thread_id,
            (json_extract(audit_log.metadata, '$.to') IS :pending)
            - (json_extract(audit_log.metadata, '$.from') IS :pending) AS delta
     FROM audit_log JOIN messages ON messages.id = audit_log.message_id
@@ -69,9 +71,11 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
             row = await cursor.fetchone()
         depth_at_start = int(row["depth"]) if row else 0
         async with conn.execute(
-            f"""{_QUEUE_CHANGES}
-              AND audit_log.timestamp >= :start AND audit_log.timestamp < :end
-            ORDER BY audit_log.timestamp, audit_log.id
+            f"""
+            SELECT min(at) AS at, sum(delta) AS delta FROM ({_QUEUE_CHANGES}
+              AND audit_log.timestamp >= :start AND audit_log.timestamp < :end)
+            GROUP BY thread_id, substr(at, 1, 19) HAVING sum(delta) != 0
+            ORDER BY at
             """,
             window,
         ) as cursor:
