@@ -26,6 +26,7 @@ _QUEUE_CHANGES = """
            - (json_extract(audit_log.metadata, '$.from') IS :pending) AS delta
     FROM audit_log JOIN messages ON messages.id = audit_log.message_id
     WHERE messages.type != 'INBOUND'
+      AND instr(audit_log.metadata, :pending) > 0  -- cheap, before parsing the JSON
       AND (json_extract(audit_log.metadata, '$.to') = :pending
            OR json_extract(audit_log.metadata, '$.from') = :pending)
 """
@@ -33,8 +34,8 @@ _QUEUE_CHANGES = """
 
 @dataclass(frozen=True)
 class Decided:
-    at: datetime
-    action: ApprovalAction
+    day: str  # YYYY-MM-DD, UTC
+    action: str  # an ApprovalAction
     reviewer: str
     waited_seconds: float
 
@@ -60,16 +61,12 @@ def _time(text: str) -> datetime:
 
 
 async def load_stats(db: Database, start: datetime, end: datetime, step: timedelta) -> StatsData:
-    """Everything the stats page shows between `start` and `end`, from one snapshot."""
+    """Everything the stats page shows between `start` and `end`, from one snapshot.
+
+    `end` is now or later: the queue's depth is counted back from today's.
+    """
     window = {"start": start.isoformat(), "end": end.isoformat(), "pending": PENDING}
     async with db.snapshot() as conn:
-        async with conn.execute(
-            f"SELECT coalesce(sum(delta), 0) AS depth FROM ({_QUEUE_CHANGES}"
-            " AND audit_log.timestamp < :start)",
-            window,
-        ) as cursor:
-            row = await cursor.fetchone()
-        depth_at_start = int(row["depth"]) if row else 0
         async with conn.execute(
             f"""
             SELECT min(at) AS at, sum(delta) AS delta FROM ({_QUEUE_CHANGES}
@@ -88,35 +85,32 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         ) as cursor:
             row = await cursor.fetchone()
         pending_now = int(row["n"]) if row else 0
+        # the window ends after now, so the depth at its start is today's less its changes;
+        # no need to read the whole history
+        depth_at_start = pending_now - sum(delta for _, delta in changes)
         # an edit-and-approve decides on the version that was edited: time runs from it
         async with conn.execute(
             """
-            SELECT approvals.timestamp AS decided_at, approvals.action,
+            SELECT substr(approvals.timestamp, 1, 10) AS day, approvals.action,
                    coalesce(reviewers.name, approvals.reviewer_phone, '?') AS reviewer,
-                   coalesce(
+                   round(86400.0 * (julianday(approvals.timestamp) - julianday(coalesce(
                        CASE WHEN approvals.action = 'EDIT' THEN (
                            SELECT edited.timestamp FROM messages AS edited
                            WHERE edited.in_reply_to_id = draft.in_reply_to_id
                              AND edited.superseded_by = draft.id
                            ORDER BY edited.timestamp DESC LIMIT 1)
                        END,
-                       draft.timestamp) AS drafted_at
+                       draft.timestamp))), 3) AS waited
             FROM approvals
             JOIN messages AS draft ON draft.id = approvals.draft_id
             LEFT JOIN reviewers ON reviewers.id = approvals.reviewer_id
             WHERE approvals.timestamp >= :start AND approvals.timestamp < :end
-            ORDER BY approvals.timestamp
             """,
             window,
         ) as cursor:
             decisions = [
-                Decided(
-                    _time(r["decided_at"]),
-                    ApprovalAction(r["action"]),
-                    r["reviewer"],
-                    max(0.0, (_time(r["decided_at"]) - _time(r["drafted_at"])).total_seconds()),
-                )
-                for r in await cursor.fetchall()
+                Decided(day, action, reviewer, max(0.0, waited))
+                for day, action, reviewer, waited in await cursor.fetchall()
             ]
         async with conn.execute(
             """
@@ -153,10 +147,8 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         edits=edits,
         failures=failures,
     )
-    data.per_day = stats.summarize_by(
-        (d.at.date().isoformat(), d.waited_seconds) for d in decisions
-    )
+    data.per_day = stats.summarize_by((d.day, d.waited_seconds) for d in decisions)
     data.per_reviewer = stats.summarize_by((d.reviewer, d.waited_seconds) for d in decisions)
-    counted = Counter(d.action.value for d in decisions)
+    counted = Counter(d.action for d in decisions)
     data.actions = {action.value: counted.get(action.value, 0) for action in ApprovalAction}
     return data

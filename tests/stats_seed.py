@@ -33,9 +33,9 @@ def day_one(now: datetime) -> datetime:
 
 
 async def seed(db: Database) -> Seeded:
-    """Ana decides after 60 s and 600 s (an edit), Bo after 120 s (a reject) and 300 s.
+    """Ana decides after 60 s and 600 s (an edit), Bo after 120 s (a reject) and 360 s.
 
-    Day one: three drafts at 10:00 (the queue peaks at 3); day two: one decided at 10:05
+    Day one: three drafts at 10:00 (the queue peaks at 3); day two: one decided at 10:06
     and then refused by Twilio with 21211, and one left pending.
     """
     one = day_one(datetime.now(UTC))
@@ -59,9 +59,9 @@ async def seed(db: Database) -> Seeded:
 
         clock.move_to(two)
         fourth = await make_draft(db, await make_inbound(db, "+14155550104"))
-        clock.move_to(two + timedelta(seconds=300))
+        clock.move_to(two + timedelta(seconds=360))
         await review.approve(db, fourth, review.Decision(bo.id, DecisionChannel.API))
-        clock.move_to(two + timedelta(seconds=310))
+        clock.move_to(two + timedelta(seconds=370))
         async with db.transaction() as conn:
             await workflow.change_status(
                 conn,
