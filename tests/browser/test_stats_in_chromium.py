@@ -38,6 +38,10 @@ def test_the_stats_page_draws_its_charts(browser: Browser, server: Server, shots
     box = page.locator("#queue-depth svg").bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 100
     page.screenshot(path=str(shots / "stats.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the charts shrink to fit
+    box = page.locator("#time-to-decision svg").bounding_box()
+    assert box is not None and box["width"] <= 390
+    page.screenshot(path=str(shots / "stats-phone.png"), full_page=True)
     # nothing refused by the Content-Security-Policy (a missing favicon is no matter)
     assert [e for e in errors if "Content Security Policy" in e] == []
     page.context.close()
