@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs
+from . import jobs, review
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -37,6 +37,7 @@ from .web import (
     reviewers_page,
     signin,
     simulator,
+    stats_page,
     status_webhook,
 )
 from .web.common import SecurityHeaders, build_templates
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> Starlette:
             db = await Database.open(settings.database)
             stack.push_async_callback(db.close)
             await db.migrate()
+            review.listen(db, metrics.record_decision)
             drafter, remote = build_drafter(settings, metrics)
             if remote is not None:
                 stack.push_async_callback(remote.aclose)
@@ -145,6 +147,7 @@ def create_app(settings: Settings) -> Starlette:
             *api.routes(),
             *directives_page.routes(),
             *simulator.routes(),
+            *stats_page.routes(),
         ],
         middleware=[
             Middleware(RequestLog),

@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from .review import DecisionMade
+
+# from seconds to days: a reviewer may answer at once or after a weekend
+DECISION_BUCKETS = (
+    1,
+    5,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    3 * 3600,
+    12 * 3600,
+    86400,
+    3 * 86400,
+)
+SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 
 
 class Metrics:
@@ -78,3 +102,32 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.delivery_statuses = Counter(
+            "approval_bot_delivery_statuses",
+            "Delivery statuses Twilio reported, by status; each (MessageSid, status) once.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "approval_bot_decisions",
+            "Reviewers' decisions on drafts, by action (APPROVE, EDIT, REJECT) and channel.",
+            ["action", "channel"],
+            registry=self.registry,
+        )
+        self.draft_to_decision_seconds = Histogram(
+            "approval_bot_draft_to_decision_seconds",
+            "From a draft version being ready to a reviewer's decision on it.",
+            buckets=DECISION_BUCKETS,
+            registry=self.registry,
+        )
+        self.approve_to_accepted_seconds = Histogram(
+            "approval_bot_approve_to_accepted_seconds",
+            "From a reply's approval to Twilio accepting it.",
+            buckets=SEND_BUCKETS,
+            registry=self.registry,
+        )
+
+    def record_decision(self, made: DecisionMade) -> None:
+        """Count one committed decision; `review.listen` calls this once per decision."""
+        self.decisions.labels(action=made.action, channel=made.channel).inc()
+        self.draft_to_decision_seconds.observe(made.waited_seconds)

@@ -6,8 +6,11 @@ the `approvals` row where it is a draft decision, and the audit rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import aiosqlite
 
@@ -50,6 +53,50 @@ class Decision:
     channel: DecisionChannel
     reviewer_phone: str | None = None
     notes: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionMade:
+    """A decision on a draft that was committed: what, where, by whom, after how long.
+
+    `waited_seconds` runs from the creation of the version the reviewer decided on (for
+    an edit, the version they edited) to the decision.
+    """
+
+    draft_id: str
+    action: ApprovalAction
+    channel: DecisionChannel
+    reviewer_id: int
+    waited_seconds: float
+
+
+DecisionListener = Callable[[DecisionMade], None]
+_listeners: WeakKeyDictionary[Database, list[DecisionListener]] = WeakKeyDictionary()
+
+
+def listen(db: Database, listener: DecisionListener) -> None:
+    """Call `listener` after each decision on `db` commits, whichever door it came through.
+
+    Decisions are approve, reject and edit-and-approve (the ones that write an
+    `approvals` row); a saved edit left pending is not one.
+    """
+    _listeners.setdefault(db, []).append(listener)
+
+
+def _made(draft: Any, action: ApprovalAction, decision: Decision) -> DecisionMade:
+    waited = datetime.now(UTC) - datetime.fromisoformat(draft["timestamp"])
+    return DecisionMade(
+        draft["id"],
+        action,
+        decision.channel,
+        decision.reviewer_id,
+        max(0.0, waited.total_seconds()),
+    )
+
+
+def _announce(db: Database, made: DecisionMade) -> None:
+    for listener in _listeners.get(db, ()):
+        listener(made)
 
 
 async def _message(conn: aiosqlite.Connection, message_id: str) -> Any:
@@ -102,12 +149,13 @@ async def _require_open_thread(conn: aiosqlite.Connection, thread_id: str) -> No
 async def approve(db: Database, draft_id: str, decision: Decision) -> None:
     """Approve a pending reply for sending."""
     async with db.transaction() as conn:
-        await _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
+        draft = await _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
+    _announce(db, _made(draft, ApprovalAction.APPROVE, decision))
 
 
 async def _approve(
     conn: aiosqlite.Connection, draft_id: str, decision: Decision, action: ApprovalAction
-) -> None:
+) -> Any:
     draft = await _message(conn, draft_id)
     await _require_open_thread(conn, draft["thread_id"])
     await workflow.change_status(
@@ -120,6 +168,7 @@ async def _approve(
         metadata={"channel": decision.channel, "notes": decision.notes},
     )
     await _record_approval(conn, draft_id, action, decision)
+    return draft
 
 
 async def reject(db: Database, draft_id: str, decision: Decision) -> None:
@@ -147,6 +196,7 @@ async def reject(db: Database, draft_id: str, decision: Decision) -> None:
                     event=Event.DRAFT_REJECTED,
                     actor_id=decision.reviewer_id,
                 )
+    _announce(db, _made(draft, ApprovalAction.REJECT, decision))
 
 
 async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, approve: bool) -> str:
@@ -188,7 +238,9 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             await draft_notices.issue_code(conn, new_id)  # so its old code can name it
         else:
             await draft_notices.announce(conn, new_id)
-        return new_id
+    if approve:
+        _announce(db, _made(old, ApprovalAction.EDIT, decision))
+    return new_id
 
 
 async def write_reply(

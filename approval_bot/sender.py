@@ -792,13 +792,32 @@ class Sender:
                     return
                 work = prepared
             result = await self._gateway.send(work.outgoing)
+            accepted_at = utcnow()
             if self._metrics is not None:
                 self._metrics.sends.labels(kind=work.kind, outcome=result.outcome).inc()
             async with self._db.transaction() as conn:
                 await lane.record(conn, work, result, self._clock())
+            if work.kind == "message" and result.outcome == Outcome.ACCEPTED:
+                await self._observe_approval_to_accepted(work.id, accepted_at)
         except Exception:
             # the claim stays: when its lease runs out the row is reconciled, never resent blind
             log.exception("%s %s: sending failed unexpectedly", work.kind, work.id)
+
+    async def _observe_approval_to_accepted(self, message_id: str, accepted_at: datetime) -> None:
+        if self._metrics is None:
+            return
+        # the latest approval: a reply held and approved again waited from then
+        row = await self._db.fetchone(
+            """
+            SELECT max(timestamp) AS at FROM audit_log
+            WHERE message_id = ? AND event IN (?, ?)
+            """,
+            (message_id, Event.APPROVE, Event.HUMAN_REPLY),
+        )
+        if row is None or row["at"] is None:
+            return
+        waited = (accepted_at - datetime.fromisoformat(row["at"])).total_seconds()
+        self._metrics.approve_to_accepted_seconds.observe(max(0.0, waited))
 
     async def _reconcile(self, lane: Lane, work: Work) -> Work | None:
         """Look for an earlier attempt at Twilio; the work to send when there is none."""

@@ -105,4 +105,6 @@ async def receive(request: Request) -> Response:
                         conn, message["thread_id"], f"a reply was {status} (Twilio {error_code})"
                     )
     metrics.delivery_callbacks.labels(result=result).inc()
+    if result != "duplicate":
+        metrics.delivery_statuses.labels(status=status).inc()
     return Response(status_code=200)
