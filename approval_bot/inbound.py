@@ -202,21 +202,6 @@ async def _touch_conversation(
     return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
 
 
-async def flag_conversation(conn: aiosqlite.Connection, thread_id: str, reason: str) -> None:
-    """Mark a conversation NEEDS_ATTENTION with `reason`, whatever its state."""
-    row = await _one(conn, "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,))
-    if row is None:
-        raise workflow.UnknownRecord(f"no conversation {thread_id}")
-    await workflow.change_conversation_state(
-        conn,
-        thread_id,
-        expected=ConversationState(row["state"]),
-        target=ConversationState.NEEDS_ATTENTION,
-        event=ConversationEvent.FLAGGED,
-        reason=reason,
-    )
-
-
 async def handle_reviewer_text(
     conn: aiosqlite.Connection, reviewer_id: int, sms: InboundSms
 ) -> None:
@@ -308,7 +293,7 @@ async def receive_sms(db: Database, sms: InboundSms) -> Received:
         if controls.paused:
             reason = controls.paused_reason or "paused"
             message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": reason})
-            await flag_conversation(
+            await workflow.flag_conversation(
                 conn, thread, f"a message arrived on a paused thread ({reason})"
             )
             return Received(Outcome.PAUSED, thread, message_id)

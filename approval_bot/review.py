@@ -409,15 +409,7 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
             raise workflow.UnknownRecord(f"no conversation {thread_id}")
         if not row["paused"]:
             await hold_thread(conn, thread_id, f"escalated: {reason}", actor_id)
-        await workflow.change_conversation_state(
-            conn,
-            thread_id,
-            expected=ConversationState(row["state"]),
-            target=ConversationState.NEEDS_ATTENTION,
-            event=ConversationEvent.FLAGGED,
-            reason=reason,
-            actor_id=actor_id,
-        )
+        await workflow.flag_conversation(conn, thread_id, reason, actor_id=actor_id)
 
 
 async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) -> None:

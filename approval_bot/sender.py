@@ -37,7 +37,7 @@ from .gateways import (
     SmsGateway,
 )
 from .metrics import Metrics
-from .models import Channel, ConversationEvent, ConversationState, Event, MessageStatus
+from .models import Channel, Event, MessageStatus
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .phones import WHATSAPP_PREFIX
 from .retry import DEFAULT_POLICY, OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
@@ -116,21 +116,6 @@ def _address(receiver: str, channel: str) -> str:
 async def _one(conn: aiosqlite.Connection, sql: str, params: Any) -> Any:
     async with conn.execute(sql, params) as cursor:
         return await cursor.fetchone()
-
-
-async def flag_conversation(conn: aiosqlite.Connection, thread_id: str, reason: str) -> None:
-    """Mark a conversation NEEDS_ATTENTION with `reason`, whatever state it is in."""
-    row = await _one(conn, "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,))
-    if row is None:
-        return
-    await workflow.change_conversation_state(
-        conn,
-        thread_id,
-        expected=ConversationState(row["state"]),
-        target=ConversationState.NEEDS_ATTENTION,
-        event=ConversationEvent.FLAGGED,
-        reason=reason,
-    )
 
 
 class MessageLane:
@@ -277,7 +262,7 @@ class MessageLane:
                     error_code=WHATSAPP_WINDOW_CODE,
                     error_message=reason,
                 )
-                await flag_conversation(conn, thread_id, "a reply could not be sent")
+                await workflow.flag_conversation(conn, thread_id, "a reply could not be sent")
                 return True
         return False
 
@@ -360,7 +345,7 @@ class MessageLane:
             error_code=code,
             error_message=message,
         )
-        await flag_conversation(conn, row["thread_id"], "a reply could not be sent")
+        await workflow.flag_conversation(conn, row["thread_id"], "a reply could not be sent")
 
     async def record(
         self, conn: aiosqlite.Connection, work: Work, result: SendResult, now: datetime
@@ -494,7 +479,7 @@ async def opt_out_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
         )
     if not thread["paused"]:
         await review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None)
-    await flag_conversation(conn, thread_id, OPTED_OUT_REASON)
+    await workflow.flag_conversation(conn, thread_id, OPTED_OUT_REASON)
 
 
 def takes_text(row: Any) -> bool:

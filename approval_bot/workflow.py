@@ -420,3 +420,19 @@ async def set_opted_out(
             metadata={"source": source},
         ),
     )
+
+
+async def flag_conversation(
+    conn: aiosqlite.Connection, thread_id: str, reason: str, *, actor_id: int | None = None
+) -> None:
+    """Mark a conversation NEEDS_ATTENTION with `reason`, whatever state it is in."""
+    row = await _thread_row(conn, thread_id)
+    await change_conversation_state(
+        conn,
+        thread_id,
+        expected=ConversationState(row["state"]),
+        target=ConversationState.NEEDS_ATTENTION,
+        event=ConversationEvent.FLAGGED,
+        reason=reason,
+        actor_id=actor_id,
+    )

@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 import openai
 
-from .. import directives, draft_notices, inbound, review, workflow
+from .. import directives, draft_notices, review, workflow
 from ..config import Settings
 from ..db import Database
 from ..metrics import Metrics
@@ -341,7 +341,7 @@ class DraftingService:
                 (result.sentiment, thread_id),
             )
         if result.sentiment is Sentiment.NEGATIVE:
-            await inbound.flag_conversation(conn, thread_id, "the customer sounds unhappy")
+            await workflow.flag_conversation(conn, thread_id, "the customer sounds unhappy")
         return draft_id
 
     async def _hold(self, conn: aiosqlite.Connection, thread_id: str) -> None:
@@ -378,7 +378,7 @@ class DraftingService:
                 await conn.execute(
                     "UPDATE missed_calls SET wants_draft = 0 WHERE id = ?", (call_id,)
                 )
-            await inbound.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
+            await workflow.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
         self.metrics.drafts_unavailable.inc()
 
     # -- a reviewer asks for another draft

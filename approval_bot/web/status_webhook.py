@@ -8,11 +8,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import audit, delivery
+from .. import audit, delivery, workflow
 from ..db import Database
 from ..metrics import Metrics
 from ..models import now_iso
-from ..sender import STATUS_EVENTS_PROVIDER, flag_conversation
+from ..sender import STATUS_EVENTS_PROVIDER
 from .twilio_edge import signed_params
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def receive(request: Request) -> Response:
                     ),
                 )
                 if problem and error_code is not None:
-                    await flag_conversation(
+                    await workflow.flag_conversation(
                         conn, message["thread_id"], f"a reply was {status} (Twilio {error_code})"
                     )
     metrics.delivery_callbacks.labels(result=result).inc()
