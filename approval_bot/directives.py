@@ -13,7 +13,7 @@ import aiosqlite
 from . import audit
 from .db import Database
 from .drafting.base import FaqEntry
-from .models import Actor, now_iso
+from .models import Actor, Role, now_iso
 from .phones import parse_address
 
 GLOBAL = "global"
@@ -33,6 +33,15 @@ def check_scope(scope: str) -> str:
     except ValueError as error:
         raise InvalidGuidance(f"scope must be 'global' or a customer's number: {error}") from None
     return scope
+
+
+def may_change(role: Role, scope: str) -> bool:
+    """Who may change guidance: what the bot tells every customer (the global directive
+    and global FAQ entries) needs an admin; one thread's own guidance, any reviewer."""
+    return role is Role.ADMIN or scope != GLOBAL
+
+
+ADMINS_ONLY = "only an admin can change what the bot tells every customer"
 
 
 def split_keywords(text: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from approval_bot import directives
+from approval_bot.models import Role
 from tests.builders import make_inbound
 
 THREAD = "+14155550100"
@@ -14,7 +15,8 @@ THREAD = "+14155550100"
 
 @pytest.fixture
 def ana(web):
-    reviewer = web.reviewer("Ana")
+    """An admin: the global directive and FAQ are an admin's to change."""
+    reviewer = web.reviewer("Ana", role=Role.ADMIN)
     web.sign_in("Ana")
     return reviewer
 
@@ -135,3 +137,22 @@ def test_directive_text_is_shown_as_text(web, ana):
     page = web.client.get("/directives").text
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_only_an_admin_changes_what_every_customer_is_told(web):
+    bo = web.reviewer("Bo")
+    web.sign_in("Bo")
+    web.call(make_inbound, web.db, THREAD)
+    entry = web.call(directives.add_faq, web.db, ("hours",), "9 to 5", None)
+
+    assert web.post("/directives/global", {"body": "Be curt."}).status_code == 403
+    faq = {"keywords": "parking", "answer": "Round the back."}
+    assert web.post("/directives/faq", faq).status_code == 403
+    assert web.post(f"/directives/faq/{entry}/remove").status_code == 403
+    assert all(row["actor_id"] != bo.id for row in audit_rows(web))
+    assert directive(web) is None
+
+    # a thread's own guidance is any reviewer's to set
+    response = web.post(f"/directives/thread/{THREAD}", {"body": "Greeting: Hi Sam"})
+    assert response.status_code == 303
+    assert web.post("/directives/faq", {**faq, "scope": THREAD}).status_code == 303

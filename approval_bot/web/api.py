@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from .. import directives, drafting, queries, review, workflow
 from ..accounts import Reviewer, reviewer_for_token
 from ..db import Database
-from ..models import DecisionChannel, MessageStatus, MessageType, Role
+from ..models import DecisionChannel, MessageStatus, MessageType
 from ..scheduler import wake_sender
 from . import api_schema as schema
 from .api_schema import Operation
@@ -171,7 +171,7 @@ OPERATIONS: list[Operation] = []
 _ROUTES: list[BaseRoute] = []
 
 
-def endpoint(op: Operation, *, admin: bool = False) -> Callable[[Handler], Handler]:
+def endpoint(op: Operation) -> Callable[[Handler], Handler]:
     """Register a handler for a documented operation; its answer is checked against the model."""
 
     def wrap(handler: Handler) -> Handler:
@@ -179,8 +179,6 @@ def endpoint(op: Operation, *, admin: bool = False) -> Callable[[Handler], Handl
         async def run(request: Request) -> Response:
             try:
                 reviewer = await authenticate(request)
-                if admin and reviewer.role is not Role.ADMIN:
-                    raise ApiError(403, "only an admin can do this")
                 body = None
                 if op.body is not None:
                     body = _validate(op.body, await _read_json(request, op.body_required))
@@ -536,15 +534,16 @@ async def get_directives(call: Call) -> dict[str, Any]:
     Operation(
         "PUT",
         f"{PREFIX}/directives",
-        "Admins: set a scope's directive and/or replace its FAQ entries",
+        "Set a scope's directive and/or replace its FAQ entries (the global scope: admins)",
         schema.Directives,
         body=schema.DirectivesUpdate,
         errors=(403, 413, 415, 422),
     ),
-    admin=True,
 )
 async def put_directives(call: Call) -> dict[str, Any]:
     body: schema.DirectivesUpdate = call.body
+    if not directives.may_change(call.reviewer.role, body.scope):
+        raise ApiError(403, directives.ADMINS_ONLY)
     faq = None
     if body.faq is not None:
         faq = [(tuple(entry.keywords), entry.answer) for entry in body.faq]

@@ -40,6 +40,11 @@ async def directive_of(db: Database, scope: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
+def _may_change(reviewer: Reviewer, scope: str) -> None:
+    if not directives.may_change(reviewer.role, scope):
+        raise HTTPException(403, directives.ADMINS_ONLY)
+
+
 def _refused(error: directives.InvalidGuidance) -> HTTPException:
     return HTTPException(404 if str(error).startswith("there is no") else 400, str(error))
 
@@ -64,6 +69,7 @@ async def directives_page(request: Request, reviewer: Reviewer) -> Response:
 
 @auth.action()
 async def global_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    _may_change(reviewer, directives.GLOBAL)
     body = text_field(form, "body", required=False, limit=DIRECTIVE_LIMIT)
     await directives.set_directive(request.state.db, directives.GLOBAL, body, reviewer.id)
     return done(
@@ -101,6 +107,7 @@ async def add_faq_action(request: Request, reviewer: Reviewer, form: FormData) -
     keywords = directives.split_keywords(text_field(form, "keywords", limit=KEYWORDS_LIMIT))
     answer = text_field(form, "answer", limit=ANSWER_LIMIT)
     scope = text_field(form, "scope", required=False, limit=40) or directives.GLOBAL
+    _may_change(reviewer, scope)
     try:
         entry_id = await directives.add_faq(
             request.state.db, keywords, answer, reviewer.id, scope=scope
@@ -115,6 +122,12 @@ async def remove_faq_action(request: Request, reviewer: Reviewer, form: FormData
     raw = request.path_params["faq_id"]
     if not raw.isdigit():
         raise HTTPException(404, "no such FAQ entry")
+    entry = await request.state.db.fetchone(
+        "SELECT scope FROM faq_entries WHERE id = ?", (int(raw),)
+    )
+    if entry is None:
+        raise HTTPException(404, f"there is no FAQ entry {raw}")
+    _may_change(reviewer, entry["scope"])
     try:
         await directives.remove_faq(request.state.db, int(raw), reviewer.id)
     except directives.InvalidGuidance as error:
