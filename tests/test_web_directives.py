@@ -156,3 +156,12 @@ def test_only_an_admin_changes_what_every_customer_is_told(web):
     response = web.post(f"/directives/thread/{THREAD}", {"body": "Greeting: Hi Sam"})
     assert response.status_code == 303
     assert web.post("/directives/faq", {**faq, "scope": THREAD}).status_code == 303
+
+
+def test_a_reviewer_sees_the_global_directive_but_no_form_to_change_it(web):
+    web.call(directives.set_directive, web.db, directives.GLOBAL, "Greeting: Hello", None)
+    web.reviewer("Bo")
+    web.sign_in("Bo")
+    page = web.client.get("/directives").text
+    assert "Greeting: Hello" in page
+    assert 'action="/directives/global"' not in page

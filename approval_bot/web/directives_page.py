@@ -61,6 +61,7 @@ async def directives_page(request: Request, reviewer: Reviewer) -> Response:
         "directives.html",
         {
             "view": "directives",
+            "is_admin": directives.may_change(reviewer.role, directives.GLOBAL),
             "directive": await directive_of(db, directives.GLOBAL),
             "faq": faq,
         },
