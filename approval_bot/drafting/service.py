@@ -129,6 +129,41 @@ class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
 
 
+async def _new_draft(
+    conn: aiosqlite.Connection,
+    thread_id: str,
+    work: _Work,
+    result: DraftResult,
+    meta: dict[str, Any],
+    *,
+    actor_id: int | None,
+    version: int,
+    reason: str,
+    metadata: dict[str, Any],
+) -> str:
+    """Store a draft; it replaces the thread's other open replies and is announced to
+    reviewers with its code."""
+    draft_id = await workflow.create_message(
+        conn,
+        type=MessageType.DRAFT,
+        event=Event.DRAFT_CREATED,
+        thread_id=thread_id,
+        sender=work.sender,
+        receiver=thread_id,
+        body=result.body,
+        channel=Channel(work.channel),
+        actor_id=actor_id,
+        in_reply_to_id=work.inbound["id"] if work.inbound is not None else None,
+        draft_version=version,
+        sentiment=result.sentiment,
+        draft_meta=meta,
+        metadata=metadata,
+    )
+    await review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
+    await draft_notices.announce(conn, draft_id)
+    return draft_id
+
+
 class DraftingService:
     """Runs drafting tasks after responses; tracked so shutdown can cancel and await them."""
 
@@ -299,25 +334,17 @@ class DraftingService:
         version: int,
         extra: dict[str, Any] | None = None,
     ) -> str:
-        inbound_row = work.inbound
-        draft_id = await workflow.create_message(
+        draft_id = await _new_draft(
             conn,
-            type=MessageType.DRAFT,
-            event=Event.DRAFT_CREATED,
-            thread_id=thread_id,
-            sender=work.sender,
-            receiver=thread_id,
-            body=result.body,
-            channel=Channel(work.channel),
+            thread_id,
+            work,
+            result,
+            meta,
             actor_id=actor_id,
-            in_reply_to_id=inbound_row["id"] if inbound_row is not None else None,
-            draft_version=version,
-            sentiment=result.sentiment,
-            draft_meta=meta,
+            version=version,
+            reason="a newer draft",
             metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
         )
-        await review.supersede_open_replies(conn, thread_id, draft_id, "a newer draft", actor_id)
-        await draft_notices.announce(conn, draft_id)
         # every message still waiting on the thread is answered by this one draft
         waiting = await _waiting(conn, thread_id)
         for message_id in waiting:
@@ -427,34 +454,19 @@ class DraftingService:
         async with self.db.transaction(urgent=True) as conn:
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
-            draft_id = await workflow.create_message(
+            # the old draft, when there is one, is among the open replies this supersedes
+            draft_id = await _new_draft(
                 conn,
-                type=MessageType.DRAFT,
-                event=Event.DRAFT_CREATED,
-                thread_id=thread_id,
-                sender=work.sender,
-                receiver=thread_id,
-                body=result.body,
-                channel=Channel(work.channel),
+                thread_id,
+                work,
+                result,
+                _meta(result, started),
                 actor_id=actor_id,
-                in_reply_to_id=inbound_row["id"] if inbound_row is not None else None,
-                draft_version=version,
-                sentiment=result.sentiment,
-                draft_meta=_meta(result, started),
+                version=version,
+                reason="regenerated",
                 metadata={"drafter": result.drafter, "regenerated_from": message_id},
             )
-            if is_draft:
-                await workflow.change_status(
-                    conn,
-                    message_id,
-                    expected=S.DRAFT_PENDING_APPROVAL,
-                    target=S.SUPERSEDED,
-                    event=Event.SUPERSEDED,
-                    actor_id=actor_id,
-                    superseded_by=draft_id,
-                    metadata={"reason": "regenerated"},
-                )
-            else:
+            if not is_draft:
                 await workflow.change_status(
                     conn,
                     message_id,
@@ -464,7 +476,5 @@ class DraftingService:
                     actor_id=actor_id,
                     metadata={"draft_id": draft_id},
                 )
-            await review.supersede_open_replies(conn, thread_id, draft_id, "regenerated", actor_id)
-            await draft_notices.announce(conn, draft_id)
         self.metrics.drafts.labels(drafter=result.drafter).inc()
         return draft_id
