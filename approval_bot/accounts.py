@@ -126,21 +126,8 @@ async def find_reviewer(db: Database, name: str) -> Reviewer:
 
 
 async def disable_reviewer(db: Database, name: str) -> Reviewer:
-    """Disable a reviewer: they can no longer sign in, decide by SMS or use their tokens."""
-    reviewer = await find_reviewer(db, name)
-    if not reviewer.active:
-        raise AccountError(f"reviewer {reviewer.name!r} is already disabled")
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE reviewers SET active = 0 WHERE id = ?", (reviewer.id,))
-        await audit.record(
-            conn,
-            audit.AuditEvent(
-                "Reviewer Disabled",
-                actor=Actor.HUMAN,
-                metadata={"reviewer_id": reviewer.id, "name": reviewer.name},
-            ),
-        )
-    return await find_reviewer(db, name)
+    """Disable a reviewer by name (the command line's door to `set_active`)."""
+    return await set_active(db, (await find_reviewer(db, name)).id, False, by=None)
 
 
 async def ensure_admin(db: Database, name: str, password: str | None) -> tuple[bool, str | None]:

@@ -558,11 +558,21 @@ def test_installed_script_reports_errors_without_traceback(
     assert "Traceback" not in done.stderr
 
 
-def test_init_db_after_the_only_admin_was_disabled_says_what_to_do(
-    run: RunCli, cli_env: Path
-) -> None:
+def test_the_last_active_admin_cannot_be_disabled(run: RunCli, cli_env: Path) -> None:
     assert run("init-db").code == 0
-    assert run("reviewer", "disable", "admin").code == 0
+
+    result = run("reviewer", "disable", "admin")
+
+    assert result.code == 1
+    assert "last active admin" in result.err
+    assert [r["active"] for r in rows(cli_env, "SELECT active FROM reviewers")] == [1]
+
+
+def test_init_db_when_admin_name_is_a_plain_reviewer_says_what_to_do(
+    run: RunCli, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("reviewer", "add", "Root", "--phone", ANA_PHONE).code == 0
+    monkeypatch.setenv("ADMIN_NAME", "Root")
 
     result = run("init-db")
 
