@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import re
 import sqlite3
+import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import IntEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from .models import now_iso
 
 BUSY_TIMEOUT_MS = 5000
+# how many queued transactions of one priority the writer commits together at most
+GROUP_COMMIT_LIMIT = 64
+T = TypeVar("T")
 committed_log = logging.getLogger("approval_bot.audit")
 _after_commit: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
     "after_commit", default=None
@@ -85,20 +92,37 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+def _pragmas(*, read_only: bool) -> list[str]:
+    pragmas = [
+        f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA synchronous = NORMAL",
+    ]
+    if read_only:
+        pragmas.append("PRAGMA query_only = ON")
+    else:
+        pragmas.insert(0, "PRAGMA journal_mode = WAL")
+    return pragmas
+
+
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    # made here, used only by the writer's thread from then on
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.row_factory = sqlite3.Row
+        for pragma in _pragmas(read_only=False):
+            conn.execute(pragma).close()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
-        pragmas = [
-            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-            "PRAGMA foreign_keys = ON",
-            "PRAGMA synchronous = NORMAL",
-        ]
-        if read_only:
-            pragmas.append("PRAGMA query_only = ON")
-        else:
-            pragmas.insert(0, "PRAGMA journal_mode = WAL")
-        for pragma in pragmas:
+        for pragma in _pragmas(read_only=read_only):
             # a pragma that answers a row holds its statement open until the cursor closes
             async with conn.execute(pragma):
                 pass
@@ -144,6 +168,131 @@ class WriteLock:
         self._locked = False
 
 
+class Priority(IntEnum):
+    """Which queued write transaction the writer runs first: the lowest number."""
+
+    DECISION = 0  # reviewers' decisions and the sender: a person or Twilio is waiting
+    DRAFT = 1  # a draft waits for the transaction in progress, not for the webhooks queued
+    BULK = 2  # webhooks, jobs, everything else
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    seq: int
+    fn: Callable[[sqlite3.Connection], Any] = field(compare=False)
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+    future: asyncio.Future[Any] = field(compare=False)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Writer:
+    """The one writer: a thread with its own connection that runs whole transactions.
+
+    A transaction is a plain synchronous function of the connection, run between
+    BEGIN IMMEDIATE and COMMIT on this thread: one thread hop per transaction, however
+    many statements it holds, so the write lock is never held across the event loop.
+    Queued transactions run by priority, then arrival; several queued ones of the same
+    priority are committed together (group commit), each inside its own SAVEPOINT, so
+    one that raises is rolled back alone and the others still commit. Each caller is
+    answered only after the COMMIT that made its change durable.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._heap: list[_Job] = []
+        self._ready = threading.Condition()
+        self._seq = itertools.count()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="approval-bot-writer", daemon=True)
+        self._thread.start()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], priority: Priority) -> T:
+        loop = asyncio.get_running_loop()
+        job = _Job(int(priority), next(self._seq), fn, loop, loop.create_future())
+        with self._ready:
+            if self._closing:
+                raise RuntimeError("the database is closed")
+            heapq.heappush(self._heap, job)
+            self._ready.notify()
+        result: T = await job.future
+        return result
+
+    def close(self) -> None:
+        """Finish the queued transactions, stop the thread and close the connection."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._thread.join()
+        self._conn.close()
+
+    def _next_batch(self) -> list[_Job] | None:
+        with self._ready:
+            while not self._heap and not self._closing:
+                self._ready.wait()
+            if not self._heap:
+                return None
+            batch = [heapq.heappop(self._heap)]
+            while (
+                self._heap
+                and self._heap[0].priority == batch[0].priority
+                and len(batch) < GROUP_COMMIT_LIMIT
+            ):
+                batch.append(heapq.heappop(self._heap))
+        return [job for job in batch if not job.future.cancelled()]
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        conn = self._conn
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        logged: list[tuple[str, dict[str, Any]]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                outcomes.append(self._attempt(job, logged))
+            conn.execute("COMMIT")
+        except BaseException as error:  # the BEGIN or the COMMIT failed: nothing was kept
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(None, error)] * len(batch)
+            logged = []
+        for message, extra in logged:
+            committed_log.info(message, extra=extra)
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+
+    def _attempt(
+        self, job: _Job, logged: list[tuple[str, dict[str, Any]]]
+    ) -> tuple[Any, BaseException | None]:
+        conn = self._conn
+        pending: list[tuple[str, dict[str, Any]]] = []
+        token = _after_commit.set(pending)
+        conn.execute("SAVEPOINT job")
+        try:
+            result = job.fn(conn)
+        except Exception as error:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return None, error
+        finally:
+            _after_commit.reset(token)
+        conn.execute("RELEASE job")
+        logged.extend(pending)
+        return result, None
+
+
 class Database:
     """One writer connection behind a lock, and one reader connection.
 
@@ -151,27 +300,51 @@ class Database:
     exception, so a transaction that reads then writes never fails with SQLITE_BUSY halfway.
     """
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        thread_writer: Writer,
+    ):
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._thread_writer = thread_writer
         self._write_lock = WriteLock()
         self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, read_only=False)
+        thread_writer = Writer(await asyncio.to_thread(_connect_writer, path))
         try:
-            reader = await _connect(path, read_only=True)
+            writer = await _connect(path, read_only=False)
+            try:
+                reader = await _connect(path, read_only=True)
+            except BaseException:
+                await writer.close()
+                raise
         except BaseException:
-            await writer.close()
+            await asyncio.to_thread(thread_writer.close)
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, thread_writer)
 
     async def close(self) -> None:
         await self._reader.close()
         await self._writer.close()
+        await asyncio.to_thread(self._thread_writer.close)
+
+    async def write(
+        self, fn: Callable[[sqlite3.Connection], T], *, priority: Priority = Priority.BULK
+    ) -> T:
+        """Run `fn(conn)` as one write transaction on the writer's thread; returns its result.
+
+        `fn` is synchronous and does only database work: it runs between BEGIN IMMEDIATE
+        and COMMIT, and anything it raises rolls its changes back and is raised here.
+        Lines given to `log_after_commit` inside it are logged once it commits.
+        """
+        return await self._thread_writer.run(fn, priority)
 
     @asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
