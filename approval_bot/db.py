@@ -263,10 +263,10 @@ class Writer:
             for job in batch:
                 outcomes.append(self._attempt(job, logged))
             conn.execute("COMMIT")
-        except BaseException as error:  # the BEGIN or the COMMIT failed: nothing was kept
+        except BaseException as failure:  # the BEGIN or the COMMIT failed: nothing was kept
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes = [(None, error)] * len(batch)
+            outcomes = [(None, failure)] * len(batch)
             logged = []
         for message, extra in logged:
             committed_log.info(message, extra=extra)
