@@ -50,17 +50,16 @@ def row_hash(row: Mapping[str, Any] | sqlite3.Row) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
+def record(conn: sqlite3.Connection, event: AuditEvent) -> int:
     """Append `event` to the audit log inside the caller's write transaction; returns its id."""
     if event.actor is Actor.SYSTEM and event.actor_id is not None:
         raise ValueError("a System event has no actor_id")
-    # one round trip to the database thread: this runs for every change
-    (chain,) = await conn.execute_fetchall(
+    chain = conn.execute(
         """
         SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'),
                (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)
         """
-    )
+    ).fetchone()
     row: dict[str, Any] = {
         "id": (chain[0] or 0) + 1,
         "event": str(event.event),
@@ -73,7 +72,7 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
         "prev_hash": chain[1] or GENESIS_HASH,
     }
     row["hash"] = row_hash(row)
-    await conn.execute(
+    conn.execute(
         """
         INSERT INTO audit_log
             (id, event, actor, actor_id, thread_id, message_id, metadata, timestamp,
