@@ -1,4 +1,4 @@
--- Bounded work on large histories: the audit chain's checkpoint, and what /stats reads.
+-- The audit chain's checkpoint, so a walk after a restart reads only the rows added since.
 
 -- The last audit row a walk verified from row 1, with its hash: a walk after a restart
 -- resumes there. One row at most.
