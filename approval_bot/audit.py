@@ -98,9 +98,12 @@ def record(conn: sqlite3.Connection, event: AuditEvent) -> int:
 
 @dataclass(frozen=True)
 class Verification:
+    """The intact rows from row 1 (`rows`, the last one's hash) and the first broken one."""
+
     rows: int
     broken_at: int | None = None
     reason: str | None = None
+    last_hash: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
@@ -124,15 +127,22 @@ async def verify(conn: aiosqlite.Connection) -> Verification:
         async for row in cursor:
             row_id = row["id"]
             if row_id != expected_id:
-                return Verification(count, expected_id, f"row {expected_id} is missing")
+                reason = f"row {expected_id} is missing"
+                return Verification(count, expected_id, reason, expected_prev)
             if row["prev_hash"] != expected_prev:
-                return Verification(count, row_id, "its prev_hash does not match the row before it")
+                return Verification(
+                    count, row_id, "its prev_hash does not match the row before it", expected_prev
+                )
             if row_hash(row) != row["hash"]:
-                return Verification(count, row_id, "its hash does not match its contents")
+                return Verification(
+                    count, row_id, "its hash does not match its contents", expected_prev
+                )
             expected_prev, expected_id, count = row["hash"], row_id + 1, count + 1
     async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
         seq_row = await cur.fetchone()
     highest = seq_row[0] if seq_row else 0
     if highest >= expected_id:
-        return Verification(count, expected_id, f"rows {expected_id} to {highest} are missing")
-    return Verification(count)
+        return Verification(
+            count, expected_id, f"rows {expected_id} to {highest} are missing", expected_prev
+        )
+    return Verification(count, last_hash=expected_prev)
