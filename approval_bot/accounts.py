@@ -6,11 +6,12 @@ import hashlib
 import secrets
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from . import audit
+from . import audit, sessions
 from .db import Database
 from .models import Actor, Role, now_iso
 from .quiet_hours import InvalidQuietHours, QuietHours
@@ -234,9 +235,12 @@ async def _update_reviewer(
     event: str,
     by: int | None,
     details: dict[str, object],
+    ends_sessions: sessions.Revoked | None = None,
 ) -> Reviewer:
     async with db.transaction() as conn:
         await conn.execute(sql, params)
+        if ends_sessions is not None:
+            await conn.execute(*sessions.revoke_all(reviewer.id, ends_sessions, datetime.now(UTC)))
         await audit.record(
             conn,
             audit.AuditEvent(
@@ -250,7 +254,7 @@ async def _update_reviewer(
 
 
 async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | None) -> Reviewer:
-    """Disable a reviewer (no sign-in, no SMS decisions, no tokens) or enable them again."""
+    """Disable a reviewer (no sign-in, SMS decisions or tokens; sessions end) or enable them."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     if reviewer.active == active:
         state = "active" if active else "disabled"
@@ -269,6 +273,7 @@ async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | 
         "Reviewer Enabled" if active else "Reviewer Disabled",
         by,
         {},
+        ends_sessions=None if active else sessions.Revoked.DISABLED,
     )
 
 
@@ -322,6 +327,7 @@ async def reset_password(db: Database, reviewer_id: int, *, by: int | None) -> s
         "Reviewer Password Reset",
         by,
         {},
+        ends_sessions=sessions.Revoked.PASSWORD,
     )
     return password
 
