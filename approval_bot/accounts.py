@@ -6,11 +6,12 @@ import hashlib
 import secrets
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from . import audit
+from . import audit, sessions
 from .db import Database, Priority
 from .models import Actor, Role, now_iso
 from .quiet_hours import InvalidQuietHours, QuietHours
@@ -241,10 +242,13 @@ async def _update_reviewer(
     event: str,
     by: int | None,
     details: dict[str, object],
+    ends_sessions: sessions.Revoked | None = None,
 ) -> Reviewer:
 
     def body(conn: sqlite3.Connection) -> None:
         conn.execute(sql, params)
+        if ends_sessions is not None:
+            sessions.revoke_all(conn, reviewer.id, ends_sessions, datetime.now(UTC))
         audit.record(
             conn,
             audit.AuditEvent(
@@ -260,7 +264,7 @@ async def _update_reviewer(
 
 
 async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | None) -> Reviewer:
-    """Disable a reviewer (no sign-in, no SMS decisions, no tokens) or enable them again."""
+    """Disable a reviewer (no sign-in, SMS decisions or tokens; sessions end) or enable them."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     if reviewer.active == active:
         state = "active" if active else "disabled"
@@ -279,6 +283,7 @@ async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | 
         "Reviewer Enabled" if active else "Reviewer Disabled",
         by,
         {},
+        ends_sessions=None if active else sessions.Revoked.DISABLED,
     )
 
 
@@ -332,6 +337,7 @@ async def reset_password(db: Database, reviewer_id: int, *, by: int | None) -> s
         "Reviewer Password Reset",
         by,
         {},
+        ends_sessions=sessions.Revoked.PASSWORD,
     )
     return password
 

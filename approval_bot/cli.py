@@ -293,6 +293,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         lifespan="on",
         log_config=None,
         access_log=False,
+        # uvicorn would otherwise believe X-Forwarded-For from loopback (or from its own
+        # FORWARDED_ALLOW_IPS reading): only the proxies named in the setting are trusted
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips),
     )
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -52,6 +53,8 @@ class Settings:
     send_concurrency: int = 10
     send_timeout_seconds: float = 10.0
     send_lease_seconds: float = 60.0
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @property
     def sandbox(self) -> bool:
@@ -87,6 +90,20 @@ def _sid(name: str, value: str, prefix: str) -> str:
         # the value is not echoed: a token pasted into the wrong variable would be printed
         raise SettingsError(f"{name} must be {prefix} followed by 32 hex digits.")
     return value
+
+
+def _networks(name: str, value: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and CIDR networks, each written canonically."""
+    networks = []
+    for entry in (part.strip() for part in value.split(",")):
+        try:
+            networks.append(str(ipaddress.ip_network(entry)))
+        except ValueError as error:
+            raise SettingsError(
+                f"{name} must be a comma-separated list of IP addresses or networks "
+                f"(e.g. 127.0.0.1,10.0.0.0/8): {error}."
+            ) from None
+    return tuple(networks)
 
 
 def read_secret_key(database: Path) -> Secret:
@@ -182,6 +199,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SEND_LEASE_SECONDS must be more than twice SEND_TIMEOUT_SECONDS "
             f"({send_lease:g} is not more than 2 × {send_timeout:g})."
         )
+    forwarded_allow_ips = (
+        _networks("FORWARDED_ALLOW_IPS", env["FORWARDED_ALLOW_IPS"])
+        if "FORWARDED_ALLOW_IPS" in env
+        else ()
+    )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -219,4 +241,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_concurrency=send_concurrency,
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
+        forwarded_allow_ips=forwarded_allow_ips,
     )

@@ -31,6 +31,7 @@ SETTING_NAMES = frozenset(
         "MISSED_CALL_MESSAGE",
         "LOG_FORMAT",
         "METRICS_PUBLIC",
+        "FORWARDED_ALLOW_IPS",
     }
 )
 

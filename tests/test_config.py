@@ -56,6 +56,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(str(settings.twilio_auth_token)) >= 32
     assert settings.openai_model is None
     assert settings.sandbox is True
+    assert settings.forwarded_allow_ips == ()  # no proxy is trusted unless named
     # the key is made beside the default database, relative to the working directory
     assert (tmp_path / "data" / SECRET_KEY_FILE).is_file()
 
@@ -152,6 +153,10 @@ BAD_SETTINGS = [
     ({"ARCHIVE_AFTER_HOURS": "Infinity"}, "ARCHIVE_AFTER_HOURS"),
     ({"SECRET_KEY": "k" * 31}, "SECRET_KEY"),
     ({"ADMIN_NAME": "   "}, "ADMIN_NAME"),
+    ({"FORWARDED_ALLOW_IPS": "*"}, "FORWARDED_ALLOW_IPS"),
+    ({"FORWARDED_ALLOW_IPS": "proxy.internal"}, "FORWARDED_ALLOW_IPS"),
+    ({"FORWARDED_ALLOW_IPS": "10.0.0.1/8"}, "FORWARDED_ALLOW_IPS"),
+    ({"FORWARDED_ALLOW_IPS": "127.0.0.1,"}, "FORWARDED_ALLOW_IPS"),
 ]
 
 
@@ -167,6 +172,13 @@ def test_bad_setting_is_refused_by_name_and_leaves_no_key_file(
 
     assert variable in str(raised.value)
     assert not key_file(db_path).exists()
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(FORWARDED_ALLOW_IPS="127.0.0.1, ::1,10.0.0.0/8")
+    assert settings.forwarded_allow_ips == ("127.0.0.1/32", "::1/128", "10.0.0.0/8")
 
 
 def test_boundary_numbers_are_accepted(make_settings: Callable[..., Settings]) -> None:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from approval_bot import signin_limits
 from approval_bot.models import Role
-from approval_bot.web import auth
 from tests.webclient import PASSWORD
 
 PAGES = ["/", "/needs-review", "/attention", "/paused", "/audit", "/threads/+14155550100"]
@@ -85,7 +85,7 @@ def test_wrong_password_is_refused_and_counted(web):
     assert response.status_code == 401
     assert "Wrong name or password" in response.text
     assert web.client.get("/", follow_redirects=False).status_code == 303
-    assert len(web.rows("SELECT * FROM signin_failures")) == 1
+    assert len(web.rows("SELECT * FROM signin_attempts")) == 1
 
 
 def test_sign_in_without_csrf_is_403(web):
@@ -98,7 +98,7 @@ def test_sign_in_without_csrf_is_403(web):
 def test_too_many_failures_for_an_account_answer_429_with_a_wait(web):
     web.reviewer("Ana")
     token = web.csrf("/login")
-    for _ in range(auth.ACCOUNT_LIMIT):
+    for _ in range(signin_limits.ACCOUNT_LIMIT):
         bad = {"csrf_token": token, "name": "Ana", "password": "wrong password"}
         assert web.client.post("/login", data=bad).status_code == 401
 
@@ -115,7 +115,7 @@ def test_too_many_failures_for_an_account_answer_429_with_a_wait(web):
 def test_too_many_failures_from_one_address_block_every_account(web):
     web.reviewer("Ana")
     token = web.csrf("/login")
-    for i in range(auth.ADDRESS_LIMIT):
+    for i in range(signin_limits.ADDRESS_LIMIT):
         bad = {"csrf_token": token, "name": f"guess{i}", "password": "wrong password"}
         assert web.client.post("/login", data=bad).status_code == 401
     response = web.client.post(
@@ -140,7 +140,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 )
 def test_retry_after(ages_minutes, limit, expected):
     times = [NOW - timedelta(minutes=m) for m in ages_minutes]
-    assert auth.retry_after(times, limit, timedelta(minutes=15), NOW) == expected
+    assert signin_limits.retry_after(times, limit, timedelta(minutes=15), NOW) == expected
 
 
 def test_logout_needs_csrf_and_ends_the_session(web):

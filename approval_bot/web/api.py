@@ -124,6 +124,8 @@ async def _read_json(request: Request, required: bool) -> Any:
         raise ApiError(415, "send the body as application/json")
     try:
         return json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "the body's JSON is nested too deeply") from None
     except ValueError as error:  # UnicodeDecodeError is a ValueError too
         raise ApiError(400, f"the body is not valid JSON: {error}") from None
 

@@ -7,13 +7,12 @@ admin-only pages answer 403 to other reviewers.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import wraps
+from datetime import UTC, datetime
+from functools import partial, wraps
 from typing import Any
 from urllib.parse import quote
 
@@ -24,20 +23,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import accounts, audit
+from .. import accounts, audit, sessions, signin_limits
 from ..config import Settings
 from ..db import Database, Priority
-from ..models import Actor, Role, now_iso
+from ..models import Actor, Role
 
 SESSION_COOKIE = "approval_bot_session"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_MAX_AGE = int(sessions.IDLE_LIMIT.total_seconds())
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-
-# failed sign-ins allowed within the window before further tries are refused
-ACCOUNT_LIMIT = 5
-ADDRESS_LIMIT = 20
-LIMIT_WINDOW = timedelta(minutes=15)
 
 # verified when the name is unknown, so a wrong name costs what a wrong password does
 _DUMMY_HASH = accounts.hash_password(secrets.token_urlsafe(16))
@@ -82,25 +76,21 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
-def _fingerprint(password_hash: str) -> str:
-    # a password reset changes the hash, which signs out the reviewer's other sessions
-    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
-
-
 async def current_reviewer(request: Request) -> accounts.Reviewer | None:
-    """The active reviewer this session belongs to, or None (and the session is cleared)."""
-    reviewer_id = request.session.get("reviewer_id")
-    if not isinstance(reviewer_id, int):
+    """The active reviewer whose live session this is, or None (and the session is cleared)."""
+    session_id = request.session.get("sid")
+    if not isinstance(session_id, str):
         return None
     db: Database = request.state.db
-    row = await db.fetchone("SELECT * FROM reviewers WHERE id = ?", (reviewer_id,))
-    if (
-        row is None
-        or not row["active"]
-        or request.session.get("pw") != _fingerprint(row["password_hash"])
-    ):
+    now = datetime.now(UTC)
+    row = await sessions.live_reviewer(db, session_id, now)
+    if row is None:
         request.session.clear()
         return None
+    if sessions.needs_touch(row, now):
+        await db.write(
+            partial(sessions.touch, session_id=session_id, now=now), priority=Priority.DECISION
+        )
     return accounts.Reviewer.from_row(row)
 
 
@@ -190,80 +180,31 @@ def action(admin: bool = False) -> Callable[[ActionHandler], Endpoint]:
     return wrap
 
 
-def retry_after(
-    newest_first: list[datetime], limit: int, window: timedelta, now: datetime
-) -> int | None:
-    """Seconds until another try is allowed, or None when one is allowed now.
-
-    `newest_first` are the failure times within the window; tries are refused while
-    `limit` of them are younger than `window`.
-    """
-    recent = [t for t in newest_first if now - t < window]
-    if len(recent) < limit:
-        return None
-    frees_at = recent[limit - 1] + window
-    return max(1, int((frees_at - now).total_seconds() + 0.999))
-
-
-async def _failures(db: Database, column: str, value: str, since: str, limit: int) -> list[str]:
-    assert column in ("account", "address")
-    rows = await db.fetchall(
-        f"""
-        SELECT failed_at FROM signin_failures WHERE {column} = ? AND failed_at >= ?
-        ORDER BY failed_at DESC LIMIT ?
-        """,
-        (value, since, limit),
-    )
-    return [row["failed_at"] for row in rows]
-
-
-@dataclass(frozen=True)
-class SignInRefused(Exception):
-    wait_seconds: int
-
-
-async def sign_in_wait(db: Database, account: str, address: str) -> int | None:
-    """How long this account or address must wait before trying again, if at all."""
-    now = datetime.now(UTC)
-    since = (now - LIMIT_WINDOW).isoformat(timespec="microseconds")
-    waits = []
-    for column, value, limit in (
-        ("account", account, ACCOUNT_LIMIT),
-        ("address", address, ADDRESS_LIMIT),
-    ):
-        times = [
-            datetime.fromisoformat(t) for t in await _failures(db, column, value, since, limit)
-        ]
-        wait = retry_after(times, limit, LIMIT_WINDOW, now)
-        if wait is not None:
-            waits.append(wait)
-    return max(waits) if waits else None
-
-
 async def authenticate(
     db: Database, name: str, password: str, address: str
 ) -> accounts.Reviewer | None:
-    """The active reviewer whose name and password these are; a failure is counted.
+    """The active reviewer whose name and password these are, or None.
 
-    Raises SignInRefused when the account or the address has failed too often lately.
+    The attempt is reserved before the password is checked and counts as failed unless
+    it matched; raises SignInRefused when the account or the address has failed too
+    often lately.
     """
     account = name.strip().lower()
-    wait = await sign_in_wait(db, account, address)
-    if wait is not None:
-        raise SignInRefused(wait)
+    attempt_id = await db.write(
+        partial(signin_limits.reserve, account=account, address=address, now=datetime.now(UTC)),
+        # BULK: an unauthenticated request must not jump ahead of anyone's decisions
+        priority=Priority.BULK,
+    )
     row = await db.fetchone("SELECT * FROM reviewers WHERE name = ?", (name.strip(),))
-    matches = accounts.password_matches(row["password_hash"] if row else _DUMMY_HASH, password)
+    # argon2 is slow on purpose: on a worker thread, never on the event loop or in a transaction
+    matches = await asyncio.to_thread(
+        accounts.password_matches, row["password_hash"] if row else _DUMMY_HASH, password
+    )
+    if row is None or not matches or not row["active"]:
+        return None
 
-    def settle(conn: sqlite3.Connection) -> bool:
-        if row is None or not matches or not row["active"]:
-            conn.execute(
-                "INSERT INTO signin_failures (account, address, failed_at) VALUES (?, ?, ?)",
-                (account, address, now_iso()),
-            )
-            cutoff = (datetime.now(UTC) - LIMIT_WINDOW).isoformat(timespec="microseconds")
-            conn.execute("DELETE FROM signin_failures WHERE failed_at < ?", (cutoff,))
-            return False
-        conn.execute("DELETE FROM signin_failures WHERE account = ?", (account,))
+    def settle(conn: sqlite3.Connection) -> None:
+        signin_limits.forgive(conn, account, attempt_id)
         audit.record(
             conn,
             audit.AuditEvent(
@@ -273,23 +214,46 @@ async def authenticate(
                 metadata={"channel": "web", "address": address},
             ),
         )
-        return True
 
-    # BULK: an unauthenticated request must not jump ahead of anyone's writes
-    if not await db.write(settle, priority=Priority.BULK) or row is None:
-        return None
+    await db.write(settle, priority=Priority.BULK)
     return accounts.Reviewer.from_row(row)
 
 
 async def start_session(request: Request, reviewer: accounts.Reviewer) -> None:
-    """Bind the session to `reviewer`, with a fresh CSRF token."""
+    """Bind the browser to a new server-side session of `reviewer`, with a fresh CSRF token.
+
+    The browser's previous session, if any, is revoked.
+    """
     db: Database = request.state.db
-    row = await db.fetchone("SELECT password_hash FROM reviewers WHERE id = ?", (reviewer.id,))
-    assert row is not None
+    previous = request.session.get("sid")
+    session_id = await db.write(
+        partial(
+            sessions.create,
+            reviewer_id=reviewer.id,
+            now=datetime.now(UTC),
+            replacing=previous if isinstance(previous, str) else None,
+        ),
+        priority=Priority.DECISION,
+    )
     request.session.clear()
-    request.session["reviewer_id"] = reviewer.id
-    request.session["pw"] = _fingerprint(row["password_hash"])
+    request.session["sid"] = session_id
     csrf_token(request)
+
+
+async def end_session(request: Request) -> None:
+    """Revoke this browser's session, so a copy of its cookie opens nothing, and clear it."""
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        await request.state.db.write(
+            partial(
+                sessions.revoke,
+                session_id=session_id,
+                reason=sessions.Revoked.LOGOUT,
+                now=datetime.now(UTC),
+            ),
+            priority=Priority.DECISION,
+        )
+    request.session.clear()
 
 
 def client_address(request: Request) -> str:

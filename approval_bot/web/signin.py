@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..signin_limits import SignInRefused
 from . import auth
 from .common import render, text_field
 
@@ -28,7 +29,7 @@ async def login(request: Request) -> Response:
         reviewer = await auth.authenticate(
             request.state.db, name, password, auth.client_address(request)
         )
-    except auth.SignInRefused as refused:
+    except SignInRefused as refused:
         minutes = (refused.wait_seconds + 59) // 60
         response = render(
             request,
@@ -51,7 +52,7 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await auth.check_csrf(request)
-    request.session.clear()
+    await auth.end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 

@@ -1,0 +1,104 @@
+"""Failed sign-in limits, per account and per client address, that hold under any concurrency.
+
+Each attempt is reserved in the database, in one write transaction that checks the limits
+and inserts the attempt's row, before its password is checked: however many requests
+arrive together, no more than the limit are ever checked. A reserved attempt counts as a
+failure until its password is found to match (see `forgive`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# attempts that did not sign in allowed within the window before further tries are refused
+ACCOUNT_LIMIT = 5
+ADDRESS_LIMIT = 20
+LIMIT_WINDOW = timedelta(minutes=15)
+# old rows deleted per reservation: more than the one row it adds, so the table stays small
+PRUNE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class SignInRefused(Exception):
+    wait_seconds: int
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def retry_after(
+    newest_first: list[datetime], limit: int, window: timedelta, now: datetime
+) -> int | None:
+    """Seconds until another try is allowed, or None when one is allowed now.
+
+    `newest_first` are the attempt times within the window; tries are refused while
+    `limit` of them are younger than `window`.
+    """
+    recent = [t for t in newest_first if now - t < window]
+    if len(recent) < limit:
+        return None
+    frees_at = recent[limit - 1] + window
+    return max(1, int((frees_at - now).total_seconds() + 0.999))
+
+
+def _recent(conn: sqlite3.Connection, column: str, value: str, since: str, limit: int) -> list[str]:
+    assert column in ("account", "address")
+    rows = conn.execute(
+        f"""
+        SELECT attempted_at FROM signin_attempts WHERE {column} = ? AND attempted_at >= ?
+        ORDER BY attempted_at DESC LIMIT ?
+        """,
+        (value, since, limit),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def wait_seconds(conn: sqlite3.Connection, account: str, address: str, now: datetime) -> int | None:
+    """How long this account or address must wait before trying again, if at all."""
+    since = _iso(now - LIMIT_WINDOW)
+    waits = []
+    for column, value, limit in (
+        ("account", account, ACCOUNT_LIMIT),
+        ("address", address, ADDRESS_LIMIT),
+    ):
+        times = [datetime.fromisoformat(t) for t in _recent(conn, column, value, since, limit)]
+        wait = retry_after(times, limit, LIMIT_WINDOW, now)
+        if wait is not None:
+            waits.append(wait)
+    return max(waits) if waits else None
+
+
+def reserve(conn: sqlite3.Connection, account: str, address: str, now: datetime) -> int:
+    """Check the limits and record the attempt, in the caller's write transaction.
+
+    Returns the attempt's id; raises SignInRefused, recording nothing, when the account
+    or the address has used its allowance. Prunes a bounded batch of expired rows.
+    """
+    wait = wait_seconds(conn, account, address, now)
+    if wait is not None:
+        raise SignInRefused(wait)
+    conn.execute(
+        """
+        DELETE FROM signin_attempts WHERE id IN (
+            SELECT id FROM signin_attempts WHERE attempted_at < ? ORDER BY attempted_at LIMIT ?
+        )
+        """,
+        (_iso(now - LIMIT_WINDOW), PRUNE_BATCH),
+    )
+    cursor = conn.execute(
+        "INSERT INTO signin_attempts (account, address, attempted_at) VALUES (?, ?, ?)",
+        (account, address, _iso(now)),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def forgive(conn: sqlite3.Connection, account: str, attempt_id: int) -> None:
+    """Clear a signed-in account's attempts up to and including this one.
+
+    Attempts reserved after it (guesses still in flight) keep counting.
+    """
+    conn.execute("DELETE FROM signin_attempts WHERE account = ? AND id <= ?", (account, attempt_id))
