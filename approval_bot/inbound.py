@@ -24,6 +24,7 @@ from .models import (
     ConversationState,
     Event,
     MessageType,
+    PauseKind,
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
@@ -277,7 +278,7 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
         if not controls.opted_out:
             workflow.set_opted_out(conn, thread, opted_out=True, source="keyword")
         if not controls.paused:
-            review.hold_thread(conn, thread, OPT_OUT_REASON, None)
+            review.hold_thread(conn, thread, OPT_OUT_REASON, None, kind=PauseKind.OPT_OUT)
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
         return Received(Outcome.OPTED_OUT, thread, message_id)
 

@@ -64,6 +64,15 @@ class ThreadEvent(StrEnum):
     OPTED_IN = "Opted In"
 
 
+class PauseKind(StrEnum):
+    """Why a thread is paused, which decides what lifts the pause."""
+
+    REVIEWER = "reviewer"  # a reviewer paused it; a reviewer resumes it
+    ESCALATION = "escalation"  # handed to a human; a reviewer resumes it
+    OPT_OUT = "opt_out"  # STOP, or Twilio's 21610 on a send; the customer's opt-in lifts it
+    COUNTERS = "counters"  # reserved for the soft-no and confusion counters (not used yet)
+
+
 class Sentiment(StrEnum):
     POSITIVE = "POSITIVE"
     NEUTRAL = "NEUTRAL"

@@ -23,12 +23,13 @@ from .models import (
     Event,
     MessageStatus,
     MessageType,
+    PauseKind,
     now_iso,
 )
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
-OPT_OUT_REASON = "opt-out"  # the pause reason of a thread whose customer opted out
+OPT_OUT_REASON = "opt-out"  # the reason shown on a thread paused by the customer's STOP
 
 
 class ThreadClosed(Exception):
@@ -332,10 +333,15 @@ def supersede_open_replies(
 
 
 def hold_thread(
-    conn: sqlite3.Connection, thread_id: str, reason: str, actor_id: int | None
+    conn: sqlite3.Connection,
+    thread_id: str,
+    reason: str,
+    actor_id: int | None,
+    *,
+    kind: PauseKind,
 ) -> None:
     """Pause a thread inside the caller's transaction; its open replies are held."""
-    workflow.set_paused(conn, thread_id, paused=True, reason=reason, actor_id=actor_id)
+    workflow.set_paused(conn, thread_id, paused=True, kind=kind, reason=reason, actor_id=actor_id)
     for row in _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
         workflow.change_status(
             conn,
@@ -351,7 +357,8 @@ def hold_thread(
 async def pause_thread(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
     """Pause a thread: nothing is drafted or sent on it until it is resumed."""
     await db.write(
-        lambda conn: hold_thread(conn, thread_id, reason, actor_id), priority=Priority.DECISION
+        lambda conn: hold_thread(conn, thread_id, reason, actor_id, kind=PauseKind.REVIEWER),
+        priority=Priority.DECISION,
     )
 
 
@@ -360,11 +367,17 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> N
 
     def resume(conn: sqlite3.Connection) -> None:
         row = conn.execute(
-            "SELECT opted_out FROM conversations WHERE thread_id = ?", (thread_id,)
+            """
+            SELECT conversations.opted_out, thread_controls.pause_kind
+            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+            """,
+            (thread_id,),
         ).fetchone()
         if row is not None and row["opted_out"]:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
-        workflow.set_paused(conn, thread_id, paused=False, actor_id=actor_id)
+        # a reviewer lifts any pause of a thread whose customer takes texts
+        kind = PauseKind(row["pause_kind"]) if row and row["pause_kind"] else PauseKind.REVIEWER
+        workflow.set_paused(conn, thread_id, paused=False, kind=kind, actor_id=actor_id)
         for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
             workflow.change_status(
                 conn,
@@ -381,16 +394,16 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> N
 def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> None:
     """A customer opted back in, inside the caller's transaction.
 
-    The opt-out pause is lifted and the replies it held go back to review; a pause a
-    reviewer made stays.
+    The opt-out pause (a STOP, or Twilio's 21610) is lifted and the replies it held go
+    back to review; a reviewer's or an escalation's pause stays.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
     row = conn.execute(
-        "SELECT paused, paused_reason FROM thread_controls WHERE thread_id = ?", (thread_id,)
+        "SELECT paused, pause_kind FROM thread_controls WHERE thread_id = ?", (thread_id,)
     ).fetchone()
-    if row is None or not row["paused"] or row["paused_reason"] != OPT_OUT_REASON:
+    if row is None or not row["paused"] or row["pause_kind"] != PauseKind.OPT_OUT:
         return
-    workflow.set_paused(conn, thread_id, paused=False)
+    workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
     for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
         workflow.change_status(
             conn,
@@ -421,7 +434,9 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
         if row is None:
             raise workflow.UnknownRecord(f"no conversation {thread_id}")
         if not row["paused"]:
-            hold_thread(conn, thread_id, f"escalated: {reason}", actor_id)
+            hold_thread(
+                conn, thread_id, f"escalated: {reason}", actor_id, kind=PauseKind.ESCALATION
+            )
         workflow.flag_conversation(conn, thread_id, reason, actor_id=actor_id)
 
     await db.write(hand_over, priority=Priority.DECISION)

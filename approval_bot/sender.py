@@ -37,7 +37,7 @@ from .gateways import (
     SmsGateway,
 )
 from .metrics import Metrics
-from .models import Channel, Event, MessageStatus
+from .models import Channel, Event, MessageStatus, PauseKind
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .phones import WHATSAPP_PREFIX
 from .retry import DEFAULT_POLICY, OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
@@ -468,7 +468,7 @@ def opt_out_thread(conn: sqlite3.Connection, thread_id: str) -> None:
             conn, thread_id, opted_out=True, source=f"Twilio error {OPTED_OUT_CODE}"
         )
     if not thread["paused"]:
-        review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None)
+        review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None, kind=PauseKind.OPT_OUT)
     workflow.flag_conversation(conn, thread_id, OPTED_OUT_REASON)
 
 

@@ -24,6 +24,7 @@ from .models import (
     Event,
     MessageStatus,
     MessageType,
+    PauseKind,
     ThreadEvent,
     now_iso,
 )
@@ -296,7 +297,8 @@ def open_conversation(
 def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
     row = conn.execute(
         """
-        SELECT conversations.state, conversations.opted_out, thread_controls.paused
+        SELECT conversations.state, conversations.opted_out, thread_controls.paused,
+               thread_controls.pause_kind
         FROM conversations JOIN thread_controls USING (thread_id)
         WHERE thread_id = ?
         """,
@@ -353,22 +355,31 @@ def set_paused(
     thread_id: str,
     *,
     paused: bool,
+    kind: PauseKind,
     reason: str | None = None,
     actor_id: int | None = None,
 ) -> None:
-    """Pause or resume a thread, audited. Pausing a paused thread is a Conflict."""
+    """Pause a thread with a kind, or lift a pause of that kind; audited.
+
+    Pausing a paused thread is a Conflict, and so is lifting a pause of another kind.
+    """
     event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
     row = _thread_row(conn, thread_id)
     if bool(row["paused"]) == paused:
         who, when = _last_change(conn, "thread_id", thread_id)
         state = "paused" if paused else "not paused"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
+    if not paused and row["pause_kind"] != kind:
+        who, when = _last_change(conn, "thread_id", thread_id)
+        actual = f"paused ({row['pause_kind']})"
+        raise Conflict(f"thread {thread_id}", f"paused ({kind})", actual, who, when)
     conn.execute(
         """
-        UPDATE thread_controls SET paused = ?, paused_reason = ?, last_updated = ?
+        UPDATE thread_controls SET paused = ?, paused_reason = ?, pause_kind = ?,
+                                   last_updated = ?
         WHERE thread_id = ?
         """,
-        (int(paused), reason if paused else None, now_iso(), thread_id),
+        (int(paused), reason if paused else None, kind if paused else None, now_iso(), thread_id),
     )
     audit.record(
         conn,
@@ -377,7 +388,7 @@ def set_paused(
             actor=_actor(actor_id),
             actor_id=actor_id,
             thread_id=thread_id,
-            metadata={"reason": reason},
+            metadata={"reason": reason, "kind": kind},
         ),
     )
 

@@ -102,6 +102,7 @@ async def test_a_failing_migration_leaves_no_trace(db_path):
         ("approvals", "channel = 'fax'"),
         ("audit_log", "actor = 'Robot'"),
         ("notifications", "status = 'LOST'"),
+        ("thread_controls", "pause_kind = 'whim'"),
     ],
 )
 def test_every_enum_column_has_its_check(db_path, table, values):
@@ -149,6 +150,7 @@ def _sample(table: str, column: str) -> str:
         "draft_version": "1",
         "send_attempts": "0",
         "paused": "0",
+        "pause_kind": "NULL",
         "id": "'x'" if table == "messages" else "NULL",
         "draft_meta": "NULL",
         "delivery_status": "NULL",

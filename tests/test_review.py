@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from approval_bot import review, workflow
-from approval_bot.models import DecisionChannel, MessageStatus
+from approval_bot.models import DecisionChannel, MessageStatus, PauseKind
 from tests.builders import make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
@@ -147,7 +147,7 @@ async def test_an_opted_out_thread_is_not_resumed_by_a_reviewer(db):
 
     def change(conn: sqlite3.Connection) -> Any:
         workflow.set_opted_out(conn, THREAD, opted_out=True, source="STOP")
-        review.hold_thread(conn, THREAD, "opt-out", None)
+        review.hold_thread(conn, THREAD, "opt-out", None, kind=PauseKind.OPT_OUT)
 
     await db.write(change)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -11,11 +12,19 @@ from typing import Any
 
 import pytest
 
-from approval_bot import review, workflow
+from approval_bot import inbound, review, workflow
 from approval_bot.config import Settings
 from approval_bot.db import Database
 from approval_bot.gateways import OutgoingSms, SandboxGateway, TwilioGateway
-from approval_bot.models import Channel, DecisionChannel, Event, MessageStatus, MessageType
+from approval_bot.inbound import InboundSms
+from approval_bot.models import (
+    Channel,
+    DecisionChannel,
+    Event,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+)
 from approval_bot.retry import DEFAULT_POLICY
 from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
 from approval_bot.sender import Sender
@@ -363,7 +372,7 @@ async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_rev
     draft = await approved(db, reviewer)
 
     def change(conn: sqlite3.Connection) -> Any:  # paused behind review's back: re-checked
-        workflow.set_paused(conn, ALICE, paused=True, reason="take-over")
+        workflow.set_paused(conn, ALICE, paused=True, kind=PauseKind.REVIEWER, reason="take-over")
 
     await db.write(change)
 
@@ -723,3 +732,30 @@ async def test_the_sandbox_records_what_it_sent_and_finds_it_again(db, make_sett
     found = await gateway.find_sent(ALICE, "Yes, 9 to 5.", since)
     assert found is not None and found.sid == sent["sid"]
     assert await gateway.find_sent(ALICE, "something else", since) is None
+
+
+async def test_start_after_a_21610_opt_out_lifts_the_pause_and_brings_held_replies_back(
+    db, sender, fake, reviewer
+):
+    # Twilio answers the send with 21610 only once the customer has written again
+    fake.script(ALICE, dataclasses.replace(fake_twilio.OPTED_OUT, hold=True))
+    first = await approved(db, reviewer)
+    sending = asyncio.create_task(sender.run())
+    async with asyncio.timeout(10):
+        while not fake.creates(ALICE):
+            await asyncio.sleep(0.01)
+    # the customer wrote again while the reply was in flight: a new draft waits for review
+    second = await make_draft(db, await make_inbound(db, ALICE, "And on Sunday?"), "Closed.")
+    fake.release()
+    await sending
+    assert (await row(db, first))["error_code"] == 21610
+    assert await status_of(db, second) == S.PAUSED_THREAD
+    paused = await thread(db)
+    assert (paused["opted_out"], paused["paused"], paused["pause_kind"]) == (1, 1, "opt_out")
+
+    start = InboundSms("SM" + "5" * 32, ALICE, BUSINESS, "START", Channel.SMS)
+    assert (await inbound.receive_sms(db, start)).outcome is inbound.Outcome.OPTED_IN
+
+    opted_in = await thread(db)
+    assert (opted_in["opted_out"], opted_in["paused"], opted_in["pause_kind"]) == (0, 0, None)
+    assert await status_of(db, second) == S.DRAFT_PENDING_APPROVAL
