@@ -112,6 +112,7 @@ def test_every_enum_column_has_its_check(db_path, table, values):
         for migration in migrations:
             for statement in split_statements(migration.sql):
                 conn.execute(statement)
+        conn.commit()  # a migration's INSERT opened a transaction: keep the schema it built
         info = conn.execute(f"SELECT sql FROM sqlite_master WHERE name = '{table}'").fetchone()
         assert column in info[0]
         conn.execute("PRAGMA foreign_keys = OFF")
