@@ -7,43 +7,52 @@ never mixed into customer threads and never wait for approval themselves.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from .db import Database, Priority
+from .draft_codes import CODE_QUIET_PERIOD, LIVE, TAKEN_SQL, quiet_since
 from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
-from .sms_commands import new_code
+from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
 from .sms_text import draft_notification
 
-# a closed draft's code is not handed out again for this long, so old texts stay unambiguous
-CODE_QUIET_PERIOD = timedelta(days=30)
+# tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
+CODE_TRIES = 32
+
+
+class NoFreeCode(Exception):
+    """Every candidate drawn was taken: nearly all codes are open or in their quiet period."""
 
 
 def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[Any]:
     return list(conn.execute(sql, params).fetchall())
 
 
-def issue_code(conn: sqlite3.Connection, message_id: str) -> str:
-    """Bind a new code to a draft version, inside the caller's write transaction."""
-    since = (datetime.now(UTC) - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
-    rows = _rows(
-        conn,
-        """
-        SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
-        WHERE messages.status = ? OR draft_codes.issued_at >= ?
-        """,
-        MessageStatus.DRAFT_PENDING_APPROVAL,
-        since,
+def issue_code(
+    conn: sqlite3.Connection, message_id: str, draw: Callable[[], str] = draw_code
+) -> str:
+    """Bind a new code to a draft version, inside the caller's write transaction.
+
+    Each candidate is one index lookup; a taken one is drawn again, CODE_TRIES times.
+    """
+    since = quiet_since()
+    for _ in range(CODE_TRIES):
+        code = draw()
+        if not _rows(conn, TAKEN_SQL, code, since, *LIVE):
+            conn.execute(
+                "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
+                (code, message_id, now_iso()),
+            )
+            return code
+    raise NoFreeCode(
+        f"no free draft code in {CODE_TRIES} tries: nearly all "
+        f"{len(CODE_ALPHABET) ** CODE_LENGTH:,} codes are open or were issued in the last "
+        f"{CODE_QUIET_PERIOD.days} days"
     )
-    code = new_code({row["code"] for row in rows})
-    conn.execute(
-        "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
-        (code, message_id, now_iso()),
-    )
-    return code
 
 
 def quiet_now(reviewer: Any, moment: datetime) -> bool:

@@ -1,5 +1,5 @@
-"""Background jobs: archive idle conversations, draft what a crash left behind, and send
-reviewers the digest of texts held through their quiet hours."""
+"""Background jobs: archive idle conversations, draft what a crash left behind, send
+reviewers the digest of texts held through their quiet hours, and prune spent codes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from . import draft_notices, workflow
 from .config import Settings
 from .db import Database, Priority
+from .draft_codes import prune_codes
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
 from .scheduler import wake_sender
@@ -22,6 +23,8 @@ ARCHIVE_EVERY = timedelta(minutes=10)
 RECOVER_EVERY = timedelta(minutes=1)
 DIGEST_JOB_ID = "quiet-hours-digest"
 DIGEST_EVERY = timedelta(minutes=1)
+PRUNE_JOB_ID = "prune-draft-codes"
+PRUNE_EVERY = timedelta(hours=1)
 
 
 async def archive_idle(db: Database, after_hours: float) -> int:
@@ -103,6 +106,14 @@ def register(
         seconds=DIGEST_EVERY.total_seconds(),
         args=[db, scheduler],
         id=DIGEST_JOB_ID,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        prune_codes,
+        "interval",
+        seconds=PRUNE_EVERY.total_seconds(),
+        args=[db],
+        id=PRUNE_JOB_ID,
         replace_existing=True,
     )
     scheduler.add_job(

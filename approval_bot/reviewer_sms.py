@@ -64,13 +64,16 @@ async def _draft_for(db: Database, code: str) -> Any:
 
 async def open_codes(db: Database, limit: int = 5) -> list[Any]:
     """Codes of drafts waiting for a decision, oldest first."""
+    # written out for the queue's partial index: answered customer messages keep the status
     return await db.fetchall(
         """
-        SELECT draft_codes.code, messages.receiver, messages.body FROM draft_codes
-        JOIN messages ON messages.id = draft_codes.message_id
-        WHERE messages.status = ? ORDER BY messages.timestamp LIMIT ?
+        SELECT draft_codes.code, messages.receiver, messages.body
+        FROM messages INDEXED BY messages_pending_replies
+        JOIN draft_codes ON draft_codes.message_id = messages.id
+        WHERE messages.status = 'DRAFT_PENDING_APPROVAL' AND messages.type IN ('DRAFT', 'OUTBOUND')
+        ORDER BY messages.timestamp LIMIT ?
         """,
-        (S.DRAFT_PENDING_APPROVAL, limit),
+        (limit,),
     )
 
 

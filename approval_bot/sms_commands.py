@@ -16,12 +16,9 @@ CODE_LENGTH = 4
 _CODE = re.compile(f"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
 
 
-def new_code(taken: set[str]) -> str:
-    """A random code not in `taken` (the codes of open drafts)."""
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if code not in taken:
-            return code
+def draw_code() -> str:
+    """A random candidate code; whether it is free is the database's to say."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,7 @@ def test_the_app_registers_its_inbound_jobs(twilio):
     scheduler = twilio.client.app_state["scheduler"]
     assert scheduler.get_job(jobs.ARCHIVE_JOB_ID) is not None
     assert scheduler.get_job(jobs.RECOVERY_JOB_ID) is not None
+    assert scheduler.get_job(jobs.PRUNE_JOB_ID) is not None
 
 
 def test_regenerating_a_pending_draft_makes_a_new_version_and_supersedes_the_old(twilio):

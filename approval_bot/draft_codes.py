@@ -1,0 +1,64 @@
+"""Which draft codes are taken, and the pruning of the ones no text can still mean.
+
+A code is taken while its draft still waits on someone (pending, held by a pause, or
+approved and not yet sent) or while it is in its quiet period; every other code is pruned
+in bounded batches, so issuing a code stays a point lookup however long the history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from .db import Database, Priority
+from .models import MessageStatus
+
+# a closed draft's code is not handed out again for this long, so old texts stay unambiguous
+CODE_QUIET_PERIOD = timedelta(days=30)
+# drafts a reviewer or the sender may still act on by their code
+LIVE = (
+    MessageStatus.DRAFT_PENDING_APPROVAL,
+    MessageStatus.PAUSED_THREAD,
+    MessageStatus.APPROVED_TO_SEND,
+)
+# small, so a batch holds the writer ~30 ms at 1M messages and decisions barely wait
+PRUNE_BATCH = 100
+# one candidate per issued code, for the index lookup that says whether it is taken
+TAKEN_SQL = f"""
+    SELECT 1 FROM draft_codes JOIN messages ON messages.id = draft_codes.message_id
+    WHERE draft_codes.code = ?
+      AND (draft_codes.issued_at >= ? OR messages.status IN ({", ".join("?" for _ in LIVE)}))
+    LIMIT 1
+"""
+
+
+def quiet_since(now: datetime | None = None) -> str:
+    """The issue time before which a closed draft's code is free again."""
+    moment = now or datetime.now(UTC)
+    return (moment - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
+
+
+def prune_batch(conn: sqlite3.Connection, since: str) -> int:
+    """Delete up to PRUNE_BATCH codes of closed drafts issued before `since`; how many."""
+    cursor = conn.execute(
+        f"""
+        DELETE FROM draft_codes WHERE rowid IN (
+            SELECT draft_codes.rowid FROM draft_codes
+            JOIN messages ON messages.id = draft_codes.message_id
+            WHERE draft_codes.issued_at < ?
+              AND messages.status NOT IN ({", ".join("?" for _ in LIVE)})
+            ORDER BY draft_codes.issued_at LIMIT ?)
+        """,
+        (since, *LIVE, PRUNE_BATCH),
+    )
+    return cursor.rowcount
+
+
+async def prune_codes(db: Database) -> int:
+    """Prune every code past its use, one short transaction per batch; returns how many."""
+    since, pruned = quiet_since(), 0
+    while True:
+        count = await db.write(lambda conn: prune_batch(conn, since), priority=Priority.BULK)
+        pruned += count
+        if count < PRUNE_BATCH:
+            return pruned

@@ -1,0 +1,217 @@
+"""Every statement the webhook, drafting, review and sender paths run uses an index.
+
+On a database with a history (thousands of messages over many threads, a code for each
+draft, audit rows, approvals, reviewer texts) the real paths run end to end: signed
+webhooks through the ASGI app, drafting, an approve from the web queue, sends through the
+real `twilio` client to the fake Twilio (one of them failing first), a delivery callback,
+reviewers' SMS commands, a customer's STOP and START, a missed call, and the job that
+prunes codes. Each distinct statement is traced from the app's own connections, and its
+`EXPLAIN QUERY PLAN` taken without `ANALYZE` (the app never runs it) must not scan a
+table that grows with history: such a statement gets slower every day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from approval_bot import draft_codes
+from approval_bot.app import create_app
+from approval_bot.db import opened
+from tests import fake_twilio
+from tests.builders import make_reviewer
+from tests.fake_twilio import FakeTwilio
+from tests.history_seed import REVIEWERS, seed_history
+from tests.query_plans import Tracer, full_scans, trace
+from tests.test_reviewer_sms_end_to_end import wait_for
+from tests.twilio_client import BUSINESS, CUSTOMER, PUBLIC, Twilio
+from tests.webclient import Web
+
+ANA, BOB = (phone for _, phone in REVIEWERS)
+OLD_THREAD = "+16282000007"  # one of the seeded threads
+FAILING = "+14155550177"  # the fake answers its first send with a 500
+CALLER = "+14155550178"
+
+_QUEUE = "reads the partial index of pending replies: as long as the queue, not the history"
+_TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many as are in flight"
+# statements whose scan is bounded, each with the reason
+ALLOWED: dict[str, str] = {
+    # audit.record: the chain's last row, by rowid from the end
+    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = ?), (SELECT hash FROM audit_log"
+    " ORDER BY id DESC LIMIT ?)": "ORDER BY the rowid DESC LIMIT 1 reads one row",
+    # sender: due messages (APPROVED_TO_SEND) and due reviewer texts (PENDING)
+    "SELECT messages.*, conversations.channel AS thread_channel FROM messages JOIN"
+    " conversations USING (thread_id) WHERE messages.status = ? AND ((messages.claimed_at IS"
+    " NULL AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= ?)) OR"
+    " messages.claimed_at <= ?) ORDER BY messages.timestamp LIMIT ?": _TRANSIENT,
+    "SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,"
+    " reviewers.sms_opted_out FROM notifications JOIN reviewers ON reviewers.id ="
+    " notifications.reviewer_id WHERE notifications.status = ? AND ((notifications.claimed_at"
+    " IS NULL AND (notifications.next_attempt_at IS NULL OR notifications.next_attempt_at <="
+    " ?)) OR notifications.claimed_at <= ?) ORDER BY notifications.created_at LIMIT ?": _TRANSIENT,
+    # queries.py: the queue's size and newest card (the web queue and its updates)
+    "SELECT count(*) AS n FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
+    " AND type IN (?, ?)": _QUEUE,
+    "SELECT timestamp, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
+    " AND type IN (?, ?) ORDER BY timestamp DESC, id DESC LIMIT ?": _QUEUE,
+    # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")
+    "SELECT draft_codes.code, messages.receiver, messages.body FROM messages INDEXED BY"
+    " messages_pending_replies JOIN draft_codes ON draft_codes.message_id = messages.id WHERE"
+    " messages.status = ? AND messages.type IN (?, ?) ORDER BY messages.timestamp LIMIT ?": _QUEUE,
+}
+
+
+def query(db_path: Path, sql: str, *params: Any) -> list[sqlite3.Row]:
+    """Look into the database on a connection of the test's own, which is not traced."""
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    yield from fake_twilio.running()
+
+
+async def _reviewers(db_path: Path) -> None:
+    async with opened(db_path) as db:
+        for name, phone in (("Ana", ANA), ("Bob", BOB)):
+            await make_reviewer(db, name, phone=phone)
+
+
+@pytest.fixture
+def history(db_path: Path) -> Path:
+    asyncio.run(_reviewers(db_path))
+    seed_history(str(db_path), threads=150, rounds=12)
+    return db_path
+
+
+def draft_to(db_path: Path, customer: str) -> str:
+    rows = query(
+        db_path,
+        "SELECT id FROM messages WHERE type = 'DRAFT' AND receiver = ?"
+        " AND status = 'DRAFT_PENDING_APPROVAL'",
+        customer,
+    )
+    assert len(rows) == 1, rows
+    return str(rows[0]["id"])
+
+
+def code_of(db_path: Path, draft_id: str) -> str:
+    (row,) = query(db_path, "SELECT code FROM draft_codes WHERE message_id = ?", draft_id)
+    return str(row["code"])
+
+
+def wait_until(db_path: Path, sql: str, *params: Any) -> None:
+    deadline = time.monotonic() + 20
+    while not query(db_path, sql, *params):
+        assert time.monotonic() < deadline, sql
+        time.sleep(0.02)
+
+
+def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
+    """The hot paths, end to end, on the running app."""
+    notices = 0
+    # a new customer and a customer with a long history write; both are drafted
+    for customer in (CUSTOMER, OLD_THREAD, FAILING):
+        assert twilio.text("Are you open on Sunday?", sender=customer).status_code == 200
+        notices += 1
+    wait_for(fake, ANA, notices)
+
+    # the web queue's approve; the send is accepted, then Twilio reports it delivered
+    web = Web(twilio.client)
+    web.sign_in("Ana")
+    assert web.post(f"/drafts/{draft_to(db_path, CUSTOMER)}/approve").status_code == 303
+    (sent,) = fake_twilio_sids(fake, CUSTOMER)
+    response = twilio.post(
+        "/webhooks/twilio/status",
+        {"MessageSid": sent, "MessageStatus": "delivered", "AccountSid": fake.account_sid},
+    )
+    assert response.status_code == 200
+
+    # the customer with a history writes again before a decision: the draft is superseded
+    old = code_of(db_path, draft_to(db_path, OLD_THREAD))
+    twilio.text("And on Monday?", sender=OLD_THREAD)
+    notices += 1
+    newer = code_of(db_path, draft_to(db_path, OLD_THREAD))
+
+    # reviewers' commands by text: approve, a decided code, a replaced code, an unknown
+    # code, list, help, reject, edit, pause and resume
+    fake.script(FAILING, fake_twilio.SERVER_ERROR)
+    failing = code_of(db_path, draft_to(db_path, FAILING))
+    live = {row["code"] for row in query(db_path, "SELECT code FROM draft_codes")}
+    unknown = next(c for c in ("ZZZZ", "ZZZY", "ZZZX", "ZZZW") if c not in live)
+    commands = [
+        (ANA, f"A {failing}"),
+        (BOB, f"A {failing}"),
+        (BOB, f"A {old}"),
+        (BOB, f"A {unknown}"),
+        (ANA, "L"),
+        (ANA, "H"),
+        (BOB, f"P {newer}"),
+        (BOB, f"RESUME {newer}"),
+        (ANA, f"E {newer} Yes, from 10 on Monday."),
+    ]
+    for reviewer, command in commands:
+        twilio.text(command, sender=reviewer)
+    wait_for(fake, FAILING, 1)
+    wait_for(fake, OLD_THREAD, 1)
+
+    # a customer with a history opts out and back in; a missed call asks for a text-back
+    twilio.text("STOP", sender=OLD_THREAD)
+    twilio.text("START", sender=OLD_THREAD)
+    twilio.call(caller=CALLER)
+    rejected = draft_to(db_path, CALLER)
+    twilio.text(f"R {code_of(db_path, rejected)} not now", sender=ANA)
+    wait_until(db_path, "SELECT 1 FROM messages WHERE id = ? AND status = 'REJECTED'", rejected)
+
+    twilio.run(draft_codes.prune_codes, twilio.db)
+    # every text to a reviewer, the answers too, has been sent
+    wait_until(
+        db_path, "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE status = 'PENDING')"
+    )
+
+
+def fake_twilio_sids(fake: FakeTwilio, to: str) -> list[str]:
+    deadline = time.monotonic() + 20
+    while not fake.accepted_to(to):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return [message["sid"] for message in fake.accepted_to(to)]
+
+
+def test_no_hot_path_statement_scans_a_growing_table(history: Path, make_settings, fake):
+    settings = make_settings(
+        PUBLIC_BASE_URL=PUBLIC,
+        TWILIO_ACCOUNT_SID=fake.account_sid,
+        TWILIO_AUTH_TOKEN=fake.auth_token,
+        TWILIO_FROM_NUMBER=BUSINESS,
+        TWILIO_API_BASE_URL=fake.url,
+        SEND_POLL_SECONDS="0.1",
+    )
+    tracer = Tracer({})
+    # on the public https address, where the session cookie (https only) is sent
+    with TestClient(create_app(settings), base_url=PUBLIC) as client:
+        twilio = Twilio(client, settings)
+        assert twilio.run(trace, twilio.db, tracer) >= 2
+        drive(twilio, fake, history)
+        twilio.run(trace, twilio.db, None)
+
+    assert len(tracer.seen) > 40  # the paths ran: a few dozen distinct statements
+    conn = sqlite3.connect(history)
+    try:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 3000
+        bad = full_scans(conn, tracer.seen.items(), ALLOWED)
+    finally:
+        conn.close()
+    assert bad == {}, "\n\n".join(f"{sql}\n  -> {lines}" for sql, lines in bad.items())
