@@ -39,7 +39,8 @@ from approval_bot import audit  # noqa: E402
 
 BUSINESS = "+14155550199"
 ADMIN_PASSWORD = "benchmark admin password"
-REVIEWERS = (("ana", "+14155550142"), ("ben", "+14155550143"), ("chloe", "+14155550144"))
+# an admin who decides on the web (no phone) and one reviewer who gets a text per draft
+REVIEWERS = (("ana", "+14155550142"),)
 HISTORY_DAYS = 90
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # DESIGN: 4 characters, no 0/O/1/I/L
 SEED_FORMAT = "1"  # bump when what the seed writes changes, so cached databases are rebuilt
@@ -106,7 +107,8 @@ class Seeder:
         self.reviewers = reviewer_ids
         self.rng = rng
         last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-        self.audit_id, self.prev_hash = last if last else (0, audit.GENESIS_HASH)
+        self.audit_id: int = last[0] if last else 0
+        self.prev_hash: str = last[1] if last else audit.GENESIS_HASH
         (self.notification_id,) = conn.execute(
             "SELECT coalesce(max(id), 0) FROM notifications"
         ).fetchone()
@@ -169,8 +171,8 @@ class Seeder:
         return message_id
 
     def draft(self, at: datetime, thread: str, inbound: str, body: str, **extra: Any) -> str:
-        """A machine draft, its code and maybe a reviewer's text, as drafting stores them."""
-        meta = {"drafter": "builtin", "model": None, "confidence": 0.3, "intent": "hours",
+        """A machine draft with its code, as drafting stores them."""
+        meta: dict[str, Any] = {"drafter": "builtin", "model": None, "confidence": 0.3, "intent": "hours",
                 "latency_ms": 13.1, "findings": [], "fallback_reason": None}  # fmt: skip
         draft_id = self.message(
             thread=thread, in_reply_to=inbound, sender=BUSINESS, receiver=thread, body=body,
@@ -292,16 +294,28 @@ class Seeder:
                  metadata={"channel": "web", "from": "DRAFT_PENDING_APPROVAL", "notes": None,
                            "to": "REJECTED"})  # fmt: skip
         self.rows.approvals.append((draft_id, "REJECT", iso(decided), reviewer, "web"))
-        self.log(decided, "Draft Rejected", thread=thread, message=inbound, actor_id=reviewer,
-                 metadata={"from": "DRAFT_PENDING_APPROVAL", "to": "NEEDS_REVIEW"})
+        self.log(
+            decided,
+            "Draft Rejected",
+            thread=thread,
+            message=inbound,
+            actor_id=reviewer,
+            metadata={"from": "DRAFT_PENDING_APPROVAL", "to": "NEEDS_REVIEW"},
+        )
         reply = self.message(
             thread=thread, in_reply_to=inbound, sender=BUSINESS, receiver=thread,
             body="Hi, this is Ana: I have called you back about it.", status="SENT",
             type="OUTBOUND", timestamp=iso(decided), provider_sid=sid,
             delivery_status="delivered", send_attempts=1, updated_at=iso(sent),
         )  # fmt: skip
-        self.log(decided, "Human Reply Written", thread=thread, message=reply, actor_id=reviewer,
-                 metadata={"from": None, "to": "APPROVED_TO_SEND", "type": "OUTBOUND"})
+        self.log(
+            decided,
+            "Human Reply Written",
+            thread=thread,
+            message=reply,
+            actor_id=reviewer,
+            metadata={"from": None, "to": "APPROVED_TO_SEND", "type": "OUTBOUND"},
+        )
         self.accepted(sent, thread, reply, sid)
 
     def flush(self) -> None:
@@ -372,12 +386,12 @@ def seed(out: Path, messages: int, *, seed_value: int = 1) -> dict[str, Any]:
     conn.execute("PRAGMA cache_size = -262144")
     rng = random.Random(seed_value)
     seeder = Seeder(conn, reviewer_ids, rng)
-    exchanges = max(1, round(messages / 2.1))  # 2.1 messages an exchange on average
+    exchanges = round(messages / 2.1)  # 2.1 messages an exchange on average
     threads = max(1, exchanges // 5)
-    pending = min(200, max(1, exchanges // 100))  # the queue a team works through
+    pending = min(200, exchanges // 100)  # the queue a team works through
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=HISTORY_DAYS)
-    span = (now - timedelta(hours=1) - start) / exchanges
+    span = (now - timedelta(hours=1) - start) / max(1, exchanges)
     for n in range(exchanges):
         thread = thread_number(rng.randrange(threads))
         seeder.exchange(start + n * span, thread, span, pending=n >= exchanges - pending)
@@ -388,12 +402,20 @@ def seed(out: Path, messages: int, *, seed_value: int = 1) -> dict[str, Any]:
     conn.execute("PRAGMA journal_mode = WAL")
     counts = {
         table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for table in ("messages", "audit_log", "approvals", "draft_codes", "notifications",
-                      "conversations", "thread_controls", "webhook_events")  # fmt: skip
+        for table in (
+            "messages",
+            "audit_log",
+            "approvals",
+            "draft_codes",
+            "notifications",
+            "conversations",
+            "thread_controls",
+            "webhook_events",
+        )  # fmt: skip
     }
     conn.close()
     counts["pending_drafts"] = pending
-    counts["audit_rows_per_message"] = round(counts["audit_log"] / counts["messages"], 2)
+    counts["audit_rows_per_message"] = round(counts["audit_log"] / max(1, counts["messages"]), 2)
     return {"seconds": round(time.perf_counter() - started, 1), "rows": counts}
 
 
@@ -431,8 +453,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the new database file")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     args = parser.parse_args()
-    if args.messages < 1:
-        parser.error("--messages must be at least 1")
+    if args.messages < 0:
+        parser.error("--messages must be 0 (a fresh database) or more")
     print(json.dumps(seed(args.out, args.messages, seed_value=args.seed), indent=2))
 
 
