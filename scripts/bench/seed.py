@@ -172,16 +172,40 @@ class Seeder:
 
     def draft(self, at: datetime, thread: str, inbound: str, body: str, **extra: Any) -> str:
         """A machine draft with its code, as drafting stores them."""
-        meta: dict[str, Any] = {"drafter": "builtin", "model": None, "confidence": 0.3, "intent": "hours",
-                "latency_ms": 13.1, "findings": [], "fallback_reason": None}  # fmt: skip
+        meta: dict[str, Any] = {
+            "drafter": "builtin",
+            "model": None,
+            "confidence": 0.3,
+            "intent": "hours",
+            "latency_ms": 13.1,
+            "findings": [],
+            "fallback_reason": None,
+        }
         draft_id = self.message(
-            thread=thread, in_reply_to=inbound, sender=BUSINESS, receiver=thread, body=body,
-            type="DRAFT", timestamp=iso(at), sentiment="NEUTRAL",
-            draft_meta=json.dumps(meta), **extra,
-        )  # fmt: skip
-        self.log(at, "Draft Created", thread=thread, message=draft_id,
-                 metadata={"drafter": "builtin", "from": None, "intent": "hours",
-                           "to": "DRAFT_PENDING_APPROVAL", "type": "DRAFT"})  # fmt: skip
+            thread=thread,
+            in_reply_to=inbound,
+            sender=BUSINESS,
+            receiver=thread,
+            body=body,
+            type="DRAFT",
+            timestamp=iso(at),
+            sentiment="NEUTRAL",
+            draft_meta=json.dumps(meta),
+            **extra,
+        )
+        self.log(
+            at,
+            "Draft Created",
+            thread=thread,
+            message=draft_id,
+            metadata={
+                "drafter": "builtin",
+                "from": None,
+                "intent": "hours",
+                "to": "DRAFT_PENDING_APPROVAL",
+                "type": "DRAFT",
+            },
+        )
         self.code(at, draft_id)
         return draft_id
 
@@ -193,32 +217,75 @@ class Seeder:
         self.notification_id += 1
         sid = self.sid()
         self.rows.notifications.append(
-            (self.notification_id, self.reviewers[1], draft_id, f"Draft for {thread}: {body}",
-             "SENT", sid, 1, iso(at), iso(at + timedelta(milliseconds=500)))
-        )  # fmt: skip
-        self.log(at + timedelta(milliseconds=500), "Notification Sent", thread=None,
-                 message=draft_id, metadata={"from": "PENDING", "notification_id":
-                 self.notification_id, "reviewer_id": self.reviewers[1], "sid": sid,
-                 "to": "SENT"})  # fmt: skip
+            (
+                self.notification_id,
+                self.reviewers[1],
+                draft_id,
+                f"Draft for {thread}: {body}",
+                "SENT",
+                sid,
+                1,
+                iso(at),
+                iso(at + timedelta(milliseconds=500)),
+            )
+        )
+        self.log(
+            at + timedelta(milliseconds=500),
+            "Notification Sent",
+            thread=None,
+            message=draft_id,
+            metadata={
+                "from": "PENDING",
+                "notification_id": self.notification_id,
+                "reviewer_id": self.reviewers[1],
+                "sid": sid,
+                "to": "SENT",
+            },
+        )
 
     def approve(self, at: datetime, thread: str, draft_id: str, reviewer: int, action: str) -> None:
-        self.log(at, "Approved", thread=thread, message=draft_id, actor_id=reviewer,
-                 metadata={"channel": "web", "from": "DRAFT_PENDING_APPROVAL", "notes": None,
-                           "to": "APPROVED_TO_SEND"})  # fmt: skip
+        self.log(
+            at,
+            "Approved",
+            thread=thread,
+            message=draft_id,
+            actor_id=reviewer,
+            metadata={
+                "channel": "web",
+                "from": "DRAFT_PENDING_APPROVAL",
+                "notes": None,
+                "to": "APPROVED_TO_SEND",
+            },
+        )
         self.rows.approvals.append((draft_id, action, iso(at), reviewer, "web"))
 
     def accepted(self, at: datetime, thread: str, message_id: str, sid: str) -> None:
-        self.log(at, "Send Accepted", thread=thread, message=message_id,
-                 metadata={"attempt": 1, "from": "APPROVED_TO_SEND", "reconciled": False,
-                           "sid": sid, "to": "SENT"})  # fmt: skip
+        self.log(
+            at,
+            "Send Accepted",
+            thread=thread,
+            message=message_id,
+            metadata={
+                "attempt": 1,
+                "from": "APPROVED_TO_SEND",
+                "reconciled": False,
+                "sid": sid,
+                "to": "SENT",
+            },
+        )
 
     def exchange(self, at: datetime, thread: str, span: timedelta, pending: bool) -> None:
         """A customer's text and what became of it, every event inside [at, at + span)."""
         rng = self.rng
         step = span / 8
         if thread not in self.threads:
-            self.log(at, "Conversation Opened", thread=thread, message=None,
-                     metadata={"channel": "sms", "from": None, "to": "ACTIVE"})  # fmt: skip
+            self.log(
+                at,
+                "Conversation Opened",
+                thread=thread,
+                message=None,
+                metadata={"channel": "sms", "from": None, "to": "ACTIVE"},
+            )
             self.threads[thread] = (iso(at), iso(at))
         ms = timedelta(milliseconds=1)
         message_sid = self.sid()
@@ -226,33 +293,64 @@ class Seeder:
         inbound_status = "NEEDS_REVIEW" if fate == "rejected" else "DRAFT_PENDING_APPROVAL"
         question = rng.choice(QUESTIONS)
         inbound = self.message(
-            thread=thread, sender=thread, receiver=BUSINESS, body=question,
-            status=inbound_status, type="INBOUND", timestamp=iso(at),
-            provider_sid=message_sid, updated_at=iso(at + 3 * step),
-        )  # fmt: skip
+            thread=thread,
+            sender=thread,
+            receiver=BUSINESS,
+            body=question,
+            status=inbound_status,
+            type="INBOUND",
+            timestamp=iso(at),
+            provider_sid=message_sid,
+            updated_at=iso(at + 3 * step),
+        )
         self.rows.webhooks.append(("twilio-sms", message_sid, iso(at)))
-        self.log(at + ms, "Stored", thread=thread, message=inbound,
-                 metadata={"from": None, "message_sid": message_sid, "to": "RECEIVED",
-                           "type": "INBOUND"})  # fmt: skip
+        self.log(
+            at + ms,
+            "Stored",
+            thread=thread,
+            message=inbound,
+            metadata={
+                "from": None,
+                "message_sid": message_sid,
+                "to": "RECEIVED",
+                "type": "INBOUND",
+            },
+        )
         drafted, decided, sent = at + 20 * ms, at + 3 * step, at + 3 * step + 60 * ms
         answer = rng.choice(ANSWERS)
         reviewer = rng.choice(self.reviewers)
         sid = self.sid()
         if fate in ("sent", "pending"):
-            done = {} if pending else {"provider_sid": sid, "delivery_status": "delivered",
-                                       "send_attempts": 1}  # fmt: skip
+            done = (
+                {}
+                if pending
+                else {"provider_sid": sid, "delivery_status": "delivered", "send_attempts": 1}
+            )
             draft_id = self.draft(
-                drafted, thread, inbound, answer,
+                drafted,
+                thread,
+                inbound,
+                answer,
                 status="DRAFT_PENDING_APPROVAL" if pending else "SENT",
-                updated_at=iso(drafted if pending else sent), **done,
-            )  # fmt: skip
+                updated_at=iso(drafted if pending else sent),
+                **done,
+            )
         else:
-            draft_id = self.draft(drafted, thread, inbound, answer,
-                                  status=fate.upper() if fate == "rejected" else "SUPERSEDED",
-                                  updated_at=iso(decided))  # fmt: skip
-        self.log(drafted + ms, "Draft Created", thread=thread, message=inbound,
-                 metadata={"draft_id": draft_id, "from": "RECEIVED",
-                           "to": "DRAFT_PENDING_APPROVAL"})  # fmt: skip
+            draft_id = self.draft(
+                drafted,
+                thread,
+                inbound,
+                answer,
+                status=fate.upper() if fate == "rejected" else "SUPERSEDED",
+                updated_at=iso(decided),
+            )
+        self.log(
+            drafted + ms,
+            "Draft Created",
+            thread=thread,
+            message=inbound,
+            metadata={"draft_id": draft_id, "from": "RECEIVED", "to": "DRAFT_PENDING_APPROVAL"},
+        )
         if rng.random() < 0.1:  # most reviewers decide on the web queue and turn texts off
             self.notify(drafted, draft_id, thread, answer)
         if fate == "sent":
@@ -264,35 +362,86 @@ class Seeder:
             self.rejected(decided, sent, thread, inbound, draft_id, reviewer, sid)
         self.threads[thread] = (self.threads[thread][0], iso(sent if not pending else drafted))
 
-    def edited(self, decided: datetime, sent: datetime, thread: str, inbound: str,
-               old: str, reviewer: int, sid: str) -> None:  # fmt: skip
+    def edited(
+        self,
+        decided: datetime,
+        sent: datetime,
+        thread: str,
+        inbound: str,
+        old: str,
+        reviewer: int,
+        sid: str,
+    ) -> None:
         """review.edit(approve=True): a second version, approved and sent; the first superseded."""
         new = self.message(
-            thread=thread, in_reply_to=inbound, sender=BUSINESS, receiver=thread,
-            body="Sure, see you Thursday at 3 pm.", status="SENT", type="DRAFT",
-            timestamp=iso(decided), version=2, provider_sid=sid, delivery_status="delivered",
-            send_attempts=1, updated_at=iso(sent),
-        )  # fmt: skip
-        self.log(decided, "Edited", thread=thread, message=new, actor_id=reviewer,
-                 metadata={"channel": "web", "from": None, "previous_version": old,
-                           "to": "DRAFT_PENDING_APPROVAL", "type": "DRAFT"})  # fmt: skip
+            thread=thread,
+            in_reply_to=inbound,
+            sender=BUSINESS,
+            receiver=thread,
+            body="Sure, see you Thursday at 3 pm.",
+            status="SENT",
+            type="DRAFT",
+            timestamp=iso(decided),
+            version=2,
+            provider_sid=sid,
+            delivery_status="delivered",
+            send_attempts=1,
+            updated_at=iso(sent),
+        )
+        self.log(
+            decided,
+            "Edited",
+            thread=thread,
+            message=new,
+            actor_id=reviewer,
+            metadata={
+                "channel": "web",
+                "from": None,
+                "previous_version": old,
+                "to": "DRAFT_PENDING_APPROVAL",
+                "type": "DRAFT",
+            },
+        )
         # the first version points at the second
         row = list(self.rows.messages[-2])
         row[13] = new
         self.rows.messages[-2] = tuple(row)
-        self.log(decided, "Edited", thread=thread, message=old, actor_id=reviewer,
-                 metadata={"from": "DRAFT_PENDING_APPROVAL", "new_version": new,
-                           "to": "SUPERSEDED"})  # fmt: skip
+        self.log(
+            decided,
+            "Edited",
+            thread=thread,
+            message=old,
+            actor_id=reviewer,
+            metadata={"from": "DRAFT_PENDING_APPROVAL", "new_version": new, "to": "SUPERSEDED"},
+        )
         self.approve(decided, thread, new, reviewer, "EDIT")
         self.code(decided, new)
         self.accepted(sent, thread, new, sid)
 
-    def rejected(self, decided: datetime, sent: datetime, thread: str, inbound: str,
-                 draft_id: str, reviewer: int, sid: str) -> None:  # fmt: skip
+    def rejected(
+        self,
+        decided: datetime,
+        sent: datetime,
+        thread: str,
+        inbound: str,
+        draft_id: str,
+        reviewer: int,
+        sid: str,
+    ) -> None:
         """review.reject, then review.write_reply: the reviewer's own reply, sent."""
-        self.log(decided, "Rejected", thread=thread, message=draft_id, actor_id=reviewer,
-                 metadata={"channel": "web", "from": "DRAFT_PENDING_APPROVAL", "notes": None,
-                           "to": "REJECTED"})  # fmt: skip
+        self.log(
+            decided,
+            "Rejected",
+            thread=thread,
+            message=draft_id,
+            actor_id=reviewer,
+            metadata={
+                "channel": "web",
+                "from": "DRAFT_PENDING_APPROVAL",
+                "notes": None,
+                "to": "REJECTED",
+            },
+        )
         self.rows.approvals.append((draft_id, "REJECT", iso(decided), reviewer, "web"))
         self.log(
             decided,
@@ -303,11 +452,19 @@ class Seeder:
             metadata={"from": "DRAFT_PENDING_APPROVAL", "to": "NEEDS_REVIEW"},
         )
         reply = self.message(
-            thread=thread, in_reply_to=inbound, sender=BUSINESS, receiver=thread,
-            body="Hi, this is Ana: I have called you back about it.", status="SENT",
-            type="OUTBOUND", timestamp=iso(decided), provider_sid=sid,
-            delivery_status="delivered", send_attempts=1, updated_at=iso(sent),
-        )  # fmt: skip
+            thread=thread,
+            in_reply_to=inbound,
+            sender=BUSINESS,
+            receiver=thread,
+            body="Hi, this is Ana: I have called you back about it.",
+            status="SENT",
+            type="OUTBOUND",
+            timestamp=iso(decided),
+            provider_sid=sid,
+            delivery_status="delivered",
+            send_attempts=1,
+            updated_at=iso(sent),
+        )
         self.log(
             decided,
             "Human Reply Written",
@@ -376,8 +533,16 @@ def seed(out: Path, messages: int, *, seed_value: int = 1) -> dict[str, Any]:
     started = time.perf_counter()
     cli(out, "init-db")
     for name, phone in REVIEWERS:
-        cli(out, "reviewer", "add", name, "--phone", phone, "--password-stdin",
-            stdin=f"{ADMIN_PASSWORD} {name}\n")  # fmt: skip
+        cli(
+            out,
+            "reviewer",
+            "add",
+            name,
+            "--phone",
+            phone,
+            "--password-stdin",
+            stdin=f"{ADMIN_PASSWORD} {name}\n",
+        )
     conn = sqlite3.connect(out, isolation_level=None)
     reviewer_ids = [r for (r,) in conn.execute("SELECT id FROM reviewers ORDER BY id")]
     # bulk load without a journal; the app's WAL mode is restored at the end
@@ -411,7 +576,7 @@ def seed(out: Path, messages: int, *, seed_value: int = 1) -> dict[str, Any]:
             "conversations",
             "thread_controls",
             "webhook_events",
-        )  # fmt: skip
+        )
     }
     conn.close()
     counts["pending_drafts"] = pending
