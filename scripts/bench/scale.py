@@ -234,16 +234,18 @@ def approve_to_accepted(
 # --- the phases -------------------------------------------------------------------------------
 
 
-def prepared_database(messages: int, workdir: Path, name: str) -> tuple[Path, dict[str, Any]]:
+def prepared_database(
+    messages: int, workdir: Path, name: str, cache: str | None
+) -> tuple[Path, dict[str, Any]]:
     database = workdir / name / "bench.sqlite3"
-    info = seed.fresh_copy(messages, database)
+    info = seed.fresh_copy(messages, database, Path(cache) if cache else None)
     return database, info
 
 
 def phase_a(
     messages: int, workdir: Path, knobs: dict[str, Any], fake: FakeTwilio
 ) -> dict[str, Any]:
-    database, info = prepared_database(messages, workdir, "a")
+    database, info = prepared_database(messages, workdir, "a", knobs["cache"])
     app = App(database, fake)
     token = app.api_token("bench-a")
     app.start()
@@ -334,7 +336,7 @@ def decay(stamps: list[str]) -> dict[str, float | None]:
 def phase_b(
     messages: int, workdir: Path, knobs: dict[str, Any], fake: FakeTwilio
 ) -> dict[str, Any]:
-    database, _ = prepared_database(messages, workdir, "b")
+    database, _ = prepared_database(messages, workdir, "b", knobs["cache"])
     app = App(database, fake)
     token = app.api_token("bench-b")
     with closing(sqlite3.connect(database)) as conn:
@@ -472,11 +474,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the JSON here (default: stdout)")
     parser.add_argument("--tables", type=Path, help="print the markdown tables of a JSON file")
     parser.add_argument("--workdir", type=Path, help="where the run's databases go")
+    parser.add_argument(
+        "--cache", type=Path, help="where seeded databases are kept (default: the temp dir)"
+    )
     args = parser.parse_args()
     if args.tables:
         print(tables(json.loads(args.tables.read_text())))
         return
-    knobs = dict(QUICK if args.quick else FULL)
+    cache = str(args.cache) if args.cache else None
+    knobs: dict[str, Any] = {**(QUICK if args.quick else FULL), "cache": cache}
     default = ",".join(QUICK_SIZES if args.quick else SIZES)
     sizes = parse_sizes(args.sizes or default)
     harness.ensure_wrk()
