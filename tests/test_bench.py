@@ -111,6 +111,8 @@ def test_quick_scale_run_reports_every_figure(tmp_path: Path) -> None:
         assert size["rss_max_mb"] > 0
         for walk in ("audit_first_start", "audit_after_restart"):
             assert size[walk]["verified_s"] is not None, (name, walk)
-    assert document["ratios"]["ingest_largest_over_fresh"] > 0
+    assert document["ratios"]["ingest_over_first_size"]["fresh"] == 1.0
+    assert document["ratios"]["ingest_over_first_size"]["2k"] > 0
+    assert document["ratios"]["drafted_over_bare"]["2k"] is not None
     # the markdown tables come from the same document
     assert "| 2k |" in done.stdout and "drafted ÷ bare" in done.stdout

@@ -23,12 +23,14 @@ def tables(document: dict[str, Any]) -> str:
     lines = [
         f"Run {document['generated_at']}, {document['machine_at_start']['cpus']} CPUs, load "
         f"average {document['machine_at_start']['loadavg']} at start, "
-        f"{document['machine_at_end']['loadavg']} at end.",
+        f"{document.get('machine_at_end', {}).get('loadavg', '—')} at end.",
         "",
         _row(
             [
                 "messages stored",
+                "load avg",
                 "webhooks/s",
+                "÷ first size",
                 "p50",
                 "p99",
                 "first → last 10% (/s)",
@@ -37,15 +39,18 @@ def tables(document: dict[str, Any]) -> str:
                 "drafted ÷ bare",
             ]
         ),
-        _row(["---"] * 8),
+        _row(["---"] * 10),
     ]
+    first = next(iter(sizes.values()))["ingest"]["webhooks_per_s"]
     for name, s in sizes.items():
         i, b, d = s["ingest"], s["baseline"], s["drafted"]
         lines.append(
             _row(
                 [
                     name,
+                    _fmt(s.get("loadavg_at_start", [None])[0]),
                     _fmt(i["webhooks_per_s"]),
+                    _fmt(round(i["webhooks_per_s"] / first, 3) if first else None),
                     _fmt(i["p50_ms"], " ms"),
                     _fmt(i["p99_ms"], " ms"),
                     f"{_fmt(i['first_10pct_per_s'])} → {_fmt(i['last_10pct_per_s'])}",

@@ -68,6 +68,9 @@ QUICK = {
     "fake_latency": 0.05,
 }
 QUICK_SIZES = {"fresh": 0, "2k": 2_000}
+# idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so no
+# request races the server's close of the connection it was sent on
+KEEPALIVE_S = 2.0
 
 
 def ms(seconds: float) -> float:
@@ -76,7 +79,12 @@ def ms(seconds: float) -> float:
 
 def sign_in(app: App) -> httpx.Client:
     """A client with a signed-in admin session (the login form, with its CSRF token)."""
-    client = httpx.Client(base_url=app.url, timeout=300, follow_redirects=True)
+    client = httpx.Client(
+        base_url=app.url,
+        timeout=300,
+        follow_redirects=True,
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+    )
     page = client.get("/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     if token is None:
@@ -128,7 +136,9 @@ async def draft_ready(
     seen: dict[str, tuple[float, str]] = {}
     statuses: list[int] = []
     polls: list[float] = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = httpx.Limits(
+        max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_S
+    )
     async with httpx.AsyncClient(base_url=app.url, timeout=120, limits=limits) as client:
         start = time.monotonic() + 0.2
 
@@ -136,21 +146,28 @@ async def draft_ready(
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
             signature, body = prepared[i]
             intended[customers[i]] = start + i / rate
-            answer = await client.post(
-                harness.WEBHOOK_PATH,
-                content=body,
-                headers={
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "X-Twilio-Signature": signature,
-                },
-            )
+            try:
+                answer = await client.post(
+                    harness.WEBHOOK_PATH,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "X-Twilio-Signature": signature,
+                    },
+                )
+            except httpx.TransportError:
+                statuses.append(0)  # counted below: this text never reached the app
+                return
             statuses.append(answer.status_code)
 
         async def poll(customer: str) -> None:
             t0 = time.monotonic()
-            answer = await client.get(
-                "/api/v1/drafts", params={"thread_id": customer, "limit": 1}, headers=headers
-            )
+            try:
+                answer = await client.get(
+                    "/api/v1/drafts", params={"thread_id": customer, "limit": 1}, headers=headers
+                )
+            except httpx.TransportError:
+                return  # polled again on the next pass
             now = time.monotonic()
             polls.append(now - t0)
             answer.raise_for_status()
@@ -177,6 +194,7 @@ async def draft_ready(
         "rate_per_s": rate,
         "seconds": round(len(customers) / rate, 1),
         "accepted_2xx": sum(1 for s in statuses if 200 <= s < 300),
+        "connection_errors": statuses.count(0),
         "ready_ms": percentiles(latencies, 50, 95, 99),
         "unfinished": sum(1 for c in customers if c not in seen),
         "poll_round_trip_ms_p50": percentiles([p * 1000 for p in polls], 50)["p50"],
@@ -193,7 +211,12 @@ def approve_paced(
     """POST approve for each draft, spread over `seconds`; each request's monotonic start."""
     started: dict[str, float] = {}
     headers = {"Authorization": f"Bearer {api_token}"}
-    with httpx.Client(base_url=app.url, timeout=120, headers=headers) as client:
+    with httpx.Client(
+        base_url=app.url,
+        timeout=120,
+        headers=headers,
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+    ) as client:
         begin = time.monotonic()
         for i, draft_id in enumerate(draft_ids):
             time.sleep(max(0.0, begin + i * seconds / max(1, len(draft_ids)) - time.monotonic()))
@@ -211,7 +234,12 @@ def approve_to_accepted(
     headers = {"Authorization": f"Bearer {api_token}"}
     sids: dict[str, str] = {}
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=app.url, timeout=120, headers=headers) as client:
+    with httpx.Client(
+        base_url=app.url,
+        timeout=120,
+        headers=headers,
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+    ) as client:
         while len(sids) < len(started) and time.monotonic() < deadline:
             for draft_id in started:
                 if draft_id not in sids:
@@ -421,7 +449,10 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
-def run(sizes: dict[str, int], knobs: dict[str, Any], workdir: Path) -> dict[str, Any]:
+def run(
+    sizes: dict[str, int], knobs: dict[str, Any], workdir: Path, progress: Path | None
+) -> dict[str, Any]:
+    """Every size in turn; the document so far is written to `progress` after each."""
     document: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine_at_start": machine(),
@@ -432,23 +463,26 @@ def run(sizes: dict[str, int], knobs: dict[str, Any], workdir: Path) -> dict[str
     try:
         for name, messages in sizes.items():
             print(f"[scale] {name}: {messages} messages", file=sys.stderr)
+            load = machine()["loadavg"]
             a = phase_a(messages, workdir / name, knobs, fake)
             b = phase_b(messages, workdir / name, knobs, fake)
-            merged = {**a, **b}
+            merged = {**a, **b, "messages": messages, "loadavg_at_start": load}
             merged["rss_max_mb"] = max(merged.pop("rss_max_mb_a"), merged.pop("rss_max_mb_b"))
-            merged["messages"] = messages
             document["sizes"][name] = merged
+            if progress:
+                progress.write_text(json.dumps(document, indent=2) + "\n")
     finally:
         fake.close()
     document["machine_at_end"] = machine()
-    names = list(sizes)
-    first, last = document["sizes"][names[0]], document["sizes"][names[-1]]
+    first = document["sizes"][next(iter(sizes))]["ingest"]["webhooks_per_s"]
     document["ratios"] = {
-        "ingest_largest_over_fresh": round(
-            last["ingest"]["webhooks_per_s"] / first["ingest"]["webhooks_per_s"], 3
-        ),
-        "largest": names[-1],
-        "first": names[0],
+        "ingest_over_first_size": {
+            name: round(size["ingest"]["webhooks_per_s"] / first, 3) if first else None
+            for name, size in document["sizes"].items()
+        },
+        "drafted_over_bare": {
+            name: size["drafted"]["over_baseline"] for name, size in document["sizes"].items()
+        },
     }
     return document
 
@@ -487,7 +521,7 @@ def main() -> None:
     sizes = parse_sizes(args.sizes or default)
     harness.ensure_wrk()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        document = run(sizes, knobs, Path(tmp))
+        document = run(sizes, knobs, Path(tmp), args.json)
     text = json.dumps(document, indent=2)
     if args.json:
         args.json.write_text(text + "\n")
