@@ -137,8 +137,10 @@ async def draft_ready(
     seen: dict[str, tuple[float, str]] = {}
     statuses: list[int] = []
     polls: list[float] = []
+    # open loop: as many connections as texts in flight (Twilio does not wait for an answer
+    # before it posts the next webhook), so a slow server cannot slow the sender
     limits = httpx.Limits(
-        max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_S
+        max_connections=2048, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_S
     )
     async with httpx.AsyncClient(base_url=app.url, timeout=120, limits=limits) as client:
         start = time.monotonic() + 0.2
