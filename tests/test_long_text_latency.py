@@ -79,3 +79,4 @@ def test_a_64_kib_text_leaves_healthz_answering_within_100_ms(tmp_path: Path, fa
             (stored,) = conn.execute("SELECT body FROM messages WHERE type = 'INBOUND'").fetchone()
         conn.close()
         assert stored == form["Body"]
+        assert live.exceptions() == []
