@@ -200,14 +200,14 @@ STATUS_UNCHECKED = {"nested JSON"}
 def settled(database: Path) -> bool:
     """No customer message waits for a draft, and no text waits to be sent."""
     with sqlite3.connect(database) as conn:
-        waiting = conn.execute(
+        (waiting,) = conn.execute(
             "SELECT count(*) FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'"
-        ).fetchone()[0]
-        unsent = conn.execute(
+        ).fetchone()
+        (unsent,) = conn.execute(
             "SELECT count(*) FROM notifications WHERE status = 'PENDING'"
-        ).fetchone()[0]
+        ).fetchone()
     conn.close()
-    return waiting == 0 and unsent == 0
+    return int(waiting) == 0 and int(unsent) == 0
 
 
 def test_the_server_keeps_serving_through_hostile_input(tmp_path: Path, fake):
