@@ -223,14 +223,14 @@ def test_the_server_keeps_serving_through_hostile_input(tmp_path: Path, fake):
             deadline = time.monotonic() + SETTLE_TIMEOUT
             while not settled(live.database) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            time.sleep(0.5)
+            time.sleep(1.0)  # and after, once the work they started is done
         assert settled(live.database)
         assert live.client.get("/healthz").status_code == 200
         # only item 7's RecursionError (nested JSON, another change's) may be logged
         assert set(live.exceptions()) <= {"RecursionError"}
 
     assert prober.failures == []
-    assert len(prober.timings) >= 20
+    assert len(prober.timings) >= 10
     late = [round(t * 1000) for t in prober.timings if t > WITHIN]
     assert late == [], f"/healthz answers over {WITHIN * 1000:.0f} ms: {late} (ms)"
     errors = {

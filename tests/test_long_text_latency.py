@@ -68,9 +68,9 @@ def test_a_64_kib_text_leaves_healthz_answering_within_100_ms(tmp_path: Path, fa
             deadline = time.monotonic() + SETTLE_TIMEOUT
             while not drafted_and_announced(live.database) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            time.sleep(0.5)
+            time.sleep(1.0)  # and after it, once the work it started is done
         assert prober.failures == []
-        assert len(prober.timings) >= 20
+        assert len(prober.timings) >= 10
         late = [round(t * 1000) for t in prober.timings if t > WITHIN]
         assert late == [], f"/healthz answers over {WITHIN * 1000:.0f} ms: {late} (ms)"
         assert drafted_and_announced(live.database)
