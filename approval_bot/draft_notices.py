@@ -81,7 +81,6 @@ def announce(conn: sqlite3.Connection, draft_id: str) -> str:
         """,
         draft_id,
     )
-    text = draft_notification(code, draft["receiver"], draft["last_inbound"] or "", draft["body"])
     reviewers = _rows(
         conn,
         """
@@ -89,6 +88,9 @@ def announce(conn: sqlite3.Connection, draft_id: str) -> str:
         WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
         """,
     )
+    if not reviewers:
+        return code  # nobody to text: the notification is not even composed
+    text = draft_notification(code, draft["receiver"], draft["last_inbound"] or "", draft["body"])
     now = datetime.now(UTC)
     for reviewer in reviewers:
         status = "HELD" if quiet_now(reviewer, now) else "PENDING"

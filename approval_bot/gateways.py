@@ -22,14 +22,16 @@ from .db import Database, Priority
 from .models import now_iso
 from .phones import WHATSAPP_PREFIX
 from .retry import Outcome, TransportFailure, classify
+from .twilio_list import older_than
 
 log = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 # how far back a reconciliation looks before the claim it checks: clocks differ a little
 RECONCILE_SLACK_SECONDS = 120
-RECONCILE_LIMIT = 1000
-RECENT_LIMIT = 50
+# at most this many messages to one number are read back to a claim; then it waits
+RECONCILE_LIMIT = 10_000
+RECONCILE_PAGE_SIZE = 100
 # the number the sandbox "sends" from (one of Twilio's magic test numbers)
 SANDBOX_FROM = "+15005550006"
 
@@ -182,18 +184,20 @@ class TwilioGateway:
             return message.body == body and str(message.direction or "").startswith("outbound")
 
         try:
-            # the same request as messages.list(…), read page by page so a match stops it
-            for message in self._client.messages.stream(
-                to=to, date_sent_after=since, limit=RECONCILE_LIMIT, page_size=100
+            # every message to that number, newest first, page by page (the library follows
+            # next_page_uri), back to the claim: queued ones included, however many came since
+            for read, message in enumerate(
+                self._client.messages.stream(to=to, page_size=RECONCILE_PAGE_SIZE), start=1
             ):
+                if older_than(message.date_sent, message.date_created, since):
+                    return None
                 if ours(message):
                     return FoundMessage(message.sid, message.status)
-            # a message Twilio has accepted but not yet sent has no DateSent, so the filter
-            # above misses it: look at the newest messages to that number as well
-            for message in self._client.messages.list(to=to, limit=RECENT_LIMIT):
-                created = message.date_created
-                if ours(message) and (created is None or created >= since):
-                    return FoundMessage(message.sid, message.status)
+                if read >= RECONCILE_LIMIT:
+                    # absence cannot be concluded: sending again could send it twice
+                    raise GatewayUnreachable(
+                        f"over {RECONCILE_LIMIT} messages to {to} since {since.isoformat()}"
+                    )
         except (TwilioException, requests.RequestException) as error:
             raise GatewayUnreachable(f"could not list Twilio's messages: {error}") from error
         return None

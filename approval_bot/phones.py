@@ -9,7 +9,8 @@ import phonenumbers
 from .models import Channel
 
 WHATSAPP_PREFIX = "whatsapp:"
-_E164 = re.compile(r"\+[1-9]\d{1,14}")
+# ASCII digits only: `\d` matches every script's digits, and phonenumbers reads them all
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 class InvalidPhone(ValueError):
@@ -17,7 +18,8 @@ class InvalidPhone(ValueError):
 
 
 def parse_e164(value: str) -> str:
-    """Check that `value` is a valid number written in E.164 (`+14155550100`); return it."""
+    """Check that `value` is a valid number written in E.164 (`+14155550100`) in ASCII digits;
+    return it in the canonical E.164 form phonenumbers writes."""
     if not _E164.fullmatch(value):
         raise InvalidPhone(f"must be an E.164 number such as +14155550100, not {value!r}")
     try:
@@ -26,7 +28,7 @@ def parse_e164(value: str) -> str:
         raise InvalidPhone(f"{value!r} is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(f"{value!r} is not a valid phone number for its country code")
-    return value
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 def parse_address(value: str) -> tuple[Channel, str]:

@@ -2,7 +2,10 @@
 
 It speaks the 2010-04-01 Messages API as the client uses it: create
 (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`) and list (`GET …/Messages.json`
-with `To` and `DateSent>`), with HTTP Basic auth and Twilio's JSON error shape. Answers can
+with `To` and `DateSent>`, newest first, in pages of `PageSize` linked by
+`next_page_uri` and a `PageToken`), with HTTP Basic auth and Twilio's JSON error shape.
+Messages can be sent at once, stay queued (no DateSent), or be sent one at a time at a
+rate, as a long code sends 1 message per second. Answers can
 be scripted per recipient: a Twilio error (21610, 21211, 429, 500…), a slow answer, or an
 answer held until the test releases it. It records every request it saw and every message
 it accepted.
@@ -18,15 +21,16 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 API_VERSION = "2010-04-01"
+MAX_PAGE_SIZE = 1000  # Twilio's own maximum PageSize
 ACCEPTED_PATH = "/_fake/accepted"  # not Twilio's: what the fake accepted, for benchmarks
 
 
@@ -78,9 +82,13 @@ class FakeTwilio:
         account_sid: str = ACCOUNT_SID,
         auth_token: str = AUTH_TOKEN,
         sends_at_once: bool = True,
+        sends_per_second: float | None = None,
     ) -> None:
         # False: accepted messages stay queued, without a DateSent, as Twilio's do at first
         self.sends_at_once = sends_at_once
+        # a rate: accepted messages queue and are sent one after another at that rate
+        self.sends_per_second = sends_per_second
+        self._next_send: datetime | None = None
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.latency = latency
@@ -203,12 +211,13 @@ class FakeTwilio:
             return (0, {}, reply)
         now = datetime.now(UTC)
         sid = "SM" + secrets.token_hex(16)
+        sent_at = self._schedule(now)
         resource = {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
             "body": body or "",
             "date_created": format_datetime(now, usegmt=True),
-            "date_sent": format_datetime(now, usegmt=True) if self.sends_at_once else None,
+            "date_sent": format_datetime(now, usegmt=True) if sent_at == now else None,
             "date_updated": format_datetime(now, usegmt=True),
             "direction": "outbound-api",
             "error_code": None,
@@ -226,13 +235,23 @@ class FakeTwilio:
             },
             "to": to,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
-            "_sent_at": now if self.sends_at_once else None,
+            "_sent_at": sent_at,
+            "_created_at": now,
             "_accepted_at": time.monotonic(),
         }
         with self._accepted_event:
             self.accepted.append(resource)
             self._accepted_event.notify_all()
         return 201, _public(resource), reply
+
+    def _schedule(self, now: datetime) -> datetime | None:
+        """When a message accepted `now` is sent: at once, at the rate's next slot, or never."""
+        if self.sends_per_second is None:
+            return now if self.sends_at_once else None
+        with self._lock:
+            slot = max(now, self._next_send or now)
+            self._next_send = slot + timedelta(seconds=1 / self.sends_per_second)
+            return slot
 
     def list(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -247,25 +266,61 @@ class FakeTwilio:
             if since_text
             else None
         )
-        page_size = int(query.get("PageSize", ["50"])[0])
-        found = [
-            _public(m)
-            for m in reversed(messages)
+        page_size = min(int(query.get("PageSize", ["50"])[0]), MAX_PAGE_SIZE)
+        now = datetime.now(UTC)
+        chosen = [
+            (index, m)
+            for index, m in enumerate(messages)
             if (to is None or m["to"] == to)
-            and (since is None or (m["_sent_at"] is not None and m["_sent_at"] >= since))
-        ][:page_size]
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json?PageSize={page_size}"
+            and (since is None or (_sent(m, now) and m["_sent_at"] >= since))
+        ]
+
+        def newest(item: tuple[int, dict[str, Any]]) -> tuple[bool, datetime, int]:
+            index, m = item
+            sent = _sent(m, now)
+            return (not sent, m["_sent_at"] if sent else m["_created_at"], index)
+
+        # newest first: queued messages (no DateSent yet) newest created first, then the
+        # sent ones by DateSent
+        matching = [_as_of(m, now) for _, m in sorted(chosen, key=newest, reverse=True)]
+        token = query.get("PageToken", [""])[0]
+        start = 0
+        if token:  # the page after the message the token names
+            after = token.removeprefix("PA")
+            start = next((i + 1 for i, m in enumerate(matching) if m["sid"] == after), 0)
+        found = matching[start : start + page_size]
+        page = int(query.get("Page", ["0"])[0])
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        filters = f"To={quote(to)}&" if to else ""
+        uri = f"{base}?{filters}PageSize={page_size}"
+        more = start + page_size < len(matching)
+        next_uri = f"{uri}&Page={page + 1}&PageToken=PA{found[-1]['sid']}" if more else None
         return 200, {
             "messages": found,
-            "end": max(len(found) - 1, 0),
+            "end": start + max(len(found) - 1, 0),
             "first_page_uri": uri + "&Page=0",
-            "next_page_uri": None,
-            "page": 0,
+            "next_page_uri": next_uri,
+            "page": page,
             "page_size": page_size,
             "previous_page_uri": None,
-            "start": 0,
-            "uri": uri + "&Page=0",
+            "start": start,
+            "uri": f"{uri}&Page={page}" + (f"&PageToken={token}" if token else ""),
         }
+
+
+def _sent(resource: dict[str, Any], now: datetime) -> bool:
+    sent_at = resource["_sent_at"]
+    return sent_at is not None and sent_at <= now
+
+
+def _as_of(resource: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The message as Twilio shows it at `now`: queued until its send time, then sent."""
+    shown = _public(resource)
+    if _sent(resource, now):
+        shown["date_sent"] = format_datetime(resource["_sent_at"], usegmt=True)
+        if shown["status"] in ("queued", "accepted"):
+            shown["status"] = "sent"
+    return shown
 
 
 def _debug(resource: dict[str, Any]) -> dict[str, Any]:

@@ -237,6 +237,8 @@ def test_reviewer_add_refuses_a_bad_stdin_password(
         ("whatsapp:+14155550101", "E.164"),
         ("+1415555", "not a valid phone number"),
         ("+99912345678", "not a phone number"),
+        ("+1415\u0665\u0662\u06638801", "E.164"),  # Arabic-Indic digits: +1415٥٢٣8801
+        ("+1415\uff11\uff12\uff138801", "E.164"),  # full-width digits: +1415１２３8801
     ],
 )
 def test_reviewer_add_refuses_a_bad_phone(

@@ -12,7 +12,7 @@ from approval_bot import accounts, review
 from approval_bot.config import Settings
 from approval_bot.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS
 from approval_bot.models import Role
-from approval_bot.web.twilio_edge import EMPTY_TWIML, MAX_BODY_BYTES
+from approval_bot.web.twilio_edge import EMPTY_TWIML, MAX_BODY_BYTES, SANDBOX_ACCOUNT_SID
 
 from .twilio_client import BUSINESS, CUSTOMER, FORM, PUBLIC, Twilio, new_sid, running, sign
 
@@ -33,7 +33,7 @@ def twilio(settings: Settings) -> Iterator[Twilio]:
 def params(body: str = "Are you open today?", **extra: str) -> dict[str, str]:
     return {
         "MessageSid": new_sid(),
-        "AccountSid": "AC" + "1" * 32,
+        "AccountSid": SANDBOX_ACCOUNT_SID,
         "From": CUSTOMER,
         "To": BUSINESS,
         "Body": body,

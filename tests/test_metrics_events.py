@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from approval_bot import accounts, review
 from approval_bot.app import create_app
 from approval_bot.models import DecisionChannel, Role
+from approval_bot.web.twilio_edge import our_account_sid
 from tests.builders import make_draft, make_inbound
 from tests.twilio_client import CUSTOMER, PUBLIC, running
 from tests.webclient import Web
@@ -85,7 +86,11 @@ def test_an_sms_approval_a_send_and_a_delivery_callback_each_move_their_metric(m
         for status in ("delivered", "delivered", "read"):
             response = twilio.post(
                 "/webhooks/twilio/status",
-                {"MessageSid": draft["provider_sid"], "MessageStatus": status},
+                {
+                    "MessageSid": draft["provider_sid"],
+                    "MessageStatus": status,
+                    "AccountSid": our_account_sid(twilio.settings),
+                },
             )
             assert response.status_code == 200
         after = scrape(twilio.client)

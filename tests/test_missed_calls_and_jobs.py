@@ -13,6 +13,7 @@ from approval_bot import accounts, jobs, review, workflow
 from approval_bot.config import Settings
 from approval_bot.drafting import NotRegenerable, regenerate
 from approval_bot.models import Role
+from approval_bot.web.twilio_edge import our_account_sid
 
 from .builders import make_inbound
 from .fake_openai import FakeOpenAI, fake_openai
@@ -77,7 +78,12 @@ def test_a_replayed_call_sid_is_recorded_once(twilio):
 
 
 def test_a_badly_signed_call_is_refused_and_a_bad_number_is_a_400(twilio):
-    params = {"CallSid": "CA" + "1" * 32, "From": CUSTOMER, "To": BUSINESS}
+    params = {
+        "CallSid": "CA" + "1" * 32,
+        "AccountSid": our_account_sid(twilio.settings),
+        "From": CUSTOMER,
+        "To": BUSINESS,
+    }
     assert twilio.post(VOICE, params, signature="bm9wZQ==").status_code == 403
     bad = twilio.post(VOICE, {**params, "From": "anonymous"})
     assert bad.status_code == 400 and "From" in bad.json()["error"]["message"]

@@ -19,6 +19,7 @@ from approval_bot.config import Settings
 from approval_bot.db import opened
 from approval_bot.models import DecisionChannel
 from approval_bot.scheduler import wake_sender
+from approval_bot.web.twilio_edge import our_account_sid
 from tests import fake_twilio
 from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
 
@@ -46,6 +47,7 @@ def sign(settings: Settings, params: dict[str, str]) -> str:
 
 
 def post(client: TestClient, settings: Settings, **params: str) -> Any:
+    params = {"AccountSid": our_account_sid(settings), **params}
     return client.post(
         PATH,
         content=urlencode(params),

@@ -18,12 +18,21 @@ from twilio.request_validator import RequestValidator
 from approval_bot.app import create_app
 from approval_bot.config import SANDBOX_TOKEN_FILE, Settings
 from approval_bot.metrics import Metrics
-from approval_bot.web.twilio_edge import EMPTY_TWIML, MAX_BODY_BYTES, signed_params, twiml
+from approval_bot.twilio_params import check_message
+from approval_bot.web.twilio_edge import (
+    EMPTY_TWIML,
+    MAX_BODY_BYTES,
+    SANDBOX_ACCOUNT_SID,
+    signed_params,
+    twiml,
+)
 
 PUBLIC = "https://bot.example.com"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PARAMS = {
     "MessageSid": "SM" + "a" * 32,
+    "AccountSid": SANDBOX_ACCOUNT_SID,
+    "NumMedia": "0",
     "From": "+14155550100",
     "To": "+14155550199",
     "Body": "Hola 👋 שלום \u202e\u0007 done",
@@ -32,11 +41,11 @@ PARAMS = {
 
 def build(settings: Settings, metrics: Metrics) -> Starlette:
     async def echo(request: Request) -> Response:
-        params = await signed_params(request)
+        params = await signed_params(request, check_message)
         return JSONResponse(dict(params))
 
     async def empty(request: Request) -> Response:
-        await signed_params(request)
+        await signed_params(request, check_message)
         return twiml()
 
     @asynccontextmanager

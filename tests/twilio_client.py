@@ -16,6 +16,7 @@ from approval_bot.app import create_app
 from approval_bot.config import Settings
 from approval_bot.db import Database
 from approval_bot.drafting import DraftingService
+from approval_bot.web.twilio_edge import our_account_sid
 
 PUBLIC = "https://bot.example.com"
 BUSINESS = "+14155550199"
@@ -62,7 +63,7 @@ class Twilio:
     def text(self, body: str, *, sender: str = CUSTOMER, wait: bool = True, **extra: str) -> Any:
         params = {
             "MessageSid": new_sid(),
-            "AccountSid": "AC" + "1" * 32,
+            "AccountSid": our_account_sid(self.settings),
             "From": sender,
             "To": BUSINESS,
             "Body": body,
@@ -77,7 +78,7 @@ class Twilio:
     def call(self, *, caller: str = CUSTOMER, sid: str | None = None) -> Any:
         params = {
             "CallSid": sid or new_sid("CA"),
-            "AccountSid": "AC" + "1" * 32,
+            "AccountSid": our_account_sid(self.settings),
             "From": caller,
             "To": BUSINESS,
             "CallStatus": "ringing",

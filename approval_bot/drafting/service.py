@@ -23,6 +23,7 @@ from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
+from ..sms_text import bounded
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
@@ -341,11 +342,14 @@ class DraftingService:
             """,
             (thread_id, until, HISTORY_TURNS),
         )
-        history = tuple(Turn(row["type"] == MessageType.INBOUND, row["body"]) for row in rows)
+        # drafters read the first WORK_CHARS of each message: the rest is stored, not worked on
+        history = tuple(
+            Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
+        )
         guidance = await directives.load_guidance(conn, thread_id)
         return DraftContext(
             thread_id=thread_id,
-            latest=inbound_row["body"] if inbound_row is not None else "",
+            latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
             history=history,
             directives=guidance.directives,
             faq=guidance.faq,

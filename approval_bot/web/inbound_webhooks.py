@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from .. import inbound, reviewer_sms
+from .. import inbound, reviewer_sms, twilio_params
 from ..config import Settings
 from ..db import Database
 from ..drafting import DraftingService
@@ -20,7 +20,7 @@ from .twilio_edge import signed_params, twiml
 
 async def sms(request: Request) -> Response:
     """Store a customer's message; draft it after the answer, never during the request."""
-    params = await signed_params(request)
+    params = await signed_params(request, twilio_params.check_message)
     try:
         message = inbound.parse_sms(params)
     except inbound.BadInbound as error:
@@ -46,7 +46,7 @@ async def sms(request: Request) -> Response:
 
 async def voice(request: Request) -> Response:
     """Say one sentence and hang up; record the missed call and draft a text-back for review."""
-    params = await signed_params(request)
+    params = await signed_params(request, twilio_params.check_call)
     try:
         call = inbound.parse_call(params)
     except inbound.BadInbound as error:

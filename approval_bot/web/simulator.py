@@ -29,9 +29,9 @@ from ..gateways import SANDBOX_FROM
 from ..phones import WHATSAPP_PREFIX, parse_address
 from . import auth
 from .common import render, text_field
+from .twilio_edge import SANDBOX_ACCOUNT_SID
 
 WEBHOOK_PATH = "/webhooks/twilio/sms"
-SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
 PHONE_VIEW_LIMIT = 50
 
 

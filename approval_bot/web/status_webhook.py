@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import audit, delivery, workflow
+from .. import audit, delivery, twilio_params, workflow
 from ..db import Database, Priority
 from ..metrics import Metrics
 from ..models import now_iso
@@ -36,7 +36,7 @@ async def receive(request: Request) -> Response:
     A replay of the same (MessageSid, MessageStatus) changes nothing; an unknown MessageSid
     answers 200 and is logged, so that Twilio does not retry it for ever.
     """
-    params = await signed_params(request)
+    params = await signed_params(request, twilio_params.check_status)
     db: Database = request.state.db
     metrics: Metrics = request.state.metrics
     sid = params.get("MessageSid") or params.get("SmsSid")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import ImmutableMultiDict
@@ -13,6 +14,7 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from ..config import Settings
 from ..metrics import Metrics
+from ..twilio_params import BadParameters
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,11 @@ MAX_BODY_BYTES = 64 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
+# the simulator's webhooks are signed with the sandbox token and carry this account
+SANDBOX_ACCOUNT_SID = "AC" + "0" * 32
+
 Params = ImmutableMultiDict[str, str]
+ShapeCheck = Callable[[Mapping[str, str], str], None]
 
 
 def twiml(document: str = EMPTY_TWIML) -> Response:
@@ -50,11 +56,17 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def signed_params(request: Request) -> Params:
-    """The parameters Twilio posted, once the content type, size and signature check out.
+def our_account_sid(settings: Settings) -> str:
+    """The AccountSid Twilio's webhooks to this app carry (the simulator's in sandbox mode)."""
+    return settings.twilio_account_sid or SANDBOX_ACCOUNT_SID
+
+
+async def signed_params(request: Request, check: ShapeCheck) -> Params:
+    """The parameters Twilio posted, once the content type, size, signature and shapes check out.
 
     415 for another content type, 413 over 64 KiB, 400 for a form that is not URL-encoded
-    UTF-8, 403 (and a counter increased) when X-Twilio-Signature is missing or wrong.
+    UTF-8, 403 (and a counter increased) when X-Twilio-Signature is missing or wrong, and
+    400 when a parameter is not shaped as Twilio's are (`check`, one of twilio_params').
     """
     settings: Settings = request.state.settings
     metrics: Metrics = request.state.metrics
@@ -78,4 +90,10 @@ async def signed_params(request: Request) -> Params:
         metrics.webhook_signature_failures.labels(endpoint=request.url.path).inc()
         log.warning("refused a webhook to %s: bad or missing signature", request.url.path)
         raise HTTPException(403, "X-Twilio-Signature is missing or does not match this request")
+    try:
+        check(params, our_account_sid(settings))
+    except BadParameters as error:
+        # a valid signature over a form Twilio never sent: parameters shifted to replay it
+        log.warning("refused a signed webhook to %s: %s", request.url.path, error)
+        raise HTTPException(400, str(error)) from None
     return params
