@@ -166,14 +166,15 @@ def test_axis_ticks_cover_the_highest_value_in_at_most_five_steps(highest):
 
 
 @pytest.mark.anyio
-async def test_the_queue_rebuilt_from_the_audit_log_matches_the_queue(db):
+async def test_the_queue_depth_kept_by_the_funnel_matches_the_queue(db):
     """Arrivals, a pause and a resume, an edit and an approval, each seen in the depth.
 
-    Each step is a second apart, as a person's clicks are: the moves of one thread within
-    one second are netted (an edit's new version in, old one out, in one transaction).
+    The moves of one transaction are netted: an edit's new version in and the old one out,
+    or a newer draft replacing an older one, is no moment when two waited.
     """
     base = datetime.now(UTC).replace(microsecond=0) - HOUR
-    window = (base - HOUR, base + 2 * HOUR, timedelta(minutes=1))
+    hour = base.replace(minute=0, second=0)
+    window = (hour - HOUR, hour + 2 * HOUR, HOUR)
     steps = iter(range(1, 100))
 
     async def depth() -> tuple[int, int]:
@@ -210,4 +211,5 @@ async def test_the_queue_rebuilt_from_the_audit_log_matches_the_queue(db):
 
     data = await load_stats(db, *window)
     assert max(point.peak for point in data.depth) == 2
+    assert data.depth[0].peak == 0  # the hour before: nothing waited yet
     assert (data.edits.count, (data.edits.median_distance or 0) > 0) == (1, True)

@@ -1,0 +1,141 @@
+-- Stats rollups: what /stats reads instead of the history, kept current by the funnel
+-- (approval_bot/rollups.py) in the transaction of each change, and back-filled here from
+-- the history once. The edit sizes call levenshtein(), which approval-bot registers on
+-- its writer connection (rapidfuzz's Levenshtein distance, as the live path measures).
+
+-- Per UTC hour with a move: the replies waiting for a decision at its end, and the most
+-- waiting at any moment within it (the depth it started at included).
+CREATE TABLE queue_hours (
+    hour  TEXT PRIMARY KEY,  -- 'YYYY-MM-DDTHH'
+    depth INTEGER NOT NULL,
+    peak  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Decisions per UTC day, action, channel and reviewer. reviewer_id 0 is an approval
+-- without one (an older row); then reviewer_phone is its phone, else ''.
+CREATE TABLE decision_days (
+    day            TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    channel        TEXT NOT NULL,
+    reviewer_id    INTEGER NOT NULL,
+    reviewer_phone TEXT NOT NULL,
+    decisions      INTEGER NOT NULL,
+    PRIMARY KEY (day, action, channel, reviewer_id, reviewer_phone)
+) WITHOUT ROWID;
+
+-- How many decisions of a day and reviewer waited how long: the wait from the creation
+-- of the version decided on, rounded half up to the step the page shows it at
+-- (stats.wait_bucket: 1 s below 1 min, 6 s below 10 min, 1 min below 1 h, 6 min below
+-- 10 h, 1 h below 1 d, 0.1 d below 10 d, then whole days).
+CREATE TABLE decision_waits (
+    day            TEXT NOT NULL,
+    reviewer_id    INTEGER NOT NULL,
+    reviewer_phone TEXT NOT NULL,
+    seconds        INTEGER NOT NULL,
+    decisions      INTEGER NOT NULL,
+    PRIMARY KEY (day, reviewer_id, reviewer_phone, seconds)
+) WITHOUT ROWID;
+
+-- How many edits of a UTC day changed `distance` characters (Levenshtein) of a text whose
+-- longer version had `longest`.
+CREATE TABLE edit_days (
+    day      TEXT NOT NULL,
+    distance INTEGER NOT NULL,
+    longest  INTEGER NOT NULL,
+    edits    INTEGER NOT NULL,
+    PRIMARY KEY (day, distance, longest)
+) WITHOUT ROWID;
+
+-- the page's failed sends: few rows, read by when they last changed
+CREATE INDEX messages_failed_sends ON messages (updated_at)
+    WHERE type != 'INBOUND' AND (status = 'FAILED_SEND' OR delivery_status IN ('undelivered', 'failed'));
+
+-- The history has no transaction boundaries: the moves of one thread within one second are
+-- netted instead (an edit's new version in and the old one out). The depth is anchored to
+-- the replies waiting now, as the funnel continues from the latest hour's.
+INSERT INTO queue_hours (hour, depth, peak)
+WITH moves AS MATERIALIZED (
+    SELECT min(at) AS at, thread_id, sum(delta) AS delta FROM (
+        SELECT audit_log.timestamp AS at, messages.thread_id,
+               (json_extract(audit_log.metadata, '$.to') IS 'DRAFT_PENDING_APPROVAL')
+               - (json_extract(audit_log.metadata, '$.from') IS 'DRAFT_PENDING_APPROVAL')
+                   AS delta
+        FROM audit_log JOIN messages ON messages.id = audit_log.message_id
+        WHERE messages.type != 'INBOUND'
+          AND instr(audit_log.metadata, 'DRAFT_PENDING_APPROVAL') > 0)
+    GROUP BY thread_id, substr(at, 1, 19) HAVING sum(delta) != 0
+), running AS (
+    SELECT substr(at, 1, 13) AS hour, delta,
+           sum(delta) OVER (ORDER BY at, thread_id ROWS UNBOUNDED PRECEDING) AS depth,
+           row_number() OVER (ORDER BY at, thread_id) AS seq
+    FROM moves
+), hours AS (
+    SELECT hour, depth,
+           first_value(depth - delta) OVER in_hour AS at_start,
+           last_value(depth) OVER in_hour AS at_end
+    FROM running
+    WINDOW in_hour AS (PARTITION BY hour ORDER BY seq
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+), anchor AS (
+    SELECT (SELECT count(*) FROM messages
+            WHERE status = 'DRAFT_PENDING_APPROVAL' AND type != 'INBOUND')
+           - (SELECT coalesce(sum(delta), 0) FROM moves) AS offset_by
+)
+SELECT hour, max(at_end) + offset_by, max(max(depth), max(at_start)) + offset_by
+FROM hours, anchor GROUP BY hour;
+
+INSERT INTO decision_days (day, action, channel, reviewer_id, reviewer_phone, decisions)
+SELECT substr(timestamp, 1, 10), action, channel, coalesce(reviewer_id, 0),
+       CASE WHEN reviewer_id IS NULL THEN coalesce(reviewer_phone, '') ELSE '' END, count(*)
+FROM approvals GROUP BY 1, 2, 3, 4, 5;
+
+-- An edit-and-approve decides on the version edited: its wait runs from that one, named
+-- by the new version's "Edited" audit row. Moments in whole microseconds, as
+-- rollups.waited_micros counts them.
+INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, seconds, decisions)
+WITH decided AS (
+    SELECT day, reviewer_id, reviewer_phone,
+           max(0, (CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000
+                   + CASE WHEN substr(at, 20, 1) = '.' THEN CAST(substr(at, 21, 6) AS INTEGER)
+                          ELSE 0 END)
+                  - (CAST(strftime('%s', substr(since, 1, 19)) AS INTEGER) * 1000000
+                     + CASE WHEN substr(since, 20, 1) = '.'
+                            THEN CAST(substr(since, 21, 6) AS INTEGER) ELSE 0 END)) AS waited
+    FROM (
+        SELECT substr(approvals.timestamp, 1, 10) AS day,
+               coalesce(approvals.reviewer_id, 0) AS reviewer_id,
+               CASE WHEN approvals.reviewer_id IS NULL THEN coalesce(approvals.reviewer_phone, '')
+                    ELSE '' END AS reviewer_phone,
+               approvals.timestamp AS at,
+               coalesce(CASE WHEN approvals.action = 'EDIT' THEN (
+                   SELECT edited.timestamp FROM audit_log
+                   JOIN messages AS edited
+                     ON edited.id = json_extract(audit_log.metadata, '$.previous_version')
+                   WHERE audit_log.message_id = approvals.draft_id
+                     AND audit_log.event = 'Edited'
+                   LIMIT 1)
+               END, draft.timestamp) AS since
+        FROM approvals JOIN messages AS draft ON draft.id = approvals.draft_id)
+), stepped AS (
+    SELECT day, reviewer_id, reviewer_phone, waited,
+           CASE WHEN waited < 60000000 THEN 1
+                WHEN waited < 600000000 THEN 6
+                WHEN waited < 3600000000 THEN 60
+                WHEN waited < 36000000000 THEN 360
+                WHEN waited < 86400000000 THEN 3600
+                WHEN waited < 864000000000 THEN 8640
+                ELSE 86400 END AS step
+    FROM decided
+)
+SELECT day, reviewer_id, reviewer_phone, (waited + step * 500000) / (step * 1000000) * step,
+       count(*)
+FROM stepped GROUP BY 1, 2, 3, 4;
+
+INSERT INTO edit_days (day, distance, longest, edits)
+SELECT substr(audit_log.timestamp, 1, 10), levenshtein(before.body, after.body),
+       max(length(before.body), length(after.body)), count(*)
+FROM audit_log
+JOIN messages AS after ON after.id = audit_log.message_id
+JOIN messages AS before ON before.id = json_extract(audit_log.metadata, '$.previous_version')
+WHERE audit_log.event = 'Edited'
+GROUP BY 1, 2, 3;
