@@ -76,7 +76,7 @@ WITH moves AS MATERIALIZED (
     FROM running
     WINDOW in_hour AS (PARTITION BY hour ORDER BY seq
                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-), anchor AS (
+), anchor AS MATERIALIZED (
     SELECT (SELECT count(*) FROM messages
             WHERE status = 'DRAFT_PENDING_APPROVAL' AND type != 'INBOUND')
            - (SELECT coalesce(sum(delta), 0) FROM moves) AS offset_by
@@ -93,41 +93,42 @@ FROM approvals GROUP BY 1, 2, 3, 4, 5;
 -- by the new version's "Edited" audit row. Moments in whole microseconds, as
 -- rollups.waited_micros counts them.
 INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, seconds, decisions)
-WITH decided AS (
+WITH decided AS MATERIALIZED (
+    SELECT substr(approvals.timestamp, 1, 10) AS day,
+           coalesce(approvals.reviewer_id, 0) AS reviewer_id,
+           CASE WHEN approvals.reviewer_id IS NULL THEN coalesce(approvals.reviewer_phone, '')
+                ELSE '' END AS reviewer_phone,
+           approvals.timestamp AS at,
+           coalesce(CASE WHEN approvals.action = 'EDIT' THEN (
+               SELECT edited.timestamp FROM audit_log
+               JOIN messages AS edited
+                 ON edited.id = json_extract(audit_log.metadata, '$.previous_version')
+               WHERE audit_log.message_id = approvals.draft_id
+                 AND +audit_log.event = 'Edited'  -- the message's few rows, not every edit's
+               LIMIT 1)
+           END, draft.timestamp) AS since
+    FROM approvals JOIN messages AS draft ON draft.id = approvals.draft_id
+), waited AS MATERIALIZED (
     SELECT day, reviewer_id, reviewer_phone,
            max(0, (CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000
                    + CASE WHEN substr(at, 20, 1) = '.' THEN CAST(substr(at, 21, 6) AS INTEGER)
                           ELSE 0 END)
                   - (CAST(strftime('%s', substr(since, 1, 19)) AS INTEGER) * 1000000
                      + CASE WHEN substr(since, 20, 1) = '.'
-                            THEN CAST(substr(since, 21, 6) AS INTEGER) ELSE 0 END)) AS waited
-    FROM (
-        SELECT substr(approvals.timestamp, 1, 10) AS day,
-               coalesce(approvals.reviewer_id, 0) AS reviewer_id,
-               CASE WHEN approvals.reviewer_id IS NULL THEN coalesce(approvals.reviewer_phone, '')
-                    ELSE '' END AS reviewer_phone,
-               approvals.timestamp AS at,
-               coalesce(CASE WHEN approvals.action = 'EDIT' THEN (
-                   SELECT edited.timestamp FROM audit_log
-                   JOIN messages AS edited
-                     ON edited.id = json_extract(audit_log.metadata, '$.previous_version')
-                   WHERE audit_log.message_id = approvals.draft_id
-                     AND audit_log.event = 'Edited'
-                   LIMIT 1)
-               END, draft.timestamp) AS since
-        FROM approvals JOIN messages AS draft ON draft.id = approvals.draft_id)
-), stepped AS (
-    SELECT day, reviewer_id, reviewer_phone, waited,
-           CASE WHEN waited < 60000000 THEN 1
-                WHEN waited < 600000000 THEN 6
-                WHEN waited < 3600000000 THEN 60
-                WHEN waited < 36000000000 THEN 360
-                WHEN waited < 86400000000 THEN 3600
-                WHEN waited < 864000000000 THEN 8640
-                ELSE 86400 END AS step
+                            THEN CAST(substr(since, 21, 6) AS INTEGER) ELSE 0 END)) AS micros
     FROM decided
+), stepped AS (
+    SELECT day, reviewer_id, reviewer_phone, micros,
+           CASE WHEN micros < 60000000 THEN 1
+                WHEN micros < 600000000 THEN 6
+                WHEN micros < 3600000000 THEN 60
+                WHEN micros < 36000000000 THEN 360
+                WHEN micros < 86400000000 THEN 3600
+                WHEN micros < 864000000000 THEN 8640
+                ELSE 86400 END AS step
+    FROM waited
 )
-SELECT day, reviewer_id, reviewer_phone, (waited + step * 500000) / (step * 1000000) * step,
+SELECT day, reviewer_id, reviewer_phone, (micros + step * 500000) / (step * 1000000) * step,
        count(*)
 FROM stepped GROUP BY 1, 2, 3, 4;
 
