@@ -99,8 +99,9 @@ def _summaries(rows: Iterable[Any]) -> dict[str, stats.Summary]:
     for _, key, total, first, last, value in rows:
         counts[key] = int(total)
         wanted = {*stats.positions(int(total), 50), *stats.positions(int(total), 95)}
-        for rank in wanted & set(range(int(first), int(last) + 1)):
-            ranked.setdefault(key, {})[rank] = float(value)
+        for rank in wanted:
+            if first <= rank <= last:
+                ranked.setdefault(key, {})[rank] = float(value)
     return {
         key: stats.Summary(
             counts[key],
