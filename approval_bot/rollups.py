@@ -5,12 +5,14 @@
   one write transaction are netted first: an edit's new version in and the old one out is
   no moment when two waited. Its latest row is the queue's depth now.
 - `decision_days`: decisions per day, action, channel and reviewer.
-- `decision_waits`: per day and reviewer, how many decisions waited how long, the wait
-  rounded by `stats.wait_bucket`, so p50 and p95 over any days come from these rows.
-- `edit_days`: per day, how many edits changed how many characters of how long a text.
+- `decision_waits`: per day and reviewer, a histogram (JSON) of how long decisions waited,
+  rounded by `stats.wait_bucket` (at most 475 keys), so p50 and p95 over any days come
+  from a row per day and reviewer.
+- `edit_days`: per day, how many edits, and histograms of the characters they changed, the
+  share of the text in thousandths, and the page's change bucket.
 
-Each write is O(1): a point lookup and an upsert on a primary key. Migration 0007 creates
-the tables and back-fills them from the history with the same arithmetic.
+Each write is O(1): a point lookup and an upsert on a primary key, one JSON key counted
+up. Migration 0007 creates the tables and back-fills them with the same arithmetic.
 """
 
 from __future__ import annotations
@@ -100,21 +102,51 @@ def decided(
         (day, str(action), str(channel), *reviewer),
     )
     conn.execute(
-        """
-        INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, seconds, decisions)
-        VALUES (?, ?, ?, ?, 1)
-        ON CONFLICT DO UPDATE SET decisions = decisions + 1
+        f"""
+        INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, waits)
+        VALUES (:day, :reviewer_id, :phone, json_object(:key, 1))
+        ON CONFLICT DO UPDATE SET waits = {_counted_up("waits", "key")}
         """,
-        (day, *reviewer, stats.wait_bucket(waited_micros(since, at))),
+        {
+            "day": day,
+            "reviewer_id": reviewer[0],
+            "phone": reviewer[1],
+            "key": str(stats.wait_bucket(waited_micros(since, at))),
+        },
     )
+
+
+def _counted_up(column: str, key: str) -> str:
+    """SQL: the histogram `column` (a JSON object) with the count under `:key` one higher."""
+    path = f"""'$."' || :{key} || '"'"""
+    return f"json_set({column}, {path}, coalesce(json_extract({column}, {path}), 0) + 1)"
+
+
+def share_permille(size: stats.EditSize) -> int:
+    """The share of the text an edit changed, in thousandths rounded half up."""
+    if not size.longest:
+        return 0
+    return (size.distance * 2000 + size.longest) // (2 * size.longest)
 
 
 def edited(conn: sqlite3.Connection, size: stats.EditSize) -> None:
     """Count an edit of `size` made now (its size measured before the transaction)."""
+    keys = {
+        "day": now_iso()[:10],
+        "distance": str(size.distance),
+        "share": str(share_permille(size)),
+        "change": stats.change_bucket(size.share),
+    }
+    counted = ", ".join(
+        f"{column} = {_counted_up(column, key)}"
+        for column, key in (("distances", "distance"), ("shares", "share"), ("changes", "change"))
+    )
     conn.execute(
-        """
-        INSERT INTO edit_days (day, distance, longest, edits) VALUES (?, ?, ?, 1)
-        ON CONFLICT DO UPDATE SET edits = edits + 1
+        f"""
+        INSERT INTO edit_days (day, edits, distances, shares, changes)
+        VALUES (:day, 1, json_object(:distance, 1), json_object(:share, 1),
+                json_object(:change, 1))
+        ON CONFLICT DO UPDATE SET edits = edits + 1, {counted}
         """,
-        (now_iso()[:10], size.distance, size.longest),
+        keys,
     )

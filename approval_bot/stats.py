@@ -62,6 +62,23 @@ def percentile(values: Sequence[float], q: int) -> float:
     return percentile_of(len(values), q, dict(enumerate(sorted(values))))
 
 
+def summarize_counts(counts: Mapping[float, int]) -> Summary | None:
+    """The summary of values given as a histogram: how many of each value."""
+    ordered = sorted((value, n) for value, n in counts.items() if n > 0)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return None
+    wanted = sorted({*positions(total, 50), *positions(total, 95)})
+    ranked: dict[int, float] = {}
+    below = 0  # values of the ranks before this value's
+    for value, n in ordered:
+        for rank in wanted:
+            if below <= rank < below + n:
+                ranked[rank] = value
+        below += n
+    return Summary(total, percentile_of(total, 50, ranked), percentile_of(total, 95, ranked))
+
+
 def summarize(values: Sequence[float]) -> Summary | None:
     if not values:
         return None

@@ -8,7 +8,9 @@ by UTC day: the window's first day is counted whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,44 +25,32 @@ from .rollups import hour_of
 HOUR = timedelta(hours=1)
 
 
-def _ranked(kind: str, source: str, key: str, value: str, n: str) -> str:
-    """Per `key` of the histogram `source` (`n` values equal to `value` a row): the count,
-    and the ranks each value holds, for the values at the ranks p50 and p95 read
-    (`stats.positions`), as (kind, key, count, first rank, last rank, value) rows."""
-    wanted = " OR ".join(
-        f"({rank} BETWEEN upto - n AND upto - 1)"
-        for q in (50, 95)
-        for rank in (f"{q} * (total - 1) / 100", f"{q} * (total - 1) / 100 + 1")
-    )
-    return f"""
-        SELECT '{kind}', key, total, upto - n, upto - 1, value FROM (
-            SELECT key, value, n,
-                   sum(n) OVER (PARTITION BY key ORDER BY value ROWS UNBOUNDED PRECEDING) AS upto,
-                   sum(n) OVER (PARTITION BY key) AS total
-            FROM (SELECT {key} AS key, {value} AS value, sum({n}) AS n FROM {source}
-                  GROUP BY 1, 2))
-        WHERE {wanted}
-    """
-
-
-# the wait histograms of the window's days, per day and per reviewer as the page names them
+# a row per day and reviewer, as the page names them
 _WAITS = """
-    SELECT day, coalesce(reviewers.name, nullif(reviewer_phone, ''), '?') AS reviewer,
-           seconds, decisions
+    SELECT day, coalesce(reviewers.name, nullif(reviewer_phone, ''), '?') AS reviewer, waits
     FROM decision_waits LEFT JOIN reviewers ON reviewers.id = decision_waits.reviewer_id
     WHERE day >= :first_day AND day <= :last_day
 """
+_EDITS = """
+    SELECT edits, distances, shares, changes FROM edit_days
+    WHERE day >= :first_day AND day <= :last_day
+"""
 
-_SHARE = "CASE WHEN longest > 0 THEN distance * 1.0 / longest ELSE 0.0 END"
-# the CHANGE_BUCKETS label of each edit's share, as stats.change_bucket gives it
-_CHANGE = (
-    "CASE "
-    + " ".join(
-        f"WHEN {_SHARE} <= {limit!r} THEN '{label}'" for label, limit in stats.CHANGE_BUCKETS[:-1]
-    )
-    + f" ELSE '{stats.CHANGE_BUCKETS[-1][0]}' END"
-)
-_EDITS = "SELECT * FROM edit_days WHERE day >= :first_day AND day <= :last_day"
+
+def _merged(
+    histograms: Iterable[tuple[str, str]], value: Callable[[str], Any] = float
+) -> dict[str, Counter[Any]]:
+    """Per key, the sum of the JSON histograms ({value: count}) given with it."""
+    merged: dict[str, Counter[Any]] = defaultdict(Counter)
+    for key, histogram in histograms:
+        merged[key].update({value(v): int(n) for v, n in json.loads(histogram).items()})
+    return merged
+
+
+def _summaries(histograms: Iterable[tuple[str, str]]) -> dict[str, stats.Summary]:
+    """The count, p50 and p95 of each key's values, keys in sorted order."""
+    merged = _merged(histograms)
+    return {key: s for key in sorted(merged) if (s := stats.summarize_counts(merged[key]))}
 
 
 @dataclass(frozen=True)
@@ -90,30 +80,6 @@ class StatsData:
     per_day: dict[str, stats.Summary] = field(default_factory=dict)
     per_reviewer: dict[str, stats.Summary] = field(default_factory=dict)
     actions: dict[str, int] = field(default_factory=dict)
-
-
-def _summaries(rows: Iterable[Any]) -> dict[str, stats.Summary]:
-    """The count, p50 and p95 of each key, from `_ranked` rows, keys in sorted order."""
-    counts: dict[str, int] = {}
-    ranked: dict[str, dict[int, float]] = {}
-    for _, key, total, first, last, value in rows:
-        counts[key] = int(total)
-        wanted = {*stats.positions(int(total), 50), *stats.positions(int(total), 95)}
-        for rank in wanted:
-            if first <= rank <= last:
-                ranked.setdefault(key, {})[rank] = float(value)
-    return {
-        key: stats.Summary(
-            counts[key],
-            stats.percentile_of(counts[key], 50, ranked[key]),
-            stats.percentile_of(counts[key], 95, ranked[key]),
-        )
-        for key in sorted(counts)
-    }
-
-
-def _of_kind(rows: list[Any], kind: str) -> list[Any]:
-    return [row for row in rows if row[0] == kind]
 
 
 def _hour_changes(rows: Iterable[Any], before: int) -> list[tuple[datetime, int]]:
@@ -178,17 +144,8 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
             """,
             window,
         )
-        waits = await _fetch(
-            conn,
-            f"""
-            WITH waits AS MATERIALIZED ({_WAITS})
-            {_ranked("day", "waits", "day", "seconds", "decisions")}
-            UNION ALL
-            {_ranked("reviewer", "waits", "reviewer", "seconds", "decisions")}
-            """,
-            window,
-        )
-        edits = await _edit_summary(conn, window)
+        waits = await _fetch(conn, _WAITS, window)
+        edits = _edit_summary(await _fetch(conn, _EDITS, window))
         # a send Twilio refused, and a delivery that failed afterwards, by Twilio's code
         failures = [
             (r["code"], int(r["n"]))
@@ -216,26 +173,23 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         pending_now=pending_now,
         edits=edits,
         failures=failures,
-        per_day=_summaries(_of_kind(waits, "day")),
-        per_reviewer=_summaries(_of_kind(waits, "reviewer")),
+        per_day=_summaries((day, histogram) for day, _, histogram in waits),
+        per_reviewer=_summaries((reviewer, histogram) for _, reviewer, histogram in waits),
         actions={action.value: actions.get(action.value, 0) for action in ApprovalAction},
     )
 
 
-async def _edit_summary(conn: aiosqlite.Connection, window: dict[str, Any]) -> EditSummary:
-    rows = await _fetch(
-        conn,
-        f"""
-        WITH edits AS MATERIALIZED ({_EDITS})
-        {_ranked("distance", "edits", "'all'", "distance", "edits")}
-        UNION ALL {_ranked("share", "edits", "'all'", _SHARE, "edits")}
-        UNION ALL SELECT 'change', {_CHANGE}, sum(edits), 0, 0, NULL FROM edits GROUP BY 2
-        """,
-        window,
-    )
-    distance = _summaries(_of_kind(rows, "distance")).get("all")
-    share = _summaries(_of_kind(rows, "share")).get("all")
-    if distance is None or share is None:
+def _edit_summary(rows: list[Any]) -> EditSummary:
+    """The edits of the window's days, from their rows of `edit_days`."""
+    count = sum(int(row["edits"]) for row in rows)
+    distance = stats.summarize_counts(_merged(("", r["distances"]) for r in rows)[""])
+    share = stats.summarize_counts(_merged(("", r["shares"]) for r in rows)[""])
+    if not count or distance is None or share is None:
         return EditSummary()
-    histogram = EditSummary().histogram | {r[1]: int(r[2]) for r in _of_kind(rows, "change")}
-    return EditSummary(distance.count, distance.p50, share.p50, histogram)
+    changes = _merged((("", r["changes"]) for r in rows), str)[""]
+    return EditSummary(
+        count,
+        distance.p50,
+        share.p50 / 1000,  # kept in thousandths
+        {label: int(changes[label]) for label, _ in stats.CHANGE_BUCKETS},
+    )

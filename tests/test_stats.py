@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -213,3 +214,14 @@ async def test_the_queue_depth_kept_by_the_funnel_matches_the_queue(db):
     assert max(point.peak for point in data.depth) == 2
     assert data.depth[0].peak == 0  # the hour before: nothing waited yet
     assert (data.edits.count, (data.edits.median_distance or 0) > 0) == (1, True)
+
+
+@given(st.dictionaries(st.integers(0, 10**6), st.integers(1, 40), min_size=1, max_size=30))
+def test_a_histogram_summarizes_as_its_values_listed_out(counts):
+    values = [float(v) for v, n in counts.items() for _ in range(n)]
+    summary = stats.summarize_counts(counts)
+    assert summary is not None and summary.count == len(values)
+    if len(values) > 1:
+        cuts = statistics.quantiles(values, n=100, method="inclusive")
+        assert (summary.p50, summary.p95) == (pytest.approx(cuts[49]), pytest.approx(cuts[94]))
+    assert stats.summarize_counts({5.0: 0}) is None

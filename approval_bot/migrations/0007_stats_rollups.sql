@@ -23,27 +23,27 @@ CREATE TABLE decision_days (
     PRIMARY KEY (day, action, channel, reviewer_id, reviewer_phone)
 ) WITHOUT ROWID;
 
--- How many decisions of a day and reviewer waited how long: the wait from the creation
--- of the version decided on, rounded half up to the step the page shows it at
--- (stats.wait_bucket: 1 s below 1 min, 6 s below 10 min, 1 min below 1 h, 6 min below
--- 10 h, 1 h below 1 d, 0.1 d below 10 d, then whole days).
+-- How many decisions of a day and reviewer waited how long, as a JSON object of counts by
+-- the wait in seconds, rounded half up to the step the page shows it at (stats.wait_bucket:
+-- 1 s below 1 min, 6 s below 10 min, 1 min below 1 h, 6 min below 10 h, 1 h below 1 d,
+-- 0.1 d below 10 d, then whole days): at most 475 keys, one row a day and reviewer.
 CREATE TABLE decision_waits (
     day            TEXT NOT NULL,
     reviewer_id    INTEGER NOT NULL,
     reviewer_phone TEXT NOT NULL,
-    seconds        INTEGER NOT NULL,
-    decisions      INTEGER NOT NULL,
-    PRIMARY KEY (day, reviewer_id, reviewer_phone, seconds)
+    waits          TEXT NOT NULL CHECK (json_valid(waits)),
+    PRIMARY KEY (day, reviewer_id, reviewer_phone)
 ) WITHOUT ROWID;
 
--- How many edits of a UTC day changed `distance` characters (Levenshtein) of a text whose
--- longer version had `longest`.
+-- The edits of a UTC day: how many, and JSON objects of counts by the characters changed
+-- (Levenshtein), by the share of the longer text changed in thousandths (rounded half up),
+-- and by the page's change bucket (stats.CHANGE_BUCKETS).
 CREATE TABLE edit_days (
-    day      TEXT NOT NULL,
-    distance INTEGER NOT NULL,
-    longest  INTEGER NOT NULL,
-    edits    INTEGER NOT NULL,
-    PRIMARY KEY (day, distance, longest)
+    day       TEXT PRIMARY KEY,
+    edits     INTEGER NOT NULL,
+    distances TEXT NOT NULL CHECK (json_valid(distances)),
+    shares    TEXT NOT NULL CHECK (json_valid(shares)),
+    changes   TEXT NOT NULL CHECK (json_valid(changes))
 ) WITHOUT ROWID;
 
 -- the page's failed sends: few rows, read by when they last changed
@@ -92,7 +92,7 @@ FROM approvals GROUP BY 1, 2, 3, 4, 5;
 -- An edit-and-approve decides on the version edited: its wait runs from that one, named
 -- by the new version's "Edited" audit row. Moments in whole microseconds, as
 -- rollups.waited_micros counts them.
-INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, seconds, decisions)
+INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, waits)
 WITH decided AS MATERIALIZED (
     SELECT substr(approvals.timestamp, 1, 10) AS day,
            coalesce(approvals.reviewer_id, 0) AS reviewer_id,
@@ -128,15 +128,37 @@ WITH decided AS MATERIALIZED (
                 ELSE 86400 END AS step
     FROM waited
 )
-SELECT day, reviewer_id, reviewer_phone, (micros + step * 500000) / (step * 1000000) * step,
-       count(*)
-FROM stepped GROUP BY 1, 2, 3, 4;
-
-INSERT INTO edit_days (day, distance, longest, edits)
-SELECT substr(audit_log.timestamp, 1, 10), levenshtein(before.body, after.body),
-       max(length(before.body), length(after.body)), count(*)
-FROM audit_log
-JOIN messages AS after ON after.id = audit_log.message_id
-JOIN messages AS before ON before.id = json_extract(audit_log.metadata, '$.previous_version')
-WHERE audit_log.event = 'Edited'
+SELECT day, reviewer_id, reviewer_phone, json_group_object(seconds, n) FROM (
+    SELECT day, reviewer_id, reviewer_phone,
+           (micros + step * 500000) / (step * 1000000) * step AS seconds, count(*) AS n
+    FROM stepped GROUP BY 1, 2, 3, 4)
 GROUP BY 1, 2, 3;
+
+INSERT INTO edit_days (day, edits, distances, shares, changes)
+WITH sizes AS MATERIALIZED (
+    SELECT substr(audit_log.timestamp, 1, 10) AS day,
+           levenshtein(before.body, after.body) AS distance,
+           max(length(before.body), length(after.body)) AS longest
+    FROM audit_log
+    JOIN messages AS after ON after.id = audit_log.message_id
+    JOIN messages AS before ON before.id = json_extract(audit_log.metadata, '$.previous_version')
+    WHERE audit_log.event = 'Edited'
+), measured AS MATERIALIZED (
+    SELECT day, distance,
+           CASE WHEN longest > 0 THEN (distance * 2000 + longest) / (2 * longest) ELSE 0 END
+               AS permille,
+           CASE WHEN longest = 0 OR distance * 1.0 / longest <= 0.1 THEN 'up to 10%'
+                WHEN distance * 1.0 / longest <= 0.25 THEN '10–25%'
+                WHEN distance * 1.0 / longest <= 0.5 THEN '25–50%'
+                ELSE 'over 50%' END AS change
+    FROM sizes
+)
+SELECT day, sum(n) FILTER (WHERE kind = 'change'),
+       json_group_object(key, n) FILTER (WHERE kind = 'distance'),
+       json_group_object(key, n) FILTER (WHERE kind = 'share'),
+       json_group_object(key, n) FILTER (WHERE kind = 'change')
+FROM (
+    SELECT day, 'distance' AS kind, distance AS key, count(*) AS n FROM measured GROUP BY 1, 3
+    UNION ALL SELECT day, 'share', permille, count(*) FROM measured GROUP BY 1, 3
+    UNION ALL SELECT day, 'change', change, count(*) FROM measured GROUP BY 1, 3)
+GROUP BY day;
