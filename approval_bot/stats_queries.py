@@ -9,8 +9,8 @@ by UTC day: the window's first day is counted whole.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,19 +38,27 @@ _EDITS = """
 
 
 def _merged(
-    histograms: Iterable[tuple[str, str]], value: Callable[[str], Any] = float
-) -> dict[str, Counter[Any]]:
-    """Per key, the sum of the JSON histograms ({value: count}) given with it."""
-    merged: dict[str, Counter[Any]] = defaultdict(Counter)
-    for key, histogram in histograms:
-        merged[key].update({value(v): int(n) for v, n in json.loads(histogram).items()})
+    histograms: Iterable[tuple[Iterable[str], str]],
+) -> dict[str, dict[str, int]]:
+    """Per key, the sum of the JSON histograms ({value: count}) given with it; each is read
+    once, however many keys it counts towards."""
+    merged: dict[str, dict[str, int]] = defaultdict(dict)
+    for keys, histogram in histograms:
+        counts = json.loads(histogram)
+        for key in keys:
+            into = merged[key]
+            for value, n in counts.items():
+                into[value] = into.get(value, 0) + n
     return merged
 
 
-def _summaries(histograms: Iterable[tuple[str, str]]) -> dict[str, stats.Summary]:
+def _summaries(merged: dict[str, dict[str, int]]) -> dict[str, stats.Summary]:
     """The count, p50 and p95 of each key's values, keys in sorted order."""
-    merged = _merged(histograms)
-    return {key: s for key in sorted(merged) if (s := stats.summarize_counts(merged[key]))}
+    summaries = {
+        key: stats.summarize_counts({float(v): n for v, n in merged[key].items()})
+        for key in sorted(merged)
+    }
+    return {key: s for key, s in summaries.items() if s is not None}
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,7 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         ]
 
     actions = {str(action): int(n) for action, n in counted}
+    merged = _merged(((f"day {day}", f"by {who}"), histogram) for day, who, histogram in waits)
     return StatsData(
         start=start,
         end=end,
@@ -173,8 +182,8 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         pending_now=pending_now,
         edits=edits,
         failures=failures,
-        per_day=_summaries((day, histogram) for day, _, histogram in waits),
-        per_reviewer=_summaries((reviewer, histogram) for _, reviewer, histogram in waits),
+        per_day=_summaries({k: v for k, v in merged.items() if k.startswith("day ")}),
+        per_reviewer=_summaries({k: v for k, v in merged.items() if k.startswith("by ")}),
         actions={action.value: actions.get(action.value, 0) for action in ApprovalAction},
     )
 
@@ -182,14 +191,17 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
 def _edit_summary(rows: list[Any]) -> EditSummary:
     """The edits of the window's days, from their rows of `edit_days`."""
     count = sum(int(row["edits"]) for row in rows)
-    distance = stats.summarize_counts(_merged(("", r["distances"]) for r in rows)[""])
-    share = stats.summarize_counts(_merged(("", r["shares"]) for r in rows)[""])
+    merged = _merged(
+        ((column,), r[column]) for r in rows for column in ("distances", "shares", "changes")
+    )
+    distance = _summaries({"": merged["distances"]}).get("")
+    share = _summaries({"": merged["shares"]}).get("")
     if not count or distance is None or share is None:
         return EditSummary()
-    changes = _merged((("", r["changes"]) for r in rows), str)[""]
+    changes = merged["changes"]
     return EditSummary(
         count,
         distance.p50,
         share.p50 / 1000,  # kept in thousandths
-        {label: int(changes[label]) for label, _ in stats.CHANGE_BUCKETS},
+        {label: changes.get(label, 0) for label, _ in stats.CHANGE_BUCKETS},
     )
