@@ -182,8 +182,8 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         pending_now=pending_now,
         edits=edits,
         failures=failures,
-        per_day=_summaries({k: v for k, v in merged.items() if k.startswith("day ")}),
-        per_reviewer=_summaries({k: v for k, v in merged.items() if k.startswith("by ")}),
+        per_day=_summaries({k[4:]: v for k, v in merged.items() if k.startswith("day ")}),
+        per_reviewer=_summaries({k[3:]: v for k, v in merged.items() if k.startswith("by ")}),
         actions={action.value: actions.get(action.value, 0) for action in ApprovalAction},
     )
 
