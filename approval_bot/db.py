@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+from rapidfuzz.distance import Levenshtein
 
 from .models import now_iso
 
@@ -27,9 +28,14 @@ BUSY_TIMEOUT_MS = 5000
 # how many queued transactions of one priority the writer commits together at most
 GROUP_COMMIT_LIMIT = 64
 T = TypeVar("T")
+Closing = TypeVar("Closing", bound=Callable[[sqlite3.Connection], None])
 committed_log = logging.getLogger("approval_bot.audit")
 _after_commit: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
     "after_commit", default=None
+)
+
+_closing: ContextVar[dict[str, Callable[[sqlite3.Connection], None]] | None] = ContextVar(
+    "closing", default=None
 )
 
 
@@ -40,6 +46,22 @@ def log_after_commit(message: str, extra: dict[str, Any]) -> None:
         committed_log.info(message, extra=extra)
     else:
         pending.append((message, extra))
+
+
+def at_transaction_end(key: str, make: Callable[[], Closing]) -> Closing | None:
+    """The step registered as `key` in the current write transaction, made on first use.
+
+    Once the transaction function returns, each step is called with the connection, still
+    inside the transaction, so what it writes commits or rolls back with the rest. None
+    outside a transaction run by `Database.write`.
+    """
+    steps = _closing.get()
+    if steps is None:
+        return None
+    step = steps.get(key)
+    if step is None:
+        step = steps[key] = make()
+    return step  # type: ignore[return-value]  # `key` is made by one `make` only
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -105,6 +127,11 @@ def _pragmas(*, read_only: bool) -> list[str]:
     return pragmas
 
 
+def add_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions migrations call: levenshtein(a, b), for 0007's edit sizes."""
+    conn.create_function("levenshtein", 2, Levenshtein.distance, deterministic=True)
+
+
 def _connect_writer(path: Path) -> sqlite3.Connection:
     # made here, used only by the writer's thread from then on
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -112,6 +139,7 @@ def _connect_writer(path: Path) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         for pragma in _pragmas(read_only=False):
             conn.execute(pragma).close()
+        add_functions(conn)
     except BaseException:
         conn.close()
         raise
@@ -243,14 +271,19 @@ class Writer:
         conn = self._conn
         pending: list[tuple[str, dict[str, Any]]] = []
         token = _after_commit.set(pending)
+        steps: dict[str, Callable[[sqlite3.Connection], None]] = {}
+        closing = _closing.set(steps)
         conn.execute("SAVEPOINT job")
         try:
             result = job.fn(conn)
+            for step in steps.values():
+                step(conn)
         except Exception as error:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             return None, error
         finally:
+            _closing.reset(closing)
             _after_commit.reset(token)
         conn.execute("RELEASE job")
         logged.extend(pending)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from . import draft_notices, workflow
+from . import draft_notices, rollups, stats, workflow
 from .db import Database, Priority
 from .models import (
     ApprovalAction,
@@ -107,8 +107,14 @@ def _message(conn: sqlite3.Connection, message_id: str) -> Any:
 
 
 def _record_approval(
-    conn: sqlite3.Connection, draft_id: str, action: ApprovalAction, decision: Decision
+    conn: sqlite3.Connection,
+    draft_id: str,
+    action: ApprovalAction,
+    decision: Decision,
+    since: str,
 ) -> None:
+    """The decision's `approvals` row and its rollups; `since`: the decided version's creation."""
+    at = now_iso()
     conn.execute(
         """
         INSERT INTO approvals
@@ -120,10 +126,19 @@ def _record_approval(
             decision.reviewer_phone,
             action,
             decision.notes,
-            now_iso(),
+            at,
             decision.reviewer_id,
             decision.channel,
         ),
+    )
+    rollups.decided(
+        conn,
+        at=at,
+        since=since,
+        action=action,
+        channel=decision.channel,
+        reviewer_id=decision.reviewer_id,
+        reviewer_phone=decision.reviewer_phone,
     )
 
 
@@ -154,8 +169,13 @@ async def approve(db: Database, draft_id: str, decision: Decision) -> None:
 
 
 def _approve(
-    conn: sqlite3.Connection, draft_id: str, decision: Decision, action: ApprovalAction
+    conn: sqlite3.Connection,
+    draft_id: str,
+    decision: Decision,
+    action: ApprovalAction,
+    since: str | None = None,
 ) -> Any:
+    """Approve `draft_id`; `since`: when the version decided on was made (default: this one)."""
     draft = _message(conn, draft_id)
     _require_open_thread(conn, draft["thread_id"])
     workflow.change_status(
@@ -167,7 +187,7 @@ def _approve(
         actor_id=decision.reviewer_id,
         metadata={"channel": decision.channel, "notes": decision.notes},
     )
-    _record_approval(conn, draft_id, action, decision)
+    _record_approval(conn, draft_id, action, decision, since or draft["timestamp"])
     return draft
 
 
@@ -190,7 +210,7 @@ def _reject(conn: sqlite3.Connection, draft_id: str, decision: Decision) -> Any:
         actor_id=decision.reviewer_id,
         metadata={"channel": decision.channel, "notes": decision.notes},
     )
-    _record_approval(conn, draft_id, ApprovalAction.REJECT, decision)
+    _record_approval(conn, draft_id, ApprovalAction.REJECT, decision, draft["timestamp"])
     if draft["in_reply_to_id"]:
         inbound = _message(conn, draft["in_reply_to_id"])
         if inbound["status"] == S.DRAFT_PENDING_APPROVAL:
@@ -211,6 +231,11 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
     The original is kept as SUPERSEDED, pointing at the new version.
     """
     _require_text(body)
+    # measured before the write transaction: a message's text never changes
+    before = await db.fetchone("SELECT body FROM messages WHERE id = ?", (draft_id,))
+    if before is None:
+        raise workflow.UnknownRecord(f"no message {draft_id}")
+    size = stats.edit_size(before["body"], body)
 
     def change(conn: sqlite3.Connection) -> tuple[Any, str]:
         old = _message(conn, draft_id)
@@ -230,6 +255,7 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             draft_version=old["draft_version"] + 1,
             metadata={"previous_version": draft_id, "channel": decision.channel},
         )
+        rollups.edited(conn, size)
         workflow.change_status(
             conn,
             draft_id,
@@ -241,7 +267,7 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             metadata={"new_version": new_id},
         )
         if approve:
-            _approve(conn, new_id, decision, ApprovalAction.EDIT)
+            _approve(conn, new_id, decision, ApprovalAction.EDIT, since=old["timestamp"])
             draft_notices.issue_code(conn, new_id)  # so its old code can name it
         else:
             draft_notices.announce(conn, new_id)

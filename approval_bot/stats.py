@@ -62,6 +62,23 @@ def percentile(values: Sequence[float], q: int) -> float:
     return percentile_of(len(values), q, dict(enumerate(sorted(values))))
 
 
+def summarize_counts(counts: Mapping[float, int]) -> Summary | None:
+    """The summary of values given as a histogram: how many of each value."""
+    ordered = sorted((value, n) for value, n in counts.items() if n > 0)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return None
+    wanted = sorted({*positions(total, 50), *positions(total, 95)})
+    ranked: dict[int, float] = {}
+    below = 0  # values of the ranks before this value's
+    for value, n in ordered:
+        for rank in wanted:
+            if below <= rank < below + n:
+                ranked[rank] = value
+        below += n
+    return Summary(total, percentile_of(total, 50, ranked), percentile_of(total, 95, ranked))
+
+
 def summarize(values: Sequence[float]) -> Summary | None:
     if not values:
         return None
@@ -136,17 +153,19 @@ def queue_depth(
 
 @dataclass(frozen=True)
 class EditSize:
-    """How much a reviewer changed: characters (Levenshtein) and the share of the text."""
+    """How much a reviewer changed: characters (Levenshtein), of the longer text's length."""
 
     distance: int
-    share: float
+    longest: int
+
+    @property
+    def share(self) -> float:
+        return self.distance / self.longest if self.longest else 0.0
 
 
 def edit_size(before: str, after: str) -> EditSize:
-    """The Levenshtein distance from `before` to `after`, and that over the longer length."""
-    distance = Levenshtein.distance(before, after)
-    longest = max(len(before), len(after))
-    return EditSize(distance, distance / longest if longest else 0.0)
+    """The Levenshtein distance from `before` to `after`, and the longer one's length."""
+    return EditSize(Levenshtein.distance(before, after), max(len(before), len(after)))
 
 
 def change_bucket(share: float) -> str:
@@ -165,6 +184,28 @@ def duration(seconds: float) -> str:
     value = seconds / size
     text = f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
     return f"{text} {unit}"
+
+
+# the step `duration` shows a wait to, by how long it is: (below this many seconds, step)
+WAIT_STEPS: tuple[tuple[int, int], ...] = (
+    (60, 1),
+    (600, 6),  # 0.1 min
+    (3600, 60),
+    (36000, 360),  # 0.1 h
+    (86400, 3600),
+    (864000, 8640),  # 0.1 d
+)
+DAY_STEP = 86400
+
+
+def wait_bucket(micros: int) -> int:
+    """A wait of `micros` microseconds rounded, half up, to the step `duration` shows it at.
+
+    In whole seconds: the decision-time histograms' bucket. Integer arithmetic, so the
+    migration's SQL that back-fills the histograms rounds every wait the same way.
+    """
+    step = next((step for limit, step in WAIT_STEPS if micros < limit * 1_000_000), DAY_STEP)
+    return (max(0, micros) + step * 500_000) // (step * 1_000_000) * step
 
 
 COUNT_STEPS = tuple(float(f * 10**k) for k in range(10) for f in (1, 2, 5))

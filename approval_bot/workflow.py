@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import audit
+from . import audit, rollups
 from .models import (
     Actor,
     Channel,
@@ -156,6 +156,15 @@ def _last_change(conn: sqlite3.Connection, column: str, value: str) -> tuple[str
     return (row["name"] or "the system"), row["timestamp"]
 
 
+def _count_queue_move(
+    conn: sqlite3.Connection, type_: MessageType, source: S | None, target: S
+) -> None:
+    """Keep the stats' queue depth: a reply into or out of DRAFT_PENDING_APPROVAL."""
+    delta = (target == S.DRAFT_PENDING_APPROVAL) - (source == S.DRAFT_PENDING_APPROVAL)
+    if type_ != INBOUND and delta:
+        rollups.queue_moved(conn, delta)
+
+
 def _actor(actor_id: int | None) -> Actor:
     return Actor.SYSTEM if actor_id is None else Actor.HUMAN
 
@@ -203,6 +212,7 @@ def create_message(
     columns = ", ".join(row)
     placeholders = ", ".join(f":{name}" for name in row)
     conn.execute(f"INSERT INTO messages ({columns}) VALUES ({placeholders})", row)
+    _count_queue_move(conn, type, None, target)
     audit.record(
         conn,
         audit.AuditEvent(
@@ -253,6 +263,7 @@ def change_status(
         """,
         {"target": target, "now": now_iso(), "id": message_id, "expected": expected, **fields},
     )
+    _count_queue_move(conn, MessageType(row["type"]), expected, target)
     audit.record(
         conn,
         audit.AuditEvent(

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from approval_bot.db import Database, Migration, SchemaTooNew, load_migrations, split_statements
+from approval_bot.db import (
+    Database,
+    Migration,
+    SchemaTooNew,
+    add_functions,
+    load_migrations,
+    split_statements,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -109,6 +116,7 @@ def test_every_enum_column_has_its_check(db_path, table, values):
     column, value = (part.strip() for part in values.split("="))
     migrations = load_migrations()
     with sqlite3.connect(":memory:") as conn:
+        add_functions(conn)
         for migration in migrations:
             for statement in split_statements(migration.sql):
                 conn.execute(statement)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -166,14 +167,15 @@ def test_axis_ticks_cover_the_highest_value_in_at_most_five_steps(highest):
 
 
 @pytest.mark.anyio
-async def test_the_queue_rebuilt_from_the_audit_log_matches_the_queue(db):
+async def test_the_queue_depth_kept_by_the_funnel_matches_the_queue(db):
     """Arrivals, a pause and a resume, an edit and an approval, each seen in the depth.
 
-    Each step is a second apart, as a person's clicks are: the moves of one thread within
-    one second are netted (an edit's new version in, old one out, in one transaction).
+    The moves of one transaction are netted: an edit's new version in and the old one out,
+    or a newer draft replacing an older one, is no moment when two waited.
     """
     base = datetime.now(UTC).replace(microsecond=0) - HOUR
-    window = (base - HOUR, base + 2 * HOUR, timedelta(minutes=1))
+    hour = base.replace(minute=0, second=0)
+    window = (hour - HOUR, hour + 2 * HOUR, HOUR)
     steps = iter(range(1, 100))
 
     async def depth() -> tuple[int, int]:
@@ -210,4 +212,17 @@ async def test_the_queue_rebuilt_from_the_audit_log_matches_the_queue(db):
 
     data = await load_stats(db, *window)
     assert max(point.peak for point in data.depth) == 2
+    assert data.depth[0].peak == 0  # the hour before: nothing waited yet
     assert (data.edits.count, (data.edits.median_distance or 0) > 0) == (1, True)
+
+
+@given(st.dictionaries(st.integers(0, 10**6), st.integers(1, 40), min_size=1, max_size=30))
+def test_a_histogram_summarizes_as_its_values_listed_out(counts):
+    values = [float(v) for v, n in counts.items() for _ in range(n)]
+    summary = stats.summarize_counts(counts)
+    assert summary is not None and summary.count == len(values)
+    if len(values) > 1:
+        cuts = statistics.quantiles(values, n=100, method="inclusive")
+        assert summary.p50 == pytest.approx(cuts[49])
+        assert summary.p95 == pytest.approx(cuts[94])
+    assert stats.summarize_counts({5.0: 0}) is None

@@ -1,0 +1,152 @@
+"""The rollups /stats reads, written in the transaction of each change they count.
+
+- `queue_hours`: per UTC hour with a move, the replies waiting for a decision
+  (DRAFT_PENDING_APPROVAL) at its end and the most at any moment within it. The moves of
+  one write transaction are netted first: an edit's new version in and the old one out is
+  no moment when two waited. Its latest row is the queue's depth now.
+- `decision_days`: decisions per day, action, channel and reviewer.
+- `decision_waits`: per day and reviewer, a histogram (JSON) of how long decisions waited,
+  rounded by `stats.wait_bucket` (at most 475 keys), so p50 and p95 over any days come
+  from a row per day and reviewer.
+- `edit_days`: per day, how many edits, and histograms of the characters they changed, the
+  share of the text in thousandths, and the page's change bucket.
+
+Each write is O(1): a point lookup and an upsert on a primary key, one JSON key counted
+up. Migration 0007 creates the tables and back-fills them with the same arithmetic.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import stats
+from .db import at_transaction_end
+from .models import ApprovalAction, DecisionChannel, now_iso
+
+NO_REVIEWER = 0  # decision_*.reviewer_id of an approval without one (only older rows)
+
+
+def hour_of(moment: str) -> str:
+    """The `queue_hours.hour` of an ISO 8601 UTC moment: "YYYY-MM-DDTHH"."""
+    return moment[:13]
+
+
+@dataclass
+class _QueueMoves:
+    """The net move of the queue in one write transaction, applied as it ends."""
+
+    net: int = 0
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        if self.net:
+            _move_queue(conn, self.net)
+
+
+def queue_moved(conn: sqlite3.Connection, delta: int) -> None:
+    """Count a reply into (+1) or out of (-1) the queue, once the transaction's moves are netted.
+
+    Outside a transaction run by `Database.write` the move is counted at once.
+    """
+    moves = at_transaction_end("queue_moves", _QueueMoves)
+    if moves is None:
+        _move_queue(conn, delta)
+    else:
+        moves.net += delta
+
+
+def _move_queue(conn: sqlite3.Connection, delta: int) -> None:
+    latest = conn.execute(
+        "SELECT hour, depth FROM queue_hours ORDER BY hour DESC LIMIT 1"
+    ).fetchone()
+    before = int(latest[1]) if latest else 0
+    # a clock set back never reopens an hour after which others were written
+    hour = max(hour_of(now_iso()), latest[0] if latest else "")
+    depth = before + delta
+    conn.execute(
+        """
+        INSERT INTO queue_hours (hour, depth, peak) VALUES (?, ?, ?)
+        ON CONFLICT (hour) DO UPDATE SET depth = excluded.depth, peak = max(peak, excluded.peak)
+        """,
+        (hour, depth, max(before, depth)),  # a new hour starts at the depth the last one left
+    )
+
+
+def waited_micros(since: str, at: str) -> int:
+    """Whole microseconds from one ISO 8601 moment to another, never below zero."""
+    return max(
+        0, (datetime.fromisoformat(at) - datetime.fromisoformat(since)) // timedelta(microseconds=1)
+    )
+
+
+def decided(
+    conn: sqlite3.Connection,
+    *,
+    at: str,
+    since: str,
+    action: ApprovalAction,
+    channel: DecisionChannel,
+    reviewer_id: int | None,
+    reviewer_phone: str | None,
+) -> None:
+    """Count a decision made at `at` on a version created at `since`."""
+    reviewer = (reviewer_id, "") if reviewer_id is not None else (NO_REVIEWER, reviewer_phone or "")
+    day = at[:10]
+    conn.execute(
+        """
+        INSERT INTO decision_days (day, action, channel, reviewer_id, reviewer_phone, decisions)
+        VALUES (?, ?, ?, ?, ?, 1)
+        ON CONFLICT DO UPDATE SET decisions = decisions + 1
+        """,
+        (day, str(action), str(channel), *reviewer),
+    )
+    conn.execute(
+        f"""
+        INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, waits)
+        VALUES (:day, :reviewer_id, :phone, json_object(:key, 1))
+        ON CONFLICT DO UPDATE SET waits = {_counted_up("waits", "key")}
+        """,
+        {
+            "day": day,
+            "reviewer_id": reviewer[0],
+            "phone": reviewer[1],
+            "key": str(stats.wait_bucket(waited_micros(since, at))),
+        },
+    )
+
+
+def _counted_up(column: str, key: str) -> str:
+    """SQL: the histogram `column` (a JSON object) with the count under `:key` one higher."""
+    path = f"""'$."' || :{key} || '"'"""
+    return f"json_set({column}, {path}, coalesce(json_extract({column}, {path}), 0) + 1)"
+
+
+def share_permille(size: stats.EditSize) -> int:
+    """The share of the text an edit changed, in thousandths rounded half up."""
+    if not size.longest:
+        return 0
+    return (size.distance * 2000 + size.longest) // (2 * size.longest)
+
+
+def edited(conn: sqlite3.Connection, size: stats.EditSize) -> None:
+    """Count an edit of `size` made now (its size measured before the transaction)."""
+    keys = {
+        "day": now_iso()[:10],
+        "distance": str(size.distance),
+        "share": str(share_permille(size)),
+        "change": stats.change_bucket(size.share),
+    }
+    counted = ", ".join(
+        f"{column} = {_counted_up(column, key)}"
+        for column, key in (("distances", "distance"), ("shares", "share"), ("changes", "change"))
+    )
+    conn.execute(
+        f"""
+        INSERT INTO edit_days (day, edits, distances, shares, changes)
+        VALUES (:day, 1, json_object(:distance, 1), json_object(:share, 1),
+                json_object(:change, 1))
+        ON CONFLICT DO UPDATE SET edits = edits + 1, {counted}
+        """,
+        keys,
+    )
