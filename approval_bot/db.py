@@ -128,7 +128,7 @@ def _pragmas(*, read_only: bool) -> list[str]:
 
 
 def add_functions(conn: sqlite3.Connection) -> None:
-    """The SQL functions migrations call: levenshtein(a, b), for 0007's edit sizes."""
+    """The SQL functions migrations call: levenshtein(a, b), for 0010's edit sizes."""
     conn.create_function("levenshtein", 2, Levenshtein.distance, deterministic=True)
 
 

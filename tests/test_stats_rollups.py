@@ -219,7 +219,7 @@ def _rebuild(conn: sqlite3.Connection) -> None:
     for table in ROLLUPS:
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP INDEX messages_failed_sends")
-    migration = resources.files("approval_bot.migrations") / "0007_stats_rollups.sql"
+    migration = resources.files("approval_bot.migrations") / "0010_stats_rollups.sql"
     for statement in split_statements(migration.read_text(encoding="utf-8")):
         conn.execute(statement)
 
