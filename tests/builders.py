@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 
 from approval_bot import accounts, review, workflow
 from approval_bot.db import Database, Priority
@@ -23,58 +24,71 @@ async def make_inbound(
     db: Database, thread_id: str = "+14155550100", body: str = "Are you open today?"
 ) -> str:
     """A customer's message on `thread_id`, opening the conversation when it is new."""
+    return await db.write(partial(_store_inbound, thread_id, body))
 
-    def store(conn: sqlite3.Connection) -> str:
-        known = conn.execute(
-            "SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)
-        ).fetchone()
-        if known is None:
-            workflow.open_conversation(conn, thread_id, Channel.SMS)
-        return workflow.create_message(
-            conn,
-            type=MessageType.INBOUND,
-            event=Event.STORED,
-            thread_id=thread_id,
-            sender=thread_id,
-            receiver=BUSINESS,
-            body=body,
-        )
 
-    return await db.write(store)
+def _store_inbound(thread_id: str, body: str, conn: sqlite3.Connection) -> str:
+    known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
+    if known is None:
+        workflow.open_conversation(conn, thread_id, Channel.SMS)
+    return workflow.create_message(
+        conn,
+        type=MessageType.INBOUND,
+        event=Event.STORED,
+        thread_id=thread_id,
+        sender=thread_id,
+        receiver=BUSINESS,
+        body=body,
+    )
 
 
 async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") -> str:
     """A machine draft answering `inbound_id`, pending approval; it replaces open replies."""
+    return await db.write(partial(_store_draft, inbound_id, body), priority=Priority.DRAFT)
+
+
+async def make_drafted_inbound(
+    db: Database, thread_id: str, text: str, draft: str = "Yes, 9 to 5."
+) -> str:
+    """A customer's message and its pending draft in one write; returns the draft's id.
+
+    For a running server: between two writes its recovery job would find the message
+    waiting (RECEIVED) and draft it too.
+    """
 
     def store(conn: sqlite3.Connection) -> str:
-        inbound = conn.execute(
-            "SELECT thread_id, sender, receiver, status FROM messages WHERE id = ?",
-            (inbound_id,),
-        ).fetchone()
-        assert inbound is not None
-        draft_id = workflow.create_message(
-            conn,
-            type=MessageType.DRAFT,
-            event=Event.DRAFT_CREATED,
-            thread_id=inbound["thread_id"],
-            sender=inbound["receiver"],
-            receiver=inbound["sender"],
-            body=body,
-            in_reply_to_id=inbound_id,
-            draft_meta={"drafter": "test"},
-        )
-        review.supersede_open_replies(conn, inbound["thread_id"], draft_id, "a newer draft", None)
-        workflow.change_status(
-            conn,
-            inbound_id,
-            expected=MessageStatus(inbound["status"]),
-            target=MessageStatus.DRAFT_PENDING_APPROVAL,
-            event=Event.DRAFT_CREATED,
-            metadata={"draft_id": draft_id},
-        )
-        return draft_id
+        return _store_draft(_store_inbound(thread_id, text, conn), draft, conn)
 
     return await db.write(store, priority=Priority.DRAFT)
+
+
+def _store_draft(inbound_id: str, body: str, conn: sqlite3.Connection) -> str:
+    inbound = conn.execute(
+        "SELECT thread_id, sender, receiver, status FROM messages WHERE id = ?",
+        (inbound_id,),
+    ).fetchone()
+    assert inbound is not None
+    draft_id = workflow.create_message(
+        conn,
+        type=MessageType.DRAFT,
+        event=Event.DRAFT_CREATED,
+        thread_id=inbound["thread_id"],
+        sender=inbound["receiver"],
+        receiver=inbound["sender"],
+        body=body,
+        in_reply_to_id=inbound_id,
+        draft_meta={"drafter": "test"},
+    )
+    review.supersede_open_replies(conn, inbound["thread_id"], draft_id, "a newer draft", None)
+    workflow.change_status(
+        conn,
+        inbound_id,
+        expected=MessageStatus(inbound["status"]),
+        target=MessageStatus.DRAFT_PENDING_APPROVAL,
+        event=Event.DRAFT_CREATED,
+        metadata={"draft_id": draft_id},
+    )
+    return draft_id
 
 
 async def status_of(db: Database, message_id: str) -> MessageStatus:

@@ -96,15 +96,25 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def unstarted_server(tmp_path: Path) -> Iterator[Server]:
+    """A server whose database exists but whose process is not running yet.
+
+    For a test that writes history the server's jobs would act on (an approved reply the
+    sender would send): it writes first, then calls `start()`, so nothing races it.
+    """
     server = Server(tmp_path)
-    # the schema exists before the server starts, so the test can add reviewers first
     server.call(_noop)
-    server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def server(unstarted_server: Server) -> Server:
+    # the schema exists before the server starts, so the test can add reviewers first
+    unstarted_server.start()
+    return unstarted_server
 
 
 async def _noop(db: Database) -> None:

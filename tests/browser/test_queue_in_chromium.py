@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from approval_bot.models import Role
-from tests.builders import make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import make_drafted_inbound, make_reviewer, status_of
 
 from .conftest import Server, sign_in
 
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.slow  # a server process and a browser per test
 def queue_with_draft(
     server: Server, text: str = "Are you open today?", draft: str = "Yes, 9 to 5."
 ) -> str:
-    inbound = server.call(make_inbound, THREAD, text)
-    return server.call(make_draft, inbound, draft)
+    return server.call(make_drafted_inbound, THREAD, text, draft)
 
 
 def ana_page(browser: Browser, server: Server, name: str = "Ana") -> Page:

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from approval_bot.models import Role
-from tests.builders import make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import make_drafted_inbound, make_reviewer, status_of
 
 from .conftest import Server, sign_in
 
@@ -78,8 +78,7 @@ def test_a_reviewer_phone_texting_L_gets_an_answer(browser: Browser, server: Ser
 
 def test_regenerate_from_the_queue(browser: Browser, server: Server) -> None:
     server.call(make_reviewer, "Ana")
-    inbound = server.call(make_inbound, CUSTOMER, "hello")
-    draft = server.call(make_draft, inbound, "An old draft to replace.")
+    draft = server.call(make_drafted_inbound, CUSTOMER, "hello", "An old draft to replace.")
     page = browser.new_context().new_page()
     sign_in(page, server, "Ana", PASSWORD)
 
