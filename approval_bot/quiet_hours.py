@@ -50,8 +50,8 @@ def digest(waiting: list[tuple[str, str, str]]) -> str:
     for code, customer, draft in waiting:
         line = f"{code} {customer}: {shorten(' '.join(draft.split()), 40)}"
         rest = len(waiting) - len(lines) - 1
-        tail = f"...and {rest} more." if rest else ""
-        candidate = "\n".join([head, *lines, line, tail, "Reply A CODE to send, L to list."])
+        tail = [f"...and {rest} more."] if rest else []
+        candidate = "\n".join([head, *lines, line, *tail, "Reply A CODE to send, L to list."])
         if segments(candidate) > 3:
             break
         lines.append(line)
