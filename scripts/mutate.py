@@ -1,7 +1,7 @@
 """Mutation scores of the pure core and the workflow funnel, each module against its own tests.
 
 Run through scripts/mutate. For each module of [tool.mutmut] only_mutate in pyproject.toml,
-mutmut mutates that module alone and runs only tests/test_<module>*.py, so one module's
+mutmut mutates that module alone and runs only its tests/test_<module>*.py, so one module's
 tests never get credit for another's (quiet_hours' tests call sms_text, for one). The score
 is mutmut's own: killed and timed-out mutants over all mutants not skipped.
 """
@@ -27,10 +27,13 @@ def modules() -> list[Path]:
 
 
 def own_tests(module: Path) -> list[str]:
-    """tests/test_<module>.py and its siblings such as tests/test_<module>_stateful.py."""
-    return sorted(
-        str(path.relative_to(ROOT)) for path in ROOT.glob(f"tests/test_{module.stem}*.py")
-    )
+    """tests/test_<module>.py and its siblings such as tests/test_<module>_effects.py.
+
+    A *_stateful.py machine is left out: it takes minutes, and mutmut runs a module's
+    tests again for every mutant.
+    """
+    paths = ROOT.glob(f"tests/test_{module.stem}*.py")
+    return sorted(str(p.relative_to(ROOT)) for p in paths if not p.stem.endswith("_stateful"))
 
 
 def run_one(module: str, tests: list[str], max_children: int) -> None:
