@@ -65,7 +65,7 @@ def test_ceilings_never_shrink(attempt):
 
 
 def test_there_is_no_wait_before_the_first_attempt():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^the first wait follows the first attempt$"):
         DEFAULT_POLICY.ceiling(0)
 
 
