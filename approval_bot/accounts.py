@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import audit
-from .db import Database
+from .db import Database, Priority
 from .models import Actor, Role, now_iso
 from .quiet_hours import InvalidQuietHours, QuietHours
 
@@ -83,25 +83,26 @@ async def add_reviewer(
         raise AccountError("a reviewer needs a name")
     if len(password) < 8:
         raise AccountError("a password needs at least 8 characters")
-    async with db.transaction() as conn:
-        async with conn.execute(
+    password_hash = hash_password(password)  # slow on purpose: not inside the transaction
+
+    def body(conn: sqlite3.Connection) -> int:
+        clash = conn.execute(
             "SELECT name, phone FROM reviewers WHERE name = ? OR phone = ?", (name, phone)
-        ) as cursor:
-            clash = await cursor.fetchone()
+        ).fetchone()
         if clash is not None:
             if clash["name"].lower() == name.lower():
                 raise AccountError(f"a reviewer named {clash['name']!r} already exists")
             raise AccountError(f"{phone} already belongs to reviewer {clash['name']!r}")
-        cursor = await conn.execute(
+        cursor = conn.execute(
             """
             INSERT INTO reviewers (name, phone, password_hash, role, created_at)
             VALUES (?, ?, ?, ?, ?)
             """,
-            (name, phone, hash_password(password), role, now_iso()),
+            (name, phone, password_hash, role, now_iso()),
         )
         reviewer_id = cursor.lastrowid
         assert reviewer_id is not None
-        await audit.record(
+        audit.record(
             conn,
             audit.AuditEvent(
                 "Reviewer Added",
@@ -110,6 +111,9 @@ async def add_reviewer(
                 metadata={"reviewer_id": reviewer_id, "name": name, "role": role},
             ),
         )
+        return reviewer_id
+
+    reviewer_id = await db.write(body, priority=Priority.DECISION)
     return Reviewer(reviewer_id, name, phone, role, notify_sms=True, active=True)
 
 
@@ -167,18 +171,18 @@ async def create_token(db: Database, name: str, reviewer_name: str) -> str:
     if not reviewer.active:
         raise AccountError(f"reviewer {reviewer.name!r} is disabled")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    async with db.transaction() as conn:
-        async with conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)) as cursor:
-            if await cursor.fetchone() is not None:
-                raise AccountError(f"a token named {name!r} already exists")
-        await conn.execute(
+
+    def body(conn: sqlite3.Connection) -> None:
+        if conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
+            raise AccountError(f"a token named {name!r} already exists")
+        conn.execute(
             """
             INSERT INTO api_tokens (name, token_hash, reviewer_id, created_at)
             VALUES (?, ?, ?, ?)
             """,
             (name, hash_token(token), reviewer.id, now_iso()),
         )
-        await audit.record(
+        audit.record(
             conn,
             audit.AuditEvent(
                 "Token Created",
@@ -186,6 +190,8 @@ async def create_token(db: Database, name: str, reviewer_name: str) -> str:
                 metadata={"token": name, "reviewer_id": reviewer.id},
             ),
         )
+
+    await db.write(body, priority=Priority.BULK)
     return token
 
 
@@ -197,13 +203,14 @@ async def revoke_token(db: Database, name: str) -> None:
         raise AccountError(f"no token named {name!r}")
     if row["revoked_at"] is not None:
         raise AccountError(f"token {name!r} was already revoked at {row['revoked_at']}")
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (now_iso(), row["id"])
-        )
-        await audit.record(
+
+    def body(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (now_iso(), row["id"]))
+        audit.record(
             conn, audit.AuditEvent("Token Revoked", actor=Actor.HUMAN, metadata={"token": name})
         )
+
+    await db.write(body, priority=Priority.BULK)
 
 
 async def reviewer_for_token(db: Database, token: str) -> Reviewer | None:
@@ -235,9 +242,10 @@ async def _update_reviewer(
     by: int | None,
     details: dict[str, object],
 ) -> Reviewer:
-    async with db.transaction() as conn:
-        await conn.execute(sql, params)
-        await audit.record(
+
+    def body(conn: sqlite3.Connection) -> None:
+        conn.execute(sql, params)
+        audit.record(
             conn,
             audit.AuditEvent(
                 event,
@@ -246,6 +254,8 @@ async def _update_reviewer(
                 metadata={"reviewer_id": reviewer.id, "name": reviewer.name, **details},
             ),
         )
+
+    await db.write(body, priority=Priority.DECISION)
     return await _reviewer_by_id(db, reviewer.id)
 
 

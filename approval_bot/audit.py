@@ -50,17 +50,16 @@ def row_hash(row: Mapping[str, Any] | sqlite3.Row) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
+def record(conn: sqlite3.Connection, event: AuditEvent) -> int:
     """Append `event` to the audit log inside the caller's write transaction; returns its id."""
     if event.actor is Actor.SYSTEM and event.actor_id is not None:
         raise ValueError("a System event has no actor_id")
-    # one round trip to the database thread: this runs for every change
-    (chain,) = await conn.execute_fetchall(
+    chain = conn.execute(
         """
         SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'),
                (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)
         """
-    )
+    ).fetchone()
     row: dict[str, Any] = {
         "id": (chain[0] or 0) + 1,
         "event": str(event.event),
@@ -73,7 +72,7 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
         "prev_hash": chain[1] or GENESIS_HASH,
     }
     row["hash"] = row_hash(row)
-    await conn.execute(
+    conn.execute(
         """
         INSERT INTO audit_log
             (id, event, actor, actor_id, thread_id, message_id, metadata, timestamp,
@@ -99,9 +98,12 @@ async def record(conn: aiosqlite.Connection, event: AuditEvent) -> int:
 
 @dataclass(frozen=True)
 class Verification:
+    """The intact rows from row 1 (`rows`, the last one's hash) and the first broken one."""
+
     rows: int
     broken_at: int | None = None
     reason: str | None = None
+    last_hash: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
@@ -125,15 +127,22 @@ async def verify(conn: aiosqlite.Connection) -> Verification:
         async for row in cursor:
             row_id = row["id"]
             if row_id != expected_id:
-                return Verification(count, expected_id, f"row {expected_id} is missing")
+                reason = f"row {expected_id} is missing"
+                return Verification(count, expected_id, reason, expected_prev)
             if row["prev_hash"] != expected_prev:
-                return Verification(count, row_id, "its prev_hash does not match the row before it")
+                return Verification(
+                    count, row_id, "its prev_hash does not match the row before it", expected_prev
+                )
             if row_hash(row) != row["hash"]:
-                return Verification(count, row_id, "its hash does not match its contents")
+                return Verification(
+                    count, row_id, "its hash does not match its contents", expected_prev
+                )
             expected_prev, expected_id, count = row["hash"], row_id + 1, count + 1
     async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
         seq_row = await cur.fetchone()
     highest = seq_row[0] if seq_row else 0
     if highest >= expected_id:
-        return Verification(count, expected_id, f"rows {expected_id} to {highest} are missing")
-    return Verification(count)
+        return Verification(
+            count, expected_id, f"rows {expected_id} to {highest} are missing", expected_prev
+        )
+    return Verification(count, last_hash=expected_prev)

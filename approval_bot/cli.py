@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__, accounts, audit, directives, logs
+from . import __version__, accounts, audit, audit_checkpoint, directives, logs
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -207,8 +207,11 @@ async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db, db.snapshot() as conn:
-        result = await audit.verify(conn)
+    async with opened(settings.database) as db:
+        async with db.snapshot() as conn:
+            result = await audit.verify(conn)
+        # the page's walk after a restart resumes from here (or re-walks from a break)
+        await audit_checkpoint.record(db, result)
     print(result.describe(), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 

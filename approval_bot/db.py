@@ -9,12 +9,12 @@ import logging
 import re
 import sqlite3
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,11 +118,11 @@ def _connect_writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+async def _connect_reader(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
-        for pragma in _pragmas(read_only=read_only):
+        for pragma in _pragmas(read_only=True):
             # a pragma that answers a row holds its statement open until the cursor closes
             async with conn.execute(pragma):
                 pass
@@ -130,42 +130,6 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
         await conn.close()
         raise
     return conn
-
-
-class WriteLock:
-    """An asyncio lock granted in arrival order, except that urgent waiters go first.
-
-    Drafting writes are urgent: a draft waits for the transaction in progress, not for the
-    whole queue of webhooks behind it, and each message has at most one draft to write.
-    """
-
-    def __init__(self) -> None:
-        self._locked = False
-        self._urgent: deque[asyncio.Future[None]] = deque()
-        self._normal: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self, *, urgent: bool = False) -> None:
-        if not self._locked:
-            self._locked = True
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed the lock as we were cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        """Hand the lock to the next waiter still waiting, or unlock it."""
-        for queue in (self._urgent, self._normal):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
-        self._locked = False
 
 
 class Priority(IntEnum):
@@ -294,46 +258,33 @@ class Writer:
 
 
 class Database:
-    """One writer connection behind a lock, and one reader connection.
+    """The one writer (a thread running whole transactions) and one reader connection.
 
-    Every write runs inside `transaction()`: BEGIN IMMEDIATE … COMMIT, rolled back on any
-    exception, so a transaction that reads then writes never fails with SQLITE_BUSY halfway.
+    Every write is a synchronous function run by `write()` between BEGIN IMMEDIATE and
+    COMMIT on the writer's thread, so a transaction that reads then writes never fails
+    with SQLITE_BUSY halfway and the write lock is never held across the event loop.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        writer: aiosqlite.Connection,
-        reader: aiosqlite.Connection,
-        thread_writer: Writer,
-    ):
+    def __init__(self, path: Path, reader: aiosqlite.Connection, writer: Writer):
         self.path = path
-        self._writer = writer
         self._reader = reader
-        self._thread_writer = thread_writer
-        self._write_lock = WriteLock()
+        self._writer = writer
         self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        thread_writer = Writer(await asyncio.to_thread(_connect_writer, path))
+        writer = Writer(await asyncio.to_thread(_connect_writer, path))
         try:
-            writer = await _connect(path, read_only=False)
-            try:
-                reader = await _connect(path, read_only=True)
-            except BaseException:
-                await writer.close()
-                raise
+            reader = await _connect_reader(path)
         except BaseException:
-            await asyncio.to_thread(thread_writer.close)
+            await asyncio.to_thread(writer.close)
             raise
-        return cls(path, writer, reader, thread_writer)
+        return cls(path, reader, writer)
 
     async def close(self) -> None:
         await self._reader.close()
-        await self._writer.close()
-        await asyncio.to_thread(self._thread_writer.close)
+        await asyncio.to_thread(self._writer.close)
 
     async def write(
         self, fn: Callable[[sqlite3.Connection], T], *, priority: Priority = Priority.BULK
@@ -342,33 +293,10 @@ class Database:
 
         `fn` is synchronous and does only database work: it runs between BEGIN IMMEDIATE
         and COMMIT, and anything it raises rolls its changes back and is raised here.
-        Lines given to `log_after_commit` inside it are logged once it commits.
-        """
-        return await self._thread_writer.run(fn, priority)
-
-    @asynccontextmanager
-    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction on the one writer connection; `urgent` ones jump the queue.
-
         Lines given to `log_after_commit` inside it are logged once it commits, so a log
         line never tells of a change that was rolled back.
         """
-        await self._write_lock.acquire(urgent=urgent)
-        pending: list[tuple[str, dict[str, Any]]] = []
-        token = _after_commit.set(pending)
-        try:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
-        finally:
-            _after_commit.reset(token)
-            self._write_lock.release()
-        for message, extra in pending:
-            committed_log.info(message, extra=extra)
+        return await self._writer.run(fn, priority)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -404,32 +332,38 @@ class Database:
         """
         migrations = load_migrations() if migrations is None else migrations
         known = migrations[-1].version if migrations else 0
-        async with self.transaction() as conn:
-            await conn.execute(
-                """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    INTEGER PRIMARY KEY,
-                    name       TEXT NOT NULL,
-                    applied_at TEXT NOT NULL
-                )
-                """
-            )
+        await self.write(_create_history)
         current = await self.schema_version()
         if current > known:
             raise SchemaTooNew(current, known)
         applied = []
         for migration in migrations:
-            if migration.version <= current:
-                continue
-            async with self.transaction() as conn:
-                for statement in split_statements(migration.sql):
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, now_iso()),
-                )
-            applied.append(migration.version)
+            if migration.version > current:
+                await self.write(partial(_apply, migration))
+                applied.append(migration.version)
         return applied
+
+
+def _create_history(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )
+        """
+    )
+
+
+def _apply(migration: Migration, conn: sqlite3.Connection) -> None:
+    """One migration's statements and its record in schema_migrations, in one transaction."""
+    for statement in split_statements(migration.sql):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        (migration.version, migration.name, now_iso()),
+    )
 
 
 @asynccontextmanager

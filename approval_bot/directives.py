@@ -6,12 +6,13 @@ Each change is one write transaction with its "Updated Directive" audit row.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
 
 from . import audit
-from .db import Database
+from .db import Database, Priority
 from .drafting.base import FaqEntry
 from .models import Actor, Role, now_iso
 from .phones import parse_address
@@ -63,17 +64,15 @@ def _audit(scope: str, actor_id: int | None, metadata: dict[str, object]) -> aud
 async def set_directive(db: Database, scope: str, body: str, actor_id: int | None) -> None:
     """Replace the directive of `scope`; an empty body clears it."""
     check_scope(scope)
-    async with db.transaction() as conn:
-        await _set_directive(conn, scope, body, actor_id)
+    await db.write(
+        lambda conn: _set_directive(conn, scope, body, actor_id), priority=Priority.DECISION
+    )
 
 
-async def _set_directive(
-    conn: aiosqlite.Connection, scope: str, body: str, actor_id: int | None
-) -> None:
+def _set_directive(conn: sqlite3.Connection, scope: str, body: str, actor_id: int | None) -> None:
     body = body.strip()
-    async with conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)) as cur:
-        old = await cur.fetchone()
-    await conn.execute(
+    old = conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)).fetchone()
+    conn.execute(
         """
         INSERT INTO directives (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?)
         ON CONFLICT (scope) DO UPDATE SET
@@ -82,7 +81,7 @@ async def _set_directive(
         """,
         (scope, body, now_iso(), actor_id),
     )
-    await audit.record(
+    audit.record(
         conn,
         _audit(
             scope,
@@ -108,18 +107,19 @@ async def add_faq(
     """Add an FAQ entry (keywords → answer); returns its id."""
     check_scope(scope)
     keywords, answer = _faq_entry(keywords, answer)
-    async with db.transaction() as conn:
-        return await _add_faq(conn, scope, keywords, answer, actor_id)
+    return await db.write(
+        lambda conn: _add_faq(conn, scope, keywords, answer, actor_id), priority=Priority.DECISION
+    )
 
 
-async def _add_faq(
-    conn: aiosqlite.Connection,
+def _add_faq(
+    conn: sqlite3.Connection,
     scope: str,
     keywords: tuple[str, ...],
     answer: str,
     actor_id: int | None,
 ) -> int:
-    cursor = await conn.execute(
+    cursor = conn.execute(
         """
         INSERT INTO faq_entries (scope, keywords, answer, created_at, updated_by)
         VALUES (?, ?, ?, ?, ?)
@@ -128,7 +128,7 @@ async def _add_faq(
     )
     entry_id = cursor.lastrowid
     assert entry_id is not None
-    await audit.record(
+    audit.record(
         conn,
         _audit(
             scope,
@@ -147,19 +147,17 @@ async def _add_faq(
 
 async def remove_faq(db: Database, entry_id: int, actor_id: int | None) -> None:
     """Delete an FAQ entry; InvalidGuidance when there is none with that id."""
-    async with db.transaction() as conn:
-        await _remove_faq(conn, entry_id, actor_id)
+    await db.write(lambda conn: _remove_faq(conn, entry_id, actor_id), priority=Priority.DECISION)
 
 
-async def _remove_faq(conn: aiosqlite.Connection, entry_id: int, actor_id: int | None) -> None:
-    async with conn.execute(
+def _remove_faq(conn: sqlite3.Connection, entry_id: int, actor_id: int | None) -> None:
+    row = conn.execute(
         "SELECT scope, keywords, answer FROM faq_entries WHERE id = ?", (entry_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    ).fetchone()
     if row is None:
         raise InvalidGuidance(f"there is no FAQ entry {entry_id}")
-    await conn.execute("DELETE FROM faq_entries WHERE id = ?", (entry_id,))
-    await audit.record(
+    conn.execute("DELETE FROM faq_entries WHERE id = ?", (entry_id,))
+    audit.record(
         conn,
         _audit(
             row["scope"],
@@ -189,18 +187,23 @@ async def replace_guidance(
     """
     check_scope(scope)
     entries = [_faq_entry(keywords, answer) for keywords, answer in faq or []]
-    async with db.transaction() as conn:
+
+    def body(conn: sqlite3.Connection) -> None:
         if directive is not None:
-            await _set_directive(conn, scope, directive, actor_id)
+            _set_directive(conn, scope, directive, actor_id)
         if faq is not None:
-            async with conn.execute(
-                "SELECT id FROM faq_entries WHERE scope = ? ORDER BY id", (scope,)
-            ) as cur:
-                old_ids = [row["id"] for row in await cur.fetchall()]
+            old_ids = [
+                row["id"]
+                for row in conn.execute(
+                    "SELECT id FROM faq_entries WHERE scope = ? ORDER BY id", (scope,)
+                ).fetchall()
+            ]
             for entry_id in old_ids:
-                await _remove_faq(conn, entry_id, actor_id)
+                _remove_faq(conn, entry_id, actor_id)
             for keywords, answer in entries:
-                await _add_faq(conn, scope, keywords, answer, actor_id)
+                _add_faq(conn, scope, keywords, answer, actor_id)
+
+    await db.write(body, priority=Priority.DECISION)
 
 
 @dataclass(frozen=True)

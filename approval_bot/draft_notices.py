@@ -6,12 +6,12 @@ never mixed into customer threads and never wait for approval themselves.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-import aiosqlite
-
-from .db import Database
+from .db import Database, Priority
 from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
@@ -22,14 +22,14 @@ from .sms_text import draft_notification
 CODE_QUIET_PERIOD = timedelta(days=30)
 
 
-async def _rows(conn: aiosqlite.Connection, sql: str, *params: Any) -> list[Any]:
-    return list(await conn.execute_fetchall(sql, params))
+def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[Any]:
+    return list(conn.execute(sql, params).fetchall())
 
 
-async def issue_code(conn: aiosqlite.Connection, message_id: str) -> str:
+def issue_code(conn: sqlite3.Connection, message_id: str) -> str:
     """Bind a new code to a draft version, inside the caller's write transaction."""
     since = (datetime.now(UTC) - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
-    rows = await _rows(
+    rows = _rows(
         conn,
         """
         SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
@@ -39,7 +39,7 @@ async def issue_code(conn: aiosqlite.Connection, message_id: str) -> str:
         since,
     )
     code = new_code({row["code"] for row in rows})
-    await conn.execute(
+    conn.execute(
         "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
         (code, message_id, now_iso()),
     )
@@ -54,14 +54,14 @@ def quiet_now(reviewer: Any, moment: datetime) -> bool:
     return hours.contains(moment)
 
 
-async def announce(conn: aiosqlite.Connection, draft_id: str) -> str:
+def announce(conn: sqlite3.Connection, draft_id: str) -> str:
     """Give a new pending draft its code and queue a text to every reviewer who wants one.
 
     Reviewers in their quiet hours get theirs HELD, for the digest when the hours end.
     Returns the code.
     """
-    code = await issue_code(conn, draft_id)
-    (draft,) = await _rows(
+    code = issue_code(conn, draft_id)
+    (draft,) = _rows(
         conn,
         """
         SELECT messages.receiver, messages.body,
@@ -73,7 +73,7 @@ async def announce(conn: aiosqlite.Connection, draft_id: str) -> str:
         draft_id,
     )
     text = draft_notification(code, draft["receiver"], draft["last_inbound"] or "", draft["body"])
-    reviewers = await _rows(
+    reviewers = _rows(
         conn,
         """
         SELECT id, quiet_start, quiet_end, time_zone FROM reviewers
@@ -83,7 +83,7 @@ async def announce(conn: aiosqlite.Connection, draft_id: str) -> str:
     now = datetime.now(UTC)
     for reviewer in reviewers:
         status = "HELD" if quiet_now(reviewer, now) else "PENDING"
-        await conn.execute(
+        conn.execute(
             """
             INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
             VALUES (?, ?, ?, ?, ?)
@@ -93,9 +93,9 @@ async def announce(conn: aiosqlite.Connection, draft_id: str) -> str:
     return code
 
 
-async def queue_answer(conn: aiosqlite.Connection, reviewer_id: int, text: str) -> None:
+def queue_answer(conn: sqlite3.Connection, reviewer_id: int, text: str) -> None:
     """Queue the answer to a reviewer's command: it goes at once, quiet hours or not."""
-    await conn.execute(
+    conn.execute(
         """
         INSERT INTO notifications (reviewer_id, body, status, created_at)
         VALUES (?, ?, 'PENDING', ?)
@@ -131,43 +131,48 @@ async def send_digests(db: Database) -> int:
     for reviewer in reviewers:
         if not reachable(reviewer) or quiet_now(reviewer, now):
             continue
-        async with db.transaction() as conn:
-            held = await _rows(
-                conn,
-                """
-                SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
-                       messages.status
-                FROM notifications
-                LEFT JOIN messages ON messages.id = notifications.draft_id
-                LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
-                WHERE notifications.reviewer_id = ? AND notifications.status = 'HELD'
-                ORDER BY notifications.created_at
-                """,
-                reviewer["id"],
-            )
-            waiting = [
-                (row["code"], row["receiver"], row["body"])
-                for row in held
-                if row["code"] and row["status"] == MessageStatus.DRAFT_PENDING_APPROVAL
-            ]
-            digest_id = None
-            if waiting:
-                cursor = await conn.execute(
-                    """
-                    INSERT INTO notifications (reviewer_id, body, status, created_at)
-                    VALUES (?, ?, 'PENDING', ?)
-                    """,
-                    (reviewer["id"], digest(waiting), now_iso()),
-                )
-                digest_id = cursor.lastrowid
-                queued += 1
-            for row in held:
-                await change_notification_status(
-                    conn,
-                    row["id"],
-                    expected=NotificationStatus.HELD,
-                    target=NotificationStatus.DIGESTED,
-                    event=NotificationEvent.DIGESTED,
-                    metadata={"digest": digest_id},
-                )
+        if await db.write(partial(_fold_held, reviewer["id"]), priority=Priority.BULK):
+            queued += 1
     return queued
+
+
+def _fold_held(reviewer_id: int, conn: sqlite3.Connection) -> bool:
+    """Fold a reviewer's held texts into one digest; whether a digest was queued."""
+    held = _rows(
+        conn,
+        """
+        SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
+               messages.status
+        FROM notifications
+        LEFT JOIN messages ON messages.id = notifications.draft_id
+        LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
+        WHERE notifications.reviewer_id = ? AND notifications.status = 'HELD'
+        ORDER BY notifications.created_at
+        """,
+        reviewer_id,
+    )
+    waiting = [
+        (row["code"], row["receiver"], row["body"])
+        for row in held
+        if row["code"] and row["status"] == MessageStatus.DRAFT_PENDING_APPROVAL
+    ]
+    digest_id = None
+    if waiting:
+        cursor = conn.execute(
+            """
+            INSERT INTO notifications (reviewer_id, body, status, created_at)
+            VALUES (?, ?, 'PENDING', ?)
+            """,
+            (reviewer_id, digest(waiting), now_iso()),
+        )
+        digest_id = cursor.lastrowid
+    for row in held:
+        change_notification_status(
+            conn,
+            row["id"],
+            expected=NotificationStatus.HELD,
+            target=NotificationStatus.DIGESTED,
+            event=NotificationEvent.DIGESTED,
+            metadata={"digest": digest_id},
+        )
+    return digest_id is not None

@@ -7,16 +7,15 @@ happens later, after the webhook has answered.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import aiosqlite
-
 from . import audit, review, workflow
-from .db import Database
+from .db import Database, Priority
 from .keywords import Keyword, detect
 from .models import (
     Actor,
@@ -139,8 +138,8 @@ class Received:
         return self.outcome is Outcome.STORED
 
 
-async def _first_time(conn: aiosqlite.Connection, provider: str, event_id: str) -> bool:
-    cursor = await conn.execute(
+def _first_time(conn: sqlite3.Connection, provider: str, event_id: str) -> bool:
+    cursor = conn.execute(
         """
         INSERT INTO webhook_events (provider, event_id, received_at) VALUES (?, ?, ?)
         ON CONFLICT (provider, event_id) DO NOTHING
@@ -150,16 +149,14 @@ async def _first_time(conn: aiosqlite.Connection, provider: str, event_id: str) 
     return cursor.rowcount == 1
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Any:
-    """The first row of a query, in one round trip to the database thread."""
-    rows = list(await conn.execute_fetchall(sql, params))
-    return rows[0] if rows else None
+def _one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    return conn.execute(sql, params).fetchone()
 
 
-async def _reviewer(conn: aiosqlite.Connection, address: str) -> int | None:
+def _reviewer(conn: sqlite3.Connection, address: str) -> int | None:
     """The reviewer, active or disabled, whose phone this is: their texts are never a customer's."""
     number = address.removeprefix(WHATSAPP_PREFIX)  # already checked by the parser
-    row = await _one(conn, "SELECT id FROM reviewers WHERE phone = ?", (number,))
+    row = _one(conn, "SELECT id FROM reviewers WHERE phone = ?", (number,))
     return None if row is None else int(row["id"])
 
 
@@ -170,11 +167,9 @@ class _Controls:
     paused_reason: str | None
 
 
-async def _touch_conversation(
-    conn: aiosqlite.Connection, thread_id: str, channel: Channel
-) -> _Controls:
+def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Channel) -> _Controls:
     """Open the thread's conversation, or reactivate an archived one; returns its controls."""
-    row = await _one(
+    row = _one(
         conn,
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.paused,
@@ -184,10 +179,10 @@ async def _touch_conversation(
         (thread_id,),
     )
     if row is None:
-        await workflow.open_conversation(conn, thread_id, channel)
+        workflow.open_conversation(conn, thread_id, channel)
         return _Controls(opted_out=False, paused=False, paused_reason=None)
     if row["state"] == ConversationState.ARCHIVED:
-        await workflow.change_conversation_state(
+        workflow.change_conversation_state(
             conn,
             thread_id,
             expected=ConversationState.ARCHIVED,
@@ -195,15 +190,15 @@ async def _touch_conversation(
             event=ConversationEvent.REACTIVATED,
             reason="the customer got in touch again",
         )
-    await conn.execute(
+    conn.execute(
         "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
         (now_iso(), thread_id),
     )
     return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
 
 
-async def handle_reviewer_text(
-    conn: aiosqlite.Connection, reviewer_id: int, sms: InboundSms
+def handle_reviewer_text(
+    conn: sqlite3.Connection, reviewer_id: int, sms: InboundSms, keyword: Keyword | None
 ) -> None:
     """A text from a reviewer's phone: recorded, and never treated as a customer's.
 
@@ -211,7 +206,7 @@ async def handle_reviewer_text(
     and START back on; any other text is a command, carried out after the webhook answers
     (`reviewer_sms.respond`).
     """
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event="Reviewer Text Received",
@@ -220,14 +215,13 @@ async def handle_reviewer_text(
             metadata={"message_sid": sms.message_sid, "from": sms.sender, "body": sms.body},
         ),
     )
-    keyword = detect(sms.body, sms.opt_out_type)
     if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         opted_out = keyword is Keyword.OPT_OUT
-        await conn.execute(
+        conn.execute(
             "UPDATE reviewers SET sms_opted_out = ?, notify_sms = ? WHERE id = ?",
             (int(opted_out), int(not opted_out), reviewer_id),
         )
-        await audit.record(
+        audit.record(
             conn,
             audit.AuditEvent(
                 event="Reviewer Opted Out" if opted_out else "Reviewer Opted In",
@@ -238,10 +232,10 @@ async def handle_reviewer_text(
         )
 
 
-async def _store(
-    conn: aiosqlite.Connection, sms: InboundSms, event: Event, metadata: Mapping[str, Any]
+def _store(
+    conn: sqlite3.Connection, sms: InboundSms, event: Event, metadata: Mapping[str, Any]
 ) -> str:
-    return await workflow.create_message(
+    return workflow.create_message(
         conn,
         type=MessageType.INBOUND,
         event=event,
@@ -262,52 +256,53 @@ async def receive_sms(db: Database, sms: InboundSms) -> Received:
     A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
     `handle_reviewer_text`, never down the customer path.
     """
-    async with db.transaction() as conn:
-        if not await _first_time(conn, SMS_PROVIDER, sms.message_sid):
-            return Received(Outcome.DUPLICATE)
-        reviewer_id = await _reviewer(conn, sms.sender)
-        if reviewer_id is not None:
-            await handle_reviewer_text(conn, reviewer_id, sms)
-            return Received(Outcome.REVIEWER, reviewer_id=reviewer_id)
-        thread = sms.sender
-        controls = await _touch_conversation(conn, thread, sms.channel)
-        keyword = detect(sms.body, sms.opt_out_type)
-        meta: dict[str, Any] = {"message_sid": sms.message_sid}
-        if keyword is not None:
-            meta["keyword"] = keyword.value
-
-        if keyword is Keyword.OPT_OUT:
-            if not controls.opted_out:
-                await workflow.set_opted_out(conn, thread, opted_out=True, source="keyword")
-            if not controls.paused:
-                await review.hold_thread(conn, thread, OPT_OUT_REASON, None)
-            message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
-            return Received(Outcome.OPTED_OUT, thread, message_id)
-
-        if keyword is Keyword.OPT_IN and controls.opted_out:
-            await review.opt_in_thread(conn, thread, source="keyword")
-            message_id = await _store(conn, sms, Event.STORED, meta)
-            await _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
-            return Received(Outcome.OPTED_IN, thread, message_id)
-
-        if controls.paused:
-            reason = controls.paused_reason or "paused"
-            message_id = await _store(conn, sms, Event.HELD, {**meta, "reason": reason})
-            await workflow.flag_conversation(
-                conn, thread, f"a message arrived on a paused thread ({reason})"
-            )
-            return Received(Outcome.PAUSED, thread, message_id)
-
-        message_id = await _store(conn, sms, Event.STORED, meta)
-        if keyword is Keyword.HELP:
-            await _skip(conn, message_id, "a help keyword: Twilio answers it")
-            return Received(Outcome.HELP, thread, message_id)
-        return Received(Outcome.STORED, thread, message_id)
+    keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
+    return await db.write(lambda conn: _receive_sms(conn, sms, keyword), priority=Priority.BULK)
 
 
-async def _skip(conn: aiosqlite.Connection, message_id: str, reason: str) -> None:
+def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None) -> Received:
+    if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
+        return Received(Outcome.DUPLICATE)
+    reviewer_id = _reviewer(conn, sms.sender)
+    if reviewer_id is not None:
+        handle_reviewer_text(conn, reviewer_id, sms, keyword)
+        return Received(Outcome.REVIEWER, reviewer_id=reviewer_id)
+    thread = sms.sender
+    controls = _touch_conversation(conn, thread, sms.channel)
+    meta: dict[str, Any] = {"message_sid": sms.message_sid}
+    if keyword is not None:
+        meta["keyword"] = keyword.value
+
+    if keyword is Keyword.OPT_OUT:
+        if not controls.opted_out:
+            workflow.set_opted_out(conn, thread, opted_out=True, source="keyword")
+        if not controls.paused:
+            review.hold_thread(conn, thread, OPT_OUT_REASON, None)
+        message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
+        return Received(Outcome.OPTED_OUT, thread, message_id)
+
+    if keyword is Keyword.OPT_IN and controls.opted_out:
+        review.opt_in_thread(conn, thread, source="keyword")
+        message_id = _store(conn, sms, Event.STORED, meta)
+        _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
+        return Received(Outcome.OPTED_IN, thread, message_id)
+
+    if controls.paused:
+        reason = controls.paused_reason or "paused"
+        message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason})
+        workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
+        return Received(Outcome.PAUSED, thread, message_id)
+
+    message_id = _store(conn, sms, Event.STORED, meta)
+    if keyword is Keyword.HELP:
+        _skip(conn, message_id, "a help keyword: Twilio answers it")
+        return Received(Outcome.HELP, thread, message_id)
+    return Received(Outcome.STORED, thread, message_id)
+
+
+def _skip(conn: sqlite3.Connection, message_id: str, reason: str) -> None:
     """A message nothing is drafted for: a human sees it, with the reason."""
-    await workflow.change_status(
+    workflow.change_status(
         conn,
         message_id,
         expected=workflow.S.RECEIVED,
@@ -331,68 +326,71 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
     nor does one on a paused or opted-out thread, one whose customer already has a reply
     waiting for review, or one from a reviewer's phone.
     """
-    async with db.transaction() as conn:
-        if not await _first_time(conn, VOICE_PROVIDER, call.call_sid):
-            return CallReceived(duplicate=True)
-        reviewer_id = await _reviewer(conn, call.caller)
-        if reviewer_id is not None:
-            await audit.record(
-                conn,
-                audit.AuditEvent(
-                    event="Reviewer Call Received",
-                    actor=Actor.HUMAN,
-                    actor_id=reviewer_id,
-                    metadata={"call_sid": call.call_sid},
-                ),
-            )
-            return CallReceived(duplicate=False)
-        channel, _ = parse_address(call.caller)
-        thread = call.caller
-        controls = await _touch_conversation(conn, thread, channel)
-        since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
-        row = await _one(
-            conn,
-            "SELECT count(*) FROM missed_calls WHERE thread_id = ? AND received_at >= ?",
-            (thread, since),
-        )
-        recent = bool(row and row[0])
-        open_reply = await _one(
-            conn,
-            """
-            SELECT 1 FROM messages WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
-              AND status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND') LIMIT 1
-            """,
-            (thread,),
-        )
-        why_not = (
-            "an earlier call in the window asked for one"
-            if recent
-            else "the thread is paused"
-            if controls.paused or controls.opted_out
-            else "a reply to this customer is already waiting"
-            if open_reply is not None
-            else None
-        )
-        wants_draft = why_not is None
-        now = now_iso()
-        cursor = await conn.execute(
-            """
-            INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
-            VALUES (?, ?, ?, ?, ?, ?)
-            """,
-            (call.call_sid, thread, call.caller, call.called, now, int(wants_draft)),
-        )
-        await audit.record(
+    return await db.write(lambda conn: _receive_missed_call(conn, call), priority=Priority.BULK)
+
+
+def _receive_missed_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
+    if not _first_time(conn, VOICE_PROVIDER, call.call_sid):
+        return CallReceived(duplicate=True)
+    reviewer_id = _reviewer(conn, call.caller)
+    if reviewer_id is not None:
+        audit.record(
             conn,
             audit.AuditEvent(
-                event="Missed Call",
-                thread_id=thread,
-                metadata={
-                    "call_sid": call.call_sid,
-                    "missed_call_id": cursor.lastrowid,
-                    "text_back": wants_draft,
-                    "why_not": why_not,
-                },
+                event="Reviewer Call Received",
+                actor=Actor.HUMAN,
+                actor_id=reviewer_id,
+                metadata={"call_sid": call.call_sid},
             ),
         )
-        return CallReceived(duplicate=False, thread_id=thread, wants_draft=wants_draft)
+        return CallReceived(duplicate=False)
+    channel, _ = parse_address(call.caller)
+    thread = call.caller
+    controls = _touch_conversation(conn, thread, channel)
+    since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
+    row = _one(
+        conn,
+        "SELECT count(*) FROM missed_calls WHERE thread_id = ? AND received_at >= ?",
+        (thread, since),
+    )
+    recent = bool(row and row[0])
+    open_reply = _one(
+        conn,
+        """
+        SELECT 1 FROM messages WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
+          AND status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND') LIMIT 1
+        """,
+        (thread,),
+    )
+    why_not = (
+        "an earlier call in the window asked for one"
+        if recent
+        else "the thread is paused"
+        if controls.paused or controls.opted_out
+        else "a reply to this customer is already waiting"
+        if open_reply is not None
+        else None
+    )
+    wants_draft = why_not is None
+    now = now_iso()
+    cursor = conn.execute(
+        """
+        INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+        (call.call_sid, thread, call.caller, call.called, now, int(wants_draft)),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event="Missed Call",
+            thread_id=thread,
+            metadata={
+                "call_sid": call.call_sid,
+                "missed_call_id": cursor.lastrowid,
+                "text_back": wants_draft,
+                "why_not": why_not,
+            },
+        ),
+    )
+    return CallReceived(duplicate=False, thread_id=thread, wants_draft=wants_draft)

@@ -3,13 +3,15 @@ reviewers the digest of texts held through their quiet hours."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import draft_notices, workflow
 from .config import Settings
-from .db import Database
+from .db import Database, Priority
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
 from .scheduler import wake_sender
@@ -31,27 +33,32 @@ async def archive_idle(db: Database, after_hours: float) -> int:
     )
     archived = 0
     for row in rows:
-        async with db.transaction() as conn:
-            async with conn.execute(
-                "SELECT state, last_activity_at FROM conversations WHERE thread_id = ?",
-                (row["thread_id"],),
-            ) as cursor:
-                now = await cursor.fetchone()
-            # a message may have arrived since the read: it keeps the thread active
-            if now is None or now["state"] != ConversationState.ACTIVE:
-                continue
-            if now["last_activity_at"] >= cutoff:
-                continue
-            await workflow.change_conversation_state(
-                conn,
-                row["thread_id"],
-                expected=ConversationState.ACTIVE,
-                target=ConversationState.ARCHIVED,
-                event=ConversationEvent.ARCHIVED,
-                reason=f"no activity for {after_hours:g} hours",
-            )
+        archive = partial(_archive, row["thread_id"], cutoff, after_hours)
+        if await db.write(archive, priority=Priority.BULK):
             archived += 1
     return archived
+
+
+def _archive(thread_id: str, cutoff: str, after_hours: float, conn: sqlite3.Connection) -> bool:
+    """Archive one conversation if it is still ACTIVE and idle; whether it was."""
+    now = conn.execute(
+        "SELECT state, last_activity_at FROM conversations WHERE thread_id = ?",
+        (thread_id,),
+    ).fetchone()
+    # a message may have arrived since the read: it keeps the thread active
+    if now is None or now["state"] != ConversationState.ACTIVE:
+        return False
+    if now["last_activity_at"] >= cutoff:
+        return False
+    workflow.change_conversation_state(
+        conn,
+        thread_id,
+        expected=ConversationState.ACTIVE,
+        target=ConversationState.ARCHIVED,
+        event=ConversationEvent.ARCHIVED,
+        reason=f"no activity for {after_hours:g} hours",
+    )
+    return True
 
 
 async def recover_undrafted(db: Database, drafting: DraftingService) -> int:

@@ -7,11 +7,10 @@ Their status changes are audited like every other.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
-
-import aiosqlite
 
 from . import audit
 from .workflow import Conflict, TransitionRefused, UnknownRecord
@@ -57,8 +56,8 @@ _FIELDS = frozenset(
 )
 
 
-async def change_notification_status(
-    conn: aiosqlite.Connection,
+def change_notification_status(
+    conn: sqlite3.Connection,
     notification_id: int,
     *,
     expected: NotificationStatus,
@@ -74,24 +73,23 @@ async def change_notification_status(
         raise ValueError(f"a notification transition cannot set {sorted(unknown)}")
     if (expected, event, target) not in NOTIFICATION_TRANSITIONS:
         raise TransitionRefused("notification", expected, target, event)
-    async with conn.execute(
+    row = conn.execute(
         "SELECT status, reviewer_id, draft_id FROM notifications WHERE id = ?",
         (notification_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
         raise UnknownRecord(f"no notification {notification_id}")
     if row["status"] != expected:
         raise Conflict(f"notification {notification_id}", expected, row["status"], "another", None)
     assignments = "".join(f", {name} = :{name}" for name in fields)
-    await conn.execute(
+    conn.execute(
         f"""
         UPDATE notifications SET status = :target{assignments}
         WHERE id = :id AND status = :expected
         """,
         {"target": target, "id": notification_id, "expected": expected, **fields},
     )
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event=event,

@@ -6,16 +6,15 @@ the `approvals` row where it is a draft decision, and the audit rows.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import aiosqlite
-
 from . import draft_notices, workflow
-from .db import Database
+from .db import Database, Priority
 from .models import (
     ApprovalAction,
     ConversationEvent,
@@ -99,18 +98,17 @@ def _announce(db: Database, made: DecisionMade) -> None:
         listener(made)
 
 
-async def _message(conn: aiosqlite.Connection, message_id: str) -> Any:
-    async with conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)) as cursor:
-        row = await cursor.fetchone()
+def _message(conn: sqlite3.Connection, message_id: str) -> Any:
+    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
         raise workflow.UnknownRecord(f"no message {message_id}")
     return row
 
 
-async def _record_approval(
-    conn: aiosqlite.Connection, draft_id: str, action: ApprovalAction, decision: Decision
+def _record_approval(
+    conn: sqlite3.Connection, draft_id: str, action: ApprovalAction, decision: Decision
 ) -> None:
-    await conn.execute(
+    conn.execute(
         """
         INSERT INTO approvals
             (draft_id, reviewer_phone, action, notes, timestamp, reviewer_id, channel)
@@ -128,15 +126,14 @@ async def _record_approval(
     )
 
 
-async def _require_open_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
-    async with conn.execute(
+def _require_open_thread(conn: sqlite3.Connection, thread_id: str) -> None:
+    row = conn.execute(
         """
         SELECT thread_controls.paused, thread_controls.paused_reason, conversations.opted_out
         FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
         """,
         (thread_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
         raise workflow.UnknownRecord(f"no conversation {thread_id}")
     if row["opted_out"]:
@@ -148,17 +145,19 @@ async def _require_open_thread(conn: aiosqlite.Connection, thread_id: str) -> No
 
 async def approve(db: Database, draft_id: str, decision: Decision) -> None:
     """Approve a pending reply for sending."""
-    async with db.transaction() as conn:
-        draft = await _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
+    draft = await db.write(
+        lambda conn: _approve(conn, draft_id, decision, ApprovalAction.APPROVE),
+        priority=Priority.DECISION,
+    )
     _announce(db, _made(draft, ApprovalAction.APPROVE, decision))
 
 
-async def _approve(
-    conn: aiosqlite.Connection, draft_id: str, decision: Decision, action: ApprovalAction
+def _approve(
+    conn: sqlite3.Connection, draft_id: str, decision: Decision, action: ApprovalAction
 ) -> Any:
-    draft = await _message(conn, draft_id)
-    await _require_open_thread(conn, draft["thread_id"])
-    await workflow.change_status(
+    draft = _message(conn, draft_id)
+    _require_open_thread(conn, draft["thread_id"])
+    workflow.change_status(
         conn,
         draft_id,
         expected=S.DRAFT_PENDING_APPROVAL,
@@ -167,36 +166,42 @@ async def _approve(
         actor_id=decision.reviewer_id,
         metadata={"channel": decision.channel, "notes": decision.notes},
     )
-    await _record_approval(conn, draft_id, action, decision)
+    _record_approval(conn, draft_id, action, decision)
     return draft
 
 
 async def reject(db: Database, draft_id: str, decision: Decision) -> None:
     """Reject a pending reply; the customer's message goes back to NEEDS_REVIEW."""
-    async with db.transaction() as conn:
-        draft = await _message(conn, draft_id)
-        await workflow.change_status(
-            conn,
-            draft_id,
-            expected=S.DRAFT_PENDING_APPROVAL,
-            target=S.REJECTED,
-            event=Event.REJECT,
-            actor_id=decision.reviewer_id,
-            metadata={"channel": decision.channel, "notes": decision.notes},
-        )
-        await _record_approval(conn, draft_id, ApprovalAction.REJECT, decision)
-        if draft["in_reply_to_id"]:
-            inbound = await _message(conn, draft["in_reply_to_id"])
-            if inbound["status"] == S.DRAFT_PENDING_APPROVAL:
-                await workflow.change_status(
-                    conn,
-                    inbound["id"],
-                    expected=S.DRAFT_PENDING_APPROVAL,
-                    target=S.NEEDS_REVIEW,
-                    event=Event.DRAFT_REJECTED,
-                    actor_id=decision.reviewer_id,
-                )
+    draft = await db.write(
+        lambda conn: _reject(conn, draft_id, decision), priority=Priority.DECISION
+    )
     _announce(db, _made(draft, ApprovalAction.REJECT, decision))
+
+
+def _reject(conn: sqlite3.Connection, draft_id: str, decision: Decision) -> Any:
+    draft = _message(conn, draft_id)
+    workflow.change_status(
+        conn,
+        draft_id,
+        expected=S.DRAFT_PENDING_APPROVAL,
+        target=S.REJECTED,
+        event=Event.REJECT,
+        actor_id=decision.reviewer_id,
+        metadata={"channel": decision.channel, "notes": decision.notes},
+    )
+    _record_approval(conn, draft_id, ApprovalAction.REJECT, decision)
+    if draft["in_reply_to_id"]:
+        inbound = _message(conn, draft["in_reply_to_id"])
+        if inbound["status"] == S.DRAFT_PENDING_APPROVAL:
+            workflow.change_status(
+                conn,
+                inbound["id"],
+                expected=S.DRAFT_PENDING_APPROVAL,
+                target=S.NEEDS_REVIEW,
+                event=Event.DRAFT_REJECTED,
+                actor_id=decision.reviewer_id,
+            )
+    return draft
 
 
 async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, approve: bool) -> str:
@@ -205,11 +210,12 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
     The original is kept as SUPERSEDED, pointing at the new version.
     """
     _require_text(body)
-    async with db.transaction() as conn:
-        old = await _message(conn, draft_id)
+
+    def change(conn: sqlite3.Connection) -> tuple[Any, str]:
+        old = _message(conn, draft_id)
         if approve:
-            await _require_open_thread(conn, old["thread_id"])
-        new_id = await workflow.create_message(
+            _require_open_thread(conn, old["thread_id"])
+        new_id = workflow.create_message(
             conn,
             type=MessageType(old["type"]),
             event=Event.EDIT,
@@ -223,7 +229,7 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             draft_version=old["draft_version"] + 1,
             metadata={"previous_version": draft_id, "channel": decision.channel},
         )
-        await workflow.change_status(
+        workflow.change_status(
             conn,
             draft_id,
             expected=S.DRAFT_PENDING_APPROVAL,
@@ -234,10 +240,13 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             metadata={"new_version": new_id},
         )
         if approve:
-            await _approve(conn, new_id, decision, ApprovalAction.EDIT)
-            await draft_notices.issue_code(conn, new_id)  # so its old code can name it
+            _approve(conn, new_id, decision, ApprovalAction.EDIT)
+            draft_notices.issue_code(conn, new_id)  # so its old code can name it
         else:
-            await draft_notices.announce(conn, new_id)
+            draft_notices.announce(conn, new_id)
+        return old, new_id
+
+    old, new_id = await db.write(change, priority=Priority.DECISION)
     if approve:
         _announce(db, _made(old, ApprovalAction.EDIT, decision))
     return new_id
@@ -248,19 +257,19 @@ async def write_reply(
 ) -> str:
     """Queue a reply a human wrote; the thread's other open replies are superseded by it."""
     _require_text(body)
-    async with db.transaction() as conn:
-        await _require_open_thread(conn, thread_id)
-        async with conn.execute(
+
+    def queue(conn: sqlite3.Connection) -> str:
+        _require_open_thread(conn, thread_id)
+        last_inbound = conn.execute(
             """
             SELECT receiver, channel FROM messages
             WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
             """,
             (thread_id,),
-        ) as cursor:
-            last_inbound = await cursor.fetchone()
+        ).fetchone()
         if last_inbound is None:
             raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
-        reply_id = await workflow.create_message(
+        reply_id = workflow.create_message(
             conn,
             type=MessageType.OUTBOUND,
             event=Event.HUMAN_REPLY,
@@ -272,15 +281,17 @@ async def write_reply(
             actor_id=reviewer_id,
             in_reply_to_id=in_reply_to_id,
         )
-        await supersede_open_replies(
+        supersede_open_replies(
             conn, thread_id, reply_id, "a reviewer wrote their own reply", reviewer_id
         )
         return reply_id
 
+    return await db.write(queue, priority=Priority.DECISION)
 
-async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tuple[S, ...]) -> Any:
+
+def _replies_in(conn: sqlite3.Connection, thread_id: str, statuses: tuple[S, ...]) -> Any:
     marks = ", ".join("?" for _ in statuses)
-    return await conn.execute_fetchall(
+    return conn.execute(
         f"""
         SELECT id, status FROM messages
         WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({marks})
@@ -291,11 +302,11 @@ async def _replies_in(conn: aiosqlite.Connection, thread_id: str, statuses: tupl
         ORDER BY timestamp
         """,
         (thread_id, *statuses),
-    )
+    ).fetchall()
 
 
-async def supersede_open_replies(
-    conn: aiosqlite.Connection,
+def supersede_open_replies(
+    conn: sqlite3.Connection,
     thread_id: str,
     newer_id: str,
     reason: str,
@@ -305,10 +316,10 @@ async def supersede_open_replies(
 
     A thread has at most one live reply: a new draft or a human's reply replaces the rest.
     """
-    for row in await _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
+    for row in _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
         if row["id"] == newer_id:
             continue
-        await workflow.change_status(
+        workflow.change_status(
             conn,
             row["id"],
             expected=S(row["status"]),
@@ -320,13 +331,13 @@ async def supersede_open_replies(
         )
 
 
-async def hold_thread(
-    conn: aiosqlite.Connection, thread_id: str, reason: str, actor_id: int | None
+def hold_thread(
+    conn: sqlite3.Connection, thread_id: str, reason: str, actor_id: int | None
 ) -> None:
     """Pause a thread inside the caller's transaction; its open replies are held."""
-    await workflow.set_paused(conn, thread_id, paused=True, reason=reason, actor_id=actor_id)
-    for row in await _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
-        await workflow.change_status(
+    workflow.set_paused(conn, thread_id, paused=True, reason=reason, actor_id=actor_id)
+    for row in _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
+        workflow.change_status(
             conn,
             row["id"],
             expected=S(row["status"]),
@@ -339,22 +350,23 @@ async def hold_thread(
 
 async def pause_thread(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
     """Pause a thread: nothing is drafted or sent on it until it is resumed."""
-    async with db.transaction() as conn:
-        await hold_thread(conn, thread_id, reason, actor_id)
+    await db.write(
+        lambda conn: hold_thread(conn, thread_id, reason, actor_id), priority=Priority.DECISION
+    )
 
 
 async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> None:
     """Resume a paused thread; replies it held go back to review, never straight to sending."""
-    async with db.transaction() as conn:
-        async with conn.execute(
+
+    def resume(conn: sqlite3.Connection) -> None:
+        row = conn.execute(
             "SELECT opted_out FROM conversations WHERE thread_id = ?", (thread_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        ).fetchone()
         if row is not None and row["opted_out"]:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
-        await workflow.set_paused(conn, thread_id, paused=False, actor_id=actor_id)
-        for held in await _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
-            await workflow.change_status(
+        workflow.set_paused(conn, thread_id, paused=False, actor_id=actor_id)
+        for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+            workflow.change_status(
                 conn,
                 held["id"],
                 expected=S.PAUSED_THREAD,
@@ -363,23 +375,24 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> N
                 actor_id=actor_id,
             )
 
+    await db.write(resume, priority=Priority.DECISION)
 
-async def opt_in_thread(conn: aiosqlite.Connection, thread_id: str, *, source: str) -> None:
+
+def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> None:
     """A customer opted back in, inside the caller's transaction.
 
     The opt-out pause is lifted and the replies it held go back to review; a pause a
     reviewer made stays.
     """
-    await workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
-    async with conn.execute(
+    workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
+    row = conn.execute(
         "SELECT paused, paused_reason FROM thread_controls WHERE thread_id = ?", (thread_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None or not row["paused"] or row["paused_reason"] != OPT_OUT_REASON:
         return
-    await workflow.set_paused(conn, thread_id, paused=False)
-    for held in await _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
-        await workflow.change_status(
+    workflow.set_paused(conn, thread_id, paused=False)
+    for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+        workflow.change_status(
             conn,
             held["id"],
             expected=S.PAUSED_THREAD,
@@ -396,30 +409,34 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
     """
     if not reason.strip():
         raise EmptyReply("an escalation needs a reason")
-    async with db.transaction() as conn:
-        async with conn.execute(
+
+    def hand_over(conn: sqlite3.Connection) -> None:
+        row = conn.execute(
             """
             SELECT conversations.state, thread_controls.paused
             FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
             """,
             (thread_id,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        ).fetchone()
         if row is None:
             raise workflow.UnknownRecord(f"no conversation {thread_id}")
         if not row["paused"]:
-            await hold_thread(conn, thread_id, f"escalated: {reason}", actor_id)
-        await workflow.flag_conversation(conn, thread_id, reason, actor_id=actor_id)
+            hold_thread(conn, thread_id, f"escalated: {reason}", actor_id)
+        workflow.flag_conversation(conn, thread_id, reason, actor_id=actor_id)
+
+    await db.write(hand_over, priority=Priority.DECISION)
 
 
 async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) -> None:
     """Mark a thread that NEEDS_ATTENTION as dealt with (ACTIVE again); a pause stays."""
-    async with db.transaction() as conn:
-        await workflow.change_conversation_state(
+    await db.write(
+        lambda conn: workflow.change_conversation_state(
             conn,
             thread_id,
             expected=ConversationState.NEEDS_ATTENTION,
             target=ConversationState.ACTIVE,
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
-        )
+        ),
+        priority=Priority.DECISION,
+    )

@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import audit, draft_notices, review, workflow
 from .accounts import Reviewer
-from .db import Database
+from .db import Database, Priority
 from .keywords import Keyword, detect
 from .models import Actor, DecisionChannel, MessageStatus
 from .scheduler import wake_sender
@@ -134,16 +134,13 @@ async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> An
         (REFUSED, reviewer.id, since),
     )
     answered = recent is None or recent["n"] < ERROR_REPLY_LIMIT
-    async with db.transaction() as conn:
-        await audit.record(
-            conn,
-            audit.AuditEvent(
-                REFUSED,
-                actor=Actor.HUMAN,
-                actor_id=reviewer.id,
-                metadata={"text": text, "reply": reply, "answered": answered},
-            ),
-        )
+    refused = audit.AuditEvent(
+        REFUSED,
+        actor=Actor.HUMAN,
+        actor_id=reviewer.id,
+        metadata={"text": text, "reply": reply, "answered": answered},
+    )
+    await db.write(lambda conn: audit.record(conn, refused), priority=Priority.DECISION)
     return Answer(reply if answered else None)
 
 
@@ -241,6 +238,9 @@ async def respond(db: Database, scheduler: AsyncIOScheduler, reviewer_id: int, t
     else:
         result = await answer(db, reviewer, text)
     if result.text is not None:
-        async with db.transaction() as conn:
-            await draft_notices.queue_answer(conn, reviewer.id, result.text)
+        text_back = result.text
+        await db.write(
+            lambda conn: draft_notices.queue_answer(conn, reviewer.id, text_back),
+            priority=Priority.DECISION,
+        )
     wake_sender(scheduler)

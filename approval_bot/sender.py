@@ -16,18 +16,18 @@ import asyncio
 import json
 import logging
 import random
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import aiosqlite
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import audit, delivery, review, workflow
 from .config import Settings
-from .db import Database
+from .db import Database, Priority
 from .gateways import (
     RECONCILE_SLACK_SECONDS,
     FoundMessage,
@@ -85,21 +85,19 @@ class Work:
 class Lane(Protocol):
     """What the sender does with one kind of row; the driver is shared."""
 
-    async def claim(self, conn: aiosqlite.Connection, now: datetime, room: int) -> list[Work]: ...
+    def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]: ...
 
-    async def prepare(self, conn: aiosqlite.Connection, work: Work, now: datetime) -> Work | None:
+    def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
         """After a reconciliation found nothing: re-check and count the attempt, or stop."""
         ...
 
-    async def record(
-        self, conn: aiosqlite.Connection, work: Work, result: SendResult, now: datetime
+    def record(
+        self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
     ) -> None: ...
 
-    async def record_found(
-        self, conn: aiosqlite.Connection, work: Work, found: FoundMessage
-    ) -> None: ...
+    def record_found(self, conn: sqlite3.Connection, work: Work, found: FoundMessage) -> None: ...
 
-    async def defer(self, conn: aiosqlite.Connection, work: Work, until: datetime) -> None: ...
+    def defer(self, conn: sqlite3.Connection, work: Work, until: datetime) -> None: ...
 
 
 def _media_urls(media: str) -> tuple[str, ...]:
@@ -113,9 +111,8 @@ def _address(receiver: str, channel: str) -> str:
     return receiver
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Any) -> Any:
-    async with conn.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+def _one(conn: sqlite3.Connection, sql: str, params: Any) -> Any:
+    return conn.execute(sql, params).fetchone()
 
 
 class MessageLane:
@@ -126,8 +123,8 @@ class MessageLane:
         self._policy = policy
         self._rand = rand
 
-    async def claim(self, conn: aiosqlite.Connection, now: datetime, room: int) -> list[Work]:
-        async with conn.execute(
+    def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]:
+        rows = conn.execute(
             """
             SELECT messages.*, conversations.channel AS thread_channel
             FROM messages JOIN conversations USING (thread_id)
@@ -138,21 +135,20 @@ class MessageLane:
             ORDER BY messages.timestamp LIMIT :room
             """,
             {"now": _iso(now), "stale_before": _iso(now - self._lease), "room": room},
-        ) as cursor:
-            rows = await cursor.fetchall()
+        ).fetchall()
         claimed = []
         for row in rows:
             # a claim still held means its process died mid-send: the outcome is unknown
             unconfirmed = row["unconfirmed_since"] or row["claimed_at"]
             if unconfirmed is None:
-                if await self._recheck(conn, row, now):
+                if self._recheck(conn, row, now):
                     continue
                 attempts = row["send_attempts"] + 1
             else:
                 attempts = row["send_attempts"]  # counted again only if it is sent again
                 if row["claimed_at"] is not None:
                     log.warning("message %s: claim from %s expired", row["id"], row["claimed_at"])
-            await conn.execute(
+            conn.execute(
                 """
                 UPDATE messages SET claimed_at = ?, next_attempt_at = NULL, send_attempts = ?,
                                     unconfirmed_since = ?
@@ -175,10 +171,10 @@ class MessageLane:
             claimed_at=_iso(now),
         )
 
-    async def _recheck(self, conn: aiosqlite.Connection, row: Any, now: datetime) -> bool:
+    def _recheck(self, conn: sqlite3.Connection, row: Any, now: datetime) -> bool:
         """Stop a message that must not go out now; True when it was moved."""
         message_id, thread_id = row["id"], row["thread_id"]
-        thread = await _one(
+        thread = _one(
             conn,
             """
             SELECT conversations.opted_out, thread_controls.paused, thread_controls.paused_reason
@@ -188,9 +184,9 @@ class MessageLane:
         )
         if thread is None or thread["opted_out"] or thread["paused"]:
             reason = "opted out" if thread is not None and thread["opted_out"] else "thread paused"
-            await self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
+            self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
             return True
-        newer = await _one(
+        newer = _one(
             conn,
             """
             SELECT id FROM messages
@@ -201,7 +197,7 @@ class MessageLane:
             (thread_id, message_id, row["timestamp"]),
         )
         if newer is not None:
-            await self._move(
+            self._move(
                 conn,
                 message_id,
                 S.SUPERSEDED,
@@ -210,7 +206,7 @@ class MessageLane:
                 superseded_by=newer["id"],
             )
             return True
-        approved = await _one(
+        approved = _one(
             conn,
             """
             SELECT max(timestamp) AS at FROM audit_log
@@ -220,7 +216,7 @@ class MessageLane:
         )
         approved_at = approved["at"] if approved is not None else None
         if approved_at is not None:
-            wrote_again = await _one(
+            wrote_again = _one(
                 conn,
                 """
                 SELECT id FROM messages
@@ -229,7 +225,7 @@ class MessageLane:
                 (thread_id, approved_at),
             )
             if wrote_again is not None:
-                await self._move(
+                self._move(
                     conn,
                     message_id,
                     S.DRAFT_PENDING_APPROVAL,
@@ -239,7 +235,7 @@ class MessageLane:
                 return True
         # the thread's channel decides: a reply row may not repeat it
         if row["thread_channel"] == Channel.WHATSAPP:
-            last = await _one(
+            last = _one(
                 conn,
                 """
                 SELECT max(timestamp) AS at FROM messages
@@ -253,7 +249,7 @@ class MessageLane:
                     "the customer's last WhatsApp message is over 24 hours old; Twilio refuses "
                     f"free-form WhatsApp messages outside that window ({WHATSAPP_WINDOW_CODE})"
                 )
-                await self._move(
+                self._move(
                     conn,
                     message_id,
                     S.FAILED_SEND,
@@ -262,20 +258,20 @@ class MessageLane:
                     error_code=WHATSAPP_WINDOW_CODE,
                     error_message=reason,
                 )
-                await workflow.flag_conversation(conn, thread_id, "a reply could not be sent")
+                workflow.flag_conversation(conn, thread_id, "a reply could not be sent")
                 return True
         return False
 
-    async def _move(
+    def _move(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         message_id: str,
         target: MessageStatus,
         event: Event,
         metadata: Mapping[str, Any],
         **fields: Any,
     ) -> None:
-        await workflow.change_status(
+        workflow.change_status(
             conn,
             message_id,
             expected=S.APPROVED_TO_SEND,
@@ -287,12 +283,10 @@ class MessageLane:
             **fields,
         )
         if target is not S.DRAFT_PENDING_APPROVAL and target is not S.PAUSED_THREAD:
-            await conn.execute(
-                "UPDATE messages SET unconfirmed_since = NULL WHERE id = ?", (message_id,)
-            )
+            conn.execute("UPDATE messages SET unconfirmed_since = NULL WHERE id = ?", (message_id,))
 
-    async def _current(self, conn: aiosqlite.Connection, work: Work) -> Any:
-        row = await _one(
+    def _current(self, conn: sqlite3.Connection, work: Work) -> Any:
+        row = _one(
             conn,
             """
             SELECT messages.*, conversations.channel AS thread_channel
@@ -310,33 +304,31 @@ class MessageLane:
             return None
         return row
 
-    async def prepare(self, conn: aiosqlite.Connection, work: Work, now: datetime) -> Work | None:
-        row = await self._current(conn, work)
+    def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
+        row = self._current(conn, work)
         if row is None:
             return None
-        if await self._recheck(conn, row, now):
+        if self._recheck(conn, row, now):
             return None
         if self._policy.exhausted(row["send_attempts"]):
-            await self._fail(
-                conn, row, "retries spent; Twilio has no record of the message", None, None
-            )
+            self._fail(conn, row, "retries spent; Twilio has no record of the message", None, None)
             return None
         attempts = row["send_attempts"] + 1
-        await conn.execute(
+        conn.execute(
             "UPDATE messages SET send_attempts = ?, claimed_at = ? WHERE id = ?",
             (attempts, _iso(now), work.id),
         )
         return replace(work, attempts=attempts, claimed_at=_iso(now))
 
-    async def _fail(
+    def _fail(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         row: Any,
         message: str,
         code: int | None,
         http_status: int | None,
     ) -> None:
-        await self._move(
+        self._move(
             conn,
             row["id"],
             S.FAILED_SEND,
@@ -345,45 +337,45 @@ class MessageLane:
             error_code=code,
             error_message=message,
         )
-        await workflow.flag_conversation(conn, row["thread_id"], "a reply could not be sent")
+        workflow.flag_conversation(conn, row["thread_id"], "a reply could not be sent")
 
-    async def record(
-        self, conn: aiosqlite.Connection, work: Work, result: SendResult, now: datetime
+    def record(
+        self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
     ) -> None:
-        row = await self._current(conn, work)
+        row = self._current(conn, work)
         if row is None:
             return
         if result.outcome is Outcome.ACCEPTED:
             assert result.sid is not None
-            await self._sent(conn, work, result.sid, result.status, reconciled=False)
+            self._sent(conn, work, result.sid, result.status, reconciled=False)
         elif result.outcome is Outcome.REJECTED:
-            await self._fail(
+            self._fail(
                 conn, row, result.error_message or "refused", result.error_code, result.http_status
             )
         elif result.outcome is Outcome.OPTED_OUT:
-            await self._fail(
+            self._fail(
                 conn,
                 row,
                 result.error_message or "opted out",
                 result.error_code,
                 result.http_status,
             )
-            await opt_out_thread(conn, row["thread_id"])
+            opt_out_thread(conn, row["thread_id"])
         else:
-            await self._retry_later(conn, work, row, result, now)
+            self._retry_later(conn, work, row, result, now)
 
-    async def _retry_later(
-        self, conn: aiosqlite.Connection, work: Work, row: Any, result: SendResult, now: datetime
+    def _retry_later(
+        self, conn: sqlite3.Connection, work: Work, row: Any, result: SendResult, now: datetime
     ) -> None:
         uncertain = result.outcome is Outcome.UNCERTAIN
         unconfirmed = row["unconfirmed_since"] or (work.claimed_at if uncertain else None)
         if self._policy.exhausted(work.attempts) and unconfirmed is None:
             message = f"retries spent: {result.error_message or 'no answer'}"
-            await self._fail(conn, row, message, result.error_code, result.http_status)
+            self._fail(conn, row, message, result.error_code, result.http_status)
             return
         # with the outcome unknown, even after the last attempt Twilio is asked once more
         delay = self._policy.delay(work.attempts, self._rand)
-        await conn.execute(
+        conn.execute(
             """
             UPDATE messages SET claimed_at = NULL, next_attempt_at = ?, unconfirmed_since = ?,
                                 error_code = ?, error_message = ?
@@ -397,7 +389,7 @@ class MessageLane:
                 work.id,
             ),
         )
-        await audit.record(
+        audit.record(
             conn,
             audit.AuditEvent(
                 event=RETRY_SCHEDULED,
@@ -413,9 +405,9 @@ class MessageLane:
             ),
         )
 
-    async def _sent(
+    def _sent(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         work: Work,
         sid: str,
         status: str | None,
@@ -423,17 +415,17 @@ class MessageLane:
         reconciled: bool,
     ) -> None:
         # a delivery callback can beat the create response here; its status was kept
-        async with conn.execute(
+        rows = conn.execute(
             """
             SELECT event_id FROM webhook_events
             WHERE provider = ? AND event_id > ? AND event_id < ?
             """,
             (STATUS_EVENTS_PROVIDER, sid + ":", sid + ";"),
-        ) as cursor:
-            early = [r["event_id"].split(":", 1)[1] for r in await cursor.fetchall()]
+        ).fetchall()
+        early = [r["event_id"].split(":", 1)[1] for r in rows]
         known = status if status in delivery.KNOWN else None
         delivery_status = delivery.most_advanced(known, early) or known
-        await self._move(
+        self._move(
             conn,
             work.id,
             S.SENT,
@@ -445,14 +437,12 @@ class MessageLane:
             error_message=None,
         )
 
-    async def record_found(
-        self, conn: aiosqlite.Connection, work: Work, found: FoundMessage
-    ) -> None:
-        if await self._current(conn, work) is not None:
-            await self._sent(conn, work, found.sid, found.status, reconciled=True)
+    def record_found(self, conn: sqlite3.Connection, work: Work, found: FoundMessage) -> None:
+        if self._current(conn, work) is not None:
+            self._sent(conn, work, found.sid, found.status, reconciled=True)
 
-    async def defer(self, conn: aiosqlite.Connection, work: Work, until: datetime) -> None:
-        await conn.execute(
+    def defer(self, conn: sqlite3.Connection, work: Work, until: datetime) -> None:
+        conn.execute(
             """
             UPDATE messages SET claimed_at = NULL, next_attempt_at = ?
             WHERE id = ? AND status = 'APPROVED_TO_SEND' AND claimed_at = ?
@@ -461,9 +451,9 @@ class MessageLane:
         )
 
 
-async def opt_out_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
+def opt_out_thread(conn: sqlite3.Connection, thread_id: str) -> None:
     """Twilio said 21610: the thread is opted out, paused, and needs a human's attention."""
-    thread = await _one(
+    thread = _one(
         conn,
         """
         SELECT conversations.opted_out, thread_controls.paused
@@ -474,12 +464,12 @@ async def opt_out_thread(conn: aiosqlite.Connection, thread_id: str) -> None:
     if thread is None:
         return
     if not thread["opted_out"]:
-        await workflow.set_opted_out(
+        workflow.set_opted_out(
             conn, thread_id, opted_out=True, source=f"Twilio error {OPTED_OUT_CODE}"
         )
     if not thread["paused"]:
-        await review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None)
-    await workflow.flag_conversation(conn, thread_id, OPTED_OUT_REASON)
+        review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None)
+    workflow.flag_conversation(conn, thread_id, OPTED_OUT_REASON)
 
 
 def takes_text(row: Any) -> bool:
@@ -502,8 +492,8 @@ class NotificationLane:
         self._policy = policy
         self._rand = rand
 
-    async def claim(self, conn: aiosqlite.Connection, now: datetime, room: int) -> list[Work]:
-        async with conn.execute(
+    def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]:
+        rows = conn.execute(
             """
             SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
                    reviewers.sms_opted_out
@@ -516,14 +506,13 @@ class NotificationLane:
             ORDER BY notifications.created_at LIMIT :room
             """,
             {"now": _iso(now), "stale_before": _iso(now - self._lease), "room": room},
-        ) as cursor:
-            rows = await cursor.fetchall()
+        ).fetchall()
         claimed = []
         for row in rows:
             unconfirmed = row["unconfirmed_since"] or row["claimed_at"]
             if unconfirmed is None:
                 if not takes_text(row):
-                    await change_notification_status(
+                    change_notification_status(
                         conn,
                         row["id"],
                         expected=N.PENDING,
@@ -535,7 +524,7 @@ class NotificationLane:
                 attempts = row["send_attempts"] + 1
             else:
                 attempts = row["send_attempts"]
-            await conn.execute(
+            conn.execute(
                 """
                 UPDATE notifications SET claimed_at = ?, next_attempt_at = NULL,
                                          send_attempts = ?, unconfirmed_since = ?
@@ -557,22 +546,22 @@ class NotificationLane:
             )
         return claimed
 
-    async def _current(self, conn: aiosqlite.Connection, work: Work) -> Any:
-        row = await _one(conn, "SELECT * FROM notifications WHERE id = ?", (int(work.id),))
+    def _current(self, conn: sqlite3.Connection, work: Work) -> Any:
+        row = _one(conn, "SELECT * FROM notifications WHERE id = ?", (int(work.id),))
         if row is None or row["status"] != N.PENDING or row["claimed_at"] != work.claimed_at:
             log.error("notification %s: claim lost before its outcome was recorded", work.id)
             return None
         return row
 
-    async def _finish(
+    def _finish(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         work: Work,
         target: NotificationStatus,
         metadata: Mapping[str, Any],
         **fields: Any,
     ) -> None:
-        await change_notification_status(
+        change_notification_status(
             conn,
             int(work.id),
             expected=N.PENDING,
@@ -585,12 +574,12 @@ class NotificationLane:
             **fields,
         )
 
-    async def prepare(self, conn: aiosqlite.Connection, work: Work, now: datetime) -> Work | None:
-        row = await self._current(conn, work)
+    def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
+        row = self._current(conn, work)
         if row is None:
             return None
         if self._policy.exhausted(row["send_attempts"]):
-            await self._finish(
+            self._finish(
                 conn,
                 work,
                 N.FAILED,
@@ -599,20 +588,20 @@ class NotificationLane:
             )
             return None
         attempts = row["send_attempts"] + 1
-        await conn.execute(
+        conn.execute(
             "UPDATE notifications SET send_attempts = ?, claimed_at = ? WHERE id = ?",
             (attempts, _iso(now), int(work.id)),
         )
         return replace(work, attempts=attempts, claimed_at=_iso(now))
 
-    async def record(
-        self, conn: aiosqlite.Connection, work: Work, result: SendResult, now: datetime
+    def record(
+        self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
     ) -> None:
-        row = await self._current(conn, work)
+        row = self._current(conn, work)
         if row is None:
             return
         if result.outcome is Outcome.ACCEPTED:
-            await self._finish(
+            self._finish(
                 conn, work, N.SENT, {"sid": result.sid}, provider_sid=result.sid, sent_at=_iso(now)
             )
             return
@@ -624,7 +613,7 @@ class NotificationLane:
             message = result.error_message or "refused"
             if not final:
                 message = f"retries spent: {message}"
-            await self._finish(
+            self._finish(
                 conn,
                 work,
                 N.FAILED,
@@ -634,7 +623,7 @@ class NotificationLane:
             )
             return
         delay = self._policy.delay(work.attempts, self._rand)
-        await conn.execute(
+        conn.execute(
             """
             UPDATE notifications SET claimed_at = NULL, next_attempt_at = ?,
                                      unconfirmed_since = ?, error_code = ?, error_message = ?
@@ -649,11 +638,9 @@ class NotificationLane:
             ),
         )
 
-    async def record_found(
-        self, conn: aiosqlite.Connection, work: Work, found: FoundMessage
-    ) -> None:
-        if await self._current(conn, work) is not None:
-            await self._finish(
+    def record_found(self, conn: sqlite3.Connection, work: Work, found: FoundMessage) -> None:
+        if self._current(conn, work) is not None:
+            self._finish(
                 conn,
                 work,
                 N.SENT,
@@ -662,8 +649,8 @@ class NotificationLane:
                 sent_at=work.unconfirmed_since,
             )
 
-    async def defer(self, conn: aiosqlite.Connection, work: Work, until: datetime) -> None:
-        await conn.execute(
+    def defer(self, conn: sqlite3.Connection, work: Work, until: datetime) -> None:
+        conn.execute(
             """
             UPDATE notifications SET claimed_at = NULL, next_attempt_at = ?
             WHERE id = ? AND status = 'PENDING' AND claimed_at = ?
@@ -762,11 +749,14 @@ class Sender:
 
     async def _claim(self, room: int) -> list[Work]:
         now = self._clock()
-        async with self._db.transaction() as conn:
-            work = await self._lanes["message"].claim(conn, now, room)
+
+        def claim(conn: sqlite3.Connection) -> list[Work]:
+            work = self._lanes["message"].claim(conn, now, room)
             if len(work) < room:
-                work += await self._lanes["notification"].claim(conn, now, room - len(work))
-        return work
+                work += self._lanes["notification"].claim(conn, now, room - len(work))
+            return work
+
+        return await self._db.write(claim, priority=Priority.DECISION)
 
     async def _process(self, work: Work) -> None:
         lane = self._lanes[work.kind]
@@ -780,8 +770,10 @@ class Sender:
             accepted_at = utcnow()
             if self._metrics is not None:
                 self._metrics.sends.labels(kind=work.kind, outcome=result.outcome).inc()
-            async with self._db.transaction() as conn:
-                await lane.record(conn, work, result, self._clock())
+            now = self._clock()
+            await self._db.write(
+                lambda conn: lane.record(conn, work, result, now), priority=Priority.DECISION
+            )
             if work.kind == "message" and result.outcome == Outcome.ACCEPTED:
                 await self._observe_approval_to_accepted(work.id, accepted_at)
         except Exception:
@@ -815,14 +807,17 @@ class Sender:
         except GatewayUnreachable as error:
             log.warning("%s %s: reconciliation postponed: %s", work.kind, work.id, error)
             until = self._clock() + timedelta(seconds=self._settings.send_poll_seconds)
-            async with self._db.transaction() as conn:
-                await lane.defer(conn, work, until)
+            await self._db.write(
+                lambda conn: lane.defer(conn, work, until), priority=Priority.DECISION
+            )
             return None
-        async with self._db.transaction() as conn:
-            if found is not None:
-                log.info(
-                    "%s %s: found at Twilio as %s; not sent again", work.kind, work.id, found.sid
-                )
-                await lane.record_found(conn, work, found)
-                return None
-            return await lane.prepare(conn, work, self._clock())
+        if found is not None:
+            log.info("%s %s: found at Twilio as %s; not sent again", work.kind, work.id, found.sid)
+            await self._db.write(
+                lambda conn: lane.record_found(conn, work, found), priority=Priority.DECISION
+            )
+            return None
+        now = self._clock()
+        return await self._db.write(
+            lambda conn: lane.prepare(conn, work, now), priority=Priority.DECISION
+        )

@@ -7,9 +7,8 @@ Plain functions over values; the reads are in `stats_queries.py`, the drawing in
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,18 +32,34 @@ class Summary:
     p95: float
 
 
+def positions(count: int, q: int) -> tuple[int, int]:
+    """The 0-based ranks, among `count` sorted values, that the q-th percentile reads."""
+    low = q * (count - 1) // 100
+    return low, min(low + 1, count - 1)
+
+
+def percentile_of(count: int, q: int, ranked: Mapping[int, float]) -> float:
+    """The q-th percentile (1–99) of `count` sorted values, from those at `positions`.
+
+    The interpolation of `statistics.quantiles(method="inclusive")`, step for step, so
+    values ranked by the database give the same figure as sorting them here.
+    """
+    if count < 1:
+        raise ValueError("no values")
+    if not 1 <= q <= 99:
+        raise ValueError(f"a percentile is between 1 and 99, not {q}")
+    if count == 1:
+        return float(ranked[0])
+    low, delta = divmod(q * (count - 1), 100)
+    return (ranked[low] * (100 - delta) + ranked[low + 1] * delta) / 100
+
+
 def percentile(values: Sequence[float], q: int) -> float:
     """The q-th percentile (1–99), interpolated between the nearest values.
 
     Raises ValueError for no values.
     """
-    if not values:
-        raise ValueError("no values")
-    if not 1 <= q <= 99:
-        raise ValueError(f"a percentile is between 1 and 99, not {q}")
-    if len(values) == 1:
-        return float(values[0])
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+    return percentile_of(len(values), q, dict(enumerate(sorted(values))))
 
 
 def summarize(values: Sequence[float]) -> Summary | None:
@@ -140,13 +155,6 @@ def change_bucket(share: float) -> str:
         if share <= limit:
             return label
     return CHANGE_BUCKETS[-1][0]
-
-
-def change_histogram(sizes: Iterable[EditSize]) -> dict[str, int]:
-    counts = {label: 0 for label, _ in CHANGE_BUCKETS}
-    for size in sizes:
-        counts[change_bucket(size.share)] += 1
-    return counts
 
 
 def duration(seconds: float) -> str:

@@ -9,12 +9,11 @@ write transaction. No other module writes a status column.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import aiosqlite
 
 from . import audit
 from .models import (
@@ -140,20 +139,17 @@ def _check_message(type_: MessageType, source: S | None, event: Event, target: S
         raise TransitionRefused(f"{type_} message", source, target, event)
 
 
-async def _last_change(
-    conn: aiosqlite.Connection, column: str, value: str
-) -> tuple[str, str | None]:
+def _last_change(conn: sqlite3.Connection, column: str, value: str) -> tuple[str, str | None]:
     """Who made the latest audited change to a message or thread, and when."""
     assert column in ("message_id", "thread_id")
-    async with conn.execute(
+    row = conn.execute(
         f"""
         SELECT audit_log.actor, audit_log.timestamp, reviewers.name
         FROM audit_log LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
         WHERE audit_log.{column} = ? ORDER BY audit_log.id DESC LIMIT 1
         """,
         (value,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
         return "nobody on record", None
     return (row["name"] or "the system"), row["timestamp"]
@@ -163,8 +159,8 @@ def _actor(actor_id: int | None) -> Actor:
     return Actor.SYSTEM if actor_id is None else Actor.HUMAN
 
 
-async def create_message(
-    conn: aiosqlite.Connection,
+def create_message(
+    conn: sqlite3.Connection,
     *,
     type: MessageType,
     event: Event,
@@ -205,8 +201,8 @@ async def create_message(
     }
     columns = ", ".join(row)
     placeholders = ", ".join(f":{name}" for name in row)
-    await conn.execute(f"INSERT INTO messages ({columns}) VALUES ({placeholders})", row)
-    await audit.record(
+    conn.execute(f"INSERT INTO messages ({columns}) VALUES ({placeholders})", row)
+    audit.record(
         conn,
         audit.AuditEvent(
             event=event,
@@ -220,8 +216,8 @@ async def create_message(
     return message_id
 
 
-async def change_status(
-    conn: aiosqlite.Connection,
+def change_status(
+    conn: sqlite3.Connection,
     message_id: str,
     *,
     expected: MessageStatus,
@@ -239,28 +235,24 @@ async def change_status(
     unknown = set(fields) - _TRANSITION_FIELDS
     if unknown:
         raise ValueError(f"a transition cannot set {sorted(unknown)}")
-    # one round trip to the database thread: this runs for every status change
-    rows = list(
-        await conn.execute_fetchall(
-            "SELECT type, status, thread_id FROM messages WHERE id = ?", (message_id,)
-        )
-    )
-    if not rows:
+    row = conn.execute(
+        "SELECT type, status, thread_id FROM messages WHERE id = ?", (message_id,)
+    ).fetchone()
+    if row is None:
         raise UnknownRecord(f"no message {message_id}")
-    row = rows[0]
     _check_message(MessageType(row["type"]), expected, event, target)
     if row["status"] != expected:
-        who, when = await _last_change(conn, "message_id", message_id)
+        who, when = _last_change(conn, "message_id", message_id)
         raise Conflict(f"message {message_id}", expected, row["status"], who, when)
     assignments = "".join(f", {name} = :{name}" for name in fields)
-    await conn.execute(
+    conn.execute(
         f"""
         UPDATE messages SET status = :target, updated_at = :now{assignments}
         WHERE id = :id AND status = :expected
         """,
         {"target": target, "now": now_iso(), "id": message_id, "expected": expected, **fields},
     )
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event=event,
@@ -273,23 +265,23 @@ async def change_status(
     )
 
 
-async def open_conversation(
-    conn: aiosqlite.Connection, thread_id: str, channel: Channel, *, actor_id: int | None = None
+def open_conversation(
+    conn: sqlite3.Connection, thread_id: str, channel: Channel, *, actor_id: int | None = None
 ) -> None:
     """Create a conversation, ACTIVE and unpaused, with its thread controls."""
     now = now_iso()
-    await conn.execute(
+    conn.execute(
         """
         INSERT INTO conversations (thread_id, channel, state, last_activity_at, created_at)
         VALUES (?, ?, ?, ?, ?)
         """,
         (thread_id, channel, ConversationState.ACTIVE, now, now),
     )
-    await conn.execute(
+    conn.execute(
         "INSERT INTO thread_controls (thread_id, paused, last_updated) VALUES (?, 0, ?)",
         (thread_id, now),
     )
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event=ConversationEvent.OPENED,
@@ -301,23 +293,22 @@ async def open_conversation(
     )
 
 
-async def _thread_row(conn: aiosqlite.Connection, thread_id: str) -> Any:
-    async with conn.execute(
+def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
+    row = conn.execute(
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.paused
         FROM conversations JOIN thread_controls USING (thread_id)
         WHERE thread_id = ?
         """,
         (thread_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
         raise UnknownRecord(f"no conversation {thread_id}")
     return row
 
 
-async def change_conversation_state(
-    conn: aiosqlite.Connection,
+def change_conversation_state(
+    conn: sqlite3.Connection,
     thread_id: str,
     *,
     expected: ConversationState,
@@ -329,11 +320,11 @@ async def change_conversation_state(
     """Move a conversation between ACTIVE, NEEDS_ATTENTION and ARCHIVED, audited."""
     if (expected, event, target) not in CONVERSATION_TRANSITIONS:
         raise TransitionRefused("conversation", expected, target, event)
-    row = await _thread_row(conn, thread_id)
+    row = _thread_row(conn, thread_id)
     if row["state"] != expected:
-        who, when = await _last_change(conn, "thread_id", thread_id)
+        who, when = _last_change(conn, "thread_id", thread_id)
         raise Conflict(f"conversation {thread_id}", expected, row["state"], who, when)
-    await conn.execute(
+    conn.execute(
         """
         UPDATE conversations SET state = ?, attention_reason = ?
         WHERE thread_id = ? AND state = ?
@@ -345,7 +336,7 @@ async def change_conversation_state(
             expected,
         ),
     )
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event=event,
@@ -357,8 +348,8 @@ async def change_conversation_state(
     )
 
 
-async def set_paused(
-    conn: aiosqlite.Connection,
+def set_paused(
+    conn: sqlite3.Connection,
     thread_id: str,
     *,
     paused: bool,
@@ -367,19 +358,19 @@ async def set_paused(
 ) -> None:
     """Pause or resume a thread, audited. Pausing a paused thread is a Conflict."""
     event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
-    row = await _thread_row(conn, thread_id)
+    row = _thread_row(conn, thread_id)
     if bool(row["paused"]) == paused:
-        who, when = await _last_change(conn, "thread_id", thread_id)
+        who, when = _last_change(conn, "thread_id", thread_id)
         state = "paused" if paused else "not paused"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
-    await conn.execute(
+    conn.execute(
         """
         UPDATE thread_controls SET paused = ?, paused_reason = ?, last_updated = ?
         WHERE thread_id = ?
         """,
         (int(paused), reason if paused else None, now_iso(), thread_id),
     )
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event=event,
@@ -391,8 +382,8 @@ async def set_paused(
     )
 
 
-async def set_opted_out(
-    conn: aiosqlite.Connection,
+def set_opted_out(
+    conn: sqlite3.Connection,
     thread_id: str,
     *,
     opted_out: bool,
@@ -401,16 +392,16 @@ async def set_opted_out(
 ) -> None:
     """Record a customer's opt-out or opt-in (`source` says how we learned it), audited."""
     event = ThreadEvent.OPTED_OUT if opted_out else ThreadEvent.OPTED_IN
-    row = await _thread_row(conn, thread_id)
+    row = _thread_row(conn, thread_id)
     if bool(row["opted_out"]) == opted_out:
-        who, when = await _last_change(conn, "thread_id", thread_id)
+        who, when = _last_change(conn, "thread_id", thread_id)
         state = "opted out" if opted_out else "opted in"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
-    await conn.execute(
+    conn.execute(
         "UPDATE conversations SET opted_out = ? WHERE thread_id = ?",
         (int(opted_out), thread_id),
     )
-    await audit.record(
+    audit.record(
         conn,
         audit.AuditEvent(
             event=event,
@@ -422,12 +413,12 @@ async def set_opted_out(
     )
 
 
-async def flag_conversation(
-    conn: aiosqlite.Connection, thread_id: str, reason: str, *, actor_id: int | None = None
+def flag_conversation(
+    conn: sqlite3.Connection, thread_id: str, reason: str, *, actor_id: int | None = None
 ) -> None:
     """Mark a conversation NEEDS_ATTENTION with `reason`, whatever state it is in."""
-    row = await _thread_row(conn, thread_id)
-    await change_conversation_state(
+    row = _thread_row(conn, thread_id)
+    change_conversation_state(
         conn,
         thread_id,
         expected=ConversationState(row["state"]),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from approval_bot import accounts, review, workflow
-from approval_bot.db import Database
+from approval_bot.db import Database, Priority
 from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
 
 BUSINESS = "+14155550199"
@@ -21,14 +23,14 @@ async def make_inbound(
     db: Database, thread_id: str = "+14155550100", body: str = "Are you open today?"
 ) -> str:
     """A customer's message on `thread_id`, opening the conversation when it is new."""
-    async with db.transaction() as conn:
-        async with conn.execute(
+
+    def store(conn: sqlite3.Connection) -> str:
+        known = conn.execute(
             "SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)
-        ) as cursor:
-            known = await cursor.fetchone()
+        ).fetchone()
         if known is None:
-            await workflow.open_conversation(conn, thread_id, Channel.SMS)
-        return await workflow.create_message(
+            workflow.open_conversation(conn, thread_id, Channel.SMS)
+        return workflow.create_message(
             conn,
             type=MessageType.INBOUND,
             event=Event.STORED,
@@ -38,17 +40,19 @@ async def make_inbound(
             body=body,
         )
 
+    return await db.write(store)
+
 
 async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") -> str:
     """A machine draft answering `inbound_id`, pending approval; it replaces open replies."""
-    async with db.transaction() as conn:
-        async with conn.execute(
+
+    def store(conn: sqlite3.Connection) -> str:
+        inbound = conn.execute(
             "SELECT thread_id, sender, receiver, status FROM messages WHERE id = ?",
             (inbound_id,),
-        ) as cursor:
-            inbound = await cursor.fetchone()
+        ).fetchone()
         assert inbound is not None
-        draft_id = await workflow.create_message(
+        draft_id = workflow.create_message(
             conn,
             type=MessageType.DRAFT,
             event=Event.DRAFT_CREATED,
@@ -59,10 +63,8 @@ async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") 
             in_reply_to_id=inbound_id,
             draft_meta={"drafter": "test"},
         )
-        await review.supersede_open_replies(
-            conn, inbound["thread_id"], draft_id, "a newer draft", None
-        )
-        await workflow.change_status(
+        review.supersede_open_replies(conn, inbound["thread_id"], draft_id, "a newer draft", None)
+        workflow.change_status(
             conn,
             inbound_id,
             expected=MessageStatus(inbound["status"]),
@@ -71,6 +73,8 @@ async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") 
             metadata={"draft_id": draft_id},
         )
         return draft_id
+
+    return await db.write(store, priority=Priority.DRAFT)
 
 
 async def status_of(db: Database, message_id: str) -> MessageStatus:

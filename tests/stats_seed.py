@@ -7,8 +7,10 @@ one the app would write.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import time_machine
 
@@ -62,8 +64,9 @@ async def seed(db: Database) -> Seeded:
         clock.move_to(two + timedelta(seconds=360))
         await review.approve(db, fourth, review.Decision(bo.id, DecisionChannel.API))
         clock.move_to(two + timedelta(seconds=370))
-        async with db.transaction() as conn:
-            await workflow.change_status(
+
+        def change(conn: sqlite3.Connection) -> Any:
+            workflow.change_status(
                 conn,
                 fourth,
                 expected=MessageStatus.APPROVED_TO_SEND,
@@ -72,6 +75,8 @@ async def seed(db: Database) -> Seeded:
                 error_code=21211,
                 error_message="Invalid 'To' Phone Number",
             )
+
+        await db.write(change)
         clock.move_to(two + timedelta(hours=2))
         await make_draft(db, await make_inbound(db, "+14155550105"))
     return Seeded(one, two)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -134,12 +135,14 @@ def test_drafts_lists_pending_replies_with_context_findings_and_code(web, api):
     _, second = pending(web, OTHER, "Do you deliver?", "We deliver on Fridays.")
 
     async def seed(db):
-        async with db.transaction() as conn:
-            await conn.execute(
+        def change(conn: sqlite3.Connection) -> Any:
+            conn.execute(
                 "UPDATE messages SET draft_meta = ? WHERE id = ?",
                 (json.dumps({"drafter": "builtin", "findings": ["a link: x.io"]}), first),
             )
-            await draft_notices.issue_code(conn, first)
+            draft_notices.issue_code(conn, first)
+
+        await db.write(change)
 
     web.call(seed, web.db)
     code = web.rows("SELECT code FROM draft_codes WHERE message_id = ?", first)[0][0]
@@ -251,10 +254,12 @@ def test_approve_on_an_opted_out_thread_is_409(web, api):
     _, draft = pending(web)
 
     async def opt_out(db):
-        async with db.transaction() as conn:
+        def change(conn: sqlite3.Connection) -> Any:
             from approval_bot import workflow
 
-            await workflow.set_opted_out(conn, THREAD, opted_out=True, source="test")
+            workflow.set_opted_out(conn, THREAD, opted_out=True, source="test")
+
+        await db.write(change)
 
     web.call(opt_out, web.db)
     before = state(web)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+from typing import Any
 
 import pytest
 from pythonjsonlogger.json import JsonFormatter
@@ -36,14 +38,17 @@ def test_text_lines_carry_the_extras_as_key_value():
 async def test_committed_changes_are_logged_with_their_ids(db, caplog):
     inbound = await make_inbound(db, "+14155550100")
     caplog.set_level(logging.INFO, logger="approval_bot.audit")
-    async with db.transaction() as conn:
-        await workflow.change_status(
+
+    def change(conn: sqlite3.Connection) -> Any:
+        workflow.change_status(
             conn,
             inbound,
             expected=MessageStatus.RECEIVED,
             target=MessageStatus.NEEDS_REVIEW,
             event=Event.DRAFT_FAILED,
         )
+
+    await db.write(change)
     (line,) = [r for r in caplog.records if r.name == "approval_bot.audit"]
     assert line.getMessage() == Event.DRAFT_FAILED
     assert (line.thread_id, line.message_id) == ("+14155550100", inbound)
@@ -56,8 +61,9 @@ async def test_a_rolled_back_change_is_never_logged(db, caplog):
     inbound = await make_inbound(db, "+14155550100")
     caplog.set_level(logging.INFO, logger="approval_bot.audit")
     with pytest.raises(RuntimeError):
-        async with db.transaction() as conn:
-            await workflow.change_status(
+
+        def change(conn: sqlite3.Connection) -> Any:
+            workflow.change_status(
                 conn,
                 inbound,
                 expected=MessageStatus.RECEIVED,
@@ -65,6 +71,8 @@ async def test_a_rolled_back_change_is_never_logged(db, caplog):
                 event=Event.DRAFT_FAILED,
             )
             raise RuntimeError("crash before commit")
+
+        await db.write(change)
     assert not [r for r in caplog.records if r.name == "approval_bot.audit"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pytest
 
@@ -51,11 +52,14 @@ async def test_running_migrations_again_changes_nothing(db, db_path):
 
 async def test_a_newer_database_is_refused(db, db_path):
     newest = len(load_migrations())
-    async with db.transaction() as conn:
-        await conn.execute(
+
+    def change(conn: sqlite3.Connection) -> Any:
+        conn.execute(
             "INSERT INTO schema_migrations VALUES (?, 'from_the_future', '2030-01-01')",
             (newest + 1,),
         )
+
+    await db.write(change)
     with pytest.raises(SchemaTooNew) as error:
         await db.migrate()
     assert f"version {newest + 1}" in str(error.value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -115,8 +117,10 @@ def test_recent_conversations_are_not_archived(twilio):
 
 async def _backdate(twilio: Twilio, when: str) -> None:
     # the clock is what moves here; state changes still go through the funnel
-    async with twilio.db.transaction() as conn:
-        await conn.execute("UPDATE conversations SET last_activity_at = ?", (when,))
+    def change(conn: sqlite3.Connection) -> Any:
+        conn.execute("UPDATE conversations SET last_activity_at = ?", (when,))
+
+    await twilio.db.write(change)
 
 
 def test_recovery_drafts_messages_a_crash_left_received(twilio):

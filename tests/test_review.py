@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from typing import Any
 
 import pytest
 
@@ -142,9 +144,12 @@ async def test_pause_holds_open_replies_and_resume_sends_them_back_to_review(db)
 async def test_an_opted_out_thread_is_not_resumed_by_a_reviewer(db):
     ana = await make_reviewer(db)
     draft = await make_draft(db, await make_inbound(db, THREAD))
-    async with db.transaction() as conn:
-        await workflow.set_opted_out(conn, THREAD, opted_out=True, source="STOP")
-        await review.hold_thread(conn, THREAD, "opt-out", None)
+
+    def change(conn: sqlite3.Connection) -> Any:
+        workflow.set_opted_out(conn, THREAD, opted_out=True, source="STOP")
+        review.hold_thread(conn, THREAD, "opt-out", None)
+
+    await db.write(change)
 
     with pytest.raises(review.ThreadClosed, match="opted out"):
         await review.resume_thread(db, THREAD, ana.id)

@@ -22,8 +22,7 @@ async def coded_draft(
     db: Database, customer: str = CUSTOMER, body: str = "Yes, 9 to 5."
 ) -> tuple[str, str]:
     draft = await make_draft(db, await make_inbound(db, customer), body)
-    async with db.transaction() as conn:
-        code = await draft_notices.issue_code(conn, draft)
+    code = await db.write(lambda conn: draft_notices.issue_code(conn, draft))
     return draft, code
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -99,10 +101,13 @@ def test_quiet_hours_hold_draft_texts(twilio):
 async def _quiet_now(db):
     now = datetime.now(UTC)
     start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (-1, 1))
-    async with db.transaction() as conn:
-        await conn.execute(
+
+    def change(conn: sqlite3.Connection) -> Any:
+        conn.execute(
             "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = 'UTC'", (start, end)
         )
+
+    await db.write(change)
 
 
 def test_texts_held_in_quiet_hours_come_as_one_digest_afterwards(twilio):
@@ -139,5 +144,8 @@ def test_texts_held_in_quiet_hours_come_as_one_digest_afterwards(twilio):
 async def _quiet_later(db):
     now = datetime.now(UTC)
     start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (2, 4))
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE reviewers SET quiet_start = ?, quiet_end = ?", (start, end))
+
+    def change(conn: sqlite3.Connection) -> Any:
+        conn.execute("UPDATE reviewers SET quiet_start = ?, quiet_end = ?", (start, end))
+
+    await db.write(change)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -360,8 +361,11 @@ async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_rev
     db, sender, fake, reviewer
 ):
     draft = await approved(db, reviewer)
-    async with db.transaction() as conn:  # paused behind review's back: the sender re-checks
-        await workflow.set_paused(conn, ALICE, paused=True, reason="take-over")
+
+    def change(conn: sqlite3.Connection) -> Any:  # paused behind review's back: re-checked
+        workflow.set_paused(conn, ALICE, paused=True, reason="take-over")
+
+    await db.write(change)
 
     await sender.run()
     assert await status_of(db, draft) == S.PAUSED_THREAD
@@ -375,8 +379,11 @@ async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_rev
 
 async def test_an_opted_out_thread_holds_the_message(db, sender, fake, reviewer):
     draft = await approved(db, reviewer)
-    async with db.transaction() as conn:
-        await workflow.set_opted_out(conn, ALICE, opted_out=True, source="STOP")
+
+    def change(conn: sqlite3.Connection) -> Any:
+        workflow.set_opted_out(conn, ALICE, opted_out=True, source="STOP")
+
+    await db.write(change)
 
     await sender.run()
 
@@ -387,8 +394,9 @@ async def test_an_opted_out_thread_holds_the_message(db, sender, fake, reviewer)
 async def test_a_version_that_is_no_longer_the_latest_is_not_sent(db, sender, fake, reviewer):
     draft = await approved(db, reviewer)
     inbound = (await row(db, draft))["in_reply_to_id"]
-    async with db.transaction() as conn:  # a newer draft from a drafter that has not caught up
-        newer = await workflow.create_message(
+
+    def change(conn: sqlite3.Connection) -> str:  # a newer draft from a stale drafter
+        return workflow.create_message(
             conn,
             type=MessageType.DRAFT,
             event=Event.DRAFT_CREATED,
@@ -398,6 +406,8 @@ async def test_a_version_that_is_no_longer_the_latest_is_not_sent(db, sender, fa
             body="A newer answer",
             in_reply_to_id=inbound,
         )
+
+    newer = await db.write(change)
 
     await sender.run()
 
@@ -425,9 +435,10 @@ async def test_a_customer_who_wrote_again_sends_the_reply_back_to_review(
 
 async def whatsapp_thread(db: Database, reviewer) -> str:
     number = "+14155550177"
-    async with db.transaction() as conn:
-        await workflow.open_conversation(conn, number, Channel.WHATSAPP)
-        inbound = await workflow.create_message(
+
+    def change(conn: sqlite3.Connection) -> str:
+        workflow.open_conversation(conn, number, Channel.WHATSAPP)
+        return workflow.create_message(
             conn,
             type=MessageType.INBOUND,
             event=Event.STORED,
@@ -437,6 +448,8 @@ async def whatsapp_thread(db: Database, reviewer) -> str:
             body="hola",
             channel=Channel.WHATSAPP,
         )
+
+    inbound = await db.write(change)
     draft = await make_draft(db, inbound, "¡Hola!")
     await review.approve(db, draft, review.Decision(reviewer.id, DecisionChannel.WEB))
     return draft
@@ -609,13 +622,15 @@ async def test_concurrency_is_bounded(db, twilio_settings, fake, reviewer):
 
 
 async def notify(db: Database, reviewer_id: int, body: str) -> int:
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
+    def change(conn: sqlite3.Connection) -> Any:
+        cursor = conn.execute(
             "INSERT INTO notifications (reviewer_id, body, created_at) VALUES (?, ?, ?)",
             (reviewer_id, body, datetime.now(UTC).isoformat()),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    return await db.write(change)
 
 
 async def notification(db: Database, notification_id: int) -> Any:

@@ -210,4 +210,4 @@ async def test_the_queue_rebuilt_from_the_audit_log_matches_the_queue(db):
 
     data = await load_stats(db, *window)
     assert max(point.peak for point in data.depth) == 2
-    assert [(e.distance > 0) for e in data.edits] == [True]
+    assert (data.edits.count, (data.edits.median_distance or 0) > 0) == (1, True)

@@ -101,9 +101,11 @@ def test_the_sandbox_reports_its_sends_delivered_and_late_ones_change_nothing(
 
 
 async def _put_status(db_path: Path, message_id: str, status: str) -> None:
-    async with opened(db_path) as db, db.transaction() as conn:
-        await conn.execute(
-            "UPDATE messages SET delivery_status = ? WHERE id = ?", (status, message_id)
+    async with opened(db_path) as db:
+        await db.write(
+            lambda conn: conn.execute(
+                "UPDATE messages SET delivery_status = ? WHERE id = ?", (status, message_id)
+            )
         )
 
 

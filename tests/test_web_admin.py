@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
+from typing import Any
 
 import pytest
 
@@ -54,9 +56,11 @@ def test_audit_shows_a_broken_chain(web, boss):
     web.call(make_inbound, web.db, THREAD)
 
     async def tamper(db):
-        async with db.transaction() as conn:
-            await conn.execute("DROP TRIGGER audit_log_no_update")
-            await conn.execute("UPDATE audit_log SET metadata = '{}' WHERE id = 2")
+        def change(conn: sqlite3.Connection) -> Any:
+            conn.execute("DROP TRIGGER audit_log_no_update")
+            conn.execute("UPDATE audit_log SET metadata = '{}' WHERE id = 2")
+
+        await db.write(change)
 
     web.call(tamper, web.db)
     page = web.client.get("/audit?verify=full")

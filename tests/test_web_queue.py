@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -304,11 +306,13 @@ def test_findings_show_on_the_card(web, ana):
 
 async def _set_findings(db, draft_id, findings):
     # draft_meta is not a status column; tests write it as the drafter would have
-    async with db.transaction() as conn:
-        await conn.execute(
+    def change(conn: sqlite3.Connection) -> Any:
+        conn.execute(
             "UPDATE messages SET draft_meta = ? WHERE id = ?",
             (json.dumps({"drafter": "test", "findings": findings}), draft_id),
         )
+
+    await db.write(change)
 
 
 def test_live_updates_watch_for_replies_newer_than_any_pending(web, ana, monkeypatch):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
 import pytest
 
 from approval_bot import review
@@ -88,9 +91,9 @@ def test_media_links_only_for_https(web, ana):
     from approval_bot.models import Channel, Event, MessageType
 
     async def with_media(db):
-        async with db.transaction() as conn:
-            await workflow.open_conversation(conn, THREAD, Channel.SMS)
-            await workflow.create_message(
+        def change(conn: sqlite3.Connection) -> Any:
+            workflow.open_conversation(conn, THREAD, Channel.SMS)
+            workflow.create_message(
                 conn,
                 type=MessageType.INBOUND,
                 event=Event.STORED,
@@ -103,6 +106,8 @@ def test_media_links_only_for_https(web, ana):
                     {"url": "javascript:alert(1)", "content_type": "image/png"},
                 ],
             )
+
+        await db.write(change)
 
     web.call(with_media, web.db)
     html = web.client.get(f"/threads/{THREAD}").text

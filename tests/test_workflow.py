@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sqlite3
 import uuid
+from functools import partial
 
 import pytest
 
@@ -31,13 +33,12 @@ THREAD = "+14155550100"
 async def _place(db: Database, type_: MessageType, status: MessageStatus) -> str:
     """A message put straight into `status`, as test set-up (not through the funnel)."""
     message_id = str(uuid.uuid4())
-    async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT 1 FROM conversations WHERE thread_id = ?", (THREAD,)
-        ) as cursor:
-            if await cursor.fetchone() is None:
-                await workflow.open_conversation(conn, THREAD, Channel.SMS)
-        await conn.execute(
+
+    def place(conn: sqlite3.Connection) -> None:
+        known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (THREAD,))
+        if known.fetchone() is None:
+            workflow.open_conversation(conn, THREAD, Channel.SMS)
+        conn.execute(
             """
             INSERT INTO messages (id, thread_id, sender, receiver, body, status, type,
                                   timestamp, updated_at)
@@ -45,6 +46,8 @@ async def _place(db: Database, type_: MessageType, status: MessageStatus) -> str
             """,
             (message_id, THREAD, THREAD, "+14155550199", status, type_, now_iso(), now_iso()),
         )
+
+    await db.write(place)
     return message_id
 
 
@@ -68,10 +71,11 @@ async def test_every_row_of_the_table_is_allowed_and_audited(db, move):
     message_id = await _place(db, move.type, move.source)
     before = await _audit_count(db)
 
-    async with db.transaction() as conn:
-        await workflow.change_status(
+    await db.write(
+        lambda conn: workflow.change_status(
             conn, message_id, expected=move.source, target=move.target, event=move.event
         )
+    )
 
     assert await status_of(db, message_id) == move.target
     rows = await db.fetchall("SELECT * FROM audit_log WHERE id > ?", (before,))
@@ -93,11 +97,15 @@ async def test_every_move_not_in_the_table_is_refused_and_changes_nothing(db):
     ):
         if (type_, source, event, target) in allowed:
             continue
-        async with db.transaction() as conn:
-            with pytest.raises(workflow.TransitionRefused) as error:
-                await workflow.change_status(
-                    conn, placed[(type_, source)], expected=source, target=target, event=event
-                )
+        move = partial(
+            workflow.change_status,
+            message_id=placed[(type_, source)],
+            expected=source,
+            target=target,
+            event=event,
+        )
+        with pytest.raises(workflow.TransitionRefused) as error:
+            await db.write(move)
         assert str(source) in str(error.value) and str(target) in str(error.value)
         assert str(event) in str(error.value)
         refused += 1
@@ -113,28 +121,21 @@ async def test_messages_are_created_only_by_creating_events(db):
     await make_inbound(db, THREAD)
     creations = {(t.type, t.event) for t in workflow.MESSAGE_TRANSITIONS if t.source is None}
     for type_, event in itertools.product(MessageType, Event):
-        async with db.transaction() as conn:
-            if (type_, event) in creations:
-                await workflow.create_message(
-                    conn,
-                    type=type_,
-                    event=event,
-                    thread_id=THREAD,
-                    sender="a",
-                    receiver="b",
-                    body="x",
-                )
-            else:
-                with pytest.raises(workflow.TransitionRefused):
-                    await workflow.create_message(
-                        conn,
-                        type=type_,
-                        event=event,
-                        thread_id=THREAD,
-                        sender="a",
-                        receiver="b",
-                        body="x",
-                    )
+        create = partial(
+            workflow.create_message,
+            type=type_,
+            event=event,
+            thread_id=THREAD,
+            sender="a",
+            receiver="b",
+            body="x",
+        )
+
+        if (type_, event) in creations:
+            await db.write(create)
+        else:
+            with pytest.raises(workflow.TransitionRefused):
+                await db.write(create)
     count = await db.fetchone("SELECT count(*) AS n FROM messages")
     assert count is not None and count["n"] == len(creations) + 1
 
@@ -145,19 +146,28 @@ async def test_every_conversation_move_outside_the_table_is_refused(db):
         ConversationState, ConversationEvent, ConversationState
     ):
         allowed = (source, event, target) in workflow.CONVERSATION_TRANSITIONS
-        async with db.transaction() as conn:
-            await conn.execute(  # test set-up: put the conversation in `source`
+
+        def move(
+            conn: sqlite3.Connection,
+            source: ConversationState = source,
+            event: ConversationEvent = event,
+            target: ConversationState = target,
+            allowed: bool = allowed,
+        ) -> None:
+            conn.execute(  # test set-up: put the conversation in `source`
                 "UPDATE conversations SET state = ? WHERE thread_id = ?", (source, THREAD)
             )
             if allowed:
-                await workflow.change_conversation_state(
+                workflow.change_conversation_state(
                     conn, THREAD, expected=source, target=target, event=event, reason="why"
                 )
             else:
                 with pytest.raises(workflow.TransitionRefused):
-                    await workflow.change_conversation_state(
+                    workflow.change_conversation_state(
                         conn, THREAD, expected=source, target=target, event=event
                     )
+
+        await db.write(move)
         row = await db.fetchone("SELECT state FROM conversations WHERE thread_id = ?", (THREAD,))
         assert row is not None and row["state"] == (target if allowed else source)
 
@@ -167,46 +177,50 @@ async def test_a_lost_race_names_who_changed_the_row_and_when(db):
     draft = await make_draft(db, await make_inbound(db, THREAD))
     await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
 
-    async with db.transaction() as conn:
-        with pytest.raises(workflow.Conflict) as error:
-            await workflow.change_status(
+    with pytest.raises(workflow.Conflict) as error:
+        await db.write(
+            lambda conn: workflow.change_status(
                 conn,
                 draft,
                 expected=MessageStatus.DRAFT_PENDING_APPROVAL,
                 target=MessageStatus.REJECTED,
                 event=Event.REJECT,
             )
+        )
     message = str(error.value)
     assert "APPROVED_TO_SEND" in message and "Ana" in message
     assert error.value.changed_at is not None and error.value.changed_at.startswith("20")
 
 
 async def test_unknown_message_is_reported(db):
-    async with db.transaction() as conn:
-        with pytest.raises(workflow.UnknownRecord):
-            await workflow.change_status(
+    with pytest.raises(workflow.UnknownRecord):
+        await db.write(
+            lambda conn: workflow.change_status(
                 conn,
                 "no-such-id",
                 expected=MessageStatus.RECEIVED,
                 target=MessageStatus.NEEDS_REVIEW,
                 event=Event.DRAFT_FAILED,
             )
+        )
 
 
 async def test_a_failing_transaction_leaves_neither_the_change_nor_its_audit_row(db):
     inbound = await make_inbound(db, THREAD)
     before = await _audit_count(db)
 
+    def crash(conn: sqlite3.Connection) -> None:
+        workflow.change_status(
+            conn,
+            inbound,
+            expected=MessageStatus.RECEIVED,
+            target=MessageStatus.NEEDS_REVIEW,
+            event=Event.DRAFT_FAILED,
+        )
+        raise RuntimeError("crash between the change and the commit")
+
     with pytest.raises(RuntimeError):
-        async with db.transaction() as conn:
-            await workflow.change_status(
-                conn,
-                inbound,
-                expected=MessageStatus.RECEIVED,
-                target=MessageStatus.NEEDS_REVIEW,
-                event=Event.DRAFT_FAILED,
-            )
-            raise RuntimeError("crash between the change and the commit")
+        await db.write(crash)
 
     assert await status_of(db, inbound) == MessageStatus.RECEIVED
     assert await _audit_count(db) == before
@@ -243,9 +257,9 @@ async def test_two_concurrent_approvals_one_wins_one_conflicts(db, db_path, sepa
 
 async def test_a_transition_cannot_smuggle_a_status_column(db):
     inbound = await make_inbound(db, THREAD)
-    async with db.transaction() as conn:
-        with pytest.raises(ValueError, match="status"):
-            await workflow.change_status(
+    with pytest.raises(ValueError, match="status"):
+        await db.write(
+            lambda conn: workflow.change_status(
                 conn,
                 inbound,
                 expected=MessageStatus.RECEIVED,
@@ -253,6 +267,7 @@ async def test_a_transition_cannot_smuggle_a_status_column(db):
                 event=Event.DRAFT_FAILED,
                 status="SENT",
             )
+        )
     assert await status_of(db, inbound) == MessageStatus.RECEIVED
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.run(make_inbound(self.db, thread, body))
 
     async def _held_inbound(self, thread: str, body: str) -> None:
-        async with self.db.transaction() as conn:
-            await workflow.create_message(
+        def change(conn: sqlite3.Connection) -> Any:
+            workflow.create_message(
                 conn,
                 type=MessageType.INBOUND,
                 event=Event.HELD,
@@ -99,6 +100,8 @@ class WorkflowMachine(RuleBasedStateMachine):
                 receiver="+14155550199",
                 body=body,
             )
+
+        await self.db.write(change)
 
     @precondition(lambda self: self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
     @rule(data=st.data())
@@ -169,9 +172,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.run(self._send_outcome(reply, accepted))
 
     async def _send_outcome(self, reply: str, accepted: bool) -> None:
-        async with self.db.transaction() as conn:
+        def change(conn: sqlite3.Connection) -> Any:
             if accepted:
-                await workflow.change_status(
+                workflow.change_status(
                     conn,
                     reply,
                     expected=S.APPROVED_TO_SEND,
@@ -181,7 +184,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                     delivery_status="queued",
                 )
             else:
-                await workflow.change_status(
+                workflow.change_status(
                     conn,
                     reply,
                     expected=S.APPROVED_TO_SEND,
@@ -190,6 +193,8 @@ class WorkflowMachine(RuleBasedStateMachine):
                     error_code=21211,
                     error_message="invalid 'To' number",
                 )
+
+        await self.db.write(change)
 
     # --- what must always hold ------------------------------------------------------------
 

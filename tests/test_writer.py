@@ -8,7 +8,11 @@ import threading
 
 import pytest
 
+from approval_bot import inbound, review
 from approval_bot.db import Priority
+from approval_bot.inbound import InboundSms
+from approval_bot.models import Channel, DecisionChannel, Event
+from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +95,50 @@ async def test_a_constraint_error_reaches_the_caller_and_changes_nothing(db):
     with pytest.raises(sqlite3.IntegrityError):
         await db.write(_insert("dup"))
     assert len(await db.fetchall("SELECT * FROM webhook_events")) == 1
+
+
+async def test_a_transaction_that_raises_is_rolled_back_and_the_writer_goes_on(db):
+    def boom(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO webhook_events VALUES ('t', 'e', 'now')")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await db.write(boom, priority=Priority.DRAFT)
+
+    await db.write(_insert("e"))
+    assert len(await db.fetchall("SELECT * FROM webhook_events")) == 1
+
+
+async def test_a_reviewers_approve_commits_before_the_webhooks_queued_ahead_of_it(db):
+    ana = await make_reviewer(db, "Ana")
+    draft = await make_draft(db, await make_inbound(db, "+14155550100"))
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(10)
+
+    first = asyncio.create_task(db.write(blocker))
+    await asyncio.to_thread(started.wait, 10)
+    # a burst of customer texts, each a webhook's write, all queued behind the blocker
+    texts = [
+        InboundSms(f"SM{n:032x}", f"+1415555{n:04d}", BUSINESS, "Are you open?", Channel.SMS)
+        for n in range(1000, 1040)
+    ]
+    webhooks = [asyncio.create_task(inbound.receive_sms(db, sms)) for sms in texts]
+    await asyncio.sleep(0.05)  # every webhook has queued its transaction
+    decision = review.Decision(ana.id, DecisionChannel.WEB)
+    approval = asyncio.create_task(review.approve(db, draft, decision))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(first, approval, *webhooks)
+
+    (approved,) = await db.fetchall(
+        "SELECT id FROM audit_log WHERE event = ? AND message_id = ?", (Event.APPROVE, draft)
+    )
+    stored = await db.fetchall(
+        "SELECT id FROM audit_log WHERE event = ? AND thread_id != ?",
+        (Event.STORED, "+14155550100"),
+    )
+    assert len(stored) == len(texts)
+    assert approved["id"] < min(row["id"] for row in stored)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ import openai
 
 from .. import directives, draft_notices, review, workflow
 from ..config import Settings
-from ..db import Database
+from ..db import Database, Priority
 from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
@@ -32,21 +33,33 @@ HISTORY_TURNS = 20
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, *params: Any) -> Any:
-    """The first row of a query, in one round trip to the database thread."""
+    """The first row of a query on the reader, in one round trip to its thread."""
     rows = list(await conn.execute_fetchall(sql, *params))
     return rows[0] if rows else None
 
 
-async def _waiting(conn: aiosqlite.Connection, thread_id: str) -> list[str]:
+def _waiting(conn: sqlite3.Connection, thread_id: str) -> list[str]:
     """The thread's customer messages still waiting for a draft, oldest first."""
-    rows = await conn.execute_fetchall(
+    rows = conn.execute(
         """
         SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
         ORDER BY timestamp
         """,
         (thread_id,),
-    )
+    ).fetchall()
     return [row["id"] for row in rows]
+
+
+# read on the reader before drafting, and again in the write that stores the draft
+_LATEST_WAITING = """
+    SELECT * FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp DESC LIMIT 1
+"""
+_CALLS_WAITING = "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1"
+_CONTROLS = """
+    SELECT thread_controls.paused, conversations.opted_out
+    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+"""
 
 
 class FallbackDrafter:
@@ -109,6 +122,29 @@ class _Work:
     channel: str
 
 
+def _work_from(latest: Any | None, calls: list[Any]) -> _Work | None:
+    """What a thread needs drafted, from its latest waiting message and waiting calls."""
+    if latest is None and not calls:
+        return None
+    call_ids = tuple(int(call["id"]) for call in calls)
+    if latest is not None:
+        return _Work(latest, call_ids, latest["receiver"], latest["channel"])
+    return _Work(None, call_ids, calls[-1]["called"], "sms")
+
+
+def _is_closed(controls: Any | None) -> bool:
+    return controls is None or bool(controls["paused"]) or bool(controls["opted_out"])
+
+
+def _work_now(conn: sqlite3.Connection, thread_id: str) -> _Work | None:
+    latest = conn.execute(_LATEST_WAITING, (thread_id,)).fetchone()
+    return _work_from(latest, conn.execute(_CALLS_WAITING, (thread_id,)).fetchall())
+
+
+def _closed_now(conn: sqlite3.Connection, thread_id: str) -> bool:
+    return _is_closed(conn.execute(_CONTROLS, (thread_id,)).fetchone())
+
+
 def _meta(result: DraftResult, started: float) -> dict[str, Any]:
     return {
         "drafter": result.drafter,
@@ -129,8 +165,8 @@ class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
 
 
-async def _new_draft(
-    conn: aiosqlite.Connection,
+def _new_draft(
+    conn: sqlite3.Connection,
     thread_id: str,
     work: _Work,
     result: DraftResult,
@@ -143,7 +179,7 @@ async def _new_draft(
 ) -> str:
     """Store a draft; it replaces the thread's other open replies and is announced to
     reviewers with its code."""
-    draft_id = await workflow.create_message(
+    draft_id = workflow.create_message(
         conn,
         type=MessageType.DRAFT,
         event=Event.DRAFT_CREATED,
@@ -159,9 +195,76 @@ async def _new_draft(
         draft_meta=meta,
         metadata=metadata,
     )
-    await review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
-    await draft_notices.announce(conn, draft_id)
+    review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
+    draft_notices.announce(conn, draft_id)
     return draft_id
+
+
+def _store_draft(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    work: _Work,
+    result: DraftResult,
+    meta: dict[str, Any],
+    *,
+    actor_id: int | None,
+    version: int,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    draft_id = _new_draft(
+        conn,
+        thread_id,
+        work,
+        result,
+        meta,
+        actor_id=actor_id,
+        version=version,
+        reason="a newer draft",
+        metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
+    )
+    # every message still waiting on the thread is answered by this one draft
+    waiting = _waiting(conn, thread_id)
+    for message_id in waiting:
+        workflow.change_status(
+            conn,
+            message_id,
+            expected=S.RECEIVED,
+            target=S.DRAFT_PENDING_APPROVAL,
+            event=Event.DRAFT_CREATED,
+            actor_id=actor_id,
+            metadata={"draft_id": draft_id},
+        )
+    for call_id in work.call_ids:
+        conn.execute(
+            "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
+            (draft_id, call_id),
+        )
+    if result.sentiment is not Sentiment.UNKNOWN:
+        conn.execute(
+            "UPDATE conversations SET sentiment = ? WHERE thread_id = ?",
+            (result.sentiment, thread_id),
+        )
+    if result.sentiment is Sentiment.NEGATIVE:
+        workflow.flag_conversation(conn, thread_id, "the customer sounds unhappy")
+    return draft_id
+
+
+def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
+    """The thread was paused before its draft: waiting messages are held, calls dropped."""
+    waiting = _waiting(conn, thread_id)
+    for message_id in waiting:
+        workflow.change_status(
+            conn,
+            message_id,
+            expected=S.RECEIVED,
+            target=S.PAUSED_THREAD,
+            event=Event.HELD,
+            metadata={"reason": "the thread was paused before a draft was made"},
+        )
+    conn.execute(
+        "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
+        (thread_id,),
+    )
 
 
 class DraftingService:
@@ -220,26 +323,8 @@ class DraftingService:
     # -- reading a thread
 
     async def _work(self, conn: aiosqlite.Connection, thread_id: str) -> _Work | None:
-        latest = await _one(
-            conn,
-            """
-            SELECT * FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
-            ORDER BY timestamp DESC LIMIT 1
-            """,
-            (thread_id,),
-        )
-        calls = list(
-            await conn.execute_fetchall(
-                "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1",
-                (thread_id,),
-            )
-        )
-        if latest is None and not calls:
-            return None
-        call_ids = tuple(int(call["id"]) for call in calls)
-        if latest is not None:
-            return _Work(latest, call_ids, latest["receiver"], latest["channel"])
-        return _Work(None, call_ids, calls[-1]["called"], "sms")
+        latest = await _one(conn, _LATEST_WAITING, (thread_id,))
+        return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
     async def _context(
         self, conn: aiosqlite.Connection, thread_id: str, inbound_row: Any | None
@@ -269,15 +354,7 @@ class DraftingService:
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
-        row = await _one(
-            conn,
-            """
-            SELECT thread_controls.paused, conversations.opted_out
-            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-            """,
-            (thread_id,),
-        )
-        return row is None or bool(row["paused"]) or bool(row["opted_out"])
+        return _is_closed(await _one(conn, _CONTROLS, (thread_id,)))
 
     # -- drafting a thread
 
@@ -294,8 +371,7 @@ class DraftingService:
             closed = await self._closed(conn, thread_id)
             context = None if closed else await self._context(conn, thread_id, work.inbound)
         if context is None:
-            async with self.db.transaction(urgent=True) as conn:
-                await self._hold(conn, thread_id)
+            await self.db.write(lambda conn: _hold(conn, thread_id), priority=Priority.DRAFT)
             return None
         started = time.perf_counter()
         try:
@@ -305,95 +381,34 @@ class DraftingService:
         except DraftUnavailable as error:
             await self._unavailable(thread_id, work, str(error))
             return None
-        async with self.db.transaction(urgent=True) as conn:
-            now_work = await self._work(conn, thread_id)
+        meta = _meta(result, started)
+
+        def store(conn: sqlite3.Connection) -> str | None:
+            now_work = _work_now(conn, thread_id)
             target = work.inbound["id"] if work.inbound is not None else None
             current = now_work.inbound["id"] if now_work and now_work.inbound is not None else None
             if now_work is None or current != target:
                 return None  # drafted elsewhere, or a newer message is waiting: it is next
-            if await self._closed(conn, thread_id):
-                await self._hold(conn, thread_id)
+            if _closed_now(conn, thread_id):
+                _hold(conn, thread_id)
                 return None
-            draft_id = await self._store_draft(
-                conn, thread_id, work, result, _meta(result, started), actor_id=None, version=1
-            )
+            return _store_draft(conn, thread_id, work, result, meta, actor_id=None, version=1)
+
+        draft_id = await self.db.write(store, priority=Priority.DRAFT)
+        if draft_id is None:
+            return None
         self.metrics.drafts.labels(drafter=result.drafter).inc()
         if work.inbound is not None:
             self.metrics.inbound_to_draft_seconds.observe(_age_seconds(work.inbound["timestamp"]))
         return draft_id
 
-    async def _store_draft(
-        self,
-        conn: aiosqlite.Connection,
-        thread_id: str,
-        work: _Work,
-        result: DraftResult,
-        meta: dict[str, Any],
-        *,
-        actor_id: int | None,
-        version: int,
-        extra: dict[str, Any] | None = None,
-    ) -> str:
-        draft_id = await _new_draft(
-            conn,
-            thread_id,
-            work,
-            result,
-            meta,
-            actor_id=actor_id,
-            version=version,
-            reason="a newer draft",
-            metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
-        )
-        # every message still waiting on the thread is answered by this one draft
-        waiting = await _waiting(conn, thread_id)
-        for message_id in waiting:
-            await workflow.change_status(
-                conn,
-                message_id,
-                expected=S.RECEIVED,
-                target=S.DRAFT_PENDING_APPROVAL,
-                event=Event.DRAFT_CREATED,
-                actor_id=actor_id,
-                metadata={"draft_id": draft_id},
-            )
-        for call_id in work.call_ids:
-            await conn.execute(
-                "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
-                (draft_id, call_id),
-            )
-        if result.sentiment is not Sentiment.UNKNOWN:
-            await conn.execute(
-                "UPDATE conversations SET sentiment = ? WHERE thread_id = ?",
-                (result.sentiment, thread_id),
-            )
-        if result.sentiment is Sentiment.NEGATIVE:
-            await workflow.flag_conversation(conn, thread_id, "the customer sounds unhappy")
-        return draft_id
-
-    async def _hold(self, conn: aiosqlite.Connection, thread_id: str) -> None:
-        """The thread was paused before its draft: waiting messages are held, calls dropped."""
-        waiting = await _waiting(conn, thread_id)
-        for message_id in waiting:
-            await workflow.change_status(
-                conn,
-                message_id,
-                expected=S.RECEIVED,
-                target=S.PAUSED_THREAD,
-                event=Event.HELD,
-                metadata={"reason": "the thread was paused before a draft was made"},
-            )
-        await conn.execute(
-            "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
-            (thread_id,),
-        )
-
     async def _unavailable(self, thread_id: str, work: _Work, reason: str) -> None:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
-        async with self.db.transaction(urgent=True) as conn:
-            waiting = await _waiting(conn, thread_id)
+
+        def give_up(conn: sqlite3.Connection) -> None:
+            waiting = _waiting(conn, thread_id)
             for message_id in waiting:
-                await workflow.change_status(
+                workflow.change_status(
                     conn,
                     message_id,
                     expected=S.RECEIVED,
@@ -402,10 +417,10 @@ class DraftingService:
                     metadata={"reason": reason},
                 )
             for call_id in work.call_ids:
-                await conn.execute(
-                    "UPDATE missed_calls SET wants_draft = 0 WHERE id = ?", (call_id,)
-                )
-            await workflow.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
+                conn.execute("UPDATE missed_calls SET wants_draft = 0 WHERE id = ?", (call_id,))
+            workflow.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
+
+        await self.db.write(give_up, priority=Priority.DRAFT)
         self.metrics.drafts_unavailable.inc()
 
     # -- a reviewer asks for another draft
@@ -451,23 +466,25 @@ class DraftingService:
         if not result.body.strip():
             raise DraftUnavailable(f"{result.drafter} wrote an empty draft")
         work = _Work(inbound_row, (), sender, row["channel"])
-        async with self.db.transaction(urgent=True) as conn:
-            if await self._closed(conn, thread_id):
+        meta = _meta(result, started)
+
+        def store(conn: sqlite3.Connection) -> str:
+            if _closed_now(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
             # the old draft, when there is one, is among the open replies this supersedes
-            draft_id = await _new_draft(
+            draft_id = _new_draft(
                 conn,
                 thread_id,
                 work,
                 result,
-                _meta(result, started),
+                meta,
                 actor_id=actor_id,
                 version=version,
                 reason="regenerated",
                 metadata={"drafter": result.drafter, "regenerated_from": message_id},
             )
             if not is_draft:
-                await workflow.change_status(
+                workflow.change_status(
                     conn,
                     message_id,
                     expected=S.NEEDS_REVIEW,
@@ -476,5 +493,8 @@ class DraftingService:
                     actor_id=actor_id,
                     metadata={"draft_id": draft_id},
                 )
+            return draft_id
+
+        draft_id = await self.db.write(store, priority=Priority.DRAFT)
         self.metrics.drafts.labels(drafter=result.drafter).inc()
         return draft_id

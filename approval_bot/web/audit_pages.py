@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from .. import audit, queries
+from .. import audit, audit_checkpoint, queries
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import now_iso
@@ -92,7 +92,9 @@ class ChainStatus:
     """How far the hash chain was verified, so each page checks only the rows added since.
 
     The walk runs as a background task on its own read-only connection: a page waits for
-    it briefly, then shows how far it got, so a large log never stalls the app.
+    it briefly, then shows how far it got, so a large log never stalls the app. The first
+    walk after a start resumes from the stored checkpoint (`audit_checkpoint`), and each
+    walk that ends moves the checkpoint: a restart reads only the rows added since.
     """
 
     rows: int = 0
@@ -100,10 +102,15 @@ class ChainStatus:
     last_hash: str = audit.GENESIS_HASH
     broken: audit.Verification | None = None
     checked_at: str | None = None
+    # rows 1 to this were verified by a walk before this process started
+    resumed_from: int = 0
+    # audit_log rows this process's walks have read, the checkpoint's own row included
+    read: int = 0
 
     def __post_init__(self) -> None:
         self._task: asyncio.Future[None] | None = None
         self._stopping = False
+        self._resume = True
 
     @property
     def walking(self) -> bool:
@@ -120,14 +127,14 @@ class ChainStatus:
         if not self.walking:
             if from_start:
                 self.rows, self.last_id, self.last_hash = 0, 0, audit.GENESIS_HASH
-                self.broken = None
+                self.broken, self.resumed_from, self._resume = None, 0, False
             if self.broken is None:
                 self._stopping = False
-                self._task = asyncio.create_task(asyncio.to_thread(self._walk, db.path))
+                self._task = asyncio.create_task(self._walk_and_record(db))
                 await asyncio.wait({self._task}, timeout=WAIT_FOR_WALK_SECONDS)
         if self._task is not None and self._task.done():
             self._task.result()  # a failed walk is an error the page shows
-        return self.broken or audit.Verification(self.rows), self.walking, self.checked_at
+        return self.broken or self._intact(), self.walking, self.checked_at
 
     async def stop(self) -> None:
         """Stop a walk in progress (the app is shutting down)."""
@@ -135,12 +142,29 @@ class ChainStatus:
         if self._task is not None:
             await asyncio.wait({self._task})
 
+    async def _walk_and_record(self, db: Database) -> None:
+        before = self.last_id
+        await asyncio.to_thread(self._walk, db.path)
+        if self._stopping:
+            return
+        if self.broken is not None or self.last_id > before:
+            await audit_checkpoint.record(db, self.broken or self._intact())
+
+    def _intact(self) -> audit.Verification:
+        return audit.Verification(self.rows, last_hash=self.last_hash)
+
+    def _broken(self, at: int, reason: str) -> audit.Verification:
+        return audit.Verification(self.rows, at, reason, self.last_hash)
+
     def _walk(self, path: Path) -> None:
         # a thread of its own with its own read-only connection: hashing a million rows
         # must not hold the event loop or the app's reader connection
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             conn.row_factory = sqlite3.Row
+            if self._resume:
+                self._resume = False
+                self.broken = self._from_checkpoint(conn)
             while self.broken is None and not self._stopping:
                 rows = conn.execute(
                     "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
@@ -149,6 +173,7 @@ class ChainStatus:
                 if not rows:
                     break
                 for row in rows:
+                    self.read += 1
                     self.broken = self._next(row)
                     if self.broken is not None:
                         break
@@ -160,25 +185,36 @@ class ChainStatus:
                 ).fetchone()
                 highest = seq[0] if seq else 0
                 if highest > self.last_id:
-                    self.broken = audit.Verification(
-                        self.rows,
-                        self.last_id + 1,
-                        f"rows {self.last_id + 1} to {highest} are missing",
-                    )
+                    first = self.last_id + 1
+                    self.broken = self._broken(first, f"rows {first} to {highest} are missing")
             self.checked_at = now_iso()
         finally:
             conn.close()
 
+    def _from_checkpoint(self, conn: sqlite3.Connection) -> audit.Verification | None:
+        """Start after the stored checkpoint, once its own row is seen to be unchanged."""
+        checkpoint = audit_checkpoint.load(conn)
+        if checkpoint is None:
+            return None
+        row = conn.execute("SELECT * FROM audit_log WHERE id = ?", (checkpoint.last_id,)).fetchone()
+        self.read += 1
+        if row is None or {row["hash"], audit.row_hash(row)} != {checkpoint.last_hash}:
+            # nothing before it is known intact any more: the next walk starts from row 1
+            return audit.Verification(
+                0, checkpoint.last_id, "it no longer matches the checkpoint verified before"
+            )
+        self.rows = self.last_id = self.resumed_from = checkpoint.last_id
+        self.last_hash = checkpoint.last_hash
+        return None
+
     def _next(self, row: sqlite3.Row) -> audit.Verification | None:
         expected = self.last_id + 1
         if row["id"] != expected:
-            return audit.Verification(self.rows, expected, f"row {expected} is missing")
+            return self._broken(expected, f"row {expected} is missing")
         if row["prev_hash"] != self.last_hash:
-            return audit.Verification(
-                self.rows, row["id"], "its prev_hash does not match the row before it"
-            )
+            return self._broken(row["id"], "its prev_hash does not match the row before it")
         if audit.row_hash(row) != row["hash"]:
-            return audit.Verification(self.rows, row["id"], "its hash does not match its contents")
+            return self._broken(row["id"], "its hash does not match its contents")
         self.rows, self.last_id, self.last_hash = self.rows + 1, row["id"], row["hash"]
         return None
 
@@ -214,6 +250,7 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
             "verification": verification,
             "checked_at": checked_at,
             "walking": walking,
+            "resumed_from": chain.resumed_from,
             "query": _query_without(request, "before", "verify"),
             "view": "audit",
         },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 
 from .. import accounts, audit
 from ..config import Settings
-from ..db import Database
+from ..db import Database, Priority
 from ..models import Actor, Role, now_iso
 
 SESSION_COOKIE = "approval_bot_session"
@@ -252,17 +253,18 @@ async def authenticate(
         raise SignInRefused(wait)
     row = await db.fetchone("SELECT * FROM reviewers WHERE name = ?", (name.strip(),))
     matches = accounts.password_matches(row["password_hash"] if row else _DUMMY_HASH, password)
-    async with db.transaction() as conn:
+
+    def settle(conn: sqlite3.Connection) -> bool:
         if row is None or not matches or not row["active"]:
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO signin_failures (account, address, failed_at) VALUES (?, ?, ?)",
                 (account, address, now_iso()),
             )
             cutoff = (datetime.now(UTC) - LIMIT_WINDOW).isoformat(timespec="microseconds")
-            await conn.execute("DELETE FROM signin_failures WHERE failed_at < ?", (cutoff,))
-            return None
-        await conn.execute("DELETE FROM signin_failures WHERE account = ?", (account,))
-        await audit.record(
+            conn.execute("DELETE FROM signin_failures WHERE failed_at < ?", (cutoff,))
+            return False
+        conn.execute("DELETE FROM signin_failures WHERE account = ?", (account,))
+        audit.record(
             conn,
             audit.AuditEvent(
                 "Signed In",
@@ -271,6 +273,11 @@ async def authenticate(
                 metadata={"channel": "web", "address": address},
             ),
         )
+        return True
+
+    # BULK: an unauthenticated request must not jump ahead of anyone's writes
+    if not await db.write(settle, priority=Priority.BULK) or row is None:
+        return None
     return accounts.Reviewer.from_row(row)
 
 

@@ -70,7 +70,7 @@ def view(data: StatsData) -> dict[str, Any]:
             [(name, s.p50) for name, s in data.per_reviewer.items()], stats.duration
         ),
         "change_chart": charts.columns(
-            [(label, [float(n)]) for label, n in stats.change_histogram(data.edits).items()],
+            [(label, [float(n)]) for label, n in data.edits.histogram.items()],
             ["edits"],
             _count,
         ),
@@ -79,12 +79,8 @@ def view(data: StatsData) -> dict[str, Any]:
             (ACTION_NAMES[action], n, shares[action]) for action, n in data.actions.items()
         ],
         "decided": total,
-        "edit_median": stats.percentile([e.distance for e in data.edits], 50)
-        if data.edits
-        else None,
-        "edit_share_median": stats.percentile([e.share for e in data.edits], 50)
-        if data.edits
-        else None,
+        "edit_median": data.edits.median_distance,
+        "edit_share_median": data.edits.median_share,
         "peak": max((p.peak for p in data.depth), default=0),
     }
 
