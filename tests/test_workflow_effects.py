@@ -7,7 +7,7 @@ audit row, written in the same transaction"), never read back from the module.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import sqlite3
 from typing import Any
 
 import pytest
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.anyio
 
 THREAD, OTHER = "+14155550100", "+14155550101"
 C, S = ConversationState, MessageStatus
-
-
-async def in_tx(db: Database, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run `fn(conn)` in one write transaction: the one place that knows how writes run."""
-    async with db.transaction() as conn:
-        return await fn(conn)
 
 
 async def audit_rows(db: Database, after: int = 0) -> list[dict[str, Any]]:
@@ -71,8 +65,7 @@ async def test_a_created_message_holds_what_it_was_given_and_a_human_audit_row(d
     inbound = await make_inbound(db, THREAD)
     before = await last_audit_id(db)
     media = [{"url": "https://example.com/a.jpg", "content_type": "image/jpeg"}]
-    message_id = await in_tx(
-        db,
+    message_id = await db.write(
         lambda conn: workflow.create_message(
             conn,
             type=MessageType.DRAFT,
@@ -120,8 +113,7 @@ async def test_a_created_message_holds_what_it_was_given_and_a_human_audit_row(d
 async def test_a_message_created_by_the_system_has_the_defaults_and_a_system_audit_row(db):
     await make_inbound(db, THREAD)
     before = await last_audit_id(db)
-    message_id = await in_tx(
-        db,
+    message_id = await db.write(
         lambda conn: workflow.create_message(
             conn,
             type=MessageType.INBOUND,
@@ -149,8 +141,7 @@ async def test_create_message_refuses_a_column_it_may_not_set_and_writes_nothing
     await make_inbound(db, THREAD)
     before = await last_audit_id(db)
     with pytest.raises(ValueError) as refused:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.create_message(
                 conn,
                 type=MessageType.INBOUND,
@@ -172,8 +163,7 @@ async def test_create_message_refuses_a_column_it_may_not_set_and_writes_nothing
 async def test_a_message_no_event_creates_is_refused_with_its_type_and_event(db):
     await make_inbound(db, THREAD)
     with pytest.raises(workflow.TransitionRefused) as refused:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.create_message(
                 conn,
                 type=MessageType.DRAFT,
@@ -199,8 +189,7 @@ async def test_a_status_change_writes_its_fields_and_audits_the_messages_own_thr
     old = await db.fetchone("SELECT updated_at FROM messages WHERE id = ?", (inbound,))
     assert old is not None
     before = await last_audit_id(db)
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.change_status(
             conn,
             inbound,
@@ -229,8 +218,7 @@ async def test_a_status_change_writes_its_fields_and_audits_the_messages_own_thr
 async def test_a_status_change_by_the_system_is_audited_as_the_system(db):
     inbound = await make_inbound(db, THREAD)
     before = await last_audit_id(db)
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.change_status(
             conn, inbound, expected=S.RECEIVED, target=S.PAUSED_THREAD, event=Event.HELD
         ),
@@ -242,16 +230,14 @@ async def test_a_status_change_by_the_system_is_audited_as_the_system(db):
 
 async def test_a_message_changed_by_the_system_names_the_system_in_the_conflict(db):
     inbound = await make_inbound(db, THREAD)
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.change_status(
             conn, inbound, expected=S.RECEIVED, target=S.NEEDS_REVIEW, event=Event.DRAFT_FAILED
         ),
     )
     [last] = (await audit_rows(db))[-1:]
     with pytest.raises(workflow.Conflict) as conflict:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.change_status(
                 conn, inbound, expected=S.RECEIVED, target=S.PAUSED_THREAD, event=Event.HELD
             ),
@@ -268,7 +254,7 @@ async def test_a_message_changed_by_the_system_names_the_system_in_the_conflict(
 
 async def test_opening_a_conversation_writes_it_its_controls_and_an_audit_row(db):
     before = await last_audit_id(db)
-    await in_tx(db, lambda conn: workflow.open_conversation(conn, THREAD, Channel.WHATSAPP))
+    await db.write(lambda conn: workflow.open_conversation(conn, THREAD, Channel.WHATSAPP))
     row = await conversation(db)
     assert (row["state"], row["channel"], row["opted_out"], row["attention_reason"]) == (
         "ACTIVE",
@@ -287,17 +273,15 @@ async def test_flagging_keeps_the_reason_and_resolving_clears_it(db):
     ana = await make_reviewer(db, "Ana")
     await make_inbound(db, THREAD)
     before = await last_audit_id(db)
-    await in_tx(db, lambda conn: workflow.flag_conversation(conn, THREAD, "negative sentiment"))
+    await db.write(lambda conn: workflow.flag_conversation(conn, THREAD, "negative sentiment"))
     assert (await conversation(db))["attention_reason"] == "negative sentiment"
     # flagged again while it needs attention: the newer reason wins
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.flag_conversation(conn, THREAD, "escalated", actor_id=ana.id),
     )
     row = await conversation(db)
     assert (row["state"], row["attention_reason"]) == ("NEEDS_ATTENTION", "escalated")
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.change_conversation_state(
             conn,
             THREAD,
@@ -325,8 +309,7 @@ async def test_flagging_keeps_the_reason_and_resolving_clears_it(db):
 
 async def test_archiving_keeps_no_attention_reason_and_an_archived_thread_can_be_flagged(db):
     await make_inbound(db, THREAD)
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.change_conversation_state(
             conn,
             THREAD,
@@ -338,7 +321,7 @@ async def test_archiving_keeps_no_attention_reason_and_an_archived_thread_can_be
     )
     row = await conversation(db)
     assert (row["state"], row["attention_reason"]) == ("ARCHIVED", None)
-    await in_tx(db, lambda conn: workflow.flag_conversation(conn, THREAD, "a draft failed"))
+    await db.write(lambda conn: workflow.flag_conversation(conn, THREAD, "a draft failed"))
     row = await conversation(db)
     assert (row["state"], row["attention_reason"]) == ("NEEDS_ATTENTION", "a draft failed")
 
@@ -346,14 +329,13 @@ async def test_archiving_keeps_no_attention_reason_and_an_archived_thread_can_be
 async def test_a_conversation_someone_else_moved_is_a_conflict_naming_them(db):
     ana = await make_reviewer(db, "Ana")
     await make_inbound(db, THREAD)
-    await in_tx(
-        db, lambda conn: workflow.flag_conversation(conn, THREAD, "escalated", actor_id=ana.id)
+    await db.write(
+        lambda conn: workflow.flag_conversation(conn, THREAD, "escalated", actor_id=ana.id)
     )
     [flagged] = (await audit_rows(db))[-1:]
     before = await last_audit_id(db)
     with pytest.raises(workflow.Conflict) as conflict:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.change_conversation_state(
                 conn,
                 THREAD,
@@ -379,21 +361,20 @@ async def test_a_conversation_someone_else_moved_is_a_conflict_naming_them(db):
 
 
 async def test_a_conflict_with_no_audited_change_says_nobody_is_on_record(db):
-    async def unaudited(conn: Any) -> None:  # test set-up: a thread that bypassed the funnel
+    def unaudited(conn: sqlite3.Connection) -> None:  # set-up: a thread outside the funnel
         now = now_iso()
-        await conn.execute(
+        conn.execute(
             "INSERT INTO conversations (thread_id, state, last_activity_at, created_at)"
             " VALUES (?, 'ARCHIVED', ?, ?)",
             (THREAD, now, now),
         )
-        await conn.execute(
+        conn.execute(
             "INSERT INTO thread_controls (thread_id, last_updated) VALUES (?, ?)", (THREAD, now)
         )
 
-    await in_tx(db, unaudited)
+    await db.write(unaudited)
     with pytest.raises(workflow.Conflict) as conflict:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.change_conversation_state(
                 conn,
                 THREAD,
@@ -411,8 +392,7 @@ async def test_a_conflict_with_no_audited_change_says_nobody_is_on_record(db):
 async def test_a_refused_conversation_move_names_both_states_and_the_event(db):
     await make_inbound(db, THREAD)
     with pytest.raises(workflow.TransitionRefused) as refused:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.change_conversation_state(
                 conn,
                 THREAD,
@@ -438,7 +418,7 @@ async def test_a_refused_conversation_move_names_both_states_and_the_event(db):
 )
 async def test_an_unknown_thread_is_reported(db, change):
     with pytest.raises(workflow.UnknownRecord, match=r"^no conversation \+19995550000$"):
-        await in_tx(db, change)
+        await db.write(change)
 
 
 # ---- pause, resume, opt-out, opt-in
@@ -449,8 +429,7 @@ async def test_pausing_keeps_the_reason_and_resuming_clears_it(db):
     await make_inbound(db, THREAD)
     opened = (await conversation(db))["last_updated"]
     before = await last_audit_id(db)
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.set_paused(
             conn, THREAD, paused=True, reason="taking over", actor_id=ana.id
         ),
@@ -458,7 +437,7 @@ async def test_pausing_keeps_the_reason_and_resuming_clears_it(db):
     paused = await conversation(db)
     assert (paused["paused"], paused["paused_reason"]) == (1, "taking over")
     assert paused["last_updated"] > opened
-    await in_tx(db, lambda conn: workflow.set_paused(conn, THREAD, paused=False))
+    await db.write(lambda conn: workflow.set_paused(conn, THREAD, paused=False))
     resumed = await conversation(db)
     assert (resumed["paused"], resumed["paused_reason"]) == (0, None)
     assert resumed["last_updated"] > paused["last_updated"]
@@ -472,7 +451,7 @@ async def test_pausing_keeps_the_reason_and_resuming_clears_it(db):
 async def test_resuming_a_thread_that_is_not_paused_is_a_conflict(db):
     await make_inbound(db, THREAD)
     with pytest.raises(workflow.Conflict) as conflict:
-        await in_tx(db, lambda conn: workflow.set_paused(conn, THREAD, paused=False))
+        await db.write(lambda conn: workflow.set_paused(conn, THREAD, paused=False))
     assert (conflict.value.subject, conflict.value.actual) == (f"thread {THREAD}", "not paused")
     assert conflict.value.changed_by == "the system"  # it opened the conversation
 
@@ -481,26 +460,23 @@ async def test_opting_out_and_in_is_recorded_with_its_source(db):
     ana = await make_reviewer(db, "Ana")
     await make_inbound(db, THREAD)
     before = await last_audit_id(db)
-    await in_tx(
-        db, lambda conn: workflow.set_opted_out(conn, THREAD, opted_out=True, source="keyword")
+    await db.write(
+        lambda conn: workflow.set_opted_out(conn, THREAD, opted_out=True, source="keyword")
     )
     assert (await conversation(db))["opted_out"] == 1
     with pytest.raises(workflow.Conflict) as twice:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.set_opted_out(conn, THREAD, opted_out=True, source="21610"),
         )
     assert (twice.value.subject, twice.value.actual) == (f"thread {THREAD}", "opted out")
-    await in_tx(
-        db,
+    await db.write(
         lambda conn: workflow.set_opted_out(
             conn, THREAD, opted_out=False, source="reviewer", actor_id=ana.id
         ),
     )
     assert (await conversation(db))["opted_out"] == 0
     with pytest.raises(workflow.Conflict) as again:
-        await in_tx(
-            db,
+        await db.write(
             lambda conn: workflow.set_opted_out(conn, THREAD, opted_out=False, source="keyword"),
         )
     assert (again.value.actual, again.value.changed_by) == ("opted in", "Ana")
