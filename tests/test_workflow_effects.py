@@ -485,3 +485,83 @@ async def test_opting_out_and_in_is_recorded_with_its_source(db):
     assert out["metadata"] == {"source": "keyword"}
     assert who(back) == ("Opted In", "Human", ana.id, THREAD, None)
     assert back["metadata"] == {"source": "reviewer"}
+
+
+async def test_a_conversation_opened_by_a_reviewer_is_audited_as_theirs(db):
+    ana = await make_reviewer(db, "Ana")
+    before = await last_audit_id(db)
+    await db.write(
+        lambda conn: workflow.open_conversation(conn, THREAD, Channel.SMS, actor_id=ana.id)
+    )
+    [audit] = await audit_rows(db, before)
+    assert who(audit) == ("Conversation Opened", "Human", ana.id, THREAD, None)
+
+
+async def test_a_refused_status_change_names_the_type_both_statuses_and_the_event(db):
+    inbound = await make_inbound(db, THREAD)
+    with pytest.raises(workflow.TransitionRefused) as refused:
+        await db.write(
+            lambda conn: workflow.change_status(
+                conn, inbound, expected=S.RECEIVED, target=S.SENT, event=Event.SEND_ACCEPTED
+            )
+        )
+    assert str(refused.value).startswith("INBOUND message cannot go from RECEIVED to SENT on")
+    assert "Send Accepted" in str(refused.value)
+
+
+async def test_an_unknown_message_is_reported_by_its_id(db):
+    with pytest.raises(workflow.UnknownRecord, match="^no message no-such-id$"):
+        await db.write(
+            lambda conn: workflow.change_status(
+                conn,
+                "no-such-id",
+                expected=S.RECEIVED,
+                target=S.NEEDS_REVIEW,
+                event=Event.DRAFT_FAILED,
+            )
+        )
+
+
+async def test_pausing_a_paused_thread_is_a_conflict_naming_who_paused_it_and_when(db):
+    ana = await make_reviewer(db, "Ana")
+    await make_inbound(db, THREAD)
+    await db.write(
+        lambda conn: workflow.set_paused(conn, THREAD, paused=True, reason="mine", actor_id=ana.id)
+    )
+    [paused] = (await audit_rows(db))[-1:]
+    with pytest.raises(workflow.Conflict) as conflict:
+        await db.write(lambda conn: workflow.set_paused(conn, THREAD, paused=True, reason="x"))
+    error = conflict.value
+    assert (error.subject, error.expected, error.actual) == (
+        f"thread {THREAD}",
+        "not paused",
+        "paused",
+    )
+    assert (error.changed_by, error.changed_at) == ("Ana", paused["timestamp"])
+    assert (await conversation(db))["paused_reason"] == "mine"
+
+
+async def test_a_reason_given_on_resume_is_audited_but_not_kept_as_a_pause_reason(db):
+    await make_inbound(db, THREAD)
+    await db.write(lambda conn: workflow.set_paused(conn, THREAD, paused=True, reason="hold"))
+    before = await last_audit_id(db)
+    await db.write(lambda conn: workflow.set_paused(conn, THREAD, paused=False, reason="done"))
+    row = await conversation(db)
+    assert (row["paused"], row["paused_reason"]) == (0, None)
+    [resume] = await audit_rows(db, before)
+    assert resume["metadata"] == {"reason": "done"}
+
+
+async def test_opting_out_twice_is_a_conflict_naming_when_it_happened(db):
+    await make_inbound(db, THREAD)
+    await db.write(
+        lambda conn: workflow.set_opted_out(conn, THREAD, opted_out=True, source="keyword")
+    )
+    [opted_out] = (await audit_rows(db))[-1:]
+    with pytest.raises(workflow.Conflict) as conflict:
+        await db.write(
+            lambda conn: workflow.set_opted_out(conn, THREAD, opted_out=True, source="21610")
+        )
+    error = conflict.value
+    assert (error.expected, error.actual) == ("not opted out", "opted out")
+    assert (error.changed_by, error.changed_at) == ("the system", opted_out["timestamp"])
