@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .sms_text import segments, shorten
 
+FOOTER = "Reply A CODE to send, L to list."
+
 
 class InvalidQuietHours(ValueError):
     """Quiet hours are two HH:MM times and an IANA time zone."""
@@ -50,11 +52,11 @@ def digest(waiting: list[tuple[str, str, str]]) -> str:
     for code, customer, draft in waiting:
         line = f"{code} {customer}: {shorten(' '.join(draft.split()), 40)}"
         rest = len(waiting) - len(lines) - 1
-        tail = f"...and {rest} more." if rest else ""
-        candidate = "\n".join([head, *lines, line, tail, "Reply A CODE to send, L to list."])
+        tail = [f"...and {rest} more."] if rest else []
+        candidate = "\n".join([head, *lines, line, *tail, FOOTER])
         if segments(candidate) > 3:
             break
         lines.append(line)
     more = len(waiting) - len(lines)
     counted = [f"...and {more} more." if lines else f"{more} waiting."] if more else []
-    return "\n".join([head, *lines, *counted, "Reply A CODE to send, L to list."])
+    return "\n".join([head, *lines, *counted, FOOTER])

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from starlette.testclient import TestClient
 
 from approval_bot.app import create_app
@@ -11,6 +12,10 @@ from approval_bot.config import Settings, load_settings
 from approval_bot.db import Database, opened
 
 from .webclient import Web
+
+# scripts/mutate runs each test once per mutant: the same few examples every time, so a
+# score does not move from run to run and the fixed cases carry the weight
+settings.register_profile("mutate", max_examples=20, derandomize=True, database=None)
 
 
 @pytest.fixture

@@ -29,6 +29,16 @@ Out, T = Outcome, TransportFailure
         (None, None, T.NOT_CONNECTED, Out.RETRY),
         (None, None, T.NO_ANSWER, Out.UNCERTAIN),
         (None, None, None, Out.UNCERTAIN),
+        # the edges of each class of HTTP status
+        (199, None, None, Out.REJECTED),
+        (299, None, None, Out.ACCEPTED),
+        (300, None, None, Out.REJECTED),
+        (499, None, None, Out.REJECTED),
+        (599, None, None, Out.UNCERTAIN),
+        # a connection that never opened is safe to retry whatever else is known
+        (503, None, T.NOT_CONNECTED, Out.RETRY),
+        (201, None, T.NO_ANSWER, Out.UNCERTAIN),
+        (429, 21610, None, Out.OPTED_OUT),
     ],
 )
 def test_each_answer_has_one_meaning(http_status, code, failure, outcome):
@@ -55,5 +65,32 @@ def test_ceilings_never_shrink(attempt):
 
 
 def test_there_is_no_wait_before_the_first_attempt():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^the first wait follows the first attempt$"):
         DEFAULT_POLICY.ceiling(0)
+
+
+def test_the_policy_is_designs_base_1_s_cap_30_s_and_6_attempts():
+    # DESIGN §5: "exponential backoff and jitter (base 1 s, cap 30 s, 6 attempts)"
+    assert (DEFAULT_POLICY.base_seconds, DEFAULT_POLICY.cap_seconds) == (1.0, 30.0)
+    assert DEFAULT_POLICY.max_attempts == 6
+    assert RetryPolicy() == DEFAULT_POLICY
+
+
+@pytest.mark.parametrize(
+    ("attempts", "ceiling"), [(1, 1.0), (2, 2.0), (5, 16.0), (6, 30.0), (7, 30.0), (10_000, 30.0)]
+)
+def test_jitter_spans_zero_to_the_ceiling(attempts, ceiling):
+    assert DEFAULT_POLICY.delay(attempts, lambda: 0.0) == 0.0
+    assert DEFAULT_POLICY.delay(attempts, lambda: 0.25) == ceiling / 4
+    assert ceiling * 0.99 < DEFAULT_POLICY.delay(attempts, lambda: 0.999999) < ceiling
+
+
+def test_the_default_jitter_is_random_and_within_bounds():
+    delays = {DEFAULT_POLICY.delay(3) for _ in range(50)}
+    assert len(delays) > 1 and all(0 <= d < 4 for d in delays)
+
+
+def test_another_policy_scales_from_its_own_base_and_cap():
+    policy = RetryPolicy(base_seconds=0.5, cap_seconds=5, max_attempts=3)
+    assert [policy.ceiling(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 5.0]
+    assert [policy.exhausted(n) for n in range(1, 5)] == [False, False, True, True]

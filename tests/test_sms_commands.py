@@ -20,6 +20,7 @@ from approval_bot.sms_commands import (
     Reject,
     Resume,
     Unknown,
+    draw_code,
     parse,
 )
 
@@ -86,3 +87,13 @@ def test_any_text_parses_and_approves_only_with_a_code_it_contains(text):
 )
 def test_any_well_formed_approval_is_understood(verb, code, end):
     assert parse(f" {verb}  {code.lower()}{end}") == Approve(code)
+
+
+# DESIGN §5: "Codes are short (4 characters, no look-alikes)": digits and capitals but 0/O, 1/I/L
+NO_LOOK_ALIKES = re.compile(r"[2-9A-HJKMNP-Z]{4}")
+
+
+def test_drawn_codes_are_four_characters_without_look_alikes():
+    drawn = {draw_code() for _ in range(500)}
+    assert all(NO_LOOK_ALIKES.fullmatch(code) for code in drawn), drawn
+    assert len(drawn) > 450  # drawn at random, not one code over and over
