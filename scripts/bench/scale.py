@@ -526,6 +526,8 @@ def main() -> None:
     default = ",".join(QUICK_SIZES if args.quick else SIZES)
     sizes = parse_sizes(args.sizes or default)
     harness.ensure_wrk()
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         document = run(sizes, knobs, Path(tmp), args.json)
     text = json.dumps(document, indent=2)
