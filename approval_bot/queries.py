@@ -564,9 +564,10 @@ async def drafts(
     with their SMS code; optionally of one thread."""
     cursor = decode_cursor(after) or ("", "")
     if thread_id is not None:
-        # a thread's own timeline index
+        # a thread's own timeline index: left to itself, with the status a parameter, the
+        # planner takes (status, timestamp, id), which holds every answered customer message
         where = "messages.status = ? AND messages.thread_id = ?"
-        source, params = "messages", [status, thread_id]
+        source, params = "messages INDEXED BY messages_thread_timestamp_id", [status, thread_id]
     elif status == S.DRAFT_PENDING_APPROVAL:
         # the queue's partial index; its condition is spelled out so SQLite can use it
         source, where, params = (

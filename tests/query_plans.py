@@ -27,6 +27,8 @@ _SCAN = re.compile(r"^(?:SCAN|SEARCH) (\w+)(?: AS \w+)?\b(.*)$")
 STATE_COLUMNS = frozenset({"type", "status", "event", "action", "channel", "actor"})
 _CONSTRAINT = re.compile(r"\((.*)\)")
 _COLUMN = re.compile(r"\b[a-z_]\w*\b")  # the schema's columns are lower case, AND is not
+# a keyset cursor's range narrows nothing on a first page: `(timestamp,id)>(?,?)`
+_CURSOR = re.compile(r"\([\w,]+\)>\(\?(?:,\?)*\)")
 
 
 def shape(sql: str) -> str:
@@ -89,7 +91,7 @@ def scans(conn: sqlite3.Connection, sql: str, unbound: int = 0) -> list[str]:
         if match is None or named.get(match[1], match[1]) not in GROWING:
             continue
         constraint = _CONSTRAINT.search(match[2])
-        keys = set(_COLUMN.findall(constraint[1])) if constraint else set()
+        keys = set(_COLUMN.findall(_CURSOR.sub("", constraint[1]))) if constraint else set()
         if detail.startswith("SCAN") or "AUTOMATIC" in match[2] or keys <= STATE_COLUMNS:
             found.append(detail)
     return found

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import draft_codes
+from approval_bot import accounts, draft_codes
 from approval_bot.app import create_app
 from approval_bot.db import opened
 from tests import fake_twilio
@@ -61,6 +61,18 @@ ALLOWED: dict[str, str] = {
     " AND type IN (?, ?)": _QUEUE,
     "SELECT timestamp, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?) ORDER BY timestamp DESC, id DESC LIMIT ?": _QUEUE,
+    # queries.queue and queries.drafts: the queue page and the API's pending drafts, a page
+    # of cards from the first
+    "SELECT messages.id, messages.thread_id, messages.body, messages.type, messages.status,"
+    " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
+    " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
+    " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
+    " conversations.opted_out, thread_controls.paused, thread_controls.paused_reason FROM"
+    " messages INDEXED BY messages_pending_replies JOIN conversations ON"
+    " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
+    " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
+    " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
+    " messages.timestamp, messages.id LIMIT ?": _QUEUE,
     # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")
     "SELECT draft_codes.code, messages.receiver, messages.body FROM messages INDEXED BY"
     " messages_pending_replies JOIN draft_codes ON draft_codes.message_id = messages.id WHERE"
@@ -174,6 +186,17 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
     rejected = draft_to(db_path, CALLER)
     twilio.text(f"R {code_of(db_path, rejected)} not now", sender=ANA)
     wait_until(db_path, "SELECT 1 FROM messages WHERE id = ? AND status = 'REJECTED'", rejected)
+
+    # what reviewers' screens and integrations poll: the queue, a thread's pending drafts
+    assert twilio.client.get("/").status_code == 200
+    token = twilio.run(accounts.create_token, twilio.db, "plans", "Ana")
+    for thread in (OLD_THREAD, CUSTOMER):
+        response = twilio.client.get(
+            "/api/v1/drafts",
+            params={"thread_id": thread},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
 
     twilio.run(draft_codes.prune_codes, twilio.db)
     # every text to a reviewer, the answers too, has been sent
