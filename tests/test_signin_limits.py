@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from approval_bot import signin_limits
 from approval_bot.app import create_app
-from approval_bot.db import Priority, load_migrations, split_statements
+from approval_bot.db import Priority, add_functions, load_migrations, split_statements
 from tests.webclient import PASSWORD, Web
 
 GUESSES = 100
@@ -132,6 +132,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 )
 def test_reserve_refuses_at_the_limits_and_records_nothing(tmp_path, attempts, expected):
     conn = sqlite3.connect(tmp_path / "plain.sqlite3", isolation_level=None)
+    add_functions(conn)  # the SQL functions migrations call, as the app's writer has them
     for migration in load_migrations():
         for statement in split_statements(migration.sql):
             conn.execute(statement)
