@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dateparser
 from dateparser.date import DateDataParser
 from dateparser.search import search_dates
 
@@ -168,7 +169,7 @@ _SOFT_NO_PATTERNS = (
     r"not (?:really )?interested",
     r"no longer interested",
     r"(?:i'm|im|i am|we're|were|we are) (?:good|ok|okay|fine|all set|set)"
-    r"(?: for now| thanks| thx)?$",
+    r"(?: for now)?(?: thanks| thx| thank you)?$",
     r"(?:i'll|ill|i will|we'll|we will) pass",
     r"pass for now",
     r"not for (?:me|us)",
@@ -186,12 +187,14 @@ _SOFT_NO_PATTERNS = (
     r"(?:changed|change) (?:my|our) mind",
 )
 # "no" as the whole answer, a polite refusal; "no problem" and the like are not one
-_BARE_NO = frozenset({"no", "nah", "nope", "no no", "naw", "no sorry", "sorry no"})
+_BARE_NO = frozenset(
+    {"no", "nah", "nope", "no no", "naw", "no sorry", "sorry no", "not really", "no not really"}
+)
 
 
 def _soft_no(text: str) -> bool:
-    words = " ".join(_words(text))
-    return words in _BARE_NO or _any(_SOFT_NO_PATTERNS, text)
+    words = " ".join(_words(text))  # punctuation aside: "we're all set, thanks"
+    return words in _BARE_NO or _any(_SOFT_NO_PATTERNS, words)
 
 
 # -- the customer does not follow
@@ -216,7 +219,7 @@ _CONFUSED_PATTERNS = (
     r"what does that mean",
     r"not sure what (?:you mean|this is)",
     r"do i know you",
-    r"(?:i )?never (?:signed up|asked|contacted you|gave you)",
+    r"(?:i )?never (?:signed up|gave you)",
     r"how did you get (?:my|this) (?:number|#)",
     r"who gave you (?:my|this) number",
     r"no idea what (?:this|you)",
@@ -265,58 +268,127 @@ _HOURS_QUESTION = (
 )
 # words dateparser reads as dates that customers mean otherwise ("we" is Wednesday, "may" May)
 _NOT_DATES = frozenset(
-    {"we", "may", "now", "second", "sec", "a second", "in a second", "mon", "sun", "sat", "march"}
+    {"we", "may", "now", "second", "sec", "a second", "in a second", "mon", "sun", "sat"}
+    | {"march", "today", "by today"}
 )
-# a bare hour after these words is a time of day ("at 3"), which dateparser reads as a month
+# durations ("waiting 20 minutes") are not moments to meet at
+_DURATION_WORDS = frozenset(
+    {"minute", "minutes", "min", "mins", "hour", "hours", "hr", "hrs", "seconds", "ago"}
+)
+# a text about the past names no appointment ("we were there on Saturday")
+_PAST = (
+    r"was",
+    r"were",
+    r"went",
+    r"came",
+    r"called",
+    r"had",
+    r"did",
+    r"last",
+    r"yesterday",
+    r"ago",
+    r"stopped",
+)
+# SMS spellings dateparser does not know
+_SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "2moro": "tomorrow"}
+_SHORTHAND_WORD = re.compile(r"(?<![\w'])(" + "|".join(_SHORTHAND) + r")(?![\w'])")
+# a bare hour after these words is a time of day ("at 3"), which dateparser reads as a month;
+# so is "4:15" without am or pm, which it reads as the small hours
 _BARE_HOUR = re.compile(
-    r"(?<![\w:])(at|@|around|by|for|about|say|like) (1[0-2]|[1-9])"
+    r"(?<![\w:])(?:(?P<after>at|@|around|by|for|about|say|like) (?P<hour>1[0-2]|[1-9])"
+    r"|(?P<clock>(?P<clock_hour>1[0-2]|[1-9]):[0-5]\d))"
     r"(?![\w:.,/]|\s*(?:am|pm|a\.m|p\.m|o'clock))"
 )
 
 
 def _with_half_day(match: re.Match[str]) -> str:
     """ "at 3" as a business hour: 8 to 11 in the morning, 12 to 7 in the afternoon."""
-    hour = int(match.group(2))
-    return f"{match.group(1)} {hour}{'am' if 8 <= hour <= 11 else 'pm'}"
+    hour = int(match["hour"] or match["clock_hour"])
+    half = "am" if 8 <= hour <= 11 else "pm"
+    if match["clock"]:
+        return f"{match['clock']}{half}"
+    return f"{match['after']} {hour}{half}"
 
 
-DATE_SETTINGS_BASE = {"PREFER_DATES_FROM": "future", "RETURN_AS_TIMEZONE_AWARE": True}
+def _prepared(text: str) -> str:
+    """`text` as dateparser reads it best: SMS shorthand spelled out, hours with am or pm."""
+    text = _SHORTHAND_WORD.sub(lambda match: _SHORTHAND[match[1]], text)
+    return _BARE_HOUR.sub(_with_half_day, text)
 
 
-def _moments(text: str, received_at: datetime, zone: ZoneInfo) -> list[tuple[datetime, bool]]:
-    """The future moments named in `text`, each with whether it names a time of day."""
+@dataclass(frozen=True)
+class _Moment:
+    at: datetime
+    timed: bool  # names a time of day, not only a day
+
+
+def _names_a_time(phrase: str, periods: DateDataParser, settings: dict[str, Any]) -> bool:
+    """Whether `phrase` names a time of day: dateparser says so, or (for "10am tomorrow",
+    which it calls a day) the time it reads does not move with the time the text came."""
+    period = periods.get_date_data(phrase).period
+    if period in ("time", "part_of_day"):
+        return period == "time"  # "Saturday morning" is a wish, not a time
+    base: datetime = settings["RELATIVE_BASE"]
+    moved = base + timedelta(minutes=17) if base.minute < 40 else base - timedelta(minutes=17)
+    first = dateparser.parse(phrase, settings=settings)
+    second = dateparser.parse(phrase, settings={**settings, "RELATIVE_BASE": moved})
+    if first is None or second is None:
+        return False
+    return first.time() == second.time() and first.time() != time(0, 0)
+
+
+def _moments(text: str, received_at: datetime, zone: ZoneInfo) -> list[_Moment]:
+    """The moments from about now to a year ahead named in `text`, in `zone`."""
     local = received_at.astimezone(zone)
     settings: dict[str, Any] = {
-        **DATE_SETTINGS_BASE,
+        "PREFER_DATES_FROM": "future",
+        "RETURN_AS_TIMEZONE_AWARE": True,
         "RELATIVE_BASE": local.replace(tzinfo=None),
         "TIMEZONE": zone.key,
     }
-    prepared = _BARE_HOUR.sub(_with_half_day, text)
-    found = search_dates(prepared, languages=["en"], settings=settings) or []
-    parser = DateDataParser(languages=["en"], settings={**settings, "RETURN_TIME_AS_PERIOD": True})
+    found = search_dates(_prepared(text), languages=["en"], settings=settings) or []
+    periods = DateDataParser(languages=["en"], settings={**settings, "RETURN_TIME_AS_PERIOD": True})
     moments = []
     for phrase, moment in found:
-        if phrase.strip().lower() in _NOT_DATES or not re.search(r"[a-z]{2}|\d", phrase.lower()):
+        words = set(_words(phrase))
+        if phrase.strip() in _NOT_DATES or not words or words & _DURATION_WORDS:
             continue
-        data = parser.get_date_data(phrase)
-        timed = data.period == "time"
         moment = moment.astimezone(zone)
+        if moment > local + timedelta(days=60):
+            # dateparser reads "Tuesday the 9th" as September; day-first reads it as the 9th
+            day_first = dateparser.parse(phrase, settings={**settings, "DATE_ORDER": "DMY"})
+            if day_first is not None and day_first.astimezone(zone) < moment:
+                moment = day_first.astimezone(zone)
+        timed = _names_a_time(phrase, periods, settings)
         if timed and moment < local and moment.date() == local.date():
             moment += timedelta(days=1)  # "3pm" said at 4pm means tomorrow's
         if local - timedelta(hours=1) <= moment <= local + timedelta(days=366):
-            moments.append((moment, timed))
+            moments.append(_Moment(moment, timed))
     return moments
+
+
+def _when(moments: list[_Moment], local: datetime) -> datetime | None:
+    """The time asked for: the first timed moment, on the day named apart from it if any
+    ("tomorrow around noon" comes as "tomorrow" and "noon")."""
+    timed = [moment.at for moment in moments if moment.timed]
+    if not timed:
+        return None
+    days = [moment.at for moment in moments if not moment.timed]
+    first = timed[0]
+    if days and first.date() in (local.date(), local.date() + timedelta(days=1)):
+        first = first.replace(year=days[0].year, month=days[0].month, day=days[0].day)
+    return first
 
 
 def _appointment(
     text: str, received_at: datetime, zone: ZoneInfo
 ) -> tuple[AppointmentIntent, str | None]:
-    if _any(_HOURS_QUESTION, text):
+    if _any(_HOURS_QUESTION, text) or _any(_PAST, text):
         return AppointmentIntent.NONE, None
     moments = _moments(text, received_at, zone)
-    timed = [moment for moment, has_time in moments if has_time]
-    if timed:
-        return AppointmentIntent.SPECIFIC, timed[0].isoformat()
+    at = _when(moments, received_at.astimezone(zone))
+    if at is not None:
+        return AppointmentIntent.SPECIFIC, at.isoformat()
     if moments or _any(_INTEREST_PATTERNS, text):
         return AppointmentIntent.VAGUE, None
     return AppointmentIntent.NONE, None
@@ -332,7 +404,7 @@ def understand(text: str, received_at: datetime, zone: ZoneInfo) -> Understandin
     normal = _normal(head)
     opt_out = _opt_out(normal)
     soft_no = not opt_out and _soft_no(normal)
-    confused = not opt_out and _confused(normal)
+    confused = _confused(normal)
     if opt_out or soft_no:
         appointment, at = AppointmentIntent.NONE, None
     else:
