@@ -101,7 +101,12 @@ def _normal(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text)
+    return re.findall(r"[\w']+", text)
+
+
+def _clauses(text: str) -> list[list[str]]:
+    """The words of each clause of `text` (split at . , ; ! ? and dashes), empty ones left out."""
+    return [words for part in re.split(r"[.,;!?\u2014-]+", text) if (words := _words(part))]
 
 
 def _any(patterns: tuple[str, ...], text: str) -> bool:
@@ -112,15 +117,18 @@ def _any(patterns: tuple[str, ...], text: str) -> bool:
 
 _CONTACT_VERBS = r"(?:text|txt|tex|sms|messag|msg|mesag|contact|call|email|spam|bother|send|hit)\w*"
 _OPT_OUT_PATTERNS = (
-    rf"stop {_CONTACT_VERBS}",
-    rf"(?:quit|cease) {_CONTACT_VERBS}",
+    rf"(?:stop|quit|cease|enough)(?: with)? (?:the |these |your |all )?{_CONTACT_VERBS}",
     rf"(?:don't|dont|do not|never|pls don't|stop) (?:ever )?{_CONTACT_VERBS} (?:me|us|this number)",
-    rf"(?:don't|dont|do not) {_CONTACT_VERBS} (?:me )?(?:again|anymore|any more)",
+    rf"(?:don't|dont|do not|never) {_CONTACT_VERBS}(?: me| us)? (?:again|anymore|any more)",
+    rf"(?:can|could|would|will) (?:you|u) (?:please |pls )?not {_CONTACT_VERBS} (?:me|us)",
     r"no (?:more|further) (?:texts|txts|messages|msgs|sms|contact|calls|spam|emails)",
-    r"(?:take|get|remove|delete|drop|scratch|strike) (?:me|my (?:number|name|phone|#|details|info))"
+    r"(?:take|get|remove|delete|drop|scratch|strike) "
+    r"(?:me|us|my (?:number|name|phone|#|details|info))"
     r"(?: \w+)? (?:off|from|out of)",
+    r"(?:want|wanna|like) (?:to be )?(?:off|out of|removed from) (?:this|your|the) (?:list|texts)",
     r"(?:remove|delete|erase|lose|forget) "
-    r"(?:me|my (?:number|name|phone number|phone|#|details|info|data))",
+    r"(?:me|us|my (?:number|name|phone number|phone|#|details|info|data))",
+    r"(?:asked|told) (?:you|u) (?:to stop|not to)",
     r"unsub\w*",
     r"opt(?:ing)? ?(?:me )?out",
     r"leave me alone",
@@ -141,11 +149,18 @@ _STOP_FILLERS = frozenset(
 _STOP_WORDS = frozenset({"stop", "stahp", "basta", "alto", "arrête", "arrete"})
 
 
+def _only_stop(words: list[str]) -> bool:
+    return any(word in _STOP_WORDS for word in words) and all(
+        word in _STOP_FILLERS or word in _STOP_WORDS for word in words
+    )
+
+
 def _opt_out(text: str) -> bool:
-    words = _words(text)
-    if words and any(word in _STOP_WORDS for word in words):
-        if all(word in _STOP_FILLERS or word in _STOP_WORDS for word in words):
-            return True
+    clauses = _clauses(text)
+    # the whole text, or its last clause, is a plea to stop ("enough with the texts, stop");
+    # a first "Stop!" followed by more is surprise ("Stop! That price is amazing")
+    if clauses and (_only_stop(_words(text)) or _only_stop(clauses[-1])):
+        return True
     return _any(_OPT_OUT_PATTERNS, text)
 
 
@@ -171,6 +186,8 @@ _SOFT_NO_PATTERNS = (
     r"(?:i'm|im|i am|we're|were|we are) (?:good|ok|okay|fine|all set|set)"
     r"(?: for now)?(?: thanks| thx| thank you)?$",
     r"(?:i'll|ill|i will|we'll|we will) pass",
+    r"(?:going to|gonna|have to|got to|gotta) pass",
+    r"pass (?:this time|for now|on (?:this|that|it))",
     r"pass for now",
     r"not for (?:me|us)",
     r"(?:i'll|ill|we'll) (?:think about it|let you know)",
@@ -200,7 +217,9 @@ def _soft_no(text: str) -> bool:
 # -- the customer does not follow
 
 _CONFUSED_PATTERNS = (
-    r"who (?:is|'s) (?:this|that|it)",
+    r"who (?:is|'s) (?:this|that|it|texting|messaging|sending)",
+    r"(?:don't|dont|do not) know (?:what|who) (?:this|you)",
+    r"(?:i'm|im|i am) lost",
     r"who's this",
     r"whos this",
     r"who dis",
@@ -233,10 +252,11 @@ _BARE_CONFUSED = frozenset({"what", "wat", "wut", "who", "huh", "eh", "sorry", "
 
 
 def _confused(text: str) -> bool:
-    words = _words(text)
-    if not words:
+    if not _words(text):
         return "?" in text  # "??"
-    if len(words) <= 2 and all(word in _BARE_CONFUSED for word in words) and "?" in text:
+    # a question that is only "what?" or "who?", alone or closing the text ("I'm lost, what?")
+    last = _clauses(text)[-1]
+    if "?" in text and len(last) <= 2 and all(word in _BARE_CONFUSED for word in last):
         return True
     return _any(_CONFUSED_PATTERNS, text)
 
@@ -246,7 +266,8 @@ def _confused(text: str) -> bool:
 _INTEREST_PATTERNS = (
     r"interested",
     r"(?:book|booking|schedul\w*|appointment|appt|reserv\w*)",
-    r"(?:can|could|may) (?:i|we) (?:come|stop|drop|swing|pop) (?:in|by|over)",
+    r"(?:can|could|may) (?:i|we) (?:come|stop|drop|swing|pop)(?: in| by| over)?",
+    r"(?:anything|something|any slots?|any spots?|any times?) (?:open|available|free)",
     r"come (?:in|by) (?:sometime|some time|soon|next|this|one)",
     r"when (?:are|r) (?:you|u) (?:free|available)",
     r"when (?:can|could) (?:i|we|you)",
@@ -260,7 +281,7 @@ _INTEREST_PATTERNS = (
 )
 _HOURS_QUESTION = (
     r"(?:are|r) (?:you|u|y'all|yall) open",
-    r"open (?:on|at|until|till|til|late|today|tomorrow|this)",
+    r"(?<!anything )(?<!something )open (?:on|at|until|till|til|late|today|tomorrow|this)",
     r"what time do (?:you|u) (?:open|close|stop|start|serve|finish)",
     r"(?:when|what time) (?:do|does|are) (?:you|u|the \w+) (?:open|close|closing)",
     r"hours",
