@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> Starlette:
                 stack.push_async_callback(remote.aclose)
             gateway = build_gateway(settings, db)
             stack.push_async_callback(gateway.aclose)
-            drafting = DraftingService(db, drafter, metrics)
+            drafting = DraftingService(db, drafter, metrics, settings.business_timezone)
             stack.push_async_callback(drafting.aclose)
             sender = Sender(db, gateway, settings, metrics=metrics)
             stack.push_async_callback(sender.stop)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ..intents import Intent, detect_intent, has_word
 from ..models import Sentiment
+from ..understanding import Understanding, understand
 from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry
 from .checks import check_draft
 
@@ -81,7 +85,17 @@ class BuiltinDrafter:
     name = NAME
 
     async def draft(self, context: DraftContext) -> DraftResult:
-        return draft_offline(context)
+        # dateparser takes tens of milliseconds on a long text: off the event loop
+        return await asyncio.to_thread(draft_offline, context)
+
+
+def builtin_understanding(context: DraftContext, intent: str) -> Understanding | None:
+    """The built-in understanding of the customer's text, with the drafter's intent."""
+    if context.missed_call:
+        return None
+    received = context.received_at or datetime.now(UTC)
+    found = understand(context.latest, received, context.zone)
+    return dataclasses.replace(found, intent=intent)
 
 
 def draft_offline(context: DraftContext) -> DraftResult:
@@ -111,4 +125,5 @@ def draft_offline(context: DraftContext) -> DraftResult:
         sentiment=sentiment_of(text),
         findings=check_draft(body, context.known_text),
         drafter=NAME,
+        understanding=builtin_understanding(context, intent),
     )
