@@ -157,7 +157,25 @@ def _only_stop(words: list[str]) -> bool:
     )
 
 
+# "don't … texts", "no longer want … messages": a refusal, then within a few words a way we
+# reach the customer; "don't call, text me instead" asks for another way, not for silence
+_REFUSALS = ("don't", "dont", "do not", "never", "no longer", "no more", "stop", "quit", "cease")
+_REACH = (
+    r"(?:text|txt|sms|messag|msg|contact|call|email|spam|notif|promo|marketing|"
+    r"subscri|repl|alert)\w*|reach(?:ing)? out|hear(?:ing)? from (?:you|u|y'all)"
+)
+_REFUSAL_NEAR_REACH = re.compile(
+    rf"(?<![\w'])(?:{'|'.join(_REFUSALS)})(?: [\w']+){{0,5}}? (?:{_REACH})(?![\w'])"
+)
+_CANCEL = re.compile(
+    r"(?<![\w'])(?:cancel|end|stop) (?:my |the |this |these |your |all )?"
+    r"(?:subscription|texts|messages|alerts|sms|marketing)"
+)
+
+
 def _opt_out(text: str) -> bool:
+    if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
+        return True
     clauses = _clauses(text)
     # the whole text, or its last clause, is a plea to stop ("enough with the texts, stop");
     # a first "Stop!" followed by more is surprise ("Stop! That price is amazing")
@@ -204,6 +222,17 @@ _SOFT_NO_PATTERNS = (
     r"(?:i'm|im|i am) going to hold off",
     r"hold off",
     r"(?:changed|change) (?:my|our) mind",
+    r"(?:maybe|perhaps|possibly) (?:later|another|some other|next|in the future|down the road)\w*",
+    r"(?:decided|deciding|chosen|choose) (?:not|against)",
+    r"not (?:going|go) ahead",
+    r"(?:say|saying) no",
+    r"(?:have|got|need) to (?:say no|decline|pass)",
+    r"decline",
+    r"(?:i|we) (?:don't|dont|do not) think so",
+    r"(?:i'd|id|we'd|i would|we would) rather not",
+    r"not (?:keen|looking|needed|necessary)",
+    r"no (?:for now|interest)",
+    r"(?:we'll|well|i'll|ill) skip",
 )
 # "no" as the whole answer, a polite refusal; "no problem" and the like are not one
 _BARE_NO = frozenset(
@@ -220,6 +249,10 @@ def _soft_no(text: str) -> bool:
 
 _CONFUSED_PATTERNS = (
     r"who (?:is|'s) (?:this|that|it|texting|messaging|sending)",
+    r"is this (?:a )?(?:scam|spam|legit|real|a bot|a robot|automated)",
+    r"(?:which|what) (?:company|business|store|shop|place) (?:is|'s) (?:this|that)",
+    r"what (?:is|'s) this$",
+    r"(?:didn't|didnt|did not|never) (?:request|ask for|sign up|subscribe|opt in)",
     r"(?:don't|dont|do not) know (?:what|who) (?:this|you)",
     r"(?:i'm|im|i am) lost",
     r"who's this",
@@ -278,7 +311,13 @@ _INTEREST_PATTERNS = (
     r"(?:set up|setup) (?:a|an|some) (?:time|call|visit|meeting)",
     r"(?:sometime|some time|anytime|any time) (?:next|this|soon)",
     r"(?:i'm|im|i am) free",
-    r"(?:works|work) for me",
+    r"(?:works?|suits?) (?:better |best )?for (?:me|us)",
+    r"keen",
+    r"(?:i'd|id|i would|we'd|we would) (?:like|love) to (?:come|book|visit|stop|pop|drop)",
+    r"what(?:'s| is) (?:free|available|open)",
+    r"(?:end|start|beginning) of (?:the |next )?(?:week|month)",
+    r"weekend",
+    r"would be (?:best|great|good|ideal|perfect)",
     r"sounds good",
 )
 _HOURS_QUESTION = (
@@ -440,6 +479,9 @@ def _when(moments: list[_Moment], local: datetime) -> datetime | None:
     return first
 
 
+SHORT_REPLY_WORDS = 7
+
+
 def _appointment(
     text: str, received_at: datetime, zone: ZoneInfo
 ) -> tuple[AppointmentIntent, str | None]:
@@ -449,7 +491,9 @@ def _appointment(
     at = _when(moments, received_at.astimezone(zone))
     if at is not None:
         return AppointmentIntent.SPECIFIC, at.isoformat()
-    if moments or _any(_INTEREST_PATTERNS, text):
+    # a day alone answers a booking question in a short reply ("How about Tuesday?"); in a
+    # longer text it is more often a fact ("my daughter turns 7 on Saturday")
+    if (moments and len(_words(text)) <= SHORT_REPLY_WORDS) or _any(_INTEREST_PATTERNS, text):
         return AppointmentIntent.VAGUE, None
     return AppointmentIntent.NONE, None
 
