@@ -125,11 +125,11 @@ _OPT_OUT_PATTERNS = (
     rf"(?:can|could|would|will) (?:you|u) (?:please |pls )?not {_CONTACT_VERBS} (?:me|us)",
     r"no (?:more|further) (?:texts|txts|messages|msgs|sms|contact|calls|spam|emails)",
     r"(?:take|get|remove|delete|drop|scratch|strike) "
-    r"(?:me|us|my (?:number|name|phone|#|details|info))"
+    r"(?:me|us|(?:my|this) (?:number|name|phone|#|details|info))"
     r"(?: \w+)? (?:off|from|out of)",
     r"(?:want|wanna|like) (?:to be )?(?:off|out of|removed from) (?:this|your|the) (?:list|texts)",
     r"(?:remove|delete|erase|lose|forget) "
-    r"(?:me|us|my (?:number|name|phone number|phone|#|details|info|data))",
+    r"(?:me|us|(?:my|this) (?:number|name|phone number|phone|#|details|info|data))",
     r"(?:asked|told) (?:you|u) (?:to stop|not to)",
     r"unsub\w*",
     r"opt(?:ing)? ?(?:me )?out",
@@ -173,7 +173,13 @@ _CANCEL = re.compile(
 )
 
 
+# a question about us having stopped ("why did you stop texting back?") asks for more
+_WHY_STOPPED = re.compile(r"(?<![\w'])(?:why|did) (?:did )?(?:you|u|y'all) (?:stop|quit|never)")
+
+
 def _opt_out(text: str) -> bool:
+    if _WHY_STOPPED.search(text):
+        return False
     if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
         return True
     clauses = _clauses(text)
@@ -193,7 +199,7 @@ _SOFT_NO_PATTERNS = (
     r"no ty",
     r"no tks",
     r"nah(?: thanks| thx| i'm good| im good)?",
-    r"not (?:right )?now",
+    r"not (?:right |for )?now",
     r"not (?:at|for) the moment",
     r"not at this (?:time|moment|point)",
     r"not this (?:time|week|month|year)",
@@ -233,6 +239,7 @@ _SOFT_NO_PATTERNS = (
     r"not (?:keen|looking|needed|necessary)",
     r"no (?:for now|interest)",
     r"(?:we'll|well|i'll|ill) skip",
+    r"probably not",
 )
 # "no" as the whole answer, a polite refusal; "no problem" and the like are not one
 _BARE_NO = frozenset(
@@ -250,6 +257,10 @@ def _soft_no(text: str) -> bool:
 _CONFUSED_PATTERNS = (
     r"who (?:is|'s) (?:this|that|it|texting|messaging|sending)",
     r"is this (?:a )?(?:scam|spam|legit|real|a bot|a robot|automated)",
+    r"(?:are|r) (?:you|u) (?:a )?(?:real person|real|human|bot|robot)",
+    r"(?:don't|dont|do not) (?:recall|remember) (?:signing|giving|asking|subscribing|ordering)",
+    r"not sure who (?:this|you|u)",
+    r"(?:didn't|didnt|did not|never) (?:order|book|buy|make|schedule)\w* (?:anything|any)",
     r"(?:which|what) (?:company|business|store|shop|place) (?:is|'s) (?:this|that)",
     r"what (?:is|'s) this$",
     r"(?:didn't|didnt|did not|never) (?:request|ask for|sign up|subscribe|opt in)",
@@ -313,6 +324,7 @@ _INTEREST_PATTERNS = (
     r"(?:i'm|im|i am) free",
     r"(?:works?|suits?) (?:better |best )?for (?:me|us)",
     r"keen",
+    r"count (?:me|us) in",
     r"(?:i'd|id|i would|we'd|we would) (?:like|love) to (?:come|book|visit|stop|pop|drop)",
     r"what(?:'s| is) (?:free|available|open)",
     r"(?:end|start|beginning) of (?:the |next )?(?:week|month)",
@@ -327,6 +339,8 @@ _HOURS_QUESTION = (
     r"(?:when|what time) (?:do|does|are) (?:you|u|the \w+) (?:open|close|closing)",
     r"hours",
     r"closing time",
+    r"(?:you're|youre|you are|are you|r u|we're|is it|is the \w+) closed",
+    r"closed (?:on|at|for|until|till)",
 )
 # words dateparser reads as dates that customers mean otherwise ("we" is Wednesday, "may" May)
 _NOT_DATES = frozenset(
