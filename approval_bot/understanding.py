@@ -173,14 +173,44 @@ _CANCEL = re.compile(
 )
 
 
-# a question about us having stopped ("why did you stop texting back?") asks for more
-_WHY_STOPPED = re.compile(r"(?<![\w'])(?:why|did) (?:did )?(?:you|u|y'all) (?:stop|quit|never)")
+# a question about us having stopped ("why did you stop texting back?") asks for more,
+# and so does missing them ("I stopped getting your texts")
+_WHY_STOPPED = re.compile(
+    r"(?<![\w'])(?:(?:why|did) (?:did )?(?:you|u|y'all) (?:stop|quit|never)|"
+    r"stopped (?:getting|receiving))"
+)
+
+
+# a wish to be rid of our texts, said any way: a word for ending or removing, and a word for
+# our texts or the customer's place on our list, in one sentence ("I would appreciate it if
+# you stopped sending me text messages", "how do I make these messages stop")
+_ENDING = re.compile(
+    r"(?<![\w'])(?:stop(?:ped|ping|s)?|remov\w*|unsubscri\w*|quit|cease|enough|done with|"
+    r"(?:doesn't|does not|don't|do not|dont) want|no more|no longer)(?![\w'])"
+)
+_OUR_TEXTS = re.compile(
+    r"(?<![\w'])(?:texts|text messages|txts|messages|msgs|sms|(?:your|the|this|contact|"
+    r"mailing|text|sms) list)(?![\w'])"
+)
+# ... and a number taken off a list ("take my husband's number off")
+_NUMBER_OFF = re.compile(r"(?<![\w'])number (?:off|out)(?![\w'])|(?:take|get) (?:\w+ ){0,3}off")
+
+
+def _ending_our_texts(text: str) -> bool:
+    for sentence in re.split(r"(?<=[.!?;\n])\s+", text):
+        if _ENDING.search(sentence) and _OUR_TEXTS.search(sentence):
+            return True
+        if _NUMBER_OFF.search(sentence) and "number" in sentence:
+            return True
+    return False
 
 
 def _opt_out(text: str) -> bool:
     if _WHY_STOPPED.search(text):
         return False
     if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
+        return True
+    if _ending_our_texts(text):
         return True
     clauses = _clauses(text)
     # the whole text, or its last clause, is a plea to stop ("enough with the texts, stop");

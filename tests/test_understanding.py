@@ -40,6 +40,8 @@ def flags(text: str) -> tuple[bool, bool, bool]:
         "Stop please",
         "remove my number",
         "leave me alone",
+        "how do I make these messages stop",
+        "I would appreciate it if you stopped sending me text messages.",
     ],
 )
 def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text):
@@ -54,6 +56,9 @@ def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text)
         "the bus stop outside",
         "Stop! That price is amazing",
         "no problem, thanks",
+        "why did you stop texting back?",
+        "I stopped getting your texts, did you change numbers?",
+        "Don't call, text me instead",
     ],
 )
 def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
