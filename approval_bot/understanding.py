@@ -189,7 +189,7 @@ _ENDING = re.compile(
     r"(?:doesn't|does not|don't|do not|dont) want|no more|no longer)(?![\w'])"
 )
 _OUR_TEXTS = re.compile(
-    r"(?<![\w'])(?:texts|text messages|txts|messages|msgs|sms|(?:your|the|this|contact|"
+    r"(?<![\w'])(?:texts|text messages|txts|messages|msgs|sms|(?:your|this|contact|"
     r"mailing|text|sms) list)(?![\w'])"
 )
 # ... and a number taken off a list ("take my husband's number off")
