@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ..models import Sentiment
+from ..understanding import Understanding
 from .checks import Finding
-
-
-class Intent(StrEnum):
-    GREETING = "greeting"
-    HELP = "help"
-    FAQ = "faq"
-    HOURS = "hours"
-    PRICE = "price"
-    BOOKING = "booking"
-    COMPLAINT = "complaint"
-    THANKS = "thanks"
-    MISSED_CALL = "missed_call"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -52,6 +41,9 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    # when `latest` arrived, and the business's zone: "9:30 Saturday" is read against them
+    received_at: datetime | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
 
     @property
     def known_text(self) -> str:
@@ -73,6 +65,10 @@ class DraftResult:
     model: str | None = None
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
+    # what the customer's text means, by the drafter that wrote this; None for a text-back
+    understanding: Understanding | None = None
+    # facts about the customer the drafter proposes (a patch for facts.merge_facts)
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 class DraftUnavailable(Exception):

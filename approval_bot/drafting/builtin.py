@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from ..intents import Intent, detect_intent, has_word
 from ..models import Sentiment
-from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry, Intent
+from ..understanding import Understanding, understand
+from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry
 from .checks import check_draft
 
 NAME = "builtin"
@@ -28,17 +33,6 @@ TEMPLATES = {
     Intent.OTHER: "Thanks for your message. A member of our team will get back to you shortly.",
 }
 
-# the first intent whose words appear in the message wins
-INTENT_WORDS: tuple[tuple[Intent, tuple[str, ...]], ...] = (
-    (Intent.COMPLAINT, ("refund", "complaint", "broken", "terrible", "awful", "worst", "angry")),
-    (Intent.HELP, ("help", "support", "problem", "issue")),
-    (Intent.HOURS, ("open", "close", "closing", "hours", "today", "tomorrow")),
-    (Intent.PRICE, ("price", "cost", "how much", "fee", "quote")),
-    (Intent.BOOKING, ("book", "appointment", "reservation", "reserve", "schedule")),
-    (Intent.THANKS, ("thanks", "thank you", "thx", "cheers")),
-    (Intent.GREETING, ("hi", "hello", "hey", "good morning", "good afternoon", "good evening")),
-)
-
 
 @lru_cache(maxsize=1)
 def _analyzer() -> SentimentIntensityAnalyzer:
@@ -55,18 +49,6 @@ def sentiment_of(text: str) -> Sentiment:
     if compound <= NEGATIVE_AT:
         return Sentiment.NEGATIVE
     return Sentiment.NEUTRAL
-
-
-def _has_word(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase.lower())}(?!\w)", text) is not None
-
-
-def detect_intent(text: str) -> Intent:
-    lowered = text.lower()
-    for intent, words in INTENT_WORDS:
-        if any(_has_word(lowered, word) for word in words):
-            return intent
-    return Intent.OTHER
 
 
 # directive lines the built-in drafter follows; a thread's own line wins over the global one
@@ -87,7 +69,7 @@ def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
     lowered = text.lower()
     best, best_score = None, 0
     for entry in faq:
-        hits = sum(1 for keyword in entry.keywords if _has_word(lowered, keyword))
+        hits = sum(1 for keyword in entry.keywords if has_word(lowered, keyword))
         score = hits * 2 + (1 if hits and entry.scope != "global" else 0)
         if score > best_score:
             best, best_score = entry, score
@@ -103,7 +85,17 @@ class BuiltinDrafter:
     name = NAME
 
     async def draft(self, context: DraftContext) -> DraftResult:
-        return draft_offline(context)
+        # dateparser takes tens of milliseconds on a long text: off the event loop
+        return await asyncio.to_thread(draft_offline, context)
+
+
+def builtin_understanding(context: DraftContext, intent: str) -> Understanding | None:
+    """The built-in understanding of the customer's text, with the drafter's intent."""
+    if context.missed_call:
+        return None
+    received = context.received_at or datetime.now(UTC)
+    found = understand(context.latest, received, context.zone)
+    return dataclasses.replace(found, intent=intent)
 
 
 def draft_offline(context: DraftContext) -> DraftResult:
@@ -133,4 +125,5 @@ def draft_offline(context: DraftContext) -> DraftResult:
         sentiment=sentiment_of(text),
         findings=check_draft(body, context.known_text),
         drafter=NAME,
+        understanding=builtin_understanding(context, intent),
     )

@@ -8,12 +8,14 @@ transaction. Several texts in a row give one live draft answering the latest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import openai
@@ -85,16 +87,9 @@ class FallbackDrafter:
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
         self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        result = draft_offline(context)
-        return DraftResult(
-            body=result.body,
-            confidence=result.confidence,
-            intent=result.intent,
-            sentiment=result.sentiment,
-            findings=result.findings,
-            drafter=result.drafter,
-            fallback_reason=reason,
-        )
+        # the built-in understanding comes with the built-in draft
+        result = await asyncio.to_thread(draft_offline, context)
+        return dataclasses.replace(result, fallback_reason=reason)
 
 
 def build_drafter(
@@ -271,10 +266,17 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
 class DraftingService:
     """Runs drafting tasks after responses; tracked so shutdown can cancel and await them."""
 
-    def __init__(self, db: Database, drafter: Drafter, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        db: Database,
+        drafter: Drafter,
+        metrics: Metrics,
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self.db = db
         self.drafter = drafter
         self.metrics = metrics
+        self.zone = zone or ZoneInfo("UTC")  # BUSINESS_TIMEZONE
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._closing = False
@@ -347,6 +349,7 @@ class DraftingService:
             Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
         )
         guidance = await directives.load_guidance(conn, thread_id)
+        received = inbound_row["timestamp"] if inbound_row is not None else None
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -355,6 +358,8 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
+            received_at=datetime.fromisoformat(received) if received else None,
+            zone=self.zone,
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
