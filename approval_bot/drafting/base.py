@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from ..models import Sentiment
 from .checks import Finding
-
-
-class Intent(StrEnum):
-    GREETING = "greeting"
-    HELP = "help"
-    FAQ = "faq"
-    HOURS = "hours"
-    PRICE = "price"
-    BOOKING = "booking"
-    COMPLAINT = "complaint"
-    THANKS = "thanks"
-    MISSED_CALL = "missed_call"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from ..intents import Intent, detect_intent, has_word
 from ..models import Sentiment
-from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry, Intent
+from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry
 from .checks import check_draft
 
 NAME = "builtin"
@@ -28,17 +29,6 @@ TEMPLATES = {
     Intent.OTHER: "Thanks for your message. A member of our team will get back to you shortly.",
 }
 
-# the first intent whose words appear in the message wins
-INTENT_WORDS: tuple[tuple[Intent, tuple[str, ...]], ...] = (
-    (Intent.COMPLAINT, ("refund", "complaint", "broken", "terrible", "awful", "worst", "angry")),
-    (Intent.HELP, ("help", "support", "problem", "issue")),
-    (Intent.HOURS, ("open", "close", "closing", "hours", "today", "tomorrow")),
-    (Intent.PRICE, ("price", "cost", "how much", "fee", "quote")),
-    (Intent.BOOKING, ("book", "appointment", "reservation", "reserve", "schedule")),
-    (Intent.THANKS, ("thanks", "thank you", "thx", "cheers")),
-    (Intent.GREETING, ("hi", "hello", "hey", "good morning", "good afternoon", "good evening")),
-)
-
 
 @lru_cache(maxsize=1)
 def _analyzer() -> SentimentIntensityAnalyzer:
@@ -55,18 +45,6 @@ def sentiment_of(text: str) -> Sentiment:
     if compound <= NEGATIVE_AT:
         return Sentiment.NEGATIVE
     return Sentiment.NEUTRAL
-
-
-def _has_word(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase.lower())}(?!\w)", text) is not None
-
-
-def detect_intent(text: str) -> Intent:
-    lowered = text.lower()
-    for intent, words in INTENT_WORDS:
-        if any(_has_word(lowered, word) for word in words):
-            return intent
-    return Intent.OTHER
 
 
 # directive lines the built-in drafter follows; a thread's own line wins over the global one
@@ -87,7 +65,7 @@ def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
     lowered = text.lower()
     best, best_score = None, 0
     for entry in faq:
-        hits = sum(1 for keyword in entry.keywords if _has_word(lowered, keyword))
+        hits = sum(1 for keyword in entry.keywords if has_word(lowered, keyword))
         score = hits * 2 + (1 if hits and entry.scope != "global" else 0)
         if score > best_score:
             best, best_score = entry, score

@@ -9,7 +9,8 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from .base import DraftContext, DraftResult, DraftUnavailable, Intent
+from ..intents import Intent
+from .base import DraftContext, DraftResult, DraftUnavailable
 from .builtin import sentiment_of
 from .checks import check_draft
 
