@@ -49,7 +49,11 @@ def opt_out_request_reason(text: str) -> str:
 
 
 def next_status(
-    *, opted_out: bool, understanding: Understanding, text: str, soft_no_count: int,
+    *,
+    opted_out: bool,
+    understanding: Understanding,
+    text: str,
+    soft_no_count: int,
     confusion_count: int,
 ) -> StatusChange:
     """The status rule for one understood text; the counts include this text.

@@ -44,6 +44,11 @@ def _json_dict(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _understanding(text: str | None) -> dict[str, Any] | None:
+    """A stored understanding as a JSON object; None on messages that have none."""
+    return None if text is None else _json_dict(text)
+
+
 async def _all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
     async with conn.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
@@ -378,7 +383,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             conn,
             """
             SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
-                   thread_controls.last_updated AS control_updated
+                   thread_controls.pause_kind, thread_controls.last_updated AS control_updated
             FROM conversations JOIN thread_controls USING (thread_id)
             WHERE thread_id = ?
             """,
@@ -414,6 +419,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             message = _dict(row)
             message["media"] = _json_list(row["media"])
             message["meta"] = _json_dict(row["draft_meta"])
+            message["understanding"] = _understanding(row["understanding"])
             messages.append(message)
         ids = [m["id"] for m in messages]
         approvals: dict[str, list[dict[str, Any]]] = {}
@@ -443,7 +449,9 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
         )
     audit = [_dict(row) for row in audit_rows[:THREAD_PAGE_SIZE]]
     audit.reverse()
-    return Thread(_dict(conversation), messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
+    found = _dict(conversation)
+    found["facts"] = _json_dict(conversation["facts"])
+    return Thread(found, messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -620,6 +628,7 @@ async def message(db: Database, message_id: str) -> dict[str, Any] | None:
     result = _dict(row)
     result["media"] = _json_list(row["media"])
     result["meta"] = _json_dict(row["draft_meta"])
+    result["understanding"] = _understanding(row["understanding"])
     result["approvals"] = [_dict(a) for a in approvals]
     return result
 

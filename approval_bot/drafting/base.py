@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..models import Sentiment
@@ -38,6 +39,7 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    facts: Mapping[str, object] = field(default_factory=dict)  # what is known of the customer
 
     @property
     def known_text(self) -> str:
@@ -59,6 +61,9 @@ class DraftResult:
     model: str | None = None
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
+    template_key: str | None = None  # the template a built-in draft came from
+    # facts about the customer the drafter read in the text, merged into the thread's
+    proposed_facts: Mapping[str, object] = field(default_factory=dict)
 
 
 class DraftUnavailable(Exception):

@@ -8,10 +8,11 @@ transaction. Several texts in a row give one live draft answering the latest.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from .. import directives, draft_notices, review, workflow
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
-from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
+from ..models import Channel, Event, MessageMode, MessageStatus, MessageType, Sentiment
 from ..sms_text import bounded
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import BuiltinDrafter, draft_offline
@@ -85,16 +86,7 @@ class FallbackDrafter:
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
         self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        result = draft_offline(context)
-        return DraftResult(
-            body=result.body,
-            confidence=result.confidence,
-            intent=result.intent,
-            sentiment=result.sentiment,
-            findings=result.findings,
-            drafter=result.drafter,
-            fallback_reason=reason,
-        )
+        return replace(draft_offline(context), fallback_reason=reason)
 
 
 def build_drafter(
@@ -162,6 +154,10 @@ def _age_seconds(timestamp: str) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
 
 
+# a draft's mode by its intent; every other draft is a reply
+_MODES = {"missed_call": MessageMode.MISSED_CALL, "booking": MessageMode.APPOINTMENT}
+
+
 class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
 
@@ -195,6 +191,8 @@ def _new_draft(
         sentiment=result.sentiment,
         draft_meta=meta,
         metadata=metadata,
+        mode=_MODES.get(result.intent, MessageMode.REPLY),
+        template_key=result.template_key,
     )
     review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
     draft_notices.announce(conn, draft_id)
@@ -239,6 +237,10 @@ def _store_draft(
         conn.execute(
             "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
             (draft_id, call_id),
+        )
+    if result.proposed_facts:
+        workflow.change_facts(
+            conn, thread_id, dict(result.proposed_facts), source=f"drafter {result.drafter}"
         )
     if result.sentiment is not Sentiment.UNKNOWN:
         conn.execute(
@@ -347,6 +349,9 @@ class DraftingService:
             Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
         )
         guidance = await directives.load_guidance(conn, thread_id)
+        known = await _one(
+            conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
+        )
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -355,6 +360,7 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
+            facts=json.loads(known["facts"]) if known is not None else {},
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
