@@ -110,6 +110,13 @@ async def test_a_failing_migration_leaves_no_trace(db_path):
         ("audit_log", "actor = 'Robot'"),
         ("notifications", "status = 'LOST'"),
         ("thread_controls", "pause_kind = 'whim'"),
+        ("messages", "sender_role = 'robot'"),
+        ("messages", "mode = 'spam'"),
+        ("messages", "understanding = 'not json'"),
+        ("conversations", "appointment_status = 'MAYBE'"),
+        ("conversations", "facts = '[1, 2]'"),
+        ("conversations", "soft_no_count = -1"),
+        ("conversations", "contact_count = 0"),
     ],
 )
 def test_every_enum_column_has_its_check(db_path, table, values):
@@ -168,6 +175,15 @@ def _sample(table: str, column: str) -> str:
         "superseded_by": "NULL",
         "reviewer_id": "1",
         "draft_id": "'x'",
+        "understanding": "NULL",
+        "sender_role": "'customer'",
+        "mode": "'reply'",
+        "appointment_status": "'NONE'",
+        "appointment_at": "NULL",
+        "facts": "'{}'",
+        "soft_no_count": "0",
+        "confusion_count": "0",
+        "contact_count": "1",
     }
     return valid.get(column, "'x'")
 
