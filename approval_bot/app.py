@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs, review
+from . import jobs, review, understanding
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -98,7 +99,8 @@ def create_app(settings: Settings) -> Starlette:
                 stack.push_async_callback(remote.aclose)
             gateway = build_gateway(settings, db)
             stack.push_async_callback(gateway.aclose)
-            drafting = DraftingService(db, drafter, metrics)
+            await asyncio.to_thread(understanding.warm_up)
+            drafting = DraftingService(db, drafter, metrics, settings.business_timezone)
             stack.push_async_callback(drafting.aclose)
             sender = Sender(db, gateway, settings, metrics=metrics)
             stack.push_async_callback(sender.stop)

@@ -3,15 +3,18 @@ confusion, or a wish to stop hearing from the business (pure, built-in)."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dateparser
 from dateparser.date import DateDataParser
+from dateparser.languages import default_loader
 from dateparser.search import search_dates
 
 from .intents import Intent, detect_intent
@@ -100,7 +103,12 @@ def _normal(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text)
+    return re.findall(r"[\w']+", text)
+
+
+def _clauses(text: str) -> list[list[str]]:
+    """The words of each clause of `text` (split at . , ; ! ? and dashes), empty ones left out."""
+    return [words for part in re.split(r"[.,;!?\u2014-]+", text) if (words := _words(part))]
 
 
 def _any(patterns: tuple[str, ...], text: str) -> bool:
@@ -111,15 +119,18 @@ def _any(patterns: tuple[str, ...], text: str) -> bool:
 
 _CONTACT_VERBS = r"(?:text|txt|tex|sms|messag|msg|mesag|contact|call|email|spam|bother|send|hit)\w*"
 _OPT_OUT_PATTERNS = (
-    rf"stop {_CONTACT_VERBS}",
-    rf"(?:quit|cease) {_CONTACT_VERBS}",
+    rf"(?:stop|quit|cease|enough)(?: with)? (?:the |these |your |all )?{_CONTACT_VERBS}",
     rf"(?:don't|dont|do not|never|pls don't|stop) (?:ever )?{_CONTACT_VERBS} (?:me|us|this number)",
-    rf"(?:don't|dont|do not) {_CONTACT_VERBS} (?:me )?(?:again|anymore|any more)",
+    rf"(?:don't|dont|do not|never) {_CONTACT_VERBS}(?: me| us)? (?:again|anymore|any more)",
+    rf"(?:can|could|would|will) (?:you|u) (?:please |pls )?not {_CONTACT_VERBS} (?:me|us)",
     r"no (?:more|further) (?:texts|txts|messages|msgs|sms|contact|calls|spam|emails)",
-    r"(?:take|get|remove|delete|drop|scratch|strike) (?:me|my (?:number|name|phone|#|details|info))"
+    r"(?:take|get|remove|delete|drop|scratch|strike) "
+    r"(?:me|us|my (?:number|name|phone|#|details|info))"
     r"(?: \w+)? (?:off|from|out of)",
+    r"(?:want|wanna|like) (?:to be )?(?:off|out of|removed from) (?:this|your|the) (?:list|texts)",
     r"(?:remove|delete|erase|lose|forget) "
-    r"(?:me|my (?:number|name|phone number|phone|#|details|info|data))",
+    r"(?:me|us|my (?:number|name|phone number|phone|#|details|info|data))",
+    r"(?:asked|told) (?:you|u) (?:to stop|not to)",
     r"unsub\w*",
     r"opt(?:ing)? ?(?:me )?out",
     r"leave me alone",
@@ -140,11 +151,36 @@ _STOP_FILLERS = frozenset(
 _STOP_WORDS = frozenset({"stop", "stahp", "basta", "alto", "arrête", "arrete"})
 
 
+def _only_stop(words: list[str]) -> bool:
+    return any(word in _STOP_WORDS for word in words) and all(
+        word in _STOP_FILLERS or word in _STOP_WORDS for word in words
+    )
+
+
+# "don't … texts", "no longer want … messages": a refusal, then within a few words a way we
+# reach the customer; "don't call, text me instead" asks for another way, not for silence
+_REFUSALS = ("don't", "dont", "do not", "never", "no longer", "no more", "stop", "quit", "cease")
+_REACH = (
+    r"(?:text|txt|sms|messag|msg|contact|call|email|spam|notif|promo|marketing|"
+    r"subscri|repl|alert)\w*|reach(?:ing)? out|hear(?:ing)? from (?:you|u|y'all)"
+)
+_REFUSAL_NEAR_REACH = re.compile(
+    rf"(?<![\w'])(?:{'|'.join(_REFUSALS)})(?: [\w']+){{0,5}}? (?:{_REACH})(?![\w'])"
+)
+_CANCEL = re.compile(
+    r"(?<![\w'])(?:cancel|end|stop) (?:my |the |this |these |your |all )?"
+    r"(?:subscription|texts|messages|alerts|sms|marketing)"
+)
+
+
 def _opt_out(text: str) -> bool:
-    words = _words(text)
-    if words and any(word in _STOP_WORDS for word in words):
-        if all(word in _STOP_FILLERS or word in _STOP_WORDS for word in words):
-            return True
+    if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
+        return True
+    clauses = _clauses(text)
+    # the whole text, or its last clause, is a plea to stop ("enough with the texts, stop");
+    # a first "Stop!" followed by more is surprise ("Stop! That price is amazing")
+    if clauses and (_only_stop(_words(text)) or _only_stop(clauses[-1])):
+        return True
     return _any(_OPT_OUT_PATTERNS, text)
 
 
@@ -168,8 +204,10 @@ _SOFT_NO_PATTERNS = (
     r"not (?:really )?interested",
     r"no longer interested",
     r"(?:i'm|im|i am|we're|were|we are) (?:good|ok|okay|fine|all set|set)"
-    r"(?: for now| thanks| thx)?$",
+    r"(?: for now)?(?: thanks| thx| thank you)?$",
     r"(?:i'll|ill|i will|we'll|we will) pass",
+    r"(?:going to|gonna|have to|got to|gotta) pass",
+    r"pass (?:this time|for now|on (?:this|that|it))",
     r"pass for now",
     r"not for (?:me|us)",
     r"(?:i'll|ill|we'll) (?:think about it|let you know)",
@@ -184,20 +222,39 @@ _SOFT_NO_PATTERNS = (
     r"(?:i'm|im|i am) going to hold off",
     r"hold off",
     r"(?:changed|change) (?:my|our) mind",
+    r"(?:maybe|perhaps|possibly) (?:later|another|some other|next|in the future|down the road)\w*",
+    r"(?:decided|deciding|chosen|choose) (?:not|against)",
+    r"not (?:going|go) ahead",
+    r"(?:say|saying) no",
+    r"(?:have|got|need) to (?:say no|decline|pass)",
+    r"decline",
+    r"(?:i|we) (?:don't|dont|do not) think so",
+    r"(?:i'd|id|we'd|i would|we would) rather not",
+    r"not (?:keen|looking|needed|necessary)",
+    r"no (?:for now|interest)",
+    r"(?:we'll|well|i'll|ill) skip",
 )
 # "no" as the whole answer, a polite refusal; "no problem" and the like are not one
-_BARE_NO = frozenset({"no", "nah", "nope", "no no", "naw", "no sorry", "sorry no"})
+_BARE_NO = frozenset(
+    {"no", "nah", "nope", "no no", "naw", "no sorry", "sorry no", "not really", "no not really"}
+)
 
 
 def _soft_no(text: str) -> bool:
-    words = " ".join(_words(text))
-    return words in _BARE_NO or _any(_SOFT_NO_PATTERNS, text)
+    words = " ".join(_words(text))  # punctuation aside: "we're all set, thanks"
+    return words in _BARE_NO or _any(_SOFT_NO_PATTERNS, words)
 
 
 # -- the customer does not follow
 
 _CONFUSED_PATTERNS = (
-    r"who (?:is|'s) (?:this|that|it)",
+    r"who (?:is|'s) (?:this|that|it|texting|messaging|sending)",
+    r"is this (?:a )?(?:scam|spam|legit|real|a bot|a robot|automated)",
+    r"(?:which|what) (?:company|business|store|shop|place) (?:is|'s) (?:this|that)",
+    r"what (?:is|'s) this$",
+    r"(?:didn't|didnt|did not|never) (?:request|ask for|sign up|subscribe|opt in)",
+    r"(?:don't|dont|do not) know (?:what|who) (?:this|you)",
+    r"(?:i'm|im|i am) lost",
     r"who's this",
     r"whos this",
     r"who dis",
@@ -216,7 +273,7 @@ _CONFUSED_PATTERNS = (
     r"what does that mean",
     r"not sure what (?:you mean|this is)",
     r"do i know you",
-    r"(?:i )?never (?:signed up|asked|contacted you|gave you)",
+    r"(?:i )?never (?:signed up|gave you)",
     r"how did you get (?:my|this) (?:number|#)",
     r"who gave you (?:my|this) number",
     r"no idea what (?:this|you)",
@@ -230,10 +287,11 @@ _BARE_CONFUSED = frozenset({"what", "wat", "wut", "who", "huh", "eh", "sorry", "
 
 
 def _confused(text: str) -> bool:
-    words = _words(text)
-    if not words:
+    if not _words(text):
         return "?" in text  # "??"
-    if len(words) <= 2 and all(word in _BARE_CONFUSED for word in words) and "?" in text:
+    # a question that is only "what?" or "who?", alone or closing the text ("I'm lost, what?")
+    last = _clauses(text)[-1]
+    if "?" in text and len(last) <= 2 and all(word in _BARE_CONFUSED for word in last):
         return True
     return _any(_CONFUSED_PATTERNS, text)
 
@@ -243,7 +301,8 @@ def _confused(text: str) -> bool:
 _INTEREST_PATTERNS = (
     r"interested",
     r"(?:book|booking|schedul\w*|appointment|appt|reserv\w*)",
-    r"(?:can|could|may) (?:i|we) (?:come|stop|drop|swing|pop) (?:in|by|over)",
+    r"(?:can|could|may) (?:i|we) (?:come|stop|drop|swing|pop)(?: in| by| over)?",
+    r"(?:anything|something|any slots?|any spots?|any times?) (?:open|available|free)",
     r"come (?:in|by) (?:sometime|some time|soon|next|this|one)",
     r"when (?:are|r) (?:you|u) (?:free|available)",
     r"when (?:can|could) (?:i|we|you)",
@@ -252,12 +311,18 @@ _INTEREST_PATTERNS = (
     r"(?:set up|setup) (?:a|an|some) (?:time|call|visit|meeting)",
     r"(?:sometime|some time|anytime|any time) (?:next|this|soon)",
     r"(?:i'm|im|i am) free",
-    r"(?:works|work) for me",
+    r"(?:works?|suits?) (?:better |best )?for (?:me|us)",
+    r"keen",
+    r"(?:i'd|id|i would|we'd|we would) (?:like|love) to (?:come|book|visit|stop|pop|drop)",
+    r"what(?:'s| is) (?:free|available|open)",
+    r"(?:end|start|beginning) of (?:the |next )?(?:week|month)",
+    r"weekend",
+    r"would be (?:best|great|good|ideal|perfect)",
     r"sounds good",
 )
 _HOURS_QUESTION = (
     r"(?:are|r) (?:you|u|y'all|yall) open",
-    r"open (?:on|at|until|till|til|late|today|tomorrow|this)",
+    r"(?<!anything )(?<!something )open (?:on|at|until|till|til|late|today|tomorrow|this)",
     r"what time do (?:you|u) (?:open|close|stop|start|serve|finish)",
     r"(?:when|what time) (?:do|does|are) (?:you|u|the \w+) (?:open|close|closing)",
     r"hours",
@@ -265,59 +330,170 @@ _HOURS_QUESTION = (
 )
 # words dateparser reads as dates that customers mean otherwise ("we" is Wednesday, "may" May)
 _NOT_DATES = frozenset(
-    {"we", "may", "now", "second", "sec", "a second", "in a second", "mon", "sun", "sat", "march"}
+    {"we", "may", "now", "second", "sec", "a second", "in a second", "mon", "sun", "sat"}
+    | {"march", "today", "by today"}
 )
-# a bare hour after these words is a time of day ("at 3"), which dateparser reads as a month
+# durations ("waiting 20 minutes") are not moments to meet at
+_DURATION_WORDS = frozenset(
+    {"minute", "minutes", "min", "mins", "hour", "hours", "hr", "hrs", "seconds", "ago"}
+)
+# a text about the past names no appointment ("we were there on Saturday")
+_PAST = (
+    r"was",
+    r"were",
+    r"went",
+    r"came",
+    r"called",
+    r"had",
+    r"did",
+    r"last",
+    r"yesterday",
+    r"ago",
+    r"stopped",
+)
+# SMS spellings dateparser does not know
+_SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "2moro": "tomorrow"}
+_SHORTHAND_WORD = re.compile(r"(?<![\w'])(" + "|".join(_SHORTHAND) + r")(?![\w'])")
+# a bare hour after these words is a time of day ("at 3"), which dateparser reads as a month;
+# so is "4:15" without am or pm, which it reads as the small hours
 _BARE_HOUR = re.compile(
-    r"(?<![\w:])(at|@|around|by|for|about|say|like) (1[0-2]|[1-9])"
+    r"(?<![\w:])(?:(?P<after>at|@|around|by|for|about|say|like) (?P<hour>1[0-2]|[1-9])"
+    r"|(?P<clock>(?P<clock_hour>1[0-2]|[1-9]):[0-5]\d))"
     r"(?![\w:.,/]|\s*(?:am|pm|a\.m|p\.m|o'clock))"
 )
 
 
 def _with_half_day(match: re.Match[str]) -> str:
     """ "at 3" as a business hour: 8 to 11 in the morning, 12 to 7 in the afternoon."""
-    hour = int(match.group(2))
-    return f"{match.group(1)} {hour}{'am' if 8 <= hour <= 11 else 'pm'}"
+    hour = int(match["hour"] or match["clock_hour"])
+    half = "am" if 8 <= hour <= 11 else "pm"
+    if match["clock"]:
+        return f"{match['clock']}{half}"
+    return f"{match['after']} {hour}{half}"
 
 
-DATE_SETTINGS_BASE = {"PREFER_DATES_FROM": "future", "RETURN_AS_TIMEZONE_AWARE": True}
+def _prepared(text: str) -> str:
+    """`text` as dateparser reads it best: SMS shorthand spelled out, hours with am or pm."""
+    text = _SHORTHAND_WORD.sub(lambda match: _SHORTHAND[match[1]], text)
+    return _BARE_HOUR.sub(_with_half_day, text)
 
 
-def _moments(text: str, received_at: datetime, zone: ZoneInfo) -> list[tuple[datetime, bool]]:
-    """The future moments named in `text`, each with whether it names a time of day."""
+def _date_words() -> frozenset[str]:
+    """The words dateparser's English locale reads as dates or times of day ("saturday",
+    "tomorrow", "noon"), from its own data; words of one or two letters left out."""
+    info = default_loader.get_locale("en").info
+    names = [*calendar.month_name[1:], *calendar.day_name, "am", "pm", "week", "day"]
+    names += ["early_morning", "morning", "afternoon", "evening", "night"]
+    phrases = [phrase for key in names for phrase in info.get(key.lower(), [])]
+    phrases += [phrase for found in info["relative-type"].values() for phrase in found]
+    for simplification in info["simplifications"]:
+        phrases += re.findall(r"[a-z]{4,}", " ".join(simplification))  # "noon", "tonight"
+    return frozenset(
+        word for phrase in phrases for word in re.findall(r"[a-z]+", phrase) if len(word) > 2
+    )
+
+
+DATE_WORDS = _date_words()
+# dateparser's search costs about 0.1 ms a character: it reads at most this many sentences
+# that may name a time, each cut to SMS length
+DATE_SENTENCES, DATE_SENTENCE_CHARS = 3, 160
+
+
+def _date_sentences(text: str) -> str:
+    """The first sentences of `text` with a digit or a date word, bounded for dateparser."""
+    found = []
+    for sentence in re.split(r"(?<=[.!?\n])\s+", text):
+        if any(char.isdigit() for char in sentence) or DATE_WORDS & set(_words(sentence)):
+            found.append(sentence[:DATE_SENTENCE_CHARS])
+            if len(found) == DATE_SENTENCES:
+                break
+    return " ".join(found)
+
+
+@dataclass(frozen=True)
+class _Moment:
+    at: datetime
+    timed: bool  # names a time of day, not only a day
+
+
+def _names_a_time(phrase: str, periods: DateDataParser, settings: dict[str, Any]) -> bool:
+    """Whether `phrase` names a time of day: dateparser says so, or (for "10am tomorrow",
+    which it calls a day) the time it reads does not move with the time the text came."""
+    period = periods.get_date_data(phrase).period
+    if period in ("time", "part_of_day"):
+        return period == "time"  # "Saturday morning" is a wish, not a time
+    base: datetime = settings["RELATIVE_BASE"]
+    moved = base + timedelta(minutes=17) if base.minute < 40 else base - timedelta(minutes=17)
+    first = dateparser.parse(phrase, settings=settings)
+    second = dateparser.parse(phrase, settings={**settings, "RELATIVE_BASE": moved})
+    if first is None or second is None:
+        return False
+    return first.time() == second.time() and first.time() != time(0, 0)
+
+
+def _moments(text: str, received_at: datetime, zone: ZoneInfo) -> list[_Moment]:
+    """The moments from about now to a year ahead named in `text`, in `zone`."""
     local = received_at.astimezone(zone)
     settings: dict[str, Any] = {
-        **DATE_SETTINGS_BASE,
+        "PREFER_DATES_FROM": "future",
+        "RETURN_AS_TIMEZONE_AWARE": True,
         "RELATIVE_BASE": local.replace(tzinfo=None),
         "TIMEZONE": zone.key,
     }
-    prepared = _BARE_HOUR.sub(_with_half_day, text)
-    found = search_dates(prepared, languages=["en"], settings=settings) or []
-    parser = DateDataParser(languages=["en"], settings={**settings, "RETURN_TIME_AS_PERIOD": True})
+    candidates = _date_sentences(text)
+    if not candidates:
+        return []
+    found = search_dates(_prepared(candidates), languages=["en"], settings=settings) or []
+    periods = DateDataParser(languages=["en"], settings={**settings, "RETURN_TIME_AS_PERIOD": True})
     moments = []
     for phrase, moment in found:
-        if phrase.strip().lower() in _NOT_DATES or not re.search(r"[a-z]{2}|\d", phrase.lower()):
+        words = set(_words(phrase))
+        if phrase.strip() in _NOT_DATES or not words or words & _DURATION_WORDS:
             continue
-        data = parser.get_date_data(phrase)
-        timed = data.period == "time"
         moment = moment.astimezone(zone)
+        if moment > local + timedelta(days=60):
+            # dateparser reads "Tuesday the 9th" as September; day-first reads it as the 9th
+            day_first = dateparser.parse(phrase, settings={**settings, "DATE_ORDER": "DMY"})
+            if day_first is not None and day_first.astimezone(zone) < moment:
+                moment = day_first.astimezone(zone)
+        timed = _names_a_time(phrase, periods, settings)
         if timed and moment < local and moment.date() == local.date():
             moment += timedelta(days=1)  # "3pm" said at 4pm means tomorrow's
         if local - timedelta(hours=1) <= moment <= local + timedelta(days=366):
-            moments.append((moment, timed))
+            moments.append(_Moment(moment, timed))
+            if timed:
+                break  # the first time named is the one asked for (_when)
     return moments
+
+
+def _when(moments: list[_Moment], local: datetime) -> datetime | None:
+    """The time asked for: the first timed moment, on the day named apart from it if any
+    ("tomorrow around noon" comes as "tomorrow" and "noon")."""
+    timed = [moment.at for moment in moments if moment.timed]
+    if not timed:
+        return None
+    days = [moment.at for moment in moments if not moment.timed]
+    first = timed[0]
+    if days and first.date() in (local.date(), local.date() + timedelta(days=1)):
+        first = first.replace(year=days[0].year, month=days[0].month, day=days[0].day)
+    return first
+
+
+SHORT_REPLY_WORDS = 7
 
 
 def _appointment(
     text: str, received_at: datetime, zone: ZoneInfo
 ) -> tuple[AppointmentIntent, str | None]:
-    if _any(_HOURS_QUESTION, text):
+    if _any(_HOURS_QUESTION, text) or _any(_PAST, text):
         return AppointmentIntent.NONE, None
     moments = _moments(text, received_at, zone)
-    timed = [moment for moment, has_time in moments if has_time]
-    if timed:
-        return AppointmentIntent.SPECIFIC, timed[0].isoformat()
-    if moments or _any(_INTEREST_PATTERNS, text):
+    at = _when(moments, received_at.astimezone(zone))
+    if at is not None:
+        return AppointmentIntent.SPECIFIC, at.isoformat()
+    # a day alone answers a booking question in a short reply ("How about Tuesday?"); in a
+    # longer text it is more often a fact ("my daughter turns 7 on Saturday")
+    if (moments and len(_words(text)) <= SHORT_REPLY_WORDS) or _any(_INTEREST_PATTERNS, text):
         return AppointmentIntent.VAGUE, None
     return AppointmentIntent.NONE, None
 
@@ -325,14 +501,15 @@ def _appointment(
 def understand(text: str, received_at: datetime, zone: ZoneInfo) -> Understanding:
     """The built-in understanding of a customer's text received at `received_at` (aware).
 
-    Reads the first WORK_CHARS characters. Pure, but dateparser takes tens of milliseconds
-    on a long text: callers on the event loop run it in a thread.
+    Reads the first WORK_CHARS characters, and hands dateparser at most three short
+    sentences of them. Pure, but it can take tens of milliseconds: callers on the event
+    loop run it in a thread.
     """
     head = bounded(text)
     normal = _normal(head)
     opt_out = _opt_out(normal)
     soft_no = not opt_out and _soft_no(normal)
-    confused = not opt_out and _confused(normal)
+    confused = _confused(normal)
     if opt_out or soft_no:
         appointment, at = AppointmentIntent.NONE, None
     else:
@@ -346,3 +523,9 @@ def understand(text: str, received_at: datetime, zone: ZoneInfo) -> Understandin
         opt_out_request=opt_out,
         source=UnderstandingSource.BUILTIN,
     )
+
+
+def warm_up() -> None:
+    """Load dateparser's data and compile its patterns, which takes about a second and holds
+    the interpreter while it does: done once at start, before any text is waiting."""
+    understand("Saturday at 9:30 works, thanks", datetime(2025, 12, 1, tzinfo=UTC), ZoneInfo("UTC"))

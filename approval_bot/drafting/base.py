@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ..models import Sentiment
+from ..understanding import Understanding
 from .checks import Finding
 
 
@@ -39,7 +42,12 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    # when `latest` arrived, and the business's zone: "9:30 Saturday" is read against them
+    received_at: datetime | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     facts: Mapping[str, object] = field(default_factory=dict)  # what is known of the customer
+    # the understanding stored when the text arrived: drafters need not read it again
+    understood: Understanding | None = None
 
     @property
     def known_text(self) -> str:
@@ -62,8 +70,10 @@ class DraftResult:
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
     template_key: str | None = None  # the template a built-in draft came from
-    # facts about the customer the drafter read in the text, merged into the thread's
-    proposed_facts: Mapping[str, object] = field(default_factory=dict)
+    # what the customer's text means, by the drafter that wrote this; None for a text-back
+    understanding: Understanding | None = None
+    # facts about the customer the drafter proposes (a patch for facts.merge_facts)
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 class DraftUnavailable(Exception):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -10,6 +13,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from ..intents import Intent, detect_intent, has_word
 from ..models import Sentiment
 from ..sms_text import WORK_CHARS
+from ..understanding import Understanding, understand
 from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry
 from .checks import check_draft
 
@@ -82,7 +86,19 @@ class BuiltinDrafter:
     name = NAME
 
     async def draft(self, context: DraftContext) -> DraftResult:
-        return draft_offline(context)
+        # dateparser takes tens of milliseconds on a long text: off the event loop
+        return await asyncio.to_thread(draft_offline, context)
+
+
+def builtin_understanding(context: DraftContext, intent: str) -> Understanding | None:
+    """The built-in understanding of the customer's text, with the drafter's intent."""
+    if context.missed_call:
+        return None
+    found = context.understood
+    if found is None:  # read once when the text arrived; only a text from before then is read now
+        received = context.received_at or datetime.now(UTC)
+        found = understand(context.latest, received, context.zone)
+    return dataclasses.replace(found, intent=intent)
 
 
 def draft_offline(context: DraftContext) -> DraftResult:
@@ -117,7 +133,8 @@ def draft_offline(context: DraftContext) -> DraftResult:
         findings=check_draft(body, context.known_text),
         drafter=NAME,
         template_key=template_key,
-        proposed_facts=propose_facts(text),
+        facts=propose_facts(text),
+        understanding=builtin_understanding(context, intent),
     )
 
 

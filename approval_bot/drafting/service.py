@@ -8,13 +8,15 @@ transaction. Several texts in a row give one live draft answering the latest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import openai
@@ -25,6 +27,7 @@ from ..db import Database, Priority
 from ..metrics import Metrics
 from ..models import Channel, Event, MessageMode, MessageStatus, MessageType, Sentiment
 from ..sms_text import bounded
+from ..understanding import Understanding
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
@@ -86,7 +89,9 @@ class FallbackDrafter:
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
         self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        return replace(draft_offline(context), fallback_reason=reason)
+        # the built-in understanding comes with the built-in draft
+        result = await asyncio.to_thread(draft_offline, context)
+        return dataclasses.replace(result, fallback_reason=reason)
 
 
 def build_drafter(
@@ -238,9 +243,9 @@ def _store_draft(
             "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
             (draft_id, call_id),
         )
-    if result.proposed_facts:
+    if result.facts:
         workflow.change_facts(
-            conn, thread_id, dict(result.proposed_facts), source=f"drafter {result.drafter}"
+            conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
         )
     if result.sentiment is not Sentiment.UNKNOWN:
         conn.execute(
@@ -273,10 +278,17 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
 class DraftingService:
     """Runs drafting tasks after responses; tracked so shutdown can cancel and await them."""
 
-    def __init__(self, db: Database, drafter: Drafter, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        db: Database,
+        drafter: Drafter,
+        metrics: Metrics,
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self.db = db
         self.drafter = drafter
         self.metrics = metrics
+        self.zone = zone or ZoneInfo("UTC")  # BUSINESS_TIMEZONE
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._closing = False
@@ -352,6 +364,7 @@ class DraftingService:
         known = await _one(
             conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
         )
+        received = inbound_row["timestamp"] if inbound_row is not None else None
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -361,6 +374,13 @@ class DraftingService:
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
             facts=json.loads(known["facts"]) if known is not None else {},
+            understood=(
+                Understanding.from_json(inbound_row["understanding"])
+                if inbound_row is not None and inbound_row["understanding"]
+                else None
+            ),
+            received_at=datetime.fromisoformat(received) if received else None,
+            zone=self.zone,
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
