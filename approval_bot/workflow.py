@@ -530,8 +530,8 @@ def set_appointment(
         audit.AuditEvent(
             event=ContactEvent.APPOINTMENT_CHANGED,
             thread_id=thread_id,
-            message_id=message_id,
-            metadata={"from": expected, "to": status, "appointment_at": at},
+            # a change of the conversation: the text that moved it is named in the metadata
+            metadata={"from": expected, "to": status, "appointment_at": at, "text": message_id},
         ),
     )
 
