@@ -125,11 +125,11 @@ _OPT_OUT_PATTERNS = (
     rf"(?:can|could|would|will) (?:you|u) (?:please |pls )?not {_CONTACT_VERBS} (?:me|us)",
     r"no (?:more|further) (?:texts|txts|messages|msgs|sms|contact|calls|spam|emails)",
     r"(?:take|get|remove|delete|drop|scratch|strike) "
-    r"(?:me|us|my (?:number|name|phone|#|details|info))"
+    r"(?:me|us|(?:my|this) (?:number|name|phone|#|details|info))"
     r"(?: \w+)? (?:off|from|out of)",
     r"(?:want|wanna|like) (?:to be )?(?:off|out of|removed from) (?:this|your|the) (?:list|texts)",
     r"(?:remove|delete|erase|lose|forget) "
-    r"(?:me|us|my (?:number|name|phone number|phone|#|details|info|data))",
+    r"(?:me|us|(?:my|this) (?:number|name|phone number|phone|#|details|info|data))",
     r"(?:asked|told) (?:you|u) (?:to stop|not to)",
     r"unsub\w*",
     r"opt(?:ing)? ?(?:me )?out",
@@ -173,8 +173,44 @@ _CANCEL = re.compile(
 )
 
 
+# a question about us having stopped ("why did you stop texting back?") asks for more,
+# and so does missing them ("I stopped getting your texts")
+_WHY_STOPPED = re.compile(
+    r"(?<![\w'])(?:(?:why|did) (?:did )?(?:you|u|y'all) (?:stop|quit|never)|"
+    r"stopped (?:getting|receiving))"
+)
+
+
+# a wish to be rid of our texts, said any way: a word for ending or removing, and a word for
+# our texts or the customer's place on our list, in one sentence ("I would appreciate it if
+# you stopped sending me text messages", "how do I make these messages stop")
+_ENDING = re.compile(
+    r"(?<![\w'])(?:stop(?:ped|ping|s)?|remov\w*|unsubscri\w*|quit|cease|enough|done with|"
+    r"(?:doesn't|does not|don't|do not|dont) want|no more|no longer)(?![\w'])"
+)
+_OUR_TEXTS = re.compile(
+    r"(?<![\w'])(?:texts|text messages|txts|messages|msgs|sms|(?:your|this|contact|"
+    r"mailing|text|sms) list)(?![\w'])"
+)
+# ... and a number taken off a list ("take my husband's number off")
+_NUMBER_OFF = re.compile(r"(?<![\w'])number (?:off|out)(?![\w'])|(?:take|get) (?:\w+ ){0,3}off")
+
+
+def _ending_our_texts(text: str) -> bool:
+    for sentence in re.split(r"(?<=[.!?;\n])\s+", text):
+        if _ENDING.search(sentence) and _OUR_TEXTS.search(sentence):
+            return True
+        if _NUMBER_OFF.search(sentence) and "number" in sentence:
+            return True
+    return False
+
+
 def _opt_out(text: str) -> bool:
+    if _WHY_STOPPED.search(text):
+        return False
     if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
+        return True
+    if _ending_our_texts(text):
         return True
     clauses = _clauses(text)
     # the whole text, or its last clause, is a plea to stop ("enough with the texts, stop");
@@ -193,7 +229,7 @@ _SOFT_NO_PATTERNS = (
     r"no ty",
     r"no tks",
     r"nah(?: thanks| thx| i'm good| im good)?",
-    r"not (?:right )?now",
+    r"not (?:right |for )?now",
     r"not (?:at|for) the moment",
     r"not at this (?:time|moment|point)",
     r"not this (?:time|week|month|year)",
@@ -233,6 +269,7 @@ _SOFT_NO_PATTERNS = (
     r"not (?:keen|looking|needed|necessary)",
     r"no (?:for now|interest)",
     r"(?:we'll|well|i'll|ill) skip",
+    r"probably not",
 )
 # "no" as the whole answer, a polite refusal; "no problem" and the like are not one
 _BARE_NO = frozenset(
@@ -250,6 +287,10 @@ def _soft_no(text: str) -> bool:
 _CONFUSED_PATTERNS = (
     r"who (?:is|'s) (?:this|that|it|texting|messaging|sending)",
     r"is this (?:a )?(?:scam|spam|legit|real|a bot|a robot|automated)",
+    r"(?:are|r) (?:you|u) (?:a )?(?:real person|real|human|bot|robot)",
+    r"(?:don't|dont|do not) (?:recall|remember) (?:signing|giving|asking|subscribing|ordering)",
+    r"not sure who (?:this|you|u)",
+    r"(?:didn't|didnt|did not|never) (?:order|book|buy|make|schedule)\w* (?:anything|any)",
     r"(?:which|what) (?:company|business|store|shop|place) (?:is|'s) (?:this|that)",
     r"what (?:is|'s) this$",
     r"(?:didn't|didnt|did not|never) (?:request|ask for|sign up|subscribe|opt in)",
@@ -313,6 +354,7 @@ _INTEREST_PATTERNS = (
     r"(?:i'm|im|i am) free",
     r"(?:works?|suits?) (?:better |best )?for (?:me|us)",
     r"keen",
+    r"count (?:me|us) in",
     r"(?:i'd|id|i would|we'd|we would) (?:like|love) to (?:come|book|visit|stop|pop|drop)",
     r"what(?:'s| is) (?:free|available|open)",
     r"(?:end|start|beginning) of (?:the |next )?(?:week|month)",
@@ -327,6 +369,8 @@ _HOURS_QUESTION = (
     r"(?:when|what time) (?:do|does|are) (?:you|u|the \w+) (?:open|close|closing)",
     r"hours",
     r"closing time",
+    r"(?:you're|youre|you are|are you|r u|we're|is it|is the \w+) closed",
+    r"closed (?:on|at|for|until|till)",
 )
 # words dateparser reads as dates that customers mean otherwise ("we" is Wednesday, "may" May)
 _NOT_DATES = frozenset(

@@ -83,8 +83,9 @@ def test_objects_merge_by_the_same_law(current, patch):
         if isinstance(value, dict) and isinstance(current.get(key), dict):
             assert merged[key] == merge_facts(current[key], value)
         elif isinstance(value, dict):  # a new object: its nulls delete nothing, so are left out
-            assert merged[key] == merge_facts({}, value)
-            assert None not in merged[key].values()
+            made = merged[key]
+            assert made == merge_facts({}, value)
+            assert isinstance(made, dict) and None not in made.values()
 
 
 @given(facts, patches)
@@ -94,8 +95,13 @@ def test_merging_the_same_patch_twice_is_merging_it_once(current, patch):
 
 
 def test_the_issue_example_merges_as_a_reviewer_expects():
-    current = {"name": "Sam", "topics": ["price"], "preferred": {"day": "Saturday"}, "pets": 1}
-    patch = {
+    current: dict[str, object] = {
+        "name": "Sam",
+        "topics": ["price"],
+        "preferred": {"day": "Saturday"},
+        "pets": 1,
+    }
+    patch: dict[str, object] = {
         "name": "Sam Byrne",
         "topics": ["price", "parking"],
         "preferred": {"time": "morning"},

@@ -40,6 +40,8 @@ def flags(text: str) -> tuple[bool, bool, bool]:
         "Stop please",
         "remove my number",
         "leave me alone",
+        "how do I make these messages stop",
+        "I would appreciate it if you stopped sending me text messages.",
     ],
 )
 def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text):
@@ -54,6 +56,9 @@ def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text)
         "the bus stop outside",
         "Stop! That price is amazing",
         "no problem, thanks",
+        "why did you stop texting back?",
+        "I stopped getting your texts, did you change numbers?",
+        "Don't call, text me instead",
     ],
 )
 def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
@@ -216,7 +221,7 @@ LABEL_KEYS = {
 def test_every_labelled_text_of_the_evaluation_sets_is_valid(name):
     lines = (SETS / name).read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines]
-    assert len(rows) >= (200 if name == "understanding.jsonl" else 40)
+    assert len(rows) >= (200 if name == "understanding.jsonl" else 30)
     texts = [row["text"] for row in rows]
     assert len(set(texts)) == len(texts)
     for row in rows:
