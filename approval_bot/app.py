@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(db.close)
             await db.migrate()
             review.listen(db, metrics.record_decision)
+            review.listen_opt_out_confirmed(db, metrics.plain_opt_outs_confirmed.inc)
             drafter, remote = build_drafter(settings, metrics)
             if remote is not None:
                 stack.push_async_callback(remote.aclose)

@@ -127,6 +127,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.rule_pauses = Counter(
+            "approval_bot_rule_pauses",
+            "Threads the conversation rules paused, by cause (soft_no, confusion, "
+            "opt_out_request).",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.plain_opt_outs_confirmed = Counter(
+            "approval_bot_plain_opt_outs_confirmed",
+            "Opt-outs in plain words a reviewer confirmed.",
+            registry=self.registry,
+        )
+        self.appointments = Counter(
+            "approval_bot_appointments",
+            "Appointments moved into a status (INVITED, BOOKED, and NONE when a new contact "
+            "drops a past one).",
+            ["status"],
+            registry=self.registry,
+        )
+
     def record_decision(self, made: DecisionMade) -> None:
         """Count one committed decision; `review.listen` calls this once per decision."""
         self.decisions.labels(action=made.action, channel=made.channel).inc()

@@ -21,9 +21,11 @@ from .models import (
     ConversationState,
     DecisionChannel,
     Event,
+    MessageMode,
     MessageStatus,
     MessageType,
     PauseKind,
+    SenderRole,
     now_iso,
 )
 
@@ -81,6 +83,14 @@ def listen(db: Database, listener: DecisionListener) -> None:
     `approvals` row); a saved edit left pending is not one.
     """
     _listeners.setdefault(db, []).append(listener)
+
+
+_confirmations: WeakKeyDictionary[Database, list[Callable[[], None]]] = WeakKeyDictionary()
+
+
+def listen_opt_out_confirmed(db: Database, listener: Callable[[], None]) -> None:
+    """Call `listener` after each confirmed opt-out in plain words on `db` commits."""
+    _confirmations.setdefault(db, []).append(listener)
 
 
 def _made(draft: Any, action: ApprovalAction, decision: Decision) -> DecisionMade:
@@ -254,6 +264,8 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             in_reply_to_id=old["in_reply_to_id"],
             draft_version=old["draft_version"] + 1,
             metadata={"previous_version": draft_id, "channel": decision.channel},
+            sender_role=SenderRole.HUMAN,
+            mode=old["mode"] or MessageMode.REPLY,
         )
         rollups.edited(conn, size)
         workflow.change_status(
@@ -478,6 +490,128 @@ async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) 
             target=ConversationState.ACTIVE,
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
+        ),
+        priority=Priority.DECISION,
+    )
+
+
+class NoOptOutRequest(Exception):
+    """The thread is not held for an opt-out in plain words, so there is nothing to decide."""
+
+
+CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
+
+
+def _require_opt_out_request(conn: sqlite3.Connection, thread_id: str) -> Any:
+    row = conn.execute(
+        """
+        SELECT conversations.state, conversations.opted_out, thread_controls.pause_kind,
+               thread_controls.last_updated
+        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (thread_id,),
+    ).fetchone()
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    if row["pause_kind"] != PauseKind.OPT_OUT_REQUEST:
+        raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")
+    return row
+
+
+def _resolve(conn: sqlite3.Connection, thread_id: str, state: str, actor_id: int) -> None:
+    if state == ConversationState.NEEDS_ATTENTION:
+        workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState.NEEDS_ATTENTION,
+            target=ConversationState.ACTIVE,
+            event=ConversationEvent.RESOLVED,
+            actor_id=actor_id,
+        )
+
+
+async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+    """Confirm an opt-out in plain words: the thread is then exactly as a STOP leaves it.
+
+    Opted out and paused (kind opt_out, so only the customer's START lifts it), its
+    replies held; the attention it asked for is dealt with. Raises NoOptOutRequest.
+    """
+
+    def confirm(conn: sqlite3.Connection) -> None:
+        row = _require_opt_out_request(conn, thread_id)
+        if not row["opted_out"]:  # a STOP may have come meanwhile
+            workflow.set_opted_out(
+                conn, thread_id, opted_out=True, source=CONFIRMED_SOURCE, actor_id=actor_id
+            )
+        workflow.set_paused(
+            conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
+        )
+        hold_thread(conn, thread_id, OPT_OUT_REASON, actor_id, kind=PauseKind.OPT_OUT)
+        _resolve(conn, thread_id, row["state"], actor_id)
+
+    await db.write(confirm, priority=Priority.DECISION)
+    for listener in _confirmations.get(db, ()):
+        listener()
+
+
+async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+    """Not an opt-out: resume the thread and let its held texts be drafted as usual.
+
+    Replies it held go back to review; the texts that arrived while it was held are
+    RECEIVED again, for the drafting service (the caller schedules it). Raises
+    NoOptOutRequest, or ThreadClosed when the customer opted out meanwhile.
+    """
+
+    def keep(conn: sqlite3.Connection) -> None:
+        row = _require_opt_out_request(conn, thread_id)
+        if row["opted_out"]:
+            raise ThreadClosed(f"{thread_id} has opted out since; only their START resumes it")
+        workflow.set_paused(
+            conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
+        )
+        for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+            workflow.change_status(
+                conn,
+                held["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.DRAFT_PENDING_APPROVAL,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+            )
+        texts = conn.execute(
+            """
+            SELECT id FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' AND status = 'PAUSED_THREAD'
+              AND timestamp >= ?
+            ORDER BY timestamp
+            """,
+            (thread_id, row["last_updated"]),
+        ).fetchall()
+        for text in texts:
+            workflow.change_status(
+                conn,
+                text["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.RECEIVED,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+                metadata={"reason": "not an opt-out"},
+            )
+        _resolve(conn, thread_id, row["state"], actor_id)
+
+    await db.write(keep, priority=Priority.DECISION)
+
+
+async def edit_facts(
+    db: Database, thread_id: str, patch: dict[str, object], actor_id: int
+) -> dict[str, object]:
+    """Merge a reviewer's patch into a thread's facts (audited); returns the facts after.
+
+    The patch is checked by the caller (`facts.check_patch`).
+    """
+    return await db.write(
+        lambda conn: workflow.change_facts(
+            conn, thread_id, patch, actor_id=actor_id, source="a reviewer"
         ),
         priority=Priority.DECISION,
     )

@@ -380,6 +380,7 @@ def test_pause_resume_and_their_conflicts(web, api):
     assert paused["controls"] == {
         "paused": True,
         "paused_reason": "angry customer",
+        "pause_kind": "reviewer",
         "last_updated": paused["controls"]["last_updated"],
     }
     assert status(web, draft) == S.PAUSED_THREAD

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -44,6 +45,9 @@ class DraftContext:
     # when `latest` arrived, and the business's zone: "9:30 Saturday" is read against them
     received_at: datetime | None = None
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    facts: Mapping[str, object] = field(default_factory=dict)  # what is known of the customer
+    # the understanding stored when the text arrived: drafters need not read it again
+    understood: Understanding | None = None
 
     @property
     def known_text(self) -> str:
@@ -65,6 +69,7 @@ class DraftResult:
     model: str | None = None
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
+    template_key: str | None = None  # the template a built-in draft came from
     # what the customer's text means, by the drafter that wrote this; None for a text-back
     understanding: Understanding | None = None
     # facts about the customer the drafter proposes (a patch for facts.merge_facts)

@@ -12,6 +12,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ..intents import Intent, detect_intent, has_word
 from ..models import Sentiment
+from ..sms_text import WORK_CHARS
 from ..understanding import Understanding, understand
 from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry
 from .checks import check_draft
@@ -93,8 +94,10 @@ def builtin_understanding(context: DraftContext, intent: str) -> Understanding |
     """The built-in understanding of the customer's text, with the drafter's intent."""
     if context.missed_call:
         return None
-    received = context.received_at or datetime.now(UTC)
-    found = understand(context.latest, received, context.zone)
+    found = context.understood
+    if found is None:  # read once when the text arrived; only a text from before then is read now
+        received = context.received_at or datetime.now(UTC)
+        found = understand(context.latest, received, context.zone)
     return dataclasses.replace(found, intent=intent)
 
 
@@ -102,8 +105,10 @@ def draft_offline(context: DraftContext) -> DraftResult:
     """The built-in draft for `context`; pure, so other drafters can fall back to it."""
     text = context.latest
     lines = directive_lines(context.directives)
+    template_key: str | None = None
     if context.missed_call:
         intent, body, confidence = Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL], 0.9
+        template_key = Intent.MISSED_CALL.value
     elif not text.strip() and not context.has_media:
         raise DraftUnavailable("the message has no text to answer")
     elif (entry := best_faq(text, context.faq)) is not None:
@@ -113,9 +118,11 @@ def draft_offline(context: DraftContext) -> DraftResult:
         template = intent if intent in TEMPLATES else Intent.OTHER
         body = TEMPLATES[template]
         confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
+        template_key = template.value
         own = lines.get("greeting" if template is Intent.GREETING else "fallback")
         if own and template in (Intent.GREETING, Intent.OTHER):
             body = own
+            template_key = None  # the reviewers' own line, not a template
     if "sign-off" in lines:
         body = f"{body}\n{lines['sign-off']}"
     return DraftResult(
@@ -125,5 +132,21 @@ def draft_offline(context: DraftContext) -> DraftResult:
         sentiment=sentiment_of(text),
         findings=check_draft(body, context.known_text),
         drafter=NAME,
+        template_key=template_key,
+        facts=propose_facts(text),
         understanding=builtin_understanding(context, intent),
     )
+
+
+# "this is Ana", "my name is Ana", "I'm Ana": a capitalised word right after the phrase
+_NAME = re.compile(r"\b(?i:this is|my name is|my name's|i am|i'm|it's)\s+([A-Z][a-zA-Z'-]{1,30})\b")
+# capitalised words after "I'm"/"it's" that are not names
+_NOT_NAMES = frozenset({"Sorry", "Not", "Just", "Here", "Fine", "Good", "Interested", "Busy"})
+
+
+def propose_facts(text: str) -> dict[str, object]:
+    """Facts the built-in drafter reads in a text: the customer's name when they give it."""
+    match = _NAME.search(text[:WORK_CHARS])
+    if match is None or match.group(1) in _NOT_NAMES:
+        return {}
+    return {"name": match.group(1)}

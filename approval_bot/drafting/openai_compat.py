@@ -176,6 +176,9 @@ def build_messages(
         system += "\nFAQ (keywords: answer):\n" + "\n".join(
             f"- {', '.join(entry.keywords)}: {entry.answer}" for entry in context.faq
         )
+    if context.facts:
+        # reviewers' and drafters' notes on the customer, as JSON so nesting reads plainly
+        system += "\nKnown about the customer: " + json.dumps(context.facts, sort_keys=True)
     messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}]
     for turn in context.history:
         if turn.from_customer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import sqlite3
 import time
@@ -24,8 +25,9 @@ from .. import directives, draft_notices, review, workflow
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
-from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
+from ..models import Channel, Event, MessageMode, MessageStatus, MessageType, Sentiment
 from ..sms_text import bounded
+from ..understanding import Understanding
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
@@ -157,6 +159,10 @@ def _age_seconds(timestamp: str) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
 
 
+# a draft's mode by its intent; every other draft is a reply
+_MODES = {"missed_call": MessageMode.MISSED_CALL, "booking": MessageMode.APPOINTMENT}
+
+
 class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
 
@@ -190,6 +196,8 @@ def _new_draft(
         sentiment=result.sentiment,
         draft_meta=meta,
         metadata=metadata,
+        mode=_MODES.get(result.intent, MessageMode.REPLY),
+        template_key=result.template_key,
     )
     review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
     draft_notices.announce(conn, draft_id)
@@ -234,6 +242,10 @@ def _store_draft(
         conn.execute(
             "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
             (draft_id, call_id),
+        )
+    if result.facts:
+        workflow.change_facts(
+            conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
         )
     if result.sentiment is not Sentiment.UNKNOWN:
         conn.execute(
@@ -349,6 +361,9 @@ class DraftingService:
             Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
         )
         guidance = await directives.load_guidance(conn, thread_id)
+        known = await _one(
+            conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
+        )
         received = inbound_row["timestamp"] if inbound_row is not None else None
         return DraftContext(
             thread_id=thread_id,
@@ -358,6 +373,12 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
+            facts=json.loads(known["facts"]) if known is not None else {},
+            understood=(
+                Understanding.from_json(inbound_row["understanding"])
+                if inbound_row is not None and inbound_row["understanding"]
+                else None
+            ),
             received_at=datetime.fromisoformat(received) if received else None,
             zone=self.zone,
         )

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import directives, drafting, queries, review, workflow
+from .. import directives, drafting, facts, queries, review, workflow
 from ..accounts import Reviewer, reviewer_for_token
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus, MessageType
@@ -68,7 +68,7 @@ def review_errors() -> Iterator[None]:
             decided_at=error.changed_at,
             conflict_on=on,
         ) from None
-    except review.ThreadClosed as error:
+    except (review.ThreadClosed, review.NoOptOutRequest) as error:
         raise ApiError(409, str(error)) from None
     except workflow.TransitionRefused as error:
         raise ApiError(409, str(error)) from None
@@ -236,6 +236,7 @@ async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict
         "controls": {
             "paused": conversation["paused"],
             "paused_reason": conversation["paused_reason"],
+            "pause_kind": conversation["pause_kind"],
             "last_updated": conversation["control_updated"],
         },
         "messages": found.messages,
@@ -414,6 +415,64 @@ async def resume(call: Call) -> dict[str, Any]:
     thread_id = call.path("thread_id")
     with review_errors():
         await review.resume_thread(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/opt-out",
+        "Confirm an opt-out in plain words: the thread is then as a STOP leaves it",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def confirm_opt_out(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.confirm_opt_out(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/not-opt-out",
+        "Not an opt-out: resume the thread and draft the held text as usual",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def not_opt_out(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.not_opt_out(call.db, thread_id, call.reviewer.id)
+    call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "PATCH",
+        f"{PREFIX}/threads/{{thread_id}}/facts",
+        "Merge facts about the customer: scalars replace, objects merge, lists append, "
+        "null deletes",
+        schema.Thread,
+        body=schema.FactsPatch,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def patch_facts(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    try:
+        patch = facts.check_patch(call.body.root)
+    except ValueError as error:
+        raise ApiError(422, str(error), "facts") from None
+    with review_errors():
+        await review.edit_facts(call.db, thread_id, patch, call.reviewer.id)
     return await _thread(call, thread_id)
 
 

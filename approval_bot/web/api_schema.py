@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from ..models import ConversationState, MessageStatus, MessageType
+from ..conversation_rules import AppointmentStatus
+from ..models import (
+    ConversationState,
+    MessageMode,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+    SenderRole,
+)
 
 MAX_BODY_BYTES = 64 * 1024  # a request body over this is refused with 413
 MAX_TEXT = 1600  # one reply: the most a reviewer's text may be (ten SMS segments)
@@ -64,6 +72,10 @@ class ReplyRequest(_Request):
 
     body: Text
     in_reply_to_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class FactsPatch(RootModel[dict[str, Any]]):
+    """Facts to merge: scalars replace, objects merge, lists gain new items, null deletes."""
 
 
 class FaqInput(_Request):
@@ -154,6 +166,13 @@ class Message(_Response):
     delivery_status: str | None
     error_code: int | None
     error_message: str | None
+    sender_role: SenderRole | None = Field(description="who wrote it: customer, bot or human")
+    mode: MessageMode | None = Field(description="what it is for, as the message log names it")
+    template_key: str | None = Field(description="the template a built-in draft came from")
+    ab_variant: str | None
+    understanding: dict[str, Any] | None = Field(
+        None, description="what an inbound customer text means (intent, flags, appointment)"
+    )
     approvals: list[Approval] = []
 
 
@@ -197,11 +216,18 @@ class Conversation(_Response):
     attention_reason: str | None
     opted_out: bool
     last_activity_at: str
+    soft_no_count: int = Field(description="polite refusals in the current contact")
+    confusion_count: int = Field(description="confused texts in the current contact")
+    appointment_status: AppointmentStatus
+    appointment_at: str | None = Field(description="the booked time, ISO 8601")
+    contact_count: int = Field(description="how many contacts this phone has made")
+    facts: dict[str, Any] = Field(description="what is known of the customer, merged")
 
 
 class Controls(_Response):
     paused: bool
     paused_reason: str | None
+    pause_kind: PauseKind | None
     last_updated: str | None
 
 
@@ -268,7 +294,7 @@ ERROR_TEXT = {
 class Operation:
     """One documented endpoint: what it takes, what it answers, and the errors it may give."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "PATCH"]
     path: str
     summary: str
     response: type[BaseModel]
