@@ -110,6 +110,11 @@ async def test_a_failing_migration_leaves_no_trace(db_path):
         ("audit_log", "actor = 'Robot'"),
         ("notifications", "status = 'LOST'"),
         ("thread_controls", "pause_kind = 'whim'"),
+        ("templates", "channel = 'fax'"),
+        ("templates", "key = 'Greeting!'"),
+        ("templates", "content_sid = 'MG00000000000000000000000000000000'"),
+        ("auto_replies", "trigger = 'whim'"),
+        ("messages", "content_variables = 'not json'"),
     ],
 )
 def test_every_enum_column_has_its_check(db_path, table, values):
@@ -168,6 +173,16 @@ def _sample(table: str, column: str) -> str:
         "superseded_by": "NULL",
         "reviewer_id": "1",
         "draft_id": "'x'",
+        "content_sid": "NULL",
+        "content_variables": "NULL",
+        "trigger": "'help'",
+        "body": "'x'" if table != "templates" else "'Hello'",
+        "key": "'greeting_2'",
+        "variables": "'[]'",
+        "pre_approved_by": "NULL",
+        "pre_approved_at": "NULL",
+        "pre_approved_hash": "NULL",
+        "updated_by": "NULL",
     }
     return valid.get(column, "'x'")
 

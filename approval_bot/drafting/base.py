@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -52,6 +53,8 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    # the editable templates (message_templates) by key, filled for this thread
+    templates: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def known_text(self) -> str:

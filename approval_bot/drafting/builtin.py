@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from ..message_templates import DEFAULTS
 from ..models import Sentiment
 from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry, Intent
 from .checks import check_draft
@@ -16,16 +17,19 @@ NAME = "builtin"
 # VADER's own thresholds for its compound score
 POSITIVE_AT, NEGATIVE_AT = 0.05, -0.05
 
+# the editable templates (message_templates) the drafter answers with, by intent
+TEMPLATE_KEYS = {
+    Intent.GREETING: "greeting",
+    Intent.HELP: "help",
+    Intent.MISSED_CALL: "missed_call",
+    Intent.OTHER: "fallback",
+}
+# used when a template is missing from the context
 TEMPLATES = {
-    Intent.GREETING: "Hi! Thanks for getting in touch. How can we help you today?",
-    Intent.HELP: "We're here to help. Tell us what you need and a member of our team will "
-    "get back to you shortly.",
-    Intent.MISSED_CALL: "Sorry we missed your call! How can we help? Reply here and we'll "
-    "get back to you as soon as we can.",
+    **{intent: DEFAULTS[key] for intent, key in TEMPLATE_KEYS.items()},
     Intent.COMPLAINT: "We're sorry to hear that. A member of our team will look into it and "
     "get back to you shortly.",
     Intent.THANKS: "You're welcome! Let us know if there's anything else we can do.",
-    Intent.OTHER: "Thanks for your message. A member of our team will get back to you shortly.",
 }
 
 # the first intent whose words appear in the message wins
@@ -106,12 +110,19 @@ class BuiltinDrafter:
         return draft_offline(context)
 
 
+def _text(context: DraftContext, intent: Intent) -> str:
+    """The context's template for `intent` (rendered by the service), else the default."""
+    key = TEMPLATE_KEYS.get(intent)
+    own = context.templates.get(key) if key is not None else None
+    return own if own else TEMPLATES[intent]
+
+
 def draft_offline(context: DraftContext) -> DraftResult:
     """The built-in draft for `context`; pure, so other drafters can fall back to it."""
     text = context.latest
     lines = directive_lines(context.directives)
     if context.missed_call:
-        intent, body, confidence = Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL], 0.9
+        intent, body, confidence = Intent.MISSED_CALL, _text(context, Intent.MISSED_CALL), 0.9
     elif not text.strip() and not context.has_media:
         raise DraftUnavailable("the message has no text to answer")
     elif (entry := best_faq(text, context.faq)) is not None:
@@ -119,7 +130,7 @@ def draft_offline(context: DraftContext) -> DraftResult:
     else:
         intent = detect_intent(text)
         template = intent if intent in TEMPLATES else Intent.OTHER
-        body = TEMPLATES[template]
+        body = _text(context, template)
         confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
         own = lines.get("greeting" if template is Intent.GREETING else "fallback")
         if own and template in (Intent.GREETING, Intent.OTHER):
