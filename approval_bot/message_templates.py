@@ -182,9 +182,7 @@ class Template:
     @property
     def pre_approved(self) -> bool:
         """A pre-approval holds only for the exact body it was given."""
-        return self.pre_approved_hash is not None and self.pre_approved_hash == body_hash(
-            self.body
-        )
+        return self.pre_approved_hash is not None and self.pre_approved_hash == body_hash(self.body)
 
     @classmethod
     def from_row(cls, row: Any) -> Template:

@@ -64,6 +64,8 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
         *_rows((OUTBOUND,), None, Event.HUMAN_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.AUTO_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.APPROVE, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.REJECT, S.REJECTED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.EDIT, S.SUPERSEDED),
@@ -75,6 +77,7 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
     ]
 )
 
@@ -107,7 +110,13 @@ _TRANSITION_FIELDS = frozenset(
         "superseded_by",
     }
 )
-_CREATE_FIELDS = _TRANSITION_FIELDS | {"in_reply_to_id", "draft_version", "sentiment"}
+_CREATE_FIELDS = _TRANSITION_FIELDS | {
+    "in_reply_to_id",
+    "draft_version",
+    "sentiment",
+    "content_sid",
+    "content_variables",
+}
 
 
 class TransitionRefused(Exception):

@@ -1,0 +1,52 @@
+"""WhatsApp's customer service window: free-form replies only within 24 hours of the
+customer's last message; after it closes only an approved Content template may go (63016).
+
+Pure, but for `last_inbound`, one index lookup on (thread_id, type, timestamp).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+from .retry import WHATSAPP_WINDOW_CODE as CODE
+
+WINDOW = timedelta(hours=24)
+
+
+def closes_at(last_inbound: str | None) -> datetime | None:
+    """When the window of a customer whose last message was at `last_inbound` closes."""
+    if last_inbound is None:
+        return None
+    return datetime.fromisoformat(last_inbound) + WINDOW
+
+
+def is_open(last_inbound: str | None, now: datetime) -> bool:
+    """True while a free-form reply may go: strictly less than 24 hours after their message."""
+    closing = closes_at(last_inbound)
+    return closing is not None and now < closing
+
+
+def last_inbound(conn: sqlite3.Connection, thread_id: str) -> str | None:
+    """The time of the customer's latest message on the thread."""
+    row = conn.execute(
+        """
+        SELECT timestamp FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+        ORDER BY timestamp DESC LIMIT 1
+        """,
+        (thread_id,),
+    ).fetchone()
+    return None if row is None else str(row["timestamp"])
+
+
+def closed_message(closing: datetime | None) -> str:
+    """What a reviewer is told when a free-form reply is refused."""
+    when = (
+        f"closed at {closing.strftime('%Y-%m-%d %H:%M')} UTC, 24 hours after their last message"
+        if closing is not None
+        else "is not open: they have not written"
+    )
+    return (
+        f"This customer's WhatsApp window {when}. WhatsApp refuses free-form replies "
+        f"outside it (Twilio {CODE}): send one of the WhatsApp templates instead."
+    )
