@@ -261,7 +261,9 @@ class Change:
     pre_approved: bool | None = None  # None: leave it (an edit clears it all the same)
 
 
-async def save(db: Database, key: str, change: Change, actor_id: int, role: Role) -> Template:
+async def save(
+    db: Database, key: str, change: Change, actor_id: int | None, role: Role
+) -> Template:
     """Create or change a template, audited; an edited body loses its pre-approval.
 
     Raises InvalidTemplate (nothing saved), NotAdmin when a non-admin asks to change the

@@ -9,9 +9,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
+from .db import Database
 from .retry import WHATSAPP_WINDOW_CODE as CODE
 
 WINDOW = timedelta(hours=24)
+_LAST_INBOUND = """
+    SELECT timestamp FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+    ORDER BY timestamp DESC LIMIT 1
+"""
 
 
 def closes_at(last_inbound: str | None) -> datetime | None:
@@ -29,14 +34,16 @@ def is_open(last_inbound: str | None, now: datetime) -> bool:
 
 def last_inbound(conn: sqlite3.Connection, thread_id: str) -> str | None:
     """The time of the customer's latest message on the thread."""
-    row = conn.execute(
-        """
-        SELECT timestamp FROM messages WHERE thread_id = ? AND type = 'INBOUND'
-        ORDER BY timestamp DESC LIMIT 1
-        """,
-        (thread_id,),
-    ).fetchone()
+    row = conn.execute(_LAST_INBOUND, (thread_id,)).fetchone()
     return None if row is None else str(row["timestamp"])
+
+
+async def closes_at_for(db: Database, thread_id: str, channel: str) -> datetime | None:
+    """When a thread's window closes (None for SMS, or a customer who never wrote)."""
+    if channel != "whatsapp":
+        return None
+    row = await db.fetchone(_LAST_INBOUND, (thread_id,))
+    return closes_at(None if row is None else str(row["timestamp"]))
 
 
 def closed_message(closing: datetime | None) -> str:
