@@ -7,14 +7,17 @@ Pure, but for `last_inbound`, one index lookup on (thread_id, type, timestamp).
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from . import message_templates
 from .db import Database
 from .retry import WHATSAPP_WINDOW_CODE as CODE
 
 WINDOW = timedelta(hours=24)
 _LAST_INBOUND = """
-    SELECT timestamp FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+    SELECT timestamp, receiver FROM messages WHERE thread_id = ? AND type = 'INBOUND'
     ORDER BY timestamp DESC LIMIT 1
 """
 
@@ -36,6 +39,40 @@ def last_inbound(conn: sqlite3.Connection, thread_id: str) -> str | None:
     """The time of the customer's latest message on the thread."""
     row = conn.execute(_LAST_INBOUND, (thread_id,)).fetchone()
     return None if row is None else str(row["timestamp"])
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a reviewer sees for a WhatsApp thread: when the window closes and, once it
+    has, the Content templates they may send instead, with variables filled (editable)."""
+
+    closes_at: datetime | None
+    is_open: bool
+    templates: list[dict[str, Any]]
+
+
+async def offer(db: Database, thread_id: str, channel: str, now: datetime) -> Offer | None:
+    """The window and template offer of a thread; None for SMS. This is a read-only operation."""
+    if channel != "whatsapp":
+        return None
+    row = await db.fetchone(_LAST_INBOUND, (thread_id,))
+    last = None if row is None else str(row["timestamp"])
+    if is_open(last, now):
+        return Offer(closes_at(last), True, [])
+    values = message_templates.variable_values(
+        business_phone=None if row is None else row["receiver"]
+    )
+    templates = [
+        {
+            "key": t.key,
+            "body": t.body,
+            "content_sid": t.content_sid,
+            "fields": [(name, values.get(name, "")) for name in t.variables],
+        }
+        for t in await message_templates.list_all(db)
+        if t.content_sid is not None
+    ]
+    return Offer(closes_at(last), False, templates)
 
 
 async def closes_at_for(db: Database, thread_id: str, channel: str) -> datetime | None:
