@@ -116,6 +116,7 @@ _CARD_COLUMNS = """
     messages.in_reply_to_id, messages.sentiment,
     conversations.state AS conversation_state, conversations.sentiment AS conversation_sentiment,
     conversations.attention_reason, conversations.opted_out,
+    conversations.channel AS thread_channel,
     thread_controls.paused, thread_controls.paused_reason
 """
 

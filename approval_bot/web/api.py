@@ -274,7 +274,9 @@ async def list_drafts(call: Call) -> dict[str, Any]:
         {
             **item,
             "whatsapp_window_closes_at": _iso(
-                await whatsapp_window.closes_at_for(call.db, item["thread_id"], item["channel"])
+                await whatsapp_window.closes_at_for(
+                    call.db, item["thread_id"], item["thread_channel"]
+                )
             ),
         }
         for item in page.rows

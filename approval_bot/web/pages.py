@@ -105,7 +105,7 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 async def _with_window(db: Database, card: dict[str, Any]) -> dict[str, Any]:
     """A WhatsApp card gets its window (when it closes) and, once closed, the template offer."""
     card["whatsapp"] = await whatsapp_window.offer(
-        db, card["thread_id"], card["channel"], datetime.now(UTC)
+        db, card["thread_id"], card["thread_channel"], datetime.now(UTC)
     )
     return card
 
