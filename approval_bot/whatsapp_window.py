@@ -92,5 +92,5 @@ def closed_message(closing: datetime | None) -> str:
     )
     return (
         f"This customer's WhatsApp window {when}. WhatsApp refuses free-form replies "
-        f"outside it (Twilio {CODE}): send one of the WhatsApp templates instead."
+        f"outside it (Twilio {CODE}): send one of the WhatsApp templates instead"
     )

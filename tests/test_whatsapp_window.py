@@ -11,8 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from approval_bot import accounts, message_templates, review, whatsapp_window, workflow
+from approval_bot import (
+    accounts,
+    draft_notices,
+    message_templates,
+    review,
+    reviewer_sms,
+    whatsapp_window,
+    workflow,
+)
 from approval_bot.gateways import TwilioGateway
+from approval_bot.metrics import Metrics
 from approval_bot.models import Channel, DecisionChannel, Event, MessageType, Role
 from approval_bot.sender import Sender
 from tests import fake_twilio
@@ -139,7 +148,7 @@ def settings(make_settings, fake):
 @pytest.fixture
 async def sender(db, settings) -> AsyncIterator[Sender]:
     gateway = TwilioGateway(settings)
-    yield Sender(db, gateway, settings, rand=lambda: 0.5)
+    yield Sender(db, gateway, settings, metrics=Metrics(), rand=lambda: 0.5)
     await gateway.aclose()
 
 
@@ -208,6 +217,10 @@ async def test_twilios_63016_sends_the_reply_back_to_review_with_the_reason(db, 
     )
     assert events[-1]["event"] == "WhatsApp Window Closed"
     assert len(fake.creates()) == 1  # tried once, not retried
+    closed = sender._metrics.registry.get_sample_value(  # type: ignore[union-attr]
+        "approval_bot_whatsapp_window_closed_total", {"source": "twilio"}
+    )
+    assert closed == 1.0
 
 
 # --- the queue, the API: done when a thread quiet for 25 hours offers a template --------------
@@ -269,3 +282,17 @@ def test_the_api_says_when_the_window_closes_and_refuses_approval_after(web):
         f"/api/v1/threads/{NUMBER}/template", headers=headers, json={"key": "greeting"}
     )
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "key"
+
+
+@pytest.mark.anyio
+async def test_approving_by_text_after_the_window_is_refused_with_the_same_words(db):
+    ana = await make_reviewer(db, phone="+14155550111")
+    draft = await _pending(db, timedelta(hours=25))
+    code = await db.write(lambda conn: draft_notices.issue_code(conn, draft))
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    assert answer.text is not None and answer.approved is False
+    assert "WhatsApp window closed" in answer.text
+    assert answer.text.endswith("templates instead.")
+    assert await status_of(db, draft) == "DRAFT_PENDING_APPROVAL"
