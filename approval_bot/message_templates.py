@@ -24,7 +24,6 @@ from .db import Database, Priority
 from .models import Actor, Role, now_iso
 
 MAX_BODY = 1600  # Twilio's limit for one message body
-MAX_KEY = 40
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 KEY = re.compile(r"[a-z0-9_]{1,40}")
 EVENT_UPDATED = "Template Updated"
@@ -65,8 +64,6 @@ DEFAULTS: dict[str, str] = {
     "opt_out_confirmation": "You have successfully been unsubscribed. You will not receive any "
     "more messages from this number. Reply START to resubscribe.",
 }
-# the ones the built-in drafter answers with
-DRAFTER_KEYS = ("greeting", "help", "fallback", "missed_call")
 
 
 class InvalidTemplate(ValueError):
@@ -240,15 +237,6 @@ async def list_all(db: Database) -> list[Template]:
 async def fetch(db: Database, key: str) -> Template | None:
     row = await db.fetchone(_SELECT + " WHERE templates.key = ?", (key,))
     return Template.from_row(row) if row is not None else None
-
-
-async def bodies(db: Database, keys: tuple[str, ...], channel: str) -> dict[str, str]:
-    """The bodies of `keys` that exist for `channel` (a template of another channel is absent)."""
-    marks = ", ".join("?" for _ in keys)
-    rows = await db.fetchall(
-        f"SELECT key, body, channel FROM templates WHERE key IN ({marks})", keys
-    )
-    return {row["key"]: row["body"] for row in rows if row["channel"] in (Channel.ANY, channel)}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from approval_bot.sender import Sender
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio
 
-from .builders import BUSINESS, make_draft, make_reviewer, status_of
+from .builders import BUSINESS, _store_draft, make_reviewer, status_of
 
 NUMBER = "+14155550177"
 SID = "HX" + "0123456789abcdef" * 2
@@ -78,8 +78,12 @@ def _whatsapp_inbound(ago: timedelta, conn: sqlite3.Connection) -> str:
 
 
 async def _pending(db, ago: timedelta) -> str:
-    inbound = await db.write(lambda conn: _whatsapp_inbound(ago, conn))
-    return await make_draft(db, inbound, "¡Hola! Sí, abrimos a las 9.")
+    """The customer's message and its pending draft in one write: a running app's recovery
+    job would otherwise draft the message in between."""
+    draft: str = await db.write(
+        lambda conn: _store_draft(_whatsapp_inbound(ago, conn), "¡Hola! Sí, abrimos a las 9.", conn)
+    )
+    return draft
 
 
 async def _add_offer(db) -> None:
@@ -217,7 +221,7 @@ async def test_twilios_63016_sends_the_reply_back_to_review_with_the_reason(db, 
     )
     assert events[-1]["event"] == "WhatsApp Window Closed"
     assert len(fake.creates()) == 1  # tried once, not retried
-    closed = sender._metrics.registry.get_sample_value(  # type: ignore[union-attr]
+    closed = sender._metrics.registry.get_sample_value(
         "approval_bot_whatsapp_window_closed_total", {"source": "twilio"}
     )
     assert closed == 1.0

@@ -25,7 +25,7 @@ from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
 from ..sms_text import bounded
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
-from .builtin import BuiltinDrafter, draft_offline
+from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
 
 log = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ class DraftingService:
         self, conn: aiosqlite.Connection, channel: str, sender: str
     ) -> dict[str, str]:
         """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
-        keys = message_templates.DRAFTER_KEYS
+        keys = tuple(TEMPLATE_KEYS.values())
         rows = await conn.execute_fetchall(
             f"SELECT key, body, channel FROM templates WHERE key IN ({', '.join('?' * len(keys))})",
             keys,
