@@ -40,6 +40,7 @@ from .web import (
     simulator,
     stats_page,
     status_webhook,
+    templates_page,
 )
 from .web.common import SecurityHeaders, build_templates
 
@@ -149,6 +150,7 @@ def create_app(settings: Settings) -> Starlette:
             *reviewers_page.routes(),
             *api.routes(),
             *directives_page.routes(),
+            *templates_page.routes(),
             *simulator.routes(),
             *stats_page.routes(),
         ],

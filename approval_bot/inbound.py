@@ -16,11 +16,12 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import audit, draft_notices, review, workflow
+from . import audit, auto_replies, draft_notices, review, workflow
 from . import conversation_rules as rules
 from .conversation_rules import BOOKING_INTENT
 from .db import Database, Priority
 from .keywords import Keyword, detect
+from .message_templates import Trigger
 from .models import (
     Actor,
     Channel,
@@ -142,6 +143,7 @@ class Received:
     reviewer_id: int | None = None  # a reviewer texted: their command is answered afterwards
     pause_cause: rules.PauseCause | None = None  # the conversation rules paused the thread
     appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
+    auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
 
     @property
     def wants_draft(self) -> bool:
@@ -341,8 +343,22 @@ def _receive_sms(
 
     message_id = _store(conn, sms, Event.STORED, meta)
     if keyword is Keyword.HELP:
-        _skip(conn, message_id, "a help keyword: Twilio answers it")
-        return Received(Outcome.HELP, thread, message_id)
+        # with the help template pre-approved, it answers (once a day); else a human sees it
+        reply_id = auto_replies.queue_in(
+            conn,
+            Trigger.HELP,
+            thread_id=thread,
+            in_reply_to_id=message_id,
+            sender=sms.receiver,
+            channel=sms.channel,
+        )
+        reason = (
+            "a help keyword: answered by the pre-approved help template"
+            if reply_id is not None
+            else "a help keyword: Twilio answers it"
+        )
+        _skip(conn, message_id, reason)
+        return Received(Outcome.HELP, thread, message_id, auto_reply_id=reply_id)
     return Received(Outcome.STORED, thread, message_id)
 
 

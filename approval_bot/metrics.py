@@ -90,6 +90,20 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.auto_replies = Counter(
+            "approval_bot_auto_replies",
+            "Automatic replies queued under a pre-approved template, by trigger (help, holding).",
+            ["trigger"],
+            registry=self.registry,
+        )
+        self.whatsapp_window_closed = Counter(
+            "approval_bot_whatsapp_window_closed",
+            "WhatsApp replies sent back to review because the 24-hour window had closed: "
+            "Twilio's 63016 (source=twilio) or the sender's own check before sending "
+            "(source=sender).",
+            ["source"],
+            registry=self.registry,
+        )
         self.sends = Counter(
             "approval_bot_sends",
             "Send attempts by what they came to (accepted, retry, uncertain, rejected, opted_out).",

@@ -38,6 +38,9 @@ class Event(StrEnum):
     SUPERSEDED = "Superseded"
     DRAFT_REJECTED = "Draft Rejected"
     HUMAN_REPLY = "Human Reply Written"
+    AUTO_REPLY = "Automatic Reply"  # approved in advance: a pre-approved template
+    TEMPLATE_REPLY = "Template Reply Chosen"  # a reviewer chose a WhatsApp Content template
+    WINDOW_CLOSED = "WhatsApp Window Closed"  # Twilio 63016: back to review
     CUSTOMER_WROTE_AGAIN = "Customer Wrote Again"
     SEND_ACCEPTED = "Send Accepted"
     SEND_FAILED = "Send Failed"

@@ -128,6 +128,7 @@ _CARD_COLUMNS = """
     conversations.state AS conversation_state, conversations.sentiment AS conversation_sentiment,
     conversations.attention_reason, conversations.opted_out,
     conversations.soft_no_count, conversations.confusion_count,
+    conversations.channel AS thread_channel,
     thread_controls.paused, thread_controls.paused_reason
 """
 

@@ -6,6 +6,7 @@ the `approvals` row where it is a draft decision, and the audit rows.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from . import draft_notices, rollups, stats, workflow
+from . import draft_notices, message_templates, rollups, stats, whatsapp_window, workflow
 from .db import Database, Priority
 from .models import (
     ApprovalAction,
+    Channel,
     ConversationEvent,
     ConversationState,
     DecisionChannel,
@@ -36,6 +38,18 @@ OPT_OUT_REASON = "opt-out"  # the reason shown on a thread paused by the custome
 
 class ThreadClosed(Exception):
     """The thread is paused or opted out, so nothing may be approved or sent on it."""
+
+
+class WindowClosed(ThreadClosed):
+    """WhatsApp's 24-hour window has closed: a free-form reply would be refused (63016).
+
+    Every door that shows ThreadClosed shows this message; the reviewer is offered the
+    WhatsApp templates instead.
+    """
+
+    def __init__(self, closes_at: datetime | None) -> None:
+        super().__init__(whatsapp_window.closed_message(closes_at))
+        self.closes_at = closes_at
 
 
 class EmptyReply(ValueError):
@@ -169,6 +183,18 @@ def _require_open_thread(conn: sqlite3.Connection, thread_id: str) -> None:
         raise ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
 
 
+def _require_free_form(conn: sqlite3.Connection, thread_id: str) -> None:
+    """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
+    row = conn.execute(
+        "SELECT channel FROM conversations WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    if row is None or row["channel"] != Channel.WHATSAPP:
+        return
+    last = whatsapp_window.last_inbound(conn, thread_id)
+    if not whatsapp_window.is_open(last, datetime.now(UTC)):
+        raise WindowClosed(whatsapp_window.closes_at(last))
+
+
 async def approve(db: Database, draft_id: str, decision: Decision) -> None:
     """Approve a pending reply for sending."""
     draft = await db.write(
@@ -188,6 +214,8 @@ def _approve(
     """Approve `draft_id`; `since`: when the version decided on was made (default: this one)."""
     draft = _message(conn, draft_id)
     _require_open_thread(conn, draft["thread_id"])
+    if draft["content_sid"] is None:
+        _require_free_form(conn, draft["thread_id"])
     workflow.change_status(
         conn,
         draft_id,
@@ -299,6 +327,7 @@ async def write_reply(
 
     def queue(conn: sqlite3.Connection) -> str:
         _require_open_thread(conn, thread_id)
+        _require_free_form(conn, thread_id)
         last_inbound = conn.execute(
             """
             SELECT receiver, channel FROM messages
@@ -322,6 +351,75 @@ async def write_reply(
         )
         supersede_open_replies(
             conn, thread_id, reply_id, "a reviewer wrote their own reply", reviewer_id
+        )
+        return reply_id
+
+    return await db.write(queue, priority=Priority.DECISION)
+
+
+class NotAContentTemplate(ValueError):
+    """Only a WhatsApp template with a content_sid can be sent outside the window."""
+
+
+async def send_template(
+    db: Database, thread_id: str, key: str, values: dict[str, str], reviewer_id: int
+) -> str:
+    """Send a WhatsApp Content template a reviewer chose, with the variables they filled.
+
+    Twilio gets its content_sid and content_variables ({"1": …, "2": …}, in the order the
+    body names them); the rendered body is kept as the message's text. The thread's other
+    open replies are superseded by it.
+    """
+
+    def queue(conn: sqlite3.Connection) -> str:
+        template = message_templates.get(conn, key)
+        if template is None:
+            raise message_templates.UnknownTemplate(f"no template {key!r}")
+        if template.content_sid is None:
+            raise NotAContentTemplate(
+                f"the template {key!r} has no content_sid: it is not a WhatsApp Content template"
+            )
+        unknown = sorted(set(values) - set(template.variables))
+        if unknown:
+            raise message_templates.InvalidTemplate(
+                "variables", f"variables: the template {key!r} does not use {', '.join(unknown)}"
+            )
+        _require_open_thread(conn, thread_id)
+        last = conn.execute(
+            """
+            SELECT id, receiver, channel FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+            """,
+            (thread_id,),
+        ).fetchone()
+        if last is None or last["channel"] != Channel.WHATSAPP:
+            raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
+        filled = {
+            **message_templates.variable_values(business_phone=last["receiver"]),
+            **values,
+        }
+        variables = message_templates.content_variables(template.variables, filled)
+        reply_id = workflow.create_message(
+            conn,
+            type=MessageType.OUTBOUND,
+            event=Event.TEMPLATE_REPLY,
+            thread_id=thread_id,
+            sender=last["receiver"],
+            receiver=thread_id,
+            body=message_templates.render(template.body, filled),
+            channel=Channel.WHATSAPP,
+            actor_id=reviewer_id,
+            in_reply_to_id=last["id"],
+            content_sid=template.content_sid,
+            content_variables=json.dumps(variables, ensure_ascii=False),
+            metadata={
+                "template": key,
+                "content_sid": template.content_sid,
+                "content_variables": variables,
+            },
+        )
+        supersede_open_replies(
+            conn, thread_id, reply_id, "a reviewer sent a WhatsApp template", reviewer_id
         )
         return reply_id
 

@@ -73,6 +73,8 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
         *_rows((OUTBOUND,), None, Event.HUMAN_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.AUTO_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.APPROVE, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.REJECT, S.REJECTED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.EDIT, S.SUPERSEDED),
@@ -84,6 +86,7 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
     ]
 )
 
@@ -125,6 +128,8 @@ _CREATE_FIELDS = _TRANSITION_FIELDS | {
     "mode",
     "template_key",
     "ab_variant",
+    "content_sid",
+    "content_variables",
 }
 # who writes a message of each type, and what it is for, unless the caller says otherwise
 _DEFAULT_ROLE = {INBOUND: SenderRole.CUSTOMER, DRAFT: SenderRole.BOT, OUTBOUND: SenderRole.HUMAN}

@@ -80,6 +80,7 @@ def state(web):
             "SELECT thread_id, state, opted_out FROM conversations ORDER BY thread_id",
             "SELECT scope, body FROM directives ORDER BY scope",
             "SELECT id, scope, keywords, answer FROM faq_entries ORDER BY id",
+            "SELECT * FROM templates ORDER BY key",
         )
     ]
 

@@ -117,6 +117,11 @@ async def test_a_failing_migration_leaves_no_trace(db_path):
         ("conversations", "facts = '[1, 2]'"),
         ("conversations", "soft_no_count = -1"),
         ("conversations", "contact_count = 0"),
+        ("templates", "channel = 'fax'"),
+        ("templates", "key = 'Greeting!'"),
+        ("templates", "content_sid = 'MG00000000000000000000000000000000'"),
+        ("auto_replies", "trigger = 'whim'"),
+        ("messages", "content_variables = 'not json'"),
     ],
 )
 def test_every_enum_column_has_its_check(db_path, table, values):
@@ -184,6 +189,16 @@ def _sample(table: str, column: str) -> str:
         "soft_no_count": "0",
         "confusion_count": "0",
         "contact_count": "1",
+        "content_sid": "NULL",
+        "content_variables": "NULL",
+        "trigger": "'help'",
+        "body": "'x'" if table != "templates" else "'Hello'",
+        "key": "'greeting_2'",
+        "variables": "'[]'",
+        "pre_approved_by": "NULL",
+        "pre_approved_at": "NULL",
+        "pre_approved_hash": "NULL",
+        "updated_by": "NULL",
     }
     return valid.get(column, "'x'")
 

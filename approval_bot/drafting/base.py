@@ -48,6 +48,8 @@ class DraftContext:
     facts: Mapping[str, object] = field(default_factory=dict)  # what is known of the customer
     # the understanding stored when the text arrived: drafters need not read it again
     understood: Understanding | None = None
+    # the editable templates (message_templates) by key, filled for this thread
+    templates: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def known_text(self) -> str:

@@ -11,6 +11,7 @@ from functools import lru_cache
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ..intents import Intent, detect_intent, has_word
+from ..message_templates import DEFAULTS
 from ..models import Sentiment
 from ..sms_text import WORK_CHARS
 from ..understanding import Understanding, understand
@@ -22,16 +23,19 @@ NAME = "builtin"
 # VADER's own thresholds for its compound score
 POSITIVE_AT, NEGATIVE_AT = 0.05, -0.05
 
+# the editable templates (message_templates) the drafter answers with, by intent
+TEMPLATE_KEYS = {
+    Intent.GREETING: "greeting",
+    Intent.HELP: "help",
+    Intent.MISSED_CALL: "missed_call",
+    Intent.OTHER: "fallback",
+}
+# used when a template is missing from the context
 TEMPLATES = {
-    Intent.GREETING: "Hi! Thanks for getting in touch. How can we help you today?",
-    Intent.HELP: "We're here to help. Tell us what you need and a member of our team will "
-    "get back to you shortly.",
-    Intent.MISSED_CALL: "Sorry we missed your call! How can we help? Reply here and we'll "
-    "get back to you as soon as we can.",
+    **{intent: DEFAULTS[key] for intent, key in TEMPLATE_KEYS.items()},
     Intent.COMPLAINT: "We're sorry to hear that. A member of our team will look into it and "
     "get back to you shortly.",
     Intent.THANKS: "You're welcome! Let us know if there's anything else we can do.",
-    Intent.OTHER: "Thanks for your message. A member of our team will get back to you shortly.",
 }
 
 
@@ -101,14 +105,21 @@ def builtin_understanding(context: DraftContext, intent: str) -> Understanding |
     return dataclasses.replace(found, intent=intent)
 
 
+def _text(context: DraftContext, intent: Intent) -> str:
+    """The context's template for `intent` (rendered by the service), else the default."""
+    key = TEMPLATE_KEYS.get(intent)
+    own = context.templates.get(key) if key is not None else None
+    return own if own else TEMPLATES[intent]
+
+
 def draft_offline(context: DraftContext) -> DraftResult:
     """The built-in draft for `context`; pure, so other drafters can fall back to it."""
     text = context.latest
     lines = directive_lines(context.directives)
     template_key: str | None = None
     if context.missed_call:
-        intent, body, confidence = Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL], 0.9
-        template_key = Intent.MISSED_CALL.value
+        intent, body, confidence = Intent.MISSED_CALL, _text(context, Intent.MISSED_CALL), 0.9
+        template_key = TEMPLATE_KEYS[Intent.MISSED_CALL]
     elif not text.strip() and not context.has_media:
         raise DraftUnavailable("the message has no text to answer")
     elif (entry := best_faq(text, context.faq)) is not None:
@@ -116,9 +127,9 @@ def draft_offline(context: DraftContext) -> DraftResult:
     else:
         intent = detect_intent(text)
         template = intent if intent in TEMPLATES else Intent.OTHER
-        body = TEMPLATES[template]
+        body = _text(context, template)
         confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
-        template_key = template.value
+        template_key = TEMPLATE_KEYS.get(template, template.value)
         own = lines.get("greeting" if template is Intent.GREETING else "fallback")
         if own and template in (Intent.GREETING, Intent.OTHER):
             body = own

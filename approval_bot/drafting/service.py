@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 import openai
 
-from .. import directives, draft_notices, review, workflow
+from .. import directives, draft_notices, message_templates, review, workflow
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
@@ -29,7 +29,7 @@ from ..models import Channel, Event, MessageMode, MessageStatus, MessageType, Se
 from ..sms_text import bounded
 from ..understanding import Understanding
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
-from .builtin import BuiltinDrafter, draft_offline
+from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
 
 log = logging.getLogger(__name__)
@@ -341,8 +341,29 @@ class DraftingService:
         latest = await _one(conn, _LATEST_WAITING, (thread_id,))
         return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
+    async def _templates(
+        self, conn: aiosqlite.Connection, channel: str, sender: str
+    ) -> dict[str, str]:
+        """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
+        keys = tuple(TEMPLATE_KEYS.values())
+        rows = await conn.execute_fetchall(
+            f"SELECT key, body, channel FROM templates WHERE key IN ({', '.join('?' * len(keys))})",
+            keys,
+        )
+        values = message_templates.variable_values(business_phone=sender)
+        return {
+            row["key"]: message_templates.render(row["body"], values)
+            for row in rows
+            if row["channel"] in (message_templates.Channel.ANY, channel)
+        }
+
     async def _context(
-        self, conn: aiosqlite.Connection, thread_id: str, inbound_row: Any | None
+        self,
+        conn: aiosqlite.Connection,
+        thread_id: str,
+        inbound_row: Any | None,
+        channel: str,
+        sender: str,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
         rows = await conn.execute_fetchall(
@@ -381,6 +402,7 @@ class DraftingService:
             ),
             received_at=datetime.fromisoformat(received) if received else None,
             zone=self.zone,
+            templates=await self._templates(conn, channel, sender),
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
@@ -399,7 +421,11 @@ class DraftingService:
             if work is None:
                 return None
             closed = await self._closed(conn, thread_id)
-            context = None if closed else await self._context(conn, thread_id, work.inbound)
+            context = (
+                None
+                if closed
+                else await self._context(conn, thread_id, work.inbound, work.channel, work.sender)
+            )
         if context is None:
             await self.db.write(lambda conn: _hold(conn, thread_id), priority=Priority.DRAFT)
             return None
@@ -490,7 +516,7 @@ class DraftingService:
             thread_id = row["thread_id"]
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
-            context = await self._context(conn, thread_id, inbound_row)
+            context = await self._context(conn, thread_id, inbound_row, row["channel"], sender)
         started = time.perf_counter()
         result = await self.drafter.draft(context)
         if not result.body.strip():

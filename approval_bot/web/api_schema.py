@@ -94,6 +94,33 @@ class DirectivesUpdate(_Request):
     faq: Annotated[list[FaqInput], Field(max_length=200)] | None = None
 
 
+TemplateKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+
+
+class TemplateUpdate(_Request):
+    """A template's new text; `pre_approved` (admins only) approves this exact body for its
+    trigger, or withdraws the approval. Editing the body clears a pre-approval."""
+
+    # lengths are checked by the template rules, so the 422 names the limit in words
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_BYTES)]
+    channel: Literal["sms", "whatsapp", "any"] = "any"
+    content_sid: Annotated[str, StringConstraints(max_length=40)] | None = None
+    pre_approved: bool | None = None
+
+
+class TemplateSend(_Request):
+    """Send a WhatsApp Content template on a thread, with its variables (by name)."""
+
+    key: TemplateKey
+    variables: Annotated[
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=40)],
+            Annotated[str, StringConstraints(max_length=MAX_TEXT)],
+        ],
+        Field(max_length=20),
+    ] = Field(default_factory=dict)
+
+
 # --- query strings --------------------------------------------------------------------------
 
 
@@ -201,6 +228,9 @@ class Draft(_Response):
     paused_reason: str | None
     opted_out: bool
     recent: list[CustomerText] = Field(description="the customer's latest texts, oldest first")
+    whatsapp_window_closes_at: str | None = Field(
+        None, description="WhatsApp only: 24 hours after the customer's last message"
+    )
 
 
 class DraftList(_Response):
@@ -222,6 +252,9 @@ class Conversation(_Response):
     appointment_at: str | None = Field(description="the booked time, ISO 8601")
     contact_count: int = Field(description="how many contacts this phone has made")
     facts: dict[str, Any] = Field(description="what is known of the customer, merged")
+    whatsapp_window_closes_at: str | None = Field(
+        None, description="WhatsApp only: 24 hours after the customer's last message"
+    )
 
 
 class Controls(_Response):
@@ -256,6 +289,26 @@ class AuditList(_Response):
     next_cursor: str | None
 
 
+class Template(_Response):
+    key: str
+    body: str
+    channel: str
+    content_sid: str | None
+    variables: list[str] = Field(
+        description="the placeholders the body uses, in order (a Content template's 1, 2, …)"
+    )
+    pre_approved: bool
+    trigger: str | None = Field(description="what sends it without a decision once pre-approved")
+    pre_approved_by: str | None
+    pre_approved_at: str | None
+    updated_by: str | None
+    updated_at: str
+
+
+class TemplateList(_Response):
+    items: list[Template]
+
+
 class Directive(_Response):
     scope: str
     body: str
@@ -282,7 +335,8 @@ ERROR_TEXT = {
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this",
     404: "No such draft, message or thread",
-    409: "Already decided (the message says by whom), or the thread is paused or opted out",
+    409: "Already decided (the message says by whom), the thread is paused or opted out, "
+    "or its WhatsApp window has closed (send a template)",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     415: "The body is not application/json",
     422: "A field is invalid; `error.field` names it",

@@ -15,6 +15,7 @@ from ..config import Settings
 from ..db import Database
 from ..drafting import DraftingService
 from ..metrics import Metrics
+from ..scheduler import wake_sender
 from .twilio_edge import signed_params, twiml
 
 
@@ -39,6 +40,9 @@ async def sms(request: Request) -> Response:
         metrics.opt_outs.labels(direction="out").inc()
     elif received.outcome is inbound.Outcome.OPTED_IN:
         metrics.opt_outs.labels(direction="in").inc()
+    if received.auto_reply_id is not None:
+        metrics.auto_replies.labels(trigger="help").inc()
+        wake_sender(request.state.scheduler)
     response = twiml()
     if received.wants_draft and received.thread_id is not None:
         response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import drafting, facts, queries, review, workflow
+from .. import drafting, facts, queries, review, whatsapp_window, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
@@ -101,9 +102,19 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 # --- pages -------------------------------------------------------------------------------
 
 
+async def _with_window(db: Database, card: dict[str, Any]) -> dict[str, Any]:
+    """A WhatsApp card gets its window (when it closes) and, once closed, the template offer."""
+    card["whatsapp"] = await whatsapp_window.offer(
+        db, card["thread_id"], card["thread_channel"], datetime.now(UTC)
+    )
+    return card
+
+
 @auth.page()
 async def queue_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.queue(request.state.db, _cursor(request, "after"))
+    for card in page.rows:
+        await _with_window(request.state.db, card)
     return render(request, "queue.html", {"page": page, "view": "queue"})
 
 
@@ -148,6 +159,9 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     directive = await request.state.db.fetchone(
         "SELECT body FROM directives WHERE scope = ?", (thread_id,)
     )
+    window = await whatsapp_window.offer(
+        request.state.db, thread_id, thread.conversation["channel"], datetime.now(UTC)
+    )
     return render(
         request,
         "thread.html",
@@ -156,6 +170,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
             "thread_id": thread_id,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
+            "whatsapp": window,
         },
     )
 
@@ -168,7 +183,7 @@ async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
     card = await queries.card(request.state.db, request.path_params["draft_id"])
     if card is None:
         raise HTTPException(404, "no such reply")
-    return render(request, "_card.html", {"card": card})
+    return render(request, "_card.html", {"card": await _with_window(request.state.db, card)})
 
 
 @auth.fragment
