@@ -55,6 +55,8 @@ class Settings:
     send_lease_seconds: float = 60.0
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default
     forwarded_allow_ips: tuple[str, ...] = ()
+    # after a human's reply, the customer's next texts wait for a human this long
+    human_override_window_seconds: float = 60.0
 
     @property
     def sandbox(self) -> bool:
@@ -204,6 +206,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if "FORWARDED_ALLOW_IPS" in env
         else ()
     )
+    override_text = env.get("HUMAN_OVERRIDE_WINDOW_SECONDS", "60")
+    override_window = 0.0 if override_text.strip() == "0" else None
+    if override_window is None:
+        override_window = _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -242,4 +248,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
+        human_override_window_seconds=override_window,
     )

@@ -60,6 +60,13 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((INBOUND,), S.RECEIVED, Event.HELD, S.PAUSED_THREAD),
         *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.DRAFT_REJECTED, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.NEEDS_REVIEW, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+        # a thread a human holds, or one a human answered moments ago: no draft, a human's
+        # to-do; a resume or a release gives held and left texts back to drafting
+        *_rows((INBOUND,), None, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.RECEIVED, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.BACK_TO_DRAFTING, S.RECEIVED),
+        *_rows((INBOUND,), S.NEEDS_REVIEW, Event.BACK_TO_DRAFTING, S.RECEIVED),
         # a reply: drafted by the machine, or written by a human
         *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
@@ -70,6 +77,8 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.PAUSED_THREAD, Event.RELEASED, S.DRAFT_PENDING_APPROVAL),
+        # a manager's reply on a paused thread, or a close, replaces the replies it held
+        *_rows(REPLIES, S.PAUSED_THREAD, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_ACCEPTED, S.SENT),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_FAILED, S.FAILED_SEND),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
@@ -91,6 +100,14 @@ CONVERSATION_TRANSITIONS: frozenset[tuple[C | None, ConversationEvent, C]] = fro
         (C.NEEDS_ATTENTION, ConversationEvent.RESOLVED, C.ACTIVE),
         (C.ACTIVE, ConversationEvent.ARCHIVED, C.ARCHIVED),
         (C.ARCHIVED, ConversationEvent.REACTIVATED, C.ACTIVE),
+        # a close is a human's (or the customer's STOP); a new text opens the next contact,
+        # exactly as on an archived conversation
+        (C.ACTIVE, ConversationEvent.CLOSED, C.CLOSED),
+        (C.NEEDS_ATTENTION, ConversationEvent.CLOSED, C.CLOSED),
+        (C.ARCHIVED, ConversationEvent.CLOSED, C.CLOSED),
+        (C.CLOSED, ConversationEvent.REACTIVATED, C.ACTIVE),
+        # a send claimed before the close can still fail afterwards
+        (C.CLOSED, ConversationEvent.FLAGGED, C.NEEDS_ATTENTION),
     ]
 )
 
@@ -330,7 +347,7 @@ def change_conversation_state(
     reason: str | None = None,
     actor_id: int | None = None,
 ) -> None:
-    """Move a conversation between ACTIVE, NEEDS_ATTENTION and ARCHIVED, audited."""
+    """Move a conversation between ACTIVE, NEEDS_ATTENTION, ARCHIVED and CLOSED, audited."""
     if (expected, event, target) not in CONVERSATION_TRANSITIONS:
         raise TransitionRefused("conversation", expected, target, event)
     row = _thread_row(conn, thread_id)

@@ -1,0 +1,61 @@
+-- Human takeover and the CLOSED conversation state.
+
+-- CLOSED joins the conversation states: a CHECK changes only with a table rebuild. The
+-- tables that reference conversations keep naming it: with legacy_alter_table on, renaming
+-- the old table does not rewrite their foreign keys, so they point at the new one.
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE conversations RENAME TO conversations_before_closed;
+CREATE TABLE conversations (
+    thread_id        TEXT PRIMARY KEY,
+    channel          TEXT NOT NULL DEFAULT 'sms' CHECK (channel IN ('sms', 'whatsapp')),
+    state            TEXT NOT NULL DEFAULT 'ACTIVE'
+                     CHECK (state IN ('ACTIVE', 'NEEDS_ATTENTION', 'ARCHIVED', 'CLOSED')),
+    sentiment        TEXT NOT NULL DEFAULT 'UNKNOWN'
+                     CHECK (sentiment IN ('POSITIVE', 'NEUTRAL', 'NEGATIVE', 'UNKNOWN')),
+    opted_out        INTEGER NOT NULL DEFAULT 0 CHECK (opted_out IN (0, 1)),
+    attention_reason TEXT,
+    last_activity_at TEXT NOT NULL,
+    created_at       TEXT NOT NULL
+);
+INSERT INTO conversations (thread_id, channel, state, sentiment, opted_out, attention_reason,
+                           last_activity_at, created_at)
+SELECT thread_id, channel, state, sentiment, opted_out, attention_reason, last_activity_at,
+       created_at
+FROM conversations_before_closed;
+DROP TABLE conversations_before_closed;
+PRAGMA legacy_alter_table = OFF;
+-- the "needs attention" view, and the thread listing's keyset (newest activity first),
+-- with the thread id as the tie-breaker so neither needs a sort
+CREATE INDEX conversations_state_activity ON conversations (state, last_activity_at, thread_id);
+CREATE INDEX conversations_activity ON conversations (last_activity_at, thread_id);
+
+-- Who holds a taken-over thread, since when; the latest takeover (kept after a release,
+-- for the takeover ratio); the latest human reply (the override window).
+ALTER TABLE thread_controls ADD COLUMN taken_over_by INTEGER REFERENCES reviewers (id);
+ALTER TABLE thread_controls ADD COLUMN taken_over_at TEXT;
+ALTER TABLE thread_controls ADD COLUMN last_takeover_at TEXT;
+ALTER TABLE thread_controls ADD COLUMN last_human_reply_at TEXT;
+ALTER TABLE thread_controls ADD COLUMN last_human_reply_by INTEGER REFERENCES reviewers (id);
+CREATE INDEX thread_controls_taken_over ON thread_controls (taken_over_by)
+    WHERE taken_over_by IS NOT NULL;
+
+-- Customer texts that need no reply: dismissed by a reviewer with a reason, closed with
+-- their contact, or an opt-in keyword. They leave every work list.
+CREATE TABLE dismissals (
+    message_id  TEXT PRIMARY KEY REFERENCES messages (id),
+    reviewer_id INTEGER REFERENCES reviewers (id),
+    reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    created_at  TEXT NOT NULL
+);
+
+-- A human reply sent with an Idempotency-Key: the same key again answers the first reply.
+-- Keys are a reviewer's own; kept 24 hours, then pruned by a job.
+CREATE TABLE idempotency_keys (
+    reviewer_id INTEGER NOT NULL REFERENCES reviewers (id),
+    key         TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    body_hash   TEXT NOT NULL CHECK (length(body_hash) = 64),
+    message_id  TEXT NOT NULL REFERENCES messages (id),
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (reviewer_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
