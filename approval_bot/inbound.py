@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from . import audit, review, workflow
+from . import audit, draft_notices, review, workflow, worklists
 from .db import Database, Priority
 from .keywords import Keyword, detect
 from .models import (
@@ -34,6 +34,7 @@ VOICE_PROVIDER = "twilio-voice"
 # repeated calls from one number within this window make one text-back draft
 MISSED_CALL_WINDOW = timedelta(minutes=15)
 OPT_OUT_REASON = review.OPT_OUT_REASON
+DEFAULT_OVERRIDE_SECONDS = 60.0  # HUMAN_OVERRIDE_WINDOW_SECONDS' default
 
 
 class BadInbound(ValueError):
@@ -125,6 +126,7 @@ class Outcome(StrEnum):
     OPTED_OUT = "opted-out"
     OPTED_IN = "opted-in"
     HELP = "help"
+    FOR_HUMAN = "for-human"  # taken over, or within the override window: no draft
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,42 @@ class _Controls:
     opted_out: bool
     paused: bool
     paused_reason: str | None
+    held_by: int | None = None  # the reviewer who took the thread over
+    last_human_reply_at: str | None = None
+    last_human_reply_by: int | None = None
+    state: ConversationState = ConversationState.ACTIVE  # before this text
+
+
+# a contact ended: the next text from that customer opens the next one
+ENDED_STATES = (ConversationState.ARCHIVED, ConversationState.CLOSED)
+
+
+def start_next_contact(
+    conn: sqlite3.Connection, thread_id: str, previous: ConversationState
+) -> None:
+    """A text on an ARCHIVED or CLOSED conversation: the next contact with this customer.
+
+    The one place a contact ends and the next begins (the contact lifecycle extends it).
+    """
+    workflow.change_conversation_state(
+        conn,
+        thread_id,
+        expected=previous,
+        target=ConversationState.ACTIVE,
+        event=ConversationEvent.REACTIVATED,
+        reason="the customer got in touch again",
+    )
 
 
 def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Channel) -> _Controls:
-    """Open the thread's conversation, or reactivate an archived one; returns its controls."""
+    """Open the thread's conversation, or start the next contact of an ended one; returns
+    its controls."""
     row = _one(
         conn,
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.paused_reason
+               thread_controls.paused_reason, thread_controls.taken_over_by,
+               thread_controls.last_human_reply_at, thread_controls.last_human_reply_by
         FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
         """,
         (thread_id,),
@@ -182,20 +211,33 @@ def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Chann
     if row is None:
         workflow.open_conversation(conn, thread_id, channel)
         return _Controls(opted_out=False, paused=False, paused_reason=None)
-    if row["state"] == ConversationState.ARCHIVED:
-        workflow.change_conversation_state(
-            conn,
-            thread_id,
-            expected=ConversationState.ARCHIVED,
-            target=ConversationState.ACTIVE,
-            event=ConversationEvent.REACTIVATED,
-            reason="the customer got in touch again",
-        )
+    state = ConversationState(row["state"])
+    if state in ENDED_STATES:
+        start_next_contact(conn, thread_id, state)
     conn.execute(
         "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
         (now_iso(), thread_id),
     )
-    return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
+    return _Controls(
+        bool(row["opted_out"]),
+        bool(row["paused"]),
+        row["paused_reason"],
+        row["taken_over_by"],
+        row["last_human_reply_at"],
+        row["last_human_reply_by"],
+        state,
+    )
+
+
+def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] | None:
+    """Who a new text waits for instead of a draft, and why; None: the bot drafts it."""
+    if controls.held_by is not None:
+        return controls.held_by, "the thread is taken over"
+    if controls.last_human_reply_at and controls.last_human_reply_by is not None:
+        since = datetime.now(UTC) - datetime.fromisoformat(controls.last_human_reply_at)
+        if since.total_seconds() < override_seconds:
+            return controls.last_human_reply_by, "a human replied moments ago"
+    return None
 
 
 def handle_reviewer_text(
@@ -251,17 +293,24 @@ def _store(
     )
 
 
-async def receive_sms(db: Database, sms: InboundSms) -> Received:
+async def receive_sms(
+    db: Database, sms: InboundSms, *, override_seconds: float = DEFAULT_OVERRIDE_SECONDS
+) -> Received:
     """Store a customer's message once, applying keywords and pauses; say whether to draft it.
 
     A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
-    `handle_reviewer_text`, never down the customer path.
+    `handle_reviewer_text`, never down the customer path. On a taken-over thread, or within
+    `override_seconds` of a human's reply, the text waits on Needs reply for that human.
     """
     keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
-    return await db.write(lambda conn: _receive_sms(conn, sms, keyword), priority=Priority.BULK)
+    return await db.write(
+        lambda conn: _receive_sms(conn, sms, keyword, override_seconds), priority=Priority.BULK
+    )
 
 
-def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None) -> Received:
+def _receive_sms(
+    conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None, override_seconds: float
+) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
         return Received(Outcome.DUPLICATE)
     reviewer_id = _reviewer(conn, sms.sender)
@@ -280,12 +329,16 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
         if not controls.paused:
             review.hold_thread(conn, thread, OPT_OUT_REASON, None, kind=PauseKind.OPT_OUT)
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
+        # STOP ends the contact too, unless a human still has to look at the thread
+        if controls.state is not ConversationState.NEEDS_ATTENTION:
+            review.close_conversation(conn, thread, "the customer opted out", None)
         return Received(Outcome.OPTED_OUT, thread, message_id)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:
         review.opt_in_thread(conn, thread, source="keyword")
         message_id = _store(conn, sms, Event.STORED, meta)
         _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
+        worklists.dismiss(conn, [message_id], "an opt-in keyword", None, now_iso())
         return Received(Outcome.OPTED_IN, thread, message_id)
 
     if controls.paused:
@@ -293,6 +346,13 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason})
         workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
         return Received(Outcome.PAUSED, thread, message_id)
+
+    waits_for = _for_human(controls, override_seconds)
+    if waits_for is not None:
+        reviewer, why = waits_for
+        message_id = _store(conn, sms, Event.FOR_HUMAN, {**meta, "reason": why, "for": reviewer})
+        draft_notices.tell_holder(conn, reviewer, thread, sms.body)
+        return Received(Outcome.FOR_HUMAN, thread, message_id)
 
     message_id = _store(conn, sms, Event.STORED, meta)
     if keyword is Keyword.HELP:

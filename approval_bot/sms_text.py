@@ -77,3 +77,14 @@ def draft_notification(code: str, customer: str, last_message: str, draft: str) 
     # shorter quotes never take more segments, so the pairs that fit come last
     first_fit = bisect_left(range(len(pairs)), True, key=lambda index: fits(compose(*pairs[index])))
     return compose(*pairs[min(first_fit, len(pairs) - 1)])
+
+
+def holder_notification(customer: str, text: str) -> str:
+    """The text a reviewer who took a thread over gets for each new customer text (3 segments)."""
+    quote = " ".join(bounded(text).split())
+    length = len(quote)
+    while True:
+        composed = f'{customer} wrote on your thread: "{shorten(quote, length)}"\nReply on the web.'
+        if fits(composed) or length == 0:
+            return composed
+        length //= 2

@@ -28,7 +28,10 @@ async def sms(request: Request) -> Response:
     db: Database = request.state.db
     metrics: Metrics = request.state.metrics
     drafting: DraftingService = request.state.drafting
-    received = await inbound.receive_sms(db, message)
+    settings: Settings = request.state.settings
+    received = await inbound.receive_sms(
+        db, message, override_seconds=settings.human_override_window_seconds
+    )
     metrics.inbound_messages.labels(channel=message.channel, outcome=received.outcome).inc()
     if received.outcome is inbound.Outcome.OPTED_OUT:
         metrics.opt_outs.labels(direction="out").inc()

@@ -40,12 +40,17 @@ STATUS_WORDS = {
 }
 
 
+# how a decision's door is named to a person
+CHANNEL_WORDS = {"sms": "SMS", "web": "the web", "api": "the API"}
+
+
 def conflict_message(error: workflow.Conflict) -> str:
     """A conflict told to a reviewer: what happened already, by whom and when."""
     when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
     if error.subject.startswith("message "):
         words = STATUS_WORDS.get(S(error.actual), error.actual.lower())
-        return f"Already {words} by {error.changed_by}{when}; nothing was changed."
+        via = f" via {CHANNEL_WORDS.get(error.channel, error.channel)}" if error.channel else ""
+        return f"Already {words} by {error.changed_by}{via}{when}; nothing was changed."
     what = error.subject.split(" ", 1)[0]  # "thread" or "conversation"
     state = error.actual.lower().replace("_", " ")
     by = f"last change by {error.changed_by}{when}"
