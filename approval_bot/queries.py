@@ -378,8 +378,10 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             conn,
             """
             SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
-                   thread_controls.last_updated AS control_updated
+                   thread_controls.last_updated AS control_updated,
+                   thread_controls.taken_over_at, holder.name AS taken_over_by
             FROM conversations JOIN thread_controls USING (thread_id)
+            LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE thread_id = ?
             """,
             (thread_id,),

@@ -725,10 +725,19 @@ async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
 
 
 def close_conversation(
-    conn: sqlite3.Connection, thread_id: str, reason: str, actor_id: int | None
+    conn: sqlite3.Connection,
+    thread_id: str,
+    reason: str,
+    actor_id: int | None,
+    *,
+    keep_held: bool = False,
 ) -> None:
-    """Close a contact inside the caller's transaction: open and held replies superseded,
-    its unanswered texts need no reply, nothing is drafted; a new text opens the next one."""
+    """Close a contact inside the caller's transaction: open (and held) replies superseded,
+    its unanswered texts need no reply, nothing is drafted; a new text opens the next one.
+
+    `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
+    START sends back to review.
+    """
     controls = thread_controls(conn, thread_id)
     supersede_open_replies(
         conn,
@@ -736,7 +745,7 @@ def close_conversation(
         None,
         f"the conversation was closed ({reason})",
         actor_id,
-        statuses=(*OPEN_REPLY_STATUSES, S.PAUSED_THREAD),
+        statuses=OPEN_REPLY_STATUSES if keep_held else (*OPEN_REPLY_STATUSES, S.PAUSED_THREAD),
     )
     texts = [text["id"] for text in worklists.unanswered(conn, thread_id)]
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())

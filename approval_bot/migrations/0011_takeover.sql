@@ -1,10 +1,13 @@
 -- Human takeover and the CLOSED conversation state.
 
 -- CLOSED joins the conversation states: a CHECK changes only with a table rebuild. The
--- tables that reference conversations keep naming it: with legacy_alter_table on, renaming
--- the old table does not rewrite their foreign keys, so they point at the new one.
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE conversations RENAME TO conversations_before_closed;
+-- tables that reference conversations (thread_controls, messages, missed_calls) keep
+-- naming it, so the rows wait in a copy while conversations is dropped and created again
+-- under its own name (a rename would rewrite their foreign keys); the foreign keys are
+-- checked at COMMIT, when every referenced row is back.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE conversations_copy AS SELECT * FROM conversations;
+DROP TABLE conversations;
 CREATE TABLE conversations (
     thread_id        TEXT PRIMARY KEY,
     channel          TEXT NOT NULL DEFAULT 'sms' CHECK (channel IN ('sms', 'whatsapp')),
@@ -21,9 +24,8 @@ INSERT INTO conversations (thread_id, channel, state, sentiment, opted_out, atte
                            last_activity_at, created_at)
 SELECT thread_id, channel, state, sentiment, opted_out, attention_reason, last_activity_at,
        created_at
-FROM conversations_before_closed;
-DROP TABLE conversations_before_closed;
-PRAGMA legacy_alter_table = OFF;
+FROM conversations_copy;
+DROP TABLE conversations_copy;
 -- the "needs attention" view, and the thread listing's keyset (newest activity first),
 -- with the thread id as the tie-breaker so neither needs a sort
 CREATE INDEX conversations_state_activity ON conversations (state, last_activity_at, thread_id);

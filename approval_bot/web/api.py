@@ -70,6 +70,8 @@ def review_errors() -> Iterator[None]:
         ) from None
     except review.ThreadClosed as error:
         raise ApiError(409, str(error)) from None
+    except (review.HeldByOther, review.NothingToDo) as error:
+        raise ApiError(409, str(error)) from None
     except workflow.TransitionRefused as error:
         raise ApiError(409, str(error)) from None
     except drafting.NotRegenerable as error:
@@ -237,6 +239,8 @@ async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict
             "paused": conversation["paused"],
             "paused_reason": conversation["paused_reason"],
             "last_updated": conversation["control_updated"],
+            "taken_over_by": conversation["taken_over_by"],
+            "taken_over_at": conversation["taken_over_at"],
         },
         "messages": found.messages,
         "earlier_cursor": found.earlier_cursor,
@@ -413,7 +417,80 @@ async def pause(call: Call) -> dict[str, Any]:
 async def resume(call: Call) -> dict[str, Any]:
     thread_id = call.path("thread_id")
     with review_errors():
-        await review.resume_thread(call.db, thread_id, call.reviewer.id)
+        if await review.resume_thread(call.db, thread_id, call.reviewer.id):
+            call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/takeover",
+        "Handle the thread yourself: the bot drafts nothing; new texts wait on Needs reply",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def takeover(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.take_over(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/release",
+        "Give the thread back to the bot; its latest unanswered text is drafted at once",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def release(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        if await review.release(call.db, thread_id, call.reviewer.id):
+            call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/close",
+        "Close the conversation: open replies superseded, nothing drafted or sent",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def close(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.close(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/dismiss",
+        "The thread's texts waiting for a reply need none (default reason: No reply needed)",
+        schema.Thread,
+        body=schema.PauseRequest,
+        body_required=False,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def dismiss(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    reason = call.body.reason if call.body is not None else None
+    with review_errors():
+        await review.dismiss(call.db, thread_id, call.reviewer.id, reason or "")
     return await _thread(call, thread_id)
 
 

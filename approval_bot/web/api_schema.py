@@ -203,6 +203,8 @@ class Controls(_Response):
     paused: bool
     paused_reason: str | None
     last_updated: str | None
+    taken_over_by: str | None = Field(description="the name of the reviewer who holds it")
+    taken_over_at: str | None
 
 
 class Thread(_Response):

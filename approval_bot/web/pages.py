@@ -64,7 +64,7 @@ def review_errors() -> Iterator[None]:
         yield
     except workflow.Conflict as error:
         raise HTTPException(409, conflict_message(error)) from None
-    except review.ThreadClosed as error:
+    except (review.ThreadClosed, review.HeldByOther, review.NothingToDo) as error:
         raise HTTPException(409, str(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
@@ -159,6 +159,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
         {
             "thread": thread,
             "thread_id": thread_id,
+            "reviewer": reviewer,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
         },
@@ -297,9 +298,44 @@ async def pause_action(request: Request, reviewer: Reviewer, form: FormData) -> 
 
 @auth.action()
 async def resume_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
     with review_errors():
-        await review.resume_thread(request.state.db, request.path_params["thread_id"], reviewer.id)
+        if await review.resume_thread(request.state.db, thread_id, reviewer.id):
+            request.state.drafting.schedule(thread_id)
     return done(request, form, "Thread resumed; replies it held are back in the queue.")
+
+
+@auth.action()
+async def takeover_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.take_over(request.state.db, request.path_params["thread_id"], reviewer.id)
+    return done(request, form, "You have this thread: the bot drafts nothing until you release it.")
+
+
+@auth.action()
+async def release_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
+    with review_errors():
+        if await review.release(request.state.db, thread_id, reviewer.id):
+            request.state.drafting.schedule(thread_id)
+    return done(request, form, "Released: the bot drafts this thread again.")
+
+
+@auth.action()
+async def close_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.close(request.state.db, request.path_params["thread_id"], reviewer.id)
+    return done(request, form, "Closed: a new text from this customer opens the next contact.")
+
+
+@auth.action()
+async def dismiss_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    reason = text_field(form, "reason", required=False, limit=500)
+    with review_errors():
+        await review.dismiss(
+            request.state.db, request.path_params["thread_id"], reviewer.id, reason
+        )
+    return done(request, form, "Marked: no reply needed.")
 
 
 @auth.action()
@@ -339,4 +375,8 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}/resume", resume_action, methods=["POST"]),
         Route("/threads/{thread_id}/escalate", escalate_action, methods=["POST"]),
         Route("/threads/{thread_id}/resolve", resolve_action, methods=["POST"]),
+        Route("/threads/{thread_id}/takeover", takeover_action, methods=["POST"]),
+        Route("/threads/{thread_id}/release", release_action, methods=["POST"]),
+        Route("/threads/{thread_id}/close", close_action, methods=["POST"]),
+        Route("/threads/{thread_id}/dismiss", dismiss_action, methods=["POST"]),
     ]
