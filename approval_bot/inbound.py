@@ -331,9 +331,7 @@ def _receive_sms(
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
         # STOP ends the contact too, unless a human still has to look at the thread
         if controls.state is not ConversationState.NEEDS_ATTENTION:
-            review.close_conversation(
-                conn, thread, "the customer opted out", None, keep_held=True
-            )
+            review.close_conversation(conn, thread, "the customer opted out", None, keep_held=True)
         return Received(Outcome.OPTED_OUT, thread, message_id)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:

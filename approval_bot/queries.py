@@ -274,7 +274,8 @@ async def pending_after(db: Database, after: str, limit: int = 20) -> list[tuple
 
 
 async def needs_review(db: Database, after: str | None = None, limit: int | None = None) -> Page:
-    """Customer messages waiting for a human-written reply (no open or sent reply yet)."""
+    """Customer messages waiting for a human-written reply (no open or sent reply since, not
+    dismissed), each with who holds its thread."""
     limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     async with db.snapshot() as conn:
@@ -285,16 +286,24 @@ async def needs_review(db: Database, after: str | None = None, limit: int | None
                    messages.timestamp, messages.channel,
                    conversations.state AS conversation_state,
                    conversations.sentiment AS conversation_sentiment,
-                   thread_controls.paused
+                   thread_controls.paused, holder.name AS held_by
             FROM messages
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+            LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE messages.status = 'NEEDS_REVIEW' AND messages.type = 'INBOUND'
               AND (messages.timestamp, messages.id) > (?, ?)
+              -- the work lists' rules (worklists.py): a reply of the thread made after the
+              -- text answers it or is in the queue for it; a dismissed text needs none
               AND NOT EXISTS (
                   SELECT 1 FROM messages AS reply
-                  WHERE reply.in_reply_to_id = messages.id
+                  WHERE reply.thread_id = messages.thread_id
+                    AND reply.type IN ('DRAFT', 'OUTBOUND')
                     AND reply.status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND', 'SENT')
+                    AND reply.timestamp > messages.timestamp
+              )
+              AND NOT EXISTS (
+                  SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id
               )
             ORDER BY messages.timestamp, messages.id
             LIMIT ?

@@ -30,7 +30,7 @@ from . import api_schema as schema
 from .api_schema import Operation
 from .common import short_time
 from .metrics_endpoint import bearer_token
-from .pages import STATUS_WORDS, conflict_message
+from .pages import CHANNEL_WORDS, STATUS_WORDS, conflict_message
 
 PREFIX = "/api/v1"
 
@@ -86,7 +86,9 @@ async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> 
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
     for outcome in await queries.outcomes(db, [message_id]):
         words = STATUS_WORDS.get(MessageStatus(outcome.status), outcome.status.lower())
-        via = f" via {outcome.channel}" if outcome.channel else ""
+        via = (
+            f" via {CHANNEL_WORDS.get(outcome.channel, outcome.channel)}" if outcome.channel else ""
+        )
         error.message = (
             f"Already {words} by {outcome.actor}{via} at "
             f"{short_time(outcome.timestamp)} UTC; nothing was changed."
