@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from . import worklists
 from .db import Database
 from .models import MessageStatus
 
@@ -273,6 +274,22 @@ async def pending_after(db: Database, after: str, limit: int = 20) -> list[tuple
     return [(row["id"], encode_cursor(row["timestamp"], row["id"])) for row in rows]
 
 
+async def awaiting_draft(db: Database, limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """Customer texts stored and waiting for their draft (the Queue's own to-do), oldest first.
+
+    Normally drafted within a second; after a crash the recovery job drafts them.
+    """
+    rows = await db.fetchall(
+        """
+        SELECT id, thread_id, body, timestamp FROM messages
+        WHERE status = 'RECEIVED' AND type = 'INBOUND'
+        ORDER BY timestamp, id LIMIT ?
+        """,
+        (limit,),
+    )
+    return [_dict(row) for row in rows]
+
+
 async def needs_review(db: Database, after: str | None = None, limit: int | None = None) -> Page:
     """Customer messages waiting for a human-written reply (no open or sent reply since, not
     dismissed), each with who holds its thread."""
@@ -337,10 +354,32 @@ async def threads_needing_attention(
         (*cursor, limit + 1),
     )
     items = [_dict(row) for row in rows[:limit]]
+    async with db.snapshot() as conn:
+        for item in items:
+            # the thread's unanswered texts no other list holds (worklists.py)
+            item["waiting"] = await _attention_texts(conn, item["thread_id"])
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor(items[-1]["last_activity_at"], items[-1]["thread_id"])
     return Page(items, next_cursor)
+
+
+async def _attention_texts(conn: aiosqlite.Connection, thread_id: str) -> list[dict[str, Any]]:
+    rows = await _all(conn, worklists.UNANSWERED, {"thread": thread_id})
+    if not rows:
+        return []
+    pending = await _one(conn, worklists.PENDING, (thread_id,))
+    places = worklists.place_rows(rows, pending[0] if pending else None, "NEEDS_ATTENTION")
+    marks = ", ".join("?" for _ in rows)
+    bodies = {
+        row["id"]: _dict(row)
+        for row in await _all(
+            conn,
+            f"SELECT id, body, timestamp FROM messages WHERE id IN ({marks})",
+            [row["id"] for row in rows],
+        )
+    }
+    return [bodies[i] for i, where in places.items() if where is worklists.WorkList.ATTENTION]
 
 
 async def paused_threads(db: Database, after: str | None = None, limit: int | None = None) -> Page:

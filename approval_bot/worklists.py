@@ -41,7 +41,7 @@ UNANSWERED = """
       AND NOT EXISTS (SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id)
     ORDER BY messages.timestamp, messages.id
 """
-_PENDING = """
+PENDING = """
     SELECT max(timestamp) FROM messages
     WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'DRAFT_PENDING_APPROVAL'
 """
@@ -81,7 +81,7 @@ def place(conn: sqlite3.Connection, thread_id: str) -> dict[str, WorkList | None
     rows = unanswered(conn, thread_id)
     if not rows:
         return {}
-    pending = conn.execute(_PENDING, (thread_id,)).fetchone()[0]
+    pending = conn.execute(PENDING, (thread_id,)).fetchone()[0]
     state = conn.execute(_STATE, (thread_id,)).fetchone()
     return place_rows(rows, pending, state["state"] if state else None)
 

@@ -109,7 +109,8 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 @auth.page()
 async def queue_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.queue(request.state.db, _cursor(request, "after"))
-    return render(request, "queue.html", {"page": page, "view": "queue"})
+    drafting = await queries.awaiting_draft(request.state.db)
+    return render(request, "queue.html", {"page": page, "view": "queue", "drafting": drafting})
 
 
 @auth.page()
