@@ -6,10 +6,12 @@ the `approvals` row where it is a draft decision, and the audit rows.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -304,20 +306,88 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
     return new_id
 
 
+class KeyReused(Exception):
+    """An idempotency key already sent a reply with another text."""
+
+
+IDEMPOTENCY_KEPT = timedelta(hours=24)
+
+
+def _body_hash(thread_id: str, body: str) -> str:
+    return hashlib.sha256(json.dumps([thread_id, body]).encode()).hexdigest()
+
+
+def _replayed(
+    conn: sqlite3.Connection, reviewer_id: int, key: str, digest: str, now: datetime
+) -> str | None:
+    """The reply an unexpired key already sent (KeyReused for another text), else None."""
+    row = conn.execute(
+        "SELECT body_hash, message_id, created_at FROM idempotency_keys "
+        "WHERE reviewer_id = ? AND key = ?",
+        (reviewer_id, key),
+    ).fetchone()
+    if row is None:
+        return None
+    if datetime.fromisoformat(row["created_at"]) <= now - IDEMPOTENCY_KEPT:
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE reviewer_id = ? AND key = ?", (reviewer_id, key)
+        )
+        return None
+    if row["body_hash"] != digest:
+        raise KeyReused(f"Idempotency-Key {key!r} was used for a reply with another text")
+    return str(row["message_id"])
+
+
+async def prune_idempotency_keys(db: Database) -> int:
+    """Forget idempotency keys older than 24 hours; returns how many."""
+    cutoff = (datetime.now(UTC) - IDEMPOTENCY_KEPT).isoformat(timespec="microseconds")
+    return await db.write(
+        lambda conn: (
+            conn.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (cutoff,)).rowcount
+        ),
+        priority=Priority.BULK,
+    )
+
+
 async def write_reply(
-    db: Database, thread_id: str, body: str, reviewer_id: int, *, in_reply_to_id: str | None
+    db: Database,
+    thread_id: str,
+    body: str,
+    reviewer_id: int,
+    *,
+    in_reply_to_id: str | None,
+    idempotency_key: str | None = None,
 ) -> str:
     """Queue a reply a human wrote; the thread's other open replies are superseded by it.
 
     On a thread a reviewer paused or escalated the reply is the resolution: in the same
     transaction it lifts that pause, clears the attention, and leaves the thread taken
     over by its author. An opted-out customer gets nothing (OptedOut).
+
+    With an `idempotency_key` the same key again returns the first reply's id and sends
+    nothing new; with another text it is KeyReused. Keys are kept 24 hours.
     """
     _require_text(body)
-    return await db.write(
-        lambda conn: human_reply(conn, thread_id, body, reviewer_id, in_reply_to_id),
-        priority=Priority.DECISION,
-    )
+    digest = _body_hash(thread_id, body)
+
+    def send(conn: sqlite3.Connection) -> str:
+        now = datetime.now(UTC)
+        if idempotency_key is not None:
+            first = _replayed(conn, reviewer_id, idempotency_key, digest, now)
+            if first is not None:
+                return first
+        reply_id = human_reply(conn, thread_id, body, reviewer_id, in_reply_to_id)
+        if idempotency_key is not None:
+            conn.execute(
+                """
+                INSERT INTO idempotency_keys (reviewer_id, key, body_hash, message_id, created_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                (reviewer_id, idempotency_key, digest, reply_id, now.isoformat()),
+            )
+        return reply_id
+
+    return await db.write(send, priority=Priority.DECISION)
 
 
 def human_reply(

@@ -17,7 +17,7 @@ from approval_bot.config import Settings
 from approval_bot.db import Priority
 from approval_bot.models import DecisionChannel, MessageStatus, Role
 
-from .builders import make_inbound
+from .builders import make_inbound, make_reviewer
 from .test_api import Api, sent, token_for
 from .twilio_client import CUSTOMER, PUBLIC, Twilio
 from .webclient import Web
@@ -291,3 +291,59 @@ async def test_a_thread_that_needs_attention_is_never_archived(db):
     assert await jobs.archive_idle(db, 1) == 0
     row = await db.fetchone("SELECT state FROM conversations")
     assert row["state"] == "NEEDS_ATTENTION"
+
+
+def test_an_idempotency_key_sends_one_reply_however_often_it_is_repeated(desk):
+    desk.text("Do you deliver?")
+    key = {"Idempotency-Key": "reply-1"}
+    path = f"/api/v1/threads/{CUSTOMER}/reply"
+    first = desk.web.client.post(
+        path, json={"body": "Yes, daily."}, headers={**desk.api.headers(), **key}
+    )
+    assert first.status_code == 200, first.text
+    before = desk.snapshot()
+    again = desk.web.client.post(
+        path, json={"body": "Yes, daily."}, headers={**desk.api.headers(), **key}
+    )
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    other = desk.web.client.post(path, json={"body": "No."}, headers={**desk.api.headers(), **key})
+    assert other.status_code == 409
+    assert desk.snapshot() == before  # nothing new sent, or changed
+    # the key is Ana's own: Bob's same key is another reply
+    bob = desk.web.client.post(
+        path, json={"body": "Yes, daily."}, headers={**desk.bob_api.headers(), **key}
+    )
+    assert bob.status_code == 200 and bob.json()["id"] != first.json()["id"]
+
+
+def test_the_web_forms_key_makes_a_double_submit_one_reply(desk):
+    desk.text("Do you deliver?")
+    desk.web.sign_in("Ana")
+    page = desk.web.client.get(f"/threads/{CUSTOMER}").text
+    form_key = page.split('name="form_key" value="', 1)[1].split('"', 1)[0]
+    for _ in range(2):
+        answer = desk.web.post(
+            f"/threads/{CUSTOMER}/reply", {"body": "Yes, daily.", "form_key": form_key}
+        )
+        assert answer.status_code == 303
+    replies = [m for m in desk.twilio.messages() if m["type"] == "OUTBOUND"]
+    assert len(replies) == 1
+
+
+@pytest.mark.anyio
+async def test_keys_older_than_24_hours_are_pruned(db):
+    ana = await make_reviewer(db, "Ana")
+    inbound_id = await make_inbound(db, CUSTOMER, "hello")
+    first = await review.write_reply(
+        db, CUSTOMER, "hi", ana.id, in_reply_to_id=inbound_id, idempotency_key="k"
+    )
+    await db.write(
+        lambda conn: conn.execute(
+            "UPDATE idempotency_keys SET created_at = '2000-01-01T00:00:00+00:00'"
+        )
+    )
+    assert await review.prune_idempotency_keys(db) == 1
+    again = await review.write_reply(
+        db, CUSTOMER, "hi", ana.id, in_reply_to_id=inbound_id, idempotency_key="k"
+    )
+    assert again != first

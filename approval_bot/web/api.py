@@ -70,7 +70,7 @@ def review_errors() -> Iterator[None]:
         ) from None
     except review.ThreadClosed as error:
         raise ApiError(409, str(error)) from None
-    except (review.HeldByOther, review.NothingToDo) as error:
+    except (review.HeldByOther, review.NothingToDo, review.KeyReused) as error:
         raise ApiError(409, str(error)) from None
     except workflow.TransitionRefused as error:
         raise ApiError(409, str(error)) from None
@@ -523,6 +523,13 @@ async def escalate(call: Call) -> dict[str, Any]:
         body=schema.ReplyRequest,
         errors=THREAD_ERRORS,
         path_params=("thread_id",),
+        headers=(
+            (
+                "Idempotency-Key",
+                "Send it again with the same key: the first reply is answered, nothing new is "
+                "sent; the same key with another body is a 409. Kept 24 hours.",
+            ),
+        ),
     )
 )
 async def reply(call: Call) -> dict[str, Any]:
@@ -547,9 +554,17 @@ async def reply(call: Call) -> dict[str, Any]:
             raise ApiError(
                 422, "in_reply_to_id is not a customer message of this thread", "in_reply_to_id"
             )
+    key = call.request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key.strip()) <= 255:
+        raise ApiError(422, "Idempotency-Key must be 1 to 255 characters", "Idempotency-Key")
     with review_errors():
         reply_id = await review.write_reply(
-            call.db, thread_id, body.body, call.reviewer.id, in_reply_to_id=in_reply_to
+            call.db,
+            thread_id,
+            body.body,
+            call.reviewer.id,
+            in_reply_to_id=in_reply_to,
+            idempotency_key=key.strip() if key is not None else None,
         )
     wake_sender(call.request.state.scheduler)
     return await _message(call, reply_id)

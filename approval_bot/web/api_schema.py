@@ -258,7 +258,8 @@ ERROR_TEXT = {
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this",
     404: "No such draft, message or thread",
-    409: "Already decided (the message says by whom), or the thread is paused or opted out",
+    409: "Already decided (the message says by whom), the thread is opted out, held by "
+    "another reviewer, or an Idempotency-Key was used with another body",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     415: "The body is not application/json",
     422: "A field is invalid; `error.field` names it",
@@ -279,6 +280,8 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default=())
+    # optional request headers it reads: (name, description)
+    headers: tuple[tuple[str, str], ...] = field(default=())
 
 
 def _components(operations: list[Operation]) -> dict[str, Any]:
@@ -332,6 +335,16 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
         ]
         if op.query is not None:
             parameters += _query_parameters(op.query)
+        parameters += [
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+            for name, text in op.headers
+        ]
         responses: dict[str, Any] = {
             "200": {
                 "description": "OK",

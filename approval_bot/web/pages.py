@@ -6,6 +6,7 @@ with a flash message; a call made by script (with the X-CSRF-Token header) gets 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,7 +65,12 @@ def review_errors() -> Iterator[None]:
         yield
     except workflow.Conflict as error:
         raise HTTPException(409, conflict_message(error)) from None
-    except (review.ThreadClosed, review.HeldByOther, review.NothingToDo) as error:
+    except (
+        review.ThreadClosed,
+        review.HeldByOther,
+        review.NothingToDo,
+        review.KeyReused,
+    ) as error:
         raise HTTPException(409, str(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
@@ -116,7 +122,8 @@ async def queue_page(request: Request, reviewer: Reviewer) -> Response:
 @auth.page()
 async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.needs_review(request.state.db, _cursor(request, "after"))
-    return render(request, "needs_review.html", {"page": page, "view": "needs_review"})
+    context = {"page": page, "view": "needs_review", "form_key": uuid.uuid4().hex}
+    return render(request, "needs_review.html", context)
 
 
 @auth.page()
@@ -161,6 +168,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
             "thread": thread,
             "thread_id": thread_id,
             "reviewer": reviewer,
+            "form_key": uuid.uuid4().hex,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
         },
@@ -274,6 +282,8 @@ async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> 
     thread_id = request.path_params["thread_id"]
     body = text_field(form, "body")
     in_reply_to = text_field(form, "in_reply_to_id", required=False, limit=100) or None
+    # each rendered form carries its own key: a double submit sends one reply
+    form_key = text_field(form, "form_key", required=False, limit=255) or None
     db: Database = request.state.db
     if in_reply_to is not None:
         row = await db.fetchone(
@@ -282,7 +292,14 @@ async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> 
         if row is None or row["thread_id"] != thread_id:
             raise HTTPException(400, "in_reply_to_id is not a customer message of this thread")
     with review_errors():
-        await review.write_reply(db, thread_id, body, reviewer.id, in_reply_to_id=in_reply_to)
+        await review.write_reply(
+            db,
+            thread_id,
+            body,
+            reviewer.id,
+            in_reply_to_id=in_reply_to,
+            idempotency_key=f"web:{form_key}" if form_key else None,
+        )
     wake_sender(request.state.scheduler)
     return done(request, form, "Your reply is on its way.")
 
