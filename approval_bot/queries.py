@@ -415,7 +415,68 @@ class Thread:
     more_audit: bool
 
 
-async def thread(db: Database, thread_id: str, before: str | None = None) -> Thread | None:
+_SUMMARY = """
+    SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
+           thread_controls.last_updated AS control_updated,
+           thread_controls.taken_over_at, holder.name AS taken_over_by
+"""
+
+
+async def threads(
+    db: Database,
+    *,
+    state: str | None,
+    phone: str | None,
+    taken_over_by: int | None,
+    after: str | None,
+    limit: int,
+) -> Page:
+    """Conversations, newest activity first, keyset-paged, narrowed by state, phone, holder.
+
+    Each filter reads through its own index: (state, activity), the primary key, the
+    partial index of taken-over threads.
+    """
+    cursor = decode_cursor(after) or ("\uffff", "\uffff")
+    where = ["(conversations.last_activity_at, conversations.thread_id) < (?, ?)"]
+    params: list[Any] = [*cursor]
+    source = """
+        FROM conversations JOIN thread_controls USING (thread_id)
+        LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
+    """
+    if taken_over_by is not None:
+        # the few threads one reviewer holds, then their conversations
+        source = """
+            FROM thread_controls INDEXED BY thread_controls_taken_over
+            CROSS JOIN conversations USING (thread_id)
+            LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
+        """
+        where.append("thread_controls.taken_over_by = ?")
+        params.append(taken_over_by)
+    if state is not None:
+        where.append("conversations.state = ?")
+        params.append(state)
+    if phone is not None:
+        where.append("conversations.thread_id IN (?, ?)")
+        params += [phone, f"whatsapp:{phone}"]
+    rows = await db.fetchall(
+        f"""
+        {_SUMMARY} {source}
+        WHERE {" AND ".join(where)}
+        ORDER BY conversations.last_activity_at DESC, conversations.thread_id DESC
+        LIMIT ?
+        """,
+        (*params, limit + 1),
+    )
+    items = [_dict(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(items[-1]["last_activity_at"], items[-1]["thread_id"])
+    return Page(items, next_cursor)
+
+
+async def thread(
+    db: Database, thread_id: str, before: str | None = None, limit: int = THREAD_PAGE_SIZE
+) -> Thread | None:
     """A thread's latest messages (or those before the cursor) in time order.
 
     Each message carries its approvals; audit events are the thread's latest.
@@ -424,10 +485,8 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
     async with db.snapshot() as conn:
         conversation = await _one(
             conn,
-            """
-            SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
-                   thread_controls.last_updated AS control_updated,
-                   thread_controls.taken_over_at, holder.name AS taken_over_by
+            f"""
+            {_SUMMARY}
             FROM conversations JOIN thread_controls USING (thread_id)
             LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE thread_id = ?
@@ -443,7 +502,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
                 SELECT * FROM messages WHERE thread_id = ?
                 ORDER BY timestamp DESC, id DESC LIMIT ?
                 """,
-                (thread_id, THREAD_PAGE_SIZE + 1),
+                (thread_id, limit + 1),
             )
         else:
             rows = await _all(
@@ -452,11 +511,11 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
                 SELECT * FROM messages WHERE thread_id = ? AND (timestamp, id) < (?, ?)
                 ORDER BY timestamp DESC, id DESC LIMIT ?
                 """,
-                (thread_id, *cursor, THREAD_PAGE_SIZE + 1),
+                (thread_id, *cursor, limit + 1),
             )
         earlier = None
-        if len(rows) > THREAD_PAGE_SIZE:
-            rows = rows[:THREAD_PAGE_SIZE]
+        if len(rows) > limit:
+            rows = rows[:limit]
             earlier = encode_cursor(rows[-1]["timestamp"], rows[-1]["id"])
         rows.reverse()
         messages = []

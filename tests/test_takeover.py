@@ -347,3 +347,41 @@ async def test_keys_older_than_24_hours_are_pruned(db):
         db, CUSTOMER, "hi", ana.id, in_reply_to_id=inbound_id, idempotency_key="k"
     )
     assert again != first
+
+
+def test_listing_threads_newest_activity_first_by_state_phone_and_holder(desk):
+    for number in ("+14155550100", "+14155550102", "+14155550103"):
+        desk.twilio.text("hello", sender=number)
+    desk.api.post("/threads/+14155550102/takeover")
+    desk.api.post("/threads/+14155550103/close")
+    everyone = desk.api.get("/threads", limit=2).json()
+    assert [t["conversation"]["thread_id"] for t in everyone["items"]] == [
+        "+14155550103",
+        "+14155550102",
+    ]
+    rest = desk.api.get("/threads", limit=2, cursor=everyone["next_cursor"]).json()
+    assert [t["conversation"]["thread_id"] for t in rest["items"]] == ["+14155550100"]
+    assert rest["next_cursor"] is None
+    held = desk.api.get("/threads", taken_over_by=str(desk.ana.id)).json()["items"]
+    assert [(t["conversation"]["thread_id"], t["controls"]["taken_over_by"]) for t in held] == [
+        ("+14155550102", "Ana")
+    ]
+    closed = desk.api.get("/threads", state="CLOSED").json()["items"]
+    assert [t["conversation"]["state"] for t in closed] == ["CLOSED"]
+    by_phone = desk.api.get("/threads", phone="+14155550100").json()["items"]
+    assert [t["conversation"]["thread_id"] for t in by_phone] == ["+14155550100"]
+    assert desk.api.get("/threads", state="OPEN").status_code == 422
+    assert desk.api.get("/threads", cursor="nonsense").status_code == 400
+
+
+def test_a_threads_messages_page_backwards(desk):
+    for body in ("one", "two", "three"):
+        desk.text(body)
+    page = desk.api.get(f"/threads/{CUSTOMER}/messages", limit=2).json()
+    assert len(page["items"]) == 2 and page["earlier_cursor"]
+    earlier = desk.api.get(
+        f"/threads/{CUSTOMER}/messages", limit=50, before=page["earlier_cursor"]
+    ).json()
+    everything = [m["id"] for m in earlier["items"]] + [m["id"] for m in page["items"]]
+    assert everything == [m["id"] for m in desk.twilio.messages()]
+    assert desk.api.get("/threads/+19999999999/messages").status_code == 404

@@ -230,11 +230,7 @@ async def _draft(call: Call) -> str:
     return draft_id
 
 
-async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict[str, Any]:
-    found = await queries.thread(call.db, thread_id, before)
-    if found is None:
-        raise ApiError(404, f"no conversation with {thread_id}")
-    conversation = found.conversation
+def _summary(conversation: dict[str, Any]) -> dict[str, Any]:
     return {
         "conversation": conversation,
         "controls": {
@@ -244,6 +240,15 @@ async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict
             "taken_over_by": conversation["taken_over_by"],
             "taken_over_at": conversation["taken_over_at"],
         },
+    }
+
+
+async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict[str, Any]:
+    found = await queries.thread(call.db, thread_id, before)
+    if found is None:
+        raise ApiError(404, f"no conversation with {thread_id}")
+    return {
+        **_summary(found.conversation),
         "messages": found.messages,
         "earlier_cursor": found.earlier_cursor,
     }
@@ -367,6 +372,49 @@ async def regenerate(call: Call) -> dict[str, Any]:
 # --- threads -------------------------------------------------------------------------------
 
 THREAD_ERRORS = (404, 409, 413, 415, 422)
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/threads",
+        "Conversations, newest activity first, by state, phone number or who holds them",
+        schema.ThreadList,
+        query=schema.ThreadsQuery,
+        errors=(422,),
+    )
+)
+async def list_threads(call: Call) -> dict[str, Any]:
+    q: schema.ThreadsQuery = call.query
+    page = await queries.threads(
+        call.db,
+        state=q.state,
+        phone=q.phone,
+        taken_over_by=q.taken_over_by,
+        after=_cursor(q.cursor),
+        limit=q.limit,
+    )
+    return {"items": [_summary(row) for row in page.rows], "next_cursor": page.next_cursor}
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/threads/{{thread_id}}/messages",
+        "A thread's messages before the cursor (the latest without one), in time order",
+        schema.MessageList,
+        query=schema.MessagesQuery,
+        errors=(404, 422),
+        path_params=("thread_id",),
+    )
+)
+async def thread_messages(call: Call) -> dict[str, Any]:
+    q: schema.MessagesQuery = call.query
+    thread_id = call.path("thread_id")
+    found = await queries.thread(call.db, thread_id, _cursor(q.before), q.limit)
+    if found is None:
+        raise ApiError(404, f"no conversation with {thread_id}")
+    return {"items": found.messages, "earlier_cursor": found.earlier_cursor}
 
 
 @endpoint(

@@ -103,6 +103,21 @@ class AuditQuery(Paging):
     until: datetime | None = None
 
 
+class ThreadsQuery(Paging):
+    state: ConversationState | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = Field(
+        default=None, description="E.164: the number's SMS and WhatsApp threads"
+    )
+    taken_over_by: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="a reviewer id: the threads they hold"
+    )
+
+
+class MessagesQuery(_Request):
+    before: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT)] = 50
+
+
 class ThreadQuery(_Request):
     before: Annotated[str, StringConstraints(max_length=200)] | None = None
 
@@ -211,6 +226,21 @@ class Thread(_Response):
     conversation: Conversation
     controls: Controls
     messages: list[Message]
+    earlier_cursor: str | None = Field(description="pass as `before` for older messages")
+
+
+class ThreadSummary(_Response):
+    conversation: Conversation
+    controls: Controls
+
+
+class ThreadList(_Response):
+    items: list[ThreadSummary]
+    next_cursor: str | None
+
+
+class MessageList(_Response):
+    items: list[Message] = Field(description="in time order")
     earlier_cursor: str | None = Field(description="pass as `before` for older messages")
 
 
