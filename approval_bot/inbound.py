@@ -135,6 +135,7 @@ class Received:
     thread_id: str | None = None
     message_id: str | None = None
     reviewer_id: int | None = None  # a reviewer texted: their command is answered afterwards
+    closed: bool = False  # a STOP closed the conversation
 
     @property
     def wants_draft(self) -> bool:
@@ -330,9 +331,10 @@ def _receive_sms(
             review.hold_thread(conn, thread, OPT_OUT_REASON, None, kind=PauseKind.OPT_OUT)
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
         # STOP ends the contact too, unless a human still has to look at the thread
-        if controls.state is not ConversationState.NEEDS_ATTENTION:
+        closes = controls.state is not ConversationState.NEEDS_ATTENTION
+        if closes:
             review.close_conversation(conn, thread, "the customer opted out", None, keep_held=True)
-        return Received(Outcome.OPTED_OUT, thread, message_id)
+        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:
         review.opt_in_thread(conn, thread, source="keyword")

@@ -99,6 +99,24 @@ class DecisionMade:
 
 DecisionListener = Callable[[DecisionMade], None]
 _listeners: WeakKeyDictionary[Database, list[DecisionListener]] = WeakKeyDictionary()
+# takeovers, releases and closes: (action, by) once committed
+ThreadListener = Callable[[str, str], None]
+_thread_listeners: WeakKeyDictionary[Database, list[ThreadListener]] = WeakKeyDictionary()
+
+
+def listen_threads(db: Database, listener: ThreadListener) -> None:
+    """Call `listener(action, by)` after each takeover, release or close on `db` commits.
+
+    `action` is takeover, release or close; `by` is reviewer, admin (a forced takeover)
+    or opt_out (a STOP's close, told by the webhook through `thread_changed`).
+    """
+    _thread_listeners.setdefault(db, []).append(listener)
+
+
+def thread_changed(db: Database, action: str, by: str) -> None:
+    """Tell the thread listeners of a committed takeover, release or close."""
+    for listener in _thread_listeners.get(db, ()):
+        listener(action, by)
 
 
 def listen(db: Database, listener: DecisionListener) -> None:
@@ -743,16 +761,19 @@ async def take_over(db: Database, thread_id: str, reviewer_id: int) -> None:
     Held by someone else: HeldByOther, unless the reviewer is an admin (audited as forced).
     """
 
-    def take(conn: sqlite3.Connection) -> None:
+    def take(conn: sqlite3.Connection) -> str | None:
         controls = thread_controls(conn, thread_id)
         holder = controls["taken_over_by"]
         if holder == reviewer_id:
-            return
+            return None
         if holder is not None and not _is_admin(conn, reviewer_id):
             raise HeldByOther(controls["holder_name"], controls["taken_over_at"])
         _hold_for(conn, thread_id, reviewer_id, forced_from=holder)
+        return "reviewer" if holder is None else "admin"
 
-    await db.write(take, priority=Priority.DECISION)
+    by = await db.write(take, priority=Priority.DECISION)
+    if by is not None:
+        thread_changed(db, "takeover", by)
 
 
 async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
@@ -791,7 +812,9 @@ async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
             return False  # a pause keeps its texts until the resume
         return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), reviewer_id)
 
-    return await db.write(give_back, priority=Priority.DECISION)
+    wants_draft = await db.write(give_back, priority=Priority.DECISION)
+    thread_changed(db, "release", "reviewer")
+    return wants_draft
 
 
 def close_conversation(
@@ -848,6 +871,7 @@ async def close(db: Database, thread_id: str, reviewer_id: int) -> None:
         lambda conn: close_conversation(conn, thread_id, "closed by a reviewer", reviewer_id),
         priority=Priority.DECISION,
     )
+    thread_changed(db, "close", "reviewer")
 
 
 async def dismiss(db: Database, thread_id: str, reviewer_id: int, reason: str) -> list[str]:

@@ -385,3 +385,29 @@ def test_a_threads_messages_page_backwards(desk):
     everything = [m["id"] for m in earlier["items"]] + [m["id"] for m in page["items"]]
     assert everything == [m["id"] for m in desk.twilio.messages()]
     assert desk.api.get("/threads/+19999999999/messages").status_code == 404
+
+
+def metric(desk: Desk, name: str, labels: dict[str, str] | None = None) -> float:
+    scraped = desk.web.client.get("/metrics", headers=desk.api.headers())
+    assert scraped.status_code == 200
+    value = desk.twilio.client.app_state["metrics"].registry.get_sample_value(name, labels or {})
+    return float(value or 0.0)
+
+
+def test_metrics_count_takeovers_releases_closes_and_the_takeover_ratio(desk):
+    for number in ("+14155550100", "+14155550102", "+14155550103", "+14155550104"):
+        desk.twilio.text("hello", sender=number)
+    desk.api.post("/threads/+14155550102/takeover")
+    desk.root_api.post("/threads/+14155550102/takeover")  # forced: an admin's
+    desk.api.post("/threads/+14155550100/takeover")
+    desk.api.post("/threads/+14155550100/release")
+    desk.api.post("/threads/+14155550103/close")
+    desk.twilio.text("STOP", sender="+14155550104")
+    counted = "approval_bot_thread_actions_total"
+    assert metric(desk, counted, {"action": "takeover", "by": "reviewer"}) == 2
+    assert metric(desk, counted, {"action": "takeover", "by": "admin"}) == 1
+    assert metric(desk, counted, {"action": "release", "by": "reviewer"}) == 1
+    assert metric(desk, counted, {"action": "close", "by": "reviewer"}) == 1
+    assert metric(desk, counted, {"action": "close", "by": "opt_out"}) == 1
+    # 2 of the 4 threads with activity this week were taken over
+    assert metric(desk, "approval_bot_human_takeover_ratio") == 0.5

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from .. import inbound, reviewer_sms, twilio_params
+from .. import inbound, review, reviewer_sms, twilio_params
 from ..config import Settings
 from ..db import Database
 from ..drafting import DraftingService
@@ -35,6 +35,8 @@ async def sms(request: Request) -> Response:
     metrics.inbound_messages.labels(channel=message.channel, outcome=received.outcome).inc()
     if received.outcome is inbound.Outcome.OPTED_OUT:
         metrics.opt_outs.labels(direction="out").inc()
+        if received.closed:
+            review.thread_changed(db, "close", "opt_out")
     elif received.outcome is inbound.Outcome.OPTED_IN:
         metrics.opt_outs.labels(direction="in").inc()
     response = twiml()
