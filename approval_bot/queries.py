@@ -365,7 +365,13 @@ async def threads_needing_attention(
 
 
 async def _attention_texts(conn: aiosqlite.Connection, thread_id: str) -> list[dict[str, Any]]:
-    rows = await _all(conn, worklists.UNANSWERED, {"thread": thread_id})
+    held = await _one(conn, worklists.HELD, (thread_id,))
+    since = (held[0] if held else None) or ""
+    rows = [
+        row
+        for row in await _all(conn, worklists.UNANSWERED, {"thread": thread_id})
+        if row["timestamp"] >= since
+    ]
     if not rows:
         return []
     pending = await _one(conn, worklists.PENDING, (thread_id,))

@@ -676,7 +676,8 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
 async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) -> None:
     """Mark a thread that NEEDS_ATTENTION as dealt with (ACTIVE again); a pause stays.
 
-    The texts the pause holds then wait on Needs reply, so none is left on no list.
+    The texts that were waiting on Attention (held by a pause, or whose reply failed to
+    send) then wait on Needs reply, so none is left on no list.
     """
 
     def resolve(conn: sqlite3.Connection) -> None:
@@ -688,16 +689,18 @@ async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) 
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
         )
-        for text in worklists.unanswered(conn, thread_id):
-            if text["status"] == S.PAUSED_THREAD:
+        rows = {row["id"]: row for row in worklists.unanswered(conn, thread_id)}
+        for text_id, where in worklists.place(conn, thread_id).items():
+            status = S(rows[text_id]["status"])
+            if where is None and status in (S.PAUSED_THREAD, S.DRAFT_PENDING_APPROVAL):
                 workflow.change_status(
                     conn,
-                    text["id"],
-                    expected=S.PAUSED_THREAD,
+                    text_id,
+                    expected=status,
                     target=S.NEEDS_REVIEW,
                     event=Event.FOR_HUMAN,
                     actor_id=actor_id,
-                    metadata={"reason": "marked as dealt with while paused"},
+                    metadata={"reason": "marked as dealt with"},
                 )
 
     await db.write(resolve, priority=Priority.DECISION)

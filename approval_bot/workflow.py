@@ -65,6 +65,8 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((INBOUND,), None, Event.FOR_HUMAN, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.RECEIVED, Event.FOR_HUMAN, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.PAUSED_THREAD, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        # marked as dealt with: a text whose reply failed to send waits for a human's
+        *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.FOR_HUMAN, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.PAUSED_THREAD, Event.BACK_TO_DRAFTING, S.RECEIVED),
         *_rows((INBOUND,), S.NEEDS_REVIEW, Event.BACK_TO_DRAFTING, S.RECEIVED),
         # a reply: drafted by the machine, or written by a human

@@ -9,6 +9,9 @@ and nobody dismissed it. Every unanswered text is on exactly one list:
 - **Attention**: otherwise, when its conversation NEEDS_ATTENTION (a text held by a pause,
   a failed send).
 
+A text whose reply a pause holds has a live reply and needs no list: the resume sends that
+reply back to the queue.
+
 A text that fits none of these is lost; `place` answers None for it, and the tests walk
 every path that could leave one there.
 """
@@ -45,6 +48,11 @@ PENDING = """
     SELECT max(timestamp) FROM messages
     WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'DRAFT_PENDING_APPROVAL'
 """
+# a reply a pause holds: the texts before it have a live reply, which the resume gives back
+HELD = """
+    SELECT max(timestamp) FROM messages
+    WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'PAUSED_THREAD'
+"""
 _STATE = "SELECT state FROM conversations WHERE thread_id = ?"
 
 
@@ -77,8 +85,10 @@ def place_rows(
 
 
 def place(conn: sqlite3.Connection, thread_id: str) -> dict[str, WorkList | None]:
-    """Each unanswered text of a thread, and the one list it is on (None: on none)."""
-    rows = unanswered(conn, thread_id)
+    """Each unanswered text of a thread with no live reply, and the one list it is on (None:
+    on none). A text whose reply a pause holds has one, and is left out."""
+    held = conn.execute(HELD, (thread_id,)).fetchone()[0] or ""
+    rows = [row for row in unanswered(conn, thread_id) if row["timestamp"] >= held]
     if not rows:
         return {}
     pending = conn.execute(PENDING, (thread_id,)).fetchone()[0]

@@ -10,6 +10,7 @@ import asyncio
 import json
 import sqlite3
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,25 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from approval_bot import audit, review, workflow
-from approval_bot.db import Database
-from approval_bot.models import DecisionChannel, Event, MessageStatus, MessageType
-from tests.builders import make_draft, make_inbound, make_reviewer
+from approval_bot import audit, inbound, review, workflow, worklists
+from approval_bot.db import Database, Priority
+from approval_bot.inbound import InboundSms
+from approval_bot.models import Channel, DecisionChannel, Event, MessageStatus, MessageType
+from tests.builders import BUSINESS, make_draft, make_reviewer
 
 S = MessageStatus
 THREADS = ["+14155550100", "+14155550101"]
 LIVE = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND, S.PAUSED_THREAD)
 _DRAFTABLE = (S.RECEIVED, S.NEEDS_REVIEW)
-EXPECTED_REFUSALS = (workflow.Conflict, workflow.TransitionRefused, review.ThreadClosed)
+EXPECTED_REFUSALS = (
+    workflow.Conflict,
+    workflow.TransitionRefused,
+    review.ThreadClosed,
+    review.HeldByOther,
+    review.NothingToDo,
+)
+# what customers write: ordinary texts and the keywords that change a thread
+CUSTOMER_TEXTS = ["Are you open?", "hello", "thanks", "STOP", "START", "HELP"]
 
 
 class WorkflowMachine(RuleBasedStateMachine):
@@ -62,6 +72,23 @@ class WorkflowMachine(RuleBasedStateMachine):
         row = self.rows("SELECT paused FROM thread_controls WHERE thread_id = ?", (thread_id,))
         return bool(row) and not row[0]["paused"]
 
+    def controls(self, thread_id: str) -> Any:
+        rows = self.rows(
+            """
+            SELECT thread_controls.*, conversations.state, conversations.opted_out
+            FROM thread_controls JOIN conversations USING (thread_id) WHERE thread_id = ?
+            """,
+            (thread_id,),
+        )
+        return rows[0] if rows else None
+
+    def bot_may_draft(self, thread_id: str) -> bool:
+        """As the drafting service decides: not paused, opted out, closed or taken over."""
+        c = self.controls(thread_id)
+        return bool(c) and not (
+            c["paused"] or c["opted_out"] or c["state"] == "CLOSED" or c["taken_over_by"]
+        )
+
     def attempt(self, coroutine: Any, should_succeed: bool) -> None:
         """Run an action; it must succeed exactly when the model says it may."""
         try:
@@ -80,28 +107,11 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     # --- what can happen ------------------------------------------------------------------
 
-    @rule(thread=st.sampled_from(THREADS), body=st.text(min_size=1, max_size=20))
+    @rule(thread=st.sampled_from(THREADS), body=st.sampled_from(CUSTOMER_TEXTS))
     def customer_writes(self, thread: str, body: str) -> None:
-        if self.rows("SELECT 1 FROM conversations WHERE thread_id = ?", (thread,)) and not (
-            self.thread_open(thread)
-        ):
-            self.run(self._held_inbound(thread, body))
-        else:
-            self.run(make_inbound(self.db, thread, body))
-
-    async def _held_inbound(self, thread: str, body: str) -> None:
-        def change(conn: sqlite3.Connection) -> Any:
-            workflow.create_message(
-                conn,
-                type=MessageType.INBOUND,
-                event=Event.HELD,
-                thread_id=thread,
-                sender=thread,
-                receiver="+14155550199",
-                body=body,
-            )
-
-        await self.db.write(change)
+        # the webhook's own path: keywords, pauses, takeovers, the override window, closes
+        sms = InboundSms("SM" + uuid.uuid4().hex, thread, BUSINESS, body, Channel.SMS)
+        self.run(inbound.receive_sms(self.db, sms))
 
     @precondition(lambda self: self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
     @rule(data=st.data())
@@ -109,7 +119,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         inbound = data.draw(
             st.sampled_from(self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
         )
-        if self.thread_open(self.thread_of(inbound)):
+        if self.bot_may_draft(self.thread_of(inbound)):
             self.run(make_draft(self.db, inbound, "Draft reply"))
 
     @precondition(lambda self: self.ids("type != 'INBOUND'"))
@@ -145,13 +155,85 @@ class WorkflowMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
     @rule(thread=st.sampled_from(THREADS))
     def reviewer_writes_own_reply(self, thread: str) -> None:
-        known = bool(self.rows("SELECT 1 FROM conversations WHERE thread_id = ?", (thread,)))
-        if not known:
+        c = self.controls(thread)
+        if c is None or not self.rows(
+            "SELECT 1 FROM messages WHERE thread_id = ? AND type = 'INBOUND'", (thread,)
+        ):
             return
+        # a manager's reply resolves a reviewer's pause or an escalation; never to an
+        # opted-out customer, nor on a closed conversation
+        allowed = (
+            not c["opted_out"]
+            and c["state"] != "CLOSED"
+            and (not c["paused"] or c["pause_kind"] in ("reviewer", "escalation"))
+        )
         coroutine = review.write_reply(
             self.db, thread, "Human words", self.reviewers[0], in_reply_to_id=None
         )
-        self.attempt(coroutine, self.thread_open(thread))
+        self.attempt(coroutine, allowed)
+        if allowed and (c["paused"] or c["state"] == "NEEDS_ATTENTION"):
+            after = self.controls(thread)
+            assert not after["paused"] and after["state"] == "ACTIVE"
+            assert after["taken_over_by"] is not None
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS), who=st.integers(0, 1))
+    def reviewer_takes_over(self, thread: str, who: int) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        allowed = c["taken_over_by"] in (None, self.reviewers[who])
+        self.attempt(review.take_over(self.db, thread, self.reviewers[who]), allowed)
+        if allowed:
+            assert self.controls(thread)["taken_over_by"] == self.reviewers[who]
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS), who=st.integers(0, 1))
+    def reviewer_releases(self, thread: str, who: int) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        allowed = c["taken_over_by"] == self.reviewers[who]
+        self.attempt(review.release(self.db, thread, self.reviewers[who]), allowed)
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_closes(self, thread: str) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        self.attempt(review.close(self.db, thread, self.reviewers[1]), c["state"] != "CLOSED")
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_dismisses(self, thread: str) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        waiting = [w for w in self.places(thread).values() if w is not worklists.WorkList.QUEUE]
+        self.attempt(review.dismiss(self.db, thread, self.reviewers[0], ""), bool(waiting))
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_marks_dealt_with(self, thread: str) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        allowed = c["state"] == "NEEDS_ATTENTION"
+        self.attempt(review.resolve_attention(self.db, thread, self.reviewers[0]), allowed)
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_escalates(self, thread: str) -> None:
+        if self.controls(thread) is not None:
+            self.run(review.escalate(self.db, thread, "a human must look", self.reviewers[1]))
+
+    def places(self, thread: str) -> dict[str, worklists.WorkList | None]:
+        return dict(
+            self.run(
+                self.db.write(lambda conn: worklists.place(conn, thread), priority=Priority.BULK)
+            )
+        )
 
     @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
     @rule(thread=st.sampled_from(THREADS), pause=st.booleans())
@@ -163,7 +245,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             coroutine = review.pause_thread(self.db, thread, "taking over", self.reviewers[1])
             self.attempt(coroutine, is_open)
         else:
-            self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), not is_open)
+            c = self.controls(thread)
+            allowed = not is_open and not c["opted_out"]
+            self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), allowed)
 
     @precondition(lambda self: self.ids("status = ?", (S.APPROVED_TO_SEND,)))
     @rule(data=st.data(), accepted=st.booleans())
@@ -193,6 +277,11 @@ class WorkflowMachine(RuleBasedStateMachine):
                     error_code=21211,
                     error_message="invalid 'To' number",
                 )
+                # as the sender does: a human looks at a send that failed
+                thread = conn.execute(
+                    "SELECT thread_id FROM messages WHERE id = ?", (reply,)
+                ).fetchone()["thread_id"]
+                workflow.flag_conversation(conn, thread, "a reply failed to send")
 
         await self.db.write(change)
 
@@ -257,6 +346,14 @@ class WorkflowMachine(RuleBasedStateMachine):
             (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND),
         )
         assert not waiting
+
+    @invariant()
+    def every_unanswered_customer_text_is_on_exactly_one_list(self) -> None:
+        # issue 13: "every customer text that has no live reply and is not answered is on
+        # exactly one work list (Queue, Needs reply or Attention)"
+        for thread in THREADS:
+            for text, where in self.places(thread).items():
+                assert where is not None, f"text {text} of {thread} is on no list"
 
     @invariant()
     def the_audit_chain_verifies(self) -> None:

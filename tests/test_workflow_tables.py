@@ -80,6 +80,9 @@ DESIGN_MESSAGE_ROWS = {
     # over)"
     (I, S.PAUSED_THREAD, E.FOR_HUMAN, S.NEEDS_REVIEW),
     (I, S.PAUSED_THREAD, E.BACK_TO_DRAFTING, S.RECEIVED),
+    # "until a human answers, drafts, or dismisses it": marked as dealt with, a text whose
+    # reply failed to send waits on Needs reply
+    (I, S.DRAFT_PENDING_APPROVAL, E.FOR_HUMAN, S.NEEDS_REVIEW),
     # "release ... if the latest customer text is unanswered, it is drafted at once"
     (I, S.NEEDS_REVIEW, E.BACK_TO_DRAFTING, S.RECEIVED),
     # a manager's reply on a paused thread, and a close: "open replies are superseded"
@@ -116,7 +119,7 @@ def test_the_message_table_is_the_design_row_for_row():
     table = {(t.type, t.source, t.event, t.target) for t in workflow.MESSAGE_TRANSITIONS}
     assert table - DESIGN_MESSAGE_ROWS == set(), "rows the design does not have"
     assert DESIGN_MESSAGE_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.MESSAGE_TRANSITIONS) == 40
+    assert len(workflow.MESSAGE_TRANSITIONS) == 41
 
 
 def test_the_conversation_table_is_the_design_row_for_row():

@@ -272,6 +272,12 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
             event=Event.HELD,
             metadata={"reason": "the thread was paused before a draft was made"},
         )
+    state = conn.execute(
+        "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    if waiting and state is not None and state["state"] != ConversationState.CLOSED:
+        # as a text arriving on a paused thread does: a human sees it on Attention
+        workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
     conn.execute(
         "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
         (thread_id,),
