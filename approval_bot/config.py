@@ -207,9 +207,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else ()
     )
     override_text = env.get("HUMAN_OVERRIDE_WINDOW_SECONDS", "60")
-    override_window = 0.0 if override_text.strip() == "0" else None
-    if override_window is None:
-        override_window = _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
+    # 0 turns the window off; anything else must be a positive number
+    override_window = (
+        0.0
+        if override_text.strip() in ("0", "0.0")
+        else _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
+    )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
