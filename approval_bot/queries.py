@@ -544,8 +544,21 @@ async def thread(
                 ids,
             ):
                 approvals.setdefault(row["draft_id"], []).append(_dict(row))
+        answered_until = await _one(
+            conn,
+            """
+            SELECT max(timestamp) FROM messages
+            WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
+              AND status IN ('APPROVED_TO_SEND', 'SENT')
+            """,
+            (thread_id,),
+        )
+        last_answer = (answered_until[0] if answered_until else None) or ""
         for message in messages:
             message["approvals"] = approvals.get(message["id"], [])
+            if message["type"] == "INBOUND":
+                # a reply approved or sent after a customer's text answers it
+                message["answered"] = last_answer > message["timestamp"]
         audit_rows = await _all(
             conn,
             """

@@ -412,3 +412,21 @@ def test_metrics_count_takeovers_releases_closes_and_the_takeover_ratio(desk):
     assert metric(desk, counted, {"action": "close", "by": "opt_out"}) == 1
     # 2 of the 4 threads with activity this week were taken over
     assert metric(desk, "approval_bot_human_takeover_ratio") == 0.5
+
+
+def test_a_customer_text_whose_reply_was_sent_shows_as_answered(desk):
+    desk.text("Do you deliver?")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    (text,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "INBOUND"]
+    first = desk.api.get(f"/threads/{CUSTOMER}").json()["messages"]
+    assert [m["answered"] for m in first if m["id"] == text] == [False]
+    desk.api.post(f"/drafts/{draft}/approve")
+    sent(desk.web, draft)
+    messages = desk.api.get(f"/threads/{CUSTOMER}").json()["messages"]
+    assert [m["answered"] for m in messages if m["id"] == text] == [True]
+    assert [m["answered"] for m in messages if m["id"] == draft] == [None]
+    desk.web.sign_in("Ana")
+    page = desk.web.client.get(f"/threads/{CUSTOMER}").text
+    customer = page.split(f'id="msg-{text}"', 1)[1].split("</li>", 1)[0]
+    assert '<span class="tag status">answered</span>' in customer
+    assert "DRAFT_PENDING_APPROVAL" not in customer

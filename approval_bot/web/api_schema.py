@@ -170,6 +170,11 @@ class Message(_Response):
     error_code: int | None
     error_message: str | None
     approvals: list[Approval] = []
+    answered: bool | None = Field(
+        default=None,
+        description="a customer's text: whether a reply was approved or sent after it "
+        "(its status stays that of its draft); null for replies",
+    )
 
 
 class CustomerText(_Response):
