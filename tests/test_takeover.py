@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import jobs, review, workflow, worklists
+from approval_bot import jobs, review, sms_text, workflow, worklists
 from approval_bot.app import create_app
 from approval_bot.config import Settings
 from approval_bot.db import Priority
@@ -430,3 +430,10 @@ def test_a_customer_text_whose_reply_was_sent_shows_as_answered(desk):
     customer = page.split(f'id="msg-{text}"', 1)[1].split("</li>", 1)[0]
     assert '<span class="tag status">answered</span>' in customer
     assert "DRAFT_PENDING_APPROVAL" not in customer
+
+
+@pytest.mark.parametrize("text", ["Are you open?", "é" * 5000, "long words " * 900])
+def test_the_holders_text_fits_three_sms_segments(text):
+    notice = sms_text.holder_notification(CUSTOMER, text)
+    assert sms_text.segments(notice) <= 3
+    assert notice.startswith(f"{CUSTOMER} wrote on your thread:")
