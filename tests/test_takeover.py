@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from approval_bot import jobs, review, sms_text, workflow, worklists
 from approval_bot.app import create_app
 from approval_bot.config import Settings
-from approval_bot.db import Priority
+from approval_bot.db import Database, Priority, load_migrations
 from approval_bot.models import DecisionChannel, MessageStatus, Role
 
 from .builders import make_inbound, make_reviewer
@@ -437,3 +437,36 @@ def test_the_holders_text_fits_three_sms_segments(text):
     notice = sms_text.holder_notification(CUSTOMER, text)
     assert sms_text.segments(notice) <= 3
     assert notice.startswith(f"{CUSTOMER} wrote on your thread:")
+
+
+@pytest.mark.anyio
+async def test_the_migration_keeps_every_conversation_and_what_refers_to_it(db_path):
+    migrations = load_migrations()
+    (takeover,) = [m for m in migrations if m.name == "takeover"]
+    db = await Database.open(db_path)
+    try:
+        await db.migrate([m for m in migrations if m.version < takeover.version])
+        ana = await make_reviewer(db, "Ana")
+        await make_inbound(db, CUSTOMER, "hello")
+        await review.escalate(db, CUSTOMER, "a human must look", ana.id)
+        before = await db.fetchall("SELECT * FROM conversations")
+        await db.migrate(migrations)
+        assert [tuple(r) for r in await db.fetchall("SELECT * FROM conversations")] == [
+            tuple(r) for r in before
+        ]
+        assert await db.fetchall("PRAGMA foreign_key_check") == []
+        # the indexes on conversations came back, and CLOSED is a state now
+        names = {
+            r["name"]
+            for r in await db.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?",
+                ("conversations",),
+            )
+        }
+        assert {"conversations_state_activity", "conversations_activity"} <= names
+        await review.close(db, CUSTOMER, ana.id)
+        row = await db.fetchone("SELECT state FROM conversations")
+        assert row is not None and row["state"] == "CLOSED"
+        await make_inbound(db, "+14155550102", "a new thread after the rebuild")  # FKs hold
+    finally:
+        await db.close()
