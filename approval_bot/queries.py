@@ -481,13 +481,14 @@ async def threads(
 
 
 async def thread(
-    db: Database, thread_id: str, before: str | None = None, limit: int = THREAD_PAGE_SIZE
+    db: Database, thread_id: str, before: str | None = None, limit: int | None = None
 ) -> Thread | None:
     """A thread's latest messages (or those before the cursor) in time order.
 
     Each message carries its approvals; audit events are the thread's latest.
     """
     cursor = decode_cursor(before)
+    limit = limit or THREAD_PAGE_SIZE
     async with db.snapshot() as conn:
         conversation = await _one(
             conn,
