@@ -95,6 +95,9 @@ def create_app(settings: Settings) -> Starlette:
             await db.migrate()
             review.listen(db, metrics.record_decision)
             review.listen_opt_out_confirmed(db, metrics.plain_opt_outs_confirmed.inc)
+            review.listen_threads(
+                db, lambda action, by: metrics.thread_actions.labels(action=action, by=by).inc()
+            )
             drafter, remote = build_drafter(settings, metrics)
             if remote is not None:
                 stack.push_async_callback(remote.aclose)

@@ -58,6 +58,8 @@ class Settings:
     forwarded_allow_ips: tuple[str, ...] = ()
     # the zone customers' "9:30 Saturday" is read in, and appointment times are written in
     business_timezone: ZoneInfo = ZoneInfo("UTC")
+    # after a human's reply, the customer's next texts wait for a human this long
+    human_override_window_seconds: float = 60.0
 
     @property
     def sandbox(self) -> bool:
@@ -217,6 +219,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if "FORWARDED_ALLOW_IPS" in env
         else ()
     )
+    override_text = env.get("HUMAN_OVERRIDE_WINDOW_SECONDS", "60")
+    # 0 turns the window off; anything else must be a positive number
+    override_window = (
+        0.0
+        if override_text.strip() in ("0", "0.0")
+        else _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
+    )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -257,4 +266,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
         business_timezone=business_timezone,
+        human_override_window_seconds=override_window,
     )

@@ -18,7 +18,7 @@ from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
 from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
-from .sms_text import draft_notification, opt_out_request_notification
+from .sms_text import draft_notification, holder_notification, opt_out_request_notification
 
 # tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
 CODE_TRIES = 32
@@ -213,3 +213,21 @@ def _fold_held(reviewer_id: int, conn: sqlite3.Connection) -> bool:
             metadata={"digest": digest_id},
         )
     return digest_id is not None
+
+
+def tell_holder(conn: sqlite3.Connection, reviewer_id: int, customer: str, text: str) -> None:
+    """Text a reviewer that a customer wrote on the thread they hold (when they take texts).
+
+    Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.
+    """
+    (reviewer,) = _rows(conn, "SELECT * FROM reviewers WHERE id = ?", reviewer_id)
+    if not reachable(reviewer):
+        return
+    status = "HELD" if quiet_now(reviewer, datetime.now(UTC)) else "PENDING"
+    conn.execute(
+        """
+        INSERT INTO notifications (reviewer_id, body, status, created_at)
+        VALUES (?, ?, ?, ?)
+        """,
+        (reviewer_id, holder_notification(customer, text), status, now_iso()),
+    )

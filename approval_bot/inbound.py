@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import audit, auto_replies, draft_notices, review, workflow
+from . import audit, auto_replies, draft_notices, review, workflow, worklists
 from . import conversation_rules as rules
 from .conversation_rules import BOOKING_INTENT
 from .db import Database, Priority
@@ -42,6 +42,7 @@ VOICE_PROVIDER = "twilio-voice"
 # repeated calls from one number within this window make one text-back draft
 MISSED_CALL_WINDOW = timedelta(minutes=15)
 OPT_OUT_REASON = review.OPT_OUT_REASON
+DEFAULT_OVERRIDE_SECONDS = 60.0  # HUMAN_OVERRIDE_WINDOW_SECONDS' default
 
 
 class BadInbound(ValueError):
@@ -133,6 +134,7 @@ class Outcome(StrEnum):
     OPTED_OUT = "opted-out"
     OPTED_IN = "opted-in"
     HELP = "help"
+    FOR_HUMAN = "for-human"  # taken over, or within the override window: no draft
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class Received:
     pause_cause: rules.PauseCause | None = None  # the conversation rules paused the thread
     appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
     auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
+    closed: bool = False  # a STOP closed the conversation
 
     @property
     def wants_draft(self) -> bool:
@@ -178,18 +181,43 @@ class _Controls:
     paused: bool
     paused_reason: str | None
     new_contact: bool = True  # this text starts a contact: nothing earlier counts in it
+    held_by: int | None = None  # the reviewer who took the thread over
+    last_human_reply_at: str | None = None
+    last_human_reply_by: int | None = None
+    state: ConversationState = ConversationState.ACTIVE  # before this text
+
+
+# a contact ended: the next text from that customer opens the next one
+ENDED_STATES = (ConversationState.ARCHIVED, ConversationState.CLOSED)
+
+
+def start_next_contact(
+    conn: sqlite3.Connection, thread_id: str, previous: ConversationState
+) -> None:
+    """A text on an ARCHIVED or CLOSED conversation: the next contact with this customer.
+
+    The one place a contact ends and the next begins (the contact lifecycle extends it).
+    """
+    workflow.change_conversation_state(
+        conn,
+        thread_id,
+        expected=previous,
+        target=ConversationState.ACTIVE,
+        event=ConversationEvent.REACTIVATED,
+        reason="the customer got in touch again",
+    )
+    workflow.start_contact(conn, thread_id, datetime.now(UTC))
 
 
 def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Channel) -> _Controls:
-    """Open the thread's conversation, or reactivate an archived one; returns its controls.
-
-    A text on an archived conversation starts the next contact (`workflow.start_contact`).
-    """
+    """Open the thread's conversation, or start the next contact of an ended one; returns
+    its controls."""
     row = _one(
         conn,
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.paused_reason
+               thread_controls.paused_reason, thread_controls.taken_over_by,
+               thread_controls.last_human_reply_at, thread_controls.last_human_reply_by
         FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
         """,
         (thread_id,),
@@ -197,24 +225,34 @@ def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Chann
     if row is None:
         workflow.open_conversation(conn, thread_id, channel)
         return _Controls(opted_out=False, paused=False, paused_reason=None)
-    archived = row["state"] == ConversationState.ARCHIVED
-    if archived:
-        workflow.change_conversation_state(
-            conn,
-            thread_id,
-            expected=ConversationState.ARCHIVED,
-            target=ConversationState.ACTIVE,
-            event=ConversationEvent.REACTIVATED,
-            reason="the customer got in touch again",
-        )
-        workflow.start_contact(conn, thread_id, datetime.now(UTC))
+    state = ConversationState(row["state"])
+    if state in ENDED_STATES:
+        start_next_contact(conn, thread_id, state)
     conn.execute(
         "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
         (now_iso(), thread_id),
     )
     return _Controls(
-        bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"], new_contact=archived
+        bool(row["opted_out"]),
+        bool(row["paused"]),
+        row["paused_reason"],
+        new_contact=state in ENDED_STATES,
+        held_by=row["taken_over_by"],
+        last_human_reply_at=row["last_human_reply_at"],
+        last_human_reply_by=row["last_human_reply_by"],
+        state=state,
     )
+
+
+def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] | None:
+    """Who a new text waits for instead of a draft, and why; None: the bot drafts it."""
+    if controls.held_by is not None:
+        return controls.held_by, "the thread is taken over"
+    if controls.last_human_reply_at and controls.last_human_reply_by is not None:
+        since = datetime.now(UTC) - datetime.fromisoformat(controls.last_human_reply_at)
+        if since.total_seconds() < override_seconds:
+            return controls.last_human_reply_by, "a human replied moments ago"
+    return None
 
 
 def handle_reviewer_text(
@@ -276,13 +314,21 @@ def _store(
     )
 
 
-async def receive_sms(db: Database, sms: InboundSms, zone: ZoneInfo = UTC_ZONE) -> Received:
+async def receive_sms(
+    db: Database,
+    sms: InboundSms,
+    zone: ZoneInfo = UTC_ZONE,
+    *,
+    override_seconds: float = DEFAULT_OVERRIDE_SECONDS,
+) -> Received:
     """Store a customer's message once, applying keywords, pauses and the conversation rules;
     say whether to draft it.
 
     A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
     `handle_reviewer_text`, never down the customer path. An ordinary customer text is
-    understood (`understanding.understand`, times in `zone`) once, before the write.
+    understood (`understanding.understand`, times in `zone`) once, before the write. On a
+    taken-over thread, or within `override_seconds` of a human's reply, the text waits on
+    Needs reply for that human.
     """
     keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
     understood = None
@@ -296,7 +342,8 @@ async def receive_sms(db: Database, sms: InboundSms, zone: ZoneInfo = UTC_ZONE) 
         # the date parser takes milliseconds: off the event loop, and never in the writer
         understood = await asyncio.to_thread(understand, sms.body, datetime.now(UTC), zone)
     return await db.write(
-        lambda conn: _receive_sms(conn, sms, keyword, understood), priority=Priority.BULK
+        lambda conn: _receive_sms(conn, sms, keyword, override_seconds, understood),
+        priority=Priority.BULK,
     )
 
 
@@ -304,6 +351,7 @@ def _receive_sms(
     conn: sqlite3.Connection,
     sms: InboundSms,
     keyword: Keyword | None,
+    override_seconds: float,
     understood: Understanding | None = None,
 ) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
@@ -324,22 +372,34 @@ def _receive_sms(
         if not controls.paused:
             review.hold_thread(conn, thread, OPT_OUT_REASON, None, kind=PauseKind.OPT_OUT)
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
-        return Received(Outcome.OPTED_OUT, thread, message_id)
+        # STOP ends the contact too, unless a human still has to look at the thread
+        closes = controls.state is not ConversationState.NEEDS_ATTENTION
+        if closes:
+            review.close_conversation(conn, thread, "the customer opted out", None, keep_held=True)
+        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:
         review.opt_in_thread(conn, thread, source="keyword")
         message_id = _store(conn, sms, Event.STORED, meta)
         _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
+        worklists.dismiss(conn, [message_id], "an opt-in keyword", None, now_iso())
         return Received(Outcome.OPTED_IN, thread, message_id)
 
     if understood is not None:
-        return _receive_understood(conn, sms, controls, understood, meta)
+        return _receive_understood(conn, sms, controls, understood, meta, override_seconds)
 
     if controls.paused:
         reason = controls.paused_reason or "paused"
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason})
         workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
         return Received(Outcome.PAUSED, thread, message_id)
+
+    waits_for = _for_human(controls, override_seconds)
+    if waits_for is not None:
+        reviewer, why = waits_for
+        message_id = _store(conn, sms, Event.FOR_HUMAN, {**meta, "reason": why, "for": reviewer})
+        draft_notices.tell_holder(conn, reviewer, thread, sms.body)
+        return Received(Outcome.FOR_HUMAN, thread, message_id)
 
     message_id = _store(conn, sms, Event.STORED, meta)
     if keyword is Keyword.HELP:
@@ -385,10 +445,11 @@ def _receive_understood(
     controls: _Controls,
     understood: Understanding,
     meta: dict[str, Any],
+    override_seconds: float,
 ) -> Received:
     """An ordinary customer text and what it means: the conversation rules are applied
     through the funnel (counters, a pause by the rules, the appointment), then it is stored
-    to be drafted, or held."""
+    to be drafted, held, or left for the human who has the thread."""
     thread = sms.sender
     conversation = _one(
         conn,
@@ -417,9 +478,16 @@ def _receive_understood(
             else PauseKind.COUNTERS
         )
         review.hold_thread(conn, thread, change.reason, None, kind=kind)
+    waits_for = None if controls.paused or paused_now else _for_human(controls, override_seconds)
     if controls.paused or paused_now:
         reason = change.reason if paused_now else (controls.paused_reason or "paused")
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason}, understood)
+    elif waits_for is not None:
+        reviewer, why = waits_for
+        message_id = _store(
+            conn, sms, Event.FOR_HUMAN, {**meta, "reason": why, "for": reviewer}, understood
+        )
+        draft_notices.tell_holder(conn, reviewer, thread, sms.body)
     else:
         message_id = _store(conn, sms, Event.STORED, meta, understood)
     workflow.record_understanding(
@@ -452,6 +520,8 @@ def _receive_understood(
         reason = controls.paused_reason or "paused"
         workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
         return Received(Outcome.PAUSED, thread, message_id, appointment=moved)
+    if waits_for is not None:
+        return Received(Outcome.FOR_HUMAN, thread, message_id, appointment=moved)
     return Received(Outcome.STORED, thread, message_id, appointment=moved)
 
 

@@ -50,6 +50,17 @@ class Metrics:
             "How long the oldest pending draft has waited.",
             registry=self.registry,
         )
+        self.thread_actions = Counter(
+            "approval_bot_thread_actions",
+            "Takeovers, releases and closes of threads, by who or what made them.",
+            ["action", "by"],
+            registry=self.registry,
+        )
+        self.human_takeover_ratio = Gauge(
+            "approval_bot_human_takeover_ratio",
+            "Threads taken over by a reviewer among threads with activity, the last 7 days.",
+            registry=self.registry,
+        )
         self.inbound_messages = Counter(
             "approval_bot_inbound_messages",
             "Customer messages the SMS webhook received, by channel and what became of them.",

@@ -44,12 +44,15 @@ class Event(StrEnum):
     CUSTOMER_WROTE_AGAIN = "Customer Wrote Again"
     SEND_ACCEPTED = "Send Accepted"
     SEND_FAILED = "Send Failed"
+    FOR_HUMAN = "Left For A Human"  # taken over, or a human replied moments ago: no draft
+    BACK_TO_DRAFTING = "Back To Drafting"  # a resume or a release: the bot drafts it now
 
 
 class ConversationState(StrEnum):
     ACTIVE = "ACTIVE"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     ARCHIVED = "ARCHIVED"
+    CLOSED = "CLOSED"
 
 
 class ConversationEvent(StrEnum):
@@ -58,6 +61,7 @@ class ConversationEvent(StrEnum):
     RESOLVED = "Conversation Resolved"
     ARCHIVED = "Conversation Archived"
     REACTIVATED = "Conversation Reactivated"
+    CLOSED = "Conversation Closed"
 
 
 class ThreadEvent(StrEnum):
@@ -65,6 +69,9 @@ class ThreadEvent(StrEnum):
     RESUMED = "Thread Resumed"
     OPTED_OUT = "Opted Out"
     OPTED_IN = "Opted In"
+    TAKEN_OVER = "Thread Taken Over"
+    RELEASED = "Thread Released"
+    NO_REPLY_NEEDED = "No Reply Needed"
 
 
 class ContactEvent(StrEnum):

@@ -95,3 +95,14 @@ def opt_out_request_notification(code: str, customer: str, text: str) -> str:
         if fits(composed):
             return composed
     return compose(ELLIPSIS)
+
+
+def holder_notification(customer: str, text: str) -> str:
+    """The text a reviewer who took a thread over gets for each new customer text (3 segments)."""
+    quote = " ".join(bounded(text).split())
+    length = len(quote)
+    while True:
+        composed = f'{customer} wrote on your thread: "{shorten(quote, length)}"\nReply on the web.'
+        if fits(composed) or length == 0:
+            return composed
+        length //= 2

@@ -69,6 +69,15 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((INBOUND,), S.NEEDS_REVIEW, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         # "not an opt-out": a text held as an opt-out in plain words is drafted after all
         *_rows((INBOUND,), S.PAUSED_THREAD, Event.RELEASED, S.RECEIVED),
+        # a thread a human holds, or one a human answered moments ago: no draft, a human's
+        # to-do; a resume or a release gives held and left texts back to drafting
+        *_rows((INBOUND,), None, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.RECEIVED, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        # marked as dealt with: a text whose reply failed to send waits for a human's
+        *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.BACK_TO_DRAFTING, S.RECEIVED),
+        *_rows((INBOUND,), S.NEEDS_REVIEW, Event.BACK_TO_DRAFTING, S.RECEIVED),
         # a reply: drafted by the machine, or written by a human
         *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
@@ -81,6 +90,8 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.PAUSED_THREAD, Event.RELEASED, S.DRAFT_PENDING_APPROVAL),
+        # a manager's reply on a paused thread, or a close, replaces the replies it held
+        *_rows(REPLIES, S.PAUSED_THREAD, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_ACCEPTED, S.SENT),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_FAILED, S.FAILED_SEND),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
@@ -103,6 +114,14 @@ CONVERSATION_TRANSITIONS: frozenset[tuple[C | None, ConversationEvent, C]] = fro
         (C.NEEDS_ATTENTION, ConversationEvent.RESOLVED, C.ACTIVE),
         (C.ACTIVE, ConversationEvent.ARCHIVED, C.ARCHIVED),
         (C.ARCHIVED, ConversationEvent.REACTIVATED, C.ACTIVE),
+        # a close is a human's (or the customer's STOP); a new text opens the next contact,
+        # exactly as on an archived conversation
+        (C.ACTIVE, ConversationEvent.CLOSED, C.CLOSED),
+        (C.NEEDS_ATTENTION, ConversationEvent.CLOSED, C.CLOSED),
+        (C.ARCHIVED, ConversationEvent.CLOSED, C.CLOSED),
+        (C.CLOSED, ConversationEvent.REACTIVATED, C.ACTIVE),
+        # a send claimed before the close can still fail afterwards
+        (C.CLOSED, ConversationEvent.FLAGGED, C.NEEDS_ATTENTION),
     ]
 )
 
@@ -149,12 +168,21 @@ class Conflict(Exception):
     """Someone else changed the row first: the optimistic check lost the race."""
 
     def __init__(
-        self, subject: str, expected: str, actual: str, changed_by: str, changed_at: str | None
+        self,
+        subject: str,
+        expected: str,
+        actual: str,
+        changed_by: str,
+        changed_at: str | None,
+        channel: str | None = None,
     ) -> None:
         when = f" at {changed_at}" if changed_at else ""
-        super().__init__(f"{subject} is {actual}, not {expected}: changed by {changed_by}{when}")
+        via = f" via {channel}" if channel else ""
+        super().__init__(
+            f"{subject} is {actual}, not {expected}: changed by {changed_by}{via}{when}"
+        )
         self.subject, self.expected, self.actual = subject, expected, actual
-        self.changed_by, self.changed_at = changed_by, changed_at
+        self.changed_by, self.changed_at, self.channel = changed_by, changed_at, channel
 
 
 class UnknownRecord(LookupError):
@@ -166,20 +194,26 @@ def _check_message(type_: MessageType, source: S | None, event: Event, target: S
         raise TransitionRefused(f"{type_} message", source, target, event)
 
 
-def _last_change(conn: sqlite3.Connection, column: str, value: str) -> tuple[str, str | None]:
-    """Who made the latest audited change to a message or thread, and when."""
+def _last_change(
+    conn: sqlite3.Connection, column: str, value: str
+) -> tuple[str, str | None, str | None]:
+    """Who made the latest audited change to a message or thread, when, and through which
+    door; for a message the latest human decision wins over the sender's later steps."""
     assert column in ("message_id", "thread_id")
+    order = "audit_log.actor = 'Human' DESC, " if column == "message_id" else ""
     row = conn.execute(
         f"""
-        SELECT audit_log.actor, audit_log.timestamp, reviewers.name
+        SELECT audit_log.actor, audit_log.timestamp, reviewers.name,
+               json_extract(audit_log.metadata, '$.channel') AS channel
         FROM audit_log LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
-        WHERE audit_log.{column} = ? ORDER BY audit_log.id DESC LIMIT 1
+        WHERE audit_log.{column} = ? ORDER BY {order}audit_log.id DESC LIMIT 1
         """,
         (value,),
     ).fetchone()
     if row is None:
-        return "nobody on record", None
-    return (row["name"] or "the system"), row["timestamp"]
+        return "nobody on record", None, None
+    channel = row["channel"] if isinstance(row["channel"], str) else None
+    return (row["name"] or "the system"), row["timestamp"], channel
 
 
 def _count_queue_move(
@@ -281,8 +315,8 @@ def change_status(
         raise UnknownRecord(f"no message {message_id}")
     _check_message(MessageType(row["type"]), expected, event, target)
     if row["status"] != expected:
-        who, when = _last_change(conn, "message_id", message_id)
-        raise Conflict(f"message {message_id}", expected, row["status"], who, when)
+        who, when, via = _last_change(conn, "message_id", message_id)
+        raise Conflict(f"message {message_id}", expected, row["status"], who, when, via)
     assignments = "".join(f", {name} = :{name}" for name in fields)
     conn.execute(
         f"""
@@ -357,12 +391,12 @@ def change_conversation_state(
     reason: str | None = None,
     actor_id: int | None = None,
 ) -> None:
-    """Move a conversation between ACTIVE, NEEDS_ATTENTION and ARCHIVED, audited."""
+    """Move a conversation between ACTIVE, NEEDS_ATTENTION, ARCHIVED and CLOSED, audited."""
     if (expected, event, target) not in CONVERSATION_TRANSITIONS:
         raise TransitionRefused("conversation", expected, target, event)
     row = _thread_row(conn, thread_id)
     if row["state"] != expected:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         raise Conflict(f"conversation {thread_id}", expected, row["state"], who, when)
     conn.execute(
         """
@@ -404,11 +438,11 @@ def set_paused(
     event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
     row = _thread_row(conn, thread_id)
     if bool(row["paused"]) == paused:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         state = "paused" if paused else "not paused"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
     if not paused and row["pause_kind"] != kind:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         actual = f"paused ({row['pause_kind']})"
         raise Conflict(f"thread {thread_id}", f"paused ({kind})", actual, who, when)
     conn.execute(
@@ -443,7 +477,7 @@ def set_opted_out(
     event = ThreadEvent.OPTED_OUT if opted_out else ThreadEvent.OPTED_IN
     row = _thread_row(conn, thread_id)
     if bool(row["opted_out"]) == opted_out:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         state = "opted out" if opted_out else "opted in"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
     conn.execute(
@@ -526,7 +560,7 @@ def set_appointment(
     )
     if cursor.rowcount != 1:
         row = _thread_row(conn, thread_id)
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         raise Conflict(
             f"appointment of {thread_id}", expected, row["appointment_status"], who, when
         )

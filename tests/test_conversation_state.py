@@ -103,6 +103,8 @@ def test_an_opt_out_in_plain_words_is_held_with_no_draft(bot):
         "paused_reason": "asked to stop: please stop texting me",
         "pause_kind": "opt_out_request",
         "last_updated": found["controls"]["last_updated"],
+        "taken_over_by": None,
+        "taken_over_at": None,
     }
     assert found["conversation"]["state"] == "NEEDS_ATTENTION"
     assert found["conversation"]["opted_out"] is False

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import accounts, draft_codes
+from approval_bot import accounts, draft_codes, review
 from approval_bot.app import create_app
 from approval_bot.db import opened
 from tests import fake_twilio
@@ -36,6 +36,7 @@ from tests.webclient import Web
 
 ANA, BOB = (phone for _, phone in REVIEWERS)
 OLD_THREAD = "+16282000007"  # one of the seeded threads
+HELD_THREAD = "+16282000008"  # another, for the takeover steps
 FAILING = "+14155550177"  # the fake answers its first send with a 500
 CALLER = "+14155550178"
 
@@ -75,6 +76,9 @@ ALLOWED: dict[str, str] = {
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
     " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
     " messages.timestamp, messages.id LIMIT ?": _QUEUE,
+    # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
+    "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
+    " timestamp, id LIMIT ?": _TRANSIENT,
     # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")
     "SELECT draft_codes.code, messages.receiver, messages.body FROM messages INDEXED BY"
     " messages_pending_replies JOIN draft_codes ON draft_codes.message_id = messages.id WHERE"
@@ -217,6 +221,37 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 200, response.text
+
+    # takeover, a text to the held thread, a reply (with a key, twice), release, dismiss,
+    # close; the attention list; the thread listing by every filter, and
+    # a thread's messages
+    auth = {"Authorization": f"Bearer {token}"}
+    api = f"/api/v1/threads/{HELD_THREAD}"
+    assert twilio.client.post(f"{api}/takeover", headers=auth).status_code == 200
+    twilio.text("Are you still there?", sender=HELD_THREAD)
+    for _ in range(2):
+        response = twilio.client.post(
+            f"{api}/reply", json={"body": "Yes!"}, headers={**auth, "Idempotency-Key": "k1"}
+        )
+        assert response.status_code == 200, response.text
+    twilio.text("thanks", sender=HELD_THREAD)
+    assert twilio.client.post(f"{api}/dismiss", headers=auth).status_code == 200
+    assert twilio.client.post(f"{api}/release", headers=auth).status_code == 200
+    assert twilio.client.post(f"/api/v1/threads/{CALLER}/close", headers=auth).status_code == 200
+    assert twilio.client.get("/attention").status_code == 200
+    ana_id = query(db_path, "SELECT id FROM reviewers WHERE name = 'Ana'")[0][0]
+    for params in (
+        {},
+        {"state": "ACTIVE"},
+        {"phone": OLD_THREAD},
+        {"taken_over_by": str(ana_id)},
+        {"cursor": "2030-01-01T00:00:00+00:00|+1"},
+    ):
+        response = twilio.client.get("/api/v1/threads", params=params, headers=auth)
+        assert response.status_code == 200, response.text
+    response = twilio.client.get(f"{api}/messages", params={"limit": "5"}, headers=auth)
+    assert response.status_code == 200, response.text
+    twilio.run(review.prune_idempotency_keys, twilio.db)
 
     twilio.run(draft_codes.prune_codes, twilio.db)
     # every text to a reviewer, the answers too, has been sent

@@ -25,7 +25,15 @@ from .. import directives, draft_notices, message_templates, review, workflow
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
-from ..models import Channel, Event, MessageMode, MessageStatus, MessageType, Sentiment
+from ..models import (
+    Channel,
+    ConversationState,
+    Event,
+    MessageMode,
+    MessageStatus,
+    MessageType,
+    Sentiment,
+)
 from ..sms_text import bounded
 from ..understanding import Understanding
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
@@ -62,7 +70,8 @@ _LATEST_WAITING = """
 """
 _CALLS_WAITING = "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1"
 _CONTROLS = """
-    SELECT thread_controls.paused, conversations.opted_out
+    SELECT thread_controls.paused, conversations.opted_out, conversations.state,
+           thread_controls.taken_over_by
     FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
 """
 
@@ -131,7 +140,14 @@ def _work_from(latest: Any | None, calls: list[Any]) -> _Work | None:
 
 
 def _is_closed(controls: Any | None) -> bool:
-    return controls is None or bool(controls["paused"]) or bool(controls["opted_out"])
+    """Whether the bot may not draft on the thread: paused, opted out, closed, taken over."""
+    return (
+        controls is None
+        or bool(controls["paused"])
+        or bool(controls["opted_out"])
+        or controls["state"] == ConversationState.CLOSED
+        or controls["taken_over_by"] is not None
+    )
 
 
 def _work_now(conn: sqlite3.Connection, thread_id: str) -> _Work | None:
@@ -258,7 +274,9 @@ def _store_draft(
 
 
 def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
-    """The thread was paused before its draft: waiting messages are held, calls dropped."""
+    """The thread was paused (or closed) before its draft: waiting messages are held, calls
+    dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
+    review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
     waiting = _waiting(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
@@ -269,6 +287,12 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
             event=Event.HELD,
             metadata={"reason": "the thread was paused before a draft was made"},
         )
+    state = conn.execute(
+        "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    if waiting and state is not None and state["state"] != ConversationState.CLOSED:
+        # as a text arriving on a paused thread does: a human sees it on Attention
+        workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
     conn.execute(
         "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
         (thread_id,),

@@ -142,6 +142,21 @@ class AuditQuery(Paging):
     until: datetime | None = None
 
 
+class ThreadsQuery(Paging):
+    state: ConversationState | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = Field(
+        default=None, description="E.164: the number's SMS and WhatsApp threads"
+    )
+    taken_over_by: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="a reviewer id: the threads they hold"
+    )
+
+
+class MessagesQuery(_Request):
+    before: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT)] = 50
+
+
 class ThreadQuery(_Request):
     before: Annotated[str, StringConstraints(max_length=200)] | None = None
 
@@ -201,6 +216,11 @@ class Message(_Response):
         None, description="what an inbound customer text means (intent, flags, appointment)"
     )
     approvals: list[Approval] = []
+    answered: bool | None = Field(
+        default=None,
+        description="a customer's text: whether a reply was approved or sent after it "
+        "(its status stays that of its draft); null for replies",
+    )
 
 
 class CustomerText(_Response):
@@ -262,12 +282,29 @@ class Controls(_Response):
     paused_reason: str | None
     pause_kind: PauseKind | None
     last_updated: str | None
+    taken_over_by: str | None = Field(description="the name of the reviewer who holds it")
+    taken_over_at: str | None
 
 
 class Thread(_Response):
     conversation: Conversation
     controls: Controls
     messages: list[Message]
+    earlier_cursor: str | None = Field(description="pass as `before` for older messages")
+
+
+class ThreadSummary(_Response):
+    conversation: Conversation
+    controls: Controls
+
+
+class ThreadList(_Response):
+    items: list[ThreadSummary]
+    next_cursor: str | None
+
+
+class MessageList(_Response):
+    items: list[Message] = Field(description="in time order")
     earlier_cursor: str | None = Field(description="pass as `before` for older messages")
 
 
@@ -335,8 +372,9 @@ ERROR_TEXT = {
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this",
     404: "No such draft, message or thread",
-    409: "Already decided (the message says by whom), the thread is paused or opted out, "
-    "or its WhatsApp window has closed (send a template)",
+    409: "Already decided (the message says by whom), the thread is paused or opted out, held by "
+    "another reviewer, its WhatsApp window has closed (send a template), or an "
+    "Idempotency-Key was used with another body",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     415: "The body is not application/json",
     422: "A field is invalid; `error.field` names it",
@@ -357,6 +395,8 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default=())
+    # optional request headers it reads: (name, description)
+    headers: tuple[tuple[str, str], ...] = field(default=())
 
 
 def _components(operations: list[Operation]) -> dict[str, Any]:
@@ -410,6 +450,16 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
         ]
         if op.query is not None:
             parameters += _query_parameters(op.query)
+        parameters += [
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+            for name, text in op.headers
+        ]
         responses: dict[str, Any] = {
             "200": {
                 "description": "OK",

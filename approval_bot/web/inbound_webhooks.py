@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from .. import inbound, reviewer_sms, twilio_params
+from .. import inbound, review, reviewer_sms, twilio_params
 from ..config import Settings
 from ..db import Database
 from ..drafting import DraftingService
@@ -30,7 +30,12 @@ async def sms(request: Request) -> Response:
     metrics: Metrics = request.state.metrics
     drafting: DraftingService = request.state.drafting
     settings: Settings = request.state.settings
-    received = await inbound.receive_sms(db, message, settings.business_timezone)
+    received = await inbound.receive_sms(
+        db,
+        message,
+        settings.business_timezone,
+        override_seconds=settings.human_override_window_seconds,
+    )
     metrics.inbound_messages.labels(channel=message.channel, outcome=received.outcome).inc()
     if received.pause_cause is not None:
         metrics.rule_pauses.labels(cause=received.pause_cause).inc()
@@ -38,6 +43,8 @@ async def sms(request: Request) -> Response:
         metrics.appointments.labels(status=received.appointment).inc()
     if received.outcome is inbound.Outcome.OPTED_OUT:
         metrics.opt_outs.labels(direction="out").inc()
+        if received.closed:
+            review.thread_changed(db, "close", "opt_out")
     elif received.outcome is inbound.Outcome.OPTED_IN:
         metrics.opt_outs.labels(direction="in").inc()
     if received.auto_reply_id is not None:
