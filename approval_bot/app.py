@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs, review
+from . import jobs, review, sending_gate
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -91,6 +91,8 @@ def create_app(settings: Settings) -> Starlette:
             db = await Database.open(settings.database)
             stack.push_async_callback(db.close)
             await db.migrate()
+            # the first start decides the gate's first status; later ones leave it alone
+            await sending_gate.ensure(db, sandbox=settings.sandbox)
             review.listen(db, metrics.record_decision)
             drafter, remote = build_drafter(settings, metrics)
             if remote is not None:

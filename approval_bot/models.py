@@ -41,6 +41,8 @@ class Event(StrEnum):
     CUSTOMER_WROTE_AGAIN = "Customer Wrote Again"
     SEND_ACCEPTED = "Send Accepted"
     SEND_FAILED = "Send Failed"
+    # approved while sending was off, and too long ago to send unseen when it came back on
+    GATE_RETURNED = "Returned By Sending Gate"
 
 
 class ConversationState(StrEnum):

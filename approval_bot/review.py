@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from . import draft_notices, rollups, stats, workflow
+from . import draft_notices, rollups, sending_gate, stats, workflow
 from .db import Database, Priority
 from .models import (
     ApprovalAction,
@@ -282,11 +282,17 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
 async def write_reply(
     db: Database, thread_id: str, body: str, reviewer_id: int, *, in_reply_to_id: str | None
 ) -> str:
-    """Queue a reply a human wrote; the thread's other open replies are superseded by it."""
+    """Queue a reply a human wrote; the thread's other open replies are superseded by it.
+
+    Refused with SendingClosed while the sending gate is closed.
+    """
     _require_text(body)
 
     def queue(conn: sqlite3.Connection) -> str:
         _require_open_thread(conn, thread_id)
+        # a new text is a send attempt, refused while the gate is closed; decisions on
+        # drafts are still taken, and the approved replies wait for the gate
+        sending_gate.require_open(conn)
         last_inbound = conn.execute(
             """
             SELECT receiver, channel FROM messages

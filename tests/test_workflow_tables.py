@@ -72,6 +72,9 @@ DESIGN_MESSAGE_ROWS = {
     # §5 sending: "no newer inbound since approval → back to review"
     (D, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
     (O, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+    # issue 14: "on reopening, approved replies older than GATE_STALE_MINUTES go back to review"
+    (D, S.APPROVED_TO_SEND, E.GATE_RETURNED, S.DRAFT_PENDING_APPROVAL),
+    (O, S.APPROVED_TO_SEND, E.GATE_RETURNED, S.DRAFT_PENDING_APPROVAL),
 }
 
 # (from, event, to); DESIGN §4 "Conversation state"
