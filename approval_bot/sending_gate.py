@@ -324,7 +324,5 @@ async def held_count(db: Database) -> int:
     gate = await fetch(db)
     if gate.open:
         return 0
-    row = await db.fetchone(
-        "SELECT count(*) AS n FROM messages WHERE status = 'APPROVED_TO_SEND'"
-    )
+    row = await db.fetchone("SELECT count(*) AS n FROM messages WHERE status = 'APPROVED_TO_SEND'")
     return int(row["n"]) if row is not None else 0

@@ -19,7 +19,9 @@ WORK_CHARS = 1600
 GSM7, UCS2 = "GSM-7", "UCS-2"
 # the GSM 03.38 alphabet as the codec has it: one septet each, or two (escape + code)
 GSM_BASIC = frozenset(bytes(i for i in range(128) if i != 0x1B).decode("gsm03.38") + "\x1b")
-GSM_EXTENDED = frozenset(bytes((0x1B, i)).decode("gsm03.38") for i in (10, 20, 40, 41, 47, 60, 61, 62, 64, 101))
+# the extension table's codes (GSM 03.38 §6.2.1.1): form feed ^ { } \\ [ ~ ] | €
+_EXTENSION_CODES = (10, 20, 40, 41, 47, 60, 61, 62, 64, 101)
+GSM_EXTENDED = frozenset(bytes((0x1B, code)).decode("gsm03.38") for code in _EXTENSION_CODES)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ def count_segments(text: str) -> SegmentCount:
     One segment holds 160 GSM-7 septets or 70 UCS-2 units; a longer text is split into
     parts of 153 or 67, and a two-unit character (€, [, an emoji) is never split.
     """
+    forced_by: str | None
     try:
         units = len(text.encode("gsm03.38"))
     except UnicodeEncodeError as error:
