@@ -296,17 +296,8 @@ async def _sending_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-_GATE_STEPS: dict[str, dict[str, Any]] = {
-    "approve": {"status": sending_gate.ComplianceStatus.APPROVED},
-    "pending": {"status": sending_gate.ComplianceStatus.PENDING},
-    "reject": {"status": sending_gate.ComplianceStatus.REJECTED},
-    "stop": {"stopped": True},
-    "start": {"stopped": False},
-}
-
-
 async def _sending_change(settings: Settings, args: argparse.Namespace) -> int:
-    step = _GATE_STEPS[args.action]
+    step = sending_gate.STEPS[args.action]
     reason = args.reason
     if reason is not None and not reason.strip():
         raise CommandFailed("--reason must not be blank")
@@ -354,7 +345,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("faq", "list"): _faq_list,
     ("faq", "remove"): _faq_remove,
     ("sending", "status"): _sending_status,
-    **{("sending", action): _sending_change for action in _GATE_STEPS},
+    **{("sending", action): _sending_change for action in sending_gate.STEPS},
 }
 
 

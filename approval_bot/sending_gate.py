@@ -192,6 +192,16 @@ async def ensure(db: Database, *, sandbox: bool) -> None:
     await db.write(lambda conn: set_up(conn, sandbox=sandbox), priority=Priority.BULK)
 
 
+# the changes admins make by name, the same on the command line and the Settings page
+STEPS: dict[str, dict[str, Any]] = {
+    "approve": {"status": ComplianceStatus.APPROVED},
+    "pending": {"status": ComplianceStatus.PENDING},
+    "reject": {"status": ComplianceStatus.REJECTED},
+    "stop": {"stopped": True},
+    "start": {"stopped": False},
+}
+
+
 @dataclass(frozen=True)
 class GateChange:
     """What one change did: the gate after it, and the replies it released or sent back."""

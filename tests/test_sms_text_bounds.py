@@ -2,8 +2,9 @@
 
 An SMS segment holds 160 GSM-7 septets or 70 UTF-16 units alone, 153 or 67 as a part of
 a longer text; so three segments hold 459 septets or 201 units, less any unit left at the
-end of a part by a two-unit character (an escape pair, a surrogate pair) that is not split. A quote that does not fit
-loses eight characters at a time, marked with "...", the longer quote first.
+end of a part by a two-unit character (an escape pair, a surrogate pair) that is not split.
+A quote that does not fit loses eight characters at a time, marked with "...", the longer
+quote first.
 """
 
 from __future__ import annotations

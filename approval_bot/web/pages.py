@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import drafting, queries, review, workflow
+from .. import drafting, queries, review, sending_gate, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
@@ -38,6 +38,17 @@ STATUS_WORDS = {
     S.PAUSED_THREAD: "held because the thread was paused",
     S.DRAFT_PENDING_APPROVAL: "still pending",
 }
+
+
+HELD_WORDS = "held by the sending gate until sending is back on"
+
+
+async def on_its_way(db: Database, done_words: str) -> str:
+    """What an approval's flash says: on its way, or held by the closed sending gate."""
+    gate = await sending_gate.fetch(db)
+    if gate.open:
+        return f"{done_words}; it is on its way."
+    return f"{done_words}; {HELD_WORDS} ({gate.closed_because})."
 
 
 def conflict_message(error: workflow.Conflict) -> str:
@@ -63,6 +74,8 @@ def review_errors() -> Iterator[None]:
         raise HTTPException(409, str(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
+    except sending_gate.SendingClosed as error:
+        raise HTTPException(403, str(error)) from None
     except workflow.UnknownRecord as error:
         raise HTTPException(404, str(error)) from None
     except workflow.TransitionRefused as error:
@@ -104,13 +117,17 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 @auth.page()
 async def queue_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.queue(request.state.db, _cursor(request, "after"))
-    return render(request, "queue.html", {"page": page, "view": "queue"})
+    sending = await sending_gate.fetch(request.state.db)
+    return render(request, "queue.html", {"page": page, "view": "queue", "sending": sending})
 
 
 @auth.page()
 async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.needs_review(request.state.db, _cursor(request, "after"))
-    return render(request, "needs_review.html", {"page": page, "view": "needs_review"})
+    sending = await sending_gate.fetch(request.state.db)
+    return render(
+        request, "needs_review.html", {"page": page, "view": "needs_review", "sending": sending}
+    )
 
 
 @auth.page()
@@ -156,6 +173,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
             "thread_id": thread_id,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
+            "sending": await sending_gate.fetch(request.state.db),
         },
     )
 
@@ -181,6 +199,7 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
     db: Database = request.state.db
     decided = await queries.outcomes(db, ids)
     arrived = await queries.pending_after(db, after) if after else []
+    held = "" if (await sending_gate.fetch(db)).open else f" — {HELD_WORDS}"
     return JSONResponse(
         {
             "decided": [
@@ -190,7 +209,8 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
                     "text": f"{STATUS_WORDS.get(S(o.status), o.status).capitalize()}: "
                     f"{o.event} by {o.actor}"
                     + (f" via {o.channel}" if o.channel else "")
-                    + f" at {short_time(o.timestamp)} UTC",
+                    + f" at {short_time(o.timestamp)} UTC"
+                    + (held if o.status == S.APPROVED_TO_SEND else ""),
                 }
                 for o in decided
             ],
@@ -211,7 +231,7 @@ async def approve_action(request: Request, reviewer: Reviewer, form: FormData) -
             request.state.db, request.path_params["draft_id"], _decision(reviewer, notes)
         )
     wake_sender(request.state.scheduler)
-    return done(request, form, "Approved; it is on its way.")
+    return done(request, form, await on_its_way(request.state.db, "Approved"))
 
 
 @auth.action()
@@ -228,7 +248,7 @@ async def edit_action(request: Request, reviewer: Reviewer, form: FormData) -> R
         )
     if and_approve:
         wake_sender(request.state.scheduler)
-        return done(request, form, "Edited and approved; the new version is on its way.")
+        return done(request, form, await on_its_way(request.state.db, "Edited and approved"))
     response = done(request, form, "Edit saved as a new version; it is still pending.")
     if isinstance(response, JSONResponse):
         return JSONResponse({"ok": True, "id": new_id, "message": "Edit saved."})
