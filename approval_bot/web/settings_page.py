@@ -16,6 +16,7 @@ from ..scheduler import wake_sender
 from . import auth
 from .common import render, text_field
 
+
 @auth.page(admin=True)
 async def settings_page(request: Request, reviewer: Reviewer) -> Response:
     gate = await sending_gate.fetch(request.state.db)
