@@ -355,25 +355,25 @@ def test_stopping_needs_a_reason_and_a_status_must_be_known(app):
 # -- the first start --------------------------------------------------------------------------
 
 
+def _gate_at_start(settings: Settings) -> sending_gate.Gate:
+    with TestClient(create_app(settings)) as client:
+        assert client.portal is not None
+        return client.portal.call(sending_gate.fetch, client.app_state["db"])
+
+
 def test_a_fresh_install_starts_approved_in_sandbox_and_pending_with_credentials(
     make_settings, twilio_settings, db_path, tmp_path
 ):
-    with TestClient(create_app(make_settings())) as client:
-        gate_now = client.portal.call(sending_gate.fetch, client.app_state["db"])
+    gate_now = _gate_at_start(make_settings())
     assert (gate_now.status, gate_now.stopped, gate_now.changed_by) == (
         C.APPROVED,
         False,
         "first start",
     )
-    with TestClient(
-        create_app(twilio_settings(APPROVAL_BOT_DATABASE=str(tmp_path / "b.db")))
-    ) as client:
-        second = client.portal.call(sending_gate.fetch, client.app_state["db"])
+    second = _gate_at_start(twilio_settings(APPROVAL_BOT_DATABASE=str(tmp_path / "b.db")))
     assert (second.status, second.open) == (C.PENDING, False)
-    # a later start leaves what an admin set alone
-    with TestClient(create_app(make_settings())) as client:
-        again = client.portal.call(sending_gate.fetch, client.app_state["db"])
-    assert again.changed_at == gate_now.changed_at
+    # a later start leaves what the first one (or an admin) set alone
+    assert _gate_at_start(make_settings()).changed_at == gate_now.changed_at
 
 
 # -- the API ------------------------------------------------------------------------------------
