@@ -480,3 +480,20 @@ def test_the_command_line_changes_the_gate(monkeypatch, db_path, capsys):
     assert "registration was rejected" in capsys.readouterr().out
     assert main(["sending", "approve"]) == 0
     assert "customer messages go out" in capsys.readouterr().out
+
+
+def test_an_approval_by_text_is_held_and_says_so(app, fake):
+    boss = admin(app)
+    app.text("Are you open today?")
+    draft = pending_draft(app)
+    (code,) = app.rows("SELECT code FROM draft_codes WHERE message_id = ?", draft)
+    gate(app, boss, stopped=True, reason="carrier complaint")
+    app.text(f"A {code[0]}", sender=REVIEWER_PHONE)
+    said = f"Approved {code[0]}: it waits, sending is stopped: carrier complaint."
+    deadline = time.monotonic() + 10
+    # the command is carried out after the webhook answers; its answer goes out after it
+    while said not in [m["body"] for m in fake.accepted if m["to"] == REVIEWER_PHONE]:
+        assert time.monotonic() < deadline, fake.accepted
+        send_pass(app)
+        time.sleep(0.05)
+    assert status(app, draft) == S.APPROVED_TO_SEND and to_customer(fake) == []
