@@ -112,3 +112,8 @@ def _approve_sending(conn: sqlite3.Connection) -> None:
 async def approve_sending(db: Database) -> None:
     """Open the sending gate as `approval-bot sending approve` does (credentials mode)."""
     await db.write(_approve_sending)
+
+
+async def first_start(db: Database) -> None:
+    """What the app's first start writes besides migrations: the gate, in sandbox mode."""
+    await sending_gate.ensure(db, sandbox=True)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from approval_bot import audit, review, workflow
+from approval_bot import audit, review, sending_gate, workflow
 from approval_bot.db import Database
 from approval_bot.models import DecisionChannel, Event, MessageStatus, MessageType
 from tests.builders import make_draft, make_inbound, make_reviewer
@@ -40,6 +40,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     async def _open(self, path: Path) -> Database:
         db = await Database.open(path)
         await db.migrate()
+        await sending_gate.ensure(db, sandbox=True)  # the first start, in sandbox mode
         return db
 
     def run(self, coroutine: Any) -> Any:
