@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import aiosqlite
-
 from . import audit, workflow
 from .db import Database, Priority
 from .models import Actor, Event, MessageStatus, now_iso
@@ -152,12 +150,9 @@ def require_open(conn: sqlite3.Connection) -> None:
         raise SendingClosed(read(conn), because)
 
 
-async def fetch(db: Database | aiosqlite.Connection) -> Gate:
+async def fetch(db: Database) -> Gate:
     """The gate, read on the reader connection (for pages, the API and metrics)."""
-    if isinstance(db, Database):
-        return _gate(await db.fetchone(_SELECT))
-    async with db.execute(_SELECT) as cursor:
-        return _gate(await cursor.fetchone())
+    return _gate(await db.fetchone(_SELECT))
 
 
 def initial_status(sandbox: bool) -> ComplianceStatus:
