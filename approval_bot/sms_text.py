@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 
 import gsm0338  # noqa: F401  registers the "gsm03.38" codec
 
@@ -22,6 +24,7 @@ GSM_BASIC = frozenset(bytes(i for i in range(128) if i != 0x1B).decode("gsm03.38
 # the extension table's codes (GSM 03.38 §6.2.1.1): form feed ^ { } \\ [ ~ ] | €
 _EXTENSION_CODES = (10, 20, 40, 41, 47, 60, 61, 62, 64, 101)
 GSM_EXTENDED = frozenset(bytes((0x1B, code)).decode("gsm03.38") for code in _EXTENSION_CODES)
+_NOT_GSM = re.compile("[^" + "".join(sorted(map(re.escape, GSM_BASIC | GSM_EXTENDED))) + "]")
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,12 @@ class SegmentCount:
 
 def _packed(costs: list[int], part: int) -> int:
     """Segments of `part` units each, a character never split between two (as Twilio does)."""
-    count, room = 1, part
-    for cost in costs:
-        if cost > room:
-            count, room = count + 1, part
-        room -= cost
+    ends = list(accumulate(costs))  # units used up to and with each character
+    count, start = 1, 0
+    while ends[-1] - start > part:
+        # the part ends after the last character that fits in it whole
+        start = ends[bisect_right(ends, start + part) - 1]
+        count += 1
     return count
 
 
@@ -50,14 +54,14 @@ def count_segments(text: str) -> SegmentCount:
     One segment holds 160 GSM-7 septets or 70 UCS-2 units; a longer text is split into
     parts of 153 or 67, and a two-unit character (€, [, an emoji) is never split.
     """
-    forced_by: str | None
-    try:
-        units = len(text.encode("gsm03.38"))
-    except UnicodeEncodeError as error:
-        encoding, forced_by, single, part = UCS2, text[error.start], UCS2_SINGLE, UCS2_PART
-        units = len(text.encode("utf-16-le")) // 2
-    else:
+    # the alphabet's sets, not the codec's per-character encoder: linear at C speed
+    outside = _NOT_GSM.search(text)
+    if outside is None:
         encoding, forced_by, single, part = GSM7, None, GSM_SINGLE, GSM_PART
+        units = len(text) + sum(text.count(char) for char in GSM_EXTENDED)
+    else:
+        encoding, forced_by, single, part = UCS2, outside.group(), UCS2_SINGLE, UCS2_PART
+        units = len(text.encode("utf-16-le")) // 2
     if units <= single:
         return SegmentCount(encoding, 1, units, forced_by)
     if units == len(text):  # one unit a character: nothing to keep whole
