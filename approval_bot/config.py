@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
 
@@ -63,6 +64,9 @@ class Settings:
     def gate_stale_after(self) -> timedelta:
         return timedelta(minutes=self.gate_stale_minutes)
 
+    # the zone customers' "9:30 Saturday" is read in, and appointment times are written in
+    business_timezone: ZoneInfo = ZoneInfo("UTC")
+
     @property
     def sandbox(self) -> bool:
         """No Twilio credentials: sends go to the local sandbox gateway."""
@@ -111,6 +115,16 @@ def _networks(name: str, value: str) -> tuple[str, ...]:
                 f"(e.g. 127.0.0.1,10.0.0.0/8): {error}."
             ) from None
     return tuple(networks)
+
+
+def _zone(name: str, value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{name} must be an IANA time zone such as Europe/London or America/New_York, "
+            f"not {value!r}."
+        ) from None
 
 
 def read_secret_key(database: Path) -> Secret:
@@ -218,6 +232,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     missed_call_message = env.get("MISSED_CALL_MESSAGE", DEFAULT_MISSED_CALL_MESSAGE).strip()
     if not missed_call_message or len(missed_call_message) > 300:
         raise SettingsError("MISSED_CALL_MESSAGE must be one short sentence (1 to 300 characters).")
+    business_timezone = _zone("BUSINESS_TIMEZONE", env.get("BUSINESS_TIMEZONE", "UTC"))
     # last, so that a bad setting above leaves no key file behind
     key = Secret(secret_key) if secret_key else read_secret_key(database)
     token = (
@@ -251,4 +266,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
         gate_stale_minutes=gate_stale,
+        business_timezone=business_timezone,
     )

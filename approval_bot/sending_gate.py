@@ -296,7 +296,7 @@ def _reopen(
         """
         SELECT messages.id,
                (SELECT max(timestamp) FROM audit_log
-                WHERE audit_log.message_id = messages.id AND audit_log.event IN (?, ?))
+                WHERE audit_log.message_id = messages.id AND audit_log.event IN (?, ?, ?, ?))
                AS approved_at
         FROM messages
         WHERE messages.status = 'APPROVED_TO_SEND'
@@ -304,7 +304,9 @@ def _reopen(
           AND messages.claimed_at IS NULL AND messages.unconfirmed_since IS NULL
         ORDER BY messages.timestamp
         """,
-        (Event.APPROVE, Event.HUMAN_REPLY),
+        # every way into APPROVED_TO_SEND: a pre-approved automatic reply is approved when
+        # it is made, like a reviewer's reply or template
+        (Event.APPROVE, Event.HUMAN_REPLY, Event.AUTO_REPLY, Event.TEMPLATE_REPLY),
     ).fetchall()
     returned = []
     for row in rows:

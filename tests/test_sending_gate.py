@@ -9,6 +9,7 @@ is not in the tables below fails `test_every_outbound_path_is_known_and_has_a_he
 from __future__ import annotations
 
 import ast
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +19,11 @@ import pytest
 from starlette.testclient import TestClient
 
 import approval_bot
-from approval_bot import accounts, review, sending_gate, workflow
+from approval_bot import accounts, message_templates, review, sending_gate, workflow
 from approval_bot.app import create_app
 from approval_bot.cli import main
 from approval_bot.config import Settings
-from approval_bot.models import DecisionChannel, Event, MessageStatus, Role
+from approval_bot.models import Channel, DecisionChannel, Event, MessageStatus, MessageType, Role
 from approval_bot.sending_gate import ComplianceStatus as C
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio
@@ -43,12 +44,16 @@ GATEWAY_CALLERS = {"sender.Sender._process", "sender.Sender._reconcile"}
 APPROVED_BY = {
     "review._approve": ("approve", "edit & approve", "missed-call text-back"),
     "review.write_reply.queue": ("human reply",),
-    # templates (issue 14, part B): the pre-approved automatic reply's creating function
-    # goes here with its own held scenario, e.g. "inbound.<fn>": ("automatic reply",)
+    # templates (issue 14, part B): the pre-approved automatic reply, and a reviewer's
+    # WhatsApp Content template (a send attempt, refused while closed like a new reply)
+    "auto_replies.queue_in": ("automatic reply",),
+    "review.send_template.queue": ("WhatsApp template",),
 }
 # the sender's own path that sends a row again: a claim whose outcome was unknown
 RESENT_BY = {"sender.MessageLane.prepare": ("reconciliation",)}
 SCENARIOS = ("approve", "edit & approve", "human reply", "missed-call text-back")
+# the paths with a scenario of their own below
+OWN_SCENARIOS = ("automatic reply", "WhatsApp template")
 
 
 class _Sites(ast.NodeVisitor):
@@ -115,14 +120,19 @@ def test_every_outbound_path_is_known_and_has_a_held_scenario():
     approves = set().union(*(s.approves for s in scanned))
     creates = set().union(*(s.twilio_creates for s in scanned))
     checks = set().union(*(s.gate_checks for s in scanned))
-    assert TO_APPROVED_EVENTS == {"Event.APPROVE", "Event.HUMAN_REPLY"}
+    assert TO_APPROVED_EVENTS == {
+        "Event.APPROVE",
+        "Event.HUMAN_REPLY",
+        "Event.AUTO_REPLY",
+        "Event.TEMPLATE_REPLY",
+    }
     # the only door to Twilio is the sender (the client's create lives in the gateway)
     assert sends == GATEWAY_CALLERS, "a new caller of a gateway: make it re-check the gate"
     assert creates == {"gateways.TwilioGateway._send"}
     # each way into APPROVED_TO_SEND is listed, with the scenarios that show it held
     assert approves == set(APPROVED_BY), "a new outbound path: add it and a held scenario"
     named = {name for names in (*APPROVED_BY.values(), *RESENT_BY.values()) for name in names}
-    assert named == {*SCENARIOS, "reconciliation"}
+    assert named == {*SCENARIOS, *OWN_SCENARIOS, "reconciliation"}
     # the sender checks the gate where it claims and where it sends again after a
     # reconciliation; a new reply is refused where it is created
     assert {"sender.MessageLane.claim", *RESENT_BY} <= checks
@@ -280,6 +290,97 @@ def test_a_new_reply_is_refused_while_closed_and_nothing_is_stored(app, fake):
     with pytest.raises(sending_gate.SendingClosed, match="registration is pending"):
         app.run(review.write_reply, app.db, CUSTOMER, "Hi!", boss.id, in_reply_to_id=None)
     assert app.count("messages") == before
+
+
+HELP_TEXT = "Cuts & Co: reply STOP to stop texts. Call {business_phone} for help."
+
+
+def test_an_automatic_reply_is_held_while_stopped_and_sent_once_on_start(app, fake):
+    boss = admin(app)
+    app.run(
+        message_templates.save,
+        app.db,
+        "help",
+        message_templates.Change(HELP_TEXT),
+        boss.id,
+        boss.role,
+    )
+    app.run(message_templates.pre_approve, app.db, "help", True, boss.id, boss.role)
+    gate(app, boss, stopped=True, reason="carrier complaint")
+    app.text("HELP")
+    (reply,) = app.rows("SELECT * FROM messages WHERE type = 'OUTBOUND'")
+    (audited,) = app.rows("SELECT metadata FROM audit_log WHERE event = 'Automatic Reply'")
+    assert json.loads(audited["metadata"])["trigger"] == "help"
+    for _ in range(2):
+        send_pass(app)
+    assert to_customer(fake) == []
+    (row,) = app.rows("SELECT * FROM messages WHERE id = ?", reply["id"])
+    assert (row["status"], row["claimed_at"], row["send_attempts"]) == (S.APPROVED_TO_SEND, None, 0)
+
+    change = gate(app, boss, stopped=False)
+    assert (change.returned, change.released) == ((), 1)
+    for _ in range(2):
+        send_pass(app)
+    expected = f"Cuts & Co: reply STOP to stop texts. Call {BUSINESS} for help."
+    assert to_customer(fake) == [expected]
+    assert status(app, reply["id"]) == S.SENT
+
+
+WHATSAPP = "+14155550177"
+CONTENT_SID = "HX" + "0123456789abcdef" * 2
+
+
+def _whatsapp_thread(conn: Any) -> None:
+    """A WhatsApp customer who wrote just now (inside the 24-hour window)."""
+    workflow.open_conversation(conn, WHATSAPP, Channel.WHATSAPP)
+    workflow.create_message(
+        conn,
+        type=MessageType.INBOUND,
+        event=Event.STORED,
+        thread_id=WHATSAPP,
+        sender=f"whatsapp:{WHATSAPP}",
+        receiver=f"whatsapp:{BUSINESS}",
+        body="hola",
+        channel=Channel.WHATSAPP,
+    )
+
+
+def test_a_whatsapp_template_is_refused_while_closed_and_held_if_chosen_before(app, fake):
+    boss = admin(app)
+    app.run(
+        message_templates.save,
+        app.db,
+        "booking_news",
+        message_templates.Change(
+            "Hi {customer_name}, news about your booking.",
+            channel="whatsapp",
+            content_sid=CONTENT_SID,
+        ),
+        boss.id,
+        boss.role,
+    )
+    app.run(app.db.write, _whatsapp_thread)
+    send = (review.send_template, app.db, WHATSAPP, "booking_news", {"customer_name": "Ana"})
+    gate(app, boss, status=C.PENDING)
+    before = app.count("messages")
+    with pytest.raises(sending_gate.SendingClosed, match="registration is pending"):
+        app.run(*send, boss.id)
+    assert app.count("messages") == before
+
+    gate(app, boss, status=C.APPROVED)
+    reply = app.run(*send, boss.id)
+    gate(app, boss, stopped=True, reason="carrier complaint")
+    for _ in range(2):
+        send_pass(app)
+    assert fake.accepted_to(f"whatsapp:{WHATSAPP}") == []
+    (row,) = app.rows("SELECT * FROM messages WHERE id = ?", reply)
+    assert (row["status"], row["claimed_at"], row["send_attempts"]) == (S.APPROVED_TO_SEND, None, 0)
+
+    change = gate(app, boss, stopped=False)
+    assert (change.returned, change.released) == ((), 1)
+    send_pass(app)
+    assert len(fake.accepted_to(f"whatsapp:{WHATSAPP}")) == 1
+    assert status(app, reply) == S.SENT
 
 
 def test_reconciliation_waits_for_the_gate_and_then_finds_the_first_attempt(app, fake):

@@ -32,6 +32,8 @@ DESIGN_MESSAGE_ROWS = {
     (I, S.DRAFT_PENDING_APPROVAL, E.DRAFT_REJECTED, S.NEEDS_REVIEW),
     # §5 review: "regenerate" a message that needs review
     (I, S.NEEDS_REVIEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+    # issue 12 §3: "Not an opt-out (resume, and draft the text as usual)"
+    (I, S.PAUSED_THREAD, E.RELEASED, S.RECEIVED),
     # §4 "DRAFT | — | drafter output | DRAFT_PENDING_APPROVAL"
     (D, NEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
     # §4 "EDIT (new row, version n+1)"; §5 "save keeps it pending"
@@ -75,6 +77,13 @@ DESIGN_MESSAGE_ROWS = {
     # issue 14: "on reopening, approved replies older than GATE_STALE_MINUTES go back to review"
     (D, S.APPROVED_TO_SEND, E.GATE_RETURNED, S.DRAFT_PENDING_APPROVAL),
     (O, S.APPROVED_TO_SEND, E.GATE_RETURNED, S.DRAFT_PENDING_APPROVAL),
+    # issue 14: "the automatic reply is an OUTBOUND message approved by the pre-approval"
+    (O, NEW, E.AUTO_REPLY, S.APPROVED_TO_SEND),
+    # issue 14: "the chosen template is sent with content_sid and content_variables"
+    (O, NEW, E.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
+    # issue 14: "a 63016 answer from Twilio sends the reply back to review"
+    (D, S.APPROVED_TO_SEND, E.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
+    (O, S.APPROVED_TO_SEND, E.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
 }
 
 # (from, event, to); DESIGN §4 "Conversation state"
@@ -98,7 +107,7 @@ def test_the_message_table_is_the_design_row_for_row():
     table = {(t.type, t.source, t.event, t.target) for t in workflow.MESSAGE_TRANSITIONS}
     assert table - DESIGN_MESSAGE_ROWS == set(), "rows the design does not have"
     assert DESIGN_MESSAGE_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.MESSAGE_TRANSITIONS) == 35
+    assert len(workflow.MESSAGE_TRANSITIONS) == 40
 
 
 def test_the_conversation_table_is_the_design_row_for_row():
