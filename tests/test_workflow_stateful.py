@@ -186,7 +186,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             coroutine = review.pause_thread(self.db, thread, "taking over", self.reviewers[1])
             self.attempt(coroutine, is_open)
         else:
-            self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), not is_open)
+            c = self.controls(thread)
+            allowed = not is_open and not c["opted_out"]
+            self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), allowed)
 
     @precondition(lambda self: self.ids("status = ?", (S.APPROVED_TO_SEND,)))
     @rule(data=st.data(), accepted=st.booleans())
