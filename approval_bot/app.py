@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs, review, understanding
+from . import jobs, review, sending_gate, understanding
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -36,6 +36,7 @@ from .web import (
     metrics_endpoint,
     pages,
     reviewers_page,
+    settings_page,
     signin,
     simulator,
     stats_page,
@@ -93,6 +94,8 @@ def create_app(settings: Settings) -> Starlette:
             db = await Database.open(settings.database)
             stack.push_async_callback(db.close)
             await db.migrate()
+            # the first start decides the gate's first status; later ones leave it alone
+            await sending_gate.ensure(db, sandbox=settings.sandbox)
             review.listen(db, metrics.record_decision)
             review.listen_opt_out_confirmed(db, metrics.plain_opt_outs_confirmed.inc)
             review.listen_threads(
@@ -151,6 +154,7 @@ def create_app(settings: Settings) -> Starlette:
             *pages.routes(),
             *audit_pages.routes(),
             *reviewers_page.routes(),
+            *settings_page.routes(),
             *api.routes(),
             *directives_page.routes(),
             *templates_page.routes(),

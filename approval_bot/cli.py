@@ -10,7 +10,16 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__, accounts, audit, audit_checkpoint, directives, logs, message_templates
+from . import (
+    __version__,
+    accounts,
+    audit,
+    audit_checkpoint,
+    directives,
+    logs,
+    message_templates,
+    sending_gate,
+)
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -110,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     faq_remove = faq.add_parser("remove", help="remove an entry")
     faq_remove.add_argument("id", type=int)
 
+    sending = commands.add_parser(
+        "sending", help="the sending gate: compliance status and emergency stop"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    sending.add_parser("status", help="print the gate: status, stopped, reason, who and when")
+    for name, what in (
+        ("approve", "the messaging registration is approved: customer messages may leave"),
+        ("pending", "the registration is pending: hold customer messages"),
+        ("reject", "the registration was rejected: hold customer messages"),
+    ):
+        step = sending.add_parser(name, help=what)
+        step.add_argument("--reason", help="why (kept with the change)")
+    stop = sending.add_parser("stop", help="emergency stop: no customer message leaves")
+    stop.add_argument("--reason", required=True, help="why sending is stopped")
+    start = sending.add_parser("start", help="lift the emergency stop")
+    start.add_argument("--reason", help="why (kept with the change)")
     template = commands.add_parser(
         "template", help="the texts the bot sends: greeting, help, fallback, missed call, …"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -135,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def _init_db(settings: Settings, args: argparse.Namespace) -> int:
     async with opened(settings.database) as db:
         version = await db.schema_version()
+        await sending_gate.ensure(db, sandbox=settings.sandbox)
         password = str(settings.admin_password) if settings.admin_password else None
         created, generated = await accounts.ensure_admin(db, settings.admin_name, password)
     print(f"database {settings.database} is at schema version {version}")
@@ -279,6 +304,59 @@ async def _faq_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_gate(gate: sending_gate.Gate) -> str:
+    lines = [
+        f"status: {gate.status}",
+        f"stopped: {'yes' if gate.stopped else 'no'}",
+        f"reason: {gate.reason or '-'}",
+        f"changed by: {gate.changed_by or '-'} at {gate.changed_at or '-'}",
+    ]
+    because = gate.closed_because
+    verdict = f"customer messages are held: {because}" if because else "customer messages go out"
+    return "\n".join([*lines, verdict])
+
+
+async def _sending_status(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        await sending_gate.ensure(db, sandbox=settings.sandbox)
+        gate = await sending_gate.fetch(db)
+    print(_describe_gate(gate))
+    return 0
+
+
+async def _sending_change(settings: Settings, args: argparse.Namespace) -> int:
+    step = sending_gate.STEPS[args.action]
+    reason = args.reason
+    if reason is not None and not reason.strip():
+        raise CommandFailed("--reason must not be blank")
+    async with opened(settings.database) as db:
+        await sending_gate.ensure(db, sandbox=settings.sandbox)
+        try:
+            result = await db.write(
+                lambda conn: sending_gate.change(
+                    conn,
+                    actor_id=None,
+                    via=sending_gate.ChangedVia.CLI,
+                    stale_after=settings.gate_stale_after,
+                    reason=reason,
+                    **step,
+                )
+            )
+        except sending_gate.InvalidGateChange as error:
+            raise CommandFailed(str(error)) from None
+    if not result.changed:
+        print("nothing to change")
+    print(_describe_gate(result.gate))
+    if result.returned:
+        print(
+            f"{len(result.returned)} approved repl{'y' if len(result.returned) == 1 else 'ies'} "
+            f"went back to review ({sending_gate.STALE_REASON})"
+        )
+    if result.released:
+        print(f"{result.released} approved repl{'y' if result.released == 1 else 'ies'} now go out")
+    return 0
+
+
 def _print_template(template: message_templates.Template) -> None:
     approval = (
         f"pre-approved by {template.pre_approved_by_name} at {template.pre_approved_at}"
@@ -342,6 +420,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("faq", "add"): _faq_add,
     ("faq", "list"): _faq_list,
     ("faq", "remove"): _faq_remove,
+    ("sending", "status"): _sending_status,
+    **{("sending", action): _sending_change for action in sending_gate.STEPS},
     ("template", "list"): _template_list,
     ("template", "show"): _template_show,
     ("template", "set"): _template_set,

@@ -10,6 +10,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +57,13 @@ class Settings:
     send_lease_seconds: float = 60.0
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default
     forwarded_allow_ips: tuple[str, ...] = ()
+    # on reopening the sending gate, approvals older than this go back to review
+    gate_stale_minutes: float = 60.0
+
+    @property
+    def gate_stale_after(self) -> timedelta:
+        return timedelta(minutes=self.gate_stale_minutes)
+
     # the zone customers' "9:30 Saturday" is read in, and appointment times are written in
     business_timezone: ZoneInfo = ZoneInfo("UTC")
     # after a human's reply, the customer's next texts wait for a human this long
@@ -226,6 +234,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if override_text.strip() in ("0", "0.0")
         else _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
     )
+    gate_stale = _positive("GATE_STALE_MINUTES", env.get("GATE_STALE_MINUTES", "60"))
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -265,6 +274,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
+        gate_stale_minutes=gate_stale,
         business_timezone=business_timezone,
         human_override_window_seconds=override_window,
     )

@@ -61,6 +61,23 @@ class Metrics:
             "Threads taken over by a reviewer among threads with activity, the last 7 days.",
             registry=self.registry,
         )
+        self.sending_gate_status = Gauge(
+            "approval_bot_sending_gate_status",
+            "The sending gate's compliance status: 1 on the current one (approved, pending, "
+            "rejected), 0 on the others.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.sending_stopped = Gauge(
+            "approval_bot_sending_stopped",
+            "1 while an admin's emergency stop holds every customer message, else 0.",
+            registry=self.registry,
+        )
+        self.held_by_sending_gate = Gauge(
+            "approval_bot_held_by_sending_gate",
+            "Approved replies waiting because the sending gate is closed.",
+            registry=self.registry,
+        )
         self.inbound_messages = Counter(
             "approval_bot_inbound_messages",
             "Customer messages the SMS webhook received, by channel and what became of them.",

@@ -46,6 +46,8 @@ class Event(StrEnum):
     SEND_FAILED = "Send Failed"
     FOR_HUMAN = "Left For A Human"  # taken over, or a human replied moments ago: no draft
     BACK_TO_DRAFTING = "Back To Drafting"  # a resume or a release: the bot drafts it now
+    # approved while sending was off, and too long ago to send unseen when it came back on
+    GATE_RETURNED = "Returned By Sending Gate"
 
 
 class ConversationState(StrEnum):

@@ -17,6 +17,7 @@ import aiosqlite
 from . import worklists
 from .db import Database
 from .models import MessageStatus
+from .sms_text import count_segments
 
 PAGE_SIZE = 50
 # the queue's cards are large (five forms each); a reviewer works from the top anyway
@@ -43,6 +44,14 @@ def _json_dict(text: str | None) -> dict[str, Any]:
         return {}
     value = json.loads(text)
     return value if isinstance(value, dict) else {}
+
+
+def with_segments(message: dict[str, Any]) -> dict[str, Any]:
+    """Add how the message's body travels as SMS: `encoding`, `segments`, `forced_by`."""
+    count = count_segments(message["body"])
+    message["encoding"], message["segments"] = count.encoding, count.segments
+    message["forced_by"] = count.forced_by
+    return message
 
 
 def _understanding(text: str | None) -> dict[str, Any] | None:
@@ -144,7 +153,7 @@ async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[di
         findings = meta.get("findings") or []
         card["findings"] = [str(f) for f in findings] if isinstance(findings, list) else []
         card["recent"] = recent[row["thread_id"]]
-        cards.append(card)
+        cards.append(with_segments(card))
     return cards
 
 
@@ -544,7 +553,7 @@ async def thread(
             message["media"] = _json_list(row["media"])
             message["meta"] = _json_dict(row["draft_meta"])
             message["understanding"] = _understanding(row["understanding"])
-            messages.append(message)
+            messages.append(with_segments(message))
         ids = [m["id"] for m in messages]
         approvals: dict[str, list[dict[str, Any]]] = {}
         if ids:
@@ -785,7 +794,7 @@ async def message(db: Database, message_id: str) -> dict[str, Any] | None:
     result["meta"] = _json_dict(row["draft_meta"])
     result["understanding"] = _understanding(row["understanding"])
     result["approvals"] = [_dict(a) for a in approvals]
-    return result
+    return with_segments(result)
 
 
 async def guidance(db: Database, scope: str | None = None) -> dict[str, list[dict[str, Any]]]:

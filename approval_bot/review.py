@@ -20,6 +20,7 @@ from . import (
     draft_notices,
     message_templates,
     rollups,
+    sending_gate,
     stats,
     whatsapp_window,
     workflow,
@@ -426,7 +427,8 @@ async def write_reply(
 ) -> str:
     """Queue a reply a human wrote; the thread's other open replies are superseded by it.
 
-    On a thread a reviewer paused or escalated the reply is the resolution: in the same
+    Refused with SendingClosed while the sending gate is closed. On a thread a reviewer
+    paused or escalated the reply is the resolution: in the same
     transaction it lifts that pause, clears the attention, and leaves the thread taken
     over by its author. An opted-out customer gets nothing (OptedOut).
 
@@ -469,6 +471,9 @@ def human_reply(
         raise OptedOut()
     if controls["state"] == ConversationState.CLOSED:
         raise ThreadClosed(f"the conversation with {thread_id} is closed")
+    # a new text is a send attempt, refused while the gate is closed; decisions on drafts
+    # are still taken, and the approved replies wait for the gate
+    sending_gate.require_open(conn)
     _require_free_form(conn, thread_id)
     resolves = False
     if controls["paused"]:
@@ -547,7 +552,8 @@ async def send_template(
 
     Twilio gets its content_sid and content_variables ({"1": …, "2": …}, in the order the
     body names them); the rendered body is kept as the message's text. The thread's other
-    open replies are superseded by it.
+    open replies are superseded by it. Refused with SendingClosed while the sending gate is
+    closed, like a reviewer's new reply.
     """
 
     def queue(conn: sqlite3.Connection) -> str:
@@ -564,6 +570,8 @@ async def send_template(
                 "variables", f"variables: the template {key!r} does not use {', '.join(unknown)}"
             )
         _require_open_thread(conn, thread_id)
+        # a template chosen now is a send attempt, refused like a new reply
+        sending_gate.require_open(conn)
         last = conn.execute(
             """
             SELECT id, receiver, channel FROM messages

@@ -13,7 +13,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import audit, draft_notices, review, workflow
+from . import audit, draft_notices, review, sending_gate, workflow
 from .accounts import Reviewer
 from .db import Database, Priority
 from .keywords import Keyword, detect
@@ -190,6 +190,12 @@ _SHORT_VERBS = {
 }
 
 
+async def _when_it_goes(db: Database, now: str) -> str:
+    """An approval's answer: it goes now, or it waits for the closed sending gate."""
+    because = (await sending_gate.fetch(db)).closed_because
+    return now if because is None else f"it waits, {because}"
+
+
 async def _opt_out_answer(
     db: Database,
     reviewer: Reviewer,
@@ -251,12 +257,12 @@ async def _carry_out(
     )
     if isinstance(command, Approve):
         await review.approve(db, draft["id"], decision)
-        return Answer(f"Approved {command.code}: the reply to {customer} goes out now.", True)
+        goes = await _when_it_goes(db, f"the reply to {customer} goes out now")
+        return Answer(f"Approved {command.code}: {goes}.", True)
     if isinstance(command, Edit):
         await review.edit(db, draft["id"], command.text, decision, approve=True)
-        return Answer(
-            f"Edited and approved {command.code}: your text goes to {customer} now.", True
-        )
+        goes = await _when_it_goes(db, f"your text goes to {customer} now")
+        return Answer(f"Edited and approved {command.code}: {goes}.", True)
     if isinstance(command, Reject):
         await review.reject(db, draft["id"], decision)
         return Answer(

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import audit, delivery, review, whatsapp_window, workflow
+from . import audit, delivery, review, sending_gate, whatsapp_window, workflow
 from .config import Settings
 from .db import Database, Priority
 from .gateways import (
@@ -137,6 +137,9 @@ class MessageLane:
         self._metrics = metrics
 
     def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]:
+        if sending_gate.why_closed(conn) is not None:
+            # held by the sending gate: nothing is claimed or failed; they wait for it to open
+            return []
         rows = conn.execute(
             """
             SELECT messages.*, conversations.channel AS thread_channel
@@ -317,6 +320,10 @@ class MessageLane:
     def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
         row = self._current(conn, work)
         if row is None:
+            return None
+        if sending_gate.why_closed(conn) is not None:
+            # the gate closed since the claim: let go, still unconfirmed, until it opens
+            conn.execute("UPDATE messages SET claimed_at = NULL WHERE id = ?", (work.id,))
             return None
         if self._recheck(conn, row, now):
             return None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
 
 import gsm0338  # noqa: F401  registers the "gsm03.38" codec
 
@@ -15,13 +18,64 @@ NOTIFICATION_SEGMENTS = 3
 WORK_CHARS = 1600
 
 
+GSM7, UCS2 = "GSM-7", "UCS-2"
+# the GSM 03.38 alphabet as the codec has it: one septet each, or two (escape + code)
+GSM_BASIC = frozenset(bytes(i for i in range(128) if i != 0x1B).decode("gsm03.38") + "\x1b")
+# the extension table's codes (GSM 03.38 §6.2.1.1): form feed ^ { } \\ [ ~ ] | €
+_EXTENSION_CODES = (10, 20, 40, 41, 47, 60, 61, 62, 64, 101)
+GSM_EXTENDED = frozenset(bytes((0x1B, code)).decode("gsm03.38") for code in _EXTENSION_CODES)
+_NOT_GSM = re.compile("[^" + "".join(sorted(map(re.escape, GSM_BASIC | GSM_EXTENDED))) + "]")
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    """How a text travels as SMS: its encoding, its segments, and what forced UCS-2."""
+
+    encoding: str  # GSM7 or UCS2
+    segments: int
+    units: int  # septets in GSM-7, UTF-16 code units in UCS-2
+    forced_by: str | None = None  # the first character GSM-7 cannot carry
+
+
+def _packed(costs: list[int], part: int) -> int:
+    """Segments of `part` units each, a character never split between two (as Twilio does)."""
+    ends = list(accumulate(costs))  # units used up to and with each character
+    count, start = 1, 0
+    while ends[-1] - start > part:
+        # the part ends after the last character that fits in it whole
+        start = ends[bisect_right(ends, start + part) - 1]
+        count += 1
+    return count
+
+
+def count_segments(text: str) -> SegmentCount:
+    """The encoding Twilio picks for `text` (GSM-7 when every character allows) and its segments.
+
+    One segment holds 160 GSM-7 septets or 70 UCS-2 units; a longer text is split into
+    parts of 153 or 67, and a two-unit character (€, [, an emoji) is never split.
+    """
+    # the alphabet's sets, not the codec's per-character encoder: linear at C speed
+    outside = _NOT_GSM.search(text)
+    if outside is None:
+        encoding, forced_by, single, part = GSM7, None, GSM_SINGLE, GSM_PART
+        units = len(text) + sum(text.count(char) for char in GSM_EXTENDED)
+    else:
+        encoding, forced_by, single, part = UCS2, outside.group(), UCS2_SINGLE, UCS2_PART
+        units = len(text.encode("utf-16-le")) // 2
+    if units <= single:
+        return SegmentCount(encoding, 1, units, forced_by)
+    if units == len(text):  # one unit a character: nothing to keep whole
+        return SegmentCount(encoding, math.ceil(units / part), units, forced_by)
+    if encoding == GSM7:
+        costs = [2 if char in GSM_EXTENDED else 1 for char in text]
+    else:
+        costs = [2 if ord(char) > 0xFFFF else 1 for char in text]
+    return SegmentCount(encoding, _packed(costs, part), units, forced_by)
+
+
 def segments(text: str) -> int:
     """How many SMS segments `text` takes: GSM-7 when every character allows, else UCS-2."""
-    try:
-        units, single, part = len(text.encode("gsm03.38")), GSM_SINGLE, GSM_PART
-    except UnicodeEncodeError:
-        units, single, part = len(text.encode("utf-16-le")) // 2, UCS2_SINGLE, UCS2_PART
-    return 1 if units <= single else math.ceil(units / part)
+    return count_segments(text).segments
 
 
 def shorten(text: str, length: int) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from functools import partial
 
-from approval_bot import accounts, review, workflow
+from approval_bot import accounts, review, sending_gate, workflow
 from approval_bot.db import Database, Priority
 from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
 
@@ -95,3 +96,24 @@ async def status_of(db: Database, message_id: str) -> MessageStatus:
     row = await db.fetchone("SELECT status FROM messages WHERE id = ?", (message_id,))
     assert row is not None
     return MessageStatus(row["status"])
+
+
+def _approve_sending(conn: sqlite3.Connection) -> None:
+    sending_gate.set_up(conn, sandbox=False)  # what a first start with credentials writes
+    sending_gate.change(
+        conn,
+        actor_id=None,
+        via=sending_gate.ChangedVia.CLI,
+        stale_after=timedelta(hours=1),
+        status=sending_gate.ComplianceStatus.APPROVED,
+    )
+
+
+async def approve_sending(db: Database) -> None:
+    """Open the sending gate as `approval-bot sending approve` does (credentials mode)."""
+    await db.write(_approve_sending)
+
+
+async def first_start(db: Database) -> None:
+    """What the app's first start writes besides migrations: the gate, in sandbox mode."""
+    await sending_gate.ensure(db, sandbox=True)

@@ -23,7 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from approval_bot import accounts
 from approval_bot.db import opened
-from tests.builders import BUSINESS, make_reviewer
+from tests.builders import BUSINESS, approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
 from tests.settings_env import environ_without_settings
 from tests.test_serve import free_port, script, wait_for_health
@@ -112,6 +112,7 @@ class Live:
 
 async def _seed(database: Path) -> str:
     async with opened(database) as db:
+        await approve_sending(db)  # with credentials the gate starts pending
         await make_reviewer(db, "Ana", phone=REVIEWER_PHONE)
         return await accounts.create_token(db, "prober", "Ana")
 

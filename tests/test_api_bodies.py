@@ -20,13 +20,14 @@ REFUSED_BODIES = {
 def test_every_endpoint_that_takes_a_body_is_covered():
     methods = {(op.method, op.path) for op in BODY_OPERATIONS}
     assert ("PUT", "/api/v1/directives") in methods
+    assert ("PUT", "/api/v1/sending") in methods
     assert ("PATCH", "/api/v1/threads/{thread_id}/facts") in methods
     # issue 14: PUT /templates/{key} and POST /threads/{thread_id}/template
     assert {
         ("PUT", "/api/v1/templates/{key}"),
         ("POST", "/api/v1/threads/{thread_id}/template"),
     } <= (methods)
-    assert len(methods) == 11  # issue 13 adds dismiss {"reason"?}
+    assert len(methods) == 12  # issue 13 adds dismiss {"reason"?}, the gate PUT /sending
 
 
 @pytest.mark.parametrize("content", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())

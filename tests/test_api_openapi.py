@@ -34,8 +34,9 @@ from .builders import make_draft, make_inbound, make_reviewer
 # the API's operations, counted by hand from the README's API table (14 before issue 12;
 # issue 12: the facts PATCH, opt-out, not-opt-out; issue 14: GET /templates,
 # PUT /templates/{key}, POST /threads/{thread_id}/template; issue 13: GET /threads,
-# GET /threads/{id}/messages, takeover, release, close, dismiss)
-OPERATIONS = 26
+# GET /threads/{id}/messages, takeover, release, close, dismiss; the sending gate: GET and
+# PUT /sending)
+OPERATIONS = 28
 
 MAX_EXAMPLES = 12  # per operation: enough to reach each refusal, small enough for a shared CI box
 

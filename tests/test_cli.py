@@ -116,9 +116,9 @@ def test_init_db_creates_database_and_admin_with_password_shown_once(
     assert accounts.password_matches(admin["password_hash"], password)
     assert not accounts.password_matches(admin["password_hash"], password + "x")
     assert password not in admin["password_hash"]
-    assert audit_events(cli_env) == ["Reviewer Added"]
-    (entry,) = rows(cli_env, "SELECT actor FROM audit_log")
-    assert entry["actor"] == "System"
+    # init-db is a first start: it sets the sending gate up too (sandbox here: approved)
+    assert audit_events(cli_env) == ["Sending Gate Set Up", "Reviewer Added"]
+    assert {entry["actor"] for entry in rows(cli_env, "SELECT actor FROM audit_log")} == {"System"}
 
     again = run("init-db")
 
@@ -126,7 +126,7 @@ def test_init_db_creates_database_and_admin_with_password_shown_once(
     assert "password" not in again.out
     assert password not in again.out
     assert len(rows(cli_env, "SELECT * FROM reviewers")) == 1
-    assert audit_events(cli_env) == ["Reviewer Added"]
+    assert audit_events(cli_env) == ["Sending Gate Set Up", "Reviewer Added"]
 
 
 def test_init_db_uses_admin_password_without_printing_it(
@@ -471,7 +471,8 @@ def test_audit_verify_intact_log(run: RunCli) -> None:
     result = run("audit", "verify")
 
     assert result.code == 0
-    assert "verified" in result.out and "2 rows" in result.out
+    # the gate's first row, the admin, Ana
+    assert "verified" in result.out and "3 rows" in result.out
     assert result.err == ""
 
 

@@ -26,7 +26,7 @@ from approval_bot import accounts, draft_codes, review
 from approval_bot.app import create_app
 from approval_bot.db import opened
 from tests import fake_twilio
-from tests.builders import make_reviewer
+from tests.builders import approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
 from tests.history_seed import REVIEWERS, seed_history
 from tests.query_plans import Tracer, full_scans, trace
@@ -103,6 +103,7 @@ def fake() -> Iterator[FakeTwilio]:
 
 async def _reviewers(db_path: Path) -> None:
     async with opened(db_path) as db:
+        await approve_sending(db)  # with credentials the gate starts pending
         for name, phone in (("Ana", ANA), ("Bob", BOB)):
             await make_reviewer(db, name, phone=phone)
 

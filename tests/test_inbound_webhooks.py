@@ -143,6 +143,7 @@ def test_a_replayed_message_sid_answers_200_and_stores_and_drafts_nothing(twilio
 )
 def test_bad_parameters_get_a_400_naming_them_and_change_nothing(twilio, change, status, words):
     body = {k: v for k, v in {**params(), **change}.items() if v}
+    audited = twilio.count("audit_log")  # the first start's, setting up the sending gate
 
     response = twilio.post(SMS, body)
     twilio.settle()
@@ -151,7 +152,7 @@ def test_bad_parameters_get_a_400_naming_them_and_change_nothing(twilio, change,
     assert words in response.json()["error"]["message"]
     assert twilio.count("messages") == 0
     assert twilio.count("webhook_events") == 0
-    assert twilio.count("audit_log") == 0
+    assert twilio.count("audit_log") == audited
 
 
 def test_an_oversized_or_wrongly_typed_request_is_refused_before_anything_is_read(twilio):

@@ -213,7 +213,9 @@ def test_a_missed_call_from_a_reviewers_phone_drafts_nothing(twilio):
     twilio.call(caller="+14155550123")
 
     assert twilio.count("messages") == 0 and twilio.count("missed_calls") == 0
-    assert twilio.rows("SELECT event FROM audit_log")[-1]["event"] == "Reviewer Call Received"
+    assert twilio.rows("SELECT event FROM audit_log ORDER BY id")[-1]["event"] == (
+        "Reviewer Call Received"
+    )
 
 
 def test_drafts_cut_short_by_a_shutdown_are_made_at_the_next_start(settings):

@@ -16,7 +16,7 @@ from approval_bot.gateways import OutgoingSms, TwilioGateway
 from approval_bot.models import MessageStatus
 from approval_bot.sender import Sender
 from tests import fake_twilio
-from tests.builders import BUSINESS, make_reviewer
+from tests.builders import BUSINESS, approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
 from tests.test_sender import ALICE, Clock, approved, claim_and_die, notification, notify, row
 
@@ -53,7 +53,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sender(db, gateway, clock) -> Sender:
+async def sender(db, gateway, clock) -> Sender:
+    await approve_sending(db)  # with credentials the gate starts pending
     return Sender(db, gateway, gateway._settings, clock=clock, rand=lambda: 0.5)
 
 

@@ -9,9 +9,16 @@ import pytest
 from approval_bot import accounts, draft_notices, review, reviewer_sms
 from approval_bot.db import Database
 from approval_bot.models import DecisionChannel, MessageStatus
-from tests.builders import make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+async def started(db) -> None:
+    """The database as the app's first start leaves it (sandbox: the sending gate open)."""
+    await first_start(db)
+
 
 S = MessageStatus
 CUSTOMER = "+14155550100"

@@ -29,7 +29,14 @@ from approval_bot.retry import DEFAULT_POLICY
 from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
 from approval_bot.sender import Sender
 from tests import fake_twilio
-from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import (
+    BUSINESS,
+    approve_sending,
+    make_draft,
+    make_inbound,
+    make_reviewer,
+    status_of,
+)
 from tests.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.anyio
@@ -74,6 +81,12 @@ def twilio_settings(make_settings, fake) -> Callable[..., Settings]:
         return settings
 
     return make
+
+
+@pytest.fixture(autouse=True)
+async def sending_approved(db) -> None:
+    """With credentials the gate starts pending: these tests send as after an admin's approve."""
+    await approve_sending(db)
 
 
 @pytest.fixture

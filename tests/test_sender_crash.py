@@ -15,7 +15,7 @@ from approval_bot import review
 from approval_bot.db import opened
 from approval_bot.models import DecisionChannel
 from tests import fake_twilio
-from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
+from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 from tests.fake_twilio import FakeTwilio, Reply
 from tests.settings_env import environ_without_settings
 from tests.test_serve import free_port, script, wait_for_health
@@ -30,6 +30,7 @@ NUMBERS = [*TAKEN_THEN_KILLED, NEVER_TAKEN, ANSWERED]
 
 async def approve_one_each(database: Path) -> dict[str, str]:
     async with opened(database) as db:
+        await approve_sending(db)  # with credentials the gate starts pending
         ana = await make_reviewer(db)
         drafts = {}
         for number in NUMBERS:

@@ -15,7 +15,7 @@ from approval_bot.db import opened
 from approval_bot.models import DecisionChannel
 from approval_bot.scheduler import SENDER_JOB_ID, wake_sender
 from tests import fake_twilio
-from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
+from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 from tests.test_status_webhook import query
 
 
@@ -68,6 +68,7 @@ def test_the_lifespan_registers_the_sender_job(make_settings):
 def test_stopping_the_app_records_the_send_in_flight_first(make_settings, db_path):
     async def approve() -> str:
         async with opened(db_path) as db:
+            await approve_sending(db)  # with credentials the gate starts pending
             ana = await make_reviewer(db)
             draft = await make_draft(db, await make_inbound(db, "+14155550100"))
             await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))

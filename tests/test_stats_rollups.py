@@ -27,7 +27,7 @@ from approval_bot.db import Database, split_statements
 from approval_bot.models import DecisionChannel, MessageStatus
 from approval_bot.stats_queries import load_stats
 from approval_bot.web.stats_page import window
-from tests.builders import make_draft, make_inbound, make_reviewer
+from tests.builders import first_start, make_draft, make_inbound, make_reviewer
 from tests.stats_seed import seed
 
 pytestmark = pytest.mark.anyio
@@ -158,6 +158,7 @@ async def recounted(db: Database) -> dict[str, Any]:
 async def random_history(db: Database, rng: random.Random) -> None:
     """A seeded run of the real actions: drafts, approvals, rejections, edits, pauses and
     resumes, human replies, with the clock moved between them."""
+    await first_start(db)  # as the app leaves it: the sending gate set up (sandbox)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
     with time_machine.travel(start, tick=False) as clock:
         ana = await make_reviewer(db, "Ana")

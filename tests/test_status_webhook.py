@@ -21,7 +21,7 @@ from approval_bot.models import DecisionChannel
 from approval_bot.scheduler import wake_sender
 from approval_bot.web.twilio_edge import our_account_sid
 from tests import fake_twilio
-from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
+from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 
 PUBLIC = "https://bot.example.com"
 PATH = "/webhooks/twilio/status"
@@ -234,6 +234,7 @@ def test_a_callback_that_beats_the_create_answer_is_applied_when_the_send_is_rec
 def sent_message_started(client: TestClient, db_path: Path) -> str:
     async def build() -> str:
         async with opened(db_path) as db:
+            await approve_sending(db)  # with credentials the gate starts pending
             ana = await make_reviewer(db)
             draft = await make_draft(db, await make_inbound(db, ALICE))
             await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))

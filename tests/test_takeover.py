@@ -17,7 +17,7 @@ from approval_bot.config import Settings
 from approval_bot.db import Database, Priority, load_migrations
 from approval_bot.models import DecisionChannel, MessageStatus, Role
 
-from .builders import make_inbound, make_reviewer
+from .builders import first_start, make_inbound, make_reviewer
 from .test_api import Api, sent, token_for
 from .twilio_client import CUSTOMER, PUBLIC, Twilio
 from .webclient import Web
@@ -333,6 +333,7 @@ def test_the_web_forms_key_makes_a_double_submit_one_reply(desk):
 
 @pytest.mark.anyio
 async def test_keys_older_than_24_hours_are_pruned(db):
+    await first_start(db)
     ana = await make_reviewer(db, "Ana")
     inbound_id = await make_inbound(db, CUSTOMER, "hello")
     first = await review.write_reply(

@@ -27,7 +27,7 @@ from approval_bot.sender import Sender
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio
 
-from .builders import BUSINESS, _store_draft, make_reviewer, status_of
+from .builders import BUSINESS, _store_draft, approve_sending, make_reviewer, status_of
 
 NUMBER = "+14155550177"
 SID = "HX" + "0123456789abcdef" * 2
@@ -96,6 +96,12 @@ async def _add_offer(db) -> None:
     )
 
 
+@pytest.fixture
+async def gate_open(db) -> None:
+    """The sending gate opened as an admin would (credentials mode starts it pending)."""
+    await approve_sending(db)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("ago", "allowed"),
@@ -105,7 +111,7 @@ async def _add_offer(db) -> None:
     ],
 )
 async def test_approving_a_free_form_reply_after_the_window_is_refused_and_changes_nothing(
-    db, ago, allowed
+    db, gate_open, ago, allowed
 ):
     ana = await make_reviewer(db)
     draft = await _pending(db, ago)
@@ -157,7 +163,9 @@ async def sender(db, settings) -> AsyncIterator[Sender]:
 
 
 @pytest.mark.anyio
-async def test_a_chosen_template_goes_with_content_sid_and_content_variables(db, sender, fake):
+async def test_a_chosen_template_goes_with_content_sid_and_content_variables(
+    db, gate_open, sender, fake
+):
     ana = await make_reviewer(db)
     await _pending(db, timedelta(hours=25))
     await _add_offer(db)
@@ -201,7 +209,9 @@ async def test_a_template_needs_a_content_sid_and_only_its_own_variables(db):
 
 
 @pytest.mark.anyio
-async def test_twilios_63016_sends_the_reply_back_to_review_with_the_reason(db, sender, fake):
+async def test_twilios_63016_sends_the_reply_back_to_review_with_the_reason(
+    db, gate_open, sender, fake
+):
     ana = await make_reviewer(db)
     draft = await _pending(db, timedelta(hours=1))
     await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from approval_bot import audit, inbound, review, workflow, worklists
+from approval_bot import audit, inbound, review, sending_gate, workflow, worklists
 from approval_bot.db import Database, Priority
 from approval_bot.inbound import InboundSms
 from approval_bot.models import (
@@ -73,6 +73,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     async def _open(self, path: Path) -> Database:
         db = await Database.open(path)
         await db.migrate()
+        await sending_gate.ensure(db, sandbox=True)  # the first start, in sandbox mode
         return db
 
     def run(self, coroutine: Any) -> Any:

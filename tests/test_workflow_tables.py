@@ -74,6 +74,9 @@ DESIGN_MESSAGE_ROWS = {
     # §5 sending: "no newer inbound since approval → back to review"
     (D, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
     (O, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+    # issue 14: "on reopening, approved replies older than GATE_STALE_MINUTES go back to review"
+    (D, S.APPROVED_TO_SEND, E.GATE_RETURNED, S.DRAFT_PENDING_APPROVAL),
+    (O, S.APPROVED_TO_SEND, E.GATE_RETURNED, S.DRAFT_PENDING_APPROVAL),
     # issue 14: "the automatic reply is an OUTBOUND message approved by the pre-approval"
     (O, NEW, E.AUTO_REPLY, S.APPROVED_TO_SEND),
     # issue 14: "the chosen template is sent with content_sid and content_variables"
@@ -128,7 +131,7 @@ def test_the_message_table_is_the_design_row_for_row():
     table = {(t.type, t.source, t.event, t.target) for t in workflow.MESSAGE_TRANSITIONS}
     assert table - DESIGN_MESSAGE_ROWS == set(), "rows the design does not have"
     assert DESIGN_MESSAGE_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.MESSAGE_TRANSITIONS) == 46
+    assert len(workflow.MESSAGE_TRANSITIONS) == 48
 
 
 def test_the_conversation_table_is_the_design_row_for_row():

@@ -17,6 +17,7 @@ from approval_bot.config import Settings
 from approval_bot.db import Database
 from approval_bot.drafting import DraftingService
 from approval_bot.web.twilio_edge import our_account_sid
+from tests.builders import approve_sending
 
 PUBLIC = "https://bot.example.com"
 BUSINESS = "+14155550199"
@@ -125,4 +126,8 @@ class Twilio:
 @contextmanager
 def running(settings: Settings) -> Iterator[Twilio]:
     with TestClient(create_app(settings)) as client:
-        yield Twilio(client, settings)
+        twilio = Twilio(client, settings)
+        if not settings.sandbox:
+            # with credentials the gate starts pending; these tests send as after an approve
+            twilio.run(approve_sending, twilio.db)
+        yield twilio

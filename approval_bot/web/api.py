@@ -28,12 +28,14 @@ from .. import (
     message_templates,
     queries,
     review,
+    sending_gate,
     whatsapp_window,
     workflow,
 )
 from ..accounts import Reviewer, reviewer_for_token
-from ..db import Database
-from ..models import DecisionChannel, MessageStatus, MessageType
+from ..config import Settings
+from ..db import Database, Priority
+from ..models import DecisionChannel, MessageStatus, MessageType, Role
 from ..scheduler import wake_sender
 from . import api_schema as schema
 from .api_schema import Operation
@@ -51,12 +53,14 @@ class ApiError(Exception):
     field: str | None = None
     decided_by: str | None = None
     decided_at: str | None = None
+    sending_status: str | None = None
+    sending_stopped: bool | None = None
     # a reply someone else moved first: who decided is looked up before answering
     conflict_on: str | None = None
 
     def response(self) -> JSONResponse:
         detail: dict[str, Any] = {"code": self.status, "message": self.message}
-        for name in ("field", "decided_by", "decided_at"):
+        for name in ("field", "decided_by", "decided_at", "sending_status", "sending_stopped"):
             if getattr(self, name) is not None:
                 detail[name] = getattr(self, name)
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
@@ -81,6 +85,13 @@ def review_errors() -> Iterator[None]:
         raise ApiError(409, str(error)) from None
     except (review.HeldByOther, review.NothingToDo, review.KeyReused) as error:
         raise ApiError(409, str(error)) from None
+    except sending_gate.SendingClosed as error:
+        raise ApiError(
+            403,
+            str(error),
+            sending_status=error.gate.status,
+            sending_stopped=error.gate.stopped,
+        ) from None
     except workflow.TransitionRefused as error:
         raise ApiError(409, str(error)) from None
     except drafting.NotRegenerable as error:
@@ -235,6 +246,8 @@ async def _message(call: Call, message_id: str) -> dict[str, Any]:
     found = await queries.message(call.db, message_id)
     if found is None:
         raise ApiError(404, f"no message {message_id}")
+    if found["status"] == MessageStatus.APPROVED_TO_SEND:
+        found["held_by_sending_gate"] = not (await sending_gate.fetch(call.db)).open
     return found
 
 
@@ -657,10 +670,11 @@ async def escalate(call: Call) -> dict[str, Any]:
     Operation(
         "POST",
         f"{PREFIX}/threads/{{thread_id}}/reply",
-        "Send a reply you wrote; the thread's other open replies are superseded",
+        "Send a reply you wrote; the thread's other open replies are superseded "
+        "(403 while the sending gate is closed)",
         schema.Message,
         body=schema.ReplyRequest,
-        errors=THREAD_ERRORS,
+        errors=(403, *THREAD_ERRORS),
         path_params=("thread_id",),
         headers=(
             (
@@ -707,6 +721,56 @@ async def reply(call: Call) -> dict[str, Any]:
         )
     wake_sender(call.request.state.scheduler)
     return await _message(call, reply_id)
+
+
+# --- the sending gate ----------------------------------------------------------------------
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/sending",
+        "The sending gate: compliance status and emergency stop",
+        schema.SendingGate,
+    )
+)
+async def get_sending(call: Call) -> dict[str, Any]:
+    return (await sending_gate.fetch(call.db)).answer()
+
+
+@endpoint(
+    Operation(
+        "PUT",
+        f"{PREFIX}/sending",
+        "Change the sending gate (admins only); reopening sends stale approvals back to review",
+        schema.SendingGate,
+        body=schema.SendingUpdate,
+        errors=(403, 413, 415, 422),
+    )
+)
+async def put_sending(call: Call) -> dict[str, Any]:
+    if call.reviewer.role is not Role.ADMIN:
+        raise ApiError(403, "only an admin can change the sending gate")
+    body: schema.SendingUpdate = call.body
+    settings: Settings = call.request.state.settings
+    try:
+        result = await call.db.write(
+            lambda conn: sending_gate.change(
+                conn,
+                actor_id=call.reviewer.id,
+                via=sending_gate.ChangedVia.API,
+                stale_after=settings.gate_stale_after,
+                status=body.status,
+                stopped=body.stopped,
+                reason=body.reason,
+            ),
+            priority=Priority.DECISION,
+        )
+    except sending_gate.InvalidGateChange as error:
+        raise ApiError(422, str(error), error.field) from None
+    if result.released:
+        wake_sender(call.request.state.scheduler)
+    return result.gate.answer()
 
 
 # --- audit and directives ------------------------------------------------------------------
@@ -837,7 +901,7 @@ async def put_template(call: Call) -> dict[str, Any]:
         "Send a WhatsApp Content template (the way to answer after the 24-hour window closed)",
         schema.Message,
         body=schema.TemplateSend,
-        errors=(404, 409, 413, 415, 422),
+        errors=(403, 404, 409, 413, 415, 422),
         path_params=("thread_id",),
     )
 )

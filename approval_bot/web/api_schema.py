@@ -22,6 +22,7 @@ from ..models import (
     PauseKind,
     SenderRole,
 )
+from ..sending_gate import ComplianceStatus
 
 MAX_BODY_BYTES = 64 * 1024  # a request body over this is refused with 413
 MAX_TEXT = 1600  # one reply: the most a reviewer's text may be (ten SMS segments)
@@ -72,6 +73,17 @@ class ReplyRequest(_Request):
 
     body: Text
     in_reply_to_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+
+class SendingUpdate(_Request):
+    """Change the sending gate (admins only): any of the status, the stop and the reason.
+
+    Stopping needs a reason; a change that comes without one clears the old reason.
+    """
+
+    status: ComplianceStatus | None = None
+    stopped: bool | None = None
+    reason: Reason | None = None
 
 
 class FactsPatch(RootModel[dict[str, Any]]):
@@ -174,6 +186,10 @@ class ErrorDetail(_Response):
     field: str | None = Field(None, description="the invalid field (422)")
     decided_by: str | None = Field(None, description="who made the decision that won (409)")
     decided_at: str | None = None
+    sending_status: ComplianceStatus | None = Field(
+        None, description="the sending gate's status, when it refused a send (403)"
+    )
+    sending_stopped: bool | None = Field(None, description="whether sending is stopped (403)")
 
 
 class Error(_Response):
@@ -208,6 +224,11 @@ class Message(_Response):
     delivery_status: str | None
     error_code: int | None
     error_message: str | None
+    encoding: Literal["GSM-7", "UCS-2"] = Field(description="how the body travels as SMS")
+    segments: int = Field(description="SMS segments the body takes")
+    held_by_sending_gate: bool = Field(
+        False, description="approved, and waiting because the sending gate is closed"
+    )
     sender_role: SenderRole | None = Field(description="who wrote it: customer, bot or human")
     mode: MessageMode | None = Field(description="what it is for, as the message log names it")
     template_key: str | None = Field(description="the template a built-in draft came from")
@@ -243,6 +264,8 @@ class Draft(_Response):
     code: str | None = Field(description="the 4-character code reviewers text to decide it")
     findings: list[str]
     meta: dict[str, Any]
+    encoding: Literal["GSM-7", "UCS-2"] = Field(description="how the body travels as SMS")
+    segments: int = Field(description="SMS segments the body takes")
     conversation_state: ConversationState
     paused: bool
     paused_reason: str | None
@@ -365,12 +388,25 @@ class Directives(_Response):
     faq: list[FaqEntry]
 
 
+class SendingGate(_Response):
+    """The sending gate: while `status` is not approved, or `stopped`, no customer message
+    leaves; approved replies wait."""
+
+    status: ComplianceStatus
+    stopped: bool
+    reason: str | None
+    changed_by: str | None = Field(
+        description="an admin's name, `the command line` or `first start`"
+    )
+    changed_at: str | None
+
+
 # --- the OpenAPI description ----------------------------------------------------------------
 
 ERROR_TEXT = {
     400: "Malformed request: a body that is not JSON, a bad cursor",
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
-    403: "The token's reviewer may not do this",
+    403: "The token's reviewer may not do this, or the sending gate is closed (a send attempt)",
     404: "No such draft, message or thread",
     409: "Already decided (the message says by whom), the thread is paused or opted out, held by "
     "another reviewer, its WhatsApp window has closed (send a template), or an "

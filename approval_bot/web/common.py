@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import understanding_words
 from ..paths import TEMPLATES_DIR
+from ..sms_text import GSM_BASIC, GSM_EXTENDED
 from . import auth
 
 # Scripts only from our own origin: customer text can never become a running script.
@@ -73,6 +74,11 @@ def build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[auth.context])
     templates.env.filters["waited"] = waited
     templates.env.filters["short_time"] = short_time
+    # the codec's alphabet, for the live segment count in the browser (static/segments.js)
+    templates.env.globals["gsm_alphabet"] = {
+        "basic": sorted(GSM_BASIC),
+        "extended": sorted(GSM_EXTENDED),
+    }
     templates.env.filters["understood"] = understanding_words.describe
     templates.env.filters["appointment_time"] = understanding_words.when
     return templates

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import sending_gate
 from ..accounts import reviewer_for_token
 from ..config import Settings
 from ..db import Database
@@ -59,4 +60,9 @@ async def metrics(request: Request) -> Response:
     )
     threads, taken = (active["threads"], active["taken_over"]) if active else (0, 0)
     instruments.human_takeover_ratio.set(taken / threads if threads else 0.0)
+    gate = await sending_gate.fetch(db)
+    for status in sending_gate.ComplianceStatus:
+        instruments.sending_gate_status.labels(status=status).set(int(gate.status is status))
+    instruments.sending_stopped.set(int(gate.stopped))
+    instruments.held_by_sending_gate.set(await sending_gate.held_count(db))
     return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import drafting, facts, queries, review, whatsapp_window, workflow
+from .. import drafting, facts, queries, review, sending_gate, whatsapp_window, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
@@ -44,6 +44,16 @@ STATUS_WORDS = {
 
 # how a decision's door is named to a person
 CHANNEL_WORDS = {"sms": "SMS", "web": "the web", "api": "the API"}
+
+HELD_WORDS = "held by the sending gate until sending is back on"
+
+
+async def on_its_way(db: Database, done_words: str) -> str:
+    """What an approval's flash says: on its way, or held by the closed sending gate."""
+    gate = await sending_gate.fetch(db)
+    if gate.open:
+        return f"{done_words}; it is on its way."
+    return f"{done_words}; {HELD_WORDS} ({gate.closed_because})."
 
 
 def conflict_message(error: workflow.Conflict) -> str:
@@ -76,6 +86,8 @@ def review_errors() -> Iterator[None]:
         raise HTTPException(409, str(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
+    except sending_gate.SendingClosed as error:
+        raise HTTPException(403, str(error)) from None
     except workflow.UnknownRecord as error:
         raise HTTPException(404, str(error)) from None
     except workflow.TransitionRefused as error:
@@ -128,13 +140,21 @@ async def queue_page(request: Request, reviewer: Reviewer) -> Response:
     for card in page.rows:
         await _with_window(request.state.db, card)
     drafting = await queries.awaiting_draft(request.state.db)
-    return render(request, "queue.html", {"page": page, "view": "queue", "drafting": drafting})
+    sending = await sending_gate.fetch(request.state.db)
+    context = {"page": page, "view": "queue", "drafting": drafting, "sending": sending}
+    return render(request, "queue.html", context)
 
 
 @auth.page()
 async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.needs_review(request.state.db, _cursor(request, "after"))
-    context = {"page": page, "view": "needs_review", "form_key": uuid.uuid4().hex}
+    sending = await sending_gate.fetch(request.state.db)
+    context = {
+        "page": page,
+        "view": "needs_review",
+        "form_key": uuid.uuid4().hex,
+        "sending": sending,
+    }
     return render(request, "needs_review.html", context)
 
 
@@ -186,6 +206,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
             "form_key": uuid.uuid4().hex,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
+            "sending": await sending_gate.fetch(request.state.db),
             "whatsapp": window,
         },
     )
@@ -212,6 +233,7 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
     db: Database = request.state.db
     decided = await queries.outcomes(db, ids)
     arrived = await queries.pending_after(db, after) if after else []
+    held = "" if (await sending_gate.fetch(db)).open else f" — {HELD_WORDS}"
     return JSONResponse(
         {
             "decided": [
@@ -221,7 +243,8 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
                     "text": f"{STATUS_WORDS.get(S(o.status), o.status).capitalize()}: "
                     f"{o.event} by {o.actor}"
                     + (f" via {o.channel}" if o.channel else "")
-                    + f" at {short_time(o.timestamp)} UTC",
+                    + f" at {short_time(o.timestamp)} UTC"
+                    + (held if o.status == S.APPROVED_TO_SEND else ""),
                 }
                 for o in decided
             ],
@@ -242,7 +265,7 @@ async def approve_action(request: Request, reviewer: Reviewer, form: FormData) -
             request.state.db, request.path_params["draft_id"], _decision(reviewer, notes)
         )
     wake_sender(request.state.scheduler)
-    return done(request, form, "Approved; it is on its way.")
+    return done(request, form, await on_its_way(request.state.db, "Approved"))
 
 
 @auth.action()
@@ -259,7 +282,7 @@ async def edit_action(request: Request, reviewer: Reviewer, form: FormData) -> R
         )
     if and_approve:
         wake_sender(request.state.scheduler)
-        return done(request, form, "Edited and approved; the new version is on its way.")
+        return done(request, form, await on_its_way(request.state.db, "Edited and approved"))
     response = done(request, form, "Edit saved as a new version; it is still pending.")
     if isinstance(response, JSONResponse):
         return JSONResponse({"ok": True, "id": new_id, "message": "Edit saved."})

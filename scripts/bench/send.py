@@ -34,7 +34,13 @@ from approval_bot.gateways import TwilioGateway  # noqa: E402
 from approval_bot.models import DecisionChannel  # noqa: E402
 from approval_bot.scheduler import build_scheduler, wake_sender  # noqa: E402
 from approval_bot.sender import Sender  # noqa: E402
-from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer  # noqa: E402
+from tests.builders import (  # noqa: E402
+    BUSINESS,
+    approve_sending,
+    make_draft,
+    make_inbound,
+    make_reviewer,
+)
 from tests.fake_twilio import ACCEPTED_PATH, ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 
@@ -108,6 +114,7 @@ async def full_load(messages: int, latency: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp, FakeProcess(latency) as fake:
         settings = settings_for(Path(tmp), fake)
         async with opened(settings.database) as db:
+            await approve_sending(db)  # with credentials the gate starts pending
             ana = await make_reviewer(db)
             for i in range(messages):
                 draft = await pending_draft(db, i)
@@ -134,6 +141,7 @@ async def paced(approvals: int, rate: float, latency: float) -> dict[str, object
     with tempfile.TemporaryDirectory() as tmp, FakeProcess(latency) as fake:
         settings = settings_for(Path(tmp), fake)
         async with opened(settings.database) as db:
+            await approve_sending(db)  # with credentials the gate starts pending
             ana = await make_reviewer(db)
             drafts = [await pending_draft(db, i) for i in range(approvals)]
             gateway = TwilioGateway(settings)
