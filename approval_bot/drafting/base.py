@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
 from ..models import Sentiment
+from ..profile import Profile
 from .checks import Finding
 
 
@@ -52,13 +54,21 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    profile: Profile | None = None
+    # when the text arrived: "today" and "open now" are read at this moment
+    received_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    customer_name: str | None = None
+    # 0 for a first draft; Regenerate asks for the next wording with 1, 2, ...
+    variant: int = 0
 
     @property
     def known_text(self) -> str:
-        """What reviewers wrote: the text draft checks trust prices and links from."""
+        """What reviewers wrote: the text draft checks trust prices, links and phones from."""
         parts = [*self.directives]
         for entry in self.faq:
             parts.append(entry.answer)
+        if self.profile is not None:
+            parts.append(self.profile.known_text())
         return "\n".join(parts)
 
 
@@ -73,6 +83,8 @@ class DraftResult:
     model: str | None = None
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
+    # where the draft's facts come from, for the card: "from opening hours", "FAQ: parking"
+    source: str | None = None
 
 
 class DraftUnavailable(Exception):

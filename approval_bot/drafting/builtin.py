@@ -8,6 +8,8 @@ from functools import lru_cache
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from ..models import Sentiment
+from ..profile import Profile
+from . import answers
 from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry, Intent
 from .checks import check_draft
 
@@ -94,8 +96,13 @@ def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
     return best
 
 
+FAQ_CONFIDENCE = 0.85
+PARTLY_CONFIDENCE = 0.4  # some of the question answered, the rest to be checked
+TOPIC_INTENTS = {"booking": Intent.BOOKING, "price": Intent.PRICE, "hours": Intent.HOURS}
+
+
 class BuiltinDrafter:
-    """Answers from the FAQ when a keyword matches, otherwise from a template.
+    """Answers from the business profile and the FAQ, otherwise from a template.
 
     Of the directives it follows `Greeting: …`, `Fallback: …` and `Sign-off: …` lines.
     """
@@ -106,26 +113,77 @@ class BuiltinDrafter:
         return draft_offline(context)
 
 
+def faq_source(entry: FaqEntry) -> str:
+    return f"FAQ: {entry.keywords[0]}"
+
+
+def _from_profile(
+    context: DraftContext, profile: Profile, entry: FaqEntry | None
+) -> tuple[Intent, str, float, str | None] | None:
+    """(intent, body, confidence, source) answering from the FAQ and the profile; None when
+    the text asks nothing of them (a greeting, a thank-you: the templates answer)."""
+    text = context.latest
+    topics = answers.topics_in(text)
+    if entry is not None:
+        # a topic the FAQ entry's own keywords asked about is the FAQ's to answer
+        hits = [k for k in entry.keywords if _has_word(text.lower(), k)]
+        topics = [t for t in topics if not any(answers.topics_in(k) == [t] for k in hits)]
+    found, missing = answers.answer(profile, text, topics, context.received_at, context.variant)
+    parts = ([entry.answer] if entry is not None else []) + [a.text for a in found]
+    sources = ([faq_source(entry)] if entry is not None else []) + [a.source for a in found]
+    confidences = ([FAQ_CONFIDENCE] if entry is not None else []) + [a.confidence for a in found]
+    intent = (
+        Intent.FAQ if entry is not None else TOPIC_INTENTS.get(next(iter(topics), ""), Intent.OTHER)
+    )
+    tone, variant = profile.tone, context.variant
+    if parts and missing:
+        body = " ".join(parts) + " " + answers.holding(tone, variant)
+        confidence = min(PARTLY_CONFIDENCE, *confidences)
+    elif parts:
+        body, confidence = " ".join(parts), min(confidences)
+    elif missing or answers.is_question(text):
+        # never invent: what the profile and FAQ do not say, a person answers
+        return intent, answers.holding(tone, variant), answers.HOLDING_CONFIDENCE, None
+    else:
+        return None
+    body = answers.dress(body, tone, context.customer_name, variant)
+    return intent, body, confidence, " · ".join(dict.fromkeys(sources))
+
+
+def _template(text: str, lines: dict[str, str]) -> tuple[Intent, str, float]:
+    intent = detect_intent(text)
+    template = intent if intent in TEMPLATES else Intent.OTHER
+    body = TEMPLATES[template]
+    confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
+    own = lines.get("greeting" if template is Intent.GREETING else "fallback")
+    if own and template in (Intent.GREETING, Intent.OTHER):
+        body = own
+    return intent, body, confidence
+
+
 def draft_offline(context: DraftContext) -> DraftResult:
     """The built-in draft for `context`; pure, so other drafters can fall back to it."""
     text = context.latest
     lines = directive_lines(context.directives)
+    profile = context.profile
+    source = None
     if context.missed_call:
         intent, body, confidence = Intent.MISSED_CALL, TEMPLATES[Intent.MISSED_CALL], 0.9
     elif not text.strip() and not context.has_media:
         raise DraftUnavailable("the message has no text to answer")
-    elif (entry := best_faq(text, context.faq)) is not None:
-        intent, body, confidence = Intent.FAQ, entry.answer, 0.85
     else:
-        intent = detect_intent(text)
-        template = intent if intent in TEMPLATES else Intent.OTHER
-        body = TEMPLATES[template]
-        confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
-        own = lines.get("greeting" if template is Intent.GREETING else "fallback")
-        if own and template in (Intent.GREETING, Intent.OTHER):
-            body = own
-    if "sign-off" in lines:
-        body = f"{body}\n{lines['sign-off']}"
+        entry = best_faq(text, context.faq)
+        answered = _from_profile(context, profile, entry) if profile is not None else None
+        if answered is not None:
+            intent, body, confidence, source = answered
+        elif entry is not None:
+            intent, body, confidence = Intent.FAQ, entry.answer, FAQ_CONFIDENCE
+            source = faq_source(entry)
+        else:
+            intent, body, confidence = _template(text, lines)
+    sign_off = lines.get("sign-off") or (profile.sign_off if profile is not None else None)
+    if sign_off:
+        body = f"{body}\n{sign_off}"
     return DraftResult(
         body=body,
         confidence=confidence,
@@ -133,4 +191,5 @@ def draft_offline(context: DraftContext) -> DraftResult:
         sentiment=sentiment_of(text),
         findings=check_draft(body, context.known_text),
         drafter=NAME,
+        source=source,
     )
