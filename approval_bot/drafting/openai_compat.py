@@ -14,6 +14,9 @@ from .builtin import sentiment_of
 from .checks import check_draft
 
 NAME = "openai"
+TEMPERATURE = 0.3
+# Regenerate asks for another wording: the same model, less predictable
+VARIANT_TEMPERATURE = 0.9
 
 INSTRUCTIONS = """\
 You draft SMS replies for a small business. A human reviews every draft before it is sent.
@@ -23,6 +26,26 @@ never invent prices, links, opening hours or promises that are not in them.
 Answer with one JSON object and nothing else:
 {"reply": "<the text to send>", "intent": "<one of: %s>", "confidence": <0.0 to 1.0>}
 """
+
+
+def profile_section(context: DraftContext) -> str:
+    """The business profile for the system message, with the moment the text arrived in the
+    business's own time zone (so "today" and "open now" can be read)."""
+    profile = context.profile
+    assert profile is not None
+    local = profile.local(context.received_at)
+    facts = profile.model_dump(mode="json", exclude={"tone", "sign_off"})
+    lines = [
+        f"\nBusiness profile (facts you may use; hours are local, {profile.timezone}):",
+        json.dumps(facts, ensure_ascii=False),
+        f"The customer's text arrived {local:%A %Y-%m-%d %H:%M} local time.",
+        f"Tone: {profile.tone}.",
+    ]
+    if context.customer_name:
+        lines.append(f"The customer's name is {context.customer_name}.")
+    if profile.sign_off:
+        lines.append(f"End the reply with this sign-off on its own line: {profile.sign_off}")
+    return "\n".join(lines)
 
 
 class MalformedAnswer(Exception):
@@ -40,6 +63,8 @@ def build_messages(context: DraftContext) -> list[ChatCompletionMessageParam]:
         system += "\nFAQ (keywords: answer):\n" + "\n".join(
             f"- {', '.join(entry.keywords)}: {entry.answer}" for entry in context.faq
         )
+    if context.profile is not None:
+        system += profile_section(context)
     messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}]
     for turn in context.history:
         if turn.from_customer:
@@ -103,7 +128,9 @@ class OpenAICompatDrafter:
         if not context.missed_call and not context.latest.strip() and not context.has_media:
             raise DraftUnavailable("the message has no text to answer")
         completion = await self._client.chat.completions.create(
-            model=self.model, messages=build_messages(context), temperature=0.3
+            model=self.model,
+            messages=build_messages(context),
+            temperature=VARIANT_TEMPERATURE if context.variant else TEMPERATURE,
         )
         if not completion.choices:
             raise MalformedAnswer("the model answered with no choices")

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,11 +19,13 @@ import aiosqlite
 import openai
 
 from .. import directives, draft_notices, review, workflow
+from .. import profile as business
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
 from ..sms_text import bounded
+from .answers import name_from
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
@@ -85,16 +87,7 @@ class FallbackDrafter:
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
         self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        result = draft_offline(context)
-        return DraftResult(
-            body=result.body,
-            confidence=result.confidence,
-            intent=result.intent,
-            sentiment=result.sentiment,
-            findings=result.findings,
-            drafter=result.drafter,
-            fallback_reason=reason,
-        )
+        return replace(draft_offline(context), fallback_reason=reason)
 
 
 def build_drafter(
@@ -155,6 +148,7 @@ def _meta(result: DraftResult, started: float) -> dict[str, Any]:
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         "findings": [finding.as_dict() for finding in result.findings],
         "fallback_reason": result.fallback_reason,
+        "source": result.source,
     }
 
 
@@ -164,6 +158,10 @@ def _age_seconds(timestamp: str) -> float:
 
 class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
+
+
+class NoOtherWording(NotRegenerable):
+    """The drafter wrote the same text again: it has no other wording for this message."""
 
 
 def _new_draft(
@@ -221,7 +219,12 @@ def _store_draft(
         actor_id=actor_id,
         version=version,
         reason="a newer draft",
-        metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
+        metadata={
+            "drafter": result.drafter,
+            "intent": result.intent,
+            "source": result.source,
+            **(extra or {}),
+        },
     )
     # every message still waiting on the thread is answered by this one draft
     waiting = _waiting(conn, thread_id)
@@ -328,7 +331,11 @@ class DraftingService:
         return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
     async def _context(
-        self, conn: aiosqlite.Connection, thread_id: str, inbound_row: Any | None
+        self,
+        conn: aiosqlite.Connection,
+        thread_id: str,
+        inbound_row: Any | None,
+        variant: int = 0,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
         rows = await conn.execute_fetchall(
@@ -347,6 +354,11 @@ class DraftingService:
             Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
         )
         guidance = await directives.load_guidance(conn, thread_id)
+        received = (
+            datetime.fromisoformat(inbound_row["timestamp"])
+            if inbound_row is not None
+            else datetime.now(UTC)
+        )
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -355,6 +367,10 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
+            profile=await business.load(conn),
+            received_at=received,
+            customer_name=name_from([turn.body for turn in history if turn.from_customer]),
+            variant=variant,
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
@@ -464,11 +480,17 @@ class DraftingService:
             thread_id = row["thread_id"]
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
-            context = await self._context(conn, thread_id, inbound_row)
+            # each regeneration asks for the next wording: version 2 is variant 1
+            context = await self._context(conn, thread_id, inbound_row, variant=version - 1)
         started = time.perf_counter()
         result = await self.drafter.draft(context)
         if not result.body.strip():
             raise DraftUnavailable(f"{result.drafter} wrote an empty draft")
+        if is_draft and result.body.strip() == row["body"].strip():
+            raise NoOtherWording(
+                f"{result.drafter} has no other wording for this message; "
+                "edit the draft or write your own reply"
+            )
         work = _Work(inbound_row, (), sender, row["channel"])
         meta = _meta(result, started)
 
@@ -485,7 +507,11 @@ class DraftingService:
                 actor_id=actor_id,
                 version=version,
                 reason="regenerated",
-                metadata={"drafter": result.drafter, "regenerated_from": message_id},
+                metadata={
+                    "drafter": result.drafter,
+                    "regenerated_from": message_id,
+                    "source": result.source,
+                },
             )
             if not is_draft:
                 workflow.change_status(
