@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__, accounts, audit, audit_checkpoint, directives, logs
+from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -109,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     faq.add_parser("list", help="list the entries")
     faq_remove = faq.add_parser("remove", help="remove an entry")
     faq_remove.add_argument("id", type=int)
+
+    profile = commands.add_parser(
+        "profile", help="the business profile the drafters answer from"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    profile_set = profile.add_parser("set", help="replace the profile from a JSON file")
+    profile_set.add_argument("file", help="the profile as JSON (the API's shape); '-' for stdin")
+    profile.add_parser("show", help="print the profile as JSON")
     return parser
 
 
@@ -259,6 +269,31 @@ async def _faq_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _profile_set(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandFailed(f"cannot read {args.file}: {error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise CommandFailed(f"{args.file} is not JSON: {error}") from None
+    new = business.validate(data)
+    async with opened(settings.database) as db:
+        await business.put(db, new, None)
+    print(f"set the business profile of {new.name}")
+    return 0
+
+
+async def _profile_show(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        found = await business.get(db)
+    if found is None:
+        raise CommandFailed("there is no business profile yet: run `approval-bot profile set FILE`")
+    print(json.dumps(business.document(found), indent=2, ensure_ascii=False))
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init-db", None): _init_db,
@@ -274,6 +309,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("faq", "add"): _faq_add,
     ("faq", "list"): _faq_list,
     ("faq", "remove"): _faq_remove,
+    ("profile", "set"): _profile_set,
+    ("profile", "show"): _profile_show,
 }
 
 
@@ -314,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SchemaTooNew,
         accounts.AccountError,
         directives.InvalidGuidance,
+        business.InvalidProfile,
         CommandFailed,
     ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)

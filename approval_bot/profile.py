@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from . import audit
+from .db import Database, Priority
 from .models import Actor, now_iso
 from .phones import InvalidPhone, parse_e164
 
@@ -250,3 +251,13 @@ async def load(conn: aiosqlite.Connection) -> Profile | None:
     """The stored profile on a reader connection, or None. This is a read-only operation."""
     rows = list(await conn.execute_fetchall(_SELECT))
     return _from_row(rows[0] if rows else None)
+
+
+async def put(db: Database, profile: Profile, actor_id: int | None) -> None:
+    """Replace the business profile, audited; what the API, the page and the CLI call."""
+    await db.write(lambda conn: save(conn, profile, actor_id), priority=Priority.DECISION)
+
+
+async def get(db: Database) -> Profile | None:
+    """The stored profile, or None. This is a read-only operation."""
+    return _from_row(await db.fetchone(_SELECT))

@@ -80,7 +80,9 @@ def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
         number = _NUMBER.search(price)
         if number is None or _amount(number.group(0)) not in known_amounts:
             findings.append(
-                Finding("unknown_price", f"{price} appears nowhere in the directives, FAQ or profile")
+                Finding(
+                    "unknown_price", f"{price} appears nowhere in the directives, FAQ or profile"
+                )
             )
     known_urls = {_url_key(u) for u in urls(known_text)}
     for url in dict.fromkeys(urls(body)):

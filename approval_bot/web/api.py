@@ -22,9 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import directives, drafting, queries, review, workflow
+from .. import profile as business
 from ..accounts import Reviewer, reviewer_for_token
 from ..db import Database
-from ..models import DecisionChannel, MessageStatus, MessageType
+from ..models import DecisionChannel, MessageStatus, MessageType, Role
 from ..scheduler import wake_sender
 from . import api_schema as schema
 from .api_schema import Operation
@@ -557,6 +558,42 @@ async def put_directives(call: Call) -> dict[str, Any]:
         field = "scope" if str(error).startswith("scope") else "faq"
         raise ApiError(422, str(error), field) from None
     return await queries.guidance(call.db, body.scope)
+
+
+NO_PROFILE = "there is no business profile yet; an admin can PUT one"
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/profile",
+        "The business profile the drafters answer from",
+        business.Profile,
+        errors=(404,),
+    )
+)
+async def get_profile(call: Call) -> dict[str, Any]:
+    found = await business.get(call.db)
+    if found is None:
+        raise ApiError(404, NO_PROFILE)
+    return business.document(found)
+
+
+@endpoint(
+    Operation(
+        "PUT",
+        f"{PREFIX}/profile",
+        "Replace the business profile (admins)",
+        business.Profile,
+        body=business.Profile,
+        errors=(403, 413, 415, 422),
+    ),
+)
+async def put_profile(call: Call) -> dict[str, Any]:
+    if call.reviewer.role is not Role.ADMIN:
+        raise ApiError(403, "only an admin can change the business profile")
+    await business.put(call.db, call.body, call.reviewer.id)
+    return business.document(call.body)
 
 
 async def openapi_json(request: Request) -> Response:

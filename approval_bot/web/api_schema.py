@@ -255,7 +255,7 @@ ERROR_TEXT = {
     400: "Malformed request: a body that is not JSON, a bad cursor",
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this",
-    404: "No such draft, message or thread",
+    404: "No such draft, message or thread, or no business profile yet",
     409: "Already decided (the message says by whom), or the thread is paused or opted out",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     415: "The body is not application/json",
