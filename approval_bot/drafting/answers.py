@@ -29,19 +29,26 @@ SRC_BOOKING = "from the booking link"
 SRC_BOOKING_HOURS = "from opening hours and the booking link"
 SRC_PHONE = "from the phone number"
 
-# what a customer writes when asking about each topic; booking first, as it may need hours
-TOPICS: tuple[tuple[str, str], ...] = (
-    ("booking", r"\bbook|\bappointment|\breserv|\bschedul|\bslot\b|\bavailab|\bfit (?:me|us) in"),
-    ("price", r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b"),
+# what a customer writes when asking about each topic; booking first, as it may need hours.
+# The second pattern is weak ("where", "when"): it counts only when no FAQ entry answers.
+TOPICS: tuple[tuple[str, str, str], ...] = (
+    (
+        "booking",
+        r"\bbook|\bappointment|\breserv|\bschedul|\bslots?\b|\bavailab|\bfit (?:me|us) in",
+        "",
+    ),
+    ("price", r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b", ""),
     (
         "hours",
-        r"\bopen|\bclos(?:e|ed|ing)\b|\bhours\b|what time|\bwhen\b.*\b(?:you|do)\b|opening times",
+        r"\bopen|\bclos(?:e|ed|ing)\b|\bhours\b|what time|opening times",
+        r"\bwhen\b.*\b(?:you|do)\b",
     ),
     (
         "address",
-        r"\bwhere\b|\baddress\b|\blocat(?:ed|ion)\b|\bdirections?\b|find you|get to you|get there",
+        r"\baddress\b|\blocat(?:ed|ion)\b|\bdirections?\b|find you|get to you|get there",
+        r"\bwhere\b",
     ),
-    ("phone", r"phone number|\bcall you\b|number to call"),
+    ("phone", r"phone number|\bcall you\b|number to call", ""),
 )
 
 _DAYS = {
@@ -76,10 +83,15 @@ class Answer:
     confidence: float
 
 
-def topics_in(text: str) -> list[str]:
-    """The profile topics a customer's text asks about, in answering order."""
+def topics_in(text: str, weak: bool = True) -> list[str]:
+    """The profile topics a customer's text asks about, in answering order; with `weak`
+    false, only those it names outright (not a bare "where" or "when")."""
     lowered = text.lower()
-    return [topic for topic, pattern in TOPICS if re.search(pattern, lowered)]
+    return [
+        topic
+        for topic, strong, loose in TOPICS
+        if re.search(strong, lowered) or (weak and loose and re.search(loose, lowered))
+    ]
 
 
 def is_question(text: str) -> bool:

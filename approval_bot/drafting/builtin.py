@@ -123,7 +123,7 @@ def _from_profile(
     """(intent, body, confidence, source) answering from the FAQ and the profile; None when
     the text asks nothing of them (a greeting, a thank-you: the templates answer)."""
     text = context.latest
-    topics = answers.topics_in(text)
+    topics = answers.topics_in(text, weak=entry is None)
     if entry is not None:
         # a topic the FAQ entry's own keywords asked about is the FAQ's to answer
         hits = [k for k in entry.keywords if _has_word(text.lower(), k)]
