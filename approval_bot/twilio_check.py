@@ -36,16 +36,27 @@ def _check(settings: Settings) -> str:
         # the cheapest call that needs both the Account SID and its auth token
         client.messages.list(limit=1)
     except TwilioRestException as error:
-        if error.status in (401, 403):
-            return (
-                f"Twilio refused the Account SID and auth token (HTTP {error.status}"
-                f"{f', error {error.code}' if error.code else ''}): paste them again from "
-                "the Twilio console's Account info."
-            )
-        return f"Twilio answered HTTP {error.status}: {error.msg}"
-    except (requests.RequestException, TwilioException) as error:
+        return _refused(error.status)
+    except TwilioException as error:
+        # a list page Twilio refused: the library raises ("Unable to fetch page", response)
+        status = getattr(error.args[-1] if error.args else None, "status_code", None)
+        if isinstance(status, int):
+            return _refused(status)
+        return f"Twilio's answer could not be read: {error}"
+    except requests.RequestException as error:
         return f"Twilio could not be reached: {type(error).__name__}"
     return ""
+
+
+def _refused(status: int) -> str:
+    if status in (401, 403):
+        return (
+            f"Twilio refused the Account SID and auth token (HTTP {status}): paste them "
+            "again from the Twilio console's Account info, then restart."
+        )
+    if status == 404:
+        return f"Twilio knows no account with this Account SID (HTTP {status})."
+    return f"Twilio answered HTTP {status} to a read of this account's messages."
 
 
 async def check(settings: Settings) -> str:
