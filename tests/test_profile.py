@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from .settings_env import clear_settings
 from .test_api import token_for
 
 # the API's shape as issue 16 writes it, filled in by hand
-GOOD = {
+GOOD: dict[str, Any] = {
     "name": "Corner Cuts",
     "phone": "+14155550123",
     "address": "1 Main St",
