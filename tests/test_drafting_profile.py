@@ -70,7 +70,10 @@ async def test_when_the_model_fails_the_builtin_drafter_answers_from_the_profile
 
 def test_prices_links_and_the_phone_of_the_profile_are_known_to_the_checks():
     known = context("hi").known_text
-    body = "A beard trim is $15. Book at https://book.example.com/sample-barbers or call +1 415-555-0123."
+    body = (
+        "A beard trim is $15. Book at https://book.example.com/sample-barbers "
+        "or call +1 415-555-0123."
+    )
     assert check_draft(body, known) == ()
 
 
