@@ -148,6 +148,8 @@ def test_a_bad_put_is_422_naming_the_field_and_changes_nothing(web, admin_api, d
     response = call(web, "PUT", admin_api, data)
     assert response.status_code == 422
     assert response.json()["error"]["field"] == field
+    assert response.json()["error"]["message"].startswith(f"{field}: ")
+    assert "Value error" not in response.json()["error"]["message"]
     assert call(web, "GET", admin_api).json() == GOOD
 
 

@@ -96,7 +96,8 @@ async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> 
 def _field_of(error: ValidationError) -> tuple[str, str]:
     first = error.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "body"
-    return where, f"{where}: {first['msg']}"
+    # a validator's own ValueError reads as its message, without pydantic's prefix
+    return where, f"{where}: {str(first['msg']).removeprefix('Value error, ')}"
 
 
 def _validate(model: type[BaseModel], data: Any) -> Any:
