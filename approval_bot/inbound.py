@@ -7,16 +7,21 @@ happens later, after the webhook has answered.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from . import audit, review, workflow
+from . import audit, auto_replies, draft_notices, review, workflow
+from . import conversation_rules as rules
+from .conversation_rules import BOOKING_INTENT
 from .db import Database, Priority
 from .keywords import Keyword, detect
+from .message_templates import Trigger
 from .models import (
     Actor,
     Channel,
@@ -28,6 +33,9 @@ from .models import (
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
+from .understanding import Understanding, understand
+
+UTC_ZONE = ZoneInfo("UTC")
 
 SMS_PROVIDER = "twilio-sms"
 VOICE_PROVIDER = "twilio-voice"
@@ -133,6 +141,9 @@ class Received:
     thread_id: str | None = None
     message_id: str | None = None
     reviewer_id: int | None = None  # a reviewer texted: their command is answered afterwards
+    pause_cause: rules.PauseCause | None = None  # the conversation rules paused the thread
+    appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
+    auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
 
     @property
     def wants_draft(self) -> bool:
@@ -166,10 +177,14 @@ class _Controls:
     opted_out: bool
     paused: bool
     paused_reason: str | None
+    new_contact: bool = True  # this text starts a contact: nothing earlier counts in it
 
 
 def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Channel) -> _Controls:
-    """Open the thread's conversation, or reactivate an archived one; returns its controls."""
+    """Open the thread's conversation, or reactivate an archived one; returns its controls.
+
+    A text on an archived conversation starts the next contact (`workflow.start_contact`).
+    """
     row = _one(
         conn,
         """
@@ -182,7 +197,8 @@ def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Chann
     if row is None:
         workflow.open_conversation(conn, thread_id, channel)
         return _Controls(opted_out=False, paused=False, paused_reason=None)
-    if row["state"] == ConversationState.ARCHIVED:
+    archived = row["state"] == ConversationState.ARCHIVED
+    if archived:
         workflow.change_conversation_state(
             conn,
             thread_id,
@@ -191,11 +207,14 @@ def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Chann
             event=ConversationEvent.REACTIVATED,
             reason="the customer got in touch again",
         )
+        workflow.start_contact(conn, thread_id, datetime.now(UTC))
     conn.execute(
         "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
         (now_iso(), thread_id),
     )
-    return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
+    return _Controls(
+        bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"], new_contact=archived
+    )
 
 
 def handle_reviewer_text(
@@ -234,8 +253,13 @@ def handle_reviewer_text(
 
 
 def _store(
-    conn: sqlite3.Connection, sms: InboundSms, event: Event, metadata: Mapping[str, Any]
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    event: Event,
+    metadata: Mapping[str, Any],
+    understood: Understanding | None = None,
 ) -> str:
+    extra: dict[str, Any] = {} if understood is None else {"understanding": understood.to_json()}
     return workflow.create_message(
         conn,
         type=MessageType.INBOUND,
@@ -248,20 +272,40 @@ def _store(
         media=list(sms.media),
         provider_sid=sms.message_sid,
         metadata=metadata,
+        **extra,
     )
 
 
-async def receive_sms(db: Database, sms: InboundSms) -> Received:
-    """Store a customer's message once, applying keywords and pauses; say whether to draft it.
+async def receive_sms(db: Database, sms: InboundSms, zone: ZoneInfo = UTC_ZONE) -> Received:
+    """Store a customer's message once, applying keywords, pauses and the conversation rules;
+    say whether to draft it.
 
     A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
-    `handle_reviewer_text`, never down the customer path.
+    `handle_reviewer_text`, never down the customer path. An ordinary customer text is
+    understood (`understanding.understand`, times in `zone`) once, before the write.
     """
     keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
-    return await db.write(lambda conn: _receive_sms(conn, sms, keyword), priority=Priority.BULK)
+    understood = None
+    if (
+        keyword is None
+        and await db.fetchone(
+            "SELECT 1 FROM reviewers WHERE phone = ?", (sms.sender.removeprefix(WHATSAPP_PREFIX),)
+        )
+        is None
+    ):
+        # the date parser takes milliseconds: off the event loop, and never in the writer
+        understood = await asyncio.to_thread(understand, sms.body, datetime.now(UTC), zone)
+    return await db.write(
+        lambda conn: _receive_sms(conn, sms, keyword, understood), priority=Priority.BULK
+    )
 
 
-def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None) -> Received:
+def _receive_sms(
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    keyword: Keyword | None,
+    understood: Understanding | None = None,
+) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
         return Received(Outcome.DUPLICATE)
     reviewer_id = _reviewer(conn, sms.sender)
@@ -288,6 +332,9 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
         _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
         return Received(Outcome.OPTED_IN, thread, message_id)
 
+    if understood is not None:
+        return _receive_understood(conn, sms, controls, understood, meta)
+
     if controls.paused:
         reason = controls.paused_reason or "paused"
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason})
@@ -296,9 +343,116 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
 
     message_id = _store(conn, sms, Event.STORED, meta)
     if keyword is Keyword.HELP:
-        _skip(conn, message_id, "a help keyword: Twilio answers it")
-        return Received(Outcome.HELP, thread, message_id)
+        # with the help template pre-approved, it answers (once a day); else a human sees it
+        reply_id = auto_replies.queue_in(
+            conn,
+            Trigger.HELP,
+            thread_id=thread,
+            in_reply_to_id=message_id,
+            sender=sms.receiver,
+            channel=sms.channel,
+        )
+        reason = (
+            "a help keyword: answered by the pre-approved help template"
+            if reply_id is not None
+            else "a help keyword: Twilio answers it"
+        )
+        _skip(conn, message_id, reason)
+        return Received(Outcome.HELP, thread, message_id, auto_reply_id=reply_id)
     return Received(Outcome.STORED, thread, message_id)
+
+
+def _booking_asked(conn: sqlite3.Connection, thread_id: str, controls: _Controls) -> bool:
+    """Whether the customer's previous text in this contact asked to book."""
+    if controls.new_contact:
+        return False
+    row = _one(
+        conn,
+        """
+        SELECT understanding FROM messages
+        WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+        """,
+        (thread_id,),
+    )
+    if row is None or row["understanding"] is None:
+        return False
+    return bool(Understanding.from_json(row["understanding"]).intent == BOOKING_INTENT)
+
+
+def _receive_understood(
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    controls: _Controls,
+    understood: Understanding,
+    meta: dict[str, Any],
+) -> Received:
+    """An ordinary customer text and what it means: the conversation rules are applied
+    through the funnel (counters, a pause by the rules, the appointment), then it is stored
+    to be drafted, or held."""
+    thread = sms.sender
+    conversation = _one(
+        conn,
+        """
+        SELECT soft_no_count, confusion_count, appointment_status, appointment_at
+        FROM conversations WHERE thread_id = ?
+        """,
+        (thread,),
+    )
+    soft_no_count = conversation["soft_no_count"] + int(understood.soft_no)
+    confusion_count = conversation["confusion_count"] + int(understood.confused)
+    booking_asked = _booking_asked(conn, thread, controls)
+    change = rules.next_status(
+        opted_out=controls.opted_out,
+        understanding=understood,
+        text=sms.body,
+        soft_no_count=soft_no_count,
+        confusion_count=confusion_count,
+    )
+    paused_now = change.cause is not None and not controls.paused
+    if paused_now:
+        assert change.reason is not None
+        kind = (
+            PauseKind.OPT_OUT_REQUEST
+            if change.cause is rules.PauseCause.OPT_OUT_REQUEST
+            else PauseKind.COUNTERS
+        )
+        review.hold_thread(conn, thread, change.reason, None, kind=kind)
+    if controls.paused or paused_now:
+        reason = change.reason if paused_now else (controls.paused_reason or "paused")
+        message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason}, understood)
+    else:
+        message_id = _store(conn, sms, Event.STORED, meta, understood)
+    workflow.record_understanding(
+        conn,
+        thread,
+        message_id,
+        understood,
+        soft_no_count=soft_no_count,
+        confusion_count=confusion_count,
+    )
+    before = rules.AppointmentStatus(conversation["appointment_status"])
+    status, at = rules.next_appointment(
+        before, conversation["appointment_at"], understood, booking_asked=booking_asked
+    )
+    moved = None
+    if (status, at) != (before, conversation["appointment_at"]):
+        workflow.set_appointment(
+            conn, thread, expected=before, status=status, at=at, message_id=message_id
+        )
+        moved = status if status is not before else None
+    if paused_now:
+        assert change.reason is not None
+        workflow.flag_conversation(conn, thread, change.reason)
+        if change.cause is rules.PauseCause.OPT_OUT_REQUEST:
+            draft_notices.announce_opt_out_request(conn, message_id)
+        return Received(
+            Outcome.PAUSED, thread, message_id, pause_cause=change.cause, appointment=moved
+        )
+    if controls.paused:
+        reason = controls.paused_reason or "paused"
+        workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
+        return Received(Outcome.PAUSED, thread, message_id, appointment=moved)
+    return Received(Outcome.STORED, thread, message_id, appointment=moved)
 
 
 def _skip(conn: sqlite3.Connection, message_id: str, reason: str) -> None:

@@ -44,6 +44,11 @@ def _json_dict(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _understanding(text: str | None) -> dict[str, Any] | None:
+    """A stored understanding as a JSON object; None on messages that have none."""
+    return None if text is None else _json_dict(text)
+
+
 async def _all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
     async with conn.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
@@ -88,7 +93,7 @@ async def _recent_customer_messages(
     # threads would read every message of a long thread
     part = """
         SELECT * FROM (
-            SELECT thread_id, id, body, media, timestamp FROM messages
+            SELECT thread_id, id, body, media, timestamp, understanding FROM messages
             WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT ?
         )
     """
@@ -98,7 +103,13 @@ async def _recent_customer_messages(
         params += [thread_id, RECENT_CUSTOMER_MESSAGES]
     recent: dict[str, list[dict[str, Any]]] = {t: [] for t in threads}
     for row in await _all(conn, sql, params):
-        recent[row["thread_id"]].append({**_dict(row), "media": _json_list(row["media"])})
+        recent[row["thread_id"]].append(
+            {
+                **_dict(row),
+                "media": _json_list(row["media"]),
+                "understanding": _understanding(row["understanding"]),
+            }
+        )
     for messages in recent.values():
         messages.reverse()
     return recent
@@ -116,6 +127,8 @@ _CARD_COLUMNS = """
     messages.in_reply_to_id, messages.sentiment,
     conversations.state AS conversation_state, conversations.sentiment AS conversation_sentiment,
     conversations.attention_reason, conversations.opted_out,
+    conversations.soft_no_count, conversations.confusion_count,
+    conversations.channel AS thread_channel,
     thread_controls.paused, thread_controls.paused_reason
 """
 
@@ -318,7 +331,7 @@ async def threads_needing_attention(
         """
         SELECT conversations.thread_id, conversations.channel, conversations.sentiment,
                conversations.attention_reason, conversations.last_activity_at,
-               thread_controls.paused, thread_controls.paused_reason
+               thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind
         FROM conversations JOIN thread_controls USING (thread_id)
         WHERE conversations.state = 'NEEDS_ATTENTION'
           AND (conversations.last_activity_at, conversations.thread_id) > (?, ?)
@@ -378,7 +391,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             conn,
             """
             SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
-                   thread_controls.last_updated AS control_updated
+                   thread_controls.pause_kind, thread_controls.last_updated AS control_updated
             FROM conversations JOIN thread_controls USING (thread_id)
             WHERE thread_id = ?
             """,
@@ -414,6 +427,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             message = _dict(row)
             message["media"] = _json_list(row["media"])
             message["meta"] = _json_dict(row["draft_meta"])
+            message["understanding"] = _understanding(row["understanding"])
             messages.append(message)
         ids = [m["id"] for m in messages]
         approvals: dict[str, list[dict[str, Any]]] = {}
@@ -431,6 +445,24 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
                 approvals.setdefault(row["draft_id"], []).append(_dict(row))
         for message in messages:
             message["approvals"] = approvals.get(message["id"], [])
+        counts: dict[str, dict[str, Any]] = {}
+        inbound_ids = [m["id"] for m in messages if m["understanding"] is not None]
+        if inbound_ids:
+            marks = ", ".join("?" for _ in inbound_ids)
+            # the contact's counts once each text was read, as its audit row recorded them
+            for row in await _all(
+                conn,
+                f"""
+                SELECT message_id, metadata FROM audit_log
+                WHERE message_id IN ({marks}) AND event = 'Text Understood'
+                """,
+                inbound_ids,
+            ):
+                counts[row["message_id"]] = _json_dict(row["metadata"])
+        for message in messages:
+            known = counts.get(message["id"], {})
+            message["soft_no_count"] = known.get("soft_no_count")
+            message["confusion_count"] = known.get("confusion_count")
         audit_rows = await _all(
             conn,
             """
@@ -443,7 +475,9 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
         )
     audit = [_dict(row) for row in audit_rows[:THREAD_PAGE_SIZE]]
     audit.reverse()
-    return Thread(_dict(conversation), messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
+    found = _dict(conversation)
+    found["facts"] = _json_dict(conversation["facts"])
+    return Thread(found, messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -620,6 +654,7 @@ async def message(db: Database, message_id: str) -> dict[str, Any] | None:
     result = _dict(row)
     result["media"] = _json_list(row["media"])
     result["meta"] = _json_dict(row["draft_meta"])
+    result["understanding"] = _understanding(row["understanding"])
     result["approvals"] = [_dict(a) for a in approvals]
     return result
 

@@ -6,6 +6,7 @@ the `approvals` row where it is a draft decision, and the audit rows.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,17 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from . import draft_notices, rollups, stats, workflow
+from . import draft_notices, message_templates, rollups, stats, whatsapp_window, workflow
+from . import profile as business
 from .db import Database, Priority
 from .models import (
     ApprovalAction,
+    Channel,
     ConversationEvent,
     ConversationState,
     DecisionChannel,
     Event,
+    MessageMode,
     MessageStatus,
     MessageType,
     PauseKind,
+    SenderRole,
     now_iso,
 )
 
@@ -34,6 +39,18 @@ OPT_OUT_REASON = "opt-out"  # the reason shown on a thread paused by the custome
 
 class ThreadClosed(Exception):
     """The thread is paused or opted out, so nothing may be approved or sent on it."""
+
+
+class WindowClosed(ThreadClosed):
+    """WhatsApp's 24-hour window has closed: a free-form reply would be refused (63016).
+
+    Every door that shows ThreadClosed shows this message; the reviewer is offered the
+    WhatsApp templates instead.
+    """
+
+    def __init__(self, closes_at: datetime | None) -> None:
+        super().__init__(whatsapp_window.closed_message(closes_at))
+        self.closes_at = closes_at
 
 
 class EmptyReply(ValueError):
@@ -81,6 +98,14 @@ def listen(db: Database, listener: DecisionListener) -> None:
     `approvals` row); a saved edit left pending is not one.
     """
     _listeners.setdefault(db, []).append(listener)
+
+
+_confirmations: WeakKeyDictionary[Database, list[Callable[[], None]]] = WeakKeyDictionary()
+
+
+def listen_opt_out_confirmed(db: Database, listener: Callable[[], None]) -> None:
+    """Call `listener` after each confirmed opt-out in plain words on `db` commits."""
+    _confirmations.setdefault(db, []).append(listener)
 
 
 def _made(draft: Any, action: ApprovalAction, decision: Decision) -> DecisionMade:
@@ -159,6 +184,18 @@ def _require_open_thread(conn: sqlite3.Connection, thread_id: str) -> None:
         raise ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
 
 
+def _require_free_form(conn: sqlite3.Connection, thread_id: str) -> None:
+    """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
+    row = conn.execute(
+        "SELECT channel FROM conversations WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    if row is None or row["channel"] != Channel.WHATSAPP:
+        return
+    last = whatsapp_window.last_inbound(conn, thread_id)
+    if not whatsapp_window.is_open(last, datetime.now(UTC)):
+        raise WindowClosed(whatsapp_window.closes_at(last))
+
+
 async def approve(db: Database, draft_id: str, decision: Decision) -> None:
     """Approve a pending reply for sending."""
     draft = await db.write(
@@ -178,6 +215,8 @@ def _approve(
     """Approve `draft_id`; `since`: when the version decided on was made (default: this one)."""
     draft = _message(conn, draft_id)
     _require_open_thread(conn, draft["thread_id"])
+    if draft["content_sid"] is None:
+        _require_free_form(conn, draft["thread_id"])
     workflow.change_status(
         conn,
         draft_id,
@@ -254,6 +293,8 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             in_reply_to_id=old["in_reply_to_id"],
             draft_version=old["draft_version"] + 1,
             metadata={"previous_version": draft_id, "channel": decision.channel},
+            sender_role=SenderRole.HUMAN,
+            mode=old["mode"] or MessageMode.REPLY,
         )
         rollups.edited(conn, size)
         workflow.change_status(
@@ -287,6 +328,7 @@ async def write_reply(
 
     def queue(conn: sqlite3.Connection) -> str:
         _require_open_thread(conn, thread_id)
+        _require_free_form(conn, thread_id)
         last_inbound = conn.execute(
             """
             SELECT receiver, channel FROM messages
@@ -310,6 +352,77 @@ async def write_reply(
         )
         supersede_open_replies(
             conn, thread_id, reply_id, "a reviewer wrote their own reply", reviewer_id
+        )
+        return reply_id
+
+    return await db.write(queue, priority=Priority.DECISION)
+
+
+class NotAContentTemplate(ValueError):
+    """Only a WhatsApp template with a content_sid can be sent outside the window."""
+
+
+async def send_template(
+    db: Database, thread_id: str, key: str, values: dict[str, str], reviewer_id: int
+) -> str:
+    """Send a WhatsApp Content template a reviewer chose, with the variables they filled.
+
+    Twilio gets its content_sid and content_variables ({"1": …, "2": …}, in the order the
+    body names them); the rendered body is kept as the message's text. The thread's other
+    open replies are superseded by it.
+    """
+
+    def queue(conn: sqlite3.Connection) -> str:
+        template = message_templates.get(conn, key)
+        if template is None:
+            raise message_templates.UnknownTemplate(f"no template {key!r}")
+        if template.content_sid is None:
+            raise NotAContentTemplate(
+                f"the template {key!r} has no content_sid: it is not a WhatsApp Content template"
+            )
+        unknown = sorted(set(values) - set(template.variables))
+        if unknown:
+            raise message_templates.InvalidTemplate(
+                "variables", f"variables: the template {key!r} does not use {', '.join(unknown)}"
+            )
+        _require_open_thread(conn, thread_id)
+        last = conn.execute(
+            """
+            SELECT id, receiver, channel FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+            """,
+            (thread_id,),
+        ).fetchone()
+        if last is None or last["channel"] != Channel.WHATSAPP:
+            raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
+        filled = {
+            **message_templates.variable_values(
+                business_phone=last["receiver"], profile=business.load_now(conn)
+            ),
+            **values,
+        }
+        variables = message_templates.content_variables(template.variables, filled)
+        reply_id = workflow.create_message(
+            conn,
+            type=MessageType.OUTBOUND,
+            event=Event.TEMPLATE_REPLY,
+            thread_id=thread_id,
+            sender=last["receiver"],
+            receiver=thread_id,
+            body=message_templates.render(template.body, filled),
+            channel=Channel.WHATSAPP,
+            actor_id=reviewer_id,
+            in_reply_to_id=last["id"],
+            content_sid=template.content_sid,
+            content_variables=json.dumps(variables, ensure_ascii=False),
+            metadata={
+                "template": key,
+                "content_sid": template.content_sid,
+                "content_variables": variables,
+            },
+        )
+        supersede_open_replies(
+            conn, thread_id, reply_id, "a reviewer sent a WhatsApp template", reviewer_id
         )
         return reply_id
 
@@ -478,6 +591,128 @@ async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) 
             target=ConversationState.ACTIVE,
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
+        ),
+        priority=Priority.DECISION,
+    )
+
+
+class NoOptOutRequest(Exception):
+    """The thread is not held for an opt-out in plain words, so there is nothing to decide."""
+
+
+CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
+
+
+def _require_opt_out_request(conn: sqlite3.Connection, thread_id: str) -> Any:
+    row = conn.execute(
+        """
+        SELECT conversations.state, conversations.opted_out, thread_controls.pause_kind,
+               thread_controls.last_updated
+        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (thread_id,),
+    ).fetchone()
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    if row["pause_kind"] != PauseKind.OPT_OUT_REQUEST:
+        raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")
+    return row
+
+
+def _resolve(conn: sqlite3.Connection, thread_id: str, state: str, actor_id: int) -> None:
+    if state == ConversationState.NEEDS_ATTENTION:
+        workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState.NEEDS_ATTENTION,
+            target=ConversationState.ACTIVE,
+            event=ConversationEvent.RESOLVED,
+            actor_id=actor_id,
+        )
+
+
+async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+    """Confirm an opt-out in plain words: the thread is then exactly as a STOP leaves it.
+
+    Opted out and paused (kind opt_out, so only the customer's START lifts it), its
+    replies held; the attention it asked for is dealt with. Raises NoOptOutRequest.
+    """
+
+    def confirm(conn: sqlite3.Connection) -> None:
+        row = _require_opt_out_request(conn, thread_id)
+        if not row["opted_out"]:  # a STOP may have come meanwhile
+            workflow.set_opted_out(
+                conn, thread_id, opted_out=True, source=CONFIRMED_SOURCE, actor_id=actor_id
+            )
+        workflow.set_paused(
+            conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
+        )
+        hold_thread(conn, thread_id, OPT_OUT_REASON, actor_id, kind=PauseKind.OPT_OUT)
+        _resolve(conn, thread_id, row["state"], actor_id)
+
+    await db.write(confirm, priority=Priority.DECISION)
+    for listener in _confirmations.get(db, ()):
+        listener()
+
+
+async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+    """Not an opt-out: resume the thread and let its held texts be drafted as usual.
+
+    Replies it held go back to review; the texts that arrived while it was held are
+    RECEIVED again, for the drafting service (the caller schedules it). Raises
+    NoOptOutRequest, or ThreadClosed when the customer opted out meanwhile.
+    """
+
+    def keep(conn: sqlite3.Connection) -> None:
+        row = _require_opt_out_request(conn, thread_id)
+        if row["opted_out"]:
+            raise ThreadClosed(f"{thread_id} has opted out since; only their START resumes it")
+        workflow.set_paused(
+            conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
+        )
+        for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+            workflow.change_status(
+                conn,
+                held["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.DRAFT_PENDING_APPROVAL,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+            )
+        texts = conn.execute(
+            """
+            SELECT id FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' AND status = 'PAUSED_THREAD'
+              AND timestamp >= ?
+            ORDER BY timestamp
+            """,
+            (thread_id, row["last_updated"]),
+        ).fetchall()
+        for text in texts:
+            workflow.change_status(
+                conn,
+                text["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.RECEIVED,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+                metadata={"reason": "not an opt-out"},
+            )
+        _resolve(conn, thread_id, row["state"], actor_id)
+
+    await db.write(keep, priority=Priority.DECISION)
+
+
+async def edit_facts(
+    db: Database, thread_id: str, patch: dict[str, object], actor_id: int
+) -> dict[str, object]:
+    """Merge a reviewer's patch into a thread's facts (audited); returns the facts after.
+
+    The patch is checked by the caller (`facts.check_patch`).
+    """
+    return await db.write(
+        lambda conn: workflow.change_facts(
+            conn, thread_id, patch, actor_id=actor_id, source="a reviewer"
         ),
         priority=Priority.DECISION,
     )

@@ -12,22 +12,29 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from . import audit, rollups
+from .conversation_rules import AppointmentStatus, Contact, new_contact
+from .facts import merge_facts
 from .models import (
     Actor,
     Channel,
+    ContactEvent,
     ConversationEvent,
     ConversationState,
     Event,
+    MessageMode,
     MessageStatus,
     MessageType,
     PauseKind,
+    SenderRole,
     ThreadEvent,
     now_iso,
 )
+from .understanding import Understanding
 
 INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
 S = MessageStatus
@@ -60,10 +67,14 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((INBOUND,), S.RECEIVED, Event.HELD, S.PAUSED_THREAD),
         *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.DRAFT_REJECTED, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.NEEDS_REVIEW, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+        # "not an opt-out": a text held as an opt-out in plain words is drafted after all
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.RELEASED, S.RECEIVED),
         # a reply: drafted by the machine, or written by a human
         *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
         *_rows((OUTBOUND,), None, Event.HUMAN_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.AUTO_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.APPROVE, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.REJECT, S.REJECTED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.EDIT, S.SUPERSEDED),
@@ -75,6 +86,7 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
     ]
 )
 
@@ -107,7 +119,21 @@ _TRANSITION_FIELDS = frozenset(
         "superseded_by",
     }
 )
-_CREATE_FIELDS = _TRANSITION_FIELDS | {"in_reply_to_id", "draft_version", "sentiment"}
+_CREATE_FIELDS = _TRANSITION_FIELDS | {
+    "in_reply_to_id",
+    "draft_version",
+    "sentiment",
+    "understanding",
+    "sender_role",
+    "mode",
+    "template_key",
+    "ab_variant",
+    "content_sid",
+    "content_variables",
+}
+# who writes a message of each type, and what it is for, unless the caller says otherwise
+_DEFAULT_ROLE = {INBOUND: SenderRole.CUSTOMER, DRAFT: SenderRole.BOT, OUTBOUND: SenderRole.HUMAN}
+_DEFAULT_MODE = {INBOUND: MessageMode.REPLY, DRAFT: MessageMode.REPLY, OUTBOUND: MessageMode.MANUAL}
 
 
 class TransitionRefused(Exception):
@@ -207,6 +233,8 @@ def create_message(
         "channel": channel,
         "draft_meta": json.dumps(draft_meta) if draft_meta is not None else None,
         "updated_at": now,
+        "sender_role": _DEFAULT_ROLE[type],
+        "mode": _DEFAULT_MODE[type],
         **fields,
     }
     columns = ", ".join(row)
@@ -308,8 +336,7 @@ def open_conversation(
 def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
     row = conn.execute(
         """
-        SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.pause_kind
+        SELECT conversations.*, thread_controls.paused, thread_controls.pause_kind
         FROM conversations JOIN thread_controls USING (thread_id)
         WHERE thread_id = ?
         """,
@@ -449,3 +476,141 @@ def flag_conversation(
         reason=reason,
         actor_id=actor_id,
     )
+
+
+def record_understanding(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    message_id: str,
+    understanding: Understanding,
+    *,
+    soft_no_count: int,
+    confusion_count: int,
+) -> None:
+    """Keep a conversation's counters after an understood text, with its audit row."""
+    conn.execute(
+        "UPDATE conversations SET soft_no_count = ?, confusion_count = ? WHERE thread_id = ?",
+        (soft_no_count, confusion_count, thread_id),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.UNDERSTOOD,
+            thread_id=thread_id,
+            message_id=message_id,
+            metadata={
+                "understanding": json.loads(understanding.to_json()),
+                "soft_no_count": soft_no_count,
+                "confusion_count": confusion_count,
+            },
+        ),
+    )
+
+
+def set_appointment(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    *,
+    expected: AppointmentStatus,
+    status: AppointmentStatus,
+    at: str | None,
+    message_id: str | None = None,
+) -> None:
+    """Move a conversation's appointment (NONE, INVITED, BOOKED and its time), audited."""
+    cursor = conn.execute(
+        """
+        UPDATE conversations SET appointment_status = ?, appointment_at = ?
+        WHERE thread_id = ? AND appointment_status = ?
+        """,
+        (status, at, thread_id, expected),
+    )
+    if cursor.rowcount != 1:
+        row = _thread_row(conn, thread_id)
+        who, when = _last_change(conn, "thread_id", thread_id)
+        raise Conflict(
+            f"appointment of {thread_id}", expected, row["appointment_status"], who, when
+        )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.APPOINTMENT_CHANGED,
+            thread_id=thread_id,
+            # a change of the conversation: the text that moved it is named in the metadata
+            metadata={"from": expected, "to": status, "appointment_at": at, "text": message_id},
+        ),
+    )
+
+
+def start_contact(conn: sqlite3.Connection, thread_id: str, now: datetime) -> Contact:
+    """A text on an archived conversation: the next contact begins, audited.
+
+    Its counters and a past appointment reset; facts, opt-out and directives stay.
+    """
+    row = _thread_row(conn, thread_id)
+    before = Contact(
+        contact_count=row["contact_count"],
+        soft_no_count=row["soft_no_count"],
+        confusion_count=row["confusion_count"],
+        appointment_status=AppointmentStatus(row["appointment_status"]),
+        appointment_at=row["appointment_at"],
+    )
+    after = new_contact(before, now)
+    conn.execute(
+        """
+        UPDATE conversations SET contact_count = ?, soft_no_count = ?, confusion_count = ?,
+                                 appointment_status = ?, appointment_at = ?
+        WHERE thread_id = ?
+        """,
+        (
+            after.contact_count,
+            after.soft_no_count,
+            after.confusion_count,
+            after.appointment_status,
+            after.appointment_at,
+            thread_id,
+        ),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.CONTACT_STARTED,
+            thread_id=thread_id,
+            metadata={"from": asdict(before), "to": asdict(after)},
+        ),
+    )
+    return after
+
+
+def change_facts(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    patch: dict[str, object],
+    *,
+    actor_id: int | None = None,
+    source: str,
+) -> dict[str, object]:
+    """Merge `patch` into a conversation's facts (never overwritten whole), audited.
+
+    `source` says where the patch came from (a drafter, a reviewer's edit). Returns the
+    facts after the merge; a patch that changes nothing writes nothing.
+    """
+    row = _thread_row(conn, thread_id)
+    before: dict[str, object] = json.loads(row["facts"])
+    after = merge_facts(before, patch)
+    if after == before:
+        return before
+    conn.execute(
+        "UPDATE conversations SET facts = ? WHERE thread_id = ?",
+        (json.dumps(after, sort_keys=True), thread_id),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.FACTS_CHANGED,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata={"patch": patch, "facts": after, "source": source},
+        ),
+    )
+    return after

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from approval_bot.drafting.base import DraftContext, FaqEntry, Turn
+from approval_bot.drafting.base import DraftContext, FaqEntry
 from approval_bot.drafting.builtin import draft_offline
 from approval_bot.samples import sample_faq, sample_profile
 
@@ -34,7 +34,7 @@ def draft(text, *, at=WEDNESDAY_10AM, variant=0, name=None, **changes):
         profile=profile,
         received_at=at,
         variant=variant,
-        customer_name=name,
+        facts={"name": name} if name else {},
     )
     return draft_offline(context)
 
@@ -155,9 +155,39 @@ def test_an_answer_and_a_question_it_cannot_answer_together_is_unsure():
     assert result.confidence < 0.5
 
 
-def test_the_name_a_customer_gave_is_found_in_their_texts():
-    from approval_bot.drafting.answers import name_from
+def test_the_name_the_text_gives_greets_the_customer_before_the_facts_know_it():
+    assert draft("Hi, this is Priya. How much is a haircut?").body.startswith("Hi Priya!")
+    # the text's own name is the newer one: the facts learn it from this draft
+    assert draft("this is Sam, how much is a haircut?", name="Priya").body.startswith("Hi Sam!")
+    assert draft("This is great, how much is a haircut?").body.startswith("Hi! ")
 
-    history = (Turn(True, "Hi, this is Priya"), Turn(False, "Hi!"), Turn(True, "how much?"))
-    assert name_from([t.body for t in history if t.from_customer]) == "Priya"
-    assert name_from(["This is great"]) is None
+
+def test_a_holding_reply_is_the_fallback_template_when_there_is_one():
+    fallback = "Thanks! Someone from Sample Barbers will reply soon."
+    result = draft_offline(
+        DraftContext(
+            CUSTOMER,
+            "do you do perms?",
+            profile=sample_profile(),
+            received_at=WEDNESDAY_10AM,
+            templates={"fallback": fallback},
+        )
+    )
+    assert result.body == f"{fallback}\n- Sample Barbers"
+    assert result.template_key == "fallback" and result.source is None
+    partly = draft_offline(
+        DraftContext(
+            CUSTOMER,
+            "where are you and what's your phone number",
+            profile=sample_profile().model_copy(update={"phone": None}),
+            received_at=WEDNESDAY_10AM,
+            templates={"fallback": fallback},
+        )
+    )
+    assert "12 Market Street" in partly.body and fallback in partly.body
+    assert partly.source == "from the address" and partly.template_key == "fallback"
+
+
+def test_an_answer_names_its_source_and_no_template():
+    result = draft("are you open saturday?")
+    assert result.source == "from opening hours" and result.template_key is None

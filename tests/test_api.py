@@ -80,6 +80,7 @@ def state(web):
             "SELECT thread_id, state, opted_out FROM conversations ORDER BY thread_id",
             "SELECT scope, body FROM directives ORDER BY scope",
             "SELECT id, scope, keywords, answer FROM faq_entries ORDER BY id",
+            "SELECT * FROM templates ORDER BY key",
         )
     ]
 
@@ -380,6 +381,7 @@ def test_pause_resume_and_their_conflicts(web, api):
     assert paused["controls"] == {
         "paused": True,
         "paused_reason": "angry customer",
+        "pause_kind": "reviewer",
         "last_updated": paused["controls"]["last_updated"],
     }
     assert status(web, draft) == S.PAUSED_THREAD

@@ -27,7 +27,7 @@ def context(text: str, variant: int = 0) -> DraftContext:
         text,
         profile=sample_profile(),
         received_at=ARRIVED,
-        customer_name="Sam",
+        facts={"name": "Sam"},
         variant=variant,
     )
 

@@ -67,7 +67,9 @@ ALLOWED: dict[str, str] = {
     " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
     " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
     " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
-    " conversations.opted_out, thread_controls.paused, thread_controls.paused_reason FROM"
+    " conversations.opted_out, conversations.soft_no_count, conversations.confusion_count,"
+    " conversations.channel AS thread_channel, thread_controls.paused,"
+    " thread_controls.paused_reason FROM"
     " messages INDEXED BY messages_pending_replies JOIN conversations ON"
     " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
@@ -186,6 +188,24 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
     rejected = draft_to(db_path, CALLER)
     twilio.text(f"R {code_of(db_path, rejected)} not now", sender=ANA)
     wait_until(db_path, "SELECT 1 FROM messages WHERE id = ? AND status = 'REJECTED'", rejected)
+
+    # the customer with a history asks to stop in plain words, then twice: KEEP by text,
+    # then Confirm opt-out on the web; soft refusals pause a new customer's thread
+    twilio.text("please stop texting me", sender=OLD_THREAD)
+    (held,) = query(
+        db_path,
+        """
+        SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
+        WHERE messages.type = 'INBOUND' AND messages.thread_id = ?
+        """,
+        OLD_THREAD,
+    )
+    twilio.text(f"KEEP {held['code']}", sender=ANA)
+    twilio.settle()
+    twilio.text("take me off your list", sender=OLD_THREAD)
+    assert web.post(f"/threads/{OLD_THREAD}/opt-out").status_code == 303
+    for text in ("no thanks", "not right now", "9:30 Saturday works"):
+        twilio.text(text, sender=CALLER)
 
     # what reviewers' screens and integrations poll: the queue, a thread's pending drafts
     assert twilio.client.get("/").status_code == 200

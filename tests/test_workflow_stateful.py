@@ -17,16 +17,38 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from approval_bot import audit, review, workflow
-from approval_bot.db import Database
-from approval_bot.models import DecisionChannel, Event, MessageStatus, MessageType
+from approval_bot import audit, inbound, review, workflow
+from approval_bot.db import Database, Priority
+from approval_bot.models import (
+    Channel,
+    ConversationEvent,
+    ConversationState,
+    DecisionChannel,
+    Event,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+)
 from tests.builders import make_draft, make_inbound, make_reviewer
 
 S = MessageStatus
 THREADS = ["+14155550100", "+14155550101"]
 LIVE = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND, S.PAUSED_THREAD)
 _DRAFTABLE = (S.RECEIVED, S.NEEDS_REVIEW)
-EXPECTED_REFUSALS = (workflow.Conflict, workflow.TransitionRefused, review.ThreadClosed)
+EXPECTED_REFUSALS = (
+    workflow.Conflict,
+    workflow.TransitionRefused,
+    review.ThreadClosed,
+    review.NoOptOutRequest,
+)
+# texts whose meaning the conversation rules act on, through the webhook's own path
+MEANINGFUL = {
+    "soft no": "no thanks",
+    "confused": "who is this??",
+    "opt-out request": "please stop texting me",
+    "not an opt-out": "can you stop by at 3?",
+    "ordinary": "Are you open today?",
+}
 
 
 class WorkflowMachine(RuleBasedStateMachine):
@@ -196,7 +218,109 @@ class WorkflowMachine(RuleBasedStateMachine):
 
         await self.db.write(change)
 
+    def controls(self, thread_id: str) -> Any:
+        rows = self.rows(
+            """
+            SELECT * FROM conversations JOIN thread_controls USING (thread_id)
+            WHERE thread_id = ?
+            """,
+            (thread_id,),
+        )
+        return rows[0] if rows else None
+
+    @rule(thread=st.sampled_from(THREADS), meaning=st.sampled_from(sorted(MEANINGFUL)))
+    def customer_texts_through_the_webhook(self, thread: str, meaning: str) -> None:
+        self.sids = getattr(self, "sids", 0) + 1
+        sms = inbound.InboundSms(
+            message_sid=f"SM{self.sids:032x}",
+            sender=thread,
+            receiver="+14155550199",
+            body=MEANINGFUL[meaning],
+            channel=Channel.SMS,
+        )
+        self.run(inbound.receive_sms(self.db, sms))
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS), confirm=st.booleans(), who=st.integers(0, 1))
+    def reviewer_answers_an_opt_out_request(self, thread: str, confirm: bool, who: int) -> None:
+        row = self.controls(thread)
+        if row is None:
+            return
+        held = row["pause_kind"] == PauseKind.OPT_OUT_REQUEST
+        if confirm:
+            self.attempt(review.confirm_opt_out(self.db, thread, self.reviewers[who]), held)
+            if held:
+                after = self.controls(thread)
+                assert (after["opted_out"], after["pause_kind"]) == (1, PauseKind.OPT_OUT)
+        else:
+            allowed = held and not row["opted_out"]
+            self.attempt(review.not_opt_out(self.db, thread, self.reviewers[who]), allowed)
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations WHERE state = 'ACTIVE'"))
+    @rule(thread=st.sampled_from(THREADS))
+    def thread_goes_quiet_and_is_archived(self, thread: str) -> None:
+        row = self.controls(thread)
+        if row is None or row["state"] != ConversationState.ACTIVE:
+            return
+
+        def archive(conn: sqlite3.Connection) -> None:
+            workflow.change_conversation_state(
+                conn,
+                thread,
+                expected=ConversationState.ACTIVE,
+                target=ConversationState.ARCHIVED,
+                event=ConversationEvent.ARCHIVED,
+                reason="no activity",
+            )
+
+        self.run(self.db.write(archive, priority=Priority.BULK))
+
     # --- what must always hold ------------------------------------------------------------
+
+    @invariant()
+    def the_counters_count_flagged_texts_in_the_current_contact(self) -> None:
+        for conversation in self.rows("SELECT * FROM conversations"):
+            thread = conversation["thread_id"]
+            starts = self.rows(
+                "SELECT max(id) AS id FROM audit_log WHERE thread_id = ? AND event = ?",
+                (thread, "Contact Started"),
+            )
+            since = starts[0]["id"] or 0
+            texts = self.rows(
+                """
+                SELECT messages.understanding FROM messages
+                WHERE thread_id = ? AND type = 'INBOUND' AND understanding IS NOT NULL
+                  AND (SELECT min(id) FROM audit_log WHERE message_id = messages.id) > ?
+                """,
+                (thread, since),
+            )
+            flags = [json.loads(row["understanding"]) for row in texts]
+            assert conversation["soft_no_count"] == sum(f["soft_no"] for f in flags)
+            assert conversation["confusion_count"] == sum(f["confused"] for f in flags)
+            contacts = self.rows(
+                "SELECT count(*) AS n FROM audit_log WHERE thread_id = ? AND event = ?",
+                (thread, "Contact Started"),
+            )
+            assert conversation["contact_count"] == 1 + contacts[0]["n"]
+
+    @invariant()
+    def a_text_held_as_an_opt_out_request_is_never_drafted(self) -> None:
+        for row in self.rows(
+            """
+            SELECT thread_id FROM thread_controls WHERE pause_kind = 'opt_out_request'
+            """
+        ):
+            controls = self.controls(row["thread_id"])
+            assert controls["paused"] == 1
+            # the text that asked to stop is held, with no reply answering it
+            latest = self.rows(
+                """
+                SELECT id, status FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+                ORDER BY timestamp DESC LIMIT 1
+                """,
+                (row["thread_id"],),
+            )
+            assert latest[0]["status"] == S.PAUSED_THREAD
 
     @invariant()
     def every_status_change_has_exactly_one_audit_row(self) -> None:
@@ -204,9 +328,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             changes = [
                 json.loads(row["metadata"])
                 for row in self.rows(
-                    "SELECT metadata FROM audit_log WHERE message_id = ? ORDER BY id",
+                    "SELECT metadata, event FROM audit_log WHERE message_id = ? ORDER BY id",
                     (message["id"],),
                 )
+                if row["event"] in set(Event)  # a status change, not what the text meant
             ]
             assert changes and changes[0]["from"] is None
             for before, after in zip(changes, changes[1:], strict=False):

@@ -32,6 +32,8 @@ DESIGN_MESSAGE_ROWS = {
     (I, S.DRAFT_PENDING_APPROVAL, E.DRAFT_REJECTED, S.NEEDS_REVIEW),
     # §5 review: "regenerate" a message that needs review
     (I, S.NEEDS_REVIEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+    # issue 12 §3: "Not an opt-out (resume, and draft the text as usual)"
+    (I, S.PAUSED_THREAD, E.RELEASED, S.RECEIVED),
     # §4 "DRAFT | — | drafter output | DRAFT_PENDING_APPROVAL"
     (D, NEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
     # §4 "EDIT (new row, version n+1)"; §5 "save keeps it pending"
@@ -72,6 +74,13 @@ DESIGN_MESSAGE_ROWS = {
     # §5 sending: "no newer inbound since approval → back to review"
     (D, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
     (O, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+    # issue 14: "the automatic reply is an OUTBOUND message approved by the pre-approval"
+    (O, NEW, E.AUTO_REPLY, S.APPROVED_TO_SEND),
+    # issue 14: "the chosen template is sent with content_sid and content_variables"
+    (O, NEW, E.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
+    # issue 14: "a 63016 answer from Twilio sends the reply back to review"
+    (D, S.APPROVED_TO_SEND, E.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
+    (O, S.APPROVED_TO_SEND, E.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
 }
 
 # (from, event, to); DESIGN §4 "Conversation state"
@@ -95,7 +104,7 @@ def test_the_message_table_is_the_design_row_for_row():
     table = {(t.type, t.source, t.event, t.target) for t in workflow.MESSAGE_TRANSITIONS}
     assert table - DESIGN_MESSAGE_ROWS == set(), "rows the design does not have"
     assert DESIGN_MESSAGE_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.MESSAGE_TRANSITIONS) == 33
+    assert len(workflow.MESSAGE_TRANSITIONS) == 38
 
 
 def test_the_conversation_table_is_the_design_row_for_row():

@@ -70,7 +70,6 @@ _OTHER_DAY = re.compile(
     rf"\b(?:christmas|xmas|easter|holidays?|new year|thanksgiving|(?:{_MONTHS})[a-z]*\s+\d)"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b|\bnext week\b"
 )
-_NAME = re.compile(r"\b(?:my name is|this is)\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 _QUESTION = re.compile(
     r"\?|^\s*(?:what|when|where|which|who|why|how|can|could|do|does|is|are|will|would)\b", re.I
 )
@@ -96,15 +95,6 @@ def topics_in(text: str, weak: bool = True) -> list[str]:
 
 def is_question(text: str) -> bool:
     return _QUESTION.search(text) is not None
-
-
-def name_from(texts: list[str]) -> str | None:
-    """The name a customer gave ("my name is Sam", "this is Sam"), the latest one."""
-    found = None
-    for text in texts:
-        for match in _NAME.finditer(text):
-            found = match.group(1)
-    return found
 
 
 def _clock(moment: time) -> str:

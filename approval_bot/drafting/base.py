@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ..models import Sentiment
 from ..profile import Profile
+from ..understanding import Understanding
 from .checks import Finding
-
-
-class Intent(StrEnum):
-    GREETING = "greeting"
-    HELP = "help"
-    FAQ = "faq"
-    HOURS = "hours"
-    PRICE = "price"
-    BOOKING = "booking"
-    COMPLAINT = "complaint"
-    THANKS = "thanks"
-    MISSED_CALL = "missed_call"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -54,10 +43,15 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    # when `latest` arrived, and the business's zone: "9:30 Saturday" is read against them
+    received_at: datetime | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    facts: Mapping[str, object] = field(default_factory=dict)  # what is known of the customer
+    # the understanding stored when the text arrived: drafters need not read it again
+    understood: Understanding | None = None
+    # the editable templates (message_templates) by key, filled for this thread
+    templates: Mapping[str, str] = field(default_factory=dict)
     profile: Profile | None = None
-    # when the text arrived: "today" and "open now" are read at this moment
-    received_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
-    customer_name: str | None = None
     # 0 for a first draft; Regenerate asks for the next wording with 1, 2, ...
     variant: int = 0
 
@@ -83,6 +77,11 @@ class DraftResult:
     model: str | None = None
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
+    template_key: str | None = None  # the template a built-in draft came from
+    # what the customer's text means, by the drafter that wrote this; None for a text-back
+    understanding: Understanding | None = None
+    # facts about the customer the drafter proposes (a patch for facts.merge_facts)
+    facts: dict[str, object] = field(default_factory=dict)
     # where the draft's facts come from, for the card: "from opening hours", "FAQ: parking"
     source: str | None = None
 

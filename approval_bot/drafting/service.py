@@ -8,26 +8,29 @@ transaction. Several texts in a row give one live draft answering the latest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import openai
 
-from .. import directives, draft_notices, review, workflow
+from .. import directives, draft_notices, message_templates, review, workflow
 from .. import profile as business
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
-from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
+from ..models import Channel, Event, MessageMode, MessageStatus, MessageType, Sentiment
 from ..sms_text import bounded
-from .answers import name_from
+from ..understanding import Understanding
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
-from .builtin import BuiltinDrafter, draft_offline
+from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,9 @@ class FallbackDrafter:
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
         self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        return replace(draft_offline(context), fallback_reason=reason)
+        # the built-in understanding comes with the built-in draft
+        result = await asyncio.to_thread(draft_offline, context)
+        return dataclasses.replace(result, fallback_reason=reason)
 
 
 def build_drafter(
@@ -156,6 +161,10 @@ def _age_seconds(timestamp: str) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
 
 
+# a draft's mode by its intent; every other draft is a reply
+_MODES = {"missed_call": MessageMode.MISSED_CALL, "booking": MessageMode.APPOINTMENT}
+
+
 class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
 
@@ -193,6 +202,8 @@ def _new_draft(
         sentiment=result.sentiment,
         draft_meta=meta,
         metadata=metadata,
+        mode=_MODES.get(result.intent, MessageMode.REPLY),
+        template_key=result.template_key,
     )
     review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
     draft_notices.announce(conn, draft_id)
@@ -243,6 +254,10 @@ def _store_draft(
             "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
             (draft_id, call_id),
         )
+    if result.facts:
+        workflow.change_facts(
+            conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
+        )
     if result.sentiment is not Sentiment.UNKNOWN:
         conn.execute(
             "UPDATE conversations SET sentiment = ? WHERE thread_id = ?",
@@ -274,10 +289,17 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
 class DraftingService:
     """Runs drafting tasks after responses; tracked so shutdown can cancel and await them."""
 
-    def __init__(self, db: Database, drafter: Drafter, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        db: Database,
+        drafter: Drafter,
+        metrics: Metrics,
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self.db = db
         self.drafter = drafter
         self.metrics = metrics
+        self.zone = zone or ZoneInfo("UTC")  # BUSINESS_TIMEZONE
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._closing = False
@@ -330,11 +352,33 @@ class DraftingService:
         latest = await _one(conn, _LATEST_WAITING, (thread_id,))
         return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
+    async def _templates(
+        self,
+        conn: aiosqlite.Connection,
+        channel: str,
+        sender: str,
+        profile: business.Profile | None,
+    ) -> dict[str, str]:
+        """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
+        keys = tuple(TEMPLATE_KEYS.values())
+        rows = await conn.execute_fetchall(
+            f"SELECT key, body, channel FROM templates WHERE key IN ({', '.join('?' * len(keys))})",
+            keys,
+        )
+        values = message_templates.variable_values(business_phone=sender, profile=profile)
+        return {
+            row["key"]: message_templates.render(row["body"], values)
+            for row in rows
+            if row["channel"] in (message_templates.Channel.ANY, channel)
+        }
+
     async def _context(
         self,
         conn: aiosqlite.Connection,
         thread_id: str,
         inbound_row: Any | None,
+        channel: str,
+        sender: str,
         variant: int = 0,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
@@ -354,11 +398,11 @@ class DraftingService:
             Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
         )
         guidance = await directives.load_guidance(conn, thread_id)
-        received = (
-            datetime.fromisoformat(inbound_row["timestamp"])
-            if inbound_row is not None
-            else datetime.now(UTC)
+        known = await _one(
+            conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
         )
+        received = inbound_row["timestamp"] if inbound_row is not None else None
+        profile = await business.load(conn)
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -367,9 +411,17 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
-            profile=await business.load(conn),
-            received_at=received,
-            customer_name=name_from([turn.body for turn in history if turn.from_customer]),
+            facts=json.loads(known["facts"]) if known is not None else {},
+            understood=(
+                Understanding.from_json(inbound_row["understanding"])
+                if inbound_row is not None and inbound_row["understanding"]
+                else None
+            ),
+            received_at=datetime.fromisoformat(received) if received else None,
+            # the profile's time zone is the business's: its hours are read in it
+            zone=profile.zone if profile is not None else self.zone,
+            templates=await self._templates(conn, channel, sender, profile),
+            profile=profile,
             variant=variant,
         )
 
@@ -389,7 +441,11 @@ class DraftingService:
             if work is None:
                 return None
             closed = await self._closed(conn, thread_id)
-            context = None if closed else await self._context(conn, thread_id, work.inbound)
+            context = (
+                None
+                if closed
+                else await self._context(conn, thread_id, work.inbound, work.channel, work.sender)
+            )
         if context is None:
             await self.db.write(lambda conn: _hold(conn, thread_id), priority=Priority.DRAFT)
             return None
@@ -481,7 +537,9 @@ class DraftingService:
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
             # each regeneration asks for the next wording: version 2 is variant 1
-            context = await self._context(conn, thread_id, inbound_row, variant=version - 1)
+            context = await self._context(
+                conn, thread_id, inbound_row, row["channel"], sender, variant=version - 1
+            )
         started = time.perf_counter()
         result = await self.drafter.draft(context)
         if not result.body.strip():

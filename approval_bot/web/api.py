@@ -21,7 +21,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import directives, drafting, queries, review, workflow
+from .. import (
+    directives,
+    drafting,
+    facts,
+    message_templates,
+    queries,
+    review,
+    whatsapp_window,
+    workflow,
+)
 from .. import profile as business
 from ..accounts import Reviewer, reviewer_for_token
 from ..db import Database
@@ -69,7 +78,7 @@ def review_errors() -> Iterator[None]:
             decided_at=error.changed_at,
             conflict_on=on,
         ) from None
-    except review.ThreadClosed as error:
+    except (review.ThreadClosed, review.NoOptOutRequest) as error:
         raise ApiError(409, str(error)) from None
     except workflow.TransitionRefused as error:
         raise ApiError(409, str(error)) from None
@@ -79,6 +88,14 @@ def review_errors() -> Iterator[None]:
         raise ApiError(404, str(error)) from None
     except drafting.DraftUnavailable as error:
         raise ApiError(503, f"no draft could be made: {error}") from None
+    except message_templates.InvalidTemplate as error:
+        raise ApiError(422, str(error), error.field) from None
+    except message_templates.UnknownTemplate as error:
+        raise ApiError(404, str(error)) from None
+    except message_templates.NotAdmin as error:
+        raise ApiError(403, str(error)) from None
+    except review.NotAContentTemplate as error:
+        raise ApiError(422, str(error), "key") from None
 
 
 async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> None:
@@ -233,11 +250,13 @@ async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict
     if found is None:
         raise ApiError(404, f"no conversation with {thread_id}")
     conversation = found.conversation
+    closes = await whatsapp_window.closes_at_for(call.db, thread_id, conversation["channel"])
     return {
-        "conversation": conversation,
+        "conversation": {**conversation, "whatsapp_window_closes_at": _iso(closes)},
         "controls": {
             "paused": conversation["paused"],
             "paused_reason": conversation["paused_reason"],
+            "pause_kind": conversation["pause_kind"],
             "last_updated": conversation["control_updated"],
         },
         "messages": found.messages,
@@ -263,7 +282,18 @@ DRAFT_ERRORS = (404, 409, 413, 415, 422)
 async def list_drafts(call: Call) -> dict[str, Any]:
     q: schema.DraftsQuery = call.query
     page = await queries.drafts(call.db, q.status, q.thread_id, _cursor(q.cursor), q.limit)
-    return {"items": page.rows, "next_cursor": page.next_cursor}
+    items = [
+        {
+            **item,
+            "whatsapp_window_closes_at": _iso(
+                await whatsapp_window.closes_at_for(
+                    call.db, item["thread_id"], item["thread_channel"]
+                )
+            ),
+        }
+        for item in page.rows
+    ]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @endpoint(
@@ -422,6 +452,64 @@ async def resume(call: Call) -> dict[str, Any]:
 @endpoint(
     Operation(
         "POST",
+        f"{PREFIX}/threads/{{thread_id}}/opt-out",
+        "Confirm an opt-out in plain words: the thread is then as a STOP leaves it",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def confirm_opt_out(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.confirm_opt_out(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/not-opt-out",
+        "Not an opt-out: resume the thread and draft the held text as usual",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def not_opt_out(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.not_opt_out(call.db, thread_id, call.reviewer.id)
+    call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "PATCH",
+        f"{PREFIX}/threads/{{thread_id}}/facts",
+        "Merge facts about the customer: scalars replace, objects merge, lists append, "
+        "null deletes",
+        schema.Thread,
+        body=schema.FactsPatch,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def patch_facts(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    try:
+        patch = facts.check_patch(call.body.root)
+    except ValueError as error:
+        raise ApiError(422, str(error), "facts") from None
+    with review_errors():
+        await review.edit_facts(call.db, thread_id, patch, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
         f"{PREFIX}/threads/{{thread_id}}/escalate",
         "Hand a thread to a human: it pauses and needs attention, with the reason",
         schema.Thread,
@@ -560,6 +648,67 @@ async def put_directives(call: Call) -> dict[str, Any]:
         raise ApiError(422, str(error), field) from None
     return await queries.guidance(call.db, body.scope)
 
+
+# --- templates -------------------------------------------------------------------------------
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/templates",
+        "The message templates: greeting, help, fallback, missed call, holding, opt-out, WhatsApp",
+        schema.TemplateList,
+    )
+)
+async def list_templates(call: Call) -> dict[str, Any]:
+    return {"items": [t.as_dict() for t in await message_templates.list_all(call.db)]}
+
+
+@endpoint(
+    Operation(
+        "PUT",
+        f"{PREFIX}/templates/{{key}}",
+        "Create or change a template; `pre_approved` needs an admin, and an edit clears it",
+        schema.Template,
+        body=schema.TemplateUpdate,
+        errors=(403, 413, 415, 422),
+        path_params=("key",),
+    )
+)
+async def put_template(call: Call) -> dict[str, Any]:
+    body: schema.TemplateUpdate = call.body
+    change = message_templates.Change(
+        body.body, body.channel, body.content_sid, pre_approved=body.pre_approved
+    )
+    with review_errors():
+        saved = await message_templates.save(
+            call.db, call.path("key"), change, call.reviewer.id, call.reviewer.role
+        )
+    return saved.as_dict()
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/template",
+        "Send a WhatsApp Content template (the way to answer after the 24-hour window closed)",
+        schema.Message,
+        body=schema.TemplateSend,
+        errors=(404, 409, 413, 415, 422),
+        path_params=("thread_id",),
+    )
+)
+async def send_template(call: Call) -> dict[str, Any]:
+    body: schema.TemplateSend = call.body
+    with review_errors():
+        reply_id = await review.send_template(
+            call.db, call.path("thread_id"), body.key, dict(body.variables), call.reviewer.id
+        )
+    wake_sender(call.request.state.scheduler)
+    return await _message(call, reply_id)
+
+
+# --- business profile ------------------------------------------------------------------------
 
 NO_PROFILE = "there is no business profile yet; an admin can PUT one"
 

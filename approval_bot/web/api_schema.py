@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from ..models import ConversationState, MessageStatus, MessageType
+from ..conversation_rules import AppointmentStatus
+from ..models import (
+    ConversationState,
+    MessageMode,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+    SenderRole,
+)
 
 MAX_BODY_BYTES = 64 * 1024  # a request body over this is refused with 413
 MAX_TEXT = 1600  # one reply: the most a reviewer's text may be (ten SMS segments)
@@ -66,6 +74,10 @@ class ReplyRequest(_Request):
     in_reply_to_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
+class FactsPatch(RootModel[dict[str, Any]]):
+    """Facts to merge: scalars replace, objects merge, lists gain new items, null deletes."""
+
+
 class FaqInput(_Request):
     keywords: Annotated[
         list[Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]],
@@ -80,6 +92,33 @@ class DirectivesUpdate(_Request):
     scope: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "global"
     directive: Annotated[str, StringConstraints(max_length=4000)] | None = None
     faq: Annotated[list[FaqInput], Field(max_length=200)] | None = None
+
+
+TemplateKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+
+
+class TemplateUpdate(_Request):
+    """A template's new text; `pre_approved` (admins only) approves this exact body for its
+    trigger, or withdraws the approval. Editing the body clears a pre-approval."""
+
+    # lengths are checked by the template rules, so the 422 names the limit in words
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_BYTES)]
+    channel: Literal["sms", "whatsapp", "any"] = "any"
+    content_sid: Annotated[str, StringConstraints(max_length=40)] | None = None
+    pre_approved: bool | None = None
+
+
+class TemplateSend(_Request):
+    """Send a WhatsApp Content template on a thread, with its variables (by name)."""
+
+    key: TemplateKey
+    variables: Annotated[
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=40)],
+            Annotated[str, StringConstraints(max_length=MAX_TEXT)],
+        ],
+        Field(max_length=20),
+    ] = Field(default_factory=dict)
 
 
 # --- query strings --------------------------------------------------------------------------
@@ -154,6 +193,13 @@ class Message(_Response):
     delivery_status: str | None
     error_code: int | None
     error_message: str | None
+    sender_role: SenderRole | None = Field(description="who wrote it: customer, bot or human")
+    mode: MessageMode | None = Field(description="what it is for, as the message log names it")
+    template_key: str | None = Field(description="the template a built-in draft came from")
+    ab_variant: str | None
+    understanding: dict[str, Any] | None = Field(
+        None, description="what an inbound customer text means (intent, flags, appointment)"
+    )
     approvals: list[Approval] = []
 
 
@@ -182,6 +228,9 @@ class Draft(_Response):
     paused_reason: str | None
     opted_out: bool
     recent: list[CustomerText] = Field(description="the customer's latest texts, oldest first")
+    whatsapp_window_closes_at: str | None = Field(
+        None, description="WhatsApp only: 24 hours after the customer's last message"
+    )
 
 
 class DraftList(_Response):
@@ -197,11 +246,21 @@ class Conversation(_Response):
     attention_reason: str | None
     opted_out: bool
     last_activity_at: str
+    soft_no_count: int = Field(description="polite refusals in the current contact")
+    confusion_count: int = Field(description="confused texts in the current contact")
+    appointment_status: AppointmentStatus
+    appointment_at: str | None = Field(description="the booked time, ISO 8601")
+    contact_count: int = Field(description="how many contacts this phone has made")
+    facts: dict[str, Any] = Field(description="what is known of the customer, merged")
+    whatsapp_window_closes_at: str | None = Field(
+        None, description="WhatsApp only: 24 hours after the customer's last message"
+    )
 
 
 class Controls(_Response):
     paused: bool
     paused_reason: str | None
+    pause_kind: PauseKind | None
     last_updated: str | None
 
 
@@ -230,6 +289,26 @@ class AuditList(_Response):
     next_cursor: str | None
 
 
+class Template(_Response):
+    key: str
+    body: str
+    channel: str
+    content_sid: str | None
+    variables: list[str] = Field(
+        description="the placeholders the body uses, in order (a Content template's 1, 2, …)"
+    )
+    pre_approved: bool
+    trigger: str | None = Field(description="what sends it without a decision once pre-approved")
+    pre_approved_by: str | None
+    pre_approved_at: str | None
+    updated_by: str | None
+    updated_at: str
+
+
+class TemplateList(_Response):
+    items: list[Template]
+
+
 class Directive(_Response):
     scope: str
     body: str
@@ -256,7 +335,8 @@ ERROR_TEXT = {
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this",
     404: "No such draft, message or thread, or no business profile yet",
-    409: "Already decided (the message says by whom), or the thread is paused or opted out",
+    409: "Already decided (the message says by whom), the thread is paused or opted out, "
+    "or its WhatsApp window has closed (send a template)",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     415: "The body is not application/json",
     422: "A field is invalid; `error.field` names it",
@@ -268,7 +348,7 @@ ERROR_TEXT = {
 class Operation:
     """One documented endpoint: what it takes, what it answers, and the errors it may give."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "PATCH"]
     path: str
     summary: str
     response: type[BaseModel]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import drafting, queries, review, workflow
+from .. import drafting, facts, queries, review, whatsapp_window, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
@@ -59,7 +60,7 @@ def review_errors() -> Iterator[None]:
         yield
     except workflow.Conflict as error:
         raise HTTPException(409, conflict_message(error)) from None
-    except review.ThreadClosed as error:
+    except (review.ThreadClosed, review.NoOptOutRequest) as error:
         raise HTTPException(409, str(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
@@ -101,9 +102,19 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 # --- pages -------------------------------------------------------------------------------
 
 
+async def _with_window(db: Database, card: dict[str, Any]) -> dict[str, Any]:
+    """A WhatsApp card gets its window (when it closes) and, once closed, the template offer."""
+    card["whatsapp"] = await whatsapp_window.offer(
+        db, card["thread_id"], card["thread_channel"], datetime.now(UTC)
+    )
+    return card
+
+
 @auth.page()
 async def queue_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.queue(request.state.db, _cursor(request, "after"))
+    for card in page.rows:
+        await _with_window(request.state.db, card)
     return render(request, "queue.html", {"page": page, "view": "queue"})
 
 
@@ -148,6 +159,9 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     directive = await request.state.db.fetchone(
         "SELECT body FROM directives WHERE scope = ?", (thread_id,)
     )
+    window = await whatsapp_window.offer(
+        request.state.db, thread_id, thread.conversation["channel"], datetime.now(UTC)
+    )
     return render(
         request,
         "thread.html",
@@ -156,6 +170,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
             "thread_id": thread_id,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
+            "whatsapp": window,
         },
     )
 
@@ -168,7 +183,7 @@ async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
     card = await queries.card(request.state.db, request.path_params["draft_id"])
     if card is None:
         raise HTTPException(404, "no such reply")
-    return render(request, "_card.html", {"card": card})
+    return render(request, "_card.html", {"card": await _with_window(request.state.db, card)})
 
 
 @auth.fragment
@@ -316,6 +331,39 @@ async def resolve_action(request: Request, reviewer: Reviewer, form: FormData) -
     return done(request, form, "Marked as dealt with.")
 
 
+@auth.action()
+async def confirm_opt_out_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.confirm_opt_out(
+            request.state.db, request.path_params["thread_id"], reviewer.id
+        )
+    return done(request, form, "Opted out: nothing is sent until the customer texts START.")
+
+
+@auth.action()
+async def not_opt_out_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
+    with review_errors():
+        await review.not_opt_out(request.state.db, thread_id, reviewer.id)
+    request.state.drafting.schedule(thread_id)
+    return done(request, form, "Not an opt-out: the thread is resumed and a reply is drafted.")
+
+
+@auth.action()
+async def facts_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    key = text_field(form, "key", limit=facts.MAX_KEY_CHARS)
+    value = text_field(form, "value", required=False, limit=500)
+    try:
+        patch = facts.check_patch({key: value or None})
+    except ValueError as error:
+        raise HTTPException(400, str(error)) from None
+    with review_errors():
+        await review.edit_facts(
+            request.state.db, request.path_params["thread_id"], patch, reviewer.id
+        )
+    return done(request, form, f"Saved: {key}." if value else f"Removed: {key}.")
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", queue_page, name="queue"),
@@ -334,4 +382,7 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}/resume", resume_action, methods=["POST"]),
         Route("/threads/{thread_id}/escalate", escalate_action, methods=["POST"]),
         Route("/threads/{thread_id}/resolve", resolve_action, methods=["POST"]),
+        Route("/threads/{thread_id}/opt-out", confirm_opt_out_action, methods=["POST"]),
+        Route("/threads/{thread_id}/not-opt-out", not_opt_out_action, methods=["POST"]),
+        Route("/threads/{thread_id}/facts", facts_action, methods=["POST"]),
     ]
