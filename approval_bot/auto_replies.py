@@ -13,6 +13,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from . import message_templates, review, workflow
+from . import profile as business
 from .message_templates import Trigger
 from .models import Channel, Event, MessageType
 
@@ -68,7 +69,9 @@ def queue_in(
         return None
     if recently_sent(conn, thread_id, trigger, now):
         return None
-    values = message_templates.variable_values(business_phone=sender)
+    values = message_templates.variable_values(
+        business_phone=sender, profile=business.load_now(conn)
+    )
     reply_id = workflow.create_message(
         conn,
         type=MessageType.OUTBOUND,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import (
@@ -20,6 +22,7 @@ from . import (
     message_templates,
     sending_gate,
 )
+from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -134,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--reason", required=True, help="why sending is stopped")
     start = sending.add_parser("start", help="lift the emergency stop")
     start.add_argument("--reason", help="why (kept with the change)")
+    profile = commands.add_parser(
+        "profile", help="the business profile the drafters answer from"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    profile_set = profile.add_parser("set", help="replace the profile from a JSON file")
+    profile_set.add_argument("file", help="the profile as JSON (the API's shape); '-' for stdin")
+    profile.add_parser("show", help="print the profile as JSON")
     template = commands.add_parser(
         "template", help="the texts the bot sends: greeting, help, fallback, missed call, …"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -357,6 +366,31 @@ async def _sending_change(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _profile_set(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandFailed(f"cannot read {args.file}: {error}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise CommandFailed(f"{args.file} is not JSON: {error}") from None
+    new = business.validate(data)
+    async with opened(settings.database) as db:
+        await business.put(db, new, None)
+    print(f"set the business profile of {new.name}")
+    return 0
+
+
+async def _profile_show(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        found = await business.get(db)
+    if found is None:
+        raise CommandFailed("there is no business profile yet: run `approval-bot profile set FILE`")
+    print(json.dumps(business.document(found), indent=2, ensure_ascii=False))
+    return 0
+
+
 def _print_template(template: message_templates.Template) -> None:
     approval = (
         f"pre-approved by {template.pre_approved_by_name} at {template.pre_approved_at}"
@@ -422,6 +456,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("faq", "remove"): _faq_remove,
     ("sending", "status"): _sending_status,
     **{("sending", action): _sending_change for action in sending_gate.STEPS},
+    ("profile", "set"): _profile_set,
+    ("profile", "show"): _profile_show,
     ("template", "list"): _template_list,
     ("template", "show"): _template_show,
     ("template", "set"): _template_set,
@@ -466,6 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SchemaTooNew,
         accounts.AccountError,
         directives.InvalidGuidance,
+        business.InvalidProfile,
         message_templates.InvalidTemplate,
         message_templates.UnknownTemplate,
         message_templates.NotAdmin,

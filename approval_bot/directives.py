@@ -108,17 +108,19 @@ async def add_faq(
     check_scope(scope)
     keywords, answer = _faq_entry(keywords, answer)
     return await db.write(
-        lambda conn: _add_faq(conn, scope, keywords, answer, actor_id), priority=Priority.DECISION
+        lambda conn: add_faq_now(conn, scope, keywords, answer, actor_id),
+        priority=Priority.DECISION,
     )
 
 
-def _add_faq(
+def add_faq_now(
     conn: sqlite3.Connection,
     scope: str,
     keywords: tuple[str, ...],
     answer: str,
     actor_id: int | None,
 ) -> int:
+    """Add an FAQ entry inside the caller's write transaction, with its audit row."""
     cursor = conn.execute(
         """
         INSERT INTO faq_entries (scope, keywords, answer, created_at, updated_by)
@@ -201,7 +203,7 @@ async def replace_guidance(
             for entry_id in old_ids:
                 _remove_faq(conn, entry_id, actor_id)
             for keywords, answer in entries:
-                _add_faq(conn, scope, keywords, answer, actor_id)
+                add_faq_now(conn, scope, keywords, answer, actor_id)
 
     await db.write(body, priority=Priority.DECISION)
 

@@ -22,6 +22,7 @@ from typing import Any
 from . import audit
 from .db import Database, Priority
 from .models import Actor, Role, now_iso
+from .profile import Profile
 
 MAX_BODY = 1600  # Twilio's limit for one message body
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -31,9 +32,16 @@ EVENT_PRE_APPROVED = "Template Pre-Approved"
 EVENT_PRE_APPROVAL_CLEARED = "Template Pre-Approval Cleared"
 ADMINS_ONLY = "only an admin can pre-approve a template"
 
-# The variables a body may name. The business profile adds its fields here
-# (`variable_values` fills them).
-VARIABLES = ("customer_name", "business_name", "business_phone", "booking_link")
+# The variables a body may name: the customer's, and the business profile's fields that
+# read as text in a message (`variable_values` fills them).
+VARIABLES = (
+    "customer_name",
+    "business_name",
+    "business_phone",
+    "booking_link",
+    "business_address",
+    "sign_off",
+)
 
 
 class Channel(StrEnum):
@@ -149,15 +157,22 @@ def content_variables(names: list[str], values: Mapping[str, str]) -> dict[str, 
     return {str(number): values.get(name, "") for number, name in enumerate(names, start=1)}
 
 
-def variable_values(*, business_phone: str | None) -> dict[str, str]:
+def variable_values(*, business_phone: str | None, profile: Profile | None) -> dict[str, str]:
     """The values of VARIABLES known now, for filling a template.
 
-    The one place they are gathered: the business profile adds its fields here
-    (business_name, booking_link, …), conversation facts the customer's name.
+    The one place they are gathered. `business_phone` is the number the customer wrote to,
+    unless the business profile gives its own; the profile, when one is set, also gives
+    the business's name, address, booking link and sign-off.
     """
     values = {name: "" for name in VARIABLES}
     if business_phone:
         values["business_phone"] = business_phone.removeprefix("whatsapp:")
+    if profile is not None:
+        values["business_name"] = profile.name
+        values["business_phone"] = profile.phone or values["business_phone"]
+        values["business_address"] = profile.address or ""
+        values["booking_link"] = profile.booking_link or ""
+        values["sign_off"] = profile.sign_off or ""
     return values
 
 

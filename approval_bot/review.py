@@ -26,6 +26,7 @@ from . import (
     workflow,
     worklists,
 )
+from . import profile as business
 from .db import Database, Priority
 from .models import (
     Actor,
@@ -582,7 +583,9 @@ async def send_template(
         if last is None or last["channel"] != Channel.WHATSAPP:
             raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
         filled = {
-            **message_templates.variable_values(business_phone=last["receiver"]),
+            **message_templates.variable_values(
+                business_phone=last["receiver"], profile=business.load_now(conn)
+            ),
             **values,
         }
         variables = message_templates.content_variables(template.variables, filled)

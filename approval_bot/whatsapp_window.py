@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import message_templates
+from . import profile as business
 from .db import Database
 from .retry import WHATSAPP_WINDOW_CODE as CODE
 
@@ -60,7 +61,7 @@ async def offer(db: Database, thread_id: str, channel: str, now: datetime) -> Of
     if is_open(last, now):
         return Offer(closes_at(last), True, [])
     values = message_templates.variable_values(
-        business_phone=None if row is None else row["receiver"]
+        business_phone=None if row is None else row["receiver"], profile=await business.get(db)
     )
     templates = [
         {

@@ -27,7 +27,8 @@ def test_every_endpoint_that_takes_a_body_is_covered():
         ("PUT", "/api/v1/templates/{key}"),
         ("POST", "/api/v1/threads/{thread_id}/template"),
     } <= (methods)
-    assert len(methods) == 12  # issue 13 adds dismiss {"reason"?}, the gate PUT /sending
+    assert ("PUT", "/api/v1/profile") in methods  # issue 16
+    assert len(methods) == 13  # issue 13 adds dismiss {"reason"?}, the gate PUT /sending
 
 
 @pytest.mark.parametrize("content", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())

@@ -35,8 +35,8 @@ from .builders import make_draft, make_inbound, make_reviewer
 # issue 12: the facts PATCH, opt-out, not-opt-out; issue 14: GET /templates,
 # PUT /templates/{key}, POST /threads/{thread_id}/template; issue 13: GET /threads,
 # GET /threads/{id}/messages, takeover, release, close, dismiss; the sending gate: GET and
-# PUT /sending)
-OPERATIONS = 28
+# PUT /sending; issue 16: GET and PUT /profile)
+OPERATIONS = 30
 
 MAX_EXAMPLES = 12  # per operation: enough to reach each refusal, small enough for a shared CI box
 

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from approval_bot import auto_replies, message_templates, queries, review
+from approval_bot import profile as business
 from approval_bot.message_templates import Trigger
 from approval_bot.models import Channel, Role
+from approval_bot.samples import sample_profile
 from approval_bot.sender import Sender
 
 from .builders import BUSINESS, make_inbound, make_reviewer, status_of
@@ -47,6 +49,18 @@ def _pre_approve_help(twilio: Twilio) -> int:
     )
     twilio.run(message_templates.pre_approve, twilio.db, "help", True, admin.id, admin.role)
     return int(admin.id)
+
+
+def test_with_a_business_profile_help_gives_its_phone_number(make_settings):
+    with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
+        twilio.run(business.put, twilio.db, sample_profile(), None)
+        _pre_approve_help(twilio)
+        twilio.text("HELP")
+        sent = _wait_for(twilio, "SELECT body FROM sandbox_messages WHERE to_address = ?", CUSTOMER)
+        # the sample business's phone (approval_bot/samples/profile.json), not the number texted
+        assert [row["body"] for row in sent] == [
+            "Cuts & Co: reply STOP to stop texts. Call +14155550123 for help."
+        ]
 
 
 def test_done_when_pre_approved_help_arrives_once_audited_under_the_pre_approval(make_settings):

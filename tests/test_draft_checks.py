@@ -45,7 +45,7 @@ def test_findings_name_what_they_found():
     (finding,) = check_draft("Only $19.99 today!", KNOWN)
     assert finding.as_dict() == {
         "code": "unknown_price",
-        "detail": "$19.99 appears nowhere in the directives or FAQ",
+        "detail": "$19.99 appears nowhere in the directives, FAQ or profile",
     }
 
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from approval_bot import accounts, jobs, review, workflow
+from approval_bot import accounts, jobs, review, samples, workflow
 from approval_bot.config import Settings
 from approval_bot.drafting import NotRegenerable, regenerate
+from approval_bot.drafting.service import NoOtherWording
 from approval_bot.models import Role
 from approval_bot.web.twilio_edge import our_account_sid
 
@@ -151,7 +152,8 @@ def test_the_app_registers_its_inbound_jobs(twilio):
 
 
 def test_regenerating_a_pending_draft_makes_a_new_version_and_supersedes_the_old(twilio):
-    twilio.text("hello")
+    twilio.run(samples.load, twilio.db, None)  # profile answers come in two wordings
+    twilio.text("how much is a beard trim")
     old = twilio.messages()[1]
 
     new_id = twilio.run(regenerate, twilio.drafting, old["id"], None)
@@ -160,6 +162,15 @@ def test_regenerating_a_pending_draft_makes_a_new_version_and_supersedes_the_old
     assert rows[old["id"]]["status"] == "SUPERSEDED"
     assert rows[old["id"]]["superseded_by"] == new_id
     assert (rows[new_id]["status"], rows[new_id]["draft_version"]) == ("DRAFT_PENDING_APPROVAL", 2)
+
+
+def test_regenerating_a_draft_with_no_other_wording_is_refused_and_changes_nothing(twilio):
+    twilio.text("hello")  # no profile: the greeting template has one wording
+    before = twilio.messages()
+
+    with pytest.raises(NoOtherWording, match="no other wording"):
+        twilio.run(regenerate, twilio.drafting, before[1]["id"], None)
+    assert twilio.messages() == before
 
 
 def test_regenerating_a_message_waiting_for_review_drafts_it(twilio):

@@ -9,10 +9,12 @@ import json
 import pytest
 
 from approval_bot import accounts, cli, message_templates
+from approval_bot import profile as business
 from approval_bot.drafting.base import DraftContext
 from approval_bot.drafting.builtin import draft_offline
 from approval_bot.message_templates import Change, InvalidTemplate, NotAdmin
 from approval_bot.models import Role
+from approval_bot.samples import sample_profile
 
 from .builders import make_reviewer
 from .twilio_client import BUSINESS, CUSTOMER, PUBLIC, running
@@ -44,6 +46,8 @@ SEEDED = {
             ["business_name", "business_phone", "booking_link"],
         ),
         ("Braces {{like this}} are text", []),
+        # issue 16's business profile: its address and sign-off read as text too
+        ("Find us at {business_address}. {sign_off}", ["business_address", "sign_off"]),
         ("x" * 1600, []),
     ],
 )
@@ -101,6 +105,30 @@ def test_rendering_fills_the_variables_and_content_variables_number_them():
         "2": "Cuts",
         "3": "+1415",
     }
+
+
+# the sample business's fields, written out from approval_bot/samples/profile.json
+SAMPLE_VALUES = {
+    "customer_name": "",
+    "business_name": "Sample Barbers",
+    "business_phone": "+14155550123",
+    "booking_link": "https://book.example.com/sample-barbers",
+    "business_address": "12 Market Street, San Francisco, CA 94103 (next to the post office)",
+    "sign_off": "- Sample Barbers",
+}
+
+
+def test_the_variables_come_from_the_business_profile_when_one_is_set():
+    values = message_templates.variable_values(business_phone=BUSINESS, profile=sample_profile())
+    assert values == SAMPLE_VALUES
+    # without a profile only the number the customer wrote to is known
+    assert message_templates.variable_values(
+        business_phone=f"whatsapp:{BUSINESS}", profile=None
+    ) == {**dict.fromkeys(SAMPLE_VALUES, ""), "business_phone": BUSINESS}
+    # a profile without a phone leaves that number
+    no_phone = sample_profile().model_copy(update={"phone": None, "booking_link": None})
+    values = message_templates.variable_values(business_phone=BUSINESS, profile=no_phone)
+    assert (values["business_phone"], values["booking_link"]) == (BUSINESS, "")
 
 
 async def test_a_fresh_install_has_the_seeded_templates_and_nothing_pre_approved(db):
@@ -305,3 +333,19 @@ def test_drafts_use_the_stored_templates_filled_in_and_a_channel_mismatch_falls_
         assert greeting["body"] == f"Hello, this is {BUSINESS}!"
         (_, fallback) = twilio.messages("+14155550101")
         assert fallback["body"] == SEEDED["fallback"]
+
+
+def test_drafts_fill_the_templates_from_the_business_profile(make_settings):
+    with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
+        twilio.run(business.put, twilio.db, sample_profile(), None)
+        greeting = Change(
+            "Hi from {business_name}! Book at {booking_link} or call {business_phone}"
+        )
+        twilio.run(message_templates.save, twilio.db, "greeting", greeting, None, Role.REVIEWER)
+        twilio.text("Hello")
+        (_, draft) = twilio.messages(CUSTOMER)
+        assert draft["body"] == (
+            "Hi from Sample Barbers! Book at https://book.example.com/sample-barbers or call "
+            "+14155550123\n- Sample Barbers"  # the profile's sign-off ends every draft
+        )
+        assert draft["template_key"] == "greeting"

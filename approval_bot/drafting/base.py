@@ -9,6 +9,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ..models import Sentiment
+from ..profile import Profile
 from ..understanding import Understanding
 from .checks import Finding
 
@@ -50,13 +51,18 @@ class DraftContext:
     understood: Understanding | None = None
     # the editable templates (message_templates) by key, filled for this thread
     templates: Mapping[str, str] = field(default_factory=dict)
+    profile: Profile | None = None
+    # 0 for a first draft; Regenerate asks for the next wording with 1, 2, ...
+    variant: int = 0
 
     @property
     def known_text(self) -> str:
-        """What reviewers wrote: the text draft checks trust prices and links from."""
+        """What reviewers wrote: the text draft checks trust prices, links and phones from."""
         parts = [*self.directives]
         for entry in self.faq:
             parts.append(entry.answer)
+        if self.profile is not None:
+            parts.append(self.profile.known_text())
         return "\n".join(parts)
 
 
@@ -76,6 +82,8 @@ class DraftResult:
     understanding: Understanding | None = None
     # facts about the customer the drafter proposes (a patch for facts.merge_facts)
     facts: dict[str, object] = field(default_factory=dict)
+    # where the draft's facts come from, for the card: "from opening hours", "FAQ: parking"
+    source: str | None = None
 
 
 class DraftUnavailable(Exception):

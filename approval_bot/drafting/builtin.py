@@ -1,10 +1,11 @@
-"""The built-in drafter: offline, from reviewers' FAQ entries, intent keywords and templates."""
+"""The built-in drafter: offline, from the business profile, the FAQ, intent keywords, templates."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -13,8 +14,10 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from ..intents import Intent, detect_intent, has_word
 from ..message_templates import DEFAULTS
 from ..models import Sentiment
+from ..profile import Profile
 from ..sms_text import WORK_CHARS
 from ..understanding import Understanding, understand
+from . import answers
 from .base import DraftContext, DraftResult, DraftUnavailable, FaqEntry
 from .checks import check_draft
 
@@ -81,8 +84,13 @@ def best_faq(text: str, faq: tuple[FaqEntry, ...]) -> FaqEntry | None:
     return best
 
 
+FAQ_CONFIDENCE = 0.85
+PARTLY_CONFIDENCE = 0.4  # some of the question answered, the rest to be checked
+TOPIC_INTENTS = {"booking": Intent.BOOKING, "price": Intent.PRICE, "hours": Intent.HOURS}
+
+
 class BuiltinDrafter:
-    """Answers from the FAQ when a keyword matches, otherwise from a template.
+    """Answers from the business profile and the FAQ, otherwise from a template.
 
     Of the directives it follows `Greeting: …`, `Fallback: …` and `Sign-off: …` lines.
     """
@@ -112,40 +120,123 @@ def _text(context: DraftContext, intent: Intent) -> str:
     return own if own else TEMPLATES[intent]
 
 
+def faq_source(entry: FaqEntry) -> str:
+    return f"FAQ: {entry.keywords[0]}"
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """A built-in reply: where its facts come from and the template it came from, if any."""
+
+    intent: Intent
+    body: str
+    confidence: float
+    source: str | None = None
+    template_key: str | None = None
+
+
+def customer_name(context: DraftContext) -> str | None:
+    """The customer's name: the one this text gives, else the one the conversation's facts hold."""
+    name = propose_facts(context.latest).get("name") or context.facts.get("name")
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def _holding(context: DraftContext, lines: dict[str, str], tone: str) -> tuple[str, str | None]:
+    """The holding reply and its template key: the reviewers' `Fallback:` line, else the
+    fallback template, else the tone's own wordings (which Regenerate alternates)."""
+    if own := lines.get("fallback"):
+        return own, None
+    key = TEMPLATE_KEYS[Intent.OTHER]
+    if template := context.templates.get(key):
+        return template, key
+    return answers.holding(tone, context.variant), None
+
+
+def _from_profile(
+    context: DraftContext, profile: Profile, entry: FaqEntry | None, lines: dict[str, str]
+) -> _Reply | None:
+    """The reply answering from the FAQ and the profile; None when the text asks nothing of
+    them (a greeting, a thank-you: the templates answer)."""
+    text = context.latest
+    topics = answers.topics_in(text, weak=entry is None)
+    if entry is not None:
+        # a topic the FAQ entry's own keywords asked about is the FAQ's to answer
+        hits = [k for k in entry.keywords if has_word(text.lower(), k)]
+        topics = [t for t in topics if not any(answers.topics_in(k) == [t] for k in hits)]
+    received = context.received_at or datetime.now(UTC)
+    found, missing = answers.answer(profile, text, topics, received, context.variant)
+    parts = ([entry.answer] if entry is not None else []) + [a.text for a in found]
+    sources = ([faq_source(entry)] if entry is not None else []) + [a.source for a in found]
+    confidences = ([FAQ_CONFIDENCE] if entry is not None else []) + [a.confidence for a in found]
+    intent = (
+        Intent.FAQ if entry is not None else TOPIC_INTENTS.get(next(iter(topics), ""), Intent.OTHER)
+    )
+    template_key = None
+    if parts and missing:
+        held, template_key = _holding(context, lines, profile.tone)
+        body = " ".join(parts) + " " + held
+        confidence = min(PARTLY_CONFIDENCE, *confidences)
+    elif parts:
+        body, confidence = " ".join(parts), min(confidences)
+    elif missing or answers.is_question(text):
+        # never invent: what the profile and FAQ do not say, a person answers
+        held, template_key = _holding(context, lines, profile.tone)
+        return _Reply(intent, held, answers.HOLDING_CONFIDENCE, template_key=template_key)
+    else:
+        return None
+    body = answers.dress(body, profile.tone, customer_name(context), context.variant)
+    return _Reply(intent, body, confidence, " · ".join(dict.fromkeys(sources)), template_key)
+
+
+def _template(context: DraftContext, lines: dict[str, str]) -> _Reply:
+    intent = detect_intent(context.latest)
+    template = intent if intent in TEMPLATES else Intent.OTHER
+    confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
+    own = lines.get("greeting" if template is Intent.GREETING else "fallback")
+    if own and template in (Intent.GREETING, Intent.OTHER):
+        return _Reply(intent, own, confidence)  # the reviewers' own line, not a template
+    key = TEMPLATE_KEYS.get(template, template.value)
+    return _Reply(intent, _text(context, template), confidence, template_key=key)
+
+
 def draft_offline(context: DraftContext) -> DraftResult:
     """The built-in draft for `context`; pure, so other drafters can fall back to it."""
     text = context.latest
     lines = directive_lines(context.directives)
-    template_key: str | None = None
+    profile = context.profile
     if context.missed_call:
-        intent, body, confidence = Intent.MISSED_CALL, _text(context, Intent.MISSED_CALL), 0.9
-        template_key = TEMPLATE_KEYS[Intent.MISSED_CALL]
+        reply = _Reply(
+            Intent.MISSED_CALL,
+            _text(context, Intent.MISSED_CALL),
+            0.9,
+            template_key=TEMPLATE_KEYS[Intent.MISSED_CALL],
+        )
     elif not text.strip() and not context.has_media:
         raise DraftUnavailable("the message has no text to answer")
-    elif (entry := best_faq(text, context.faq)) is not None:
-        intent, body, confidence = Intent.FAQ, entry.answer, 0.85
     else:
-        intent = detect_intent(text)
-        template = intent if intent in TEMPLATES else Intent.OTHER
-        body = _text(context, template)
-        confidence = 0.6 if template is intent and intent is not Intent.OTHER else 0.3
-        template_key = TEMPLATE_KEYS.get(template, template.value)
-        own = lines.get("greeting" if template is Intent.GREETING else "fallback")
-        if own and template in (Intent.GREETING, Intent.OTHER):
-            body = own
-            template_key = None  # the reviewers' own line, not a template
-    if "sign-off" in lines:
-        body = f"{body}\n{lines['sign-off']}"
+        entry = best_faq(text, context.faq)
+        answered = _from_profile(context, profile, entry, lines) if profile is not None else None
+        if answered is not None:
+            reply = answered
+        elif entry is not None:
+            reply = _Reply(Intent.FAQ, entry.answer, FAQ_CONFIDENCE, faq_source(entry))
+        else:
+            reply = _template(context, lines)
+    body = reply.body
+    sign_off = lines.get("sign-off") or (profile.sign_off if profile is not None else None)
+    if sign_off:
+        body = f"{body}\n{sign_off}"
     return DraftResult(
         body=body,
-        confidence=confidence,
-        intent=intent,
+        confidence=reply.confidence,
+        intent=reply.intent,
         sentiment=sentiment_of(text),
         findings=check_draft(body, context.known_text),
         drafter=NAME,
-        template_key=template_key,
+        template_key=reply.template_key,
         facts=propose_facts(text),
-        understanding=builtin_understanding(context, intent),
+        understanding=builtin_understanding(context, reply.intent),
+        source=reply.source,
     )
 
 

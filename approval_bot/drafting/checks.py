@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+import phonenumbers
+
 MAX_LENGTH = 1600  # Twilio's limit for one message body
 
 # $45, $1,200.50, € 9, 30 USD, 12.50 dollars
@@ -51,11 +53,20 @@ def urls(text: str) -> list[str]:
     return [match.group(0).rstrip(_TRAILING) for match in _URL.finditer(text)]
 
 
-def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
-    """Findings for a draft `body`; `known_text` is what reviewers wrote (directives, FAQ).
+def phones(text: str) -> list[str]:
+    """International phone numbers in `text` (+1 415 555 0123), as E.164."""
+    return [
+        phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        for match in phonenumbers.PhoneNumberMatcher(text, None)
+    ]
 
-    A price or link is flagged when it appears nowhere in `known_text`: the drafter may
-    have made it up.
+
+def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
+    """Findings for a draft `body`; `known_text` is what reviewers wrote (directives, FAQ,
+    the business profile).
+
+    A price, link or international phone number is flagged when it appears nowhere in
+    `known_text`: the drafter may have made it up.
     """
     findings: list[Finding] = []
     if not body.strip():
@@ -69,12 +80,22 @@ def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
         number = _NUMBER.search(price)
         if number is None or _amount(number.group(0)) not in known_amounts:
             findings.append(
-                Finding("unknown_price", f"{price} appears nowhere in the directives or FAQ")
+                Finding(
+                    "unknown_price", f"{price} appears nowhere in the directives, FAQ or profile"
+                )
             )
     known_urls = {_url_key(u) for u in urls(known_text)}
     for url in dict.fromkeys(urls(body)):
         if _url_key(url) not in known_urls:
             findings.append(
-                Finding("unknown_link", f"{url} appears nowhere in the directives or FAQ")
+                Finding("unknown_link", f"{url} appears nowhere in the directives, FAQ or profile")
+            )
+    known_phones = set(phones(known_text))
+    for phone in dict.fromkeys(phones(body)):
+        if phone not in known_phones:
+            findings.append(
+                Finding(
+                    "unknown_phone", f"{phone} appears nowhere in the directives, FAQ or profile"
+                )
             )
     return tuple(findings)

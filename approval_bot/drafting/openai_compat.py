@@ -24,13 +24,16 @@ from ..facts import check_patch
 from ..intents import Intent
 from ..understanding import AppointmentIntent, Understanding, UnderstandingSource
 from .base import DraftContext, DraftResult, DraftUnavailable
-from .builtin import sentiment_of
+from .builtin import customer_name, sentiment_of
 from .checks import check_draft
 
 log = logging.getLogger(__name__)
 
 NAME = "openai"
 TRIES = 2  # a malformed answer is asked for once more before the built-in drafter takes over
+TEMPERATURE = 0.3
+# Regenerate asks for another wording: the same model, less predictable
+VARIANT_TEMPERATURE = 0.9
 
 INSTRUCTIONS = """\
 You draft SMS replies for a small business. A human reviews every draft before it is sent.
@@ -105,6 +108,26 @@ RESPONSE_FORMAT: ResponseFormatJSONSchema = {
 }
 
 
+def profile_section(context: DraftContext) -> str:
+    """The business profile for the system message, with the moment the text arrived in the
+    business's own time zone (so "today" and "open now" can be read)."""
+    profile = context.profile
+    assert profile is not None
+    local = profile.local(context.received_at or datetime.now(UTC))
+    facts = profile.model_dump(mode="json", exclude={"tone", "sign_off"})
+    lines = [
+        f"\nBusiness profile (facts you may use; hours are local, {profile.timezone}):",
+        json.dumps(facts, ensure_ascii=False),
+        f"The customer's text arrived {local:%A %Y-%m-%d %H:%M} local time.",
+        f"Tone: {profile.tone}.",
+    ]
+    if name := customer_name(context):
+        lines.append(f"The customer's name is {name}.")
+    if profile.sign_off:
+        lines.append(f"End the reply with this sign-off on its own line: {profile.sign_off}")
+    return "\n".join(lines)
+
+
 class MalformedAnswer(Exception):
     """The model answered, but not with the JSON object it was asked for."""
 
@@ -176,6 +199,8 @@ def build_messages(
         system += "\nFAQ (keywords: answer):\n" + "\n".join(
             f"- {', '.join(entry.keywords)}: {entry.answer}" for entry in context.faq
         )
+    if context.profile is not None:
+        system += profile_section(context)
     if context.facts:
         # reviewers' and drafters' notes on the customer, as JSON so nesting reads plainly
         system += "\nKnown about the customer: " + json.dumps(context.facts, sort_keys=True)
@@ -278,13 +303,15 @@ class OpenAICompatDrafter:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def _complete(self, messages: list[ChatCompletionMessageParam]) -> Any:
+    async def _complete(
+        self, messages: list[ChatCompletionMessageParam], temperature: float
+    ) -> Any:
         if self.json_schema:
             try:
                 return await self._client.chat.completions.create(
                     model=self.model,
                     messages=messages,
-                    temperature=0.3,
+                    temperature=temperature,
                     response_format=RESPONSE_FORMAT,
                 )
             except openai.BadRequestError as error:
@@ -292,7 +319,7 @@ class OpenAICompatDrafter:
                 log.info("%s refused the JSON schema response format: %s", NAME, error)
                 self.json_schema = False
         return await self._client.chat.completions.create(
-            model=self.model, messages=messages, temperature=0.3
+            model=self.model, messages=messages, temperature=temperature
         )
 
     async def draft(self, context: DraftContext) -> DraftResult:
@@ -300,8 +327,9 @@ class OpenAICompatDrafter:
             raise DraftUnavailable("the message has no text to answer")
         received = context.received_at or datetime.now(UTC)
         messages = build_messages(context, received)
+        temperature = VARIANT_TEMPERATURE if context.variant else TEMPERATURE
         for attempt in range(1, TRIES + 1):
-            completion = await self._complete(messages)
+            completion = await self._complete(messages, temperature)
             try:
                 if not completion.choices:
                     raise MalformedAnswer("the model answered with no choices")

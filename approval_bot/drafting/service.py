@@ -22,6 +22,7 @@ import aiosqlite
 import openai
 
 from .. import directives, draft_notices, message_templates, review, workflow
+from .. import profile as business
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
@@ -168,6 +169,7 @@ def _meta(result: DraftResult, started: float) -> dict[str, Any]:
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         "findings": [finding.as_dict() for finding in result.findings],
         "fallback_reason": result.fallback_reason,
+        "source": result.source,
     }
 
 
@@ -181,6 +183,10 @@ _MODES = {"missed_call": MessageMode.MISSED_CALL, "booking": MessageMode.APPOINT
 
 class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
+
+
+class NoOtherWording(NotRegenerable):
+    """The drafter wrote the same text again: it has no other wording for this message."""
 
 
 def _new_draft(
@@ -240,7 +246,12 @@ def _store_draft(
         actor_id=actor_id,
         version=version,
         reason="a newer draft",
-        metadata={"drafter": result.drafter, "intent": result.intent, **(extra or {})},
+        metadata={
+            "drafter": result.drafter,
+            "intent": result.intent,
+            "source": result.source,
+            **(extra or {}),
+        },
     )
     # every message still waiting on the thread is answered by this one draft
     waiting = _waiting(conn, thread_id)
@@ -366,7 +377,11 @@ class DraftingService:
         return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
     async def _templates(
-        self, conn: aiosqlite.Connection, channel: str, sender: str
+        self,
+        conn: aiosqlite.Connection,
+        channel: str,
+        sender: str,
+        profile: business.Profile | None,
     ) -> dict[str, str]:
         """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
         keys = tuple(TEMPLATE_KEYS.values())
@@ -374,7 +389,7 @@ class DraftingService:
             f"SELECT key, body, channel FROM templates WHERE key IN ({', '.join('?' * len(keys))})",
             keys,
         )
-        values = message_templates.variable_values(business_phone=sender)
+        values = message_templates.variable_values(business_phone=sender, profile=profile)
         return {
             row["key"]: message_templates.render(row["body"], values)
             for row in rows
@@ -388,6 +403,7 @@ class DraftingService:
         inbound_row: Any | None,
         channel: str,
         sender: str,
+        variant: int = 0,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
         rows = await conn.execute_fetchall(
@@ -410,6 +426,7 @@ class DraftingService:
             conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
         )
         received = inbound_row["timestamp"] if inbound_row is not None else None
+        profile = await business.load(conn)
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -425,8 +442,11 @@ class DraftingService:
                 else None
             ),
             received_at=datetime.fromisoformat(received) if received else None,
-            zone=self.zone,
-            templates=await self._templates(conn, channel, sender),
+            # the profile's time zone is the business's: its hours are read in it
+            zone=profile.zone if profile is not None else self.zone,
+            templates=await self._templates(conn, channel, sender, profile),
+            profile=profile,
+            variant=variant,
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
@@ -540,11 +560,19 @@ class DraftingService:
             thread_id = row["thread_id"]
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
-            context = await self._context(conn, thread_id, inbound_row, row["channel"], sender)
+            # each regeneration asks for the next wording: version 2 is variant 1
+            context = await self._context(
+                conn, thread_id, inbound_row, row["channel"], sender, variant=version - 1
+            )
         started = time.perf_counter()
         result = await self.drafter.draft(context)
         if not result.body.strip():
             raise DraftUnavailable(f"{result.drafter} wrote an empty draft")
+        if is_draft and result.body.strip() == row["body"].strip():
+            raise NoOtherWording(
+                f"{result.drafter} has no other wording for this message; "
+                "edit the draft or write your own reply"
+            )
         work = _Work(inbound_row, (), sender, row["channel"])
         meta = _meta(result, started)
 
@@ -561,7 +589,11 @@ class DraftingService:
                 actor_id=actor_id,
                 version=version,
                 reason="regenerated",
-                metadata={"drafter": result.drafter, "regenerated_from": message_id},
+                metadata={
+                    "drafter": result.drafter,
+                    "regenerated_from": message_id,
+                    "source": result.source,
+                },
             )
             if not is_draft:
                 workflow.change_status(

@@ -32,6 +32,7 @@ from .. import (
     whatsapp_window,
     workflow,
 )
+from .. import profile as business
 from ..accounts import Reviewer, reviewer_for_token
 from ..config import Settings
 from ..db import Database, Priority
@@ -127,7 +128,8 @@ async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> 
 def _field_of(error: ValidationError) -> tuple[str, str]:
     first = error.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "body"
-    return where, f"{where}: {first['msg']}"
+    # a validator's own ValueError reads as its message, without pydantic's prefix
+    return where, f"{where}: {str(first['msg']).removeprefix('Value error, ')}"
 
 
 def _validate(model: type[BaseModel], data: Any) -> Any:
@@ -913,6 +915,44 @@ async def send_template(call: Call) -> dict[str, Any]:
         )
     wake_sender(call.request.state.scheduler)
     return await _message(call, reply_id)
+
+
+# --- business profile ------------------------------------------------------------------------
+
+NO_PROFILE = "there is no business profile yet; an admin can PUT one"
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/profile",
+        "The business profile the drafters answer from",
+        business.Profile,
+        errors=(404,),
+    )
+)
+async def get_profile(call: Call) -> dict[str, Any]:
+    found = await business.get(call.db)
+    if found is None:
+        raise ApiError(404, NO_PROFILE)
+    return business.document(found)
+
+
+@endpoint(
+    Operation(
+        "PUT",
+        f"{PREFIX}/profile",
+        "Replace the business profile (admins)",
+        business.Profile,
+        body=business.Profile,
+        errors=(403, 413, 415, 422),
+    ),
+)
+async def put_profile(call: Call) -> dict[str, Any]:
+    if call.reviewer.role is not Role.ADMIN:
+        raise ApiError(403, "only an admin can change the business profile")
+    await business.put(call.db, call.body, call.reviewer.id)
+    return business.document(call.body)
 
 
 async def openapi_json(request: Request) -> Response:

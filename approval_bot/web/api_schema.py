@@ -407,7 +407,7 @@ ERROR_TEXT = {
     400: "Malformed request: a body that is not JSON, a bad cursor",
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this, or the sending gate is closed (a send attempt)",
-    404: "No such draft, message or thread",
+    404: "No such draft, message or thread, or no business profile yet",
     409: "Already decided (the message says by whom), the thread is paused or opted out, held by "
     "another reviewer, its WhatsApp window has closed (send a template), or an "
     "Idempotency-Key was used with another body",

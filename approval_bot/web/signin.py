@@ -6,6 +6,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .. import setup
+from ..models import Role
 from ..signin_limits import SignInRefused
 from . import auth
 from .common import render, text_field
@@ -47,6 +49,8 @@ async def login(request: Request) -> Response:
             request, "login.html", {"next": target, "error": "Wrong name or password."}, 401
         )
     await auth.start_session(request, reviewer)
+    if target == "/" and reviewer.role is Role.ADMIN and not await setup.finished(request.state.db):
+        target = "/setup"  # the first-run checklist, until each step is done or skipped
     return RedirectResponse(target, status_code=303)
 
 

@@ -1,0 +1,441 @@
+"""Answers from the business profile: hours, prices, address, booking, phone. Pure.
+
+Each answer says where its facts come from (`source`, shown on the card) and comes in two
+wordings, so Regenerate can offer the other one. Nothing is said that the profile does not
+hold: a question about a fact it lacks has no answer here, and the drafter writes a holding
+reply instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from rapidfuzz import fuzz
+
+from ..profile import DAY_NAMES, Profile, Service, parse_range
+
+WORDINGS = 2  # every answer and greeting below has this many wordings
+ANSWER_CONFIDENCE = 0.8
+LIST_CONFIDENCE = 0.6  # a price question naming no listed service: the whole list
+HOLDING_CONFIDENCE = 0.2
+SERVICE_MATCH = 85  # rapidfuzz partial_ratio a service name must reach in the text
+
+SRC_HOURS = "from opening hours"
+SRC_PRICES = "from services and prices"
+SRC_ADDRESS = "from the address"
+SRC_BOOKING = "from the booking link"
+SRC_BOOKING_HOURS = "from opening hours and the booking link"
+SRC_PHONE = "from the phone number"
+
+# what a customer writes when asking about each topic; booking first, as it may need hours.
+# The second pattern is weak ("where", "when"): it counts only when no FAQ entry answers.
+TOPICS: tuple[tuple[str, str, str], ...] = (
+    (
+        "booking",
+        r"\bbook|\bappointment|\breserv|\bschedul|\bslots?\b|\bavailab|\bfit (?:me|us) in",
+        "",
+    ),
+    ("price", r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b", ""),
+    (
+        "hours",
+        r"\bopen|\bclos(?:e|ed|ing)\b|\bhours\b|what time|opening times",
+        r"\bwhen\b.*\b(?:you|do)\b",
+    ),
+    (
+        "address",
+        r"\baddress\b|\blocat(?:ed|ion)\b|\bdirections?\b|find you|get to you|get there",
+        r"\bwhere\b",
+    ),
+    ("phone", r"phone number|\bcall you\b|number to call", ""),
+)
+
+_DAYS = {
+    "monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3, "friday": 4, "fri": 4, "saturday": 5,
+    "sat": 5, "sunday": 6, "sun": 6,
+}  # fmt: skip
+_DAY_WORD = re.compile(r"\b(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")s?\b")
+_NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
+_TIME = re.compile(
+    r"\b(?:(?P<h1>\d{1,2})(?::(?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
+    r"|(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)"
+    r"|(?:at|around|for|about)\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b"
+    r"|(?P<noon>noon|midday))",
+    re.IGNORECASE,
+)
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+_OTHER_DAY = re.compile(
+    rf"\b(?:christmas|xmas|easter|holidays?|new year|thanksgiving|(?:{_MONTHS})[a-z]*\s+\d)"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b|\bnext week\b"
+)
+_QUESTION = re.compile(
+    r"\?|^\s*(?:what|when|where|which|who|why|how|can|could|do|does|is|are|will|would)\b", re.I
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    source: str
+    confidence: float
+
+
+def topics_in(text: str, weak: bool = True) -> list[str]:
+    """The profile topics a customer's text asks about, in answering order; with `weak`
+    false, only those it names outright (not a bare "where" or "when")."""
+    lowered = text.lower()
+    return [
+        topic
+        for topic, strong, loose in TOPICS
+        if re.search(strong, lowered) or (weak and loose and re.search(loose, lowered))
+    ]
+
+
+def is_question(text: str) -> bool:
+    return _QUESTION.search(text) is not None
+
+
+def _clock(moment: time) -> str:
+    return "24:00" if moment == time.max else moment.strftime("%H:%M")
+
+
+def _span(hours: str) -> str:
+    start, end = parse_range(hours)
+    return f"{_clock(start)} to {_clock(end)}"
+
+
+def _day_label(day: date, today: date) -> str:
+    name = DAY_NAMES[day.weekday()]
+    if day == today:
+        return f"today ({name})"
+    if day == today + timedelta(days=1):
+        return f"tomorrow ({name})"
+    return name
+
+
+def _days_asked(text: str, today: date) -> list[date]:
+    """The dates a text names: today, tomorrow, the weekend, the next of a weekday."""
+    lowered = text.lower()
+    found: list[date] = []
+    if re.search(r"\btoday\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b", lowered):
+        found.append(today)
+    if re.search(r"\btomorrow\b|\btmrw\b", lowered):
+        found.append(today + timedelta(days=1))
+    weekdays = [_DAYS[m.group(1)] for m in _DAY_WORD.finditer(lowered)]
+    if re.search(r"\bweekend\b", lowered):
+        weekdays += [5, 6]
+    for weekday in dict.fromkeys(weekdays):
+        found.append(today + timedelta(days=(weekday - today.weekday()) % 7))
+    return list(dict.fromkeys(found))
+
+
+def _time_asked(text: str) -> time | None:
+    match = _TIME.search(text)
+    if match is None:
+        return None
+    if match["noon"]:
+        return time(12, 0)
+    if match["h1"] is not None:
+        hour, minute = int(match["h1"]) % 12, int(match["m1"] or 0)
+        if hour > 11 or int(match["h1"]) > 12:
+            return None
+        return time(hour + (12 if match["ap"].lower() == "p" else 0), minute)
+    if match["h2"] is not None:
+        return time(int(match["h2"]), int(match["m2"]))
+    hour = int(match["h3"])
+    if hour > 23:
+        return None
+    # a bare "at 3" at a shop means the afternoon
+    return time(hour + 12 if 1 <= hour <= 7 else hour, 0)
+
+
+def _pick(wordings: tuple[str, str], variant: int) -> str:
+    return wordings[variant % WORDINGS]
+
+
+def _on(label: str) -> str:
+    """'on Saturday', but 'today (Saturday)' as it is."""
+    return label if label.startswith(("today", "tomorrow")) else f"on {label}"
+
+
+def _one_day(profile: Profile, day: date, today: date, variant: int) -> str:
+    hours = profile.hours_on(day)
+    label = _day_label(day, today)
+    if hours is None:
+        return _pick(
+            (f"We're closed {label}.", f"{label[0].upper()}{label[1:]} we're closed."), variant
+        )
+    return _pick(
+        (
+            f"{label[0].upper()}{label[1:]} we're open {_span(hours)}.",
+            f"Our hours {_on(label)} are {_span(hours)}.",
+        ),
+        variant,
+    )
+
+
+def _next_opening(profile: Profile, now: datetime) -> tuple[date, time] | None:
+    for offset in range(15):
+        day = now.date() + timedelta(days=offset)
+        hours = profile.hours_on(day)
+        if hours is None:
+            continue
+        start, _ = parse_range(hours)
+        if offset > 0 or now.time() < start:
+            return day, start
+    return None
+
+
+def _open_now(profile: Profile, now: datetime, variant: int) -> str:
+    hours = profile.hours_on(now.date())
+    if hours is not None:
+        start, end = parse_range(hours)
+        if start <= now.time() < end:
+            return _pick(
+                (
+                    f"Yes, we're open now, until {_clock(end)}.",
+                    f"We're open right now, until {_clock(end)} today.",
+                ),
+                variant,
+            )
+    upcoming = _next_opening(profile, now)
+    if upcoming is None:
+        return _pick(("We're closed right now.", "We're not open at the moment."), variant)
+    day, start = upcoming
+    when = _day_label(day, now.date())
+    return _pick(
+        (
+            f"We're closed right now; we open again {when} at {_clock(start)}.",
+            f"We're not open at the moment; we open {when} at {_clock(start)}.",
+        ),
+        variant,
+    )
+
+
+def _week(profile: Profile, variant: int) -> str:
+    """The week's hours, consecutive days with the same hours grouped: 'Tue–Wed 09:00 to 18:00'."""
+    groups: list[tuple[int, int, str | None]] = []
+    for day in range(7):
+        hours = profile.hours.of(day)
+        if groups and groups[-1][2] == hours:
+            groups[-1] = (groups[-1][0], day, hours)
+        else:
+            groups.append((day, day, hours))
+    parts = []
+    for first, last, hours in groups:
+        days = DAY_NAMES[first][:3] + (f"–{DAY_NAMES[last][:3]}" if last > first else "")
+        parts.append(f"{days} {_span(hours)}" if hours else f"{days} closed")
+    listing = ", ".join(parts)
+    return _pick((f"Our hours: {listing}.", f"Our opening hours are {listing}."), variant)
+
+
+def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> Answer | None:
+    if all(profile.hours.of(day) is None for day in range(7)) and not profile.exceptions:
+        return None
+    today = now.date()
+    days = _days_asked(text, today)
+    lowered = text.lower()
+    if _OTHER_DAY.search(lowered):
+        return None  # a date or holiday this module does not read: not ours to guess
+    if days:
+        body = " ".join(_one_day(profile, day, today, variant) for day in days[:3])
+    elif _NOW.search(lowered) or re.search(r"\bare you open\b|\byou open\b", lowered):
+        body = _open_now(profile, now, variant)
+    elif re.search(r"\bhours\b|opening times|\bwhen\b.*\bopen\b", lowered):
+        body = _week(profile, variant)
+    else:  # "what time do you close?": today's hours
+        body = _one_day(profile, today, today, variant)
+    return Answer(body, SRC_HOURS, ANSWER_CONFIDENCE)
+
+
+def _money(service: Service) -> str:
+    assert service.price is not None
+    price = service.price
+    return f"${price:.0f}" if price == price.to_integral() else f"${price:.2f}"
+
+
+def service_in(text: str, services: list[Service]) -> Service | None:
+    """The listed service a text names, fuzzily ("beard trims" is "Beard trim"); the most
+    specific (longest) name among the close matches."""
+    lowered = re.sub(r"['’]", "", text.lower())
+    close = [
+        service
+        for service in services
+        if fuzz.partial_ratio(re.sub(r"['’]", "", service.name.lower()), lowered) >= SERVICE_MATCH
+    ]
+    return max(close, key=lambda service: len(service.name), default=None)
+
+
+def _price_answer(profile: Profile, text: str, variant: int) -> Answer | None:
+    priced = [service for service in profile.services if service.price is not None]
+    service = service_in(text, profile.services)
+    if service is not None and service.price is not None:
+        took = f" and takes about {service.minutes} minutes" if service.minutes else ""
+        took_short = f" ({service.minutes} min)" if service.minutes else ""
+        return Answer(
+            _pick(
+                (
+                    f"A {service.name.lower()} is {_money(service)}{took_short}.",
+                    f"{service.name} costs {_money(service)}{took}.",
+                ),
+                variant,
+            ),
+            SRC_PRICES,
+            ANSWER_CONFIDENCE,
+        )
+    if service is not None or not priced:
+        return None  # a listed service without a price, or no prices at all: not ours to say
+    listing = ", ".join(f"{s.name} {_money(s)}" for s in priced[:8])
+    return Answer(
+        _pick((f"Our prices: {listing}.", f"Here are our prices: {listing}."), variant),
+        SRC_PRICES,
+        LIST_CONFIDENCE,
+    )
+
+
+def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) -> Answer | None:
+    link = profile.booking_link
+    today = now.date()
+    days = _days_asked(text, today)
+    wanted = _time_asked(text)
+    offer = _pick((f"You can book at {link}", f"Book online at {link}"), variant) if link else None
+    if not days:
+        if offer is None:
+            return None  # with neither a day nor a link, asking for a time is a holding reply
+        return Answer(
+            _pick(
+                (
+                    f"{offer}, or tell us a day and time that suits you.",
+                    f"{offer}, or reply with a day and time that works for you.",
+                ),
+                variant,
+            ),
+            SRC_BOOKING,
+            ANSWER_CONFIDENCE,
+        )
+    day = days[0]
+    label = _day_label(day, today)
+    hours = profile.hours_on(day)
+    follow = f" {offer}." if offer else " What time would suit you?"
+    source = SRC_BOOKING_HOURS if offer else SRC_HOURS
+    if hours is None:
+        upcoming = _next_opening(profile, datetime.combine(day, time.max))
+        again = (
+            f" We open again {_day_label(upcoming[0], today)} at {_clock(upcoming[1])}."
+            if upcoming
+            else ""
+        )
+        body = f"Sorry, we're closed {label}.{again}{follow}"
+    elif wanted is None:
+        ask = (
+            f" {offer}, or tell us what time suits you." if offer else " What time would suit you?"
+        )
+        body = _pick(
+            (
+                f"{label[0].upper()}{label[1:]} we're open {_span(hours)}.{ask}",
+                f"On {label} we're open {_span(hours)}.{ask}",
+            ),
+            variant,
+        )
+    else:
+        start, end = parse_range(hours)
+        at = _clock(wanted)
+        if start <= wanted < end:
+            confirm = f" {offer}." if offer else " We'll check the diary and confirm shortly."
+            body = _pick(
+                (
+                    f"{at} {label} is within our opening hours ({_span(hours)}).{confirm}",
+                    f"We're open {label} from {_span(hours)}, so {at} works for us.{confirm}",
+                ),
+                variant,
+            )
+        else:
+            body = (
+                f"{label[0].upper()}{label[1:]} we're open {_span(hours)}, so {at} is outside "
+                f"our hours.{follow}"
+            )
+    return Answer(body, source, ANSWER_CONFIDENCE)
+
+
+def _address_answer(profile: Profile, variant: int) -> Answer | None:
+    if not profile.address:
+        return None
+    address = profile.address
+    return Answer(
+        _pick((f"We're at {address}.", f"You'll find us at {address}."), variant),
+        SRC_ADDRESS,
+        ANSWER_CONFIDENCE,
+    )
+
+
+def _phone_answer(profile: Profile, variant: int) -> Answer | None:
+    if not profile.phone:
+        return None
+    phone = profile.phone
+    return Answer(
+        _pick((f"You can call us on {phone}.", f"Our number is {phone}."), variant),
+        SRC_PHONE,
+        ANSWER_CONFIDENCE,
+    )
+
+
+def answer(
+    profile: Profile, text: str, topics: list[str], received: datetime, variant: int
+) -> tuple[list[Answer], list[str]]:
+    """Answers to `topics` of `text` from the profile, and the topics it cannot answer.
+
+    `received` is when the text arrived; days and "now" are read in the profile's zone.
+    """
+    now = profile.local(received)
+    answers: list[Answer] = []
+    missing: list[str] = []
+    for topic in topics:
+        if topic == "hours" and "booking" in topics and _days_asked(text, now.date()):
+            continue  # the booking answer gives that day's hours
+        found = {
+            "booking": lambda: _booking_answer(profile, text, now, variant),
+            "price": lambda: _price_answer(profile, text, variant),
+            "hours": lambda: _hours_answer(profile, text, now, variant),
+            "address": lambda: _address_answer(profile, variant),
+            "phone": lambda: _phone_answer(profile, variant),
+        }[topic]()
+        if found is None:
+            missing.append(topic)
+        else:
+            answers.append(found)
+    return answers, missing
+
+
+_GREETINGS = {
+    "friendly": (("Hi {name}! ", "Hi! "), ("Thanks for asking, {name}! ", "Thanks for asking! ")),
+    "formal": (
+        ("Hello {name}. ", "Hello. "),
+        ("Thank you for your message, {name}. ", "Thank you for your message. "),
+    ),
+    "brief": (("", ""), ("{name}: ", "")),
+}  # fmt: skip
+
+_HOLDING = {
+    "friendly": (
+        "Thanks for your question! We'll check and get back to you shortly.",
+        "Good question, let us check and we'll reply soon.",
+    ),
+    "formal": (
+        "Thank you for your question. We will look into it and reply shortly.",
+        "Thank you for your enquiry. We will check and get back to you shortly.",
+    ),
+    "brief": ("We'll check and get back to you.", "Checking, we'll reply shortly."),
+}
+
+
+def dress(body: str, tone: str, name: str | None, variant: int) -> str:
+    """`body` with the tone's greeting, naming the customer when their name is known."""
+    with_name, without = _GREETINGS[tone][variant % WORDINGS]
+    return (with_name.format(name=name) if name else without) + body
+
+
+def holding(tone: str, variant: int) -> str:
+    """An honest reply to what the profile and FAQ cannot answer: we'll check."""
+    return _HOLDING[tone][variant % WORDINGS]

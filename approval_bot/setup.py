@@ -1,0 +1,112 @@
+"""The first-run setup checklist: five steps an admin finishes or skips.
+
+A step is done when what it asks for exists (a profile, a few FAQ entries, reviewers with
+phones, a texted conversation) or when an admin marked it so (the Twilio check marks its
+own step); skipped when an admin said so. Each mark is one write with its audit row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Literal
+
+from . import audit
+from .db import Database, Priority
+from .models import Actor, now_iso
+
+EVENT = "Marked Setup Step"
+FEW_FAQ = 3  # "a few FAQ entries"
+FEW_REVIEWERS = 2  # someone besides the admin can approve
+STEPS = ("profile", "faq", "reviewers", "twilio", "simulator")
+TITLES = {
+    "profile": "Fill in the business profile",
+    "faq": "Add a few FAQ entries",
+    "reviewers": "Add reviewers and their phones",
+    "twilio": "Connect Twilio",
+    "simulator": "Try it in the simulator",
+}
+State = Literal["done", "skipped", "open"]
+
+
+class UnknownStep(ValueError):
+    """Not one of the checklist's steps."""
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    state: State
+
+
+async def _present(db: Database) -> set[str]:
+    """The steps whose work exists in the database, whatever was marked."""
+    row = await db.fetchone(
+        """
+        SELECT EXISTS (SELECT 1 FROM business_profile) AS profile,
+               (SELECT count(*) FROM faq_entries WHERE scope = 'global') AS faq,
+               (SELECT count(*) FROM reviewers WHERE active = 1 AND phone IS NOT NULL)
+                   AS reviewers,
+               EXISTS (SELECT 1 FROM messages WHERE type = 'INBOUND') AS simulator
+        """
+    )
+    assert row is not None
+    present = set()
+    if row["profile"]:
+        present.add("profile")
+    if row["faq"] >= FEW_FAQ:
+        present.add("faq")
+    if row["reviewers"] >= FEW_REVIEWERS:
+        present.add("reviewers")
+    if row["simulator"]:
+        present.add("simulator")
+    return present
+
+
+async def checklist(db: Database) -> list[Step]:
+    """Every step with its state, in order. This is a read-only operation."""
+    marked = {
+        row["step"]: row["state"]
+        for row in await db.fetchall("SELECT step, state FROM setup_steps")
+    }
+    present = await _present(db)
+    steps = []
+    for key in STEPS:
+        state: State = "done" if key in present else marked.get(key, "open")
+        steps.append(Step(key, TITLES[key], state))
+    return steps
+
+
+async def finished(db: Database) -> bool:
+    """Whether every step is done or skipped. This is a read-only operation."""
+    return all(step.state != "open" for step in await checklist(db))
+
+
+def _mark(conn: sqlite3.Connection, step: str, state: str, actor_id: int | None) -> None:
+    conn.execute(
+        """
+        INSERT INTO setup_steps (step, state, updated_at, updated_by) VALUES (?, ?, ?, ?)
+        ON CONFLICT (step) DO UPDATE SET state = excluded.state,
+            updated_at = excluded.updated_at, updated_by = excluded.updated_by
+        """,
+        (step, state, now_iso(), actor_id),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            EVENT,
+            actor=Actor.SYSTEM if actor_id is None else Actor.HUMAN,
+            actor_id=actor_id,
+            metadata={"step": step, "state": state},
+        ),
+    )
+
+
+async def mark(
+    db: Database, step: str, state: Literal["done", "skipped"], actor_id: int | None
+) -> None:
+    """Mark a step done or skipped; UnknownStep for anything else."""
+    if step not in STEPS:
+        raise UnknownStep(f"there is no setup step {step!r}")
+    await db.write(lambda conn: _mark(conn, step, state, actor_id), priority=Priority.DECISION)

@@ -1,0 +1,193 @@
+"""The built-in drafter answering from the sample business: questions → answers and sources.
+
+The expected facts are the sample profile's, written out here from
+approval_bot/samples/profile.json: closed Monday and Sunday, Tue–Wed 09:00–18:00,
+Thu–Fri 09:00–20:00, Sat 10:00–16:00, 24 December 09:00–13:00, 25 December closed;
+Haircut $30 (30 min), Beard trim $15 (15 min), Haircut and beard trim $40, Kids haircut $20,
+Hot towel shave $35; 12 Market Street; https://book.example.com/sample-barbers;
++14155550123; time zone America/Los_Angeles; sign-off "- Sample Barbers"; tone friendly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from approval_bot.drafting.base import DraftContext, FaqEntry
+from approval_bot.drafting.builtin import draft_offline
+from approval_bot.samples import sample_faq, sample_profile
+
+CUSTOMER = "+14155550100"
+LINK = "https://book.example.com/sample-barbers"
+# Wednesday 2 December 2026, 10:00 in San Francisco (UTC-8)
+WEDNESDAY_10AM = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
+
+
+def draft(text, *, at=WEDNESDAY_10AM, variant=0, name=None, **changes):
+    profile = sample_profile().model_copy(update=changes)
+    faq = tuple(FaqEntry(keywords, answer) for keywords, answer in sample_faq())
+    context = DraftContext(
+        CUSTOMER,
+        text,
+        faq=faq,
+        profile=profile,
+        received_at=at,
+        variant=variant,
+        facts={"name": name} if name else {},
+    )
+    return draft_offline(context)
+
+
+TABLE = [
+    # (text, source, every one of these in the draft, none of these in it)
+    ("are you open saturday?", "from opening hours", ["Saturday", "10:00", "16:00"], ["09:00"]),
+    ("Are you open on Sunday?", "from opening hours", ["closed", "Sunday"], ["10:00"]),
+    ("what time do you close today", "from opening hours", ["Wednesday", "18:00"], ["20:00"]),
+    ("are you open now?", "from opening hours", ["open", "18:00"], ["closed"]),
+    (
+        "What are your hours?",
+        "from opening hours",
+        ["09:00 to 18:00", "09:00 to 20:00", "10:00 to 16:00"],
+        [],
+    ),
+    ("how much is a beard trim", "from services and prices", ["$15", "15"], ["$30", "$40"]),
+    ("How much for a kid's haircut?", "from services and prices", ["$20"], ["$30"]),
+    ("price of a hot towel shave?", "from services and prices", ["$35"], ["$15"]),
+    ("how much is a haircut and beard trim", "from services and prices", ["$40"], ["$15"]),
+    ("what do you charge?", "from services and prices", ["$30", "$15", "$40", "$20", "$35"], []),
+    ("where are you", "from the address", ["12 Market Street"], []),
+    ("can I get directions to the shop", "from the address", ["12 Market Street"], []),
+    (
+        "can I book for tomorrow at 3",
+        "from opening hours and the booking link",
+        ["Thursday", "15:00", "09:00 to 20:00", LINK],
+        [],
+    ),
+    ("can I book for sunday?", "from opening hours and the booking link", ["closed", LINK], []),
+    ("I'd like to make an appointment", "from the booking link", [LINK], []),
+    (
+        "book me in saturday at 6pm",
+        "from opening hours and the booking link",
+        ["18:00", "10:00 to 16:00", "outside"],
+        [],
+    ),
+    ("is there parking?", "FAQ: parking", ["free parking behind the shop"], []),
+    ("do you take cards or cash?", "FAQ: card", ["cash and all major cards"], []),
+    ("what's your phone number", "from the phone number", ["+14155550123"], []),
+]
+
+
+@pytest.mark.parametrize(("text", "source", "present", "absent"), TABLE)
+def test_a_question_is_answered_from_the_profile_naming_its_source(text, source, present, absent):
+    result = draft(text)
+
+    assert result.source == source
+    for fact in present:
+        assert fact in result.body, (text, result.body)
+    for wrong in absent:
+        assert wrong not in result.body, (text, result.body)
+    assert result.body.endswith("\n- Sample Barbers")
+    assert result.confidence >= 0.6
+    assert result.findings == ()  # every price, link and phone is the profile's
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "do you do perms?",
+        "are you open on christmas day?",
+        "Can you colour my hair blue?",
+        "is the barber Mike in today?",
+    ],
+)
+def test_what_the_profile_does_not_say_gets_an_honest_holding_draft(text):
+    result = draft(text)
+
+    assert result.source is None
+    assert result.confidence < 0.5
+    assert "check" in result.body  # "we'll check and get back to you"
+    assert "$" not in result.body and ":00" not in result.body
+
+
+def test_open_now_is_read_in_the_profiles_time_zone_at_the_texts_arrival():
+    # Thursday 03:00 UTC is Wednesday 19:00 in San Francisco: closed since 18:00
+    result = draft("are you open now?", at=datetime(2026, 12, 3, 3, 0, tzinfo=UTC))
+    assert "closed" in result.body
+    assert "tomorrow (Thursday) at 09:00" in result.body
+
+
+def test_open_now_on_a_closed_day_names_the_next_opening():
+    monday = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # Monday 10:00 in San Francisco
+    result = draft("are you open right now", at=monday)
+    assert "closed" in result.body and "tomorrow (Tuesday) at 09:00" in result.body
+
+
+def test_an_exception_date_wins_over_its_weekday():
+    tuesday_22nd = datetime(2026, 12, 22, 18, 0, tzinfo=UTC)
+    result = draft("are you open thursday?", at=tuesday_22nd)  # Thursday is 24 December
+    assert "09:00 to 13:00" in result.body and "20:00" not in result.body
+    result = draft("are you open friday?", at=tuesday_22nd)  # 25 December
+    assert "closed" in result.body
+
+
+def test_the_customer_is_named_when_their_name_is_known():
+    assert draft("how much is a haircut?", name="Sam").body.startswith("Hi Sam!")
+
+
+def test_the_tone_is_the_profiles():
+    formal = draft("are you open saturday?", tone="formal")
+    brief = draft("are you open saturday?", tone="brief")
+    assert formal.body.startswith("Hello.")
+    assert brief.body.startswith("Saturday we're open 10:00 to 16:00.")
+
+
+@pytest.mark.parametrize("text", [row[0] for row in TABLE] + ["do you do perms?"])
+def test_the_next_variant_is_a_different_wording_of_the_same_facts(text):
+    first, second = draft(text), draft(text, variant=1)
+    assert first.body != second.body
+    assert first.source == second.source
+
+
+def test_an_answer_and_a_question_it_cannot_answer_together_is_unsure():
+    result = draft("where are you and what's your phone number", phone=None)
+    assert "12 Market Street" in result.body and "check" in result.body
+    assert result.confidence < 0.5
+
+
+def test_the_name_the_text_gives_greets_the_customer_before_the_facts_know_it():
+    assert draft("Hi, this is Priya. How much is a haircut?").body.startswith("Hi Priya!")
+    # the text's own name is the newer one: the facts learn it from this draft
+    assert draft("this is Sam, how much is a haircut?", name="Priya").body.startswith("Hi Sam!")
+    assert draft("This is great, how much is a haircut?").body.startswith("Hi! ")
+
+
+def test_a_holding_reply_is_the_fallback_template_when_there_is_one():
+    fallback = "Thanks! Someone from Sample Barbers will reply soon."
+    result = draft_offline(
+        DraftContext(
+            CUSTOMER,
+            "do you do perms?",
+            profile=sample_profile(),
+            received_at=WEDNESDAY_10AM,
+            templates={"fallback": fallback},
+        )
+    )
+    assert result.body == f"{fallback}\n- Sample Barbers"
+    assert result.template_key == "fallback" and result.source is None
+    partly = draft_offline(
+        DraftContext(
+            CUSTOMER,
+            "where are you and what's your phone number",
+            profile=sample_profile().model_copy(update={"phone": None}),
+            received_at=WEDNESDAY_10AM,
+            templates={"fallback": fallback},
+        )
+    )
+    assert "12 Market Street" in partly.body and fallback in partly.body
+    assert partly.source == "from the address" and partly.template_key == "fallback"
+
+
+def test_an_answer_names_its_source_and_no_template():
+    result = draft("are you open saturday?")
+    assert result.source == "from opening hours" and result.template_key is None
