@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from . import audit, review, workflow
+from . import audit, events, review, workflow
 from .db import Database, Priority
 from .keywords import Keyword, detect
 from .models import (
@@ -262,6 +262,12 @@ async def receive_sms(db: Database, sms: InboundSms) -> Received:
 
 
 def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None) -> Received:
+    # the text starts a chain: what it changes (an opt-out, a pause, a flag) carries its sid
+    with events.correlation(sms.message_sid):
+        return _route_sms(conn, sms, keyword)
+
+
+def _route_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
         return Received(Outcome.DUPLICATE)
     reviewer_id = _reviewer(conn, sms.sender)
@@ -331,6 +337,11 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
 
 
 def _receive_missed_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
+    with events.correlation(call.call_sid):
+        return _record_call(conn, call)
+
+
+def _record_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
     if not _first_time(conn, VOICE_PROVIDER, call.call_sid):
         return CallReceived(duplicate=True)
     reviewer_id = _reviewer(conn, call.caller)

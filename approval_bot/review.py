@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from . import draft_notices, rollups, stats, workflow
+from . import draft_notices, events, rollups, stats, workflow
 from .db import Database, Priority
 from .models import (
     ApprovalAction,
@@ -112,8 +112,10 @@ def _record_approval(
     action: ApprovalAction,
     decision: Decision,
     since: str,
+    previous_version: str | None = None,
 ) -> None:
-    """The decision's `approvals` row and its rollups; `since`: the decided version's creation."""
+    """The decision's `approvals` row, its rollups and its draft.decided event; `since`: the
+    decided version's creation; `previous_version`: the version an edit replaced."""
     at = now_iso()
     conn.execute(
         """
@@ -139,6 +141,23 @@ def _record_approval(
         channel=decision.channel,
         reviewer_id=decision.reviewer_id,
         reviewer_phone=decision.reviewer_phone,
+    )
+    draft = _message(conn, draft_id)
+    events.emit(
+        conn,
+        "draft.decided",
+        thread_id=draft["thread_id"],
+        correlation_id=draft["correlation_id"],
+        data={
+            "draft_id": draft_id,
+            "action": action.lower(),
+            "reviewer": events.reviewer(conn, decision.reviewer_id),
+            "channel": str(decision.channel),
+            "notes": decision.notes,
+            "body": draft["body"],
+            "status": draft["status"],
+            "previous_version": previous_version,
+        },
     )
 
 
@@ -174,6 +193,7 @@ def _approve(
     decision: Decision,
     action: ApprovalAction,
     since: str | None = None,
+    previous_version: str | None = None,
 ) -> Any:
     """Approve `draft_id`; `since`: when the version decided on was made (default: this one)."""
     draft = _message(conn, draft_id)
@@ -187,7 +207,9 @@ def _approve(
         actor_id=decision.reviewer_id,
         metadata={"channel": decision.channel, "notes": decision.notes},
     )
-    _record_approval(conn, draft_id, action, decision, since or draft["timestamp"])
+    _record_approval(
+        conn, draft_id, action, decision, since or draft["timestamp"], previous_version
+    )
     return draft
 
 
@@ -267,7 +289,14 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             metadata={"new_version": new_id},
         )
         if approve:
-            _approve(conn, new_id, decision, ApprovalAction.EDIT, since=old["timestamp"])
+            _approve(
+                conn,
+                new_id,
+                decision,
+                ApprovalAction.EDIT,
+                since=old["timestamp"],
+                previous_version=draft_id,
+            )
             draft_notices.issue_code(conn, new_id)  # so its old code can name it
         else:
             draft_notices.announce(conn, new_id)
