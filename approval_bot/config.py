@@ -55,11 +55,20 @@ class Settings:
     send_lease_seconds: float = 60.0
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default
     forwarded_allow_ips: tuple[str, ...] = ()
+    webhook_max_attempts: int = 8
+    webhook_concurrency: int = 8
+    webhook_allow_private: bool = False
+    event_retention_days: float = 30.0
 
     @property
     def sandbox(self) -> bool:
         """No Twilio credentials: sends go to the local sandbox gateway."""
         return self.twilio_account_sid is None
+
+    @property
+    def production(self) -> bool:
+        """Live Twilio credentials: the bot talks to real customers (not the sandbox)."""
+        return not self.sandbox
 
 
 def _url(name: str, value: str) -> str:
@@ -204,6 +213,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if "FORWARDED_ALLOW_IPS" in env
         else ()
     )
+    webhook_max_attempts = _count(
+        "WEBHOOK_MAX_ATTEMPTS", env.get("WEBHOOK_MAX_ATTEMPTS", "8"), 1, 20
+    )
+    webhook_concurrency = _count("WEBHOOK_CONCURRENCY", env.get("WEBHOOK_CONCURRENCY", "8"), 1, 64)
+    allow_private = env.get("WEBHOOK_ALLOW_PRIVATE", "false").lower()
+    if allow_private not in ("true", "false"):
+        raise SettingsError(
+            f"WEBHOOK_ALLOW_PRIVATE must be 'true' or 'false', not {allow_private!r}."
+        )
+    retention = _positive("EVENT_RETENTION_DAYS", env.get("EVENT_RETENTION_DAYS", "30"))
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -242,4 +261,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
+        webhook_max_attempts=webhook_max_attempts,
+        webhook_concurrency=webhook_concurrency,
+        webhook_allow_private=allow_private == "true",
+        event_retention_days=retention,
     )

@@ -75,7 +75,8 @@ def listen(listener: Callable[[], None]) -> Callable[[], None]:
     return lambda: _listeners.remove(listener)
 
 
-def _notify() -> None:
+def notify() -> None:
+    """Wake the listeners: events are waiting to be delivered."""
     for listener in list(_listeners):
         listener()
 
@@ -156,7 +157,7 @@ def emit(
         [(event_id, subscription_id, thread_id, now) for subscription_id in wanted],
     )
     if wanted:
-        call_after_commit(_notify)
+        call_after_commit(notify)
     return event_id
 
 

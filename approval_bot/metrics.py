@@ -127,6 +127,23 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhook_deliveries = Counter(
+            "approval_bot_webhook_deliveries",
+            "Webhook delivery attempts by what came of them (delivered, retry, failed, lost).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries_failed = Gauge(
+            "approval_bot_webhook_deliveries_failed",
+            "Events a subscription did not accept after every attempt (kept until resent).",
+            registry=self.registry,
+        )
+        self.webhook_deliveries_pending = Gauge(
+            "approval_bot_webhook_deliveries_pending",
+            "Events waiting to be delivered to a subscription, retries included.",
+            registry=self.registry,
+        )
+
     def record_decision(self, made: DecisionMade) -> None:
         """Count one committed decision; `review.listen` calls this once per decision."""
         self.decisions.labels(action=made.action, channel=made.channel).inc()

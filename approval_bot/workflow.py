@@ -395,9 +395,7 @@ def open_conversation(
             metadata={"from": None, "to": ConversationState.ACTIVE, "channel": channel},
         ),
     )
-    events.emit(
-        conn, "conversation.started", thread_id=thread_id, data={"channel": str(channel)}
-    )
+    events.emit(conn, "conversation.started", thread_id=thread_id, data={"channel": str(channel)})
 
 
 def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:

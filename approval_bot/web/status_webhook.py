@@ -41,7 +41,8 @@ async def receive(request: Request) -> Response:
     error_message = params.get("ErrorMessage") or None
 
     result = await db.write(
-        partial(delivery_callbacks.record, sid, status, error_code, error_message), priority=Priority.BULK
+        partial(delivery_callbacks.record, sid, status, error_code, error_message),
+        priority=Priority.BULK,
     )
     metrics.delivery_callbacks.labels(result=result).inc()
     if result != "duplicate":
