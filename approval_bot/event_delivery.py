@@ -200,15 +200,17 @@ class Deliverer:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
         rand: Callable[[], float] = random.random,
+        timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self._db = db
+        self._timeout = timeout
         self._check_address = settings.production and not settings.webhook_allow_private
         self._policy = policy(settings.webhook_max_attempts)
         self._concurrency = settings.webhook_concurrency
         self._metrics = metrics
         self._clock = clock
         self._rand = rand
-        self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._wakeup = asyncio.Event()
         self._active = False
         self._stopping = False
@@ -330,7 +332,7 @@ class Deliverer:
                 extensions=extensions,
             )
         except httpx.TimeoutException:
-            return Outcome(False, None, f"no answer within {TIMEOUT_SECONDS:g} s")
+            return Outcome(False, None, f"no answer within {self._timeout:g} s")
         except httpx.HTTPError as error:
             return Outcome(False, None, f"{type(error).__name__}: {error}"[:500])
         if 200 <= answer.status_code < 300:
