@@ -127,6 +127,17 @@ def claim(conn: sqlite3.Connection, now: datetime, room: int) -> list[Claimed]:
     return claimed
 
 
+def release_claims(conn: sqlite3.Connection) -> int:
+    """Free every claim: what was in flight when the last process died goes out again."""
+    cursor = conn.execute(
+        """
+        UPDATE webhook_deliveries SET claimed_at = NULL
+        WHERE status = 'pending' AND claimed_at IS NOT NULL
+        """
+    )
+    return cursor.rowcount
+
+
 def record(
     conn: sqlite3.Connection,
     work: Claimed,
@@ -215,6 +226,7 @@ class Deliverer:
         self._active = False
         self._stopping = False
         self._running: asyncio.Task[Any] | None = None
+        self._claims_released = False
         self._unlisten: Callable[[], None] | None = None
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
@@ -266,6 +278,10 @@ class Deliverer:
         self._active = True
         self._running = asyncio.current_task()
         in_flight: set[asyncio.Task[None]] = set()
+        if not self._claims_released:
+            # one process delivers: a claim left at start was its predecessor's, cut short
+            await self._db.write(release_claims, priority=Priority.BULK)
+            self._claims_released = True
         try:
             while True:
                 self._wakeup.clear()
@@ -293,6 +309,7 @@ class Deliverer:
             if in_flight:
                 await asyncio.wait(in_flight)
             self._active = False
+            self._running = None
 
     async def _deliver(self, work: Claimed) -> None:
         try:
@@ -322,7 +339,8 @@ class Deliverer:
             address = await webhooks.allowed_address(target, check=self._check_address)
         except webhooks.BadSubscription as error:
             return Outcome(False, None, f"refused: {error}")
-        headers = signed_headers(work, self._clock()) | {"host": _host_header(target)}
+        # signed at the wall clock: receivers check the timestamp against theirs
+        headers = signed_headers(work, utcnow()) | {"host": _host_header(target)}
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
             answer = await self._client.post(

@@ -47,17 +47,22 @@ class FakeReceiver:
     latency: float = 0.0
     hang_seconds: float = 30.0
     received: list[Received] = field(default_factory=list)
-    _script: deque[str] = field(default_factory=deque)
+    _script: dict[str | None, deque[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def script(self, *answers: str) -> None:
-        """The next requests' answers, in order; afterwards each is answered 200."""
+    def script(self, *answers: str, thread: str | None = None) -> None:
+        """The next requests' answers (of events of `thread`, or any), in order; afterwards
+        each is answered 200."""
         with self._lock:
-            self._script.extend(answers)
+            self._script.setdefault(thread, deque()).extend(answers)
 
-    def _next(self) -> str:
+    def _next(self, thread: str | None) -> str:
         with self._lock:
-            return self._script.popleft() if self._script else OK
+            for key in (thread, None):
+                queue = self._script.get(key)
+                if queue:
+                    return queue.popleft()
+            return OK
 
     def verify(self, headers: dict[str, str], body: str, secret: str | None = None) -> bool:
         key = secret or self.secret
@@ -131,7 +136,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
         headers = {name.lower(): value for name, value in self.headers.items()}
-        answer = self.fake._next()
+        try:
+            thread = json.loads(body).get("thread_id")
+        except ValueError:
+            thread = None
+        answer = self.fake._next(thread)
         record = Received(headers, body, self.fake.verify(headers, body), answer, time.time())
         with self.fake._lock:
             self.fake.received.append(record)
