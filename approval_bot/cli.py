@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__, accounts, audit, audit_checkpoint, directives, logs
+from . import __version__, accounts, audit, audit_checkpoint, directives, logs, webhooks
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -109,6 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
     faq.add_parser("list", help="list the entries")
     faq_remove = faq.add_parser("remove", help="remove an entry")
     faq_remove.add_argument("id", type=int)
+
+    webhook = commands.add_parser(
+        "webhook", help="subscriptions that receive events, signed (Standard Webhooks)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    webhook_add = webhook.add_parser("add", help="subscribe a URL (prints its secret once)")
+    webhook_add.add_argument("url")
+    webhook_add.add_argument(
+        "--events",
+        required=True,
+        help="comma-separated event types, or * for every type",
+    )
+    webhook.add_parser("list", help="list the subscriptions")
+    webhook_disable = webhook.add_parser("disable", help="stop delivering to a subscription")
+    webhook_disable.add_argument("id", type=int)
+    webhook_rotate = webhook.add_parser(
+        "rotate-secret", help="a new secret for a subscription (printed once)"
+    )
+    webhook_rotate.add_argument("id", type=int)
     return parser
 
 
@@ -259,6 +277,46 @@ async def _faq_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _webhook_add(settings: Settings, args: argparse.Namespace) -> int:
+    wanted = [part.strip() for part in args.events.split(",") if part.strip()]
+    async with opened(settings.database) as db:
+        added, secret = await webhooks.add(
+            db,
+            args.url,
+            wanted,
+            by=None,
+            check_address=settings.production and not settings.webhook_allow_private,
+        )
+    print(f"added webhook {added.id}: {added.url} ({', '.join(added.events)})")
+    print(f"secret (shown once): {secret}")
+    return 0
+
+
+async def _webhook_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        found = await webhooks.list_all(db)
+    if not found:
+        print("no webhooks yet: run `approval-bot webhook add URL --events '*'`")
+    for item in found:
+        state = "active" if item.active else "disabled"
+        print(f"{item.id}  {state}  {item.url}  {', '.join(item.events)}")
+    return 0
+
+
+async def _webhook_disable(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        await webhooks.disable(db, args.id, by=None)
+    print(f"disabled webhook {args.id}")
+    return 0
+
+
+async def _webhook_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        secret = await webhooks.rotate_secret(db, args.id, by=None)
+    print(f"new secret for webhook {args.id} (shown once): {secret}")
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init-db", None): _init_db,
@@ -274,6 +332,10 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("faq", "add"): _faq_add,
     ("faq", "list"): _faq_list,
     ("faq", "remove"): _faq_remove,
+    ("webhook", "add"): _webhook_add,
+    ("webhook", "list"): _webhook_list,
+    ("webhook", "disable"): _webhook_disable,
+    ("webhook", "rotate-secret"): _webhook_rotate,
 }
 
 
@@ -314,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         SchemaTooNew,
         accounts.AccountError,
         directives.InvalidGuidance,
+        webhooks.BadSubscription,
+        webhooks.UnknownSubscription,
         CommandFailed,
     ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)

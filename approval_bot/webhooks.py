@@ -181,7 +181,8 @@ async def add(
         wanted = events.check_types(event_types)
     except events.UnknownEventType as error:
         raise BadSubscription(str(error)) from None
-    await allowed_address(target, check=check_address)
+    if check_address:  # otherwise the host is resolved at each delivery only
+        await allowed_address(target, check=True)
     secret = new_secret()
 
     def insert(conn: sqlite3.Connection) -> Any:

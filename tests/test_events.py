@@ -9,15 +9,16 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import review, webhooks
+from approval_bot import review, webhooks, workflow
 from approval_bot.app import create_app
 from approval_bot.db import Database
-from approval_bot.models import DecisionChannel, Role
+from approval_bot.models import ApprovalAction, DecisionChannel, Role
 from tests import fake_twilio
 from tests.builders import make_drafted_inbound, make_reviewer
 from tests.fake_twilio import FakeTwilio
@@ -43,8 +44,9 @@ TODAY = {
 REFUSED = "+14155550166"  # the fake answers its send with Twilio's 21211
 
 
-def schema(event_type: str) -> dict:
-    return json.loads((SCHEMAS / f"{event_type}.json").read_text())
+def schema(event_type: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((SCHEMAS / f"{event_type}.json").read_text())
+    return document
 
 
 def outbox(db_path: Path) -> list[sqlite3.Row]:
@@ -180,7 +182,7 @@ async def test_a_rolled_back_review_action_leaves_no_event(db: Database):
 
     def approve_then_fail(conn: sqlite3.Connection) -> None:
         review._approve(
-            conn, draft, review.Decision(ana.id, DecisionChannel.API), review.ApprovalAction.APPROVE
+            conn, draft, review.Decision(ana.id, DecisionChannel.API), ApprovalAction.APPROVE
         )
         assert conn.execute("SELECT 1 FROM event_outbox WHERE type = 'draft.decided'").fetchone()
         raise RuntimeError("something later in the transaction failed")
@@ -188,15 +190,16 @@ async def test_a_rolled_back_review_action_leaves_no_event(db: Database):
     with pytest.raises(RuntimeError):
         await db.write(approve_then_fail)
     after = await db.fetchone("SELECT count(*) AS n FROM event_outbox")
-    assert after["n"] == before["n"]
+    assert before is not None and after is not None and after["n"] == before["n"]
     # and a refused action (approving twice) emits nothing either
     await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.API))
     decided = await db.fetchone(
         "SELECT count(*) AS n FROM event_outbox WHERE type = ?", ("draft.decided",)
     )
-    with pytest.raises(review.workflow.Conflict):
+    with pytest.raises(workflow.Conflict):
         await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.API))
     again = await db.fetchone(
         "SELECT count(*) AS n FROM event_outbox WHERE type = ?", ("draft.decided",)
     )
+    assert decided is not None and again is not None
     assert decided["n"] == again["n"] == 1

@@ -82,6 +82,16 @@ class DirectivesUpdate(_Request):
     faq: Annotated[list[FaqInput], Field(max_length=200)] | None = None
 
 
+class WebhookRequest(_Request):
+    """Subscribe a URL to events: `["*"]` for every type, or a list of types."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    events: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
+        Field(min_length=1, max_length=50),
+    ]
+
+
 # --- query strings --------------------------------------------------------------------------
 
 
@@ -249,6 +259,23 @@ class Directives(_Response):
     faq: list[FaqEntry]
 
 
+class Webhook(_Response):
+    id: int
+    url: str
+    events: list[str] = Field(description='the event types, or ["*"] for every type')
+    active: bool
+    created_by: int | None
+    created_at: str
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="the signing secret (whsec_…), shown only in this answer")
+
+
+class WebhookList(_Response):
+    items: list[Webhook]
+
+
 # --- the OpenAPI description ----------------------------------------------------------------
 
 ERROR_TEXT = {
@@ -268,7 +295,7 @@ ERROR_TEXT = {
 class Operation:
     """One documented endpoint: what it takes, what it answers, and the errors it may give."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     summary: str
     response: type[BaseModel]
@@ -277,6 +304,7 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default=())
+    status: int = 200  # the answer's status on success
 
 
 def _components(operations: list[Operation]) -> dict[str, Any]:
@@ -331,8 +359,8 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
         if op.query is not None:
             parameters += _query_parameters(op.query)
         responses: dict[str, Any] = {
-            "200": {
-                "description": "OK",
+            str(op.status): {
+                "description": "Created" if op.status == 201 else "OK",
                 "content": {"application/json": {"schema": _ref(op.response)}},
             }
         }
