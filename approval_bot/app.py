@@ -39,6 +39,7 @@ from .web import (
     simulator,
     stats_page,
     status_webhook,
+    webhooks_page,
 )
 from .web.common import SecurityHeaders, build_templates
 
@@ -152,6 +153,7 @@ def create_app(settings: Settings) -> Starlette:
             *directives_page.routes(),
             *simulator.routes(),
             *stats_page.routes(),
+            *webhooks_page.routes(),
         ],
         middleware=[
             Middleware(RequestLog),
