@@ -22,14 +22,15 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import accounts, draft_codes
+from approval_bot import accounts, draft_codes, event_delivery, webhooks
 from approval_bot.app import create_app
 from approval_bot.db import opened
 from tests import fake_twilio
 from tests.builders import make_reviewer
 from tests.fake_twilio import FakeTwilio
+from tests.fake_webhook_receiver import FakeReceiver
 from tests.history_seed import REVIEWERS, seed_history
-from tests.query_plans import Tracer, full_scans, trace
+from tests.query_plans import Tracer, full_scans, shape, trace
 from tests.test_reviewer_sms_end_to_end import wait_for
 from tests.twilio_client import BUSINESS, CUSTOMER, PUBLIC, Twilio
 from tests.webclient import Web
@@ -73,6 +74,9 @@ ALLOWED: dict[str, str] = {
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
     " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
     " messages.timestamp, messages.id LIMIT ?": _QUEUE,
+    # event_delivery.claim: the head of each subscription's conversation queue, among the
+    # pending deliveries (a partial index: as many rows as wait, not the history)
+    shape(event_delivery._DUE): "the pending deliveries: as many as are waiting",
     # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")
     "SELECT draft_codes.code, messages.receiver, messages.body FROM messages INDEXED BY"
     " messages_pending_replies JOIN draft_codes ON draft_codes.message_id = messages.id WHERE"
@@ -199,6 +203,7 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
         assert response.status_code == 200, response.text
 
     twilio.run(draft_codes.prune_codes, twilio.db)
+    twilio.run(event_delivery.prune_events, twilio.db, 30)
     # every text to a reviewer, the answers too, has been sent
     wait_until(
         db_path, "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE status = 'PENDING')"
@@ -221,14 +226,25 @@ def test_no_hot_path_statement_scans_a_growing_table(history: Path, make_setting
         TWILIO_FROM_NUMBER=BUSINESS,
         TWILIO_API_BASE_URL=fake.url,
         SEND_POLL_SECONDS="0.1",
+        WEBHOOK_ALLOW_PRIVATE="true",  # the subscriber is on loopback
     )
     tracer = Tracer({})
     # on the public https address, where the session cookie (https only) is sent
-    with TestClient(create_app(settings), base_url=PUBLIC) as client:
+    with FakeReceiver() as receiver, TestClient(create_app(settings), base_url=PUBLIC) as client:
         twilio = Twilio(client, settings)
+        _, receiver.secret = twilio.run(
+            webhooks.add, twilio.db, receiver.url, ["*"], by=None, check_address=False
+        )
         assert twilio.run(trace, twilio.db, tracer) >= 2
         drive(twilio, fake, history)
+        # every event the paths emitted reached the subscriber
+        wait_until(
+            history,
+            "SELECT 1 WHERE NOT EXISTS"
+            " (SELECT 1 FROM webhook_deliveries WHERE status != 'delivered')",
+        )
         twilio.run(trace, twilio.db, None)
+        assert len(receiver.accepted()) > 20
 
     assert len(tracer.seen) > 40  # the paths ran: a few dozen distinct statements
     conn = sqlite3.connect(history)
