@@ -1,5 +1,6 @@
 """A webhook consumer on loopback: verifies Standard Webhooks signatures with the
-`standardwebhooks` library, and can answer 500, time out or drop the connection.
+`standardwebhooks` library, and can answer 500, time out, drop the connection, or hold a
+request until released.
 
 Each POST is recorded with its headers, body, whether its signature verified with the
 receiver's secret, and when it arrived. Run as a module it serves until stdin closes,
@@ -18,7 +19,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-OK, FAIL, TIMEOUT, DROP = "ok", "500", "timeout", "drop"
+OK, FAIL, TIMEOUT, DROP, HOLD = "ok", "500", "timeout", "drop", "hold"
 
 
 @dataclass
@@ -49,6 +50,11 @@ class FakeReceiver:
     received: list[Received] = field(default_factory=list)
     _script: dict[str | None, deque[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Let held requests go (answered 200, to whoever still listens)."""
+        self._released.set()
 
     def script(self, *answers: str, thread: str | None = None) -> None:
         """The next requests' answers (of events of `thread`, or any), in order; afterwards
@@ -146,6 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.received.append(record)
         if self.fake.latency:
             time.sleep(self.fake.latency)
+        if answer == HOLD:
+            self.fake._released.wait()
         if answer == DROP:
             self.close_connection = True
             return
@@ -153,7 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.fake.hang_seconds)
             self.close_connection = True
             return
-        self._reply(500 if answer == FAIL else 200, b"{}")
+        try:
+            self._reply(500 if answer == FAIL else 200, b"{}")
+        except OSError:  # a held request's sender died meanwhile: nobody reads the answer
+            self.close_connection = True
 
 
 def main() -> None:
