@@ -20,7 +20,8 @@ REFUSED_BODIES = {
 def test_every_endpoint_that_takes_a_body_is_covered():
     methods = {(op.method, op.path) for op in BODY_OPERATIONS}
     assert ("PUT", "/api/v1/directives") in methods
-    assert len(methods) == 7
+    assert ("POST", "/api/v1/webhooks") in methods
+    assert len(methods) == 8
 
 
 @pytest.mark.parametrize("content", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
