@@ -31,6 +31,13 @@ from approval_bot.web.api import PREFIX
 
 from .builders import make_draft, make_inbound, make_reviewer
 
+# the API's operations, counted by hand from the README's API table (14 before issue 12;
+# issue 12: the facts PATCH, opt-out, not-opt-out; issue 14: GET /templates,
+# PUT /templates/{key}, POST /threads/{thread_id}/template; issue 13: GET /threads,
+# GET /threads/{id}/messages, takeover, release, close, dismiss; issue 17: GET /webhooks,
+# POST /webhooks, DELETE /webhooks/{webhook_id})
+OPERATIONS = 29
+
 MAX_EXAMPLES = 12  # per operation: enough to reach each refusal, small enough for a shared CI box
 
 
@@ -54,7 +61,7 @@ def test_the_description_is_valid_openapi_and_matches_the_routes(make_settings):
         for method in (route.methods or set()) - {"HEAD"}
     }
     assert described == served
-    assert len(served) == 17
+    assert len(served) == OPERATIONS
 
 
 def test_every_operation_documents_its_errors_with_the_error_shape(make_settings):
@@ -69,7 +76,8 @@ def test_every_operation_documents_its_errors_with_the_error_shape(make_settings
                 ref = response["content"]["application/json"]["schema"]["$ref"]
                 if status not in ("200", "201"):
                     assert ref == "#/components/schemas/Error"
-            if "{" in path:
+            # a PUT creates what its path names (a template): nothing there to be missing
+            if "{" in path and method != "put":
                 assert "404" in responses, (method, path)
             if "requestBody" in operation:
                 assert {"413", "415", "422"} <= set(responses), (method, path)
@@ -100,6 +108,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_se
         "draft_id": messages,
         "message_id": messages,
         "thread_id": list(THREADS),
+        "key": ["help", "greeting", "holding"],
         "webhook_id": ["1", "2"],
     }
     app = create_app(make_settings())
@@ -137,7 +146,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_se
             tested.append(operation.label)
     finally:
         asgi.shutdown_lifespans()
-    assert len(tested) == 17
+    assert len(tested) == OPERATIONS
     events = asyncio.run(_events_by_the_token(db_path))
     # the fuzz reached the review actions on seeded drafts and threads, not only 404s
     assert {"Approved", "Thread Paused"} & events, events

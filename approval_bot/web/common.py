@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import understanding_words
 from ..paths import TEMPLATES_DIR
 from . import auth
 
@@ -72,6 +73,8 @@ def build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[auth.context])
     templates.env.filters["waited"] = waited
     templates.env.filters["short_time"] = short_time
+    templates.env.filters["understood"] = understanding_words.describe
+    templates.env.filters["appointment_time"] = understanding_words.when
     return templates
 
 
