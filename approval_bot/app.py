@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs, review, sending_gate, understanding
+from . import event_delivery, jobs, review, sending_gate, understanding
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -44,6 +44,7 @@ from .web import (
     stats_page,
     status_webhook,
     templates_page,
+    webhooks_page,
 )
 from .web.common import SecurityHeaders, build_templates
 
@@ -113,10 +114,14 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(drafting.aclose)
             sender = Sender(db, gateway, settings, metrics=metrics)
             stack.push_async_callback(sender.stop)
+            deliverer = event_delivery.Deliverer(db, settings, metrics=metrics)
+            stack.push_async_callback(deliverer.stop)
             stack.push_async_callback(chain.stop)
             scheduler = build_scheduler()
             jobs.register(scheduler, db, settings, drafting)
+            event_delivery.register_retention(scheduler, db, settings)
             sender.schedule(scheduler)
+            deliverer.schedule(scheduler)
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=False)
             yield {
@@ -164,6 +169,7 @@ def create_app(settings: Settings) -> Starlette:
             *templates_page.routes(),
             *simulator.routes(),
             *stats_page.routes(),
+            *webhooks_page.routes(),
         ],
         middleware=[
             Middleware(RequestLog),

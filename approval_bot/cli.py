@@ -21,6 +21,7 @@ from . import (
     logs,
     message_templates,
     sending_gate,
+    webhooks,
 )
 from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
@@ -143,6 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     profile_set = profile.add_parser("set", help="replace the profile from a JSON file")
     profile_set.add_argument("file", help="the profile as JSON (the API's shape); '-' for stdin")
     profile.add_parser("show", help="print the profile as JSON")
+    webhook = commands.add_parser(
+        "webhook", help="subscriptions that receive events, signed (Standard Webhooks)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    webhook_add = webhook.add_parser("add", help="subscribe a URL (prints its secret once)")
+    webhook_add.add_argument("url")
+    webhook_add.add_argument(
+        "--events",
+        required=True,
+        help="comma-separated event types, or * for every type",
+    )
+    webhook.add_parser("list", help="list the subscriptions")
+    webhook_disable = webhook.add_parser("disable", help="stop delivering to a subscription")
+    webhook_disable.add_argument("id", type=int)
+    webhook_rotate = webhook.add_parser(
+        "rotate-secret", help="a new secret for a subscription (printed once)"
+    )
+    webhook_rotate.add_argument("id", type=int)
     template = commands.add_parser(
         "template", help="the texts the bot sends: greeting, help, fallback, missed call, …"
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -391,6 +409,46 @@ async def _profile_show(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _webhook_add(settings: Settings, args: argparse.Namespace) -> int:
+    wanted = [part.strip() for part in args.events.split(",") if part.strip()]
+    async with opened(settings.database) as db:
+        added, secret = await webhooks.add(
+            db,
+            args.url,
+            wanted,
+            by=None,
+            check_address=settings.production and not settings.webhook_allow_private,
+        )
+    print(f"added webhook {added.id}: {added.url} ({', '.join(added.events)})")
+    print(f"secret (shown once): {secret}")
+    return 0
+
+
+async def _webhook_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        found = await webhooks.list_all(db)
+    if not found:
+        print("no webhooks yet: run `approval-bot webhook add URL --events '*'`")
+    for item in found:
+        state = "active" if item.active else "disabled"
+        print(f"{item.id}  {state}  {item.url}  {', '.join(item.events)}")
+    return 0
+
+
+async def _webhook_disable(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        await webhooks.disable(db, args.id, by=None)
+    print(f"disabled webhook {args.id}")
+    return 0
+
+
+async def _webhook_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        secret = await webhooks.rotate_secret(db, args.id, by=None)
+    print(f"new secret for webhook {args.id} (shown once): {secret}")
+    return 0
+
+
 def _print_template(template: message_templates.Template) -> None:
     approval = (
         f"pre-approved by {template.pre_approved_by_name} at {template.pre_approved_at}"
@@ -458,6 +516,10 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     **{("sending", action): _sending_change for action in sending_gate.STEPS},
     ("profile", "set"): _profile_set,
     ("profile", "show"): _profile_show,
+    ("webhook", "add"): _webhook_add,
+    ("webhook", "list"): _webhook_list,
+    ("webhook", "disable"): _webhook_disable,
+    ("webhook", "rotate-secret"): _webhook_rotate,
     ("template", "list"): _template_list,
     ("template", "show"): _template_show,
     ("template", "set"): _template_set,
@@ -503,6 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts.AccountError,
         directives.InvalidGuidance,
         business.InvalidProfile,
+        webhooks.BadSubscription,
+        webhooks.UnknownSubscription,
         message_templates.InvalidTemplate,
         message_templates.UnknownTemplate,
         message_templates.NotAdmin,

@@ -64,6 +64,10 @@ class Settings:
     def gate_stale_after(self) -> timedelta:
         return timedelta(minutes=self.gate_stale_minutes)
 
+    webhook_max_attempts: int = 8
+    webhook_concurrency: int = 8
+    webhook_allow_private: bool = False
+    event_retention_days: float = 30.0
     # the zone customers' "9:30 Saturday" is read in, and appointment times are written in
     business_timezone: ZoneInfo = ZoneInfo("UTC")
     # after a human's reply, the customer's next texts wait for a human this long
@@ -73,6 +77,11 @@ class Settings:
     def sandbox(self) -> bool:
         """No Twilio credentials: sends go to the local sandbox gateway."""
         return self.twilio_account_sid is None
+
+    @property
+    def production(self) -> bool:
+        """Live Twilio credentials: the bot talks to real customers (not the sandbox)."""
+        return not self.sandbox
 
 
 def _url(name: str, value: str) -> str:
@@ -227,6 +236,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if "FORWARDED_ALLOW_IPS" in env
         else ()
     )
+    webhook_max_attempts = _count(
+        "WEBHOOK_MAX_ATTEMPTS", env.get("WEBHOOK_MAX_ATTEMPTS", "8"), 1, 20
+    )
+    webhook_concurrency = _count("WEBHOOK_CONCURRENCY", env.get("WEBHOOK_CONCURRENCY", "8"), 1, 64)
+    allow_private = env.get("WEBHOOK_ALLOW_PRIVATE", "false").lower()
+    if allow_private not in ("true", "false"):
+        raise SettingsError(
+            f"WEBHOOK_ALLOW_PRIVATE must be 'true' or 'false', not {allow_private!r}."
+        )
+    retention = _positive("EVENT_RETENTION_DAYS", env.get("EVENT_RETENTION_DAYS", "30"))
     override_text = env.get("HUMAN_OVERRIDE_WINDOW_SECONDS", "60")
     # 0 turns the window off; anything else must be a positive number
     override_window = (
@@ -275,6 +294,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
         gate_stale_minutes=gate_stale,
+        webhook_max_attempts=webhook_max_attempts,
+        webhook_concurrency=webhook_concurrency,
+        webhook_allow_private=allow_private == "true",
+        event_retention_days=retention,
         business_timezone=business_timezone,
         human_override_window_seconds=override_window,
     )

@@ -37,6 +37,7 @@ _after_commit: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
 _closing: ContextVar[dict[str, Callable[[sqlite3.Connection], None]] | None] = ContextVar(
     "closing", default=None
 )
+_on_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("on_commit", default=None)
 
 
 def log_after_commit(message: str, extra: dict[str, Any]) -> None:
@@ -46,6 +47,19 @@ def log_after_commit(message: str, extra: dict[str, Any]) -> None:
         committed_log.info(message, extra=extra)
     else:
         pending.append((message, extra))
+
+
+def call_after_commit(callback: Callable[[], None]) -> None:
+    """Call `callback` (on the writer's thread) once the current write transaction commits.
+
+    It is not called when the transaction rolls back; outside one it is called at once.
+    It must be quick and thread-safe: it runs before the next transaction starts.
+    """
+    pending = _on_commit.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 def at_transaction_end(key: str, make: Callable[[], Closing]) -> Closing | None:
@@ -250,27 +264,38 @@ class Writer:
         conn = self._conn
         outcomes: list[tuple[Any, BaseException | None]] = []
         logged: list[tuple[str, dict[str, Any]]] = []
+        committed: list[Callable[[], None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
-                outcomes.append(self._attempt(job, logged))
+                outcomes.append(self._attempt(job, logged, committed))
             conn.execute("COMMIT")
         except BaseException as failure:  # the BEGIN or the COMMIT failed: nothing was kept
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(None, failure)] * len(batch)
-            logged = []
+            logged, committed = [], []
         for message, extra in logged:
             committed_log.info(message, extra=extra)
+        for callback in committed:
+            try:
+                callback()
+            except Exception:  # a listener's failure must not lose the callers' answers
+                committed_log.exception("an after-commit callback failed")
         for job, (result, error) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, result, error)
 
     def _attempt(
-        self, job: _Job, logged: list[tuple[str, dict[str, Any]]]
+        self,
+        job: _Job,
+        logged: list[tuple[str, dict[str, Any]]],
+        committed: list[Callable[[], None]],
     ) -> tuple[Any, BaseException | None]:
         conn = self._conn
         pending: list[tuple[str, dict[str, Any]]] = []
+        callbacks: list[Callable[[], None]] = []
         token = _after_commit.set(pending)
+        on_commit = _on_commit.set(callbacks)
         steps: dict[str, Callable[[sqlite3.Connection], None]] = {}
         closing = _closing.set(steps)
         conn.execute("SAVEPOINT job")
@@ -285,8 +310,10 @@ class Writer:
         finally:
             _closing.reset(closing)
             _after_commit.reset(token)
+            _on_commit.reset(on_commit)
         conn.execute("RELEASE job")
         logged.extend(pending)
+        committed.extend(callbacks)
         return result, None
 
 
@@ -341,12 +368,14 @@ class Database:
             finally:
                 await self._reader.execute("COMMIT")
 
+    # a read waits for an open snapshot to end: on the one reader connection it would run
+    # inside that read transaction and see the database as it was when the snapshot began
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
+        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
+        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
             return await cursor.fetchone()
 
     async def schema_version(self) -> int:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import audit, auto_replies, draft_notices, review, workflow, worklists
+from . import audit, auto_replies, draft_notices, events, review, workflow, worklists
 from . import conversation_rules as rules
 from .conversation_rules import BOOKING_INTENT
 from .db import Database, Priority
@@ -354,6 +354,18 @@ def _receive_sms(
     override_seconds: float,
     understood: Understanding | None = None,
 ) -> Received:
+    # the text starts a chain: what it changes (an opt-out, a pause, a flag) carries its sid
+    with events.correlation(sms.message_sid):
+        return _route_sms(conn, sms, keyword, override_seconds, understood)
+
+
+def _route_sms(
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    keyword: Keyword | None,
+    override_seconds: float,
+    understood: Understanding | None,
+) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
         return Received(Outcome.DUPLICATE)
     reviewer_id = _reviewer(conn, sms.sender)
@@ -555,6 +567,11 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
 
 
 def _receive_missed_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
+    with events.correlation(call.call_sid):
+        return _record_call(conn, call)
+
+
+def _record_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
     if not _first_time(conn, VOICE_PROVIDER, call.call_sid):
         return CallReceived(duplicate=True)
     reviewer_id = _reviewer(conn, call.caller)

@@ -169,6 +169,22 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhook_deliveries = Counter(
+            "approval_bot_webhook_deliveries",
+            "Webhook delivery attempts by what came of them (delivered, retry, failed, lost).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries_failed = Gauge(
+            "approval_bot_webhook_deliveries_failed",
+            "Events a subscription did not accept after every attempt (kept until resent).",
+            registry=self.registry,
+        )
+        self.webhook_deliveries_pending = Gauge(
+            "approval_bot_webhook_deliveries_pending",
+            "Events waiting to be delivered to a subscription, retries included.",
+            registry=self.registry,
+        )
         self.rule_pauses = Counter(
             "approval_bot_rule_pauses",
             "Threads the conversation rules paused, by cause (soft_no, confusion, "

@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 from . import (
     audit,
     draft_notices,
+    events,
     message_templates,
     rollups,
     sending_gate,
@@ -191,8 +192,10 @@ def _record_approval(
     action: ApprovalAction,
     decision: Decision,
     since: str,
+    previous_version: str | None = None,
 ) -> None:
-    """The decision's `approvals` row and its rollups; `since`: the decided version's creation."""
+    """The decision's `approvals` row, its rollups and its draft.decided event; `since`: the
+    decided version's creation; `previous_version`: the version an edit replaced."""
     at = now_iso()
     conn.execute(
         """
@@ -218,6 +221,23 @@ def _record_approval(
         channel=decision.channel,
         reviewer_id=decision.reviewer_id,
         reviewer_phone=decision.reviewer_phone,
+    )
+    draft = _message(conn, draft_id)
+    events.emit(
+        conn,
+        "draft.decided",
+        thread_id=draft["thread_id"],
+        correlation_id=draft["correlation_id"],
+        data={
+            "draft_id": draft_id,
+            "action": action.lower(),
+            "reviewer": events.reviewer(conn, decision.reviewer_id),
+            "channel": str(decision.channel),
+            "notes": decision.notes,
+            "body": draft["body"],
+            "status": draft["status"],
+            "previous_version": previous_version,
+        },
     )
 
 
@@ -265,6 +285,7 @@ def _approve(
     decision: Decision,
     action: ApprovalAction,
     since: str | None = None,
+    previous_version: str | None = None,
 ) -> Any:
     """Approve `draft_id`; `since`: when the version decided on was made (default: this one)."""
     draft = _message(conn, draft_id)
@@ -280,7 +301,9 @@ def _approve(
         actor_id=decision.reviewer_id,
         metadata={"channel": decision.channel, "notes": decision.notes},
     )
-    _record_approval(conn, draft_id, action, decision, since or draft["timestamp"])
+    _record_approval(
+        conn, draft_id, action, decision, since or draft["timestamp"], previous_version
+    )
     return draft
 
 
@@ -362,7 +385,14 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             metadata={"new_version": new_id},
         )
         if approve:
-            _approve(conn, new_id, decision, ApprovalAction.EDIT, since=old["timestamp"])
+            _approve(
+                conn,
+                new_id,
+                decision,
+                ApprovalAction.EDIT,
+                since=old["timestamp"],
+                previous_version=draft_id,
+            )
             draft_notices.issue_code(conn, new_id)  # so its old code can name it
         else:
             draft_notices.announce(conn, new_id)
@@ -884,6 +914,16 @@ def _hold_for(
             metadata={"from_reviewer": forced_from, "forced": forced_from is not None},
         ),
     )
+    events.emit(
+        conn,
+        "thread.taken_over",
+        thread_id=thread_id,
+        data={
+            "by": events.reviewer(conn, reviewer_id),
+            "previous_holder": events.reviewer(conn, forced_from),
+            "forced": forced_from is not None,
+        },
+    )
     give_back_texts(conn, thread_id, (S.RECEIVED,), reviewer_id)
 
 
@@ -939,6 +979,15 @@ async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
                 thread_id=thread_id,
                 metadata={"holder": holder},
             ),
+        )
+        events.emit(
+            conn,
+            "thread.released",
+            thread_id=thread_id,
+            data={
+                "by": events.reviewer(conn, reviewer_id),
+                "holder": events.reviewer(conn, holder),
+            },
         )
         if controls["paused"] or controls["opted_out"]:
             return False  # a pause keeps its texts until the resume

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import audit, delivery, review, sending_gate, whatsapp_window, workflow
+from . import audit, delivery, events, review, sending_gate, whatsapp_window, workflow
 from .config import Settings
 from .db import Database, Priority
 from .gateways import (
@@ -362,6 +362,13 @@ class MessageLane:
         row = self._current(conn, work)
         if row is None:
             return
+        # an opt-out or a flag this outcome causes belongs to the reply's chain
+        with events.correlation(row["correlation_id"]):
+            self._record(conn, work, row, result, now)
+
+    def _record(
+        self, conn: sqlite3.Connection, work: Work, row: Any, result: SendResult, now: datetime
+    ) -> None:
         if result.outcome is Outcome.ACCEPTED:
             assert result.sid is not None
             self._sent(conn, work, result.sid, result.status, reconciled=False)

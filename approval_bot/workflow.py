@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from . import audit, rollups
+from . import audit, events, rollups
 from .conversation_rules import AppointmentStatus, Contact, new_contact
 from .facts import merge_facts
 from .models import (
@@ -255,6 +255,7 @@ def create_message(
         raise ValueError(f"create_message cannot set {sorted(unknown)}")
     message_id = str(uuid.uuid4())
     now = now_iso()
+    correlation_id = _correlation_of(conn, type, fields)
     row: dict[str, Any] = {
         "id": message_id,
         "thread_id": thread_id,
@@ -268,6 +269,7 @@ def create_message(
         "channel": channel,
         "draft_meta": json.dumps(draft_meta) if draft_meta is not None else None,
         "updated_at": now,
+        "correlation_id": correlation_id,
         "sender_role": _DEFAULT_ROLE[type],
         "mode": _DEFAULT_MODE[type],
         **fields,
@@ -287,7 +289,96 @@ def create_message(
             metadata={"from": None, "to": target, "type": type, **(metadata or {})},
         ),
     )
+    _emit_created(conn, row, event, actor_id, metadata or {})
     return message_id
+
+
+def _correlation_of(
+    conn: sqlite3.Connection, type_: MessageType, fields: Mapping[str, Any]
+) -> str | None:
+    """A customer's message starts its chain (its MessageSid); a reply joins its message's."""
+    if type_ is INBOUND:
+        sid: str | None = fields.get("provider_sid")
+        return sid
+    answered = fields.get("in_reply_to_id")
+    if answered is None:
+        return None
+    row = conn.execute("SELECT correlation_id FROM messages WHERE id = ?", (answered,)).fetchone()
+    return None if row is None else row["correlation_id"]
+
+
+def _emit_created(
+    conn: sqlite3.Connection,
+    row: Mapping[str, Any],
+    event: Event,
+    actor_id: int | None,
+    metadata: Mapping[str, Any],
+) -> None:
+    """message.received for a customer's message, draft.created for a new reply version."""
+    if row["type"] == INBOUND:
+        events.emit(
+            conn,
+            "message.received",
+            thread_id=row["thread_id"],
+            correlation_id=row["correlation_id"],
+            data={
+                "message_id": row["id"],
+                "message_sid": row["correlation_id"],
+                "channel": row["channel"],
+                "from": row["sender"],
+                "to": row["receiver"],
+                "body": row["body"],
+                "media": json.loads(row["media"]),
+                "status": row["status"],
+                "keyword": metadata.get("keyword"),
+            },
+        )
+    elif event in (Event.DRAFT_CREATED, Event.EDIT):
+        events.emit(
+            conn,
+            "draft.created",
+            thread_id=row["thread_id"],
+            correlation_id=row["correlation_id"],
+            data={
+                "draft_id": row["id"],
+                "in_reply_to_id": row.get("in_reply_to_id"),
+                "version": row.get("draft_version", 1),
+                "body": row["body"],
+                "written_by": "reviewer" if event is Event.EDIT else "drafter",
+                "reviewer": events.reviewer(conn, actor_id),
+                "previous_version": metadata.get("previous_version"),
+            },
+        )
+
+
+def _emit_send_outcome(conn: sqlite3.Connection, message_id: str, event: Event) -> None:
+    """message.sent when Twilio took a reply, message.failed when it never will."""
+    if event not in (Event.SEND_ACCEPTED, Event.SEND_FAILED):
+        return
+    row = conn.execute(
+        """
+        SELECT id, thread_id, receiver, body, provider_sid, delivery_status, error_code,
+               error_message, correlation_id, type
+        FROM messages WHERE id = ?
+        """,
+        (message_id,),
+    ).fetchone()
+    data: dict[str, Any] = {"message_id": row["id"], "to": row["receiver"]}
+    if event is Event.SEND_ACCEPTED:
+        data |= {
+            "provider_sid": row["provider_sid"],
+            "delivery_status": row["delivery_status"],
+            "body": row["body"],
+        }
+    else:
+        data |= {"error_code": row["error_code"], "error_message": row["error_message"]}
+    events.emit(
+        conn,
+        "message.sent" if event is Event.SEND_ACCEPTED else "message.failed",
+        thread_id=row["thread_id"],
+        correlation_id=row["correlation_id"],
+        data=data,
+    )
 
 
 def change_status(
@@ -338,6 +429,7 @@ def change_status(
             metadata={"from": expected, "to": target, **(metadata or {})},
         ),
     )
+    _emit_send_outcome(conn, message_id, event)
 
 
 def open_conversation(
@@ -366,6 +458,7 @@ def open_conversation(
             metadata={"from": None, "to": ConversationState.ACTIVE, "channel": channel},
         ),
     )
+    events.emit(conn, "conversation.started", thread_id=thread_id, data={"channel": str(channel)})
 
 
 def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
@@ -421,6 +514,24 @@ def change_conversation_state(
             metadata={"from": expected, "to": target, "reason": reason},
         ),
     )
+    if target is ConversationState.NEEDS_ATTENTION:
+        events.emit(
+            conn,
+            "conversation.needs_attention",
+            thread_id=thread_id,
+            data={"reason": reason, "previous_state": str(expected)},
+        )
+    elif target is ConversationState.CLOSED:
+        events.emit(
+            conn,
+            "conversation.closed",
+            thread_id=thread_id,
+            data={
+                "reason": reason,
+                "previous_state": str(expected),
+                "by": events.reviewer(conn, actor_id),
+            },
+        )
 
 
 def set_paused(
@@ -464,6 +575,16 @@ def set_paused(
             metadata={"reason": reason, "kind": kind},
         ),
     )
+    events.emit(
+        conn,
+        "thread.paused" if paused else "thread.resumed",
+        thread_id=thread_id,
+        data={
+            "kind": str(kind),
+            "reason": reason if paused else None,
+            "by": events.reviewer(conn, actor_id),
+        },
+    )
 
 
 def set_opted_out(
@@ -494,6 +615,12 @@ def set_opted_out(
             thread_id=thread_id,
             metadata={"source": source},
         ),
+    )
+    events.emit(
+        conn,
+        "conversation.opted_out" if opted_out else "conversation.opted_in",
+        thread_id=thread_id,
+        data={"source": source},
     )
 
 
@@ -574,6 +701,17 @@ def set_appointment(
             metadata={"from": expected, "to": status, "appointment_at": at, "text": message_id},
         ),
     )
+    events.emit(
+        conn,
+        "appointment.changed",
+        thread_id=thread_id,
+        data={
+            "from": str(expected),
+            "to": str(status),
+            "appointment_at": at,
+            "message_id": message_id,
+        },
+    )
 
 
 def start_contact(conn: sqlite3.Connection, thread_id: str, now: datetime) -> Contact:
@@ -647,5 +785,16 @@ def change_facts(
             thread_id=thread_id,
             metadata={"patch": patch, "facts": after, "source": source},
         ),
+    )
+    events.emit(
+        conn,
+        "facts.changed",
+        thread_id=thread_id,
+        data={
+            "patch": patch,
+            "facts": after,
+            "source": source,
+            "by": events.reviewer(conn, actor_id),
+        },
     )
     return after

@@ -13,7 +13,17 @@ import aiosqlite
 from approval_bot.db import Database
 
 # the tables that grow with history: a scan of one of them costs more every day
-GROWING = frozenset({"messages", "audit_log", "approvals", "draft_codes", "notifications"})
+GROWING = frozenset(
+    {
+        "messages",
+        "audit_log",
+        "approvals",
+        "draft_codes",
+        "notifications",
+        "event_outbox",
+        "webhook_deliveries",
+    }
+)
 _NOT_DATA = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|CREATE)\b", re.I)
 # one pass, so that a quote in a comment or "--" in a string is read as what it is
 _TOKEN = re.compile(r"(--[^\n]*)|'(?:[^']|'')*'|(?<![\w.$])-?\d+(?:\.\d+)?(?![\w.])")

@@ -32,6 +32,10 @@ SETTING_NAMES = frozenset(
         "LOG_FORMAT",
         "METRICS_PUBLIC",
         "FORWARDED_ALLOW_IPS",
+        "WEBHOOK_MAX_ATTEMPTS",
+        "WEBHOOK_CONCURRENCY",
+        "WEBHOOK_ALLOW_PRIVATE",
+        "EVENT_RETENTION_DAYS",
     }
 )
 

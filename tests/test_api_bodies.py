@@ -28,7 +28,9 @@ def test_every_endpoint_that_takes_a_body_is_covered():
         ("POST", "/api/v1/threads/{thread_id}/template"),
     } <= (methods)
     assert ("PUT", "/api/v1/profile") in methods  # issue 16
-    assert len(methods) == 13  # issue 13 adds dismiss {"reason"?}, the gate PUT /sending
+    assert ("POST", "/api/v1/webhooks") in methods  # issue 17
+    # issue 13 adds dismiss {"reason"?}, the gate PUT /sending
+    assert len(methods) == 14
 
 
 @pytest.mark.parametrize("content", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())

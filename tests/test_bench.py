@@ -116,3 +116,23 @@ def test_quick_scale_run_reports_every_figure(tmp_path: Path) -> None:
     assert document["ratios"]["drafted_over_bare"]["2k"] is not None
     # the markdown tables come from the same document
     assert "| 2k |" in done.stdout and "drafted ÷ bare" in done.stdout
+
+
+@pytest.mark.slow
+def test_events_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "events.json"
+    done = run_script(
+        str(BENCH / "events.py"), "--texts", "60", "--customers", "12", "--settle", "120",
+        "--json", str(out), "--workdir", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    for run in ("ingest_without_subscription", "ingest_with_subscription"):
+        assert document[run]["texts"] == 60 and document[run]["errors"] == 0
+        assert document[run]["per_s"] > 0
+    # a message.received per text and a conversation.started per customer, drafts besides
+    assert document["events"] > 60 + 12
+    assert document["delivered"] == document["events"] and document["lost"] == 0
+    assert document["bad_signatures"] == 0 and document["duplicates"] >= 0
+    assert document["commit_to_delivered_ms"]["p95"] is not None
+    assert document["delivered_per_s"] > 0 and document["ingest_cost_pct"] is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -614,3 +615,41 @@ def test_reviewer_quiet_hours_are_set_checked_and_cleared(run: RunCli, cli_env: 
     (ana,) = rows(cli_env, "SELECT quiet_start, quiet_end FROM reviewers")
     assert tuple(ana) == (None, None)
     assert audit_events(cli_env).count("Reviewer Quiet Hours Set") == 2
+
+
+WEBHOOK_URL = "https://93.184.216.34/hooks"  # a public address: no DNS needed
+SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{43}=")  # 32 bytes in base64
+URL = WEBHOOK_URL
+
+
+def test_cli_add_list_rotate_disable(run, cli_env):
+    added = run("webhook", "add", URL, "--events", "draft.decided,message.sent")
+    assert added.code == 0, added.err
+    first = SECRET.search(added.out)
+    assert first is not None
+    assert "added webhook 1" in added.out
+    listed = run("webhook", "list")
+    assert "1  active  " + URL in listed.out and "draft.decided, message.sent" in listed.out
+    assert first[0] not in listed.out  # the secret is shown once
+    rotated = run("webhook", "rotate-secret", "1")
+    second = SECRET.search(rotated.out)
+    assert rotated.code == 0 and second is not None and second[0] != first[0]
+    (row,) = rows(cli_env, "SELECT secret, active FROM webhook_subscriptions")
+    assert row["secret"] == second[0]
+    assert run("webhook", "disable", "1").code == 0
+    assert "1  disabled" in run("webhook", "list").out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("webhook", "add", "ftp://example.com/", "--events", "*"), "http:// or https://"),
+        (("webhook", "add", URL, "--events", "draft.maybe"), "unknown event type draft.maybe"),
+        (("webhook", "disable", "7"), "no webhook subscription 7"),
+        (("webhook", "rotate-secret", "7"), "no webhook subscription 7"),
+    ],
+)
+def test_cli_refusals_change_nothing(run, cli_env, argv, message):
+    done = run(*argv)
+    assert done.code == 1 and message in done.err and "Traceback" not in done.err
+    assert rows(cli_env, "SELECT * FROM webhook_subscriptions") == []

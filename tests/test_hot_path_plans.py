@@ -13,6 +13,7 @@ table that grows with history: such a statement gets slower every day.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,14 +23,15 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import accounts, draft_codes, review
+from approval_bot import accounts, draft_codes, event_delivery, review, webhooks
 from approval_bot.app import create_app
 from approval_bot.db import opened
 from tests import fake_twilio
 from tests.builders import approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
+from tests.fake_webhook_receiver import FakeReceiver
 from tests.history_seed import REVIEWERS, seed_history
-from tests.query_plans import Tracer, full_scans, trace
+from tests.query_plans import Tracer, full_scans, shape, trace
 from tests.test_reviewer_sms_end_to_end import wait_for
 from tests.twilio_client import BUSINESS, CUSTOMER, PUBLIC, Twilio
 from tests.webclient import Web
@@ -76,6 +78,9 @@ ALLOWED: dict[str, str] = {
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
     " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
     " messages.timestamp, messages.id LIMIT ?": _QUEUE,
+    # event_delivery.claim: the head of each subscription's conversation queue, among the
+    # pending deliveries (a partial index: as many rows as wait, not the history)
+    shape(re.sub(r":\w+", "?", event_delivery._DUE)): "the pending deliveries: as many as wait",
     # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
     "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
     " timestamp, id LIMIT ?": _TRANSIENT,
@@ -255,6 +260,7 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
     twilio.run(review.prune_idempotency_keys, twilio.db)
 
     twilio.run(draft_codes.prune_codes, twilio.db)
+    twilio.run(event_delivery.prune_events, twilio.db, 30)
     # every text to a reviewer, the answers too, has been sent
     wait_until(
         db_path, "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE status = 'PENDING')"
@@ -277,14 +283,25 @@ def test_no_hot_path_statement_scans_a_growing_table(history: Path, make_setting
         TWILIO_FROM_NUMBER=BUSINESS,
         TWILIO_API_BASE_URL=fake.url,
         SEND_POLL_SECONDS="0.1",
+        WEBHOOK_ALLOW_PRIVATE="true",  # the subscriber is on loopback
     )
     tracer = Tracer({})
     # on the public https address, where the session cookie (https only) is sent
-    with TestClient(create_app(settings), base_url=PUBLIC) as client:
+    with FakeReceiver() as receiver, TestClient(create_app(settings), base_url=PUBLIC) as client:
         twilio = Twilio(client, settings)
+        _, receiver.secret = twilio.run(
+            webhooks.add, twilio.db, receiver.url, ["*"], by=None, check_address=False
+        )
         assert twilio.run(trace, twilio.db, tracer) >= 2
         drive(twilio, fake, history)
+        # every event the paths emitted reached the subscriber
+        wait_until(
+            history,
+            "SELECT 1 WHERE NOT EXISTS"
+            " (SELECT 1 FROM webhook_deliveries WHERE status != 'delivered')",
+        )
         twilio.run(trace, twilio.db, None)
+        assert len(receiver.accepted()) > 20
 
     assert len(tracer.seen) > 40  # the paths ran: a few dozen distinct statements
     conn = sqlite3.connect(history)

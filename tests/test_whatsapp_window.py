@@ -192,6 +192,10 @@ async def test_a_chosen_template_goes_with_content_sid_and_content_variables(
         "SELECT count(*) AS n FROM messages WHERE type = 'DRAFT' AND status = 'SUPERSEDED'"
     )
     assert superseded is not None and superseded["n"] == 1
+    # the sender's funnel told subscribers, as for any reply (issue 17)
+    sent = await db.fetchall("SELECT data FROM event_outbox WHERE type = 'message.sent'")
+    assert [json.loads(r["data"])["message_id"] for r in sent] == [reply]
+    assert json.loads(sent[0]["data"])["body"] == "Hi Ana, Cuts & Co has news about your booking."
 
 
 @pytest.mark.anyio

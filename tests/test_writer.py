@@ -142,3 +142,25 @@ async def test_a_reviewers_approve_commits_before_the_webhooks_queued_ahead_of_i
     )
     assert len(stored) == len(texts)
     assert approved["id"] < min(row["id"] for row in stored)
+
+
+async def test_a_read_during_someone_elses_snapshot_sees_what_was_committed_since(db):
+    await db.write(lambda conn: conn.execute("CREATE TABLE t (x INTEGER)"))
+    began, done = asyncio.Event(), asyncio.Event()
+
+    async def long_snapshot() -> None:
+        async with db.snapshot() as conn:
+            await conn.execute("SELECT count(*) FROM t")
+            began.set()
+            await done.wait()
+
+    holder = asyncio.create_task(long_snapshot())
+    await began.wait()
+    await db.write(lambda conn: conn.execute("INSERT INTO t VALUES (1)"))
+    reader = asyncio.create_task(db.fetchone("SELECT count(*) AS n FROM t"))
+    await asyncio.sleep(0.05)
+    done.set()
+    await holder
+    # the snapshot began before the insert; a plain read after the commit must see it
+    row = await reader
+    assert row is not None and row["n"] == 1

@@ -29,6 +29,7 @@ from .. import (
     queries,
     review,
     sending_gate,
+    webhooks,
     whatsapp_window,
     workflow,
 )
@@ -227,7 +228,7 @@ def endpoint(op: Operation) -> Callable[[Handler], Handler]:
                     await _name_the_decision(request.state.db, error, error.conflict_on)
                 return error.response()
             answer = op.response.model_validate(result)
-            return JSONResponse(answer.model_dump(mode="json"))
+            return JSONResponse(answer.model_dump(mode="json"), status_code=op.status)
 
         OPERATIONS.append(op)
         _ROUTES.append(Route(op.path, run, methods=[op.method]))
@@ -953,6 +954,82 @@ async def put_profile(call: Call) -> dict[str, Any]:
         raise ApiError(403, "only an admin can change the business profile")
     await business.put(call.db, call.body, call.reviewer.id)
     return business.document(call.body)
+
+
+# --- webhook subscriptions (admins) --------------------------------------------------------
+
+ADMINS_ONLY = "only an admin may manage webhooks"
+
+
+def _admin(call: Call) -> None:
+    if call.reviewer.role != Role.ADMIN:
+        raise ApiError(403, ADMINS_ONLY)
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/webhooks",
+        "The webhook subscriptions (admins); secrets are never shown again",
+        schema.WebhookList,
+        errors=(403,),
+    )
+)
+async def list_webhooks(call: Call) -> dict[str, Any]:
+    _admin(call)
+    return {"items": [item.public() for item in await webhooks.list_all(call.db)]}
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/webhooks",
+        "Subscribe a URL to events (admins); the answer holds its secret, shown only then",
+        schema.WebhookCreated,
+        body=schema.WebhookRequest,
+        errors=(403, 413, 415, 422),
+        status=201,
+    )
+)
+async def add_webhook(call: Call) -> dict[str, Any]:
+    _admin(call)
+    body: schema.WebhookRequest = call.body
+    settings = call.request.state.settings
+    try:
+        added, secret = await webhooks.add(
+            call.db,
+            body.url,
+            body.events,
+            by=call.reviewer.id,
+            check_address=settings.production and not settings.webhook_allow_private,
+        )
+    except webhooks.BadSubscription as error:
+        field = "events" if "event type" in str(error) else "url"
+        raise ApiError(422, str(error), field) from None
+    return {**added.public(), "secret": secret}
+
+
+@endpoint(
+    Operation(
+        "DELETE",
+        f"{PREFIX}/webhooks/{{webhook_id}}",
+        "Remove a subscription and its deliveries (admins); answers what was removed",
+        schema.Webhook,
+        errors=(403, 404),
+        path_params=("webhook_id",),
+    )
+)
+async def remove_webhook(call: Call) -> dict[str, Any]:
+    _admin(call)
+    raw = call.path("webhook_id")
+    found = [item for item in await webhooks.list_all(call.db) if str(item.id) == raw]
+    if not found:
+        raise ApiError(404, f"no webhook subscription {raw}")
+    try:
+        await webhooks.remove(call.db, found[0].id, by=call.reviewer.id)
+    except webhooks.UnknownSubscription as error:
+        raise ApiError(404, str(error)) from None
+    return found[0].public()
 
 
 async def openapi_json(request: Request) -> Response:

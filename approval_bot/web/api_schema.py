@@ -133,6 +133,16 @@ class TemplateSend(_Request):
     ] = Field(default_factory=dict)
 
 
+class WebhookRequest(_Request):
+    """Subscribe a URL to events: `["*"]` for every type, or a list of types."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    events: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=100)]],
+        Field(min_length=1, max_length=50),
+    ]
+
+
 # --- query strings --------------------------------------------------------------------------
 
 
@@ -401,6 +411,23 @@ class SendingGate(_Response):
     changed_at: str | None
 
 
+class Webhook(_Response):
+    id: int
+    url: str
+    events: list[str] = Field(description='the event types, or ["*"] for every type')
+    active: bool
+    created_by: int | None
+    created_at: str
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="the signing secret (whsec_…), shown only in this answer")
+
+
+class WebhookList(_Response):
+    items: list[Webhook]
+
+
 # --- the OpenAPI description ----------------------------------------------------------------
 
 ERROR_TEXT = {
@@ -422,7 +449,7 @@ ERROR_TEXT = {
 class Operation:
     """One documented endpoint: what it takes, what it answers, and the errors it may give."""
 
-    method: Literal["GET", "POST", "PUT", "PATCH"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str
     summary: str
     response: type[BaseModel]
@@ -431,6 +458,7 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default=())
+    status: int = 200  # the answer's status on success
     # optional request headers it reads: (name, description)
     headers: tuple[tuple[str, str], ...] = field(default=())
 
@@ -497,8 +525,8 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
             for name, text in op.headers
         ]
         responses: dict[str, Any] = {
-            "200": {
-                "description": "OK",
+            str(op.status): {
+                "description": "Created" if op.status == 201 else "OK",
                 "content": {"application/json": {"schema": _ref(op.response)}},
             }
         }

@@ -48,6 +48,17 @@ async def metrics(request: Request) -> Response:
     instruments.queue_depth.set(depth)
     age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0
     instruments.oldest_pending_age.set(age)
+    # both through partial indexes: as many rows as are failed or waiting, not the history
+    failed = await db.fetchone(
+        "SELECT count(*) AS n FROM webhook_deliveries INDEXED BY webhook_deliveries_failed"
+        " WHERE status = 'failed'"
+    )
+    pending = await db.fetchone(
+        "SELECT count(*) AS n FROM webhook_deliveries INDEXED BY webhook_deliveries_due"
+        " WHERE status = 'pending'"
+    )
+    instruments.webhook_deliveries_failed.set(failed["n"] if failed else 0)
+    instruments.webhook_deliveries_pending.set(pending["n"] if pending else 0)
     week_ago = (datetime.now(UTC) - TAKEOVER_WINDOW).isoformat(timespec="microseconds")
     active = await db.fetchone(
         """

@@ -1,0 +1,401 @@
+"""Delivery of the event outbox to webhook subscriptions, signed per Standard Webhooks.
+
+A scheduler job claims due deliveries in a short write transaction, POSTs each with httpx
+outside any transaction (at most WEBHOOK_CONCURRENCY at once), and records each outcome
+in another: 2xx is delivered; anything else is tried again with exponential backoff and
+full jitter, until WEBHOOK_MAX_ATTEMPTS, then failed. Per subscription and conversation,
+only the earliest pending delivery is ever claimed, so events arrive in order and a later
+one waits while an earlier one is retried. A claim older than LEASE means the process died
+mid-delivery: the event is delivered again (at least once; consumers dedupe on
+`webhook-id`, the event's id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from standardwebhooks.webhooks import Webhook
+
+from . import events, webhooks
+from .config import Settings
+from .db import Database, Priority
+from .metrics import Metrics
+from .retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DELIVERY_JOB_ID = "webhook-delivery"
+RETENTION_JOB_ID = "event-retention"
+POLL_SECONDS = 1.0
+TIMEOUT_SECONDS = 10.0
+# a claim outlives one resolution and one request; older, its process died
+LEASE = timedelta(seconds=60)
+RETENTION_EVERY = timedelta(hours=1)
+RETENTION_BATCH = 500
+USER_AGENT = "approval-bot-webhooks/1"
+
+
+def policy(max_attempts: int) -> RetryPolicy:
+    """After attempt n a wait in [0, 12 min × 2ⁿ⁻¹]: with 8 attempts at most ~25 h in all."""
+    return RetryPolicy(base_seconds=720.0, cap_seconds=86400.0, max_attempts=max_attempts)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One delivery on its way out."""
+
+    id: int
+    event_id: str
+    url: str
+    secret: str
+    attempts: int  # made before this one
+    body: str
+    claimed_at: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    status: int | None
+    error: str | None
+
+
+# the earliest pending delivery of each (subscription, conversation), due, not held
+_DUE = """
+    SELECT webhook_deliveries.id, webhook_deliveries.event_id, webhook_deliveries.attempts,
+           webhook_subscriptions.url, webhook_subscriptions.secret
+    FROM webhook_deliveries INDEXED BY webhook_deliveries_due
+    JOIN webhook_subscriptions ON webhook_subscriptions.id = webhook_deliveries.subscription_id
+    WHERE webhook_deliveries.status = 'pending'
+      AND ((webhook_deliveries.claimed_at IS NULL AND webhook_deliveries.next_attempt_at <= :now)
+           OR webhook_deliveries.claimed_at <= :stale_before)
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries AS earlier INDEXED BY webhook_deliveries_queue
+          WHERE earlier.subscription_id = webhook_deliveries.subscription_id
+            AND earlier.thread_id IS webhook_deliveries.thread_id
+            AND earlier.status = 'pending' AND earlier.id < webhook_deliveries.id)
+    ORDER BY webhook_deliveries.next_attempt_at LIMIT :room
+"""
+
+
+def claim(conn: sqlite3.Connection, now: datetime, room: int) -> list[Claimed]:
+    """Claim up to `room` due deliveries, each with its signed-to-be body."""
+    now_text = _iso(now)
+    rows = conn.execute(
+        _DUE, {"now": now_text, "stale_before": _iso(now - LEASE), "room": room}
+    ).fetchall()
+    claimed = []
+    for row in rows:
+        conn.execute(
+            "UPDATE webhook_deliveries SET claimed_at = ? WHERE id = ?", (now_text, row["id"])
+        )
+        event = conn.execute(
+            "SELECT * FROM event_outbox WHERE id = ?", (row["event_id"],)
+        ).fetchone()
+        body = json.dumps(events.envelope(event), separators=(",", ":"))
+        claimed.append(
+            Claimed(
+                row["id"],
+                row["event_id"],
+                row["url"],
+                row["secret"],
+                row["attempts"],
+                body,
+                now_text,
+            )
+        )
+    return claimed
+
+
+def release_claims(conn: sqlite3.Connection) -> int:
+    """Free every claim: what was in flight when the last process died goes out again."""
+    cursor = conn.execute(
+        """
+        UPDATE webhook_deliveries SET claimed_at = NULL
+        WHERE status = 'pending' AND claimed_at IS NOT NULL
+        """
+    )
+    return cursor.rowcount
+
+
+def record(
+    conn: sqlite3.Connection,
+    work: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    retry: RetryPolicy,
+    rand: Callable[[], float],
+) -> str:
+    """Record one attempt's outcome if the claim is still ours; delivered, retry, failed
+    or lost (another pass took the claim over)."""
+    attempts = work.attempts + 1
+    fields: dict[str, str | None]
+    if outcome.delivered:
+        result, fields = "delivered", {"status": "delivered", "delivered_at": _iso(now)}
+    elif retry.exhausted(attempts):
+        result, fields = "failed", {"status": "failed", "delivered_at": None}
+    else:
+        wait = timedelta(seconds=retry.delay(attempts, rand))
+        result, fields = "retry", {"next_attempt_at": _iso(now + wait)}
+    assignments = "".join(f", {name} = :{name}" for name in fields)
+    cursor = conn.execute(
+        f"""
+        UPDATE webhook_deliveries SET claimed_at = NULL, attempts = :attempts,
+               last_status = :last_status, last_error = :last_error{assignments}
+        WHERE id = :id AND status = 'pending' AND claimed_at = :claimed_at
+        """,
+        {
+            "attempts": attempts,
+            "last_status": outcome.status,
+            "last_error": outcome.error,
+            "id": work.id,
+            "claimed_at": work.claimed_at,
+            **fields,
+        },
+    )
+    return result if cursor.rowcount == 1 else "lost"
+
+
+def signed_headers(work: Claimed, moment: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers for `work`'s body at `moment`."""
+    signature = Webhook(work.secret).sign(work.event_id, moment, work.body)
+    return {
+        "webhook-id": work.event_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+def _pinned(target: webhooks.Target, address: str) -> str:
+    """The URL with its host replaced by the address checked, so no second lookup happens."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{target.scheme}://{host}:{target.port}{target.path}"
+
+
+def _host_header(target: webhooks.Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+class Deliverer:
+    """The delivery job and its wake-ups; `run` is the scheduler job."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rand: Callable[[], float] = random.random,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        self._db = db
+        self._timeout = timeout
+        self._check_address = settings.production and not settings.webhook_allow_private
+        self._policy = policy(settings.webhook_max_attempts)
+        self._concurrency = settings.webhook_concurrency
+        self._metrics = metrics
+        self._clock = clock
+        self._rand = rand
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._wakeup = asyncio.Event()
+        self._active = False
+        self._stopping = False
+        self._running: asyncio.Task[Any] | None = None
+        self._claims_released = False
+        self._unlisten: Callable[[], None] | None = None
+
+    def schedule(self, scheduler: AsyncIOScheduler) -> None:
+        """Add the job (every POLL_SECONDS and at once), woken by each emitted event."""
+        scheduler.add_job(
+            self.run,
+            "interval",
+            seconds=POLL_SECONDS,
+            id=DELIVERY_JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+        )
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            if self._stopping:
+                return
+            self._wakeup.set()
+            if not self._active:
+                job = scheduler.get_job(DELIVERY_JOB_ID)
+                if job is not None:
+                    job.modify(next_run_time=utcnow())
+
+        def skipped(event: JobEvent) -> None:
+            if event.job_id == DELIVERY_JOB_ID and not self._stopping:
+                self._wakeup.set()
+
+        def wake_from_writer() -> None:
+            # called on the writer's thread after a commit: hop to the loop
+            loop.call_soon_threadsafe(wake)
+
+        self._unlisten = events.listen(wake_from_writer)
+        scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
+
+    async def stop(self) -> None:
+        """Claim nothing more, let deliveries in flight finish, close the client."""
+        self._stopping = True
+        if self._unlisten is not None:
+            self._unlisten()
+        self._wakeup.set()
+        running = self._running
+        if running is not None and not running.done():
+            await asyncio.wait({running})
+        await self._client.aclose()
+
+    async def run(self) -> None:
+        """Deliver everything due, at most WEBHOOK_CONCURRENCY at once."""
+        self._active = True
+        self._running = asyncio.current_task()
+        in_flight: set[asyncio.Task[None]] = set()
+        if not self._claims_released:
+            # one process delivers: a claim left at start was its predecessor's, cut short
+            await self._db.write(release_claims, priority=Priority.BULK)
+            self._claims_released = True
+        try:
+            while True:
+                self._wakeup.clear()
+                room = self._concurrency - len(in_flight)
+                if room > 0 and not self._stopping:
+                    work = await self._db.write(
+                        partial(claim, now=self._clock(), room=room), priority=Priority.BULK
+                    )
+                    in_flight |= {asyncio.create_task(self._deliver(item)) for item in work}
+                if not in_flight:
+                    if self._wakeup.is_set() and not self._stopping:
+                        continue
+                    return
+                waiter = asyncio.create_task(self._wakeup.wait())
+                done, _ = await asyncio.wait(
+                    in_flight | {waiter}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not waiter.done():
+                    waiter.cancel()
+                # a finished delivery may free the next event of its conversation
+                if done - {waiter}:
+                    self._wakeup.set()
+                in_flight -= done
+        finally:
+            if in_flight:
+                await asyncio.wait(in_flight)
+            self._active = False
+            self._running = None
+
+    async def _deliver(self, work: Claimed) -> None:
+        try:
+            outcome = await self._post(work)
+            now = self._clock()
+            result = await self._db.write(
+                lambda conn: record(conn, work, outcome, now, self._policy, self._rand),
+                priority=Priority.BULK,
+            )
+            if self._metrics is not None:
+                self._metrics.webhook_deliveries.labels(result=result).inc()
+            if result == "failed":
+                log.warning(
+                    "webhook delivery %s of event %s failed for good: %s",
+                    work.id,
+                    work.event_id,
+                    outcome.error,
+                )
+        except Exception:
+            # the claim stays: when the lease runs out the event is delivered again
+            log.exception("webhook delivery %s failed unexpectedly", work.id)
+
+    async def _post(self, work: Claimed) -> Outcome:
+        """One signed POST; what came of it."""
+        try:
+            target = webhooks.parse_url(work.url)
+            address = await webhooks.allowed_address(target, check=self._check_address)
+        except webhooks.BadSubscription as error:
+            return Outcome(False, None, f"refused: {error}")
+        # signed at the wall clock: receivers check the timestamp against theirs
+        headers = signed_headers(work, utcnow()) | {"host": _host_header(target)}
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            answer = await self._client.post(
+                _pinned(target, address),
+                content=work.body.encode(),
+                headers=headers,
+                extensions=extensions,
+            )
+        except httpx.TimeoutException:
+            return Outcome(False, None, f"no answer within {self._timeout:g} s")
+        except httpx.HTTPError as error:
+            return Outcome(False, None, f"{type(error).__name__}: {error}"[:500])
+        if 200 <= answer.status_code < 300:
+            return Outcome(True, answer.status_code, None)
+        return Outcome(False, answer.status_code, f"answered {answer.status_code}")
+
+
+def prune_batch(conn: sqlite3.Connection, before: str) -> int:
+    """Delete up to RETENTION_BATCH events older than `before` that every subscription got."""
+    cursor = conn.execute(
+        """
+        DELETE FROM event_outbox WHERE seq IN (
+            SELECT seq FROM event_outbox
+            WHERE occurred_at < ?
+              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
+                              WHERE webhook_deliveries.event_id = event_outbox.id
+                                AND webhook_deliveries.status != 'delivered')
+            ORDER BY occurred_at LIMIT ?)
+        """,
+        (before, RETENTION_BATCH),
+    )
+    return cursor.rowcount
+
+
+async def prune_events(db: Database, retention_days: float) -> int:
+    """Delete delivered events older than `retention_days`, in batches; how many.
+
+    An event some subscription has not received (failed, or still pending) is kept until
+    it is resent and delivered, or the subscription is removed.
+    """
+    before = _iso(utcnow() - timedelta(days=retention_days))
+    total = 0
+    while True:
+        deleted = await db.write(lambda conn: prune_batch(conn, before), priority=Priority.BULK)
+        total += deleted
+        if deleted < RETENTION_BATCH:
+            return total
+
+
+def register_retention(scheduler: AsyncIOScheduler, db: Database, settings: Settings) -> None:
+    scheduler.add_job(
+        prune_events,
+        "interval",
+        seconds=RETENTION_EVERY.total_seconds(),
+        args=[db, settings.event_retention_days],
+        id=RETENTION_JOB_ID,
+        replace_existing=True,
+    )
