@@ -160,6 +160,10 @@ def test_the_app_drafts_with_the_model_after_the_webhook_has_answered(
             assert draft["body"] == "Yes, we are open 9 to 5."
             assert '"drafter": "openai"' in draft["draft_meta"]
             assert '"model": "fake-model"' in draft["draft_meta"]
+            # the model's reading is kept with its draft; the rules ran on the built-in one,
+            # stored on the customer's text when it arrived
+            assert json.loads(draft["draft_meta"])["understanding"]["source"] == "model"
+            assert json.loads(inbound["understanding"])["source"] == "builtin"
 
 
 # -- the reply and the understanding in one structured answer

@@ -36,7 +36,7 @@ from ..models import (
     Sentiment,
 )
 from ..sms_text import bounded
-from ..understanding import Understanding
+from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
@@ -170,6 +170,14 @@ def _meta(result: DraftResult, started: float) -> dict[str, Any]:
         "findings": [finding.as_dict() for finding in result.findings],
         "fallback_reason": result.fallback_reason,
         "source": result.source,
+        # what the model read in the text (source "model"); the conversation rules ran on
+        # the built-in understanding stored on the customer's message when it arrived
+        "understanding": (
+            json.loads(result.understanding.to_json())
+            if result.understanding is not None
+            and result.understanding.source is UnderstandingSource.MODEL
+            else None
+        ),
     }
 
 
