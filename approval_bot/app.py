@@ -31,6 +31,7 @@ from .web import (
     audit_pages,
     auth,
     directives_page,
+    form_errors,
     inbound_webhooks,
     metrics_endpoint,
     pages,
@@ -119,6 +120,9 @@ def create_app(settings: Settings) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        again = await form_errors.rerender(request, exc.status_code, exc.detail)
+        if again is not None:
+            return again
         if "text/html" in request.headers.get("accept", ""):
             return templates.TemplateResponse(
                 request,
@@ -131,6 +135,19 @@ def create_app(settings: Settings) -> Starlette:
             {"error": {"code": exc.status_code, "message": exc.detail}},
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # the traceback is logged by the server; the reviewer gets the site's own page
+        if "text/html" in request.headers.get("accept", ""):
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status_code": 500, "detail": "Something went wrong on our side."},
+                status_code=500,
+            )
+        return JSONResponse(
+            {"error": {"code": 500, "message": "internal server error"}}, status_code=500
         )
 
     app = Starlette(
@@ -154,7 +171,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(SecurityHeaders),
             auth.session_middleware(settings),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
     )
     app.state.templates = templates

@@ -116,7 +116,7 @@ _CARD_COLUMNS = """
     messages.in_reply_to_id, messages.sentiment,
     conversations.state AS conversation_state, conversations.sentiment AS conversation_sentiment,
     conversations.attention_reason, conversations.opted_out,
-    thread_controls.paused, thread_controls.paused_reason
+    thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind
 """
 
 
@@ -318,7 +318,7 @@ async def threads_needing_attention(
         """
         SELECT conversations.thread_id, conversations.channel, conversations.sentiment,
                conversations.attention_reason, conversations.last_activity_at,
-               thread_controls.paused, thread_controls.paused_reason
+               thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind
         FROM conversations JOIN thread_controls USING (thread_id)
         WHERE conversations.state = 'NEEDS_ATTENTION'
           AND (conversations.last_activity_at, conversations.thread_id) > (?, ?)
@@ -341,8 +341,8 @@ async def paused_threads(db: Database, after: str | None = None, limit: int | No
     rows = await db.fetchall(
         """
         SELECT thread_controls.thread_id, thread_controls.paused_reason,
-               thread_controls.last_updated, conversations.state, conversations.opted_out,
-               conversations.channel
+               thread_controls.pause_kind, thread_controls.last_updated, conversations.state,
+               conversations.opted_out, conversations.channel
         FROM thread_controls JOIN conversations USING (thread_id)
         WHERE thread_controls.paused = 1
           AND (thread_controls.last_updated, thread_controls.thread_id) > (?, ?)
@@ -378,7 +378,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             conn,
             """
             SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
-                   thread_controls.last_updated AS control_updated
+                   thread_controls.pause_kind, thread_controls.last_updated AS control_updated
             FROM conversations JOIN thread_controls USING (thread_id)
             WHERE thread_id = ?
             """,
@@ -648,3 +648,36 @@ async def guidance(db: Database, scope: str | None = None) -> dict[str, list[dic
         "directives": [_dict(row) for row in directives],
         "faq": [{**_dict(row), "keywords": _json_list(row["keywords"])} for row in faq],
     }
+
+
+MENU_COUNT_CAP = 999
+
+
+async def menu_counts(db: Database) -> dict[str, int]:
+    """How many replies wait in the queue, messages need a reply, threads need a person.
+
+    Each count stops at MENU_COUNT_CAP + 1 rows, so a deep backlog costs what a shallow one does.
+    """
+    capped = MENU_COUNT_CAP + 1
+    async with db.snapshot() as conn:
+        row = await _one(
+            conn,
+            f"""
+            SELECT
+              (SELECT count(*) FROM (SELECT 1 FROM messages {_PENDING_INDEX}
+                 WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
+                 LIMIT :cap)) AS queue,
+              (SELECT count(*) FROM (SELECT 1 FROM messages
+                 WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+                   AND NOT EXISTS (
+                     SELECT 1 FROM messages AS reply
+                     WHERE reply.in_reply_to_id = messages.id
+                       AND reply.status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND', 'SENT'))
+                 LIMIT :cap)) AS needs_review,
+              (SELECT count(*) FROM (SELECT 1 FROM conversations
+                 WHERE state = 'NEEDS_ATTENTION' LIMIT :cap)) AS attention
+            """,
+            {"cap": capped},
+        )
+    assert row is not None
+    return {name: int(row[name]) for name in ("queue", "needs_review", "attention")}

@@ -24,13 +24,14 @@ from starlette.routing import BaseRoute, Route
 from .. import directives, drafting, queries, review, workflow
 from ..accounts import Reviewer, reviewer_for_token
 from ..db import Database
-from ..models import DecisionChannel, MessageStatus, MessageType
+from ..models import DecisionChannel, MessageType
+from ..phrases import decided_words
 from ..scheduler import wake_sender
 from . import api_schema as schema
 from .api_schema import Operation
 from .common import short_time
 from .metrics_endpoint import bearer_token
-from .pages import STATUS_WORDS, conflict_message
+from .pages import conflict_message
 
 PREFIX = "/api/v1"
 
@@ -83,7 +84,7 @@ def review_errors() -> Iterator[None]:
 async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> None:
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
     for outcome in await queries.outcomes(db, [message_id]):
-        words = STATUS_WORDS.get(MessageStatus(outcome.status), outcome.status.lower())
+        words = decided_words(outcome.status)
         via = f" via {outcome.channel}" if outcome.channel else ""
         error.message = (
             f"Already {words} by {outcome.actor}{via} at "

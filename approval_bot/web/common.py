@@ -12,8 +12,9 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import phrases
 from ..paths import TEMPLATES_DIR
-from . import auth
+from . import auth, form_errors
 
 # Scripts only from our own origin: customer text can never become a running script.
 CONTENT_SECURITY_POLICY = (
@@ -72,6 +73,8 @@ def build_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[auth.context])
     templates.env.filters["waited"] = waited
     templates.env.filters["short_time"] = short_time
+    phrases.install(templates.env)
+    form_errors.install(templates.env)
     return templates
 
 

@@ -19,37 +19,32 @@ from starlette.routing import BaseRoute, Route
 from .. import drafting, queries, review, workflow
 from ..accounts import Reviewer
 from ..db import Database
-from ..models import DecisionChannel, MessageStatus
+from ..models import DecisionChannel
+from ..phrases import decided_words, event_phrase, phrase
 from ..scheduler import wake_sender
 from . import auth
 from .common import render, short_time, text_field
 from .worddiff import word_diff
 
-S = MessageStatus
 MAX_WATCHED = 100
-
-# how a reply that left the queue is described to someone who still had it open
-STATUS_WORDS = {
-    S.APPROVED_TO_SEND: "approved",
-    S.SENT: "approved and sent",
-    S.FAILED_SEND: "approved, but sending failed",
-    S.REJECTED: "rejected",
-    S.SUPERSEDED: "replaced by a newer version",
-    S.PAUSED_THREAD: "held because the thread was paused",
-    S.DRAFT_PENDING_APPROVAL: "still pending",
-}
 
 
 def conflict_message(error: workflow.Conflict) -> str:
     """A conflict told to a reviewer: what happened already, by whom and when."""
     when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
     if error.subject.startswith("message "):
-        words = STATUS_WORDS.get(S(error.actual), error.actual.lower())
+        words = decided_words(error.actual)
         return f"Already {words} by {error.changed_by}{when}; nothing was changed."
     what = error.subject.split(" ", 1)[0]  # "thread" or "conversation"
-    state = error.actual.lower().replace("_", " ")
+    state = phrase(error.actual, "ConversationState").lower()
     by = f"last change by {error.changed_by}{when}"
     return f"The {what} is already {state} ({by}); nothing was changed."
+
+
+def refusal_message(error: workflow.TransitionRefused) -> str:
+    """A move the workflow does not allow, said as what the reply is now."""
+    now = phrase(error.source, "MessageStatus").lower() if error.source else "new"
+    return f"Not possible now: this is {now} ({event_phrase(error.event).lower()} is not allowed)."
 
 
 @contextmanager
@@ -66,7 +61,7 @@ def review_errors() -> Iterator[None]:
     except workflow.UnknownRecord as error:
         raise HTTPException(404, str(error)) from None
     except workflow.TransitionRefused as error:
-        raise HTTPException(409, str(error)) from None
+        raise HTTPException(409, refusal_message(error)) from None
 
 
 def done(request: Request, form: FormData, message: str, default: str = "/") -> Response:
@@ -171,6 +166,16 @@ async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
     return render(request, "_card.html", {"card": card})
 
 
+def _outcome_text(outcome: queries.Outcome) -> str:
+    """'Rejected by Bob by text at …', and what became of the reply when that says more."""
+    text = f"{event_phrase(outcome.event)} by {outcome.actor}"
+    if outcome.channel:
+        text += f" {phrase(outcome.channel, 'DecisionChannel')}"
+    text += f" at {short_time(outcome.timestamp)} UTC"
+    now = decided_words(outcome.status)
+    return text if now in text.lower() else f"{text}; {now}"
+
+
 @auth.fragment
 async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
     """Which of the watched replies were decided (and by whom), and which arrived after."""
@@ -187,10 +192,7 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
                 {
                     "id": o.draft_id,
                     "status": o.status,
-                    "text": f"{STATUS_WORDS.get(S(o.status), o.status).capitalize()}: "
-                    f"{o.event} by {o.actor}"
-                    + (f" via {o.channel}" if o.channel else "")
-                    + f" at {short_time(o.timestamp)} UTC",
+                    "text": _outcome_text(o),
                 }
                 for o in decided
             ],
@@ -198,6 +200,12 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
             "newest": arrived[-1][1] if arrived else after,
         }
     )
+
+
+@auth.fragment
+async def menu_counts(request: Request, reviewer: Reviewer) -> Response:
+    """The menu's counts (queue, needs reply, attention), which every page refreshes."""
+    return JSONResponse(await queries.menu_counts(request.state.db))
 
 
 # --- review actions ------------------------------------------------------------------------
@@ -325,6 +333,7 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}", thread_page, name="thread"),
         Route("/fragments/cards/{draft_id}", card_fragment, name="card_fragment"),
         Route("/queue/updates", queue_updates, name="queue_updates"),
+        Route("/fragments/menu-counts", menu_counts, name="menu_counts"),
         Route("/drafts/{draft_id}/approve", approve_action, methods=["POST"]),
         Route("/drafts/{draft_id}/edit", edit_action, methods=["POST"]),
         Route("/drafts/{draft_id}/reject", reject_action, methods=["POST"]),
