@@ -216,9 +216,11 @@ def confidence_word(confidence: object) -> str:
     return "sure" if confidence >= 0.7 else "unsure"
 
 
-def pause_phrase(kind: str | None, reason: str | None) -> str:
-    """A pause told in plain words: its kind, then the reason someone gave."""
+def pause_phrase(kind: str | None, reason: str | None, by: str | None = None) -> str:
+    """A pause told in plain words: its kind (and who, when known), then the reason given."""
     head = phrase(kind, "PauseKind") if kind else "Paused"
+    if by and kind in (PauseKind.REVIEWER, PauseKind.ESCALATION, None):
+        head = f"Paused by {by}" if kind != PauseKind.ESCALATION else f"Handed to a person by {by}"
     said = (reason or "").strip()
     if said.startswith("escalated: "):
         said = said.removeprefix("escalated: ")

@@ -441,9 +441,24 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             """,
             (thread_id, THREAD_PAGE_SIZE + 1),
         )
+        paused_by = None
+        if conversation["paused"]:
+            # the latest pause of this thread, read backwards through its own audit index
+            by = await _one(
+                conn,
+                """
+                SELECT reviewers.name FROM audit_log INDEXED BY audit_log_thread
+                LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
+                WHERE audit_log.thread_id = ? AND audit_log.event = 'Thread Paused'
+                ORDER BY audit_log.id DESC LIMIT 1
+                """,
+                (thread_id,),
+            )
+            paused_by = by["name"] if by else None
     audit = [_dict(row) for row in audit_rows[:THREAD_PAGE_SIZE]]
     audit.reverse()
-    return Thread(_dict(conversation), messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
+    controls = {**_dict(conversation), "paused_by": paused_by}
+    return Thread(controls, messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
 
 
 @dataclass(frozen=True)
