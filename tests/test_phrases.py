@@ -17,12 +17,16 @@ from approval_bot.paths import TEMPLATES_DIR
 from tests import ui_seed
 from tests.webclient import Web
 
-MODEL_ENUMS = [
+MODEL_ENUMS: list[type[StrEnum]] = [
     kind
     for _, kind in inspect.getmembers(models, inspect.isclass)
     if issubclass(kind, StrEnum) and kind.__module__ == models.__name__
 ]
-SHOWN_ENUMS = [*MODEL_ENUMS, outbox.NotificationStatus, outbox.NotificationEvent]
+SHOWN_ENUMS: list[type[StrEnum]] = [
+    *MODEL_ENUMS,
+    outbox.NotificationStatus,
+    outbox.NotificationEvent,
+]
 
 
 @pytest.mark.parametrize("kind", SHOWN_ENUMS, ids=lambda k: k.__name__)

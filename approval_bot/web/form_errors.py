@@ -9,9 +9,9 @@ The answer keeps the refusal's status code. Any page whose forms use the two hel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -34,6 +34,8 @@ class FormError:
     message: str
     status_code: int
     values: dict[str, str] = field(default_factory=dict)
+    # the page has no such form any more (the card was decided elsewhere): say it on top
+    on_top: bool = False
 
 
 def _back_to(request: Request, form: Any) -> str | None:
@@ -57,13 +59,25 @@ async def rerender(request: Request, status_code: int, message: str) -> Response
         return None
     path, _, query = target.partition("?")
     values = {k: v for k, v in (form or {}).items() if isinstance(v, str) and k != auth.CSRF_FIELD}
+    # the action as the form wrote it (a thread's number is %2B…), compared decoded
+    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    error = FormError(unquote(raw), message, status_code, values)
+    response = await _render(request, path, query, error)
+    if response is not None and f'action="{raw}"'.encode() not in response.body:
+        response = await _render(request, path, query, replace(error, on_top=True))
+    if response is not None:
+        response.status_code = status_code
+    return response
+
+
+async def _render(request: Request, path: str, query: str, error: FormError) -> Response | None:
     scope = {
         **request.scope,
         "method": "GET",
-        "path": path,
+        "path": unquote(path),
         "raw_path": path.encode(),
         "query_string": query.encode(),
-        SCOPE_KEY: FormError(request.url.path, message, status_code, values),
+        SCOPE_KEY: error,
     }
     for route in request.app.router.routes:
         if not isinstance(route, Route):
@@ -72,17 +86,32 @@ async def rerender(request: Request, status_code: int, message: str) -> Response
         if match is Match.FULL:
             scope.update(child)
             response: Response = await route.endpoint(Request(scope, request.receive))
-            if response.status_code != 200:
-                return None
-            response.status_code = status_code
-            return response
+            return response if response.status_code == 200 else None
     return None
 
 
-def _error(context: Context, action: str) -> FormError | None:
+def _scope_error(context: Context) -> FormError | None:
     request = context.get("request")
     error = request.scope.get(SCOPE_KEY) if request is not None else None
-    return error if isinstance(error, FormError) and error.action == action else None
+    return error if isinstance(error, FormError) else None
+
+
+def _error(context: Context, action: str) -> FormError | None:
+    error = _scope_error(context)
+    if error is None or error.on_top or error.action != unquote(action):
+        return None
+    return error
+
+
+@pass_context
+def refused_on_top(context: Context) -> Markup:
+    """The refusal's message above the page, when its form is no longer on it."""
+    error = _scope_error(context)
+    if error is None or not error.on_top:
+        return Markup("")
+    return Markup('<p class="flash error field-error" role="alert">{}</p>').format(
+        escape(error.message)
+    )
 
 
 @pass_context
@@ -113,3 +142,4 @@ def install(env: Any) -> None:
     env.globals["refused"] = refused
     env.globals["kept"] = kept
     env.globals["open_if_refused"] = open_if_refused
+    env.globals["refused_on_top"] = refused_on_top
