@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, StorageState, ViewportSize, expect
 
 from approval_bot.models import Role
 from tests import ui_seed
@@ -22,8 +22,8 @@ from .conftest import Server, sign_in
 pytestmark = pytest.mark.slow  # a server process and a browser
 
 PASSWORD = "correct horse battery"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
 PAGES = [
     ("queue", "/"),
@@ -59,11 +59,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def signed_in(browser: Browser, site: Server) -> dict[str, Any]:
+def signed_in(browser: Browser, site: Server) -> StorageState:
     context = browser.new_context()
     page = context.new_page()
     sign_in(page, site, "Ana", PASSWORD)
-    state: dict[str, Any] = dict(context.storage_state())
+    state = context.storage_state()
     context.close()
     return state
 
@@ -82,14 +82,14 @@ def _blocking(violations: list[dict[str, Any]]) -> list[str]:
 def test_page_fits_and_passes_axe(
     browser: Browser,
     site: Server,
-    signed_in: dict[str, Any],
+    signed_in: StorageState,
     shots: Path,
     name: str,
     path: str,
     size: str,
 ) -> None:
     viewport = VIEWPORTS[size]
-    context = browser.new_context(viewport=viewport, storage_state=signed_in)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=viewport, storage_state=signed_in)
     page = context.new_page()
     try:
         page.goto(site.url + path)
@@ -137,11 +137,11 @@ def test_page_fits_and_passes_axe(
 
 
 def test_touch_screens_get_no_keyboard_shortcuts(
-    browser: Browser, site: Server, signed_in: dict[str, Any]
+    browser: Browser, site: Server, signed_in: StorageState
 ) -> None:
     context = browser.new_context(
         viewport=PHONE,
-        storage_state=signed_in,  # type: ignore[arg-type]
+        storage_state=signed_in,
         has_touch=True,
         is_mobile=True,
     )
@@ -157,9 +157,9 @@ def test_touch_screens_get_no_keyboard_shortcuts(
 
 
 def test_bottom_bar_edit_opens_the_cards_edit_form(
-    browser: Browser, site: Server, signed_in: dict[str, Any]
+    browser: Browser, site: Server, signed_in: StorageState
 ) -> None:
-    context = browser.new_context(viewport=PHONE, storage_state=signed_in)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=PHONE, storage_state=signed_in)
     page = context.new_page()
     try:
         page.goto(site.url + "/")
