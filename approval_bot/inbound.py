@@ -254,8 +254,8 @@ def _store(
 async def receive_sms(db: Database, sms: InboundSms) -> Received:
     """Store a customer's message once, applying keywords and pauses; say whether to draft it.
 
-    A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
-    `handle_reviewer_text`, never down the customer path.
+    A replayed MessageSid stores nothing. A text from a reviewer's phone (active or
+    disabled) goes to `handle_reviewer_text`, never down the customer path.
     """
     keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
     return await db.write(lambda conn: _receive_sms(conn, sms, keyword), priority=Priority.BULK)
