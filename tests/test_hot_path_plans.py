@@ -67,12 +67,21 @@ ALLOWED: dict[str, str] = {
     " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
     " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
     " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
-    " conversations.opted_out, thread_controls.paused, thread_controls.paused_reason FROM"
-    " messages INDEXED BY messages_pending_replies JOIN conversations ON"
+    " conversations.opted_out, thread_controls.paused, thread_controls.paused_reason,"
+    " thread_controls.pause_kind FROM messages INDEXED BY messages_pending_replies JOIN"
+    " conversations ON"
     " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
     " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
     " messages.timestamp, messages.id LIMIT ?": _QUEUE,
+    # queries.menu_counts: on every page; the queue's through its partial index, and each
+    # count stops at MENU_COUNT_CAP + 1 rows whatever the history
+    "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"
+    " WHERE status = ? AND type IN (?, ?) LIMIT ?)) AS queue, (SELECT count(*) FROM (SELECT ?"
+    " FROM messages WHERE type = ? AND status = ? AND NOT EXISTS ( SELECT ? FROM messages AS"
+    " reply WHERE reply.in_reply_to_id = messages.id AND reply.status IN (?, ?, ?)) LIMIT ?))"
+    " AS needs_review, (SELECT count(*) FROM (SELECT ? FROM conversations WHERE state = ?"
+    " LIMIT ?)) AS attention": _QUEUE + "; every count is capped",
     # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")
     "SELECT draft_codes.code, messages.receiver, messages.body FROM messages INDEXED BY"
     " messages_pending_replies JOIN draft_codes ON draft_codes.message_id = messages.id WHERE"
