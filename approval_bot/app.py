@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import jobs, review
+from . import jobs, review, understanding
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -40,6 +41,7 @@ from .web import (
     simulator,
     stats_page,
     status_webhook,
+    templates_page,
 )
 from .web.common import SecurityHeaders, build_templates
 
@@ -93,12 +95,17 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(db.close)
             await db.migrate()
             review.listen(db, metrics.record_decision)
+            review.listen_opt_out_confirmed(db, metrics.plain_opt_outs_confirmed.inc)
+            review.listen_threads(
+                db, lambda action, by: metrics.thread_actions.labels(action=action, by=by).inc()
+            )
             drafter, remote = build_drafter(settings, metrics)
             if remote is not None:
                 stack.push_async_callback(remote.aclose)
             gateway = build_gateway(settings, db)
             stack.push_async_callback(gateway.aclose)
-            drafting = DraftingService(db, drafter, metrics)
+            await asyncio.to_thread(understanding.warm_up)
+            drafting = DraftingService(db, drafter, metrics, settings.business_timezone)
             stack.push_async_callback(drafting.aclose)
             sender = Sender(db, gateway, settings, metrics=metrics)
             stack.push_async_callback(sender.stop)
@@ -163,6 +170,7 @@ def create_app(settings: Settings) -> Starlette:
             *reviewers_page.routes(),
             *api.routes(),
             *directives_page.routes(),
+            *templates_page.routes(),
             *simulator.routes(),
             *stats_page.routes(),
         ],

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__, accounts, audit, audit_checkpoint, directives, logs
+from . import __version__, accounts, audit, audit_checkpoint, directives, logs, message_templates
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .db import SchemaTooNew, opened
 from .models import Role
@@ -109,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     faq.add_parser("list", help="list the entries")
     faq_remove = faq.add_parser("remove", help="remove an entry")
     faq_remove.add_argument("id", type=int)
+
+    template = commands.add_parser(
+        "template", help="the texts the bot sends: greeting, help, fallback, missed call, …"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    template.add_parser("list", help="list the templates")
+    template_show = template.add_parser("show", help="print one template")
+    template_show.add_argument("key")
+    template_set = template.add_parser(
+        "set", help="create or change a template (an edit clears its pre-approval)"
+    )
+    template_set.add_argument("key")
+    template_set.add_argument("body", help="the text, with {placeholders}; '-' reads stdin")
+    template_set.add_argument("--channel", choices=("sms", "whatsapp", "any"), default="any")
+    template_set.add_argument("--content-sid", help="a WhatsApp Content template's HX… id")
+    template_pre = template.add_parser(
+        "pre-approve", help="approve a trigger's template in advance (help, holding)"
+    )
+    template_pre.add_argument("key")
+    template_pre.add_argument("--by", required=True, help="the admin reviewer who decides")
+    template_pre.add_argument("--withdraw", action="store_true", help="withdraw it instead")
     return parser
 
 
@@ -259,6 +279,54 @@ async def _faq_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_template(template: message_templates.Template) -> None:
+    approval = (
+        f"pre-approved by {template.pre_approved_by_name} at {template.pre_approved_at}"
+        if template.pre_approved
+        else "not pre-approved"
+    )
+    sid = f", content {template.content_sid}" if template.content_sid else ""
+    print(f"{template.key} [{template.channel}{sid}] ({approval})")
+    print(f"  {template.body}")
+
+
+async def _template_list(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        for template in await message_templates.list_all(db):
+            _print_template(template)
+    return 0
+
+
+async def _template_show(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        template = await message_templates.fetch(db, args.key)
+    if template is None:
+        raise CommandFailed(f"no template {args.key!r}")
+    _print_template(template)
+    return 0
+
+
+async def _template_set(settings: Settings, args: argparse.Namespace) -> int:
+    body = sys.stdin.read().rstrip("\n") if args.body == "-" else args.body
+    change = message_templates.Change(body, args.channel, args.content_sid)
+    async with opened(settings.database) as db:
+        template = await message_templates.save(db, args.key, change, None, Role.REVIEWER)
+    _print_template(template)
+    return 0
+
+
+async def _template_pre_approve(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        admin = await accounts.find_reviewer(db, args.by)
+        if not admin.active:
+            raise CommandFailed(f"{admin.name!r} is disabled")
+        template = await message_templates.pre_approve(
+            db, args.key, not args.withdraw, admin.id, admin.role
+        )
+    _print_template(template)
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init-db", None): _init_db,
@@ -274,6 +342,10 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("faq", "add"): _faq_add,
     ("faq", "list"): _faq_list,
     ("faq", "remove"): _faq_remove,
+    ("template", "list"): _template_list,
+    ("template", "show"): _template_show,
+    ("template", "set"): _template_set,
+    ("template", "pre-approve"): _template_pre_approve,
 }
 
 
@@ -314,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         SchemaTooNew,
         accounts.AccountError,
         directives.InvalidGuidance,
+        message_templates.InvalidTemplate,
+        message_templates.UnknownTemplate,
+        message_templates.NotAdmin,
         CommandFailed,
     ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)

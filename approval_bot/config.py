@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
 
@@ -55,6 +56,10 @@ class Settings:
     send_lease_seconds: float = 60.0
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default
     forwarded_allow_ips: tuple[str, ...] = ()
+    # the zone customers' "9:30 Saturday" is read in, and appointment times are written in
+    business_timezone: ZoneInfo = ZoneInfo("UTC")
+    # after a human's reply, the customer's next texts wait for a human this long
+    human_override_window_seconds: float = 60.0
 
     @property
     def sandbox(self) -> bool:
@@ -104,6 +109,16 @@ def _networks(name: str, value: str) -> tuple[str, ...]:
                 f"(e.g. 127.0.0.1,10.0.0.0/8): {error}."
             ) from None
     return tuple(networks)
+
+
+def _zone(name: str, value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{name} must be an IANA time zone such as Europe/London or America/New_York, "
+            f"not {value!r}."
+        ) from None
 
 
 def read_secret_key(database: Path) -> Secret:
@@ -204,12 +219,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if "FORWARDED_ALLOW_IPS" in env
         else ()
     )
+    override_text = env.get("HUMAN_OVERRIDE_WINDOW_SECONDS", "60")
+    # 0 turns the window off; anything else must be a positive number
+    override_window = (
+        0.0
+        if override_text.strip() in ("0", "0.0")
+        else _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
+    )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
     missed_call_message = env.get("MISSED_CALL_MESSAGE", DEFAULT_MISSED_CALL_MESSAGE).strip()
     if not missed_call_message or len(missed_call_message) > 300:
         raise SettingsError("MISSED_CALL_MESSAGE must be one short sentence (1 to 300 characters).")
+    business_timezone = _zone("BUSINESS_TIMEZONE", env.get("BUSINESS_TIMEZONE", "UTC"))
     # last, so that a bad setting above leaves no key file behind
     key = Secret(secret_key) if secret_key else read_secret_key(database)
     token = (
@@ -242,4 +265,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
+        business_timezone=business_timezone,
+        human_override_window_seconds=override_window,
     )

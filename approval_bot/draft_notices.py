@@ -18,7 +18,7 @@ from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
 from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
-from .sms_text import draft_notification
+from .sms_text import draft_notification, holder_notification, opt_out_request_notification
 
 # tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
 CODE_TRIES = 32
@@ -63,6 +63,31 @@ def quiet_now(reviewer: Any, moment: datetime) -> bool:
     return hours.contains(moment)
 
 
+def _texted_reviewers(conn: sqlite3.Connection) -> list[Any]:
+    """The reviewers who take texts about drafts (quiet hours aside)."""
+    return _rows(
+        conn,
+        """
+        SELECT id, quiet_start, quiet_end, time_zone FROM reviewers
+        WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
+        """,
+    )
+
+
+def _queue(conn: sqlite3.Connection, reviewers: list[Any], message_id: str, text: str) -> None:
+    """Queue `text` about a message to each reviewer; HELD for those in their quiet hours."""
+    now = datetime.now(UTC)
+    for reviewer in reviewers:
+        status = "HELD" if quiet_now(reviewer, now) else "PENDING"
+        conn.execute(
+            """
+            INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
+            VALUES (?, ?, ?, ?, ?)
+            """,
+            (reviewer["id"], message_id, text, status, now_iso()),
+        )
+
+
 def announce(conn: sqlite3.Connection, draft_id: str) -> str:
     """Give a new pending draft its code and queue a text to every reviewer who wants one.
 
@@ -81,26 +106,27 @@ def announce(conn: sqlite3.Connection, draft_id: str) -> str:
         """,
         draft_id,
     )
-    reviewers = _rows(
-        conn,
-        """
-        SELECT id, quiet_start, quiet_end, time_zone FROM reviewers
-        WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
-        """,
-    )
+    reviewers = _texted_reviewers(conn)
     if not reviewers:
         return code  # nobody to text: the notification is not even composed
     text = draft_notification(code, draft["receiver"], draft["last_inbound"] or "", draft["body"])
-    now = datetime.now(UTC)
-    for reviewer in reviewers:
-        status = "HELD" if quiet_now(reviewer, now) else "PENDING"
-        conn.execute(
-            """
-            INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (reviewer["id"], draft_id, text, status, now_iso()),
-        )
+    _queue(conn, reviewers, draft_id, text)
+    return code
+
+
+def announce_opt_out_request(conn: sqlite3.Connection, message_id: str) -> str:
+    """Give a text held as an opt-out in plain words a code and tell every reviewer who
+    takes texts, so OPTOUT CODE or KEEP CODE answers it; returns the code.
+
+    The code stays taken while the text is held (PAUSED_THREAD), as a draft's does.
+    """
+    code = issue_code(conn, message_id)
+    (held,) = _rows(conn, "SELECT thread_id, body FROM messages WHERE id = ?", message_id)
+    reviewers = _texted_reviewers(conn)
+    if not reviewers:
+        return code
+    text = opt_out_request_notification(code, held["thread_id"], held["body"])
+    _queue(conn, reviewers, message_id, text)
     return code
 
 
@@ -187,3 +213,21 @@ def _fold_held(reviewer_id: int, conn: sqlite3.Connection) -> bool:
             metadata={"digest": digest_id},
         )
     return digest_id is not None
+
+
+def tell_holder(conn: sqlite3.Connection, reviewer_id: int, customer: str, text: str) -> None:
+    """Text a reviewer that a customer wrote on the thread they hold (when they take texts).
+
+    Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.
+    """
+    (reviewer,) = _rows(conn, "SELECT * FROM reviewers WHERE id = ?", reviewer_id)
+    if not reachable(reviewer):
+        return
+    status = "HELD" if quiet_now(reviewer, datetime.now(UTC)) else "PENDING"
+    conn.execute(
+        """
+        INSERT INTO notifications (reviewer_id, body, status, created_at)
+        VALUES (?, ?, ?, ?)
+        """,
+        (reviewer_id, holder_notification(customer, text), status, now_iso()),
+    )

@@ -45,6 +45,10 @@ class OutgoingSms:
     media_urls: tuple[str, ...] = ()
     # customer messages ask for delivery callbacks; reviewer notifications do not
     status_callback: bool = True
+    # a WhatsApp Content template (HX…) and its variables as a JSON string ({"1": …}):
+    # sent instead of the body, which is then only our preview of it
+    content_sid: str | None = None
+    content_variables: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,13 @@ class TwilioGateway:
     def _send(self, message: OutgoingSms) -> SendResult:
         settings = self._settings
         whatsapp = message.to.startswith(WHATSAPP_PREFIX)
-        arguments: dict[str, Any] = {"to": message.to, "body": message.body}
+        arguments: dict[str, Any] = {"to": message.to}
+        if message.content_sid is not None:
+            arguments["content_sid"] = message.content_sid
+            if message.content_variables is not None:
+                arguments["content_variables"] = message.content_variables
+        else:
+            arguments["body"] = message.body
         if settings.twilio_messaging_service_sid:
             arguments["messaging_service_sid"] = settings.twilio_messaging_service_sid
         else:

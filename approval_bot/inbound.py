@@ -7,16 +7,21 @@ happens later, after the webhook has answered.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from . import audit, review, workflow
+from . import audit, auto_replies, draft_notices, review, workflow, worklists
+from . import conversation_rules as rules
+from .conversation_rules import BOOKING_INTENT
 from .db import Database, Priority
 from .keywords import Keyword, detect
+from .message_templates import Trigger
 from .models import (
     Actor,
     Channel,
@@ -28,12 +33,16 @@ from .models import (
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
+from .understanding import Understanding, understand
+
+UTC_ZONE = ZoneInfo("UTC")
 
 SMS_PROVIDER = "twilio-sms"
 VOICE_PROVIDER = "twilio-voice"
 # repeated calls from one number within this window make one text-back draft
 MISSED_CALL_WINDOW = timedelta(minutes=15)
 OPT_OUT_REASON = review.OPT_OUT_REASON
+DEFAULT_OVERRIDE_SECONDS = 60.0  # HUMAN_OVERRIDE_WINDOW_SECONDS' default
 
 
 class BadInbound(ValueError):
@@ -125,6 +134,7 @@ class Outcome(StrEnum):
     OPTED_OUT = "opted-out"
     OPTED_IN = "opted-in"
     HELP = "help"
+    FOR_HUMAN = "for-human"  # taken over, or within the override window: no draft
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,10 @@ class Received:
     thread_id: str | None = None
     message_id: str | None = None
     reviewer_id: int | None = None  # a reviewer texted: their command is answered afterwards
+    pause_cause: rules.PauseCause | None = None  # the conversation rules paused the thread
+    appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
+    auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
+    closed: bool = False  # a STOP closed the conversation
 
     @property
     def wants_draft(self) -> bool:
@@ -166,15 +180,44 @@ class _Controls:
     opted_out: bool
     paused: bool
     paused_reason: str | None
+    new_contact: bool = True  # this text starts a contact: nothing earlier counts in it
+    held_by: int | None = None  # the reviewer who took the thread over
+    last_human_reply_at: str | None = None
+    last_human_reply_by: int | None = None
+    state: ConversationState = ConversationState.ACTIVE  # before this text
+
+
+# a contact ended: the next text from that customer opens the next one
+ENDED_STATES = (ConversationState.ARCHIVED, ConversationState.CLOSED)
+
+
+def start_next_contact(
+    conn: sqlite3.Connection, thread_id: str, previous: ConversationState
+) -> None:
+    """A text on an ARCHIVED or CLOSED conversation: the next contact with this customer.
+
+    The one place a contact ends and the next begins (the contact lifecycle extends it).
+    """
+    workflow.change_conversation_state(
+        conn,
+        thread_id,
+        expected=previous,
+        target=ConversationState.ACTIVE,
+        event=ConversationEvent.REACTIVATED,
+        reason="the customer got in touch again",
+    )
+    workflow.start_contact(conn, thread_id, datetime.now(UTC))
 
 
 def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Channel) -> _Controls:
-    """Open the thread's conversation, or reactivate an archived one; returns its controls."""
+    """Open the thread's conversation, or start the next contact of an ended one; returns
+    its controls."""
     row = _one(
         conn,
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.paused_reason
+               thread_controls.paused_reason, thread_controls.taken_over_by,
+               thread_controls.last_human_reply_at, thread_controls.last_human_reply_by
         FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
         """,
         (thread_id,),
@@ -182,20 +225,34 @@ def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Chann
     if row is None:
         workflow.open_conversation(conn, thread_id, channel)
         return _Controls(opted_out=False, paused=False, paused_reason=None)
-    if row["state"] == ConversationState.ARCHIVED:
-        workflow.change_conversation_state(
-            conn,
-            thread_id,
-            expected=ConversationState.ARCHIVED,
-            target=ConversationState.ACTIVE,
-            event=ConversationEvent.REACTIVATED,
-            reason="the customer got in touch again",
-        )
+    state = ConversationState(row["state"])
+    if state in ENDED_STATES:
+        start_next_contact(conn, thread_id, state)
     conn.execute(
         "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
         (now_iso(), thread_id),
     )
-    return _Controls(bool(row["opted_out"]), bool(row["paused"]), row["paused_reason"])
+    return _Controls(
+        bool(row["opted_out"]),
+        bool(row["paused"]),
+        row["paused_reason"],
+        new_contact=state in ENDED_STATES,
+        held_by=row["taken_over_by"],
+        last_human_reply_at=row["last_human_reply_at"],
+        last_human_reply_by=row["last_human_reply_by"],
+        state=state,
+    )
+
+
+def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] | None:
+    """Who a new text waits for instead of a draft, and why; None: the bot drafts it."""
+    if controls.held_by is not None:
+        return controls.held_by, "the thread is taken over"
+    if controls.last_human_reply_at and controls.last_human_reply_by is not None:
+        since = datetime.now(UTC) - datetime.fromisoformat(controls.last_human_reply_at)
+        if since.total_seconds() < override_seconds:
+            return controls.last_human_reply_by, "a human replied moments ago"
+    return None
 
 
 def handle_reviewer_text(
@@ -234,8 +291,13 @@ def handle_reviewer_text(
 
 
 def _store(
-    conn: sqlite3.Connection, sms: InboundSms, event: Event, metadata: Mapping[str, Any]
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    event: Event,
+    metadata: Mapping[str, Any],
+    understood: Understanding | None = None,
 ) -> str:
+    extra: dict[str, Any] = {} if understood is None else {"understanding": understood.to_json()}
     return workflow.create_message(
         conn,
         type=MessageType.INBOUND,
@@ -248,20 +310,50 @@ def _store(
         media=list(sms.media),
         provider_sid=sms.message_sid,
         metadata=metadata,
+        **extra,
     )
 
 
-async def receive_sms(db: Database, sms: InboundSms) -> Received:
-    """Store a customer's message once, applying keywords and pauses; say whether to draft it.
+async def receive_sms(
+    db: Database,
+    sms: InboundSms,
+    zone: ZoneInfo = UTC_ZONE,
+    *,
+    override_seconds: float = DEFAULT_OVERRIDE_SECONDS,
+) -> Received:
+    """Store a customer's message once, applying keywords, pauses and the conversation rules;
+    say whether to draft it.
 
     A replayed MessageSid stores nothing. A text from a reviewer's phone (active or
-    disabled) goes to `handle_reviewer_text`, never down the customer path.
+    disabled) goes to `handle_reviewer_text`, never down the customer path. An ordinary
+    customer text is understood (`understanding.understand`, times in `zone`) once, before
+    the write. On a taken-over thread, or within `override_seconds` of a human's reply, the
+    text waits on Needs reply for that human.
     """
     keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
-    return await db.write(lambda conn: _receive_sms(conn, sms, keyword), priority=Priority.BULK)
+    understood = None
+    if (
+        keyword is None
+        and await db.fetchone(
+            "SELECT 1 FROM reviewers WHERE phone = ?", (sms.sender.removeprefix(WHATSAPP_PREFIX),)
+        )
+        is None
+    ):
+        # the date parser takes milliseconds: off the event loop, and never in the writer
+        understood = await asyncio.to_thread(understand, sms.body, datetime.now(UTC), zone)
+    return await db.write(
+        lambda conn: _receive_sms(conn, sms, keyword, override_seconds, understood),
+        priority=Priority.BULK,
+    )
 
 
-def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | None) -> Received:
+def _receive_sms(
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    keyword: Keyword | None,
+    override_seconds: float,
+    understood: Understanding | None = None,
+) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
         return Received(Outcome.DUPLICATE)
     reviewer_id = _reviewer(conn, sms.sender)
@@ -280,13 +372,21 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
         if not controls.paused:
             review.hold_thread(conn, thread, OPT_OUT_REASON, None, kind=PauseKind.OPT_OUT)
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
-        return Received(Outcome.OPTED_OUT, thread, message_id)
+        # STOP ends the contact too, unless a human still has to look at the thread
+        closes = controls.state is not ConversationState.NEEDS_ATTENTION
+        if closes:
+            review.close_conversation(conn, thread, "the customer opted out", None, keep_held=True)
+        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:
         review.opt_in_thread(conn, thread, source="keyword")
         message_id = _store(conn, sms, Event.STORED, meta)
         _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
+        worklists.dismiss(conn, [message_id], "an opt-in keyword", None, now_iso())
         return Received(Outcome.OPTED_IN, thread, message_id)
+
+    if understood is not None:
+        return _receive_understood(conn, sms, controls, understood, meta, override_seconds)
 
     if controls.paused:
         reason = controls.paused_reason or "paused"
@@ -294,11 +394,135 @@ def _receive_sms(conn: sqlite3.Connection, sms: InboundSms, keyword: Keyword | N
         workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
         return Received(Outcome.PAUSED, thread, message_id)
 
+    waits_for = _for_human(controls, override_seconds)
+    if waits_for is not None:
+        reviewer, why = waits_for
+        message_id = _store(conn, sms, Event.FOR_HUMAN, {**meta, "reason": why, "for": reviewer})
+        draft_notices.tell_holder(conn, reviewer, thread, sms.body)
+        return Received(Outcome.FOR_HUMAN, thread, message_id)
+
     message_id = _store(conn, sms, Event.STORED, meta)
     if keyword is Keyword.HELP:
-        _skip(conn, message_id, "a help keyword: Twilio answers it")
-        return Received(Outcome.HELP, thread, message_id)
+        # with the help template pre-approved, it answers (once a day); else a human sees it
+        reply_id = auto_replies.queue_in(
+            conn,
+            Trigger.HELP,
+            thread_id=thread,
+            in_reply_to_id=message_id,
+            sender=sms.receiver,
+            channel=sms.channel,
+        )
+        reason = (
+            "a help keyword: answered by the pre-approved help template"
+            if reply_id is not None
+            else "a help keyword: Twilio answers it"
+        )
+        _skip(conn, message_id, reason)
+        return Received(Outcome.HELP, thread, message_id, auto_reply_id=reply_id)
     return Received(Outcome.STORED, thread, message_id)
+
+
+def _booking_asked(conn: sqlite3.Connection, thread_id: str, controls: _Controls) -> bool:
+    """Whether the customer's previous text in this contact asked to book."""
+    if controls.new_contact:
+        return False
+    row = _one(
+        conn,
+        """
+        SELECT understanding FROM messages
+        WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+        """,
+        (thread_id,),
+    )
+    if row is None or row["understanding"] is None:
+        return False
+    return bool(Understanding.from_json(row["understanding"]).intent == BOOKING_INTENT)
+
+
+def _receive_understood(
+    conn: sqlite3.Connection,
+    sms: InboundSms,
+    controls: _Controls,
+    understood: Understanding,
+    meta: dict[str, Any],
+    override_seconds: float,
+) -> Received:
+    """An ordinary customer text and what it means: the conversation rules are applied
+    through the funnel (counters, a pause by the rules, the appointment), then it is stored
+    to be drafted, held, or left for the human who has the thread."""
+    thread = sms.sender
+    conversation = _one(
+        conn,
+        """
+        SELECT soft_no_count, confusion_count, appointment_status, appointment_at
+        FROM conversations WHERE thread_id = ?
+        """,
+        (thread,),
+    )
+    soft_no_count = conversation["soft_no_count"] + int(understood.soft_no)
+    confusion_count = conversation["confusion_count"] + int(understood.confused)
+    booking_asked = _booking_asked(conn, thread, controls)
+    change = rules.next_status(
+        opted_out=controls.opted_out,
+        understanding=understood,
+        text=sms.body,
+        soft_no_count=soft_no_count,
+        confusion_count=confusion_count,
+    )
+    paused_now = change.cause is not None and not controls.paused
+    if paused_now:
+        assert change.reason is not None
+        kind = (
+            PauseKind.OPT_OUT_REQUEST
+            if change.cause is rules.PauseCause.OPT_OUT_REQUEST
+            else PauseKind.COUNTERS
+        )
+        review.hold_thread(conn, thread, change.reason, None, kind=kind)
+    waits_for = None if controls.paused or paused_now else _for_human(controls, override_seconds)
+    if controls.paused or paused_now:
+        reason = change.reason if paused_now else (controls.paused_reason or "paused")
+        message_id = _store(conn, sms, Event.HELD, {**meta, "reason": reason}, understood)
+    elif waits_for is not None:
+        reviewer, why = waits_for
+        message_id = _store(
+            conn, sms, Event.FOR_HUMAN, {**meta, "reason": why, "for": reviewer}, understood
+        )
+        draft_notices.tell_holder(conn, reviewer, thread, sms.body)
+    else:
+        message_id = _store(conn, sms, Event.STORED, meta, understood)
+    workflow.record_understanding(
+        conn,
+        thread,
+        message_id,
+        understood,
+        soft_no_count=soft_no_count,
+        confusion_count=confusion_count,
+    )
+    before = rules.AppointmentStatus(conversation["appointment_status"])
+    status, at = rules.next_appointment(
+        before, conversation["appointment_at"], understood, booking_asked=booking_asked
+    )
+    moved = None
+    if (status, at) != (before, conversation["appointment_at"]):
+        workflow.set_appointment(
+            conn, thread, expected=before, status=status, at=at, message_id=message_id
+        )
+        moved = status if status is not before else None
+    if paused_now:
+        assert change.reason is not None
+        workflow.flag_conversation(conn, thread, change.reason)
+        if change.cause is rules.PauseCause.OPT_OUT_REQUEST:
+            draft_notices.announce_opt_out_request(conn, message_id)
+        return Received(
+            Outcome.PAUSED, thread, message_id, pause_cause=change.cause, appointment=moved
+        )
+    if controls.paused:
+        reason = controls.paused_reason or "paused"
+        workflow.flag_conversation(conn, thread, f"a message arrived on a paused thread ({reason})")
+        return Received(Outcome.PAUSED, thread, message_id, appointment=moved)
+    if waits_for is not None:
+        return Received(Outcome.FOR_HUMAN, thread, message_id, appointment=moved)
+    return Received(Outcome.STORED, thread, message_id, appointment=moved)
 
 
 def _skip(conn: sqlite3.Connection, message_id: str, reason: str) -> None:

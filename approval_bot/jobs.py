@@ -1,5 +1,6 @@
 """Background jobs: archive idle conversations, draft what a crash left behind, send
-reviewers the digest of texts held through their quiet hours, and prune spent codes."""
+reviewers the digest of texts held through their quiet hours, and prune spent codes and
+idempotency keys."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import draft_notices, workflow
+from . import draft_notices, review, workflow
 from .config import Settings
 from .db import Database, Priority
 from .draft_codes import prune_codes
@@ -25,6 +26,7 @@ DIGEST_JOB_ID = "quiet-hours-digest"
 DIGEST_EVERY = timedelta(minutes=1)
 PRUNE_JOB_ID = "prune-draft-codes"
 PRUNE_EVERY = timedelta(hours=1)
+PRUNE_KEYS_JOB_ID = "prune-idempotency-keys"
 
 
 async def archive_idle(db: Database, after_hours: float) -> int:
@@ -114,6 +116,14 @@ def register(
         seconds=PRUNE_EVERY.total_seconds(),
         args=[db],
         id=PRUNE_JOB_ID,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        review.prune_idempotency_keys,
+        "interval",
+        seconds=PRUNE_EVERY.total_seconds(),
+        args=[db],
+        id=PRUNE_KEYS_JOB_ID,
         replace_existing=True,
     )
     scheduler.add_job(

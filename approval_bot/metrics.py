@@ -50,6 +50,17 @@ class Metrics:
             "How long the oldest pending draft has waited.",
             registry=self.registry,
         )
+        self.thread_actions = Counter(
+            "approval_bot_thread_actions",
+            "Takeovers, releases and closes of threads, by who or what made them.",
+            ["action", "by"],
+            registry=self.registry,
+        )
+        self.human_takeover_ratio = Gauge(
+            "approval_bot_human_takeover_ratio",
+            "Threads taken over by a reviewer among threads with activity, the last 7 days.",
+            registry=self.registry,
+        )
         self.inbound_messages = Counter(
             "approval_bot_inbound_messages",
             "Customer messages the SMS webhook received, by channel and what became of them.",
@@ -90,6 +101,20 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.auto_replies = Counter(
+            "approval_bot_auto_replies",
+            "Automatic replies queued under a pre-approved template, by trigger (help, holding).",
+            ["trigger"],
+            registry=self.registry,
+        )
+        self.whatsapp_window_closed = Counter(
+            "approval_bot_whatsapp_window_closed",
+            "WhatsApp replies sent back to review because the 24-hour window had closed: "
+            "Twilio's 63016 (source=twilio) or the sender's own check before sending "
+            "(source=sender).",
+            ["source"],
+            registry=self.registry,
+        )
         self.sends = Counter(
             "approval_bot_sends",
             "Send attempts by what they came to (accepted, retry, uncertain, rejected, opted_out).",
@@ -124,6 +149,26 @@ class Metrics:
             "approval_bot_approve_to_accepted_seconds",
             "From a reply's approval to Twilio accepting it.",
             buckets=SEND_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.rule_pauses = Counter(
+            "approval_bot_rule_pauses",
+            "Threads the conversation rules paused, by cause (soft_no, confusion, "
+            "opt_out_request).",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.plain_opt_outs_confirmed = Counter(
+            "approval_bot_plain_opt_outs_confirmed",
+            "Opt-outs in plain words a reviewer confirmed.",
+            registry=self.registry,
+        )
+        self.appointments = Counter(
+            "approval_bot_appointments",
+            "Appointments moved into a status (INVITED, BOOKED, and NONE when a new contact "
+            "drops a past one).",
+            ["status"],
             registry=self.registry,
         )
 

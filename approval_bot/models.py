@@ -38,15 +38,21 @@ class Event(StrEnum):
     SUPERSEDED = "Superseded"
     DRAFT_REJECTED = "Draft Rejected"
     HUMAN_REPLY = "Human Reply Written"
+    AUTO_REPLY = "Automatic Reply"  # approved in advance: a pre-approved template
+    TEMPLATE_REPLY = "Template Reply Chosen"  # a reviewer chose a WhatsApp Content template
+    WINDOW_CLOSED = "WhatsApp Window Closed"  # Twilio 63016: back to review
     CUSTOMER_WROTE_AGAIN = "Customer Wrote Again"
     SEND_ACCEPTED = "Send Accepted"
     SEND_FAILED = "Send Failed"
+    FOR_HUMAN = "Left For A Human"  # taken over, or a human replied moments ago: no draft
+    BACK_TO_DRAFTING = "Back To Drafting"  # a resume or a release: the bot drafts it now
 
 
 class ConversationState(StrEnum):
     ACTIVE = "ACTIVE"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     ARCHIVED = "ARCHIVED"
+    CLOSED = "CLOSED"
 
 
 class ConversationEvent(StrEnum):
@@ -55,6 +61,7 @@ class ConversationEvent(StrEnum):
     RESOLVED = "Conversation Resolved"
     ARCHIVED = "Conversation Archived"
     REACTIVATED = "Conversation Reactivated"
+    CLOSED = "Conversation Closed"
 
 
 class ThreadEvent(StrEnum):
@@ -62,6 +69,34 @@ class ThreadEvent(StrEnum):
     RESUMED = "Thread Resumed"
     OPTED_OUT = "Opted Out"
     OPTED_IN = "Opted In"
+    TAKEN_OVER = "Thread Taken Over"
+    RELEASED = "Thread Released"
+    NO_REPLY_NEEDED = "No Reply Needed"
+
+
+class ContactEvent(StrEnum):
+    """Changes to what a conversation knows of its customer (audited like state changes)."""
+
+    UNDERSTOOD = "Text Understood"
+    APPOINTMENT_CHANGED = "Appointment Changed"
+    CONTACT_STARTED = "Contact Started"
+    FACTS_CHANGED = "Facts Changed"
+
+
+class SenderRole(StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    HUMAN = "human"
+
+
+class MessageMode(StrEnum):
+    """What a message is for, as the original message log names it."""
+
+    INTRO = "intro"
+    REPLY = "reply"
+    APPOINTMENT = "appointment"
+    MISSED_CALL = "missed_call"
+    MANUAL = "manual"
 
 
 class PauseKind(StrEnum):
@@ -70,7 +105,9 @@ class PauseKind(StrEnum):
     REVIEWER = "reviewer"  # a reviewer paused it; a reviewer resumes it
     ESCALATION = "escalation"  # handed to a human; a reviewer resumes it
     OPT_OUT = "opt_out"  # STOP, or Twilio's 21610 on a send; the customer's opt-in lifts it
-    COUNTERS = "counters"  # reserved for the soft-no and confusion counters (not used yet)
+    COUNTERS = "counters"  # two soft refusals or two confused texts; a reviewer resumes it
+    # an opt-out in plain words: a reviewer confirms it (it becomes OPT_OUT) or says it is not
+    OPT_OUT_REQUEST = "opt_out_request"
 
 
 class Sentiment(StrEnum):

@@ -13,19 +13,23 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from .drafting.base import Intent
+from .conversation_rules import AppointmentStatus
+from .intents import Intent
 from .models import (
     Actor,
     ApprovalAction,
     Channel,
+    ContactEvent,
     ConversationEvent,
     ConversationState,
     DecisionChannel,
     Event,
+    MessageMode,
     MessageStatus,
     MessageType,
     PauseKind,
     Role,
+    SenderRole,
     Sentiment,
     ThreadEvent,
 )
@@ -62,14 +66,20 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
         Event.SUPERSEDED: "Replaced by a newer version",
         Event.DRAFT_REJECTED: "Sent back for a written reply",
         Event.HUMAN_REPLY: "Reply written",
+        Event.AUTO_REPLY: "Answered with a pre-approved template",
+        Event.TEMPLATE_REPLY: "WhatsApp template chosen",
+        Event.WINDOW_CLOSED: "Back to review: WhatsApp's 24-hour window had closed",
         Event.CUSTOMER_WROTE_AGAIN: "Back to review: the customer wrote again",
         Event.SEND_ACCEPTED: "Handed to Twilio",
         Event.SEND_FAILED: "Sending failed",
+        Event.FOR_HUMAN: "Left for a person to answer",
+        Event.BACK_TO_DRAFTING: "Back to the bot for a draft",
     },
     ConversationState: {
         ConversationState.ACTIVE: "Open",
         ConversationState.NEEDS_ATTENTION: "Needs a person",
         ConversationState.ARCHIVED: "Archived",
+        ConversationState.CLOSED: "Closed",
     },
     ConversationEvent: {
         ConversationEvent.OPENED: "Conversation opened",
@@ -77,18 +87,46 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
         ConversationEvent.RESOLVED: "Marked as dealt with",
         ConversationEvent.ARCHIVED: "Archived",
         ConversationEvent.REACTIVATED: "Reopened",
+        ConversationEvent.CLOSED: "Conversation closed",
     },
     ThreadEvent: {
         ThreadEvent.PAUSED: "Paused",
         ThreadEvent.RESUMED: "Resumed",
         ThreadEvent.OPTED_OUT: "Customer opted out",
         ThreadEvent.OPTED_IN: "Customer opted back in",
+        ThreadEvent.TAKEN_OVER: "Taken over",
+        ThreadEvent.RELEASED: "Released to the bot",
+        ThreadEvent.NO_REPLY_NEEDED: "Marked as needing no reply",
+    },
+    ContactEvent: {
+        ContactEvent.UNDERSTOOD: "Customer text understood",
+        ContactEvent.APPOINTMENT_CHANGED: "Appointment changed",
+        ContactEvent.CONTACT_STARTED: "New contact started",
+        ContactEvent.FACTS_CHANGED: "Facts changed",
+    },
+    SenderRole: {
+        SenderRole.CUSTOMER: "Customer",
+        SenderRole.BOT: "Written by the bot",
+        SenderRole.HUMAN: "Written by a person",
+    },
+    MessageMode: {
+        MessageMode.INTRO: "first text",
+        MessageMode.REPLY: "reply",
+        MessageMode.APPOINTMENT: "about an appointment",
+        MessageMode.MISSED_CALL: "after a missed call",
+        MessageMode.MANUAL: "written by hand",
+    },
+    AppointmentStatus: {
+        AppointmentStatus.NONE: "No appointment",
+        AppointmentStatus.INVITED: "Invited to book",
+        AppointmentStatus.BOOKED: "Appointment booked",
     },
     PauseKind: {
         PauseKind.REVIEWER: "Paused by a reviewer",
         PauseKind.ESCALATION: "Handed to a person",
         PauseKind.OPT_OUT: "Customer opted out",
         PauseKind.COUNTERS: "Paused: the customer seems unsure",
+        PauseKind.OPT_OUT_REQUEST: "On hold: the customer may want to stop",
     },
     Sentiment: {
         Sentiment.POSITIVE: "Sounds happy",
@@ -174,6 +212,13 @@ DECISION_DONE = {
     ApprovalAction.REJECT: "rejected",
 }
 
+# where a decision was made, after "via": "Already approved by Ana via SMS"
+VIA: dict[str, str] = {
+    DecisionChannel.WEB: "the web",
+    DecisionChannel.SMS: "SMS",
+    DecisionChannel.API: "the API",
+}
+
 _BY_NAME = {kind.__name__: kind for kind in PHRASES}
 # audit events written as plain strings by their modules: the event names already read as
 # English, so an event missing here shows its name; these make them say more
@@ -184,6 +229,9 @@ OTHER_EVENTS = {
     "Missed Call": "Missed call",
     "Reviewer Text Received": "Text from a reviewer's phone",
     "SMS Command Refused": "Text command refused",
+    "Template Updated": "Template changed",
+    "Template Pre-Approved": "Template pre-approved",
+    "Template Pre-Approval Cleared": "Template's pre-approval withdrawn",
 }
 
 
@@ -201,9 +249,16 @@ def decided_words(status: str) -> str:
     return DECIDED.get(status) or phrase(status, "MessageStatus").lower()
 
 
+def via_words(channel: str | None) -> str:
+    """' via SMS' for the channel a decision came through; nothing when it is unknown."""
+    if not channel:
+        return ""
+    return f" via {VIA.get(channel, channel)}"
+
+
 def event_phrase(event: str) -> str:
     """What an audit event's name means, in a few words."""
-    for kind in (Event, ConversationEvent, ThreadEvent, NotificationEvent):
+    for kind in (Event, ConversationEvent, ThreadEvent, ContactEvent, NotificationEvent):
         if event in kind._value2member_map_:
             return PHRASES[kind][event]
     return OTHER_EVENTS.get(event, event)

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from . import worklists
 from .db import Database
 from .models import MessageStatus
 
@@ -42,6 +43,11 @@ def _json_dict(text: str | None) -> dict[str, Any]:
         return {}
     value = json.loads(text)
     return value if isinstance(value, dict) else {}
+
+
+def _understanding(text: str | None) -> dict[str, Any] | None:
+    """A stored understanding as a JSON object; None on messages that have none."""
+    return None if text is None else _json_dict(text)
 
 
 async def _all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
@@ -88,7 +94,7 @@ async def _recent_customer_messages(
     # threads would read every message of a long thread
     part = """
         SELECT * FROM (
-            SELECT thread_id, id, body, media, timestamp FROM messages
+            SELECT thread_id, id, body, media, timestamp, understanding FROM messages
             WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT ?
         )
     """
@@ -98,7 +104,13 @@ async def _recent_customer_messages(
         params += [thread_id, RECENT_CUSTOMER_MESSAGES]
     recent: dict[str, list[dict[str, Any]]] = {t: [] for t in threads}
     for row in await _all(conn, sql, params):
-        recent[row["thread_id"]].append({**_dict(row), "media": _json_list(row["media"])})
+        recent[row["thread_id"]].append(
+            {
+                **_dict(row),
+                "media": _json_list(row["media"]),
+                "understanding": _understanding(row["understanding"]),
+            }
+        )
     for messages in recent.values():
         messages.reverse()
     return recent
@@ -116,6 +128,8 @@ _CARD_COLUMNS = """
     messages.in_reply_to_id, messages.sentiment,
     conversations.state AS conversation_state, conversations.sentiment AS conversation_sentiment,
     conversations.attention_reason, conversations.opted_out,
+    conversations.soft_no_count, conversations.confusion_count,
+    conversations.channel AS thread_channel,
     thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind
 """
 
@@ -273,8 +287,25 @@ async def pending_after(db: Database, after: str, limit: int = 20) -> list[tuple
     return [(row["id"], encode_cursor(row["timestamp"], row["id"])) for row in rows]
 
 
+async def awaiting_draft(db: Database, limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """Customer texts stored and waiting for their draft (the Queue's own to-do), oldest first.
+
+    Normally drafted within a second; after a crash the recovery job drafts them.
+    """
+    rows = await db.fetchall(
+        """
+        SELECT id, thread_id, body, timestamp FROM messages
+        WHERE status = 'RECEIVED' AND type = 'INBOUND'
+        ORDER BY timestamp, id LIMIT ?
+        """,
+        (limit,),
+    )
+    return [_dict(row) for row in rows]
+
+
 async def needs_review(db: Database, after: str | None = None, limit: int | None = None) -> Page:
-    """Customer messages waiting for a human-written reply (no open or sent reply yet)."""
+    """Customer messages waiting for a human-written reply (no open or sent reply since, not
+    dismissed), each with who holds its thread."""
     limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     async with db.snapshot() as conn:
@@ -285,16 +316,24 @@ async def needs_review(db: Database, after: str | None = None, limit: int | None
                    messages.timestamp, messages.channel,
                    conversations.state AS conversation_state,
                    conversations.sentiment AS conversation_sentiment,
-                   thread_controls.paused
+                   thread_controls.paused, holder.name AS held_by
             FROM messages
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+            LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE messages.status = 'NEEDS_REVIEW' AND messages.type = 'INBOUND'
               AND (messages.timestamp, messages.id) > (?, ?)
+              -- the work lists' rules (worklists.py): a reply of the thread made after the
+              -- text answers it or is in the queue for it; a dismissed text needs none
               AND NOT EXISTS (
                   SELECT 1 FROM messages AS reply
-                  WHERE reply.in_reply_to_id = messages.id
+                  WHERE reply.thread_id = messages.thread_id
+                    AND reply.type IN ('DRAFT', 'OUTBOUND')
                     AND reply.status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND', 'SENT')
+                    AND reply.timestamp > messages.timestamp
+              )
+              AND NOT EXISTS (
+                  SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id
               )
             ORDER BY messages.timestamp, messages.id
             LIMIT ?
@@ -328,10 +367,38 @@ async def threads_needing_attention(
         (*cursor, limit + 1),
     )
     items = [_dict(row) for row in rows[:limit]]
+    async with db.snapshot() as conn:
+        for item in items:
+            # the thread's unanswered texts no other list holds (worklists.py)
+            item["waiting"] = await _attention_texts(conn, item["thread_id"])
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor(items[-1]["last_activity_at"], items[-1]["thread_id"])
     return Page(items, next_cursor)
+
+
+async def _attention_texts(conn: aiosqlite.Connection, thread_id: str) -> list[dict[str, Any]]:
+    held = await _one(conn, worklists.HELD, (thread_id,))
+    since = (held[0] if held else None) or ""
+    rows = [
+        row
+        for row in await _all(conn, worklists.UNANSWERED, {"thread": thread_id})
+        if row["timestamp"] >= since
+    ]
+    if not rows:
+        return []
+    pending = await _one(conn, worklists.PENDING, (thread_id,))
+    places = worklists.place_rows(rows, pending[0] if pending else None, "NEEDS_ATTENTION")
+    marks = ", ".join("?" for _ in rows)
+    bodies = {
+        row["id"]: _dict(row)
+        for row in await _all(
+            conn,
+            f"SELECT id, body, timestamp FROM messages WHERE id IN ({marks})",
+            [row["id"] for row in rows],
+        )
+    }
+    return [bodies[i] for i, where in places.items() if where is worklists.WorkList.ATTENTION]
 
 
 async def paused_threads(db: Database, after: str | None = None, limit: int | None = None) -> Page:
@@ -367,19 +434,81 @@ class Thread:
     more_audit: bool
 
 
-async def thread(db: Database, thread_id: str, before: str | None = None) -> Thread | None:
+_SUMMARY = """
+    SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
+           thread_controls.pause_kind, thread_controls.last_updated AS control_updated,
+           thread_controls.taken_over_at, holder.name AS taken_over_by
+"""
+
+
+async def threads(
+    db: Database,
+    *,
+    state: str | None,
+    phone: str | None,
+    taken_over_by: int | None,
+    after: str | None,
+    limit: int,
+) -> Page:
+    """Conversations, newest activity first, keyset-paged, narrowed by state, phone, holder.
+
+    Each filter reads through its own index: (state, activity), the primary key, the
+    partial index of taken-over threads.
+    """
+    cursor = decode_cursor(after) or ("\uffff", "\uffff")
+    where = ["(conversations.last_activity_at, conversations.thread_id) < (?, ?)"]
+    params: list[Any] = [*cursor]
+    source = """
+        FROM conversations JOIN thread_controls USING (thread_id)
+        LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
+    """
+    if taken_over_by is not None:
+        # the few threads one reviewer holds, then their conversations
+        source = """
+            FROM thread_controls INDEXED BY thread_controls_taken_over
+            CROSS JOIN conversations USING (thread_id)
+            LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
+        """
+        where.append("thread_controls.taken_over_by = ?")
+        params.append(taken_over_by)
+    if state is not None:
+        where.append("conversations.state = ?")
+        params.append(state)
+    if phone is not None:
+        where.append("conversations.thread_id IN (?, ?)")
+        params += [phone, f"whatsapp:{phone}"]
+    rows = await db.fetchall(
+        f"""
+        {_SUMMARY} {source}
+        WHERE {" AND ".join(where)}
+        ORDER BY conversations.last_activity_at DESC, conversations.thread_id DESC
+        LIMIT ?
+        """,
+        (*params, limit + 1),
+    )
+    items = [{**_dict(row), "facts": _json_dict(row["facts"])} for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(items[-1]["last_activity_at"], items[-1]["thread_id"])
+    return Page(items, next_cursor)
+
+
+async def thread(
+    db: Database, thread_id: str, before: str | None = None, limit: int | None = None
+) -> Thread | None:
     """A thread's latest messages (or those before the cursor) in time order.
 
     Each message carries its approvals; audit events are the thread's latest.
     """
     cursor = decode_cursor(before)
+    limit = limit or THREAD_PAGE_SIZE
     async with db.snapshot() as conn:
         conversation = await _one(
             conn,
-            """
-            SELECT conversations.*, thread_controls.paused, thread_controls.paused_reason,
-                   thread_controls.pause_kind, thread_controls.last_updated AS control_updated
+            f"""
+            {_SUMMARY}
             FROM conversations JOIN thread_controls USING (thread_id)
+            LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE thread_id = ?
             """,
             (thread_id,),
@@ -393,7 +522,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
                 SELECT * FROM messages WHERE thread_id = ?
                 ORDER BY timestamp DESC, id DESC LIMIT ?
                 """,
-                (thread_id, THREAD_PAGE_SIZE + 1),
+                (thread_id, limit + 1),
             )
         else:
             rows = await _all(
@@ -402,11 +531,11 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
                 SELECT * FROM messages WHERE thread_id = ? AND (timestamp, id) < (?, ?)
                 ORDER BY timestamp DESC, id DESC LIMIT ?
                 """,
-                (thread_id, *cursor, THREAD_PAGE_SIZE + 1),
+                (thread_id, *cursor, limit + 1),
             )
         earlier = None
-        if len(rows) > THREAD_PAGE_SIZE:
-            rows = rows[:THREAD_PAGE_SIZE]
+        if len(rows) > limit:
+            rows = rows[:limit]
             earlier = encode_cursor(rows[-1]["timestamp"], rows[-1]["id"])
         rows.reverse()
         messages = []
@@ -414,6 +543,7 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             message = _dict(row)
             message["media"] = _json_list(row["media"])
             message["meta"] = _json_dict(row["draft_meta"])
+            message["understanding"] = _understanding(row["understanding"])
             messages.append(message)
         ids = [m["id"] for m in messages]
         approvals: dict[str, list[dict[str, Any]]] = {}
@@ -429,8 +559,39 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
                 ids,
             ):
                 approvals.setdefault(row["draft_id"], []).append(_dict(row))
+        answered_until = await _one(
+            conn,
+            """
+            SELECT max(timestamp) FROM messages
+            WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
+              AND status IN ('APPROVED_TO_SEND', 'SENT')
+            """,
+            (thread_id,),
+        )
+        last_answer = (answered_until[0] if answered_until else None) or ""
         for message in messages:
             message["approvals"] = approvals.get(message["id"], [])
+            if message["type"] == "INBOUND":
+                # a reply approved or sent after a customer's text answers it
+                message["answered"] = last_answer > message["timestamp"]
+        counts: dict[str, dict[str, Any]] = {}
+        inbound_ids = [m["id"] for m in messages if m["understanding"] is not None]
+        if inbound_ids:
+            marks = ", ".join("?" for _ in inbound_ids)
+            # the contact's counts once each text was read, as its audit row recorded them
+            for row in await _all(
+                conn,
+                f"""
+                SELECT message_id, metadata FROM audit_log INDEXED BY audit_log_message
+                WHERE message_id IN ({marks}) AND event = 'Text Understood'
+                """,
+                inbound_ids,
+            ):
+                counts[row["message_id"]] = _json_dict(row["metadata"])
+        for message in messages:
+            known = counts.get(message["id"], {})
+            message["soft_no_count"] = known.get("soft_no_count")
+            message["confusion_count"] = known.get("confusion_count")
         audit_rows = await _all(
             conn,
             """
@@ -457,8 +618,9 @@ async def thread(db: Database, thread_id: str, before: str | None = None) -> Thr
             paused_by = by["name"] if by else None
     audit = [_dict(row) for row in audit_rows[:THREAD_PAGE_SIZE]]
     audit.reverse()
-    controls = {**_dict(conversation), "paused_by": paused_by}
-    return Thread(controls, messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
+    found = {**_dict(conversation), "paused_by": paused_by}
+    found["facts"] = _json_dict(conversation["facts"])
+    return Thread(found, messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -635,6 +797,7 @@ async def message(db: Database, message_id: str) -> dict[str, Any] | None:
     result = _dict(row)
     result["media"] = _json_list(row["media"])
     result["meta"] = _json_dict(row["draft_meta"])
+    result["understanding"] = _understanding(row["understanding"])
     result["approvals"] = [_dict(a) for a in approvals]
     return result
 
@@ -684,10 +847,15 @@ async def menu_counts(db: Database) -> dict[str, int]:
                  LIMIT :cap)) AS queue,
               (SELECT count(*) FROM (SELECT 1 FROM messages
                  WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+                   -- as needs_review counts them (the work lists' rules)
                    AND NOT EXISTS (
                      SELECT 1 FROM messages AS reply
-                     WHERE reply.in_reply_to_id = messages.id
-                       AND reply.status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND', 'SENT'))
+                     WHERE reply.thread_id = messages.thread_id
+                       AND reply.type IN ('DRAFT', 'OUTBOUND')
+                       AND reply.status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND', 'SENT')
+                       AND reply.timestamp > messages.timestamp)
+                   AND NOT EXISTS (
+                     SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id)
                  LIMIT :cap)) AS needs_review,
               (SELECT count(*) FROM (SELECT 1 FROM conversations
                  WHERE state = 'NEEDS_ATTENTION' LIMIT :cap)) AS attention

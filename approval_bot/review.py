@@ -6,34 +6,85 @@ the `approvals` row where it is a draft decision, and the audit rows.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from . import draft_notices, rollups, stats, workflow
+from . import (
+    audit,
+    draft_notices,
+    message_templates,
+    rollups,
+    stats,
+    whatsapp_window,
+    workflow,
+    worklists,
+)
 from .db import Database, Priority
 from .models import (
+    Actor,
     ApprovalAction,
+    Channel,
     ConversationEvent,
     ConversationState,
     DecisionChannel,
     Event,
+    MessageMode,
     MessageStatus,
     MessageType,
     PauseKind,
+    SenderRole,
+    ThreadEvent,
     now_iso,
 )
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
 OPT_OUT_REASON = "opt-out"  # the reason shown on a thread paused by the customer's STOP
+OPTED_OUT_MESSAGE = "Conversation is opted out (DNC); no further messages allowed."
+NO_REPLY_NEEDED = "No reply needed"
+# the pauses a human's own reply lifts: the customer's opt-out is never one of them
+REPLY_LIFTS = (PauseKind.REVIEWER, PauseKind.ESCALATION)
 
 
 class ThreadClosed(Exception):
     """The thread is paused or opted out, so nothing may be approved or sent on it."""
+
+
+class WindowClosed(ThreadClosed):
+    """WhatsApp's 24-hour window has closed: a free-form reply would be refused (63016).
+
+    Every door that shows ThreadClosed shows this message; the reviewer is offered the
+    WhatsApp templates instead.
+    """
+
+    def __init__(self, closes_at: datetime | None) -> None:
+        super().__init__(whatsapp_window.closed_message(closes_at))
+        self.closes_at = closes_at
+
+
+class OptedOut(ThreadClosed):
+    """The customer opted out: nothing at all may be sent to them."""
+
+    def __init__(self) -> None:
+        super().__init__(OPTED_OUT_MESSAGE)
+
+
+class HeldByOther(Exception):
+    """Another reviewer has taken the thread over; the message names them and since when."""
+
+    def __init__(self, holder: str, since: str) -> None:
+        super().__init__(f"{holder} has this thread since {since[11:16]} UTC")
+        self.holder, self.since = holder, since
+
+
+class NothingToDo(Exception):
+    """The action has nothing to act on (no takeover to release, no text to dismiss)."""
 
 
 class EmptyReply(ValueError):
@@ -72,6 +123,24 @@ class DecisionMade:
 
 DecisionListener = Callable[[DecisionMade], None]
 _listeners: WeakKeyDictionary[Database, list[DecisionListener]] = WeakKeyDictionary()
+# takeovers, releases and closes: (action, by) once committed
+ThreadListener = Callable[[str, str], None]
+_thread_listeners: WeakKeyDictionary[Database, list[ThreadListener]] = WeakKeyDictionary()
+
+
+def listen_threads(db: Database, listener: ThreadListener) -> None:
+    """Call `listener(action, by)` after each takeover, release or close on `db` commits.
+
+    `action` is takeover, release or close; `by` is reviewer, admin (a forced takeover)
+    or opt_out (a STOP's close, told by the webhook through `thread_changed`).
+    """
+    _thread_listeners.setdefault(db, []).append(listener)
+
+
+def thread_changed(db: Database, action: str, by: str) -> None:
+    """Tell the thread listeners of a committed takeover, release or close."""
+    for listener in _thread_listeners.get(db, ()):
+        listener(action, by)
 
 
 def listen(db: Database, listener: DecisionListener) -> None:
@@ -81,6 +150,14 @@ def listen(db: Database, listener: DecisionListener) -> None:
     `approvals` row); a saved edit left pending is not one.
     """
     _listeners.setdefault(db, []).append(listener)
+
+
+_confirmations: WeakKeyDictionary[Database, list[Callable[[], None]]] = WeakKeyDictionary()
+
+
+def listen_opt_out_confirmed(db: Database, listener: Callable[[], None]) -> None:
+    """Call `listener` after each confirmed opt-out in plain words on `db` commits."""
+    _confirmations.setdefault(db, []).append(listener)
 
 
 def _made(draft: Any, action: ApprovalAction, decision: Decision) -> DecisionMade:
@@ -159,6 +236,18 @@ def _require_open_thread(conn: sqlite3.Connection, thread_id: str) -> None:
         raise ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
 
 
+def _require_free_form(conn: sqlite3.Connection, thread_id: str) -> None:
+    """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
+    row = conn.execute(
+        "SELECT channel FROM conversations WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    if row is None or row["channel"] != Channel.WHATSAPP:
+        return
+    last = whatsapp_window.last_inbound(conn, thread_id)
+    if not whatsapp_window.is_open(last, datetime.now(UTC)):
+        raise WindowClosed(whatsapp_window.closes_at(last))
+
+
 async def approve(db: Database, draft_id: str, decision: Decision) -> None:
     """Approve a pending reply for sending."""
     draft = await db.write(
@@ -178,6 +267,8 @@ def _approve(
     """Approve `draft_id`; `since`: when the version decided on was made (default: this one)."""
     draft = _message(conn, draft_id)
     _require_open_thread(conn, draft["thread_id"])
+    if draft["content_sid"] is None:
+        _require_free_form(conn, draft["thread_id"])
     workflow.change_status(
         conn,
         draft_id,
@@ -254,6 +345,8 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             in_reply_to_id=old["in_reply_to_id"],
             draft_version=old["draft_version"] + 1,
             metadata={"previous_version": draft_id, "channel": decision.channel},
+            sender_role=SenderRole.HUMAN,
+            mode=old["mode"] or MessageMode.REPLY,
         )
         rollups.edited(conn, size)
         workflow.change_status(
@@ -279,37 +372,233 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
     return new_id
 
 
+class KeyReused(Exception):
+    """An idempotency key already sent a reply with another text."""
+
+
+IDEMPOTENCY_KEPT = timedelta(hours=24)
+
+
+def _body_hash(thread_id: str, body: str) -> str:
+    return hashlib.sha256(json.dumps([thread_id, body]).encode()).hexdigest()
+
+
+def _replayed(
+    conn: sqlite3.Connection, reviewer_id: int, key: str, digest: str, now: datetime
+) -> str | None:
+    """The reply an unexpired key already sent (KeyReused for another text), else None."""
+    row = conn.execute(
+        "SELECT body_hash, message_id, created_at FROM idempotency_keys "
+        "WHERE reviewer_id = ? AND key = ?",
+        (reviewer_id, key),
+    ).fetchone()
+    if row is None:
+        return None
+    if datetime.fromisoformat(row["created_at"]) <= now - IDEMPOTENCY_KEPT:
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE reviewer_id = ? AND key = ?", (reviewer_id, key)
+        )
+        return None
+    if row["body_hash"] != digest:
+        raise KeyReused(f"Idempotency-Key {key!r} was used for a reply with another text")
+    return str(row["message_id"])
+
+
+async def prune_idempotency_keys(db: Database) -> int:
+    """Forget idempotency keys older than 24 hours; returns how many."""
+    cutoff = (datetime.now(UTC) - IDEMPOTENCY_KEPT).isoformat(timespec="microseconds")
+    return await db.write(
+        lambda conn: (
+            conn.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (cutoff,)).rowcount
+        ),
+        priority=Priority.BULK,
+    )
+
+
 async def write_reply(
-    db: Database, thread_id: str, body: str, reviewer_id: int, *, in_reply_to_id: str | None
+    db: Database,
+    thread_id: str,
+    body: str,
+    reviewer_id: int,
+    *,
+    in_reply_to_id: str | None,
+    idempotency_key: str | None = None,
 ) -> str:
-    """Queue a reply a human wrote; the thread's other open replies are superseded by it."""
+    """Queue a reply a human wrote; the thread's other open replies are superseded by it.
+
+    On a thread a reviewer paused or escalated the reply is the resolution: in the same
+    transaction it lifts that pause, clears the attention, and leaves the thread taken
+    over by its author. An opted-out customer gets nothing (OptedOut).
+
+    With an `idempotency_key` the same key again returns the first reply's id and sends
+    nothing new; with another text it is KeyReused. Keys are kept 24 hours.
+    """
     _require_text(body)
+    digest = _body_hash(thread_id, body)
+
+    def send(conn: sqlite3.Connection) -> str:
+        now = datetime.now(UTC)
+        if idempotency_key is not None:
+            first = _replayed(conn, reviewer_id, idempotency_key, digest, now)
+            if first is not None:
+                return first
+        reply_id = human_reply(conn, thread_id, body, reviewer_id, in_reply_to_id)
+        if idempotency_key is not None:
+            conn.execute(
+                """
+                INSERT INTO idempotency_keys (reviewer_id, key, body_hash, message_id, created_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                (reviewer_id, idempotency_key, digest, reply_id, now.isoformat()),
+            )
+        return reply_id
+
+    return await db.write(send, priority=Priority.DECISION)
+
+
+def human_reply(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    body: str,
+    reviewer_id: int,
+    in_reply_to_id: str | None,
+) -> str:
+    """`write_reply` inside the caller's transaction; returns the reply's id."""
+    controls = thread_controls(conn, thread_id)
+    if controls["opted_out"]:
+        raise OptedOut()
+    if controls["state"] == ConversationState.CLOSED:
+        raise ThreadClosed(f"the conversation with {thread_id} is closed")
+    _require_free_form(conn, thread_id)
+    resolves = False
+    if controls["paused"]:
+        if controls["pause_kind"] not in REPLY_LIFTS:
+            _require_open_thread(conn, thread_id)  # says why it stays refused
+        workflow.set_paused(
+            conn,
+            thread_id,
+            paused=False,
+            kind=PauseKind(controls["pause_kind"]),
+            reason="a reviewer replied",
+            actor_id=reviewer_id,
+        )
+        resolves = True
+    if controls["state"] == ConversationState.NEEDS_ATTENTION:
+        workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState.NEEDS_ATTENTION,
+            target=ConversationState.ACTIVE,
+            event=ConversationEvent.RESOLVED,
+            reason="a reviewer replied",
+            actor_id=reviewer_id,
+        )
+        resolves = True
+    last_inbound = conn.execute(
+        """
+        SELECT receiver, channel FROM messages
+        WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+        """,
+        (thread_id,),
+    ).fetchone()
+    if last_inbound is None:
+        raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
+    reply_id = workflow.create_message(
+        conn,
+        type=MessageType.OUTBOUND,
+        event=Event.HUMAN_REPLY,
+        thread_id=thread_id,
+        sender=last_inbound["receiver"],
+        receiver=thread_id,
+        body=body,
+        channel=last_inbound["channel"],
+        actor_id=reviewer_id,
+        in_reply_to_id=in_reply_to_id,
+    )
+    supersede_open_replies(
+        conn,
+        thread_id,
+        reply_id,
+        "a reviewer wrote their own reply",
+        reviewer_id,
+        statuses=(*OPEN_REPLY_STATUSES, S.PAUSED_THREAD),
+    )
+    now = now_iso()
+    conn.execute(
+        """
+        UPDATE thread_controls SET last_human_reply_at = ?, last_human_reply_by = ?
+        WHERE thread_id = ?
+        """,
+        (now, reviewer_id, thread_id),
+    )
+    if resolves and controls["taken_over_by"] is None:
+        _hold_for(conn, thread_id, reviewer_id, forced_from=None)
+    return reply_id
+
+
+class NotAContentTemplate(ValueError):
+    """Only a WhatsApp template with a content_sid can be sent outside the window."""
+
+
+async def send_template(
+    db: Database, thread_id: str, key: str, values: dict[str, str], reviewer_id: int
+) -> str:
+    """Send a WhatsApp Content template a reviewer chose, with the variables they filled.
+
+    Twilio gets its content_sid and content_variables ({"1": …, "2": …}, in the order the
+    body names them); the rendered body is kept as the message's text. The thread's other
+    open replies are superseded by it.
+    """
 
     def queue(conn: sqlite3.Connection) -> str:
+        template = message_templates.get(conn, key)
+        if template is None:
+            raise message_templates.UnknownTemplate(f"no template {key!r}")
+        if template.content_sid is None:
+            raise NotAContentTemplate(
+                f"the template {key!r} has no content_sid: it is not a WhatsApp Content template"
+            )
+        unknown = sorted(set(values) - set(template.variables))
+        if unknown:
+            raise message_templates.InvalidTemplate(
+                "variables", f"variables: the template {key!r} does not use {', '.join(unknown)}"
+            )
         _require_open_thread(conn, thread_id)
-        last_inbound = conn.execute(
+        last = conn.execute(
             """
-            SELECT receiver, channel FROM messages
+            SELECT id, receiver, channel FROM messages
             WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
             """,
             (thread_id,),
         ).fetchone()
-        if last_inbound is None:
-            raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
+        if last is None or last["channel"] != Channel.WHATSAPP:
+            raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
+        filled = {
+            **message_templates.variable_values(business_phone=last["receiver"]),
+            **values,
+        }
+        variables = message_templates.content_variables(template.variables, filled)
         reply_id = workflow.create_message(
             conn,
             type=MessageType.OUTBOUND,
-            event=Event.HUMAN_REPLY,
+            event=Event.TEMPLATE_REPLY,
             thread_id=thread_id,
-            sender=last_inbound["receiver"],
+            sender=last["receiver"],
             receiver=thread_id,
-            body=body,
-            channel=last_inbound["channel"],
+            body=message_templates.render(template.body, filled),
+            channel=Channel.WHATSAPP,
             actor_id=reviewer_id,
-            in_reply_to_id=in_reply_to_id,
+            in_reply_to_id=last["id"],
+            content_sid=template.content_sid,
+            content_variables=json.dumps(variables, ensure_ascii=False),
+            metadata={
+                "template": key,
+                "content_sid": template.content_sid,
+                "content_variables": variables,
+            },
         )
         supersede_open_replies(
-            conn, thread_id, reply_id, "a reviewer wrote their own reply", reviewer_id
+            conn, thread_id, reply_id, "a reviewer sent a WhatsApp template", reviewer_id
         )
         return reply_id
 
@@ -335,15 +624,17 @@ def _replies_in(conn: sqlite3.Connection, thread_id: str, statuses: tuple[S, ...
 def supersede_open_replies(
     conn: sqlite3.Connection,
     thread_id: str,
-    newer_id: str,
+    newer_id: str | None,
     reason: str,
     actor_id: int | None,
+    *,
+    statuses: tuple[S, ...] = OPEN_REPLY_STATUSES,
 ) -> None:
     """Supersede every pending or approved-unsent reply of a thread but `newer_id`.
 
     A thread has at most one live reply: a new draft or a human's reply replaces the rest.
     """
-    for row in _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
+    for row in _replies_in(conn, thread_id, statuses):
         if row["id"] == newer_id:
             continue
         workflow.change_status(
@@ -388,10 +679,14 @@ async def pause_thread(db: Database, thread_id: str, reason: str, actor_id: int 
     )
 
 
-async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> None:
-    """Resume a paused thread; replies it held go back to review, never straight to sending."""
+async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> bool:
+    """Resume a paused thread; replies it held go back to review, never straight to sending.
 
-    def resume(conn: sqlite3.Connection) -> None:
+    The customer texts it held come back: to drafting, or to Needs reply when a reviewer
+    has taken the thread over. Returns whether the thread now wants drafting.
+    """
+
+    def resume(conn: sqlite3.Connection) -> bool:
         row = conn.execute(
             """
             SELECT conversations.opted_out, thread_controls.pause_kind
@@ -413,8 +708,36 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> N
                 event=Event.RELEASED,
                 actor_id=actor_id,
             )
+        return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
 
-    await db.write(resume, priority=Priority.DECISION)
+    return await db.write(resume, priority=Priority.DECISION)
+
+
+def give_back_texts(
+    conn: sqlite3.Connection, thread_id: str, statuses: tuple[S, ...], actor_id: int | None
+) -> bool:
+    """The thread's unanswered texts in `statuses` go back to the bot, or to Needs reply
+    when the thread is taken over (or a human answered moments ago); whether to draft."""
+    held_by = conn.execute(
+        "SELECT taken_over_by FROM thread_controls WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    for_human = held_by is not None and held_by["taken_over_by"] is not None
+    wants_draft = False
+    for text in worklists.unanswered(conn, thread_id):
+        target = S.NEEDS_REVIEW if for_human else S.RECEIVED
+        if text["status"] not in statuses or text["status"] == target:
+            continue
+        event = Event.FOR_HUMAN if for_human else Event.BACK_TO_DRAFTING
+        workflow.change_status(
+            conn,
+            text["id"],
+            expected=S(text["status"]),
+            target=target,
+            event=event,
+            actor_id=actor_id,
+        )
+        wants_draft = wants_draft or not for_human
+    return wants_draft
 
 
 def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> None:
@@ -469,15 +792,360 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
 
 
 async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) -> None:
-    """Mark a thread that NEEDS_ATTENTION as dealt with (ACTIVE again); a pause stays."""
-    await db.write(
-        lambda conn: workflow.change_conversation_state(
+    """Mark a thread that NEEDS_ATTENTION as dealt with (ACTIVE again); a pause stays.
+
+    The texts that were waiting on Attention (held by a pause, or whose reply failed to
+    send) then wait on Needs reply, so none is left on no list.
+    """
+
+    def resolve(conn: sqlite3.Connection) -> None:
+        workflow.change_conversation_state(
             conn,
             thread_id,
             expected=ConversationState.NEEDS_ATTENTION,
             target=ConversationState.ACTIVE,
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
+        )
+        rows = {row["id"]: row for row in worklists.unanswered(conn, thread_id)}
+        for text_id, where in worklists.place(conn, thread_id).items():
+            status = S(rows[text_id]["status"])
+            if where is None and status in (S.PAUSED_THREAD, S.DRAFT_PENDING_APPROVAL):
+                workflow.change_status(
+                    conn,
+                    text_id,
+                    expected=status,
+                    target=S.NEEDS_REVIEW,
+                    event=Event.FOR_HUMAN,
+                    actor_id=actor_id,
+                    metadata={"reason": "marked as dealt with"},
+                )
+
+    await db.write(resolve, priority=Priority.DECISION)
+
+
+# -- takeover, release, close and dismiss
+
+
+def thread_controls(conn: sqlite3.Connection, thread_id: str) -> Any:
+    """A thread's conversation and controls, with the name of who holds it."""
+    row = conn.execute(
+        """
+        SELECT conversations.state, conversations.opted_out, thread_controls.*,
+               reviewers.name AS holder_name
+        FROM conversations JOIN thread_controls USING (thread_id)
+        LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
+        WHERE thread_id = ?
+        """,
+        (thread_id,),
+    ).fetchone()
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    return row
+
+
+def _is_admin(conn: sqlite3.Connection, reviewer_id: int) -> bool:
+    row = conn.execute("SELECT role FROM reviewers WHERE id = ?", (reviewer_id,)).fetchone()
+    return row is not None and row["role"] == "admin"
+
+
+def _hold_for(
+    conn: sqlite3.Connection, thread_id: str, reviewer_id: int, *, forced_from: int | None
+) -> None:
+    """The thread is now handled by `reviewer_id`: audited; texts waiting for a draft go to
+    Needs reply."""
+    now = now_iso()
+    conn.execute(
+        """
+        UPDATE thread_controls SET taken_over_by = ?, taken_over_at = ?, last_takeover_at = ?,
+                                   last_updated = ?
+        WHERE thread_id = ?
+        """,
+        (reviewer_id, now, now, now, thread_id),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ThreadEvent.TAKEN_OVER,
+            actor=Actor.HUMAN,
+            actor_id=reviewer_id,
+            thread_id=thread_id,
+            metadata={"from_reviewer": forced_from, "forced": forced_from is not None},
+        ),
+    )
+    give_back_texts(conn, thread_id, (S.RECEIVED,), reviewer_id)
+
+
+async def take_over(db: Database, thread_id: str, reviewer_id: int) -> None:
+    """A reviewer handles the thread: the bot drafts nothing on it until it is released.
+
+    Held by someone else: HeldByOther, unless the reviewer is an admin (audited as forced).
+    """
+
+    def take(conn: sqlite3.Connection) -> str | None:
+        controls = thread_controls(conn, thread_id)
+        holder = controls["taken_over_by"]
+        if holder == reviewer_id:
+            return None
+        if holder is not None and not _is_admin(conn, reviewer_id):
+            raise HeldByOther(controls["holder_name"], controls["taken_over_at"])
+        _hold_for(conn, thread_id, reviewer_id, forced_from=holder)
+        return "reviewer" if holder is None else "admin"
+
+    by = await db.write(take, priority=Priority.DECISION)
+    if by is not None:
+        thread_changed(db, "takeover", by)
+
+
+async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
+    """Give a taken-over thread back to the bot; returns whether it now wants drafting.
+
+    The latest unanswered customer text waiting on Needs reply is drafted at once. Only
+    the holder or an admin releases (HeldByOther); not taken over: NothingToDo.
+    """
+
+    def give_back(conn: sqlite3.Connection) -> bool:
+        controls = thread_controls(conn, thread_id)
+        holder = controls["taken_over_by"]
+        if holder is None:
+            raise NothingToDo(f"thread {thread_id} is not taken over")
+        if holder != reviewer_id and not _is_admin(conn, reviewer_id):
+            raise HeldByOther(controls["holder_name"], controls["taken_over_at"])
+        conn.execute(
+            """
+            UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
+                                       last_human_reply_at = NULL, last_updated = ?
+            WHERE thread_id = ?
+            """,
+            (now_iso(), thread_id),
+        )
+        audit.record(
+            conn,
+            audit.AuditEvent(
+                event=ThreadEvent.RELEASED,
+                actor=Actor.HUMAN,
+                actor_id=reviewer_id,
+                thread_id=thread_id,
+                metadata={"holder": holder},
+            ),
+        )
+        if controls["paused"] or controls["opted_out"]:
+            return False  # a pause keeps its texts until the resume
+        return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), reviewer_id)
+
+    wants_draft = await db.write(give_back, priority=Priority.DECISION)
+    thread_changed(db, "release", "reviewer")
+    return wants_draft
+
+
+def close_conversation(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    reason: str,
+    actor_id: int | None,
+    *,
+    keep_held: bool = False,
+) -> None:
+    """Close a contact inside the caller's transaction: open (and held) replies superseded,
+    its unanswered texts need no reply, nothing is drafted; a new text opens the next one.
+
+    `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
+    START sends back to review.
+    """
+    controls = thread_controls(conn, thread_id)
+    supersede_open_replies(
+        conn,
+        thread_id,
+        None,
+        f"the conversation was closed ({reason})",
+        actor_id,
+        statuses=OPEN_REPLY_STATUSES if keep_held else (*OPEN_REPLY_STATUSES, S.PAUSED_THREAD),
+    )
+    texts = [text["id"] for text in worklists.unanswered(conn, thread_id)]
+    worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
+    conn.execute(
+        "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
+        (thread_id,),
+    )
+    conn.execute(
+        """
+        UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
+                                   last_human_reply_at = NULL
+        WHERE thread_id = ?
+        """,
+        (thread_id,),
+    )
+    workflow.change_conversation_state(
+        conn,
+        thread_id,
+        expected=ConversationState(controls["state"]),
+        target=ConversationState.CLOSED,
+        event=ConversationEvent.CLOSED,
+        reason=reason,
+        actor_id=actor_id,
+    )
+
+
+async def close(db: Database, thread_id: str, reviewer_id: int) -> None:
+    """A reviewer closes the conversation (CLOSED): nothing more is drafted or sent in it."""
+    await db.write(
+        lambda conn: close_conversation(conn, thread_id, "closed by a reviewer", reviewer_id),
+        priority=Priority.DECISION,
+    )
+    thread_changed(db, "close", "reviewer")
+
+
+async def dismiss(db: Database, thread_id: str, reviewer_id: int, reason: str) -> list[str]:
+    """The thread's texts on Needs reply or Attention need no reply; returns their ids.
+
+    Texts with a draft in the queue are decided there instead; none to dismiss: NothingToDo.
+    """
+    reason = reason.strip() or NO_REPLY_NEEDED
+
+    def settle(conn: sqlite3.Connection) -> list[str]:
+        thread_controls(conn, thread_id)
+        places = worklists.place(conn, thread_id)
+        texts = [text for text, where in places.items() if where is not worklists.WorkList.QUEUE]
+        if not texts:
+            raise NothingToDo(f"thread {thread_id} has no text waiting for a reply")
+        worklists.dismiss(conn, texts, reason, reviewer_id, now_iso())
+        audit.record(
+            conn,
+            audit.AuditEvent(
+                event=ThreadEvent.NO_REPLY_NEEDED,
+                actor=Actor.HUMAN,
+                actor_id=reviewer_id,
+                thread_id=thread_id,
+                metadata={"reason": reason, "messages": texts},
+            ),
+        )
+        return texts
+
+    return await db.write(settle, priority=Priority.DECISION)
+
+
+class NoOptOutRequest(Exception):
+    """The thread is not held for an opt-out in plain words, so there is nothing to decide."""
+
+
+CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
+
+
+def _require_opt_out_request(conn: sqlite3.Connection, thread_id: str) -> Any:
+    row = conn.execute(
+        """
+        SELECT conversations.state, conversations.opted_out, thread_controls.pause_kind,
+               thread_controls.last_updated
+        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
+        """,
+        (thread_id,),
+    ).fetchone()
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    if row["pause_kind"] != PauseKind.OPT_OUT_REQUEST:
+        raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")
+    return row
+
+
+def _resolve(conn: sqlite3.Connection, thread_id: str, state: str, actor_id: int) -> None:
+    if state == ConversationState.NEEDS_ATTENTION:
+        workflow.change_conversation_state(
+            conn,
+            thread_id,
+            expected=ConversationState.NEEDS_ATTENTION,
+            target=ConversationState.ACTIVE,
+            event=ConversationEvent.RESOLVED,
+            actor_id=actor_id,
+        )
+
+
+async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+    """Confirm an opt-out in plain words: the thread is then exactly as a STOP leaves it.
+
+    Opted out and paused (kind opt_out, so only the customer's START lifts it), its
+    replies held; the attention it asked for is dealt with and the conversation CLOSED.
+    Raises NoOptOutRequest.
+    """
+
+    def confirm(conn: sqlite3.Connection) -> None:
+        row = _require_opt_out_request(conn, thread_id)
+        if not row["opted_out"]:  # a STOP may have come meanwhile
+            workflow.set_opted_out(
+                conn, thread_id, opted_out=True, source=CONFIRMED_SOURCE, actor_id=actor_id
+            )
+        workflow.set_paused(
+            conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
+        )
+        hold_thread(conn, thread_id, OPT_OUT_REASON, actor_id, kind=PauseKind.OPT_OUT)
+        _resolve(conn, thread_id, row["state"], actor_id)
+        # as a STOP does: the contact ends, keeping the replies the opt-out holds
+        if row["state"] != ConversationState.CLOSED:
+            close_conversation(conn, thread_id, "the customer opted out", actor_id, keep_held=True)
+
+    await db.write(confirm, priority=Priority.DECISION)
+    thread_changed(db, "close", "opt_out")
+    for listener in _confirmations.get(db, ()):
+        listener()
+
+
+async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+    """Not an opt-out: resume the thread and let its held texts be drafted as usual.
+
+    Replies it held go back to review; the texts that arrived while it was held are
+    RECEIVED again, for the drafting service (the caller schedules it). Raises
+    NoOptOutRequest, or ThreadClosed when the customer opted out meanwhile.
+    """
+
+    def keep(conn: sqlite3.Connection) -> None:
+        row = _require_opt_out_request(conn, thread_id)
+        if row["opted_out"]:
+            raise ThreadClosed(f"{thread_id} has opted out since; only their START resumes it")
+        workflow.set_paused(
+            conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
+        )
+        for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+            workflow.change_status(
+                conn,
+                held["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.DRAFT_PENDING_APPROVAL,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+            )
+        texts = conn.execute(
+            """
+            SELECT id FROM messages
+            WHERE thread_id = ? AND type = 'INBOUND' AND status = 'PAUSED_THREAD'
+              AND timestamp >= ?
+            ORDER BY timestamp
+            """,
+            (thread_id, row["last_updated"]),
+        ).fetchall()
+        for text in texts:
+            workflow.change_status(
+                conn,
+                text["id"],
+                expected=S.PAUSED_THREAD,
+                target=S.RECEIVED,
+                event=Event.RELEASED,
+                actor_id=actor_id,
+                metadata={"reason": "not an opt-out"},
+            )
+        _resolve(conn, thread_id, row["state"], actor_id)
+
+    await db.write(keep, priority=Priority.DECISION)
+
+
+async def edit_facts(
+    db: Database, thread_id: str, patch: dict[str, object], actor_id: int
+) -> dict[str, object]:
+    """Merge a reviewer's patch into a thread's facts (audited); returns the facts after.
+
+    The patch is checked by the caller (`facts.check_patch`).
+    """
+    return await db.write(
+        lambda conn: workflow.change_facts(
+            conn, thread_id, patch, actor_id=actor_id, source="a reviewer"
         ),
         priority=Priority.DECISION,
     )

@@ -6,6 +6,7 @@ names, explains codes that no longer name an open draft, and words the answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,11 +24,13 @@ from .sms_commands import (
     HELP_TEXT,
     Approve,
     Command,
+    ConfirmOptOut,
     Edit,
     Help,
     ListOpen,
     NeedsCode,
     NeedsText,
+    NotOptOut,
     Pause,
     Reject,
     Unknown,
@@ -148,15 +151,23 @@ async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> An
     return Answer(reply if answered else None)
 
 
-async def answer(db: Database, reviewer: Reviewer, text: str) -> Answer:
-    """Carry out one text from a reviewer's phone and say what happened."""
+async def answer(
+    db: Database,
+    reviewer: Reviewer,
+    text: str,
+    schedule_draft: Callable[[str], None] | None = None,
+) -> Answer:
+    """Carry out one text from a reviewer's phone and say what happened.
+
+    `schedule_draft(thread_id)` asks for a thread to be drafted (KEEP resumes one).
+    """
     if not reviewer.active:
         return await _refuse(
             db, reviewer, text, "Your approval-bot account is disabled; ask an admin."
         )
     command = parse(text)
     try:
-        return await _carry_out(db, reviewer, command)
+        return await _carry_out(db, reviewer, command, schedule_draft)
     except (workflow.Conflict, workflow.TransitionRefused):
         return await _refuse(db, reviewer, text, await explain(db, getattr(command, "code", "")))
     except review.ThreadClosed as closed:
@@ -169,10 +180,47 @@ class _Refusal(Exception):
     """A command that cannot be carried out; its message is the answer."""
 
 
-_SHORT_VERBS = {"APPROVE": "A", "EDIT": "E", "REJECT": "R", "PAUSE": "P", "RESUME": "RESUME"}
+_SHORT_VERBS = {
+    "APPROVE": "A",
+    "EDIT": "E",
+    "REJECT": "R",
+    "PAUSE": "P",
+    "RESUME": "RESUME",
+    "OPTOUT": "OPTOUT",
+    "KEEP": "KEEP",
+}
 
 
-async def _carry_out(db: Database, reviewer: Reviewer, command: Command) -> Answer:
+async def _opt_out_answer(
+    db: Database,
+    reviewer: Reviewer,
+    command: ConfirmOptOut | NotOptOut,
+    held: Any,
+    schedule_draft: Callable[[str], None] | None,
+) -> Answer:
+    """OPTOUT or KEEP on the code of a text held as an opt-out in plain words."""
+    thread_id = held["thread_id"]
+    try:
+        if isinstance(command, ConfirmOptOut):
+            await review.confirm_opt_out(db, thread_id, reviewer.id)
+            return Answer(f"Opted out {thread_id}: nothing is sent to them until they text START.")
+        await review.not_opt_out(db, thread_id, reviewer.id)
+    except review.NoOptOutRequest:
+        raise _Refusal(
+            f"{command.code} is not a text waiting for an opt-out decision "
+            f"({thread_id} is not held for one)."
+        ) from None
+    if schedule_draft is not None:
+        schedule_draft(thread_id)
+    return Answer(f"Kept {thread_id}: the thread is resumed and a reply is being drafted.")
+
+
+async def _carry_out(
+    db: Database,
+    reviewer: Reviewer,
+    command: Command,
+    schedule_draft: Callable[[str], None] | None = None,
+) -> Answer:
     if isinstance(command, Help):
         return Answer(HELP_TEXT)
     if isinstance(command, ListOpen):
@@ -193,6 +241,8 @@ async def _carry_out(db: Database, reviewer: Reviewer, command: Command) -> Answ
     draft = await _draft_for(db, command.code)
     if draft is None:
         raise _Refusal(await explain(db, command.code))
+    if isinstance(command, ConfirmOptOut | NotOptOut):
+        return await _opt_out_answer(db, reviewer, command, draft, schedule_draft)
     customer = draft["receiver"]
     decision = review.Decision(
         reviewer.id,
@@ -225,7 +275,13 @@ async def _carry_out(db: Database, reviewer: Reviewer, command: Command) -> Answ
         raise _Refusal(f"{customer} is {conflict.actual} already.") from None
 
 
-async def respond(db: Database, scheduler: AsyncIOScheduler, reviewer_id: int, text: str) -> None:
+async def respond(
+    db: Database,
+    scheduler: AsyncIOScheduler,
+    reviewer_id: int,
+    text: str,
+    schedule_draft: Callable[[str], None] | None = None,
+) -> None:
     """Carry out a reviewer's text and queue the answer; wake the sender to deliver it.
 
     STOP gets no answer (Twilio blocks texts to them until START); START is acknowledged.
@@ -240,7 +296,7 @@ async def respond(db: Database, scheduler: AsyncIOScheduler, reviewer_id: int, t
     if keyword is Keyword.OPT_IN:
         result = Answer("Draft texts are on again. Reply H for the commands.")
     else:
-        result = await answer(db, reviewer, text)
+        result = await answer(db, reviewer, text, schedule_draft)
     if result.text is not None:
         text_back = result.text
         await db.write(

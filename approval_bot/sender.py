@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import audit, delivery, review, workflow
+from . import audit, delivery, review, whatsapp_window, workflow
 from .config import Settings
 from .db import Database, Priority
 from .gateways import (
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 S = MessageStatus
 N = NotificationStatus
-WHATSAPP_WINDOW = timedelta(hours=24)
 CUSTOMER_WROTE_AGAIN = "customer wrote again"
 STATUS_EVENTS_PROVIDER = "twilio-status"
 RETRY_SCHEDULED = "Send Retry Scheduled"
@@ -74,11 +73,18 @@ class Work:
     attempts: int  # attempts made, this one included once it is sent
     unconfirmed_since: str | None
     claimed_at: str
+    content_sid: str | None = None
+    content_variables: str | None = None
 
     @property
     def outgoing(self) -> OutgoingSms:
         return OutgoingSms(
-            self.to, self.body, self.media_urls, status_callback=self.kind == "message"
+            self.to,
+            self.body,
+            self.media_urls,
+            status_callback=self.kind == "message",
+            content_sid=self.content_sid,
+            content_variables=self.content_variables,
         )
 
 
@@ -118,10 +124,17 @@ def _one(conn: sqlite3.Connection, sql: str, params: Any) -> Any:
 class MessageLane:
     """Customer messages in APPROVED_TO_SEND: re-checked, sent, recorded through the workflow."""
 
-    def __init__(self, settings: Settings, policy: RetryPolicy, rand: Callable[[], float]):
+    def __init__(
+        self,
+        settings: Settings,
+        policy: RetryPolicy,
+        rand: Callable[[], float],
+        metrics: Metrics | None = None,
+    ):
         self._lease = timedelta(seconds=settings.send_lease_seconds)
         self._policy = policy
         self._rand = rand
+        self._metrics = metrics
 
     def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]:
         rows = conn.execute(
@@ -169,6 +182,8 @@ class MessageLane:
             attempts=attempts,
             unconfirmed_since=unconfirmed,
             claimed_at=_iso(now),
+            content_sid=row["content_sid"],
+            content_variables=row["content_variables"],
         )
 
     def _recheck(self, conn: sqlite3.Connection, row: Any, now: datetime) -> bool:
@@ -210,9 +225,9 @@ class MessageLane:
             conn,
             """
             SELECT max(timestamp) AS at FROM audit_log
-            WHERE message_id = ? AND event IN (?, ?)
+            WHERE message_id = ? AND event IN (?, ?, ?)
             """,
-            (message_id, Event.APPROVE, Event.HUMAN_REPLY),
+            (message_id, Event.APPROVE, Event.HUMAN_REPLY, Event.TEMPLATE_REPLY),
         )
         approved_at = approved["at"] if approved is not None else None
         if approved_at is not None:
@@ -233,34 +248,29 @@ class MessageLane:
                     {"reason": CUSTOMER_WROTE_AGAIN, "inbound_id": wrote_again["id"]},
                 )
                 return True
-        # the thread's channel decides: a reply row may not repeat it
-        if row["thread_channel"] == Channel.WHATSAPP:
-            last = _one(
-                conn,
-                """
-                SELECT max(timestamp) AS at FROM messages
-                WHERE thread_id = ? AND type = 'INBOUND'
-                """,
-                (thread_id,),
-            )
-            last_inbound = last["at"] if last is not None else None
-            if last_inbound is None or datetime.fromisoformat(last_inbound) < now - WHATSAPP_WINDOW:
-                reason = (
-                    "the customer's last WhatsApp message is over 24 hours old; Twilio refuses "
-                    f"free-form WhatsApp messages outside that window ({WHATSAPP_WINDOW_CODE})"
-                )
-                self._move(
-                    conn,
-                    message_id,
-                    S.FAILED_SEND,
-                    Event.SEND_FAILED,
-                    {"reason": reason},
-                    error_code=WHATSAPP_WINDOW_CODE,
-                    error_message=reason,
-                )
-                workflow.flag_conversation(conn, thread_id, "a reply could not be sent")
+        # the thread's channel decides: a reply row may not repeat it; a Content template
+        # is what may go outside the window
+        if row["thread_channel"] == Channel.WHATSAPP and row["content_sid"] is None:
+            last_inbound = whatsapp_window.last_inbound(conn, thread_id)
+            if not whatsapp_window.is_open(last_inbound, now):
+                closing = whatsapp_window.closes_at(last_inbound)
+                self._window_closed(conn, message_id, whatsapp_window.closed_message(closing))
+                if self._metrics is not None:
+                    self._metrics.whatsapp_window_closed.labels(source="sender").inc()
                 return True
         return False
+
+    def _window_closed(self, conn: sqlite3.Connection, message_id: str, reason: str) -> None:
+        """Back to review, where approving offers the WhatsApp templates instead."""
+        self._move(
+            conn,
+            message_id,
+            S.DRAFT_PENDING_APPROVAL,
+            Event.WINDOW_CLOSED,
+            {"reason": reason, "error_code": WHATSAPP_WINDOW_CODE},
+            error_code=WHATSAPP_WINDOW_CODE,
+            error_message=reason,
+        )
 
     def _move(
         self,
@@ -348,6 +358,17 @@ class MessageLane:
         if result.outcome is Outcome.ACCEPTED:
             assert result.sid is not None
             self._sent(conn, work, result.sid, result.status, reconciled=False)
+        elif result.error_code == WHATSAPP_WINDOW_CODE:
+            twilio_says = result.error_message or "outside the allowed window"
+            self._window_closed(
+                conn,
+                work.id,
+                f"Twilio refused a free-form WhatsApp reply ({WHATSAPP_WINDOW_CODE}: "
+                f"{twilio_says}): the customer's 24-hour window has closed; send one of the "
+                "WhatsApp templates instead.",
+            )
+            if self._metrics is not None:
+                self._metrics.whatsapp_window_closed.labels(source="twilio").inc()
         elif result.outcome is Outcome.REJECTED:
             self._fail(
                 conn, row, result.error_message or "refused", result.error_code, result.http_status
@@ -679,7 +700,7 @@ class Sender:
         self._metrics = metrics
         self._clock = clock
         self._lanes: dict[str, Lane] = {
-            "message": MessageLane(settings, policy, rand),
+            "message": MessageLane(settings, policy, rand, metrics),
             "notification": NotificationLane(settings, policy, rand),
         }
         self._concurrency = settings.send_concurrency

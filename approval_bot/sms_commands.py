@@ -49,6 +49,20 @@ class Resume:
 
 
 @dataclass(frozen=True)
+class ConfirmOptOut:
+    """OPTOUT CODE: the held text was an opt-out in plain words; opt the customer out."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class NotOptOut:
+    """KEEP CODE: the held text was not an opt-out; resume and draft it."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class ListOpen:
     pass
 
@@ -79,7 +93,18 @@ class Unknown:
 
 
 Command = (
-    Approve | Edit | Reject | Pause | Resume | ListOpen | Help | NeedsCode | NeedsText | Unknown
+    Approve
+    | Edit
+    | Reject
+    | Pause
+    | Resume
+    | ConfirmOptOut
+    | NotOptOut
+    | ListOpen
+    | Help
+    | NeedsCode
+    | NeedsText
+    | Unknown
 )
 
 _VERBS = {
@@ -93,6 +118,8 @@ _VERBS = {
     "P": "PAUSE",
     "PAUSE": "PAUSE",
     "RESUME": "RESUME",
+    "OPTOUT": "OPTOUT",
+    "KEEP": "KEEP",
     "L": "LIST",
     "LIST": "LIST",
     "H": "HELP",
@@ -104,7 +131,8 @@ _BARE_YES = {"ok", "okay", "k", "yes", "yeah", "yep", "sure", "y", "👍", "👍
 
 HELP_TEXT = (
     "Commands: A CODE approve · E CODE new text (edit & approve) · R CODE [reason] reject · "
-    "P CODE pause thread · RESUME CODE · L list open codes · H help"
+    "P CODE pause thread · RESUME CODE · OPTOUT CODE / KEEP CODE answer an opt-out in "
+    "plain words · L list open codes · H help"
 )
 
 
@@ -138,6 +166,11 @@ def parse(text: str) -> Command:
         return Reject(code, tail or None)
     if tail.rstrip("."):
         return Unknown(stripped)  # "A 7F3K and more" is not a clear approval
-    if verb == "APPROVE":
-        return Approve(code)
-    return Pause(code) if verb == "PAUSE" else Resume(code)
+    simple: dict[str, type[Approve | Pause | Resume | ConfirmOptOut | NotOptOut]] = {
+        "APPROVE": Approve,
+        "PAUSE": Pause,
+        "RESUME": Resume,
+        "OPTOUT": ConfirmOptOut,
+        "KEEP": NotOptOut,
+    }
+    return simple[verb](code)

@@ -77,3 +77,32 @@ def draft_notification(code: str, customer: str, last_message: str, draft: str) 
     # shorter quotes never take more segments, so the pairs that fit come last
     first_fit = bisect_left(range(len(pairs)), True, key=lambda index: fits(compose(*pairs[index])))
     return compose(*pairs[min(first_fit, len(pairs) - 1)])
+
+
+def opt_out_request_notification(code: str, customer: str, text: str) -> str:
+    """The text a reviewer gets for an opt-out in plain words; it fits in 3 segments."""
+
+    def compose(said: str) -> str:
+        return (
+            f'{customer} may want to stop hearing from us: "{said}"\n'
+            f"The thread is paused. Reply OPTOUT {code} to opt them out, "
+            f"KEEP {code} if it is not an opt-out (a reply is drafted)."
+        )
+
+    quote = " ".join(bounded(text).split())
+    for length in range(len(quote), -1, -8):
+        composed = compose(shorten(quote, length))
+        if fits(composed):
+            return composed
+    return compose(ELLIPSIS)
+
+
+def holder_notification(customer: str, text: str) -> str:
+    """The text a reviewer who took a thread over gets for each new customer text (3 segments)."""
+    quote = " ".join(bounded(text).split())
+    length = len(quote)
+    while True:
+        composed = f'{customer} wrote on your thread: "{shorten(quote, length)}"\nReply on the web.'
+        if fits(composed) or length == 0:
+            return composed
+        length //= 2

@@ -12,22 +12,29 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from . import audit, rollups
+from .conversation_rules import AppointmentStatus, Contact, new_contact
+from .facts import merge_facts
 from .models import (
     Actor,
     Channel,
+    ContactEvent,
     ConversationEvent,
     ConversationState,
     Event,
+    MessageMode,
     MessageStatus,
     MessageType,
     PauseKind,
+    SenderRole,
     ThreadEvent,
     now_iso,
 )
+from .understanding import Understanding
 
 INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
 S = MessageStatus
@@ -60,21 +67,37 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((INBOUND,), S.RECEIVED, Event.HELD, S.PAUSED_THREAD),
         *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.DRAFT_REJECTED, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.NEEDS_REVIEW, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+        # "not an opt-out": a text held as an opt-out in plain words is drafted after all
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.RELEASED, S.RECEIVED),
+        # a thread a human holds, or one a human answered moments ago: no draft, a human's
+        # to-do; a resume or a release gives held and left texts back to drafting
+        *_rows((INBOUND,), None, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.RECEIVED, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        # marked as dealt with: a text whose reply failed to send waits for a human's
+        *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.FOR_HUMAN, S.NEEDS_REVIEW),
+        *_rows((INBOUND,), S.PAUSED_THREAD, Event.BACK_TO_DRAFTING, S.RECEIVED),
+        *_rows((INBOUND,), S.NEEDS_REVIEW, Event.BACK_TO_DRAFTING, S.RECEIVED),
         # a reply: drafted by the machine, or written by a human
         *_rows((DRAFT,), None, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
         *_rows(REPLIES, None, Event.EDIT, S.DRAFT_PENDING_APPROVAL),
         *_rows((OUTBOUND,), None, Event.HUMAN_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.AUTO_REPLY, S.APPROVED_TO_SEND),
+        *_rows((OUTBOUND,), None, Event.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.APPROVE, S.APPROVED_TO_SEND),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.REJECT, S.REJECTED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.EDIT, S.SUPERSEDED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.DRAFT_PENDING_APPROVAL, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.PAUSED_THREAD, Event.RELEASED, S.DRAFT_PENDING_APPROVAL),
+        # a manager's reply on a paused thread, or a close, replaces the replies it held
+        *_rows(REPLIES, S.PAUSED_THREAD, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_ACCEPTED, S.SENT),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SEND_FAILED, S.FAILED_SEND),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.HELD, S.PAUSED_THREAD),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.SUPERSEDED, S.SUPERSEDED),
         *_rows(REPLIES, S.APPROVED_TO_SEND, Event.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+        *_rows(REPLIES, S.APPROVED_TO_SEND, Event.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
     ]
 )
 
@@ -91,6 +114,14 @@ CONVERSATION_TRANSITIONS: frozenset[tuple[C | None, ConversationEvent, C]] = fro
         (C.NEEDS_ATTENTION, ConversationEvent.RESOLVED, C.ACTIVE),
         (C.ACTIVE, ConversationEvent.ARCHIVED, C.ARCHIVED),
         (C.ARCHIVED, ConversationEvent.REACTIVATED, C.ACTIVE),
+        # a close is a human's (or the customer's STOP); a new text opens the next contact,
+        # exactly as on an archived conversation
+        (C.ACTIVE, ConversationEvent.CLOSED, C.CLOSED),
+        (C.NEEDS_ATTENTION, ConversationEvent.CLOSED, C.CLOSED),
+        (C.ARCHIVED, ConversationEvent.CLOSED, C.CLOSED),
+        (C.CLOSED, ConversationEvent.REACTIVATED, C.ACTIVE),
+        # a send claimed before the close can still fail afterwards
+        (C.CLOSED, ConversationEvent.FLAGGED, C.NEEDS_ATTENTION),
     ]
 )
 
@@ -107,7 +138,21 @@ _TRANSITION_FIELDS = frozenset(
         "superseded_by",
     }
 )
-_CREATE_FIELDS = _TRANSITION_FIELDS | {"in_reply_to_id", "draft_version", "sentiment"}
+_CREATE_FIELDS = _TRANSITION_FIELDS | {
+    "in_reply_to_id",
+    "draft_version",
+    "sentiment",
+    "understanding",
+    "sender_role",
+    "mode",
+    "template_key",
+    "ab_variant",
+    "content_sid",
+    "content_variables",
+}
+# who writes a message of each type, and what it is for, unless the caller says otherwise
+_DEFAULT_ROLE = {INBOUND: SenderRole.CUSTOMER, DRAFT: SenderRole.BOT, OUTBOUND: SenderRole.HUMAN}
+_DEFAULT_MODE = {INBOUND: MessageMode.REPLY, DRAFT: MessageMode.REPLY, OUTBOUND: MessageMode.MANUAL}
 
 
 class TransitionRefused(Exception):
@@ -123,12 +168,21 @@ class Conflict(Exception):
     """Someone else changed the row first: the optimistic check lost the race."""
 
     def __init__(
-        self, subject: str, expected: str, actual: str, changed_by: str, changed_at: str | None
+        self,
+        subject: str,
+        expected: str,
+        actual: str,
+        changed_by: str,
+        changed_at: str | None,
+        channel: str | None = None,
     ) -> None:
         when = f" at {changed_at}" if changed_at else ""
-        super().__init__(f"{subject} is {actual}, not {expected}: changed by {changed_by}{when}")
+        via = f" via {channel}" if channel else ""
+        super().__init__(
+            f"{subject} is {actual}, not {expected}: changed by {changed_by}{via}{when}"
+        )
         self.subject, self.expected, self.actual = subject, expected, actual
-        self.changed_by, self.changed_at = changed_by, changed_at
+        self.changed_by, self.changed_at, self.channel = changed_by, changed_at, channel
 
 
 class UnknownRecord(LookupError):
@@ -140,20 +194,26 @@ def _check_message(type_: MessageType, source: S | None, event: Event, target: S
         raise TransitionRefused(f"{type_} message", source, target, event)
 
 
-def _last_change(conn: sqlite3.Connection, column: str, value: str) -> tuple[str, str | None]:
-    """Who made the latest audited change to a message or thread, and when."""
+def _last_change(
+    conn: sqlite3.Connection, column: str, value: str
+) -> tuple[str, str | None, str | None]:
+    """Who made the latest audited change to a message or thread, when, and through which
+    door; for a message the latest human decision wins over the sender's later steps."""
     assert column in ("message_id", "thread_id")
+    order = "audit_log.actor = 'Human' DESC, " if column == "message_id" else ""
     row = conn.execute(
         f"""
-        SELECT audit_log.actor, audit_log.timestamp, reviewers.name
+        SELECT audit_log.actor, audit_log.timestamp, reviewers.name,
+               json_extract(audit_log.metadata, '$.channel') AS channel
         FROM audit_log LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
-        WHERE audit_log.{column} = ? ORDER BY audit_log.id DESC LIMIT 1
+        WHERE audit_log.{column} = ? ORDER BY {order}audit_log.id DESC LIMIT 1
         """,
         (value,),
     ).fetchone()
     if row is None:
-        return "nobody on record", None
-    return (row["name"] or "the system"), row["timestamp"]
+        return "nobody on record", None, None
+    channel = row["channel"] if isinstance(row["channel"], str) else None
+    return (row["name"] or "the system"), row["timestamp"], channel
 
 
 def _count_queue_move(
@@ -207,6 +267,8 @@ def create_message(
         "channel": channel,
         "draft_meta": json.dumps(draft_meta) if draft_meta is not None else None,
         "updated_at": now,
+        "sender_role": _DEFAULT_ROLE[type],
+        "mode": _DEFAULT_MODE[type],
         **fields,
     }
     columns = ", ".join(row)
@@ -253,8 +315,8 @@ def change_status(
         raise UnknownRecord(f"no message {message_id}")
     _check_message(MessageType(row["type"]), expected, event, target)
     if row["status"] != expected:
-        who, when = _last_change(conn, "message_id", message_id)
-        raise Conflict(f"message {message_id}", expected, row["status"], who, when)
+        who, when, via = _last_change(conn, "message_id", message_id)
+        raise Conflict(f"message {message_id}", expected, row["status"], who, when, via)
     assignments = "".join(f", {name} = :{name}" for name in fields)
     conn.execute(
         f"""
@@ -308,8 +370,7 @@ def open_conversation(
 def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
     row = conn.execute(
         """
-        SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.pause_kind
+        SELECT conversations.*, thread_controls.paused, thread_controls.pause_kind
         FROM conversations JOIN thread_controls USING (thread_id)
         WHERE thread_id = ?
         """,
@@ -330,12 +391,12 @@ def change_conversation_state(
     reason: str | None = None,
     actor_id: int | None = None,
 ) -> None:
-    """Move a conversation between ACTIVE, NEEDS_ATTENTION and ARCHIVED, audited."""
+    """Move a conversation between ACTIVE, NEEDS_ATTENTION, ARCHIVED and CLOSED, audited."""
     if (expected, event, target) not in CONVERSATION_TRANSITIONS:
         raise TransitionRefused("conversation", expected, target, event)
     row = _thread_row(conn, thread_id)
     if row["state"] != expected:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         raise Conflict(f"conversation {thread_id}", expected, row["state"], who, when)
     conn.execute(
         """
@@ -377,11 +438,11 @@ def set_paused(
     event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
     row = _thread_row(conn, thread_id)
     if bool(row["paused"]) == paused:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         state = "paused" if paused else "not paused"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
     if not paused and row["pause_kind"] != kind:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         actual = f"paused ({row['pause_kind']})"
         raise Conflict(f"thread {thread_id}", f"paused ({kind})", actual, who, when)
     conn.execute(
@@ -416,7 +477,7 @@ def set_opted_out(
     event = ThreadEvent.OPTED_OUT if opted_out else ThreadEvent.OPTED_IN
     row = _thread_row(conn, thread_id)
     if bool(row["opted_out"]) == opted_out:
-        who, when = _last_change(conn, "thread_id", thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
         state = "opted out" if opted_out else "opted in"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
     conn.execute(
@@ -449,3 +510,141 @@ def flag_conversation(
         reason=reason,
         actor_id=actor_id,
     )
+
+
+def record_understanding(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    message_id: str,
+    understanding: Understanding,
+    *,
+    soft_no_count: int,
+    confusion_count: int,
+) -> None:
+    """Keep a conversation's counters after an understood text, with its audit row."""
+    conn.execute(
+        "UPDATE conversations SET soft_no_count = ?, confusion_count = ? WHERE thread_id = ?",
+        (soft_no_count, confusion_count, thread_id),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.UNDERSTOOD,
+            thread_id=thread_id,
+            message_id=message_id,
+            metadata={
+                "understanding": json.loads(understanding.to_json()),
+                "soft_no_count": soft_no_count,
+                "confusion_count": confusion_count,
+            },
+        ),
+    )
+
+
+def set_appointment(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    *,
+    expected: AppointmentStatus,
+    status: AppointmentStatus,
+    at: str | None,
+    message_id: str | None = None,
+) -> None:
+    """Move a conversation's appointment (NONE, INVITED, BOOKED and its time), audited."""
+    cursor = conn.execute(
+        """
+        UPDATE conversations SET appointment_status = ?, appointment_at = ?
+        WHERE thread_id = ? AND appointment_status = ?
+        """,
+        (status, at, thread_id, expected),
+    )
+    if cursor.rowcount != 1:
+        row = _thread_row(conn, thread_id)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
+        raise Conflict(
+            f"appointment of {thread_id}", expected, row["appointment_status"], who, when
+        )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.APPOINTMENT_CHANGED,
+            thread_id=thread_id,
+            # a change of the conversation: the text that moved it is named in the metadata
+            metadata={"from": expected, "to": status, "appointment_at": at, "text": message_id},
+        ),
+    )
+
+
+def start_contact(conn: sqlite3.Connection, thread_id: str, now: datetime) -> Contact:
+    """A text on an archived conversation: the next contact begins, audited.
+
+    Its counters and a past appointment reset; facts, opt-out and directives stay.
+    """
+    row = _thread_row(conn, thread_id)
+    before = Contact(
+        contact_count=row["contact_count"],
+        soft_no_count=row["soft_no_count"],
+        confusion_count=row["confusion_count"],
+        appointment_status=AppointmentStatus(row["appointment_status"]),
+        appointment_at=row["appointment_at"],
+    )
+    after = new_contact(before, now)
+    conn.execute(
+        """
+        UPDATE conversations SET contact_count = ?, soft_no_count = ?, confusion_count = ?,
+                                 appointment_status = ?, appointment_at = ?
+        WHERE thread_id = ?
+        """,
+        (
+            after.contact_count,
+            after.soft_no_count,
+            after.confusion_count,
+            after.appointment_status,
+            after.appointment_at,
+            thread_id,
+        ),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.CONTACT_STARTED,
+            thread_id=thread_id,
+            metadata={"from": asdict(before), "to": asdict(after)},
+        ),
+    )
+    return after
+
+
+def change_facts(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    patch: dict[str, object],
+    *,
+    actor_id: int | None = None,
+    source: str,
+) -> dict[str, object]:
+    """Merge `patch` into a conversation's facts (never overwritten whole), audited.
+
+    `source` says where the patch came from (a drafter, a reviewer's edit). Returns the
+    facts after the merge; a patch that changes nothing writes nothing.
+    """
+    row = _thread_row(conn, thread_id)
+    before: dict[str, object] = json.loads(row["facts"])
+    after = merge_facts(before, patch)
+    if after == before:
+        return before
+    conn.execute(
+        "UPDATE conversations SET facts = ? WHERE thread_id = ?",
+        (json.dumps(after, sort_keys=True), thread_id),
+    )
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ContactEvent.FACTS_CHANGED,
+            actor=_actor(actor_id),
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata={"patch": patch, "facts": after, "source": source},
+        ),
+    )
+    return after

@@ -11,22 +11,58 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def structured(
+    reply: str = "Yes, we are open 9 to 5.",
+    intent: str = "hours",
+    confidence: float = 0.9,
+    facts: list[dict[str, str]] | None = None,
+    **understanding: Any,
+) -> str:
+    """A model's answer in the structured form the drafter asks for, as JSON text."""
+    return json.dumps(
+        {
+            "reply": reply,
+            "intent": intent,
+            "confidence": confidence,
+            "understanding": {
+                "appointment_intent": "none",
+                "appointment_at": None,
+                "soft_no": False,
+                "confused": False,
+                "opt_out_request": False,
+                **understanding,
+            },
+            "facts": facts or [],
+        }
+    )
+
+
 @dataclass
 class FakeOpenAI:
     """Answers POST /v1/chat/completions with `content`; records each request's JSON.
 
     `mode`: "ok" answers `content`; "slow" holds the answer until `release` is set;
     "garbage" answers a body that is not JSON; "error" answers 500.
+    `answers`, when given, are the contents of successive answers (the last repeats).
+    `reject_json_schema` answers 400, as servers without structured outputs do, to a
+    request whose `response_format` is a JSON schema.
     """
 
     mode: str = "ok"
-    content: str = '{"reply": "Yes, we are open 9 to 5.", "intent": "hours", "confidence": 0.9}'
+    content: str = field(default_factory=structured)
+    answers: list[str] = field(default_factory=list)
+    reject_json_schema: bool = False
     model: str = "fake-model"
     requests: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     base_url: str = ""
 
     def completion(self) -> dict[str, Any]:
+        if self.answers:
+            # the request being answered is already recorded
+            content = self.answers[min(len(self.requests), len(self.answers)) - 1]
+        else:
+            content = self.content
         return {
             "id": "chatcmpl-1",
             "object": "chat.completion",
@@ -35,7 +71,7 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": self.content},
+                    "message": {"role": "assistant", "content": content},
                     "finish_reason": "stop",
                 }
             ],
@@ -53,9 +89,18 @@ def fake_openai(given: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
-            fake.requests.append(json.loads(self.rfile.read(length)))
+            request = json.loads(self.rfile.read(length))
+            fake.requests.append(request)
+            asked = (request.get("response_format") or {}).get("type")
             if self.path != "/v1/chat/completions":
                 self._answer(404, b'{"error": {"message": "not found"}}')
+            elif fake.reject_json_schema and asked == "json_schema":
+                error = {
+                    "message": "response_format type json_schema is not supported",
+                    "type": "invalid_request_error",
+                    "param": "response_format",
+                }
+                self._answer(400, json.dumps({"error": error}).encode())
             elif fake.mode == "slow":
                 fake.release.wait(30)
                 self._answer(200, json.dumps(fake.completion()).encode())

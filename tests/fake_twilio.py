@@ -54,6 +54,13 @@ OPTED_OUT = error(400, 21610, "Attempt to send to unsubscribed recipient")
 INVALID_TO = error(400, 21211, "Invalid 'To' Phone Number")
 TOO_MANY = error(429, 20429, "Too Many Requests")
 SERVER_ERROR = error(500, 20500, "Internal Server Error")
+# Twilio's own words for it (twilio.com/docs/api/errors/63016)
+WINDOW_CLOSED = error(
+    400,
+    63016,
+    "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template.",
+)
 
 
 def slow(seconds: float) -> Reply:
@@ -193,11 +200,12 @@ class FakeTwilio:
 
         to, sender, service = one("To"), one("From"), one("MessagingServiceSid")
         body, media = one("Body"), params.get("MediaUrl", [])
+        content_sid = one("ContentSid")
         if not to:
             return (*_error(400, 21604, "A 'To' phone number is required."), Reply())
         if not sender and not service:
             return (*_error(400, 21603, "A 'From' phone number is required."), Reply())
-        if not body and not media:
+        if not body and not media and not content_sid:
             return (*_error(400, 21602, "Message body is required."), Reply())
         reply = self._next_reply(to)
         if reply.status != 201:

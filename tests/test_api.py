@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from approval_bot import accounts, directives, draft_notices, review
-from approval_bot.models import MessageStatus, Role
+from approval_bot import accounts, directives, draft_notices, review, workflow
+from approval_bot.models import MessageStatus, PauseKind, Role
 from tests.builders import make_draft, make_inbound, status_of
 
 S = MessageStatus
@@ -80,6 +80,7 @@ def state(web):
             "SELECT thread_id, state, opted_out FROM conversations ORDER BY thread_id",
             "SELECT scope, body FROM directives ORDER BY scope",
             "SELECT id, scope, keywords, answer FROM faq_entries ORDER BY id",
+            "SELECT * FROM templates ORDER BY key",
         )
     ]
 
@@ -380,7 +381,10 @@ def test_pause_resume_and_their_conflicts(web, api):
     assert paused["controls"] == {
         "paused": True,
         "paused_reason": "angry customer",
+        "pause_kind": "reviewer",
         "last_updated": paused["controls"]["last_updated"],
+        "taken_over_by": None,
+        "taken_over_at": None,
     }
     assert status(web, draft) == S.PAUSED_THREAD
     before = state(web)
@@ -432,10 +436,18 @@ def test_reply_refusals_change_nothing(web, api):
     assert error["field"] == "in_reply_to_id"
     refused(api.post("/threads/+19999999999/reply", {"body": "Hi"}), 404)
     assert state(web) == before
-    api.post(f"/threads/{THREAD}/pause", {"reason": "hold"})
+    web.call(web.db.write, opt_out)
     before = state(web)
-    assert "paused" in refused(api.post(f"/threads/{THREAD}/reply", {"body": "Hi"}), 409)["message"]
+    error = refused(api.post(f"/threads/{THREAD}/reply", {"body": "Hi"}), 409)
+    # the issue's sentence, word for word
+    assert error["message"] == "Conversation is opted out (DNC); no further messages allowed."
     assert state(web) == before
+
+
+def opt_out(conn: sqlite3.Connection) -> None:
+    """The customer of THREAD opted out, as their STOP records it."""
+    workflow.set_opted_out(conn, THREAD, opted_out=True, source="keyword")
+    review.hold_thread(conn, THREAD, "opt-out", None, kind=PauseKind.OPT_OUT)
 
 
 # --- audit and directives ------------------------------------------------------------------

@@ -20,7 +20,13 @@ REFUSED_BODIES = {
 def test_every_endpoint_that_takes_a_body_is_covered():
     methods = {(op.method, op.path) for op in BODY_OPERATIONS}
     assert ("PUT", "/api/v1/directives") in methods
-    assert len(methods) == 7
+    assert ("PATCH", "/api/v1/threads/{thread_id}/facts") in methods
+    # issue 14: PUT /templates/{key} and POST /threads/{thread_id}/template
+    assert {
+        ("PUT", "/api/v1/templates/{key}"),
+        ("POST", "/api/v1/threads/{thread_id}/template"),
+    } <= (methods)
+    assert len(methods) == 11  # issue 13 adds dismiss {"reason"?}
 
 
 @pytest.mark.parametrize("content", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())
@@ -29,7 +35,11 @@ def test_a_body_the_parser_refuses_is_a_400_that_changes_nothing(web, op, conten
     web.reviewer("Boss", role="admin")
     token = token_for(web, "Boss")
     _, draft = pending(web)
-    path = op.path.replace("{draft_id}", draft).replace("{thread_id}", THREAD)
+    path = (
+        op.path.replace("{draft_id}", draft)
+        .replace("{thread_id}", THREAD)
+        .replace("{key}", "greeting")
+    )
     before = state(web)
 
     response = web.client.request(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from approval_bot.drafting import DraftContext, DraftUnavailable, FaqEntry, Intent
@@ -90,3 +93,22 @@ def test_the_builtin_drafter_follows_greeting_fallback_and_sign_off_lines():
     assert greeting.body == "Hello from Dana's!\n- Dana"
     assert fallback.body == "We'll call.\n- Dana"
     assert faq.body == "We are open 9 to 5, Monday to Saturday.\n- Dana"
+
+
+def test_the_builtin_draft_carries_the_builtin_understanding_with_its_intent():
+    received = datetime(2025, 12, 1, 15, 0, tzinfo=UTC)  # Monday, 10:00 in New York
+    zone = ZoneInfo("America/New_York")
+    result = draft_offline(context("What are your hours?", received_at=received, zone=zone))
+    assert result.intent == Intent.FAQ
+    assert result.understanding is not None
+    assert result.understanding.intent == "faq"
+    assert result.understanding.source == "builtin"
+    assert result.understanding.appointment_intent == "none"
+
+    booked = draft_offline(context("9:30 Saturday works", received_at=received, zone=zone))
+    assert booked.understanding is not None
+    assert booked.understanding.appointment_at == "2025-12-06T09:30:00-05:00"
+
+
+def test_a_text_back_after_a_missed_call_has_no_understanding():
+    assert draft_offline(context("", missed_call=True)).understanding is None

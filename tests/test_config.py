@@ -49,6 +49,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.draft_timeout_seconds == 10.0
     assert settings.send_poll_seconds == 2.0
     assert settings.archive_after_hours == 72.0
+    assert settings.human_override_window_seconds == 60.0  # issue 13: "default 60"
     assert settings.admin_name == "admin"
     assert settings.admin_password is None
     assert settings.twilio_account_sid is None
@@ -157,6 +158,8 @@ BAD_SETTINGS = [
     ({"FORWARDED_ALLOW_IPS": "proxy.internal"}, "FORWARDED_ALLOW_IPS"),
     ({"FORWARDED_ALLOW_IPS": "10.0.0.1/8"}, "FORWARDED_ALLOW_IPS"),
     ({"FORWARDED_ALLOW_IPS": "127.0.0.1,"}, "FORWARDED_ALLOW_IPS"),
+    ({"HUMAN_OVERRIDE_WINDOW_SECONDS": "-1"}, "HUMAN_OVERRIDE_WINDOW_SECONDS"),
+    ({"HUMAN_OVERRIDE_WINDOW_SECONDS": "a minute"}, "HUMAN_OVERRIDE_WINDOW_SECONDS"),
 ]
 
 

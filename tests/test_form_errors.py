@@ -8,6 +8,7 @@ import pytest
 
 from approval_bot import review
 from approval_bot.models import DecisionChannel, Role
+from tests import ui_seed
 from tests.builders import make_drafted_inbound, make_inbound
 
 THREAD = "+14155550100"
@@ -65,7 +66,7 @@ def test_a_draft_decided_elsewhere_says_who_did_what_on_top(web, ana):
 
     assert page.status_code == 409
     match = re.search(r'<p class="flash error field-error" role="alert">(.*?)</p>', page.text)
-    assert match and match.group(1).startswith("Already rejected by Bob at ")
+    assert match and match.group(1).startswith("Already rejected by Bob via SMS at ")
 
 
 def test_an_escalation_without_a_reason_comes_back_on_the_thread(web, ana):
@@ -146,3 +147,49 @@ def test_a_bare_error_page_is_in_the_site_layout(web, ana):
     assert page.status_code == 404
     assert "<h1>Not found</h1>" in page.text
     assert 'class="nav wide"' in page.text  # the menu: the site's own layout
+
+
+def test_a_too_long_fact_key_comes_back_beside_the_facts_form(web, ana):
+    web.call(make_inbound, web.db, THREAD)
+    here = "/threads/%2B14155550100"
+    key = "k" * 65  # the facts' keys are at most 64 characters
+    page = web.post(f"{here}/facts", {"key": key, "value": "Sam", "next": here})
+
+    assert page.status_code == 400
+    form = form_html(page.text, f"{here}/facts")
+    assert "64" in error_in(form)
+    assert 'value="Sam"' in form  # what was typed is kept
+    assert web.rows("SELECT facts FROM conversations")[0]["facts"] in (None, "{}")
+
+
+def test_a_template_with_an_unknown_placeholder_comes_back_beside_its_form(web, ana):
+    typed = "Hi {nickname}, we are open."
+    page = web.post("/templates/greeting", {"body": typed, "channel": "any", "next": "/templates"})
+
+    assert page.status_code == 422
+    form = form_html(page.text, "/templates/greeting")
+    assert "unknown placeholder {nickname}" in error_in(form)
+    assert typed in form
+    assert "<h1>Templates</h1>" in page.text
+
+
+def test_a_closed_conversation_offers_no_take_over_close_or_reply(web, ana):
+    web.call(make_drafted_inbound, web.db, THREAD, "All sorted, thanks")
+    web.call(review.close, web.db, THREAD, ana.id)
+    here = "/threads/%2B14155550100"
+    thread = web.client.get(here).text
+
+    for action in ("/takeover", "/close", "/reply"):
+        assert f'action="{here}{action}"' not in thread, action
+    assert "The conversation is closed" in thread
+
+
+def test_a_whatsapp_card_past_its_window_offers_the_template_not_approve(web, ana):
+    web.call(ui_seed.seed_every_status, web.db, ana.id)
+    queue = web.client.get("/").text
+    card = queue.split(f"/threads/{ui_seed.WHATSAPP.replace('+', '%2B')}", 1)[1]
+    card = card.split("</article>", 1)[0]
+
+    assert "Send template booking_news" in card
+    assert "/approve" not in card and "Write own reply" not in card
+    assert "Reject" in card  # rejecting it still works

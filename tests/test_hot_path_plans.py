@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import accounts, draft_codes
+from approval_bot import accounts, draft_codes, review
 from approval_bot.app import create_app
 from approval_bot.db import opened
 from tests import fake_twilio
@@ -36,6 +36,7 @@ from tests.webclient import Web
 
 ANA, BOB = (phone for _, phone in REVIEWERS)
 OLD_THREAD = "+16282000007"  # one of the seeded threads
+HELD_THREAD = "+16282000008"  # another, for the takeover steps
 FAILING = "+14155550177"  # the fake answers its first send with a 500
 CALLER = "+14155550178"
 
@@ -67,9 +68,10 @@ ALLOWED: dict[str, str] = {
     " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
     " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
     " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
-    " conversations.opted_out, thread_controls.paused, thread_controls.paused_reason,"
-    " thread_controls.pause_kind FROM messages INDEXED BY messages_pending_replies JOIN"
-    " conversations ON"
+    " conversations.opted_out, conversations.soft_no_count, conversations.confusion_count,"
+    " conversations.channel AS thread_channel, thread_controls.paused,"
+    " thread_controls.paused_reason, thread_controls.pause_kind FROM"
+    " messages INDEXED BY messages_pending_replies JOIN conversations ON"
     " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
     " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
@@ -79,9 +81,14 @@ ALLOWED: dict[str, str] = {
     "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"
     " WHERE status = ? AND type IN (?, ?) LIMIT ?)) AS queue, (SELECT count(*) FROM (SELECT ?"
     " FROM messages WHERE type = ? AND status = ? AND NOT EXISTS ( SELECT ? FROM messages AS"
-    " reply WHERE reply.in_reply_to_id = messages.id AND reply.status IN (?, ?, ?)) LIMIT ?))"
+    " reply WHERE reply.thread_id = messages.thread_id AND reply.type IN (?, ?) AND"
+    " reply.status IN (?, ?, ?) AND reply.timestamp > messages.timestamp) AND NOT EXISTS ("
+    " SELECT ? FROM dismissals WHERE dismissals.message_id = messages.id) LIMIT ?))"
     " AS needs_review, (SELECT count(*) FROM (SELECT ? FROM conversations WHERE state = ?"
     " LIMIT ?)) AS attention": _QUEUE + "; every count is capped",
+    # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
+    "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
+    " timestamp, id LIMIT ?": _TRANSIENT,
     # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")
     "SELECT draft_codes.code, messages.receiver, messages.body FROM messages INDEXED BY"
     " messages_pending_replies JOIN draft_codes ON draft_codes.message_id = messages.id WHERE"
@@ -196,6 +203,24 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
     twilio.text(f"R {code_of(db_path, rejected)} not now", sender=ANA)
     wait_until(db_path, "SELECT 1 FROM messages WHERE id = ? AND status = 'REJECTED'", rejected)
 
+    # the customer with a history asks to stop in plain words, then twice: KEEP by text,
+    # then Confirm opt-out on the web; soft refusals pause a new customer's thread
+    twilio.text("please stop texting me", sender=OLD_THREAD)
+    (held,) = query(
+        db_path,
+        """
+        SELECT draft_codes.code FROM draft_codes JOIN messages ON messages.id = message_id
+        WHERE messages.type = 'INBOUND' AND messages.thread_id = ?
+        """,
+        OLD_THREAD,
+    )
+    twilio.text(f"KEEP {held['code']}", sender=ANA)
+    twilio.settle()
+    twilio.text("take me off your list", sender=OLD_THREAD)
+    assert web.post(f"/threads/{OLD_THREAD}/opt-out").status_code == 303
+    for text in ("no thanks", "not right now", "9:30 Saturday works"):
+        twilio.text(text, sender=CALLER)
+
     # what reviewers' screens and integrations poll: the queue, a thread's pending drafts
     assert twilio.client.get("/").status_code == 200
     token = twilio.run(accounts.create_token, twilio.db, "plans", "Ana")
@@ -206,6 +231,37 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 200, response.text
+
+    # takeover, a text to the held thread, a reply (with a key, twice), release, dismiss,
+    # close; the attention list; the thread listing by every filter, and
+    # a thread's messages
+    auth = {"Authorization": f"Bearer {token}"}
+    api = f"/api/v1/threads/{HELD_THREAD}"
+    assert twilio.client.post(f"{api}/takeover", headers=auth).status_code == 200
+    twilio.text("Are you still there?", sender=HELD_THREAD)
+    for _ in range(2):
+        response = twilio.client.post(
+            f"{api}/reply", json={"body": "Yes!"}, headers={**auth, "Idempotency-Key": "k1"}
+        )
+        assert response.status_code == 200, response.text
+    twilio.text("thanks", sender=HELD_THREAD)
+    assert twilio.client.post(f"{api}/dismiss", headers=auth).status_code == 200
+    assert twilio.client.post(f"{api}/release", headers=auth).status_code == 200
+    assert twilio.client.post(f"/api/v1/threads/{CALLER}/close", headers=auth).status_code == 200
+    assert twilio.client.get("/attention").status_code == 200
+    ana_id = query(db_path, "SELECT id FROM reviewers WHERE name = 'Ana'")[0][0]
+    for params in (
+        {},
+        {"state": "ACTIVE"},
+        {"phone": OLD_THREAD},
+        {"taken_over_by": str(ana_id)},
+        {"cursor": "2030-01-01T00:00:00+00:00|+1"},
+    ):
+        response = twilio.client.get("/api/v1/threads", params=params, headers=auth)
+        assert response.status_code == 200, response.text
+    response = twilio.client.get(f"{api}/messages", params={"limit": "5"}, headers=auth)
+    assert response.status_code == 200, response.text
+    twilio.run(review.prune_idempotency_keys, twilio.db)
 
     twilio.run(draft_codes.prune_codes, twilio.db)
     # every text to a reviewer, the answers too, has been sent

@@ -67,7 +67,12 @@ def test_a_text_is_answered_with_empty_twiml_and_gets_a_draft_for_review(twilio)
     assert draft["body"].startswith("Hi!")
     assert twilio.conversation()["state"] == "ACTIVE"
     assert twilio.conversation()["sentiment"] in ("POSITIVE", "NEUTRAL")
-    assert twilio.events()[:3] == ["Conversation Opened", "Stored", "Draft Created"]
+    assert twilio.events()[:4] == [
+        "Conversation Opened",
+        "Stored",
+        "Text Understood",
+        "Draft Created",
+    ]
 
 
 def test_behind_a_tls_proxy_the_public_url_with_its_query_is_what_is_checked(twilio, settings):

@@ -110,6 +110,18 @@ async def test_a_failing_migration_leaves_no_trace(db_path):
         ("audit_log", "actor = 'Robot'"),
         ("notifications", "status = 'LOST'"),
         ("thread_controls", "pause_kind = 'whim'"),
+        ("messages", "sender_role = 'robot'"),
+        ("messages", "mode = 'spam'"),
+        ("messages", "understanding = 'not json'"),
+        ("conversations", "appointment_status = 'MAYBE'"),
+        ("conversations", "facts = '[1, 2]'"),
+        ("conversations", "soft_no_count = -1"),
+        ("conversations", "contact_count = 0"),
+        ("templates", "channel = 'fax'"),
+        ("templates", "key = 'Greeting!'"),
+        ("templates", "content_sid = 'MG00000000000000000000000000000000'"),
+        ("auto_replies", "trigger = 'whim'"),
+        ("messages", "content_variables = 'not json'"),
     ],
 )
 def test_every_enum_column_has_its_check(db_path, table, values):
@@ -168,6 +180,25 @@ def _sample(table: str, column: str) -> str:
         "superseded_by": "NULL",
         "reviewer_id": "1",
         "draft_id": "'x'",
+        "understanding": "NULL",
+        "sender_role": "'customer'",
+        "mode": "'reply'",
+        "appointment_status": "'NONE'",
+        "appointment_at": "NULL",
+        "facts": "'{}'",
+        "soft_no_count": "0",
+        "confusion_count": "0",
+        "contact_count": "1",
+        "content_sid": "NULL",
+        "content_variables": "NULL",
+        "trigger": "'help'",
+        "body": "'x'" if table != "templates" else "'Hello'",
+        "key": "'greeting_2'",
+        "variables": "'[]'",
+        "pre_approved_by": "NULL",
+        "pre_approved_at": "NULL",
+        "pre_approved_hash": "NULL",
+        "updated_by": "NULL",
     }
     return valid.get(column, "'x'")
 
@@ -190,3 +221,64 @@ def test_split_statements_keeps_trigger_bodies_whole():
 def test_split_statements_refuses_a_cut_off_script():
     with pytest.raises(ValueError, match="incomplete"):
         split_statements("CREATE TABLE t (a);\nINSERT INTO t VALUES (1)")
+
+
+async def test_0011_gives_existing_messages_a_role_and_a_mode_and_keeps_pauses(db_path):
+    """Rows written before the understanding migration: roles and modes from their type and
+    draft metadata; an edited version keeps its predecessor's mode; pauses survive the
+    thread_controls rebuild; conversations start at contact 1 with empty facts."""
+    migrations = load_migrations()
+    (understanding,) = [m for m in migrations if m.name == "understanding"]
+    db = await Database.open(db_path)
+    try:
+        await db.migrate([m for m in migrations if m.version < understanding.version])
+
+        def seed(conn: sqlite3.Connection) -> None:
+            now = "2026-01-01T00:00:00+00:00"
+            conn.execute(
+                "INSERT INTO conversations (thread_id, last_activity_at, created_at)"
+                " VALUES ('+1415', ?, ?)",
+                (now, now),
+            )
+            conn.execute(
+                "INSERT INTO thread_controls (thread_id, paused, paused_reason, last_updated,"
+                " pause_kind) VALUES ('+1415', 1, 'opt-out', ?, 'opt_out')",
+                (now,),
+            )
+            rows = [
+                ("in", "INBOUND", None),
+                ("call", "DRAFT", '{"intent": "missed_call"}'),
+                ("book", "DRAFT", '{"intent": "booking"}'),
+                ("book2", "DRAFT", None),  # a reviewer's edit of "book"
+                ("own", "OUTBOUND", None),
+            ]
+            for message_id, type_, meta in rows:
+                conn.execute(
+                    "INSERT INTO messages (id, thread_id, sender, receiver, body, status, type,"
+                    " timestamp, draft_meta, superseded_by, updated_at)"
+                    " VALUES (?, '+1415', 'a', 'b', 'x', 'SENT', ?, ?, ?, NULL, ?)",
+                    (message_id, type_, now, meta, now),
+                )
+            conn.execute("UPDATE messages SET superseded_by = 'book2' WHERE id = 'book'")
+
+        await db.write(seed)
+        await db.migrate()
+        found = {
+            row["id"]: (row["sender_role"], row["mode"])
+            for row in await db.fetchall("SELECT id, sender_role, mode FROM messages")
+        }
+        assert found == {
+            "in": ("customer", "reply"),
+            "call": ("bot", "missed_call"),
+            "book": ("bot", "appointment"),
+            "book2": ("human", "appointment"),
+            "own": ("human", "manual"),
+        }
+        controls = await db.fetchone("SELECT paused, pause_kind FROM thread_controls")
+        assert controls is not None and tuple(controls) == (1, "opt_out")
+        conversation = await db.fetchone(
+            "SELECT contact_count, facts, appointment_status, soft_no_count FROM conversations"
+        )
+        assert conversation is not None and tuple(conversation) == (1, "{}", "NONE", 0)
+    finally:
+        await db.close()

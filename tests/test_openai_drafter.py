@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,11 +14,13 @@ from approval_bot.config import Settings
 from approval_bot.drafting import DraftContext, FallbackDrafter, FaqEntry, Turn
 from approval_bot.drafting.openai_compat import MalformedAnswer, OpenAICompatDrafter, parse_answer
 from approval_bot.metrics import Metrics
+from approval_bot.understanding import AppointmentIntent, Understanding, UnderstandingSource
 
-from .fake_openai import FakeOpenAI, fake_openai
+from .fake_openai import FakeOpenAI, fake_openai, structured
 from .twilio_client import CUSTOMER, PUBLIC, running
 
 pytestmark = pytest.mark.anyio
+UTC_ZONE = ZoneInfo("UTC")
 
 CONTEXT = DraftContext(
     thread_id=CUSTOMER,
@@ -97,23 +103,37 @@ async def test_a_malformed_or_failed_answer_falls_back_and_says_why(fake, reason
     assert fallbacks(metrics, kind) == 1
 
 
+UNDERSTOOD = {
+    "appointment_intent": "none",
+    "appointment_at": None,
+    "soft_no": False,
+    "confused": False,
+    "opt_out_request": False,
+}
+
+
+def answer_text(**fields: object) -> str:
+    return json.dumps({"understanding": UNDERSTOOD, **fields})
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ('{"reply": " Hi! ", "intent": "greeting", "confidence": 0.7}', ("Hi!", "greeting", 0.7)),
-        ('```json\n{"reply": "Hi", "confidence": 3}\n```', ("Hi", "other", 1.0)),
-        ('{"reply": "Hi", "intent": "made-up", "confidence": "high"}', ("Hi", "other", 0.5)),
-        ('{"reply": "Hi", "confidence": true}', ("Hi", "other", 0.5)),
+        (answer_text(reply=" Hi! ", intent="greeting", confidence=0.7), ("Hi!", "greeting", 0.7)),
+        (f"```json\n{answer_text(reply='Hi', confidence=3)}\n```", ("Hi", "other", 1.0)),
+        (answer_text(reply="Hi", intent="made-up", confidence="high"), ("Hi", "other", 0.5)),
+        (answer_text(reply="Hi", confidence=True), ("Hi", "other", 0.5)),
     ],
 )
 def test_answers_are_parsed_leniently_but_never_guessed(content, expected):
-    assert parse_answer(content) == expected
+    answer = parse_answer(content, UTC_ZONE)
+    assert (answer.reply, answer.intent, answer.confidence) == expected
 
 
 @pytest.mark.parametrize("content", [None, "", "[]", '{"reply": 5}', "plain text"])
 def test_answers_without_a_reply_are_malformed(content):
     with pytest.raises(MalformedAnswer):
-        parse_answer(content)
+        parse_answer(content, UTC_ZONE)
 
 
 def test_the_app_drafts_with_the_model_after_the_webhook_has_answered(
@@ -140,3 +160,138 @@ def test_the_app_drafts_with_the_model_after_the_webhook_has_answered(
             assert draft["body"] == "Yes, we are open 9 to 5."
             assert '"drafter": "openai"' in draft["draft_meta"]
             assert '"model": "fake-model"' in draft["draft_meta"]
+
+
+# -- the reply and the understanding in one structured answer
+
+NEW_YORK = ZoneInfo("America/New_York")
+SATURDAY_ASK = dataclasses.replace(
+    CONTEXT,
+    latest="9:30 Saturday works",
+    history=(Turn(True, "9:30 Saturday works"),),
+    received_at=datetime(2025, 12, 1, 15, 0, tzinfo=UTC),  # Monday 10:00 in New York
+    zone=NEW_YORK,
+)
+
+
+async def draft_context(fake: FakeOpenAI, context: DraftContext, *, twice: bool = False):
+    remote = OpenAICompatDrafter(
+        model="fake-model", base_url=fake.base_url, api_key=None, timeout=5
+    )
+    metrics = Metrics()
+    drafter = FallbackDrafter(remote, 5, metrics)
+    try:
+        results = [await drafter.draft(context) for _ in range(2 if twice else 1)]
+        return results, metrics
+    finally:
+        await remote.aclose()
+
+
+BOOKED = structured(
+    reply="See you Saturday at 9:30!",
+    intent="booking",
+    confidence=0.8,
+    facts=[{"key": "preferred_time", "value": "Saturday mornings"}],
+    appointment_intent="specific",
+    appointment_at="2025-12-06T14:30:00+00:00",
+)
+
+
+async def test_the_model_gives_the_reply_and_its_understanding_in_one_schema_answer():
+    with fake_openai(FakeOpenAI(content=BOOKED)) as fake:
+        (result,), metrics = await draft_context(fake, SATURDAY_ASK)
+
+    assert result.body == "See you Saturday at 9:30!"
+    assert result.fallback_reason is None
+    assert result.understanding == Understanding(
+        intent="booking",
+        appointment_intent=AppointmentIntent.SPECIFIC,
+        appointment_at="2025-12-06T09:30:00-05:00",  # the model's UTC time, in the business zone
+        soft_no=False,
+        confused=False,
+        opt_out_request=False,
+        source=UnderstandingSource.MODEL,
+    )
+    assert result.facts == {"preferred_time": "Saturday mornings"}
+    (request,) = fake.requests
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["strict"] is True
+    schema = request["response_format"]["json_schema"]["schema"]
+    assert set(schema["required"]) == {"reply", "intent", "confidence", "understanding", "facts"}
+    assert set(schema["properties"]["understanding"]["required"]) == {
+        "appointment_intent",
+        "appointment_at",
+        "soft_no",
+        "confused",
+        "opt_out_request",
+    }
+    system = request["messages"][0]["content"]
+    assert "Monday 2025-12-01T10:00-05:00" in system
+    assert "America/New_York" in system
+
+
+async def test_a_server_refusing_the_schema_format_is_asked_in_words_from_then_on():
+    fake = FakeOpenAI(content=BOOKED, reject_json_schema=True)
+    with fake_openai(fake) as served:
+        (first, second), metrics = await draft_context(served, SATURDAY_ASK, twice=True)
+
+    assert first.body == second.body == "See you Saturday at 9:30!"
+    assert first.understanding is not None
+    assert first.understanding.appointment_at == "2025-12-06T09:30:00-05:00"
+    asked = [request.get("response_format", {}).get("type") for request in served.requests]
+    assert asked == ["json_schema", None, None]  # refused once, then JSON in the text
+    assert '"understanding"' in served.requests[1]["messages"][0]["content"]
+    assert fallbacks(metrics, "malformed") == fallbacks(metrics, "error") == 0
+
+
+async def test_a_malformed_answer_is_asked_for_once_more():
+    with fake_openai(FakeOpenAI(answers=["Sure! Saturday works.", BOOKED])) as fake:
+        (result,), metrics = await draft_context(fake, SATURDAY_ASK)
+
+    assert result.drafter == "openai"
+    assert result.body == "See you Saturday at 9:30!"
+    assert len(fake.requests) == 2
+    assert fallbacks(metrics, "malformed") == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("Sure! Saturday works.", "the model's answer is not JSON (2 tries)"),
+        (
+            structured(opt_out_request="yes"),
+            "does not fit the schema: understanding.opt_out_request",
+        ),
+        (
+            json.dumps({"reply": "Hi", "intent": "hours", "confidence": 0.5}),
+            "does not fit the schema: understanding",
+        ),
+        (structured(appointment_intent="specific"), "specific but gives no appointment_at"),
+        (structured(appointment_intent="soon"), "understanding.appointment_intent"),
+    ],
+)
+async def test_twice_malformed_answers_fall_back_to_the_builtin_draft_and_understanding(
+    content, reason
+):
+    with fake_openai(FakeOpenAI(content=content)) as fake:
+        (result,), metrics = await draft_context(fake, SATURDAY_ASK)
+
+    assert len(fake.requests) == 2
+    assert result.drafter == "builtin"
+    assert result.fallback_reason is not None and reason in result.fallback_reason
+    assert result.fallback_reason.startswith("openai: ")
+    assert fallbacks(metrics, "malformed") == 1
+    # the built-in understanding of "9:30 Saturday works", received Monday 1 Dec in New York
+    assert result.understanding is not None
+    assert result.understanding.source is UnderstandingSource.BUILTIN
+    assert result.understanding.appointment_intent is AppointmentIntent.SPECIFIC
+    assert result.understanding.appointment_at == "2025-12-06T09:30:00-05:00"
+
+
+async def test_a_text_back_after_a_missed_call_has_no_understanding():
+    missed = dataclasses.replace(CONTEXT, latest="", history=(), missed_call=True)
+    with fake_openai() as fake:
+        (result,), _ = await draft_context(fake, missed)
+
+    assert result.drafter == "openai"
+    assert result.understanding is None

@@ -1,5 +1,5 @@
 """Pause kinds: what paused a thread decides what lifts the pause (reviewer, escalation,
-opt_out; counters is reserved for the soft-no and confusion counters)."""
+opt_out; counters and opt_out_request are the conversation rules', tested with them)."""
 
 from __future__ import annotations
 

@@ -186,6 +186,7 @@ def _pages(web) -> list[str]:
         "/stats",
         "/reviewers",
         "/directives",
+        "/templates",
         *(f"/threads/{t}" for t in threads),
     ]
 
@@ -197,7 +198,11 @@ def test_every_status_reaches_the_page_through_the_phrases(web, seeded):
     # the history covers every value the pages would show
     assert statuses == {m.value for m in models.MessageStatus}
     assert states == {m.value for m in models.ConversationState}
-    assert {"reviewer", "escalation", "opt_out"} <= kinds
+    assert kinds - {None} == {m.value for m in models.PauseKind}
+    appointments = {
+        row["a"] for row in web.rows("SELECT appointment_status AS a FROM conversations")
+    }
+    assert appointments == {"NONE", "INVITED", "BOOKED"}
 
     for path in _pages(web):
         page = web.client.get(path)
@@ -231,7 +236,7 @@ def test_the_card_says_sure_or_unsure_with_the_number_on_hover(web, seeded):
 _OUTPUT = re.compile(r"\{\{(.*?)\}\}", re.S)
 _ENUM_FIELDS = re.compile(
     r"\.(status|state|conversation_state|sentiment|conversation_sentiment|channel|type|action"
-    r"|role|pause_kind|event|delivery_status)\s*$"
+    r"|role|pause_kind|event|delivery_status|sender_role|mode|appointment_status)\s*$"
 )
 
 

@@ -136,8 +136,15 @@ async def gateway(prism_settings) -> AsyncIterator[TwilioGateway]:
         ),
         OutgoingSms("whatsapp:+14155550100", "¡Hola!"),
         OutgoingSms("+14155550111", "note to a reviewer", status_callback=False),
+        # a WhatsApp Content template: ContentSid and ContentVariables instead of a Body
+        OutgoingSms(
+            "whatsapp:+14155550100",
+            "Hi Ana, we have news about your booking.",
+            content_sid="HX" + "ab" * 16,
+            content_variables='{"1": "Ana"}',
+        ),
     ],
-    ids=["sms", "media", "whatsapp", "no-callback"],
+    ids=["sms", "media", "whatsapp", "no-callback", "whatsapp-content-template"],
 )
 async def test_a_create_the_gateway_makes_is_valid_and_its_answer_understood(gateway, message):
     result = await gateway.send(message)

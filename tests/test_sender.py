@@ -477,15 +477,19 @@ async def test_whatsapp_within_24_hours_is_sent_from_the_whatsapp_number(
     assert request.params["From"] == [f"whatsapp:{BUSINESS}"]
 
 
-async def test_whatsapp_after_24_hours_fails_with_a_clear_reason(db, sender, fake, reviewer, clock):
+async def test_whatsapp_after_24_hours_goes_back_to_review_with_the_reason(
+    db, sender, fake, reviewer, clock
+):
     draft = await whatsapp_thread(db, reviewer)
     clock.advance(25 * 3600)
 
     await sender.run()
 
+    # issue 14: "sends the reply back to review with that reason and the template offer"
     message = await row(db, draft)
-    assert (message["status"], message["error_code"]) == (S.FAILED_SEND, 63016)
+    assert (message["status"], message["error_code"]) == (S.DRAFT_PENDING_APPROVAL, 63016)
     assert "24 hours" in message["error_message"]
+    assert "WhatsApp templates" in message["error_message"]
     assert fake.requests == []
 
 

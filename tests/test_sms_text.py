@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from approval_bot.sms_text import draft_notification, segments, shorten
+from approval_bot.sms_text import (
+    draft_notification,
+    fits,
+    opt_out_request_notification,
+    segments,
+    shorten,
+)
 
 
 @pytest.mark.parametrize(
@@ -155,3 +161,11 @@ def test_two_long_quotes_share_the_room():
 
 def test_line_breaks_and_runs_of_spaces_become_one_space():
     assert quotes(notify("Open\n\ntoday?  ", " Yes,\t9 to 5.")) == ("Open today?", "Yes, 9 to 5.")
+
+
+def test_an_opt_out_request_notification_fits_three_segments_and_names_both_answers():
+    text = opt_out_request_notification("7F3K", "+14155550100", "please stop " * 300)
+    assert fits(text, 3)
+    assert "OPTOUT 7F3K" in text and "KEEP 7F3K" in text and "+14155550100" in text
+    short = opt_out_request_notification("7F3K", "+14155550100", "take me off your list")
+    assert '"take me off your list"' in short

@@ -301,4 +301,7 @@ def test_nothing_leaves_a_final_status_and_nothing_is_sent_unapproved():
     assert {t.event for t in workflow.MESSAGE_TRANSITIONS if t.target == S.APPROVED_TO_SEND} == {
         Event.APPROVE,
         Event.HUMAN_REPLY,
+        # a human's decision too: made in advance (the pre-approval) or choosing the template
+        Event.AUTO_REPLY,
+        Event.TEMPLATE_REPLY,
     }

@@ -10,6 +10,7 @@ import asyncio
 import json
 import sqlite3
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,48 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from approval_bot import audit, review, workflow
-from approval_bot.db import Database
-from approval_bot.models import DecisionChannel, Event, MessageStatus, MessageType
-from tests.builders import make_draft, make_inbound, make_reviewer
+from approval_bot import audit, inbound, review, workflow, worklists
+from approval_bot.db import Database, Priority
+from approval_bot.inbound import InboundSms
+from approval_bot.models import (
+    Channel,
+    ConversationEvent,
+    ConversationState,
+    DecisionChannel,
+    Event,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+)
+from tests.builders import BUSINESS, make_draft, make_reviewer
 
 S = MessageStatus
 THREADS = ["+14155550100", "+14155550101"]
 LIVE = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND, S.PAUSED_THREAD)
 _DRAFTABLE = (S.RECEIVED, S.NEEDS_REVIEW)
-EXPECTED_REFUSALS = (workflow.Conflict, workflow.TransitionRefused, review.ThreadClosed)
+EXPECTED_REFUSALS = (
+    workflow.Conflict,
+    workflow.TransitionRefused,
+    review.ThreadClosed,
+    review.HeldByOther,
+    review.NothingToDo,
+    review.NoOptOutRequest,
+)
+# what customers write: ordinary texts, the keywords that change a thread, and texts whose
+# meaning the conversation rules act on (a soft no, confusion, an opt-out in plain words, and
+# one that only looks like it)
+CUSTOMER_TEXTS = [
+    "Are you open?",
+    "hello",
+    "thanks",
+    "STOP",
+    "START",
+    "HELP",
+    "no thanks",
+    "who is this??",
+    "please stop texting me",
+    "can you stop by at 3?",
+]
 
 
 class WorkflowMachine(RuleBasedStateMachine):
@@ -62,6 +95,23 @@ class WorkflowMachine(RuleBasedStateMachine):
         row = self.rows("SELECT paused FROM thread_controls WHERE thread_id = ?", (thread_id,))
         return bool(row) and not row[0]["paused"]
 
+    def controls(self, thread_id: str) -> Any:
+        rows = self.rows(
+            """
+            SELECT * FROM conversations JOIN thread_controls USING (thread_id)
+            WHERE thread_id = ?
+            """,
+            (thread_id,),
+        )
+        return rows[0] if rows else None
+
+    def bot_may_draft(self, thread_id: str) -> bool:
+        """As the drafting service decides: not paused, opted out, closed or taken over."""
+        c = self.controls(thread_id)
+        return bool(c) and not (
+            c["paused"] or c["opted_out"] or c["state"] == "CLOSED" or c["taken_over_by"]
+        )
+
     def attempt(self, coroutine: Any, should_succeed: bool) -> None:
         """Run an action; it must succeed exactly when the model says it may."""
         try:
@@ -80,28 +130,11 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     # --- what can happen ------------------------------------------------------------------
 
-    @rule(thread=st.sampled_from(THREADS), body=st.text(min_size=1, max_size=20))
+    @rule(thread=st.sampled_from(THREADS), body=st.sampled_from(CUSTOMER_TEXTS))
     def customer_writes(self, thread: str, body: str) -> None:
-        if self.rows("SELECT 1 FROM conversations WHERE thread_id = ?", (thread,)) and not (
-            self.thread_open(thread)
-        ):
-            self.run(self._held_inbound(thread, body))
-        else:
-            self.run(make_inbound(self.db, thread, body))
-
-    async def _held_inbound(self, thread: str, body: str) -> None:
-        def change(conn: sqlite3.Connection) -> Any:
-            workflow.create_message(
-                conn,
-                type=MessageType.INBOUND,
-                event=Event.HELD,
-                thread_id=thread,
-                sender=thread,
-                receiver="+14155550199",
-                body=body,
-            )
-
-        await self.db.write(change)
+        # the webhook's own path: keywords, pauses, takeovers, the override window, closes
+        sms = InboundSms("SM" + uuid.uuid4().hex, thread, BUSINESS, body, Channel.SMS)
+        self.run(inbound.receive_sms(self.db, sms))
 
     @precondition(lambda self: self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
     @rule(data=st.data())
@@ -109,7 +142,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         inbound = data.draw(
             st.sampled_from(self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
         )
-        if self.thread_open(self.thread_of(inbound)):
+        if self.bot_may_draft(self.thread_of(inbound)):
             self.run(make_draft(self.db, inbound, "Draft reply"))
 
     @precondition(lambda self: self.ids("type != 'INBOUND'"))
@@ -145,13 +178,85 @@ class WorkflowMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
     @rule(thread=st.sampled_from(THREADS))
     def reviewer_writes_own_reply(self, thread: str) -> None:
-        known = bool(self.rows("SELECT 1 FROM conversations WHERE thread_id = ?", (thread,)))
-        if not known:
+        c = self.controls(thread)
+        if c is None or not self.rows(
+            "SELECT 1 FROM messages WHERE thread_id = ? AND type = 'INBOUND'", (thread,)
+        ):
             return
+        # a manager's reply resolves a reviewer's pause or an escalation; never to an
+        # opted-out customer, nor on a closed conversation
+        allowed = (
+            not c["opted_out"]
+            and c["state"] != "CLOSED"
+            and (not c["paused"] or c["pause_kind"] in ("reviewer", "escalation"))
+        )
         coroutine = review.write_reply(
             self.db, thread, "Human words", self.reviewers[0], in_reply_to_id=None
         )
-        self.attempt(coroutine, self.thread_open(thread))
+        self.attempt(coroutine, allowed)
+        if allowed and (c["paused"] or c["state"] == "NEEDS_ATTENTION"):
+            after = self.controls(thread)
+            assert not after["paused"] and after["state"] == "ACTIVE"
+            assert after["taken_over_by"] is not None
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS), who=st.integers(0, 1))
+    def reviewer_takes_over(self, thread: str, who: int) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        allowed = c["taken_over_by"] in (None, self.reviewers[who])
+        self.attempt(review.take_over(self.db, thread, self.reviewers[who]), allowed)
+        if allowed:
+            assert self.controls(thread)["taken_over_by"] == self.reviewers[who]
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS), who=st.integers(0, 1))
+    def reviewer_releases(self, thread: str, who: int) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        allowed = c["taken_over_by"] == self.reviewers[who]
+        self.attempt(review.release(self.db, thread, self.reviewers[who]), allowed)
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_closes(self, thread: str) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        self.attempt(review.close(self.db, thread, self.reviewers[1]), c["state"] != "CLOSED")
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_dismisses(self, thread: str) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        waiting = [w for w in self.places(thread).values() if w is not worklists.WorkList.QUEUE]
+        self.attempt(review.dismiss(self.db, thread, self.reviewers[0], ""), bool(waiting))
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_marks_dealt_with(self, thread: str) -> None:
+        c = self.controls(thread)
+        if c is None:
+            return
+        allowed = c["state"] == "NEEDS_ATTENTION"
+        self.attempt(review.resolve_attention(self.db, thread, self.reviewers[0]), allowed)
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS))
+    def reviewer_escalates(self, thread: str) -> None:
+        if self.controls(thread) is not None:
+            self.run(review.escalate(self.db, thread, "a human must look", self.reviewers[1]))
+
+    def places(self, thread: str) -> dict[str, worklists.WorkList | None]:
+        return dict(
+            self.run(
+                self.db.write(lambda conn: worklists.place(conn, thread), priority=Priority.BULK)
+            )
+        )
 
     @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
     @rule(thread=st.sampled_from(THREADS), pause=st.booleans())
@@ -163,7 +268,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             coroutine = review.pause_thread(self.db, thread, "taking over", self.reviewers[1])
             self.attempt(coroutine, is_open)
         else:
-            self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), not is_open)
+            c = self.controls(thread)
+            allowed = not is_open and not c["opted_out"]
+            self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), allowed)
 
     @precondition(lambda self: self.ids("status = ?", (S.APPROVED_TO_SEND,)))
     @rule(data=st.data(), accepted=st.booleans())
@@ -193,10 +300,97 @@ class WorkflowMachine(RuleBasedStateMachine):
                     error_code=21211,
                     error_message="invalid 'To' number",
                 )
+                # as the sender does: a human looks at a send that failed
+                thread = conn.execute(
+                    "SELECT thread_id FROM messages WHERE id = ?", (reply,)
+                ).fetchone()["thread_id"]
+                workflow.flag_conversation(conn, thread, "a reply failed to send")
 
         await self.db.write(change)
 
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
+    @rule(thread=st.sampled_from(THREADS), confirm=st.booleans(), who=st.integers(0, 1))
+    def reviewer_answers_an_opt_out_request(self, thread: str, confirm: bool, who: int) -> None:
+        row = self.controls(thread)
+        if row is None:
+            return
+        held = row["pause_kind"] == PauseKind.OPT_OUT_REQUEST
+        if confirm:
+            self.attempt(review.confirm_opt_out(self.db, thread, self.reviewers[who]), held)
+            if held:
+                after = self.controls(thread)
+                assert (after["opted_out"], after["pause_kind"]) == (1, PauseKind.OPT_OUT)
+        else:
+            allowed = held and not row["opted_out"]
+            self.attempt(review.not_opt_out(self.db, thread, self.reviewers[who]), allowed)
+
+    @precondition(lambda self: self.rows("SELECT 1 FROM conversations WHERE state = 'ACTIVE'"))
+    @rule(thread=st.sampled_from(THREADS))
+    def thread_goes_quiet_and_is_archived(self, thread: str) -> None:
+        row = self.controls(thread)
+        if row is None or row["state"] != ConversationState.ACTIVE:
+            return
+
+        def archive(conn: sqlite3.Connection) -> None:
+            workflow.change_conversation_state(
+                conn,
+                thread,
+                expected=ConversationState.ACTIVE,
+                target=ConversationState.ARCHIVED,
+                event=ConversationEvent.ARCHIVED,
+                reason="no activity",
+            )
+
+        self.run(self.db.write(archive, priority=Priority.BULK))
+
     # --- what must always hold ------------------------------------------------------------
+
+    @invariant()
+    def the_counters_count_flagged_texts_in_the_current_contact(self) -> None:
+        for conversation in self.rows("SELECT * FROM conversations"):
+            thread = conversation["thread_id"]
+            starts = self.rows(
+                "SELECT max(id) AS id FROM audit_log WHERE thread_id = ? AND event = ?",
+                (thread, "Contact Started"),
+            )
+            since = starts[0]["id"] or 0
+            texts = self.rows(
+                """
+                SELECT messages.understanding FROM messages
+                WHERE thread_id = ? AND type = 'INBOUND' AND understanding IS NOT NULL
+                  AND (SELECT min(id) FROM audit_log WHERE message_id = messages.id) > ?
+                """,
+                (thread, since),
+            )
+            flags = [json.loads(row["understanding"]) for row in texts]
+            assert conversation["soft_no_count"] == sum(f["soft_no"] for f in flags)
+            assert conversation["confusion_count"] == sum(f["confused"] for f in flags)
+            contacts = self.rows(
+                "SELECT count(*) AS n FROM audit_log WHERE thread_id = ? AND event = ?",
+                (thread, "Contact Started"),
+            )
+            assert conversation["contact_count"] == 1 + contacts[0]["n"]
+
+    @invariant()
+    def a_text_held_as_an_opt_out_request_is_never_drafted(self) -> None:
+        for row in self.rows(
+            """
+            SELECT thread_id FROM thread_controls WHERE pause_kind = 'opt_out_request'
+            """
+        ):
+            controls = self.controls(row["thread_id"])
+            assert controls["paused"] == 1
+            # the text that asked to stop is held for a human (or on their list after a
+            # close and "dealt with"): never waiting for the bot, never answered by a draft
+            latest = self.rows(
+                """
+                SELECT id, status FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+                ORDER BY timestamp DESC LIMIT 1
+                """,
+                (row["thread_id"],),
+            )
+            assert latest[0]["status"] in (S.PAUSED_THREAD, S.NEEDS_REVIEW)
+            assert not self.ids("type = 'DRAFT' AND in_reply_to_id = ?", (latest[0]["id"],))
 
     @invariant()
     def every_status_change_has_exactly_one_audit_row(self) -> None:
@@ -204,9 +398,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             changes = [
                 json.loads(row["metadata"])
                 for row in self.rows(
-                    "SELECT metadata FROM audit_log WHERE message_id = ? ORDER BY id",
+                    "SELECT metadata, event FROM audit_log WHERE message_id = ? ORDER BY id",
                     (message["id"],),
                 )
+                if row["event"] in set(Event)  # a status change, not what the text meant
             ]
             assert changes and changes[0]["from"] is None
             for before, after in zip(changes, changes[1:], strict=False):
@@ -257,6 +452,14 @@ class WorkflowMachine(RuleBasedStateMachine):
             (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND),
         )
         assert not waiting
+
+    @invariant()
+    def every_unanswered_customer_text_is_on_exactly_one_list(self) -> None:
+        # issue 13: "every customer text that has no live reply and is not answered is on
+        # exactly one work list (Queue, Needs reply or Attention)"
+        for thread in THREADS:
+            for text, where in self.places(thread).items():
+                assert where is not None, f"text {text} of {thread} is on no list"
 
     @invariant()
     def the_audit_chain_verifies(self) -> None:

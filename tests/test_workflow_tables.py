@@ -32,6 +32,8 @@ DESIGN_MESSAGE_ROWS = {
     (I, S.DRAFT_PENDING_APPROVAL, E.DRAFT_REJECTED, S.NEEDS_REVIEW),
     # §5 review: "regenerate" a message that needs review
     (I, S.NEEDS_REVIEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
+    # issue 12 §3: "Not an opt-out (resume, and draft the text as usual)"
+    (I, S.PAUSED_THREAD, E.RELEASED, S.RECEIVED),
     # §4 "DRAFT | — | drafter output | DRAFT_PENDING_APPROVAL"
     (D, NEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
     # §4 "EDIT (new row, version n+1)"; §5 "save keeps it pending"
@@ -72,6 +74,29 @@ DESIGN_MESSAGE_ROWS = {
     # §5 sending: "no newer inbound since approval → back to review"
     (D, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
     (O, S.APPROVED_TO_SEND, E.CUSTOMER_WROTE_AGAIN, S.DRAFT_PENDING_APPROVAL),
+    # issue 14: "the automatic reply is an OUTBOUND message approved by the pre-approval"
+    (O, NEW, E.AUTO_REPLY, S.APPROVED_TO_SEND),
+    # issue 14: "the chosen template is sent with content_sid and content_variables"
+    (O, NEW, E.TEMPLATE_REPLY, S.APPROVED_TO_SEND),
+    # issue 14: "a 63016 answer from Twilio sends the reply back to review"
+    (D, S.APPROVED_TO_SEND, E.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
+    (O, S.APPROVED_TO_SEND, E.WINDOW_CLOSED, S.DRAFT_PENDING_APPROVAL),
+    # issue 13: "while taken over the bot drafts nothing; every new customer text lands in
+    # Needs reply"; "after a human's reply, a new customer text ... goes to Needs reply"
+    (I, NEW, E.FOR_HUMAN, S.NEEDS_REVIEW),
+    (I, S.RECEIVED, E.FOR_HUMAN, S.NEEDS_REVIEW),
+    # "texts held by a pause come back on Resume (to drafting, or to Needs reply when taken
+    # over)"
+    (I, S.PAUSED_THREAD, E.FOR_HUMAN, S.NEEDS_REVIEW),
+    (I, S.PAUSED_THREAD, E.BACK_TO_DRAFTING, S.RECEIVED),
+    # "until a human answers, drafts, or dismisses it": marked as dealt with, a text whose
+    # reply failed to send waits on Needs reply
+    (I, S.DRAFT_PENDING_APPROVAL, E.FOR_HUMAN, S.NEEDS_REVIEW),
+    # "release ... if the latest customer text is unanswered, it is drafted at once"
+    (I, S.NEEDS_REVIEW, E.BACK_TO_DRAFTING, S.RECEIVED),
+    # a manager's reply on a paused thread, and a close: "open replies are superseded"
+    (D, S.PAUSED_THREAD, E.SUPERSEDED, S.SUPERSEDED),
+    (O, S.PAUSED_THREAD, E.SUPERSEDED, S.SUPERSEDED),
 }
 
 # (from, event, to); DESIGN §4 "Conversation state"
@@ -88,6 +113,14 @@ DESIGN_CONVERSATION_ROWS = {
     (C.ACTIVE, CE.ARCHIVED, C.ARCHIVED),
     # "a text to an ARCHIVED ... conversation starts the next contact"
     (C.ARCHIVED, CE.REACTIVATED, C.ACTIVE),
+    # issue 13: "close ...: the conversation becomes CLOSED"; "A new text from that
+    # customer opens the next contact (as an archived thread does)"
+    (C.ACTIVE, CE.CLOSED, C.CLOSED),
+    (C.NEEDS_ATTENTION, CE.CLOSED, C.CLOSED),
+    (C.ARCHIVED, CE.CLOSED, C.CLOSED),
+    (C.CLOSED, CE.REACTIVATED, C.ACTIVE),
+    # NEEDS_ATTENTION "from any state": a send claimed before the close can fail after it
+    (C.CLOSED, CE.FLAGGED, C.NEEDS_ATTENTION),
 }
 
 
@@ -95,11 +128,11 @@ def test_the_message_table_is_the_design_row_for_row():
     table = {(t.type, t.source, t.event, t.target) for t in workflow.MESSAGE_TRANSITIONS}
     assert table - DESIGN_MESSAGE_ROWS == set(), "rows the design does not have"
     assert DESIGN_MESSAGE_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.MESSAGE_TRANSITIONS) == 33
+    assert len(workflow.MESSAGE_TRANSITIONS) == 46
 
 
 def test_the_conversation_table_is_the_design_row_for_row():
     table = set(workflow.CONVERSATION_TRANSITIONS)
     assert table - DESIGN_CONVERSATION_ROWS == set(), "rows the design does not have"
     assert DESIGN_CONVERSATION_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.CONVERSATION_TRANSITIONS) == 7
+    assert len(workflow.CONVERSATION_TRANSITIONS) == 12

@@ -1,4 +1,5 @@
-"""A history with a message in every status, a conversation in every state, every pause kind.
+"""A history with a message in every status, a conversation in every state, every pause kind,
+every appointment status, a taken-over thread and a WhatsApp thread whose window has closed.
 
 The page tests render it and look for a raw enum value; the browser tests shoot it.
 """
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from approval_bot import review, workflow
+from approval_bot import message_templates, review, workflow
+from approval_bot.conversation_rules import AppointmentStatus
 from approval_bot.db import Database, Priority
 from approval_bot.models import (
+    Channel,
     ConversationEvent,
     ConversationState,
     DecisionChannel,
@@ -18,13 +22,17 @@ from approval_bot.models import (
     MessageStatus,
     MessageType,
     PauseKind,
+    Role,
 )
 
-from .builders import BUSINESS, make_draft, make_drafted_inbound, make_inbound
+from .builders import BUSINESS, _store_draft, make_draft, make_drafted_inbound, make_inbound
 
 S = MessageStatus
 SENT, FAILED, EDITED, PAUSED, ESCALATED, OPTED_OUT, ARCHIVED, WAITING, APPROVED = (
     f"+1415555{n:04d}" for n in range(7001, 7010)
+)
+CLOSED, TAKEN, STOP_ASKED, UNSURE, BOOKED, WHATSAPP = (
+    f"+1415555{n:04d}" for n in range(7010, 7016)
 )
 
 
@@ -127,4 +135,87 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     waiting = await make_inbound(db, WAITING, "Hi, do you do kids' haircuts?")
     pending = await make_draft(db, waiting, "Yes, from age 3.")
     await make_inbound(db, WAITING, "And on Sundays?")  # RECEIVED, not drafted yet
+
+    await _seed_issue_12_to_14(db, reviewer_id)
     return Seeded(pending_draft=pending)
+
+
+def _held(thread_id: str, kind: PauseKind, reason: str, conn: sqlite3.Connection) -> None:
+    review.hold_thread(conn, thread_id, reason, None, kind=kind)
+    workflow.flag_conversation(conn, thread_id, reason)
+
+
+async def _seed_issue_12_to_14(db: Database, reviewer_id: int) -> None:
+    """A closed conversation, a taken-over thread, the rules' pauses, the appointment
+    statuses, and a WhatsApp card past its 24-hour window with a template to offer."""
+    await make_drafted_inbound(db, CLOSED, "All sorted, thanks", "Glad to help.")
+    await review.close(db, CLOSED, reviewer_id)
+    await make_drafted_inbound(db, TAKEN, "Can I change my booking?", "Yes: which day?")
+    await review.take_over(db, TAKEN, reviewer_id)
+
+    await make_drafted_inbound(db, STOP_ASKED, "please stop texting me", "Sorry.")
+    await db.write(
+        lambda conn: _held(
+            STOP_ASKED, PauseKind.OPT_OUT_REQUEST, "asked to stop: please stop texting me", conn
+        ),
+        priority=Priority.BULK,
+    )
+    await make_drafted_inbound(db, UNSURE, "what? I don't get it", "Let me explain.")
+    await db.write(
+        lambda conn: _held(
+            UNSURE, PauseKind.COUNTERS, "confusion: 2 confused texts in this contact", conn
+        ),
+        priority=Priority.BULK,
+    )
+
+    await make_drafted_inbound(db, BOOKED, "9:30 Saturday works", "See you then.")
+    ahead = (datetime.now(UTC) + timedelta(days=3)).isoformat(timespec="microseconds")
+
+    def appointments(conn: sqlite3.Connection) -> None:
+        workflow.set_appointment(
+            conn,
+            BOOKED,
+            expected=AppointmentStatus.NONE,
+            status=AppointmentStatus.BOOKED,
+            at=ahead,
+        )
+        workflow.set_appointment(
+            conn,
+            TAKEN,
+            expected=AppointmentStatus.NONE,
+            status=AppointmentStatus.INVITED,
+            at=None,
+        )
+
+    await db.write(appointments, priority=Priority.BULK)
+
+    await message_templates.save(
+        db,
+        "booking_news",
+        message_templates.Change(
+            "Hi {customer_name}, we have news about your booking.",
+            channel="whatsapp",
+            content_sid="HX" + "b" * 32,
+        ),
+        None,
+        Role.REVIEWER,
+    )
+
+    def late_whatsapp(conn: sqlite3.Connection) -> None:
+        workflow.open_conversation(conn, WHATSAPP, Channel.WHATSAPP)
+        inbound = workflow.create_message(
+            conn,
+            type=MessageType.INBOUND,
+            event=Event.STORED,
+            thread_id=WHATSAPP,
+            sender=f"whatsapp:{WHATSAPP}",
+            receiver=f"whatsapp:{BUSINESS}",
+            body="hola, ¿abren el sábado?",
+            channel=Channel.WHATSAPP,
+        )
+        # the customer wrote 25 hours ago: the window has closed
+        at = (datetime.now(UTC) - timedelta(hours=25)).isoformat(timespec="microseconds")
+        conn.execute("UPDATE messages SET timestamp = ? WHERE id = ?", (at, inbound))
+        _store_draft(inbound, "¡Hola! Sí, de 9 a 5.", conn)
+
+    await db.write(late_whatsapp, priority=Priority.DRAFT)

@@ -3,7 +3,8 @@ draft checks, and the service that drafts after the webhook has answered."""
 
 from __future__ import annotations
 
-from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, FaqEntry, Intent, Turn
+from ..intents import Intent
+from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, FaqEntry, Turn
 from .service import DraftingService, FallbackDrafter, NotRegenerable, build_drafter
 
 __all__ = [

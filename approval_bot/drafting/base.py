@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ..models import Sentiment
+from ..understanding import Understanding
 from .checks import Finding
-
-
-class Intent(StrEnum):
-    GREETING = "greeting"
-    HELP = "help"
-    FAQ = "faq"
-    HOURS = "hours"
-    PRICE = "price"
-    BOOKING = "booking"
-    COMPLAINT = "complaint"
-    THANKS = "thanks"
-    MISSED_CALL = "missed_call"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -52,6 +42,14 @@ class DraftContext:
     faq: tuple[FaqEntry, ...] = ()
     missed_call: bool = False
     has_media: bool = False
+    # when `latest` arrived, and the business's zone: "9:30 Saturday" is read against them
+    received_at: datetime | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    facts: Mapping[str, object] = field(default_factory=dict)  # what is known of the customer
+    # the understanding stored when the text arrived: drafters need not read it again
+    understood: Understanding | None = None
+    # the editable templates (message_templates) by key, filled for this thread
+    templates: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def known_text(self) -> str:
@@ -73,6 +71,11 @@ class DraftResult:
     model: str | None = None
     # why the drafter that wrote this is not the one configured (a timeout, an error)
     fallback_reason: str | None = None
+    template_key: str | None = None  # the template a built-in draft came from
+    # what the customer's text means, by the drafter that wrote this; None for a text-back
+    understanding: Understanding | None = None
+    # facts about the customer the drafter proposes (a patch for facts.merge_facts)
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 class DraftUnavailable(Exception):

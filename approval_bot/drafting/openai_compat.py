@@ -1,37 +1,173 @@
-"""A drafter on any OpenAI-compatible chat completions server (OpenAI, Ollama, vLLM, llama.cpp)."""
+"""A drafter on any OpenAI-compatible chat completions server (OpenAI, Ollama, vLLM, llama.cpp).
+
+The model answers with the reply and its understanding of the customer's text in one JSON
+object: asked for with a JSON schema response format, and, where the server answers 400 to
+that, with the same object described in the instructions.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
-from .base import DraftContext, DraftResult, DraftUnavailable, Intent
+from ..facts import check_patch
+from ..intents import Intent
+from ..understanding import AppointmentIntent, Understanding, UnderstandingSource
+from .base import DraftContext, DraftResult, DraftUnavailable
 from .builtin import sentiment_of
 from .checks import check_draft
 
+log = logging.getLogger(__name__)
+
 NAME = "openai"
+TRIES = 2  # a malformed answer is asked for once more before the built-in drafter takes over
 
 INSTRUCTIONS = """\
 You draft SMS replies for a small business. A human reviews every draft before it is sent.
 Write one short, friendly, plain-text reply to the customer's latest message, using the
 conversation as context. Follow the business's directives. Use the FAQ answers for facts;
 never invent prices, links, opening hours or promises that are not in them.
+Say also what the customer's latest message means:
+- appointment_intent: "specific" when it names a day and time to come ("9:30 on Saturday"),
+  "vague" when it wishes for an appointment without a time ("sometime next week", "yeah
+  interested"), else "none";
+- appointment_at: for "specific" only, that time as ISO 8601 with its UTC offset in the
+  business's time zone, read relative to when the message arrived; otherwise null;
+- soft_no: a polite refusal that is not a wish to stop hearing from us ("no thanks", "maybe later");
+- confused: the customer does not follow ("who is this?", "what?", "wrong number?");
+- opt_out_request: the customer wants no more messages from us, in any words ("please stop
+  texting me", "take me off your list"); not texts that merely contain such a word ("can you
+  stop by at 3?");
+- facts: things worth remembering about the customer (their name, a preferred time), as
+  key and value pairs; an empty list when there are none.
 Answer with one JSON object and nothing else:
-{"reply": "<the text to send>", "intent": "<one of: %s>", "confidence": <0.0 to 1.0>}
+{"reply": "<the text to send>", "intent": "<one of: %s>", "confidence": <0.0 to 1.0>,
+ "understanding": {"appointment_intent": "none|vague|specific", "appointment_at": null,
+  "soft_no": false, "confused": false, "opt_out_request": false},
+ "facts": [{"key": "name", "value": "Sam"}]}
 """
+
+_FLAG = {"type": "boolean"}
+# the JSON schema response format; strict, so every key is required and no other is allowed
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reply", "intent", "confidence", "understanding", "facts"],
+    "properties": {
+        "reply": {"type": "string"},
+        "intent": {"type": "string", "enum": [intent.value for intent in Intent]},
+        "confidence": {"type": "number"},
+        "understanding": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "appointment_intent",
+                "appointment_at",
+                "soft_no",
+                "confused",
+                "opt_out_request",
+            ],
+            "properties": {
+                "appointment_intent": {
+                    "type": "string",
+                    "enum": [kind.value for kind in AppointmentIntent],
+                },
+                "appointment_at": {"type": ["string", "null"]},
+                "soft_no": _FLAG,
+                "confused": _FLAG,
+                "opt_out_request": _FLAG,
+            },
+        },
+        "facts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["key", "value"],
+                "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+            },
+        },
+    },
+}
+RESPONSE_FORMAT: ResponseFormatJSONSchema = {
+    "type": "json_schema",
+    "json_schema": {"name": "draft_reply", "strict": True, "schema": ANSWER_SCHEMA},
+}
 
 
 class MalformedAnswer(Exception):
     """The model answered, but not with the JSON object it was asked for."""
 
 
-def build_messages(context: DraftContext) -> list[ChatCompletionMessageParam]:
+class _Understood(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    appointment_intent: AppointmentIntent
+    appointment_at: str | None
+    soft_no: StrictBool
+    confused: StrictBool
+    opt_out_request: StrictBool
+
+
+class _Fact(BaseModel):
+    key: str = Field(min_length=1, max_length=64)
+    value: str = Field(max_length=500)
+
+
+class _Answer(BaseModel):
+    """The model's answer; lenient on intent and confidence, as the drafter always was."""
+
+    reply: str
+    intent: str = Intent.OTHER
+    confidence: float = 0.5
+    understanding: _Understood
+    facts: list[_Fact] = Field(default_factory=list, max_length=20)
+
+    @field_validator("intent", mode="before")
+    @classmethod
+    def _known_intent(cls, value: object) -> str:
+        return value if isinstance(value, str) and value in set(Intent) else Intent.OTHER
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _bounded_confidence(cls, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return 0.5
+        return min(1.0, max(0.0, float(value)))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A validated answer: the reply, and what the model understood of the customer's text."""
+
+    reply: str
+    intent: str
+    confidence: float
+    understanding: Understanding
+    facts: dict[str, object]
+
+
+def build_messages(
+    context: DraftContext, received_at: datetime | None = None
+) -> list[ChatCompletionMessageParam]:
     """The chat: instructions, directives and FAQ as the system message, then the thread."""
     system = INSTRUCTIONS % ", ".join(intent.value for intent in Intent)
+    if received_at is not None and not context.missed_call:
+        local = received_at.astimezone(context.zone)
+        system += (
+            f"\nThe latest message arrived on {local:%A} {local.isoformat(timespec='minutes')}; "
+            f"the business's time zone is {context.zone.key}.\n"
+        )
     if context.directives:
         system += "\nDirectives from the business:\n" + "\n".join(
             f"- {line}" for line in context.directives
@@ -40,6 +176,9 @@ def build_messages(context: DraftContext) -> list[ChatCompletionMessageParam]:
         system += "\nFAQ (keywords: answer):\n" + "\n".join(
             f"- {', '.join(entry.keywords)}: {entry.answer}" for entry in context.faq
         )
+    if context.facts:
+        # reviewers' and drafters' notes on the customer, as JSON so nesting reads plainly
+        system += "\nKnown about the customer: " + json.dumps(context.facts, sort_keys=True)
     messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}]
     for turn in context.history:
         if turn.from_customer:
@@ -57,8 +196,23 @@ def build_messages(context: DraftContext) -> list[ChatCompletionMessageParam]:
     return messages
 
 
-def parse_answer(content: str | None) -> tuple[str, str, float]:
-    """(reply, intent, confidence) from the model's answer; MalformedAnswer otherwise."""
+def _appointment_at(understood: _Understood, zone: ZoneInfo) -> str | None:
+    """The model's time for a specific appointment, in `zone`; MalformedAnswer if unusable."""
+    if understood.appointment_intent is not AppointmentIntent.SPECIFIC:
+        return None  # a time given with a vague wish is not one the customer named
+    if understood.appointment_at is None:
+        raise MalformedAnswer("the model's answer is specific but gives no appointment_at")
+    try:
+        moment = datetime.fromisoformat(understood.appointment_at)
+    except ValueError:
+        raise MalformedAnswer("the model's appointment_at is not an ISO 8601 time") from None
+    if moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=zone)  # a wall-clock time in the business's zone
+    return moment.astimezone(zone).isoformat()
+
+
+def parse_answer(content: str | None, zone: ZoneInfo) -> Answer:
+    """The model's answer validated; MalformedAnswer saying what is wrong otherwise."""
     if not content:
         raise MalformedAnswer("the model answered with no content")
     text = content.strip()
@@ -66,17 +220,40 @@ def parse_answer(content: str | None) -> tuple[str, str, float]:
     if fenced:
         text = fenced.group(1)
     try:
-        answer: Any = json.loads(text)
+        raw: Any = json.loads(text)
     except json.JSONDecodeError:
         raise MalformedAnswer("the model's answer is not JSON") from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("reply"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("reply"), str):
         raise MalformedAnswer('the model\'s answer has no "reply" text')
-    intent = answer.get("intent")
-    intent = intent if isinstance(intent, str) and intent in set(Intent) else Intent.OTHER
-    confidence = answer.get("confidence")
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
-        confidence = 0.5
-    return answer["reply"].strip(), intent, min(1.0, max(0.0, float(confidence)))
+    try:
+        answer = _Answer.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MalformedAnswer(
+            f"the model's answer does not fit the schema: {where}: {first['msg']}"
+        ) from None
+    facts = {fact.key: fact.value for fact in answer.facts}
+    try:
+        check_patch(facts)
+    except ValueError as error:
+        raise MalformedAnswer(f"the model's facts are not usable: {error}") from None
+    understood = answer.understanding
+    return Answer(
+        reply=answer.reply.strip(),
+        intent=answer.intent,
+        confidence=answer.confidence,
+        understanding=Understanding(
+            intent=answer.intent,
+            appointment_intent=understood.appointment_intent,
+            appointment_at=_appointment_at(understood, zone),
+            soft_no=understood.soft_no,
+            confused=understood.confused,
+            opt_out_request=understood.opt_out_request,
+            source=UnderstandingSource.MODEL,
+        ),
+        facts=dict(facts),
+    )
 
 
 class OpenAICompatDrafter:
@@ -95,25 +272,53 @@ class OpenAICompatDrafter:
             timeout=timeout,
             max_retries=0,
         )
+        # until the server answers 400 to the JSON schema response format
+        self.json_schema = True
 
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def _complete(self, messages: list[ChatCompletionMessageParam]) -> Any:
+        if self.json_schema:
+            try:
+                return await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    temperature=0.3,
+                    response_format=RESPONSE_FORMAT,
+                )
+            except openai.BadRequestError as error:
+                # llama.cpp's and older servers refuse it; the instructions describe the JSON
+                log.info("%s refused the JSON schema response format: %s", NAME, error)
+                self.json_schema = False
+        return await self._client.chat.completions.create(
+            model=self.model, messages=messages, temperature=0.3
+        )
+
     async def draft(self, context: DraftContext) -> DraftResult:
         if not context.missed_call and not context.latest.strip() and not context.has_media:
             raise DraftUnavailable("the message has no text to answer")
-        completion = await self._client.chat.completions.create(
-            model=self.model, messages=build_messages(context), temperature=0.3
-        )
-        if not completion.choices:
-            raise MalformedAnswer("the model answered with no choices")
-        reply, intent, confidence = parse_answer(completion.choices[0].message.content)
+        received = context.received_at or datetime.now(UTC)
+        messages = build_messages(context, received)
+        for attempt in range(1, TRIES + 1):
+            completion = await self._complete(messages)
+            try:
+                if not completion.choices:
+                    raise MalformedAnswer("the model answered with no choices")
+                answer = parse_answer(completion.choices[0].message.content, context.zone)
+                break
+            except MalformedAnswer as error:
+                if attempt == TRIES:
+                    raise MalformedAnswer(f"{error} ({TRIES} tries)") from None
+                log.info("%s answer malformed (%s); asking again", NAME, error)
         return DraftResult(
-            body=reply,
-            confidence=confidence,
-            intent=intent,
+            body=answer.reply,
+            confidence=answer.confidence,
+            intent=answer.intent,
             sentiment=sentiment_of(context.latest),
-            findings=check_draft(reply, context.known_text),
+            findings=check_draft(answer.reply, context.known_text),
             drafter=NAME,
             model=completion.model or self.model,
+            understanding=None if context.missed_call else answer.understanding,
+            facts=answer.facts,
         )

@@ -8,24 +8,36 @@ transaction. Several texts in a row give one live draft answering the latest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import openai
 
-from .. import directives, draft_notices, review, workflow
+from .. import directives, draft_notices, message_templates, review, workflow
 from ..config import Settings
 from ..db import Database, Priority
 from ..metrics import Metrics
-from ..models import Channel, Event, MessageStatus, MessageType, Sentiment
+from ..models import (
+    Channel,
+    ConversationState,
+    Event,
+    MessageMode,
+    MessageStatus,
+    MessageType,
+    Sentiment,
+)
 from ..sms_text import bounded
+from ..understanding import Understanding
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
-from .builtin import BuiltinDrafter, draft_offline
+from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
 from .openai_compat import MalformedAnswer, OpenAICompatDrafter
 
 log = logging.getLogger(__name__)
@@ -58,7 +70,8 @@ _LATEST_WAITING = """
 """
 _CALLS_WAITING = "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1"
 _CONTROLS = """
-    SELECT thread_controls.paused, conversations.opted_out
+    SELECT thread_controls.paused, conversations.opted_out, conversations.state,
+           thread_controls.taken_over_by
     FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
 """
 
@@ -85,16 +98,9 @@ class FallbackDrafter:
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
         self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        result = draft_offline(context)
-        return DraftResult(
-            body=result.body,
-            confidence=result.confidence,
-            intent=result.intent,
-            sentiment=result.sentiment,
-            findings=result.findings,
-            drafter=result.drafter,
-            fallback_reason=reason,
-        )
+        # the built-in understanding comes with the built-in draft
+        result = await asyncio.to_thread(draft_offline, context)
+        return dataclasses.replace(result, fallback_reason=reason)
 
 
 def build_drafter(
@@ -134,7 +140,14 @@ def _work_from(latest: Any | None, calls: list[Any]) -> _Work | None:
 
 
 def _is_closed(controls: Any | None) -> bool:
-    return controls is None or bool(controls["paused"]) or bool(controls["opted_out"])
+    """Whether the bot may not draft on the thread: paused, opted out, closed, taken over."""
+    return (
+        controls is None
+        or bool(controls["paused"])
+        or bool(controls["opted_out"])
+        or controls["state"] == ConversationState.CLOSED
+        or controls["taken_over_by"] is not None
+    )
 
 
 def _work_now(conn: sqlite3.Connection, thread_id: str) -> _Work | None:
@@ -160,6 +173,10 @@ def _meta(result: DraftResult, started: float) -> dict[str, Any]:
 
 def _age_seconds(timestamp: str) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
+
+
+# a draft's mode by its intent; every other draft is a reply
+_MODES = {"missed_call": MessageMode.MISSED_CALL, "booking": MessageMode.APPOINTMENT}
 
 
 class NotRegenerable(ValueError):
@@ -195,6 +212,8 @@ def _new_draft(
         sentiment=result.sentiment,
         draft_meta=meta,
         metadata=metadata,
+        mode=_MODES.get(result.intent, MessageMode.REPLY),
+        template_key=result.template_key,
     )
     review.supersede_open_replies(conn, thread_id, draft_id, reason, actor_id)
     draft_notices.announce(conn, draft_id)
@@ -240,6 +259,10 @@ def _store_draft(
             "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
             (draft_id, call_id),
         )
+    if result.facts:
+        workflow.change_facts(
+            conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
+        )
     if result.sentiment is not Sentiment.UNKNOWN:
         conn.execute(
             "UPDATE conversations SET sentiment = ? WHERE thread_id = ?",
@@ -251,7 +274,9 @@ def _store_draft(
 
 
 def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
-    """The thread was paused before its draft: waiting messages are held, calls dropped."""
+    """The thread was paused (or closed) before its draft: waiting messages are held, calls
+    dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
+    review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
     waiting = _waiting(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
@@ -262,6 +287,12 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
             event=Event.HELD,
             metadata={"reason": "the thread was paused before a draft was made"},
         )
+    state = conn.execute(
+        "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    if waiting and state is not None and state["state"] != ConversationState.CLOSED:
+        # as a text arriving on a paused thread does: a human sees it on Attention
+        workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
     conn.execute(
         "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
         (thread_id,),
@@ -271,10 +302,17 @@ def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
 class DraftingService:
     """Runs drafting tasks after responses; tracked so shutdown can cancel and await them."""
 
-    def __init__(self, db: Database, drafter: Drafter, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        db: Database,
+        drafter: Drafter,
+        metrics: Metrics,
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self.db = db
         self.drafter = drafter
         self.metrics = metrics
+        self.zone = zone or ZoneInfo("UTC")  # BUSINESS_TIMEZONE
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._closing = False
@@ -327,8 +365,29 @@ class DraftingService:
         latest = await _one(conn, _LATEST_WAITING, (thread_id,))
         return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
+    async def _templates(
+        self, conn: aiosqlite.Connection, channel: str, sender: str
+    ) -> dict[str, str]:
+        """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
+        keys = tuple(TEMPLATE_KEYS.values())
+        rows = await conn.execute_fetchall(
+            f"SELECT key, body, channel FROM templates WHERE key IN ({', '.join('?' * len(keys))})",
+            keys,
+        )
+        values = message_templates.variable_values(business_phone=sender)
+        return {
+            row["key"]: message_templates.render(row["body"], values)
+            for row in rows
+            if row["channel"] in (message_templates.Channel.ANY, channel)
+        }
+
     async def _context(
-        self, conn: aiosqlite.Connection, thread_id: str, inbound_row: Any | None
+        self,
+        conn: aiosqlite.Connection,
+        thread_id: str,
+        inbound_row: Any | None,
+        channel: str,
+        sender: str,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
         rows = await conn.execute_fetchall(
@@ -347,6 +406,10 @@ class DraftingService:
             Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
         )
         guidance = await directives.load_guidance(conn, thread_id)
+        known = await _one(
+            conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
+        )
+        received = inbound_row["timestamp"] if inbound_row is not None else None
         return DraftContext(
             thread_id=thread_id,
             latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
@@ -355,6 +418,15 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
+            facts=json.loads(known["facts"]) if known is not None else {},
+            understood=(
+                Understanding.from_json(inbound_row["understanding"])
+                if inbound_row is not None and inbound_row["understanding"]
+                else None
+            ),
+            received_at=datetime.fromisoformat(received) if received else None,
+            zone=self.zone,
+            templates=await self._templates(conn, channel, sender),
         )
 
     async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
@@ -373,7 +445,11 @@ class DraftingService:
             if work is None:
                 return None
             closed = await self._closed(conn, thread_id)
-            context = None if closed else await self._context(conn, thread_id, work.inbound)
+            context = (
+                None
+                if closed
+                else await self._context(conn, thread_id, work.inbound, work.channel, work.sender)
+            )
         if context is None:
             await self.db.write(lambda conn: _hold(conn, thread_id), priority=Priority.DRAFT)
             return None
@@ -464,7 +540,7 @@ class DraftingService:
             thread_id = row["thread_id"]
             if await self._closed(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
-            context = await self._context(conn, thread_id, inbound_row)
+            context = await self._context(conn, thread_id, inbound_row, row["channel"], sender)
         started = time.perf_counter()
         result = await self.drafter.draft(context)
         if not result.body.strip():

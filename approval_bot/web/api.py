@@ -21,11 +21,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import directives, drafting, queries, review, workflow
+from .. import (
+    directives,
+    drafting,
+    facts,
+    message_templates,
+    queries,
+    review,
+    whatsapp_window,
+    workflow,
+)
 from ..accounts import Reviewer, reviewer_for_token
 from ..db import Database
 from ..models import DecisionChannel, MessageType
-from ..phrases import decided_words
+from ..phrases import decided_words, via_words
 from ..scheduler import wake_sender
 from . import api_schema as schema
 from .api_schema import Operation
@@ -69,7 +78,9 @@ def review_errors() -> Iterator[None]:
             decided_at=error.changed_at,
             conflict_on=on,
         ) from None
-    except review.ThreadClosed as error:
+    except (review.ThreadClosed, review.NoOptOutRequest) as error:
+        raise ApiError(409, str(error)) from None
+    except (review.HeldByOther, review.NothingToDo, review.KeyReused) as error:
         raise ApiError(409, str(error)) from None
     except workflow.TransitionRefused as error:
         raise ApiError(409, str(error)) from None
@@ -79,13 +90,21 @@ def review_errors() -> Iterator[None]:
         raise ApiError(404, str(error)) from None
     except drafting.DraftUnavailable as error:
         raise ApiError(503, f"no draft could be made: {error}") from None
+    except message_templates.InvalidTemplate as error:
+        raise ApiError(422, str(error), error.field) from None
+    except message_templates.UnknownTemplate as error:
+        raise ApiError(404, str(error)) from None
+    except message_templates.NotAdmin as error:
+        raise ApiError(403, str(error)) from None
+    except review.NotAContentTemplate as error:
+        raise ApiError(422, str(error), "key") from None
 
 
 async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> None:
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
     for outcome in await queries.outcomes(db, [message_id]):
         words = decided_words(outcome.status)
-        via = f" via {outcome.channel}" if outcome.channel else ""
+        via = via_words(outcome.channel)
         error.message = (
             f"Already {words} by {outcome.actor}{via} at "
             f"{short_time(outcome.timestamp)} UTC; nothing was changed."
@@ -227,18 +246,29 @@ async def _draft(call: Call) -> str:
     return draft_id
 
 
+async def _summary(call: Call, conversation: dict[str, Any]) -> dict[str, Any]:
+    closes = await whatsapp_window.closes_at_for(
+        call.db, conversation["thread_id"], conversation["channel"]
+    )
+    return {
+        "conversation": {**conversation, "whatsapp_window_closes_at": _iso(closes)},
+        "controls": {
+            "paused": conversation["paused"],
+            "paused_reason": conversation["paused_reason"],
+            "pause_kind": conversation["pause_kind"],
+            "last_updated": conversation["control_updated"],
+            "taken_over_by": conversation["taken_over_by"],
+            "taken_over_at": conversation["taken_over_at"],
+        },
+    }
+
+
 async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict[str, Any]:
     found = await queries.thread(call.db, thread_id, before)
     if found is None:
         raise ApiError(404, f"no conversation with {thread_id}")
-    conversation = found.conversation
     return {
-        "conversation": conversation,
-        "controls": {
-            "paused": conversation["paused"],
-            "paused_reason": conversation["paused_reason"],
-            "last_updated": conversation["control_updated"],
-        },
+        **await _summary(call, found.conversation),
         "messages": found.messages,
         "earlier_cursor": found.earlier_cursor,
     }
@@ -262,7 +292,18 @@ DRAFT_ERRORS = (404, 409, 413, 415, 422)
 async def list_drafts(call: Call) -> dict[str, Any]:
     q: schema.DraftsQuery = call.query
     page = await queries.drafts(call.db, q.status, q.thread_id, _cursor(q.cursor), q.limit)
-    return {"items": page.rows, "next_cursor": page.next_cursor}
+    items = [
+        {
+            **item,
+            "whatsapp_window_closes_at": _iso(
+                await whatsapp_window.closes_at_for(
+                    call.db, item["thread_id"], item["thread_channel"]
+                )
+            ),
+        }
+        for item in page.rows
+    ]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @endpoint(
@@ -367,6 +408,50 @@ THREAD_ERRORS = (404, 409, 413, 415, 422)
 @endpoint(
     Operation(
         "GET",
+        f"{PREFIX}/threads",
+        "Conversations, newest activity first, by state, phone number or who holds them",
+        schema.ThreadList,
+        query=schema.ThreadsQuery,
+        errors=(422,),
+    )
+)
+async def list_threads(call: Call) -> dict[str, Any]:
+    q: schema.ThreadsQuery = call.query
+    page = await queries.threads(
+        call.db,
+        state=q.state,
+        phone=q.phone,
+        taken_over_by=q.taken_over_by,
+        after=_cursor(q.cursor),
+        limit=q.limit,
+    )
+    items = [await _summary(call, row) for row in page.rows]
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/threads/{{thread_id}}/messages",
+        "A thread's messages before the cursor (the latest without one), in time order",
+        schema.MessageList,
+        query=schema.MessagesQuery,
+        errors=(404, 422),
+        path_params=("thread_id",),
+    )
+)
+async def thread_messages(call: Call) -> dict[str, Any]:
+    q: schema.MessagesQuery = call.query
+    thread_id = call.path("thread_id")
+    found = await queries.thread(call.db, thread_id, _cursor(q.before), q.limit)
+    if found is None:
+        raise ApiError(404, f"no conversation with {thread_id}")
+    return {"items": found.messages, "earlier_cursor": found.earlier_cursor}
+
+
+@endpoint(
+    Operation(
+        "GET",
         f"{PREFIX}/threads/{{thread_id}}",
         "A conversation, its controls, and its latest messages in order",
         schema.Thread,
@@ -414,7 +499,138 @@ async def pause(call: Call) -> dict[str, Any]:
 async def resume(call: Call) -> dict[str, Any]:
     thread_id = call.path("thread_id")
     with review_errors():
-        await review.resume_thread(call.db, thread_id, call.reviewer.id)
+        if await review.resume_thread(call.db, thread_id, call.reviewer.id):
+            call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/takeover",
+        "Handle the thread yourself: the bot drafts nothing; new texts wait on Needs reply",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def takeover(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.take_over(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/release",
+        "Give the thread back to the bot; its latest unanswered text is drafted at once",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def release(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        if await review.release(call.db, thread_id, call.reviewer.id):
+            call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/close",
+        "Close the conversation: open replies superseded, nothing drafted or sent",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def close(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.close(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/dismiss",
+        "The thread's texts waiting for a reply need none (default reason: No reply needed)",
+        schema.Thread,
+        body=schema.PauseRequest,
+        body_required=False,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def dismiss(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    reason = call.body.reason if call.body is not None else None
+    with review_errors():
+        await review.dismiss(call.db, thread_id, call.reviewer.id, reason or "")
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/opt-out",
+        "Confirm an opt-out in plain words: the thread is then as a STOP leaves it",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def confirm_opt_out(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.confirm_opt_out(call.db, thread_id, call.reviewer.id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/not-opt-out",
+        "Not an opt-out: resume the thread and draft the held text as usual",
+        schema.Thread,
+        errors=(404, 409),
+        path_params=("thread_id",),
+    )
+)
+async def not_opt_out(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    with review_errors():
+        await review.not_opt_out(call.db, thread_id, call.reviewer.id)
+    call.request.state.drafting.schedule(thread_id)
+    return await _thread(call, thread_id)
+
+
+@endpoint(
+    Operation(
+        "PATCH",
+        f"{PREFIX}/threads/{{thread_id}}/facts",
+        "Merge facts about the customer: scalars replace, objects merge, lists append, "
+        "null deletes",
+        schema.Thread,
+        body=schema.FactsPatch,
+        errors=THREAD_ERRORS,
+        path_params=("thread_id",),
+    )
+)
+async def patch_facts(call: Call) -> dict[str, Any]:
+    thread_id = call.path("thread_id")
+    try:
+        patch = facts.check_patch(call.body.root)
+    except ValueError as error:
+        raise ApiError(422, str(error), "facts") from None
+    with review_errors():
+        await review.edit_facts(call.db, thread_id, patch, call.reviewer.id)
     return await _thread(call, thread_id)
 
 
@@ -445,6 +661,13 @@ async def escalate(call: Call) -> dict[str, Any]:
         body=schema.ReplyRequest,
         errors=THREAD_ERRORS,
         path_params=("thread_id",),
+        headers=(
+            (
+                "Idempotency-Key",
+                "Send it again with the same key: the first reply is answered, nothing new is "
+                "sent; the same key with another body is a 409. Kept 24 hours.",
+            ),
+        ),
     )
 )
 async def reply(call: Call) -> dict[str, Any]:
@@ -469,9 +692,17 @@ async def reply(call: Call) -> dict[str, Any]:
             raise ApiError(
                 422, "in_reply_to_id is not a customer message of this thread", "in_reply_to_id"
             )
+    key = call.request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key.strip()) <= 255:
+        raise ApiError(422, "Idempotency-Key must be 1 to 255 characters", "Idempotency-Key")
     with review_errors():
         reply_id = await review.write_reply(
-            call.db, thread_id, body.body, call.reviewer.id, in_reply_to_id=in_reply_to
+            call.db,
+            thread_id,
+            body.body,
+            call.reviewer.id,
+            in_reply_to_id=in_reply_to,
+            idempotency_key=key.strip() if key is not None else None,
         )
     wake_sender(call.request.state.scheduler)
     return await _message(call, reply_id)
@@ -558,6 +789,65 @@ async def put_directives(call: Call) -> dict[str, Any]:
         field = "scope" if str(error).startswith("scope") else "faq"
         raise ApiError(422, str(error), field) from None
     return await queries.guidance(call.db, body.scope)
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+@endpoint(
+    Operation(
+        "GET",
+        f"{PREFIX}/templates",
+        "The message templates: greeting, help, fallback, missed call, holding, opt-out, WhatsApp",
+        schema.TemplateList,
+    )
+)
+async def list_templates(call: Call) -> dict[str, Any]:
+    return {"items": [t.as_dict() for t in await message_templates.list_all(call.db)]}
+
+
+@endpoint(
+    Operation(
+        "PUT",
+        f"{PREFIX}/templates/{{key}}",
+        "Create or change a template; `pre_approved` needs an admin, and an edit clears it",
+        schema.Template,
+        body=schema.TemplateUpdate,
+        errors=(403, 413, 415, 422),
+        path_params=("key",),
+    )
+)
+async def put_template(call: Call) -> dict[str, Any]:
+    body: schema.TemplateUpdate = call.body
+    change = message_templates.Change(
+        body.body, body.channel, body.content_sid, pre_approved=body.pre_approved
+    )
+    with review_errors():
+        saved = await message_templates.save(
+            call.db, call.path("key"), change, call.reviewer.id, call.reviewer.role
+        )
+    return saved.as_dict()
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/threads/{{thread_id}}/template",
+        "Send a WhatsApp Content template (the way to answer after the 24-hour window closed)",
+        schema.Message,
+        body=schema.TemplateSend,
+        errors=(404, 409, 413, 415, 422),
+        path_params=("thread_id",),
+    )
+)
+async def send_template(call: Call) -> dict[str, Any]:
+    body: schema.TemplateSend = call.body
+    with review_errors():
+        reply_id = await review.send_template(
+            call.db, call.path("thread_id"), body.key, dict(body.variables), call.reviewer.id
+        )
+    wake_sender(call.request.state.scheduler)
+    return await _message(call, reply_id)
 
 
 async def openapi_json(request: Request) -> Response:

@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from ..models import ConversationState, MessageStatus, MessageType
+from ..conversation_rules import AppointmentStatus
+from ..models import (
+    ConversationState,
+    MessageMode,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+    SenderRole,
+)
 
 MAX_BODY_BYTES = 64 * 1024  # a request body over this is refused with 413
 MAX_TEXT = 1600  # one reply: the most a reviewer's text may be (ten SMS segments)
@@ -66,6 +74,10 @@ class ReplyRequest(_Request):
     in_reply_to_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
+class FactsPatch(RootModel[dict[str, Any]]):
+    """Facts to merge: scalars replace, objects merge, lists gain new items, null deletes."""
+
+
 class FaqInput(_Request):
     keywords: Annotated[
         list[Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]],
@@ -80,6 +92,33 @@ class DirectivesUpdate(_Request):
     scope: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "global"
     directive: Annotated[str, StringConstraints(max_length=4000)] | None = None
     faq: Annotated[list[FaqInput], Field(max_length=200)] | None = None
+
+
+TemplateKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+
+
+class TemplateUpdate(_Request):
+    """A template's new text; `pre_approved` (admins only) approves this exact body for its
+    trigger, or withdraws the approval. Editing the body clears a pre-approval."""
+
+    # lengths are checked by the template rules, so the 422 names the limit in words
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_BYTES)]
+    channel: Literal["sms", "whatsapp", "any"] = "any"
+    content_sid: Annotated[str, StringConstraints(max_length=40)] | None = None
+    pre_approved: bool | None = None
+
+
+class TemplateSend(_Request):
+    """Send a WhatsApp Content template on a thread, with its variables (by name)."""
+
+    key: TemplateKey
+    variables: Annotated[
+        dict[
+            Annotated[str, StringConstraints(min_length=1, max_length=40)],
+            Annotated[str, StringConstraints(max_length=MAX_TEXT)],
+        ],
+        Field(max_length=20),
+    ] = Field(default_factory=dict)
 
 
 # --- query strings --------------------------------------------------------------------------
@@ -101,6 +140,21 @@ class AuditQuery(Paging):
     event: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+class ThreadsQuery(Paging):
+    state: ConversationState | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = Field(
+        default=None, description="E.164: the number's SMS and WhatsApp threads"
+    )
+    taken_over_by: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="a reviewer id: the threads they hold"
+    )
+
+
+class MessagesQuery(_Request):
+    before: Annotated[str, StringConstraints(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=PAGE_LIMIT)] = 50
 
 
 class ThreadQuery(_Request):
@@ -154,7 +208,19 @@ class Message(_Response):
     delivery_status: str | None
     error_code: int | None
     error_message: str | None
+    sender_role: SenderRole | None = Field(description="who wrote it: customer, bot or human")
+    mode: MessageMode | None = Field(description="what it is for, as the message log names it")
+    template_key: str | None = Field(description="the template a built-in draft came from")
+    ab_variant: str | None
+    understanding: dict[str, Any] | None = Field(
+        None, description="what an inbound customer text means (intent, flags, appointment)"
+    )
     approvals: list[Approval] = []
+    answered: bool | None = Field(
+        default=None,
+        description="a customer's text: whether a reply was approved or sent after it "
+        "(its status stays that of its draft); null for replies",
+    )
 
 
 class CustomerText(_Response):
@@ -182,6 +248,9 @@ class Draft(_Response):
     paused_reason: str | None
     opted_out: bool
     recent: list[CustomerText] = Field(description="the customer's latest texts, oldest first")
+    whatsapp_window_closes_at: str | None = Field(
+        None, description="WhatsApp only: 24 hours after the customer's last message"
+    )
 
 
 class DraftList(_Response):
@@ -197,18 +266,45 @@ class Conversation(_Response):
     attention_reason: str | None
     opted_out: bool
     last_activity_at: str
+    soft_no_count: int = Field(description="polite refusals in the current contact")
+    confusion_count: int = Field(description="confused texts in the current contact")
+    appointment_status: AppointmentStatus
+    appointment_at: str | None = Field(description="the booked time, ISO 8601")
+    contact_count: int = Field(description="how many contacts this phone has made")
+    facts: dict[str, Any] = Field(description="what is known of the customer, merged")
+    whatsapp_window_closes_at: str | None = Field(
+        None, description="WhatsApp only: 24 hours after the customer's last message"
+    )
 
 
 class Controls(_Response):
     paused: bool
     paused_reason: str | None
+    pause_kind: PauseKind | None
     last_updated: str | None
+    taken_over_by: str | None = Field(description="the name of the reviewer who holds it")
+    taken_over_at: str | None
 
 
 class Thread(_Response):
     conversation: Conversation
     controls: Controls
     messages: list[Message]
+    earlier_cursor: str | None = Field(description="pass as `before` for older messages")
+
+
+class ThreadSummary(_Response):
+    conversation: Conversation
+    controls: Controls
+
+
+class ThreadList(_Response):
+    items: list[ThreadSummary]
+    next_cursor: str | None
+
+
+class MessageList(_Response):
+    items: list[Message] = Field(description="in time order")
     earlier_cursor: str | None = Field(description="pass as `before` for older messages")
 
 
@@ -228,6 +324,26 @@ class AuditEntry(_Response):
 class AuditList(_Response):
     items: list[AuditEntry]
     next_cursor: str | None
+
+
+class Template(_Response):
+    key: str
+    body: str
+    channel: str
+    content_sid: str | None
+    variables: list[str] = Field(
+        description="the placeholders the body uses, in order (a Content template's 1, 2, …)"
+    )
+    pre_approved: bool
+    trigger: str | None = Field(description="what sends it without a decision once pre-approved")
+    pre_approved_by: str | None
+    pre_approved_at: str | None
+    updated_by: str | None
+    updated_at: str
+
+
+class TemplateList(_Response):
+    items: list[Template]
 
 
 class Directive(_Response):
@@ -256,7 +372,9 @@ ERROR_TEXT = {
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this",
     404: "No such draft, message or thread",
-    409: "Already decided (the message says by whom), or the thread is paused or opted out",
+    409: "Already decided (the message says by whom), the thread is paused or opted out, held by "
+    "another reviewer, its WhatsApp window has closed (send a template), or an "
+    "Idempotency-Key was used with another body",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     415: "The body is not application/json",
     422: "A field is invalid; `error.field` names it",
@@ -268,7 +386,7 @@ ERROR_TEXT = {
 class Operation:
     """One documented endpoint: what it takes, what it answers, and the errors it may give."""
 
-    method: Literal["GET", "POST", "PUT"]
+    method: Literal["GET", "POST", "PUT", "PATCH"]
     path: str
     summary: str
     response: type[BaseModel]
@@ -277,6 +395,8 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     path_params: tuple[str, ...] = field(default=())
+    # optional request headers it reads: (name, description)
+    headers: tuple[tuple[str, str], ...] = field(default=())
 
 
 def _components(operations: list[Operation]) -> dict[str, Any]:
@@ -330,6 +450,16 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
         ]
         if op.query is not None:
             parameters += _query_parameters(op.query)
+        parameters += [
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+            for name, text in op.headers
+        ]
         responses: dict[str, Any] = {
             "200": {
                 "description": "OK",

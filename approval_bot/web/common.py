@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import phrases
+from .. import phrases, understanding_words
 from ..paths import TEMPLATES_DIR
 from . import auth, form_errors
 
@@ -75,6 +75,8 @@ def build_templates() -> Jinja2Templates:
     templates.env.filters["short_time"] = short_time
     phrases.install(templates.env)
     form_errors.install(templates.env)
+    templates.env.filters["understood"] = understanding_words.describe
+    templates.env.filters["appointment_time"] = understanding_words.when
     return templates
 
 

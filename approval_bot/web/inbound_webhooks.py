@@ -10,11 +10,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from .. import inbound, reviewer_sms, twilio_params
+from .. import inbound, review, reviewer_sms, twilio_params
 from ..config import Settings
 from ..db import Database
 from ..drafting import DraftingService
 from ..metrics import Metrics
+from ..scheduler import wake_sender
 from .twilio_edge import signed_params, twiml
 
 
@@ -28,18 +29,38 @@ async def sms(request: Request) -> Response:
     db: Database = request.state.db
     metrics: Metrics = request.state.metrics
     drafting: DraftingService = request.state.drafting
-    received = await inbound.receive_sms(db, message)
+    settings: Settings = request.state.settings
+    received = await inbound.receive_sms(
+        db,
+        message,
+        settings.business_timezone,
+        override_seconds=settings.human_override_window_seconds,
+    )
     metrics.inbound_messages.labels(channel=message.channel, outcome=received.outcome).inc()
+    if received.pause_cause is not None:
+        metrics.rule_pauses.labels(cause=received.pause_cause).inc()
+    if received.appointment is not None:
+        metrics.appointments.labels(status=received.appointment).inc()
     if received.outcome is inbound.Outcome.OPTED_OUT:
         metrics.opt_outs.labels(direction="out").inc()
+        if received.closed:
+            review.thread_changed(db, "close", "opt_out")
     elif received.outcome is inbound.Outcome.OPTED_IN:
         metrics.opt_outs.labels(direction="in").inc()
+    if received.auto_reply_id is not None:
+        metrics.auto_replies.labels(trigger="help").inc()
+        wake_sender(request.state.scheduler)
     response = twiml()
     if received.wants_draft and received.thread_id is not None:
         response.background = BackgroundTask(drafting.schedule_after_response, received.thread_id)
     elif received.reviewer_id is not None:
         response.background = BackgroundTask(
-            reviewer_sms.respond, db, request.state.scheduler, received.reviewer_id, message.body
+            reviewer_sms.respond,
+            db,
+            request.state.scheduler,
+            received.reviewer_id,
+            message.body,
+            drafting.schedule,
         )
     return response
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
@@ -14,6 +14,8 @@ from ..config import Settings
 from ..db import Database
 from ..metrics import Metrics
 from ..models import MessageStatus
+
+TAKEOVER_WINDOW = timedelta(days=7)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -45,4 +47,16 @@ async def metrics(request: Request) -> Response:
     instruments.queue_depth.set(depth)
     age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0
     instruments.oldest_pending_age.set(age)
+    week_ago = (datetime.now(UTC) - TAKEOVER_WINDOW).isoformat(timespec="microseconds")
+    active = await db.fetchone(
+        """
+        SELECT count(*) AS threads,
+               coalesce(sum(thread_controls.last_takeover_at >= ?), 0) AS taken_over
+        FROM conversations JOIN thread_controls USING (thread_id)
+        WHERE conversations.last_activity_at >= ?
+        """,
+        (week_ago, week_ago),
+    )
+    threads, taken = (active["threads"], active["taken_over"]) if active else (0, 0)
+    instruments.human_takeover_ratio.set(taken / threads if threads else 0.0)
     return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)

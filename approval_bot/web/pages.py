@@ -6,8 +6,10 @@ with a flash message; a call made by script (with the X-CSRF-Token header) gets 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -16,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import drafting, queries, review, workflow
+from .. import drafting, facts, queries, review, whatsapp_window, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel
-from ..phrases import decided_words, event_phrase, phrase
+from ..phrases import decided_words, event_phrase, phrase, via_words
 from ..scheduler import wake_sender
 from . import auth
 from .common import render, short_time, text_field
@@ -34,7 +36,8 @@ def conflict_message(error: workflow.Conflict) -> str:
     when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
     if error.subject.startswith("message "):
         words = decided_words(error.actual)
-        return f"Already {words} by {error.changed_by}{when}; nothing was changed."
+        via = via_words(error.channel)
+        return f"Already {words} by {error.changed_by}{via}{when}; nothing was changed."
     what = error.subject.split(" ", 1)[0]  # "thread" or "conversation"
     state = phrase(error.actual, "ConversationState").lower()
     by = f"last change by {error.changed_by}{when}"
@@ -54,7 +57,13 @@ def review_errors() -> Iterator[None]:
         yield
     except workflow.Conflict as error:
         raise HTTPException(409, conflict_message(error)) from None
-    except review.ThreadClosed as error:
+    except (
+        review.ThreadClosed,
+        review.NoOptOutRequest,
+        review.HeldByOther,
+        review.NothingToDo,
+        review.KeyReused,
+    ) as error:
         raise HTTPException(409, str(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
@@ -96,16 +105,28 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 # --- pages -------------------------------------------------------------------------------
 
 
+async def _with_window(db: Database, card: dict[str, Any]) -> dict[str, Any]:
+    """A WhatsApp card gets its window (when it closes) and, once closed, the template offer."""
+    card["whatsapp"] = await whatsapp_window.offer(
+        db, card["thread_id"], card["thread_channel"], datetime.now(UTC)
+    )
+    return card
+
+
 @auth.page()
 async def queue_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.queue(request.state.db, _cursor(request, "after"))
-    return render(request, "queue.html", {"page": page, "view": "queue"})
+    for card in page.rows:
+        await _with_window(request.state.db, card)
+    drafting = await queries.awaiting_draft(request.state.db)
+    return render(request, "queue.html", {"page": page, "view": "queue", "drafting": drafting})
 
 
 @auth.page()
 async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
     page = await queries.needs_review(request.state.db, _cursor(request, "after"))
-    return render(request, "needs_review.html", {"page": page, "view": "needs_review"})
+    context = {"page": page, "view": "needs_review", "form_key": uuid.uuid4().hex}
+    return render(request, "needs_review.html", context)
 
 
 @auth.page()
@@ -143,14 +164,20 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     directive = await request.state.db.fetchone(
         "SELECT body FROM directives WHERE scope = ?", (thread_id,)
     )
+    window = await whatsapp_window.offer(
+        request.state.db, thread_id, thread.conversation["channel"], datetime.now(UTC)
+    )
     return render(
         request,
         "thread.html",
         {
             "thread": thread,
             "thread_id": thread_id,
+            "reviewer": reviewer,
+            "form_key": uuid.uuid4().hex,
             "last_inbound": last_inbound,
             "thread_directive": directive["body"] if directive else "",
+            "whatsapp": window,
         },
     )
 
@@ -163,7 +190,7 @@ async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
     card = await queries.card(request.state.db, request.path_params["draft_id"])
     if card is None:
         raise HTTPException(404, "no such reply")
-    return render(request, "_card.html", {"card": card})
+    return render(request, "_card.html", {"card": await _with_window(request.state.db, card)})
 
 
 def _outcome_text(outcome: queries.Outcome) -> str:
@@ -275,6 +302,8 @@ async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> 
     thread_id = request.path_params["thread_id"]
     body = text_field(form, "body")
     in_reply_to = text_field(form, "in_reply_to_id", required=False, limit=100) or None
+    # each rendered form carries its own key: a double submit sends one reply
+    form_key = text_field(form, "form_key", required=False, limit=255) or None
     db: Database = request.state.db
     if in_reply_to is not None:
         row = await db.fetchone(
@@ -283,7 +312,14 @@ async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> 
         if row is None or row["thread_id"] != thread_id:
             raise HTTPException(400, "in_reply_to_id is not a customer message of this thread")
     with review_errors():
-        await review.write_reply(db, thread_id, body, reviewer.id, in_reply_to_id=in_reply_to)
+        await review.write_reply(
+            db,
+            thread_id,
+            body,
+            reviewer.id,
+            in_reply_to_id=in_reply_to,
+            idempotency_key=f"web:{form_key}" if form_key else None,
+        )
     wake_sender(request.state.scheduler)
     return done(request, form, "Your reply is on its way.")
 
@@ -300,9 +336,44 @@ async def pause_action(request: Request, reviewer: Reviewer, form: FormData) -> 
 
 @auth.action()
 async def resume_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
     with review_errors():
-        await review.resume_thread(request.state.db, request.path_params["thread_id"], reviewer.id)
+        if await review.resume_thread(request.state.db, thread_id, reviewer.id):
+            request.state.drafting.schedule(thread_id)
     return done(request, form, "Thread resumed; replies it held are back in the queue.")
+
+
+@auth.action()
+async def takeover_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.take_over(request.state.db, request.path_params["thread_id"], reviewer.id)
+    return done(request, form, "You have this thread: the bot drafts nothing until you release it.")
+
+
+@auth.action()
+async def release_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
+    with review_errors():
+        if await review.release(request.state.db, thread_id, reviewer.id):
+            request.state.drafting.schedule(thread_id)
+    return done(request, form, "Released: the bot drafts this thread again.")
+
+
+@auth.action()
+async def close_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.close(request.state.db, request.path_params["thread_id"], reviewer.id)
+    return done(request, form, "Closed: a new text from this customer opens the next contact.")
+
+
+@auth.action()
+async def dismiss_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    reason = text_field(form, "reason", required=False, limit=500)
+    with review_errors():
+        await review.dismiss(
+            request.state.db, request.path_params["thread_id"], reviewer.id, reason
+        )
+    return done(request, form, "Marked: no reply needed.")
 
 
 @auth.action()
@@ -324,6 +395,39 @@ async def resolve_action(request: Request, reviewer: Reviewer, form: FormData) -
     return done(request, form, "Marked as dealt with.")
 
 
+@auth.action()
+async def confirm_opt_out_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        await review.confirm_opt_out(
+            request.state.db, request.path_params["thread_id"], reviewer.id
+        )
+    return done(request, form, "Opted out: nothing is sent until the customer texts START.")
+
+
+@auth.action()
+async def not_opt_out_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    thread_id = request.path_params["thread_id"]
+    with review_errors():
+        await review.not_opt_out(request.state.db, thread_id, reviewer.id)
+    request.state.drafting.schedule(thread_id)
+    return done(request, form, "Not an opt-out: the thread is resumed and a reply is drafted.")
+
+
+@auth.action()
+async def facts_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    key = text_field(form, "key", limit=facts.MAX_KEY_CHARS)
+    value = text_field(form, "value", required=False, limit=500)
+    try:
+        patch = facts.check_patch({key: value or None})
+    except ValueError as error:
+        raise HTTPException(400, str(error)) from None
+    with review_errors():
+        await review.edit_facts(
+            request.state.db, request.path_params["thread_id"], patch, reviewer.id
+        )
+    return done(request, form, f"Saved: {key}." if value else f"Removed: {key}.")
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", queue_page, name="queue"),
@@ -343,4 +447,11 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}/resume", resume_action, methods=["POST"]),
         Route("/threads/{thread_id}/escalate", escalate_action, methods=["POST"]),
         Route("/threads/{thread_id}/resolve", resolve_action, methods=["POST"]),
+        Route("/threads/{thread_id}/opt-out", confirm_opt_out_action, methods=["POST"]),
+        Route("/threads/{thread_id}/not-opt-out", not_opt_out_action, methods=["POST"]),
+        Route("/threads/{thread_id}/facts", facts_action, methods=["POST"]),
+        Route("/threads/{thread_id}/takeover", takeover_action, methods=["POST"]),
+        Route("/threads/{thread_id}/release", release_action, methods=["POST"]),
+        Route("/threads/{thread_id}/close", close_action, methods=["POST"]),
+        Route("/threads/{thread_id}/dismiss", dismiss_action, methods=["POST"]),
     ]

@@ -29,6 +29,10 @@ PAGES = [
     ("queue", "/"),
     ("thread", f"/threads/{ui_seed.EDITED}"),
     ("thread-paused", f"/threads/{ui_seed.PAUSED}"),
+    ("thread-closed", f"/threads/{ui_seed.CLOSED}"),
+    ("thread-taken-over", f"/threads/{ui_seed.TAKEN}"),
+    ("thread-opt-out-request", f"/threads/{ui_seed.STOP_ASKED}"),
+    ("thread-whatsapp-window-closed", f"/threads/{ui_seed.WHATSAPP}"),
     ("needs-reply", "/needs-review"),
     ("attention", "/attention"),
     ("paused", "/paused"),
@@ -36,6 +40,7 @@ PAGES = [
     ("stats", "/stats"),
     ("reviewers", "/reviewers"),
     ("directives", "/directives"),
+    ("templates", "/templates"),
     ("simulator", f"/simulator?number={ui_seed.SENT}"),
 ]
 BLOCKING = {"serious", "critical"}

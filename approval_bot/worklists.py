@@ -1,0 +1,113 @@
+"""The work lists: where each unanswered customer text waits for someone, in one place.
+
+A customer text is *unanswered* while no reply of its thread was approved or sent after it
+and nobody dismissed it. Every unanswered text is on exactly one list:
+
+- **Queue**: a reply drafted after it waits for approval, or it waits for its draft;
+- **Needs reply**: it, or a later unanswered text of its thread, waits for a human-written
+  reply (`NEEDS_REVIEW`): replying to the latest answers the ones before it;
+- **Attention**: otherwise, when its conversation NEEDS_ATTENTION (a text held by a pause,
+  a failed send).
+
+A text whose reply a pause holds has a live reply and needs no list: the resume sends that
+reply back to the queue.
+
+A text that fits none of these is lost; `place` answers None for it, and the tests walk
+every path that could leave one there.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from enum import StrEnum
+from typing import Any
+
+from .models import ConversationState, MessageStatus
+
+S = MessageStatus
+
+
+class WorkList(StrEnum):
+    QUEUE = "Queue"
+    NEEDS_REPLY = "Needs reply"
+    ATTENTION = "Attention"
+
+
+# a thread's unanswered texts, oldest first (each one is read through a thread index)
+UNANSWERED = """
+    SELECT messages.id, messages.status, messages.timestamp FROM messages
+    WHERE messages.thread_id = :thread AND messages.type = 'INBOUND'
+      AND messages.timestamp > coalesce((
+          SELECT max(reply.timestamp) FROM messages AS reply
+          WHERE reply.thread_id = :thread AND reply.type IN ('DRAFT', 'OUTBOUND')
+            AND reply.status IN ('APPROVED_TO_SEND', 'SENT')), '')
+      AND NOT EXISTS (SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id)
+    ORDER BY messages.timestamp, messages.id
+"""
+PENDING = """
+    SELECT max(timestamp) FROM messages
+    WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'DRAFT_PENDING_APPROVAL'
+"""
+# a reply a pause holds: the texts before it have a live reply, which the resume gives back
+HELD = """
+    SELECT max(timestamp) FROM messages
+    WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'PAUSED_THREAD'
+"""
+_STATE = "SELECT state FROM conversations WHERE thread_id = ?"
+
+
+def unanswered(conn: sqlite3.Connection, thread_id: str) -> list[Any]:
+    """The thread's unanswered customer texts (id, status, timestamp), oldest first."""
+    return conn.execute(UNANSWERED, {"thread": thread_id}).fetchall()
+
+
+def place_rows(
+    rows: list[Any], newest_pending: str | None, state: str | None
+) -> dict[str, WorkList | None]:
+    """The list each of a thread's unanswered texts is on (pure: the rules above)."""
+    places: dict[str, WorkList | None] = {}
+    needs_reply_from: str | None = None  # the latest NEEDS_REVIEW text covers those before it
+    for row in rows:
+        if row["status"] == S.NEEDS_REVIEW:
+            needs_reply_from = row["timestamp"]
+    for row in rows:
+        if row["status"] == S.RECEIVED or (
+            newest_pending is not None and newest_pending > row["timestamp"]
+        ):
+            places[row["id"]] = WorkList.QUEUE
+        elif needs_reply_from is not None and needs_reply_from >= row["timestamp"]:
+            places[row["id"]] = WorkList.NEEDS_REPLY
+        elif state == ConversationState.NEEDS_ATTENTION:
+            places[row["id"]] = WorkList.ATTENTION
+        else:
+            places[row["id"]] = None
+    return places
+
+
+def place(conn: sqlite3.Connection, thread_id: str) -> dict[str, WorkList | None]:
+    """Each unanswered text of a thread with no live reply, and the one list it is on (None:
+    on none). A text whose reply a pause holds has one, and is left out."""
+    held = conn.execute(HELD, (thread_id,)).fetchone()[0] or ""
+    rows = [row for row in unanswered(conn, thread_id) if row["timestamp"] >= held]
+    if not rows:
+        return {}
+    pending = conn.execute(PENDING, (thread_id,)).fetchone()[0]
+    state = conn.execute(_STATE, (thread_id,)).fetchone()
+    return place_rows(rows, pending, state["state"] if state else None)
+
+
+def dismiss(
+    conn: sqlite3.Connection,
+    message_ids: list[str],
+    reason: str,
+    reviewer_id: int | None,
+    at: str,
+) -> None:
+    """Mark customer texts as needing no reply (the caller audits why)."""
+    conn.executemany(
+        """
+        INSERT INTO dismissals (message_id, reviewer_id, reason, created_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (message_id) DO NOTHING
+        """,
+        [(message_id, reviewer_id, reason, at) for message_id in message_ids],
+    )
