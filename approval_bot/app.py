@@ -33,6 +33,7 @@ from .web import (
     auth,
     business_page,
     directives_page,
+    form_errors,
     inbound_webhooks,
     metrics_endpoint,
     pages,
@@ -136,6 +137,9 @@ def create_app(settings: Settings) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        again = await form_errors.rerender(request, exc.status_code, exc.detail)
+        if again is not None:
+            return again
         if "text/html" in request.headers.get("accept", ""):
             return templates.TemplateResponse(
                 request,
@@ -148,6 +152,19 @@ def create_app(settings: Settings) -> Starlette:
             {"error": {"code": exc.status_code, "message": exc.detail}},
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # the traceback is logged by the server; the reviewer gets the site's own page
+        if "text/html" in request.headers.get("accept", ""):
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status_code": 500, "detail": "Something went wrong on our side."},
+                status_code=500,
+            )
+        return JSONResponse(
+            {"error": {"code": 500, "message": "internal server error"}}, status_code=500
         )
 
     app = Starlette(
@@ -176,7 +193,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(SecurityHeaders),
             auth.session_middleware(settings),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
     )
     app.state.templates = templates

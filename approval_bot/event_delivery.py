@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
@@ -45,6 +46,14 @@ LEASE = timedelta(seconds=60)
 RETENTION_EVERY = timedelta(hours=1)
 RETENTION_BATCH = 500
 USER_AGENT = "approval-bot-webhooks/1"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one event's delivery to one subscription stands (webhook_deliveries.status)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 def policy(max_attempts: int) -> RetryPolicy:

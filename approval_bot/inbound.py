@@ -324,11 +324,11 @@ async def receive_sms(
     """Store a customer's message once, applying keywords, pauses and the conversation rules;
     say whether to draft it.
 
-    A replayed MessageSid stores nothing. A text from an active reviewer's phone goes to
-    `handle_reviewer_text`, never down the customer path. An ordinary customer text is
-    understood (`understanding.understand`, times in `zone`) once, before the write. On a
-    taken-over thread, or within `override_seconds` of a human's reply, the text waits on
-    Needs reply for that human.
+    A replayed MessageSid stores nothing. A text from a reviewer's phone (active or
+    disabled) goes to `handle_reviewer_text`, never down the customer path. An ordinary
+    customer text is understood (`understanding.understand`, times in `zone`) once, before
+    the write. On a taken-over thread, or within `override_seconds` of a human's reply, the
+    text waits on Needs reply for that human.
     """
     keyword = detect(sms.body, sms.opt_out_type)  # work on the text stays out of the writer
     understood = None

@@ -139,7 +139,7 @@ _CARD_COLUMNS = """
     conversations.attention_reason, conversations.opted_out,
     conversations.soft_no_count, conversations.confusion_count,
     conversations.channel AS thread_channel,
-    thread_controls.paused, thread_controls.paused_reason
+    thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind
 """
 
 
@@ -417,8 +417,8 @@ async def paused_threads(db: Database, after: str | None = None, limit: int | No
     rows = await db.fetchall(
         """
         SELECT thread_controls.thread_id, thread_controls.paused_reason,
-               thread_controls.last_updated, conversations.state, conversations.opted_out,
-               conversations.channel
+               thread_controls.pause_kind, thread_controls.last_updated, conversations.state,
+               conversations.opted_out, conversations.channel
         FROM thread_controls JOIN conversations USING (thread_id)
         WHERE thread_controls.paused = 1
           AND (thread_controls.last_updated, thread_controls.thread_id) > (?, ?)
@@ -611,9 +611,23 @@ async def thread(
             """,
             (thread_id, THREAD_PAGE_SIZE + 1),
         )
+        paused_by = None
+        if conversation["paused"]:
+            # the latest pause of this thread, read backwards through its own audit index
+            by = await _one(
+                conn,
+                """
+                SELECT reviewers.name FROM audit_log INDEXED BY audit_log_thread
+                LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
+                WHERE audit_log.thread_id = ? AND audit_log.event = 'Thread Paused'
+                ORDER BY audit_log.id DESC LIMIT 1
+                """,
+                (thread_id,),
+            )
+            paused_by = by["name"] if by else None
     audit = [_dict(row) for row in audit_rows[:THREAD_PAGE_SIZE]]
     audit.reverse()
-    found = _dict(conversation)
+    found = {**_dict(conversation), "paused_by": paused_by}
     found["facts"] = _json_dict(conversation["facts"])
     return Thread(found, messages, audit, earlier, len(audit_rows) > THREAD_PAGE_SIZE)
 
@@ -821,3 +835,41 @@ async def guidance(db: Database, scope: str | None = None) -> dict[str, list[dic
         "directives": [_dict(row) for row in directives],
         "faq": [{**_dict(row), "keywords": _json_list(row["keywords"])} for row in faq],
     }
+
+
+MENU_COUNT_CAP = 999
+
+
+async def menu_counts(db: Database) -> dict[str, int]:
+    """How many replies wait in the queue, messages need a reply, threads need a person.
+
+    Each count stops at MENU_COUNT_CAP + 1 rows, so a deep backlog costs what a shallow one does.
+    """
+    capped = MENU_COUNT_CAP + 1
+    async with db.snapshot() as conn:
+        row = await _one(
+            conn,
+            f"""
+            SELECT
+              (SELECT count(*) FROM (SELECT 1 FROM messages {_PENDING_INDEX}
+                 WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
+                 LIMIT :cap)) AS queue,
+              (SELECT count(*) FROM (SELECT 1 FROM messages
+                 WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+                   -- as needs_review counts them (the work lists' rules)
+                   AND NOT EXISTS (
+                     SELECT 1 FROM messages AS reply
+                     WHERE reply.thread_id = messages.thread_id
+                       AND reply.type IN ('DRAFT', 'OUTBOUND')
+                       AND reply.status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND', 'SENT')
+                       AND reply.timestamp > messages.timestamp)
+                   AND NOT EXISTS (
+                     SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id)
+                 LIMIT :cap)) AS needs_review,
+              (SELECT count(*) FROM (SELECT 1 FROM conversations
+                 WHERE state = 'NEEDS_ATTENTION' LIMIT :cap)) AS attention
+            """,
+            {"cap": capped},
+        )
+    assert row is not None
+    return {name: int(row[name]) for name in ("queue", "needs_review", "attention")}

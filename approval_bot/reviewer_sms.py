@@ -18,6 +18,7 @@ from .accounts import Reviewer
 from .db import Database, Priority
 from .keywords import Keyword, detect
 from .models import Actor, DecisionChannel, MessageStatus
+from .phrases import DECISION_DONE, phrase
 from .scheduler import wake_sender
 from .sms_commands import (
     HELP_TEXT,
@@ -118,14 +119,14 @@ async def explain(db: Database, code: str) -> str:
             (draft["id"],),
         )
         if decision is not None:
-            verb = {"APPROVE": "approved", "EDIT": "edited and approved", "REJECT": "rejected"}
             return (
-                f"{code} was {verb[decision['action']]} by {decision['name']} "
+                f"{code} was {DECISION_DONE[decision['action']]} "
+                f"by {decision['name']} "
                 f"at {_clock(decision['timestamp'])}."
             )
     if status == S.PAUSED_THREAD:
         return f"{code} is on hold: the thread with {draft['receiver']} is paused."
-    return f"{code} is {status.lower().replace('_', ' ')}. {await _open_list(db)}"
+    return f"{code} is {phrase(status, 'MessageStatus').lower()}. {await _open_list(db)}"
 
 
 async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> Answer:

@@ -2,6 +2,37 @@
 // Live updates poll /queue/updates every few seconds (short polling, no server push).
 "use strict";
 
+// the menu's counts (Queue 3, Needs reply 1, Attention 2), on every signed-in page
+(function () {
+  const COUNTS_MS = 5000;
+  if (document.body.dataset.counts !== "1") return;
+
+  function show(counts) {
+    for (const name of Object.keys(counts)) {
+      const n = counts[name];
+      document.querySelectorAll('[data-count="' + name + '"]').forEach(function (badge) {
+        badge.textContent = n > 999 ? "999+" : String(n);
+        badge.hidden = n === 0;
+      });
+    }
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch("/fragments/menu-counts", {
+        headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+      if (response.status === 401) return;
+      if (response.ok) show(await response.json());
+    } catch (error) {
+      // offline for a moment: the counts stay as they were and are asked for again
+    }
+    window.setTimeout(refresh, COUNTS_MS);
+  }
+
+  window.setTimeout(refresh, COUNTS_MS);
+})();
+
 (function () {
   const POLL_MS = 3000;
   const DECIDED_LINGER_MS = 30000;
@@ -44,6 +75,15 @@
     if (field) field.focus();
   }
 
+  // the bottom bar's Edit and Reject open the card's own form and put the cursor in it
+  cardsBox.addEventListener("click", function (event) {
+    const button = event.target instanceof Element ? event.target.closest("button[data-open]") : null;
+    if (!button) return;
+    const card = button.closest("article.card");
+    select(card);
+    openAndFocus(card, button.dataset.open, button.dataset.open === "edit" ? "textarea" : "input[name=reason]");
+  });
+
   document.getElementById("shortcuts-toggle").addEventListener("click", function () {
     dialog.open ? dialog.close() : dialog.showModal();
   });
@@ -85,6 +125,7 @@
     if (!card || card.classList.contains("decided")) return;
     card.classList.add("decided");
     card.querySelector(".actions").remove();
+    card.querySelector(".card-bar").remove();
     const outcome = card.querySelector(".outcome");
     outcome.textContent = item.text; // text, never markup
     outcome.hidden = false;

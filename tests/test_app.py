@@ -110,9 +110,10 @@ def test_unknown_page_for_a_browser_is_the_html_error_page(settings: Settings) -
 
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
-    assert "<title>404 · approval-bot</title>" in response.text
+    # a headline in words, the status number below it (issue 16)
+    assert "<title>Not found · approval-bot</title>" in response.text
     assert '<section class="error">' in response.text
-    assert "Not Found" in response.text
+    assert "<h1>Not found</h1>" in response.text and "Error 404" in response.text
     assert "/static/app.css" in response.text  # base.html, with its stylesheet
 
 

@@ -72,7 +72,7 @@ ALLOWED: dict[str, str] = {
     " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
     " conversations.opted_out, conversations.soft_no_count, conversations.confusion_count,"
     " conversations.channel AS thread_channel, thread_controls.paused,"
-    " thread_controls.paused_reason FROM"
+    " thread_controls.paused_reason, thread_controls.pause_kind FROM"
     " messages INDEXED BY messages_pending_replies JOIN conversations ON"
     " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
     " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
@@ -81,6 +81,16 @@ ALLOWED: dict[str, str] = {
     # event_delivery.claim: the head of each subscription's conversation queue, among the
     # pending deliveries (a partial index: as many rows as wait, not the history)
     shape(re.sub(r":\w+", "?", event_delivery._DUE)): "the pending deliveries: as many as wait",
+    # queries.menu_counts: on every page; the queue's through its partial index, and each
+    # count stops at MENU_COUNT_CAP + 1 rows whatever the history
+    "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"
+    " WHERE status = ? AND type IN (?, ?) LIMIT ?)) AS queue, (SELECT count(*) FROM (SELECT ?"
+    " FROM messages WHERE type = ? AND status = ? AND NOT EXISTS ( SELECT ? FROM messages AS"
+    " reply WHERE reply.thread_id = messages.thread_id AND reply.type IN (?, ?) AND"
+    " reply.status IN (?, ?, ?) AND reply.timestamp > messages.timestamp) AND NOT EXISTS ("
+    " SELECT ? FROM dismissals WHERE dismissals.message_id = messages.id) LIMIT ?))"
+    " AS needs_review, (SELECT count(*) FROM (SELECT ? FROM conversations WHERE state = ?"
+    " LIMIT ?)) AS attention": _QUEUE + "; every count is capped",
     # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
     "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
     " timestamp, id LIMIT ?": _TRANSIENT,

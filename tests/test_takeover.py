@@ -429,7 +429,7 @@ def test_a_customer_text_whose_reply_was_sent_shows_as_answered(desk):
     desk.web.sign_in("Ana")
     page = desk.web.client.get(f"/threads/{CUSTOMER}").text
     customer = page.split(f'id="msg-{text}"', 1)[1].split("</li>", 1)[0]
-    assert '<span class="tag status">answered</span>' in customer
+    assert '<span class="status">answered</span>' in customer
     assert "DRAFT_PENDING_APPROVAL" not in customer
 
 

@@ -49,7 +49,7 @@ def test_the_thread_page_says_what_each_text_means(site):
     text = page(web)
     assert "sounds like a polite no — second time" in text
     assert "polite no ×2" in text
-    assert "customer · reply" in text
+    assert "Customer · reply" in text
 
 
 def test_the_card_says_what_the_latest_text_means(site):
@@ -59,7 +59,7 @@ def test_the_card_says_what_the_latest_text_means(site):
     moment = datetime.fromisoformat(found)
     expected = f"asks for 9:30 Sat {moment.day} {moment:%b}"
     assert expected in page(web, "/")
-    assert "appointment booked: " + expected.removeprefix("asks for ") in page(web)
+    assert "Appointment booked: " + expected.removeprefix("asks for ") in page(web)
 
 
 def test_confirm_opt_out_from_the_thread_page(site):

@@ -284,7 +284,7 @@ def test_live_updates_name_who_decided_and_what_arrived(web, ana):
 
     (decided,) = data["decided"]
     assert decided["id"] == first
-    assert "Rejected by Bob via sms" in decided["text"]
+    assert "Rejected by Bob by text" in decided["text"]
     assert data["arrived"] == [second]
     card = web.client.get(f"/fragments/cards/{second}")
     assert card.status_code == 200 and "We deliver" not in card.text and "Yes, 9 to 5." in card.text

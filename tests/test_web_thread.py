@@ -41,8 +41,8 @@ def test_thread_tells_the_whole_story_in_order(web, ana):
     assert page.status_code == 200
     text = page.text
     assert text.index("Do you have oat milk?") < text.index("Yes we do.")
-    assert "APPROVE by Ana via web" in text and "“ok”" in text
-    assert "Approved" in text and "Conversation Opened" in text  # the thread's audit events
+    assert "Approved by Ana on the web" in text and "“ok”" in text
+    assert "Approved by Ana" in text and "Conversation opened" in text  # the thread's audit events
     assert 'action="/threads/%2B14155550100/reply"' in text
 
 

@@ -106,7 +106,7 @@ def test_waited(then, expected):
         ),
         (
             workflow.Conflict("conversation +1", "NEEDS_ATTENTION", "ACTIVE", "the system", None),
-            "The conversation is already active (last change by the system); nothing was changed.",
+            "The conversation is already open (last change by the system); nothing was changed.",
         ),
     ],
 )

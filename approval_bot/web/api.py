@@ -38,12 +38,13 @@ from ..accounts import Reviewer, reviewer_for_token
 from ..config import Settings
 from ..db import Database, Priority
 from ..models import DecisionChannel, MessageStatus, MessageType, Role
+from ..phrases import decided_words, via_words
 from ..scheduler import wake_sender
 from . import api_schema as schema
 from .api_schema import Operation
 from .common import short_time
 from .metrics_endpoint import bearer_token
-from .pages import CHANNEL_WORDS, STATUS_WORDS, conflict_message
+from .pages import conflict_message
 
 PREFIX = "/api/v1"
 
@@ -115,10 +116,8 @@ def review_errors() -> Iterator[None]:
 async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> None:
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
     for outcome in await queries.outcomes(db, [message_id]):
-        words = STATUS_WORDS.get(MessageStatus(outcome.status), outcome.status.lower())
-        via = (
-            f" via {CHANNEL_WORDS.get(outcome.channel, outcome.channel)}" if outcome.channel else ""
-        )
+        words = decided_words(outcome.status)
+        via = via_words(outcome.channel)
         error.message = (
             f"Already {words} by {outcome.actor}{via} at "
             f"{short_time(outcome.timestamp)} UTC; nothing was changed."

@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import accounts, audit, sessions, signin_limits
+from .. import accounts, audit, queries, sessions, signin_limits
 from ..config import Settings
 from ..db import Database, Priority
 from ..models import Actor, Role
@@ -138,6 +138,7 @@ def page(admin: bool = False) -> Callable[[PageHandler], Endpoint]:
                 return _login_redirect(request)
             _check_role(reviewer, admin)
             request.state.reviewer = reviewer
+            request.state.menu_counts = await queries.menu_counts(request.state.db)
             return await handler(request, reviewer)
 
         return endpoint
@@ -265,5 +266,6 @@ def context(request: Request) -> dict[str, Any]:
     return {
         "csrf_token": csrf_token(request) if "session" in request.scope else "",
         "me": getattr(request.state, "reviewer", None),
+        "menu_counts": getattr(request.state, "menu_counts", None),
         "flashes": take_flashes(request) if "session" in request.scope else [],
     }

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import understanding_words
+from .. import phrases, understanding_words
 from ..paths import TEMPLATES_DIR
 from ..sms_text import GSM_BASIC, GSM_EXTENDED
-from . import auth
+from . import auth, form_errors
 
 # Scripts only from our own origin: customer text can never become a running script.
 CONTENT_SECURITY_POLICY = (
@@ -79,6 +79,8 @@ def build_templates() -> Jinja2Templates:
         "basic": sorted(GSM_BASIC),
         "extended": sorted(GSM_EXTENDED),
     }
+    phrases.install(templates.env)
+    form_errors.install(templates.env)
     templates.env.filters["understood"] = understanding_words.describe
     templates.env.filters["appointment_time"] = understanding_words.when
     return templates

@@ -22,28 +22,13 @@ from .. import drafting, facts, queries, review, sending_gate, whatsapp_window, 
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
+from ..phrases import decided_words, event_phrase, phrase, via_words
 from ..scheduler import wake_sender
 from . import auth
 from .common import render, short_time, text_field
 from .worddiff import word_diff
 
-S = MessageStatus
 MAX_WATCHED = 100
-
-# how a reply that left the queue is described to someone who still had it open
-STATUS_WORDS = {
-    S.APPROVED_TO_SEND: "approved",
-    S.SENT: "approved and sent",
-    S.FAILED_SEND: "approved, but sending failed",
-    S.REJECTED: "rejected",
-    S.SUPERSEDED: "replaced by a newer version",
-    S.PAUSED_THREAD: "held because the thread was paused",
-    S.DRAFT_PENDING_APPROVAL: "still pending",
-}
-
-
-# how a decision's door is named to a person
-CHANNEL_WORDS = {"sms": "SMS", "web": "the web", "api": "the API"}
 
 HELD_WORDS = "held by the sending gate until sending is back on"
 
@@ -60,13 +45,19 @@ def conflict_message(error: workflow.Conflict) -> str:
     """A conflict told to a reviewer: what happened already, by whom and when."""
     when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
     if error.subject.startswith("message "):
-        words = STATUS_WORDS.get(S(error.actual), error.actual.lower())
-        via = f" via {CHANNEL_WORDS.get(error.channel, error.channel)}" if error.channel else ""
+        words = decided_words(error.actual)
+        via = via_words(error.channel)
         return f"Already {words} by {error.changed_by}{via}{when}; nothing was changed."
     what = error.subject.split(" ", 1)[0]  # "thread" or "conversation"
-    state = error.actual.lower().replace("_", " ")
+    state = phrase(error.actual, "ConversationState").lower()
     by = f"last change by {error.changed_by}{when}"
     return f"The {what} is already {state} ({by}); nothing was changed."
+
+
+def refusal_message(error: workflow.TransitionRefused) -> str:
+    """A move the workflow does not allow, said as what the reply is now."""
+    now = phrase(error.source, "MessageStatus").lower() if error.source else "new"
+    return f"Not possible now: this is {now} ({event_phrase(error.event).lower()} is not allowed)."
 
 
 @contextmanager
@@ -91,7 +82,7 @@ def review_errors() -> Iterator[None]:
     except workflow.UnknownRecord as error:
         raise HTTPException(404, str(error)) from None
     except workflow.TransitionRefused as error:
-        raise HTTPException(409, str(error)) from None
+        raise HTTPException(409, refusal_message(error)) from None
 
 
 def done(request: Request, form: FormData, message: str, default: str = "/") -> Response:
@@ -223,6 +214,16 @@ async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
     return render(request, "_card.html", {"card": await _with_window(request.state.db, card)})
 
 
+def _outcome_text(outcome: queries.Outcome) -> str:
+    """'Rejected by Bob by text at …', and what became of the reply when that says more."""
+    text = f"{event_phrase(outcome.event)} by {outcome.actor}"
+    if outcome.channel:
+        text += f" {phrase(outcome.channel, 'DecisionChannel')}"
+    text += f" at {short_time(outcome.timestamp)} UTC"
+    now = decided_words(outcome.status)
+    return text if now in text.lower() else f"{text}; {now}"
+
+
 @auth.fragment
 async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
     """Which of the watched replies were decided (and by whom), and which arrived after."""
@@ -240,11 +241,8 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
                 {
                     "id": o.draft_id,
                     "status": o.status,
-                    "text": f"{STATUS_WORDS.get(S(o.status), o.status).capitalize()}: "
-                    f"{o.event} by {o.actor}"
-                    + (f" via {o.channel}" if o.channel else "")
-                    + f" at {short_time(o.timestamp)} UTC"
-                    + (held if o.status == S.APPROVED_TO_SEND else ""),
+                    "text": _outcome_text(o)
+                    + (held if o.status == MessageStatus.APPROVED_TO_SEND else ""),
                 }
                 for o in decided
             ],
@@ -252,6 +250,12 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
             "newest": arrived[-1][1] if arrived else after,
         }
     )
+
+
+@auth.fragment
+async def menu_counts(request: Request, reviewer: Reviewer) -> Response:
+    """The menu's counts (queue, needs reply, attention), which every page refreshes."""
+    return JSONResponse(await queries.menu_counts(request.state.db))
 
 
 # --- review actions ------------------------------------------------------------------------
@@ -456,6 +460,7 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}", thread_page, name="thread"),
         Route("/fragments/cards/{draft_id}", card_fragment, name="card_fragment"),
         Route("/queue/updates", queue_updates, name="queue_updates"),
+        Route("/fragments/menu-counts", menu_counts, name="menu_counts"),
         Route("/drafts/{draft_id}/approve", approve_action, methods=["POST"]),
         Route("/drafts/{draft_id}/edit", edit_action, methods=["POST"]),
         Route("/drafts/{draft_id}/reject", reject_action, methods=["POST"]),

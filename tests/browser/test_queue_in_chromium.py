@@ -61,7 +61,8 @@ def test_edit_and_approve_shows_the_new_version_and_keeps_the_original(
     page.goto(f"{server.url}/threads/%2B14155550100")
     expect(page.locator(".timeline")).to_contain_text("We open at 9.")
     expect(page.locator(".timeline")).to_contain_text("We open at 10 on Saturdays.")
-    expect(page.locator(".diff ins").first).to_contain_text("10")
+    page.locator("details.versions summary").first.click()
+    expect(page.locator(".versions .after ins").first).to_contain_text("10")
     expect(page.locator(".status-superseded")).to_have_count(1)
     page.screenshot(path=str(shots / "thread.png"), full_page=True)
     assert server.call(status_of, draft) == "SUPERSEDED"
@@ -93,11 +94,12 @@ def test_pause_and_resume_a_thread(browser: Browser, server: Server) -> None:
 
     page.fill(".controls input[name=reason]", "customer is upset")
     page.click(".controls button:has-text('Pause thread')")
-    expect(page.locator("#paused-tag")).to_contain_text("customer is upset")
+    paused_tag = page.locator("#conversation-state .paused-tag")
+    expect(paused_tag).to_contain_text("Paused by Ana: customer is upset")
     assert server.call(status_of, draft) == "PAUSED_THREAD"
 
     page.click(".controls button:has-text('Resume thread')")
-    expect(page.locator("#paused-tag")).to_have_count(0)
+    expect(paused_tag).to_have_count(0)
     assert server.call(status_of, draft) == "DRAFT_PENDING_APPROVAL"
     page.context.close()
 
@@ -114,7 +116,7 @@ def test_a_second_reviewer_sees_who_decided(browser: Browser, server: Server) ->
     expect(ana.locator(".flash")).to_contain_text("Approved")
 
     outcome = bob.locator(f"#card-{draft} .outcome")
-    expect(outcome).to_contain_text("Approved by Ana via web", timeout=15_000)
+    expect(outcome).to_contain_text("Approved by Ana on the web", timeout=15_000)
     expect(bob.locator(f"#card-{draft} .actions")).to_have_count(0)
     ana.context.close()
     bob.context.close()

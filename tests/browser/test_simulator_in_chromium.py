@@ -46,6 +46,7 @@ def test_customer_writes_reviewer_approves_reply_arrives(
     expect(card).to_have_count(1, timeout=15_000)  # drafting runs after the webhook answered
     draft_text = card.locator(".draft-body").inner_text()
     assert draft_text.strip()
+    card.locator("details.more > summary").click()
     card.locator("input[name=notes]").fill("looks right")
     card.locator(".approve-form button").click()
     expect(queue.locator(".flash")).to_contain_text("Approved")
@@ -82,6 +83,7 @@ def test_regenerate_from_the_queue(browser: Browser, server: Server) -> None:
     page = browser.new_context().new_page()
     sign_in(page, server, "Ana", PASSWORD)
 
+    page.locator(f"#card-{draft} details.more > summary").click()
     page.locator(f"#card-{draft} .regenerate-form button").click()
 
     expect(page.locator(".flash")).to_contain_text("A new draft replaced the old one")
