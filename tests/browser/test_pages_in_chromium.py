@@ -41,6 +41,10 @@ PAGES = [
     ("reviewers", "/reviewers"),
     ("directives", "/directives"),
     ("templates", "/templates"),
+    ("settings", "/settings"),
+    ("business", "/business"),
+    ("setup", "/setup"),
+    ("webhooks", "/webhooks"),
     ("simulator", f"/simulator?number={ui_seed.SENT}"),
 ]
 BLOCKING = {"serious", "critical"}
