@@ -1151,8 +1151,9 @@ async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
 async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
     """Not an opt-out: resume the thread and let its held texts be drafted as usual.
 
-    Replies it held go back to review; the texts that arrived while it was held are
-    RECEIVED again, for the drafting service (the caller schedules it). Raises
+    Replies it held go back to review; the texts it held are RECEIVED again, for the
+    drafting service (the caller schedules it), or on Needs reply when a human holds the
+    thread. Raises
     NoOptOutRequest, or ThreadClosed when the customer opted out meanwhile.
     """
 
@@ -1172,25 +1173,8 @@ async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
                 event=Event.RELEASED,
                 actor_id=actor_id,
             )
-        texts = conn.execute(
-            """
-            SELECT id FROM messages
-            WHERE thread_id = ? AND type = 'INBOUND' AND status = 'PAUSED_THREAD'
-              AND timestamp >= ?
-            ORDER BY timestamp
-            """,
-            (thread_id, row["last_updated"]),
-        ).fetchall()
-        for text in texts:
-            workflow.change_status(
-                conn,
-                text["id"],
-                expected=S.PAUSED_THREAD,
-                target=S.RECEIVED,
-                event=Event.RELEASED,
-                actor_id=actor_id,
-                metadata={"reason": "not an opt-out"},
-            )
+        # the texts it held are drafted as usual; on a thread a human holds, theirs to answer
+        give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
         _resolve(conn, thread_id, row["state"], actor_id)
 
     await db.write(keep, priority=Priority.DECISION)

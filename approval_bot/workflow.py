@@ -67,8 +67,6 @@ MESSAGE_TRANSITIONS: frozenset[Transition] = frozenset(
         *_rows((INBOUND,), S.RECEIVED, Event.HELD, S.PAUSED_THREAD),
         *_rows((INBOUND,), S.DRAFT_PENDING_APPROVAL, Event.DRAFT_REJECTED, S.NEEDS_REVIEW),
         *_rows((INBOUND,), S.NEEDS_REVIEW, Event.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
-        # "not an opt-out": a text held as an opt-out in plain words is drafted after all
-        *_rows((INBOUND,), S.PAUSED_THREAD, Event.RELEASED, S.RECEIVED),
         # a thread a human holds, or one a human answered moments ago: no draft, a human's
         # to-do; a resume or a release gives held and left texts back to drafting
         *_rows((INBOUND,), None, Event.FOR_HUMAN, S.NEEDS_REVIEW),

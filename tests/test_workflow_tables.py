@@ -32,8 +32,6 @@ DESIGN_MESSAGE_ROWS = {
     (I, S.DRAFT_PENDING_APPROVAL, E.DRAFT_REJECTED, S.NEEDS_REVIEW),
     # §5 review: "regenerate" a message that needs review
     (I, S.NEEDS_REVIEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
-    # issue 12 §3: "Not an opt-out (resume, and draft the text as usual)"
-    (I, S.PAUSED_THREAD, E.RELEASED, S.RECEIVED),
     # §4 "DRAFT | — | drafter output | DRAFT_PENDING_APPROVAL"
     (D, NEW, E.DRAFT_CREATED, S.DRAFT_PENDING_APPROVAL),
     # §4 "EDIT (new row, version n+1)"; §5 "save keeps it pending"
@@ -131,7 +129,7 @@ def test_the_message_table_is_the_design_row_for_row():
     table = {(t.type, t.source, t.event, t.target) for t in workflow.MESSAGE_TRANSITIONS}
     assert table - DESIGN_MESSAGE_ROWS == set(), "rows the design does not have"
     assert DESIGN_MESSAGE_ROWS - table == set(), "design rows the table lacks"
-    assert len(workflow.MESSAGE_TRANSITIONS) == 48
+    assert len(workflow.MESSAGE_TRANSITIONS) == 47
 
 
 def test_the_conversation_table_is_the_design_row_for_row():

@@ -131,6 +131,16 @@ def test_takeover_then_release(desk):
     assert where(desk, "Hi?") is W.QUEUE
 
 
+def test_not_an_opt_out_on_a_taken_over_thread_leaves_the_text_on_needs_reply(desk):
+    desk.text("please stop texting me")
+    assert where(desk, "please stop texting me") is W.ATTENTION
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.api.post(f"/threads/{CUSTOMER}/not-opt-out")
+    desk.twilio.settle()
+    # the bot does not draft on a thread a human holds: the text is theirs to answer
+    assert where(desk, "please stop texting me") is W.NEEDS_REPLY
+
+
 def test_a_rejected_draft_leaves_its_text_on_needs_reply(desk):
     desk.text("First")
     desk.text("Second")
