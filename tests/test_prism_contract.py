@@ -25,7 +25,14 @@ from approval_bot.gateways import OutgoingSms, TwilioGateway
 from approval_bot.models import DecisionChannel
 from approval_bot.retry import Outcome
 from approval_bot.sender import Sender
-from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import (
+    BUSINESS,
+    approve_sending,
+    make_draft,
+    make_inbound,
+    make_reviewer,
+    status_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -182,6 +189,7 @@ async def test_reconciliation_reads_twilios_message_list(gateway):
 
 @pytest.mark.anyio
 async def test_the_sender_records_twilios_answer(db, prism_settings, gateway):
+    await approve_sending(db)  # with credentials the gate starts pending
     ana = await make_reviewer(db)
     draft = await make_draft(db, await make_inbound(db, "+14155550100"))
     await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
