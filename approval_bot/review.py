@@ -740,18 +740,24 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> b
         # a reviewer lifts any pause of a thread whose customer takes texts
         kind = PauseKind(row["pause_kind"]) if row and row["pause_kind"] else PauseKind.REVIEWER
         workflow.set_paused(conn, thread_id, paused=False, kind=kind, actor_id=actor_id)
-        for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
-            workflow.change_status(
-                conn,
-                held["id"],
-                expected=S.PAUSED_THREAD,
-                target=S.DRAFT_PENDING_APPROVAL,
-                event=Event.RELEASED,
-                actor_id=actor_id,
-            )
-        return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
+        return release_held(conn, thread_id, actor_id)
 
     return await db.write(resume, priority=Priority.DECISION)
+
+
+def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None) -> bool:
+    """After a pause is lifted: its held replies go back to review, its held texts back to
+    the bot (or to Needs reply on a taken-over thread); whether to draft."""
+    for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
+        workflow.change_status(
+            conn,
+            held["id"],
+            expected=S.PAUSED_THREAD,
+            target=S.DRAFT_PENDING_APPROVAL,
+            event=Event.RELEASED,
+            actor_id=actor_id,
+        )
+    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
 
 
 def give_back_texts(
@@ -1164,17 +1170,8 @@ async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
         workflow.set_paused(
             conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
         )
-        for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
-            workflow.change_status(
-                conn,
-                held["id"],
-                expected=S.PAUSED_THREAD,
-                target=S.DRAFT_PENDING_APPROVAL,
-                event=Event.RELEASED,
-                actor_id=actor_id,
-            )
         # the texts it held are drafted as usual; on a thread a human holds, theirs to answer
-        give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
+        release_held(conn, thread_id, actor_id)
         _resolve(conn, thread_id, row["state"], actor_id)
 
     await db.write(keep, priority=Priority.DECISION)
