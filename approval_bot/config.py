@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
 
+from .business_hours import BusinessHours, InvalidBusinessHours
 from .phones import InvalidPhone, parse_address
 
 DEFAULT_DATABASE = "data/approval_bot.sqlite3"
@@ -72,6 +73,11 @@ class Settings:
     business_timezone: ZoneInfo = ZoneInfo("UTC")
     # after a human's reply, the customer's next texts wait for a human this long
     human_override_window_seconds: float = 60.0
+    # the review deadlines: business minutes from a reply becoming pending to each step
+    review_remind_minutes: float = 10.0
+    review_escalate_minutes: float = 30.0
+    review_holding_reply_minutes: float | None = None  # None: no holding reply
+    business_hours: BusinessHours = BusinessHours.always(ZoneInfo("UTC"))
 
     @property
     def sandbox(self) -> bool:
@@ -261,6 +267,34 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not missed_call_message or len(missed_call_message) > 300:
         raise SettingsError("MISSED_CALL_MESSAGE must be one short sentence (1 to 300 characters).")
     business_timezone = _zone("BUSINESS_TIMEZONE", env.get("BUSINESS_TIMEZONE", "UTC"))
+    remind = _positive("REVIEW_REMIND_MINUTES", env.get("REVIEW_REMIND_MINUTES", "10"))
+    escalate = _positive("REVIEW_ESCALATE_MINUTES", env.get("REVIEW_ESCALATE_MINUTES", "30"))
+    holding = (
+        _positive("REVIEW_HOLDING_REPLY_MINUTES", env["REVIEW_HOLDING_REPLY_MINUTES"])
+        if "REVIEW_HOLDING_REPLY_MINUTES" in env
+        else None
+    )
+    # the ladder climbs one step at a time: each comes after the one before
+    if escalate <= remind:
+        raise SettingsError(
+            f"REVIEW_ESCALATE_MINUTES ({escalate:g}) must be more than "
+            f"REVIEW_REMIND_MINUTES ({remind:g})."
+        )
+    if holding is not None and holding <= escalate:
+        raise SettingsError(
+            f"REVIEW_HOLDING_REPLY_MINUTES ({holding:g}) must be more than "
+            f"REVIEW_ESCALATE_MINUTES ({escalate:g})."
+        )
+    try:
+        business_hours = (
+            BusinessHours.parse(env["BUSINESS_HOURS"], business_timezone)
+            if "BUSINESS_HOURS" in env
+            else BusinessHours.always(business_timezone)
+        )
+    except InvalidBusinessHours as error:
+        raise SettingsError(
+            f"BUSINESS_HOURS must be like 'Mon-Fri 09:00-18:00, Sat 10:00-14:00': {error}."
+        ) from None
     # last, so that a bad setting above leaves no key file behind
     key = Secret(secret_key) if secret_key else read_secret_key(database)
     token = (
@@ -300,4 +334,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         event_retention_days=retention,
         business_timezone=business_timezone,
         human_override_window_seconds=override_window,
+        review_remind_minutes=remind,
+        review_escalate_minutes=escalate,
+        review_holding_reply_minutes=holding,
+        business_hours=business_hours,
     )

@@ -153,3 +153,22 @@ class Role(StrEnum):
 def now_iso() -> str:
     """The current time as ISO 8601 UTC with microseconds; such strings sort in time order."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class SlaStep(StrEnum):
+    """How far up the review-deadline ladder a pending reply has climbed."""
+
+    NONE = "none"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    HOLDING_SENT = "holding_sent"
+    HOLDING_UNAVAILABLE = "holding_unavailable"  # the holding step ran and could not send
+
+
+class SlaEvent(StrEnum):
+    """A step of the review-deadline ladder, as the audit log names it."""
+
+    REMINDED = "Review Reminded"
+    ESCALATED = "Review Escalated"
+    HOLDING_SENT = "Holding Reply Sent"
+    HOLDING_UNAVAILABLE = "Holding Reply Not Sent"

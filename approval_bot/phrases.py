@@ -32,6 +32,8 @@ from .models import (
     Role,
     SenderRole,
     Sentiment,
+    SlaEvent,
+    SlaStep,
     ThreadEvent,
 )
 from .outbox import NotificationEvent, NotificationStatus
@@ -116,6 +118,19 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
         ContactEvent.APPOINTMENT_CHANGED: "Appointment changed",
         ContactEvent.CONTACT_STARTED: "New contact started",
         ContactEvent.FACTS_CHANGED: "Facts changed",
+    },
+    SlaStep: {
+        SlaStep.NONE: "Waiting",
+        SlaStep.REMINDED: "Reminded",
+        SlaStep.ESCALATED: "Overdue: escalated",
+        SlaStep.HOLDING_SENT: "Overdue: holding reply sent",
+        SlaStep.HOLDING_UNAVAILABLE: "Overdue: no holding reply could be sent",
+    },
+    SlaEvent: {
+        SlaEvent.REMINDED: "Reviewers reminded",
+        SlaEvent.ESCALATED: "Escalated to the admins and backups",
+        SlaEvent.HOLDING_SENT: "Holding reply sent to the customer",
+        SlaEvent.HOLDING_UNAVAILABLE: "Holding reply not sent",
     },
     SenderRole: {
         SenderRole.CUSTOMER: "Customer",
@@ -271,7 +286,9 @@ def via_words(channel: str | None) -> str:
 
 def event_phrase(event: str) -> str:
     """What an audit event's name means, in a few words."""
-    for kind in (Event, ConversationEvent, ThreadEvent, ContactEvent, NotificationEvent):
+    for kind in (
+        Event, ConversationEvent, ThreadEvent, ContactEvent, NotificationEvent, SlaEvent
+    ):
         if event in kind._value2member_map_:
             return PHRASES[kind][event]
     return OTHER_EVENTS.get(event, event)

@@ -20,6 +20,7 @@ from . import (
     draft_notices,
     events,
     message_templates,
+    review_clocks,
     rollups,
     sending_gate,
     stats,
@@ -223,6 +224,9 @@ def _record_approval(
         reviewer_phone=decision.reviewer_phone,
     )
     draft = _message(conn, draft_id)
+    review_clocks.decided(
+        conn, draft["thread_id"], at=at, action=action, reviewer_id=decision.reviewer_id
+    )
     events.emit(
         conn,
         "draft.decided",

@@ -160,3 +160,38 @@ def holder_notification(customer: str, text: str) -> str:
         if fits(composed) or length == 0:
             return composed
         length //= 2
+
+
+def waited_words(minutes: float) -> str:
+    """A wait in whole minutes, or hours and minutes from an hour: "12 min", "1 h 5 min"."""
+    whole = int(minutes)
+    if whole < 60:
+        return f"{whole} min"
+    hours, rest = divmod(whole, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def reminder_notification(code: str, customer: str, minutes: float) -> str:
+    """The short reminder of a draft no one has decided; one segment."""
+    return (
+        f"Reminder: draft {code} for {customer} waiting {waited_words(minutes)}. "
+        f"Reply A {code} to send, R {code} to reject."
+    )
+
+
+def escalation_notification(code: str, customer: str, minutes: float, draft: str) -> str:
+    """The text to admins and backups of an overdue draft, with its code; at most 2 segments."""
+
+    def compose(drafted: str) -> str:
+        return (
+            f"Overdue: draft {code} for {customer} waiting {waited_words(minutes)}.\n"
+            f'Draft: "{drafted}"\n'
+            f"Reply A {code} to send, R {code} to reject."
+        )
+
+    quoted = " ".join(bounded(draft).split())
+    for room in (len(quoted), 80, 40, 0):
+        text = compose(shorten(quoted, room) if room < len(quoted) else quoted)
+        if segments(text) <= 2:
+            return text
+    return compose("")

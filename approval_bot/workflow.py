@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from . import audit, events, rollups
+from . import audit, events, review_clocks, rollups
 from .conversation_rules import AppointmentStatus, Contact, new_contact
 from .facts import merge_facts
 from .models import (
@@ -224,6 +224,12 @@ def _count_queue_move(
         rollups.queue_moved(conn, delta)
 
 
+def _start_clock(conn: sqlite3.Connection, type_: MessageType, target: S, message_id: str) -> None:
+    """A reply that becomes pending gets its review clock (or keeps its reply's running one)."""
+    if type_ != INBOUND and target == S.DRAFT_PENDING_APPROVAL:
+        review_clocks.started(conn, message_id)
+
+
 def _actor(actor_id: int | None) -> Actor:
     return Actor.SYSTEM if actor_id is None else Actor.HUMAN
 
@@ -276,6 +282,7 @@ def create_message(
     placeholders = ", ".join(f":{name}" for name in row)
     conn.execute(f"INSERT INTO messages ({columns}) VALUES ({placeholders})", row)
     _count_queue_move(conn, type, None, target)
+    _start_clock(conn, type, target, message_id)
     audit.record(
         conn,
         audit.AuditEvent(
@@ -416,6 +423,7 @@ def change_status(
         {"target": target, "now": now_iso(), "id": message_id, "expected": expected, **fields},
     )
     _count_queue_move(conn, MessageType(row["type"]), expected, target)
+    _start_clock(conn, MessageType(row["type"]), target, message_id)
     audit.record(
         conn,
         audit.AuditEvent(

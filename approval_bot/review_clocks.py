@@ -1,0 +1,282 @@
+"""The clock of each pending reply: the review policy, when each step of the ladder is due,
+and what a decision measured against it (stored in `review_clocks` and its rollups).
+
+A clock starts when a reply becomes pending and runs on across new versions of the same
+reply (an edit, a regeneration: they answer the same customer text); the reply to a newer
+customer text starts a new one. Business time only is counted, in BUSINESS_HOURS.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import stats
+from .business_hours import BusinessHours
+from .config import Settings
+from .models import ApprovalAction, SlaStep, now_iso
+
+NO_REVIEWER = 0  # review_sla_days.reviewer_id of a decision without one
+# the steps after which a reply is overdue: it sorts first in the queue
+OVERDUE = frozenset({SlaStep.ESCALATED, SlaStep.HOLDING_SENT, SlaStep.HOLDING_UNAVAILABLE})
+# the /metrics histogram of business seconds to a decision: from a minute to days
+WAIT_BUCKETS = (60, 300, 600, 1200, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When each step of the ladder comes, in business time after the clock starts."""
+
+    remind: timedelta
+    escalate: timedelta
+    holding: timedelta | None
+    hours: BusinessHours
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        holding = settings.review_holding_reply_minutes
+        return cls(
+            timedelta(minutes=settings.review_remind_minutes),
+            timedelta(minutes=settings.review_escalate_minutes),
+            timedelta(minutes=holding) if holding is not None else None,
+            settings.business_hours,
+        )
+
+    def steps(self) -> list[tuple[SlaStep, timedelta]]:
+        """The steps in order, each with the business time after which it comes."""
+        ladder = [(SlaStep.REMINDED, self.remind), (SlaStep.ESCALATED, self.escalate)]
+        if self.holding is not None:
+            ladder.append((SlaStep.HOLDING_SENT, self.holding))
+        return ladder
+
+    def schedule(self, started: datetime, step: SlaStep) -> tuple[SlaStep | None, datetime]:
+        """The step after `step` and when it is due; with none left, when the last was due."""
+        ladder = self.steps()
+        done = 0 if step is SlaStep.NONE else min(_RANK[step], len(ladder))
+        if done < len(ladder):
+            following, after = ladder[done]
+            return following, self.hours.after(started, after)
+        return None, self.hours.after(started, ladder[done - 1][1])
+
+
+_RANK = {
+    SlaStep.NONE: 0,
+    SlaStep.REMINDED: 1,
+    SlaStep.ESCALATED: 2,
+    SlaStep.HOLDING_SENT: 3,
+    SlaStep.HOLDING_UNAVAILABLE: 3,
+}
+DEFAULT_POLICY = Policy(
+    timedelta(minutes=10), timedelta(minutes=30), None, BusinessHours.always(ZoneInfo("UTC"))
+)
+
+
+def urgency(step: SlaStep, due_at: str) -> str:
+    """The queue's sort key: overdue replies first, then by when their next step is due."""
+    return ("0" if step in OVERDUE else "1") + due_at
+
+
+@lru_cache(maxsize=8)
+def _hours(text: str, zone: str) -> BusinessHours:
+    return BusinessHours.parse(text, ZoneInfo(zone)) if text else BusinessHours.always(ZoneInfo(zone))
+
+
+def _policy_row(policy: Policy) -> dict[str, Any]:
+    return {
+        "remind": policy.remind.total_seconds() / 60,
+        "escalate": policy.escalate.total_seconds() / 60,
+        "holding": policy.holding.total_seconds() / 60 if policy.holding is not None else None,
+        "hours": policy.hours.text,
+        "zone": policy.hours.zone.key,
+    }
+
+
+def load_policy(conn: sqlite3.Connection) -> Policy:
+    """The policy the app started with (the defaults before the first start)."""
+    row = conn.execute("SELECT * FROM review_policy WHERE id = 1").fetchone()
+    if row is None:
+        return DEFAULT_POLICY
+    holding = row["holding_minutes"]
+    return Policy(
+        timedelta(minutes=row["remind_minutes"]),
+        timedelta(minutes=row["escalate_minutes"]),
+        timedelta(minutes=holding) if holding is not None else None,
+        _hours(row["business_hours"], row["time_zone"]),
+    )
+
+
+def store_policy(conn: sqlite3.Connection, policy: Policy) -> int:
+    """Record the policy the app starts with; if it changed, give every open clock its due
+    time under it. Returns how many clocks were rescheduled."""
+    values = _policy_row(policy)
+    stored = conn.execute("SELECT * FROM review_policy WHERE id = 1").fetchone()
+    if stored is not None and {
+        "remind": stored["remind_minutes"],
+        "escalate": stored["escalate_minutes"],
+        "holding": stored["holding_minutes"],
+        "hours": stored["business_hours"],
+        "zone": stored["time_zone"],
+    } == values:
+        return 0
+    conn.execute(
+        """
+        INSERT INTO review_policy (id, remind_minutes, escalate_minutes, holding_minutes,
+                                   business_hours, time_zone, updated_at)
+        VALUES (1, :remind, :escalate, :holding, :hours, :zone, :now)
+        ON CONFLICT (id) DO UPDATE SET
+            remind_minutes = excluded.remind_minutes,
+            escalate_minutes = excluded.escalate_minutes,
+            holding_minutes = excluded.holding_minutes,
+            business_hours = excluded.business_hours, time_zone = excluded.time_zone,
+            updated_at = excluded.updated_at
+        """,
+        {**values, "now": now_iso()},
+    )
+    # once per change of policy (a restart with other settings): every open clock
+    clocks = conn.execute(
+        "SELECT id, started_at, step FROM review_clocks WHERE closed_at IS NULL"
+    ).fetchall()
+    for clock in clocks:
+        _reschedule(conn, policy, clock["id"], clock["started_at"], SlaStep(clock["step"]))
+    return len(clocks)
+
+
+def _reschedule(
+    conn: sqlite3.Connection, policy: Policy, clock_id: int, started_at: str, step: SlaStep
+) -> None:
+    following, due = policy.schedule(datetime.fromisoformat(started_at), step)
+    conn.execute(
+        "UPDATE review_clocks SET step = ?, next_step = ?, due_at = ?, urgency = ? WHERE id = ?",
+        (step, following, _iso(due), urgency(step, _iso(due)), clock_id),
+    )
+
+
+def started(conn: sqlite3.Connection, draft_id: str) -> None:
+    """A reply became pending: a new version of the same reply moves its clock onto it;
+    otherwise a new clock starts now (closing the thread's older one)."""
+    draft = conn.execute(
+        """
+        SELECT messages.thread_id, messages.in_reply_to_id, conversations.contact_count
+        FROM messages JOIN conversations ON conversations.thread_id = messages.thread_id
+        WHERE messages.id = ?
+        """,
+        (draft_id,),
+    ).fetchone()
+    running = conn.execute(
+        "SELECT id, inbound_id FROM review_clocks WHERE thread_id = ? AND closed_at IS NULL",
+        (draft["thread_id"],),
+    ).fetchone()
+    if running is not None:
+        if running["inbound_id"] == draft["in_reply_to_id"]:
+            conn.execute(
+                "UPDATE review_clocks SET draft_id = ? WHERE id = ?", (draft_id, running["id"])
+            )
+            return
+        close(conn, running["id"])
+    now = now_iso()
+    following, due = load_policy(conn).schedule(datetime.fromisoformat(now), SlaStep.NONE)
+    conn.execute(
+        """
+        INSERT INTO review_clocks (thread_id, draft_id, inbound_id, contact, started_at,
+                                   next_step, due_at, urgency)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        (
+            draft["thread_id"],
+            draft_id,
+            draft["in_reply_to_id"],
+            draft["contact_count"],
+            now,
+            following,
+            _iso(due),
+            urgency(SlaStep.NONE, _iso(due)),
+        ),
+    )
+
+
+def close(conn: sqlite3.Connection, clock_id: int) -> None:
+    """Stop a clock whose reply left the queue without a decision (replaced, held, answered)."""
+    conn.execute(
+        "UPDATE review_clocks SET closed_at = ?, outcome = 'CLOSED' WHERE id = ?",
+        (now_iso(), clock_id),
+    )
+
+
+def decided(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    *,
+    at: str,
+    action: ApprovalAction,
+    reviewer_id: int | None,
+) -> None:
+    """A reviewer decided the thread's pending reply: its clock stops, measured against
+    the policy in business time, and the decision is counted in the rollups."""
+    clock = conn.execute(
+        "SELECT id, started_at, step FROM review_clocks WHERE thread_id = ? AND closed_at IS NULL",
+        (thread_id,),
+    ).fetchone()
+    if clock is None:
+        return
+    policy = load_policy(conn)
+    took = policy.hours.open_between(
+        datetime.fromisoformat(clock["started_at"]), datetime.fromisoformat(at)
+    )
+    seconds = took.total_seconds()
+    conn.execute(
+        """
+        UPDATE review_clocks SET closed_at = ?, outcome = ?, reviewer_id = ?,
+                                 business_seconds = ?
+        WHERE id = ?
+        """,
+        (at, action, reviewer_id, seconds, clock["id"]),
+    )
+    step = SlaStep(clock["step"])
+    conn.execute(
+        """
+        INSERT INTO review_sla_days (day, reviewer_id, decisions, before_remind,
+                                     before_escalate, waits)
+        VALUES (:day, :reviewer, 1, :remind, :escalate, json_object(:key, 1))
+        ON CONFLICT DO UPDATE SET
+            decisions = decisions + 1,
+            before_remind = before_remind + :remind,
+            before_escalate = before_escalate + :escalate,
+            waits = json_set(waits, '$."' || :key || '"',
+                             coalesce(json_extract(waits, '$."' || :key || '"'), 0) + 1)
+        """,
+        {
+            "day": at[:10],
+            "reviewer": reviewer_id if reviewer_id is not None else NO_REVIEWER,
+            "remind": int(step is SlaStep.NONE),
+            "escalate": int(_RANK[step] < _RANK[SlaStep.ESCALATED]),
+            "key": str(stats.wait_bucket(int(seconds * 1_000_000))),
+        },
+    )
+    bound = next((str(b) for b in WAIT_BUCKETS if seconds <= b), "+Inf")
+    conn.execute(
+        """
+        INSERT INTO review_wait_buckets (le, decisions, seconds) VALUES (?, 1, ?)
+        ON CONFLICT (le) DO UPDATE SET decisions = decisions + 1,
+                                       seconds = seconds + excluded.seconds
+        """,
+        (bound, seconds),
+    )
+
+
+def step_taken(conn: sqlite3.Connection, step: SlaStep, at: str) -> None:
+    """Count a step of the ladder in the day's rollup."""
+    conn.execute(
+        """
+        INSERT INTO review_step_days (day, step, steps) VALUES (?, ?, 1)
+        ON CONFLICT DO UPDATE SET steps = steps + 1
+        """,
+        (at[:10], step),
+    )
