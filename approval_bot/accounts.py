@@ -32,6 +32,7 @@ class Reviewer:
     role: Role
     notify_sms: bool
     active: bool
+    backup: bool = False  # texted with the admins when a reply is escalated
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Reviewer:
@@ -42,6 +43,7 @@ class Reviewer:
             role=Role(row["role"]),
             notify_sms=bool(row["notify_sms"]),
             active=bool(row["active"]),
+            backup=bool(row["backup"]),
         )
 
 
@@ -320,6 +322,20 @@ async def set_notify_sms(
         "UPDATE reviewers SET notify_sms = ? WHERE id = ?",
         (int(notify), reviewer_id),
         "Reviewer Notifications On" if notify else "Reviewer Notifications Off",
+        by,
+        {},
+    )
+
+
+async def set_backup(db: Database, reviewer_id: int, backup: bool, *, by: int | None) -> Reviewer:
+    """Mark a reviewer as a backup (texted, with the admins, about escalated replies) or not."""
+    reviewer = await _reviewer_by_id(db, reviewer_id)
+    return await _update_reviewer(
+        db,
+        reviewer,
+        "UPDATE reviewers SET backup = ? WHERE id = ?",
+        (int(backup), reviewer_id),
+        "Reviewer Backup On" if backup else "Reviewer Backup Off",
         by,
         {},
     )

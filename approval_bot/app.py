@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import event_delivery, jobs, review, sending_gate, understanding
+from . import event_delivery, jobs, review, review_clocks, sending_gate, understanding
 from .config import Settings
 from .db import Database
 from .drafting import DraftingService, build_drafter
@@ -100,6 +100,9 @@ def create_app(settings: Settings) -> Starlette:
             await db.migrate()
             # the first start decides the gate's first status; later ones leave it alone
             await sending_gate.ensure(db, sandbox=settings.sandbox)
+            # the review policy the clocks are timed by; a changed one reschedules them
+            policy = review_clocks.Policy.of(settings)
+            await db.write(lambda conn: review_clocks.store_policy(conn, policy))
             review.listen(db, metrics.record_decision)
             review.listen_opt_out_confirmed(db, metrics.plain_opt_outs_confirmed.inc)
             review.listen_threads(

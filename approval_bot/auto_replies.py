@@ -51,8 +51,9 @@ def queue_in(
     """Queue the trigger's pre-approved template as the thread's reply; its id, or None.
 
     None when the template is not pre-approved (for this body and channel), the thread is
-    paused or opted out, or it already had this automatic reply within WINDOW. Runs inside
-    the caller's write transaction.
+    paused or opted out, or it already had this automatic reply within WINDOW. Other open
+    replies are superseded, but for the holding reply, which leaves the draft pending. Runs
+    inside the caller's write transaction.
     """
     now = now or datetime.now(UTC)
     approval = message_templates.pre_approval(conn, trigger, channel)
@@ -91,9 +92,11 @@ def queue_in(
             "body_hash": approval.body_hash,
         },
     )
-    review.supersede_open_replies(
-        conn, thread_id, reply_id, f"the automatic {trigger} reply", actor_id=None
-    )
+    if trigger is not Trigger.HOLDING:
+        # the holding reply only says a person will answer: the draft it waits for stays
+        review.supersede_open_replies(
+            conn, thread_id, reply_id, f"the automatic {trigger} reply", actor_id=None
+        )
     conn.execute(
         "INSERT INTO auto_replies (thread_id, trigger, message_id, created_at) VALUES (?, ?, ?, ?)",
         (thread_id, trigger, reply_id, _iso(now)),

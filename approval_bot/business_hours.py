@@ -126,6 +126,8 @@ class BusinessHours:
 
     def open_between(self, start: datetime, end: datetime) -> timedelta:
         """Business time from `start` to `end` (aware instants); zero when end is before."""
+        # in UTC: arithmetic between two instants of one zone would count wall time
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
         if end <= start:
             return timedelta(0)
         if self.always_open:
@@ -134,6 +136,7 @@ class BusinessHours:
 
     def after(self, start: datetime, amount: timedelta) -> datetime:
         """The instant at which `amount` of business time has passed since `start`."""
+        start = start.astimezone(UTC)
         if self.always_open:
             return start + amount
         left, since = amount, start
@@ -146,6 +149,7 @@ class BusinessHours:
 
     def before(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of business time has passed by `end`."""
+        end = end.astimezone(UTC)
         if self.always_open:
             return end - amount
         left, until = amount, end

@@ -188,11 +188,14 @@ def _fold_held(reviewer_id: int, conn: sqlite3.Connection) -> bool:
         """,
         reviewer_id,
     )
-    waiting = [
-        (row["code"], row["receiver"], row["body"])
-        for row in held
-        if row["code"] and row["status"] == MessageStatus.DRAFT_PENDING_APPROVAL
-    ]
+    # a draft's notice and its reminder may both have waited: the digest names it once
+    waiting = list(
+        dict.fromkeys(
+            (row["code"], row["receiver"], row["body"])
+            for row in held
+            if row["code"] and row["status"] == MessageStatus.DRAFT_PENDING_APPROVAL
+        )
+    )
     digest_id = None
     if waiting:
         cursor = conn.execute(

@@ -1,6 +1,6 @@
 """Background jobs: archive idle conversations, draft what a crash left behind, send
-reviewers the digest of texts held through their quiet hours, and prune spent codes and
-idempotency keys."""
+reviewers the digest of texts held through their quiet hours, climb the review-deadline
+ladder, and prune spent codes and idempotency keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import draft_notices, review, workflow
+from . import draft_notices, ladder, review, workflow
 from .config import Settings
 from .db import Database, Priority
 from .draft_codes import prune_codes
@@ -27,6 +27,8 @@ DIGEST_EVERY = timedelta(minutes=1)
 PRUNE_JOB_ID = "prune-draft-codes"
 PRUNE_EVERY = timedelta(hours=1)
 PRUNE_KEYS_JOB_ID = "prune-idempotency-keys"
+LADDER_JOB_ID = "review-deadline-ladder"
+LADDER_EVERY = timedelta(minutes=1)
 
 
 async def archive_idle(db: Database, after_hours: float) -> int:
@@ -90,6 +92,12 @@ async def digest_held_texts(db: Database, scheduler: AsyncIOScheduler) -> None:
         wake_sender(scheduler)
 
 
+async def climb_ladder(db: Database, scheduler: AsyncIOScheduler) -> None:
+    """Take the review-deadline steps that are due; wake the sender for the texts queued."""
+    if (await ladder.run_pass(db)).texts:
+        wake_sender(scheduler)
+
+
 def register(
     scheduler: AsyncIOScheduler, db: Database, settings: Settings, drafting: DraftingService
 ) -> None:
@@ -109,6 +117,15 @@ def register(
         args=[db, scheduler],
         id=DIGEST_JOB_ID,
         replace_existing=True,
+    )
+    scheduler.add_job(
+        climb_ladder,
+        "interval",
+        seconds=LADDER_EVERY.total_seconds(),
+        args=[db, scheduler],
+        id=LADDER_JOB_ID,
+        replace_existing=True,
+        max_instances=1,  # a pass still running is not overlapped; the next one catches up
     )
     scheduler.add_job(
         prune_codes,

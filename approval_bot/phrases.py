@@ -286,9 +286,7 @@ def via_words(channel: str | None) -> str:
 
 def event_phrase(event: str) -> str:
     """What an audit event's name means, in a few words."""
-    for kind in (
-        Event, ConversationEvent, ThreadEvent, ContactEvent, NotificationEvent, SlaEvent
-    ):
+    for kind in (Event, ConversationEvent, ThreadEvent, ContactEvent, NotificationEvent, SlaEvent):
         if event in kind._value2member_map_:
             return PHRASES[kind][event]
     return OTHER_EVENTS.get(event, event)

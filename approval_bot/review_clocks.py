@@ -86,7 +86,9 @@ def urgency(step: SlaStep, due_at: str) -> str:
 
 @lru_cache(maxsize=8)
 def _hours(text: str, zone: str) -> BusinessHours:
-    return BusinessHours.parse(text, ZoneInfo(zone)) if text else BusinessHours.always(ZoneInfo(zone))
+    return (
+        BusinessHours.parse(text, ZoneInfo(zone)) if text else BusinessHours.always(ZoneInfo(zone))
+    )
 
 
 def _policy_row(policy: Policy) -> dict[str, Any]:
@@ -118,13 +120,17 @@ def store_policy(conn: sqlite3.Connection, policy: Policy) -> int:
     time under it. Returns how many clocks were rescheduled."""
     values = _policy_row(policy)
     stored = conn.execute("SELECT * FROM review_policy WHERE id = 1").fetchone()
-    if stored is not None and {
-        "remind": stored["remind_minutes"],
-        "escalate": stored["escalate_minutes"],
-        "holding": stored["holding_minutes"],
-        "hours": stored["business_hours"],
-        "zone": stored["time_zone"],
-    } == values:
+    if (
+        stored is not None
+        and {
+            "remind": stored["remind_minutes"],
+            "escalate": stored["escalate_minutes"],
+            "holding": stored["holding_minutes"],
+            "hours": stored["business_hours"],
+            "zone": stored["time_zone"],
+        }
+        == values
+    ):
         return 0
     conn.execute(
         """

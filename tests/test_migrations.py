@@ -166,8 +166,6 @@ def _sample(table: str, column: str) -> str:
         "started_at": "'2026-01-01'",
         "due_at": "'2026-01-01'",
         "urgency": "'1'",
-        "draft_id": "'d'",
-        "thread_id": "'t'",
         "phone": "'+14155550100'",
         "action": "'APPROVE'",
         "actor": "'System'",

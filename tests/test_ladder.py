@@ -1,0 +1,297 @@
+"""The review-deadline ladder with a controllable clock: remind, escalate, holding reply,
+each once and in order, stopped by a decision, restarted by a newer customer text; the
+holding reply once per contact and never on a paused, opted-out, taken-over or gated thread.
+
+Policy (as the issue's defaults, with a holding reply): remind at 10 business minutes,
+escalate at 30, holding reply at 45; always open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from approval_bot import (
+    accounts,
+    draft_notices,
+    ladder,
+    message_templates,
+    review,
+    review_clocks,
+    sending_gate,
+    workflow,
+)
+from approval_bot.business_hours import BusinessHours
+from approval_bot.db import Database
+from approval_bot.models import DecisionChannel, MessageStatus, Role, SlaStep
+from approval_bot.review_clocks import Policy
+
+from .builders import first_start, make_drafted_inbound, make_reviewer, status_of
+
+pytestmark = pytest.mark.anyio
+
+CUSTOMER = "+14155550100"
+ANA, BOB, ROOT = "+14155550123", "+14155550124", "+14155550125"
+HOLDING = "Thanks for your message, a person will reply shortly."
+POLICY = Policy(
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(minutes=45),
+    BusinessHours.always(ZoneInfo("UTC")),
+)
+
+
+async def _setup(db: Database, *, holding: bool = True) -> dict[str, int]:
+    await first_start(db)
+    await db.write(lambda conn: review_clocks.store_policy(conn, POLICY))
+    ana = await make_reviewer(db, "Ana", phone=ANA)
+    bob = await make_reviewer(db, "Bob", phone=BOB)
+    root = await make_reviewer(db, "Root", phone=ROOT, role=Role.ADMIN)
+    await accounts.set_backup(db, bob.id, True, by=root.id)
+    if holding:
+        await message_templates.save(
+            db, "holding", message_templates.Change(HOLDING), root.id, root.role
+        )
+        await message_templates.pre_approve(db, "holding", True, root.id, root.role)
+    return {"Ana": ana.id, "Bob": bob.id, "Root": root.id}
+
+
+async def _pending(db: Database, text: str = "Are you open today?", thread: str = CUSTOMER) -> str:
+    """A customer text and its pending draft, announced to the reviewers as drafting does."""
+    draft_id = await make_drafted_inbound(db, thread, text)
+    await db.write(lambda conn: draft_notices.announce(conn, draft_id))
+    return draft_id
+
+
+async def _texts(db: Database, draft_id: str) -> list[tuple[str, str]]:
+    rows = await db.fetchall(
+        """
+        SELECT reviewers.name, notifications.body FROM notifications
+        JOIN reviewers ON reviewers.id = notifications.reviewer_id
+        WHERE notifications.draft_id = ? AND notifications.body NOT LIKE 'Draft %'
+        ORDER BY notifications.id
+        """,
+        (draft_id,),
+    )
+    return [(row["name"], row["body"]) for row in rows]
+
+
+async def _steps(db: Database, draft_id: str) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT event FROM audit_log WHERE message_id = ? AND event LIKE '%Re%' ORDER BY id",
+        (draft_id,),
+    )
+    return [
+        row["event"]
+        for row in rows
+        if row["event"]
+        in ("Review Reminded", "Review Escalated", "Holding Reply Sent", "Holding Reply Not Sent")
+    ]
+
+
+async def _holding_replies(db: Database, thread: str = CUSTOMER) -> list[Any]:
+    return await db.fetchall(
+        "SELECT body, status FROM messages WHERE thread_id = ? AND type = 'OUTBOUND'", (thread,)
+    )
+
+
+async def _code(db: Database, draft_id: str) -> str:
+    row = await db.fetchone("SELECT code FROM draft_codes WHERE message_id = ?", (draft_id,))
+    assert row is not None
+    return str(row["code"])
+
+
+def _at(minutes: float) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+async def test_each_step_once_and_in_order(db):
+    await _setup(db)
+    draft = await _pending(db)
+    code = await _code(db, draft)
+
+    assert (await ladder.run_pass(db, _at(9))).texts == 0
+    reminded = await ladder.run_pass(db, _at(11))
+    assert reminded.steps[SlaStep.REMINDED] == 1
+    # the three were told of the draft (each takes texts): each is reminded once
+    assert await _texts(db, draft) == [
+        (
+            name,
+            f"Reminder: draft {code} for {CUSTOMER} waiting 11 min. "
+            f"Reply A {code} to send, R {code} to reject.",
+        )
+        for name in ("Ana", "Bob", "Root")
+    ]
+    assert (await ladder.run_pass(db, _at(12))).texts == 0
+
+    escalated = await ladder.run_pass(db, _at(31))
+    assert escalated.steps[SlaStep.ESCALATED] == 1
+    overdue = [body for _, body in (await _texts(db, draft))[3:]]
+    assert [name for name, _ in (await _texts(db, draft))[3:]] == ["Bob", "Root"]
+    assert overdue[0] == (
+        f"Overdue: draft {code} for {CUSTOMER} waiting 31 min.\n"
+        'Draft: "Yes, 9 to 5."\n'
+        f"Reply A {code} to send, R {code} to reject."
+    )
+
+    held = await ladder.run_pass(db, _at(46))
+    assert held.steps[SlaStep.HOLDING_SENT] == 1
+    replies = await _holding_replies(db)
+    assert [(r["body"], r["status"]) for r in replies] == [(HOLDING, "APPROVED_TO_SEND")]
+    assert await status_of(db, draft) == MessageStatus.DRAFT_PENDING_APPROVAL
+
+    assert (await ladder.run_pass(db, _at(600))).texts == 0
+    assert await _steps(db, draft) == ["Review Reminded", "Review Escalated", "Holding Reply Sent"]
+
+
+async def test_a_long_overdue_reply_climbs_every_step_in_one_pass(db):
+    await _setup(db)
+    draft = await _pending(db)
+    result = await ladder.run_pass(db, _at(50))
+    assert [
+        result.steps[s] for s in (SlaStep.REMINDED, SlaStep.ESCALATED, SlaStep.HOLDING_SENT)
+    ] == [1, 1, 1]
+    assert await _steps(db, draft) == ["Review Reminded", "Review Escalated", "Holding Reply Sent"]
+
+
+async def test_a_decision_stops_the_ladder(db):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(11))
+    await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
+    result = await ladder.run_pass(db, _at(60))
+    assert result.texts == 0 and result.steps[SlaStep.ESCALATED] == 0
+    assert await _steps(db, draft) == ["Review Reminded"]
+    clock = await db.fetchone("SELECT * FROM review_clocks WHERE draft_id = ?", (draft,))
+    assert (clock["outcome"], clock["reviewer_id"], clock["step"]) == (
+        "APPROVE",
+        ids["Ana"],
+        "reminded",
+    )
+
+
+async def test_a_newer_customer_text_restarts_the_clock(db, monkeypatch):
+    await _setup(db)
+    t0 = datetime.now(UTC)
+    monkeypatch.setattr(review_clocks, "now_iso", lambda: t0.isoformat(timespec="microseconds"))
+    first = await _pending(db)
+    await ladder.run_pass(db, t0 + timedelta(minutes=11))
+    later = t0 + timedelta(minutes=20)
+    monkeypatch.setattr(review_clocks, "now_iso", lambda: later.isoformat(timespec="microseconds"))
+    second = await _pending(db, "Actually, are you open tomorrow?")
+    assert await status_of(db, first) == MessageStatus.SUPERSEDED
+    # at 31 minutes the first reply would be escalated; the new one, 11 minutes old, is
+    # only reminded
+    result = await ladder.run_pass(db, t0 + timedelta(minutes=31))
+    assert (result.steps[SlaStep.REMINDED], result.steps[SlaStep.ESCALATED]) == (1, 0)
+    assert await _steps(db, second) == ["Review Reminded"]
+    assert await _steps(db, first) == ["Review Reminded"]
+
+
+async def test_an_edit_keeps_the_clock_running(db):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(11))
+    edited = await review.edit(
+        db, draft, "Yes, 9 to 6.", review.Decision(ids["Ana"], DecisionChannel.WEB), approve=False
+    )
+    result = await ladder.run_pass(db, _at(31))
+    # the same reply: not reminded again, escalated on time
+    assert (result.steps[SlaStep.REMINDED], result.steps[SlaStep.ESCALATED]) == (0, 1)
+    assert await _steps(db, edited) == ["Review Escalated"]
+
+
+async def test_the_holding_reply_goes_once_per_contact(db):
+    await _setup(db)
+    await _pending(db)
+    await ladder.run_pass(db, _at(46))
+    second = await _pending(db, "Hello? Anyone?")
+    result = await ladder.run_pass(db, _at(100))
+    assert result.steps[SlaStep.HOLDING_UNAVAILABLE] == 1
+    assert len(await _holding_replies(db)) == 1
+    reason = await db.fetchone(
+        "SELECT metadata ->> 'reason' AS reason FROM audit_log WHERE message_id = ? "
+        "AND event = 'Holding Reply Not Sent'",
+        (second,),
+    )
+    assert reason["reason"] == "this contact already had the holding reply"
+
+
+async def test_without_a_pre_approved_holding_template_the_step_only_records_it(db):
+    await _setup(db, holding=False)
+    draft = await _pending(db)
+    result = await ladder.run_pass(db, _at(46))
+    assert result.steps[SlaStep.HOLDING_UNAVAILABLE] == 1
+    assert await _holding_replies(db) == []
+    assert await status_of(db, draft) == MessageStatus.DRAFT_PENDING_APPROVAL
+    row = await db.fetchone(
+        "SELECT metadata ->> 'reason' AS reason FROM audit_log"
+        " WHERE event = 'Holding Reply Not Sent'"
+    )
+    assert row["reason"] == "the holding template is not pre-approved"
+    assert (await ladder.run_pass(db, _at(90))).steps[SlaStep.HOLDING_UNAVAILABLE] == 0
+
+
+def _opt_out(conn: sqlite3.Connection) -> None:
+    workflow.set_opted_out(conn, CUSTOMER, opted_out=True, source="test")
+
+
+def _gate_pending(conn: sqlite3.Connection) -> None:
+    sending_gate.change(
+        conn,
+        actor_id=None,
+        via=sending_gate.ChangedVia.CLI,
+        stale_after=timedelta(hours=1),
+        status=sending_gate.ComplianceStatus.PENDING,
+    )
+
+
+@pytest.mark.parametrize("closing", ["paused", "opted_out", "taken_over", "gated"])
+async def test_never_a_holding_reply_on_a_closed_thread(db, closing):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(31))
+    if closing == "paused":
+        await review.pause_thread(db, CUSTOMER, "checking", ids["Root"])
+    elif closing == "opted_out":
+        await db.write(_opt_out)
+    elif closing == "taken_over":
+        await review.take_over(db, CUSTOMER, ids["Ana"])
+    else:
+        await db.write(_gate_pending)
+    result = await ladder.run_pass(db, _at(46))
+    assert result.steps[SlaStep.HOLDING_SENT] == 0
+    assert await _holding_replies(db) == []
+    if await status_of(db, draft) == MessageStatus.DRAFT_PENDING_APPROVAL:
+        assert result.steps[SlaStep.HOLDING_UNAVAILABLE] == 1
+    else:  # the reply left the queue (held by the pause): its clock stops
+        assert result.closed == 1
+
+
+async def test_quiet_hours_hold_only_that_reviewers_reminder(db):
+    ids = await _setup(db)
+    now = datetime.now(UTC)
+    start, end = (
+        (now - timedelta(hours=1)).strftime("%H:%M"),
+        (now + timedelta(hours=2)).strftime("%H:%M"),
+    )
+    await accounts.set_quiet_hours(db, "Ana", (start, end, "UTC"), by=ids["Root"])
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(11))
+    rows = await db.fetchall(
+        """
+        SELECT reviewers.name, notifications.status FROM notifications
+        JOIN reviewers ON reviewers.id = notifications.reviewer_id
+        WHERE draft_id = ? AND body LIKE 'Reminder:%' ORDER BY reviewers.name
+        """,
+        (draft,),
+    )
+    assert [(r["name"], r["status"]) for r in rows] == [
+        ("Ana", "HELD"),
+        ("Bob", "PENDING"),
+        ("Root", "PENDING"),
+    ]
