@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     quiet.add_argument("--zone", default="UTC", help="IANA time zone, e.g. Europe/Paris")
     disable = reviewer.add_parser("disable", help="disable a reviewer")
     disable.add_argument("name")
+    backup = reviewer.add_parser(
+        "backup", help="text a reviewer, with the admins, about overdue replies (or stop)"
+    )
+    backup.add_argument("name")
+    backup.add_argument("--off", action="store_true", help="no longer a backup")
 
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -227,13 +232,14 @@ async def _reviewer_list(settings: Settings, args: argparse.Namespace) -> int:
     if not reviewers:
         print("no reviewers yet: run `approval-bot reviewer add NAME --phone +E164`")
         return 0
-    header = ("NAME", "ROLE", "PHONE", "SMS", "ACTIVE")
+    header = ("NAME", "ROLE", "PHONE", "SMS", "BACKUP", "ACTIVE")
     rows = [
         (
             r.name,
             r.role,
             r.phone or "-",
             "on" if r.notify_sms else "off",
+            "yes" if r.backup else "no",
             "yes" if r.active else "disabled",
         )
         for r in reviewers
@@ -253,6 +259,15 @@ async def _reviewer_quiet(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{reviewer.name!r} has no quiet hours")
     else:
         print(f"{reviewer.name!r} is quiet from {hours[0]} to {hours[1]} ({hours[2]})")
+    return 0
+
+
+async def _reviewer_backup(settings: Settings, args: argparse.Namespace) -> int:
+    async with opened(settings.database) as db:
+        found = await accounts.find_reviewer(db, args.name)
+        reviewer = await accounts.set_backup(db, found.id, not args.off, by=None)
+    state = "a backup" if reviewer.backup else "not a backup"
+    print(f"{reviewer.name!r} is {state} for overdue replies")
     return 0
 
 
@@ -504,6 +519,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("reviewer", "list"): _reviewer_list,
     ("reviewer", "disable"): _reviewer_disable,
     ("reviewer", "quiet"): _reviewer_quiet,
+    ("reviewer", "backup"): _reviewer_backup,
     ("token", "create"): _token_create,
     ("token", "revoke"): _token_revoke,
     ("audit", "verify"): _audit_verify,

@@ -310,12 +310,12 @@ def test_reviewer_list_shows_columns_and_rows(run: RunCli) -> None:
 
     assert result.code == 0
     header, *lines = result.out.splitlines()
-    assert header.split() == ["NAME", "ROLE", "PHONE", "SMS", "ACTIVE"]
+    assert header.split() == ["NAME", "ROLE", "PHONE", "SMS", "BACKUP", "ACTIVE"]
     # sorted by name regardless of case; an admin made by init-db has no phone
     assert [line.split() for line in lines] == [
-        ["admin", "admin", "-", "on", "yes"],
-        ["bea", "reviewer", BEA_PHONE, "on", "yes"],
-        ["Carl", "reviewer", ANA_PHONE, "on", "disabled"],
+        ["admin", "admin", "-", "on", "no", "yes"],
+        ["bea", "reviewer", BEA_PHONE, "on", "no", "yes"],
+        ["Carl", "reviewer", ANA_PHONE, "on", "no", "disabled"],
     ]
     # columns line up under their headings
     assert all(line.index(BEA_PHONE[:4]) == header.index("PHONE") for line in lines[1:])
@@ -615,6 +615,21 @@ def test_reviewer_quiet_hours_are_set_checked_and_cleared(run: RunCli, cli_env: 
     (ana,) = rows(cli_env, "SELECT quiet_start, quiet_end FROM reviewers")
     assert tuple(ana) == (None, None)
     assert audit_events(cli_env).count("Reviewer Quiet Hours Set") == 2
+
+
+def test_reviewer_backup_is_set_and_cleared(run: RunCli, cli_env: Path) -> None:
+    assert run("reviewer", "add", "Ana", "--phone", ANA_PHONE).code == 0
+
+    result = run("reviewer", "backup", "ana")
+    assert result.code == 0 and "'Ana' is a backup for overdue replies" in result.out
+    assert tuple(rows(cli_env, "SELECT backup FROM reviewers")[0]) == (1,)
+    assert run("reviewer", "list").out.splitlines()[1].split()[4] == "yes"
+
+    assert run("reviewer", "backup", "Ana", "--off").code == 0
+    assert tuple(rows(cli_env, "SELECT backup FROM reviewers")[0]) == (0,)
+    missing = run("reviewer", "backup", "Nobody")
+    assert missing.code == 1 and "Nobody" in missing.err
+    assert audit_events(cli_env).count("Reviewer Backup On") == 1
 
 
 WEBHOOK_URL = "https://93.184.216.34/hooks"  # a public address: no DNS needed

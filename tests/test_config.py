@@ -323,3 +323,48 @@ def test_processes_starting_together_agree_on_one_secret_key(tmp_path: Path) -> 
 
     assert len(set(keys)) == 1
     assert [p.name for p in database.parent.iterdir()] == ["secret_key"]
+
+
+def test_review_policy_defaults_and_values(make_settings: Callable[..., Settings]) -> None:
+    defaults = make_settings()
+    # issue 15: remind at 10, escalate at 30, no holding reply, always open
+    assert (defaults.review_remind_minutes, defaults.review_escalate_minutes) == (10.0, 30.0)
+    assert defaults.review_holding_reply_minutes is None
+    assert defaults.business_hours.always_open
+    settings = make_settings(
+        REVIEW_REMIND_MINUTES="1",
+        REVIEW_ESCALATE_MINUTES="2",
+        REVIEW_HOLDING_REPLY_MINUTES="3",
+        BUSINESS_HOURS="Mon-Fri 09:00-18:00, Sat 10:00-14:00",
+        BUSINESS_TIMEZONE="Europe/Paris",
+    )
+    assert (settings.review_remind_minutes, settings.review_escalate_minutes) == (1.0, 2.0)
+    assert settings.review_holding_reply_minutes == 3.0
+    assert settings.business_hours.text == "Mon-Fri 09:00-18:00, Sat 10:00-14:00"
+    assert settings.business_hours.zone.key == "Europe/Paris"
+    assert len(settings.business_hours.openings) == 6
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REVIEW_REMIND_MINUTES": "soon"}, "REVIEW_REMIND_MINUTES must be a positive number"),
+        ({"REVIEW_ESCALATE_MINUTES": "0"}, "REVIEW_ESCALATE_MINUTES must be a positive number"),
+        (
+            {"REVIEW_REMIND_MINUTES": "30", "REVIEW_ESCALATE_MINUTES": "20"},
+            "REVIEW_ESCALATE_MINUTES (20) must be more than REVIEW_REMIND_MINUTES (30)",
+        ),
+        (
+            {"REVIEW_HOLDING_REPLY_MINUTES": "15"},
+            "REVIEW_HOLDING_REPLY_MINUTES (15) must be more than REVIEW_ESCALATE_MINUTES (30)",
+        ),
+        ({"BUSINESS_HOURS": "weekdays 9 to 5"}, "BUSINESS_HOURS must be like"),
+        ({"BUSINESS_HOURS": "Mon-Fri 09:00-25:00"}, "'25:00'"),
+    ],
+)
+def test_bad_review_policy_is_refused_by_name(
+    make_settings: Callable[..., Settings], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        make_settings(**env)
+    assert message in str(error.value)

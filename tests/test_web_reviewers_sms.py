@@ -93,3 +93,21 @@ def test_quiet_hours_need_an_admin_and_csrf(web):
     assert web.client.post(f"/reviewers/{ana.id}/quiet", data=form).status_code == 403
     assert web.post("/reviewers/999/quiet", form).status_code == 404
     assert quiet_of(web, ana.id) == (None, None, "UTC")
+
+
+def test_admin_marks_a_backup_for_overdue_replies_and_bad_input_changes_nothing(web, boss):
+    cleo = web.reviewer("Cleo", phone=CLEO_PHONE)
+    row = web.client.get("/reviewers").text.split(f'id="reviewer-{cleo.id}"')[1].split("</tr>")[0]
+    assert "Not backup — make backup" in row
+
+    assert web.post(f"/reviewers/{cleo.id}/backup", {"backup": "1"}).status_code == 303
+    assert web.rows("SELECT backup FROM reviewers WHERE id = ?", cleo.id)[0]["backup"] == 1
+    row = web.client.get("/reviewers").text.split(f'id="reviewer-{cleo.id}"')[1].split("</tr>")[0]
+    assert "Backup — stop" in row
+    events = web.rows("SELECT actor_id FROM audit_log WHERE event = 'Reviewer Backup On'")
+    assert [e["actor_id"] for e in events] == [boss.id]
+
+    before = audit_count(web)
+    assert web.post(f"/reviewers/{cleo.id}/backup", {"backup": "yes"}).status_code == 400
+    assert web.rows("SELECT backup FROM reviewers WHERE id = ?", cleo.id)[0]["backup"] == 1
+    assert audit_count(web) == before

@@ -51,7 +51,7 @@ async def _page(request: Request, revealed: str | None = None) -> Response:
     people = await request.state.db.fetchall(
         """
         SELECT id, name, phone, role, notify_sms, active, sms_opted_out,
-               quiet_start, quiet_end, time_zone
+               quiet_start, quiet_end, time_zone, backup
         FROM reviewers ORDER BY name
         """
     )
@@ -136,6 +136,22 @@ async def notify_action(request: Request, reviewer: Reviewer, form: FormData) ->
 
 
 @auth.action(admin=True)
+async def backup_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    """Mark a reviewer as a backup for overdue replies, or not."""
+    backup = form.get("backup")
+    if backup not in ("0", "1"):
+        raise HTTPException(400, "backup must be 0 or 1")
+    try:
+        changed = await accounts.set_backup(
+            request.state.db, _reviewer_id(request), backup == "1", by=reviewer.id
+        )
+    except accounts.AccountError as error:
+        raise _refused(error) from None
+    state = "a backup" if changed.backup else "not a backup"
+    return _back(request, f"{changed.name} is {state} for overdue replies.")
+
+
+@auth.action(admin=True)
 async def quiet_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     """Set a reviewer's quiet hours (start, end, time zone), or clear them."""
     target = _reviewer_id(request)
@@ -182,5 +198,6 @@ def routes() -> list[BaseRoute]:
         Route("/reviewers/{reviewer_id}/phone", phone_action, methods=["POST"]),
         Route("/reviewers/{reviewer_id}/notify", notify_action, methods=["POST"]),
         Route("/reviewers/{reviewer_id}/quiet", quiet_action, methods=["POST"]),
+        Route("/reviewers/{reviewer_id}/backup", backup_action, methods=["POST"]),
         Route("/reviewers/{reviewer_id}/password", password_action, methods=["POST"]),
     ]
