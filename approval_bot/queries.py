@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import worklists
+from . import review_clocks, worklists
 from .db import Database
 from .models import MessageStatus
 from .sms_text import count_segments
@@ -139,7 +139,14 @@ _CARD_COLUMNS = """
     conversations.attention_reason, conversations.opted_out,
     conversations.soft_no_count, conversations.confusion_count,
     conversations.channel AS thread_channel,
-    thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind
+    thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
+    review_clocks.started_at AS clock_started_at, review_clocks.step AS clock_step,
+    review_clocks.next_step AS clock_next_step, review_clocks.due_at AS clock_due_at
+"""
+# a pending reply's running clock (none for a reply that is not pending)
+_CLOCK_JOIN = """
+    LEFT JOIN review_clocks ON review_clocks.draft_id = messages.id
+                           AND review_clocks.closed_at IS NULL
 """
 
 
@@ -153,26 +160,32 @@ async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[di
         findings = meta.get("findings") or []
         card["findings"] = [str(f) for f in findings] if isinstance(findings, list) else []
         card["recent"] = recent[row["thread_id"]]
+        card["sla"] = review_clocks.deadline(
+            row["clock_started_at"], row["clock_step"], row["clock_next_step"], row["clock_due_at"]
+        )
         cards.append(with_segments(card))
     return cards
 
 
 async def queue(db: Database, after: str | None = None, limit: int | None = None) -> Page:
-    """Replies pending approval, oldest first, each with its thread's state and last texts."""
+    """Replies pending approval by urgency (overdue first, then by when their next step
+    is due), each with its thread's state and last texts."""
     limit = limit or QUEUE_PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
     async with db.snapshot() as conn:
         rows = await _all(
             conn,
             f"""
-            SELECT {_CARD_COLUMNS}
-            FROM messages {_PENDING_INDEX}
+            SELECT {_CARD_COLUMNS}, review_clocks.urgency
+            FROM review_clocks INDEXED BY review_clocks_urgency
+            JOIN messages ON messages.id = review_clocks.draft_id
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
-            WHERE messages.status = 'DRAFT_PENDING_APPROVAL'
+            WHERE review_clocks.closed_at IS NULL
+              AND messages.status = 'DRAFT_PENDING_APPROVAL'
               AND messages.type IN ('DRAFT', 'OUTBOUND')
-              AND (messages.timestamp, messages.id) > (?, ?)
-            ORDER BY messages.timestamp, messages.id
+              AND (review_clocks.urgency, review_clocks.draft_id) > (?, ?)
+            ORDER BY review_clocks.urgency, review_clocks.draft_id
             LIMIT ?
             """,
             (*cursor, limit + 1),
@@ -195,8 +208,7 @@ async def queue(db: Database, after: str | None = None, limit: int | None = None
         )
     next_cursor = None
     if len(rows) > limit:
-        last = cards[-1]
-        next_cursor = encode_cursor(last["timestamp"], last["id"])
+        next_cursor = encode_cursor(rows[limit - 1]["urgency"], rows[limit - 1]["id"])
     # replies that arrive later sort after this one; the page's live updates ask for those
     watermark = encode_cursor(newest["timestamp"], newest["id"]) if newest else "0|0"
     return Page(cards, next_cursor, {"total": total["n"] if total else 0, "newest": watermark})
@@ -212,6 +224,7 @@ async def card(db: Database, draft_id: str) -> dict[str, Any] | None:
             FROM messages
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+            {_CLOCK_JOIN}
             WHERE messages.id = ? AND messages.type IN ('DRAFT', 'OUTBOUND')
             """,
             (draft_id,),
@@ -771,6 +784,7 @@ async def drafts(
             FROM {source}
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+            {_CLOCK_JOIN}
             WHERE {where} AND messages.type IN ('DRAFT', 'OUTBOUND')
               AND (messages.timestamp, messages.id) > (?, ?)
             ORDER BY messages.timestamp, messages.id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,12 +19,35 @@ from . import stats
 from .business_hours import BusinessHours
 from .config import Settings
 from .models import ApprovalAction, SlaStep, now_iso
+from .sms_text import waited_words
 
 NO_REVIEWER = 0  # review_sla_days.reviewer_id of a decision without one
 # the steps after which a reply is overdue: it sorts first in the queue
 OVERDUE = frozenset({SlaStep.ESCALATED, SlaStep.HOLDING_SENT, SlaStep.HOLDING_UNAVAILABLE})
 # the /metrics histogram of business seconds to a decision: from a minute to days
 WAIT_BUCKETS = (60, 300, 600, 1200, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400)
+
+
+_DONE_WORDS = {
+    SlaStep.NONE: "",
+    SlaStep.REMINDED: "reminded",
+    SlaStep.ESCALATED: "overdue, escalated",
+    SlaStep.HOLDING_SENT: "overdue, holding reply sent",
+    SlaStep.HOLDING_UNAVAILABLE: "overdue, escalated (no holding reply could be sent)",
+}
+_NEXT_WORDS = {
+    SlaStep.REMINDED: "reminder",
+    SlaStep.ESCALATED: "escalates",
+    SlaStep.HOLDING_SENT: "holding reply",
+}
+# the API's sla_step: the holding step that could not send leaves the reply escalated
+API_STEPS = {
+    SlaStep.NONE: "none",
+    SlaStep.REMINDED: "reminded",
+    SlaStep.ESCALATED: "escalated",
+    SlaStep.HOLDING_SENT: "holding_sent",
+    SlaStep.HOLDING_UNAVAILABLE: "escalated",
+}
 
 
 def _iso(moment: datetime) -> str:
@@ -77,6 +100,37 @@ _RANK = {
 DEFAULT_POLICY = Policy(
     timedelta(minutes=10), timedelta(minutes=30), None, BusinessHours.always(ZoneInfo("UTC"))
 )
+
+
+def deadline(
+    started_at: str | None,
+    step: str | None,
+    next_step: str | None,
+    due_at: str | None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """A pending reply's place on the ladder for its card and the API; None without a clock.
+
+    `label` reads e.g. "reminded · escalates in 18 min"; `due_at` is when the next step
+    comes (None when none is left).
+    """
+    if started_at is None or step is None or due_at is None:
+        return None
+    done = SlaStep(step)
+    coming = SlaStep(next_step) if next_step else None
+    words = [_DONE_WORDS[done]] if _DONE_WORDS[done] else []
+    if coming is not None:
+        left = datetime.fromisoformat(due_at) - (now or datetime.now(UTC))
+        minutes = left.total_seconds() / 60
+        when = f"in {waited_words(minutes)}" if minutes >= 1 else "due now"
+        words.append(f"{_NEXT_WORDS[coming]} {when}")
+    return {
+        "started_at": started_at,
+        "step": API_STEPS[done],
+        "due_at": due_at if coming is not None else None,
+        "overdue": done in OVERDUE,
+        "label": " · ".join(words),
+    }
 
 
 def urgency(step: SlaStep, due_at: str) -> str:

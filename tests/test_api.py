@@ -6,11 +6,12 @@ import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from approval_bot import accounts, directives, draft_notices, review, workflow
+from approval_bot import accounts, directives, draft_notices, ladder, review, workflow
 from approval_bot.models import MessageStatus, PauseKind, Role
 from tests.builders import make_draft, make_inbound, status_of
 
@@ -158,6 +159,27 @@ def test_drafts_lists_pending_replies_with_context_findings_and_code(web, api):
     )
     assert item["conversation_state"] == "ACTIVE" and item["paused"] is False
     assert body["next_cursor"] is None
+
+
+def test_drafts_give_the_review_deadline_due_and_step(web, api):
+    _, draft = pending(web)
+    (clock,) = web.rows("SELECT started_at FROM review_clocks WHERE draft_id = ?", draft)
+    started = datetime.fromisoformat(clock["started_at"])
+
+    # the defaults (issue 15): reminder at 10 minutes, escalation at 30, always open
+    item = api.get("/drafts").json()["items"][0]
+    assert item["sla_step"] == "none"
+    assert datetime.fromisoformat(item["due_at"]) == started + timedelta(minutes=10)
+
+    web.call(ladder.run_pass, web.db, datetime.now(UTC) + timedelta(minutes=11))
+    item = api.get("/drafts").json()["items"][0]
+    assert item["sla_step"] == "reminded"
+    assert datetime.fromisoformat(item["due_at"]) == started + timedelta(minutes=30)
+
+    web.call(ladder.run_pass, web.db, datetime.now(UTC) + timedelta(minutes=31))
+    item = api.get("/drafts").json()["items"][0]
+    # no holding reply by default: nothing is left to come
+    assert (item["sla_step"], item["due_at"]) == ("escalated", None)
 
 
 def test_drafts_page_with_a_cursor_and_filter_by_thread_and_status(web, api):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from approval_bot import review, scheduler
+from approval_bot import ladder, review, scheduler
 from approval_bot.models import DecisionChannel, MessageStatus
 from tests.builders import make_draft, make_inbound, status_of
 
@@ -35,6 +35,29 @@ def pending(web, thread=THREAD, text="Are you open today?", draft="Yes, 9 to 5."
 
 def status(web, message_id):
     return web.call(status_of, web.db, message_id)
+
+
+def test_queue_sorts_by_urgency_and_cards_say_the_step_and_time_left(web, ana):
+    _, first = pending(web, THREAD, "Are you open today?")
+    _, second = pending(web, OTHER, "Do you deliver?")
+    # a new version of the first reply is newer than the second, but its clock runs on
+    edited = web.call(
+        review.edit,
+        web.db,
+        first,
+        "Yes, 9 to 6.",
+        review.Decision(ana.id, DecisionChannel.WEB),
+        approve=False,
+    )
+    page = web.client.get("/").text
+    assert page.index(f'id="card-{edited}"') < page.index(f'id="card-{second}"')
+    assert "waiting 0 s — reminder in 9 min" in page  # 10 minutes, less the moments spent
+
+    # 31 minutes on (the defaults: reminder at 10, escalation at 30): both escalated
+    web.call(ladder.run_pass, web.db, datetime.now(UTC) + timedelta(minutes=31))
+    page = web.client.get("/").text
+    card = page.split(f'id="card-{edited}"')[1].split("</header>")[0]
+    assert 'class="waited overdue"' in card and "— overdue, escalated</span>" in card
 
 
 def test_queue_shows_pending_drafts_oldest_first_with_their_context(web, ana):

@@ -316,6 +316,8 @@ async def list_drafts(call: Call) -> dict[str, Any]:
                     call.db, item["thread_id"], item["thread_channel"]
                 )
             ),
+            "due_at": item["sla"]["due_at"] if item["sla"] else None,
+            "sla_step": item["sla"]["step"] if item["sla"] else "none",
         }
         for item in page.rows
     ]

@@ -284,6 +284,14 @@ class Draft(_Response):
     whatsapp_window_closes_at: str | None = Field(
         None, description="WhatsApp only: 24 hours after the customer's last message"
     )
+    due_at: str | None = Field(
+        None,
+        description="a pending reply: when its next review-deadline step (reminder, "
+        "escalation, holding reply) comes, counted in business hours; null when none is left",
+    )
+    sla_step: Literal["none", "reminded", "escalated", "holding_sent"] = Field(
+        "none", description="the last review-deadline step taken on a pending reply"
+    )
 
 
 class DraftList(_Response):
