@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+from .review_clocks import WAIT_BUCKETS
 
 if TYPE_CHECKING:
     from .review import DecisionMade
@@ -27,6 +32,41 @@ DECISION_BUCKETS = (
     3 * 86400,
 )
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+
+
+@dataclass(eq=False)  # the registry keeps its collectors in a set
+class ReviewDeadlines:
+    """The review deadlines' steps and decision times, as their rollups held at the last
+    scrape: they count what every process did, and survive a restart."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    # (upper bound in seconds, as the rollup keys it, or "+Inf"; decisions; seconds summed)
+    buckets: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def collect(self) -> Iterator[Metric]:
+        steps = CounterMetricFamily(
+            "approval_bot_review_sla_steps",
+            "Review-deadline steps taken on pending replies, by step (reminded, escalated, "
+            "holding_sent, holding_unavailable).",
+            labels=["step"],
+        )
+        for step, count in sorted(self.steps.items()):
+            steps.add_metric([step], count)
+        yield steps
+        cumulative, total, seconds = [], 0.0, 0.0
+        counted = {le: (n, s) for le, n, s in self.buckets}
+        for bound in [*(str(b) for b in WAIT_BUCKETS), "+Inf"]:
+            n, s = counted.get(bound, (0.0, 0.0))
+            total += n
+            seconds += s
+            cumulative.append((bound, total))
+        yield HistogramMetricFamily(
+            "approval_bot_review_business_seconds_to_decision",
+            "From a reply becoming pending to a reviewer's decision, in business hours "
+            "(BUSINESS_HOURS) only.",
+            buckets=cumulative,
+            sum_value=seconds,
+        )
 
 
 class Metrics:
@@ -204,6 +244,9 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+
+        self.review_deadlines = ReviewDeadlines()
+        self.registry.register(self.review_deadlines)
 
     def record_decision(self, made: DecisionMade) -> None:
         """Count one committed decision; `review.listen` calls this once per decision."""

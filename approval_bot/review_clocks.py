@@ -332,11 +332,18 @@ def decided(
 
 
 def step_taken(conn: sqlite3.Connection, step: SlaStep, at: str) -> None:
-    """Count a step of the ladder in the day's rollup."""
+    """Count a step of the ladder in the day's rollup and the all-time one."""
     conn.execute(
         """
         INSERT INTO review_step_days (day, step, steps) VALUES (?, ?, 1)
         ON CONFLICT DO UPDATE SET steps = steps + 1
         """,
         (at[:10], step),
+    )
+    conn.execute(
+        """
+        INSERT INTO review_step_totals (step, steps) VALUES (?, 1)
+        ON CONFLICT DO UPDATE SET steps = steps + 1
+        """,
+        (step,),
     )

@@ -31,6 +31,12 @@ _WAITS = """
     FROM decision_waits LEFT JOIN reviewers ON reviewers.id = decision_waits.reviewer_id
     WHERE day >= :first_day AND day <= :last_day
 """
+_SLA = """
+    SELECT coalesce(reviewers.name, 'no reviewer') AS reviewer, decisions, before_remind,
+           before_escalate, waits
+    FROM review_sla_days LEFT JOIN reviewers ON reviewers.id = review_sla_days.reviewer_id
+    WHERE day >= :first_day AND day <= :last_day
+"""
 _EDITS = """
     SELECT edits, distances, shares, changes FROM edit_days
     WHERE day >= :first_day AND day <= :last_day
@@ -73,6 +79,56 @@ class EditSummary:
     )
 
 
+@dataclass(frozen=True)
+class PolicyShare:
+    """Decisions against the review policy: how many, how many came before the reminder
+    and before escalation, and the business time they took."""
+
+    decisions: int
+    before_remind: int
+    before_escalate: int
+    business: stats.Summary | None
+
+    @property
+    def remind_share(self) -> float:
+        return self.before_remind / self.decisions if self.decisions else 0.0
+
+    @property
+    def escalate_share(self) -> float:
+        return self.before_escalate / self.decisions if self.decisions else 0.0
+
+
+@dataclass(frozen=True)
+class SlaSummary:
+    """The review deadlines over the window: overall, per reviewer, and the steps taken."""
+
+    overall: PolicyShare | None = None
+    per_reviewer: dict[str, PolicyShare] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
+
+
+def _sla_summary(rows: list[Any], steps: list[Any]) -> SlaSummary:
+    """The window's rows of `review_sla_days` (a row per day and reviewer) and step counts."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        for key in ("", row["reviewer"]):
+            counted = totals[key]
+            counted[0] += int(row["decisions"])
+            counted[1] += int(row["before_remind"])
+            counted[2] += int(row["before_escalate"])
+    merged = _merged((("", row["reviewer"]), row["waits"]) for row in rows)
+    business = _summaries(merged)
+    shares = {
+        key: PolicyShare(decided, remind, escalate, business.get(key))
+        for key, (decided, remind, escalate) in totals.items()
+    }
+    return SlaSummary(
+        overall=shares.pop("", None),
+        per_reviewer=dict(sorted(shares.items())),
+        steps={str(step): int(n) for step, n in steps},
+    )
+
+
 @dataclass
 class StatsData:
     """What the stats page shows for the window [start, end); decisions and edits by whole
@@ -88,6 +144,7 @@ class StatsData:
     per_day: dict[str, stats.Summary] = field(default_factory=dict)
     per_reviewer: dict[str, stats.Summary] = field(default_factory=dict)
     actions: dict[str, int] = field(default_factory=dict)
+    sla: SlaSummary = field(default_factory=SlaSummary)
 
 
 def _hour_changes(rows: Iterable[Any], before: int) -> list[tuple[datetime, int]]:
@@ -153,6 +210,17 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
             window,
         )
         waits = await _fetch(conn, _WAITS, window)
+        sla = _sla_summary(
+            await _fetch(conn, _SLA, window),
+            await _fetch(
+                conn,
+                """
+                SELECT step, sum(steps) FROM review_step_days
+                WHERE day >= :first_day AND day <= :last_day GROUP BY step
+                """,
+                window,
+            ),
+        )
         edits = _edit_summary(await _fetch(conn, _EDITS, window))
         # a send Twilio refused, and a delivery that failed afterwards, by Twilio's code
         failures = [
@@ -185,6 +253,7 @@ async def load_stats(db: Database, start: datetime, end: datetime, step: timedel
         per_day=_summaries({k[4:]: v for k, v in merged.items() if k.startswith("day ")}),
         per_reviewer=_summaries({k[3:]: v for k, v in merged.items() if k.startswith("by ")}),
         actions={action.value: actions.get(action.value, 0) for action in ApprovalAction},
+        sla=sla,
     )
 
 

@@ -85,6 +85,13 @@ CREATE TABLE review_step_days (
     PRIMARY KEY (day, step)
 );
 
+-- The same, all time, for /metrics: one row per step.
+CREATE TABLE review_step_totals (
+    step  TEXT PRIMARY KEY CHECK (step IN (
+              'reminded', 'escalated', 'holding_sent', 'holding_unavailable')),
+    steps INTEGER NOT NULL DEFAULT 0
+);
+
 -- The replies pending now get a clock that started when they were written; the app gives
 -- them their due times when it starts (the business hours are not known here).
 INSERT INTO review_clocks (thread_id, draft_id, inbound_id, contact, started_at, next_step,

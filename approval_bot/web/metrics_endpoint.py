@@ -76,4 +76,10 @@ async def metrics(request: Request) -> Response:
         instruments.sending_gate_status.labels(status=status).set(int(gate.status is status))
     instruments.sending_stopped.set(int(gate.stopped))
     instruments.held_by_sending_gate.set(await sending_gate.held_count(db))
+    # the review deadlines' all-time rollups: a row per step and per bucket
+    deadlines = instruments.review_deadlines
+    steps = await db.fetchall("SELECT step, steps FROM review_step_totals")
+    deadlines.steps = {row["step"]: float(row["steps"]) for row in steps}
+    buckets = await db.fetchall("SELECT le, decisions, seconds FROM review_wait_buckets")
+    deadlines.buckets = [(r["le"], float(r["decisions"]), float(r["seconds"])) for r in buckets]
     return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)

@@ -49,6 +49,37 @@ def _time_label(moment: datetime, data: StatsData) -> str:
     return moment.strftime("%m-%d") if (moment - data.start).days % every == 0 else ""
 
 
+def _percent(value: float) -> str:
+    return f"{value:.0f}%"
+
+
+STEP_NAMES = {
+    "reminded": "reminders",
+    "escalated": "escalations",
+    "holding_sent": "holding replies sent",
+    "holding_unavailable": "holding replies that could not be sent",
+}
+
+
+def _policy_charts(data: StatsData) -> dict[str, Any]:
+    """The review deadlines: share decided before each step, per reviewer and overall."""
+    sla = data.sla
+    rows = ([("All", sla.overall)] if sla.overall else []) + list(sla.per_reviewer.items())
+    return {
+        "policy_chart": charts.columns(
+            [(name, [s.remind_share * 100, s.escalate_share * 100]) for name, s in rows],
+            ["before the reminder", "before escalation"],
+            _percent,
+        ),
+        "policy_rows": rows,
+        "steps_chart": charts.bars(
+            [(label, float(sla.steps.get(step, 0))) for step, label in STEP_NAMES.items()],
+            _count,
+        ),
+        "holding_sent": sla.steps.get("holding_sent", 0),
+    }
+
+
 def view(data: StatsData) -> dict[str, Any]:
     """The charts and tables of the page, from the numbers."""
     day_labels = stats.days(data.start, data.end - timedelta(microseconds=1))
@@ -82,6 +113,7 @@ def view(data: StatsData) -> dict[str, Any]:
         "edit_median": data.edits.median_distance,
         "edit_share_median": data.edits.median_share,
         "peak": max((p.peak for p in data.depth), default=0),
+        **_policy_charts(data),
     }
 
 
