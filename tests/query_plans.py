@@ -22,6 +22,7 @@ GROWING = frozenset(
         "notifications",
         "event_outbox",
         "webhook_deliveries",
+        "review_clocks",
     }
 )
 _NOT_DATA = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|CREATE)\b", re.I)

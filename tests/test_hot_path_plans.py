@@ -17,15 +17,25 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from approval_bot import accounts, draft_codes, event_delivery, review, webhooks
+from approval_bot import (
+    accounts,
+    draft_codes,
+    event_delivery,
+    ladder,
+    message_templates,
+    review,
+    webhooks,
+)
 from approval_bot.app import create_app
 from approval_bot.db import opened
+from approval_bot.models import Role, SlaStep
 from tests import fake_twilio
 from tests.builders import approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
@@ -41,6 +51,7 @@ OLD_THREAD = "+16282000007"  # one of the seeded threads
 HELD_THREAD = "+16282000008"  # another, for the takeover steps
 FAILING = "+14155550177"  # the fake answers its first send with a 500
 CALLER = "+14155550178"
+WAITING = "+14155550179"  # a reply nobody decides: the review-deadline ladder's
 
 _QUEUE = "reads the partial index of pending replies: as long as the queue, not the history"
 _TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many as are in flight"
@@ -64,20 +75,40 @@ ALLOWED: dict[str, str] = {
     " AND type IN (?, ?)": _QUEUE,
     "SELECT timestamp, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?) ORDER BY timestamp DESC, id DESC LIMIT ?": _QUEUE,
-    # queries.queue and queries.drafts: the queue page and the API's pending drafts, a page
-    # of cards from the first
+    # queries.queue: the queue page by urgency, a page of cards from the first, through the
+    # partial index of open clocks (one per pending reply)
     "SELECT messages.id, messages.thread_id, messages.body, messages.type, messages.status,"
     " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
     " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
     " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
     " conversations.opted_out, conversations.soft_no_count, conversations.confusion_count,"
     " conversations.channel AS thread_channel, thread_controls.paused,"
-    " thread_controls.paused_reason, thread_controls.pause_kind FROM"
-    " messages INDEXED BY messages_pending_replies JOIN conversations ON"
+    " thread_controls.paused_reason, thread_controls.pause_kind,"
+    " review_clocks.started_at AS clock_started_at, review_clocks.step AS clock_step,"
+    " review_clocks.next_step AS clock_next_step, review_clocks.due_at AS clock_due_at"
+    " , review_clocks.urgency FROM review_clocks INDEXED BY review_clocks_urgency JOIN"
+    " messages ON messages.id = review_clocks.draft_id JOIN conversations ON"
     " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
-    " thread_controls.thread_id = messages.thread_id WHERE messages.status = ? AND"
-    " messages.type IN (?, ?) AND (messages.timestamp, messages.id) > (?, ?) ORDER BY"
-    " messages.timestamp, messages.id LIMIT ?": _QUEUE,
+    " thread_controls.thread_id = messages.thread_id WHERE review_clocks.closed_at IS NULL"
+    " AND messages.status = ? AND messages.type IN (?, ?) AND (review_clocks.urgency,"
+    " review_clocks.draft_id) > (?, ?) ORDER BY review_clocks.urgency, review_clocks.draft_id"
+    " LIMIT ?": _QUEUE,
+    # queries.drafts: the API's pending drafts, a page of cards from the first
+    "SELECT messages.id, messages.thread_id, messages.body, messages.type, messages.status,"
+    " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
+    " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
+    " conversations.sentiment AS conversation_sentiment, conversations.attention_reason,"
+    " conversations.opted_out, conversations.soft_no_count, conversations.confusion_count,"
+    " conversations.channel AS thread_channel, thread_controls.paused,"
+    " thread_controls.paused_reason, thread_controls.pause_kind,"
+    " review_clocks.started_at AS clock_started_at, review_clocks.step AS clock_step,"
+    " review_clocks.next_step AS clock_next_step, review_clocks.due_at AS clock_due_at"
+    " FROM messages INDEXED BY messages_pending_replies JOIN conversations ON"
+    " conversations.thread_id = messages.thread_id JOIN thread_controls ON"
+    " thread_controls.thread_id = messages.thread_id LEFT JOIN review_clocks ON"
+    " review_clocks.draft_id = messages.id AND review_clocks.closed_at IS NULL WHERE"
+    " messages.status = ? AND messages.type IN (?, ?) AND (messages.timestamp, messages.id) >"
+    " (?, ?) ORDER BY messages.timestamp, messages.id LIMIT ?": _QUEUE,
     # event_delivery.claim: the head of each subscription's conversation queue, among the
     # pending deliveries (a partial index: as many rows as wait, not the history)
     shape(re.sub(r":\w+", "?", event_delivery._DUE)): "the pending deliveries: as many as wait",
@@ -121,6 +152,9 @@ async def _reviewers(db_path: Path) -> None:
         await approve_sending(db)  # with credentials the gate starts pending
         for name, phone in (("Ana", ANA), ("Bob", BOB)):
             await make_reviewer(db, name, phone=phone)
+        # the holding template pre-approved, so the ladder's holding reply runs its course
+        root = await make_reviewer(db, "Root", role=Role.ADMIN)
+        await message_templates.pre_approve(db, "holding", True, root.id, root.role)
 
 
 @pytest.fixture
@@ -268,6 +302,11 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
     response = twilio.client.get(f"{api}/messages", params={"limit": "5"}, headers=auth)
     assert response.status_code == 200, response.text
     twilio.run(review.prune_idempotency_keys, twilio.db)
+    # the review-deadline ladder, two hours on: a reply nobody decides climbs every step
+    twilio.text("Is anyone there?", sender=WAITING)
+    wait_until(db_path, "SELECT 1 FROM review_clocks WHERE thread_id = ?", WAITING)
+    climbed = twilio.run(ladder.run_pass, twilio.db, datetime.now(UTC) + timedelta(hours=2))
+    assert climbed.steps[SlaStep.HOLDING_SENT] == 1 and climbed.texts > 1
 
     twilio.run(draft_codes.prune_codes, twilio.db)
     twilio.run(event_delivery.prune_events, twilio.db, 30)
@@ -293,6 +332,7 @@ def test_no_hot_path_statement_scans_a_growing_table(history: Path, make_setting
         TWILIO_FROM_NUMBER=BUSINESS,
         TWILIO_API_BASE_URL=fake.url,
         SEND_POLL_SECONDS="0.1",
+        REVIEW_HOLDING_REPLY_MINUTES="45",
         WEBHOOK_ALLOW_PRIVATE="true",  # the subscriber is on loopback
     )
     tracer = Tracer({})
