@@ -10,7 +10,8 @@ between batches.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -59,133 +60,146 @@ _DUE = """
     SELECT review_clocks.id, review_clocks.thread_id, review_clocks.draft_id,
            review_clocks.inbound_id, review_clocks.contact, review_clocks.started_at,
            review_clocks.step, review_clocks.next_step,
-           messages.status, messages.type, messages.body, messages.sender, messages.receiver,
-           messages.channel
+           messages.status, messages.body, messages.sender, messages.receiver, messages.channel,
+           draft_codes.code
     FROM review_clocks INDEXED BY review_clocks_due
     JOIN messages ON messages.id = review_clocks.draft_id
+    LEFT JOIN draft_codes ON draft_codes.message_id = review_clocks.draft_id
     WHERE review_clocks.closed_at IS NULL AND review_clocks.next_step IS NOT NULL
       AND review_clocks.due_at <= ?
     ORDER BY review_clocks.due_at LIMIT ?
 """
 
 
+@dataclass
+class _Batch:
+    """What one batch writes at its end, each kind in one statement."""
+
+    now: datetime
+    reviewers: dict[int, Any]
+    told: dict[str, list[int]]
+    texts: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    moves: list[tuple[str, str | None, str, str, int, str]] = field(default_factory=list)
+    audits: list[audit.AuditEvent] = field(default_factory=list)
+    steps: Counter[SlaStep] = field(default_factory=Counter)
+
+    def text(self, reviewer: Any, draft_id: str, body: str) -> bool:
+        """Queue `body` to a reviewer who takes texts; HELD through their quiet hours."""
+        if not reachable(reviewer):
+            return False
+        status = "HELD" if quiet_now(reviewer, self.now) else "PENDING"
+        self.texts.append((reviewer["id"], draft_id, body, status, now_iso()))
+        return True
+
+
 def _climb(now: datetime, result: PassResult, conn: sqlite3.Connection) -> int:
     """One batch of due clocks, each one step up (or closed); returns how many were due."""
     policy = review_clocks.load_policy(conn)
     due = conn.execute(_DUE, (now.isoformat(timespec="microseconds"), BATCH)).fetchall()
-    reviewers = _reviewers(conn)
+    pending = [clock for clock in due if clock["status"] == MessageStatus.DRAFT_PENDING_APPROVAL]
     for clock in due:
         if clock["status"] != MessageStatus.DRAFT_PENDING_APPROVAL:
             review_clocks.close(conn, clock["id"])
             result.closed += 1
-            continue
-        started = datetime.fromisoformat(clock["started_at"])
-        minutes = policy.hours.open_between(started, now).total_seconds() / 60
-        step = SlaStep(clock["next_step"])
-        if step is SlaStep.REMINDED:
-            texted = _remind(conn, clock, reviewers, minutes, now)
-            metadata: dict[str, Any] = {"texted": texted}
-            result.texts += len(texted)
-        elif step is SlaStep.ESCALATED:
-            texted = _escalate(conn, clock, reviewers, minutes, now)
-            metadata = {"texted": texted}
-            result.texts += len(texted)
-        else:
-            reply_id, reason = _holding(conn, clock, now)
-            if reply_id is None:
-                step = SlaStep.HOLDING_UNAVAILABLE
-            else:
-                result.texts += 1
-            metadata = {"reply": reply_id, "reason": reason}
-        result.steps[step] += 1
-        following, at = policy.schedule(started, step)
-        due_at = at.isoformat(timespec="microseconds")
-        conn.execute(
-            """
-            UPDATE review_clocks SET step = ?, next_step = ?, due_at = ?, urgency = ?
-            WHERE id = ? AND step = ?
-            """,
-            (
-                step,
-                following,
-                due_at,
-                review_clocks.urgency(step, due_at),
-                clock["id"],
-                clock["step"],
-            ),
-        )
-        audit.record(
-            conn,
-            audit.AuditEvent(
-                event=_EVENTS[step],
-                thread_id=clock["thread_id"],
-                message_id=clock["draft_id"],
-                metadata={"business_minutes": round(minutes, 1), **metadata},
-            ),
-        )
-        review_clocks.step_taken(conn, step, now_iso())
-    return len(due)
-
-
-def _reviewers(conn: sqlite3.Connection) -> dict[int, Any]:
-    """Every reviewer row by id: a handful, read once per batch."""
-    return {row["id"]: row for row in conn.execute("SELECT * FROM reviewers").fetchall()}
-
-
-def _text(conn: sqlite3.Connection, reviewer: Any, draft_id: str, body: str, now: datetime) -> bool:
-    """Queue `body` to a reviewer who takes texts; HELD through their quiet hours."""
-    if not reachable(reviewer):
-        return False
-    conn.execute(
+    batch = _Batch(
+        now,
+        {row["id"]: row for row in conn.execute("SELECT * FROM reviewers").fetchall()},
+        _told(conn, [c["draft_id"] for c in pending if c["next_step"] == SlaStep.REMINDED]),
+    )
+    for clock in pending:
+        _step(conn, policy, batch, clock, result)
+    conn.executemany(
         """
         INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
         VALUES (?, ?, ?, ?, ?)
         """,
-        (
-            reviewer["id"],
-            draft_id,
-            body,
-            "HELD" if quiet_now(reviewer, now) else "PENDING",
-            now_iso(),
-        ),
+        batch.texts,
     )
-    return True
-
-
-def _code(conn: sqlite3.Connection, draft_id: str) -> str:
-    row = conn.execute("SELECT code FROM draft_codes WHERE message_id = ?", (draft_id,)).fetchone()
-    return str(row["code"]) if row else "----"
-
-
-def _remind(
-    conn: sqlite3.Connection, clock: Any, reviewers: dict[int, Any], minutes: float, now: datetime
-) -> list[int]:
-    """Remind the reviewers who were told about the reply; the ids of those texted."""
-    told = conn.execute(
-        "SELECT DISTINCT reviewer_id FROM notifications WHERE draft_id = ?", (clock["draft_id"],)
-    ).fetchall()
-    body = reminder_notification(_code(conn, clock["draft_id"]), clock["receiver"], minutes)
-    return [
-        row["reviewer_id"]
-        for row in told
-        if row["reviewer_id"] in reviewers
-        and _text(conn, reviewers[row["reviewer_id"]], clock["draft_id"], body, now)
-    ]
-
-
-def _escalate(
-    conn: sqlite3.Connection, clock: Any, reviewers: dict[int, Any], minutes: float, now: datetime
-) -> list[int]:
-    """Text the admins and the backup reviewers the overdue reply with its code."""
-    body = escalation_notification(
-        _code(conn, clock["draft_id"]), clock["receiver"], minutes, clock["body"]
+    conn.executemany(
+        """
+        UPDATE review_clocks SET step = ?, next_step = ?, due_at = ?, urgency = ?
+        WHERE id = ? AND step = ?
+        """,
+        batch.moves,
     )
-    return [
-        reviewer["id"]
-        for reviewer in reviewers.values()
-        if (reviewer["role"] == "admin" or reviewer["backup"])
-        and _text(conn, reviewer, clock["draft_id"], body, now)
-    ]
+    audit.record_many(conn, batch.audits)
+    for step, count in batch.steps.items():
+        review_clocks.steps_taken(conn, step, count, now_iso())
+    return len(due)
+
+
+def _told(conn: sqlite3.Connection, draft_ids: list[str]) -> dict[str, list[int]]:
+    """The reviewers each draft's notice went to (one index lookup per draft)."""
+    told: dict[str, list[int]] = {draft_id: [] for draft_id in draft_ids}
+    for first in range(0, len(draft_ids), 100):
+        chunk = draft_ids[first : first + 100]
+        rows = conn.execute(
+            f"""
+            SELECT DISTINCT draft_id, reviewer_id FROM notifications
+            WHERE draft_id IN ({", ".join("?" for _ in chunk)})
+            """,
+            chunk,
+        ).fetchall()
+        for row in rows:
+            told[row["draft_id"]].append(row["reviewer_id"])
+    return told
+
+
+def _step(
+    conn: sqlite3.Connection,
+    policy: review_clocks.Policy,
+    batch: _Batch,
+    clock: Any,
+    result: PassResult,
+) -> None:
+    """Take a pending reply's next step, to be written with the batch."""
+    started = datetime.fromisoformat(clock["started_at"])
+    minutes = policy.hours.open_between(started, batch.now).total_seconds() / 60
+    step = SlaStep(clock["next_step"])
+    code = clock["code"] or "----"
+    metadata: dict[str, Any]
+    if step is SlaStep.REMINDED:
+        body = reminder_notification(code, clock["receiver"], minutes)
+        texted = [
+            reviewer_id
+            for reviewer_id in sorted(batch.told[clock["draft_id"]])
+            if reviewer_id in batch.reviewers
+            and batch.text(batch.reviewers[reviewer_id], clock["draft_id"], body)
+        ]
+        metadata = {"texted": texted}
+        result.texts += len(texted)
+    elif step is SlaStep.ESCALATED:
+        body = escalation_notification(code, clock["receiver"], minutes, clock["body"])
+        texted = [
+            reviewer["id"]
+            for reviewer in batch.reviewers.values()
+            if (reviewer["role"] == "admin" or reviewer["backup"])
+            and batch.text(reviewer, clock["draft_id"], body)
+        ]
+        metadata = {"texted": texted}
+        result.texts += len(texted)
+    else:
+        reply_id, reason = _holding(conn, clock, batch.now)
+        if reply_id is None:
+            step = SlaStep.HOLDING_UNAVAILABLE
+        else:
+            result.texts += 1
+        metadata = {"reply": reply_id, "reason": reason}
+    result.steps[step] += 1
+    batch.steps[step] += 1
+    following, at = policy.schedule(started, step)
+    due_at = at.isoformat(timespec="microseconds")
+    batch.moves.append(
+        (step, following, due_at, review_clocks.urgency(step, due_at), clock["id"], clock["step"])
+    )
+    batch.audits.append(
+        audit.AuditEvent(
+            event=_EVENTS[step],
+            thread_id=clock["thread_id"],
+            message_id=clock["draft_id"],
+            metadata={"business_minutes": round(minutes, 1), **metadata},
+        )
+    )
 
 
 def _holding(conn: sqlite3.Connection, clock: Any, now: datetime) -> tuple[str | None, str]:

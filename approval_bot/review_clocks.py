@@ -331,19 +331,19 @@ def decided(
     )
 
 
-def step_taken(conn: sqlite3.Connection, step: SlaStep, at: str) -> None:
-    """Count a step of the ladder in the day's rollup and the all-time one."""
+def steps_taken(conn: sqlite3.Connection, step: SlaStep, count: int, at: str) -> None:
+    """Count `count` steps of the ladder in the day's rollup and the all-time one."""
     conn.execute(
         """
-        INSERT INTO review_step_days (day, step, steps) VALUES (?, ?, 1)
-        ON CONFLICT DO UPDATE SET steps = steps + 1
+        INSERT INTO review_step_days (day, step, steps) VALUES (?, ?, ?)
+        ON CONFLICT DO UPDATE SET steps = steps + excluded.steps
         """,
-        (at[:10], step),
+        (at[:10], step, count),
     )
     conn.execute(
         """
-        INSERT INTO review_step_totals (step, steps) VALUES (?, 1)
-        ON CONFLICT DO UPDATE SET steps = steps + 1
+        INSERT INTO review_step_totals (step, steps) VALUES (?, ?)
+        ON CONFLICT DO UPDATE SET steps = steps + excluded.steps
         """,
-        (step,),
+        (step, count),
     )

@@ -136,3 +136,31 @@ def test_events_bench_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert document["bad_signatures"] == 0 and document["duplicates"] >= 0
     assert document["commit_to_delivered_ms"]["p95"] is not None
     assert document["delivered_per_s"] > 0 and document["ingest_cost_pct"] is not None
+
+
+def test_sla_bench_smoke_run_takes_each_step_once(tmp_path: Path) -> None:
+    out = tmp_path / "sla.json"
+    done = run_script(
+        str(BENCH / "sla.py"), "--drafts", "120", "--json", str(out), "--workdir", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    # ages spread evenly over 60 minutes, policy 10/30/45: as of a minute ago, the clocks
+    # older than 11, 31 and 46 minutes were due (98, 58 and 28 of 120)
+    assert document["catch_up"]["steps"] == {
+        "reminded": 98,
+        "escalated": 58,
+        "holding_sent": 28,
+        "holding_unavailable": 0,
+    }
+    # a minute later: the clocks that crossed 10, 30 and 45 minutes in it
+    assert document["steady"]["steps"] == {
+        "reminded": 2,
+        "escalated": 2,
+        "holding_sent": 2,
+        "holding_unavailable": 0,
+    }
+    assert document["again"]["texts_queued"] == 0
+    # 3 reviewers told of each draft are reminded; the one admin gets each escalation
+    assert document["reviewer_texts"] == 100 * 3 + 60
+    assert document["holding_replies"] == 30
