@@ -221,7 +221,8 @@ def _reschedule(
 
 def started(conn: sqlite3.Connection, draft_id: str) -> None:
     """A reply became pending: a new version of the same reply moves its clock onto it;
-    otherwise a new clock starts now (closing the thread's older one)."""
+    otherwise (a newer customer text's reply, or a reply pending again after a pause) a new
+    clock starts now, closing the thread's older one."""
     draft = conn.execute(
         """
         SELECT messages.thread_id, messages.in_reply_to_id, conversations.contact_count
@@ -231,11 +232,16 @@ def started(conn: sqlite3.Connection, draft_id: str) -> None:
         (draft_id,),
     ).fetchone()
     running = conn.execute(
-        "SELECT id, inbound_id FROM review_clocks WHERE thread_id = ? AND closed_at IS NULL",
+        """
+        SELECT id, draft_id, inbound_id FROM review_clocks
+        WHERE thread_id = ? AND closed_at IS NULL
+        """,
         (draft["thread_id"],),
     ).fetchone()
     if running is not None:
-        if running["inbound_id"] == draft["in_reply_to_id"]:
+        # a new version of the same reply; the same version pending again (released from
+        # a pause, back from the sending gate) starts over
+        if running["inbound_id"] == draft["in_reply_to_id"] and running["draft_id"] != draft_id:
             conn.execute(
                 "UPDATE review_clocks SET draft_id = ? WHERE id = ?", (draft_id, running["id"])
             )

@@ -295,3 +295,20 @@ async def test_quiet_hours_hold_only_that_reviewers_reminder(db):
         ("Bob", "PENDING"),
         ("Root", "PENDING"),
     ]
+
+
+async def test_a_reply_released_from_a_pause_starts_a_new_clock(db, monkeypatch):
+    ids = await _setup(db)
+    t0 = datetime.now(UTC)
+    monkeypatch.setattr(review_clocks, "now_iso", lambda: t0.isoformat(timespec="microseconds"))
+    draft = await _pending(db)
+    await ladder.run_pass(db, t0 + timedelta(minutes=11))
+    await review.pause_thread(db, CUSTOMER, "checking", ids["Root"])
+    later = t0 + timedelta(minutes=20)
+    monkeypatch.setattr(review_clocks, "now_iso", lambda: later.isoformat(timespec="microseconds"))
+    await review.resume_thread(db, CUSTOMER, ids["Root"])
+    assert await status_of(db, draft) == MessageStatus.DRAFT_PENDING_APPROVAL
+    # 31 minutes after the first clock, 11 after the release: reminded again, not escalated
+    result = await ladder.run_pass(db, t0 + timedelta(minutes=31))
+    assert (result.steps[SlaStep.REMINDED], result.steps[SlaStep.ESCALATED]) == (1, 0)
+    assert await _steps(db, draft) == ["Review Reminded", "Review Reminded"]
