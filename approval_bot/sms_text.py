@@ -163,8 +163,9 @@ def holder_notification(customer: str, text: str) -> str:
 
 
 def waited_words(minutes: float) -> str:
-    """A wait in whole minutes, or hours and minutes from an hour: "12 min", "1 h 5 min"."""
-    whole = int(minutes)
+    """A wait in minutes rounded half up, or hours and minutes from an hour: "12 min",
+    "1 h 5 min"."""
+    whole = int(minutes + 0.5)
     if whole < 60:
         return f"{whole} min"
     hours, rest = divmod(whole, 60)

@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from approval_bot.sms_text import (
     draft_notification,
+    escalation_notification,
     fits,
     opt_out_request_notification,
     segments,
     shorten,
+    waited_words,
 )
 
 
@@ -169,3 +171,18 @@ def test_an_opt_out_request_notification_fits_three_segments_and_names_both_answ
     assert "OPTOUT 7F3K" in text and "KEEP 7F3K" in text and "+14155550100" in text
     short = opt_out_request_notification("7F3K", "+14155550100", "take me off your list")
     assert '"take me off your list"' in short
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"),
+    [(0.2, "0 min"), (1.97, "2 min"), (12.4, "12 min"), (59.6, "1 h"), (65, "1 h 5 min")],
+)
+def test_waits_in_reviewer_texts_are_whole_minutes(minutes, words):
+    assert waited_words(minutes) == words
+
+
+def test_an_escalation_fits_two_segments_with_a_long_draft_cut():
+    text = escalation_notification("K7QX", "+14155550100", 31, "word " * 200)
+    assert segments(text) <= 2
+    assert text.startswith('Overdue: draft K7QX for +14155550100 waiting 31 min.\nDraft: "word')
+    assert text.endswith('..."\nReply A K7QX to send, R K7QX to reject.')
