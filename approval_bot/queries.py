@@ -130,6 +130,8 @@ async def _recent_customer_messages(
 # This clause is SQLite's own; a PostgreSQL store would drop it (its planner picks partial
 # indexes by itself).
 _PENDING_INDEX = "INDEXED BY messages_pending_replies"
+# the texts waiting for a written reply and not yet settled (migration 0017): the open ones
+_OPEN_NEEDS_REVIEW_INDEX = "INDEXED BY messages_open_needs_review"
 
 _CARD_COLUMNS = """
     messages.id, messages.thread_id, messages.body, messages.type, messages.status,
@@ -320,17 +322,18 @@ async def needs_review(db: Database, after: str | None = None, limit: int | None
     async with db.snapshot() as conn:
         rows = await _all(
             conn,
-            """
+            f"""
             SELECT messages.id, messages.thread_id, messages.body, messages.media,
                    messages.timestamp, messages.channel,
                    conversations.state AS conversation_state,
                    conversations.sentiment AS conversation_sentiment,
                    thread_controls.paused, holder.name AS held_by
-            FROM messages
+            FROM messages {_OPEN_NEEDS_REVIEW_INDEX}
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
             LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE messages.status = 'NEEDS_REVIEW' AND messages.type = 'INBOUND'
+              AND messages.settled_at IS NULL
               AND (messages.timestamp, messages.id) > (?, ?)
               -- the work lists' rules (worklists.py): a reply of the thread made after the
               -- text answers it or is in the queue for it; a dismissed text needs none
@@ -854,8 +857,8 @@ async def menu_counts(db: Database) -> dict[str, int]:
               (SELECT count(*) FROM (SELECT 1 FROM messages {_PENDING_INDEX}
                  WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
                  LIMIT :cap)) AS queue,
-              (SELECT count(*) FROM (SELECT 1 FROM messages
-                 WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+              (SELECT count(*) FROM (SELECT 1 FROM messages {_OPEN_NEEDS_REVIEW_INDEX}
+                 WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW' AND settled_at IS NULL
                    -- as needs_review counts them (the work lists' rules)
                    AND NOT EXISTS (
                      SELECT 1 FROM messages AS reply

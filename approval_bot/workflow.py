@@ -224,6 +224,23 @@ def _count_queue_move(
         rollups.queue_moved(conn, delta)
 
 
+def settle_answered(conn: sqlite3.Connection, thread_id: str, reply_id: str) -> None:
+    """Mark the thread's texts waiting for a written reply before `reply_id` as settled.
+
+    A sent reply answers them for good (worklists), so the open "Needs reply" index
+    (migration 0017) lets them go; their status, and so their history, is unchanged.
+    """
+    conn.execute(
+        """
+        UPDATE messages SET settled_at = :now
+        WHERE thread_id = :thread AND type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+          AND settled_at IS NULL
+          AND timestamp < (SELECT timestamp FROM messages WHERE id = :reply)
+        """,
+        {"now": now_iso(), "thread": thread_id, "reply": reply_id},
+    )
+
+
 def _actor(actor_id: int | None) -> Actor:
     return Actor.SYSTEM if actor_id is None else Actor.HUMAN
 
@@ -416,6 +433,8 @@ def change_status(
         {"target": target, "now": now_iso(), "id": message_id, "expected": expected, **fields},
     )
     _count_queue_move(conn, MessageType(row["type"]), expected, target)
+    if target == S.SENT and row["type"] != INBOUND:
+        settle_answered(conn, row["thread_id"], message_id)
     audit.record(
         conn,
         audit.AuditEvent(

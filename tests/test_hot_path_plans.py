@@ -81,16 +81,18 @@ ALLOWED: dict[str, str] = {
     # event_delivery.claim: the head of each subscription's conversation queue, among the
     # pending deliveries (a partial index: as many rows as wait, not the history)
     shape(re.sub(r":\w+", "?", event_delivery._DUE)): "the pending deliveries: as many as wait",
-    # queries.menu_counts: on every page; the queue's through its partial index, and each
-    # count stops at MENU_COUNT_CAP + 1 rows whatever the history
+    # queries.menu_counts: on every page; the queue's and the open "Needs reply" texts'
+    # through their partial indexes, and each count stops at MENU_COUNT_CAP + 1 rows
     "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"
     " WHERE status = ? AND type IN (?, ?) LIMIT ?)) AS queue, (SELECT count(*) FROM (SELECT ?"
-    " FROM messages WHERE type = ? AND status = ? AND NOT EXISTS ( SELECT ? FROM messages AS"
+    " FROM messages INDEXED BY messages_open_needs_review WHERE type = ? AND status = ? AND"
+    " settled_at IS NULL AND NOT EXISTS ( SELECT ? FROM messages AS"
     " reply WHERE reply.thread_id = messages.thread_id AND reply.type IN (?, ?) AND"
     " reply.status IN (?, ?, ?) AND reply.timestamp > messages.timestamp) AND NOT EXISTS ("
     " SELECT ? FROM dismissals WHERE dismissals.message_id = messages.id) LIMIT ?))"
     " AS needs_review, (SELECT count(*) FROM (SELECT ? FROM conversations WHERE state = ?"
-    " LIMIT ?)) AS attention": _QUEUE + "; every count is capped",
+    " LIMIT ?)) AS attention": _QUEUE + "; so are the open texts needing a written reply;"
+    " every count is capped",
     # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
     "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
     " timestamp, id LIMIT ?": _TRANSIENT,
