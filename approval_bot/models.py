@@ -150,6 +150,15 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
 
 
+def iso(moment: datetime) -> str:
+    """`moment` as ISO 8601 with microseconds: UTC times so written sort in time order."""
+    return moment.isoformat(timespec="microseconds")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def now_iso() -> str:
     """The current time as ISO 8601 UTC with microseconds; such strings sort in time order."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return iso(utcnow())

@@ -748,6 +748,17 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> b
 def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None) -> bool:
     """After a pause is lifted: its held replies go back to review, its held texts back to
     the bot (or to Needs reply on a taken-over thread); whether to draft."""
+    _release_replies(conn, thread_id, actor_id)
+    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
+
+
+def _release_replies(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    actor_id: int | None,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """The replies a pause held go back to review, never straight to sending."""
     for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
         workflow.change_status(
             conn,
@@ -756,8 +767,8 @@ def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None)
             target=S.DRAFT_PENDING_APPROVAL,
             event=Event.RELEASED,
             actor_id=actor_id,
+            metadata=metadata,
         )
-    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
 
 
 def give_back_texts(
@@ -800,15 +811,7 @@ def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> N
     if row is None or not row["paused"] or row["pause_kind"] != PauseKind.OPT_OUT:
         return
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
-    for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
-        workflow.change_status(
-            conn,
-            held["id"],
-            expected=S.PAUSED_THREAD,
-            target=S.DRAFT_PENDING_APPROVAL,
-            event=Event.RELEASED,
-            metadata={"reason": "the customer opted back in"},
-        )
+    _release_replies(conn, thread_id, None, {"reason": "the customer opted back in"})
 
 
 async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
