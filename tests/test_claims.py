@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from approval_bot import claims, review
+from approval_bot import claims, review, workflow
 from approval_bot.db import opened
 from approval_bot.models import DecisionChannel, MessageStatus, Role
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
@@ -295,7 +295,7 @@ async def test_a_reply_that_is_not_pending_cannot_be_claimed(db, clock, people, 
     with pytest.raises(review.NothingToDo, match="approved, sending"):
         await review.claim(db, draft, ana.id, MINUTES)
     inbound = await make_inbound(db, "+14155550101")
-    with pytest.raises(review.workflow.UnknownRecord):
+    with pytest.raises(workflow.UnknownRecord):
         await review.claim(db, inbound, ana.id, MINUTES)
     assert await db.fetchall("SELECT * FROM draft_claims") == []
 
