@@ -159,6 +159,27 @@ def test_an_expired_claim_leaves_the_card(web, clock):
     assert web.post(f"/drafts/{draft}/approve", {"next": "/"}).status_code == 303
 
 
+def test_the_thread_page_shows_the_claim_and_offers_approve_anyway(web, clock):
+    web.reviewer("Ana"), web.reviewer("Bob")
+    _, draft = pending(web)
+    web.sign_in("Ana")
+    scripted_claim(web, draft)
+    web.sign_in("Bob")
+    page = "/threads/%2B14155550100"
+
+    assert "Ana is editing (until 14:07 UTC)" in web.client.get(page).text
+    refused = web.post(f"/drafts/{draft}/approve", {"next": page})
+
+    assert refused.status_code == 409
+    assert "Ana is editing this draft (until 14:07 UTC)" in refused.text
+    assert "Approve anyway" in refused.text
+    assert (
+        web.post(f"/drafts/{draft}/approve", {"next": page, "override_claim": "1"}).status_code
+        == 303
+    )
+    assert status(web, draft) in (S.APPROVED_TO_SEND, S.SENT)
+
+
 def test_claim_minutes_comes_from_the_setting(make_settings, clock):
     with TestClient(create_app(make_settings(CLAIM_MINUTES="12")), base_url=PUBLIC) as client:
         web = Web(client)

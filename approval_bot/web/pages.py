@@ -195,6 +195,14 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     if thread is None:
         raise HTTPException(404, f"no conversation with {thread_id}")
     _with_diffs(thread.messages)
+    pending = [
+        m["id"]
+        for m in thread.messages
+        if m["status"] == MessageStatus.DRAFT_PENDING_APPROVAL and m["type"] != "INBOUND"
+    ]
+    held = await queries.claims_on(request.state.db, pending)
+    for message in thread.messages:
+        message["claim"] = held.get(message["id"])
     last_inbound = next(
         (m["id"] for m in reversed(thread.messages) if m["type"] == "INBOUND"), None
     )
