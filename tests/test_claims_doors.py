@@ -227,8 +227,16 @@ def test_the_api_claims_lists_refuses_with_409_and_releases(web, api, clock):
         "claimed_until": UNTIL,
     }
     assert state(web) == before
-    assert bob.post(f"/drafts/{draft}/claim").status_code == 409
-    assert bob.post(f"/drafts/{draft}/release").status_code == 409  # not Bob's
+    taken = bob.post(f"/drafts/{draft}/claim")
+    assert (taken.status_code, taken.json()["error"]["message"]) == (
+        409,
+        "Ana is editing this draft (until 14:07 UTC); send take_over: true to take it over",
+    )
+    not_his = bob.post(f"/drafts/{draft}/release")
+    assert (not_his.status_code, not_his.json()["error"]["message"]) == (
+        409,
+        "Ana is editing this draft (until 14:07 UTC); only they or an admin can release it",
+    )
     assert state(web) == before
 
     released = api.post(f"/drafts/{draft}/release")
@@ -320,3 +328,22 @@ def test_by_text_a_claimed_draft_names_its_claimer_and_needs_anyway(twilio, fake
     twilio.text(f"A {code} anyway", sender=BOB_PHONE)
     assert wait_for(fake, BOB_PHONE, 5)[4].startswith(f"Approved {code}")
     assert wait_for(fake, CUSTOMER, 1) == ["Yes, 10 to 4 on Sundays."]
+
+
+def test_the_api_takes_a_claim_over_when_told_to(web, api, clock):
+    web.reviewer("Bob")
+    bob = Api(web, token_for(web, "Bob"))
+    _, draft = pending(web)
+    api.post(f"/drafts/{draft}/claim")
+    clock.advance(minutes=1)
+
+    taken = bob.post(f"/drafts/{draft}/claim", {"take_over": True})
+
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["claimed_by"], taken.json()["claimed_until"]) == (
+        "Bob",
+        "2026-12-02T14:08:00.000000+00:00",
+    )
+    assert [t["by"] for t in takeovers(web, draft)] == ["claim"]
+    refused = api.post(f"/drafts/{draft}/approve")
+    assert refused.json()["error"]["claimed_by"] == "Bob"

@@ -81,6 +81,16 @@ class ApiError(Exception):
         return JSONResponse({"error": detail}, status_code=self.status, headers=headers)
 
 
+def _claimed(error: claims.ClaimedByOther, how: str) -> ApiError:
+    """Another reviewer's claim refused the request: who, until when, and what to send."""
+    return ApiError(
+        409,
+        f"{error}; {how}",
+        claimed_by=error.claim.reviewer_name,
+        claimed_until=error.claim.expires_at,
+    )
+
+
 @contextmanager
 def review_errors() -> Iterator[None]:
     """The review module's refusals as API errors; each one changed nothing."""
@@ -96,12 +106,7 @@ def review_errors() -> Iterator[None]:
             conflict_on=on,
         ) from None
     except claims.ClaimedByOther as error:
-        raise ApiError(
-            409,
-            f"{error}; send override_claim: true to go ahead anyway",
-            claimed_by=error.claim.reviewer_name,
-            claimed_until=error.claim.expires_at,
-        ) from None
+        raise _claimed(error, "send override_claim: true to go ahead anyway") from None
     except (review.ThreadClosed, review.NoOptOutRequest) as error:
         raise ApiError(409, str(error)) from None
     except (review.HeldByOther, review.NothingToDo, review.KeyReused) as error:
@@ -442,9 +447,12 @@ async def claim(call: Call) -> dict[str, Any]:
     draft_id = await _draft(call)
     minutes = call.request.state.settings.claim_minutes
     with review_errors():
-        held = await review.claim(
-            call.db, draft_id, call.reviewer.id, minutes, take_over=call.body.take_over
-        )
+        try:
+            held = await review.claim(
+                call.db, draft_id, call.reviewer.id, minutes, take_over=call.body.take_over
+            )
+        except claims.ClaimedByOther as error:
+            raise _claimed(error, "send take_over: true to take it over") from None
     return {
         "draft_id": draft_id,
         "claimed_by": held.reviewer_name,
@@ -466,7 +474,10 @@ async def claim(call: Call) -> dict[str, Any]:
 async def release_claim(call: Call) -> dict[str, Any]:
     draft_id = await _draft(call)
     with review_errors():
-        await review.release_claim(call.db, draft_id, call.reviewer.id)
+        try:
+            await review.release_claim(call.db, draft_id, call.reviewer.id)
+        except claims.ClaimedByOther as error:
+            raise _claimed(error, "only they or an admin can release it") from None
     return {"draft_id": draft_id, "claimed_by": None, "claimed_at": None, "claimed_until": None}
 
 

@@ -376,7 +376,12 @@ def _claim_dict(claim: claims.Claim) -> dict[str, Any]:
 @auth.action()
 async def release_claim_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     with review_errors():
-        await review.release_claim(request.state.db, request.path_params["draft_id"], reviewer.id)
+        try:
+            await review.release_claim(
+                request.state.db, request.path_params["draft_id"], reviewer.id
+            )
+        except claims.ClaimedByOther as error:
+            raise HTTPException(409, f"{error}: only they or an admin can release it.") from None
     return done(request, form, "Released: anyone may approve or edit this draft.")
 
 
