@@ -114,7 +114,7 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
     },
     ClaimEvent: {
         ClaimEvent.CLAIMED: "Claimed for editing",
-        ClaimEvent.TAKEN_OVER: "Took over another reviewer's claim",
+        ClaimEvent.TAKEN_OVER: "Claim taken over",
         ClaimEvent.RELEASED: "Claim released",
     },
     ContactEvent: {

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from approval_bot import accounts, claims, review
 from approval_bot.app import create_app
 from approval_bot.models import DecisionChannel, MessageStatus, Role
+from approval_bot.phrases import event_sentence
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio
 from tests.test_api import Api, pending, state, status, token_for
@@ -347,3 +348,14 @@ def test_the_api_takes_a_claim_over_when_told_to(web, api, clock):
     assert [t["by"] for t in takeovers(web, draft)] == ["claim"]
     refused = api.post(f"/drafts/{draft}/approve")
     assert refused.json()["error"]["claimed_by"] == "Bob"
+
+
+def test_the_audit_log_says_it_in_words():
+    rows = [
+        ("Draft Claimed", "Claimed for editing by Ana"),
+        ("Draft Claim Taken Over", "Claim taken over by Ana"),
+        ("Draft Claim Released", "Claim released by Ana"),
+    ]
+    for event, sentence in rows:
+        row = {"event": event, "actor": "Human", "actor_name": "Ana", "metadata": "{}"}
+        assert event_sentence(row) == sentence
