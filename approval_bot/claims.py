@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import audit
-from .models import Actor, ClaimEvent
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
+from .models import Actor, ClaimEvent, iso, utcnow
 
 # what "now" is for claims; tests set a clock of their own to let claims expire
 clock: Callable[[], datetime] = utcnow
@@ -28,7 +23,7 @@ clock: Callable[[], datetime] = utcnow
 
 def stamp(moment: datetime) -> str:
     """A moment as stored: ISO 8601 UTC with microseconds, which sorts in time order."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return iso(moment.astimezone(UTC))
 
 
 @dataclass(frozen=True)
