@@ -23,6 +23,8 @@ DEFAULT_DATABASE = "data/approval_bot.sqlite3"
 SECRET_KEY_FILE = "secret_key"
 SANDBOX_TOKEN_FILE = "sandbox_auth_token"
 DEFAULT_MISSED_CALL_MESSAGE = "Sorry we missed your call. We will text you back shortly."
+# a claim is for the time one reviewer works on one draft: longer would lock others out
+MAX_CLAIM_MINUTES = 480
 
 
 class SettingsError(Exception):
@@ -73,6 +75,8 @@ class Settings:
     business_timezone: ZoneInfo = ZoneInfo("UTC")
     # after a human's reply, the customer's next texts wait for a human this long
     human_override_window_seconds: float = 60.0
+    # how long a reviewer's claim on a draft (its edit box open, or `c`) lasts
+    claim_minutes: float = 5.0
 
     @property
     def sandbox(self) -> bool:
@@ -256,6 +260,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
     )
     gate_stale = _positive("GATE_STALE_MINUTES", env.get("GATE_STALE_MINUTES", "60"))
+    claim_minutes = _positive("CLAIM_MINUTES", env.get("CLAIM_MINUTES", "5"))
+    if claim_minutes > MAX_CLAIM_MINUTES:
+        raise SettingsError(
+            f"CLAIM_MINUTES must be at most {MAX_CLAIM_MINUTES} (a working day), "
+            f"not {env['CLAIM_MINUTES']!r}."
+        )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -303,4 +313,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         event_retention_days=retention,
         business_timezone=business_timezone,
         human_override_window_seconds=override_window,
+        claim_minutes=claim_minutes,
     )

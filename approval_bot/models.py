@@ -76,6 +76,14 @@ class ThreadEvent(StrEnum):
     NO_REPLY_NEEDED = "No Reply Needed"
 
 
+class ClaimEvent(StrEnum):
+    """A reviewer claiming a pending draft to work on it, or letting it go (audited)."""
+
+    CLAIMED = "Draft Claimed"
+    TAKEN_OVER = "Draft Claim Taken Over"  # another reviewer's live claim, confirmed over
+    RELEASED = "Draft Claim Released"
+
+
 class ContactEvent(StrEnum):
     """Changes to what a conversation knows of its customer (audited like state changes)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import worklists
+from . import claims, worklists
 from .db import Database
 from .models import MessageStatus
 from .sms_text import count_segments
@@ -145,8 +145,43 @@ _CARD_COLUMNS = """
 """
 
 
+async def _claims(conn: aiosqlite.Connection, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The live claims on these drafts: who works on each, until when."""
+    if not draft_ids:
+        return {}
+    marks = ", ".join("?" for _ in draft_ids)
+    rows = await _all(
+        conn,
+        f"""
+        SELECT draft_claims.draft_id, draft_claims.reviewer_id, draft_claims.claimed_at,
+               draft_claims.expires_at, reviewers.name
+        FROM draft_claims JOIN reviewers ON reviewers.id = draft_claims.reviewer_id
+        WHERE draft_claims.draft_id IN ({marks}) AND draft_claims.expires_at > ?
+        """,
+        [*draft_ids, claims.stamp(claims.clock())],
+    )
+    return {
+        row["draft_id"]: {
+            "reviewer_id": row["reviewer_id"],
+            "name": row["name"],
+            "claimed_at": row["claimed_at"],
+            "expires_at": row["expires_at"],
+            "until": f"{row['expires_at'][11:16]} UTC",
+        }
+        for row in rows
+    }
+
+
+async def claims_on(db: Database, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The live claims on these drafts, by draft id (none for a draft not claimed)."""
+    async with db.snapshot() as conn:
+        return await _claims(conn, draft_ids)
+
+
 async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
     recent = await _recent_customer_messages(conn, [row["thread_id"] for row in rows])
+    pending = [row["id"] for row in rows if row["status"] == S.DRAFT_PENDING_APPROVAL]
+    held = await _claims(conn, pending)
     cards = []
     for row in rows:
         card = _dict(row)
@@ -155,6 +190,7 @@ async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[di
         findings = meta.get("findings") or []
         card["findings"] = [str(f) for f in findings] if isinstance(findings, list) else []
         card["recent"] = recent[row["thread_id"]]
+        card["claim"] = held.get(row["id"])
         cards.append(with_segments(card))
     return cards
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from . import audit, events, rollups
+from . import audit, claims, events, rollups
 from .conversation_rules import AppointmentStatus, Contact, new_contact
 from .facts import merge_facts
 from .models import (
@@ -435,6 +435,8 @@ def change_status(
     _count_queue_move(conn, MessageType(row["type"]), expected, target)
     if target == S.SENT and row["type"] != INBOUND:
         settle_answered(conn, row["thread_id"], message_id)
+    if expected == S.DRAFT_PENDING_APPROVAL and row["type"] != INBOUND:
+        claims.end(conn, message_id)  # a claim lasts only while its draft waits in the queue
     audit.record(
         conn,
         audit.AuditEvent(

@@ -41,6 +41,7 @@ OLD_THREAD = "+16282000007"  # one of the seeded threads
 HELD_THREAD = "+16282000008"  # another, for the takeover steps
 FAILING = "+14155550177"  # the fake answers its first send with a 500
 CALLER = "+14155550178"
+CLAIMED = "+14155550179"  # a new customer whose draft reviewers claim
 
 _QUEUE = "reads the partial index of pending replies: as long as the queue, not the history"
 _TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many as are in flight"
@@ -239,6 +240,36 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 200, response.text
+
+    # claims: Ana claims a pending draft and renews it, the queue, its updates and the API's
+    # list show it, Bob's approve is refused and his confirmed edit takes it over; Ana
+    # claims the new version and releases it
+    twilio.text("Do you have parking?", sender=CLAIMED)
+    wait_until(
+        db_path,
+        "SELECT 1 FROM messages WHERE receiver = ? AND status = 'DRAFT_PENDING_APPROVAL'",
+        CLAIMED,
+    )
+    claimed = draft_to(db_path, CLAIMED)
+    bob = {"Authorization": f"Bearer {twilio.run(accounts.create_token, twilio.db, 'b', 'Bob')}"}
+    ana = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        assert twilio.client.post(f"/api/v1/drafts/{claimed}/claim", headers=ana).status_code == 200
+    assert twilio.client.get("/").status_code == 200
+    assert "You are editing" in twilio.client.get(f"/fragments/cards/{claimed}").text
+    assert twilio.client.get("/queue/updates", params={"ids": claimed}).json()["claims"]
+    assert twilio.client.get("/api/v1/drafts", headers=bob).status_code == 200
+    response = twilio.client.post(f"/api/v1/drafts/{claimed}/approve", headers=bob)
+    assert response.status_code == 409, response.text
+    edited = twilio.client.post(
+        f"/api/v1/drafts/{claimed}/edit",
+        json={"body": "Yes, behind the shop.", "approve": False, "override_claim": True},
+        headers=bob,
+    )
+    assert edited.status_code == 200, edited.text
+    newer = edited.json()["id"]
+    assert twilio.client.post(f"/api/v1/drafts/{newer}/claim", headers=ana).status_code == 200
+    assert twilio.client.post(f"/api/v1/drafts/{newer}/release", headers=ana).status_code == 200
 
     # takeover, a text to the held thread, a reply (with a key, twice), release, dismiss,
     # close; the attention list; the thread listing by every filter, and
