@@ -48,6 +48,7 @@ from .web import (
     webhooks_page,
 )
 from .web.common import SecurityHeaders, build_templates
+from .web.twilio_edge import few_at_once
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class State(TypedDict):
     drafting: DraftingService
     gateway: SmsGateway
     sender: Sender
+    ingest: asyncio.Semaphore  # Twilio's webhooks at work at once (web.twilio_edge)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -136,6 +138,7 @@ def create_app(settings: Settings) -> Starlette:
                 "drafting": drafting,
                 "gateway": gateway,
                 "sender": sender,
+                "ingest": asyncio.Semaphore(settings.ingest_concurrency),
             }
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -175,7 +178,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint.metrics),
             *inbound_webhooks.routes,
-            Route("/webhooks/twilio/status", status_webhook.receive, methods=["POST"]),
+            Route(
+                "/webhooks/twilio/status",
+                few_at_once(status_webhook.receive),
+                methods=["POST"],
+            ),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
             *signin.routes(),
             *pages.routes(),

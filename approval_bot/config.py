@@ -24,6 +24,8 @@ DEFAULT_DATABASE = "data/approval_bot.sqlite3"
 SECRET_KEY_FILE = "secret_key"
 SANDBOX_TOKEN_FILE = "sandbox_auth_token"
 DEFAULT_MISSED_CALL_MESSAGE = "Sorry we missed your call. We will text you back shortly."
+# a claim is for the time one reviewer works on one draft: longer would lock others out
+MAX_CLAIM_MINUTES = 480
 
 
 class SettingsError(Exception):
@@ -54,6 +56,7 @@ class Settings:
     metrics_public: bool
     missed_call_message: str = DEFAULT_MISSED_CALL_MESSAGE
     send_concurrency: int = 10
+    ingest_concurrency: int = 4
     send_timeout_seconds: float = 10.0
     send_lease_seconds: float = 60.0
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; none by default
@@ -78,6 +81,8 @@ class Settings:
     review_escalate_minutes: float = 30.0
     review_holding_reply_minutes: float | None = None  # None: no holding reply
     business_hours: BusinessHours = BusinessHours.always(ZoneInfo("UTC"))
+    # how long a reviewer's claim on a draft (its edit box open, or `c`) lasts
+    claim_minutes: float = 5.0
 
     @property
     def sandbox(self) -> bool:
@@ -228,6 +233,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if metrics_public not in ("true", "false"):
         raise SettingsError(f"METRICS_PUBLIC must be 'true' or 'false', not {metrics_public!r}.")
     send_concurrency = _count("SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "10"), 1, 256)
+    ingest_concurrency = _count("INGEST_CONCURRENCY", env.get("INGEST_CONCURRENCY", "4"), 1, 1024)
     send_timeout = _positive("SEND_TIMEOUT_SECONDS", env.get("SEND_TIMEOUT_SECONDS", "10"))
     send_lease = _positive("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS", "60"))
     if send_lease <= 2 * send_timeout:
@@ -260,6 +266,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else _positive("HUMAN_OVERRIDE_WINDOW_SECONDS", override_text)
     )
     gate_stale = _positive("GATE_STALE_MINUTES", env.get("GATE_STALE_MINUTES", "60"))
+    claim_minutes = _positive("CLAIM_MINUTES", env.get("CLAIM_MINUTES", "5"))
+    if claim_minutes > MAX_CLAIM_MINUTES:
+        raise SettingsError(
+            f"CLAIM_MINUTES must be at most {MAX_CLAIM_MINUTES} (a working day), "
+            f"not {env['CLAIM_MINUTES']!r}."
+        )
     admin_name = env.get("ADMIN_NAME", "admin").strip()
     if not admin_name:
         raise SettingsError("ADMIN_NAME must not be blank.")
@@ -324,6 +336,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_public=metrics_public == "true",
         missed_call_message=missed_call_message,
         send_concurrency=send_concurrency,
+        ingest_concurrency=ingest_concurrency,
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
@@ -338,4 +351,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         review_escalate_minutes=escalate,
         review_holding_reply_minutes=holding,
         business_hours=business_hours,
+        claim_minutes=claim_minutes,
     )

@@ -208,8 +208,10 @@ class Writer:
     many statements it holds, so the write lock is never held across the event loop.
     Queued transactions run by priority, then arrival; several queued ones of the same
     priority are committed together (group commit), each inside its own SAVEPOINT, so
-    one that raises is rolled back alone and the others still commit. Each caller is
-    answered only after the COMMIT that made its change durable.
+    one that raises is rolled back alone and the others still commit. A group stops
+    early when a transaction of higher priority arrives, so a decision waits for at
+    most one running transaction, not a whole group. Each caller is answered only after
+    the COMMIT that made its change durable.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -255,6 +257,15 @@ class Writer:
                 batch.append(heapq.heappop(self._heap))
         return [job for job in batch if not job.future.cancelled()]
 
+    def _outranked(self, priority: int) -> bool:
+        with self._ready:
+            return bool(self._heap) and self._heap[0].priority < priority
+
+    def _requeue(self, jobs: list[_Job]) -> None:
+        with self._ready:
+            for job in jobs:  # each keeps its place: (priority, arrival)
+                heapq.heappush(self._heap, job)
+
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             if batch:
@@ -267,7 +278,12 @@ class Writer:
         committed: list[Callable[[], None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
+            for done, job in enumerate(batch):
+                if done and self._outranked(job.priority):
+                    # a decision arrived: commit what ran, and give the rest back
+                    self._requeue(batch[done:])
+                    batch = batch[:done]
+                    break
                 outcomes.append(self._attempt(job, logged, committed))
             conn.execute("COMMIT")
         except BaseException as failure:  # the BEGIN or the COMMIT failed: nothing was kept

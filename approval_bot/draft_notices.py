@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from . import claims
 from .db import Database, Priority
 from .draft_codes import CODE_QUIET_PERIOD, LIVE, TAKEN_SQL, quiet_since
 from .models import MessageStatus, now_iso
@@ -109,7 +110,11 @@ def announce(conn: sqlite3.Connection, draft_id: str) -> str:
     reviewers = _texted_reviewers(conn)
     if not reviewers:
         return code  # nobody to text: the notification is not even composed
-    text = draft_notification(code, draft["receiver"], draft["last_inbound"] or "", draft["body"])
+    claim = claims.live(conn, draft_id, claims.clock())  # a claimer's edit keeps its claim
+    editing = (claim.reviewer_name, claim.until) if claim is not None else None
+    text = draft_notification(
+        code, draft["receiver"], draft["last_inbound"] or "", draft["body"], editing
+    )
     _queue(conn, reviewers, draft_id, text)
     return code
 

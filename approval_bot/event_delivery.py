@@ -19,7 +19,7 @@ import random
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -33,6 +33,7 @@ from . import events, webhooks
 from .config import Settings
 from .db import Database, Priority
 from .metrics import Metrics
+from .models import iso, utcnow
 from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,6 @@ class DeliveryStatus(StrEnum):
 def policy(max_attempts: int) -> RetryPolicy:
     """After attempt n a wait in [0, 12 min × 2ⁿ⁻¹]: with 8 attempts at most ~25 h in all."""
     return RetryPolicy(base_seconds=720.0, cap_seconds=86400.0, max_attempts=max_attempts)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -109,9 +102,9 @@ _DUE = """
 
 def claim(conn: sqlite3.Connection, now: datetime, room: int) -> list[Claimed]:
     """Claim up to `room` due deliveries, each with its signed-to-be body."""
-    now_text = _iso(now)
+    now_text = iso(now)
     rows = conn.execute(
-        _DUE, {"now": now_text, "stale_before": _iso(now - LEASE), "room": room}
+        _DUE, {"now": now_text, "stale_before": iso(now - LEASE), "room": room}
     ).fetchall()
     claimed = []
     for row in rows:
@@ -160,12 +153,12 @@ def record(
     attempts = work.attempts + 1
     fields: dict[str, str | None]
     if outcome.delivered:
-        result, fields = "delivered", {"status": "delivered", "delivered_at": _iso(now)}
+        result, fields = "delivered", {"status": "delivered", "delivered_at": iso(now)}
     elif retry.exhausted(attempts):
         result, fields = "failed", {"status": "failed", "delivered_at": None}
     else:
         wait = timedelta(seconds=retry.delay(attempts, rand))
-        result, fields = "retry", {"next_attempt_at": _iso(now + wait)}
+        result, fields = "retry", {"next_attempt_at": iso(now + wait)}
     assignments = "".join(f", {name} = :{name}" for name in fields)
     cursor = conn.execute(
         f"""
@@ -390,7 +383,7 @@ async def prune_events(db: Database, retention_days: float) -> int:
     An event some subscription has not received (failed, or still pending) is kept until
     it is resent and delivered, or the subscription is removed.
     """
-    before = _iso(utcnow() - timedelta(days=retention_days))
+    before = iso(utcnow() - timedelta(days=retention_days))
     total = 0
     while True:
         deleted = await db.write(lambda conn: prune_batch(conn, before), priority=Priority.BULK)

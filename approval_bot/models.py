@@ -76,6 +76,14 @@ class ThreadEvent(StrEnum):
     NO_REPLY_NEEDED = "No Reply Needed"
 
 
+class ClaimEvent(StrEnum):
+    """A reviewer claiming a pending draft to work on it, or letting it go (audited)."""
+
+    CLAIMED = "Draft Claimed"
+    TAKEN_OVER = "Draft Claim Taken Over"  # another reviewer's live claim, confirmed over
+    RELEASED = "Draft Claim Released"
+
+
 class ContactEvent(StrEnum):
     """Changes to what a conversation knows of its customer (audited like state changes)."""
 
@@ -150,9 +158,18 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
 
 
+def iso(moment: datetime) -> str:
+    """`moment` as ISO 8601 with microseconds: UTC times so written sort in time order."""
+    return moment.isoformat(timespec="microseconds")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def now_iso() -> str:
     """The current time as ISO 8601 UTC with microseconds; such strings sort in time order."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return iso(utcnow())
 
 
 class SlaStep(StrEnum):

@@ -20,6 +20,7 @@ from .models import (
     Actor,
     ApprovalAction,
     Channel,
+    ClaimEvent,
     ContactEvent,
     ConversationEvent,
     ConversationState,
@@ -112,6 +113,11 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
         ThreadEvent.TAKEN_OVER: "Taken over",
         ThreadEvent.RELEASED: "Released to the bot",
         ThreadEvent.NO_REPLY_NEEDED: "Marked as needing no reply",
+    },
+    ClaimEvent: {
+        ClaimEvent.CLAIMED: "Claimed for editing",
+        ClaimEvent.TAKEN_OVER: "Claim taken over",
+        ClaimEvent.RELEASED: "Claim released",
     },
     ContactEvent: {
         ContactEvent.UNDERSTOOD: "Customer text understood",
@@ -286,7 +292,15 @@ def via_words(channel: str | None) -> str:
 
 def event_phrase(event: str) -> str:
     """What an audit event's name means, in a few words."""
-    for kind in (Event, ConversationEvent, ThreadEvent, ContactEvent, NotificationEvent, SlaEvent):
+    for kind in (
+        Event,
+        ConversationEvent,
+        ThreadEvent,
+        ClaimEvent,
+        ContactEvent,
+        NotificationEvent,
+        SlaEvent,
+    ):
         if event in kind._value2member_map_:
             return PHRASES[kind][event]
     return OTHER_EVENTS.get(event, event)

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from . import review_clocks, worklists
+from . import claims, review_clocks, worklists
 from .db import Database
 from .models import MessageStatus
 from .sms_text import count_segments
@@ -130,6 +130,8 @@ async def _recent_customer_messages(
 # This clause is SQLite's own; a PostgreSQL store would drop it (its planner picks partial
 # indexes by itself).
 _PENDING_INDEX = "INDEXED BY messages_pending_replies"
+# the texts waiting for a written reply and not yet settled (migration 0017): the open ones
+_OPEN_NEEDS_REVIEW_INDEX = "INDEXED BY messages_open_needs_review"
 
 _CARD_COLUMNS = """
     messages.id, messages.thread_id, messages.body, messages.type, messages.status,
@@ -150,8 +152,43 @@ _CLOCK_JOIN = """
 """
 
 
+async def _claims(conn: aiosqlite.Connection, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The live claims on these drafts: who works on each, until when."""
+    if not draft_ids:
+        return {}
+    marks = ", ".join("?" for _ in draft_ids)
+    rows = await _all(
+        conn,
+        f"""
+        SELECT draft_claims.draft_id, draft_claims.reviewer_id, draft_claims.claimed_at,
+               draft_claims.expires_at, reviewers.name
+        FROM draft_claims JOIN reviewers ON reviewers.id = draft_claims.reviewer_id
+        WHERE draft_claims.draft_id IN ({marks}) AND draft_claims.expires_at > ?
+        """,
+        [*draft_ids, claims.stamp(claims.clock())],
+    )
+    return {
+        row["draft_id"]: {
+            "reviewer_id": row["reviewer_id"],
+            "name": row["name"],
+            "claimed_at": row["claimed_at"],
+            "expires_at": row["expires_at"],
+            "until": f"{row['expires_at'][11:16]} UTC",
+        }
+        for row in rows
+    }
+
+
+async def claims_on(db: Database, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The live claims on these drafts, by draft id (none for a draft not claimed)."""
+    async with db.snapshot() as conn:
+        return await _claims(conn, draft_ids)
+
+
 async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
     recent = await _recent_customer_messages(conn, [row["thread_id"] for row in rows])
+    pending = [row["id"] for row in rows if row["status"] == S.DRAFT_PENDING_APPROVAL]
+    held = await _claims(conn, pending)
     cards = []
     for row in rows:
         card = _dict(row)
@@ -163,6 +200,7 @@ async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[di
         card["sla"] = review_clocks.deadline(
             row["clock_started_at"], row["clock_step"], row["clock_next_step"], row["clock_due_at"]
         )
+        card["claim"] = held.get(row["id"])
         cards.append(with_segments(card))
     return cards
 
@@ -333,17 +371,18 @@ async def needs_review(db: Database, after: str | None = None, limit: int | None
     async with db.snapshot() as conn:
         rows = await _all(
             conn,
-            """
+            f"""
             SELECT messages.id, messages.thread_id, messages.body, messages.media,
                    messages.timestamp, messages.channel,
                    conversations.state AS conversation_state,
                    conversations.sentiment AS conversation_sentiment,
                    thread_controls.paused, holder.name AS held_by
-            FROM messages
+            FROM messages {_OPEN_NEEDS_REVIEW_INDEX}
             JOIN conversations ON conversations.thread_id = messages.thread_id
             JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
             LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by
             WHERE messages.status = 'NEEDS_REVIEW' AND messages.type = 'INBOUND'
+              AND messages.settled_at IS NULL
               AND (messages.timestamp, messages.id) > (?, ?)
               -- the work lists' rules (worklists.py): a reply of the thread made after the
               -- text answers it or is in the queue for it; a dismissed text needs none
@@ -868,8 +907,8 @@ async def menu_counts(db: Database) -> dict[str, int]:
               (SELECT count(*) FROM (SELECT 1 FROM messages {_PENDING_INDEX}
                  WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
                  LIMIT :cap)) AS queue,
-              (SELECT count(*) FROM (SELECT 1 FROM messages
-                 WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+              (SELECT count(*) FROM (SELECT 1 FROM messages {_OPEN_NEEDS_REVIEW_INDEX}
+                 WHERE type = 'INBOUND' AND status = 'NEEDS_REVIEW' AND settled_at IS NULL
                    -- as needs_review counts them (the work lists' rules)
                    AND NOT EXISTS (
                      SELECT 1 FROM messages AS reply

@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 
 from . import (
     audit,
+    claims,
     draft_notices,
     events,
     message_templates,
@@ -34,6 +35,7 @@ from .models import (
     Actor,
     ApprovalAction,
     Channel,
+    ClaimEvent,
     ConversationEvent,
     ConversationState,
     DecisionChannel,
@@ -46,6 +48,7 @@ from .models import (
     ThreadEvent,
     now_iso,
 )
+from .phrases import phrase
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
@@ -274,13 +277,31 @@ def _require_free_form(conn: sqlite3.Connection, thread_id: str) -> None:
         raise WindowClosed(whatsapp_window.closes_at(last))
 
 
-async def approve(db: Database, draft_id: str, decision: Decision) -> None:
-    """Approve a pending reply for sending."""
-    draft = await db.write(
-        lambda conn: _approve(conn, draft_id, decision, ApprovalAction.APPROVE),
-        priority=Priority.DECISION,
-    )
+async def approve(
+    db: Database, draft_id: str, decision: Decision, *, override_claim: bool = False
+) -> None:
+    """Approve a pending reply for sending.
+
+    Claimed by another reviewer: claims.ClaimedByOther, unless `override_claim` (audited).
+    """
+
+    def decide(conn: sqlite3.Connection) -> Any:
+        _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "approve")
+        return _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
+
+    draft = await db.write(decide, priority=Priority.DECISION)
     _announce(db, _made(draft, ApprovalAction.APPROVE, decision))
+
+
+def _require_unclaimed(
+    conn: sqlite3.Connection, draft_id: str, reviewer_id: int, override: bool, action: str
+) -> None:
+    draft = _message(conn, draft_id)
+    if draft["status"] != S.DRAFT_PENDING_APPROVAL:
+        return  # the funnel names who decided it first
+    claims.require_unclaimed(
+        conn, draft_id, draft["thread_id"], reviewer_id, override=override, action=action
+    )
 
 
 def _approve(
@@ -345,10 +366,20 @@ def _reject(conn: sqlite3.Connection, draft_id: str, decision: Decision) -> Any:
     return draft
 
 
-async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, approve: bool) -> str:
+async def edit(
+    db: Database,
+    draft_id: str,
+    body: str,
+    decision: Decision,
+    *,
+    approve: bool,
+    override_claim: bool = False,
+) -> str:
     """Save a new version of a pending reply, approved or left pending; returns its id.
 
-    The original is kept as SUPERSEDED, pointing at the new version.
+    The original is kept as SUPERSEDED, pointing at the new version. Claimed by another
+    reviewer: claims.ClaimedByOther, unless `override_claim`; the editor's own claim moves
+    to a version left pending, so the notice of it names them.
     """
     _require_text(body)
     # measured before the write transaction: a message's text never changes
@@ -359,6 +390,8 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
 
     def change(conn: sqlite3.Connection) -> tuple[Any, str]:
         old = _message(conn, draft_id)
+        _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "edit")
+        mine = claims.live(conn, draft_id, claims.clock())
         if approve:
             _require_open_thread(conn, old["thread_id"])
         new_id = workflow.create_message(
@@ -399,6 +432,8 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
             )
             draft_notices.issue_code(conn, new_id)  # so its old code can name it
         else:
+            if mine is not None and mine.reviewer_id == decision.reviewer_id:
+                claims.carry(conn, mine, new_id)
             draft_notices.announce(conn, new_id)
         return old, new_id
 
@@ -406,6 +441,86 @@ async def edit(db: Database, draft_id: str, body: str, decision: Decision, *, ap
     if approve:
         _announce(db, _made(old, ApprovalAction.EDIT, decision))
     return new_id
+
+
+# -- claims: who is working on a pending draft
+
+
+def _claimable(conn: sqlite3.Connection, draft_id: str) -> Any:
+    draft = _message(conn, draft_id)
+    if draft["type"] == MessageType.INBOUND:
+        raise workflow.UnknownRecord(f"no draft {draft_id}")
+    if draft["status"] != S.DRAFT_PENDING_APPROVAL:
+        raise NothingToDo(
+            f"this reply is {phrase(draft['status'], 'MessageStatus').lower()}: "
+            "nobody works on it any more"
+        )
+    return draft
+
+
+async def claim(
+    db: Database, draft_id: str, reviewer_id: int, minutes: float, *, take_over: bool = False
+) -> claims.Claim:
+    """A reviewer works on a pending draft: it is theirs for `minutes` (again: extended).
+
+    Claimed by someone else: claims.ClaimedByOther, unless `take_over` (audited as a
+    takeover). Not pending: NothingToDo. A new claim is audited; an extension is not.
+    """
+
+    def take(conn: sqlite3.Connection) -> claims.Claim:
+        draft = _claimable(conn, draft_id)
+        now = claims.clock()
+        current = claims.live(conn, draft_id, now)
+        if current is not None and current.reviewer_id == reviewer_id:
+            claims.hold(conn, draft_id, reviewer_id, now, minutes, since=current.claimed_at)
+        else:
+            if current is not None and not take_over:
+                raise claims.ClaimedByOther(current)
+            claims.hold(conn, draft_id, reviewer_id, now, minutes)
+            if current is None:
+                claims.record(conn, ClaimEvent.CLAIMED, draft_id, draft["thread_id"], reviewer_id)
+            else:
+                claims.record(
+                    conn,
+                    ClaimEvent.TAKEN_OVER,
+                    draft_id,
+                    draft["thread_id"],
+                    reviewer_id,
+                    from_reviewer=current.reviewer_id,
+                    expires_at=current.expires_at,
+                    by="claim",
+                )
+        held = claims.live(conn, draft_id, now)
+        assert held is not None  # just written, expiring after now
+        return held
+
+    return await db.write(take, priority=Priority.DECISION)
+
+
+async def release_claim(db: Database, draft_id: str, reviewer_id: int) -> None:
+    """The reviewer stops working on the draft; others may approve it without confirming.
+
+    Only the claimer or an admin releases (claims.ClaimedByOther); no live claim: NothingToDo.
+    """
+
+    def let_go(conn: sqlite3.Connection) -> None:
+        draft = _claimable(conn, draft_id)
+        current = claims.live(conn, draft_id, claims.clock())
+        if current is None:
+            raise NothingToDo("nobody is editing this draft")
+        if current.reviewer_id != reviewer_id and not _is_admin(conn, reviewer_id):
+            raise claims.ClaimedByOther(current)
+        claims.end(conn, draft_id)
+        claims.record(
+            conn,
+            ClaimEvent.RELEASED,
+            draft_id,
+            draft["thread_id"],
+            reviewer_id,
+            holder=current.reviewer_id,
+        )
+
+    await db.write(let_go, priority=Priority.DECISION)
 
 
 class KeyReused(Exception):
@@ -752,6 +867,17 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> b
 def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None) -> bool:
     """After a pause is lifted: its held replies go back to review, its held texts back to
     the bot (or to Needs reply on a taken-over thread); whether to draft."""
+    _release_replies(conn, thread_id, actor_id)
+    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
+
+
+def _release_replies(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    actor_id: int | None,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """The replies a pause held go back to review, never straight to sending."""
     for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
         workflow.change_status(
             conn,
@@ -760,8 +886,8 @@ def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None)
             target=S.DRAFT_PENDING_APPROVAL,
             event=Event.RELEASED,
             actor_id=actor_id,
+            metadata=metadata,
         )
-    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
 
 
 def give_back_texts(
@@ -804,15 +930,7 @@ def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> N
     if row is None or not row["paused"] or row["pause_kind"] != PauseKind.OPT_OUT:
         return
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
-    for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
-        workflow.change_status(
-            conn,
-            held["id"],
-            expected=S.PAUSED_THREAD,
-            target=S.DRAFT_PENDING_APPROVAL,
-            event=Event.RELEASED,
-            metadata={"reason": "the customer opted back in"},
-        )
+    _release_replies(conn, thread_id, None, {"reason": "the customer opted back in"})
 
 
 async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:

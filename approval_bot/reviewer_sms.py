@@ -13,7 +13,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import audit, draft_notices, review, sending_gate, workflow
+from . import audit, claims, draft_notices, review, sending_gate, workflow
 from .accounts import Reviewer
 from .db import Database, Priority
 from .keywords import Keyword, detect
@@ -127,6 +127,17 @@ async def explain(db: Database, code: str) -> str:
     if status == S.PAUSED_THREAD:
         return f"{code} is on hold: the thread with {draft['receiver']} is paused."
     return f"{code} is {phrase(status, 'MessageStatus').lower()}. {await _open_list(db)}"
+
+
+def claimed_answer(code: str, claim: claims.Claim) -> str:
+    """Why an approval by text waits: who is editing the draft, and how to go ahead anyway.
+
+    A text cannot show a confirm button, so the override is a word: A CODE ANYWAY.
+    """
+    return (
+        f"{claim.reviewer_name} is editing {code} (until {claim.until}). "
+        f"Text A {code} ANYWAY to approve it as it stands, or leave it to them."
+    )
 
 
 async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> Answer:
@@ -256,14 +267,17 @@ async def _carry_out(
         reviewer_phone=reviewer.phone,
         notes=command.reason if isinstance(command, Reject) else None,
     )
-    if isinstance(command, Approve):
-        await review.approve(db, draft["id"], decision)
-        goes = await _when_it_goes(db, f"the reply to {customer} goes out now")
-        return Answer(f"Approved {command.code}: {goes}.", True)
-    if isinstance(command, Edit):
-        await review.edit(db, draft["id"], command.text, decision, approve=True)
-        goes = await _when_it_goes(db, f"your text goes to {customer} now")
-        return Answer(f"Edited and approved {command.code}: {goes}.", True)
+    try:
+        if isinstance(command, Approve):
+            await review.approve(db, draft["id"], decision, override_claim=command.anyway)
+            goes = await _when_it_goes(db, f"the reply to {customer} goes out now")
+            return Answer(f"Approved {command.code}: {goes}.", True)
+        if isinstance(command, Edit):
+            await review.edit(db, draft["id"], command.text, decision, approve=True)
+            goes = await _when_it_goes(db, f"your text goes to {customer} now")
+            return Answer(f"Edited and approved {command.code}: {goes}.", True)
+    except claims.ClaimedByOther as claimed:
+        raise _Refusal(claimed_answer(command.code, claimed.claim)) from None
     if isinstance(command, Reject):
         await review.reject(db, draft["id"], decision)
         return Answer(

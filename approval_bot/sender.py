@@ -37,7 +37,7 @@ from .gateways import (
     SmsGateway,
 )
 from .metrics import Metrics
-from .models import Channel, Event, MessageStatus, PauseKind
+from .models import Channel, Event, MessageStatus, PauseKind, iso, utcnow
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .phones import WHATSAPP_PREFIX
 from .retry import DEFAULT_POLICY, OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
@@ -51,14 +51,6 @@ CUSTOMER_WROTE_AGAIN = "customer wrote again"
 STATUS_EVENTS_PROVIDER = "twilio-status"
 RETRY_SCHEDULED = "Send Retry Scheduled"
 OPTED_OUT_REASON = f"the customer opted out (Twilio {OPTED_OUT_CODE})"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -150,7 +142,7 @@ class MessageLane:
                    OR messages.claimed_at <= :stale_before)
             ORDER BY messages.timestamp LIMIT :room
             """,
-            {"now": _iso(now), "stale_before": _iso(now - self._lease), "room": room},
+            {"now": iso(now), "stale_before": iso(now - self._lease), "room": room},
         ).fetchall()
         claimed = []
         for row in rows:
@@ -170,7 +162,7 @@ class MessageLane:
                                     unconfirmed_since = ?
                 WHERE id = ? AND status = 'APPROVED_TO_SEND'
                 """,
-                (_iso(now), attempts, unconfirmed, row["id"]),
+                (iso(now), attempts, unconfirmed, row["id"]),
             )
             claimed.append(self._work(row, attempts, unconfirmed, now))
         return claimed
@@ -184,7 +176,7 @@ class MessageLane:
             media_urls=_media_urls(row["media"]),
             attempts=attempts,
             unconfirmed_since=unconfirmed,
-            claimed_at=_iso(now),
+            claimed_at=iso(now),
             content_sid=row["content_sid"],
             content_variables=row["content_variables"],
         )
@@ -333,9 +325,9 @@ class MessageLane:
         attempts = row["send_attempts"] + 1
         conn.execute(
             "UPDATE messages SET send_attempts = ?, claimed_at = ? WHERE id = ?",
-            (attempts, _iso(now), work.id),
+            (attempts, iso(now), work.id),
         )
-        return replace(work, attempts=attempts, claimed_at=_iso(now))
+        return replace(work, attempts=attempts, claimed_at=iso(now))
 
     def _fail(
         self,
@@ -417,7 +409,7 @@ class MessageLane:
             WHERE id = ?
             """,
             (
-                _iso(now + timedelta(seconds=delay)),
+                iso(now + timedelta(seconds=delay)),
                 unconfirmed,
                 result.error_code,
                 result.error_message,
@@ -482,7 +474,7 @@ class MessageLane:
             UPDATE messages SET claimed_at = NULL, next_attempt_at = ?
             WHERE id = ? AND status = 'APPROVED_TO_SEND' AND claimed_at = ?
             """,
-            (_iso(until), work.id, work.claimed_at),
+            (iso(until), work.id, work.claimed_at),
         )
 
 
@@ -540,7 +532,7 @@ class NotificationLane:
                    OR notifications.claimed_at <= :stale_before)
             ORDER BY notifications.created_at LIMIT :room
             """,
-            {"now": _iso(now), "stale_before": _iso(now - self._lease), "room": room},
+            {"now": iso(now), "stale_before": iso(now - self._lease), "room": room},
         ).fetchall()
         claimed = []
         for row in rows:
@@ -565,7 +557,7 @@ class NotificationLane:
                                          send_attempts = ?, unconfirmed_since = ?
                 WHERE id = ?
                 """,
-                (_iso(now), attempts, unconfirmed, row["id"]),
+                (iso(now), attempts, unconfirmed, row["id"]),
             )
             claimed.append(
                 Work(
@@ -576,7 +568,7 @@ class NotificationLane:
                     media_urls=(),
                     attempts=attempts,
                     unconfirmed_since=unconfirmed,
-                    claimed_at=_iso(now),
+                    claimed_at=iso(now),
                 )
             )
         return claimed
@@ -625,9 +617,9 @@ class NotificationLane:
         attempts = row["send_attempts"] + 1
         conn.execute(
             "UPDATE notifications SET send_attempts = ?, claimed_at = ? WHERE id = ?",
-            (attempts, _iso(now), int(work.id)),
+            (attempts, iso(now), int(work.id)),
         )
-        return replace(work, attempts=attempts, claimed_at=_iso(now))
+        return replace(work, attempts=attempts, claimed_at=iso(now))
 
     def record(
         self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
@@ -637,7 +629,7 @@ class NotificationLane:
             return
         if result.outcome is Outcome.ACCEPTED:
             self._finish(
-                conn, work, N.SENT, {"sid": result.sid}, provider_sid=result.sid, sent_at=_iso(now)
+                conn, work, N.SENT, {"sid": result.sid}, provider_sid=result.sid, sent_at=iso(now)
             )
             return
         unconfirmed = row["unconfirmed_since"] or (
@@ -665,7 +657,7 @@ class NotificationLane:
             WHERE id = ?
             """,
             (
-                _iso(now + timedelta(seconds=delay)),
+                iso(now + timedelta(seconds=delay)),
                 unconfirmed,
                 result.error_code,
                 result.error_message,
@@ -690,7 +682,7 @@ class NotificationLane:
             UPDATE notifications SET claimed_at = NULL, next_attempt_at = ?
             WHERE id = ? AND status = 'PENDING' AND claimed_at = ?
             """,
-            (_iso(until), int(work.id), work.claimed_at),
+            (iso(until), int(work.id), work.claimed_at),
         )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .db import Database
+from .models import iso
 
 # a session unused this long no longer opens pages (the cookie's own max age is the same)
 IDLE_LIMIT = timedelta(hours=12)
@@ -35,10 +36,6 @@ def _key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
-
-
 def create(
     conn: sqlite3.Connection, reviewer_id: int, now: datetime, *, replacing: str | None
 ) -> str:
@@ -55,14 +52,14 @@ def create(
             SELECT id FROM sessions WHERE last_seen_at < ? ORDER BY last_seen_at LIMIT ?
         )
         """,
-        (_iso(now - IDLE_LIMIT), PRUNE_BATCH),
+        (iso(now - IDLE_LIMIT), PRUNE_BATCH),
     )
     session_id = secrets.token_urlsafe(32)
     conn.execute(
         """
         INSERT INTO sessions (id, reviewer_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)
         """,
-        (_key(session_id), reviewer_id, _iso(now), _iso(now)),
+        (_key(session_id), reviewer_id, iso(now), iso(now)),
     )
     return session_id
 
@@ -74,7 +71,7 @@ def revoke(conn: sqlite3.Connection, session_id: str, reason: Revoked, now: date
         UPDATE sessions SET revoked_at = ?, revoked_reason = ?
         WHERE id = ? AND revoked_at IS NULL
         """,
-        (_iso(now), reason, _key(session_id)),
+        (iso(now), reason, _key(session_id)),
     )
 
 
@@ -85,14 +82,14 @@ def revoke_all(conn: sqlite3.Connection, reviewer_id: int, reason: Revoked, now:
         UPDATE sessions SET revoked_at = ?, revoked_reason = ?
         WHERE reviewer_id = ? AND revoked_at IS NULL
         """,
-        (_iso(now), str(reason), reviewer_id),
+        (iso(now), str(reason), reviewer_id),
     )
 
 
 def touch(conn: sqlite3.Connection, session_id: str, now: datetime) -> None:
     conn.execute(
         "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?",
-        (_iso(now), _key(session_id), _iso(now)),
+        (iso(now), _key(session_id), iso(now)),
     )
 
 

@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .models import iso
+
 # attempts that did not sign in allowed within the window before further tries are refused
 ACCOUNT_LIMIT = 5
 ADDRESS_LIMIT = 20
@@ -23,10 +25,6 @@ PRUNE_BATCH = 100
 @dataclass(frozen=True)
 class SignInRefused(Exception):
     wait_seconds: int
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
 
 
 def retry_after(
@@ -58,7 +56,7 @@ def _recent(conn: sqlite3.Connection, column: str, value: str, since: str, limit
 
 def wait_seconds(conn: sqlite3.Connection, account: str, address: str, now: datetime) -> int | None:
     """How long this account or address must wait before trying again, if at all."""
-    since = _iso(now - LIMIT_WINDOW)
+    since = iso(now - LIMIT_WINDOW)
     waits = []
     for column, value, limit in (
         ("account", account, ACCOUNT_LIMIT),
@@ -86,11 +84,11 @@ def reserve(conn: sqlite3.Connection, account: str, address: str, now: datetime)
             SELECT id FROM signin_attempts WHERE attempted_at < ? ORDER BY attempted_at LIMIT ?
         )
         """,
-        (_iso(now - LIMIT_WINDOW), PRUNE_BATCH),
+        (iso(now - LIMIT_WINDOW), PRUNE_BATCH),
     )
     cursor = conn.execute(
         "INSERT INTO signin_attempts (account, address, attempted_at) VALUES (?, ?, ?)",
-        (account, address, _iso(now)),
+        (account, address, iso(now)),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid

@@ -24,6 +24,7 @@ def draw_code() -> str:
 @dataclass(frozen=True)
 class Approve:
     code: str
+    anyway: bool = False  # A CODE ANYWAY: approve though another reviewer is editing it
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ def parse(text: str) -> Command:
         return Edit(code, tail) if tail else NeedsText(code)
     if verb == "REJECT":
         return Reject(code, tail or None)
+    if verb == "APPROVE" and tail.rstrip(".").upper() == "ANYWAY":
+        return Approve(code, anyway=True)
     if tail.rstrip("."):
         return Unknown(stripped)  # "A 7F3K and more" is not a clear approval
     simple: dict[str, type[Approve | Pause | Resume | ConfirmOptOut | NotOptOut]] = {

@@ -112,20 +112,31 @@ def _trims(said: str, drafted: str) -> list[tuple[str, str]]:
         pairs.append(pair)
 
 
-def draft_notification(code: str, customer: str, last_message: str, draft: str) -> str:
+def draft_notification(
+    code: str,
+    customer: str,
+    last_message: str,
+    draft: str,
+    editing: tuple[str, str] | None = None,
+) -> str:
     """The text a reviewer gets for a new draft; it fits in 3 segments.
 
-    Only the first WORK_CHARS characters of each quote are read, and the segments are
-    counted for a few pairs only (a bisection): a very long text costs no more than that.
+    `editing` is (who, until when) for a draft a reviewer has claimed: the text says so and
+    how to approve it anyway. Only the first WORK_CHARS characters of each quote are read,
+    and the segments are counted for a few pairs only (a bisection): a very long text
+    costs no more than that.
     """
+    if editing is None:
+        ask = f"Reply A {code} to send, E {code} new text to edit, R {code} to reject."
+    else:
+        who, until = editing
+        ask = (
+            f"{who} is editing it (until {until}). "
+            f"Reply A {code} ANYWAY to send it as it is, or leave it to them."
+        )
 
     def compose(said: str, drafted: str) -> str:
-        return (
-            f"Draft {code} for {customer}\n"
-            f'They wrote: "{said}"\n'
-            f'Draft: "{drafted}"\n'
-            f"Reply A {code} to send, E {code} new text to edit, R {code} to reject."
-        )
+        return f'Draft {code} for {customer}\nThey wrote: "{said}"\nDraft: "{drafted}"\n{ask}'
 
     pairs = _trims(" ".join(bounded(last_message).split()), " ".join(bounded(draft).split()))
     # shorter quotes never take more segments, so the pairs that fit come last

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from . import audit, events, review_clocks, rollups
+from . import audit, claims, events, review_clocks, rollups
 from .conversation_rules import AppointmentStatus, Contact, new_contact
 from .facts import merge_facts
 from .models import (
@@ -230,6 +230,23 @@ def _start_clock(conn: sqlite3.Connection, type_: MessageType, target: S, messag
         review_clocks.started(conn, message_id)
 
 
+def settle_answered(conn: sqlite3.Connection, thread_id: str, reply_id: str) -> None:
+    """Mark the thread's texts waiting for a written reply before `reply_id` as settled.
+
+    A sent reply answers them for good (worklists), so the open "Needs reply" index
+    (migration 0017) lets them go; their status, and so their history, is unchanged.
+    """
+    conn.execute(
+        """
+        UPDATE messages SET settled_at = :now
+        WHERE thread_id = :thread AND type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+          AND settled_at IS NULL
+          AND timestamp < (SELECT timestamp FROM messages WHERE id = :reply)
+        """,
+        {"now": now_iso(), "thread": thread_id, "reply": reply_id},
+    )
+
+
 def _actor(actor_id: int | None) -> Actor:
     return Actor.SYSTEM if actor_id is None else Actor.HUMAN
 
@@ -424,6 +441,11 @@ def change_status(
     )
     _count_queue_move(conn, MessageType(row["type"]), expected, target)
     _start_clock(conn, MessageType(row["type"]), target, message_id)
+
+    if target == S.SENT and row["type"] != INBOUND:
+        settle_answered(conn, row["thread_id"], message_id)
+    if expected == S.DRAFT_PENDING_APPROVAL and row["type"] != INBOUND:
+        claims.end(conn, message_id)  # a claim lasts only while its draft waits in the queue
     audit.record(
         conn,
         audit.AuditEvent(

@@ -111,3 +111,8 @@ def dismiss(
         """,
         [(message_id, reviewer_id, reason, at) for message_id in message_ids],
     )
+    # a dismissed text needs no reply ever again: the open "Needs reply" index lets it go
+    conn.executemany(
+        "UPDATE messages SET settled_at = ? WHERE id = ? AND settled_at IS NULL",
+        [(at, message_id) for message_id in message_ids],
+    )

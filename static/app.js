@@ -75,6 +75,48 @@
     if (field) field.focus();
   }
 
+  // claims: opening a card's edit box (or `c`) claims the draft for a few minutes, so
+  // other reviewers see who is editing it; typing renews the claim once a minute
+  const RENEW_MS = 60000;
+  const claimedAt = new Map();
+
+  function showClaim(card, claim) {
+    const line = card.querySelector(".claim-line");
+    if (!line) return;
+    if (!claim) { line.hidden = true; return; }
+    line.querySelector(".claim-text").textContent = claim.text; // text, never markup
+    line.querySelector(".release-claim-form").hidden = !claim.mine;
+    line.querySelector(".take-claim-form").hidden = claim.mine;
+    line.hidden = false;
+  }
+
+  async function claim(card) {
+    claimedAt.set(card.dataset.id, Date.now());
+    try {
+      const response = await fetch("/drafts/" + encodeURIComponent(card.dataset.id) + "/claim", {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRF-Token": body.dataset.csrf },
+        credentials: "same-origin",
+      });
+      const data = await response.json();
+      if (data.claim) showClaim(card, data.claim);
+    } catch (error) {
+      claimedAt.delete(card.dataset.id); // asked again at the next keystroke
+    }
+  }
+
+  cardsBox.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (!(details instanceof HTMLDetailsElement) || !details.classList.contains("edit")) return;
+    if (details.open) claim(details.closest("article.card"));
+  }, true);
+
+  cardsBox.addEventListener("input", function (event) {
+    const card = event.target instanceof Element ? event.target.closest("article.card") : null;
+    if (!card || !event.target.closest("details.edit")) return;
+    if (Date.now() - (claimedAt.get(card.dataset.id) || 0) > RENEW_MS) claim(card);
+  });
+
   // the bottom bar's Edit and Reject open the card's own form and put the cursor in it
   cardsBox.addEventListener("click", function (event) {
     const button = event.target instanceof Element ? event.target.closest("button[data-open]") : null;
@@ -109,6 +151,10 @@
       event.preventDefault();
       select(card);
       openAndFocus(card, "edit", "textarea");
+    } else if (event.key === "c") {
+      event.preventDefault();
+      select(card);
+      claim(card);
     } else if (event.key === "r") {
       event.preventDefault();
       select(card);
@@ -170,6 +216,10 @@
       if (response.ok) {
         const data = await response.json();
         data.decided.forEach(markDecided);
+        ids.forEach(function (id) {
+          const card = document.getElementById("card-" + id);
+          if (card && !card.classList.contains("decided")) showClaim(card, data.claims[id]);
+        });
         if (data.arrived.length) {
           newest = data.newest;
           if (lastPage) {

@@ -545,9 +545,9 @@ def test_api_actions_use_the_review_module(web, api, monkeypatch):
     calls = []
     real = review.approve
 
-    async def spy(db, draft_id, decision):
+    async def spy(db, draft_id, decision, **options):
         calls.append((draft_id, decision.channel))
-        await real(db, draft_id, decision)
+        await real(db, draft_id, decision, **options)
 
     monkeypatch.setattr(review, "approve", spy)
     assert api.post(f"/drafts/{draft}/approve").status_code == 200

@@ -30,7 +30,8 @@ def test_every_endpoint_that_takes_a_body_is_covered():
     assert ("PUT", "/api/v1/profile") in methods  # issue 16
     assert ("POST", "/api/v1/webhooks") in methods  # issue 17
     # issue 13 adds dismiss {"reason"?}, the gate PUT /sending
-    assert len(methods) == 14
+    assert ("POST", "/api/v1/drafts/{draft_id}/claim") in methods  # issue 15: {"take_over"?}
+    assert len(methods) == 15
 
 
 @pytest.mark.parametrize("content", REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys())

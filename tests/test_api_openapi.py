@@ -36,8 +36,8 @@ from .builders import make_draft, make_inbound, make_reviewer
 # PUT /templates/{key}, POST /threads/{thread_id}/template; issue 13: GET /threads,
 # GET /threads/{id}/messages, takeover, release, close, dismiss; the sending gate: GET and
 # PUT /sending; issue 16: GET and PUT /profile; issue 17: GET /webhooks, POST /webhooks,
-# DELETE /webhooks/{webhook_id})
-OPERATIONS = 33
+# DELETE /webhooks/{webhook_id}; issue 15: POST /drafts/{draft_id}/claim and /release)
+OPERATIONS = 35
 
 MAX_EXAMPLES = 12  # per operation: enough to reach each refusal, small enough for a shared CI box
 

@@ -50,6 +50,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.send_poll_seconds == 2.0
     assert settings.archive_after_hours == 72.0
     assert settings.human_override_window_seconds == 60.0  # issue 13: "default 60"
+    assert settings.claim_minutes == 5.0  # issue 15: "CLAIM_MINUTES (default 5)"
     assert settings.admin_name == "admin"
     assert settings.admin_password is None
     assert settings.twilio_account_sid is None
@@ -160,6 +161,10 @@ BAD_SETTINGS = [
     ({"FORWARDED_ALLOW_IPS": "127.0.0.1,"}, "FORWARDED_ALLOW_IPS"),
     ({"HUMAN_OVERRIDE_WINDOW_SECONDS": "-1"}, "HUMAN_OVERRIDE_WINDOW_SECONDS"),
     ({"HUMAN_OVERRIDE_WINDOW_SECONDS": "a minute"}, "HUMAN_OVERRIDE_WINDOW_SECONDS"),
+    ({"CLAIM_MINUTES": "0"}, "CLAIM_MINUTES"),
+    ({"CLAIM_MINUTES": "-5"}, "CLAIM_MINUTES"),
+    ({"CLAIM_MINUTES": "five"}, "CLAIM_MINUTES"),
+    ({"CLAIM_MINUTES": "481"}, "CLAIM_MINUTES"),  # more than a working day of 8 hours
 ]
 
 
@@ -185,10 +190,13 @@ def test_forwarded_allow_ips_takes_addresses_and_networks(
 
 
 def test_boundary_numbers_are_accepted(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(SEND_POLL_SECONDS="0.001", DRAFT_TIMEOUT_SECONDS="1e3")
+    settings = make_settings(
+        SEND_POLL_SECONDS="0.001", DRAFT_TIMEOUT_SECONDS="1e3", CLAIM_MINUTES="480"
+    )
 
     assert settings.send_poll_seconds == 0.001
     assert settings.draft_timeout_seconds == 1000.0
+    assert settings.claim_minutes == 480.0
 
 
 def test_secret_key_file_is_made_private_and_reused(

@@ -51,7 +51,8 @@ OLD_THREAD = "+16282000007"  # one of the seeded threads
 HELD_THREAD = "+16282000008"  # another, for the takeover steps
 FAILING = "+14155550177"  # the fake answers its first send with a 500
 CALLER = "+14155550178"
-WAITING = "+14155550179"  # a reply nobody decides: the review-deadline ladder's
+CLAIMED = "+14155550179"  # a new customer whose draft reviewers claim
+WAITING = "+14155550180"  # a reply nobody decides: the review-deadline ladder's
 
 _QUEUE = "reads the partial index of pending replies: as long as the queue, not the history"
 _TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many as are in flight"
@@ -112,16 +113,18 @@ ALLOWED: dict[str, str] = {
     # event_delivery.claim: the head of each subscription's conversation queue, among the
     # pending deliveries (a partial index: as many rows as wait, not the history)
     shape(re.sub(r":\w+", "?", event_delivery._DUE)): "the pending deliveries: as many as wait",
-    # queries.menu_counts: on every page; the queue's through its partial index, and each
-    # count stops at MENU_COUNT_CAP + 1 rows whatever the history
+    # queries.menu_counts: on every page; the queue's and the open "Needs reply" texts'
+    # through their partial indexes, and each count stops at MENU_COUNT_CAP + 1 rows
     "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"
     " WHERE status = ? AND type IN (?, ?) LIMIT ?)) AS queue, (SELECT count(*) FROM (SELECT ?"
-    " FROM messages WHERE type = ? AND status = ? AND NOT EXISTS ( SELECT ? FROM messages AS"
+    " FROM messages INDEXED BY messages_open_needs_review WHERE type = ? AND status = ? AND"
+    " settled_at IS NULL AND NOT EXISTS ( SELECT ? FROM messages AS"
     " reply WHERE reply.thread_id = messages.thread_id AND reply.type IN (?, ?) AND"
     " reply.status IN (?, ?, ?) AND reply.timestamp > messages.timestamp) AND NOT EXISTS ("
     " SELECT ? FROM dismissals WHERE dismissals.message_id = messages.id) LIMIT ?))"
     " AS needs_review, (SELECT count(*) FROM (SELECT ? FROM conversations WHERE state = ?"
-    " LIMIT ?)) AS attention": _QUEUE + "; every count is capped",
+    " LIMIT ?)) AS attention": _QUEUE + "; so are the open texts needing a written reply;"
+    " every count is capped",
     # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
     "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
     " timestamp, id LIMIT ?": _TRANSIENT,
@@ -272,6 +275,36 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
         )
         assert response.status_code == 200, response.text
 
+    # claims: Ana claims a pending draft and renews it, the queue, its updates and the API's
+    # list show it, Bob's approve is refused and his confirmed edit takes it over; Ana
+    # claims the new version and releases it
+    twilio.text("Do you have parking?", sender=CLAIMED)
+    wait_until(
+        db_path,
+        "SELECT 1 FROM messages WHERE receiver = ? AND status = 'DRAFT_PENDING_APPROVAL'",
+        CLAIMED,
+    )
+    claimed = draft_to(db_path, CLAIMED)
+    bob = {"Authorization": f"Bearer {twilio.run(accounts.create_token, twilio.db, 'b', 'Bob')}"}
+    ana = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        assert twilio.client.post(f"/api/v1/drafts/{claimed}/claim", headers=ana).status_code == 200
+    assert twilio.client.get("/").status_code == 200
+    assert "You are editing" in twilio.client.get(f"/fragments/cards/{claimed}").text
+    assert twilio.client.get("/queue/updates", params={"ids": claimed}).json()["claims"]
+    assert twilio.client.get("/api/v1/drafts", headers=bob).status_code == 200
+    response = twilio.client.post(f"/api/v1/drafts/{claimed}/approve", headers=bob)
+    assert response.status_code == 409, response.text
+    edited = twilio.client.post(
+        f"/api/v1/drafts/{claimed}/edit",
+        json={"body": "Yes, behind the shop.", "approve": False, "override_claim": True},
+        headers=bob,
+    )
+    assert edited.status_code == 200, edited.text
+    newer = edited.json()["id"]
+    assert twilio.client.post(f"/api/v1/drafts/{newer}/claim", headers=ana).status_code == 200
+    assert twilio.client.post(f"/api/v1/drafts/{newer}/release", headers=ana).status_code == 200
+
     # takeover, a text to the held thread, a reply (with a key, twice), release, dismiss,
     # close; the attention list; the thread listing by every filter, and
     # a thread's messages
@@ -305,8 +338,14 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
     # the review-deadline ladder, two hours on: a reply nobody decides climbs every step
     twilio.text("Is anyone there?", sender=WAITING)
     wait_until(db_path, "SELECT 1 FROM review_clocks WHERE thread_id = ?", WAITING)
+    waiting = query(
+        db_path,
+        "SELECT count(*) FROM review_clocks JOIN messages ON messages.id = draft_id"
+        " WHERE closed_at IS NULL AND messages.status = 'DRAFT_PENDING_APPROVAL'",
+    )[0][0]
     climbed = twilio.run(ladder.run_pass, twilio.db, datetime.now(UTC) + timedelta(hours=2))
-    assert climbed.steps[SlaStep.HOLDING_SENT] == 1 and climbed.texts > 1
+    # each reply still pending (this one, the claimed one) gets its holding reply
+    assert climbed.steps[SlaStep.HOLDING_SENT] == waiting >= 1 and climbed.texts > waiting
 
     twilio.run(draft_codes.prune_codes, twilio.db)
     twilio.run(event_delivery.prune_events, twilio.db, 30)

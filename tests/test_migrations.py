@@ -294,3 +294,53 @@ async def test_0011_gives_existing_messages_a_role_and_a_mode_and_keeps_pauses(d
         assert conversation is not None and tuple(conversation) == (1, "{}", "NONE", 0)
     finally:
         await db.close()
+
+
+async def test_0017_settles_the_needs_reply_texts_already_answered_or_dismissed(db_path):
+    """Texts waiting for a written reply before the migration: answered by a reply made and
+    sent after them, or dismissed, they are settled; one still waiting, or whose later reply
+    has not gone out yet, stays open."""
+    migrations = load_migrations()
+    (settled,) = [m for m in migrations if m.name == "settled_texts"]
+    db = await Database.open(db_path)
+    try:
+        await db.migrate([m for m in migrations if m.version < settled.version])
+
+        def seed(conn: sqlite3.Connection) -> None:
+            for thread in ("+1", "+2", "+3", "+4"):
+                conn.execute(
+                    "INSERT INTO conversations (thread_id, last_activity_at, created_at)"
+                    " VALUES (?, 't', 't')",
+                    (thread,),
+                )
+            rows = [
+                ("answered", "+1", "INBOUND", "NEEDS_REVIEW", "2026-01-01T10:00"),
+                ("reply", "+1", "OUTBOUND", "SENT", "2026-01-01T10:05"),
+                ("dismissed", "+2", "INBOUND", "NEEDS_REVIEW", "2026-01-01T10:00"),
+                ("waiting", "+3", "INBOUND", "NEEDS_REVIEW", "2026-01-01T10:00"),
+                ("older", "+3", "OUTBOUND", "SENT", "2026-01-01T09:00"),
+                ("queued", "+4", "INBOUND", "NEEDS_REVIEW", "2026-01-01T10:00"),
+                ("unsent", "+4", "OUTBOUND", "APPROVED_TO_SEND", "2026-01-01T10:05"),
+            ]
+            for message_id, thread, type_, status, at in rows:
+                conn.execute(
+                    "INSERT INTO messages (id, thread_id, sender, receiver, body, status, type,"
+                    " timestamp, updated_at) VALUES (?, ?, 'a', 'b', 'x', ?, ?, ?, ?)",
+                    (message_id, thread, status, type_, at, at),
+                )
+            conn.execute(
+                "INSERT INTO dismissals (message_id, reason, created_at)"
+                " VALUES ('dismissed', 'spam', 't')"
+            )
+
+        await db.write(seed)
+        await db.migrate()
+        found = {
+            row["id"]: row["settled_at"] is not None
+            for row in await db.fetchall(
+                "SELECT id, settled_at FROM messages WHERE type = 'INBOUND'"
+            )
+        }
+        assert found == {"answered": True, "dismissed": True, "waiting": False, "queued": False}
+    finally:
+        await db.close()

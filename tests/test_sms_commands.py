@@ -34,6 +34,11 @@ CASES = [
     ("  y 7F3K  ", Approve("7F3K")),
     ("A\t7F3K\n", Approve("7F3K")),
     ("A. 7F3K", Approve("7F3K")),
+    # issue 15: a draft another reviewer is editing is approved by text with ANYWAY
+    ("A 7F3K ANYWAY", Approve("7F3K", anyway=True)),
+    ("approve 7f3k anyway.", Approve("7F3K", anyway=True)),
+    ("A 7F3K anyway please", Unknown("A 7F3K anyway please")),
+    ("R 7F3K anyway", Reject("7F3K", "anyway")),
     ("E 7F3K We open at 9.", Edit("7F3K", "We open at 9.")),
     ("edit 7f3k  Two  spaces kept  ", Edit("7F3K", "Two  spaces kept")),
     ("E 7F3K Line one\nline two", Edit("7F3K", "Line one\nline two")),

@@ -59,6 +59,16 @@ def test_a_notification_always_fits_three_segments_and_names_code_and_customer(s
     assert "A 7F3K" in text and "+14155550100" in text
 
 
+@given(st.text(max_size=2000), st.text(max_size=2000))
+def test_a_claimed_drafts_notification_names_the_claimer_within_three_segments(said, draft):
+    text = draft_notification("7F3K", "+14155550100", said, draft, ("Ana", "14:07 UTC"))
+    assert segments(text) <= 3
+    assert text.endswith(
+        "Ana is editing it (until 14:07 UTC). Reply A 7F3K ANYWAY to send it as it is, "
+        "or leave it to them."
+    )
+
+
 def test_a_short_exchange_is_kept_whole():
     text = draft_notification("7F3K", "+14155550100", "Open today?", "Yes, 9 to 5.")
     assert '"Open today?"' in text and '"Yes, 9 to 5."' in text

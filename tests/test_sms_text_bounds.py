@@ -121,9 +121,15 @@ def test_the_result_is_the_one_the_recounting_loop_gave(said, drafted):
 def test_nothing_is_composed_when_no_reviewer_takes_texts(make_settings, monkeypatch):
     composed: list[str] = []
 
-    def recording(code: str, customer: str, last_message: str, draft: str) -> str:
+    def recording(
+        code: str,
+        customer: str,
+        last_message: str,
+        draft: str,
+        editing: tuple[str, str] | None = None,
+    ) -> str:
         composed.append(code)
-        return draft_notification(code, customer, last_message, draft)
+        return draft_notification(code, customer, last_message, draft, editing)
 
     monkeypatch.setattr(draft_notices, "draft_notification", recording)
     with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:

@@ -350,7 +350,7 @@ def test_live_updates_watch_for_replies_newer_than_any_pending(web, ana, monkeyp
     assert 'data-last-page="0"' in page
 
     quiet = web.client.get("/queue/updates", params={"after": watermark}).json()
-    assert quiet == {"decided": [], "arrived": [], "newest": watermark}
+    assert quiet == {"claims": {}, "decided": [], "arrived": [], "newest": watermark}
 
     _, arrived = pending(web, "+14155550102")
     data = web.client.get("/queue/updates", params={"after": watermark}).json()

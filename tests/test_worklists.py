@@ -7,6 +7,7 @@ the Queue (a reply drafted after it, or "Being drafted"), Needs reply, or Attent
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -180,3 +181,39 @@ def test_a_crash_between_storing_and_drafting(desk):
     desk.twilio.settle()
     assert where(desk, "Open?") is W.QUEUE
     assert desk.twilio.messages()[-1]["type"] == "DRAFT"
+
+
+def _settled(desk: Desk) -> dict[str, bool]:
+    return {
+        m["body"]: m["settled_at"] is not None
+        for m in desk.twilio.messages()
+        if m["type"] == "INBOUND"
+    }
+
+
+def test_texts_answered_by_a_sent_reply_or_dismissed_leave_the_open_needs_reply_index(desk):
+    desk.text("First")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    desk.api.post(f"/drafts/{draft}/reject", {"notes": "wrong"})
+    counts = desk.twilio.run(queries.menu_counts, desk.web.db)
+    assert counts["needs_review"] == 1
+    assert _settled(desk) == {"First": False}
+
+    # a reply waiting to be sent answers the text for now, but is not yet for good
+    desk.web.sign_in("Bob")
+    assert desk.web.post(f"/threads/{CUSTOMER}/reply", {"body": "Sorted."}).status_code == 303
+    deadline = time.monotonic() + 20
+    while desk.twilio.messages()[-1]["status"] != "SENT":
+        assert time.monotonic() < deadline, "the reply was never sent"
+        time.sleep(0.05)
+    assert _settled(desk) == {"First": True}
+    assert desk.twilio.run(queries.menu_counts, desk.web.db)["needs_review"] == 0
+    assert desk.twilio.run(queries.needs_review, desk.web.db, None, 50).rows == []
+
+    # the reply took the thread over: a later text waits for Bob, and dismissed, is settled
+    desk.text("Second")
+    assert where(desk, "Second") is W.NEEDS_REPLY
+    assert _settled(desk) == {"First": True, "Second": False}
+    assert desk.api.post(f"/threads/{CUSTOMER}/dismiss").status_code == 200
+    assert _settled(desk) == {"First": True, "Second": True}
+    assert desk.twilio.run(queries.menu_counts, desk.web.db)["needs_review"] == 0

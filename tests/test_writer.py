@@ -61,6 +61,46 @@ async def test_decisions_run_before_drafts_and_drafts_before_bulk_each_in_arriva
     assert order == ["decision1", "decision2", "draft1", "bulk1", "bulk2"]
 
 
+async def test_a_decision_arriving_during_a_bulk_group_runs_after_the_running_transaction(db):
+    first_started, first_release = threading.Event(), threading.Event()
+    group_started, group_release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        first_started.set()
+        first_release.wait(10)
+
+    def record(name: str, started=None, release=None):
+        def body(conn: sqlite3.Connection) -> None:
+            if started is not None:
+                started.set()
+                release.wait(10)
+            conn.execute("INSERT INTO webhook_events VALUES ('t', ?, 'now')", (name,))
+            order.append(name)
+
+        return body
+
+    first = asyncio.create_task(db.write(blocker, priority=Priority.BULK))
+    await asyncio.to_thread(first_started.wait, 10)
+    # three bulk transactions queue behind the blocker and form the next group
+    bulk = [
+        asyncio.create_task(db.write(record("bulk1", group_started, group_release))),
+        asyncio.create_task(db.write(record("bulk2"))),
+        asyncio.create_task(db.write(record("bulk3"))),
+    ]
+    await asyncio.sleep(0.05)
+    first_release.set()
+    await asyncio.to_thread(group_started.wait, 10)  # the group is running bulk1
+    decision = asyncio.create_task(db.write(record("decision"), priority=Priority.DECISION))
+    await asyncio.sleep(0.05)
+    group_release.set()
+    await asyncio.gather(first, decision, *bulk)
+
+    assert order == ["bulk1", "decision", "bulk2", "bulk3"]
+    rows = await db.fetchall("SELECT event_id FROM webhook_events ORDER BY rowid")
+    assert [row["event_id"] for row in rows] == ["bulk1", "decision", "bulk2", "bulk3"]
+
+
 async def test_one_failing_transaction_in_a_group_commit_rolls_back_alone(db):
     started, release = threading.Event(), threading.Event()
 

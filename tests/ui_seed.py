@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from approval_bot import message_templates, review, workflow
+from approval_bot import accounts, message_templates, review, workflow
 from approval_bot.conversation_rules import AppointmentStatus
 from approval_bot.db import Database, Priority
 from approval_bot.models import (
@@ -31,8 +31,8 @@ S = MessageStatus
 SENT, FAILED, EDITED, PAUSED, ESCALATED, OPTED_OUT, ARCHIVED, WAITING, APPROVED = (
     f"+1415555{n:04d}" for n in range(7001, 7010)
 )
-CLOSED, TAKEN, STOP_ASKED, UNSURE, BOOKED, WHATSAPP = (
-    f"+1415555{n:04d}" for n in range(7010, 7016)
+CLOSED, TAKEN, STOP_ASKED, UNSURE, BOOKED, WHATSAPP, CLAIMED = (
+    f"+1415555{n:04d}" for n in range(7010, 7017)
 )
 
 
@@ -137,6 +137,7 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     await make_inbound(db, WAITING, "And on Sundays?")  # RECEIVED, not drafted yet
 
     await _seed_issue_12_to_14(db, reviewer_id)
+    await _seed_claim(db)
     return Seeded(pending_draft=pending)
 
 
@@ -219,3 +220,12 @@ async def _seed_issue_12_to_14(db: Database, reviewer_id: int) -> None:
         _store_draft(inbound, "¡Hola! Sí, de 9 a 5.", conn)
 
     await db.write(late_whatsapp, priority=Priority.DRAFT)
+
+
+async def _seed_claim(db: Database) -> None:
+    """A queue card another reviewer is editing (issue 15): its claim outlives the tests."""
+    claire = await accounts.add_reviewer(
+        db, "Claire", phone=None, password="correct horse battery", role=Role.REVIEWER
+    )
+    draft = await make_drafted_inbound(db, CLAIMED, "Do you have parking?", "Yes, round the back.")
+    await review.claim(db, draft, claire.id, 480)

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import (
+    claims,
     directives,
     drafting,
     facts,
@@ -58,16 +59,36 @@ class ApiError(Exception):
     decided_at: str | None = None
     sending_status: str | None = None
     sending_stopped: bool | None = None
+    claimed_by: str | None = None
+    claimed_until: str | None = None
     # a reply someone else moved first: who decided is looked up before answering
     conflict_on: str | None = None
 
     def response(self) -> JSONResponse:
         detail: dict[str, Any] = {"code": self.status, "message": self.message}
-        for name in ("field", "decided_by", "decided_at", "sending_status", "sending_stopped"):
+        for name in (
+            "field",
+            "decided_by",
+            "decided_at",
+            "sending_status",
+            "sending_stopped",
+            "claimed_by",
+            "claimed_until",
+        ):
             if getattr(self, name) is not None:
                 detail[name] = getattr(self, name)
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
         return JSONResponse({"error": detail}, status_code=self.status, headers=headers)
+
+
+def _claimed(error: claims.ClaimedByOther, how: str) -> ApiError:
+    """Another reviewer's claim refused the request: who, until when, and what to send."""
+    return ApiError(
+        409,
+        f"{error}; {how}",
+        claimed_by=error.claim.reviewer_name,
+        claimed_until=error.claim.expires_at,
+    )
 
 
 @contextmanager
@@ -84,6 +105,8 @@ def review_errors() -> Iterator[None]:
             decided_at=error.changed_at,
             conflict_on=on,
         ) from None
+    except claims.ClaimedByOther as error:
+        raise _claimed(error, "send override_claim: true to go ahead anyway") from None
     except (review.ThreadClosed, review.NoOptOutRequest) as error:
         raise ApiError(409, str(error)) from None
     except (review.HeldByOther, review.NothingToDo, review.KeyReused) as error:
@@ -311,6 +334,8 @@ async def list_drafts(call: Call) -> dict[str, Any]:
     items = [
         {
             **item,
+            "claimed_by": item["claim"]["name"] if item["claim"] else None,
+            "claimed_until": item["claim"]["expires_at"] if item["claim"] else None,
             "whatsapp_window_closes_at": _iso(
                 await whatsapp_window.closes_at_for(
                     call.db, item["thread_id"], item["thread_channel"]
@@ -344,7 +369,7 @@ async def get_message(call: Call) -> dict[str, Any]:
         f"{PREFIX}/drafts/{{draft_id}}/approve",
         "Approve a pending reply for sending",
         schema.Message,
-        body=schema.DecisionRequest,
+        body=schema.ApproveRequest,
         body_required=False,
         errors=DRAFT_ERRORS,
         path_params=("draft_id",),
@@ -352,8 +377,11 @@ async def get_message(call: Call) -> dict[str, Any]:
 )
 async def approve(call: Call) -> dict[str, Any]:
     draft_id = await _draft(call)
+    body: schema.ApproveRequest = call.body
     with review_errors():
-        await review.approve(call.db, draft_id, call.decision(call.body.notes))
+        await review.approve(
+            call.db, draft_id, call.decision(body.notes), override_claim=body.override_claim
+        )
     wake_sender(call.request.state.scheduler)
     return await _message(call, draft_id)
 
@@ -393,11 +421,66 @@ async def edit(call: Call) -> dict[str, Any]:
     body: schema.EditRequest = call.body
     with review_errors():
         new_id = await review.edit(
-            call.db, draft_id, body.body, call.decision(body.notes), approve=body.approve
+            call.db,
+            draft_id,
+            body.body,
+            call.decision(body.notes),
+            approve=body.approve,
+            override_claim=body.override_claim,
         )
     if body.approve:
         wake_sender(call.request.state.scheduler)
     return await _message(call, new_id)
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/drafts/{{draft_id}}/claim",
+        "Claim a pending reply while you work on it: others must confirm to approve or edit it",
+        schema.Claim,
+        body=schema.ClaimRequest,
+        body_required=False,
+        errors=DRAFT_ERRORS,
+        path_params=("draft_id",),
+    )
+)
+async def claim(call: Call) -> dict[str, Any]:
+    draft_id = await _draft(call)
+    minutes = call.request.state.settings.claim_minutes
+    with review_errors():
+        try:
+            held = await review.claim(
+                call.db, draft_id, call.reviewer.id, minutes, take_over=call.body.take_over
+            )
+        except claims.ClaimedByOther as error:
+            raise _claimed(error, "send take_over: true to take it over") from None
+    return {
+        "draft_id": draft_id,
+        "claimed_by": held.reviewer_name,
+        "claimed_at": held.claimed_at,
+        "claimed_until": held.expires_at,
+    }
+
+
+@endpoint(
+    Operation(
+        "POST",
+        f"{PREFIX}/drafts/{{draft_id}}/release",
+        "Release your claim on a pending reply (an admin may release anyone's)",
+        schema.Claim,
+        errors=(404, 409),
+        path_params=("draft_id",),
+    )
+)
+async def release_claim(call: Call) -> dict[str, Any]:
+    draft_id = await _draft(call)
+    with review_errors():
+        try:
+            await review.release_claim(call.db, draft_id, call.reviewer.id)
+        except claims.ClaimedByOther as error:
+            raise _claimed(error, "only they or an admin can release it") from None
+    return {"draft_id": draft_id, "claimed_by": None, "claimed_at": None, "claimed_until": None}
 
 
 @endpoint(

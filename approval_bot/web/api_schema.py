@@ -52,12 +52,29 @@ class DecisionRequest(_Request):
     notes: Note | None = None
 
 
+class ApproveRequest(DecisionRequest):
+    """Approve a pending reply; another reviewer's claim on it needs `override_claim`."""
+
+    override_claim: bool = Field(
+        False, description="approve although another reviewer is editing it (audited)"
+    )
+
+
 class EditRequest(_Request):
     """A new version of a pending reply, approved at once when `approve` is true."""
 
     body: Text
     approve: bool
     notes: Note | None = None
+    override_claim: bool = Field(
+        False, description="edit although another reviewer is editing it (audited)"
+    )
+
+
+class ClaimRequest(_Request):
+    take_over: bool = Field(
+        False, description="take the claim from another reviewer who holds it (audited)"
+    )
 
 
 class ReasonRequest(_Request):
@@ -200,6 +217,10 @@ class ErrorDetail(_Response):
         None, description="the sending gate's status, when it refused a send (403)"
     )
     sending_stopped: bool | None = Field(None, description="whether sending is stopped (403)")
+    claimed_by: str | None = Field(
+        None, description="the reviewer who is editing the draft, when their claim refused (409)"
+    )
+    claimed_until: str | None = None
 
 
 class Error(_Response):
@@ -292,6 +313,17 @@ class Draft(_Response):
     sla_step: Literal["none", "reminded", "escalated", "holding_sent"] = Field(
         "none", description="the last review-deadline step taken on a pending reply"
     )
+    claimed_by: str | None = Field(
+        None, description="the name of the reviewer editing it now (a live claim), else null"
+    )
+    claimed_until: str | None = Field(None, description="when that claim expires")
+
+
+class Claim(_Response):
+    draft_id: str
+    claimed_by: str | None = Field(description="who is editing the draft; null once released")
+    claimed_at: str | None
+    claimed_until: str | None = Field(description="when the claim expires unless renewed")
 
 
 class DraftList(_Response):

@@ -16,7 +16,7 @@ from ..db import Database
 from ..drafting import DraftingService
 from ..metrics import Metrics
 from ..scheduler import wake_sender
-from .twilio_edge import signed_params, twiml
+from .twilio_edge import few_at_once, signed_params, twiml
 
 
 async def sms(request: Request) -> Response:
@@ -89,6 +89,6 @@ async def voice(request: Request) -> Response:
 
 
 routes = [
-    Route("/webhooks/twilio/sms", sms, methods=["POST"]),
-    Route("/webhooks/twilio/voice", voice, methods=["POST"]),
+    Route("/webhooks/twilio/sms", few_at_once(sms), methods=["POST"]),
+    Route("/webhooks/twilio/voice", few_at_once(voice), methods=["POST"]),
 ]

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import drafting, facts, queries, review, sending_gate, whatsapp_window, workflow
+from .. import claims, drafting, facts, queries, review, sending_gate, whatsapp_window, workflow
 from ..accounts import Reviewer
 from ..db import Database
 from ..models import DecisionChannel, MessageStatus
@@ -60,6 +60,21 @@ def refusal_message(error: workflow.TransitionRefused) -> str:
     return f"Not possible now: this is {now} ({event_phrase(error.event).lower()} is not allowed)."
 
 
+def claimed_message(error: claims.ClaimedByOther) -> str:
+    """Another reviewer's claim, told beside the form with the way to go ahead anyway."""
+    return f"{error}: confirm below to go ahead anyway, or leave it to them."
+
+
+def claim_words(claim: dict[str, Any], reviewer: Reviewer) -> str:
+    """A claim as the card says it to `reviewer`: 'Ana is editing (until 14:07 UTC)'."""
+    who = (
+        "You are editing this draft"
+        if claim["reviewer_id"] == reviewer.id
+        else (f"{claim['name']} is editing")
+    )
+    return f"{who} (until {claim['until']})"
+
+
 @contextmanager
 def review_errors() -> Iterator[None]:
     """Turn the review module's refusals into 4xx answers with a message for the reviewer."""
@@ -75,6 +90,8 @@ def review_errors() -> Iterator[None]:
         review.KeyReused,
     ) as error:
         raise HTTPException(409, str(error)) from None
+    except claims.ClaimedByOther as error:
+        raise HTTPException(409, claimed_message(error)) from None
     except review.EmptyReply as error:
         raise HTTPException(400, str(error)) from None
     except sending_gate.SendingClosed as error:
@@ -178,6 +195,14 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     if thread is None:
         raise HTTPException(404, f"no conversation with {thread_id}")
     _with_diffs(thread.messages)
+    pending = [
+        m["id"]
+        for m in thread.messages
+        if m["status"] == MessageStatus.DRAFT_PENDING_APPROVAL and m["type"] != "INBOUND"
+    ]
+    held = await queries.claims_on(request.state.db, pending)
+    for message in thread.messages:
+        message["claim"] = held.get(message["id"])
     last_inbound = next(
         (m["id"] for m in reversed(thread.messages) if m["type"] == "INBOUND"), None
     )
@@ -233,16 +258,24 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
     after = _cursor(request, "after")
     db: Database = request.state.db
     decided = await queries.outcomes(db, ids)
+    held = await queries.claims_on(db, ids)
     arrived = await queries.pending_after(db, after) if after else []
-    held = "" if (await sending_gate.fetch(db)).open else f" — {HELD_WORDS}"
+    gate_words = "" if (await sending_gate.fetch(db)).open else f" — {HELD_WORDS}"
     return JSONResponse(
         {
+            "claims": {
+                draft_id: {
+                    "mine": claim["reviewer_id"] == reviewer.id,
+                    "text": claim_words(claim, reviewer),
+                }
+                for draft_id, claim in held.items()
+            },
             "decided": [
                 {
                     "id": o.draft_id,
                     "status": o.status,
                     "text": _outcome_text(o)
-                    + (held if o.status == MessageStatus.APPROVED_TO_SEND else ""),
+                    + (gate_words if o.status == MessageStatus.APPROVED_TO_SEND else ""),
                 }
                 for o in decided
             ],
@@ -266,7 +299,10 @@ async def approve_action(request: Request, reviewer: Reviewer, form: FormData) -
     notes = text_field(form, "notes", required=False, limit=500)
     with review_errors():
         await review.approve(
-            request.state.db, request.path_params["draft_id"], _decision(reviewer, notes)
+            request.state.db,
+            request.path_params["draft_id"],
+            _decision(reviewer, notes),
+            override_claim=form.get("override_claim") == "1",
         )
     wake_sender(request.state.scheduler)
     return done(request, form, await on_its_way(request.state.db, "Approved"))
@@ -283,6 +319,7 @@ async def edit_action(request: Request, reviewer: Reviewer, form: FormData) -> R
             body,
             _decision(reviewer),
             approve=and_approve,
+            override_claim=form.get("override_claim") == "1",
         )
     if and_approve:
         wake_sender(request.state.scheduler)
@@ -301,6 +338,51 @@ async def reject_action(request: Request, reviewer: Reviewer, form: FormData) ->
             request.state.db, request.path_params["draft_id"], _decision(reviewer, reason)
         )
     return done(request, form, "Rejected; the customer's message now needs a written reply.")
+
+
+@auth.action()
+async def claim_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    """The reviewer works on this draft (its edit box opened, or `c`): theirs for a while."""
+    draft_id = request.path_params["draft_id"]
+    minutes = request.state.settings.claim_minutes
+    scripted = auth.CSRF_HEADER in request.headers
+    with review_errors():
+        try:
+            held = await review.claim(
+                request.state.db,
+                draft_id,
+                reviewer.id,
+                minutes,
+                take_over=form.get("take_over") == "1",
+            )
+        except claims.ClaimedByOther as error:
+            if not scripted:
+                raise
+            # the card shows who works on it: the script gets the claim, not only words
+            words = claim_words(_claim_dict(error.claim), reviewer)
+            message = {"code": 409, "message": claimed_message(error)}
+            claim = {"mine": False, "text": words}
+            return JSONResponse({"error": message, "claim": claim}, status_code=409)
+    words = claim_words(_claim_dict(held), reviewer)
+    if scripted:
+        return JSONResponse({"ok": True, "claim": {"mine": True, "text": words}})
+    return done(request, form, f"{words}; others are asked to confirm before approving it.")
+
+
+def _claim_dict(claim: claims.Claim) -> dict[str, Any]:
+    return {"reviewer_id": claim.reviewer_id, "name": claim.reviewer_name, "until": claim.until}
+
+
+@auth.action()
+async def release_claim_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
+    with review_errors():
+        try:
+            await review.release_claim(
+                request.state.db, request.path_params["draft_id"], reviewer.id
+            )
+        except claims.ClaimedByOther as error:
+            raise HTTPException(409, f"{error}: only they or an admin can release it.") from None
+    return done(request, form, "Released: anyone may approve or edit this draft.")
 
 
 @auth.action()
@@ -464,6 +546,8 @@ def routes() -> list[BaseRoute]:
         Route("/drafts/{draft_id}/approve", approve_action, methods=["POST"]),
         Route("/drafts/{draft_id}/edit", edit_action, methods=["POST"]),
         Route("/drafts/{draft_id}/reject", reject_action, methods=["POST"]),
+        Route("/drafts/{draft_id}/claim", claim_action, methods=["POST"]),
+        Route("/drafts/{draft_id}/release", release_claim_action, methods=["POST"]),
         Route("/messages/{message_id}/regenerate", regenerate_action, methods=["POST"]),
         Route("/threads/{thread_id}/reply", reply_action, methods=["POST"]),
         Route("/threads/{thread_id}/pause", pause_action, methods=["POST"]),

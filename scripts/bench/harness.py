@@ -224,6 +224,12 @@ class RssSampler:
         return round(max(self.max_rss_kb, self.hwm_kb) / 1024, 1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system, all threads) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def new_customer(i: int) -> str:
     """The i-th customer who has never texted before (outside seed.py's numbers)."""
     areas = ("415", "650", "510", "408", "707", "925", "916", "209", "559", "661")

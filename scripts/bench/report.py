@@ -37,9 +37,10 @@ def tables(document: dict[str, Any]) -> str:
                 "bare endpoint/s",
                 "text → drafted/s",
                 "drafted ÷ bare",
+                "server CPU / text",
             ]
         ),
-        _row(["---"] * 10),
+        _row(["---"] * 11),
     ]
     first = next(iter(sizes.values()))["ingest"]["webhooks_per_s"]
     for name, s in sizes.items():
@@ -57,6 +58,7 @@ def tables(document: dict[str, Any]) -> str:
                     _fmt(b["per_s"]),
                     _fmt(d["per_s"]),
                     _fmt(d["over_baseline"]),
+                    _fmt(d.get("server_cpu_ms_per_text"), " ms"),
                 ]
             )
         )

@@ -403,6 +403,8 @@ def phase_b(
         ready = asyncio.run(draft_ready(app, token, waiting, 10.0, knobs["settle_seconds"]))
         drafts = ready["draft_ids"]
         outcome: dict[str, Any] = {}
+        assert app.process is not None
+        cpu_start = harness.cpu_seconds(app.process.pid), harness.cpu_seconds(fake.process.pid)
         load_start = datetime.now(UTC)
 
         def load() -> None:
@@ -420,6 +422,7 @@ def phase_b(
         deadline = time.monotonic() + knobs["settle_seconds"]
         while waiting_for_drafts(database) and time.monotonic() < deadline:
             time.sleep(0.5)
+        cpu_end = harness.cpu_seconds(app.process.pid), harness.cpu_seconds(fake.process.pid)
         result["approve_loaded"] = approve_to_accepted(app, token, fake, started, 60)
     finally:
         app.stop()
@@ -447,6 +450,14 @@ def phase_b(
         "per_s": per_s,
         "until_last_draft_s": round(span, 1) if span else None,
         "over_baseline": round(per_s / result["baseline"]["per_s"], 3) if per_s else None,
+        # what one text costs in CPU, from the load's start to the last draft: the server's
+        # threads together, and the fake Twilio's (the reviewers' notices it accepts)
+        "server_cpu_ms_per_text": (
+            round(1000 * (cpu_end[0] - cpu_start[0]) / len(drafted), 2) if drafted else None
+        ),
+        "fake_twilio_cpu_ms_per_text": (
+            round(1000 * (cpu_end[1] - cpu_start[1]) / len(drafted), 2) if drafted else None
+        ),
     }
     return result
 

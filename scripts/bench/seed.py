@@ -166,6 +166,7 @@ class Seeder:
                 row.get("sentiment"),
                 row.get("draft_meta"),
                 row["updated_at"],
+                row.get("settled_at"),
             )
         )
         self.messages += 1
@@ -303,6 +304,10 @@ class Seeder:
             timestamp=iso(at),
             provider_sid=message_sid,
             updated_at=iso(at + 3 * step),
+            # a rejected draft's text is answered by the reviewer's own reply, sent (rejected)
+            settled_at=iso(at + 3 * step + 60 * timedelta(milliseconds=1))
+            if fate == "rejected"
+            else None,
         )
         self.rows.webhooks.append(("twilio-sms", message_sid, iso(at)))
         self.log(
@@ -482,8 +487,8 @@ class Seeder:
         conn.executemany(
             """INSERT INTO messages (id, thread_id, in_reply_to_id, sender, receiver, body,
                    status, type, timestamp, draft_version, provider_sid, delivery_status,
-                   send_attempts, superseded_by, sentiment, draft_meta, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   send_attempts, superseded_by, sentiment, draft_meta, updated_at, settled_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             rows.messages,
         )
         conn.executemany(

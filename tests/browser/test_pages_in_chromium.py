@@ -33,6 +33,7 @@ PAGES = [
     ("thread-taken-over", f"/threads/{ui_seed.TAKEN}"),
     ("thread-opt-out-request", f"/threads/{ui_seed.STOP_ASKED}"),
     ("thread-whatsapp-window-closed", f"/threads/{ui_seed.WHATSAPP}"),
+    ("thread-claimed", f"/threads/{ui_seed.CLAIMED}"),
     ("needs-reply", "/needs-review"),
     ("attention", "/attention"),
     ("paused", "/paused"),

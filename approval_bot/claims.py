@@ -1,0 +1,167 @@
+"""Claims on pending drafts: who is working on one, until when, stored in `draft_claims`.
+
+A claim is live while its `expires_at` is ahead of the clock. It ends earlier when the
+draft leaves the queue (the workflow funnel calls `end` on every such move: a decision, a
+newer version, a pause) or with a release. The review actions (review.claim, release, and
+the approvals that check `require_unclaimed`) are the only callers; these functions run
+inside their write transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from . import audit
+from .models import Actor, ClaimEvent, iso, utcnow
+
+# what "now" is for claims; tests set a clock of their own to let claims expire
+clock: Callable[[], datetime] = utcnow
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as stored: ISO 8601 UTC with microseconds, which sorts in time order."""
+    return iso(moment.astimezone(UTC))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A live claim: the draft, the reviewer working on it, since and until when."""
+
+    draft_id: str
+    reviewer_id: int
+    reviewer_name: str
+    claimed_at: str
+    expires_at: str
+
+    @property
+    def until(self) -> str:
+        """Its expiry as a reviewer reads it: '14:07 UTC'."""
+        return f"{self.expires_at[11:16]} UTC"
+
+    def words(self) -> str:
+        """'Ana is editing this draft (until 14:07 UTC)'."""
+        return f"{self.reviewer_name} is editing this draft (until {self.until})"
+
+
+class ClaimedByOther(Exception):
+    """Another reviewer is working on the draft; the message names them and until when."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(claim.words())
+        self.claim = claim
+
+
+def live(conn: sqlite3.Connection, draft_id: str, now: datetime) -> Claim | None:
+    """The draft's claim if it is still live at `now`, else None."""
+    row = conn.execute(
+        """
+        SELECT draft_claims.*, reviewers.name FROM draft_claims
+        JOIN reviewers ON reviewers.id = draft_claims.reviewer_id
+        WHERE draft_claims.draft_id = ? AND draft_claims.expires_at > ?
+        """,
+        (draft_id, stamp(now)),
+    ).fetchone()
+    if row is None:
+        return None
+    return Claim(
+        row["draft_id"], row["reviewer_id"], row["name"], row["claimed_at"], row["expires_at"]
+    )
+
+
+def _write(
+    conn: sqlite3.Connection, draft_id: str, reviewer_id: int, since: str, until: str
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO draft_claims (draft_id, reviewer_id, claimed_at, expires_at)
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT (draft_id) DO UPDATE SET
+            reviewer_id = excluded.reviewer_id,
+            claimed_at = excluded.claimed_at,
+            expires_at = excluded.expires_at
+        """,
+        (draft_id, reviewer_id, since, until),
+    )
+
+
+def hold(
+    conn: sqlite3.Connection,
+    draft_id: str,
+    reviewer_id: int,
+    now: datetime,
+    minutes: float,
+    *,
+    since: str | None = None,
+) -> None:
+    """Write `reviewer_id`'s claim on the draft, expiring `minutes` from `now`.
+
+    `since` keeps the start of a claim that is only extended.
+    """
+    until = stamp(now + timedelta(minutes=minutes))
+    _write(conn, draft_id, reviewer_id, since or stamp(now), until)
+
+
+def carry(conn: sqlite3.Connection, claim: Claim, draft_id: str) -> None:
+    """The claimer's edit made a new version: the claim goes on, on that version."""
+    _write(conn, draft_id, claim.reviewer_id, claim.claimed_at, claim.expires_at)
+
+
+def end(conn: sqlite3.Connection, draft_id: str) -> None:
+    """The draft's claim, live or expired, is over."""
+    conn.execute("DELETE FROM draft_claims WHERE draft_id = ?", (draft_id,))
+
+
+def record(
+    conn: sqlite3.Connection,
+    event: ClaimEvent,
+    draft_id: str,
+    thread_id: str,
+    reviewer_id: int,
+    **metadata: object,
+) -> None:
+    """The audit row of a claim taken, taken over or released."""
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=event,
+            actor=Actor.HUMAN,
+            actor_id=reviewer_id,
+            thread_id=thread_id,
+            message_id=draft_id,
+            metadata=metadata,
+        ),
+    )
+
+
+def require_unclaimed(
+    conn: sqlite3.Connection,
+    draft_id: str,
+    thread_id: str,
+    reviewer_id: int,
+    *,
+    override: bool,
+    action: str,
+) -> None:
+    """Refuse `action` on a draft another reviewer claims (ClaimedByOther), unless `override`.
+
+    An override is audited as taking the claim over; the action's own move of the draft
+    out of the queue then ends the claim.
+    """
+    claim = live(conn, draft_id, clock())
+    if claim is None or claim.reviewer_id == reviewer_id:
+        return
+    if not override:
+        raise ClaimedByOther(claim)
+    record(
+        conn,
+        ClaimEvent.TAKEN_OVER,
+        draft_id,
+        thread_id,
+        reviewer_id,
+        from_reviewer=claim.reviewer_id,
+        expires_at=claim.expires_at,
+        by=action,
+    )
