@@ -3,7 +3,8 @@
 A customer text is *unanswered* while no reply of its thread was approved or sent after it
 and nobody dismissed it. Every unanswered text is on exactly one list:
 
-- **Queue**: a reply drafted after it waits for approval, or it waits for its draft;
+- **Queue**: a reply drafted after it waits for approval, or it or a later text of its
+  thread waits for its draft (the bot drafts the latest, which answers the ones before);
 - **Needs reply**: it, or a later unanswered text of its thread, waits for a human-written
   reply (`NEEDS_REVIEW`): replying to the latest answers the ones before it;
 - **Attention**: otherwise, when its conversation NEEDS_ATTENTION (a text held by a pause,
@@ -67,11 +68,14 @@ def place_rows(
     """The list each of a thread's unanswered texts is on (pure: the rules above)."""
     places: dict[str, WorkList | None] = {}
     needs_reply_from: str | None = None  # the latest NEEDS_REVIEW text covers those before it
+    drafting_from: str | None = None  # and the latest waiting for its draft, likewise
     for row in rows:
         if row["status"] == S.NEEDS_REVIEW:
             needs_reply_from = row["timestamp"]
+        elif row["status"] == S.RECEIVED:
+            drafting_from = row["timestamp"]
     for row in rows:
-        if row["status"] == S.RECEIVED or (
+        if (drafting_from is not None and drafting_from >= row["timestamp"]) or (
             newest_pending is not None and newest_pending > row["timestamp"]
         ):
             places[row["id"]] = WorkList.QUEUE

@@ -48,7 +48,12 @@ def lists_showing(desk: Desk) -> dict[str, list[W]]:
             card["thread_id"] == CUSTOMER and card["timestamp"] > text["timestamp"]
             for card in queue
         )
-        if text["id"] in drafting or drafted_after:
+        # being drafted, or answered by the draft of a later text being drafted
+        drafting_after = any(
+            m["id"] in drafting and m["timestamp"] >= text["timestamp"]
+            for m in desk.twilio.messages()
+        )
+        if drafting_after or drafted_after:
             lists.append(W.QUEUE)
         # on the page itself; or, with no draft of its own, answered by a reply to a later
         # text that is on it
@@ -217,3 +222,21 @@ def test_texts_answered_by_a_sent_reply_or_dismissed_leave_the_open_needs_reply_
     assert desk.api.post(f"/threads/{CUSTOMER}/dismiss").status_code == 200
     assert _settled(desk) == {"First": True, "Second": True}
     assert desk.twilio.run(queries.menu_counts, desk.web.db)["needs_review"] == 0
+
+
+def test_a_text_before_one_waiting_for_its_draft_waits_on_the_queue_with_it():
+    """The stateful machine's find: a manager's reply failed, then the thread was released;
+    the older text, whose own draft that reply had replaced, waited on no list while the
+    newer one waited for its draft. The bot drafts the latest text, which answers both."""
+    rows = [
+        {"id": "older", "status": "DRAFT_PENDING_APPROVAL", "timestamp": "2026-01-01T10:00"},
+        {"id": "newer", "status": "RECEIVED", "timestamp": "2026-01-01T10:05"},
+    ]
+    assert worklists.place_rows(rows, None, "ACTIVE") == {"older": W.QUEUE, "newer": W.QUEUE}
+    # a text after the one being drafted is not answered by that draft
+    later = [*rows, {"id": "later", "status": "NEEDS_REVIEW", "timestamp": "2026-01-01T10:09"}]
+    assert worklists.place_rows(later, None, "ACTIVE") == {
+        "older": W.QUEUE,
+        "newer": W.QUEUE,
+        "later": W.NEEDS_REPLY,
+    }
