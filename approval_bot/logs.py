@@ -53,6 +53,9 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     # APScheduler tells of every run of every job at INFO: the sender alone runs every
     # few seconds. Its warnings and errors still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx tells of every request at INFO: one line per webhook delivered. Failed
+    # deliveries are logged by event_delivery, and shown on the Webhooks page.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RequestLog:
