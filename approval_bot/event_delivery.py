@@ -261,7 +261,13 @@ class Deliverer:
         self._metrics = metrics
         self._clock = clock
         self._rand = rand
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # httpx's transport itself, one connection pool with keep-alive: a delivery is one
+        # request to an address already checked, so the client's layers (redirects, which
+        # are never followed, auth, cookies, event hooks) would only cost the event loop
+        self._transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=self._concurrency)
+        )
+        self._timeouts = httpx.Timeout(timeout).as_dict()
         self._wakeup = asyncio.Event()
         self._active = False
         self._stopping = False
@@ -317,7 +323,7 @@ class Deliverer:
         running = self._running
         if running is not None and not running.done():
             await asyncio.wait({running})
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def run(self) -> None:
         """Deliver everything due, at most WEBHOOK_CONCURRENCY at once.
@@ -418,14 +424,22 @@ class Deliverer:
         """One signed POST; what came of it."""
         # signed at the wall clock: receivers check the timestamp against theirs
         headers = signed_headers(work, utcnow()) | {"host": _host_header(target)}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict[str, Any] = {"timeout": self._timeouts}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        request = httpx.Request(
+            "POST",
+            _pinned(target, address),
+            content=work.body.encode(),
+            headers=headers,
+            extensions=extensions,
+        )
         try:
-            answer = await self._client.post(
-                _pinned(target, address),
-                content=work.body.encode(),
-                headers=headers,
-                extensions=extensions,
-            )
+            answer = await self._transport.handle_async_request(request)
+            try:
+                await answer.aread()  # read to the end, so the connection is kept for the next
+            finally:
+                await answer.aclose()
         except httpx.TimeoutException:
             return Outcome(False, None, f"no answer within {self._timeout:g} s")
         except httpx.HTTPError as error:
