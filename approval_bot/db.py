@@ -232,6 +232,10 @@ class Writer:
         result: T = await job.future
         return result
 
+    def queued(self) -> int:
+        """How many transactions wait for the writer (read without the lock: a hint)."""
+        return len(self._heap)
+
     def close(self) -> None:
         """Finish the queued transactions, stop the thread and close the connection."""
         with self._ready:
@@ -345,6 +349,10 @@ class Database:
     async def close(self) -> None:
         await self._reader.close()
         await asyncio.to_thread(self._writer.close)
+
+    def queued_writes(self) -> int:
+        """How many write transactions are waiting for the writer: a measure of load."""
+        return self._writer.queued()
 
     async def write(
         self, fn: Callable[[sqlite3.Connection], T], *, priority: Priority = Priority.BULK

@@ -343,7 +343,7 @@ class Deliverer:
         try:
             while True:
                 self._wakeup.clear()
-                room = 0 if self._stopping else self._concurrency - len(in_flight)
+                room = 0 if self._stopping else self._room(len(in_flight))
                 if finished or room > 0:
                     # taken off first: if the write fails, their claims run out and they go again
                     recorded, finished = finished, []
@@ -374,6 +374,13 @@ class Deliverer:
                 await self._settle(recorded, 0)
             self._active = False
             self._running = None
+
+    def _room(self, in_flight: int) -> int:
+        """How many more deliveries to claim: while other writes queue for the writer (a
+        burst of Twilio's webhooks), one at a time, so the burst keeps the event loop and
+        the deliveries still move; the backlog goes out at full concurrency after it."""
+        limit = 1 if self._db.queued_writes() > 0 else self._concurrency
+        return max(0, limit - in_flight)
 
     async def _settle(self, finished: list[Attempt], room: int) -> list[Claimed]:
         """Record the finished attempts and claim up to `room` more, in one transaction."""

@@ -3,9 +3,11 @@ conversation, timeouts and dropped connections, secret rotation, refused URLs, r
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random as random_module
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from approval_bot import event_delivery, events, webhooks
 from approval_bot.db import Database
 from tests.builders import make_inbound
-from tests.fake_webhook_receiver import DROP, FAIL, TIMEOUT, FakeReceiver
+from tests.fake_webhook_receiver import DROP, FAIL, HOLD, TIMEOUT, FakeReceiver
 
 pytestmark = pytest.mark.anyio
 A, B = "+14155550101", "+14155550102"
@@ -350,3 +352,42 @@ async def test_retention_keeps_failed_events_until_resent_or_removed(
     assert await event_delivery.prune_events(db, 30) == 0  # failed: kept
     await webhooks.remove(db, subscription, by=None)
     assert await event_delivery.prune_events(db, 30) == 1
+
+
+async def test_while_writes_wait_for_the_writer_a_pass_claims_one_delivery(
+    db: Database, make_settings: Any, receiver: FakeReceiver
+):
+    await subscribe(db, receiver)
+    # a held request must not time out while the test looks
+    job = event_delivery.Deliverer(db, make_settings(), clock=Clock(), timeout=10)
+    await job.run()  # its first pass frees old claims: done before the writer is made busy
+    committed = [(await emit(db, f"+1415555030{i}"))[0] for i in range(3)]
+    receiver.script(HOLD)  # the first request is held until released
+    started, go = threading.Event(), threading.Event()
+
+    def busy(conn: sqlite3.Connection) -> None:
+        started.set()
+        go.wait(5)
+
+    blocker = asyncio.create_task(db.write(busy))
+    await asyncio.to_thread(started.wait, 5)
+    waiting = asyncio.create_task(db.write(lambda conn: None))
+    await asyncio.sleep(0.05)  # a write waits behind the busy one: a burst, to the job
+    running = asyncio.create_task(job.run())
+    await asyncio.sleep(0.05)
+    go.set()
+    await blocker
+    await waiting
+    deadline = asyncio.get_running_loop().time() + 5
+    while not receiver.received:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    # one claimed while the burst lasted; the others wait for it, not for the burst's end
+    assert len(receiver.received) == 1
+    receiver.release()
+    await running
+    await job.stop()
+    assert {row["status"] for row in await deliveries(db)} == {"delivered"}
+    assert [r.id for r in receiver.received][:1] == committed[:1]
+    assert sorted(r.id for r in receiver.received) == sorted(committed)
