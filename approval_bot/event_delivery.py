@@ -30,7 +30,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from standardwebhooks.webhooks import Webhook
 
-from . import events, webhooks
+from . import events, logs, webhooks
 from .config import Settings
 from .db import Database, Priority
 from .metrics import Metrics
@@ -47,6 +47,9 @@ LEASE = timedelta(seconds=60)
 RETENTION_EVERY = timedelta(hours=1)
 RETENTION_BATCH = 500
 USER_AGENT = "approval-bot-webhooks/1"
+# HTTP requests in flight at once that mean a burst: Twilio posts each text on its own,
+# so a handful at once is more than steady traffic
+BURST_REQUESTS = 4
 
 
 class DeliveryStatus(StrEnum):
@@ -376,10 +379,12 @@ class Deliverer:
             self._running = None
 
     def _room(self, in_flight: int) -> int:
-        """How many more deliveries to claim: while other writes queue for the writer (a
-        burst of Twilio's webhooks), one at a time, so the burst keeps the event loop and
-        the deliveries still move; the backlog goes out at full concurrency after it."""
-        limit = 1 if self._db.queued_writes() > 0 else self._concurrency
+        """How many more deliveries to claim: during a burst (other writes wait for or hold
+        the writer, or BURST_REQUESTS requests are being served), one at a time, so the
+        burst keeps the event loop and deliveries still move; the backlog goes out at full
+        concurrency after it."""
+        burst = self._db.queued_writes() > 0 or logs.requests_in_flight() >= BURST_REQUESTS
+        limit = 1 if burst else self._concurrency
         return max(0, limit - in_flight)
 
     async def _settle(self, finished: list[Attempt], room: int) -> list[Claimed]:

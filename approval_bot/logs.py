@@ -58,8 +58,19 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# HTTP requests this process is serving now (all on its one event loop): the webhook
+# delivery job reads it to yield to a burst
+_in_flight = 0
+
+
+def requests_in_flight() -> int:
+    """How many HTTP requests this process is serving at this moment."""
+    return _in_flight
+
+
 class RequestLog:
-    """ASGI middleware: one line per HTTP request with method, path, status and duration."""
+    """ASGI middleware: one line per HTTP request with method, path, status and duration;
+    counts the requests in flight."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -76,9 +87,12 @@ class RequestLog:
                 status["code"] = message["status"]
             await send(message)
 
+        global _in_flight
+        _in_flight += 1
         try:
             await self.app(scope, receive, record_status)
         finally:
+            _in_flight -= 1
             request_log.info(
                 "request",
                 extra={
