@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 from typing import Any
 
+import httpx
 import pytest
 from pythonjsonlogger.json import JsonFormatter
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from approval_bot import logs, workflow
 from approval_bot.logs import TextFormatter
@@ -100,14 +106,6 @@ def test_uvicorns_colour_copy_and_apschedulers_chatter_stay_out(log_format, caps
 
 
 async def test_the_requests_in_flight_are_counted_while_they_are_served():
-    import asyncio
-
-    import httpx
-    from starlette.applications import Starlette
-    from starlette.middleware import Middleware
-    from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
-
     go = asyncio.Event()
     seen: list[int] = []
 

@@ -127,12 +127,19 @@ def ingest(app: App, pool: Path, texts: int, connections: int, timeout: float) -
     run = json.loads(line.removeprefix("WRK_JSON "))
     moments = sorted(datetime.fromisoformat(s) for s in stored_texts(app.database))
     span = (moments[-1] - moments[0]).total_seconds() if len(moments) > 1 else 0
+    # the drafter shares the machine with the ingest: how far it got by the last text
+    ((drafted,),) = query(
+        app.database,
+        "SELECT count(*) FROM messages WHERE type = 'DRAFT' AND timestamp <= ?",
+        moments[-1].isoformat(timespec="microseconds") if moments else "",
+    )
     return {
         "texts": texts,
         "stored": len(moments),
         "seconds": round(span, 2),
         "per_s": round((len(moments) - 1) / span, 1) if span else None,
         "wall_seconds": round(wall, 2),
+        "drafts_by_the_last_text": drafted,
         "requests": run["requests"],
         "errors": run["non_2xx"] + run["connect_errors"] + run["read_errors"] + run["timeouts"],
         "p50_ms": round(run["p50_us"] / 1000, 1),
