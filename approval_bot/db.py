@@ -220,6 +220,7 @@ class Writer:
         self._ready = threading.Condition()
         self._seq = itertools.count()
         self._closing = False
+        self._committing = 0
         self._thread = threading.Thread(target=self._run, name="approval-bot-writer", daemon=True)
         self._thread.start()
 
@@ -233,6 +234,12 @@ class Writer:
             self._ready.notify()
         result: T = await job.future
         return result
+
+    def queued(self) -> int:
+        """How many transactions wait for the writer or are being committed (read without
+        the lock: a hint). Group commit empties the queue at each batch, so a burst shows
+        as the batch in progress as much as the queue."""
+        return len(self._heap) + self._committing
 
     def close(self) -> None:
         """Finish the queued transactions, stop the thread and close the connection."""
@@ -269,7 +276,9 @@ class Writer:
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             if batch:
+                self._committing = len(batch)
                 self._commit(batch)
+                self._committing = 0
 
     def _commit(self, batch: list[_Job]) -> None:
         conn = self._conn
@@ -361,6 +370,10 @@ class Database:
     async def close(self) -> None:
         await self._reader.close()
         await asyncio.to_thread(self._writer.close)
+
+    def queued_writes(self) -> int:
+        """How many write transactions wait for the writer or are being committed: load."""
+        return self._writer.queued()
 
     async def write(
         self, fn: Callable[[sqlite3.Connection], T], *, priority: Priority = Priority.BULK

@@ -1,11 +1,13 @@
 """Delivery of the event outbox to webhook subscriptions, signed per Standard Webhooks.
 
 A scheduler job claims due deliveries in a short write transaction, POSTs each with httpx
-outside any transaction (at most WEBHOOK_CONCURRENCY at once), and records each outcome
-in another: 2xx is delivered; anything else is tried again with exponential backoff and
-full jitter, until WEBHOOK_MAX_ATTEMPTS, then failed. Per subscription and conversation,
-only the earliest pending delivery is ever claimed, so events arrive in order and a later
-one waits while an earlier one is retried. A claim older than LEASE means the process died
+outside any transaction (at most WEBHOOK_CONCURRENCY at once, on one keep-alive client),
+and records the outcomes finished meanwhile in the next pass's transaction, which also
+claims the next ones: a busy job costs the writer one BULK transaction for many events.
+2xx is delivered; anything else is tried again with exponential backoff and full jitter,
+until WEBHOOK_MAX_ATTEMPTS, then failed. Per subscription and conversation, only the
+earliest pending delivery is ever claimed, so events arrive in order and a later one
+waits while an earlier one is retried. A claim older than LEASE means the process died
 mid-delivery: the event is delivered again (at least once; consumers dedupe on
 `webhook-id`, the event's id).
 """
@@ -21,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from standardwebhooks.webhooks import Webhook
 
-from . import events, webhooks
+from . import events, logs, webhooks
 from .config import Settings
 from .db import Database, Priority
 from .metrics import Metrics
@@ -47,6 +48,9 @@ LEASE = timedelta(seconds=60)
 RETENTION_EVERY = timedelta(hours=1)
 RETENTION_BATCH = 500
 USER_AGENT = "approval-bot-webhooks/1"
+# HTTP requests in flight at once that mean a burst: Twilio posts each text on its own,
+# so a handful at once is more than steady traffic
+BURST_REQUESTS = 4
 
 
 class DeliveryStatus(StrEnum):
@@ -80,6 +84,19 @@ class Outcome:
     delivered: bool
     status: int | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One finished POST, waiting for the next pass to record it."""
+
+    work: Claimed
+    outcome: Outcome
+    at: datetime
+
+
+# a subscription URL's target and the address it was checked to resolve to, or a refusal
+Address = tuple[webhooks.Target, str] | str
 
 
 # the earliest pending delivery of each (subscription, conversation), due, not held
@@ -178,6 +195,23 @@ def record(
     return result if cursor.rowcount == 1 else "lost"
 
 
+def settle(
+    conn: sqlite3.Connection,
+    finished: list[Attempt],
+    now: datetime,
+    room: int,
+    retry: RetryPolicy,
+    rand: Callable[[], float],
+) -> tuple[list[str], list[Claimed]]:
+    """Record each finished attempt (as `record`), then claim up to `room` due deliveries.
+
+    Recorded first, so a delivered event's successor in its conversation is claimed in the
+    same transaction.
+    """
+    results = [record(conn, a.work, a.outcome, a.at, retry, rand) for a in finished]
+    return results, claim(conn, now, room) if room > 0 else []
+
+
 def signed_headers(work: Claimed, moment: datetime) -> dict[str, str]:
     """The Standard Webhooks headers for `work`'s body at `moment`."""
     signature = Webhook(work.secret).sign(work.event_id, moment, work.body)
@@ -223,12 +257,19 @@ class Deliverer:
         self._metrics = metrics
         self._clock = clock
         self._rand = rand
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # httpx's transport itself, one connection pool with keep-alive: a delivery is one
+        # request to an address already checked, so the client's layers (redirects, which
+        # are never followed, auth, cookies, event hooks) would only cost the event loop
+        self._transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=self._concurrency)
+        )
+        self._timeouts = httpx.Timeout(timeout).as_dict()
         self._wakeup = asyncio.Event()
         self._active = False
         self._stopping = False
         self._running: asyncio.Task[Any] | None = None
         self._claims_released = False
+        self._wake_queued = False
         self._unlisten: Callable[[], None] | None = None
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
@@ -245,6 +286,7 @@ class Deliverer:
         loop = asyncio.get_running_loop()
 
         def wake() -> None:
+            self._wake_queued = False
             if self._stopping:
                 return
             self._wakeup.set()
@@ -258,8 +300,12 @@ class Deliverer:
                 self._wakeup.set()
 
         def wake_from_writer() -> None:
-            # called on the writer's thread after a commit: hop to the loop
-            loop.call_soon_threadsafe(wake)
+            # called on the writer's thread after a commit: hop to the loop, once for
+            # however many commits come before the loop runs the wake (cleared first there,
+            # so a commit after that queues another)
+            if not self._wake_queued:
+                self._wake_queued = True
+                loop.call_soon_threadsafe(wake)
 
         self._unlisten = events.listen(wake_from_writer)
         scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
@@ -273,13 +319,19 @@ class Deliverer:
         running = self._running
         if running is not None and not running.done():
             await asyncio.wait({running})
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def run(self) -> None:
-        """Deliver everything due, at most WEBHOOK_CONCURRENCY at once."""
+        """Deliver everything due, at most WEBHOOK_CONCURRENCY at once.
+
+        Each pass is one write transaction: it records every attempt finished since the
+        last pass, then claims as many due deliveries as there is room for, so an event's
+        successor in its conversation can be claimed in the transaction that records it.
+        """
         self._active = True
         self._running = asyncio.current_task()
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight: set[asyncio.Task[Attempt | None]] = set()
+        finished: list[Attempt] = []
         if not self._claims_released:
             # one process delivers: a claim left at start was its predecessor's, cut short
             await self._db.write(release_claims, priority=Priority.BULK)
@@ -287,12 +339,16 @@ class Deliverer:
         try:
             while True:
                 self._wakeup.clear()
-                room = self._concurrency - len(in_flight)
-                if room > 0 and not self._stopping:
-                    work = await self._db.write(
-                        partial(claim, now=self._clock(), room=room), priority=Priority.BULK
-                    )
-                    in_flight |= {asyncio.create_task(self._deliver(item)) for item in work}
+                room = 0 if self._stopping else self._room(len(in_flight))
+                if finished or room > 0:
+                    # taken off first: if the write fails, their claims run out and they go again
+                    recorded, finished = finished, []
+                    work = await self._settle(recorded, room)
+                    addresses = await self._addresses({item.url for item in work})
+                    in_flight |= {
+                        asyncio.create_task(self._attempt(item, addresses[item.url]))
+                        for item in work
+                    }
                 if not in_flight:
                     if self._wakeup.is_set() and not self._stopping:
                         continue
@@ -303,54 +359,92 @@ class Deliverer:
                 )
                 if not waiter.done():
                     waiter.cancel()
-                # a finished delivery may free the next event of its conversation
-                if done - {waiter}:
-                    self._wakeup.set()
+                finished += _results(in_flight & done)
                 in_flight -= done
         finally:
             if in_flight:
-                await asyncio.wait(in_flight)
+                done, _ = await asyncio.wait(in_flight)
+                finished += _results(in_flight & done)
+            if finished:
+                recorded, finished = finished, []
+                await self._settle(recorded, 0)
             self._active = False
             self._running = None
 
-    async def _deliver(self, work: Claimed) -> None:
-        try:
-            outcome = await self._post(work)
-            now = self._clock()
-            result = await self._db.write(
-                lambda conn: record(conn, work, outcome, now, self._policy, self._rand),
-                priority=Priority.BULK,
-            )
+    def _room(self, in_flight: int) -> int:
+        """How many more deliveries to claim: during a burst (other writes wait for or hold
+        the writer, or BURST_REQUESTS requests are being served), one at a time, so the
+        burst keeps the event loop and deliveries still move; the backlog goes out at full
+        concurrency after it."""
+        burst = self._db.queued_writes() > 0 or logs.requests_in_flight() >= BURST_REQUESTS
+        limit = 1 if burst else self._concurrency
+        return max(0, limit - in_flight)
+
+    async def _settle(self, finished: list[Attempt], room: int) -> list[Claimed]:
+        """Record the finished attempts and claim up to `room` more, in one transaction."""
+        now = self._clock()
+        results, work = await self._db.write(
+            lambda conn: settle(conn, finished, now, room, self._policy, self._rand),
+            priority=Priority.BULK,
+        )
+        for attempt, result in zip(finished, results, strict=True):
             if self._metrics is not None:
                 self._metrics.webhook_deliveries.labels(result=result).inc()
             if result == "failed":
                 log.warning(
                     "webhook delivery %s of event %s failed for good: %s",
-                    work.id,
-                    work.event_id,
-                    outcome.error,
+                    attempt.work.id,
+                    attempt.work.event_id,
+                    attempt.outcome.error,
                 )
+        return work
+
+    async def _addresses(self, urls: set[str]) -> dict[str, Address]:
+        """Each URL's target and checked address, or why it is refused: one lookup a pass."""
+        found: dict[str, Address] = {}
+        for url in urls:
+            try:
+                target = webhooks.parse_url(url)
+                found[url] = (
+                    target,
+                    await webhooks.allowed_address(target, check=self._check_address),
+                )
+            except webhooks.BadSubscription as error:
+                found[url] = f"refused: {error}"
+        return found
+
+    async def _attempt(self, work: Claimed, address: Address) -> Attempt | None:
+        try:
+            if isinstance(address, str):
+                outcome = Outcome(False, None, address)
+            else:
+                outcome = await self._post(work, *address)
+            return Attempt(work, outcome, self._clock())
         except Exception:
             # the claim stays: when the lease runs out the event is delivered again
             log.exception("webhook delivery %s failed unexpectedly", work.id)
+            return None
 
-    async def _post(self, work: Claimed) -> Outcome:
+    async def _post(self, work: Claimed, target: webhooks.Target, address: str) -> Outcome:
         """One signed POST; what came of it."""
-        try:
-            target = webhooks.parse_url(work.url)
-            address = await webhooks.allowed_address(target, check=self._check_address)
-        except webhooks.BadSubscription as error:
-            return Outcome(False, None, f"refused: {error}")
         # signed at the wall clock: receivers check the timestamp against theirs
         headers = signed_headers(work, utcnow()) | {"host": _host_header(target)}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict[str, Any] = {"timeout": self._timeouts}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        request = httpx.Request(
+            "POST",
+            _pinned(target, address),
+            content=work.body.encode(),
+            headers=headers,
+            extensions=extensions,
+        )
         try:
-            answer = await self._client.post(
-                _pinned(target, address),
-                content=work.body.encode(),
-                headers=headers,
-                extensions=extensions,
-            )
+            answer = await self._transport.handle_async_request(request)
+            try:
+                await answer.aread()  # read to the end, so the connection is kept for the next
+            finally:
+                await answer.aclose()
         except httpx.TimeoutException:
             return Outcome(False, None, f"no answer within {self._timeout:g} s")
         except httpx.HTTPError as error:
@@ -358,6 +452,10 @@ class Deliverer:
         if 200 <= answer.status_code < 300:
             return Outcome(True, answer.status_code, None)
         return Outcome(False, answer.status_code, f"answered {answer.status_code}")
+
+
+def _results(done: set[asyncio.Task[Attempt | None]]) -> list[Attempt]:
+    return [attempt for task in done if (attempt := task.result()) is not None]
 
 
 def prune_batch(conn: sqlite3.Connection, before: str) -> int:

@@ -53,10 +53,24 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     # APScheduler tells of every run of every job at INFO: the sender alone runs every
     # few seconds. Its warnings and errors still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx tells of every request at INFO: one line per webhook delivered. Failed
+    # deliveries are logged by event_delivery, and shown on the Webhooks page.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+# HTTP requests this process is serving now (all on its one event loop): the webhook
+# delivery job reads it to yield to a burst
+_in_flight = 0
+
+
+def requests_in_flight() -> int:
+    """How many HTTP requests this process is serving at this moment."""
+    return _in_flight
 
 
 class RequestLog:
-    """ASGI middleware: one line per HTTP request with method, path, status and duration."""
+    """ASGI middleware: one line per HTTP request with method, path, status and duration;
+    counts the requests in flight."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -73,9 +87,12 @@ class RequestLog:
                 status["code"] = message["status"]
             await send(message)
 
+        global _in_flight
+        _in_flight += 1
         try:
             await self.app(scope, receive, record_status)
         finally:
+            _in_flight -= 1
             request_log.info(
                 "request",
                 extra={

@@ -3,8 +3,11 @@ conversation, timeouts and dropped connections, secret rotation, refused URLs, r
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import random as random_module
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +17,7 @@ import pytest
 from approval_bot import event_delivery, events, webhooks
 from approval_bot.db import Database
 from tests.builders import make_inbound
-from tests.fake_webhook_receiver import DROP, FAIL, TIMEOUT, FakeReceiver
+from tests.fake_webhook_receiver import DROP, FAIL, HOLD, TIMEOUT, FakeReceiver
 
 pytestmark = pytest.mark.anyio
 A, B = "+14155550101", "+14155550102"
@@ -105,6 +108,65 @@ async def test_order_per_conversation_holds_while_an_earlier_event_is_retried(
     assert by_thread(receiver, A) == [a1, a1, a2] and by_thread(receiver, B) == [b1]
     assert {row["status"] for row in await deliveries(db)} == {"delivered"}
     assert all(r.verified for r in receiver.received)
+
+
+def finished(work: list[event_delivery.Claimed], *statuses: int) -> list[Any]:
+    """The attempts the job would have made of `work`, answered with `statuses`."""
+    now = datetime.now(UTC)
+    return [
+        event_delivery.Attempt(w, event_delivery.Outcome(200 <= s < 300, s, None), now)
+        for w, s in zip(work, statuses, strict=True)
+    ]
+
+
+async def test_one_pass_records_many_outcomes_and_claims_the_successors_of_the_delivered(
+    db: Database, receiver: FakeReceiver
+):
+    await subscribe(db, receiver)
+    a1, a2, a3 = await emit(db, A, 3)
+    b1, b2 = await emit(db, B, 2)
+    retry, now = event_delivery.policy(8), Clock()()
+    first = await db.write(lambda conn: event_delivery.claim(conn, now, 10))
+    # the earliest of each conversation only
+    assert [w.event_id for w in first] == [a1, b1]
+    # A's first was delivered, B's answered 500: one transaction records both and claims
+    # A's second at once; B's second still waits behind its first
+    results, claimed = await db.write(
+        lambda conn: event_delivery.settle(
+            conn, finished(first, 200, 500), now, 10, retry, lambda: 1.0
+        )
+    )
+    assert results == ["delivered", "retry"]
+    assert [w.event_id for w in claimed] == [a2]
+    rows = {row["event_id"]: row for row in await deliveries(db)}
+    assert rows[a1]["status"] == "delivered" and rows[b1]["attempts"] == 1
+    assert rows[b1]["status"] == "pending" and rows[b2]["attempts"] == 0
+    assert rows[a3]["claimed_at"] is None
+    # an outcome recorded twice (a pass that lost its claim) changes nothing the second time
+    again, _ = await db.write(
+        lambda conn: event_delivery.settle(
+            conn, finished(first[:1], 200), now, 0, retry, random_module.random
+        )
+    )
+    assert again == ["lost"]
+
+
+async def test_a_busy_pass_delivers_every_conversation_in_commit_order(
+    db: Database, deliverer, receiver: FakeReceiver
+):
+    await subscribe(db, receiver)
+    threads = [f"+1415555020{i}" for i in range(6)]
+    committed = {thread: await emit(db, thread, 4) for thread in threads}
+    receiver.script(FAIL, thread=threads[0])  # one retry in the middle of the others
+    clock = Clock()
+    job = deliverer(clock, WEBHOOK_CONCURRENCY="3")
+    await job.run()
+    clock.now += timedelta(minutes=12, seconds=1)
+    await job.run()
+    for thread in threads:
+        assert list(dict.fromkeys(by_thread(receiver, thread))) == committed[thread]
+    assert {row["status"] for row in await deliveries(db)} == {"delivered"}
+    assert len(receiver.received) == 6 * 4 + 1
 
 
 async def test_backoff_follows_the_schedule_then_the_delivery_fails(
@@ -290,3 +352,42 @@ async def test_retention_keeps_failed_events_until_resent_or_removed(
     assert await event_delivery.prune_events(db, 30) == 0  # failed: kept
     await webhooks.remove(db, subscription, by=None)
     assert await event_delivery.prune_events(db, 30) == 1
+
+
+async def test_while_writes_wait_for_the_writer_a_pass_claims_one_delivery(
+    db: Database, make_settings: Any, receiver: FakeReceiver
+):
+    await subscribe(db, receiver)
+    # a held request must not time out while the test looks
+    job = event_delivery.Deliverer(db, make_settings(), clock=Clock(), timeout=10)
+    await job.run()  # its first pass frees old claims: done before the writer is made busy
+    committed = [(await emit(db, f"+1415555030{i}"))[0] for i in range(3)]
+    receiver.script(HOLD)  # the first request is held until released
+    started, go = threading.Event(), threading.Event()
+
+    def busy(conn: sqlite3.Connection) -> None:
+        started.set()
+        go.wait(5)
+
+    blocker = asyncio.create_task(db.write(busy))
+    await asyncio.to_thread(started.wait, 5)
+    waiting = asyncio.create_task(db.write(lambda conn: None))
+    await asyncio.sleep(0.05)  # a write waits behind the busy one: a burst, to the job
+    running = asyncio.create_task(job.run())
+    await asyncio.sleep(0.05)
+    go.set()
+    await blocker
+    await waiting
+    deadline = asyncio.get_running_loop().time() + 5
+    while not receiver.received:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    # one claimed while the burst lasted; the others wait for it, not for the burst's end
+    assert len(receiver.received) == 1
+    receiver.release()
+    await running
+    await job.stop()
+    assert {row["status"] for row in await deliveries(db)} == {"delivered"}
+    assert [r.id for r in receiver.received][:1] == committed[:1]
+    assert sorted(r.id for r in receiver.received) == sorted(committed)

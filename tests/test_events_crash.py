@@ -116,3 +116,62 @@ def test_every_event_arrives_after_a_kill_mid_delivery(tmp_path: Path):
         committed = [event_id for event_id, thread, _ in events if thread == customer]
         arrived = list(dict.fromkeys(r.id for r in accepted if r.event["thread_id"] == customer))
         assert arrived == committed
+
+
+def test_an_event_answered_but_not_yet_recorded_at_the_kill_is_delivered_again(tmp_path: Path):
+    """The consumer answered 2xx, but the pass that records it had not committed: the
+    answer is not remembered, so the event goes out again, with the same webhook-id."""
+    database = tmp_path / "data" / "approval_bot.sqlite3"
+    with FakeReceiver() as receiver:
+        receiver.secret = asyncio.run(seed(database, receiver.url))
+        receiver.script(*[HOLD] * len(CUSTOMERS))
+        port = free_port()
+        first = serve(tmp_path, database, port)
+        lock = sqlite3.connect(database, isolation_level=None, timeout=30)
+        try:
+            wait_for_health(first, f"http://127.0.0.1:{port}/healthz")
+            deadline = time.monotonic() + 30
+            while len(receiver.received) < len(CUSTOMERS):
+                assert time.monotonic() < deadline, receiver.received
+                time.sleep(0.02)
+            # the writer cannot record what comes back: another connection holds the lock
+            lock.execute("BEGIN IMMEDIATE")
+            receiver.release()  # now each held request is answered 200
+            time.sleep(0.5)
+            first.send_signal(signal.SIGKILL)
+            first.communicate(timeout=10)
+            lock.execute("ROLLBACK")
+        finally:
+            lock.close()
+            if first.poll() is None:
+                first.kill()
+                first.communicate()
+        answered = {r.id for r in receiver.received}
+        assert len(answered) == len(CUSTOMERS)
+        assert {status for _, _, status in outbox(database)} == {"pending"}
+
+        second = serve(tmp_path, database, port)
+        try:
+            wait_for_health(second, f"http://127.0.0.1:{port}/healthz")
+            deadline = time.monotonic() + 30
+            while {s for _, _, s in outbox(database)} != {"delivered"}:
+                assert time.monotonic() < deadline, outbox(database)
+                time.sleep(0.1)
+            second.send_signal(signal.SIGTERM)
+            _, err = second.communicate(timeout=10)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.communicate()
+        assert "Traceback" not in err, err
+
+    events = outbox(database)
+    seen = Counter(r.id for r in receiver.received)
+    assert {r.id for r in receiver.accepted()} == {event_id for event_id, _, _ in events}
+    assert all(seen[event_id] == 2 for event_id in answered)
+    for customer in CUSTOMERS:
+        committed = [event_id for event_id, thread, _ in events if thread == customer]
+        arrived = list(
+            dict.fromkeys(r.id for r in receiver.accepted() if r.event["thread_id"] == customer)
+        )
+        assert arrived == committed

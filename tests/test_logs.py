@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 from typing import Any
 
+import httpx
 import pytest
 from pythonjsonlogger.json import JsonFormatter
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from approval_bot import logs, workflow
 from approval_bot.logs import TextFormatter
@@ -86,10 +92,37 @@ def test_uvicorns_colour_copy_and_apschedulers_chatter_stay_out(log_format, caps
             "Started", extra={"color_message": "\x1b[36mStarted\x1b[0m"}
         )
         logging.getLogger("apscheduler.executors.default").info("Running job x")
+        logging.getLogger("httpx").info('HTTP Request: POST http://127.0.0.1/ "HTTP/1.1 200 OK"')
+        logging.getLogger("httpx").warning("a warning still shows")
         err = capsys.readouterr().err
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
         logging.getLogger("apscheduler").setLevel(logging.NOTSET)
+        logging.getLogger("httpx").setLevel(logging.NOTSET)
     assert "Started" in err and "color_message" not in err and "\x1b" not in err
     assert "Running job" not in err
+    assert "HTTP Request" not in err and "a warning still shows" in err
+
+
+async def test_the_requests_in_flight_are_counted_while_they_are_served():
+    go = asyncio.Event()
+    seen: list[int] = []
+
+    async def slow(request: Any) -> PlainTextResponse:
+        seen.append(logs.requests_in_flight())
+        await go.wait()
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", slow)], middleware=[Middleware(logs.RequestLog)])
+    before = logs.requests_in_flight()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        calls = [asyncio.create_task(client.get("/")) for _ in range(3)]
+        while len(seen) < 3:
+            await asyncio.sleep(0.01)
+        assert logs.requests_in_flight() == before + 3
+        go.set()
+        answers = await asyncio.gather(*calls)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert logs.requests_in_flight() == before
