@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,9 +11,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from . import audit, sessions
-from .db import Database, Priority
 from .models import Actor, Role, now_iso
 from .quiet_hours import InvalidQuietHours, QuietHours
+from .store import Priority, Row, Store, Tx
 
 TOKEN_PREFIX = "abt_"
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -35,7 +34,7 @@ class Reviewer:
     backup: bool = False  # texted with the admins when a reply is escalated
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Reviewer:
+    def from_row(cls, row: Row) -> Reviewer:
         return cls(
             id=row["id"],
             name=row["name"],
@@ -68,7 +67,7 @@ def generate_password() -> str:
 
 
 async def add_reviewer(
-    db: Database,
+    db: Store,
     name: str,
     *,
     phone: str | None,
@@ -88,7 +87,7 @@ async def add_reviewer(
         raise AccountError("a password needs at least 8 characters")
     password_hash = hash_password(password)  # slow on purpose: not inside the transaction
 
-    def body(conn: sqlite3.Connection) -> int:
+    def body(conn: Tx) -> int:
         clash = conn.execute(
             "SELECT name, phone FROM reviewers WHERE name = ? OR phone = ?", (name, phone)
         ).fetchone()
@@ -120,24 +119,24 @@ async def add_reviewer(
     return Reviewer(reviewer_id, name, phone, role, notify_sms=True, active=True)
 
 
-async def list_reviewers(db: Database) -> list[Reviewer]:
+async def list_reviewers(db: Store) -> list[Reviewer]:
     rows = await db.fetchall("SELECT * FROM reviewers ORDER BY name")
     return [Reviewer.from_row(row) for row in rows]
 
 
-async def find_reviewer(db: Database, name: str) -> Reviewer:
+async def find_reviewer(db: Store, name: str) -> Reviewer:
     row = await db.fetchone("SELECT * FROM reviewers WHERE name = ?", (name.strip(),))
     if row is None:
         raise AccountError(f"no reviewer named {name!r}")
     return Reviewer.from_row(row)
 
 
-async def disable_reviewer(db: Database, name: str) -> Reviewer:
+async def disable_reviewer(db: Store, name: str) -> Reviewer:
     """Disable a reviewer by name (the command line's door to `set_active`)."""
     return await set_active(db, (await find_reviewer(db, name)).id, False, by=None)
 
 
-async def ensure_admin(db: Database, name: str, password: str | None) -> tuple[bool, str | None]:
+async def ensure_admin(db: Store, name: str, password: str | None) -> tuple[bool, str | None]:
     """Make sure an active admin exists; create `name` when none does.
 
     Returns whether one was created, and the password when it was generated (to be shown
@@ -165,7 +164,7 @@ async def ensure_admin(db: Database, name: str, password: str | None) -> tuple[b
     return True, generated
 
 
-async def create_token(db: Database, name: str, reviewer_name: str) -> str:
+async def create_token(db: Store, name: str, reviewer_name: str) -> str:
     """Create an API token acting as a reviewer; returns it once, stores only its hash."""
     name = name.strip()
     if not name:
@@ -175,7 +174,7 @@ async def create_token(db: Database, name: str, reviewer_name: str) -> str:
         raise AccountError(f"reviewer {reviewer.name!r} is disabled")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
-    def body(conn: sqlite3.Connection) -> None:
+    def body(conn: Tx) -> None:
         if conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
             raise AccountError(f"a token named {name!r} already exists")
         conn.execute(
@@ -198,7 +197,7 @@ async def create_token(db: Database, name: str, reviewer_name: str) -> str:
     return token
 
 
-async def revoke_token(db: Database, name: str) -> None:
+async def revoke_token(db: Store, name: str) -> None:
     """Revoke a token: it stops working at once."""
     name = name.strip()
     row = await db.fetchone("SELECT id, revoked_at FROM api_tokens WHERE name = ?", (name,))
@@ -207,7 +206,7 @@ async def revoke_token(db: Database, name: str) -> None:
     if row["revoked_at"] is not None:
         raise AccountError(f"token {name!r} was already revoked at {row['revoked_at']}")
 
-    def body(conn: sqlite3.Connection) -> None:
+    def body(conn: Tx) -> None:
         conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (now_iso(), row["id"]))
         audit.record(
             conn, audit.AuditEvent("Token Revoked", actor=Actor.HUMAN, metadata={"token": name})
@@ -216,7 +215,7 @@ async def revoke_token(db: Database, name: str) -> None:
     await db.write(body, priority=Priority.BULK)
 
 
-async def reviewer_for_token(db: Database, token: str) -> Reviewer | None:
+async def reviewer_for_token(db: Store, token: str) -> Reviewer | None:
     """The active reviewer a live token acts as, or None."""
     row = await db.fetchone(
         """
@@ -229,7 +228,7 @@ async def reviewer_for_token(db: Database, token: str) -> Reviewer | None:
     return Reviewer.from_row(row) if row else None
 
 
-async def _reviewer_by_id(db: Database, reviewer_id: int) -> Reviewer:
+async def _reviewer_by_id(db: Store, reviewer_id: int) -> Reviewer:
     row = await db.fetchone("SELECT * FROM reviewers WHERE id = ?", (reviewer_id,))
     if row is None:
         raise AccountError(f"no reviewer with id {reviewer_id}")
@@ -237,7 +236,7 @@ async def _reviewer_by_id(db: Database, reviewer_id: int) -> Reviewer:
 
 
 async def _update_reviewer(
-    db: Database,
+    db: Store,
     reviewer: Reviewer,
     sql: str,
     params: tuple[object, ...],
@@ -247,7 +246,7 @@ async def _update_reviewer(
     ends_sessions: sessions.Revoked | None = None,
 ) -> Reviewer:
 
-    def body(conn: sqlite3.Connection) -> None:
+    def body(conn: Tx) -> None:
         conn.execute(sql, params)
         if ends_sessions is not None:
             sessions.revoke_all(conn, reviewer.id, ends_sessions, datetime.now(UTC))
@@ -265,7 +264,7 @@ async def _update_reviewer(
     return await _reviewer_by_id(db, reviewer.id)
 
 
-async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | None) -> Reviewer:
+async def set_active(db: Store, reviewer_id: int, active: bool, *, by: int | None) -> Reviewer:
     """Disable a reviewer (no sign-in, SMS decisions or tokens; sessions end) or enable them."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     if reviewer.active == active:
@@ -289,9 +288,7 @@ async def set_active(db: Database, reviewer_id: int, active: bool, *, by: int | 
     )
 
 
-async def set_phone(
-    db: Database, reviewer_id: int, phone: str | None, *, by: int | None
-) -> Reviewer:
+async def set_phone(db: Store, reviewer_id: int, phone: str | None, *, by: int | None) -> Reviewer:
     """Set or clear a reviewer's phone (already checked as E.164); phones are unique."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     if phone is not None:
@@ -311,9 +308,7 @@ async def set_phone(
     )
 
 
-async def set_notify_sms(
-    db: Database, reviewer_id: int, notify: bool, *, by: int | None
-) -> Reviewer:
+async def set_notify_sms(db: Store, reviewer_id: int, notify: bool, *, by: int | None) -> Reviewer:
     """Turn a reviewer's SMS notifications of new drafts on or off."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     return await _update_reviewer(
@@ -327,7 +322,7 @@ async def set_notify_sms(
     )
 
 
-async def set_backup(db: Database, reviewer_id: int, backup: bool, *, by: int | None) -> Reviewer:
+async def set_backup(db: Store, reviewer_id: int, backup: bool, *, by: int | None) -> Reviewer:
     """Mark a reviewer as a backup (texted, with the admins, about escalated replies) or not."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     return await _update_reviewer(
@@ -341,7 +336,7 @@ async def set_backup(db: Database, reviewer_id: int, backup: bool, *, by: int | 
     )
 
 
-async def reset_password(db: Database, reviewer_id: int, *, by: int | None) -> str:
+async def reset_password(db: Store, reviewer_id: int, *, by: int | None) -> str:
     """Give a reviewer a new generated password (returned once); their sessions end."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     password = generate_password()
@@ -359,7 +354,7 @@ async def reset_password(db: Database, reviewer_id: int, *, by: int | None) -> s
 
 
 async def set_quiet_hours(
-    db: Database, name: str, hours: tuple[str, str, str] | None, *, by: int | None = None
+    db: Store, name: str, hours: tuple[str, str, str] | None, *, by: int | None = None
 ) -> Reviewer:
     """Set a reviewer's quiet hours (start, end, time zone), or clear them with None."""
     reviewer = await find_reviewer(db, name)

@@ -19,7 +19,6 @@ from starlette.staticfiles import StaticFiles
 
 from . import event_delivery, jobs, review, review_clocks, sending_gate, understanding
 from .config import Settings
-from .db import Database
 from .drafting import DraftingService, build_drafter
 from .gateways import SmsGateway, build_gateway
 from .logs import RequestLog
@@ -27,6 +26,7 @@ from .metrics import Metrics
 from .paths import STATIC_DIR
 from .scheduler import build_scheduler
 from .sender import Sender
+from .store import SqliteStore, Store
 from .web import (
     api,
     audit_pages,
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 class State(TypedDict):
     settings: Settings
-    db: Database
+    db: Store
     scheduler: AsyncIOScheduler
     metrics: Metrics
     drafting: DraftingService
@@ -66,7 +66,7 @@ class State(TypedDict):
 
 async def healthz(request: Request) -> JSONResponse:
     """Whether the database answers, and at which schema version."""
-    db: Database = request.state.db
+    db: Store = request.state.db
     try:
         await db.fetchone("SELECT 1")
         version = await db.schema_version()
@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> Starlette:
         # closed in reverse: the scheduler stops, sends in flight are recorded, drafting
         # stops, the clients close, and the database closes last
         async with AsyncExitStack() as stack:
-            db = await Database.open(settings.database)
+            db = await SqliteStore.open(settings.database)
             stack.push_async_callback(db.close)
             await db.migrate()
             # the first start decides the gate's first status; later ones leave it alone

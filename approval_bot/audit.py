@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
-from .db import log_after_commit
 from .models import Actor, now_iso
+from .store import Reader, Row, Tx, log_after_commit
 
 GENESIS_HASH = "0" * 64
 
@@ -34,7 +31,7 @@ def canonical_metadata(metadata: Mapping[str, Any]) -> str:
     return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def row_hash(row: Mapping[str, Any] | sqlite3.Row) -> str:
+def row_hash(row: Mapping[str, Any] | Row) -> str:
     """SHA-256 over the canonical JSON of an audit row's fields, its prev_hash included."""
     fields = {
         "id": row["id"],
@@ -51,12 +48,12 @@ def row_hash(row: Mapping[str, Any] | sqlite3.Row) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record(conn: sqlite3.Connection, event: AuditEvent) -> int:
+def record(conn: Tx, event: AuditEvent) -> int:
     """Append `event` to the audit log inside the caller's write transaction; returns its id."""
     return record_many(conn, [event])[0]
 
 
-def record_many(conn: sqlite3.Connection, events: Sequence[AuditEvent]) -> list[int]:
+def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
     """Append `events` in order, chained as one `record` each would; returns their ids.
 
     The chain's head is read once and the rows inserted in one statement: a job that
@@ -134,7 +131,7 @@ class Verification:
         return f"audit log broken at row {self.broken_at}: {self.reason}"
 
 
-async def verify(conn: aiosqlite.Connection) -> Verification:
+async def verify(conn: Reader) -> Verification:
     """Walk the chain from the first row; report the first row that does not fit.
 
     This is a read-only operation. It finds an edited row (its hash no longer matches), a

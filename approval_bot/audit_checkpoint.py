@@ -8,12 +8,11 @@ no longer seen by a resumed walk; `approval-bot audit verify` walks from the sta
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from .audit import Verification
-from .db import Database, Priority
 from .models import now_iso
+from .store import Priority, Store, Tx
 
 
 @dataclass(frozen=True)
@@ -24,12 +23,12 @@ class Checkpoint:
     last_hash: str
 
 
-def load(conn: sqlite3.Connection) -> Checkpoint | None:
+def load(conn: Tx) -> Checkpoint | None:
     row = conn.execute("SELECT last_id, last_hash FROM audit_checkpoint WHERE id = 1").fetchone()
     return Checkpoint(int(row[0]), str(row[1])) if row else None
 
 
-def _record(conn: sqlite3.Connection, result: Verification) -> None:
+def _record(conn: Tx, result: Verification) -> None:
     if result.ok:
         conn.execute(
             """
@@ -54,7 +53,7 @@ def _record(conn: sqlite3.Connection, result: Verification) -> None:
         )
 
 
-async def record(db: Database, result: Verification) -> None:
+async def record(db: Store, result: Verification) -> None:
     """Move the checkpoint to the end of the intact rows `result` found from row 1.
 
     An intact chain moves it forward, never back; a break pulls it back to the row

@@ -9,13 +9,13 @@ reply, and so passes every send-time check there (pause, opt-out, and the sendin
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from . import message_templates, review, workflow
 from . import profile as business
 from .message_templates import Trigger
 from .models import Channel, Event, MessageType
+from .store import Tx
 
 WINDOW = timedelta(hours=24)  # at most one automatic reply per thread and trigger in this
 
@@ -24,9 +24,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def recently_sent(
-    conn: sqlite3.Connection, thread_id: str, trigger: Trigger, now: datetime
-) -> bool:
+def recently_sent(conn: Tx, thread_id: str, trigger: Trigger, now: datetime) -> bool:
     """Whether this thread got this trigger's automatic reply within WINDOW (one index lookup)."""
     row = conn.execute(
         """
@@ -39,7 +37,7 @@ def recently_sent(
 
 
 def queue_in(
-    conn: sqlite3.Connection,
+    conn: Tx,
     trigger: Trigger,
     *,
     thread_id: str,

@@ -9,13 +9,13 @@ inside their write transactions.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import audit
 from .models import Actor, ClaimEvent, iso, utcnow
+from .store import Tx
 
 # what "now" is for claims; tests set a clock of their own to let claims expire
 clock: Callable[[], datetime] = utcnow
@@ -54,7 +54,7 @@ class ClaimedByOther(Exception):
         self.claim = claim
 
 
-def live(conn: sqlite3.Connection, draft_id: str, now: datetime) -> Claim | None:
+def live(conn: Tx, draft_id: str, now: datetime) -> Claim | None:
     """The draft's claim if it is still live at `now`, else None."""
     row = conn.execute(
         """
@@ -71,9 +71,7 @@ def live(conn: sqlite3.Connection, draft_id: str, now: datetime) -> Claim | None
     )
 
 
-def _write(
-    conn: sqlite3.Connection, draft_id: str, reviewer_id: int, since: str, until: str
-) -> None:
+def _write(conn: Tx, draft_id: str, reviewer_id: int, since: str, until: str) -> None:
     conn.execute(
         """
         INSERT INTO draft_claims (draft_id, reviewer_id, claimed_at, expires_at)
@@ -88,7 +86,7 @@ def _write(
 
 
 def hold(
-    conn: sqlite3.Connection,
+    conn: Tx,
     draft_id: str,
     reviewer_id: int,
     now: datetime,
@@ -104,18 +102,18 @@ def hold(
     _write(conn, draft_id, reviewer_id, since or stamp(now), until)
 
 
-def carry(conn: sqlite3.Connection, claim: Claim, draft_id: str) -> None:
+def carry(conn: Tx, claim: Claim, draft_id: str) -> None:
     """The claimer's edit made a new version: the claim goes on, on that version."""
     _write(conn, draft_id, claim.reviewer_id, claim.claimed_at, claim.expires_at)
 
 
-def end(conn: sqlite3.Connection, draft_id: str) -> None:
+def end(conn: Tx, draft_id: str) -> None:
     """The draft's claim, live or expired, is over."""
     conn.execute("DELETE FROM draft_claims WHERE draft_id = ?", (draft_id,))
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Tx,
     event: ClaimEvent,
     draft_id: str,
     thread_id: str,
@@ -137,7 +135,7 @@ def record(
 
 
 def require_unclaimed(
-    conn: sqlite3.Connection,
+    conn: Tx,
     draft_id: str,
     thread_id: str,
     reviewer_id: int,

@@ -25,9 +25,9 @@ from . import (
 )
 from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
-from .db import SchemaTooNew, opened
 from .models import Role
 from .phones import InvalidPhone, parse_e164
+from .store import SchemaTooNew, opened
 
 
 class CommandFailed(Exception):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from . import audit, delivery, events, workflow
 from .models import now_iso
 from .sender import STATUS_EVENTS_PROVIDER
+from .store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def record(
     status: str,
     error_code: int | None,
     error_message: str | None,
-    conn: sqlite3.Connection,
+    conn: Tx,
 ) -> str:
     """Record one delivery status in the caller's transaction; says what became of it:
     applied, duplicate, stale or unknown (kept, for the sender to apply later)."""

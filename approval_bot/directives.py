@@ -6,16 +6,13 @@ Each change is one write transaction with its "Updated Directive" audit row.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
 from . import audit
-from .db import Database, Priority
 from .drafting.base import FaqEntry
 from .models import Actor, Role, now_iso
 from .phones import parse_address
+from .store import Priority, Reader, Store, Tx
 
 GLOBAL = "global"
 EVENT = "Updated Directive"
@@ -61,7 +58,7 @@ def _audit(scope: str, actor_id: int | None, metadata: dict[str, object]) -> aud
     )
 
 
-async def set_directive(db: Database, scope: str, body: str, actor_id: int | None) -> None:
+async def set_directive(db: Store, scope: str, body: str, actor_id: int | None) -> None:
     """Replace the directive of `scope`; an empty body clears it."""
     check_scope(scope)
     await db.write(
@@ -69,7 +66,7 @@ async def set_directive(db: Database, scope: str, body: str, actor_id: int | Non
     )
 
 
-def _set_directive(conn: sqlite3.Connection, scope: str, body: str, actor_id: int | None) -> None:
+def _set_directive(conn: Tx, scope: str, body: str, actor_id: int | None) -> None:
     body = body.strip()
     old = conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)).fetchone()
     conn.execute(
@@ -102,7 +99,7 @@ def _faq_entry(keywords: tuple[str, ...], answer: str) -> tuple[tuple[str, ...],
 
 
 async def add_faq(
-    db: Database, keywords: tuple[str, ...], answer: str, actor_id: int | None, scope: str = GLOBAL
+    db: Store, keywords: tuple[str, ...], answer: str, actor_id: int | None, scope: str = GLOBAL
 ) -> int:
     """Add an FAQ entry (keywords → answer); returns its id."""
     check_scope(scope)
@@ -114,7 +111,7 @@ async def add_faq(
 
 
 def add_faq_now(
-    conn: sqlite3.Connection,
+    conn: Tx,
     scope: str,
     keywords: tuple[str, ...],
     answer: str,
@@ -147,12 +144,12 @@ def add_faq_now(
     return entry_id
 
 
-async def remove_faq(db: Database, entry_id: int, actor_id: int | None) -> None:
+async def remove_faq(db: Store, entry_id: int, actor_id: int | None) -> None:
     """Delete an FAQ entry; InvalidGuidance when there is none with that id."""
     await db.write(lambda conn: _remove_faq(conn, entry_id, actor_id), priority=Priority.DECISION)
 
 
-def _remove_faq(conn: sqlite3.Connection, entry_id: int, actor_id: int | None) -> None:
+def _remove_faq(conn: Tx, entry_id: int, actor_id: int | None) -> None:
     row = conn.execute(
         "SELECT scope, keywords, answer FROM faq_entries WHERE id = ?", (entry_id,)
     ).fetchone()
@@ -176,7 +173,7 @@ def _remove_faq(conn: sqlite3.Connection, entry_id: int, actor_id: int | None) -
 
 
 async def replace_guidance(
-    db: Database,
+    db: Store,
     scope: str,
     actor_id: int | None,
     *,
@@ -190,7 +187,7 @@ async def replace_guidance(
     check_scope(scope)
     entries = [_faq_entry(keywords, answer) for keywords, answer in faq or []]
 
-    def body(conn: sqlite3.Connection) -> None:
+    def body(conn: Tx) -> None:
         if directive is not None:
             _set_directive(conn, scope, directive, actor_id)
         if faq is not None:
@@ -214,7 +211,7 @@ class Guidance:
     faq: tuple[FaqEntry, ...]
 
 
-async def load_guidance(conn: aiosqlite.Connection, thread_id: str | None) -> Guidance:
+async def load_guidance(conn: Reader, thread_id: str | None) -> Guidance:
     """The global guidance, then the thread's own. This is a read-only operation."""
     scopes = (GLOBAL,) if thread_id is None else (GLOBAL, thread_id)
     marks = ", ".join("?" for _ in scopes)
@@ -239,7 +236,7 @@ async def load_guidance(conn: aiosqlite.Connection, thread_id: str | None) -> Gu
     return Guidance(directives, faq)
 
 
-async def list_faq(db: Database) -> list[tuple[int, str, tuple[str, ...], str]]:
+async def list_faq(db: Store) -> list[tuple[int, str, tuple[str, ...], str]]:
     """Every FAQ entry as (id, scope, keywords, answer). This is a read-only operation."""
     rows = await db.fetchall("SELECT id, scope, keywords, answer FROM faq_entries ORDER BY id")
     return [(r["id"], r["scope"], tuple(json.loads(r["keywords"])), r["answer"]) for r in rows]

@@ -7,11 +7,10 @@ in bounded batches, so issuing a code stays a point lookup however long the hist
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from .db import Database, Priority
 from .models import MessageStatus
+from .store import Priority, Store, Tx
 
 # a closed draft's code is not handed out again for this long, so old texts stay unambiguous
 CODE_QUIET_PERIOD = timedelta(days=30)
@@ -38,7 +37,7 @@ def quiet_since(now: datetime | None = None) -> str:
     return (moment - CODE_QUIET_PERIOD).isoformat(timespec="microseconds")
 
 
-def prune_batch(conn: sqlite3.Connection, since: str) -> int:
+def prune_batch(conn: Tx, since: str) -> int:
     """Delete up to PRUNE_BATCH codes of closed drafts issued before `since`; how many."""
     cursor = conn.execute(
         f"""
@@ -54,7 +53,7 @@ def prune_batch(conn: sqlite3.Connection, since: str) -> int:
     return cursor.rowcount
 
 
-async def prune_codes(db: Database) -> int:
+async def prune_codes(db: Store) -> int:
     """Prune every code past its use, one short transaction per batch; returns how many."""
     since, pruned = quiet_since(), 0
     while True:

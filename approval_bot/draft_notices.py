@@ -6,20 +6,19 @@ never mixed into customer threads and never wait for approval themselves.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from . import claims
-from .db import Database, Priority
 from .draft_codes import CODE_QUIET_PERIOD, LIVE, TAKEN_SQL, quiet_since
 from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
 from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
 from .sms_text import draft_notification, holder_notification, opt_out_request_notification
+from .store import Priority, Store, Tx
 
 # tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
 CODE_TRIES = 32
@@ -29,13 +28,11 @@ class NoFreeCode(Exception):
     """Every candidate drawn was taken: nearly all codes are open or in their quiet period."""
 
 
-def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[Any]:
+def _rows(conn: Tx, sql: str, *params: Any) -> list[Any]:
     return list(conn.execute(sql, params).fetchall())
 
 
-def issue_code(
-    conn: sqlite3.Connection, message_id: str, draw: Callable[[], str] = draw_code
-) -> str:
+def issue_code(conn: Tx, message_id: str, draw: Callable[[], str] = draw_code) -> str:
     """Bind a new code to a draft version, inside the caller's write transaction.
 
     Each candidate is one index lookup; a taken one is drawn again, CODE_TRIES times.
@@ -64,7 +61,7 @@ def quiet_now(reviewer: Any, moment: datetime) -> bool:
     return hours.contains(moment)
 
 
-def _texted_reviewers(conn: sqlite3.Connection) -> list[Any]:
+def _texted_reviewers(conn: Tx) -> list[Any]:
     """The reviewers who take texts about drafts (quiet hours aside)."""
     return _rows(
         conn,
@@ -75,7 +72,7 @@ def _texted_reviewers(conn: sqlite3.Connection) -> list[Any]:
     )
 
 
-def _queue(conn: sqlite3.Connection, reviewers: list[Any], message_id: str, text: str) -> None:
+def _queue(conn: Tx, reviewers: list[Any], message_id: str, text: str) -> None:
     """Queue `text` about a message to each reviewer; HELD for those in their quiet hours."""
     now = datetime.now(UTC)
     for reviewer in reviewers:
@@ -89,7 +86,7 @@ def _queue(conn: sqlite3.Connection, reviewers: list[Any], message_id: str, text
         )
 
 
-def announce(conn: sqlite3.Connection, draft_id: str) -> str:
+def announce(conn: Tx, draft_id: str) -> str:
     """Give a new pending draft its code and queue a text to every reviewer who wants one.
 
     Reviewers in their quiet hours get theirs HELD, for the digest when the hours end.
@@ -119,7 +116,7 @@ def announce(conn: sqlite3.Connection, draft_id: str) -> str:
     return code
 
 
-def announce_opt_out_request(conn: sqlite3.Connection, message_id: str) -> str:
+def announce_opt_out_request(conn: Tx, message_id: str) -> str:
     """Give a text held as an opt-out in plain words a code and tell every reviewer who
     takes texts, so OPTOUT CODE or KEEP CODE answers it; returns the code.
 
@@ -135,7 +132,7 @@ def announce_opt_out_request(conn: sqlite3.Connection, message_id: str) -> str:
     return code
 
 
-def queue_answer(conn: sqlite3.Connection, reviewer_id: int, text: str) -> None:
+def queue_answer(conn: Tx, reviewer_id: int, text: str) -> None:
     """Queue the answer to a reviewer's command: it goes at once, quiet hours or not."""
     conn.execute(
         """
@@ -156,7 +153,7 @@ def reachable(reviewer: Any) -> bool:
     )
 
 
-async def send_digests(db: Database) -> int:
+async def send_digests(db: Store) -> int:
     """Fold each reachable reviewer's held texts into one digest, once their quiet hours end.
 
     The digest names the drafts still waiting; held texts about drafts decided meanwhile,
@@ -178,7 +175,7 @@ async def send_digests(db: Database) -> int:
     return queued
 
 
-def _fold_held(reviewer_id: int, conn: sqlite3.Connection) -> bool:
+def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     """Fold a reviewer's held texts into one digest; whether a digest was queued."""
     held = _rows(
         conn,
@@ -223,7 +220,7 @@ def _fold_held(reviewer_id: int, conn: sqlite3.Connection) -> bool:
     return digest_id is not None
 
 
-def tell_holder(conn: sqlite3.Connection, reviewer_id: int, customer: str, text: str) -> None:
+def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
     """Text a reviewer that a customer wrote on the thread they hold (when they take texts).
 
     Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.

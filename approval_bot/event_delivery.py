@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import random
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,10 +31,10 @@ from standardwebhooks.webhooks import Webhook
 
 from . import events, logs, webhooks
 from .config import Settings
-from .db import Database, Priority
 from .metrics import Metrics
 from .models import iso, utcnow
 from .retry import RetryPolicy
+from .store import Priority, Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ _DUE = """
 """
 
 
-def claim(conn: sqlite3.Connection, now: datetime, room: int) -> list[Claimed]:
+def claim(conn: Tx, now: datetime, room: int) -> list[Claimed]:
     """Claim up to `room` due deliveries, each with its signed-to-be body."""
     now_text = iso(now)
     rows = conn.execute(
@@ -146,7 +145,7 @@ def claim(conn: sqlite3.Connection, now: datetime, room: int) -> list[Claimed]:
     return claimed
 
 
-def release_claims(conn: sqlite3.Connection) -> int:
+def release_claims(conn: Tx) -> int:
     """Free every claim: what was in flight when the last process died goes out again."""
     cursor = conn.execute(
         """
@@ -158,7 +157,7 @@ def release_claims(conn: sqlite3.Connection) -> int:
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Tx,
     work: Claimed,
     outcome: Outcome,
     now: datetime,
@@ -196,7 +195,7 @@ def record(
 
 
 def settle(
-    conn: sqlite3.Connection,
+    conn: Tx,
     finished: list[Attempt],
     now: datetime,
     room: int,
@@ -241,7 +240,7 @@ class Deliverer:
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         settings: Settings,
         *,
         metrics: Metrics | None = None,
@@ -458,7 +457,7 @@ def _results(done: set[asyncio.Task[Attempt | None]]) -> list[Attempt]:
     return [attempt for task in done if (attempt := task.result()) is not None]
 
 
-def prune_batch(conn: sqlite3.Connection, before: str) -> int:
+def prune_batch(conn: Tx, before: str) -> int:
     """Delete up to RETENTION_BATCH events older than `before` that every subscription got."""
     cursor = conn.execute(
         """
@@ -475,7 +474,7 @@ def prune_batch(conn: sqlite3.Connection, before: str) -> int:
     return cursor.rowcount
 
 
-async def prune_events(db: Database, retention_days: float) -> int:
+async def prune_events(db: Store, retention_days: float) -> int:
     """Delete delivered events older than `retention_days`, in batches; how many.
 
     An event some subscription has not received (failed, or still pending) is kept until
@@ -490,7 +489,7 @@ async def prune_events(db: Database, retention_days: float) -> int:
             return total
 
 
-def register_retention(scheduler: AsyncIOScheduler, db: Database, settings: Settings) -> None:
+def register_retention(scheduler: AsyncIOScheduler, db: Store, settings: Settings) -> None:
     scheduler.add_job(
         prune_events,
         "interval",

@@ -10,7 +10,6 @@ a new type is one schema file and one call.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,8 +18,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .db import call_after_commit
 from .models import now_iso
+from .store import Tx, call_after_commit
 
 WILDCARD = "*"
 _correlation: ContextVar[str | None] = ContextVar("correlation", default=None)
@@ -91,7 +90,7 @@ def correlation(correlation_id: str | None) -> Iterator[None]:
         _correlation.reset(token)
 
 
-def thread_correlation(conn: sqlite3.Connection, thread_id: str) -> str | None:
+def thread_correlation(conn: Tx, thread_id: str) -> str | None:
     """The correlation id of the thread's latest customer message: what its chain answers."""
     row = conn.execute(
         """
@@ -109,7 +108,7 @@ def _wants(event_types: str, event_type: str) -> bool:
 
 
 def emit(
-    conn: sqlite3.Connection,
+    conn: Tx,
     event_type: str,
     *,
     thread_id: str | None,
@@ -174,7 +173,7 @@ def envelope(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def reviewer(conn: sqlite3.Connection, reviewer_id: int | None) -> dict[str, Any] | None:
+def reviewer(conn: Tx, reviewer_id: int | None) -> dict[str, Any] | None:
     """A reviewer as events name them: id and name, never their password hash."""
     if reviewer_id is None:
         return None

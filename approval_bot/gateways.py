@@ -18,10 +18,10 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from .config import Settings
-from .db import Database, Priority
 from .models import now_iso
 from .phones import WHATSAPP_PREFIX
 from .retry import Outcome, TransportFailure, classify
+from .store import Priority, Store
 from .twilio_list import older_than
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class TwilioGateway:
 class SandboxGateway:
     """No network: what it "sends" is written to `sandbox_messages` for the phone simulator."""
 
-    def __init__(self, db: Database, from_address: str = SANDBOX_FROM) -> None:
+    def __init__(self, db: Store, from_address: str = SANDBOX_FROM) -> None:
         self._db = db
         self._from = from_address
 
@@ -258,7 +258,7 @@ class SandboxGateway:
         return None
 
 
-def build_gateway(settings: Settings, db: Database) -> SmsGateway:
+def build_gateway(settings: Settings, db: Store) -> SmsGateway:
     """Twilio when credentials are set, the sandbox otherwise."""
     if settings.sandbox:
         return SandboxGateway(db)

@@ -8,7 +8,6 @@ happens later, after the webhook has answered.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 from . import audit, auto_replies, draft_notices, events, review, workflow, worklists
 from . import conversation_rules as rules
 from .conversation_rules import BOOKING_INTENT
-from .db import Database, Priority
 from .keywords import Keyword, detect
 from .message_templates import Trigger
 from .models import (
@@ -33,6 +31,7 @@ from .models import (
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
+from .store import Priority, Store, Tx
 from .understanding import Understanding, understand
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -153,7 +152,7 @@ class Received:
         return self.outcome is Outcome.STORED
 
 
-def _first_time(conn: sqlite3.Connection, provider: str, event_id: str) -> bool:
+def _first_time(conn: Tx, provider: str, event_id: str) -> bool:
     cursor = conn.execute(
         """
         INSERT INTO webhook_events (provider, event_id, received_at) VALUES (?, ?, ?)
@@ -164,11 +163,11 @@ def _first_time(conn: sqlite3.Connection, provider: str, event_id: str) -> bool:
     return cursor.rowcount == 1
 
 
-def _one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Any:
+def _one(conn: Tx, sql: str, params: tuple[Any, ...]) -> Any:
     return conn.execute(sql, params).fetchone()
 
 
-def _reviewer(conn: sqlite3.Connection, address: str) -> int | None:
+def _reviewer(conn: Tx, address: str) -> int | None:
     """The reviewer, active or disabled, whose phone this is: their texts are never a customer's."""
     number = address.removeprefix(WHATSAPP_PREFIX)  # already checked by the parser
     row = _one(conn, "SELECT id FROM reviewers WHERE phone = ?", (number,))
@@ -191,9 +190,7 @@ class _Controls:
 ENDED_STATES = (ConversationState.ARCHIVED, ConversationState.CLOSED)
 
 
-def start_next_contact(
-    conn: sqlite3.Connection, thread_id: str, previous: ConversationState
-) -> None:
+def start_next_contact(conn: Tx, thread_id: str, previous: ConversationState) -> None:
     """A text on an ARCHIVED or CLOSED conversation: the next contact with this customer.
 
     The one place a contact ends and the next begins (the contact lifecycle extends it).
@@ -209,7 +206,7 @@ def start_next_contact(
     workflow.start_contact(conn, thread_id, datetime.now(UTC))
 
 
-def _touch_conversation(conn: sqlite3.Connection, thread_id: str, channel: Channel) -> _Controls:
+def _touch_conversation(conn: Tx, thread_id: str, channel: Channel) -> _Controls:
     """Open the thread's conversation, or start the next contact of an ended one; returns
     its controls."""
     row = _one(
@@ -256,7 +253,7 @@ def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] 
 
 
 def handle_reviewer_text(
-    conn: sqlite3.Connection, reviewer_id: int, sms: InboundSms, keyword: Keyword | None
+    conn: Tx, reviewer_id: int, sms: InboundSms, keyword: Keyword | None
 ) -> None:
     """A text from a reviewer's phone: recorded, and never treated as a customer's.
 
@@ -291,7 +288,7 @@ def handle_reviewer_text(
 
 
 def _store(
-    conn: sqlite3.Connection,
+    conn: Tx,
     sms: InboundSms,
     event: Event,
     metadata: Mapping[str, Any],
@@ -315,7 +312,7 @@ def _store(
 
 
 async def receive_sms(
-    db: Database,
+    db: Store,
     sms: InboundSms,
     zone: ZoneInfo = UTC_ZONE,
     *,
@@ -348,7 +345,7 @@ async def receive_sms(
 
 
 def _receive_sms(
-    conn: sqlite3.Connection,
+    conn: Tx,
     sms: InboundSms,
     keyword: Keyword | None,
     override_seconds: float,
@@ -360,7 +357,7 @@ def _receive_sms(
 
 
 def _route_sms(
-    conn: sqlite3.Connection,
+    conn: Tx,
     sms: InboundSms,
     keyword: Keyword | None,
     override_seconds: float,
@@ -434,7 +431,7 @@ def _route_sms(
     return Received(Outcome.STORED, thread, message_id)
 
 
-def _booking_asked(conn: sqlite3.Connection, thread_id: str, controls: _Controls) -> bool:
+def _booking_asked(conn: Tx, thread_id: str, controls: _Controls) -> bool:
     """Whether the customer's previous text in this contact asked to book."""
     if controls.new_contact:
         return False
@@ -452,7 +449,7 @@ def _booking_asked(conn: sqlite3.Connection, thread_id: str, controls: _Controls
 
 
 def _receive_understood(
-    conn: sqlite3.Connection,
+    conn: Tx,
     sms: InboundSms,
     controls: _Controls,
     understood: Understanding,
@@ -537,7 +534,7 @@ def _receive_understood(
     return Received(Outcome.STORED, thread, message_id, appointment=moved)
 
 
-def _skip(conn: sqlite3.Connection, message_id: str, reason: str) -> None:
+def _skip(conn: Tx, message_id: str, reason: str) -> None:
     """A message nothing is drafted for: a human sees it, with the reason."""
     workflow.change_status(
         conn,
@@ -556,7 +553,7 @@ class CallReceived:
     wants_draft: bool = False
 
 
-async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
+async def receive_missed_call(db: Store, call: InboundCall) -> CallReceived:
     """Record a missed call on the caller's thread; say whether it asks for a text-back draft.
 
     A call within MISSED_CALL_WINDOW of an earlier one from the same number asks for none,
@@ -566,12 +563,12 @@ async def receive_missed_call(db: Database, call: InboundCall) -> CallReceived:
     return await db.write(lambda conn: _receive_missed_call(conn, call), priority=Priority.BULK)
 
 
-def _receive_missed_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
+def _receive_missed_call(conn: Tx, call: InboundCall) -> CallReceived:
     with events.correlation(call.call_sid):
         return _record_call(conn, call)
 
 
-def _record_call(conn: sqlite3.Connection, call: InboundCall) -> CallReceived:
+def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     if not _first_time(conn, VOICE_PROVIDER, call.call_sid):
         return CallReceived(duplicate=True)
     reviewer_id = _reviewer(conn, call.caller)

@@ -4,7 +4,6 @@ ladder, and prune spent codes and idempotency keys."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -12,11 +11,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import draft_notices, ladder, review, workflow
 from .config import Settings
-from .db import Database, Priority
 from .draft_codes import prune_codes
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
 from .scheduler import wake_sender
+from .store import Priority, Store, Tx
 
 ARCHIVE_JOB_ID = "archive-idle-conversations"
 RECOVERY_JOB_ID = "draft-recovery"
@@ -31,7 +30,7 @@ LADDER_JOB_ID = "review-deadline-ladder"
 LADDER_EVERY = timedelta(minutes=1)
 
 
-async def archive_idle(db: Database, after_hours: float) -> int:
+async def archive_idle(db: Store, after_hours: float) -> int:
     """Archive ACTIVE conversations idle for `after_hours`; returns how many."""
     cutoff = (datetime.now(UTC) - timedelta(hours=after_hours)).isoformat(timespec="microseconds")
     rows = await db.fetchall(
@@ -46,7 +45,7 @@ async def archive_idle(db: Database, after_hours: float) -> int:
     return archived
 
 
-def _archive(thread_id: str, cutoff: str, after_hours: float, conn: sqlite3.Connection) -> bool:
+def _archive(thread_id: str, cutoff: str, after_hours: float, conn: Tx) -> bool:
     """Archive one conversation if it is still ACTIVE and idle; whether it was."""
     now = conn.execute(
         "SELECT state, last_activity_at FROM conversations WHERE thread_id = ?",
@@ -68,7 +67,7 @@ def _archive(thread_id: str, cutoff: str, after_hours: float, conn: sqlite3.Conn
     return True
 
 
-async def recover_undrafted(db: Database, drafting: DraftingService) -> int:
+async def recover_undrafted(db: Store, drafting: DraftingService) -> int:
     """Ask for drafts of threads with messages or missed calls still waiting; returns how many.
 
     After a crash between storing and drafting these would wait forever; a thread already
@@ -86,20 +85,20 @@ async def recover_undrafted(db: Database, drafting: DraftingService) -> int:
     return len(rows)
 
 
-async def digest_held_texts(db: Database, scheduler: AsyncIOScheduler) -> None:
+async def digest_held_texts(db: Store, scheduler: AsyncIOScheduler) -> None:
     """Send reviewers whose quiet hours ended one digest of the drafts that waited."""
     if await draft_notices.send_digests(db):
         wake_sender(scheduler)
 
 
-async def climb_ladder(db: Database, scheduler: AsyncIOScheduler) -> None:
+async def climb_ladder(db: Store, scheduler: AsyncIOScheduler) -> None:
     """Take the review-deadline steps that are due; wake the sender for the texts queued."""
     if (await ladder.run_pass(db)).texts:
         wake_sender(scheduler)
 
 
 def register(
-    scheduler: AsyncIOScheduler, db: Database, settings: Settings, drafting: DraftingService
+    scheduler: AsyncIOScheduler, db: Store, settings: Settings, drafting: DraftingService
 ) -> None:
     """Add the jobs; recovery also runs at once, for what the last run left behind."""
     scheduler.add_job(

@@ -9,7 +9,6 @@ between batches.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,11 +16,11 @@ from functools import partial
 from typing import Any
 
 from . import audit, auto_replies, message_templates, review_clocks, sending_gate
-from .db import Database, Priority
 from .draft_notices import quiet_now, reachable
 from .message_templates import Trigger
 from .models import MessageStatus, SlaEvent, SlaStep, now_iso
 from .sms_text import escalation_notification, reminder_notification
+from .store import Priority, Store, Tx
 
 BATCH = 500
 
@@ -46,7 +45,7 @@ class PassResult:
         return cls({step: 0 for step in _EVENTS})
 
 
-async def run_pass(db: Database, now: datetime | None = None) -> PassResult:
+async def run_pass(db: Store, now: datetime | None = None) -> PassResult:
     """Take every step due at `now` (default: the current time)."""
     moment = now or datetime.now(UTC)
     result = PassResult.empty()
@@ -92,7 +91,7 @@ class _Batch:
         return True
 
 
-def _climb(now: datetime, result: PassResult, conn: sqlite3.Connection) -> int:
+def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
     """One batch of due clocks, each one step up (or closed); returns how many were due."""
     policy = review_clocks.load_policy(conn)
     due = conn.execute(_DUE, (now.isoformat(timespec="microseconds"), BATCH)).fetchall()
@@ -128,7 +127,7 @@ def _climb(now: datetime, result: PassResult, conn: sqlite3.Connection) -> int:
     return len(due)
 
 
-def _told(conn: sqlite3.Connection, draft_ids: list[str]) -> dict[str, list[int]]:
+def _told(conn: Tx, draft_ids: list[str]) -> dict[str, list[int]]:
     """The reviewers each draft's notice went to (one index lookup per draft)."""
     told: dict[str, list[int]] = {draft_id: [] for draft_id in draft_ids}
     for first in range(0, len(draft_ids), 100):
@@ -146,7 +145,7 @@ def _told(conn: sqlite3.Connection, draft_ids: list[str]) -> dict[str, list[int]
 
 
 def _step(
-    conn: sqlite3.Connection,
+    conn: Tx,
     policy: review_clocks.Policy,
     batch: _Batch,
     clock: Any,
@@ -202,7 +201,7 @@ def _step(
     )
 
 
-def _holding(conn: sqlite3.Connection, clock: Any, now: datetime) -> tuple[str | None, str]:
+def _holding(conn: Tx, clock: Any, now: datetime) -> tuple[str | None, str]:
     """Queue the pre-approved holding reply, once per contact; (its id or None, why)."""
     controls = conn.execute(
         """

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from enum import StrEnum
 from typing import Any
 
 from . import audit
-from .db import Database, Priority
 from .models import Actor, Role, now_iso
 from .profile import Profile
+from .store import Priority, Store, Tx
 
 MAX_BODY = 1600  # Twilio's limit for one message body
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -237,19 +236,19 @@ _SELECT = """
 """
 
 
-def get(conn: sqlite3.Connection, key: str) -> Template | None:
+def get(conn: Tx, key: str) -> Template | None:
     """One template by key, inside a transaction or on a plain connection."""
     row = conn.execute(_SELECT + " WHERE templates.key = ?", (key,)).fetchone()
     return Template.from_row(row) if row is not None else None
 
 
-async def list_all(db: Database) -> list[Template]:
+async def list_all(db: Store) -> list[Template]:
     """Every template, by key (a handful of rows)."""
     rows = await db.fetchall(_SELECT + " ORDER BY templates.key")
     return [Template.from_row(row) for row in rows]
 
 
-async def fetch(db: Database, key: str) -> Template | None:
+async def fetch(db: Store, key: str) -> Template | None:
     row = await db.fetchone(_SELECT + " WHERE templates.key = ?", (key,))
     return Template.from_row(row) if row is not None else None
 
@@ -264,9 +263,7 @@ class Change:
     pre_approved: bool | None = None  # None: leave it (an edit clears it all the same)
 
 
-async def save(
-    db: Database, key: str, change: Change, actor_id: int | None, role: Role
-) -> Template:
+async def save(db: Store, key: str, change: Change, actor_id: int | None, role: Role) -> Template:
     """Create or change a template, audited; an edited body loses its pre-approval.
 
     Raises InvalidTemplate (nothing saved), NotAdmin when a non-admin asks to change the
@@ -281,7 +278,7 @@ async def save(
 
 
 def save_in(
-    conn: sqlite3.Connection,
+    conn: Tx,
     key: str,
     change: Change,
     variables: list[str],
@@ -373,14 +370,12 @@ def save_in(
     return new
 
 
-async def pre_approve(
-    db: Database, key: str, approved: bool, actor_id: int, role: Role
-) -> Template:
+async def pre_approve(db: Store, key: str, approved: bool, actor_id: int, role: Role) -> Template:
     """Pre-approve a trigger's template as it stands (or withdraw it); admins only."""
     if role is not Role.ADMIN:
         raise NotAdmin(ADMINS_ONLY)
 
-    def change(conn: sqlite3.Connection) -> Template:
+    def change(conn: Tx) -> Template:
         old = get(conn, key)
         if old is None:
             raise UnknownTemplate(f"no template {key!r}")
@@ -402,7 +397,7 @@ class PreApproval:
     body_hash: str
 
 
-def pre_approval(conn: sqlite3.Connection, trigger: Trigger, channel: str) -> PreApproval | None:
+def pre_approval(conn: Tx, trigger: Trigger, channel: str) -> PreApproval | None:
     """The trigger's template when it is pre-approved for this body and usable on `channel`."""
     template = get(conn, TRIGGER_KEYS[trigger])
     if template is None or not template.pre_approved or template.content_sid is not None:

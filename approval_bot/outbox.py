@@ -7,12 +7,12 @@ Their status changes are audited like every other.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 from . import audit
+from .store import Tx
 from .workflow import Conflict, TransitionRefused, UnknownRecord
 
 
@@ -57,7 +57,7 @@ _FIELDS = frozenset(
 
 
 def change_notification_status(
-    conn: sqlite3.Connection,
+    conn: Tx,
     notification_id: int,
     *,
     expected: NotificationStatus,

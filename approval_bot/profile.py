@@ -10,13 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sqlite3
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiosqlite
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,9 +27,9 @@ from pydantic import (
 )
 
 from . import audit
-from .db import Database, Priority
 from .models import Actor, now_iso
 from .phones import InvalidPhone, parse_e164
+from .store import Priority, Reader, Store, Tx
 
 EVENT = "Updated Business Profile"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
@@ -210,7 +208,7 @@ def document(profile: Profile) -> dict[str, Any]:
     return shown
 
 
-def save(conn: sqlite3.Connection, profile: Profile, actor_id: int | None) -> None:
+def save(conn: Tx, profile: Profile, actor_id: int | None) -> None:
     """Store `profile` (the one funnel for every change) with its audit row."""
     new = document(profile)
     old = conn.execute("SELECT document FROM business_profile WHERE id = 1").fetchone()
@@ -242,22 +240,22 @@ def _from_row(row: Any | None) -> Profile | None:
 _SELECT = "SELECT document FROM business_profile WHERE id = 1"
 
 
-def load_now(conn: sqlite3.Connection) -> Profile | None:
+def load_now(conn: Tx) -> Profile | None:
     """The stored profile inside a write transaction, or None."""
     return _from_row(conn.execute(_SELECT).fetchone())
 
 
-async def load(conn: aiosqlite.Connection) -> Profile | None:
+async def load(conn: Reader) -> Profile | None:
     """The stored profile on a reader connection, or None. This is a read-only operation."""
     rows = list(await conn.execute_fetchall(_SELECT))
     return _from_row(rows[0] if rows else None)
 
 
-async def put(db: Database, profile: Profile, actor_id: int | None) -> None:
+async def put(db: Store, profile: Profile, actor_id: int | None) -> None:
     """Replace the business profile, audited; what the API, the page and the CLI call."""
     await db.write(lambda conn: save(conn, profile, actor_id), priority=Priority.DECISION)
 
 
-async def get(db: Database) -> Profile | None:
+async def get(db: Store) -> Profile | None:
     """The stored profile, or None. This is a read-only operation."""
     return _from_row(await db.fetchone(_SELECT))

@@ -12,12 +12,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from . import claims, review_clocks, worklists
-from .db import Database
 from .models import MessageStatus
 from .sms_text import count_segments
+from .store import Reader, Row, Store
 
 PAGE_SIZE = 50
 # the queue's cards are large (five forms each); a reviewer works from the top anyway
@@ -28,8 +26,8 @@ RECENT_CUSTOMER_MESSAGES = 3
 S = MessageStatus
 
 
-def _dict(row: sqlite3.Row) -> dict[str, Any]:
-    return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict
+def _dict(row: Row) -> dict[str, Any]:
+    return {key: row[key] for key in row.keys()}  # noqa: SIM118 - Row is not a dict
 
 
 def _json_list(text: str | None) -> list[Any]:
@@ -59,14 +57,15 @@ def _understanding(text: str | None) -> dict[str, Any] | None:
     return None if text is None else _json_dict(text)
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+async def _all(conn: Reader, sql: str, params: Any = ()) -> list[Row]:
     async with conn.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> sqlite3.Row | None:
+async def _one(conn: Reader, sql: str, params: Any = ()) -> sqlite3.Row | None:
     async with conn.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+        row: sqlite3.Row | None = await cursor.fetchone()
+        return row
 
 
 @dataclass
@@ -93,7 +92,7 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 
 async def _recent_customer_messages(
-    conn: aiosqlite.Connection, thread_ids: list[str]
+    conn: Reader, thread_ids: list[str]
 ) -> dict[str, list[dict[str, Any]]]:
     """The last few customer messages of each thread, oldest first, in one round trip."""
     threads = list(dict.fromkeys(thread_ids))
@@ -152,7 +151,7 @@ _CLOCK_JOIN = """
 """
 
 
-async def _claims(conn: aiosqlite.Connection, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def _claims(conn: Reader, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The live claims on these drafts: who works on each, until when."""
     if not draft_ids:
         return {}
@@ -179,13 +178,13 @@ async def _claims(conn: aiosqlite.Connection, draft_ids: list[str]) -> dict[str,
     }
 
 
-async def claims_on(db: Database, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def claims_on(db: Store, draft_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The live claims on these drafts, by draft id (none for a draft not claimed)."""
     async with db.snapshot() as conn:
         return await _claims(conn, draft_ids)
 
 
-async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+async def _cards(conn: Reader, rows: list[Row]) -> list[dict[str, Any]]:
     recent = await _recent_customer_messages(conn, [row["thread_id"] for row in rows])
     pending = [row["id"] for row in rows if row["status"] == S.DRAFT_PENDING_APPROVAL]
     held = await _claims(conn, pending)
@@ -205,7 +204,7 @@ async def _cards(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[di
     return cards
 
 
-async def queue(db: Database, after: str | None = None, limit: int | None = None) -> Page:
+async def queue(db: Store, after: str | None = None, limit: int | None = None) -> Page:
     """Replies pending approval by urgency (overdue first, then by when their next step
     is due), each with its thread's state and last texts."""
     limit = limit or QUEUE_PAGE_SIZE
@@ -252,7 +251,7 @@ async def queue(db: Database, after: str | None = None, limit: int | None = None
     return Page(cards, next_cursor, {"total": total["n"] if total else 0, "newest": watermark})
 
 
-async def card(db: Database, draft_id: str) -> dict[str, Any] | None:
+async def card(db: Store, draft_id: str) -> dict[str, Any] | None:
     """One queue card, whatever the reply's status now; None when there is no such reply."""
     async with db.snapshot() as conn:
         row = await _one(
@@ -286,7 +285,7 @@ class Outcome:
         return f"{self.event} by {self.actor}{where} at {self.timestamp[:19].replace('T', ' ')}"
 
 
-async def outcomes(db: Database, draft_ids: list[str]) -> list[Outcome]:
+async def outcomes(db: Store, draft_ids: list[str]) -> list[Outcome]:
     """For each of `draft_ids` no longer pending: its status, and the last human decision on
     it (or, with none, the last change) and its author."""
     if not draft_ids:
@@ -332,7 +331,7 @@ async def outcomes(db: Database, draft_ids: list[str]) -> list[Outcome]:
     return result
 
 
-async def pending_after(db: Database, after: str, limit: int = 20) -> list[tuple[str, str]]:
+async def pending_after(db: Store, after: str, limit: int = 20) -> list[tuple[str, str]]:
     """Replies pending approval that arrived after the cursor, oldest first: (id, cursor)."""
     cursor = decode_cursor(after) or ("", "")
     rows = await db.fetchall(
@@ -347,7 +346,7 @@ async def pending_after(db: Database, after: str, limit: int = 20) -> list[tuple
     return [(row["id"], encode_cursor(row["timestamp"], row["id"])) for row in rows]
 
 
-async def awaiting_draft(db: Database, limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
+async def awaiting_draft(db: Store, limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
     """Customer texts stored and waiting for their draft (the Queue's own to-do), oldest first.
 
     Normally drafted within a second; after a crash the recovery job drafts them.
@@ -363,7 +362,7 @@ async def awaiting_draft(db: Database, limit: int = PAGE_SIZE) -> list[dict[str,
     return [_dict(row) for row in rows]
 
 
-async def needs_review(db: Database, after: str | None = None, limit: int | None = None) -> Page:
+async def needs_review(db: Store, after: str | None = None, limit: int | None = None) -> Page:
     """Customer messages waiting for a human-written reply (no open or sent reply since, not
     dismissed), each with who holds its thread."""
     limit = limit or PAGE_SIZE
@@ -409,7 +408,7 @@ async def needs_review(db: Database, after: str | None = None, limit: int | None
 
 
 async def threads_needing_attention(
-    db: Database, after: str | None = None, limit: int | None = None
+    db: Store, after: str | None = None, limit: int | None = None
 ) -> Page:
     """Conversations flagged NEEDS_ATTENTION, longest idle first."""
     limit = limit or PAGE_SIZE
@@ -438,7 +437,7 @@ async def threads_needing_attention(
     return Page(items, next_cursor)
 
 
-async def _attention_texts(conn: aiosqlite.Connection, thread_id: str) -> list[dict[str, Any]]:
+async def _attention_texts(conn: Reader, thread_id: str) -> list[dict[str, Any]]:
     held = await _one(conn, worklists.HELD, (thread_id,))
     since = (held[0] if held else None) or ""
     rows = [
@@ -462,7 +461,7 @@ async def _attention_texts(conn: aiosqlite.Connection, thread_id: str) -> list[d
     return [bodies[i] for i, where in places.items() if where is worklists.WorkList.ATTENTION]
 
 
-async def paused_threads(db: Database, after: str | None = None, limit: int | None = None) -> Page:
+async def paused_threads(db: Store, after: str | None = None, limit: int | None = None) -> Page:
     """Paused threads, paused longest ago first."""
     limit = limit or PAGE_SIZE
     cursor = decode_cursor(after) or ("", "")
@@ -503,7 +502,7 @@ _SUMMARY = """
 
 
 async def threads(
-    db: Database,
+    db: Store,
     *,
     state: str | None,
     phone: str | None,
@@ -555,7 +554,7 @@ async def threads(
 
 
 async def thread(
-    db: Database, thread_id: str, before: str | None = None, limit: int | None = None
+    db: Store, thread_id: str, before: str | None = None, limit: int | None = None
 ) -> Thread | None:
     """A thread's latest messages (or those before the cursor) in time order.
 
@@ -727,7 +726,7 @@ _AUDIT_SELECT = """
 
 
 async def audit_page(
-    db: Database, where: AuditFilter, before: int | None = None, limit: int | None = None
+    db: Store, where: AuditFilter, before: int | None = None, limit: int | None = None
 ) -> Page:
     """Audit rows matching the filter, newest first, older than the `before` id."""
     limit = limit or PAGE_SIZE
@@ -744,7 +743,7 @@ async def audit_page(
 
 
 async def audit_batches(
-    db: Database, where: AuditFilter, batch: int = 1000
+    db: Store, where: AuditFilter, batch: int = 1000
 ) -> Any:  # an async iterator of row batches, oldest first
     """Every audit row matching the filter, oldest first, in batches (for exports)."""
     after = 0
@@ -760,7 +759,7 @@ async def audit_batches(
         after = rows[-1]["id"]
 
 
-async def audit_events(db: Database) -> list[str]:
+async def audit_events(db: Store) -> list[str]:
     """The distinct event names in the audit log, for the filter's menu."""
     # a loose index scan: one seek per distinct event, not a pass over every row
     names: list[str] = []
@@ -773,7 +772,7 @@ async def audit_events(db: Database) -> list[str]:
     return names
 
 
-async def reviewer_names(db: Database) -> list[dict[str, Any]]:
+async def reviewer_names(db: Store) -> list[dict[str, Any]]:
     rows = await db.fetchall("SELECT id, name FROM reviewers ORDER BY name")
     return [_dict(row) for row in rows]
 
@@ -781,7 +780,7 @@ async def reviewer_names(db: Database) -> list[dict[str, Any]]:
 # --- the JSON API's reads ------------------------------------------------------------------
 
 
-async def _codes(conn: aiosqlite.Connection, ids: list[str]) -> dict[str, str]:
+async def _codes(conn: Reader, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
     marks = ", ".join("?" for _ in ids)
@@ -792,7 +791,7 @@ async def _codes(conn: aiosqlite.Connection, ids: list[str]) -> dict[str, str]:
 
 
 async def drafts(
-    db: Database,
+    db: Store,
     status: MessageStatus = S.DRAFT_PENDING_APPROVAL,
     thread_id: str | None = None,
     after: str | None = None,
@@ -841,7 +840,7 @@ async def drafts(
     return Page(cards, next_cursor)
 
 
-async def message(db: Database, message_id: str) -> dict[str, Any] | None:
+async def message(db: Store, message_id: str) -> dict[str, Any] | None:
     """One message with its draft metadata and the decisions on it; None when unknown."""
     async with db.snapshot() as conn:
         row = await _one(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
@@ -864,7 +863,7 @@ async def message(db: Database, message_id: str) -> dict[str, Any] | None:
     return with_segments(result)
 
 
-async def guidance(db: Database, scope: str | None = None) -> dict[str, list[dict[str, Any]]]:
+async def guidance(db: Store, scope: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Directives and FAQ entries, of one scope or of all; global first."""
     where, params = ("WHERE scope = ?", (scope,)) if scope is not None else ("", ())
     async with db.snapshot() as conn:
@@ -893,7 +892,7 @@ async def guidance(db: Database, scope: str | None = None) -> dict[str, list[dic
 MENU_COUNT_CAP = 999
 
 
-async def menu_counts(db: Database) -> dict[str, int]:
+async def menu_counts(db: Store) -> dict[str, int]:
     """How many replies wait in the queue, messages need a reply, threads need a person.
 
     Each count stops at MENU_COUNT_CAP + 1 rows, so a deep backlog costs what a shallow one does.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,6 @@ from . import (
     worklists,
 )
 from . import profile as business
-from .db import Database, Priority
 from .models import (
     Actor,
     ApprovalAction,
@@ -49,6 +47,7 @@ from .models import (
     now_iso,
 )
 from .phrases import phrase
+from .store import Priority, Store, Tx
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
@@ -129,13 +128,13 @@ class DecisionMade:
 
 
 DecisionListener = Callable[[DecisionMade], None]
-_listeners: WeakKeyDictionary[Database, list[DecisionListener]] = WeakKeyDictionary()
+_listeners: WeakKeyDictionary[Store, list[DecisionListener]] = WeakKeyDictionary()
 # takeovers, releases and closes: (action, by) once committed
 ThreadListener = Callable[[str, str], None]
-_thread_listeners: WeakKeyDictionary[Database, list[ThreadListener]] = WeakKeyDictionary()
+_thread_listeners: WeakKeyDictionary[Store, list[ThreadListener]] = WeakKeyDictionary()
 
 
-def listen_threads(db: Database, listener: ThreadListener) -> None:
+def listen_threads(db: Store, listener: ThreadListener) -> None:
     """Call `listener(action, by)` after each takeover, release or close on `db` commits.
 
     `action` is takeover, release or close; `by` is reviewer, admin (a forced takeover)
@@ -144,13 +143,13 @@ def listen_threads(db: Database, listener: ThreadListener) -> None:
     _thread_listeners.setdefault(db, []).append(listener)
 
 
-def thread_changed(db: Database, action: str, by: str) -> None:
+def thread_changed(db: Store, action: str, by: str) -> None:
     """Tell the thread listeners of a committed takeover, release or close."""
     for listener in _thread_listeners.get(db, ()):
         listener(action, by)
 
 
-def listen(db: Database, listener: DecisionListener) -> None:
+def listen(db: Store, listener: DecisionListener) -> None:
     """Call `listener` after each decision on `db` commits, whichever door it came through.
 
     Decisions are approve, reject and edit-and-approve (the ones that write an
@@ -159,10 +158,10 @@ def listen(db: Database, listener: DecisionListener) -> None:
     _listeners.setdefault(db, []).append(listener)
 
 
-_confirmations: WeakKeyDictionary[Database, list[Callable[[], None]]] = WeakKeyDictionary()
+_confirmations: WeakKeyDictionary[Store, list[Callable[[], None]]] = WeakKeyDictionary()
 
 
-def listen_opt_out_confirmed(db: Database, listener: Callable[[], None]) -> None:
+def listen_opt_out_confirmed(db: Store, listener: Callable[[], None]) -> None:
     """Call `listener` after each confirmed opt-out in plain words on `db` commits."""
     _confirmations.setdefault(db, []).append(listener)
 
@@ -178,12 +177,12 @@ def _made(draft: Any, action: ApprovalAction, decision: Decision) -> DecisionMad
     )
 
 
-def _announce(db: Database, made: DecisionMade) -> None:
+def _announce(db: Store, made: DecisionMade) -> None:
     for listener in _listeners.get(db, ()):
         listener(made)
 
 
-def _message(conn: sqlite3.Connection, message_id: str) -> Any:
+def _message(conn: Tx, message_id: str) -> Any:
     row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
         raise workflow.UnknownRecord(f"no message {message_id}")
@@ -191,7 +190,7 @@ def _message(conn: sqlite3.Connection, message_id: str) -> Any:
 
 
 def _record_approval(
-    conn: sqlite3.Connection,
+    conn: Tx,
     draft_id: str,
     action: ApprovalAction,
     decision: Decision,
@@ -248,7 +247,7 @@ def _record_approval(
     )
 
 
-def _require_open_thread(conn: sqlite3.Connection, thread_id: str) -> None:
+def _require_open_thread(conn: Tx, thread_id: str) -> None:
     row = conn.execute(
         """
         SELECT thread_controls.paused, thread_controls.paused_reason, conversations.opted_out
@@ -265,7 +264,7 @@ def _require_open_thread(conn: sqlite3.Connection, thread_id: str) -> None:
         raise ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
 
 
-def _require_free_form(conn: sqlite3.Connection, thread_id: str) -> None:
+def _require_free_form(conn: Tx, thread_id: str) -> None:
     """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
     row = conn.execute(
         "SELECT channel FROM conversations WHERE thread_id = ?", (thread_id,)
@@ -278,14 +277,14 @@ def _require_free_form(conn: sqlite3.Connection, thread_id: str) -> None:
 
 
 async def approve(
-    db: Database, draft_id: str, decision: Decision, *, override_claim: bool = False
+    db: Store, draft_id: str, decision: Decision, *, override_claim: bool = False
 ) -> None:
     """Approve a pending reply for sending.
 
     Claimed by another reviewer: claims.ClaimedByOther, unless `override_claim` (audited).
     """
 
-    def decide(conn: sqlite3.Connection) -> Any:
+    def decide(conn: Tx) -> Any:
         _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "approve")
         return _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
 
@@ -294,7 +293,7 @@ async def approve(
 
 
 def _require_unclaimed(
-    conn: sqlite3.Connection, draft_id: str, reviewer_id: int, override: bool, action: str
+    conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str
 ) -> None:
     draft = _message(conn, draft_id)
     if draft["status"] != S.DRAFT_PENDING_APPROVAL:
@@ -305,7 +304,7 @@ def _require_unclaimed(
 
 
 def _approve(
-    conn: sqlite3.Connection,
+    conn: Tx,
     draft_id: str,
     decision: Decision,
     action: ApprovalAction,
@@ -332,7 +331,7 @@ def _approve(
     return draft
 
 
-async def reject(db: Database, draft_id: str, decision: Decision) -> None:
+async def reject(db: Store, draft_id: str, decision: Decision) -> None:
     """Reject a pending reply; the customer's message goes back to NEEDS_REVIEW."""
     draft = await db.write(
         lambda conn: _reject(conn, draft_id, decision), priority=Priority.DECISION
@@ -340,7 +339,7 @@ async def reject(db: Database, draft_id: str, decision: Decision) -> None:
     _announce(db, _made(draft, ApprovalAction.REJECT, decision))
 
 
-def _reject(conn: sqlite3.Connection, draft_id: str, decision: Decision) -> Any:
+def _reject(conn: Tx, draft_id: str, decision: Decision) -> Any:
     draft = _message(conn, draft_id)
     workflow.change_status(
         conn,
@@ -367,7 +366,7 @@ def _reject(conn: sqlite3.Connection, draft_id: str, decision: Decision) -> Any:
 
 
 async def edit(
-    db: Database,
+    db: Store,
     draft_id: str,
     body: str,
     decision: Decision,
@@ -388,7 +387,7 @@ async def edit(
         raise workflow.UnknownRecord(f"no message {draft_id}")
     size = stats.edit_size(before["body"], body)
 
-    def change(conn: sqlite3.Connection) -> tuple[Any, str]:
+    def change(conn: Tx) -> tuple[Any, str]:
         old = _message(conn, draft_id)
         _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "edit")
         mine = claims.live(conn, draft_id, claims.clock())
@@ -446,7 +445,7 @@ async def edit(
 # -- claims: who is working on a pending draft
 
 
-def _claimable(conn: sqlite3.Connection, draft_id: str) -> Any:
+def _claimable(conn: Tx, draft_id: str) -> Any:
     draft = _message(conn, draft_id)
     if draft["type"] == MessageType.INBOUND:
         raise workflow.UnknownRecord(f"no draft {draft_id}")
@@ -459,7 +458,7 @@ def _claimable(conn: sqlite3.Connection, draft_id: str) -> Any:
 
 
 async def claim(
-    db: Database, draft_id: str, reviewer_id: int, minutes: float, *, take_over: bool = False
+    db: Store, draft_id: str, reviewer_id: int, minutes: float, *, take_over: bool = False
 ) -> claims.Claim:
     """A reviewer works on a pending draft: it is theirs for `minutes` (again: extended).
 
@@ -467,7 +466,7 @@ async def claim(
     takeover). Not pending: NothingToDo. A new claim is audited; an extension is not.
     """
 
-    def take(conn: sqlite3.Connection) -> claims.Claim:
+    def take(conn: Tx) -> claims.Claim:
         draft = _claimable(conn, draft_id)
         now = claims.clock()
         current = claims.live(conn, draft_id, now)
@@ -497,13 +496,13 @@ async def claim(
     return await db.write(take, priority=Priority.DECISION)
 
 
-async def release_claim(db: Database, draft_id: str, reviewer_id: int) -> None:
+async def release_claim(db: Store, draft_id: str, reviewer_id: int) -> None:
     """The reviewer stops working on the draft; others may approve it without confirming.
 
     Only the claimer or an admin releases (claims.ClaimedByOther); no live claim: NothingToDo.
     """
 
-    def let_go(conn: sqlite3.Connection) -> None:
+    def let_go(conn: Tx) -> None:
         draft = _claimable(conn, draft_id)
         current = claims.live(conn, draft_id, claims.clock())
         if current is None:
@@ -534,9 +533,7 @@ def _body_hash(thread_id: str, body: str) -> str:
     return hashlib.sha256(json.dumps([thread_id, body]).encode()).hexdigest()
 
 
-def _replayed(
-    conn: sqlite3.Connection, reviewer_id: int, key: str, digest: str, now: datetime
-) -> str | None:
+def _replayed(conn: Tx, reviewer_id: int, key: str, digest: str, now: datetime) -> str | None:
     """The reply an unexpired key already sent (KeyReused for another text), else None."""
     row = conn.execute(
         "SELECT body_hash, message_id, created_at FROM idempotency_keys "
@@ -555,7 +552,7 @@ def _replayed(
     return str(row["message_id"])
 
 
-async def prune_idempotency_keys(db: Database) -> int:
+async def prune_idempotency_keys(db: Store) -> int:
     """Forget idempotency keys older than 24 hours; returns how many."""
     cutoff = (datetime.now(UTC) - IDEMPOTENCY_KEPT).isoformat(timespec="microseconds")
     return await db.write(
@@ -567,7 +564,7 @@ async def prune_idempotency_keys(db: Database) -> int:
 
 
 async def write_reply(
-    db: Database,
+    db: Store,
     thread_id: str,
     body: str,
     reviewer_id: int,
@@ -588,7 +585,7 @@ async def write_reply(
     _require_text(body)
     digest = _body_hash(thread_id, body)
 
-    def send(conn: sqlite3.Connection) -> str:
+    def send(conn: Tx) -> str:
         now = datetime.now(UTC)
         if idempotency_key is not None:
             first = _replayed(conn, reviewer_id, idempotency_key, digest, now)
@@ -609,7 +606,7 @@ async def write_reply(
 
 
 def human_reply(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     body: str,
     reviewer_id: int,
@@ -696,7 +693,7 @@ class NotAContentTemplate(ValueError):
 
 
 async def send_template(
-    db: Database, thread_id: str, key: str, values: dict[str, str], reviewer_id: int
+    db: Store, thread_id: str, key: str, values: dict[str, str], reviewer_id: int
 ) -> str:
     """Send a WhatsApp Content template a reviewer chose, with the variables they filled.
 
@@ -706,7 +703,7 @@ async def send_template(
     closed, like a reviewer's new reply.
     """
 
-    def queue(conn: sqlite3.Connection) -> str:
+    def queue(conn: Tx) -> str:
         template = message_templates.get(conn, key)
         if template is None:
             raise message_templates.UnknownTemplate(f"no template {key!r}")
@@ -765,7 +762,7 @@ async def send_template(
     return await db.write(queue, priority=Priority.DECISION)
 
 
-def _replies_in(conn: sqlite3.Connection, thread_id: str, statuses: tuple[S, ...]) -> Any:
+def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> Any:
     marks = ", ".join("?" for _ in statuses)
     return conn.execute(
         f"""
@@ -782,7 +779,7 @@ def _replies_in(conn: sqlite3.Connection, thread_id: str, statuses: tuple[S, ...
 
 
 def supersede_open_replies(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     newer_id: str | None,
     reason: str,
@@ -810,7 +807,7 @@ def supersede_open_replies(
 
 
 def hold_thread(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     reason: str,
     actor_id: int | None,
@@ -831,7 +828,7 @@ def hold_thread(
         )
 
 
-async def pause_thread(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
+async def pause_thread(db: Store, thread_id: str, reason: str, actor_id: int | None) -> None:
     """Pause a thread: nothing is drafted or sent on it until it is resumed."""
     await db.write(
         lambda conn: hold_thread(conn, thread_id, reason, actor_id, kind=PauseKind.REVIEWER),
@@ -839,14 +836,14 @@ async def pause_thread(db: Database, thread_id: str, reason: str, actor_id: int 
     )
 
 
-async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> bool:
+async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool:
     """Resume a paused thread; replies it held go back to review, never straight to sending.
 
     The customer texts it held come back: to drafting, or to Needs reply when a reviewer
     has taken the thread over. Returns whether the thread now wants drafting.
     """
 
-    def resume(conn: sqlite3.Connection) -> bool:
+    def resume(conn: Tx) -> bool:
         row = conn.execute(
             """
             SELECT conversations.opted_out, thread_controls.pause_kind
@@ -864,7 +861,7 @@ async def resume_thread(db: Database, thread_id: str, actor_id: int | None) -> b
     return await db.write(resume, priority=Priority.DECISION)
 
 
-def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None) -> bool:
+def release_held(conn: Tx, thread_id: str, actor_id: int | None) -> bool:
     """After a pause is lifted: its held replies go back to review, its held texts back to
     the bot (or to Needs reply on a taken-over thread); whether to draft."""
     _release_replies(conn, thread_id, actor_id)
@@ -872,7 +869,7 @@ def release_held(conn: sqlite3.Connection, thread_id: str, actor_id: int | None)
 
 
 def _release_replies(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     actor_id: int | None,
     metadata: dict[str, str] | None = None,
@@ -891,7 +888,7 @@ def _release_replies(
 
 
 def give_back_texts(
-    conn: sqlite3.Connection, thread_id: str, statuses: tuple[S, ...], actor_id: int | None
+    conn: Tx, thread_id: str, statuses: tuple[S, ...], actor_id: int | None
 ) -> bool:
     """The thread's unanswered texts in `statuses` go back to the bot, or to Needs reply
     when the thread is taken over (or a human answered moments ago); whether to draft."""
@@ -917,7 +914,7 @@ def give_back_texts(
     return wants_draft
 
 
-def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> None:
+def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
     """A customer opted back in, inside the caller's transaction.
 
     The opt-out pause (a STOP, or Twilio's 21610) is lifted and the replies it held go
@@ -933,7 +930,7 @@ def opt_in_thread(conn: sqlite3.Connection, thread_id: str, *, source: str) -> N
     _release_replies(conn, thread_id, None, {"reason": "the customer opted back in"})
 
 
-async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | None) -> None:
+async def escalate(db: Store, thread_id: str, reason: str, actor_id: int | None) -> None:
     """Hand a thread to a human: it pauses (if it was not) and NEEDS_ATTENTION with the reason.
 
     Both changes and their audit rows are one transaction.
@@ -941,7 +938,7 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
     if not reason.strip():
         raise EmptyReply("an escalation needs a reason")
 
-    def hand_over(conn: sqlite3.Connection) -> None:
+    def hand_over(conn: Tx) -> None:
         row = conn.execute(
             """
             SELECT conversations.state, thread_controls.paused
@@ -960,14 +957,14 @@ async def escalate(db: Database, thread_id: str, reason: str, actor_id: int | No
     await db.write(hand_over, priority=Priority.DECISION)
 
 
-async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) -> None:
+async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> None:
     """Mark a thread that NEEDS_ATTENTION as dealt with (ACTIVE again); a pause stays.
 
     The texts that were waiting on Attention (held by a pause, or whose reply failed to
     send) then wait on Needs reply, so none is left on no list.
     """
 
-    def resolve(conn: sqlite3.Connection) -> None:
+    def resolve(conn: Tx) -> None:
         workflow.change_conversation_state(
             conn,
             thread_id,
@@ -996,7 +993,7 @@ async def resolve_attention(db: Database, thread_id: str, actor_id: int | None) 
 # -- takeover, release, close and dismiss
 
 
-def thread_controls(conn: sqlite3.Connection, thread_id: str) -> Any:
+def thread_controls(conn: Tx, thread_id: str) -> Any:
     """A thread's conversation and controls, with the name of who holds it."""
     row = conn.execute(
         """
@@ -1013,14 +1010,12 @@ def thread_controls(conn: sqlite3.Connection, thread_id: str) -> Any:
     return row
 
 
-def _is_admin(conn: sqlite3.Connection, reviewer_id: int) -> bool:
+def _is_admin(conn: Tx, reviewer_id: int) -> bool:
     row = conn.execute("SELECT role FROM reviewers WHERE id = ?", (reviewer_id,)).fetchone()
     return row is not None and row["role"] == "admin"
 
 
-def _hold_for(
-    conn: sqlite3.Connection, thread_id: str, reviewer_id: int, *, forced_from: int | None
-) -> None:
+def _hold_for(conn: Tx, thread_id: str, reviewer_id: int, *, forced_from: int | None) -> None:
     """The thread is now handled by `reviewer_id`: audited; texts waiting for a draft go to
     Needs reply."""
     now = now_iso()
@@ -1055,13 +1050,13 @@ def _hold_for(
     give_back_texts(conn, thread_id, (S.RECEIVED,), reviewer_id)
 
 
-async def take_over(db: Database, thread_id: str, reviewer_id: int) -> None:
+async def take_over(db: Store, thread_id: str, reviewer_id: int) -> None:
     """A reviewer handles the thread: the bot drafts nothing on it until it is released.
 
     Held by someone else: HeldByOther, unless the reviewer is an admin (audited as forced).
     """
 
-    def take(conn: sqlite3.Connection) -> str | None:
+    def take(conn: Tx) -> str | None:
         controls = thread_controls(conn, thread_id)
         holder = controls["taken_over_by"]
         if holder == reviewer_id:
@@ -1076,14 +1071,14 @@ async def take_over(db: Database, thread_id: str, reviewer_id: int) -> None:
         thread_changed(db, "takeover", by)
 
 
-async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
+async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
     """Give a taken-over thread back to the bot; returns whether it now wants drafting.
 
     The latest unanswered customer text waiting on Needs reply is drafted at once. Only
     the holder or an admin releases (HeldByOther); not taken over: NothingToDo.
     """
 
-    def give_back(conn: sqlite3.Connection) -> bool:
+    def give_back(conn: Tx) -> bool:
         controls = thread_controls(conn, thread_id)
         holder = controls["taken_over_by"]
         if holder is None:
@@ -1127,7 +1122,7 @@ async def release(db: Database, thread_id: str, reviewer_id: int) -> bool:
 
 
 def close_conversation(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     reason: str,
     actor_id: int | None,
@@ -1174,7 +1169,7 @@ def close_conversation(
     )
 
 
-async def close(db: Database, thread_id: str, reviewer_id: int) -> None:
+async def close(db: Store, thread_id: str, reviewer_id: int) -> None:
     """A reviewer closes the conversation (CLOSED): nothing more is drafted or sent in it."""
     await db.write(
         lambda conn: close_conversation(conn, thread_id, "closed by a reviewer", reviewer_id),
@@ -1183,14 +1178,14 @@ async def close(db: Database, thread_id: str, reviewer_id: int) -> None:
     thread_changed(db, "close", "reviewer")
 
 
-async def dismiss(db: Database, thread_id: str, reviewer_id: int, reason: str) -> list[str]:
+async def dismiss(db: Store, thread_id: str, reviewer_id: int, reason: str) -> list[str]:
     """The thread's texts on Needs reply or Attention need no reply; returns their ids.
 
     Texts with a draft in the queue are decided there instead; none to dismiss: NothingToDo.
     """
     reason = reason.strip() or NO_REPLY_NEEDED
 
-    def settle(conn: sqlite3.Connection) -> list[str]:
+    def settle(conn: Tx) -> list[str]:
         thread_controls(conn, thread_id)
         places = worklists.place(conn, thread_id)
         texts = [text for text, where in places.items() if where is not worklists.WorkList.QUEUE]
@@ -1219,7 +1214,7 @@ class NoOptOutRequest(Exception):
 CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
 
 
-def _require_opt_out_request(conn: sqlite3.Connection, thread_id: str) -> Any:
+def _require_opt_out_request(conn: Tx, thread_id: str) -> Any:
     row = conn.execute(
         """
         SELECT conversations.state, conversations.opted_out, thread_controls.pause_kind,
@@ -1235,7 +1230,7 @@ def _require_opt_out_request(conn: sqlite3.Connection, thread_id: str) -> Any:
     return row
 
 
-def _resolve(conn: sqlite3.Connection, thread_id: str, state: str, actor_id: int) -> None:
+def _resolve(conn: Tx, thread_id: str, state: str, actor_id: int) -> None:
     if state == ConversationState.NEEDS_ATTENTION:
         workflow.change_conversation_state(
             conn,
@@ -1247,7 +1242,7 @@ def _resolve(conn: sqlite3.Connection, thread_id: str, state: str, actor_id: int
         )
 
 
-async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
     """Confirm an opt-out in plain words: the thread is then exactly as a STOP leaves it.
 
     Opted out and paused (kind opt_out, so only the customer's START lifts it), its
@@ -1255,7 +1250,7 @@ async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
     Raises NoOptOutRequest.
     """
 
-    def confirm(conn: sqlite3.Connection) -> None:
+    def confirm(conn: Tx) -> None:
         row = _require_opt_out_request(conn, thread_id)
         if not row["opted_out"]:  # a STOP may have come meanwhile
             workflow.set_opted_out(
@@ -1276,7 +1271,7 @@ async def confirm_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
         listener()
 
 
-async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
+async def not_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
     """Not an opt-out: resume the thread and let its held texts be drafted as usual.
 
     Replies it held go back to review; the texts it held are RECEIVED again, for the
@@ -1285,7 +1280,7 @@ async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
     NoOptOutRequest, or ThreadClosed when the customer opted out meanwhile.
     """
 
-    def keep(conn: sqlite3.Connection) -> None:
+    def keep(conn: Tx) -> None:
         row = _require_opt_out_request(conn, thread_id)
         if row["opted_out"]:
             raise ThreadClosed(f"{thread_id} has opted out since; only their START resumes it")
@@ -1300,7 +1295,7 @@ async def not_opt_out(db: Database, thread_id: str, actor_id: int) -> None:
 
 
 async def edit_facts(
-    db: Database, thread_id: str, patch: dict[str, object], actor_id: int
+    db: Store, thread_id: str, patch: dict[str, object], actor_id: int
 ) -> dict[str, object]:
     """Merge a reviewer's patch into a thread's facts (audited); returns the facts after.
 

@@ -8,7 +8,6 @@ customer text starts a new one. Business time only is counted, in BUSINESS_HOURS
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -20,6 +19,7 @@ from .business_hours import BusinessHours
 from .config import Settings
 from .models import ApprovalAction, SlaStep, now_iso
 from .sms_text import waited_words
+from .store import Tx
 
 NO_REVIEWER = 0  # review_sla_days.reviewer_id of a decision without one
 # the steps after which a reply is overdue: it sorts first in the queue
@@ -155,7 +155,7 @@ def _policy_row(policy: Policy) -> dict[str, Any]:
     }
 
 
-def load_policy(conn: sqlite3.Connection) -> Policy:
+def load_policy(conn: Tx) -> Policy:
     """The policy the app started with (the defaults before the first start)."""
     row = conn.execute("SELECT * FROM review_policy WHERE id = 1").fetchone()
     if row is None:
@@ -169,7 +169,7 @@ def load_policy(conn: sqlite3.Connection) -> Policy:
     )
 
 
-def store_policy(conn: sqlite3.Connection, policy: Policy) -> int:
+def store_policy(conn: Tx, policy: Policy) -> int:
     """Record the policy the app starts with; if it changed, give every open clock its due
     time under it. Returns how many clocks were rescheduled."""
     values = _policy_row(policy)
@@ -209,9 +209,7 @@ def store_policy(conn: sqlite3.Connection, policy: Policy) -> int:
     return len(clocks)
 
 
-def _reschedule(
-    conn: sqlite3.Connection, policy: Policy, clock_id: int, started_at: str, step: SlaStep
-) -> None:
+def _reschedule(conn: Tx, policy: Policy, clock_id: int, started_at: str, step: SlaStep) -> None:
     following, due = policy.schedule(datetime.fromisoformat(started_at), step)
     conn.execute(
         "UPDATE review_clocks SET step = ?, next_step = ?, due_at = ?, urgency = ? WHERE id = ?",
@@ -219,7 +217,7 @@ def _reschedule(
     )
 
 
-def started(conn: sqlite3.Connection, draft_id: str) -> None:
+def started(conn: Tx, draft_id: str) -> None:
     """A reply became pending: a new version of the same reply moves its clock onto it;
     otherwise (a newer customer text's reply, or a reply pending again after a pause) a new
     clock starts now, closing the thread's older one."""
@@ -268,7 +266,7 @@ def started(conn: sqlite3.Connection, draft_id: str) -> None:
     )
 
 
-def close(conn: sqlite3.Connection, clock_id: int) -> None:
+def close(conn: Tx, clock_id: int) -> None:
     """Stop a clock whose reply left the queue without a decision (replaced, held, answered)."""
     conn.execute(
         "UPDATE review_clocks SET closed_at = ?, outcome = 'CLOSED' WHERE id = ?",
@@ -277,7 +275,7 @@ def close(conn: sqlite3.Connection, clock_id: int) -> None:
 
 
 def decided(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     *,
     at: str,
@@ -337,7 +335,7 @@ def decided(
     )
 
 
-def steps_taken(conn: sqlite3.Connection, step: SlaStep, count: int, at: str) -> None:
+def steps_taken(conn: Tx, step: SlaStep, count: int, at: str) -> None:
     """Count `count` steps of the ladder in the day's rollup and the all-time one."""
     conn.execute(
         """

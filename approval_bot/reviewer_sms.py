@@ -15,7 +15,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import audit, claims, draft_notices, review, sending_gate, workflow
 from .accounts import Reviewer
-from .db import Database, Priority
 from .keywords import Keyword, detect
 from .models import Actor, DecisionChannel, MessageStatus
 from .phrases import DECISION_DONE, phrase
@@ -37,6 +36,7 @@ from .sms_commands import (
     parse,
 )
 from .sms_text import shorten
+from .store import Priority, Store
 
 S = MessageStatus
 # at most this many refusals are answered per reviewer in the window; then silence
@@ -56,7 +56,7 @@ def _clock(timestamp: str) -> str:
     return datetime.fromisoformat(timestamp).strftime("%H:%M UTC")
 
 
-async def _draft_for(db: Database, code: str) -> Any:
+async def _draft_for(db: Store, code: str) -> Any:
     return await db.fetchone(
         """
         SELECT messages.* FROM draft_codes JOIN messages ON messages.id = draft_codes.message_id
@@ -66,7 +66,7 @@ async def _draft_for(db: Database, code: str) -> Any:
     )
 
 
-async def open_codes(db: Database, limit: int = 5) -> list[Any]:
+async def open_codes(db: Store, limit: int = 5) -> list[Any]:
     """Codes of drafts waiting for a decision, oldest first."""
     # written out for the queue's partial index: answered customer messages keep the status
     return await db.fetchall(
@@ -81,12 +81,12 @@ async def open_codes(db: Database, limit: int = 5) -> list[Any]:
     )
 
 
-async def _open_list(db: Database) -> str:
+async def _open_list(db: Store) -> str:
     codes = [row["code"] for row in await open_codes(db)]
     return f"Open: {', '.join(codes)}." if codes else "No drafts are waiting."
 
 
-async def explain(db: Database, code: str) -> str:
+async def explain(db: Store, code: str) -> str:
     """Why `code` names no open draft: who decided it, what replaced it, or that it is unknown."""
     draft = await _draft_for(db, code)
     if draft is None:
@@ -140,7 +140,7 @@ def claimed_answer(code: str, claim: claims.Claim) -> str:
     )
 
 
-async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> Answer:
+async def _refuse(db: Store, reviewer: Reviewer, text: str, reply: str) -> Answer:
     """Audit a refused command; answer it unless this reviewer was refused often just now."""
     since = (datetime.now(UTC) - ERROR_REPLY_WINDOW).isoformat(timespec="microseconds")
     recent = await db.fetchone(
@@ -163,7 +163,7 @@ async def _refuse(db: Database, reviewer: Reviewer, text: str, reply: str) -> An
 
 
 async def answer(
-    db: Database,
+    db: Store,
     reviewer: Reviewer,
     text: str,
     schedule_draft: Callable[[str], None] | None = None,
@@ -202,14 +202,14 @@ _SHORT_VERBS = {
 }
 
 
-async def _when_it_goes(db: Database, now: str) -> str:
+async def _when_it_goes(db: Store, now: str) -> str:
     """An approval's answer: it goes now, or it waits for the closed sending gate."""
     because = (await sending_gate.fetch(db)).closed_because
     return now if because is None else f"it waits, {because}"
 
 
 async def _opt_out_answer(
-    db: Database,
+    db: Store,
     reviewer: Reviewer,
     command: ConfirmOptOut | NotOptOut,
     held: Any,
@@ -233,7 +233,7 @@ async def _opt_out_answer(
 
 
 async def _carry_out(
-    db: Database,
+    db: Store,
     reviewer: Reviewer,
     command: Command,
     schedule_draft: Callable[[str], None] | None = None,
@@ -296,7 +296,7 @@ async def _carry_out(
 
 
 async def respond(
-    db: Database,
+    db: Store,
     scheduler: AsyncIOScheduler,
     reviewer_id: int,
     text: str,

@@ -17,13 +17,12 @@ up. Migration 0007 creates the tables and back-fills them with the same arithmet
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import stats
-from .db import at_transaction_end
 from .models import ApprovalAction, DecisionChannel, now_iso
+from .store import Tx, at_transaction_end
 
 NO_REVIEWER = 0  # decision_*.reviewer_id of an approval without one (only older rows)
 
@@ -39,15 +38,15 @@ class _QueueMoves:
 
     net: int = 0
 
-    def __call__(self, conn: sqlite3.Connection) -> None:
+    def __call__(self, conn: Tx) -> None:
         if self.net:
             _move_queue(conn, self.net)
 
 
-def queue_moved(conn: sqlite3.Connection, delta: int) -> None:
+def queue_moved(conn: Tx, delta: int) -> None:
     """Count a reply into (+1) or out of (-1) the queue, once the transaction's moves are netted.
 
-    Outside a transaction run by `Database.write` the move is counted at once.
+    Outside a transaction run by `Store.write` the move is counted at once.
     """
     moves = at_transaction_end("queue_moves", _QueueMoves)
     if moves is None:
@@ -56,7 +55,7 @@ def queue_moved(conn: sqlite3.Connection, delta: int) -> None:
         moves.net += delta
 
 
-def _move_queue(conn: sqlite3.Connection, delta: int) -> None:
+def _move_queue(conn: Tx, delta: int) -> None:
     latest = conn.execute(
         "SELECT hour, depth FROM queue_hours ORDER BY hour DESC LIMIT 1"
     ).fetchone()
@@ -81,7 +80,7 @@ def waited_micros(since: str, at: str) -> int:
 
 
 def decided(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     at: str,
     since: str,
@@ -129,7 +128,7 @@ def share_permille(size: stats.EditSize) -> int:
     return (size.distance * 2000 + size.longest) // (2 * size.longest)
 
 
-def edited(conn: sqlite3.Connection, size: stats.EditSize) -> None:
+def edited(conn: Tx, size: stats.EditSize) -> None:
     """Count an edit of `size` made now (its size measured before the transaction)."""
     keys = {
         "day": now_iso()[:10],

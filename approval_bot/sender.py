@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import random
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import audit, delivery, events, review, sending_gate, whatsapp_window, workflow
 from .config import Settings
-from .db import Database, Priority
 from .gateways import (
     RECONCILE_SLACK_SECONDS,
     FoundMessage,
@@ -42,6 +40,7 @@ from .outbox import NotificationEvent, NotificationStatus, change_notification_s
 from .phones import WHATSAPP_PREFIX
 from .retry import DEFAULT_POLICY, OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
 from .scheduler import SENDER_JOB_ID, wake_sender
+from .store import Priority, Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +82,17 @@ class Work:
 class Lane(Protocol):
     """What the sender does with one kind of row; the driver is shared."""
 
-    def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]: ...
+    def claim(self, conn: Tx, now: datetime, room: int) -> list[Work]: ...
 
-    def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
+    def prepare(self, conn: Tx, work: Work, now: datetime) -> Work | None:
         """After a reconciliation found nothing: re-check and count the attempt, or stop."""
         ...
 
-    def record(
-        self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
-    ) -> None: ...
+    def record(self, conn: Tx, work: Work, result: SendResult, now: datetime) -> None: ...
 
-    def record_found(self, conn: sqlite3.Connection, work: Work, found: FoundMessage) -> None: ...
+    def record_found(self, conn: Tx, work: Work, found: FoundMessage) -> None: ...
 
-    def defer(self, conn: sqlite3.Connection, work: Work, until: datetime) -> None: ...
+    def defer(self, conn: Tx, work: Work, until: datetime) -> None: ...
 
 
 def _media_urls(media: str) -> tuple[str, ...]:
@@ -109,7 +106,7 @@ def _address(receiver: str, channel: str) -> str:
     return receiver
 
 
-def _one(conn: sqlite3.Connection, sql: str, params: Any) -> Any:
+def _one(conn: Tx, sql: str, params: Any) -> Any:
     return conn.execute(sql, params).fetchone()
 
 
@@ -128,7 +125,7 @@ class MessageLane:
         self._rand = rand
         self._metrics = metrics
 
-    def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]:
+    def claim(self, conn: Tx, now: datetime, room: int) -> list[Work]:
         if sending_gate.why_closed(conn) is not None:
             # held by the sending gate: nothing is claimed or failed; they wait for it to open
             return []
@@ -181,7 +178,7 @@ class MessageLane:
             content_variables=row["content_variables"],
         )
 
-    def _recheck(self, conn: sqlite3.Connection, row: Any, now: datetime) -> bool:
+    def _recheck(self, conn: Tx, row: Any, now: datetime) -> bool:
         """Stop a message that must not go out now; True when it was moved."""
         message_id, thread_id = row["id"], row["thread_id"]
         thread = _one(
@@ -255,7 +252,7 @@ class MessageLane:
                 return True
         return False
 
-    def _window_closed(self, conn: sqlite3.Connection, message_id: str, reason: str) -> None:
+    def _window_closed(self, conn: Tx, message_id: str, reason: str) -> None:
         """Back to review, where approving offers the WhatsApp templates instead."""
         self._move(
             conn,
@@ -269,7 +266,7 @@ class MessageLane:
 
     def _move(
         self,
-        conn: sqlite3.Connection,
+        conn: Tx,
         message_id: str,
         target: MessageStatus,
         event: Event,
@@ -290,7 +287,7 @@ class MessageLane:
         if target is not S.DRAFT_PENDING_APPROVAL and target is not S.PAUSED_THREAD:
             conn.execute("UPDATE messages SET unconfirmed_since = NULL WHERE id = ?", (message_id,))
 
-    def _current(self, conn: sqlite3.Connection, work: Work) -> Any:
+    def _current(self, conn: Tx, work: Work) -> Any:
         row = _one(
             conn,
             """
@@ -309,7 +306,7 @@ class MessageLane:
             return None
         return row
 
-    def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
+    def prepare(self, conn: Tx, work: Work, now: datetime) -> Work | None:
         row = self._current(conn, work)
         if row is None:
             return None
@@ -331,7 +328,7 @@ class MessageLane:
 
     def _fail(
         self,
-        conn: sqlite3.Connection,
+        conn: Tx,
         row: Any,
         message: str,
         code: int | None,
@@ -348,9 +345,7 @@ class MessageLane:
         )
         workflow.flag_conversation(conn, row["thread_id"], "a reply could not be sent")
 
-    def record(
-        self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
-    ) -> None:
+    def record(self, conn: Tx, work: Work, result: SendResult, now: datetime) -> None:
         row = self._current(conn, work)
         if row is None:
             return
@@ -358,9 +353,7 @@ class MessageLane:
         with events.correlation(row["correlation_id"]):
             self._record(conn, work, row, result, now)
 
-    def _record(
-        self, conn: sqlite3.Connection, work: Work, row: Any, result: SendResult, now: datetime
-    ) -> None:
+    def _record(self, conn: Tx, work: Work, row: Any, result: SendResult, now: datetime) -> None:
         if result.outcome is Outcome.ACCEPTED:
             assert result.sid is not None
             self._sent(conn, work, result.sid, result.status, reconciled=False)
@@ -392,7 +385,7 @@ class MessageLane:
             self._retry_later(conn, work, row, result, now)
 
     def _retry_later(
-        self, conn: sqlite3.Connection, work: Work, row: Any, result: SendResult, now: datetime
+        self, conn: Tx, work: Work, row: Any, result: SendResult, now: datetime
     ) -> None:
         uncertain = result.outcome is Outcome.UNCERTAIN
         unconfirmed = row["unconfirmed_since"] or (work.claimed_at if uncertain else None)
@@ -434,7 +427,7 @@ class MessageLane:
 
     def _sent(
         self,
-        conn: sqlite3.Connection,
+        conn: Tx,
         work: Work,
         sid: str,
         status: str | None,
@@ -464,11 +457,11 @@ class MessageLane:
             error_message=None,
         )
 
-    def record_found(self, conn: sqlite3.Connection, work: Work, found: FoundMessage) -> None:
+    def record_found(self, conn: Tx, work: Work, found: FoundMessage) -> None:
         if self._current(conn, work) is not None:
             self._sent(conn, work, found.sid, found.status, reconciled=True)
 
-    def defer(self, conn: sqlite3.Connection, work: Work, until: datetime) -> None:
+    def defer(self, conn: Tx, work: Work, until: datetime) -> None:
         conn.execute(
             """
             UPDATE messages SET claimed_at = NULL, next_attempt_at = ?
@@ -478,7 +471,7 @@ class MessageLane:
         )
 
 
-def opt_out_thread(conn: sqlite3.Connection, thread_id: str) -> None:
+def opt_out_thread(conn: Tx, thread_id: str) -> None:
     """Twilio said 21610: the thread is opted out, paused, and needs a human's attention."""
     thread = _one(
         conn,
@@ -519,7 +512,7 @@ class NotificationLane:
         self._policy = policy
         self._rand = rand
 
-    def claim(self, conn: sqlite3.Connection, now: datetime, room: int) -> list[Work]:
+    def claim(self, conn: Tx, now: datetime, room: int) -> list[Work]:
         rows = conn.execute(
             """
             SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
@@ -573,7 +566,7 @@ class NotificationLane:
             )
         return claimed
 
-    def _current(self, conn: sqlite3.Connection, work: Work) -> Any:
+    def _current(self, conn: Tx, work: Work) -> Any:
         row = _one(conn, "SELECT * FROM notifications WHERE id = ?", (int(work.id),))
         if row is None or row["status"] != N.PENDING or row["claimed_at"] != work.claimed_at:
             log.error("notification %s: claim lost before its outcome was recorded", work.id)
@@ -582,7 +575,7 @@ class NotificationLane:
 
     def _finish(
         self,
-        conn: sqlite3.Connection,
+        conn: Tx,
         work: Work,
         target: NotificationStatus,
         metadata: Mapping[str, Any],
@@ -601,7 +594,7 @@ class NotificationLane:
             **fields,
         )
 
-    def prepare(self, conn: sqlite3.Connection, work: Work, now: datetime) -> Work | None:
+    def prepare(self, conn: Tx, work: Work, now: datetime) -> Work | None:
         row = self._current(conn, work)
         if row is None:
             return None
@@ -621,9 +614,7 @@ class NotificationLane:
         )
         return replace(work, attempts=attempts, claimed_at=iso(now))
 
-    def record(
-        self, conn: sqlite3.Connection, work: Work, result: SendResult, now: datetime
-    ) -> None:
+    def record(self, conn: Tx, work: Work, result: SendResult, now: datetime) -> None:
         row = self._current(conn, work)
         if row is None:
             return
@@ -665,7 +656,7 @@ class NotificationLane:
             ),
         )
 
-    def record_found(self, conn: sqlite3.Connection, work: Work, found: FoundMessage) -> None:
+    def record_found(self, conn: Tx, work: Work, found: FoundMessage) -> None:
         if self._current(conn, work) is not None:
             self._finish(
                 conn,
@@ -676,7 +667,7 @@ class NotificationLane:
                 sent_at=work.unconfirmed_since,
             )
 
-    def defer(self, conn: sqlite3.Connection, work: Work, until: datetime) -> None:
+    def defer(self, conn: Tx, work: Work, until: datetime) -> None:
         conn.execute(
             """
             UPDATE notifications SET claimed_at = NULL, next_attempt_at = ?
@@ -691,7 +682,7 @@ class Sender:
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         gateway: SmsGateway,
         settings: Settings,
         *,
@@ -777,7 +768,7 @@ class Sender:
     async def _claim(self, room: int) -> list[Work]:
         now = self._clock()
 
-        def claim(conn: sqlite3.Connection) -> list[Work]:
+        def claim(conn: Tx) -> list[Work]:
             work = self._lanes["message"].claim(conn, now, room)
             if len(work) < room:
                 work += self._lanes["notification"].claim(conn, now, room - len(work))

@@ -10,15 +10,14 @@ are never gated.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from . import audit, workflow
-from .db import Database, Priority
 from .models import Actor, Event, MessageStatus, now_iso
+from .store import Priority, Store, Tx
 
 CHANGED = "Sending Gate Changed"
 SET_UP = "Sending Gate Set Up"
@@ -129,12 +128,12 @@ def _gate(row: Any) -> Gate:
     )
 
 
-def read(conn: sqlite3.Connection) -> Gate:
+def read(conn: Tx) -> Gate:
     """The gate inside the caller's (write) transaction."""
     return _gate(conn.execute(_SELECT).fetchone())
 
 
-def why_closed(conn: sqlite3.Connection) -> str | None:
+def why_closed(conn: Tx) -> str | None:
     """The send-time check: why no customer message may leave now, or None when it may.
 
     Every outbound customer path calls this inside the write transaction that claims or
@@ -143,14 +142,14 @@ def why_closed(conn: sqlite3.Connection) -> str | None:
     return read(conn).closed_because
 
 
-def require_open(conn: sqlite3.Connection) -> None:
+def require_open(conn: Tx) -> None:
     """Refuse a send attempt made now (a reviewer's new reply) with SendingClosed."""
     because = why_closed(conn)
     if because is not None:
         raise SendingClosed(read(conn), because)
 
 
-async def fetch(db: Database) -> Gate:
+async def fetch(db: Store) -> Gate:
     """The gate, read on the reader connection (for pages, the API and metrics)."""
     return _gate(await db.fetchone(_SELECT))
 
@@ -161,7 +160,7 @@ def initial_status(sandbox: bool) -> ComplianceStatus:
     return ComplianceStatus.APPROVED if sandbox else ComplianceStatus.PENDING
 
 
-def set_up(conn: sqlite3.Connection, *, sandbox: bool) -> bool:
+def set_up(conn: Tx, *, sandbox: bool) -> bool:
     """Write the gate's first row if there is none (the first start); True when it did."""
     status = initial_status(sandbox)
     inserted = conn.execute(
@@ -182,7 +181,7 @@ def set_up(conn: sqlite3.Connection, *, sandbox: bool) -> bool:
     return bool(inserted)
 
 
-async def ensure(db: Database, *, sandbox: bool) -> None:
+async def ensure(db: Store, *, sandbox: bool) -> None:
     """Set the gate up at the first start; later starts leave it as the admins set it."""
     await db.write(lambda conn: set_up(conn, sandbox=sandbox), priority=Priority.BULK)
 
@@ -217,7 +216,7 @@ def _clean_reason(reason: str | None) -> str | None:
 
 
 def change(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     actor_id: int | None,
     via: ChangedVia,
@@ -287,9 +286,7 @@ def change(
     return GateChange(after, changed=True, returned=returned, released=released)
 
 
-def _reopen(
-    conn: sqlite3.Connection, actor_id: int | None, stale_after: timedelta
-) -> tuple[tuple[str, ...], int]:
+def _reopen(conn: Tx, actor_id: int | None, stale_after: timedelta) -> tuple[tuple[str, ...], int]:
     """Send approvals older than `stale_after` back to review; count the ones left to go."""
     stale_before = (datetime.now(UTC) - stale_after).isoformat(timespec="microseconds")
     rows = conn.execute(
@@ -326,7 +323,7 @@ def _reopen(
     return tuple(returned), len(rows) - len(returned)
 
 
-async def held_count(db: Database) -> int:
+async def held_count(db: Store) -> int:
     """Approved replies waiting for the gate: all of them while it is closed, else none."""
     gate = await fetch(db)
     if gate.open:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from .db import Database
 from .models import iso
+from .store import Row, Store, Tx
 
 # a session unused this long no longer opens pages (the cookie's own max age is the same)
 IDLE_LIMIT = timedelta(hours=12)
@@ -36,9 +35,7 @@ def _key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-def create(
-    conn: sqlite3.Connection, reviewer_id: int, now: datetime, *, replacing: str | None
-) -> str:
+def create(conn: Tx, reviewer_id: int, now: datetime, *, replacing: str | None) -> str:
     """Make a session for the reviewer and return its id (for the cookie only).
 
     `replacing` is the browser's previous session, revoked here. Prunes a bounded batch
@@ -64,7 +61,7 @@ def create(
     return session_id
 
 
-def revoke(conn: sqlite3.Connection, session_id: str, reason: Revoked, now: datetime) -> None:
+def revoke(conn: Tx, session_id: str, reason: Revoked, now: datetime) -> None:
     """Revoke one session; one already revoked keeps its first reason."""
     conn.execute(
         """
@@ -75,7 +72,7 @@ def revoke(conn: sqlite3.Connection, session_id: str, reason: Revoked, now: date
     )
 
 
-def revoke_all(conn: sqlite3.Connection, reviewer_id: int, reason: Revoked, now: datetime) -> None:
+def revoke_all(conn: Tx, reviewer_id: int, reason: Revoked, now: datetime) -> None:
     """Revoke every live session of a reviewer, in the caller's write transaction."""
     conn.execute(
         """
@@ -86,14 +83,14 @@ def revoke_all(conn: sqlite3.Connection, reviewer_id: int, reason: Revoked, now:
     )
 
 
-def touch(conn: sqlite3.Connection, session_id: str, now: datetime) -> None:
+def touch(conn: Tx, session_id: str, now: datetime) -> None:
     conn.execute(
         "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?",
         (iso(now), _key(session_id), iso(now)),
     )
 
 
-async def live_reviewer(db: Database, session_id: str, now: datetime) -> sqlite3.Row | None:
+async def live_reviewer(db: Store, session_id: str, now: datetime) -> Row | None:
     """The active reviewer row of a live session (with `session_last_seen`), or None.
 
     One primary-key lookup joined to the reviewer's row by its primary key.
@@ -111,5 +108,5 @@ async def live_reviewer(db: Database, session_id: str, now: datetime) -> sqlite3
     return row
 
 
-def needs_touch(row: sqlite3.Row, now: datetime) -> bool:
+def needs_touch(row: Row, now: datetime) -> bool:
     return datetime.fromisoformat(row["session_last_seen"]) <= now - TOUCH_EVERY

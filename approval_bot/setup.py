@@ -7,13 +7,12 @@ own step); skipped when an admin said so. Each mark is one write with its audit 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
 from . import audit
-from .db import Database, Priority
 from .models import Actor, now_iso
+from .store import Priority, Store, Tx
 
 EVENT = "Marked Setup Step"
 FEW_FAQ = 3  # "a few FAQ entries"
@@ -40,7 +39,7 @@ class Step:
     state: State
 
 
-async def _present(db: Database) -> set[str]:
+async def _present(db: Store) -> set[str]:
     """The steps whose work exists in the database, whatever was marked."""
     row = await db.fetchone(
         """
@@ -64,7 +63,7 @@ async def _present(db: Database) -> set[str]:
     return present
 
 
-async def checklist(db: Database) -> list[Step]:
+async def checklist(db: Store) -> list[Step]:
     """Every step with its state, in order. This is a read-only operation."""
     marked = {
         row["step"]: row["state"]
@@ -78,12 +77,12 @@ async def checklist(db: Database) -> list[Step]:
     return steps
 
 
-async def finished(db: Database) -> bool:
+async def finished(db: Store) -> bool:
     """Whether every step is done or skipped. This is a read-only operation."""
     return all(step.state != "open" for step in await checklist(db))
 
 
-def _mark(conn: sqlite3.Connection, step: str, state: str, actor_id: int | None) -> None:
+def _mark(conn: Tx, step: str, state: str, actor_id: int | None) -> None:
     conn.execute(
         """
         INSERT INTO setup_steps (step, state, updated_at, updated_by) VALUES (?, ?, ?, ?)
@@ -104,7 +103,7 @@ def _mark(conn: sqlite3.Connection, step: str, state: str, actor_id: int | None)
 
 
 async def mark(
-    db: Database, step: str, state: Literal["done", "skipped"], actor_id: int | None
+    db: Store, step: str, state: Literal["done", "skipped"], actor_id: int | None
 ) -> None:
     """Mark a step done or skipped; UnknownStep for anything else."""
     if step not in STEPS:

@@ -8,11 +8,11 @@ failure until its password is found to match (see `forgive`).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .models import iso
+from .store import Tx
 
 # attempts that did not sign in allowed within the window before further tries are refused
 ACCOUNT_LIMIT = 5
@@ -42,7 +42,7 @@ def retry_after(
     return max(1, int((frees_at - now).total_seconds() + 0.999))
 
 
-def _recent(conn: sqlite3.Connection, column: str, value: str, since: str, limit: int) -> list[str]:
+def _recent(conn: Tx, column: str, value: str, since: str, limit: int) -> list[str]:
     assert column in ("account", "address")
     rows = conn.execute(
         f"""
@@ -54,7 +54,7 @@ def _recent(conn: sqlite3.Connection, column: str, value: str, since: str, limit
     return [row[0] for row in rows]
 
 
-def wait_seconds(conn: sqlite3.Connection, account: str, address: str, now: datetime) -> int | None:
+def wait_seconds(conn: Tx, account: str, address: str, now: datetime) -> int | None:
     """How long this account or address must wait before trying again, if at all."""
     since = iso(now - LIMIT_WINDOW)
     waits = []
@@ -69,7 +69,7 @@ def wait_seconds(conn: sqlite3.Connection, account: str, address: str, now: date
     return max(waits) if waits else None
 
 
-def reserve(conn: sqlite3.Connection, account: str, address: str, now: datetime) -> int:
+def reserve(conn: Tx, account: str, address: str, now: datetime) -> int:
     """Check the limits and record the attempt, in the caller's write transaction.
 
     Returns the attempt's id; raises SignInRefused, recording nothing, when the account
@@ -94,7 +94,7 @@ def reserve(conn: sqlite3.Connection, account: str, address: str, now: datetime)
     return cursor.lastrowid
 
 
-def forgive(conn: sqlite3.Connection, account: str, attempt_id: int) -> None:
+def forgive(conn: Tx, account: str, attempt_id: int) -> None:
     """Clear a signed-in account's attempts up to and including this one.
 
     Attempts reserved after it (guesses still in flight) keep counting.

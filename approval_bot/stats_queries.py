@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from . import stats
-from .db import Database
 from .models import ApprovalAction
 from .rollups import hour_of
+from .store import Reader, Store
 
 HOUR = timedelta(hours=1)
 
@@ -158,12 +156,12 @@ def _hour_changes(rows: Iterable[Any], before: int) -> list[tuple[datetime, int]
     return changes
 
 
-async def _fetch(conn: aiosqlite.Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+async def _fetch(conn: Reader, sql: str, params: dict[str, Any]) -> list[Any]:
     async with conn.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
 
 
-async def _depth(conn: aiosqlite.Connection, where: str, window: dict[str, Any]) -> int:
+async def _depth(conn: Reader, where: str, window: dict[str, Any]) -> int:
     """The queue's depth at the end of the latest hour row matching `where`; 0 before any."""
     rows = await _fetch(
         conn, f"SELECT depth FROM queue_hours WHERE {where} ORDER BY hour DESC LIMIT 1", window
@@ -171,7 +169,7 @@ async def _depth(conn: aiosqlite.Connection, where: str, window: dict[str, Any])
     return int(rows[0][0]) if rows else 0
 
 
-async def load_stats(db: Database, start: datetime, end: datetime, step: timedelta) -> StatsData:
+async def load_stats(db: Store, start: datetime, end: datetime, step: timedelta) -> StatsData:
     """Everything the stats page shows between `start` and `end`, from one snapshot.
 
     `start` is on the hour and `step` whole hours, as the queue is kept per hour.

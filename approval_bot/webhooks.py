@@ -16,14 +16,13 @@ import ipaddress
 import json
 import secrets
 import socket
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import audit, events
-from .db import Database, Priority, call_after_commit
 from .models import Actor, now_iso
+from .store import Priority, Store, Tx, call_after_commit
 
 SECRET_BYTES = 32
 MAX_URL = 2000
@@ -152,7 +151,7 @@ def _subscription(row: Any) -> Subscription:
     )
 
 
-def _audit(conn: sqlite3.Connection, event: str, by: int | None, **metadata: Any) -> None:
+def _audit(conn: Tx, event: str, by: int | None, **metadata: Any) -> None:
     audit.record(
         conn,
         audit.AuditEvent(
@@ -165,7 +164,7 @@ def _audit(conn: sqlite3.Connection, event: str, by: int | None, **metadata: Any
 
 
 async def add(
-    db: Database,
+    db: Store,
     url: str,
     event_types: list[str],
     *,
@@ -185,7 +184,7 @@ async def add(
         await allowed_address(target, check=True)
     secret = new_secret()
 
-    def insert(conn: sqlite3.Connection) -> Any:
+    def insert(conn: Tx) -> Any:
         cursor = conn.execute(
             """
             INSERT INTO webhook_subscriptions (url, secret, event_types, created_by, created_at)
@@ -202,12 +201,12 @@ async def add(
     return _subscription(row), secret
 
 
-async def list_all(db: Database) -> list[Subscription]:
+async def list_all(db: Store) -> list[Subscription]:
     rows = await db.fetchall("SELECT * FROM webhook_subscriptions ORDER BY id")
     return [_subscription(row) for row in rows]
 
 
-def _existing(conn: sqlite3.Connection, subscription_id: int) -> Any:
+def _existing(conn: Tx, subscription_id: int) -> Any:
     row = conn.execute(
         "SELECT * FROM webhook_subscriptions WHERE id = ?", (subscription_id,)
     ).fetchone()
@@ -216,10 +215,10 @@ def _existing(conn: sqlite3.Connection, subscription_id: int) -> Any:
     return row
 
 
-async def disable(db: Database, subscription_id: int, *, by: int | None) -> Subscription:
+async def disable(db: Store, subscription_id: int, *, by: int | None) -> Subscription:
     """Stop a subscription: no new deliveries; those still pending are marked failed."""
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         _existing(conn, subscription_id)
         conn.execute("UPDATE webhook_subscriptions SET active = 0 WHERE id = ?", (subscription_id,))
         conn.execute(
@@ -236,11 +235,11 @@ async def disable(db: Database, subscription_id: int, *, by: int | None) -> Subs
     return _subscription(await db.write(change, priority=Priority.BULK))
 
 
-async def rotate_secret(db: Database, subscription_id: int, *, by: int | None) -> str:
+async def rotate_secret(db: Store, subscription_id: int, *, by: int | None) -> str:
     """A new secret for a subscription, used from the next delivery on; returns it (once)."""
     secret = new_secret()
 
-    def change(conn: sqlite3.Connection) -> None:
+    def change(conn: Tx) -> None:
         _existing(conn, subscription_id)
         conn.execute(
             "UPDATE webhook_subscriptions SET secret = ? WHERE id = ?", (secret, subscription_id)
@@ -251,10 +250,10 @@ async def rotate_secret(db: Database, subscription_id: int, *, by: int | None) -
     return secret
 
 
-async def remove(db: Database, subscription_id: int, *, by: int | None) -> None:
+async def remove(db: Store, subscription_id: int, *, by: int | None) -> None:
     """Delete a subscription and its deliveries; the events they held may then be pruned."""
 
-    def change(conn: sqlite3.Connection) -> None:
+    def change(conn: Tx) -> None:
         row = _existing(conn, subscription_id)
         conn.execute("DELETE FROM webhook_subscriptions WHERE id = ?", (subscription_id,))
         _audit(conn, "Webhook Removed", by, subscription_id=subscription_id, url=row["url"])
@@ -262,10 +261,10 @@ async def remove(db: Database, subscription_id: int, *, by: int | None) -> None:
     await db.write(change, priority=Priority.BULK)
 
 
-async def resend(db: Database, delivery_id: int, *, by: int | None) -> None:
+async def resend(db: Store, delivery_id: int, *, by: int | None) -> None:
     """Deliver one event to its subscription again, from a first attempt, now."""
 
-    def change(conn: sqlite3.Connection) -> None:
+    def change(conn: Tx) -> None:
         row = conn.execute(
             """
             SELECT webhook_deliveries.status, webhook_subscriptions.active

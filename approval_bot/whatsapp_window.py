@@ -6,15 +6,14 @@ Pure, but for `last_inbound`, one index lookup on (thread_id, type, timestamp).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import message_templates
 from . import profile as business
-from .db import Database
 from .retry import WHATSAPP_WINDOW_CODE as CODE
+from .store import Store, Tx
 
 WINDOW = timedelta(hours=24)
 _LAST_INBOUND = """
@@ -36,7 +35,7 @@ def is_open(last_inbound: str | None, now: datetime) -> bool:
     return closing is not None and now < closing
 
 
-def last_inbound(conn: sqlite3.Connection, thread_id: str) -> str | None:
+def last_inbound(conn: Tx, thread_id: str) -> str | None:
     """The time of the customer's latest message on the thread."""
     row = conn.execute(_LAST_INBOUND, (thread_id,)).fetchone()
     return None if row is None else str(row["timestamp"])
@@ -52,7 +51,7 @@ class Offer:
     templates: list[dict[str, Any]]
 
 
-async def offer(db: Database, thread_id: str, channel: str, now: datetime) -> Offer | None:
+async def offer(db: Store, thread_id: str, channel: str, now: datetime) -> Offer | None:
     """The window and template offer of a thread; None for SMS. This is a read-only operation."""
     if channel != "whatsapp":
         return None
@@ -76,7 +75,7 @@ async def offer(db: Database, thread_id: str, channel: str, now: datetime) -> Of
     return Offer(closes_at(last), False, templates)
 
 
-async def closes_at_for(db: Database, thread_id: str, channel: str) -> datetime | None:
+async def closes_at_for(db: Store, thread_id: str, channel: str) -> datetime | None:
     """When a thread's window closes (None for SMS, or a customer who never wrote)."""
     if channel != "whatsapp":
         return None

@@ -9,7 +9,6 @@ write transaction. No other module writes a status column.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from .models import (
     ThreadEvent,
     now_iso,
 )
+from .store import Tx
 from .understanding import Understanding
 
 INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
@@ -193,9 +193,7 @@ def _check_message(type_: MessageType, source: S | None, event: Event, target: S
         raise TransitionRefused(f"{type_} message", source, target, event)
 
 
-def _last_change(
-    conn: sqlite3.Connection, column: str, value: str
-) -> tuple[str, str | None, str | None]:
+def _last_change(conn: Tx, column: str, value: str) -> tuple[str, str | None, str | None]:
     """Who made the latest audited change to a message or thread, when, and through which
     door; for a message the latest human decision wins over the sender's later steps."""
     assert column in ("message_id", "thread_id")
@@ -215,22 +213,20 @@ def _last_change(
     return (row["name"] or "the system"), row["timestamp"], channel
 
 
-def _count_queue_move(
-    conn: sqlite3.Connection, type_: MessageType, source: S | None, target: S
-) -> None:
+def _count_queue_move(conn: Tx, type_: MessageType, source: S | None, target: S) -> None:
     """Keep the stats' queue depth: a reply into or out of DRAFT_PENDING_APPROVAL."""
     delta = (target == S.DRAFT_PENDING_APPROVAL) - (source == S.DRAFT_PENDING_APPROVAL)
     if type_ != INBOUND and delta:
         rollups.queue_moved(conn, delta)
 
 
-def _start_clock(conn: sqlite3.Connection, type_: MessageType, target: S, message_id: str) -> None:
+def _start_clock(conn: Tx, type_: MessageType, target: S, message_id: str) -> None:
     """A reply that becomes pending gets its review clock (or keeps its reply's running one)."""
     if type_ != INBOUND and target == S.DRAFT_PENDING_APPROVAL:
         review_clocks.started(conn, message_id)
 
 
-def settle_answered(conn: sqlite3.Connection, thread_id: str, reply_id: str) -> None:
+def settle_answered(conn: Tx, thread_id: str, reply_id: str) -> None:
     """Mark the thread's texts waiting for a written reply before `reply_id` as settled.
 
     A sent reply answers them for good (worklists), so the open "Needs reply" index
@@ -252,7 +248,7 @@ def _actor(actor_id: int | None) -> Actor:
 
 
 def create_message(
-    conn: sqlite3.Connection,
+    conn: Tx,
     *,
     type: MessageType,
     event: Event,
@@ -315,9 +311,7 @@ def create_message(
     return message_id
 
 
-def _correlation_of(
-    conn: sqlite3.Connection, type_: MessageType, fields: Mapping[str, Any]
-) -> str | None:
+def _correlation_of(conn: Tx, type_: MessageType, fields: Mapping[str, Any]) -> str | None:
     """A customer's message starts its chain (its MessageSid); a reply joins its message's."""
     if type_ is INBOUND:
         sid: str | None = fields.get("provider_sid")
@@ -330,7 +324,7 @@ def _correlation_of(
 
 
 def _emit_created(
-    conn: sqlite3.Connection,
+    conn: Tx,
     row: Mapping[str, Any],
     event: Event,
     actor_id: int | None,
@@ -373,7 +367,7 @@ def _emit_created(
         )
 
 
-def _emit_send_outcome(conn: sqlite3.Connection, message_id: str, event: Event) -> None:
+def _emit_send_outcome(conn: Tx, message_id: str, event: Event) -> None:
     """message.sent when Twilio took a reply, message.failed when it never will."""
     if event not in (Event.SEND_ACCEPTED, Event.SEND_FAILED):
         return
@@ -404,7 +398,7 @@ def _emit_send_outcome(conn: sqlite3.Connection, message_id: str, event: Event) 
 
 
 def change_status(
-    conn: sqlite3.Connection,
+    conn: Tx,
     message_id: str,
     *,
     expected: MessageStatus,
@@ -461,7 +455,7 @@ def change_status(
 
 
 def open_conversation(
-    conn: sqlite3.Connection, thread_id: str, channel: Channel, *, actor_id: int | None = None
+    conn: Tx, thread_id: str, channel: Channel, *, actor_id: int | None = None
 ) -> None:
     """Create a conversation, ACTIVE and unpaused, with its thread controls."""
     now = now_iso()
@@ -489,7 +483,7 @@ def open_conversation(
     events.emit(conn, "conversation.started", thread_id=thread_id, data={"channel": str(channel)})
 
 
-def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
+def _thread_row(conn: Tx, thread_id: str) -> Any:
     row = conn.execute(
         """
         SELECT conversations.*, thread_controls.paused, thread_controls.pause_kind
@@ -504,7 +498,7 @@ def _thread_row(conn: sqlite3.Connection, thread_id: str) -> Any:
 
 
 def change_conversation_state(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     *,
     expected: ConversationState,
@@ -563,7 +557,7 @@ def change_conversation_state(
 
 
 def set_paused(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     *,
     paused: bool,
@@ -616,7 +610,7 @@ def set_paused(
 
 
 def set_opted_out(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     *,
     opted_out: bool,
@@ -653,7 +647,7 @@ def set_opted_out(
 
 
 def flag_conversation(
-    conn: sqlite3.Connection, thread_id: str, reason: str, *, actor_id: int | None = None
+    conn: Tx, thread_id: str, reason: str, *, actor_id: int | None = None
 ) -> None:
     """Mark a conversation NEEDS_ATTENTION with `reason`, whatever state it is in."""
     row = _thread_row(conn, thread_id)
@@ -669,7 +663,7 @@ def flag_conversation(
 
 
 def record_understanding(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     message_id: str,
     understanding: Understanding,
@@ -698,7 +692,7 @@ def record_understanding(
 
 
 def set_appointment(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     *,
     expected: AppointmentStatus,
@@ -742,7 +736,7 @@ def set_appointment(
     )
 
 
-def start_contact(conn: sqlite3.Connection, thread_id: str, now: datetime) -> Contact:
+def start_contact(conn: Tx, thread_id: str, now: datetime) -> Contact:
     """A text on an archived conversation: the next contact begins, audited.
 
     Its counters and a past appointment reset; facts, opt-out and directives stay.
@@ -783,7 +777,7 @@ def start_contact(conn: sqlite3.Connection, thread_id: str, now: datetime) -> Co
 
 
 def change_facts(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     patch: dict[str, object],
     *,

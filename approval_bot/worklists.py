@@ -19,11 +19,11 @@ every path that could leave one there.
 
 from __future__ import annotations
 
-import sqlite3
 from enum import StrEnum
 from typing import Any
 
 from .models import ConversationState, MessageStatus
+from .store import Tx
 
 S = MessageStatus
 
@@ -57,7 +57,7 @@ HELD = """
 _STATE = "SELECT state FROM conversations WHERE thread_id = ?"
 
 
-def unanswered(conn: sqlite3.Connection, thread_id: str) -> list[Any]:
+def unanswered(conn: Tx, thread_id: str) -> list[Any]:
     """The thread's unanswered customer texts (id, status, timestamp), oldest first."""
     return conn.execute(UNANSWERED, {"thread": thread_id}).fetchall()
 
@@ -88,7 +88,7 @@ def place_rows(
     return places
 
 
-def place(conn: sqlite3.Connection, thread_id: str) -> dict[str, WorkList | None]:
+def place(conn: Tx, thread_id: str) -> dict[str, WorkList | None]:
     """Each unanswered text of a thread with no live reply, and the one list it is on (None:
     on none). A text whose reply a pause holds has one, and is left out."""
     held = conn.execute(HELD, (thread_id,)).fetchone()[0] or ""
@@ -101,7 +101,7 @@ def place(conn: sqlite3.Connection, thread_id: str) -> dict[str, WorkList | None
 
 
 def dismiss(
-    conn: sqlite3.Connection,
+    conn: Tx,
     message_ids: list[str],
     reason: str,
     reviewer_id: int | None,

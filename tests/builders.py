@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from functools import partial
 
 from approval_bot import accounts, review, sending_gate, workflow
-from approval_bot.db import Database, Priority
 from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
+from approval_bot.store import Priority, Store, Tx
 
 BUSINESS = "+14155550199"
 
 
 async def make_reviewer(
-    db: Database, name: str = "Ana", *, phone: str | None = None, role: Role = Role.REVIEWER
+    db: Store, name: str = "Ana", *, phone: str | None = None, role: Role = Role.REVIEWER
 ) -> accounts.Reviewer:
     return await accounts.add_reviewer(
         db, name, phone=phone, password="correct horse battery", role=role
@@ -22,13 +21,13 @@ async def make_reviewer(
 
 
 async def make_inbound(
-    db: Database, thread_id: str = "+14155550100", body: str = "Are you open today?"
+    db: Store, thread_id: str = "+14155550100", body: str = "Are you open today?"
 ) -> str:
     """A customer's message on `thread_id`, opening the conversation when it is new."""
     return await db.write(partial(_store_inbound, thread_id, body))
 
 
-def _store_inbound(thread_id: str, body: str, conn: sqlite3.Connection) -> str:
+def _store_inbound(thread_id: str, body: str, conn: Tx) -> str:
     known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
     if known is None:
         workflow.open_conversation(conn, thread_id, Channel.SMS)
@@ -43,13 +42,13 @@ def _store_inbound(thread_id: str, body: str, conn: sqlite3.Connection) -> str:
     )
 
 
-async def make_draft(db: Database, inbound_id: str, body: str = "Yes, 9 to 5.") -> str:
+async def make_draft(db: Store, inbound_id: str, body: str = "Yes, 9 to 5.") -> str:
     """A machine draft answering `inbound_id`, pending approval; it replaces open replies."""
     return await db.write(partial(_store_draft, inbound_id, body), priority=Priority.DRAFT)
 
 
 async def make_drafted_inbound(
-    db: Database, thread_id: str, text: str, draft: str = "Yes, 9 to 5."
+    db: Store, thread_id: str, text: str, draft: str = "Yes, 9 to 5."
 ) -> str:
     """A customer's message and its pending draft in one write; returns the draft's id.
 
@@ -57,13 +56,13 @@ async def make_drafted_inbound(
     waiting (RECEIVED) and draft it too.
     """
 
-    def store(conn: sqlite3.Connection) -> str:
+    def store(conn: Tx) -> str:
         return _store_draft(_store_inbound(thread_id, text, conn), draft, conn)
 
     return await db.write(store, priority=Priority.DRAFT)
 
 
-def _store_draft(inbound_id: str, body: str, conn: sqlite3.Connection) -> str:
+def _store_draft(inbound_id: str, body: str, conn: Tx) -> str:
     inbound = conn.execute(
         "SELECT thread_id, sender, receiver, status FROM messages WHERE id = ?",
         (inbound_id,),
@@ -92,13 +91,13 @@ def _store_draft(inbound_id: str, body: str, conn: sqlite3.Connection) -> str:
     return draft_id
 
 
-async def status_of(db: Database, message_id: str) -> MessageStatus:
+async def status_of(db: Store, message_id: str) -> MessageStatus:
     row = await db.fetchone("SELECT status FROM messages WHERE id = ?", (message_id,))
     assert row is not None
     return MessageStatus(row["status"])
 
 
-def _approve_sending(conn: sqlite3.Connection) -> None:
+def _approve_sending(conn: Tx) -> None:
     sending_gate.set_up(conn, sandbox=False)  # what a first start with credentials writes
     sending_gate.change(
         conn,
@@ -109,11 +108,11 @@ def _approve_sending(conn: sqlite3.Connection) -> None:
     )
 
 
-async def approve_sending(db: Database) -> None:
+async def approve_sending(db: Store) -> None:
     """Open the sending gate as `approval-bot sending approve` does (credentials mode)."""
     await db.write(_approve_sending)
 
 
-async def first_start(db: Database) -> None:
+async def first_start(db: Store) -> None:
     """What the app's first start writes besides migrations: the gate, in sandbox mode."""
     await sending_gate.ensure(db, sandbox=True)

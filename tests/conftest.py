@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from approval_bot.app import create_app
 from approval_bot.config import Settings, load_settings
-from approval_bot.db import Database, opened
+from approval_bot.store import Store, opened
 
 from .webclient import Web
 
@@ -40,7 +40,7 @@ def make_settings(db_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-async def db(db_path: Path) -> AsyncIterator[Database]:
+async def db(db_path: Path) -> AsyncIterator[Store]:
     """A fresh, migrated database file for one test."""
     async with opened(db_path) as database:
         yield database

@@ -22,6 +22,7 @@ from typing import Any
 
 from approval_bot.audit import GENESIS_HASH, row_hash
 from approval_bot.sms_commands import CODE_ALPHABET, CODE_LENGTH
+from approval_bot.store import Tx
 
 BUSINESS = "+14155550199"
 REVIEWERS = ((1, "+14155550123"), (2, "+14155550124"))
@@ -37,7 +38,7 @@ class _Rows:
 
 
 class _History:
-    def __init__(self, conn: sqlite3.Connection, seed: int) -> None:
+    def __init__(self, conn: Tx, seed: int) -> None:
         self.conn = conn
         self.random = random.Random(seed)
         last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
@@ -207,7 +208,7 @@ def seed_history(
     """
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        history = _History(conn, seed + first)
+        history = _History(Tx.on(conn), seed + first)
         now = datetime.now(UTC)
         span = timedelta(days=days)
         for n, phone in enumerate(_phones(threads, first)):

@@ -22,7 +22,7 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from approval_bot import accounts
-from approval_bot.db import opened
+from approval_bot.store import opened
 from tests.builders import BUSINESS, approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
 from tests.settings_env import environ_without_settings

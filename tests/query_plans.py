@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosqlite
 
-from approval_bot.db import Database
+from approval_bot.store import Store, Tx
 
 # the tables that grow with history: a scan of one of them costs more every day
 GROWING = frozenset(
@@ -62,7 +62,7 @@ class Tracer:
             self.seen.setdefault(shape(sql), sql)
 
 
-async def trace(db: Database, callback: Callable[[str], None] | None) -> int:
+async def trace(db: Store, callback: Callable[[str], None] | None) -> int:
     """Install `callback` (None: remove it) on every connection `db` holds; returns how many.
 
     Found by type rather than by name, because which connections exist changes as the
@@ -90,7 +90,7 @@ def aliases(sql: str) -> dict[str, str]:
     return named
 
 
-def scans(conn: sqlite3.Connection, sql: str, unbound: int = 0) -> list[str]:
+def scans(conn: Tx, sql: str, unbound: int = 0) -> list[str]:
     """The plan lines of `sql` that read a growing table whole, build an index for it, or
     search it on state columns alone (as many rows as, say, every inbound message)."""
     named = aliases(sql)
@@ -109,7 +109,7 @@ def scans(conn: sqlite3.Connection, sql: str, unbound: int = 0) -> list[str]:
 
 
 def full_scans(
-    conn: sqlite3.Connection, statements: Iterable[tuple[str, str]], allowed: dict[str, str]
+    conn: Tx, statements: Iterable[tuple[str, str]], allowed: dict[str, str]
 ) -> dict[str, Any]:
     """Each statement shape whose plan scans a growing table: with the literals the code
     bound, and with every literal a parameter (how the planner sees it when prepared).

@@ -7,7 +7,6 @@ one the app would write.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import time_machine
 
 from approval_bot import review, workflow
-from approval_bot.db import Database
 from approval_bot.models import DecisionChannel, Event, MessageStatus
+from approval_bot.store import Store, Tx
 from tests.builders import make_draft, make_inbound, make_reviewer
 
 BEFORE_EDIT = "Yes, we are open 9 to 5."
@@ -34,7 +33,7 @@ def day_one(now: datetime) -> datetime:
     return (now - timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
 
 
-async def seed(db: Database) -> Seeded:
+async def seed(db: Store) -> Seeded:
     """Ana decides after 60 s and 600 s (an edit), Bo after 120 s (a reject) and 360 s.
 
     Day one: three drafts at 10:00 (the queue peaks at 3); day two: one decided at 10:06
@@ -65,7 +64,7 @@ async def seed(db: Database) -> Seeded:
         await review.approve(db, fourth, review.Decision(bo.id, DecisionChannel.API))
         clock.move_to(two + timedelta(seconds=370))
 
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             workflow.change_status(
                 conn,
                 fourth,

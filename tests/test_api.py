@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ import pytest
 
 from approval_bot import accounts, directives, draft_notices, ladder, review, workflow
 from approval_bot.models import MessageStatus, PauseKind, Role
+from approval_bot.store import Tx
 from tests.builders import make_draft, make_inbound, status_of
 
 S = MessageStatus
@@ -137,7 +137,7 @@ def test_drafts_lists_pending_replies_with_context_findings_and_code(web, api):
     _, second = pending(web, OTHER, "Do you deliver?", "We deliver on Fridays.")
 
     async def seed(db):
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             conn.execute(
                 "UPDATE messages SET draft_meta = ? WHERE id = ?",
                 (json.dumps({"drafter": "builtin", "findings": ["a link: x.io"]}), first),
@@ -277,7 +277,7 @@ def test_approve_on_an_opted_out_thread_is_409(web, api):
     _, draft = pending(web)
 
     async def opt_out(db):
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             from approval_bot import workflow
 
             workflow.set_opted_out(conn, THREAD, opted_out=True, source="test")
@@ -466,7 +466,7 @@ def test_reply_refusals_change_nothing(web, api):
     assert state(web) == before
 
 
-def opt_out(conn: sqlite3.Connection) -> None:
+def opt_out(conn: Tx) -> None:
     """The customer of THREAD opted out, as their STOP records it."""
     workflow.set_opted_out(conn, THREAD, opted_out=True, source="keyword")
     review.hold_thread(conn, THREAD, "opt-out", None, kind=PauseKind.OPT_OUT)

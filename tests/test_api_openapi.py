@@ -25,8 +25,8 @@ from starlette.testclient import TestClient
 
 from approval_bot import accounts, directives
 from approval_bot.app import create_app
-from approval_bot.db import opened
 from approval_bot.models import Role
+from approval_bot.store import opened
 from approval_bot.web.api import PREFIX
 
 from .builders import make_draft, make_inbound, make_reviewer

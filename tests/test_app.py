@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from approval_bot.app import create_app
 from approval_bot.config import Settings
-from approval_bot.db import SchemaTooNew, load_migrations
+from approval_bot.store import SchemaTooNew, load_migrations
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 

@@ -8,24 +8,24 @@ from typing import Any
 import pytest
 
 from approval_bot import audit
-from approval_bot.db import Database
 from approval_bot.models import Actor
+from approval_bot.store import Store, Tx
 from tests.builders import make_draft, make_inbound
 
 pytestmark = pytest.mark.anyio
 
 
-async def _fill(db: Database) -> None:
+async def _fill(db: Store) -> None:
     for n in range(3):
         await make_draft(db, await make_inbound(db, f"+1415555010{n}", body=f"message {n} 🙂"))
 
 
-async def _verify(db: Database) -> audit.Verification:
+async def _verify(db: Store) -> audit.Verification:
     async with db.snapshot() as conn:
         return await audit.verify(conn)
 
 
-def _tamper(db: Database, *statements: str) -> None:
+def _tamper(db: Store, *statements: str) -> None:
     """What someone with the file could do: drop the guards and change rows."""
     with sqlite3.connect(db.path) as conn:
         conn.execute("DROP TRIGGER audit_log_no_update")
@@ -107,7 +107,7 @@ async def test_the_log_is_append_only(db, statement):
 
 
 async def test_a_system_event_cannot_claim_a_reviewer(db):
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         with pytest.raises(ValueError):
             audit.record(conn, audit.AuditEvent("x", actor=Actor.SYSTEM, actor_id=1))
 

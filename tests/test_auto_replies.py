@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -20,6 +19,7 @@ from approval_bot.message_templates import Trigger
 from approval_bot.models import Channel, Role
 from approval_bot.samples import sample_profile
 from approval_bot.sender import Sender
+from approval_bot.store import Tx
 
 from .builders import BUSINESS, make_inbound, make_reviewer, status_of
 from .twilio_client import CUSTOMER, PUBLIC, Twilio, running
@@ -144,7 +144,7 @@ async def _approved_help(db) -> None:
     await message_templates.pre_approve(db, "help", True, admin.id, admin.role)
 
 
-def _queue(thread: str, inbound_id: str | None, now: datetime, conn: sqlite3.Connection):
+def _queue(thread: str, inbound_id: str | None, now: datetime, conn: Tx):
     return auto_replies.queue_in(
         conn,
         Trigger.HELP,

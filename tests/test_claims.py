@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from approval_bot import claims, review, workflow
-from approval_bot.db import opened
 from approval_bot.models import DecisionChannel, MessageStatus, Role
+from approval_bot.store import opened
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio

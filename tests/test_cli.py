@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from approval_bot import accounts, cli
-from approval_bot.db import load_migrations, opened
+from approval_bot.store import load_migrations, opened
 
 from .settings_env import clear_settings, environ_without_settings
 

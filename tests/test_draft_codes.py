@@ -7,13 +7,12 @@ waits on someone, and is not handed out again for 30 days after it was issued.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from approval_bot import draft_codes, draft_notices, reviewer_sms
-from approval_bot.db import Database
+from approval_bot.store import Store, Tx
 from tests.builders import make_draft, make_inbound, make_reviewer
 from tests.history_seed import REVIEWERS, seed_history
 
@@ -22,11 +21,11 @@ OLD = (datetime.now(UTC) - timedelta(days=40)).isoformat(timespec="microseconds"
 RECENT = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="microseconds")
 
 
-async def coded(db: Database, n: int, code: str, status: str, issued_at: str) -> str:
+async def coded(db: Store, n: int, code: str, status: str, issued_at: str) -> str:
     """A draft in `status` whose code `code` was issued at `issued_at`."""
     draft = await make_draft(db, await make_inbound(db, f"+1415555{n:04d}"))
 
-    def body(conn: sqlite3.Connection) -> None:
+    def body(conn: Tx) -> None:
         conn.execute("UPDATE messages SET status = ? WHERE id = ?", (status, draft))
         conn.execute(
             "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
@@ -37,7 +36,7 @@ async def coded(db: Database, n: int, code: str, status: str, issued_at: str) ->
     return draft
 
 
-async def spread(db: Database) -> None:
+async def spread(db: Store) -> None:
     """Codes of every kind: waiting on someone, in the quiet period, and spent."""
     await coded(db, 1, "AAAA", "DRAFT_PENDING_APPROVAL", OLD)
     await coded(db, 2, "BBBB", "PAUSED_THREAD", OLD)
@@ -48,7 +47,7 @@ async def spread(db: Database) -> None:
     await coded(db, 7, "GGGG", "REJECTED", OLD)
 
 
-async def codes(db: Database) -> set[str]:
+async def codes(db: Store) -> set[str]:
     return {row["code"] for row in await db.fetchall("SELECT code FROM draft_codes")}
 
 
@@ -76,7 +75,7 @@ async def test_when_every_candidate_is_taken_the_error_says_so(db):
     assert len(await codes(db)) == 7  # nothing was bound
 
 
-async def _work(db: Database) -> int:
+async def _work(db: Store) -> int:
     """How many SQLite VM instructions (in hundreds) issuing one code takes."""
     steps = 0
 
@@ -87,14 +86,14 @@ async def _work(db: Database) -> int:
 
     draft = await make_draft(db, await make_inbound(db, "+14155559998"))
 
-    def measured(conn: sqlite3.Connection) -> None:
-        conn.set_progress_handler(count, 100)
+    def measured(conn: Tx) -> None:
+        conn._conn.set_progress_handler(count, 100)
         try:
             draft_notices.issue_code(conn, draft)
         finally:
-            conn.set_progress_handler(None, 100)
+            conn._conn.set_progress_handler(None, 100)
 
-    def undo(conn: sqlite3.Connection) -> None:  # the next measurement starts from the same state
+    def undo(conn: Tx) -> None:  # the next measurement starts from the same state
         conn.execute("DELETE FROM draft_codes WHERE message_id = ?", (draft,))
         conn.execute("UPDATE messages SET status = 'REJECTED' WHERE id = ?", (draft,))
 

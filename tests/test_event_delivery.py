@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from approval_bot import event_delivery, events, webhooks
-from approval_bot.db import Database
+from approval_bot.store import Store, Tx
 from tests.builders import make_inbound
 from tests.fake_webhook_receiver import DROP, FAIL, HOLD, TIMEOUT, FakeReceiver
 
@@ -41,7 +41,7 @@ def receiver() -> Iterator[FakeReceiver]:
 
 
 @pytest.fixture
-async def deliverer(db: Database, make_settings: Any) -> AsyncIterator[Any]:
+async def deliverer(db: Store, make_settings: Any) -> AsyncIterator[Any]:
     """Makes delivery jobs (not scheduled: each test runs passes itself), stopped after."""
     made: list[event_delivery.Deliverer] = []
 
@@ -62,7 +62,7 @@ def by_thread(receiver: FakeReceiver, thread: str) -> list[str]:
     return [r.id for r in receiver.received if r.event["thread_id"] == thread]
 
 
-async def subscribe(db: Database, receiver: FakeReceiver, types: list[str] | None = None) -> int:
+async def subscribe(db: Store, receiver: FakeReceiver, types: list[str] | None = None) -> int:
     subscription, secret = await webhooks.add(
         db, receiver.url, types or ["*"], by=None, check_address=False
     )
@@ -70,8 +70,8 @@ async def subscribe(db: Database, receiver: FakeReceiver, types: list[str] | Non
     return subscription.id
 
 
-async def emit(db: Database, thread: str, n: int = 1) -> list[str]:
-    def write(conn: sqlite3.Connection) -> list[str]:
+async def emit(db: Store, thread: str, n: int = 1) -> list[str]:
+    def write(conn: Tx) -> list[str]:
         return [
             events.emit(conn, "conversation.needs_attention", thread_id=thread,
                         data={"reason": f"r{i}", "previous_state": "ACTIVE"})
@@ -81,12 +81,12 @@ async def emit(db: Database, thread: str, n: int = 1) -> list[str]:
     return await db.write(write)
 
 
-async def deliveries(db: Database) -> list[sqlite3.Row]:
+async def deliveries(db: Store) -> list[sqlite3.Row]:
     return await db.fetchall("SELECT * FROM webhook_deliveries ORDER BY id")
 
 
 async def test_order_per_conversation_holds_while_an_earlier_event_is_retried(
-    db: Database, deliverer, receiver: FakeReceiver
+    db: Store, deliverer, receiver: FakeReceiver
 ):
     await subscribe(db, receiver)
     a1, a2 = await emit(db, A, 2)
@@ -120,7 +120,7 @@ def finished(work: list[event_delivery.Claimed], *statuses: int) -> list[Any]:
 
 
 async def test_one_pass_records_many_outcomes_and_claims_the_successors_of_the_delivered(
-    db: Database, receiver: FakeReceiver
+    db: Store, receiver: FakeReceiver
 ):
     await subscribe(db, receiver)
     a1, a2, a3 = await emit(db, A, 3)
@@ -152,7 +152,7 @@ async def test_one_pass_records_many_outcomes_and_claims_the_successors_of_the_d
 
 
 async def test_a_busy_pass_delivers_every_conversation_in_commit_order(
-    db: Database, deliverer, receiver: FakeReceiver
+    db: Store, deliverer, receiver: FakeReceiver
 ):
     await subscribe(db, receiver)
     threads = [f"+1415555020{i}" for i in range(6)]
@@ -170,7 +170,7 @@ async def test_a_busy_pass_delivers_every_conversation_in_commit_order(
 
 
 async def test_backoff_follows_the_schedule_then_the_delivery_fails(
-    db: Database, deliverer, receiver: FakeReceiver
+    db: Store, deliverer, receiver: FakeReceiver
 ):
     await subscribe(db, receiver)
     (event,) = await emit(db, A)
@@ -199,7 +199,7 @@ async def test_backoff_follows_the_schedule_then_the_delivery_fails(
     [(TIMEOUT, "no answer within 0.3 s"), (DROP, "RemoteProtocolError")],
 )
 async def test_a_timeout_or_a_dropped_connection_is_retried(
-    db: Database, deliverer, receiver: FakeReceiver, answer: str, error: str
+    db: Store, deliverer, receiver: FakeReceiver, answer: str, error: str
 ):
     await subscribe(db, receiver)
     await emit(db, A)
@@ -217,7 +217,7 @@ async def test_a_timeout_or_a_dropped_connection_is_retried(
 
 
 async def test_a_rotated_secret_signs_from_the_next_delivery_on(
-    db: Database, deliverer, receiver: FakeReceiver
+    db: Store, deliverer, receiver: FakeReceiver
 ):
     subscription = await subscribe(db, receiver)
     old = receiver.secret
@@ -235,9 +235,7 @@ async def test_a_rotated_secret_signs_from_the_next_delivery_on(
     assert receiver.verify(second.headers, second.body, new)
 
 
-async def test_only_the_types_asked_for_are_delivered(
-    db: Database, deliverer, receiver: FakeReceiver
-):
+async def test_only_the_types_asked_for_are_delivered(db: Store, deliverer, receiver: FakeReceiver):
     await subscribe(db, receiver, ["message.received"])
     await make_inbound(db, A)  # conversation.started, then message.received
     job = deliverer(Clock())
@@ -271,21 +269,21 @@ REFUSED_ADDRESSES = [
 
 
 @pytest.mark.parametrize(("url", "why"), REFUSED_URLS)
-async def test_refused_subscription_urls(db: Database, url: str, why: str):
+async def test_refused_subscription_urls(db: Store, url: str, why: str):
     with pytest.raises(webhooks.BadSubscription, match=why):
         await webhooks.add(db, url, ["*"], by=None, check_address=False)
     assert await db.fetchall("SELECT * FROM webhook_subscriptions") == []
 
 
 @pytest.mark.parametrize("address", REFUSED_ADDRESSES)
-async def test_internal_addresses_are_refused_in_production(db: Database, address: str):
+async def test_internal_addresses_are_refused_in_production(db: Store, address: str):
     host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
     with pytest.raises(webhooks.BadSubscription, match="internal address"):
         await webhooks.add(db, f"https://{host}/hook", ["*"], by=None, check_address=True)
     assert await db.fetchall("SELECT * FROM webhook_subscriptions") == []
 
 
-async def test_a_public_address_and_unknown_types(db: Database):
+async def test_a_public_address_and_unknown_types(db: Store):
     added, secret = await webhooks.add(
         db, "https://93.184.216.34/hook", ["draft.decided"], by=None, check_address=True
     )
@@ -299,7 +297,7 @@ async def test_a_public_address_and_unknown_types(db: Database):
 
 
 async def test_the_address_is_checked_again_at_delivery(
-    db: Database, deliverer, receiver: FakeReceiver
+    db: Store, deliverer, receiver: FakeReceiver
 ):
     await subscribe(db, receiver)  # added in the sandbox, where loopback is allowed
     await emit(db, A)
@@ -320,7 +318,7 @@ async def test_the_address_is_checked_again_at_delivery(
 
 
 async def test_retention_keeps_failed_events_until_resent_or_removed(
-    db: Database, deliverer, receiver: FakeReceiver
+    db: Store, deliverer, receiver: FakeReceiver
 ):
     subscription = await subscribe(db, receiver)
     refused, taken = await emit(db, A, 2)
@@ -355,7 +353,7 @@ async def test_retention_keeps_failed_events_until_resent_or_removed(
 
 
 async def test_while_writes_wait_for_the_writer_a_pass_claims_one_delivery(
-    db: Database, make_settings: Any, receiver: FakeReceiver
+    db: Store, make_settings: Any, receiver: FakeReceiver
 ):
     await subscribe(db, receiver)
     # a held request must not time out while the test looks
@@ -365,7 +363,7 @@ async def test_while_writes_wait_for_the_writer_a_pass_claims_one_delivery(
     receiver.script(HOLD)  # the first request is held until released
     started, go = threading.Event(), threading.Event()
 
-    def busy(conn: sqlite3.Connection) -> None:
+    def busy(conn: Tx) -> None:
         started.set()
         go.wait(5)
 

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from approval_bot import message_templates, review, webhooks, workflow
 from approval_bot.app import create_app
-from approval_bot.db import Database
 from approval_bot.models import ApprovalAction, DecisionChannel, Role
+from approval_bot.store import Store, Tx
 from tests import fake_twilio
 from tests.builders import approve_sending, make_drafted_inbound, make_reviewer
 from tests.fake_twilio import FakeTwilio
@@ -108,7 +108,7 @@ def test_every_type_is_emitted_by_its_change_validated_and_delivered_signed(
     fake.script(REFUSED, fake_twilio.error(400, 21211, "The 'To' number is not valid."))
     with FakeReceiver() as receiver, TestClient(create_app(settings), base_url=PUBLIC) as client:
         twilio = Twilio(client, settings)
-        db: Database = twilio.db
+        db: Store = twilio.db
         twilio.run(approve_sending, db)  # with credentials the gate starts pending
         ana = twilio.run(make_reviewer, db, "Ana", role=Role.ADMIN)
         _, receiver.secret = twilio.run(
@@ -190,12 +190,12 @@ def test_every_type_is_emitted_by_its_change_validated_and_delivered_signed(
 
 
 @pytest.mark.anyio
-async def test_a_rolled_back_review_action_leaves_no_event(db: Database):
+async def test_a_rolled_back_review_action_leaves_no_event(db: Store):
     ana = await make_reviewer(db)
     draft = await make_drafted_inbound(db, CUSTOMER, "Hi")
     before = await db.fetchone("SELECT count(*) AS n FROM event_outbox")
 
-    def approve_then_fail(conn: sqlite3.Connection) -> None:
+    def approve_then_fail(conn: Tx) -> None:
         review._approve(
             conn, draft, review.Decision(ana.id, DecisionChannel.API), ApprovalAction.APPROVE
         )
@@ -236,7 +236,7 @@ def test_the_landed_types_are_emitted_by_their_change_validated_and_delivered_si
     )
     with FakeReceiver() as receiver, TestClient(create_app(settings), base_url=PUBLIC) as client:
         twilio = Twilio(client, settings)
-        db: Database = twilio.db
+        db: Store = twilio.db
         twilio.run(approve_sending, db)  # with credentials the gate starts pending
         ana = twilio.run(make_reviewer, db, "Ana", role=Role.ADMIN)
         bob = twilio.run(make_reviewer, db, "Bob", phone="+14155550188")

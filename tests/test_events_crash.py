@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from approval_bot import webhooks
-from approval_bot.db import opened
+from approval_bot.store import opened
 from tests.builders import make_inbound
 from tests.fake_webhook_receiver import HOLD, FakeReceiver
 from tests.settings_env import environ_without_settings

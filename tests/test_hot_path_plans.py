@@ -34,8 +34,8 @@ from approval_bot import (
     webhooks,
 )
 from approval_bot.app import create_app
-from approval_bot.db import opened
 from approval_bot.models import Role, SlaStep
+from approval_bot.store import Tx, opened
 from tests import fake_twilio
 from tests.builders import approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
@@ -396,7 +396,7 @@ def test_no_hot_path_statement_scans_a_growing_table(history: Path, make_setting
     conn = sqlite3.connect(history)
     try:
         assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] > 3000
-        bad = full_scans(conn, tracer.seen.items(), ALLOWED)
+        bad = full_scans(Tx.on(conn), tracer.seen.items(), ALLOWED)
     finally:
         conn.close()
     assert bad == {}, "\n\n".join(f"{sql}\n  -> {lines}" for sql, lines in bad.items())

@@ -8,7 +8,6 @@ escalate at 30, holding reply at 45; always open.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,9 +25,9 @@ from approval_bot import (
     workflow,
 )
 from approval_bot.business_hours import BusinessHours
-from approval_bot.db import Database
 from approval_bot.models import DecisionChannel, MessageStatus, Role, SlaStep
 from approval_bot.review_clocks import Policy
+from approval_bot.store import Store, Tx
 
 from .builders import first_start, make_drafted_inbound, make_reviewer, status_of
 
@@ -45,7 +44,7 @@ POLICY = Policy(
 )
 
 
-async def _setup(db: Database, *, holding: bool = True) -> dict[str, int]:
+async def _setup(db: Store, *, holding: bool = True) -> dict[str, int]:
     await first_start(db)
     await db.write(lambda conn: review_clocks.store_policy(conn, POLICY))
     ana = await make_reviewer(db, "Ana", phone=ANA)
@@ -60,14 +59,14 @@ async def _setup(db: Database, *, holding: bool = True) -> dict[str, int]:
     return {"Ana": ana.id, "Bob": bob.id, "Root": root.id}
 
 
-async def _pending(db: Database, text: str = "Are you open today?", thread: str = CUSTOMER) -> str:
+async def _pending(db: Store, text: str = "Are you open today?", thread: str = CUSTOMER) -> str:
     """A customer text and its pending draft, announced to the reviewers as drafting does."""
     draft_id = await make_drafted_inbound(db, thread, text)
     await db.write(lambda conn: draft_notices.announce(conn, draft_id))
     return draft_id
 
 
-async def _texts(db: Database, draft_id: str) -> list[tuple[str, str]]:
+async def _texts(db: Store, draft_id: str) -> list[tuple[str, str]]:
     rows = await db.fetchall(
         """
         SELECT reviewers.name, notifications.body FROM notifications
@@ -80,7 +79,7 @@ async def _texts(db: Database, draft_id: str) -> list[tuple[str, str]]:
     return [(row["name"], row["body"]) for row in rows]
 
 
-async def _steps(db: Database, draft_id: str) -> list[str]:
+async def _steps(db: Store, draft_id: str) -> list[str]:
     rows = await db.fetchall(
         "SELECT event FROM audit_log WHERE message_id = ? AND event LIKE '%Re%' ORDER BY id",
         (draft_id,),
@@ -93,13 +92,13 @@ async def _steps(db: Database, draft_id: str) -> list[str]:
     ]
 
 
-async def _holding_replies(db: Database, thread: str = CUSTOMER) -> list[Any]:
+async def _holding_replies(db: Store, thread: str = CUSTOMER) -> list[Any]:
     return await db.fetchall(
         "SELECT body, status FROM messages WHERE thread_id = ? AND type = 'OUTBOUND'", (thread,)
     )
 
 
-async def _code(db: Database, draft_id: str) -> str:
+async def _code(db: Store, draft_id: str) -> str:
     row = await db.fetchone("SELECT code FROM draft_codes WHERE message_id = ?", (draft_id,))
     assert row is not None
     return str(row["code"])
@@ -236,11 +235,11 @@ async def test_without_a_pre_approved_holding_template_the_step_only_records_it(
     assert (await ladder.run_pass(db, _at(90))).steps[SlaStep.HOLDING_UNAVAILABLE] == 0
 
 
-def _opt_out(conn: sqlite3.Connection) -> None:
+def _opt_out(conn: Tx) -> None:
     workflow.set_opted_out(conn, CUSTOMER, opted_out=True, source="test")
 
 
-def _gate_pending(conn: sqlite3.Connection) -> None:
+def _gate_pending(conn: Tx) -> None:
     sending_gate.change(
         conn,
         actor_id=None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from approval_bot import logs, workflow
 from approval_bot.logs import TextFormatter
 from approval_bot.models import Event, MessageStatus
+from approval_bot.store import Tx
 from tests.builders import make_inbound
 
 pytestmark = pytest.mark.anyio
@@ -45,7 +45,7 @@ async def test_committed_changes_are_logged_with_their_ids(db, caplog):
     inbound = await make_inbound(db, "+14155550100")
     caplog.set_level(logging.INFO, logger="approval_bot.audit")
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         workflow.change_status(
             conn,
             inbound,
@@ -68,7 +68,7 @@ async def test_a_rolled_back_change_is_never_logged(db, caplog):
     caplog.set_level(logging.INFO, logger="approval_bot.audit")
     with pytest.raises(RuntimeError):
 
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             workflow.change_status(
                 conn,
                 inbound,

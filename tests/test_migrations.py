@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from approval_bot.db import (
-    Database,
+from approval_bot.store import (
     Migration,
     SchemaTooNew,
+    SqliteStore,
+    Tx,
     add_functions,
     load_migrations,
     split_statements,
@@ -34,7 +35,7 @@ TABLES = {
 
 
 async def test_a_fresh_database_is_migrated_to_the_latest(db_path):
-    db = await Database.open(db_path)
+    db = await SqliteStore.open(db_path)
     try:
         applied = await db.migrate()
         assert applied == [m.version for m in load_migrations()]
@@ -60,7 +61,7 @@ async def test_running_migrations_again_changes_nothing(db, db_path):
 async def test_a_newer_database_is_refused(db, db_path):
     newest = len(load_migrations())
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         conn.execute(
             "INSERT INTO schema_migrations VALUES (?, 'from_the_future', '2030-01-01')",
             (newest + 1,),
@@ -82,7 +83,7 @@ async def test_a_failing_migration_leaves_no_trace(db_path):
             "CREATE TABLE half (id INTEGER);\nINSERT INTO no_such_table VALUES (1);\n",
         ),
     ]
-    db = await Database.open(db_path)
+    db = await SqliteStore.open(db_path)
     try:
         with pytest.raises(sqlite3.OperationalError):
             await db.migrate(broken)
@@ -241,11 +242,11 @@ async def test_0011_gives_existing_messages_a_role_and_a_mode_and_keeps_pauses(d
     thread_controls rebuild; conversations start at contact 1 with empty facts."""
     migrations = load_migrations()
     (understanding,) = [m for m in migrations if m.name == "understanding"]
-    db = await Database.open(db_path)
+    db = await SqliteStore.open(db_path)
     try:
         await db.migrate([m for m in migrations if m.version < understanding.version])
 
-        def seed(conn: sqlite3.Connection) -> None:
+        def seed(conn: Tx) -> None:
             now = "2026-01-01T00:00:00+00:00"
             conn.execute(
                 "INSERT INTO conversations (thread_id, last_activity_at, created_at)"
@@ -302,11 +303,11 @@ async def test_0017_settles_the_needs_reply_texts_already_answered_or_dismissed(
     has not gone out yet, stays open."""
     migrations = load_migrations()
     (settled,) = [m for m in migrations if m.name == "settled_texts"]
-    db = await Database.open(db_path)
+    db = await SqliteStore.open(db_path)
     try:
         await db.migrate([m for m in migrations if m.version < settled.version])
 
-        def seed(conn: sqlite3.Connection) -> None:
+        def seed(conn: Tx) -> None:
             for thread in ("+1", "+2", "+3", "+4"):
                 conn.execute(
                     "INSERT INTO conversations (thread_id, last_activity_at, created_at)"

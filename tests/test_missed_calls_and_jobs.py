@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from approval_bot.config import Settings
 from approval_bot.drafting import NotRegenerable, regenerate
 from approval_bot.drafting.service import NoOtherWording
 from approval_bot.models import Role
+from approval_bot.store import Tx
 from approval_bot.web.twilio_edge import our_account_sid
 
 from .builders import make_inbound
@@ -124,7 +124,7 @@ def test_recent_conversations_are_not_archived(twilio):
 
 async def _backdate(twilio: Twilio, when: str) -> None:
     # the clock is what moves here; state changes still go through the funnel
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         conn.execute("UPDATE conversations SET last_activity_at = ?", (when,))
 
     await twilio.db.write(change)

@@ -20,7 +20,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import json
 import approval_bot, approval_bot.paths as paths
-from approval_bot.db import load_migrations
+from approval_bot.store import load_migrations
 print(json.dumps({
     "package": approval_bot.__file__,
     "version": approval_bot.__version__,

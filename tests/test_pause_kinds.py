@@ -3,15 +3,14 @@ opt_out; counters and opt_out_request are the conversation rules', tested with t
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 
 import pytest
 
 from approval_bot import inbound, review, workflow
-from approval_bot.db import Database, load_migrations
 from approval_bot.inbound import InboundSms
 from approval_bot.models import Channel, DecisionChannel, MessageStatus, PauseKind
+from approval_bot.store import SqliteStore, Store, Tx, load_migrations
 from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
@@ -20,7 +19,7 @@ THREAD = "+14155550100"
 S = MessageStatus
 
 
-async def controls(db: Database) -> tuple[int, str | None, int]:
+async def controls(db: Store) -> tuple[int, str | None, int]:
     row = await db.fetchone(
         """
         SELECT thread_controls.paused, thread_controls.pause_kind, conversations.opted_out
@@ -32,7 +31,7 @@ async def controls(db: Database) -> tuple[int, str | None, int]:
     return row["paused"], row["pause_kind"], row["opted_out"]
 
 
-async def text(db: Database, body: str) -> inbound.Received:
+async def text(db: Store, body: str) -> inbound.Received:
     sms = InboundSms("SM" + uuid.uuid4().hex, THREAD, BUSINESS, body, Channel.SMS)
     return await inbound.receive_sms(db, sms)
 
@@ -97,7 +96,7 @@ async def test_stop_pauses_as_an_opt_out_that_only_the_customers_start_lifts(db,
 async def test_lifting_a_pause_of_another_kind_is_a_conflict_and_changes_nothing(db, ana, draft):
     await review.pause_thread(db, THREAD, "checking the order", ana.id)
 
-    def lift(conn: sqlite3.Connection) -> None:
+    def lift(conn: Tx) -> None:
         workflow.set_paused(conn, THREAD, paused=False, kind=PauseKind.OPT_OUT)
 
     with pytest.raises(workflow.Conflict, match="opt_out"):
@@ -108,7 +107,7 @@ async def test_lifting_a_pause_of_another_kind_is_a_conflict_and_changes_nothing
 async def test_the_migration_gives_existing_pauses_their_kind_from_the_reason(db_path):
     migrations = load_migrations()
     (pause_kind,) = [m for m in migrations if m.name == "pause_kind"]
-    db = await Database.open(db_path)
+    db = await SqliteStore.open(db_path)
     try:
         await db.migrate([m for m in migrations if m.version < pause_kind.version])
         reasons = {
@@ -119,7 +118,7 @@ async def test_the_migration_gives_existing_pauses_their_kind_from_the_reason(db
             "+14155550105": None,
         }
 
-        def seed(conn: sqlite3.Connection) -> None:
+        def seed(conn: Tx) -> None:
             for thread, reason in reasons.items():
                 conn.execute(
                     """

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import pytest
 
 from approval_bot import review, workflow
 from approval_bot.models import DecisionChannel, MessageStatus, PauseKind
+from approval_bot.store import Tx
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
@@ -150,7 +150,7 @@ async def test_an_opted_out_thread_is_not_resumed_by_a_reviewer(db):
     ana = await make_reviewer(db)
     draft = await make_draft(db, await make_inbound(db, THREAD))
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         workflow.set_opted_out(conn, THREAD, opted_out=True, source="STOP")
         review.hold_thread(conn, THREAD, "opt-out", None, kind=PauseKind.OPT_OUT)
 

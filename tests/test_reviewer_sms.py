@@ -7,8 +7,8 @@ import json
 import pytest
 
 from approval_bot import accounts, draft_notices, review, reviewer_sms
-from approval_bot.db import Database
 from approval_bot.models import DecisionChannel, MessageStatus
+from approval_bot.store import Store
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ ANA_PHONE = "+14155550111"
 
 
 async def coded_draft(
-    db: Database, customer: str = CUSTOMER, body: str = "Yes, 9 to 5."
+    db: Store, customer: str = CUSTOMER, body: str = "Yes, 9 to 5."
 ) -> tuple[str, str]:
     draft = await make_draft(db, await make_inbound(db, customer), body)
     code = await db.write(lambda conn: draft_notices.issue_code(conn, draft))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from approval_bot import accounts, draft_notices, review
 from approval_bot.models import DecisionChannel, Role
+from approval_bot.store import Tx
 from tests.twilio_client import CUSTOMER, PUBLIC, running
 
 ANA = "+14155550123"
@@ -102,7 +102,7 @@ async def _quiet_now(db):
     now = datetime.now(UTC)
     start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (-1, 1))
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         conn.execute(
             "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = 'UTC'", (start, end)
         )
@@ -145,7 +145,7 @@ async def _quiet_later(db):
     now = datetime.now(UTC)
     start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (2, 4))
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         conn.execute("UPDATE reviewers SET quiet_start = ?, quiet_end = ?", (start, end))
 
     await db.write(change)

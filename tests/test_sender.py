@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,6 @@ import pytest
 
 from approval_bot import inbound, review, workflow
 from approval_bot.config import Settings
-from approval_bot.db import Database
 from approval_bot.gateways import OutgoingSms, SandboxGateway, TwilioGateway
 from approval_bot.inbound import InboundSms
 from approval_bot.models import (
@@ -28,6 +26,7 @@ from approval_bot.models import (
 from approval_bot.retry import DEFAULT_POLICY
 from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
 from approval_bot.sender import Sender
+from approval_bot.store import Store, Tx
 from tests import fake_twilio
 from tests.builders import (
     BUSINESS,
@@ -117,26 +116,26 @@ async def reviewer(db):
     return await make_reviewer(db, "Ana", phone="+14155550111")
 
 
-async def approved(db: Database, reviewer, thread: str = ALICE, body: str = "Yes, 9 to 5.") -> str:
+async def approved(db: Store, reviewer, thread: str = ALICE, body: str = "Yes, 9 to 5.") -> str:
     draft = await make_draft(db, await make_inbound(db, thread), body)
     await review.approve(db, draft, review.Decision(reviewer.id, DecisionChannel.WEB))
     return draft
 
 
-async def row(db: Database, message_id: str) -> Any:
+async def row(db: Store, message_id: str) -> Any:
     found = await db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
     assert found is not None
     return found
 
 
-async def events(db: Database, message_id: str) -> list[str]:
+async def events(db: Store, message_id: str) -> list[str]:
     rows = await db.fetchall(
         "SELECT event FROM audit_log WHERE message_id = ? ORDER BY id", (message_id,)
     )
     return [r["event"] for r in rows]
 
 
-async def thread(db: Database, thread_id: str = ALICE) -> Any:
+async def thread(db: Store, thread_id: str = ALICE) -> Any:
     found = await db.fetchone(
         """
         SELECT * FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
@@ -384,7 +383,7 @@ async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_rev
 ):
     draft = await approved(db, reviewer)
 
-    def change(conn: sqlite3.Connection) -> Any:  # paused behind review's back: re-checked
+    def change(conn: Tx) -> Any:  # paused behind review's back: re-checked
         workflow.set_paused(conn, ALICE, paused=True, kind=PauseKind.REVIEWER, reason="take-over")
 
     await db.write(change)
@@ -402,7 +401,7 @@ async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_rev
 async def test_an_opted_out_thread_holds_the_message(db, sender, fake, reviewer):
     draft = await approved(db, reviewer)
 
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         workflow.set_opted_out(conn, ALICE, opted_out=True, source="STOP")
 
     await db.write(change)
@@ -417,7 +416,7 @@ async def test_a_version_that_is_no_longer_the_latest_is_not_sent(db, sender, fa
     draft = await approved(db, reviewer)
     inbound = (await row(db, draft))["in_reply_to_id"]
 
-    def change(conn: sqlite3.Connection) -> str:  # a newer draft from a stale drafter
+    def change(conn: Tx) -> str:  # a newer draft from a stale drafter
         return workflow.create_message(
             conn,
             type=MessageType.DRAFT,
@@ -455,10 +454,10 @@ async def test_a_customer_who_wrote_again_sends_the_reply_back_to_review(
     assert fake.requests == []
 
 
-async def whatsapp_thread(db: Database, reviewer) -> str:
+async def whatsapp_thread(db: Store, reviewer) -> str:
     number = "+14155550177"
 
-    def change(conn: sqlite3.Connection) -> str:
+    def change(conn: Tx) -> str:
         workflow.open_conversation(conn, number, Channel.WHATSAPP)
         return workflow.create_message(
             conn,
@@ -647,8 +646,8 @@ async def test_concurrency_is_bounded(db, twilio_settings, fake, reviewer):
 # -- the notification outbox -------------------------------------------------------------------
 
 
-async def notify(db: Database, reviewer_id: int, body: str) -> int:
-    def change(conn: sqlite3.Connection) -> Any:
+async def notify(db: Store, reviewer_id: int, body: str) -> int:
+    def change(conn: Tx) -> Any:
         cursor = conn.execute(
             "INSERT INTO notifications (reviewer_id, body, created_at) VALUES (?, ?, ?)",
             (reviewer_id, body, datetime.now(UTC).isoformat()),
@@ -659,7 +658,7 @@ async def notify(db: Database, reviewer_id: int, body: str) -> int:
     return await db.write(change)
 
 
-async def notification(db: Database, notification_id: int) -> Any:
+async def notification(db: Store, notification_id: int) -> Any:
     return await db.fetchone("SELECT * FROM notifications WHERE id = ?", (notification_id,))
 
 

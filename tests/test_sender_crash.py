@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from approval_bot import review
-from approval_bot.db import opened
 from approval_bot.models import DecisionChannel
+from approval_bot.store import opened
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 from tests.fake_twilio import FakeTwilio, Reply

@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 from approval_bot import review
 from approval_bot.app import create_app
 from approval_bot.config import SettingsError
-from approval_bot.db import opened
 from approval_bot.models import DecisionChannel
 from approval_bot.scheduler import SENDER_JOB_ID, wake_sender
+from approval_bot.store import opened
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 from tests.test_status_webhook import query

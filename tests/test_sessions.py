@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from approval_bot import accounts, sessions
-from approval_bot.db import Priority
 from approval_bot.models import Role
+from approval_bot.store import Priority
 from approval_bot.web.auth import SESSION_COOKIE
 from tests.webclient import Web
 

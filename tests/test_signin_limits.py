@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from approval_bot import signin_limits
 from approval_bot.app import create_app
-from approval_bot.db import Priority, add_functions, load_migrations, split_statements
+from approval_bot.store import Priority, Tx, add_functions, load_migrations, split_statements
 from tests.webclient import PASSWORD, Web
 
 GUESSES = 100
@@ -144,11 +144,11 @@ def test_reserve_refuses_at_the_limits_and_records_nothing(tmp_path, attempts, e
     before = conn.execute("SELECT count(*) FROM signin_attempts").fetchone()[0]
 
     if expected is None:
-        signin_limits.reserve(conn, "ana", "192.0.2.1", NOW)
+        signin_limits.reserve(Tx.on(conn), "ana", "192.0.2.1", NOW)
         assert conn.execute("SELECT count(*) FROM signin_attempts").fetchone()[0] == before + 1
     else:
         with pytest.raises(signin_limits.SignInRefused) as refused:
-            signin_limits.reserve(conn, "ana", "192.0.2.1", NOW)
+            signin_limits.reserve(Tx.on(conn), "ana", "192.0.2.1", NOW)
         assert refused.value.wait_seconds == expected
         assert conn.execute("SELECT count(*) FROM signin_attempts").fetchone()[0] == before
     conn.close()

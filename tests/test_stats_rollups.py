@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import statistics
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -23,9 +22,9 @@ import time_machine
 from rapidfuzz.distance import Levenshtein
 
 from approval_bot import review, stats
-from approval_bot.db import Database, split_statements
 from approval_bot.models import DecisionChannel, MessageStatus
 from approval_bot.stats_queries import load_stats
+from approval_bot.store import Store, Tx, split_statements
 from approval_bot.web.stats_page import window
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer
 from tests.stats_seed import seed
@@ -64,7 +63,7 @@ def rounded_wait(since: str, at: str) -> int:
     return int((seconds / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * step
 
 
-async def rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
+async def rows(db: Store, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in await db.fetchall(sql)]
 
 
@@ -72,7 +71,7 @@ def histogram(text: str, value: Any = int) -> dict[Any, int]:
     return {value(key): n for key, n in json.loads(text).items()}
 
 
-async def rollups(db: Database) -> dict[str, Any]:
+async def rollups(db: Store) -> dict[str, Any]:
     """The rollups, their JSON histograms read as dicts."""
     kept: dict[str, Any] = {
         table: await rows(db, f"SELECT * FROM {table} ORDER BY {key}")
@@ -98,7 +97,7 @@ def permille(distance: int, longest: int) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-async def recounted(db: Database) -> dict[str, Any]:
+async def recounted(db: Store) -> dict[str, Any]:
     """The rollups as the raw rows give them."""
     messages = {r["id"]: r for r in await db.fetchall("SELECT * FROM messages")}
     approvals = await db.fetchall("SELECT * FROM approvals ORDER BY id")
@@ -155,7 +154,7 @@ async def recounted(db: Database) -> dict[str, Any]:
     }
 
 
-async def random_history(db: Database, rng: random.Random) -> None:
+async def random_history(db: Store, rng: random.Random) -> None:
     """A seeded run of the real actions: drafts, approvals, rejections, edits, pauses and
     resumes, human replies, with the clock moved between them."""
     await first_start(db)  # as the app leaves it: the sending gate set up (sandbox)
@@ -170,7 +169,7 @@ async def random_history(db: Database, rng: random.Random) -> None:
             await random_action(db, rng, rng.choice([ana.id, bo.id]))
 
 
-async def random_action(db: Database, rng: random.Random, reviewer_id: int) -> None:
+async def random_action(db: Store, rng: random.Random, reviewer_id: int) -> None:
     thread = rng.choice(THREADS)
     paused = await db.fetchone("SELECT paused FROM thread_controls WHERE thread_id = ?", (thread,))
     if paused is not None and paused["paused"]:
@@ -216,7 +215,7 @@ async def test_the_rollups_equal_the_history_recounted(db, seed_value):
     assert kept["queue_hours"][-1][1] == waiting[0]
 
 
-def _rebuild(conn: sqlite3.Connection) -> None:
+def _rebuild(conn: Tx) -> None:
     for table in ROLLUPS:
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP INDEX messages_failed_sends")
@@ -240,7 +239,7 @@ async def test_the_back_fill_anchors_the_queue_to_the_replies_waiting_now(db):
     )
     assert waiting is not None
 
-    def lose_a_move(conn: sqlite3.Connection) -> None:
+    def lose_a_move(conn: Tx) -> None:
         inbound = conn.execute("SELECT id FROM messages WHERE type = 'INBOUND' LIMIT 1").fetchone()
         conn.execute(
             """INSERT INTO messages (id, thread_id, in_reply_to_id, sender, receiver, body,

@@ -16,9 +16,9 @@ from twilio.request_validator import RequestValidator
 from approval_bot import review
 from approval_bot.app import create_app
 from approval_bot.config import Settings
-from approval_bot.db import opened
 from approval_bot.models import DecisionChannel
 from approval_bot.scheduler import wake_sender
+from approval_bot.store import opened
 from approval_bot.web.twilio_edge import our_account_sid
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer

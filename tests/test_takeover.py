@@ -4,7 +4,6 @@ needed, and "Already decided" naming the human, through the web and the API."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,8 +13,8 @@ from starlette.testclient import TestClient
 from approval_bot import jobs, review, sms_text, workflow, worklists
 from approval_bot.app import create_app
 from approval_bot.config import Settings
-from approval_bot.db import Database, Priority, load_migrations
 from approval_bot.models import DecisionChannel, MessageStatus, Role
+from approval_bot.store import Priority, SqliteStore, Tx, load_migrations
 
 from .builders import first_start, make_inbound, make_reviewer
 from .test_api import Api, sent, token_for
@@ -283,7 +282,7 @@ def test_already_decided_names_the_human_and_the_channel_after_the_send(desk):
 async def test_a_thread_that_needs_attention_is_never_archived(db):
     await make_inbound(db, CUSTOMER, "hello")
 
-    def flag_long_ago(conn: sqlite3.Connection) -> None:
+    def flag_long_ago(conn: Tx) -> None:
         workflow.flag_conversation(conn, CUSTOMER, "a human must look")
         conn.execute("UPDATE conversations SET last_activity_at = '2000-01-01'")
 
@@ -440,7 +439,7 @@ def test_the_holders_text_fits_three_sms_segments(text):
     assert notice.startswith(f"{CUSTOMER} wrote on your thread:")
 
 
-def _escalated_thread_before_takeover(conn: sqlite3.Connection) -> None:
+def _escalated_thread_before_takeover(conn: Tx) -> None:
     now = "2026-01-01T00:00:00+00:00"
     conn.execute(
         "INSERT INTO conversations (thread_id, state, attention_reason, last_activity_at,"
@@ -464,7 +463,7 @@ def _escalated_thread_before_takeover(conn: sqlite3.Connection) -> None:
 async def test_the_migration_keeps_every_conversation_and_what_refers_to_it(db_path):
     migrations = load_migrations()
     (takeover,) = [m for m in migrations if m.name == "takeover"]
-    db = await Database.open(db_path)
+    db = await SqliteStore.open(db_path)
     try:
         await db.migrate([m for m in migrations if m.version < takeover.version])
         ana = await make_reviewer(db, "Ana")

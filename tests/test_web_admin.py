@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import sqlite3
 from typing import Any
 
 import pytest
 
 from approval_bot.models import Role
+from approval_bot.store import Tx
 from approval_bot.web.audit_pages import csv_cell
 from tests.builders import make_draft, make_inbound
 
@@ -57,7 +57,7 @@ def test_audit_shows_a_broken_chain(web, boss):
     web.call(make_inbound, web.db, THREAD)
 
     async def tamper(db):
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             conn.execute("DROP TRIGGER audit_log_no_update")
             conn.execute("UPDATE audit_log SET metadata = '{}' WHERE id = 2")
 

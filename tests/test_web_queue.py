@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from approval_bot import ladder, review, scheduler
 from approval_bot.models import DecisionChannel, MessageStatus
+from approval_bot.store import Tx
 from tests.builders import make_draft, make_inbound, status_of
 
 S = MessageStatus
@@ -329,7 +329,7 @@ def test_findings_show_on_the_card(web, ana):
 
 async def _set_findings(db, draft_id, findings):
     # draft_meta is not a status column; tests write it as the drafter would have
-    def change(conn: sqlite3.Connection) -> Any:
+    def change(conn: Tx) -> Any:
         conn.execute(
             "UPDATE messages SET draft_meta = ? WHERE id = ?",
             (json.dumps({"drafter": "test", "findings": findings}), draft_id),

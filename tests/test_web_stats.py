@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from approval_bot.app import create_app
-from approval_bot.db import opened
+from approval_bot.store import opened
 from tests.stats_seed import Seeded, seed
 from tests.webclient import Web
 

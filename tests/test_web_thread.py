@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
 
 from approval_bot import review
 from approval_bot.models import DecisionChannel
+from approval_bot.store import Tx
 from tests.builders import make_draft, make_inbound
 
 THREAD = "+14155550100"
@@ -91,7 +91,7 @@ def test_media_links_only_for_https(web, ana):
     from approval_bot.models import Channel, Event, MessageType
 
     async def with_media(db):
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             workflow.open_conversation(conn, THREAD, Channel.SMS)
             workflow.create_message(
                 conn,

@@ -5,7 +5,6 @@ every door, Content templates offered and sent through the real twilio client, a
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +23,7 @@ from approval_bot.gateways import TwilioGateway
 from approval_bot.metrics import Metrics
 from approval_bot.models import Channel, DecisionChannel, Event, MessageType, Role
 from approval_bot.sender import Sender
+from approval_bot.store import Tx
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio
 
@@ -56,7 +56,7 @@ def test_a_customer_who_never_wrote_has_no_open_window():
     assert whatsapp_window.closes_at(None) is None
 
 
-def _whatsapp_inbound(ago: timedelta, conn: sqlite3.Connection) -> str:
+def _whatsapp_inbound(ago: timedelta, conn: Tx) -> str:
     """A WhatsApp customer's message sent `ago` before now (the thread opens if new)."""
     known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (NUMBER,)).fetchone()
     if known is None:

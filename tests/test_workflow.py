@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import sqlite3
 import uuid
 from functools import partial
 
 import pytest
 
 from approval_bot import review, workflow
-from approval_bot.db import Database
 from approval_bot.models import (
     Channel,
     ConversationEvent,
@@ -23,6 +21,7 @@ from approval_bot.models import (
     MessageType,
     now_iso,
 )
+from approval_bot.store import SqliteStore, Store, Tx
 from tests.builders import make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
@@ -30,11 +29,11 @@ pytestmark = pytest.mark.anyio
 THREAD = "+14155550100"
 
 
-async def _place(db: Database, type_: MessageType, status: MessageStatus) -> str:
+async def _place(db: Store, type_: MessageType, status: MessageStatus) -> str:
     """A message put straight into `status`, as test set-up (not through the funnel)."""
     message_id = str(uuid.uuid4())
 
-    def place(conn: sqlite3.Connection) -> None:
+    def place(conn: Tx) -> None:
         known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (THREAD,))
         if known.fetchone() is None:
             workflow.open_conversation(conn, THREAD, Channel.SMS)
@@ -51,7 +50,7 @@ async def _place(db: Database, type_: MessageType, status: MessageStatus) -> str
     return message_id
 
 
-async def _audit_count(db: Database) -> int:
+async def _audit_count(db: Store) -> int:
     row = await db.fetchone("SELECT count(*) AS n FROM audit_log")
     assert row is not None
     return int(row["n"])
@@ -148,7 +147,7 @@ async def test_every_conversation_move_outside_the_table_is_refused(db):
         allowed = (source, event, target) in workflow.CONVERSATION_TRANSITIONS
 
         def move(
-            conn: sqlite3.Connection,
+            conn: Tx,
             source: ConversationState = source,
             event: ConversationEvent = event,
             target: ConversationState = target,
@@ -209,7 +208,7 @@ async def test_a_failing_transaction_leaves_neither_the_change_nor_its_audit_row
     inbound = await make_inbound(db, THREAD)
     before = await _audit_count(db)
 
-    def crash(conn: sqlite3.Connection) -> None:
+    def crash(conn: Tx) -> None:
         workflow.change_status(
             conn,
             inbound,
@@ -231,7 +230,7 @@ async def test_two_concurrent_approvals_one_wins_one_conflicts(db, db_path, sepa
     ana = await make_reviewer(db, "Ana")
     bob = await make_reviewer(db, "Bob")
     draft = await make_draft(db, await make_inbound(db, THREAD))
-    other = await Database.open(db_path) if separate_connections else db
+    other = await SqliteStore.open(db_path) if separate_connections else db
     try:
         results = await asyncio.gather(
             review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB)),

@@ -7,13 +7,11 @@ audit row, written in the same transaction"), never read back from the module.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import pytest
 
 from approval_bot import workflow
-from approval_bot.db import Database
 from approval_bot.models import (
     Channel,
     ConversationEvent,
@@ -24,6 +22,7 @@ from approval_bot.models import (
     PauseKind,
     now_iso,
 )
+from approval_bot.store import Store, Tx
 from tests.builders import BUSINESS, make_inbound, make_reviewer, status_of
 
 pytestmark = pytest.mark.anyio
@@ -33,12 +32,12 @@ THREAD, OTHER = "+14155550100", "+14155550101"
 C, S = ConversationState, MessageStatus
 
 
-async def audit_rows(db: Database, after: int = 0) -> list[dict[str, Any]]:
+async def audit_rows(db: Store, after: int = 0) -> list[dict[str, Any]]:
     rows = await db.fetchall("SELECT * FROM audit_log WHERE id > ? ORDER BY id", (after,))
     return [{**dict(row), "metadata": json.loads(row["metadata"])} for row in rows]
 
 
-async def last_audit_id(db: Database) -> int:
+async def last_audit_id(db: Store) -> int:
     row = await db.fetchone("SELECT coalesce(max(id), 0) AS id FROM audit_log")
     assert row is not None
     return int(row["id"])
@@ -48,7 +47,7 @@ def who(row: dict[str, Any]) -> tuple[Any, ...]:
     return row["event"], row["actor"], row["actor_id"], row["thread_id"], row["message_id"]
 
 
-async def conversation(db: Database, thread_id: str = THREAD) -> dict[str, Any]:
+async def conversation(db: Store, thread_id: str = THREAD) -> dict[str, Any]:
     row = await db.fetchone(
         """
         SELECT * FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
@@ -363,7 +362,7 @@ async def test_a_conversation_someone_else_moved_is_a_conflict_naming_them(db):
 
 
 async def test_a_conflict_with_no_audited_change_says_nobody_is_on_record(db):
-    def unaudited(conn: sqlite3.Connection) -> None:  # set-up: a thread outside the funnel
+    def unaudited(conn: Tx) -> None:  # set-up: a thread outside the funnel
         now = now_iso()
         conn.execute(
             "INSERT INTO conversations (thread_id, state, last_activity_at, created_at)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
@@ -19,7 +18,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from approval_bot import audit, inbound, review, sending_gate, workflow, worklists
-from approval_bot.db import Database, Priority
 from approval_bot.inbound import InboundSms
 from approval_bot.models import (
     Channel,
@@ -31,6 +29,7 @@ from approval_bot.models import (
     MessageType,
     PauseKind,
 )
+from approval_bot.store import Priority, SqliteStore, Store, Tx
 from tests.builders import BUSINESS, make_draft, make_reviewer
 
 S = MessageStatus
@@ -67,11 +66,11 @@ class WorkflowMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.tmp = tempfile.TemporaryDirectory()
-        self.db: Database = self.run(self._open(Path(self.tmp.name) / "machine.sqlite3"))
+        self.db: Store = self.run(self._open(Path(self.tmp.name) / "machine.sqlite3"))
         self.reviewers = [self.run(make_reviewer(self.db, name)).id for name in ("Ana", "Bob")]
 
-    async def _open(self, path: Path) -> Database:
-        db = await Database.open(path)
+    async def _open(self, path: Path) -> Store:
+        db = await SqliteStore.open(path)
         await db.migrate()
         await sending_gate.ensure(db, sandbox=True)  # the first start, in sandbox mode
         return db
@@ -280,7 +279,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.run(self._send_outcome(reply, accepted))
 
     async def _send_outcome(self, reply: str, accepted: bool) -> None:
-        def change(conn: sqlite3.Connection) -> Any:
+        def change(conn: Tx) -> Any:
             if accepted:
                 workflow.change_status(
                     conn,
@@ -332,7 +331,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if row is None or row["state"] != ConversationState.ACTIVE:
             return
 
-        def archive(conn: sqlite3.Connection) -> None:
+        def archive(conn: Tx) -> None:
             workflow.change_conversation_state(
                 conn,
                 thread,

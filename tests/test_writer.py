@@ -9,16 +9,16 @@ import threading
 import pytest
 
 from approval_bot import inbound, review
-from approval_bot.db import Priority
 from approval_bot.inbound import InboundSms
 from approval_bot.models import Channel, DecisionChannel, Event
+from approval_bot.store import Priority, Tx
 from tests.builders import BUSINESS, make_draft, make_inbound, make_reviewer
 
 pytestmark = pytest.mark.anyio
 
 
 def _insert(event_id: str):
-    def body(conn: sqlite3.Connection) -> str:
+    def body(conn: Tx) -> str:
         conn.execute("INSERT INTO webhook_events VALUES ('t', ?, 'now')", (event_id,))
         return event_id
 
@@ -34,12 +34,12 @@ async def test_a_transaction_returns_its_result_and_its_rows_are_visible_to_read
 async def test_decisions_run_before_drafts_and_drafts_before_bulk_each_in_arrival_order(db):
     started, release, order = threading.Event(), threading.Event(), []
 
-    def blocker(conn: sqlite3.Connection) -> None:
+    def blocker(conn: Tx) -> None:
         started.set()
         release.wait(10)
 
     def record(name: str):
-        def body(conn: sqlite3.Connection) -> None:
+        def body(conn: Tx) -> None:
             order.append(name)
 
         return body
@@ -66,12 +66,12 @@ async def test_a_decision_arriving_during_a_bulk_group_runs_after_the_running_tr
     group_started, group_release = threading.Event(), threading.Event()
     order: list[str] = []
 
-    def blocker(conn: sqlite3.Connection) -> None:
+    def blocker(conn: Tx) -> None:
         first_started.set()
         first_release.wait(10)
 
     def record(name: str, started=None, release=None):
-        def body(conn: sqlite3.Connection) -> None:
+        def body(conn: Tx) -> None:
             if started is not None:
                 started.set()
                 release.wait(10)
@@ -104,11 +104,11 @@ async def test_a_decision_arriving_during_a_bulk_group_runs_after_the_running_tr
 async def test_one_failing_transaction_in_a_group_commit_rolls_back_alone(db):
     started, release = threading.Event(), threading.Event()
 
-    def blocker(conn: sqlite3.Connection) -> None:
+    def blocker(conn: Tx) -> None:
         started.set()
         release.wait(10)
 
-    def failing(conn: sqlite3.Connection) -> None:
+    def failing(conn: Tx) -> None:
         conn.execute("INSERT INTO webhook_events VALUES ('t', 'failed', 'now')")
         raise ValueError("refused")
 
@@ -138,7 +138,7 @@ async def test_a_constraint_error_reaches_the_caller_and_changes_nothing(db):
 
 
 async def test_a_transaction_that_raises_is_rolled_back_and_the_writer_goes_on(db):
-    def boom(conn: sqlite3.Connection) -> None:
+    def boom(conn: Tx) -> None:
         conn.execute("INSERT INTO webhook_events VALUES ('t', 'e', 'now')")
         raise RuntimeError("boom")
 
@@ -154,7 +154,7 @@ async def test_a_reviewers_approve_commits_before_the_webhooks_queued_ahead_of_i
     draft = await make_draft(db, await make_inbound(db, "+14155550100"))
     started, release = threading.Event(), threading.Event()
 
-    def blocker(conn: sqlite3.Connection) -> None:
+    def blocker(conn: Tx) -> None:
         started.set()
         release.wait(10)
 

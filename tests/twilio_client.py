@@ -14,8 +14,8 @@ from twilio.request_validator import RequestValidator
 
 from approval_bot.app import create_app
 from approval_bot.config import Settings
-from approval_bot.db import Database
 from approval_bot.drafting import DraftingService
+from approval_bot.store import Store
 from approval_bot.web.twilio_edge import our_account_sid
 from tests.builders import approve_sending
 
@@ -44,7 +44,7 @@ class Twilio:
         self.settings = settings
 
     @property
-    def db(self) -> Database:
+    def db(self) -> Store:
         return self.client.app_state["db"]  # type: ignore[no-any-return]
 
     @property

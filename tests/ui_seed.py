@@ -6,13 +6,11 @@ The page tests render it and look for a raw enum value; the browser tests shoot 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from approval_bot import accounts, message_templates, review, workflow
 from approval_bot.conversation_rules import AppointmentStatus
-from approval_bot.db import Database, Priority
 from approval_bot.models import (
     Channel,
     ConversationEvent,
@@ -24,6 +22,7 @@ from approval_bot.models import (
     PauseKind,
     Role,
 )
+from approval_bot.store import Priority, Store, Tx
 
 from .builders import BUSINESS, _store_draft, make_draft, make_drafted_inbound, make_inbound
 
@@ -43,7 +42,7 @@ class Seeded:
     opted_out_thread: str = OPTED_OUT
 
 
-async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
+async def seed_every_status(db: Store, reviewer_id: int) -> Seeded:
     """Threads whose messages, conversations and pauses cover every value the pages show."""
     by = review.Decision(reviewer_id, DecisionChannel.WEB, notes="looks right")
     by_text = review.Decision(reviewer_id, DecisionChannel.SMS)
@@ -55,7 +54,7 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     failed = await make_drafted_inbound(db, FAILED, "How much is a beard trim?", "It is $15.")
     await review.approve(db, failed, by_text)
 
-    def send_outcomes(conn: sqlite3.Connection) -> None:
+    def send_outcomes(conn: Tx) -> None:
         workflow.change_status(
             conn,
             sent,
@@ -89,7 +88,7 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     await make_drafted_inbound(db, PAUSED, "Can I book for tomorrow at 3?", "Yes, see you.")
     await review.pause_thread(db, PAUSED, "owner will call", reviewer_id)
 
-    def held_text(conn: sqlite3.Connection) -> None:
+    def held_text(conn: Tx) -> None:
         workflow.create_message(
             conn,
             type=MessageType.INBOUND,
@@ -110,7 +109,7 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     # the customer opted out: their pause is the opt-out's
     await make_drafted_inbound(db, OPTED_OUT, "Thanks!", "You are welcome.")
 
-    def opt_out(conn: sqlite3.Connection) -> None:
+    def opt_out(conn: Tx) -> None:
         workflow.set_opted_out(conn, OPTED_OUT, opted_out=True, source="keyword")
         review.hold_thread(conn, OPTED_OUT, "opt-out", None, kind=PauseKind.OPT_OUT)
 
@@ -119,7 +118,7 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     # an idle thread, archived
     await make_inbound(db, ARCHIVED, "ok")
 
-    def archive(conn: sqlite3.Connection) -> None:
+    def archive(conn: Tx) -> None:
         workflow.change_conversation_state(
             conn,
             ARCHIVED,
@@ -141,12 +140,12 @@ async def seed_every_status(db: Database, reviewer_id: int) -> Seeded:
     return Seeded(pending_draft=pending)
 
 
-def _held(thread_id: str, kind: PauseKind, reason: str, conn: sqlite3.Connection) -> None:
+def _held(thread_id: str, kind: PauseKind, reason: str, conn: Tx) -> None:
     review.hold_thread(conn, thread_id, reason, None, kind=kind)
     workflow.flag_conversation(conn, thread_id, reason)
 
 
-async def _seed_issue_12_to_14(db: Database, reviewer_id: int) -> None:
+async def _seed_issue_12_to_14(db: Store, reviewer_id: int) -> None:
     """A closed conversation, a taken-over thread, the rules' pauses, the appointment
     statuses, and a WhatsApp card past its 24-hour window with a template to offer."""
     await make_drafted_inbound(db, CLOSED, "All sorted, thanks", "Glad to help.")
@@ -172,7 +171,7 @@ async def _seed_issue_12_to_14(db: Database, reviewer_id: int) -> None:
     await make_drafted_inbound(db, BOOKED, "9:30 Saturday works", "See you then.")
     ahead = (datetime.now(UTC) + timedelta(days=3)).isoformat(timespec="microseconds")
 
-    def appointments(conn: sqlite3.Connection) -> None:
+    def appointments(conn: Tx) -> None:
         workflow.set_appointment(
             conn,
             BOOKED,
@@ -202,7 +201,7 @@ async def _seed_issue_12_to_14(db: Database, reviewer_id: int) -> None:
         Role.REVIEWER,
     )
 
-    def late_whatsapp(conn: sqlite3.Connection) -> None:
+    def late_whatsapp(conn: Tx) -> None:
         workflow.open_conversation(conn, WHATSAPP, Channel.WHATSAPP)
         inbound = workflow.create_message(
             conn,
@@ -222,7 +221,7 @@ async def _seed_issue_12_to_14(db: Database, reviewer_id: int) -> None:
     await db.write(late_whatsapp, priority=Priority.DRAFT)
 
 
-async def _seed_claim(db: Database) -> None:
+async def _seed_claim(db: Store) -> None:
     """A queue card another reviewer is editing (issue 15): its claim outlives the tests."""
     claire = await accounts.add_reviewer(
         db, "Claire", phone=None, password="correct horse battery", role=Role.REVIEWER

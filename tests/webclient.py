@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from starlette.testclient import TestClient
 
-from approval_bot.db import Database
+from approval_bot.store import Store
 
 from .builders import make_reviewer
 
@@ -24,8 +24,8 @@ class Web:
         self.client = client
 
     @property
-    def db(self) -> Database:
-        db: Database = self.client.app_state["db"]
+    def db(self) -> Store:
+        db: Store = self.client.app_state["db"]
         return db
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:

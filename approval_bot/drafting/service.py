@@ -11,20 +11,17 @@ import asyncio
 import dataclasses
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 import openai
 
 from .. import directives, draft_notices, message_templates, review, workflow
 from .. import profile as business
 from ..config import Settings
-from ..db import Database, Priority
 from ..metrics import Metrics
 from ..models import (
     Channel,
@@ -36,6 +33,7 @@ from ..models import (
     Sentiment,
 )
 from ..sms_text import bounded
+from ..store import Priority, Reader, Store, Tx
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
@@ -46,13 +44,13 @@ S = MessageStatus
 HISTORY_TURNS = 20
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, *params: Any) -> Any:
+async def _one(conn: Reader, sql: str, *params: Any) -> Any:
     """The first row of a query on the reader, in one round trip to its thread."""
     rows = list(await conn.execute_fetchall(sql, *params))
     return rows[0] if rows else None
 
 
-def _waiting(conn: sqlite3.Connection, thread_id: str) -> list[str]:
+def _waiting(conn: Tx, thread_id: str) -> list[str]:
     """The thread's customer messages still waiting for a draft, oldest first."""
     rows = conn.execute(
         """
@@ -151,12 +149,12 @@ def _is_closed(controls: Any | None) -> bool:
     )
 
 
-def _work_now(conn: sqlite3.Connection, thread_id: str) -> _Work | None:
+def _work_now(conn: Tx, thread_id: str) -> _Work | None:
     latest = conn.execute(_LATEST_WAITING, (thread_id,)).fetchone()
     return _work_from(latest, conn.execute(_CALLS_WAITING, (thread_id,)).fetchall())
 
 
-def _closed_now(conn: sqlite3.Connection, thread_id: str) -> bool:
+def _closed_now(conn: Tx, thread_id: str) -> bool:
     return _is_closed(conn.execute(_CONTROLS, (thread_id,)).fetchone())
 
 
@@ -198,7 +196,7 @@ class NoOtherWording(NotRegenerable):
 
 
 def _new_draft(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     work: _Work,
     result: DraftResult,
@@ -235,7 +233,7 @@ def _new_draft(
 
 
 def _store_draft(
-    conn: sqlite3.Connection,
+    conn: Tx,
     thread_id: str,
     work: _Work,
     result: DraftResult,
@@ -292,7 +290,7 @@ def _store_draft(
     return draft_id
 
 
-def _hold(conn: sqlite3.Connection, thread_id: str) -> None:
+def _hold(conn: Tx, thread_id: str) -> None:
     """The thread was paused (or closed) before its draft: waiting messages are held, calls
     dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
     review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
@@ -323,7 +321,7 @@ class DraftingService:
 
     def __init__(
         self,
-        db: Database,
+        db: Store,
         drafter: Drafter,
         metrics: Metrics,
         zone: ZoneInfo | None = None,
@@ -380,13 +378,13 @@ class DraftingService:
 
     # -- reading a thread
 
-    async def _work(self, conn: aiosqlite.Connection, thread_id: str) -> _Work | None:
+    async def _work(self, conn: Reader, thread_id: str) -> _Work | None:
         latest = await _one(conn, _LATEST_WAITING, (thread_id,))
         return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
 
     async def _templates(
         self,
-        conn: aiosqlite.Connection,
+        conn: Reader,
         channel: str,
         sender: str,
         profile: business.Profile | None,
@@ -406,7 +404,7 @@ class DraftingService:
 
     async def _context(
         self,
-        conn: aiosqlite.Connection,
+        conn: Reader,
         thread_id: str,
         inbound_row: Any | None,
         channel: str,
@@ -457,7 +455,7 @@ class DraftingService:
             variant=variant,
         )
 
-    async def _closed(self, conn: aiosqlite.Connection, thread_id: str) -> bool:
+    async def _closed(self, conn: Reader, thread_id: str) -> bool:
         return _is_closed(await _one(conn, _CONTROLS, (thread_id,)))
 
     # -- drafting a thread
@@ -491,7 +489,7 @@ class DraftingService:
             return None
         meta = _meta(result, started)
 
-        def store(conn: sqlite3.Connection) -> str | None:
+        def store(conn: Tx) -> str | None:
             now_work = _work_now(conn, thread_id)
             target = work.inbound["id"] if work.inbound is not None else None
             current = now_work.inbound["id"] if now_work and now_work.inbound is not None else None
@@ -513,7 +511,7 @@ class DraftingService:
     async def _unavailable(self, thread_id: str, work: _Work, reason: str) -> None:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
 
-        def give_up(conn: sqlite3.Connection) -> None:
+        def give_up(conn: Tx) -> None:
             waiting = _waiting(conn, thread_id)
             for message_id in waiting:
                 workflow.change_status(
@@ -584,7 +582,7 @@ class DraftingService:
         work = _Work(inbound_row, (), sender, row["channel"])
         meta = _meta(result, started)
 
-        def store(conn: sqlite3.Connection) -> str:
+        def store(conn: Tx) -> str:
             if _closed_now(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
             # the old draft, when there is one, is among the open replies this supersedes

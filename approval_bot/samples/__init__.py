@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from .. import directives
 from .. import profile as business
-from ..db import Database, Priority
+from ..store import Priority, Store, Tx
 
 HERE = Path(__file__).resolve().parent
 PROFILE_FILE = HERE / "profile.json"
@@ -25,7 +24,7 @@ def sample_faq() -> list[tuple[tuple[str, ...], str]]:
     return [(tuple(entry["keywords"]), entry["answer"]) for entry in entries]
 
 
-def _add_missing_faq(conn: sqlite3.Connection, actor_id: int | None) -> int:
+def _add_missing_faq(conn: Tx, actor_id: int | None) -> int:
     """Add the sample FAQ entries whose answers are not there yet; how many were added."""
     have = {row["answer"] for row in conn.execute("SELECT answer FROM faq_entries")}
     added = 0
@@ -36,17 +35,17 @@ def _add_missing_faq(conn: sqlite3.Connection, actor_id: int | None) -> int:
     return added
 
 
-async def load(db: Database, actor_id: int | None) -> None:
+async def load(db: Store, actor_id: int | None) -> None:
     """The sample profile and FAQ entries, in one transaction, each change audited."""
     profile = sample_profile()
 
-    def body(conn: sqlite3.Connection) -> None:
+    def body(conn: Tx) -> None:
         business.save(conn, profile, actor_id)
         _add_missing_faq(conn, actor_id)
 
     await db.write(body, priority=Priority.DECISION)
 
 
-async def add_faq_examples(db: Database, actor_id: int | None) -> int:
+async def add_faq_examples(db: Store, actor_id: int | None) -> int:
     """The sample FAQ entries (the checklist's examples) that are not there yet."""
     return await db.write(lambda conn: _add_missing_faq(conn, actor_id), priority=Priority.DECISION)

@@ -37,10 +37,10 @@ from .. import (
 from .. import profile as business
 from ..accounts import Reviewer, reviewer_for_token
 from ..config import Settings
-from ..db import Database, Priority
 from ..models import DecisionChannel, MessageStatus, MessageType, Role
 from ..phrases import decided_words, via_words
 from ..scheduler import wake_sender
+from ..store import Priority, Store
 from . import api_schema as schema
 from .api_schema import Operation
 from .common import short_time
@@ -136,7 +136,7 @@ def review_errors() -> Iterator[None]:
         raise ApiError(422, str(error), "key") from None
 
 
-async def _name_the_decision(db: Database, error: ApiError, message_id: str) -> None:
+async def _name_the_decision(db: Store, error: ApiError, message_id: str) -> None:
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
     for outcome in await queries.outcomes(db, [message_id]):
         words = decided_words(outcome.status)
@@ -208,8 +208,8 @@ class Call:
     query: Any
 
     @property
-    def db(self) -> Database:
-        db: Database = self.request.state.db
+    def db(self) -> Store:
+        db: Store = self.request.state.db
         return db
 
     def path(self, name: str) -> str:

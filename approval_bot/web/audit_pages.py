@@ -21,8 +21,8 @@ from starlette.routing import BaseRoute, Route
 
 from .. import audit, audit_checkpoint, queries
 from ..accounts import Reviewer
-from ..db import Database
 from ..models import now_iso
+from ..store import Store, Tx
 from . import auth
 from .common import render
 
@@ -117,7 +117,7 @@ class ChainStatus:
         return self._task is not None and not self._task.done()
 
     async def check(
-        self, db: Database, *, from_start: bool = False
+        self, db: Store, *, from_start: bool = False
     ) -> tuple[audit.Verification, bool, str | None]:
         """Verify the rows added since the last check (or all of them, `from_start`).
 
@@ -142,7 +142,7 @@ class ChainStatus:
         if self._task is not None:
             await asyncio.wait({self._task})
 
-    async def _walk_and_record(self, db: Database) -> None:
+    async def _walk_and_record(self, db: Store) -> None:
         before = self.last_id
         await asyncio.to_thread(self._walk, db.path)
         if self._stopping:
@@ -164,7 +164,7 @@ class ChainStatus:
             conn.row_factory = sqlite3.Row
             if self._resume:
                 self._resume = False
-                self.broken = self._from_checkpoint(conn)
+                self.broken = self._from_checkpoint(Tx.on(conn))
             while self.broken is None and not self._stopping:
                 rows = conn.execute(
                     "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
@@ -191,7 +191,7 @@ class ChainStatus:
         finally:
             conn.close()
 
-    def _from_checkpoint(self, conn: sqlite3.Connection) -> audit.Verification | None:
+    def _from_checkpoint(self, conn: Tx) -> audit.Verification | None:
         """Start after the stored checkpoint, once its own row is seen to be unchanged."""
         checkpoint = audit_checkpoint.load(conn)
         if checkpoint is None:
@@ -230,7 +230,7 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
     before_text = request.query_params.get("before")
     if before_text and not before_text.isdigit():
         raise HTTPException(400, "before must be an audit row id")
-    db: Database = request.state.db
+    db: Store = request.state.db
     chain: ChainStatus = request.app.state.audit_chain
     verification, walking, checked_at = await chain.check(
         db, from_start=request.query_params.get("verify") == "full"
@@ -257,7 +257,7 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
     )
 
 
-async def _csv_lines(db: Database, where: queries.AuditFilter) -> AsyncIterator[str]:
+async def _csv_lines(db: Store, where: queries.AuditFilter) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
@@ -270,7 +270,7 @@ async def _csv_lines(db: Database, where: queries.AuditFilter) -> AsyncIterator[
     yield buffer.getvalue()
 
 
-async def _json_lines(db: Database, where: queries.AuditFilter) -> AsyncIterator[str]:
+async def _json_lines(db: Store, where: queries.AuditFilter) -> AsyncIterator[str]:
     yield "["
     first = True
     async for batch in queries.audit_batches(db, where):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial, wraps
@@ -25,8 +24,8 @@ from starlette.responses import RedirectResponse, Response
 
 from .. import accounts, audit, queries, sessions, signin_limits
 from ..config import Settings
-from ..db import Database, Priority
 from ..models import Actor, Role
+from ..store import Priority, Store, Tx
 
 SESSION_COOKIE = "approval_bot_session"
 SESSION_MAX_AGE = int(sessions.IDLE_LIMIT.total_seconds())
@@ -81,7 +80,7 @@ async def current_reviewer(request: Request) -> accounts.Reviewer | None:
     session_id = request.session.get("sid")
     if not isinstance(session_id, str):
         return None
-    db: Database = request.state.db
+    db: Store = request.state.db
     now = datetime.now(UTC)
     row = await sessions.live_reviewer(db, session_id, now)
     if row is None:
@@ -182,7 +181,7 @@ def action(admin: bool = False) -> Callable[[ActionHandler], Endpoint]:
 
 
 async def authenticate(
-    db: Database, name: str, password: str, address: str
+    db: Store, name: str, password: str, address: str
 ) -> accounts.Reviewer | None:
     """The active reviewer whose name and password these are, or None.
 
@@ -204,7 +203,7 @@ async def authenticate(
     if row is None or not matches or not row["active"]:
         return None
 
-    def settle(conn: sqlite3.Connection) -> None:
+    def settle(conn: Tx) -> None:
         signin_limits.forgive(conn, account, attempt_id)
         audit.record(
             conn,
@@ -225,7 +224,7 @@ async def start_session(request: Request, reviewer: accounts.Reviewer) -> None:
 
     The browser's previous session, if any, is revoked.
     """
-    db: Database = request.state.db
+    db: Store = request.state.db
     previous = request.session.get("sid")
     session_id = await db.write(
         partial(

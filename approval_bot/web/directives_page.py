@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import directives
 from ..accounts import Reviewer
-from ..db import Database
+from ..store import Store
 from . import auth
 from .common import render, text_field
 from .pages import done
@@ -27,7 +27,7 @@ KEYWORDS_LIMIT = 500
 ANSWER_LIMIT = 1600
 
 
-async def directive_of(db: Database, scope: str) -> dict[str, Any] | None:
+async def directive_of(db: Store, scope: str) -> dict[str, Any] | None:
     """The directive of `scope` with who set it and when, or None. This is a read-only operation."""
     row = await db.fetchone(
         """
@@ -51,7 +51,7 @@ def _refused(error: directives.InvalidGuidance) -> HTTPException:
 
 @auth.page()
 async def directives_page(request: Request, reviewer: Reviewer) -> Response:
-    db: Database = request.state.db
+    db: Store = request.state.db
     faq = [
         {"id": id_, "scope": scope, "keywords": ", ".join(keywords), "answer": answer}
         for id_, scope, keywords, answer in await directives.list_faq(db)
@@ -91,7 +91,7 @@ async def thread_action(request: Request, reviewer: Reviewer, form: FormData) ->
         raise HTTPException(400, str(error)) from None
     if thread_id == directives.GLOBAL:
         raise HTTPException(400, "use the global directive form for the global directive")
-    db: Database = request.state.db
+    db: Store = request.state.db
     if await db.fetchone("SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)) is None:
         raise HTTPException(404, f"no conversation with {thread_id}")
     await directives.set_directive(db, thread_id, body, reviewer.id)

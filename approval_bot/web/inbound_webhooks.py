@@ -12,10 +12,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from .. import inbound, review, reviewer_sms, twilio_params
 from ..config import Settings
-from ..db import Database
 from ..drafting import DraftingService
 from ..metrics import Metrics
 from ..scheduler import wake_sender
+from ..store import Store
 from .twilio_edge import few_at_once, signed_params, twiml
 
 
@@ -26,7 +26,7 @@ async def sms(request: Request) -> Response:
         message = inbound.parse_sms(params)
     except inbound.BadInbound as error:
         raise HTTPException(400, str(error)) from None
-    db: Database = request.state.db
+    db: Store = request.state.db
     metrics: Metrics = request.state.metrics
     drafting: DraftingService = request.state.drafting
     settings: Settings = request.state.settings
@@ -73,7 +73,7 @@ async def voice(request: Request) -> Response:
     except inbound.BadInbound as error:
         raise HTTPException(400, str(error)) from None
     settings: Settings = request.state.settings
-    db: Database = request.state.db
+    db: Store = request.state.db
     metrics: Metrics = request.state.metrics
     drafting: DraftingService = request.state.drafting
     received = await inbound.receive_missed_call(db, call)

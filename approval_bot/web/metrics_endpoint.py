@@ -12,9 +12,9 @@ from starlette.responses import Response
 from .. import sending_gate
 from ..accounts import reviewer_for_token
 from ..config import Settings
-from ..db import Database
 from ..metrics import Metrics
 from ..models import MessageStatus
+from ..store import Store
 
 TAKEOVER_WINDOW = timedelta(days=7)
 
@@ -27,7 +27,7 @@ def bearer_token(request: Request) -> str | None:
 async def metrics(request: Request) -> Response:
     """Prometheus text format; needs `Authorization: Bearer <API token>` unless METRICS_PUBLIC."""
     settings: Settings = request.state.settings
-    db: Database = request.state.db
+    db: Store = request.state.db
     instruments: Metrics = request.state.metrics
     if not settings.metrics_public:
         token = bearer_token(request)

@@ -20,10 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from .. import claims, drafting, facts, queries, review, sending_gate, whatsapp_window, workflow
 from ..accounts import Reviewer
-from ..db import Database
 from ..models import DecisionChannel, MessageStatus
 from ..phrases import decided_words, event_phrase, phrase, via_words
 from ..scheduler import wake_sender
+from ..store import Store
 from . import auth
 from .common import render, short_time, text_field
 from .worddiff import word_diff
@@ -33,7 +33,7 @@ MAX_WATCHED = 100
 HELD_WORDS = "held by the sending gate until sending is back on"
 
 
-async def on_its_way(db: Database, done_words: str) -> str:
+async def on_its_way(db: Store, done_words: str) -> str:
     """What an approval's flash says: on its way, or held by the closed sending gate."""
     gate = await sending_gate.fetch(db)
     if gate.open:
@@ -134,7 +134,7 @@ def _decision(reviewer: Reviewer, notes: str | None = None) -> review.Decision:
 # --- pages -------------------------------------------------------------------------------
 
 
-async def _with_window(db: Database, card: dict[str, Any]) -> dict[str, Any]:
+async def _with_window(db: Store, card: dict[str, Any]) -> dict[str, Any]:
     """A WhatsApp card gets its window (when it closes) and, once closed, the template offer."""
     card["whatsapp"] = await whatsapp_window.offer(
         db, card["thread_id"], card["thread_channel"], datetime.now(UTC)
@@ -256,7 +256,7 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
     if len(ids) > MAX_WATCHED:
         raise HTTPException(400, f"watch at most {MAX_WATCHED} replies at once")
     after = _cursor(request, "after")
-    db: Database = request.state.db
+    db: Store = request.state.db
     decided = await queries.outcomes(db, ids)
     held = await queries.claims_on(db, ids)
     arrived = await queries.pending_after(db, after) if after else []
@@ -409,7 +409,7 @@ async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> 
     in_reply_to = text_field(form, "in_reply_to_id", required=False, limit=100) or None
     # each rendered form carries its own key: a double submit sends one reply
     form_key = text_field(form, "form_key", required=False, limit=255) or None
-    db: Database = request.state.db
+    db: Store = request.state.db
     if in_reply_to is not None:
         row = await db.fetchone(
             "SELECT thread_id FROM messages WHERE id = ? AND type = 'INBOUND'", (in_reply_to,)

@@ -11,8 +11,8 @@ from starlette.routing import BaseRoute, Route
 from .. import sending_gate
 from ..accounts import Reviewer
 from ..config import Settings
-from ..db import Priority
 from ..scheduler import wake_sender
+from ..store import Priority
 from . import auth
 from .common import render, text_field
 

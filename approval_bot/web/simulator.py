@@ -24,9 +24,9 @@ from twilio.request_validator import RequestValidator
 
 from ..accounts import Reviewer
 from ..config import Settings
-from ..db import Database
 from ..gateways import SANDBOX_FROM
 from ..phones import WHATSAPP_PREFIX, parse_address
+from ..store import Store
 from . import auth
 from .common import render, text_field
 from .twilio_edge import SANDBOX_ACCOUNT_SID
@@ -148,7 +148,7 @@ class PhoneText:
     timestamp: str
 
 
-async def phone_view(db: Database, number: str) -> list[PhoneText]:
+async def phone_view(db: Store, number: str) -> list[PhoneText]:
     """The latest 50 texts `number` sent to the bot or received from it, oldest first."""
     received = await db.fetchall(
         """
@@ -181,7 +181,7 @@ async def phone_view(db: Database, number: str) -> list[PhoneText]:
     return sorted(texts, key=lambda t: t.timestamp)[-PHONE_VIEW_LIMIT:]
 
 
-async def _reviewer_phones(db: Database) -> list[dict[str, Any]]:
+async def _reviewer_phones(db: Store) -> list[dict[str, Any]]:
     rows = await db.fetchall(
         "SELECT name, phone FROM reviewers WHERE active = 1 AND phone IS NOT NULL ORDER BY name"
     )
@@ -193,7 +193,7 @@ async def simulator_page(request: Request, reviewer: Reviewer) -> Response:
     _sandbox_only(request)
     raw = request.query_params.get("number", "").strip()
     number = _number(raw) if raw else None
-    db: Database = request.state.db
+    db: Store = request.state.db
     return render(
         request,
         "simulator.html",

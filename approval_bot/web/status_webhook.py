@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import delivery, delivery_callbacks, twilio_params
-from ..db import Database, Priority
 from ..metrics import Metrics
+from ..store import Priority, Store
 from .twilio_edge import signed_params
 
 
@@ -29,7 +29,7 @@ async def receive(request: Request) -> Response:
     answers 200 and is logged, so that Twilio does not retry it for ever.
     """
     params = await signed_params(request, twilio_params.check_status)
-    db: Database = request.state.db
+    db: Store = request.state.db
     metrics: Metrics = request.state.metrics
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from approval_bot import accounts
-from approval_bot.db import opened
+from approval_bot.store import opened
 from tests.builders import make_draft, make_inbound, make_reviewer
 
 

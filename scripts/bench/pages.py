@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from approval_bot import accounts, audit
-from approval_bot.db import opened
+from approval_bot.store import opened
 
 BUSINESS = "+14155550199"
 LONG_THREAD = "+14155500000"

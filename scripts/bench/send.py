@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from approval_bot import review  # noqa: E402
 from approval_bot.config import load_settings  # noqa: E402
-from approval_bot.db import Database, opened  # noqa: E402
 from approval_bot.gateways import TwilioGateway  # noqa: E402
 from approval_bot.models import DecisionChannel  # noqa: E402
 from approval_bot.scheduler import build_scheduler, wake_sender  # noqa: E402
 from approval_bot.sender import Sender  # noqa: E402
+from approval_bot.store import Store, opened  # noqa: E402
 from tests.builders import (  # noqa: E402
     BUSINESS,
     approve_sending,
@@ -96,7 +96,7 @@ def settings_for(directory: Path, fake: FakeProcess):
     )
 
 
-async def pending_draft(db: Database, i: int) -> str:
+async def pending_draft(db: Store, i: int) -> str:
     return await make_draft(db, await make_inbound(db, number(i), "hi"), f"Reply {i}")
 
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from approval_bot import draft_notices, ladder, message_templates, review_clocks  # noqa: E402
 from approval_bot.business_hours import BusinessHours  # noqa: E402
-from approval_bot.db import Database, Priority, opened  # noqa: E402
 from approval_bot.models import Role  # noqa: E402
+from approval_bot.store import Priority, Store, opened  # noqa: E402
 from tests.builders import _store_draft, _store_inbound, first_start, make_reviewer  # noqa: E402
 
 BATCH = 500
@@ -59,7 +59,7 @@ def _seed_batch(first: int, count: int, now: datetime, age: float, total: int, c
         draft_notices.announce(conn, draft_id)
 
 
-async def _seed(db: Database, drafts: int, age: float, now: datetime) -> None:
+async def _seed(db: Store, drafts: int, age: float, now: datetime) -> None:
     await first_start(db)
     await db.write(lambda conn: review_clocks.store_policy(conn, POLICY))
     for name, phone in (("Ana", "+14155550101"), ("Bob", "+14155550102")):

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from approval_bot.db import Database, opened
+from approval_bot.store import Store, opened
 from tests.settings_env import environ_without_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -117,7 +117,7 @@ def server(unstarted_server: Server) -> Server:
     return unstarted_server
 
 
-async def _noop(db: Database) -> None:
+async def _noop(db: Store) -> None:
     return None
 
 

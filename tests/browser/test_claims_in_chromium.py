@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from approval_bot.db import Database
+from approval_bot.store import Store
 from tests.builders import make_drafted_inbound, make_reviewer, status_of
 
 from .conftest import Server, sign_in
@@ -26,7 +26,7 @@ def signed_in(browser: Browser, server: Server, name: str) -> Page:
     return page
 
 
-async def _claimer(db: Database, draft: str) -> str | None:
+async def _claimer(db: Store, draft: str) -> str | None:
     row = await db.fetchone(
         "SELECT reviewers.name FROM draft_claims JOIN reviewers ON reviewers.id = reviewer_id"
         " WHERE draft_id = ?",
@@ -35,7 +35,7 @@ async def _claimer(db: Database, draft: str) -> str | None:
     return None if row is None else str(row["name"])
 
 
-async def _audited(db: Database, draft: str) -> list[str]:
+async def _audited(db: Store, draft: str) -> list[str]:
     rows = await db.fetchall(
         "SELECT event FROM audit_log WHERE message_id = ? AND event LIKE 'Draft Claim%'"
         " ORDER BY id",

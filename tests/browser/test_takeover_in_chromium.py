@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from approval_bot import worklists
-from approval_bot.db import Database, Priority
+from approval_bot.store import Priority, Store
 from tests.builders import make_drafted_inbound, make_reviewer
 
 from .conftest import Server, sign_in
@@ -21,7 +21,7 @@ WIDTH = 390  # a phone's CSS width
 pytestmark = pytest.mark.slow  # a server process and a browser
 
 
-async def _holder(db: Database) -> int | None:
+async def _holder(db: Store) -> int | None:
     row = await db.fetchone(
         "SELECT taken_over_by FROM thread_controls WHERE thread_id = ?", (THREAD,)
     )
@@ -30,14 +30,14 @@ async def _holder(db: Database) -> int | None:
     return holder
 
 
-async def _replies(db: Database) -> list[str]:
+async def _replies(db: Store) -> list[str]:
     rows = await db.fetchall(
         "SELECT body FROM messages WHERE thread_id = ? AND type = 'OUTBOUND'", (THREAD,)
     )
     return [row["body"] for row in rows]
 
 
-async def _places(db: Database) -> dict[str, worklists.WorkList | None]:
+async def _places(db: Store) -> dict[str, worklists.WorkList | None]:
     return await db.write(lambda conn: worklists.place(conn, THREAD), priority=Priority.BULK)
 
 

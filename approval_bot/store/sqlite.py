@@ -1,4 +1,4 @@
-"""The SQLite database: connections, the one writer, transactions and migrations."""
+"""The SQLite backend: the one writer thread, the reader connection, and migrations."""
 
 from __future__ import annotations
 
@@ -6,37 +6,35 @@ import asyncio
 import heapq
 import itertools
 import logging
-import re
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from enum import IntEnum
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 from rapidfuzz.distance import Levenshtein
 
-from .models import now_iso
+from ..models import now_iso
+from .base import Priority, Row, Tx
+from .migrate import Migration, SchemaTooNew, load_migrations
+from .sql import Dialect, Query
 
 BUSY_TIMEOUT_MS = 5000
 # how many queued transactions of one priority the writer commits together at most
 GROUP_COMMIT_LIMIT = 64
 T = TypeVar("T")
-Closing = TypeVar("Closing", bound=Callable[[sqlite3.Connection], None])
+Closing = TypeVar("Closing", bound=Callable[[Tx], None])
 committed_log = logging.getLogger("approval_bot.audit")
 _after_commit: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
     "after_commit", default=None
 )
 
-_closing: ContextVar[dict[str, Callable[[sqlite3.Connection], None]] | None] = ContextVar(
-    "closing", default=None
-)
+_closing: ContextVar[dict[str, Callable[[Tx], None]] | None] = ContextVar("closing", default=None)
 _on_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("on_commit", default=None)
 
 
@@ -67,7 +65,7 @@ def at_transaction_end(key: str, make: Callable[[], Closing]) -> Closing | None:
 
     Once the transaction function returns, each step is called with the connection, still
     inside the transaction, so what it writes commits or rolls back with the rest. None
-    outside a transaction run by `Database.write`.
+    outside a transaction run by `Store.write`.
     """
     steps = _closing.get()
     if steps is None:
@@ -76,42 +74,6 @@ def at_transaction_end(key: str, make: Callable[[], Closing]) -> Closing | None:
     if step is None:
         step = steps[key] = make()
     return step  # type: ignore[return-value]  # `key` is made by one `make` only
-
-
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class SchemaTooNew(Exception):
-    """The database was migrated by a newer approval-bot than this one."""
-
-    def __init__(self, database_version: int, code_version: int) -> None:
-        super().__init__(
-            f"the database is at schema version {database_version}, newer than the "
-            f"{code_version} this approval-bot knows; run a newer approval-bot or restore a backup"
-        )
-        self.database_version = database_version
-        self.code_version = code_version
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations() -> list[Migration]:
-    """The numbered SQL files shipped in `approval_bot/migrations`, in order."""
-    migrations = []
-    for entry in resources.files("approval_bot.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            migrations.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    migrations.sort(key=lambda m: m.version)
-    versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise RuntimeError(f"migrations must be numbered 1, 2, 3 … without gaps; found {versions}")
-    return migrations
 
 
 def split_statements(script: str) -> list[str]:
@@ -174,19 +136,11 @@ async def _connect_reader(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-class Priority(IntEnum):
-    """Which queued write transaction the writer runs first: the lowest number."""
-
-    DECISION = 0  # reviewers' decisions and the sender: a person or Twilio is waiting
-    DRAFT = 1  # a draft waits for the transaction in progress, not for the webhooks queued
-    BULK = 2  # webhooks, jobs, everything else
-
-
 @dataclass(order=True)
 class _Job:
     priority: int
     seq: int
-    fn: Callable[[sqlite3.Connection], Any] = field(compare=False)
+    fn: Callable[[Tx], Any] = field(compare=False)
     loop: asyncio.AbstractEventLoop = field(compare=False)
     future: asyncio.Future[Any] = field(compare=False)
 
@@ -224,7 +178,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="approval-bot-writer", daemon=True)
         self._thread.start()
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], priority: Priority) -> T:
+    async def run(self, fn: Callable[[Tx], T], priority: Priority) -> T:
         loop = asyncio.get_running_loop()
         job = _Job(int(priority), next(self._seq), fn, loop, loop.create_future())
         with self._ready:
@@ -321,13 +275,14 @@ class Writer:
         callbacks: list[Callable[[], None]] = []
         token = _after_commit.set(pending)
         on_commit = _on_commit.set(callbacks)
-        steps: dict[str, Callable[[sqlite3.Connection], None]] = {}
+        steps: dict[str, Callable[[Tx], None]] = {}
         closing = _closing.set(steps)
+        tx = Tx(conn, "sqlite", call_after_commit)
         conn.execute("SAVEPOINT job")
         try:
-            result = job.fn(conn)
+            result = job.fn(tx)
             for step in steps.values():
-                step(conn)
+                step(tx)
         except Exception as error:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
@@ -342,7 +297,38 @@ class Writer:
         return result, None
 
 
-class Database:
+def _bound(params: Iterable[Any] | Mapping[str, Any]) -> tuple[Any, ...] | Mapping[str, Any]:
+    return params if isinstance(params, Mapping) else tuple(params)
+
+
+class SqliteReader:
+    """Reads on the reader connection (aiosqlite), inside a snapshot or one at a time."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def all(self, q: Query, /, **params: Any) -> list[Row]:
+        async with self._conn.execute(q.sqlite, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def one(self, q: Query, /, **params: Any) -> Row | None:
+        async with self._conn.execute(q.sqlite, params) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    # SQLite's own statements: only for code not yet moved to a store module
+    def execute(self, statement: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> Any:
+        return self._conn.execute(statement, _bound(params))
+
+    async def execute_fetchall(
+        self, statement: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> Any:
+        return await self._conn.execute_fetchall(statement, _bound(params))
+
+
+class SqliteStore:
     """The one writer (a thread running whole transactions) and one reader connection.
 
     Every write is a synchronous function run by `write()` between BEGIN IMMEDIATE and
@@ -350,14 +336,17 @@ class Database:
     with SQLITE_BUSY halfway and the write lock is never held across the event loop.
     """
 
+    dialect: Dialect = "sqlite"
+
     def __init__(self, path: Path, reader: aiosqlite.Connection, writer: Writer):
         self.path = path
         self._reader = reader
+        self._reads = SqliteReader(reader)
         self._writer = writer
         self._read_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path) -> SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = Writer(await asyncio.to_thread(_connect_writer, path))
         try:
@@ -375,10 +364,8 @@ class Database:
         """How many write transactions wait for the writer or are being committed: load."""
         return self._writer.queued()
 
-    async def write(
-        self, fn: Callable[[sqlite3.Connection], T], *, priority: Priority = Priority.BULK
-    ) -> T:
-        """Run `fn(conn)` as one write transaction on the writer's thread; returns its result.
+    async def write(self, fn: Callable[[Tx], T], *, priority: Priority = Priority.BULK) -> T:
+        """Run `fn(tx)` as one write transaction on the writer's thread; returns its result.
 
         `fn` is synchronous and does only database work: it runs between BEGIN IMMEDIATE
         and COMMIT, and anything it raises rolls its changes back and is raised here.
@@ -388,23 +375,36 @@ class Database:
         return await self._writer.run(fn, priority)
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def snapshot(self) -> AsyncIterator[SqliteReader]:
         """A read transaction on the reader connection: one consistent view of the database."""
         async with self._read_lock:
             await self._reader.execute("BEGIN")
             try:
-                yield self._reader
+                yield self._reads
             finally:
                 await self._reader.execute("COMMIT")
 
     # a read waits for an open snapshot to end: on the one reader connection it would run
     # inside that read transaction and see the database as it was when the snapshot began
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
+    async def all(self, q: Query, /, **params: Any) -> list[Row]:
+        async with self._read_lock:
+            return await self._reads.all(q, **params)
+
+    async def one(self, q: Query, /, **params: Any) -> Row | None:
+        async with self._read_lock:
+            return await self._reads.one(q, **params)
+
+    # the two below take SQLite's own statements: only for code not yet moved to store/
+    async def fetchall(
+        self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
+        async with self._read_lock, self._reader.execute(sql, _bound(params)) as cursor:
             return list(await cursor.fetchall())
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._read_lock, self._reader.execute(sql, tuple(params)) as cursor:
+    async def fetchone(
+        self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> sqlite3.Row | None:
+        async with self._read_lock, self._reader.execute(sql, _bound(params)) as cursor:
             return await cursor.fetchone()
 
     async def schema_version(self) -> int:
@@ -435,7 +435,7 @@ class Database:
         return applied
 
 
-def _create_history(conn: sqlite3.Connection) -> None:
+def _create_history(conn: Tx) -> None:
     conn.execute(
         """
         CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -447,7 +447,7 @@ def _create_history(conn: sqlite3.Connection) -> None:
     )
 
 
-def _apply(migration: Migration, conn: sqlite3.Connection) -> None:
+def _apply(migration: Migration, conn: Tx) -> None:
     """One migration's statements and its record in schema_migrations, in one transaction."""
     for statement in split_statements(migration.sql):
         conn.execute(statement)
@@ -458,9 +458,9 @@ def _apply(migration: Migration, conn: sqlite3.Connection) -> None:
 
 
 @asynccontextmanager
-async def opened(path: Path) -> AsyncIterator[Database]:
+async def opened(path: Path) -> AsyncIterator[SqliteStore]:
     """Open the database at `path`, migrated to the latest schema, and close it afterwards."""
-    db = await Database.open(path)
+    db = await SqliteStore.open(path)
     try:
         await db.migrate()
         yield db

@@ -1,0 +1,40 @@
+"""The store: every SQL statement of approval-bot, and the backends that run them.
+
+`base` says what a backend offers (`Store`, `Tx`, `Reader`, `Priority`), `sql` how a query is
+written once for both dialects, `sqlite` is the embedded backend, `migrate` the schema's
+numbered history.
+"""
+
+from .base import Priority, Reader, Reads, Row, Store, Tx
+from .migrate import Migration, SchemaTooNew, load_migrations
+from .sql import Query, sql
+from .sqlite import (
+    SqliteStore,
+    add_functions,
+    at_transaction_end,
+    call_after_commit,
+    log_after_commit,
+    opened,
+    split_statements,
+)
+
+__all__ = [
+    "Migration",
+    "Priority",
+    "Query",
+    "Reader",
+    "Reads",
+    "Row",
+    "SchemaTooNew",
+    "SqliteStore",
+    "Store",
+    "Tx",
+    "add_functions",
+    "at_transaction_end",
+    "call_after_commit",
+    "load_migrations",
+    "log_after_commit",
+    "opened",
+    "split_statements",
+    "sql",
+]
