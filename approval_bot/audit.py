@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Actor, now_iso
-from .store import Reader, Row, Tx, log_after_commit
+from .store import Reads, Row, Tx, log_after_commit
+from .store import audit as audit_rows
 
 GENESIS_HASH = "0" * 64
 
@@ -64,13 +66,8 @@ def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
     for event in events:
         if event.actor is Actor.SYSTEM and event.actor_id is not None:
             raise ValueError("a System event has no actor_id")
-    chain = conn.execute(
-        """
-        SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'),
-               (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)
-        """
-    ).fetchone()
-    next_id, prev_hash = (chain[0] or 0) + 1, chain[1] or GENESIS_HASH
+    chain = audit_rows.head(conn)
+    next_id, prev_hash = chain.last_id + 1, chain.last_hash or GENESIS_HASH
     rows: list[dict[str, Any]] = []
     for event in events:
         row: dict[str, Any] = {
@@ -87,17 +84,7 @@ def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
         row["hash"] = prev_hash = row_hash(row)
         rows.append(row)
         next_id += 1
-    conn.executemany(
-        """
-        INSERT INTO audit_log
-            (id, event, actor, actor_id, thread_id, message_id, metadata, timestamp,
-             prev_hash, hash)
-        VALUES
-            (:id, :event, :actor, :actor_id, :thread_id, :message_id, :metadata, :timestamp,
-             :prev_hash, :hash)
-        """,
-        rows,
-    )
+    audit_rows.insert_rows(conn, rows)
     for event, row in zip(events, rows, strict=True):
         log_after_commit(
             row["event"],
@@ -131,7 +118,7 @@ class Verification:
         return f"audit log broken at row {self.broken_at}: {self.reason}"
 
 
-async def verify(conn: Reader) -> Verification:
+async def verify(conn: Reads) -> Verification:
     """Walk the chain from the first row; report the first row that does not fit.
 
     This is a read-only operation. It finds an edited row (its hash no longer matches), a
@@ -139,8 +126,8 @@ async def verify(conn: Reader) -> Verification:
     tail (the highest id ever handed out is beyond the last row).
     """
     expected_prev, expected_id, count = GENESIS_HASH, 1, 0
-    async with conn.execute("SELECT * FROM audit_log ORDER BY id") as cursor:
-        async for row in cursor:
+    async with aclosing(audit_rows.rows(conn)) as walk:
+        async for row in walk:
             row_id = row["id"]
             if row_id != expected_id:
                 reason = f"row {expected_id} is missing"
@@ -154,9 +141,7 @@ async def verify(conn: Reader) -> Verification:
                     count, row_id, "its hash does not match its contents", expected_prev
                 )
             expected_prev, expected_id, count = row["hash"], row_id + 1, count + 1
-    async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cur:
-        seq_row = await cur.fetchone()
-    highest = seq_row[0] if seq_row else 0
+    highest = await audit_rows.highest_id(conn)
     if highest >= expected_id:
         return Verification(
             count, expected_id, f"rows {expected_id} to {highest} are missing", expected_prev

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .audit import Verification
 from .models import now_iso
 from .store import Priority, Store, Tx
+from .store import audit as audit_rows
 
 
 @dataclass(frozen=True)
@@ -24,33 +25,17 @@ class Checkpoint:
 
 
 def load(conn: Tx) -> Checkpoint | None:
-    row = conn.execute("SELECT last_id, last_hash FROM audit_checkpoint WHERE id = 1").fetchone()
-    return Checkpoint(int(row[0]), str(row[1])) if row else None
+    found = audit_rows.checkpoint(conn)
+    return None if found is None else Checkpoint(*found)
 
 
 def _record(conn: Tx, result: Verification) -> None:
     if result.ok:
-        conn.execute(
-            """
-            INSERT INTO audit_checkpoint (id, last_id, last_hash, verified_at)
-            VALUES (1, :id, :hash, :at)
-            ON CONFLICT (id) DO UPDATE
-                SET last_id = excluded.last_id, last_hash = excluded.last_hash,
-                    verified_at = excluded.verified_at
-                WHERE excluded.last_id > audit_checkpoint.last_id
-            """,
-            {"id": result.rows, "hash": result.last_hash, "at": now_iso()},
-        )
+        audit_rows.advance_checkpoint(conn, result.rows, result.last_hash, now_iso())
     elif result.rows == 0:
-        conn.execute("DELETE FROM audit_checkpoint")
+        audit_rows.remove_checkpoint(conn)
     else:
-        conn.execute(
-            """
-            UPDATE audit_checkpoint SET last_id = :id, last_hash = :hash, verified_at = :at
-            WHERE last_id > :id
-            """,
-            {"id": result.rows, "hash": result.last_hash, "at": now_iso()},
-        )
+        audit_rows.pull_back_checkpoint(conn, result.rows, result.last_hash, now_iso())
 
 
 async def record(db: Store, result: Verification) -> None:

@@ -15,7 +15,8 @@ from . import message_templates, review, workflow
 from . import profile as business
 from .message_templates import Trigger
 from .models import Channel, Event, MessageType
-from .store import Tx
+from .store import Tx, conversations
+from .store import messages as message_rows
 
 WINDOW = timedelta(hours=24)  # at most one automatic reply per thread and trigger in this
 
@@ -26,14 +27,7 @@ def _iso(moment: datetime) -> str:
 
 def recently_sent(conn: Tx, thread_id: str, trigger: Trigger, now: datetime) -> bool:
     """Whether this thread got this trigger's automatic reply within WINDOW (one index lookup)."""
-    row = conn.execute(
-        """
-        SELECT 1 FROM auto_replies
-        WHERE thread_id = ? AND trigger = ? AND created_at > ? LIMIT 1
-        """,
-        (thread_id, trigger, _iso(now - WINDOW)),
-    ).fetchone()
-    return row is not None
+    return message_rows.auto_reply_since(conn, thread_id, trigger, _iso(now - WINDOW))
 
 
 def queue_in(
@@ -57,14 +51,8 @@ def queue_in(
     approval = message_templates.pre_approval(conn, trigger, channel)
     if approval is None:
         return None
-    controls = conn.execute(
-        """
-        SELECT conversations.opted_out, thread_controls.paused
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (thread_id,),
-    ).fetchone()
-    if controls is None or controls["opted_out"] or controls["paused"]:
+    controls = conversations.thread(conn, thread_id)
+    if controls is None or controls.opted_out or controls.paused:
         return None
     if recently_sent(conn, thread_id, trigger, now):
         return None
@@ -95,8 +83,5 @@ def queue_in(
         review.supersede_open_replies(
             conn, thread_id, reply_id, f"the automatic {trigger} reply", actor_id=None
         )
-    conn.execute(
-        "INSERT INTO auto_replies (thread_id, trigger, message_id, created_at) VALUES (?, ?, ?, ?)",
-        (thread_id, trigger, reply_id, _iso(now)),
-    )
+    message_rows.insert_auto_reply(conn, thread_id, trigger, reply_id, _iso(now))
     return reply_id

@@ -7,7 +7,8 @@ import logging
 from . import audit, delivery, events, workflow
 from .models import now_iso
 from .sender import STATUS_EVENTS_PROVIDER
-from .store import Tx
+from .store import Tx, inbound_dedupe
+from .store import messages as message_rows
 
 log = logging.getLogger(__name__)
 
@@ -23,54 +24,36 @@ def record(
 ) -> str:
     """Record one delivery status in the caller's transaction; says what became of it:
     applied, duplicate, stale or unknown (kept, for the sender to apply later)."""
-    cursor = conn.execute(
-        """
-        INSERT OR IGNORE INTO webhook_events (provider, event_id, received_at)
-        VALUES (?, ?, ?)
-        """,
-        (STATUS_EVENTS_PROVIDER, f"{sid}:{status}", now_iso()),
-    )
-    if cursor.rowcount == 0:
+    if not inbound_dedupe.first_time(conn, STATUS_EVENTS_PROVIDER, f"{sid}:{status}", now_iso()):
         result = "duplicate"
     else:
-        message = conn.execute(
-            "SELECT id, thread_id, delivery_status, correlation_id FROM messages"
-            " WHERE provider_sid = ?",
-            (sid,),
-        ).fetchone()
+        message = message_rows.by_provider_sid(conn, sid)
         if message is None:
             # kept in webhook_events: the sender applies it if the SID shows up later
             log.info("delivery status %s for unknown MessageSid %s", status, sid)
             result = "unknown"
-        elif not delivery.advances(message["delivery_status"], status):
+        elif not delivery.advances(message.delivery_status, status):
             result = "stale"
         else:
             result = "applied"
             problem = status in delivery.PROBLEMS
-            conn.execute(
-                """
-                UPDATE messages SET delivery_status = ?,
-                    error_code = coalesce(?, error_code),
-                    error_message = coalesce(?, error_message), updated_at = ?
-                WHERE id = ?
-                """,
-                (
-                    status,
-                    error_code if problem else None,
-                    error_message if problem else None,
-                    now_iso(),
-                    message["id"],
-                ),
+            message_rows.set_delivery_status(
+                conn,
+                message.id,
+                status,
+                error_code=error_code if problem else None,
+                error_message=error_message if problem else None,
+                now=now_iso(),
             )
             audit.record(
                 conn,
                 audit.AuditEvent(
                     event=DELIVERY_UPDATE,
-                    thread_id=message["thread_id"],
-                    message_id=message["id"],
+                    thread_id=message.thread_id,
+                    message_id=message.id,
                     metadata={
                         "sid": sid,
-                        "from": message["delivery_status"],
+                        "from": message.delivery_status,
                         "to": status,
                         "error_code": error_code,
                     },
@@ -79,12 +62,12 @@ def record(
             events.emit(
                 conn,
                 "delivery.updated",
-                thread_id=message["thread_id"],
-                correlation_id=message["correlation_id"],
+                thread_id=message.thread_id,
+                correlation_id=message.correlation_id,
                 data={
-                    "message_id": message["id"],
+                    "message_id": message.id,
                     "provider_sid": sid,
-                    "from": message["delivery_status"],
+                    "from": message.delivery_status,
                     "to": status,
                     "error_code": error_code if problem else None,
                     "error_message": error_message if problem else None,
@@ -92,6 +75,6 @@ def record(
             )
             if problem and error_code is not None:
                 workflow.flag_conversation(
-                    conn, message["thread_id"], f"a reply was {status} (Twilio {error_code})"
+                    conn, message.thread_id, f"a reply was {status} (Twilio {error_code})"
                 )
     return result

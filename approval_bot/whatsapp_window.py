@@ -14,12 +14,9 @@ from . import message_templates
 from . import profile as business
 from .retry import WHATSAPP_WINDOW_CODE as CODE
 from .store import Store, Tx
+from .store import messages as message_rows
 
 WINDOW = timedelta(hours=24)
-_LAST_INBOUND = """
-    SELECT timestamp, receiver FROM messages WHERE thread_id = ? AND type = 'INBOUND'
-    ORDER BY timestamp DESC LIMIT 1
-"""
 
 
 def closes_at(last_inbound: str | None) -> datetime | None:
@@ -37,8 +34,8 @@ def is_open(last_inbound: str | None, now: datetime) -> bool:
 
 def last_inbound(conn: Tx, thread_id: str) -> str | None:
     """The time of the customer's latest message on the thread."""
-    row = conn.execute(_LAST_INBOUND, (thread_id,)).fetchone()
-    return None if row is None else str(row["timestamp"])
+    last = message_rows.last_inbound(conn, thread_id)
+    return None if last is None else last.timestamp
 
 
 @dataclass(frozen=True)
@@ -55,12 +52,12 @@ async def offer(db: Store, thread_id: str, channel: str, now: datetime) -> Offer
     """The window and template offer of a thread; None for SMS. This is a read-only operation."""
     if channel != "whatsapp":
         return None
-    row = await db.fetchone(_LAST_INBOUND, (thread_id,))
-    last = None if row is None else str(row["timestamp"])
+    row = await message_rows.read_last_inbound(db, thread_id)
+    last = None if row is None else row.timestamp
     if is_open(last, now):
         return Offer(closes_at(last), True, [])
     values = message_templates.variable_values(
-        business_phone=None if row is None else row["receiver"], profile=await business.get(db)
+        business_phone=None if row is None else row.receiver, profile=await business.get(db)
     )
     templates = [
         {
@@ -79,8 +76,8 @@ async def closes_at_for(db: Store, thread_id: str, channel: str) -> datetime | N
     """When a thread's window closes (None for SMS, or a customer who never wrote)."""
     if channel != "whatsapp":
         return None
-    row = await db.fetchone(_LAST_INBOUND, (thread_id,))
-    return closes_at(None if row is None else str(row["timestamp"]))
+    row = await message_rows.read_last_inbound(db, thread_id)
+    return closes_at(None if row is None else row.timestamp)
 
 
 def closed_message(closing: datetime | None) -> str:

@@ -1,0 +1,172 @@
+"""The audit log's rows, its chain's head, and the checkpoint of the last verified row.
+
+The log is append-only (triggers refuse UPDATE and DELETE); `approval_bot.audit` hashes
+and chains the rows, this module reads and writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Reads, Row, Tx
+from .sql import sql
+
+# The id the next row takes and the hash it chains to. On SQLite the id follows the
+# highest id ever handed out (AUTOINCREMENT keeps it in sqlite_sequence), not the last
+# row's, so a deleted last row leaves a gap that a verification finds even after more
+# rows are appended (migration 0001). PostgreSQL reads the last row: the head row the
+# issue's several instances need (locked FOR UPDATE) replaces it there.
+_HEAD = sql(
+    """
+    SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log') AS seq,
+           (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash
+    """,
+    postgres="SELECT id AS seq, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+)
+_INSERT = sql(
+    """
+    INSERT INTO audit_log
+        (id, event, actor, actor_id, thread_id, message_id, metadata, timestamp,
+         prev_hash, hash)
+    VALUES
+        (:id, :event, :actor, :actor_id, :thread_id, :message_id, :metadata, :timestamp,
+         :prev_hash, :hash)
+    """
+)
+
+
+@dataclass(frozen=True)
+class Head:
+    """The highest id handed out (0 for none) and the last row's hash (None for none)."""
+
+    last_id: int
+    last_hash: str | None
+
+
+def head(tx: Tx) -> Head:
+    row = tx.one(_HEAD)
+    if row is None:
+        return Head(0, None)
+    return Head(int(row["seq"] or 0), row["hash"])
+
+
+def insert_rows(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append rows whose ids and hashes the caller chained."""
+    tx.many(_INSERT, rows)
+
+
+# who made the latest audited change to a message (a human's decision first) or a thread
+_CHANNEL = "json_extract(audit_log.metadata, '$.channel')"
+_PG_CHANNEL = (
+    "CASE WHEN jsonb_typeof(audit_log.metadata::jsonb -> 'channel') = 'string'"
+    " THEN audit_log.metadata::jsonb ->> 'channel' END"
+)
+_LAST_CHANGE = """
+    SELECT audit_log.actor, audit_log.timestamp, reviewers.name, {channel} AS channel
+    FROM audit_log LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
+    WHERE audit_log.{column} = :value ORDER BY {order}audit_log.id DESC LIMIT 1
+"""
+_LAST_CHANGES = {
+    column: sql(
+        _LAST_CHANGE.format(channel=_CHANNEL, column=column, order=order),
+        postgres=_LAST_CHANGE.format(channel=_PG_CHANNEL, column=column, order=order),
+    )
+    for column, order in (
+        ("message_id", "audit_log.actor = 'Human' DESC, "),
+        ("thread_id", ""),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LastChange:
+    actor: str
+    timestamp: str
+    name: str | None  # the reviewer's, for a human's change
+    channel: str | None  # the door a decision came through, when its row says
+
+
+def last_change(tx: Tx, column: str, value: str) -> LastChange | None:
+    """The latest audit row of a message (`column` "message_id") or a thread ("thread_id")."""
+    row = tx.one(_LAST_CHANGES[column], value=value)
+    if row is None:
+        return None
+    channel = row["channel"] if isinstance(row["channel"], str) else None
+    return LastChange(row["actor"], row["timestamp"], row["name"], channel)
+
+
+# the chain in order, a batch at a time, for a walk inside one snapshot
+WALK_BATCH = 1000
+_ROWS_AFTER = sql(
+    """
+    SELECT id, event, actor, actor_id, thread_id, message_id, metadata, timestamp,
+           prev_hash, hash
+    FROM audit_log WHERE id > :after ORDER BY id LIMIT :limit
+    """
+)
+# the highest id ever handed out: on SQLite beyond the last row when the tail was deleted
+_HIGHEST = sql(
+    "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
+    postgres="SELECT max(id) AS seq FROM audit_log",
+)
+
+
+async def rows(db: Reads, batch: int = WALK_BATCH) -> AsyncGenerator[Row, None]:
+    """Every audit row by id, read `batch` rows at a time (by the primary key)."""
+    after = 0
+    while True:
+        found = await db.all(_ROWS_AFTER, after=after, limit=batch)
+        for row in found:
+            yield row
+        if len(found) < batch:
+            return
+        after = int(found[-1]["id"])
+
+
+async def highest_id(db: Reads) -> int:
+    row = await db.one(_HIGHEST)
+    return int(row["seq"] or 0) if row is not None else 0
+
+
+# the checkpoint: rows 1 to last_id were verified; one row, id 1
+
+_CHECKPOINT = sql("SELECT last_id, last_hash FROM audit_checkpoint WHERE id = 1")
+_ADVANCE = sql(
+    """
+    INSERT INTO audit_checkpoint (id, last_id, last_hash, verified_at)
+    VALUES (1, :id, :hash, :at)
+    ON CONFLICT (id) DO UPDATE
+        SET last_id = excluded.last_id, last_hash = excluded.last_hash,
+            verified_at = excluded.verified_at
+        WHERE excluded.last_id > audit_checkpoint.last_id
+    """
+)
+_PULL_BACK = sql(
+    """
+    UPDATE audit_checkpoint SET last_id = :id, last_hash = :hash, verified_at = :at
+    WHERE last_id > :id
+    """
+)
+_REMOVE = sql("DELETE FROM audit_checkpoint")
+
+
+def checkpoint(tx: Tx) -> tuple[int, str] | None:
+    """The checkpoint's last verified id and its hash; None when there is none."""
+    row = tx.one(_CHECKPOINT)
+    return None if row is None else (int(row["last_id"]), str(row["last_hash"]))
+
+
+def advance_checkpoint(tx: Tx, last_id: int, last_hash: str, at: str) -> None:
+    """Move the checkpoint forward to `last_id` (never back)."""
+    tx.run(_ADVANCE, id=last_id, hash=last_hash, at=at)
+
+
+def pull_back_checkpoint(tx: Tx, last_id: int, last_hash: str, at: str) -> None:
+    """Move the checkpoint back to `last_id` if it stands beyond it."""
+    tx.run(_PULL_BACK, id=last_id, hash=last_hash, at=at)
+
+
+def remove_checkpoint(tx: Tx) -> None:
+    tx.run(_REMOVE)

@@ -1,0 +1,221 @@
+"""Conversations and their thread controls: one row each per thread, read together.
+
+The workflow funnel (`approval_bot.workflow`) is the only writer of their state, pause and
+opt-out columns; it calls the functions here inside its write transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import Row, Tx
+from .sql import sql
+
+# a conversation with its thread controls: the join every door of the funnel reads
+_THREAD = sql(
+    """
+    SELECT conversations.thread_id, conversations.channel, conversations.state,
+           conversations.opted_out, conversations.attention_reason,
+           conversations.soft_no_count, conversations.confusion_count,
+           conversations.appointment_status, conversations.appointment_at,
+           conversations.contact_count, conversations.facts,
+           thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
+           thread_controls.taken_over_by, thread_controls.last_human_reply_at,
+           thread_controls.last_human_reply_by
+    FROM conversations JOIN thread_controls USING (thread_id)
+    WHERE thread_id = :thread_id
+    """
+)
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A conversation and its thread controls (enum columns as their stored text)."""
+
+    thread_id: str
+    channel: str
+    state: str
+    opted_out: bool
+    attention_reason: str | None
+    soft_no_count: int
+    confusion_count: int
+    appointment_status: str
+    appointment_at: str | None
+    contact_count: int
+    facts: str  # a JSON object
+    paused: bool
+    paused_reason: str | None
+    pause_kind: str | None
+    taken_over_by: int | None
+    last_human_reply_at: str | None
+    last_human_reply_by: int | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Thread:
+        return cls(
+            thread_id=row["thread_id"],
+            channel=row["channel"],
+            state=row["state"],
+            opted_out=bool(row["opted_out"]),
+            attention_reason=row["attention_reason"],
+            soft_no_count=int(row["soft_no_count"]),
+            confusion_count=int(row["confusion_count"]),
+            appointment_status=row["appointment_status"],
+            appointment_at=row["appointment_at"],
+            contact_count=int(row["contact_count"]),
+            facts=row["facts"],
+            paused=bool(row["paused"]),
+            paused_reason=row["paused_reason"],
+            pause_kind=row["pause_kind"],
+            taken_over_by=row["taken_over_by"],
+            last_human_reply_at=row["last_human_reply_at"],
+            last_human_reply_by=row["last_human_reply_by"],
+        )
+
+
+def thread(tx: Tx, thread_id: str) -> Thread | None:
+    """The thread's conversation and controls; None when it has no conversation yet."""
+    row = tx.one(_THREAD, thread_id=thread_id)
+    return None if row is None else Thread.from_row(row)
+
+
+_INSERT_CONVERSATION = sql(
+    """
+    INSERT INTO conversations (thread_id, channel, state, last_activity_at, created_at)
+    VALUES (:thread_id, :channel, :state, :now, :now)
+    """
+)
+_INSERT_CONTROLS = sql(
+    """
+    INSERT INTO thread_controls (thread_id, paused, last_updated)
+    VALUES (:thread_id, 0, :now)
+    """
+)
+
+
+def insert(tx: Tx, thread_id: str, channel: str, state: str, now: str) -> None:
+    """A new conversation in `state`, unpaused, with its thread controls."""
+    tx.run(_INSERT_CONVERSATION, thread_id=thread_id, channel=channel, state=state, now=now)
+    tx.run(_INSERT_CONTROLS, thread_id=thread_id, now=now)
+
+
+_TOUCH = sql("UPDATE conversations SET last_activity_at = :now WHERE thread_id = :thread_id")
+
+
+def touch(tx: Tx, thread_id: str, now: str) -> None:
+    """The conversation was active `now`."""
+    tx.run(_TOUCH, now=now, thread_id=thread_id)
+
+
+_SET_STATE = sql(
+    """
+    UPDATE conversations SET state = :target, attention_reason = :reason
+    WHERE thread_id = :thread_id AND state = :expected
+    """
+)
+
+
+def set_state(
+    tx: Tx, thread_id: str, *, expected: str, target: str, attention_reason: str | None
+) -> int:
+    """Move the conversation from `expected` to `target`; rows changed."""
+    return tx.run(
+        _SET_STATE,
+        target=target,
+        reason=attention_reason,
+        thread_id=thread_id,
+        expected=expected,
+    )
+
+
+_SET_PAUSE = sql(
+    """
+    UPDATE thread_controls SET paused = :paused, paused_reason = :reason, pause_kind = :kind,
+                               last_updated = :now
+    WHERE thread_id = :thread_id
+    """
+)
+
+
+def set_pause(
+    tx: Tx, thread_id: str, *, paused: bool, reason: str | None, kind: str | None, now: str
+) -> None:
+    tx.run(_SET_PAUSE, paused=int(paused), reason=reason, kind=kind, now=now, thread_id=thread_id)
+
+
+_SET_OPTED_OUT = sql("UPDATE conversations SET opted_out = :opted_out WHERE thread_id = :thread_id")
+
+
+def set_opted_out(tx: Tx, thread_id: str, opted_out: bool) -> None:
+    tx.run(_SET_OPTED_OUT, opted_out=int(opted_out), thread_id=thread_id)
+
+
+_SET_COUNTERS = sql(
+    """
+    UPDATE conversations SET soft_no_count = :soft_no_count, confusion_count = :confusion_count
+    WHERE thread_id = :thread_id
+    """
+)
+
+
+def set_counters(tx: Tx, thread_id: str, *, soft_no_count: int, confusion_count: int) -> None:
+    tx.run(
+        _SET_COUNTERS,
+        soft_no_count=soft_no_count,
+        confusion_count=confusion_count,
+        thread_id=thread_id,
+    )
+
+
+_SET_APPOINTMENT = sql(
+    """
+    UPDATE conversations SET appointment_status = :status, appointment_at = :at
+    WHERE thread_id = :thread_id AND appointment_status = :expected
+    """
+)
+
+
+def set_appointment(tx: Tx, thread_id: str, *, expected: str, status: str, at: str | None) -> int:
+    """Move the appointment from `expected`; rows changed."""
+    return tx.run(_SET_APPOINTMENT, status=status, at=at, thread_id=thread_id, expected=expected)
+
+
+_SET_CONTACT = sql(
+    """
+    UPDATE conversations SET contact_count = :contact_count, soft_no_count = :soft_no_count,
+                             confusion_count = :confusion_count,
+                             appointment_status = :appointment_status,
+                             appointment_at = :appointment_at
+    WHERE thread_id = :thread_id
+    """
+)
+
+
+def set_contact(
+    tx: Tx,
+    thread_id: str,
+    *,
+    contact_count: int,
+    soft_no_count: int,
+    confusion_count: int,
+    appointment_status: str,
+    appointment_at: str | None,
+) -> None:
+    """The counters and appointment of the conversation's current contact."""
+    tx.run(
+        _SET_CONTACT,
+        contact_count=contact_count,
+        soft_no_count=soft_no_count,
+        confusion_count=confusion_count,
+        appointment_status=appointment_status,
+        appointment_at=appointment_at,
+        thread_id=thread_id,
+    )
+
+
+_SET_FACTS = sql("UPDATE conversations SET facts = :facts WHERE thread_id = :thread_id")
+
+
+def set_facts(tx: Tx, thread_id: str, facts: str) -> None:
+    """Replace the conversation's facts (a JSON object, already merged by the caller)."""
+    tx.run(_SET_FACTS, facts=facts, thread_id=thread_id)

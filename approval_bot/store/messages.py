@@ -1,0 +1,315 @@
+"""Messages: their rows, the workflow funnel's reads and writes of them, and the few
+tables that hang off one message (automatic replies, missed calls).
+
+Every status change goes through `workflow.change_status`, which calls `set_status` here;
+no other function of this module writes a status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from .base import Reads, Row, Tx
+from .sql import Query, sql
+
+# the customer's latest message on a thread: one index lookup on (thread_id, type, timestamp)
+_LAST_INBOUND = sql(
+    """
+    SELECT timestamp, receiver, correlation_id, understanding FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND'
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
+
+
+@dataclass(frozen=True)
+class LastInbound:
+    """The customer's latest message on a thread, as its readers need it."""
+
+    timestamp: str
+    receiver: str
+    correlation_id: str | None
+    understanding: str | None  # Understanding's JSON, when it was understood
+
+    @classmethod
+    def from_row(cls, row: Row) -> LastInbound:
+        return cls(
+            timestamp=str(row["timestamp"]),
+            receiver=row["receiver"],
+            correlation_id=row["correlation_id"],
+            understanding=row["understanding"],
+        )
+
+
+def last_inbound(tx: Tx, thread_id: str) -> LastInbound | None:
+    row = tx.one(_LAST_INBOUND, thread_id=thread_id)
+    return None if row is None else LastInbound.from_row(row)
+
+
+async def read_last_inbound(db: Reads, thread_id: str) -> LastInbound | None:
+    row = await db.one(_LAST_INBOUND, thread_id=thread_id)
+    return None if row is None else LastInbound.from_row(row)
+
+
+@cache
+def _insert(columns: tuple[str, ...]) -> Query:
+    # the column names come from the funnel's fixed sets (workflow._CREATE_FIELDS), never
+    # from a value
+    return sql(
+        f"INSERT INTO messages ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f':{name}' for name in columns)})"
+    )
+
+
+def insert_message(tx: Tx, row: Mapping[str, Any]) -> None:
+    """Insert one message row (a column name → value for each column it sets)."""
+    tx.run(_insert(tuple(row)), **row)
+
+
+@dataclass(frozen=True)
+class MessageState:
+    type: str
+    status: str
+    thread_id: str
+
+
+_STATE = sql("SELECT type, status, thread_id FROM messages WHERE id = :id")
+
+
+def state(tx: Tx, message_id: str) -> MessageState | None:
+    """A message's type, status and thread; None when there is no such message."""
+    row = tx.one(_STATE, id=message_id)
+    return None if row is None else MessageState(row["type"], row["status"], row["thread_id"])
+
+
+@cache
+def _set_status(fields: tuple[str, ...]) -> Query:
+    # the field names come from workflow._TRANSITION_FIELDS, never from a value
+    assignments = "".join(f", {name} = :{name}" for name in fields)
+    return sql(
+        f"""
+        UPDATE messages SET status = :target, updated_at = :now{assignments}
+        WHERE id = :id AND status = :expected
+        """
+    )
+
+
+def set_status(
+    tx: Tx,
+    message_id: str,
+    *,
+    expected: str,
+    target: str,
+    now: str,
+    fields: Mapping[str, Any],
+) -> int:
+    """Move a message from `expected` to `target`, setting `fields` with it; rows changed."""
+    return tx.run(
+        _set_status(tuple(fields)),
+        target=target,
+        now=now,
+        id=message_id,
+        expected=expected,
+        **fields,
+    )
+
+
+_SETTLE_ANSWERED = sql(
+    """
+    UPDATE messages SET settled_at = :now
+    WHERE thread_id = :thread AND type = 'INBOUND' AND status = 'NEEDS_REVIEW'
+      AND settled_at IS NULL
+      AND timestamp < (SELECT timestamp FROM messages WHERE id = :reply)
+    """
+)
+
+
+def settle_answered(tx: Tx, thread_id: str, reply_id: str, now: str) -> None:
+    """Settle the thread's texts waiting for a written reply, older than `reply_id`."""
+    tx.run(_SETTLE_ANSWERED, now=now, thread=thread_id, reply=reply_id)
+
+
+_CORRELATION = sql("SELECT correlation_id FROM messages WHERE id = :id")
+
+
+def correlation_id(tx: Tx, message_id: str) -> str | None:
+    """The correlation id of a message (None for no such message, or one without)."""
+    row = tx.one(_CORRELATION, id=message_id)
+    return None if row is None else row["correlation_id"]
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What message.sent and message.failed tell about a reply."""
+
+    id: str
+    thread_id: str
+    receiver: str
+    body: str
+    provider_sid: str | None
+    delivery_status: str | None
+    error_code: int | None
+    error_message: str | None
+    correlation_id: str | None
+
+
+_SEND_OUTCOME = sql(
+    """
+    SELECT id, thread_id, receiver, body, provider_sid, delivery_status, error_code,
+           error_message, correlation_id
+    FROM messages WHERE id = :id
+    """
+)
+
+
+def send_outcome(tx: Tx, message_id: str) -> SendOutcome:
+    row = tx.one(_SEND_OUTCOME, id=message_id)
+    assert row is not None, message_id
+    return SendOutcome(**{name: row[name] for name in SendOutcome.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A sent message as a delivery callback finds it by its Twilio SID."""
+
+    id: str
+    thread_id: str
+    delivery_status: str | None
+    correlation_id: str | None
+
+
+_BY_PROVIDER_SID = sql(
+    """
+    SELECT id, thread_id, delivery_status, correlation_id FROM messages
+    WHERE provider_sid = :sid
+    """
+)
+
+
+def by_provider_sid(tx: Tx, sid: str) -> Delivered | None:
+    row = tx.one(_BY_PROVIDER_SID, sid=sid)
+    if row is None:
+        return None
+    return Delivered(row["id"], row["thread_id"], row["delivery_status"], row["correlation_id"])
+
+
+_SET_DELIVERY_STATUS = sql(
+    """
+    UPDATE messages SET delivery_status = :status,
+        error_code = coalesce(:error_code, error_code),
+        error_message = coalesce(:error_message, error_message), updated_at = :now
+    WHERE id = :id
+    """
+)
+
+
+def set_delivery_status(
+    tx: Tx,
+    message_id: str,
+    status: str,
+    *,
+    error_code: int | None,
+    error_message: str | None,
+    now: str,
+) -> None:
+    """Record a delivery status; an error code or message given replaces the one kept."""
+    tx.run(
+        _SET_DELIVERY_STATUS,
+        status=status,
+        error_code=error_code,
+        error_message=error_message,
+        now=now,
+        id=message_id,
+    )
+
+
+_OPEN_REPLY = sql(
+    """
+    SELECT 1 FROM messages WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND')
+      AND status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND') LIMIT 1
+    """
+)
+
+
+def has_open_reply(tx: Tx, thread_id: str) -> bool:
+    """Whether a reply to the thread waits for review or for the sender."""
+    return tx.one(_OPEN_REPLY, thread_id=thread_id) is not None
+
+
+# automatic replies (auto_replies): at most one per thread and trigger in a window
+
+_RECENT_AUTO_REPLY = sql(
+    """
+    SELECT 1 FROM auto_replies
+    WHERE thread_id = :thread_id AND trigger = :trigger AND created_at > :since LIMIT 1
+    """
+)
+_INSERT_AUTO_REPLY = sql(
+    """
+    INSERT INTO auto_replies (thread_id, trigger, message_id, created_at)
+    VALUES (:thread_id, :trigger, :message_id, :created_at)
+    """
+)
+
+
+def auto_reply_since(tx: Tx, thread_id: str, trigger: str, since: str) -> bool:
+    """Whether the thread got this trigger's automatic reply after `since` (one lookup)."""
+    return tx.one(_RECENT_AUTO_REPLY, thread_id=thread_id, trigger=trigger, since=since) is not None
+
+
+def insert_auto_reply(
+    tx: Tx, thread_id: str, trigger: str, message_id: str, created_at: str
+) -> None:
+    tx.run(
+        _INSERT_AUTO_REPLY,
+        thread_id=thread_id,
+        trigger=trigger,
+        message_id=message_id,
+        created_at=created_at,
+    )
+
+
+# missed calls
+
+_RECENT_CALLS = sql(
+    "SELECT count(*) AS n FROM missed_calls WHERE thread_id = :thread_id AND received_at >= :since"
+)
+_INSERT_CALL = sql(
+    """
+    INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
+    VALUES (:call_sid, :thread_id, :caller, :called, :received_at, :wants_draft)
+    RETURNING id
+    """
+)
+
+
+def missed_calls_since(tx: Tx, thread_id: str, since: str) -> int:
+    row = tx.one(_RECENT_CALLS, thread_id=thread_id, since=since)
+    return 0 if row is None else int(row["n"])
+
+
+def insert_missed_call(
+    tx: Tx,
+    *,
+    call_sid: str,
+    thread_id: str,
+    caller: str,
+    called: str,
+    received_at: str,
+    wants_draft: bool,
+) -> int:
+    """Record a missed call; its id."""
+    row = tx.one(
+        _INSERT_CALL,
+        call_sid=call_sid,
+        thread_id=thread_id,
+        caller=caller,
+        called=called,
+        received_at=received_at,
+        wants_draft=int(wants_draft),
+    )
+    assert row is not None
+    return int(row["id"])
