@@ -35,6 +35,7 @@ from .metrics import Metrics
 from .models import iso, utcnow
 from .retry import RetryPolicy
 from .store import Priority, Store, Tx
+from .store import webhook_events as outbox
 
 log = logging.getLogger(__name__)
 
@@ -98,62 +99,23 @@ class Attempt:
 Address = tuple[webhooks.Target, str] | str
 
 
-# the earliest pending delivery of each (subscription, conversation), due, not held
-_DUE = """
-    SELECT webhook_deliveries.id, webhook_deliveries.event_id, webhook_deliveries.attempts,
-           webhook_subscriptions.url, webhook_subscriptions.secret
-    FROM webhook_deliveries INDEXED BY webhook_deliveries_due
-    JOIN webhook_subscriptions ON webhook_subscriptions.id = webhook_deliveries.subscription_id
-    WHERE webhook_deliveries.status = 'pending'
-      AND ((webhook_deliveries.claimed_at IS NULL AND webhook_deliveries.next_attempt_at <= :now)
-           OR webhook_deliveries.claimed_at <= :stale_before)
-      AND NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries AS earlier INDEXED BY webhook_deliveries_queue
-          WHERE earlier.subscription_id = webhook_deliveries.subscription_id
-            AND earlier.thread_id IS webhook_deliveries.thread_id
-            AND earlier.status = 'pending' AND earlier.id < webhook_deliveries.id)
-    ORDER BY webhook_deliveries.next_attempt_at LIMIT :room
-"""
-
-
 def claim(conn: Tx, now: datetime, room: int) -> list[Claimed]:
     """Claim up to `room` due deliveries, each with its signed-to-be body."""
     now_text = iso(now)
-    rows = conn.execute(
-        _DUE, {"now": now_text, "stale_before": iso(now - LEASE), "room": room}
-    ).fetchall()
     claimed = []
-    for row in rows:
-        conn.execute(
-            "UPDATE webhook_deliveries SET claimed_at = ? WHERE id = ?", (now_text, row["id"])
-        )
-        event = conn.execute(
-            "SELECT * FROM event_outbox WHERE id = ?", (row["event_id"],)
-        ).fetchone()
+    for row in outbox.due(conn, now=now_text, stale_before=iso(now - LEASE), room=room):
+        outbox.mark_claimed(conn, row.id, now_text)
+        event = outbox.event(conn, row.event_id)
         body = json.dumps(events.envelope(event), separators=(",", ":"))
         claimed.append(
-            Claimed(
-                row["id"],
-                row["event_id"],
-                row["url"],
-                row["secret"],
-                row["attempts"],
-                body,
-                now_text,
-            )
+            Claimed(row.id, row.event_id, row.url, row.secret, row.attempts, body, now_text)
         )
     return claimed
 
 
 def release_claims(conn: Tx) -> int:
     """Free every claim: what was in flight when the last process died goes out again."""
-    cursor = conn.execute(
-        """
-        UPDATE webhook_deliveries SET claimed_at = NULL
-        WHERE status = 'pending' AND claimed_at IS NOT NULL
-        """
-    )
-    return cursor.rowcount
+    return outbox.release_claims(conn)
 
 
 def record(
@@ -175,23 +137,16 @@ def record(
     else:
         wait = timedelta(seconds=retry.delay(attempts, rand))
         result, fields = "retry", {"next_attempt_at": iso(now + wait)}
-    assignments = "".join(f", {name} = :{name}" for name in fields)
-    cursor = conn.execute(
-        f"""
-        UPDATE webhook_deliveries SET claimed_at = NULL, attempts = :attempts,
-               last_status = :last_status, last_error = :last_error{assignments}
-        WHERE id = :id AND status = 'pending' AND claimed_at = :claimed_at
-        """,
-        {
-            "attempts": attempts,
-            "last_status": outcome.status,
-            "last_error": outcome.error,
-            "id": work.id,
-            "claimed_at": work.claimed_at,
-            **fields,
-        },
+    held = outbox.record_attempt(
+        conn,
+        work.id,
+        claimed_at=work.claimed_at,
+        attempts=attempts,
+        last_status=outcome.status,
+        last_error=outcome.error,
+        fields=fields,
     )
-    return result if cursor.rowcount == 1 else "lost"
+    return result if held else "lost"
 
 
 def settle(
@@ -459,19 +414,7 @@ def _results(done: set[asyncio.Task[Attempt | None]]) -> list[Attempt]:
 
 def prune_batch(conn: Tx, before: str) -> int:
     """Delete up to RETENTION_BATCH events older than `before` that every subscription got."""
-    cursor = conn.execute(
-        """
-        DELETE FROM event_outbox WHERE seq IN (
-            SELECT seq FROM event_outbox
-            WHERE occurred_at < ?
-              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
-                              WHERE webhook_deliveries.event_id = event_outbox.id
-                                AND webhook_deliveries.status != 'delivered')
-            ORDER BY occurred_at LIMIT ?)
-        """,
-        (before, RETENTION_BATCH),
-    )
-    return cursor.rowcount
+    return outbox.prune(conn, before, RETENTION_BATCH)
 
 
 async def prune_events(db: Store, retention_days: float) -> int:

@@ -20,8 +20,10 @@ from typing import Any
 
 from .models import now_iso
 from .store import Tx, call_after_commit
+from .store import messages as message_rows
+from .store import webhook_events as outbox
 
-WILDCARD = "*"
+WILDCARD = outbox.WILDCARD
 _correlation: ContextVar[str | None] = ContextVar("correlation", default=None)
 # called after a transaction that emitted an event commits (the delivery job's wake)
 _listeners: list[Callable[[], None]] = []
@@ -92,19 +94,8 @@ def correlation(correlation_id: str | None) -> Iterator[None]:
 
 def thread_correlation(conn: Tx, thread_id: str) -> str | None:
     """The correlation id of the thread's latest customer message: what its chain answers."""
-    row = conn.execute(
-        """
-        SELECT correlation_id FROM messages
-        WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
-        """,
-        (thread_id,),
-    ).fetchone()
-    return None if row is None else row["correlation_id"]
-
-
-def _wants(event_types: str, event_type: str) -> bool:
-    wanted = json.loads(event_types)
-    return wanted == WILDCARD or event_type in wanted
+    last = message_rows.last_inbound(conn, thread_id)
+    return None if last is None else last.correlation_id
 
 
 def emit(
@@ -128,48 +119,35 @@ def emit(
         correlation_id = thread_correlation(conn, thread_id)
     event_id = str(uuid.uuid4())
     now = now_iso()
-    conn.execute(
-        """
-        INSERT INTO event_outbox
-            (id, type, schema_version, occurred_at, thread_id, correlation_id, data)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
-        """,
-        (
-            event_id,
-            event_type,
-            schema_version(event_type),
-            now,
-            thread_id,
-            correlation_id,
-            json.dumps(dict(data), sort_keys=True),
+    outbox.insert_event(
+        conn,
+        outbox.OutboxEvent(
+            id=event_id,
+            type=event_type,
+            schema_version=schema_version(event_type),
+            occurred_at=now,
+            thread_id=thread_id,
+            correlation_id=correlation_id,
+            data=json.dumps(dict(data), sort_keys=True),
         ),
     )
-    subscriptions = conn.execute(
-        "SELECT id, event_types FROM webhook_subscriptions WHERE active = 1"
-    ).fetchall()
-    wanted = [row["id"] for row in subscriptions if _wants(row["event_types"], event_type)]
-    conn.executemany(
-        """
-        INSERT INTO webhook_deliveries (event_id, subscription_id, thread_id, next_attempt_at)
-        VALUES (?, ?, ?, ?)
-        """,
-        [(event_id, subscription_id, thread_id, now) for subscription_id in wanted],
-    )
+    wanted = outbox.subscribers(conn, event_type)
+    outbox.insert_deliveries(conn, event_id, wanted, thread_id, now)
     if wanted:
         call_after_commit(notify)
     return event_id
 
 
-def envelope(row: Mapping[str, Any]) -> dict[str, Any]:
-    """What a consumer receives for an `event_outbox` row: the event and its data."""
+def envelope(event: outbox.OutboxEvent) -> dict[str, Any]:
+    """What a consumer receives for an outbox event: the event and its data."""
     return {
-        "id": row["id"],
-        "type": row["type"],
-        "schema_version": row["schema_version"],
-        "occurred_at": row["occurred_at"],
-        "thread_id": row["thread_id"],
-        "correlation_id": row["correlation_id"],
-        "data": json.loads(row["data"]),
+        "id": event.id,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "occurred_at": event.occurred_at,
+        "thread_id": event.thread_id,
+        "correlation_id": event.correlation_id,
+        "data": json.loads(event.data),
     }
 
 
@@ -177,5 +155,5 @@ def reviewer(conn: Tx, reviewer_id: int | None) -> dict[str, Any] | None:
     """A reviewer as events name them: id and name, never their password hash."""
     if reviewer_id is None:
         return None
-    row = conn.execute("SELECT id, name FROM reviewers WHERE id = ?", (reviewer_id,)).fetchone()
-    return None if row is None else {"id": row["id"], "name": row["name"]}
+    found = outbox.reviewer_named(conn, reviewer_id)
+    return None if found is None else {"id": found[0], "name": found[1]}

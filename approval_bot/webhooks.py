@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
-import json
 import secrets
 import socket
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from urllib.parse import urlsplit
 from . import audit, events
 from .models import Actor, now_iso
 from .store import Priority, Store, Tx, call_after_commit
+from .store import webhook_events as outbox
+from .store.webhook_events import Subscription
 
 SECRET_BYTES = 32
 MAX_URL = 2000
@@ -118,39 +119,6 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
-@dataclass(frozen=True)
-class Subscription:
-    id: int
-    url: str
-    events: list[str]  # ["*"] for every type
-    active: bool
-    created_by: int | None
-    created_at: str
-
-    def public(self) -> dict[str, Any]:
-        """As the API and CLI show it: everything but the secret."""
-        return {
-            "id": self.id,
-            "url": self.url,
-            "events": self.events,
-            "active": self.active,
-            "created_by": self.created_by,
-            "created_at": self.created_at,
-        }
-
-
-def _subscription(row: Any) -> Subscription:
-    wanted = json.loads(row["event_types"])
-    return Subscription(
-        id=row["id"],
-        url=row["url"],
-        events=[events.WILDCARD] if wanted == events.WILDCARD else list(wanted),
-        active=bool(row["active"]),
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-    )
-
-
 def _audit(conn: Tx, event: str, by: int | None, **metadata: Any) -> None:
     audit.record(
         conn,
@@ -184,55 +152,37 @@ async def add(
         await allowed_address(target, check=True)
     secret = new_secret()
 
-    def insert(conn: Tx) -> Any:
-        cursor = conn.execute(
-            """
-            INSERT INTO webhook_subscriptions (url, secret, event_types, created_by, created_at)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (url, secret, json.dumps(wanted), by, now_iso()),
+    def insert(conn: Tx) -> Subscription:
+        added = outbox.insert_subscription(
+            conn, url=url, secret=secret, event_types=wanted, created_by=by, created_at=now_iso()
         )
-        _audit(conn, "Webhook Added", by, subscription_id=cursor.lastrowid, url=url, events=wanted)
-        return conn.execute(
-            "SELECT * FROM webhook_subscriptions WHERE id = ?", (cursor.lastrowid,)
-        ).fetchone()
+        _audit(conn, "Webhook Added", by, subscription_id=added.id, url=url, events=wanted)
+        return added
 
-    row = await db.write(insert, priority=Priority.BULK)
-    return _subscription(row), secret
+    return await db.write(insert, priority=Priority.BULK), secret
 
 
 async def list_all(db: Store) -> list[Subscription]:
-    rows = await db.fetchall("SELECT * FROM webhook_subscriptions ORDER BY id")
-    return [_subscription(row) for row in rows]
+    return await outbox.subscriptions(db)
 
 
-def _existing(conn: Tx, subscription_id: int) -> Any:
-    row = conn.execute(
-        "SELECT * FROM webhook_subscriptions WHERE id = ?", (subscription_id,)
-    ).fetchone()
-    if row is None:
+def _existing(conn: Tx, subscription_id: int) -> Subscription:
+    found = outbox.subscription(conn, subscription_id)
+    if found is None:
         raise UnknownSubscription(f"no webhook subscription {subscription_id}")
-    return row
+    return found
 
 
 async def disable(db: Store, subscription_id: int, *, by: int | None) -> Subscription:
     """Stop a subscription: no new deliveries; those still pending are marked failed."""
 
-    def change(conn: Tx) -> Any:
+    def change(conn: Tx) -> Subscription:
         _existing(conn, subscription_id)
-        conn.execute("UPDATE webhook_subscriptions SET active = 0 WHERE id = ?", (subscription_id,))
-        conn.execute(
-            """
-            UPDATE webhook_deliveries SET status = 'failed', claimed_at = NULL,
-                   last_error = 'the subscription was disabled'
-            WHERE subscription_id = ? AND status = 'pending'
-            """,
-            (subscription_id,),
-        )
+        outbox.deactivate(conn, subscription_id, "the subscription was disabled")
         _audit(conn, "Webhook Disabled", by, subscription_id=subscription_id)
         return _existing(conn, subscription_id)
 
-    return _subscription(await db.write(change, priority=Priority.BULK))
+    return await db.write(change, priority=Priority.BULK)
 
 
 async def rotate_secret(db: Store, subscription_id: int, *, by: int | None) -> str:
@@ -241,9 +191,7 @@ async def rotate_secret(db: Store, subscription_id: int, *, by: int | None) -> s
 
     def change(conn: Tx) -> None:
         _existing(conn, subscription_id)
-        conn.execute(
-            "UPDATE webhook_subscriptions SET secret = ? WHERE id = ?", (secret, subscription_id)
-        )
+        outbox.set_secret(conn, subscription_id, secret)
         _audit(conn, "Webhook Secret Rotated", by, subscription_id=subscription_id)
 
     await db.write(change, priority=Priority.BULK)
@@ -254,9 +202,9 @@ async def remove(db: Store, subscription_id: int, *, by: int | None) -> None:
     """Delete a subscription and its deliveries; the events they held may then be pruned."""
 
     def change(conn: Tx) -> None:
-        row = _existing(conn, subscription_id)
-        conn.execute("DELETE FROM webhook_subscriptions WHERE id = ?", (subscription_id,))
-        _audit(conn, "Webhook Removed", by, subscription_id=subscription_id, url=row["url"])
+        removed = _existing(conn, subscription_id)
+        outbox.delete_subscription(conn, subscription_id)
+        _audit(conn, "Webhook Removed", by, subscription_id=subscription_id, url=removed.url)
 
     await db.write(change, priority=Priority.BULK)
 
@@ -265,30 +213,15 @@ async def resend(db: Store, delivery_id: int, *, by: int | None) -> None:
     """Deliver one event to its subscription again, from a first attempt, now."""
 
     def change(conn: Tx) -> None:
-        row = conn.execute(
-            """
-            SELECT webhook_deliveries.status, webhook_subscriptions.active
-            FROM webhook_deliveries JOIN webhook_subscriptions
-                 ON webhook_subscriptions.id = webhook_deliveries.subscription_id
-            WHERE webhook_deliveries.id = ?
-            """,
-            (delivery_id,),
-        ).fetchone()
-        if row is None:
+        standing = outbox.delivery_standing(conn, delivery_id)
+        if standing is None:
             raise UnknownSubscription(f"no webhook delivery {delivery_id}")
-        if not row["active"]:
+        status, active = standing
+        if not active:
             raise BadSubscription("the subscription is disabled; nothing is delivered to it")
-        if row["status"] == "pending":
+        if status == "pending":
             raise BadSubscription(f"delivery {delivery_id} is still being delivered")
-        conn.execute(
-            """
-            UPDATE webhook_deliveries SET status = 'pending', attempts = 0, claimed_at = NULL,
-                   next_attempt_at = ?, last_error = NULL, last_status = NULL,
-                   delivered_at = NULL
-            WHERE id = ?
-            """,
-            (now_iso(), delivery_id),
-        )
+        outbox.restart_delivery(conn, delivery_id, now_iso())
         _audit(conn, "Webhook Resent", by, delivery_id=delivery_id)
         call_after_commit(events.notify)
 

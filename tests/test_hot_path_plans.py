@@ -35,7 +35,7 @@ from approval_bot import (
 )
 from approval_bot.app import create_app
 from approval_bot.models import Role, SlaStep
-from approval_bot.store import Tx, opened
+from approval_bot.store import Tx, opened, webhook_events
 from tests import fake_twilio
 from tests.builders import approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio
@@ -59,8 +59,8 @@ _TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many a
 # statements whose scan is bounded, each with the reason
 ALLOWED: dict[str, str] = {
     # audit.record: the chain's last row, by rowid from the end
-    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = ?), (SELECT hash FROM audit_log"
-    " ORDER BY id DESC LIMIT ?)": "ORDER BY the rowid DESC LIMIT 1 reads one row",
+    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = ?) AS seq, (SELECT hash FROM"
+    " audit_log ORDER BY id DESC LIMIT ?) AS hash": "ORDER BY the rowid DESC LIMIT 1 reads one row",
     # sender: due messages (APPROVED_TO_SEND) and due reviewer texts (PENDING)
     "SELECT messages.*, conversations.channel AS thread_channel FROM messages JOIN"
     " conversations USING (thread_id) WHERE messages.status = ? AND ((messages.claimed_at IS"
@@ -112,7 +112,9 @@ ALLOWED: dict[str, str] = {
     " (?, ?) ORDER BY messages.timestamp, messages.id LIMIT ?": _QUEUE,
     # event_delivery.claim: the head of each subscription's conversation queue, among the
     # pending deliveries (a partial index: as many rows as wait, not the history)
-    shape(re.sub(r":\w+", "?", event_delivery._DUE)): "the pending deliveries: as many as wait",
+    shape(
+        re.sub(r":\w+", "?", webhook_events.DUE.sqlite)
+    ): "the pending deliveries: as many as wait",
     # queries.menu_counts: on every page; the queue's and the open "Needs reply" texts'
     # through their partial indexes, and each count stops at MENU_COUNT_CAP + 1 rows
     "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import events, webhooks
 from ..accounts import Reviewer
+from ..store import webhook_events as outbox
 from . import auth
 from .common import render, text_field
 
@@ -27,26 +28,9 @@ async def _page(request: Request, revealed: str | None = None) -> Response:
     db = request.state.db
     subscriptions = []
     for item in await webhooks.list_all(db):
-        recent = await db.fetchall(
-            """
-            SELECT webhook_deliveries.*, event_outbox.type, event_outbox.occurred_at
-            FROM webhook_deliveries JOIN event_outbox
-                 ON event_outbox.id = webhook_deliveries.event_id
-            WHERE webhook_deliveries.subscription_id = ?
-            ORDER BY webhook_deliveries.id DESC LIMIT ?
-            """,
-            (item.id, RECENT),
-        )
-        failed = await db.fetchone(
-            """
-            SELECT count(*) AS n FROM webhook_deliveries INDEXED BY webhook_deliveries_failed
-            WHERE subscription_id = ? AND status = 'failed'
-            """,
-            (item.id,),
-        )
-        subscriptions.append(
-            {"sub": item, "recent": recent, "failed": failed["n"] if failed else 0}
-        )
+        recent = await outbox.recent_deliveries(db, item.id, RECENT)
+        failed = await outbox.failed_count(db, item.id)
+        subscriptions.append({"sub": item, "recent": recent, "failed": failed})
     return render(
         request,
         "webhooks.html",
