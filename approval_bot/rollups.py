@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from . import stats
 from .models import ApprovalAction, DecisionChannel, now_iso
 from .store import Tx, at_transaction_end
+from .store import rollups as rollup_rows
 
 NO_REVIEWER = 0  # decision_*.reviewer_id of an approval without one (only older rows)
 
@@ -56,20 +57,13 @@ def queue_moved(conn: Tx, delta: int) -> None:
 
 
 def _move_queue(conn: Tx, delta: int) -> None:
-    latest = conn.execute(
-        "SELECT hour, depth FROM queue_hours ORDER BY hour DESC LIMIT 1"
-    ).fetchone()
-    before = int(latest[1]) if latest else 0
+    latest = rollup_rows.latest_hour(conn)
+    before = latest.depth if latest else 0
     # a clock set back never reopens an hour after which others were written
-    hour = max(hour_of(now_iso()), latest[0] if latest else "")
+    hour = max(hour_of(now_iso()), latest.hour if latest else "")
     depth = before + delta
-    conn.execute(
-        """
-        INSERT INTO queue_hours (hour, depth, peak) VALUES (?, ?, ?)
-        ON CONFLICT (hour) DO UPDATE SET depth = excluded.depth, peak = max(peak, excluded.peak)
-        """,
-        (hour, depth, max(before, depth)),  # a new hour starts at the depth the last one left
-    )
+    # a new hour starts at the depth the last one left
+    rollup_rows.write_hour(conn, hour, depth, max(before, depth))
 
 
 def waited_micros(since: str, at: str) -> int:
@@ -91,34 +85,15 @@ def decided(
 ) -> None:
     """Count a decision made at `at` on a version created at `since`."""
     reviewer = (reviewer_id, "") if reviewer_id is not None else (NO_REVIEWER, reviewer_phone or "")
-    day = at[:10]
-    conn.execute(
-        """
-        INSERT INTO decision_days (day, action, channel, reviewer_id, reviewer_phone, decisions)
-        VALUES (?, ?, ?, ?, ?, 1)
-        ON CONFLICT DO UPDATE SET decisions = decisions + 1
-        """,
-        (day, str(action), str(channel), *reviewer),
+    rollup_rows.count_decision(
+        conn,
+        day=at[:10],
+        action=str(action),
+        channel=str(channel),
+        reviewer_id=reviewer[0],
+        reviewer_phone=reviewer[1],
+        wait_bucket=str(stats.wait_bucket(waited_micros(since, at))),
     )
-    conn.execute(
-        f"""
-        INSERT INTO decision_waits (day, reviewer_id, reviewer_phone, waits)
-        VALUES (:day, :reviewer_id, :phone, json_object(:key, 1))
-        ON CONFLICT DO UPDATE SET waits = {_counted_up("waits", "key")}
-        """,
-        {
-            "day": day,
-            "reviewer_id": reviewer[0],
-            "phone": reviewer[1],
-            "key": str(stats.wait_bucket(waited_micros(since, at))),
-        },
-    )
-
-
-def _counted_up(column: str, key: str) -> str:
-    """SQL: the histogram `column` (a JSON object) with the count under `:key` one higher."""
-    path = f"""'$."' || :{key} || '"'"""
-    return f"json_set({column}, {path}, coalesce(json_extract({column}, {path}), 0) + 1)"
 
 
 def share_permille(size: stats.EditSize) -> int:
@@ -130,22 +105,10 @@ def share_permille(size: stats.EditSize) -> int:
 
 def edited(conn: Tx, size: stats.EditSize) -> None:
     """Count an edit of `size` made now (its size measured before the transaction)."""
-    keys = {
-        "day": now_iso()[:10],
-        "distance": str(size.distance),
-        "share": str(share_permille(size)),
-        "change": stats.change_bucket(size.share),
-    }
-    counted = ", ".join(
-        f"{column} = {_counted_up(column, key)}"
-        for column, key in (("distances", "distance"), ("shares", "share"), ("changes", "change"))
-    )
-    conn.execute(
-        f"""
-        INSERT INTO edit_days (day, edits, distances, shares, changes)
-        VALUES (:day, 1, json_object(:distance, 1), json_object(:share, 1),
-                json_object(:change, 1))
-        ON CONFLICT DO UPDATE SET edits = edits + 1, {counted}
-        """,
-        keys,
+    rollup_rows.count_edit(
+        conn,
+        day=now_iso()[:10],
+        distance=str(size.distance),
+        share=str(share_permille(size)),
+        change=stats.change_bucket(size.share),
     )
