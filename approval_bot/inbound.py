@@ -31,7 +31,8 @@ from .models import (
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
-from .store import Priority, Store, Tx
+from .store import Priority, Store, Tx, conversations, inbound_dedupe
+from .store import messages as message_rows
 from .understanding import Understanding, understand
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -153,25 +154,13 @@ class Received:
 
 
 def _first_time(conn: Tx, provider: str, event_id: str) -> bool:
-    cursor = conn.execute(
-        """
-        INSERT INTO webhook_events (provider, event_id, received_at) VALUES (?, ?, ?)
-        ON CONFLICT (provider, event_id) DO NOTHING
-        """,
-        (provider, event_id, now_iso()),
-    )
-    return cursor.rowcount == 1
-
-
-def _one(conn: Tx, sql: str, params: tuple[Any, ...]) -> Any:
-    return conn.execute(sql, params).fetchone()
+    return inbound_dedupe.first_time(conn, provider, event_id, now_iso())
 
 
 def _reviewer(conn: Tx, address: str) -> int | None:
     """The reviewer, active or disabled, whose phone this is: their texts are never a customer's."""
-    number = address.removeprefix(WHATSAPP_PREFIX)  # already checked by the parser
-    row = _one(conn, "SELECT id FROM reviewers WHERE phone = ?", (number,))
-    return None if row is None else int(row["id"])
+    # already checked by the parser
+    return conversations.reviewer_by_phone(conn, address.removeprefix(WHATSAPP_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -209,34 +198,22 @@ def start_next_contact(conn: Tx, thread_id: str, previous: ConversationState) ->
 def _touch_conversation(conn: Tx, thread_id: str, channel: Channel) -> _Controls:
     """Open the thread's conversation, or start the next contact of an ended one; returns
     its controls."""
-    row = _one(
-        conn,
-        """
-        SELECT conversations.state, conversations.opted_out, thread_controls.paused,
-               thread_controls.paused_reason, thread_controls.taken_over_by,
-               thread_controls.last_human_reply_at, thread_controls.last_human_reply_by
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (thread_id,),
-    )
+    row = conversations.thread(conn, thread_id)
     if row is None:
         workflow.open_conversation(conn, thread_id, channel)
         return _Controls(opted_out=False, paused=False, paused_reason=None)
-    state = ConversationState(row["state"])
+    state = ConversationState(row.state)
     if state in ENDED_STATES:
         start_next_contact(conn, thread_id, state)
-    conn.execute(
-        "UPDATE conversations SET last_activity_at = ? WHERE thread_id = ?",
-        (now_iso(), thread_id),
-    )
+    conversations.touch(conn, thread_id, now_iso())
     return _Controls(
-        bool(row["opted_out"]),
-        bool(row["paused"]),
-        row["paused_reason"],
+        row.opted_out,
+        row.paused,
+        row.paused_reason,
         new_contact=state in ENDED_STATES,
-        held_by=row["taken_over_by"],
-        last_human_reply_at=row["last_human_reply_at"],
-        last_human_reply_by=row["last_human_reply_by"],
+        held_by=row.taken_over_by,
+        last_human_reply_at=row.last_human_reply_at,
+        last_human_reply_by=row.last_human_reply_by,
         state=state,
     )
 
@@ -272,10 +249,7 @@ def handle_reviewer_text(
     )
     if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         opted_out = keyword is Keyword.OPT_OUT
-        conn.execute(
-            "UPDATE reviewers SET sms_opted_out = ?, notify_sms = ? WHERE id = ?",
-            (int(opted_out), int(not opted_out), reviewer_id),
-        )
+        conversations.set_reviewer_sms_opt_out(conn, reviewer_id, opted_out)
         audit.record(
             conn,
             audit.AuditEvent(
@@ -331,9 +305,7 @@ async def receive_sms(
     understood = None
     if (
         keyword is None
-        and await db.fetchone(
-            "SELECT 1 FROM reviewers WHERE phone = ?", (sms.sender.removeprefix(WHATSAPP_PREFIX),)
-        )
+        and await conversations.read_reviewer_by_phone(db, sms.sender.removeprefix(WHATSAPP_PREFIX))
         is None
     ):
         # the date parser takes milliseconds: off the event loop, and never in the writer
@@ -435,17 +407,10 @@ def _booking_asked(conn: Tx, thread_id: str, controls: _Controls) -> bool:
     """Whether the customer's previous text in this contact asked to book."""
     if controls.new_contact:
         return False
-    row = _one(
-        conn,
-        """
-        SELECT understanding FROM messages
-        WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
-        """,
-        (thread_id,),
-    )
-    if row is None or row["understanding"] is None:
+    row = message_rows.last_inbound(conn, thread_id)
+    if row is None or row.understanding is None:
         return False
-    return bool(Understanding.from_json(row["understanding"]).intent == BOOKING_INTENT)
+    return bool(Understanding.from_json(row.understanding).intent == BOOKING_INTENT)
 
 
 def _receive_understood(
@@ -460,16 +425,10 @@ def _receive_understood(
     through the funnel (counters, a pause by the rules, the appointment), then it is stored
     to be drafted, held, or left for the human who has the thread."""
     thread = sms.sender
-    conversation = _one(
-        conn,
-        """
-        SELECT soft_no_count, confusion_count, appointment_status, appointment_at
-        FROM conversations WHERE thread_id = ?
-        """,
-        (thread,),
-    )
-    soft_no_count = conversation["soft_no_count"] + int(understood.soft_no)
-    confusion_count = conversation["confusion_count"] + int(understood.confused)
+    conversation = conversations.thread(conn, thread)
+    assert conversation is not None  # opened by _touch_conversation
+    soft_no_count = conversation.soft_no_count + int(understood.soft_no)
+    confusion_count = conversation.confusion_count + int(understood.confused)
     booking_asked = _booking_asked(conn, thread, controls)
     change = rules.next_status(
         opted_out=controls.opted_out,
@@ -507,12 +466,12 @@ def _receive_understood(
         soft_no_count=soft_no_count,
         confusion_count=confusion_count,
     )
-    before = rules.AppointmentStatus(conversation["appointment_status"])
+    before = rules.AppointmentStatus(conversation.appointment_status)
     status, at = rules.next_appointment(
-        before, conversation["appointment_at"], understood, booking_asked=booking_asked
+        before, conversation.appointment_at, understood, booking_asked=booking_asked
     )
     moved = None
-    if (status, at) != (before, conversation["appointment_at"]):
+    if (status, at) != (before, conversation.appointment_at):
         workflow.set_appointment(
             conn, thread, expected=before, status=status, at=at, message_id=message_id
         )
@@ -587,37 +546,27 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     thread = call.caller
     controls = _touch_conversation(conn, thread, channel)
     since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
-    row = _one(
-        conn,
-        "SELECT count(*) FROM missed_calls WHERE thread_id = ? AND received_at >= ?",
-        (thread, since),
-    )
-    recent = bool(row and row[0])
-    open_reply = _one(
-        conn,
-        """
-        SELECT 1 FROM messages WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND')
-          AND status IN ('DRAFT_PENDING_APPROVAL', 'APPROVED_TO_SEND') LIMIT 1
-        """,
-        (thread,),
-    )
+    recent = message_rows.missed_calls_since(conn, thread, since) > 0
+    open_reply = message_rows.has_open_reply(conn, thread)
     why_not = (
         "an earlier call in the window asked for one"
         if recent
         else "the thread is paused"
         if controls.paused or controls.opted_out
         else "a reply to this customer is already waiting"
-        if open_reply is not None
+        if open_reply
         else None
     )
     wants_draft = why_not is None
     now = now_iso()
-    cursor = conn.execute(
-        """
-        INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
-        VALUES (?, ?, ?, ?, ?, ?)
-        """,
-        (call.call_sid, thread, call.caller, call.called, now, int(wants_draft)),
+    missed_call_id = message_rows.insert_missed_call(
+        conn,
+        call_sid=call.call_sid,
+        thread_id=thread,
+        caller=call.caller,
+        called=call.called,
+        received_at=now,
+        wants_draft=wants_draft,
     )
     audit.record(
         conn,
@@ -626,7 +575,7 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
             thread_id=thread,
             metadata={
                 "call_sid": call.call_sid,
-                "missed_call_id": cursor.lastrowid,
+                "missed_call_id": missed_call_id,
                 "text_back": wants_draft,
                 "why_not": why_not,
             },
