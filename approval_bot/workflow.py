@@ -33,7 +33,9 @@ from .models import (
     ThreadEvent,
     now_iso,
 )
-from .store import Tx
+from .store import Tx, conversations
+from .store import audit as audit_rows
+from .store import messages as message_rows
 from .understanding import Understanding
 
 INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
@@ -196,21 +198,10 @@ def _check_message(type_: MessageType, source: S | None, event: Event, target: S
 def _last_change(conn: Tx, column: str, value: str) -> tuple[str, str | None, str | None]:
     """Who made the latest audited change to a message or thread, when, and through which
     door; for a message the latest human decision wins over the sender's later steps."""
-    assert column in ("message_id", "thread_id")
-    order = "audit_log.actor = 'Human' DESC, " if column == "message_id" else ""
-    row = conn.execute(
-        f"""
-        SELECT audit_log.actor, audit_log.timestamp, reviewers.name,
-               json_extract(audit_log.metadata, '$.channel') AS channel
-        FROM audit_log LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
-        WHERE audit_log.{column} = ? ORDER BY {order}audit_log.id DESC LIMIT 1
-        """,
-        (value,),
-    ).fetchone()
-    if row is None:
+    change = audit_rows.last_change(conn, column, value)
+    if change is None:
         return "nobody on record", None, None
-    channel = row["channel"] if isinstance(row["channel"], str) else None
-    return (row["name"] or "the system"), row["timestamp"], channel
+    return (change.name or "the system"), change.timestamp, change.channel
 
 
 def _count_queue_move(conn: Tx, type_: MessageType, source: S | None, target: S) -> None:
@@ -232,15 +223,7 @@ def settle_answered(conn: Tx, thread_id: str, reply_id: str) -> None:
     A sent reply answers them for good (worklists), so the open "Needs reply" index
     (migration 0017) lets them go; their status, and so their history, is unchanged.
     """
-    conn.execute(
-        """
-        UPDATE messages SET settled_at = :now
-        WHERE thread_id = :thread AND type = 'INBOUND' AND status = 'NEEDS_REVIEW'
-          AND settled_at IS NULL
-          AND timestamp < (SELECT timestamp FROM messages WHERE id = :reply)
-        """,
-        {"now": now_iso(), "thread": thread_id, "reply": reply_id},
-    )
+    message_rows.settle_answered(conn, thread_id, reply_id, now_iso())
 
 
 def _actor(actor_id: int | None) -> Actor:
@@ -291,9 +274,7 @@ def create_message(
         "mode": _DEFAULT_MODE[type],
         **fields,
     }
-    columns = ", ".join(row)
-    placeholders = ", ".join(f":{name}" for name in row)
-    conn.execute(f"INSERT INTO messages ({columns}) VALUES ({placeholders})", row)
+    message_rows.insert_message(conn, row)
     _count_queue_move(conn, type, None, target)
     _start_clock(conn, type, target, message_id)
     audit.record(
@@ -319,8 +300,7 @@ def _correlation_of(conn: Tx, type_: MessageType, fields: Mapping[str, Any]) -> 
     answered = fields.get("in_reply_to_id")
     if answered is None:
         return None
-    row = conn.execute("SELECT correlation_id FROM messages WHERE id = ?", (answered,)).fetchone()
-    return None if row is None else row["correlation_id"]
+    return message_rows.correlation_id(conn, answered)
 
 
 def _emit_created(
@@ -371,28 +351,21 @@ def _emit_send_outcome(conn: Tx, message_id: str, event: Event) -> None:
     """message.sent when Twilio took a reply, message.failed when it never will."""
     if event not in (Event.SEND_ACCEPTED, Event.SEND_FAILED):
         return
-    row = conn.execute(
-        """
-        SELECT id, thread_id, receiver, body, provider_sid, delivery_status, error_code,
-               error_message, correlation_id, type
-        FROM messages WHERE id = ?
-        """,
-        (message_id,),
-    ).fetchone()
-    data: dict[str, Any] = {"message_id": row["id"], "to": row["receiver"]}
+    row = message_rows.send_outcome(conn, message_id)
+    data: dict[str, Any] = {"message_id": row.id, "to": row.receiver}
     if event is Event.SEND_ACCEPTED:
         data |= {
-            "provider_sid": row["provider_sid"],
-            "delivery_status": row["delivery_status"],
-            "body": row["body"],
+            "provider_sid": row.provider_sid,
+            "delivery_status": row.delivery_status,
+            "body": row.body,
         }
     else:
-        data |= {"error_code": row["error_code"], "error_message": row["error_message"]}
+        data |= {"error_code": row.error_code, "error_message": row.error_message}
     events.emit(
         conn,
         "message.sent" if event is Event.SEND_ACCEPTED else "message.failed",
-        thread_id=row["thread_id"],
-        correlation_id=row["correlation_id"],
+        thread_id=row.thread_id,
+        correlation_id=row.correlation_id,
         data=data,
     )
 
@@ -416,29 +389,22 @@ def change_status(
     unknown = set(fields) - _TRANSITION_FIELDS
     if unknown:
         raise ValueError(f"a transition cannot set {sorted(unknown)}")
-    row = conn.execute(
-        "SELECT type, status, thread_id FROM messages WHERE id = ?", (message_id,)
-    ).fetchone()
+    row = message_rows.state(conn, message_id)
     if row is None:
         raise UnknownRecord(f"no message {message_id}")
-    _check_message(MessageType(row["type"]), expected, event, target)
-    if row["status"] != expected:
+    _check_message(MessageType(row.type), expected, event, target)
+    if row.status != expected:
         who, when, via = _last_change(conn, "message_id", message_id)
-        raise Conflict(f"message {message_id}", expected, row["status"], who, when, via)
-    assignments = "".join(f", {name} = :{name}" for name in fields)
-    conn.execute(
-        f"""
-        UPDATE messages SET status = :target, updated_at = :now{assignments}
-        WHERE id = :id AND status = :expected
-        """,
-        {"target": target, "now": now_iso(), "id": message_id, "expected": expected, **fields},
+        raise Conflict(f"message {message_id}", expected, row.status, who, when, via)
+    message_rows.set_status(
+        conn, message_id, expected=expected, target=target, now=now_iso(), fields=fields
     )
-    _count_queue_move(conn, MessageType(row["type"]), expected, target)
-    _start_clock(conn, MessageType(row["type"]), target, message_id)
+    _count_queue_move(conn, MessageType(row.type), expected, target)
+    _start_clock(conn, MessageType(row.type), target, message_id)
 
-    if target == S.SENT and row["type"] != INBOUND:
-        settle_answered(conn, row["thread_id"], message_id)
-    if expected == S.DRAFT_PENDING_APPROVAL and row["type"] != INBOUND:
+    if target == S.SENT and row.type != INBOUND:
+        settle_answered(conn, row.thread_id, message_id)
+    if expected == S.DRAFT_PENDING_APPROVAL and row.type != INBOUND:
         claims.end(conn, message_id)  # a claim lasts only while its draft waits in the queue
     audit.record(
         conn,
@@ -446,7 +412,7 @@ def change_status(
             event=event,
             actor=_actor(actor_id),
             actor_id=actor_id,
-            thread_id=row["thread_id"],
+            thread_id=row.thread_id,
             message_id=message_id,
             metadata={"from": expected, "to": target, **(metadata or {})},
         ),
@@ -458,18 +424,7 @@ def open_conversation(
     conn: Tx, thread_id: str, channel: Channel, *, actor_id: int | None = None
 ) -> None:
     """Create a conversation, ACTIVE and unpaused, with its thread controls."""
-    now = now_iso()
-    conn.execute(
-        """
-        INSERT INTO conversations (thread_id, channel, state, last_activity_at, created_at)
-        VALUES (?, ?, ?, ?, ?)
-        """,
-        (thread_id, channel, ConversationState.ACTIVE, now, now),
-    )
-    conn.execute(
-        "INSERT INTO thread_controls (thread_id, paused, last_updated) VALUES (?, 0, ?)",
-        (thread_id, now),
-    )
+    conversations.insert(conn, thread_id, channel, ConversationState.ACTIVE, now_iso())
     audit.record(
         conn,
         audit.AuditEvent(
@@ -483,15 +438,8 @@ def open_conversation(
     events.emit(conn, "conversation.started", thread_id=thread_id, data={"channel": str(channel)})
 
 
-def _thread_row(conn: Tx, thread_id: str) -> Any:
-    row = conn.execute(
-        """
-        SELECT conversations.*, thread_controls.paused, thread_controls.pause_kind
-        FROM conversations JOIN thread_controls USING (thread_id)
-        WHERE thread_id = ?
-        """,
-        (thread_id,),
-    ).fetchone()
+def _thread_row(conn: Tx, thread_id: str) -> conversations.Thread:
+    row = conversations.thread(conn, thread_id)
     if row is None:
         raise UnknownRecord(f"no conversation {thread_id}")
     return row
@@ -511,20 +459,15 @@ def change_conversation_state(
     if (expected, event, target) not in CONVERSATION_TRANSITIONS:
         raise TransitionRefused("conversation", expected, target, event)
     row = _thread_row(conn, thread_id)
-    if row["state"] != expected:
+    if row.state != expected:
         who, when, _ = _last_change(conn, "thread_id", thread_id)
-        raise Conflict(f"conversation {thread_id}", expected, row["state"], who, when)
-    conn.execute(
-        """
-        UPDATE conversations SET state = ?, attention_reason = ?
-        WHERE thread_id = ? AND state = ?
-        """,
-        (
-            target,
-            reason if target is ConversationState.NEEDS_ATTENTION else None,
-            thread_id,
-            expected,
-        ),
+        raise Conflict(f"conversation {thread_id}", expected, row.state, who, when)
+    conversations.set_state(
+        conn,
+        thread_id,
+        expected=expected,
+        target=target,
+        attention_reason=reason if target is ConversationState.NEEDS_ATTENTION else None,
     )
     audit.record(
         conn,
@@ -571,21 +514,21 @@ def set_paused(
     """
     event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
     row = _thread_row(conn, thread_id)
-    if bool(row["paused"]) == paused:
+    if row.paused == paused:
         who, when, _ = _last_change(conn, "thread_id", thread_id)
         state = "paused" if paused else "not paused"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
-    if not paused and row["pause_kind"] != kind:
+    if not paused and row.pause_kind != kind:
         who, when, _ = _last_change(conn, "thread_id", thread_id)
-        actual = f"paused ({row['pause_kind']})"
+        actual = f"paused ({row.pause_kind})"
         raise Conflict(f"thread {thread_id}", f"paused ({kind})", actual, who, when)
-    conn.execute(
-        """
-        UPDATE thread_controls SET paused = ?, paused_reason = ?, pause_kind = ?,
-                                   last_updated = ?
-        WHERE thread_id = ?
-        """,
-        (int(paused), reason if paused else None, kind if paused else None, now_iso(), thread_id),
+    conversations.set_pause(
+        conn,
+        thread_id,
+        paused=paused,
+        reason=reason if paused else None,
+        kind=kind if paused else None,
+        now=now_iso(),
     )
     audit.record(
         conn,
@@ -620,14 +563,11 @@ def set_opted_out(
     """Record a customer's opt-out or opt-in (`source` says how we learned it), audited."""
     event = ThreadEvent.OPTED_OUT if opted_out else ThreadEvent.OPTED_IN
     row = _thread_row(conn, thread_id)
-    if bool(row["opted_out"]) == opted_out:
+    if row.opted_out == opted_out:
         who, when, _ = _last_change(conn, "thread_id", thread_id)
         state = "opted out" if opted_out else "opted in"
         raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
-    conn.execute(
-        "UPDATE conversations SET opted_out = ? WHERE thread_id = ?",
-        (int(opted_out), thread_id),
-    )
+    conversations.set_opted_out(conn, thread_id, opted_out)
     audit.record(
         conn,
         audit.AuditEvent(
@@ -654,7 +594,7 @@ def flag_conversation(
     change_conversation_state(
         conn,
         thread_id,
-        expected=ConversationState(row["state"]),
+        expected=ConversationState(row.state),
         target=ConversationState.NEEDS_ATTENTION,
         event=ConversationEvent.FLAGGED,
         reason=reason,
@@ -672,9 +612,8 @@ def record_understanding(
     confusion_count: int,
 ) -> None:
     """Keep a conversation's counters after an understood text, with its audit row."""
-    conn.execute(
-        "UPDATE conversations SET soft_no_count = ?, confusion_count = ? WHERE thread_id = ?",
-        (soft_no_count, confusion_count, thread_id),
+    conversations.set_counters(
+        conn, thread_id, soft_no_count=soft_no_count, confusion_count=confusion_count
     )
     audit.record(
         conn,
@@ -701,19 +640,13 @@ def set_appointment(
     message_id: str | None = None,
 ) -> None:
     """Move a conversation's appointment (NONE, INVITED, BOOKED and its time), audited."""
-    cursor = conn.execute(
-        """
-        UPDATE conversations SET appointment_status = ?, appointment_at = ?
-        WHERE thread_id = ? AND appointment_status = ?
-        """,
-        (status, at, thread_id, expected),
+    changed = conversations.set_appointment(
+        conn, thread_id, expected=expected, status=status, at=at
     )
-    if cursor.rowcount != 1:
+    if changed != 1:
         row = _thread_row(conn, thread_id)
         who, when, _ = _last_change(conn, "thread_id", thread_id)
-        raise Conflict(
-            f"appointment of {thread_id}", expected, row["appointment_status"], who, when
-        )
+        raise Conflict(f"appointment of {thread_id}", expected, row.appointment_status, who, when)
     audit.record(
         conn,
         audit.AuditEvent(
@@ -743,27 +676,21 @@ def start_contact(conn: Tx, thread_id: str, now: datetime) -> Contact:
     """
     row = _thread_row(conn, thread_id)
     before = Contact(
-        contact_count=row["contact_count"],
-        soft_no_count=row["soft_no_count"],
-        confusion_count=row["confusion_count"],
-        appointment_status=AppointmentStatus(row["appointment_status"]),
-        appointment_at=row["appointment_at"],
+        contact_count=row.contact_count,
+        soft_no_count=row.soft_no_count,
+        confusion_count=row.confusion_count,
+        appointment_status=AppointmentStatus(row.appointment_status),
+        appointment_at=row.appointment_at,
     )
     after = new_contact(before, now)
-    conn.execute(
-        """
-        UPDATE conversations SET contact_count = ?, soft_no_count = ?, confusion_count = ?,
-                                 appointment_status = ?, appointment_at = ?
-        WHERE thread_id = ?
-        """,
-        (
-            after.contact_count,
-            after.soft_no_count,
-            after.confusion_count,
-            after.appointment_status,
-            after.appointment_at,
-            thread_id,
-        ),
+    conversations.set_contact(
+        conn,
+        thread_id,
+        contact_count=after.contact_count,
+        soft_no_count=after.soft_no_count,
+        confusion_count=after.confusion_count,
+        appointment_status=after.appointment_status,
+        appointment_at=after.appointment_at,
     )
     audit.record(
         conn,
@@ -790,14 +717,11 @@ def change_facts(
     facts after the merge; a patch that changes nothing writes nothing.
     """
     row = _thread_row(conn, thread_id)
-    before: dict[str, object] = json.loads(row["facts"])
+    before: dict[str, object] = json.loads(row.facts)
     after = merge_facts(before, patch)
     if after == before:
         return before
-    conn.execute(
-        "UPDATE conversations SET facts = ? WHERE thread_id = ?",
-        (json.dumps(after, sort_keys=True), thread_id),
-    )
+    conversations.set_facts(conn, thread_id, json.dumps(after, sort_keys=True))
     audit.record(
         conn,
         audit.AuditEvent(
