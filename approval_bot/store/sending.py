@@ -1,0 +1,168 @@
+"""Sending to customers: the sending gate, the sender's claims, attempts and outcomes of
+messages, what reconciliation reads, the sandbox gateway's messages, and the background
+jobs' reads of due work."""
+
+from __future__ import annotations
+
+from .base import Reads, Row, Tx
+from .sql import sql
+
+# -- the sending gate --------------------------------------------------------------------------
+
+_GATE = sql(
+    """
+    SELECT sending_gate.*, reviewers.name AS changed_by_name
+    FROM sending_gate LEFT JOIN reviewers ON reviewers.id = sending_gate.changed_by
+    WHERE sending_gate.id = 1
+    """
+)
+_SET_UP_GATE = sql(
+    """
+    INSERT INTO sending_gate (id, status, stopped, reason, changed_via, changed_at)
+    VALUES (1, :status, 0, NULL, :changed_via, :changed_at) ON CONFLICT (id) DO NOTHING
+    """
+)
+_CHANGE_GATE = sql(
+    """
+    UPDATE sending_gate SET status = :status, stopped = :stopped, reason = :reason,
+                            changed_by = :changed_by, changed_via = :changed_via,
+                            changed_at = :changed_at
+    WHERE id = 1
+    """
+)
+# approved replies not at Twilio (never claimed, nothing unconfirmed), oldest first, each
+# with its latest approval (`events`: every way into APPROVED_TO_SEND); a reply that may
+# already be at Twilio is the sender's to reconcile, never re-reviewed
+_APPROVED_UNSENT = sql(
+    """
+    SELECT messages.id,
+           (SELECT max(timestamp) FROM audit_log
+            WHERE audit_log.message_id = messages.id
+              AND audit_log.event IN (:event_1, :event_2, :event_3, :event_4))
+           AS approved_at
+    FROM messages
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND messages.claimed_at IS NULL AND messages.unconfirmed_since IS NULL
+    ORDER BY messages.timestamp
+    """
+)
+_APPROVED_COUNT = sql("SELECT count(*) AS n FROM messages WHERE status = 'APPROVED_TO_SEND'")
+
+
+def gate(tx: Tx) -> Row | None:
+    """The gate's row (with `changed_by_name`), or None before the first start."""
+    return tx.one(_GATE)
+
+
+async def read_gate(db: Reads) -> Row | None:
+    """As `gate`, outside a write transaction."""
+    return await db.one(_GATE)
+
+
+def set_up_gate(tx: Tx, status: str, changed_via: str, changed_at: str) -> bool:
+    """Write the gate's first row, open, unless there is one; whether it did."""
+    return tx.run(_SET_UP_GATE, status=status, changed_via=changed_via, changed_at=changed_at) > 0
+
+
+def change_gate(
+    tx: Tx,
+    *,
+    status: str,
+    stopped: bool,
+    reason: str | None,
+    changed_by: int | None,
+    changed_via: str,
+    changed_at: str,
+) -> None:
+    tx.run(
+        _CHANGE_GATE,
+        status=status,
+        stopped=int(stopped),
+        reason=reason,
+        changed_by=changed_by,
+        changed_via=changed_via,
+        changed_at=changed_at,
+    )
+
+
+def approved_unsent(tx: Tx, approval_events: tuple[str, str, str, str]) -> list[Row]:
+    """Approved replies no sender holds (id, approved_at: their latest of `approval_events`),
+    oldest first. Reads messages and audit_log."""
+    first, second, third, fourth = approval_events
+    return tx.all(_APPROVED_UNSENT, event_1=first, event_2=second, event_3=third, event_4=fourth)
+
+
+async def approved_count(db: Reads) -> int:
+    """How many replies are approved and not sent yet. Reads messages."""
+    row = await db.one(_APPROVED_COUNT)
+    return int(row["n"]) if row is not None else 0
+
+
+# -- the sandbox gateway -----------------------------------------------------------------------
+
+_SANDBOX_SEND = sql(
+    """
+    INSERT INTO sandbox_messages (sid, to_address, from_address, body, media, created_at)
+    VALUES (:sid, :to_address, :from_address, :body, :media, :created_at)
+    """
+)
+_SANDBOX_FIND = sql(
+    """
+    SELECT sid FROM sandbox_messages
+    WHERE to_address = :to_address AND body = :body AND created_at >= :since
+    ORDER BY created_at LIMIT 1
+    """
+)
+
+
+def add_sandbox_message(
+    tx: Tx, *, sid: str, to_address: str, from_address: str, body: str, media: str, created_at: str
+) -> None:
+    tx.run(
+        _SANDBOX_SEND,
+        sid=sid,
+        to_address=to_address,
+        from_address=from_address,
+        body=body,
+        media=media,
+        created_at=created_at,
+    )
+
+
+async def find_sandbox_message(db: Reads, to_address: str, body: str, since: str) -> str | None:
+    """The sid of the first sandbox message with this body to `to_address` since `since`."""
+    row = await db.one(_SANDBOX_FIND, to_address=to_address, body=body, since=since)
+    return None if row is None else str(row["sid"])
+
+
+# -- the background jobs (tables of other store modules: conversations, messages, missed_calls)
+
+_IDLE_THREADS = sql(
+    "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
+)
+_THREAD_ACTIVITY = sql(
+    "SELECT state, last_activity_at FROM conversations WHERE thread_id = :thread_id"
+)
+_UNDRAFTED = sql(
+    """
+    SELECT DISTINCT thread_id FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'
+    UNION
+    SELECT DISTINCT thread_id FROM missed_calls WHERE wants_draft = 1
+    """
+)
+
+
+async def idle_threads(db: Reads, state: str, cutoff: str) -> list[str]:
+    """The threads in `state` with no activity since `cutoff`. Reads conversations."""
+    return [row["thread_id"] for row in await db.all(_IDLE_THREADS, state=state, cutoff=cutoff)]
+
+
+def thread_activity(tx: Tx, thread_id: str) -> Row | None:
+    """A conversation's state and last_activity_at, or None. Reads conversations."""
+    return tx.one(_THREAD_ACTIVITY, thread_id=thread_id)
+
+
+async def undrafted_threads(db: Reads) -> list[str]:
+    """Threads with a received message or a missed call still waiting for a draft.
+    Reads messages and missed_calls."""
+    return [row["thread_id"] for row in await db.all(_UNDRAFTED)]
