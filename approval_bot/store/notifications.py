@@ -62,7 +62,20 @@ _DUE = sql(
                  OR notifications.next_attempt_at <= :now))
            OR notifications.claimed_at <= :stale_before)
     ORDER BY notifications.created_at LIMIT :room
-    """
+    """,
+    # several instances: a row another one is claiming is skipped, not waited for
+    postgres="""
+    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
+           reviewers.sms_opted_out
+    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
+    WHERE notifications.status = 'PENDING'
+      AND ((notifications.claimed_at IS NULL
+            AND (notifications.next_attempt_at IS NULL
+                 OR notifications.next_attempt_at <= :now))
+           OR notifications.claimed_at <= :stale_before)
+    ORDER BY notifications.created_at LIMIT :room
+    FOR UPDATE OF notifications SKIP LOCKED
+    """,
 )
 _CLAIM = sql(
     """

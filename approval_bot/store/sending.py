@@ -166,3 +166,204 @@ async def undrafted_threads(db: Reads) -> list[str]:
     """Threads with a received message or a missed call still waiting for a draft.
     Reads messages and missed_calls."""
     return [row["thread_id"] for row in await db.all(_UNDRAFTED)]
+
+
+# -- the sender: customer messages in APPROVED_TO_SEND ------------------------------------------
+
+# due now: never tried, due again, or claimed before `stale_before` (its sender died mid-send)
+_DUE = sql(
+    """
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id)
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND ((messages.claimed_at IS NULL
+            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+           OR messages.claimed_at <= :stale_before)
+    ORDER BY messages.timestamp LIMIT :room
+    """,
+    # several instances: a row another one is claiming is skipped, not waited for
+    postgres="""
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id)
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND ((messages.claimed_at IS NULL
+            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+           OR messages.claimed_at <= :stale_before)
+    ORDER BY messages.timestamp LIMIT :room
+    FOR UPDATE OF messages SKIP LOCKED
+    """,
+)
+_CLAIM = sql(
+    """
+    UPDATE messages SET claimed_at = :claimed_at, next_attempt_at = NULL,
+                        send_attempts = :attempts, unconfirmed_since = :unconfirmed
+    WHERE id = :id AND status = 'APPROVED_TO_SEND'
+    """
+)
+_CURRENT = sql(
+    """
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id) WHERE messages.id = :id
+    """
+)
+_ATTEMPT = sql(
+    "UPDATE messages SET send_attempts = :attempts, claimed_at = :claimed_at WHERE id = :id"
+)
+_LET_GO = sql("UPDATE messages SET claimed_at = NULL WHERE id = :id")
+_CONFIRMED = sql("UPDATE messages SET unconfirmed_since = NULL WHERE id = :id")
+_RETRY = sql(
+    """
+    UPDATE messages SET claimed_at = NULL, next_attempt_at = :next_attempt_at,
+                        unconfirmed_since = :unconfirmed, error_code = :error_code,
+                        error_message = :error_message
+    WHERE id = :id
+    """
+)
+_DEFER = sql(
+    """
+    UPDATE messages SET claimed_at = NULL, next_attempt_at = :until
+    WHERE id = :id AND status = 'APPROVED_TO_SEND' AND claimed_at = :claimed_at
+    """
+)
+
+
+def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
+    """Up to `room` approved messages to send now, oldest first, each with its thread's
+    channel (`thread_channel`)."""
+    return tx.all(_DUE, now=now, stale_before=stale_before, room=room)
+
+
+def claim(
+    tx: Tx, message_id: str, *, claimed_at: str, attempts: int, unconfirmed: str | None
+) -> None:
+    tx.run(_CLAIM, id=message_id, claimed_at=claimed_at, attempts=attempts, unconfirmed=unconfirmed)
+
+
+def current(tx: Tx, message_id: str) -> Row | None:
+    """A message with its thread's channel (`thread_channel`), or None."""
+    return tx.one(_CURRENT, id=message_id)
+
+
+def count_attempt(tx: Tx, message_id: str, *, attempts: int, claimed_at: str) -> None:
+    tx.run(_ATTEMPT, id=message_id, attempts=attempts, claimed_at=claimed_at)
+
+
+def let_go(tx: Tx, message_id: str) -> None:
+    """Drop a claim, keeping what is unconfirmed about it."""
+    tx.run(_LET_GO, id=message_id)
+
+
+def clear_unconfirmed(tx: Tx, message_id: str) -> None:
+    tx.run(_CONFIRMED, id=message_id)
+
+
+def retry_later(
+    tx: Tx,
+    message_id: str,
+    *,
+    next_attempt_at: str,
+    unconfirmed: str | None,
+    error_code: int | None,
+    error_message: str | None,
+) -> None:
+    tx.run(
+        _RETRY,
+        id=message_id,
+        next_attempt_at=next_attempt_at,
+        unconfirmed=unconfirmed,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def defer(tx: Tx, message_id: str, *, until: str, claimed_at: str) -> None:
+    """Let a claim go until `until`, if it is still this claim."""
+    tx.run(_DEFER, id=message_id, until=until, claimed_at=claimed_at)
+
+
+# what a claim re-checks before a first attempt (tables of other store modules: conversations,
+# thread_controls, messages, audit_log)
+_THREAD_HOLD = sql(
+    """
+    SELECT conversations.opted_out, thread_controls.paused, thread_controls.paused_reason
+    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
+    """
+)
+_NEWER_REPLY = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND id != :id
+      AND timestamp > :since
+      AND status NOT IN ('REJECTED', 'SUPERSEDED', 'FAILED_SEND')
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
+_APPROVED_AT = sql(
+    """
+    SELECT max(timestamp) AS at FROM audit_log
+    WHERE message_id = :id AND event IN (:event_1, :event_2, :event_3)
+    """
+)
+_LAST_APPROVED_AT = sql(
+    """
+    SELECT max(timestamp) AS at FROM audit_log
+    WHERE message_id = :id AND event IN (:event_1, :event_2)
+    """
+)
+_WROTE_AGAIN = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND timestamp > :since LIMIT 1
+    """
+)
+# a delivery callback that came before the create response: `event_id` is "<sid>:<status>",
+# so the range (sid + ":", sid + ";") holds a sid's; compared byte by byte on PostgreSQL too
+_EARLY_STATUSES = sql(
+    """
+    SELECT event_id FROM webhook_events
+    WHERE provider = :provider AND event_id > :low AND event_id < :high
+    """,
+    postgres="""
+    SELECT event_id FROM webhook_events
+    WHERE provider = :provider AND event_id COLLATE "C" > :low AND event_id COLLATE "C" < :high
+    """,
+)
+
+
+def thread_hold(tx: Tx, thread_id: str) -> Row | None:
+    """A thread's opted_out, paused and paused_reason, or None. Reads conversations and
+    thread_controls."""
+    return tx.one(_THREAD_HOLD, thread_id=thread_id)
+
+
+def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | None:
+    """The newest live reply of the thread other than `message_id` made after `since`.
+    Reads messages."""
+    row = tx.one(_NEWER_REPLY, thread_id=thread_id, id=message_id, since=since)
+    return None if row is None else str(row["id"])
+
+
+def approved_at(tx: Tx, message_id: str, events: tuple[str, str, str]) -> str | None:
+    """When the message was last approved (the latest of `events`). Reads audit_log."""
+    first, second, third = events
+    row = tx.one(_APPROVED_AT, id=message_id, event_1=first, event_2=second, event_3=third)
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+async def last_approved_at(db: Reads, message_id: str, events: tuple[str, str]) -> str | None:
+    """As `approved_at`, over two events, outside a write transaction. Reads audit_log."""
+    first, second = events
+    row = await db.one(_LAST_APPROVED_AT, id=message_id, event_1=first, event_2=second)
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+def wrote_after(tx: Tx, thread_id: str, since: str) -> str | None:
+    """A customer's message on the thread after `since`, if any. Reads messages."""
+    row = tx.one(_WROTE_AGAIN, thread_id=thread_id, since=since)
+    return None if row is None else str(row["id"])
+
+
+def early_statuses(tx: Tx, provider: str, sid: str) -> list[str]:
+    """The statuses delivery callbacks already told of this sid. Reads webhook_events."""
+    rows = tx.all(_EARLY_STATUSES, provider=provider, low=sid + ":", high=sid + ";")
+    return [row["event_id"].split(":", 1)[1] for row in rows]
