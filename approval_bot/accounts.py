@@ -1,11 +1,15 @@
-"""Reviewer accounts and their API tokens: created, listed, disabled, revoked, audited."""
+"""Reviewer accounts and their API tokens: created, listed, disabled, revoked, audited.
+
+`Reviewer` lives in `store.reviewers` with its `from_row`; it is imported here for callers.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,7 +17,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from . import audit, sessions
 from .models import Actor, Role, now_iso
 from .quiet_hours import InvalidQuietHours, QuietHours
-from .store import Priority, Row, Store, Tx
+from .store import Priority, Store, Tx
+from .store import reviewers as reviewer_rows
+from .store.reviewers import Reviewer as Reviewer
 
 TOKEN_PREFIX = "abt_"
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -21,29 +27,6 @@ _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 
 class AccountError(Exception):
     """A reviewer or token operation that cannot be done as asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class Reviewer:
-    id: int
-    name: str
-    phone: str | None
-    role: Role
-    notify_sms: bool
-    active: bool
-    backup: bool = False  # texted with the admins when a reply is escalated
-
-    @classmethod
-    def from_row(cls, row: Row) -> Reviewer:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            phone=row["phone"],
-            role=Role(row["role"]),
-            notify_sms=bool(row["notify_sms"]),
-            active=bool(row["active"]),
-            backup=bool(row["backup"]),
-        )
 
 
 def hash_password(password: str) -> str:
@@ -88,22 +71,12 @@ async def add_reviewer(
     password_hash = hash_password(password)  # slow on purpose: not inside the transaction
 
     def body(conn: Tx) -> int:
-        clash = conn.execute(
-            "SELECT name, phone FROM reviewers WHERE name = ? OR phone = ?", (name, phone)
-        ).fetchone()
+        clash = reviewer_rows.name_or_phone_clash(conn, name, phone)
         if clash is not None:
             if clash["name"].lower() == name.lower():
                 raise AccountError(f"a reviewer named {clash['name']!r} already exists")
             raise AccountError(f"{phone} already belongs to reviewer {clash['name']!r}")
-        cursor = conn.execute(
-            """
-            INSERT INTO reviewers (name, phone, password_hash, role, created_at)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (name, phone, password_hash, role, now_iso()),
-        )
-        reviewer_id = cursor.lastrowid
-        assert reviewer_id is not None
+        reviewer_id = reviewer_rows.add(conn, name, phone, password_hash, role, now_iso())
         audit.record(
             conn,
             audit.AuditEvent(
@@ -120,12 +93,11 @@ async def add_reviewer(
 
 
 async def list_reviewers(db: Store) -> list[Reviewer]:
-    rows = await db.fetchall("SELECT * FROM reviewers ORDER BY name")
-    return [Reviewer.from_row(row) for row in rows]
+    return await reviewer_rows.all_reviewers(db)
 
 
 async def find_reviewer(db: Store, name: str) -> Reviewer:
-    row = await db.fetchone("SELECT * FROM reviewers WHERE name = ?", (name.strip(),))
+    row = await reviewer_rows.by_name(db, name.strip())
     if row is None:
         raise AccountError(f"no reviewer named {name!r}")
     return Reviewer.from_row(row)
@@ -142,10 +114,9 @@ async def ensure_admin(db: Store, name: str, password: str | None) -> tuple[bool
     Returns whether one was created, and the password when it was generated (to be shown
     once); with `password` given, that one is used and None returned for it.
     """
-    row = await db.fetchone("SELECT 1 FROM reviewers WHERE role = 'admin' AND active = 1")
-    if row is not None:
+    if await reviewer_rows.any_active_admin(db):
         return False, None
-    existing = await db.fetchone("SELECT name, active FROM reviewers WHERE name = ?", (name,))
+    existing = await reviewer_rows.by_name(db, name)
     if existing is not None:
         state = "is disabled" if not existing["active"] else "is not an admin"
         raise AccountError(
@@ -175,15 +146,9 @@ async def create_token(db: Store, name: str, reviewer_name: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
     def body(conn: Tx) -> None:
-        if conn.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)).fetchone():
+        if reviewer_rows.token_exists(conn, name):
             raise AccountError(f"a token named {name!r} already exists")
-        conn.execute(
-            """
-            INSERT INTO api_tokens (name, token_hash, reviewer_id, created_at)
-            VALUES (?, ?, ?, ?)
-            """,
-            (name, hash_token(token), reviewer.id, now_iso()),
-        )
+        reviewer_rows.add_token(conn, name, hash_token(token), reviewer.id, now_iso())
         audit.record(
             conn,
             audit.AuditEvent(
@@ -200,14 +165,14 @@ async def create_token(db: Store, name: str, reviewer_name: str) -> str:
 async def revoke_token(db: Store, name: str) -> None:
     """Revoke a token: it stops working at once."""
     name = name.strip()
-    row = await db.fetchone("SELECT id, revoked_at FROM api_tokens WHERE name = ?", (name,))
+    row = await reviewer_rows.token_named(db, name)
     if row is None:
         raise AccountError(f"no token named {name!r}")
     if row["revoked_at"] is not None:
         raise AccountError(f"token {name!r} was already revoked at {row['revoked_at']}")
 
     def body(conn: Tx) -> None:
-        conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (now_iso(), row["id"]))
+        reviewer_rows.revoke_token(conn, row["id"], now_iso())
         audit.record(
             conn, audit.AuditEvent("Token Revoked", actor=Actor.HUMAN, metadata={"token": name})
         )
@@ -217,29 +182,20 @@ async def revoke_token(db: Store, name: str) -> None:
 
 async def reviewer_for_token(db: Store, token: str) -> Reviewer | None:
     """The active reviewer a live token acts as, or None."""
-    row = await db.fetchone(
-        """
-        SELECT reviewers.* FROM api_tokens JOIN reviewers ON reviewers.id = api_tokens.reviewer_id
-        WHERE api_tokens.token_hash = ? AND api_tokens.revoked_at IS NULL
-          AND reviewers.active = 1
-        """,
-        (hash_token(token),),
-    )
-    return Reviewer.from_row(row) if row else None
+    return await reviewer_rows.token_reviewer(db, hash_token(token))
 
 
 async def _reviewer_by_id(db: Store, reviewer_id: int) -> Reviewer:
-    row = await db.fetchone("SELECT * FROM reviewers WHERE id = ?", (reviewer_id,))
-    if row is None:
+    reviewer = await reviewer_rows.by_id(db, reviewer_id)
+    if reviewer is None:
         raise AccountError(f"no reviewer with id {reviewer_id}")
-    return Reviewer.from_row(row)
+    return reviewer
 
 
 async def _update_reviewer(
     db: Store,
     reviewer: Reviewer,
-    sql: str,
-    params: tuple[object, ...],
+    change: Callable[[Tx], None],
     event: str,
     by: int | None,
     details: dict[str, object],
@@ -247,7 +203,7 @@ async def _update_reviewer(
 ) -> Reviewer:
 
     def body(conn: Tx) -> None:
-        conn.execute(sql, params)
+        change(conn)
         if ends_sessions is not None:
             sessions.revoke_all(conn, reviewer.id, ends_sessions, datetime.now(UTC))
         audit.record(
@@ -271,16 +227,14 @@ async def set_active(db: Store, reviewer_id: int, active: bool, *, by: int | Non
         state = "active" if active else "disabled"
         raise AccountError(f"reviewer {reviewer.name!r} is already {state}")
     if not active and reviewer.role is Role.ADMIN:
-        row = await db.fetchone(
-            "SELECT count(*) AS n FROM reviewers WHERE role = 'admin' AND active = 1"
-        )
-        if row is not None and row["n"] <= 1:
+        if await reviewer_rows.active_admins(db) <= 1:
             raise AccountError(f"{reviewer.name!r} is the last active admin")
     return await _update_reviewer(
         db,
         reviewer,
-        "UPDATE reviewers SET active = ? WHERE id = ?",
-        (int(active), reviewer_id),
+        partial(
+            reviewer_rows.set_column, reviewer_id=reviewer_id, column="active", value=int(active)
+        ),
         "Reviewer Enabled" if active else "Reviewer Disabled",
         by,
         {},
@@ -292,16 +246,13 @@ async def set_phone(db: Store, reviewer_id: int, phone: str | None, *, by: int |
     """Set or clear a reviewer's phone (already checked as E.164); phones are unique."""
     reviewer = await _reviewer_by_id(db, reviewer_id)
     if phone is not None:
-        clash = await db.fetchone(
-            "SELECT name FROM reviewers WHERE phone = ? AND id != ?", (phone, reviewer_id)
-        )
-        if clash is not None:
-            raise AccountError(f"{phone} already belongs to reviewer {clash['name']!r}")
+        owner = await reviewer_rows.phone_owner(db, phone, reviewer_id)
+        if owner is not None:
+            raise AccountError(f"{phone} already belongs to reviewer {owner!r}")
     return await _update_reviewer(
         db,
         reviewer,
-        "UPDATE reviewers SET phone = ? WHERE id = ?",
-        (phone, reviewer_id),
+        partial(reviewer_rows.set_column, reviewer_id=reviewer_id, column="phone", value=phone),
         "Reviewer Phone Set",
         by,
         {"phone": phone},
@@ -314,8 +265,12 @@ async def set_notify_sms(db: Store, reviewer_id: int, notify: bool, *, by: int |
     return await _update_reviewer(
         db,
         reviewer,
-        "UPDATE reviewers SET notify_sms = ? WHERE id = ?",
-        (int(notify), reviewer_id),
+        partial(
+            reviewer_rows.set_column,
+            reviewer_id=reviewer_id,
+            column="notify_sms",
+            value=int(notify),
+        ),
         "Reviewer Notifications On" if notify else "Reviewer Notifications Off",
         by,
         {},
@@ -328,8 +283,9 @@ async def set_backup(db: Store, reviewer_id: int, backup: bool, *, by: int | Non
     return await _update_reviewer(
         db,
         reviewer,
-        "UPDATE reviewers SET backup = ? WHERE id = ?",
-        (int(backup), reviewer_id),
+        partial(
+            reviewer_rows.set_column, reviewer_id=reviewer_id, column="backup", value=int(backup)
+        ),
         "Reviewer Backup On" if backup else "Reviewer Backup Off",
         by,
         {},
@@ -343,8 +299,12 @@ async def reset_password(db: Store, reviewer_id: int, *, by: int | None) -> str:
     await _update_reviewer(
         db,
         reviewer,
-        "UPDATE reviewers SET password_hash = ? WHERE id = ?",
-        (hash_password(password), reviewer_id),
+        partial(
+            reviewer_rows.set_column,
+            reviewer_id=reviewer_id,
+            column="password_hash",
+            value=hash_password(password),
+        ),
         "Reviewer Password Reset",
         by,
         {},
@@ -367,8 +327,9 @@ async def set_quiet_hours(
     return await _update_reviewer(
         db,
         reviewer,
-        "UPDATE reviewers SET quiet_start = ?, quiet_end = ?, time_zone = ? WHERE id = ?",
-        (start, end, zone, reviewer.id),
+        partial(
+            reviewer_rows.set_quiet_hours, reviewer_id=reviewer.id, start=start, end=end, zone=zone
+        ),
         "Reviewer Quiet Hours Set",
         by,
         {"start": start, "end": end, "zone": zone},

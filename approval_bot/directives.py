@@ -12,7 +12,8 @@ from . import audit
 from .drafting.base import FaqEntry
 from .models import Actor, Role, now_iso
 from .phones import parse_address
-from .store import Priority, Reader, Store, Tx
+from .store import Priority, Reads, Store, Tx
+from .store import guidance as guidance_rows
 
 GLOBAL = "global"
 EVENT = "Updated Directive"
@@ -68,22 +69,14 @@ async def set_directive(db: Store, scope: str, body: str, actor_id: int | None) 
 
 def _set_directive(conn: Tx, scope: str, body: str, actor_id: int | None) -> None:
     body = body.strip()
-    old = conn.execute("SELECT body FROM directives WHERE scope = ?", (scope,)).fetchone()
-    conn.execute(
-        """
-        INSERT INTO directives (scope, body, updated_at, updated_by) VALUES (?, ?, ?, ?)
-        ON CONFLICT (scope) DO UPDATE SET
-            body = excluded.body, updated_at = excluded.updated_at,
-            updated_by = excluded.updated_by
-        """,
-        (scope, body, now_iso(), actor_id),
-    )
+    previous = guidance_rows.directive_body(conn, scope)
+    guidance_rows.put_directive(conn, scope, body, now_iso(), actor_id)
     audit.record(
         conn,
         _audit(
             scope,
             actor_id,
-            {"kind": "directive", "body": body, "previous": old["body"] if old else None},
+            {"kind": "directive", "body": body, "previous": previous},
         ),
     )
 
@@ -118,15 +111,9 @@ def add_faq_now(
     actor_id: int | None,
 ) -> int:
     """Add an FAQ entry inside the caller's write transaction, with its audit row."""
-    cursor = conn.execute(
-        """
-        INSERT INTO faq_entries (scope, keywords, answer, created_at, updated_by)
-        VALUES (?, ?, ?, ?, ?)
-        """,
-        (scope, json.dumps(list(keywords)), answer, now_iso(), actor_id),
+    entry_id = guidance_rows.add_faq(
+        conn, scope, json.dumps(list(keywords)), answer, now_iso(), actor_id
     )
-    entry_id = cursor.lastrowid
-    assert entry_id is not None
     audit.record(
         conn,
         _audit(
@@ -150,12 +137,10 @@ async def remove_faq(db: Store, entry_id: int, actor_id: int | None) -> None:
 
 
 def _remove_faq(conn: Tx, entry_id: int, actor_id: int | None) -> None:
-    row = conn.execute(
-        "SELECT scope, keywords, answer FROM faq_entries WHERE id = ?", (entry_id,)
-    ).fetchone()
+    row = guidance_rows.faq_entry(conn, entry_id)
     if row is None:
         raise InvalidGuidance(f"there is no FAQ entry {entry_id}")
-    conn.execute("DELETE FROM faq_entries WHERE id = ?", (entry_id,))
+    guidance_rows.delete_faq(conn, entry_id)
     audit.record(
         conn,
         _audit(
@@ -191,13 +176,7 @@ async def replace_guidance(
         if directive is not None:
             _set_directive(conn, scope, directive, actor_id)
         if faq is not None:
-            old_ids = [
-                row["id"]
-                for row in conn.execute(
-                    "SELECT id FROM faq_entries WHERE scope = ? ORDER BY id", (scope,)
-                ).fetchall()
-            ]
-            for entry_id in old_ids:
+            for entry_id in guidance_rows.faq_ids(conn, scope):
                 _remove_faq(conn, entry_id, actor_id)
             for keywords, answer in entries:
                 add_faq_now(conn, scope, keywords, answer, actor_id)
@@ -211,25 +190,11 @@ class Guidance:
     faq: tuple[FaqEntry, ...]
 
 
-async def load_guidance(conn: Reader, thread_id: str | None) -> Guidance:
+async def load_guidance(conn: Reads, thread_id: str | None) -> Guidance:
     """The global guidance, then the thread's own. This is a read-only operation."""
-    scopes = (GLOBAL,) if thread_id is None else (GLOBAL, thread_id)
-    marks = ", ".join("?" for _ in scopes)
-    rows = await conn.execute_fetchall(
-        f"""
-        SELECT scope, body FROM directives WHERE scope IN ({marks}) AND body != ''
-        ORDER BY scope != 'global'
-        """,
-        scopes,
-    )
+    rows = await guidance_rows.directives_for(conn, thread_id)
     directives = tuple(row["body"] for row in rows)
-    rows = await conn.execute_fetchall(
-        f"""
-        SELECT scope, keywords, answer FROM faq_entries WHERE scope IN ({marks})
-        ORDER BY scope != 'global', id
-        """,
-        scopes,
-    )
+    rows = await guidance_rows.faq_for(conn, thread_id)
     faq = tuple(
         FaqEntry(tuple(json.loads(row["keywords"])), row["answer"], row["scope"]) for row in rows
     )
@@ -238,5 +203,5 @@ async def load_guidance(conn: Reader, thread_id: str | None) -> Guidance:
 
 async def list_faq(db: Store) -> list[tuple[int, str, tuple[str, ...], str]]:
     """Every FAQ entry as (id, scope, keywords, answer). This is a read-only operation."""
-    rows = await db.fetchall("SELECT id, scope, keywords, answer FROM faq_entries ORDER BY id")
+    rows = await guidance_rows.all_faq(db)
     return [(r["id"], r["scope"], tuple(json.loads(r["keywords"])), r["answer"]) for r in rows]

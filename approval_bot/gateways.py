@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 import requests
@@ -22,6 +23,7 @@ from .models import now_iso
 from .phones import WHATSAPP_PREFIX
 from .retry import Outcome, TransportFailure, classify
 from .store import Priority, Store
+from .store import sending as sending_rows
 from .twilio_list import older_than
 
 log = logging.getLogger(__name__)
@@ -227,32 +229,25 @@ class SandboxGateway:
 
     async def send(self, message: OutgoingSms) -> SendResult:
         sid = "SM" + uuid.uuid4().hex
-        row = (sid, message.to, self._from, message.body, json.dumps(message.media_urls), now_iso())
-        # the sender waits on this "send": it goes with the sender's writes
-        await self._db.write(
-            lambda conn: conn.execute(
-                """
-                INSERT INTO sandbox_messages
-                    (sid, to_address, from_address, body, media, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """,
-                row,
-            ),
-            priority=Priority.DECISION,
+        record = partial(
+            sending_rows.add_sandbox_message,
+            sid=sid,
+            to_address=message.to,
+            from_address=self._from,
+            body=message.body,
+            media=json.dumps(message.media_urls),
+            created_at=now_iso(),
         )
+        # the sender waits on this "send": it goes with the sender's writes
+        await self._db.write(record, priority=Priority.DECISION)
         # the simulator shows it at once: as far as anyone can tell, it was delivered
         return SendResult(Outcome.ACCEPTED, sid=sid, status="delivered")
 
     async def find_sent(self, to: str, body: str, since: datetime) -> FoundMessage | None:
-        row = await self._db.fetchone(
-            """
-            SELECT sid FROM sandbox_messages
-            WHERE to_address = ? AND body = ? AND created_at >= ?
-            ORDER BY created_at LIMIT 1
-            """,
-            (to, body, since.isoformat(timespec="microseconds")),
+        sid = await sending_rows.find_sandbox_message(
+            self._db, to, body, since.isoformat(timespec="microseconds")
         )
-        return FoundMessage(row["sid"], "delivered") if row is not None else None
+        return FoundMessage(sid, "delivered") if sid is not None else None
 
     async def aclose(self) -> None:
         return None

@@ -16,6 +16,7 @@ from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
 from .scheduler import wake_sender
 from .store import Priority, Store, Tx
+from .store import sending as sending_rows
 
 ARCHIVE_JOB_ID = "archive-idle-conversations"
 RECOVERY_JOB_ID = "draft-recovery"
@@ -33,13 +34,9 @@ LADDER_EVERY = timedelta(minutes=1)
 async def archive_idle(db: Store, after_hours: float) -> int:
     """Archive ACTIVE conversations idle for `after_hours`; returns how many."""
     cutoff = (datetime.now(UTC) - timedelta(hours=after_hours)).isoformat(timespec="microseconds")
-    rows = await db.fetchall(
-        "SELECT thread_id FROM conversations WHERE state = ? AND last_activity_at < ?",
-        (ConversationState.ACTIVE, cutoff),
-    )
     archived = 0
-    for row in rows:
-        archive = partial(_archive, row["thread_id"], cutoff, after_hours)
+    for thread_id in await sending_rows.idle_threads(db, ConversationState.ACTIVE, cutoff):
+        archive = partial(_archive, thread_id, cutoff, after_hours)
         if await db.write(archive, priority=Priority.BULK):
             archived += 1
     return archived
@@ -47,10 +44,7 @@ async def archive_idle(db: Store, after_hours: float) -> int:
 
 def _archive(thread_id: str, cutoff: str, after_hours: float, conn: Tx) -> bool:
     """Archive one conversation if it is still ACTIVE and idle; whether it was."""
-    now = conn.execute(
-        "SELECT state, last_activity_at FROM conversations WHERE thread_id = ?",
-        (thread_id,),
-    ).fetchone()
+    now = sending_rows.thread_activity(conn, thread_id)
     # a message may have arrived since the read: it keeps the thread active
     if now is None or now["state"] != ConversationState.ACTIVE:
         return False
@@ -73,16 +67,10 @@ async def recover_undrafted(db: Store, drafting: DraftingService) -> int:
     After a crash between storing and drafting these would wait forever; a thread already
     being drafted is only asked once more.
     """
-    rows = await db.fetchall(
-        """
-        SELECT DISTINCT thread_id FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'
-        UNION
-        SELECT DISTINCT thread_id FROM missed_calls WHERE wants_draft = 1
-        """
-    )
-    for row in rows:
-        drafting.schedule(row["thread_id"])
-    return len(rows)
+    threads = await sending_rows.undrafted_threads(db)
+    for thread_id in threads:
+        drafting.schedule(thread_id)
+    return len(threads)
 
 
 async def digest_held_texts(db: Store, scheduler: AsyncIOScheduler) -> None:

@@ -21,7 +21,8 @@ from typing import Any
 from . import audit
 from .models import Actor, Role, now_iso
 from .profile import Profile
-from .store import Priority, Store, Tx
+from .store import Priority, Reads, Store, Tx
+from .store import templates as template_rows
 
 MAX_BODY = 1600  # Twilio's limit for one message body
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
@@ -228,28 +229,19 @@ class Template:
         }
 
 
-_SELECT = """
-    SELECT templates.*, approver.name AS pre_approved_by_name, editor.name AS updated_by_name
-    FROM templates
-    LEFT JOIN reviewers AS approver ON approver.id = templates.pre_approved_by
-    LEFT JOIN reviewers AS editor ON editor.id = templates.updated_by
-"""
-
-
 def get(conn: Tx, key: str) -> Template | None:
-    """One template by key, inside a transaction or on a plain connection."""
-    row = conn.execute(_SELECT + " WHERE templates.key = ?", (key,)).fetchone()
+    """One template by key, inside a transaction (or a `Tx.on` a plain connection)."""
+    row = template_rows.get(conn, key)
     return Template.from_row(row) if row is not None else None
 
 
-async def list_all(db: Store) -> list[Template]:
+async def list_all(db: Reads) -> list[Template]:
     """Every template, by key (a handful of rows)."""
-    rows = await db.fetchall(_SELECT + " ORDER BY templates.key")
-    return [Template.from_row(row) for row in rows]
+    return [Template.from_row(row) for row in await template_rows.read_all(db)]
 
 
-async def fetch(db: Store, key: str) -> Template | None:
-    row = await db.fetchone(_SELECT + " WHERE templates.key = ?", (key,))
+async def fetch(db: Reads, key: str) -> Template | None:
+    row = await template_rows.read(db, key)
     return Template.from_row(row) if row is not None else None
 
 
@@ -316,28 +308,18 @@ def save_in(
         approval = (None, None, None)
     # a pre-approval alone changes who approved, not who last edited
     updated = (actor_id, now) if edited or old is None else (old.updated_by, old.updated_at)
-    conn.execute(
-        """
-        INSERT INTO templates (key, body, channel, content_sid, variables, pre_approved_by,
-                               pre_approved_at, pre_approved_hash, updated_by, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (key) DO UPDATE SET
-            body = excluded.body, channel = excluded.channel,
-            content_sid = excluded.content_sid, variables = excluded.variables,
-            pre_approved_by = excluded.pre_approved_by,
-            pre_approved_at = excluded.pre_approved_at,
-            pre_approved_hash = excluded.pre_approved_hash,
-            updated_by = excluded.updated_by, updated_at = excluded.updated_at
-        """,
-        (
-            key,
-            change.body,
-            change.channel,
-            change.content_sid,
-            json.dumps(variables),
-            *approval,
-            *updated,
-        ),
+    template_rows.put(
+        conn,
+        key=key,
+        body=change.body,
+        channel=change.channel,
+        content_sid=change.content_sid,
+        variables=json.dumps(variables),
+        pre_approved_by=approval[0],
+        pre_approved_at=approval[1],
+        pre_approved_hash=approval[2],
+        updated_by=updated[0],
+        updated_at=updated[1],
     )
     actor = Actor.SYSTEM if actor_id is None else Actor.HUMAN
 

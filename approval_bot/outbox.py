@@ -13,6 +13,7 @@ from typing import Any
 
 from . import audit
 from .store import Tx
+from .store import notifications as notification_rows
 from .workflow import Conflict, TransitionRefused, UnknownRecord
 
 
@@ -43,17 +44,7 @@ NOTIFICATION_TRANSITIONS: frozenset[tuple[N, NotificationEvent, N]] = frozenset(
     ]
 )
 
-_FIELDS = frozenset(
-    {
-        "provider_sid",
-        "error_code",
-        "error_message",
-        "next_attempt_at",
-        "claimed_at",
-        "unconfirmed_since",
-        "sent_at",
-    }
-)
+_FIELDS = frozenset(notification_rows.FIELDS)
 
 
 def change_notification_status(
@@ -73,22 +64,12 @@ def change_notification_status(
         raise ValueError(f"a notification transition cannot set {sorted(unknown)}")
     if (expected, event, target) not in NOTIFICATION_TRANSITIONS:
         raise TransitionRefused("notification", expected, target, event)
-    row = conn.execute(
-        "SELECT status, reviewer_id, draft_id FROM notifications WHERE id = ?",
-        (notification_id,),
-    ).fetchone()
+    row = notification_rows.status_of(conn, notification_id)
     if row is None:
         raise UnknownRecord(f"no notification {notification_id}")
     if row["status"] != expected:
         raise Conflict(f"notification {notification_id}", expected, row["status"], "another", None)
-    assignments = "".join(f", {name} = :{name}" for name in fields)
-    conn.execute(
-        f"""
-        UPDATE notifications SET status = :target{assignments}
-        WHERE id = :id AND status = :expected
-        """,
-        {"target": target, "id": notification_id, "expected": expected, **fields},
-    )
+    notification_rows.set_status(conn, notification_id, expected=expected, target=target, **fields)
     audit.record(
         conn,
         audit.AuditEvent(

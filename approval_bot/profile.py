@@ -29,7 +29,8 @@ from pydantic import (
 from . import audit
 from .models import Actor, now_iso
 from .phones import InvalidPhone, parse_e164
-from .store import Priority, Reader, Store, Tx
+from .store import Priority, Reads, Store, Tx
+from .store import guidance as guidance_rows
 
 EVENT = "Updated Business Profile"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
@@ -211,16 +212,9 @@ def document(profile: Profile) -> dict[str, Any]:
 def save(conn: Tx, profile: Profile, actor_id: int | None) -> None:
     """Store `profile` (the one funnel for every change) with its audit row."""
     new = document(profile)
-    old = conn.execute("SELECT document FROM business_profile WHERE id = 1").fetchone()
-    previous = json.loads(old["document"]) if old is not None else None
-    conn.execute(
-        """
-        INSERT INTO business_profile (id, document, updated_at, updated_by) VALUES (1, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET document = excluded.document,
-            updated_at = excluded.updated_at, updated_by = excluded.updated_by
-        """,
-        (json.dumps(new, ensure_ascii=False), now_iso(), actor_id),
-    )
+    old = guidance_rows.profile_document(conn)
+    previous = json.loads(old) if old is not None else None
+    guidance_rows.put_profile(conn, json.dumps(new, ensure_ascii=False), now_iso(), actor_id)
     changed = sorted(k for k in new if previous is None or previous.get(k) != new[k])
     audit.record(
         conn,
@@ -233,22 +227,18 @@ def save(conn: Tx, profile: Profile, actor_id: int | None) -> None:
     )
 
 
-def _from_row(row: Any | None) -> Profile | None:
-    return None if row is None else Profile.model_validate(json.loads(row["document"]))
-
-
-_SELECT = "SELECT document FROM business_profile WHERE id = 1"
+def _from_document(document: str | None) -> Profile | None:
+    return None if document is None else Profile.model_validate(json.loads(document))
 
 
 def load_now(conn: Tx) -> Profile | None:
     """The stored profile inside a write transaction, or None."""
-    return _from_row(conn.execute(_SELECT).fetchone())
+    return _from_document(guidance_rows.profile_document(conn))
 
 
-async def load(conn: Reader) -> Profile | None:
+async def load(conn: Reads) -> Profile | None:
     """The stored profile on a reader connection, or None. This is a read-only operation."""
-    rows = list(await conn.execute_fetchall(_SELECT))
-    return _from_row(rows[0] if rows else None)
+    return _from_document(await guidance_rows.read_profile_document(conn))
 
 
 async def put(db: Store, profile: Profile, actor_id: int | None) -> None:
@@ -258,4 +248,4 @@ async def put(db: Store, profile: Profile, actor_id: int | None) -> None:
 
 async def get(db: Store) -> Profile | None:
     """The stored profile, or None. This is a read-only operation."""
-    return _from_row(await db.fetchone(_SELECT))
+    return _from_document(await guidance_rows.read_profile_document(db))

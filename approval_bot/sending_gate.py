@@ -17,7 +17,8 @@ from typing import Any
 
 from . import audit, workflow
 from .models import Actor, Event, MessageStatus, now_iso
-from .store import Priority, Store, Tx
+from .store import Priority, Reads, Row, Store, Tx
+from .store import sending as sending_rows
 
 CHANGED = "Sending Gate Changed"
 SET_UP = "Sending Gate Set Up"
@@ -107,14 +108,8 @@ class Gate:
 # no row yet: closed, and said so, until the first start writes it
 _UNSET = Gate(ComplianceStatus.PENDING, False, None, None, None)
 
-_SELECT = """
-    SELECT sending_gate.*, reviewers.name AS changed_by_name
-    FROM sending_gate LEFT JOIN reviewers ON reviewers.id = sending_gate.changed_by
-    WHERE sending_gate.id = 1
-"""
 
-
-def _gate(row: Any) -> Gate:
+def _gate(row: Row | None) -> Gate:
     if row is None:
         return _UNSET
     via = ChangedVia(row["changed_via"])
@@ -130,7 +125,7 @@ def _gate(row: Any) -> Gate:
 
 def read(conn: Tx) -> Gate:
     """The gate inside the caller's (write) transaction."""
-    return _gate(conn.execute(_SELECT).fetchone())
+    return _gate(sending_rows.gate(conn))
 
 
 def why_closed(conn: Tx) -> str | None:
@@ -149,9 +144,9 @@ def require_open(conn: Tx) -> None:
         raise SendingClosed(read(conn), because)
 
 
-async def fetch(db: Store) -> Gate:
+async def fetch(db: Reads) -> Gate:
     """The gate, read on the reader connection (for pages, the API and metrics)."""
-    return _gate(await db.fetchone(_SELECT))
+    return _gate(await sending_rows.read_gate(db))
 
 
 def initial_status(sandbox: bool) -> ComplianceStatus:
@@ -163,13 +158,7 @@ def initial_status(sandbox: bool) -> ComplianceStatus:
 def set_up(conn: Tx, *, sandbox: bool) -> bool:
     """Write the gate's first row if there is none (the first start); True when it did."""
     status = initial_status(sandbox)
-    inserted = conn.execute(
-        """
-        INSERT INTO sending_gate (id, status, stopped, reason, changed_via, changed_at)
-        VALUES (1, ?, 0, NULL, ?, ?) ON CONFLICT (id) DO NOTHING
-        """,
-        (status, ChangedVia.FIRST_START, now_iso()),
-    ).rowcount
+    inserted = sending_rows.set_up_gate(conn, status, ChangedVia.FIRST_START, now_iso())
     if inserted:
         audit.record(
             conn,
@@ -178,7 +167,7 @@ def set_up(conn: Tx, *, sandbox: bool) -> bool:
                 metadata={"status": status, "sandbox": sandbox},
             ),
         )
-    return bool(inserted)
+    return inserted
 
 
 async def ensure(db: Store, *, sandbox: bool) -> None:
@@ -254,13 +243,14 @@ def change(
     if (new_status, new_stopped, new_reason) == (before.status, before.stopped, before.reason):
         return GateChange(before, changed=False)
     now = now_iso()
-    conn.execute(
-        """
-        UPDATE sending_gate SET status = ?, stopped = ?, reason = ?, changed_by = ?,
-                                changed_via = ?, changed_at = ?
-        WHERE id = 1
-        """,
-        (new_status, int(new_stopped), new_reason, actor_id, via, now),
+    sending_rows.change_gate(
+        conn,
+        status=new_status,
+        stopped=new_stopped,
+        reason=new_reason,
+        changed_by=actor_id,
+        changed_via=via,
+        changed_at=now,
     )
     after = read(conn)
     returned: tuple[str, ...] = ()
@@ -289,22 +279,12 @@ def change(
 def _reopen(conn: Tx, actor_id: int | None, stale_after: timedelta) -> tuple[tuple[str, ...], int]:
     """Send approvals older than `stale_after` back to review; count the ones left to go."""
     stale_before = (datetime.now(UTC) - stale_after).isoformat(timespec="microseconds")
-    rows = conn.execute(
-        """
-        SELECT messages.id,
-               (SELECT max(timestamp) FROM audit_log
-                WHERE audit_log.message_id = messages.id AND audit_log.event IN (?, ?, ?, ?))
-               AS approved_at
-        FROM messages
-        WHERE messages.status = 'APPROVED_TO_SEND'
-          -- a reply that may already be at Twilio is the sender's to reconcile, never re-reviewed
-          AND messages.claimed_at IS NULL AND messages.unconfirmed_since IS NULL
-        ORDER BY messages.timestamp
-        """,
-        # every way into APPROVED_TO_SEND: a pre-approved automatic reply is approved when
-        # it is made, like a reviewer's reply or template
-        (Event.APPROVE, Event.HUMAN_REPLY, Event.AUTO_REPLY, Event.TEMPLATE_REPLY),
-    ).fetchall()
+    # a reply that may already be at Twilio is the sender's to reconcile, never re-reviewed;
+    # every way into APPROVED_TO_SEND counts: a pre-approved automatic reply is approved when
+    # it is made, like a reviewer's reply or template
+    rows = sending_rows.approved_unsent(
+        conn, (Event.APPROVE, Event.HUMAN_REPLY, Event.AUTO_REPLY, Event.TEMPLATE_REPLY)
+    )
     returned = []
     for row in rows:
         if row["approved_at"] is not None and row["approved_at"] >= stale_before:
@@ -323,10 +303,9 @@ def _reopen(conn: Tx, actor_id: int | None, stale_after: timedelta) -> tuple[tup
     return tuple(returned), len(rows) - len(returned)
 
 
-async def held_count(db: Store) -> int:
+async def held_count(db: Reads) -> int:
     """Approved replies waiting for the gate: all of them while it is closed, else none."""
     gate = await fetch(db)
     if gate.open:
         return 0
-    row = await db.fetchone("SELECT count(*) AS n FROM messages WHERE status = 'APPROVED_TO_SEND'")
-    return int(row["n"]) if row is not None else 0
+    return await sending_rows.approved_count(db)

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .models import iso
-from .store import Row, Store, Tx
+from .store import Reads, Row, Tx
+from .store import reviewers as reviewer_rows
 
 # a session unused this long no longer opens pages (the cookie's own max age is the same)
 IDLE_LIMIT = timedelta(hours=12)
@@ -43,66 +44,32 @@ def create(conn: Tx, reviewer_id: int, now: datetime, *, replacing: str | None) 
     """
     if replacing is not None:
         revoke(conn, replacing, Revoked.REPLACED, now)
-    conn.execute(
-        """
-        DELETE FROM sessions WHERE id IN (
-            SELECT id FROM sessions WHERE last_seen_at < ? ORDER BY last_seen_at LIMIT ?
-        )
-        """,
-        (iso(now - IDLE_LIMIT), PRUNE_BATCH),
-    )
+    reviewer_rows.prune_sessions(conn, iso(now - IDLE_LIMIT), PRUNE_BATCH)
     session_id = secrets.token_urlsafe(32)
-    conn.execute(
-        """
-        INSERT INTO sessions (id, reviewer_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)
-        """,
-        (_key(session_id), reviewer_id, iso(now), iso(now)),
-    )
+    reviewer_rows.add_session(conn, _key(session_id), reviewer_id, iso(now))
     return session_id
 
 
 def revoke(conn: Tx, session_id: str, reason: Revoked, now: datetime) -> None:
     """Revoke one session; one already revoked keeps its first reason."""
-    conn.execute(
-        """
-        UPDATE sessions SET revoked_at = ?, revoked_reason = ?
-        WHERE id = ? AND revoked_at IS NULL
-        """,
-        (iso(now), reason, _key(session_id)),
-    )
+    reviewer_rows.revoke_session(conn, _key(session_id), reason, iso(now))
 
 
 def revoke_all(conn: Tx, reviewer_id: int, reason: Revoked, now: datetime) -> None:
     """Revoke every live session of a reviewer, in the caller's write transaction."""
-    conn.execute(
-        """
-        UPDATE sessions SET revoked_at = ?, revoked_reason = ?
-        WHERE reviewer_id = ? AND revoked_at IS NULL
-        """,
-        (iso(now), str(reason), reviewer_id),
-    )
+    reviewer_rows.revoke_sessions(conn, reviewer_id, str(reason), iso(now))
 
 
 def touch(conn: Tx, session_id: str, now: datetime) -> None:
-    conn.execute(
-        "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?",
-        (iso(now), _key(session_id), iso(now)),
-    )
+    reviewer_rows.touch_session(conn, _key(session_id), iso(now))
 
 
-async def live_reviewer(db: Store, session_id: str, now: datetime) -> Row | None:
+async def live_reviewer(db: Reads, session_id: str, now: datetime) -> Row | None:
     """The active reviewer row of a live session (with `session_last_seen`), or None.
 
     One primary-key lookup joined to the reviewer's row by its primary key.
     """
-    row = await db.fetchone(
-        """
-        SELECT reviewers.*, sessions.last_seen_at AS session_last_seen
-        FROM sessions JOIN reviewers ON reviewers.id = sessions.reviewer_id
-        WHERE sessions.id = ? AND sessions.revoked_at IS NULL AND reviewers.active = 1
-        """,
-        (_key(session_id),),
-    )
+    row = await reviewer_rows.session_reviewer(db, _key(session_id))
     if row is None or datetime.fromisoformat(row["session_last_seen"]) <= now - IDLE_LIMIT:
         return None
     return row

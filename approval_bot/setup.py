@@ -8,11 +8,12 @@ own step); skipped when an admin said so. Each mark is one write with its audit 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from . import audit
 from .models import Actor, now_iso
 from .store import Priority, Store, Tx
+from .store import guidance as guidance_rows
 
 EVENT = "Marked Setup Step"
 FEW_FAQ = 3  # "a few FAQ entries"
@@ -41,16 +42,7 @@ class Step:
 
 async def _present(db: Store) -> set[str]:
     """The steps whose work exists in the database, whatever was marked."""
-    row = await db.fetchone(
-        """
-        SELECT EXISTS (SELECT 1 FROM business_profile) AS profile,
-               (SELECT count(*) FROM faq_entries WHERE scope = 'global') AS faq,
-               (SELECT count(*) FROM reviewers WHERE active = 1 AND phone IS NOT NULL)
-                   AS reviewers,
-               EXISTS (SELECT 1 FROM messages WHERE type = 'INBOUND') AS simulator
-        """
-    )
-    assert row is not None
+    row = await guidance_rows.setup_present(db)
     present = set()
     if row["profile"]:
         present.add("profile")
@@ -65,14 +57,11 @@ async def _present(db: Store) -> set[str]:
 
 async def checklist(db: Store) -> list[Step]:
     """Every step with its state, in order. This is a read-only operation."""
-    marked = {
-        row["step"]: row["state"]
-        for row in await db.fetchall("SELECT step, state FROM setup_steps")
-    }
+    marked = await guidance_rows.setup_marks(db)
     present = await _present(db)
     steps = []
     for key in STEPS:
-        state: State = "done" if key in present else marked.get(key, "open")
+        state = "done" if key in present else cast(State, marked.get(key, "open"))
         steps.append(Step(key, TITLES[key], state))
     return steps
 
@@ -83,14 +72,7 @@ async def finished(db: Store) -> bool:
 
 
 def _mark(conn: Tx, step: str, state: str, actor_id: int | None) -> None:
-    conn.execute(
-        """
-        INSERT INTO setup_steps (step, state, updated_at, updated_by) VALUES (?, ?, ?, ?)
-        ON CONFLICT (step) DO UPDATE SET state = excluded.state,
-            updated_at = excluded.updated_at, updated_by = excluded.updated_by
-        """,
-        (step, state, now_iso(), actor_id),
-    )
+    guidance_rows.mark_setup_step(conn, step, state, now_iso(), actor_id)
     audit.record(
         conn,
         audit.AuditEvent(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from .models import iso
 from .store import Tx
+from .store import reviewers as reviewer_rows
 
 # attempts that did not sign in allowed within the window before further tries are refused
 ACCOUNT_LIMIT = 5
@@ -42,18 +43,6 @@ def retry_after(
     return max(1, int((frees_at - now).total_seconds() + 0.999))
 
 
-def _recent(conn: Tx, column: str, value: str, since: str, limit: int) -> list[str]:
-    assert column in ("account", "address")
-    rows = conn.execute(
-        f"""
-        SELECT attempted_at FROM signin_attempts WHERE {column} = ? AND attempted_at >= ?
-        ORDER BY attempted_at DESC LIMIT ?
-        """,
-        (value, since, limit),
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
 def wait_seconds(conn: Tx, account: str, address: str, now: datetime) -> int | None:
     """How long this account or address must wait before trying again, if at all."""
     since = iso(now - LIMIT_WINDOW)
@@ -62,7 +51,10 @@ def wait_seconds(conn: Tx, account: str, address: str, now: datetime) -> int | N
         ("account", account, ACCOUNT_LIMIT),
         ("address", address, ADDRESS_LIMIT),
     ):
-        times = [datetime.fromisoformat(t) for t in _recent(conn, column, value, since, limit)]
+        times = [
+            datetime.fromisoformat(t)
+            for t in reviewer_rows.recent_attempts(conn, column, value, since, limit)
+        ]
         wait = retry_after(times, limit, LIMIT_WINDOW, now)
         if wait is not None:
             waits.append(wait)
@@ -78,20 +70,8 @@ def reserve(conn: Tx, account: str, address: str, now: datetime) -> int:
     wait = wait_seconds(conn, account, address, now)
     if wait is not None:
         raise SignInRefused(wait)
-    conn.execute(
-        """
-        DELETE FROM signin_attempts WHERE id IN (
-            SELECT id FROM signin_attempts WHERE attempted_at < ? ORDER BY attempted_at LIMIT ?
-        )
-        """,
-        (iso(now - LIMIT_WINDOW), PRUNE_BATCH),
-    )
-    cursor = conn.execute(
-        "INSERT INTO signin_attempts (account, address, attempted_at) VALUES (?, ?, ?)",
-        (account, address, iso(now)),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    reviewer_rows.prune_attempts(conn, iso(now - LIMIT_WINDOW), PRUNE_BATCH)
+    return reviewer_rows.add_attempt(conn, account, address, iso(now))
 
 
 def forgive(conn: Tx, account: str, attempt_id: int) -> None:
@@ -99,4 +79,4 @@ def forgive(conn: Tx, account: str, attempt_id: int) -> None:
 
     Attempts reserved after it (guesses still in flight) keep counting.
     """
-    conn.execute("DELETE FROM signin_attempts WHERE account = ? AND id <= ?", (account, attempt_id))
+    reviewer_rows.forgive_attempts(conn, account, attempt_id)

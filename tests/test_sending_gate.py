@@ -37,8 +37,8 @@ REVIEWER_PHONE = "+14155550111"
 # -- the outbound paths, found in the code ----------------------------------------------------
 
 # every function that calls a gateway's send or find_sent; each must re-check the gate
-# (_reconcile only lists Twilio's messages, for a row the gated claim took)
-GATEWAY_CALLERS = {"sender.Sender._process", "sender.Sender._reconcile"}
+# (reconcile only lists Twilio's messages, for a row the gated claim took)
+GATEWAY_CALLERS = {"sending.send.Sender._process", "sending.reconcile.reconcile"}
 # every function that moves a customer reply into APPROVED_TO_SEND, and the scenarios
 # below that show a reply it made is held while the gate is closed
 APPROVED_BY = {
@@ -50,7 +50,7 @@ APPROVED_BY = {
     "review.send_template.queue": ("WhatsApp template",),
 }
 # the sender's own path that sends a row again: a claim whose outcome was unknown
-RESENT_BY = {"sender.MessageLane.prepare": ("reconciliation",)}
+RESENT_BY = {"sending.message_lane.MessageLane.prepare": ("reconciliation",)}
 SCENARIOS = ("approve", "edit & approve", "human reply", "missed-call text-back")
 # the paths with a scenario of their own below
 OWN_SCENARIOS = ("automatic reply", "WhatsApp template")
@@ -133,9 +133,10 @@ def test_every_outbound_path_is_known_and_has_a_held_scenario():
     assert approves == set(APPROVED_BY), "a new outbound path: add it and a held scenario"
     named = {name for names in (*APPROVED_BY.values(), *RESENT_BY.values()) for name in names}
     assert named == {*SCENARIOS, *OWN_SCENARIOS, "reconciliation"}
-    # the sender checks the gate where it claims and where it sends again after a
-    # reconciliation; a new reply is refused where it is created
-    assert {"sender.MessageLane.claim", *RESENT_BY} <= checks
+    # the sender checks the gate where it claims (the one claim asks each lane whether it
+    # is closed) and where it sends again after a reconciliation; a new reply is refused
+    # where it is created
+    assert {"sending.message_lane.MessageLane.closed", *RESENT_BY} <= checks
     assert "sending_gate.require_open" in checks
 
 

@@ -132,6 +132,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 )
 def test_reserve_refuses_at_the_limits_and_records_nothing(tmp_path, attempts, expected):
     conn = sqlite3.connect(tmp_path / "plain.sqlite3", isolation_level=None)
+    conn.row_factory = sqlite3.Row  # store functions read rows by column name, as the app's do
     add_functions(conn)  # the SQL functions migrations call, as the app's writer has them
     for migration in load_migrations():
         for statement in split_statements(migration.sql):

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from .. import directives
 from ..accounts import Reviewer
 from ..store import Store
+from ..store import guidance as guidance_rows
 from . import auth
 from .common import render, text_field
 from .pages import done
@@ -29,14 +30,7 @@ ANSWER_LIMIT = 1600
 
 async def directive_of(db: Store, scope: str) -> dict[str, Any] | None:
     """The directive of `scope` with who set it and when, or None. This is a read-only operation."""
-    row = await db.fetchone(
-        """
-        SELECT d.body, d.updated_at, r.name AS updated_by
-        FROM directives d LEFT JOIN reviewers r ON r.id = d.updated_by
-        WHERE d.scope = ?
-        """,
-        (scope,),
-    )
+    row = await guidance_rows.directive_shown(db, scope)
     return dict(row) if row is not None else None
 
 
@@ -92,7 +86,7 @@ async def thread_action(request: Request, reviewer: Reviewer, form: FormData) ->
     if thread_id == directives.GLOBAL:
         raise HTTPException(400, "use the global directive form for the global directive")
     db: Store = request.state.db
-    if await db.fetchone("SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)) is None:
+    if not await guidance_rows.conversation_exists(db, thread_id):
         raise HTTPException(404, f"no conversation with {thread_id}")
     await directives.set_directive(db, thread_id, body, reviewer.id)
     return done(
@@ -123,12 +117,10 @@ async def remove_faq_action(request: Request, reviewer: Reviewer, form: FormData
     raw = request.path_params["faq_id"]
     if not raw.isdigit():
         raise HTTPException(404, "no such FAQ entry")
-    entry = await request.state.db.fetchone(
-        "SELECT scope FROM faq_entries WHERE id = ?", (int(raw),)
-    )
-    if entry is None:
+    scope = await guidance_rows.faq_scope(request.state.db, int(raw))
+    if scope is None:
         raise HTTPException(404, f"there is no FAQ entry {raw}")
-    _may_change(reviewer, entry["scope"])
+    _may_change(reviewer, scope)
     try:
         await directives.remove_faq(request.state.db, int(raw), reviewer.id)
     except directives.InvalidGuidance as error:

@@ -1,0 +1,154 @@
+"""Texts to reviewers (the `notifications` outbox): their status changes and the sender's
+claims, attempts and outcomes of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .base import Row, Tx
+from .sql import Query, sql
+
+_STATUS = sql("SELECT status, reviewer_id, draft_id FROM notifications WHERE id = :id")
+
+# the columns a status change may set besides the status, each with its own statement part
+FIELDS = (
+    "provider_sid",
+    "error_code",
+    "error_message",
+    "next_attempt_at",
+    "claimed_at",
+    "unconfirmed_since",
+    "sent_at",
+)
+_CHANGES: dict[frozenset[str], Query] = {}
+
+
+def status_of(tx: Tx, notification_id: int) -> Row | None:
+    """The notification's status, reviewer and draft, or None when there is none."""
+    return tx.one(_STATUS, id=notification_id)
+
+
+def _change(fields: Iterable[str]) -> Query:
+    names = frozenset(fields)
+    query = _CHANGES.get(names)
+    if query is None:
+        if not names <= set(FIELDS):
+            raise ValueError(f"a notification transition cannot set {sorted(names - set(FIELDS))}")
+        assignments = "".join(f", {name} = :{name}" for name in FIELDS if name in names)
+        query = _CHANGES[names] = sql(
+            f"""
+            UPDATE notifications SET status = :target{assignments}
+            WHERE id = :id AND status = :expected
+            """
+        )
+    return query
+
+
+def set_status(tx: Tx, notification_id: int, *, expected: str, target: str, **fields: Any) -> int:
+    """Move a notification from `expected` to `target`, setting `fields` (of FIELDS) too."""
+    return tx.run(_change(fields), id=notification_id, expected=expected, target=target, **fields)
+
+
+# the sender: due reviewer texts (PENDING) with what decides whether the reviewer takes one
+_DUE = sql(
+    """
+    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
+           reviewers.sms_opted_out
+    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
+    WHERE notifications.status = 'PENDING'
+      AND ((notifications.claimed_at IS NULL
+            AND (notifications.next_attempt_at IS NULL
+                 OR notifications.next_attempt_at <= :now))
+           OR notifications.claimed_at <= :stale_before)
+    ORDER BY notifications.created_at LIMIT :room
+    """,
+    # several instances: a row another one is claiming is skipped, not waited for
+    postgres="""
+    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
+           reviewers.sms_opted_out
+    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
+    WHERE notifications.status = 'PENDING'
+      AND ((notifications.claimed_at IS NULL
+            AND (notifications.next_attempt_at IS NULL
+                 OR notifications.next_attempt_at <= :now))
+           OR notifications.claimed_at <= :stale_before)
+    ORDER BY notifications.created_at LIMIT :room
+    FOR UPDATE OF notifications SKIP LOCKED
+    """,
+)
+_CLAIM = sql(
+    """
+    UPDATE notifications SET claimed_at = :claimed_at, next_attempt_at = NULL,
+                             send_attempts = :attempts, unconfirmed_since = :unconfirmed
+    WHERE id = :id
+    """
+)
+_ONE = sql("SELECT * FROM notifications WHERE id = :id")
+_ATTEMPT = sql(
+    "UPDATE notifications SET send_attempts = :attempts, claimed_at = :claimed_at WHERE id = :id"
+)
+_RETRY = sql(
+    """
+    UPDATE notifications SET claimed_at = NULL, next_attempt_at = :next_attempt_at,
+                             unconfirmed_since = :unconfirmed, error_code = :error_code,
+                             error_message = :error_message
+    WHERE id = :id
+    """
+)
+_DEFER = sql(
+    """
+    UPDATE notifications SET claimed_at = NULL, next_attempt_at = :until
+    WHERE id = :id AND status = 'PENDING' AND claimed_at = :claimed_at
+    """
+)
+
+
+def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
+    """Up to `room` texts to send now, oldest first: never tried, due again, or whose claim
+    is older than `stale_before` (its sender died mid-send)."""
+    return tx.all(_DUE, now=now, stale_before=stale_before, room=room)
+
+
+def claim(
+    tx: Tx, notification_id: int, *, claimed_at: str, attempts: int, unconfirmed: str | None
+) -> None:
+    tx.run(
+        _CLAIM,
+        id=notification_id,
+        claimed_at=claimed_at,
+        attempts=attempts,
+        unconfirmed=unconfirmed,
+    )
+
+
+def get(tx: Tx, notification_id: int) -> Row | None:
+    return tx.one(_ONE, id=notification_id)
+
+
+def count_attempt(tx: Tx, notification_id: int, *, attempts: int, claimed_at: str) -> None:
+    tx.run(_ATTEMPT, id=notification_id, attempts=attempts, claimed_at=claimed_at)
+
+
+def retry_later(
+    tx: Tx,
+    notification_id: int,
+    *,
+    next_attempt_at: str,
+    unconfirmed: str | None,
+    error_code: int | None,
+    error_message: str | None,
+) -> None:
+    tx.run(
+        _RETRY,
+        id=notification_id,
+        next_attempt_at=next_attempt_at,
+        unconfirmed=unconfirmed,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def defer(tx: Tx, notification_id: int, *, until: str, claimed_at: str) -> None:
+    """Let a claim go until `until`, if it is still this claim."""
+    tx.run(_DEFER, id=notification_id, until=until, claimed_at=claimed_at)

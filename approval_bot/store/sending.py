@@ -1,0 +1,369 @@
+"""Sending to customers: the sending gate, the sender's claims, attempts and outcomes of
+messages, what reconciliation reads, the sandbox gateway's messages, and the background
+jobs' reads of due work."""
+
+from __future__ import annotations
+
+from .base import Reads, Row, Tx
+from .sql import sql
+
+# -- the sending gate --------------------------------------------------------------------------
+
+_GATE = sql(
+    """
+    SELECT sending_gate.*, reviewers.name AS changed_by_name
+    FROM sending_gate LEFT JOIN reviewers ON reviewers.id = sending_gate.changed_by
+    WHERE sending_gate.id = 1
+    """
+)
+_SET_UP_GATE = sql(
+    """
+    INSERT INTO sending_gate (id, status, stopped, reason, changed_via, changed_at)
+    VALUES (1, :status, 0, NULL, :changed_via, :changed_at) ON CONFLICT (id) DO NOTHING
+    """
+)
+_CHANGE_GATE = sql(
+    """
+    UPDATE sending_gate SET status = :status, stopped = :stopped, reason = :reason,
+                            changed_by = :changed_by, changed_via = :changed_via,
+                            changed_at = :changed_at
+    WHERE id = 1
+    """
+)
+# approved replies not at Twilio (never claimed, nothing unconfirmed), oldest first, each
+# with its latest approval (`events`: every way into APPROVED_TO_SEND); a reply that may
+# already be at Twilio is the sender's to reconcile, never re-reviewed
+_APPROVED_UNSENT = sql(
+    """
+    SELECT messages.id,
+           (SELECT max(timestamp) FROM audit_log
+            WHERE audit_log.message_id = messages.id
+              AND audit_log.event IN (:event_1, :event_2, :event_3, :event_4))
+           AS approved_at
+    FROM messages
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND messages.claimed_at IS NULL AND messages.unconfirmed_since IS NULL
+    ORDER BY messages.timestamp
+    """
+)
+_APPROVED_COUNT = sql("SELECT count(*) AS n FROM messages WHERE status = 'APPROVED_TO_SEND'")
+
+
+def gate(tx: Tx) -> Row | None:
+    """The gate's row (with `changed_by_name`), or None before the first start."""
+    return tx.one(_GATE)
+
+
+async def read_gate(db: Reads) -> Row | None:
+    """As `gate`, outside a write transaction."""
+    return await db.one(_GATE)
+
+
+def set_up_gate(tx: Tx, status: str, changed_via: str, changed_at: str) -> bool:
+    """Write the gate's first row, open, unless there is one; whether it did."""
+    return tx.run(_SET_UP_GATE, status=status, changed_via=changed_via, changed_at=changed_at) > 0
+
+
+def change_gate(
+    tx: Tx,
+    *,
+    status: str,
+    stopped: bool,
+    reason: str | None,
+    changed_by: int | None,
+    changed_via: str,
+    changed_at: str,
+) -> None:
+    tx.run(
+        _CHANGE_GATE,
+        status=status,
+        stopped=int(stopped),
+        reason=reason,
+        changed_by=changed_by,
+        changed_via=changed_via,
+        changed_at=changed_at,
+    )
+
+
+def approved_unsent(tx: Tx, approval_events: tuple[str, str, str, str]) -> list[Row]:
+    """Approved replies no sender holds (id, approved_at: their latest of `approval_events`),
+    oldest first. Reads messages and audit_log."""
+    first, second, third, fourth = approval_events
+    return tx.all(_APPROVED_UNSENT, event_1=first, event_2=second, event_3=third, event_4=fourth)
+
+
+async def approved_count(db: Reads) -> int:
+    """How many replies are approved and not sent yet. Reads messages."""
+    row = await db.one(_APPROVED_COUNT)
+    return int(row["n"]) if row is not None else 0
+
+
+# -- the sandbox gateway -----------------------------------------------------------------------
+
+_SANDBOX_SEND = sql(
+    """
+    INSERT INTO sandbox_messages (sid, to_address, from_address, body, media, created_at)
+    VALUES (:sid, :to_address, :from_address, :body, :media, :created_at)
+    """
+)
+_SANDBOX_FIND = sql(
+    """
+    SELECT sid FROM sandbox_messages
+    WHERE to_address = :to_address AND body = :body AND created_at >= :since
+    ORDER BY created_at LIMIT 1
+    """
+)
+
+
+def add_sandbox_message(
+    tx: Tx, *, sid: str, to_address: str, from_address: str, body: str, media: str, created_at: str
+) -> None:
+    tx.run(
+        _SANDBOX_SEND,
+        sid=sid,
+        to_address=to_address,
+        from_address=from_address,
+        body=body,
+        media=media,
+        created_at=created_at,
+    )
+
+
+async def find_sandbox_message(db: Reads, to_address: str, body: str, since: str) -> str | None:
+    """The sid of the first sandbox message with this body to `to_address` since `since`."""
+    row = await db.one(_SANDBOX_FIND, to_address=to_address, body=body, since=since)
+    return None if row is None else str(row["sid"])
+
+
+# -- the background jobs (tables of other store modules: conversations, messages, missed_calls)
+
+_IDLE_THREADS = sql(
+    "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
+)
+_THREAD_ACTIVITY = sql(
+    "SELECT state, last_activity_at FROM conversations WHERE thread_id = :thread_id"
+)
+_UNDRAFTED = sql(
+    """
+    SELECT DISTINCT thread_id FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'
+    UNION
+    SELECT DISTINCT thread_id FROM missed_calls WHERE wants_draft = 1
+    """
+)
+
+
+async def idle_threads(db: Reads, state: str, cutoff: str) -> list[str]:
+    """The threads in `state` with no activity since `cutoff`. Reads conversations."""
+    return [row["thread_id"] for row in await db.all(_IDLE_THREADS, state=state, cutoff=cutoff)]
+
+
+def thread_activity(tx: Tx, thread_id: str) -> Row | None:
+    """A conversation's state and last_activity_at, or None. Reads conversations."""
+    return tx.one(_THREAD_ACTIVITY, thread_id=thread_id)
+
+
+async def undrafted_threads(db: Reads) -> list[str]:
+    """Threads with a received message or a missed call still waiting for a draft.
+    Reads messages and missed_calls."""
+    return [row["thread_id"] for row in await db.all(_UNDRAFTED)]
+
+
+# -- the sender: customer messages in APPROVED_TO_SEND ------------------------------------------
+
+# due now: never tried, due again, or claimed before `stale_before` (its sender died mid-send)
+_DUE = sql(
+    """
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id)
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND ((messages.claimed_at IS NULL
+            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+           OR messages.claimed_at <= :stale_before)
+    ORDER BY messages.timestamp LIMIT :room
+    """,
+    # several instances: a row another one is claiming is skipped, not waited for
+    postgres="""
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id)
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND ((messages.claimed_at IS NULL
+            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+           OR messages.claimed_at <= :stale_before)
+    ORDER BY messages.timestamp LIMIT :room
+    FOR UPDATE OF messages SKIP LOCKED
+    """,
+)
+_CLAIM = sql(
+    """
+    UPDATE messages SET claimed_at = :claimed_at, next_attempt_at = NULL,
+                        send_attempts = :attempts, unconfirmed_since = :unconfirmed
+    WHERE id = :id AND status = 'APPROVED_TO_SEND'
+    """
+)
+_CURRENT = sql(
+    """
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id) WHERE messages.id = :id
+    """
+)
+_ATTEMPT = sql(
+    "UPDATE messages SET send_attempts = :attempts, claimed_at = :claimed_at WHERE id = :id"
+)
+_LET_GO = sql("UPDATE messages SET claimed_at = NULL WHERE id = :id")
+_CONFIRMED = sql("UPDATE messages SET unconfirmed_since = NULL WHERE id = :id")
+_RETRY = sql(
+    """
+    UPDATE messages SET claimed_at = NULL, next_attempt_at = :next_attempt_at,
+                        unconfirmed_since = :unconfirmed, error_code = :error_code,
+                        error_message = :error_message
+    WHERE id = :id
+    """
+)
+_DEFER = sql(
+    """
+    UPDATE messages SET claimed_at = NULL, next_attempt_at = :until
+    WHERE id = :id AND status = 'APPROVED_TO_SEND' AND claimed_at = :claimed_at
+    """
+)
+
+
+def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
+    """Up to `room` approved messages to send now, oldest first, each with its thread's
+    channel (`thread_channel`)."""
+    return tx.all(_DUE, now=now, stale_before=stale_before, room=room)
+
+
+def claim(
+    tx: Tx, message_id: str, *, claimed_at: str, attempts: int, unconfirmed: str | None
+) -> None:
+    tx.run(_CLAIM, id=message_id, claimed_at=claimed_at, attempts=attempts, unconfirmed=unconfirmed)
+
+
+def current(tx: Tx, message_id: str) -> Row | None:
+    """A message with its thread's channel (`thread_channel`), or None."""
+    return tx.one(_CURRENT, id=message_id)
+
+
+def count_attempt(tx: Tx, message_id: str, *, attempts: int, claimed_at: str) -> None:
+    tx.run(_ATTEMPT, id=message_id, attempts=attempts, claimed_at=claimed_at)
+
+
+def let_go(tx: Tx, message_id: str) -> None:
+    """Drop a claim, keeping what is unconfirmed about it."""
+    tx.run(_LET_GO, id=message_id)
+
+
+def clear_unconfirmed(tx: Tx, message_id: str) -> None:
+    tx.run(_CONFIRMED, id=message_id)
+
+
+def retry_later(
+    tx: Tx,
+    message_id: str,
+    *,
+    next_attempt_at: str,
+    unconfirmed: str | None,
+    error_code: int | None,
+    error_message: str | None,
+) -> None:
+    tx.run(
+        _RETRY,
+        id=message_id,
+        next_attempt_at=next_attempt_at,
+        unconfirmed=unconfirmed,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def defer(tx: Tx, message_id: str, *, until: str, claimed_at: str) -> None:
+    """Let a claim go until `until`, if it is still this claim."""
+    tx.run(_DEFER, id=message_id, until=until, claimed_at=claimed_at)
+
+
+# what a claim re-checks before a first attempt (tables of other store modules: conversations,
+# thread_controls, messages, audit_log)
+_THREAD_HOLD = sql(
+    """
+    SELECT conversations.opted_out, thread_controls.paused, thread_controls.paused_reason
+    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
+    """
+)
+_NEWER_REPLY = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND id != :id
+      AND timestamp > :since
+      AND status NOT IN ('REJECTED', 'SUPERSEDED', 'FAILED_SEND')
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
+_APPROVED_AT = sql(
+    """
+    SELECT max(timestamp) AS at FROM audit_log
+    WHERE message_id = :id AND event IN (:event_1, :event_2, :event_3)
+    """
+)
+_LAST_APPROVED_AT = sql(
+    """
+    SELECT max(timestamp) AS at FROM audit_log
+    WHERE message_id = :id AND event IN (:event_1, :event_2)
+    """
+)
+_WROTE_AGAIN = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND timestamp > :since LIMIT 1
+    """
+)
+# a delivery callback that came before the create response: `event_id` is "<sid>:<status>",
+# so the range (sid + ":", sid + ";") holds a sid's; compared byte by byte on PostgreSQL too
+_EARLY_STATUSES = sql(
+    """
+    SELECT event_id FROM webhook_events
+    WHERE provider = :provider AND event_id > :low AND event_id < :high
+    """,
+    postgres="""
+    SELECT event_id FROM webhook_events
+    WHERE provider = :provider AND event_id COLLATE "C" > :low AND event_id COLLATE "C" < :high
+    """,
+)
+
+
+def thread_hold(tx: Tx, thread_id: str) -> Row | None:
+    """A thread's opted_out, paused and paused_reason, or None. Reads conversations and
+    thread_controls."""
+    return tx.one(_THREAD_HOLD, thread_id=thread_id)
+
+
+def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | None:
+    """The newest live reply of the thread other than `message_id` made after `since`.
+    Reads messages."""
+    row = tx.one(_NEWER_REPLY, thread_id=thread_id, id=message_id, since=since)
+    return None if row is None else str(row["id"])
+
+
+def approved_at(tx: Tx, message_id: str, events: tuple[str, str, str]) -> str | None:
+    """When the message was last approved (the latest of `events`). Reads audit_log."""
+    first, second, third = events
+    row = tx.one(_APPROVED_AT, id=message_id, event_1=first, event_2=second, event_3=third)
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+async def last_approved_at(db: Reads, message_id: str, events: tuple[str, str]) -> str | None:
+    """As `approved_at`, over two events, outside a write transaction. Reads audit_log."""
+    first, second = events
+    row = await db.one(_LAST_APPROVED_AT, id=message_id, event_1=first, event_2=second)
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+def wrote_after(tx: Tx, thread_id: str, since: str) -> str | None:
+    """A customer's message on the thread after `since`, if any. Reads messages."""
+    row = tx.one(_WROTE_AGAIN, thread_id=thread_id, since=since)
+    return None if row is None else str(row["id"])
+
+
+def early_statuses(tx: Tx, provider: str, sid: str) -> list[str]:
+    """The statuses delivery callbacks already told of this sid. Reads webhook_events."""
+    rows = tx.all(_EARLY_STATUSES, provider=provider, low=sid + ":", high=sid + ";")
+    return [row["event_id"].split(":", 1)[1] for row in rows]
