@@ -21,6 +21,8 @@ from .message_templates import Trigger
 from .models import MessageStatus, SlaEvent, SlaStep, now_iso
 from .sms_text import escalation_notification, reminder_notification
 from .store import Priority, Store, Tx
+from .store import codes as code_rows
+from .store.codes import TextedReviewer
 
 BATCH = 500
 
@@ -75,19 +77,19 @@ class _Batch:
     """What one batch writes at its end, each kind in one statement."""
 
     now: datetime
-    reviewers: dict[int, Any]
+    reviewers: dict[int, TextedReviewer]
     told: dict[str, list[int]]
     texts: list[tuple[int, str, str, str, str]] = field(default_factory=list)
     moves: list[tuple[str, str | None, str, str, int, str]] = field(default_factory=list)
     audits: list[audit.AuditEvent] = field(default_factory=list)
     steps: Counter[SlaStep] = field(default_factory=Counter)
 
-    def text(self, reviewer: Any, draft_id: str, body: str) -> bool:
+    def text(self, reviewer: TextedReviewer, draft_id: str, body: str) -> bool:
         """Queue `body` to a reviewer who takes texts; HELD through their quiet hours."""
         if not reachable(reviewer):
             return False
         status = "HELD" if quiet_now(reviewer, self.now) else "PENDING"
-        self.texts.append((reviewer["id"], draft_id, body, status, now_iso()))
+        self.texts.append((reviewer.id, draft_id, body, status, now_iso()))
         return True
 
 
@@ -102,7 +104,7 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
             result.closed += 1
     batch = _Batch(
         now,
-        {row["id"]: row for row in conn.execute("SELECT * FROM reviewers").fetchall()},
+        {reviewer.id: reviewer for reviewer in code_rows.reviewers(conn)},
         _told(conn, [c["draft_id"] for c in pending if c["next_step"] == SlaStep.REMINDED]),
     )
     for clock in pending:
@@ -170,9 +172,9 @@ def _step(
     elif step is SlaStep.ESCALATED:
         body = escalation_notification(code, clock["receiver"], minutes, clock["body"])
         texted = [
-            reviewer["id"]
+            reviewer.id
             for reviewer in batch.reviewers.values()
-            if (reviewer["role"] == "admin" or reviewer["backup"])
+            if (reviewer.role == "admin" or reviewer.backup)
             and batch.text(reviewer, clock["draft_id"], body)
         ]
         metadata = {"texted": texted}
