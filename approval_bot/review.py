@@ -1,7 +1,7 @@
 """Review actions: the decisions a human makes, shared by the web, SMS and API doors.
 
 Each action is one write transaction: the status changes through the workflow funnel,
-the `approvals` row where it is a draft decision, and the audit rows.
+the `approvals` row where it is a draft decision, and the audit approval_rows.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from .models import (
 )
 from .phrases import phrase
 from .store import Priority, Store, Tx
-from .store import approvals as rows
+from .store import approvals as approval_rows
 from .store import drafting as drafting_rows
 from .store.approvals import ThreadControls
 
@@ -186,7 +186,7 @@ def _announce(db: Store, made: DecisionMade) -> None:
 
 
 def _message(conn: Tx, message_id: str) -> Any:
-    row = rows.message(conn, message_id)
+    row = approval_rows.message(conn, message_id)
     if row is None:
         raise workflow.UnknownRecord(f"no message {message_id}")
     return row
@@ -203,7 +203,7 @@ def _record_approval(
     """The decision's `approvals` row, its rollups and its draft.decided event; `since`: the
     decided version's creation; `previous_version`: the version an edit replaced."""
     at = now_iso()
-    rows.insert_approval(
+    approval_rows.insert_approval(
         conn,
         draft_id=draft_id,
         action=action,
@@ -255,7 +255,7 @@ def _require_open_thread(conn: Tx, thread_id: str) -> None:
 
 def _require_free_form(conn: Tx, thread_id: str) -> None:
     """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
-    if rows.channel(conn, thread_id) != Channel.WHATSAPP:
+    if approval_rows.channel(conn, thread_id) != Channel.WHATSAPP:
         return
     last = whatsapp_window.last_inbound(conn, thread_id)
     if not whatsapp_window.is_open(last, datetime.now(UTC)):
@@ -368,7 +368,7 @@ async def edit(
     """
     _require_text(body)
     # measured before the write transaction: a message's text never changes
-    before = await rows.message_body(db, draft_id)
+    before = await approval_rows.message_body(db, draft_id)
     if before is None:
         raise workflow.UnknownRecord(f"no message {draft_id}")
     size = stats.edit_size(before, body)
@@ -521,11 +521,11 @@ def _body_hash(thread_id: str, body: str) -> str:
 
 def _replayed(conn: Tx, reviewer_id: int, key: str, digest: str, now: datetime) -> str | None:
     """The reply an unexpired key already sent (KeyReused for another text), else None."""
-    row = rows.key_use(conn, reviewer_id, key)
+    row = approval_rows.key_use(conn, reviewer_id, key)
     if row is None:
         return None
     if datetime.fromisoformat(row.created_at) <= now - IDEMPOTENCY_KEPT:
-        rows.forget_key(conn, reviewer_id, key)
+        approval_rows.forget_key(conn, reviewer_id, key)
         return None
     if row.body_hash != digest:
         raise KeyReused(f"Idempotency-Key {key!r} was used for a reply with another text")
@@ -536,7 +536,7 @@ async def prune_idempotency_keys(db: Store) -> int:
     """Forget idempotency keys older than 24 hours; returns how many."""
     cutoff = (datetime.now(UTC) - IDEMPOTENCY_KEPT).isoformat(timespec="microseconds")
     return await db.write(
-        lambda conn: rows.prune_keys(conn, cutoff),
+        lambda conn: approval_rows.prune_keys(conn, cutoff),
         priority=Priority.BULK,
     )
 
@@ -571,7 +571,9 @@ async def write_reply(
                 return first
         reply_id = human_reply(conn, thread_id, body, reviewer_id, in_reply_to_id)
         if idempotency_key is not None:
-            rows.insert_key(conn, reviewer_id, idempotency_key, digest, reply_id, now.isoformat())
+            approval_rows.insert_key(
+                conn, reviewer_id, idempotency_key, digest, reply_id, now.isoformat()
+            )
         return reply_id
 
     return await db.write(send, priority=Priority.DECISION)
@@ -619,7 +621,7 @@ def human_reply(
             actor_id=reviewer_id,
         )
         resolves = True
-    last_inbound = rows.last_inbound(conn, thread_id)
+    last_inbound = approval_rows.last_inbound(conn, thread_id)
     if last_inbound is None:
         raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
     reply_id = workflow.create_message(
@@ -642,7 +644,7 @@ def human_reply(
         reviewer_id,
         statuses=(*OPEN_REPLY_STATUSES, S.PAUSED_THREAD),
     )
-    rows.human_replied(conn, thread_id, reviewer_id, now_iso())
+    approval_rows.human_replied(conn, thread_id, reviewer_id, now_iso())
     if resolves and controls.taken_over_by is None:
         _hold_for(conn, thread_id, reviewer_id, forced_from=None)
     return reply_id
@@ -679,7 +681,7 @@ async def send_template(
         _require_open_thread(conn, thread_id)
         # a template chosen now is a send attempt, refused like a new reply
         sending_gate.require_open(conn)
-        last = rows.last_inbound(conn, thread_id)
+        last = approval_rows.last_inbound(conn, thread_id)
         if last is None or last.channel != Channel.WHATSAPP:
             raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
         filled = {
@@ -716,10 +718,10 @@ async def send_template(
     return await db.write(queue, priority=Priority.DECISION)
 
 
-def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[rows.OpenReply]:
+def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[approval_rows.OpenReply]:
     # a reply the sender holds, or may already have handed to Twilio, is left to the
     # sender: it re-checks the thread before any further attempt
-    return rows.replies_in(conn, thread_id, statuses)
+    return approval_rows.replies_in(conn, thread_id, statuses)
 
 
 def supersede_open_replies(
@@ -788,7 +790,7 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
     """
 
     def resume(conn: Tx) -> bool:
-        row = rows.controls(conn, thread_id)
+        row = approval_rows.controls(conn, thread_id)
         if row is not None and row.opted_out:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
         # a reviewer lifts any pause of a thread whose customer takes texts
@@ -830,7 +832,7 @@ def give_back_texts(
 ) -> bool:
     """The thread's unanswered texts in `statuses` go back to the bot, or to Needs reply
     when the thread is taken over (or a human answered moments ago); whether to draft."""
-    held_by = rows.controls(conn, thread_id)
+    held_by = approval_rows.controls(conn, thread_id)
     for_human = held_by is not None and held_by.taken_over_by is not None
     wants_draft = False
     for text in worklists.unanswered(conn, thread_id):
@@ -857,7 +859,7 @@ def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
     back to review; a reviewer's or an escalation's pause stays.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
-    row = rows.controls(conn, thread_id)
+    row = approval_rows.controls(conn, thread_id)
     if row is None or not row.paused or row.pause_kind != PauseKind.OPT_OUT:
         return
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
@@ -899,9 +901,9 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
         )
-        rows = {row["id"]: row for row in worklists.unanswered(conn, thread_id)}
+        unanswered = {row["id"]: row for row in worklists.unanswered(conn, thread_id)}
         for text_id, where in worklists.place(conn, thread_id).items():
-            status = S(rows[text_id]["status"])
+            status = S(unanswered[text_id]["status"])
             if where is None and status in (S.PAUSED_THREAD, S.DRAFT_PENDING_APPROVAL):
                 workflow.change_status(
                     conn,
@@ -921,20 +923,20 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
 
 def thread_controls(conn: Tx, thread_id: str) -> ThreadControls:
     """A thread's conversation and controls, with the name of who holds it."""
-    row = rows.controls(conn, thread_id)
+    row = approval_rows.controls(conn, thread_id)
     if row is None:
         raise workflow.UnknownRecord(f"no conversation {thread_id}")
     return row
 
 
 def _is_admin(conn: Tx, reviewer_id: int) -> bool:
-    return rows.reviewer_role(conn, reviewer_id) == "admin"
+    return approval_rows.reviewer_role(conn, reviewer_id) == "admin"
 
 
 def _hold_for(conn: Tx, thread_id: str, reviewer_id: int, *, forced_from: int | None) -> None:
     """The thread is now handled by `reviewer_id`: audited; texts waiting for a draft go to
     Needs reply."""
-    rows.take_over(conn, thread_id, reviewer_id, now_iso())
+    approval_rows.take_over(conn, thread_id, reviewer_id, now_iso())
     audit.record(
         conn,
         audit.AuditEvent(
@@ -993,7 +995,7 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
             raise NothingToDo(f"thread {thread_id} is not taken over")
         if holder != reviewer_id and not _is_admin(conn, reviewer_id):
             raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
-        rows.give_back(conn, thread_id, now_iso())
+        approval_rows.give_back(conn, thread_id, now_iso())
         audit.record(
             conn,
             audit.AuditEvent(
@@ -1048,7 +1050,7 @@ def close_conversation(
     texts = [text["id"] for text in worklists.unanswered(conn, thread_id)]
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
     drafting_rows.calls_dropped(conn, thread_id)
-    rows.let_go(conn, thread_id)
+    approval_rows.let_go(conn, thread_id)
     workflow.change_conversation_state(
         conn,
         thread_id,
