@@ -10,12 +10,13 @@ inside their write transactions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import audit
 from .models import Actor, ClaimEvent, iso, utcnow
 from .store import Tx
+from .store import claims as claim_rows
+from .store.claims import Claim as Claim  # the claim's dataclass lives with its rows
 
 # what "now" is for claims; tests set a clock of their own to let claims expire
 clock: Callable[[], datetime] = utcnow
@@ -24,26 +25,6 @@ clock: Callable[[], datetime] = utcnow
 def stamp(moment: datetime) -> str:
     """A moment as stored: ISO 8601 UTC with microseconds, which sorts in time order."""
     return iso(moment.astimezone(UTC))
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A live claim: the draft, the reviewer working on it, since and until when."""
-
-    draft_id: str
-    reviewer_id: int
-    reviewer_name: str
-    claimed_at: str
-    expires_at: str
-
-    @property
-    def until(self) -> str:
-        """Its expiry as a reviewer reads it: '14:07 UTC'."""
-        return f"{self.expires_at[11:16]} UTC"
-
-    def words(self) -> str:
-        """'Ana is editing this draft (until 14:07 UTC)'."""
-        return f"{self.reviewer_name} is editing this draft (until {self.until})"
 
 
 class ClaimedByOther(Exception):
@@ -56,33 +37,7 @@ class ClaimedByOther(Exception):
 
 def live(conn: Tx, draft_id: str, now: datetime) -> Claim | None:
     """The draft's claim if it is still live at `now`, else None."""
-    row = conn.execute(
-        """
-        SELECT draft_claims.*, reviewers.name FROM draft_claims
-        JOIN reviewers ON reviewers.id = draft_claims.reviewer_id
-        WHERE draft_claims.draft_id = ? AND draft_claims.expires_at > ?
-        """,
-        (draft_id, stamp(now)),
-    ).fetchone()
-    if row is None:
-        return None
-    return Claim(
-        row["draft_id"], row["reviewer_id"], row["name"], row["claimed_at"], row["expires_at"]
-    )
-
-
-def _write(conn: Tx, draft_id: str, reviewer_id: int, since: str, until: str) -> None:
-    conn.execute(
-        """
-        INSERT INTO draft_claims (draft_id, reviewer_id, claimed_at, expires_at)
-        VALUES (?, ?, ?, ?)
-        ON CONFLICT (draft_id) DO UPDATE SET
-            reviewer_id = excluded.reviewer_id,
-            claimed_at = excluded.claimed_at,
-            expires_at = excluded.expires_at
-        """,
-        (draft_id, reviewer_id, since, until),
-    )
+    return claim_rows.live(conn, draft_id, stamp(now))
 
 
 def hold(
@@ -99,17 +54,17 @@ def hold(
     `since` keeps the start of a claim that is only extended.
     """
     until = stamp(now + timedelta(minutes=minutes))
-    _write(conn, draft_id, reviewer_id, since or stamp(now), until)
+    claim_rows.write(conn, draft_id, reviewer_id, since or stamp(now), until)
 
 
 def carry(conn: Tx, claim: Claim, draft_id: str) -> None:
     """The claimer's edit made a new version: the claim goes on, on that version."""
-    _write(conn, draft_id, claim.reviewer_id, claim.claimed_at, claim.expires_at)
+    claim_rows.write(conn, draft_id, claim.reviewer_id, claim.claimed_at, claim.expires_at)
 
 
 def end(conn: Tx, draft_id: str) -> None:
     """The draft's claim, live or expired, is over."""
-    conn.execute("DELETE FROM draft_claims WHERE draft_id = ?", (draft_id,))
+    claim_rows.end(conn, draft_id)
 
 
 def record(

@@ -9,26 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .models import MessageStatus
 from .store import Priority, Store, Tx
+from .store import codes as code_rows
 
 # a closed draft's code is not handed out again for this long, so old texts stay unambiguous
 CODE_QUIET_PERIOD = timedelta(days=30)
-# drafts a reviewer or the sender may still act on by their code
-LIVE = (
-    MessageStatus.DRAFT_PENDING_APPROVAL,
-    MessageStatus.PAUSED_THREAD,
-    MessageStatus.APPROVED_TO_SEND,
-)
 # small, so a batch holds the writer ~30 ms at 1M messages and decisions barely wait
 PRUNE_BATCH = 100
-# one candidate per issued code, for the index lookup that says whether it is taken
-TAKEN_SQL = f"""
-    SELECT 1 FROM draft_codes JOIN messages ON messages.id = draft_codes.message_id
-    WHERE draft_codes.code = ?
-      AND (draft_codes.issued_at >= ? OR messages.status IN ({", ".join("?" for _ in LIVE)}))
-    LIMIT 1
-"""
 
 
 def quiet_since(now: datetime | None = None) -> str:
@@ -39,18 +26,7 @@ def quiet_since(now: datetime | None = None) -> str:
 
 def prune_batch(conn: Tx, since: str) -> int:
     """Delete up to PRUNE_BATCH codes of closed drafts issued before `since`; how many."""
-    cursor = conn.execute(
-        f"""
-        DELETE FROM draft_codes WHERE rowid IN (
-            SELECT draft_codes.rowid FROM draft_codes
-            JOIN messages ON messages.id = draft_codes.message_id
-            WHERE draft_codes.issued_at < ?
-              AND messages.status NOT IN ({", ".join("?" for _ in LIVE)})
-            ORDER BY draft_codes.issued_at LIMIT ?)
-        """,
-        (since, *LIVE, PRUNE_BATCH),
-    )
-    return cursor.rowcount
+    return code_rows.prune_closed(conn, since, PRUNE_BATCH)
 
 
 async def prune_codes(db: Store) -> int:

@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 from . import claims
-from .draft_codes import CODE_QUIET_PERIOD, LIVE, TAKEN_SQL, quiet_since
+from .draft_codes import CODE_QUIET_PERIOD, quiet_since
 from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
 from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
 from .sms_text import draft_notification, holder_notification, opt_out_request_notification
 from .store import Priority, Store, Tx
+from .store import codes as code_rows
+from .store.codes import TextedReviewer
 
 # tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
 CODE_TRIES = 32
@@ -26,10 +27,6 @@ CODE_TRIES = 32
 
 class NoFreeCode(Exception):
     """Every candidate drawn was taken: nearly all codes are open or in their quiet period."""
-
-
-def _rows(conn: Tx, sql: str, *params: Any) -> list[Any]:
-    return list(conn.execute(sql, params).fetchall())
 
 
 def issue_code(conn: Tx, message_id: str, draw: Callable[[], str] = draw_code) -> str:
@@ -40,11 +37,8 @@ def issue_code(conn: Tx, message_id: str, draw: Callable[[], str] = draw_code) -
     since = quiet_since()
     for _ in range(CODE_TRIES):
         code = draw()
-        if not _rows(conn, TAKEN_SQL, code, since, *LIVE):
-            conn.execute(
-                "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
-                (code, message_id, now_iso()),
-            )
+        if not code_rows.taken(conn, code, since):
+            code_rows.insert_code(conn, code, message_id, now_iso())
             return code
     raise NoFreeCode(
         f"no free draft code in {CODE_TRIES} tries: nearly all "
@@ -53,36 +47,21 @@ def issue_code(conn: Tx, message_id: str, draw: Callable[[], str] = draw_code) -
     )
 
 
-def quiet_now(reviewer: Any, moment: datetime) -> bool:
-    """Whether a reviewer row's quiet hours hold at `moment`."""
-    if not reviewer["quiet_start"] or not reviewer["quiet_end"]:
+def quiet_now(reviewer: TextedReviewer, moment: datetime) -> bool:
+    """Whether a reviewer's quiet hours hold at `moment`."""
+    if not reviewer.quiet_start or not reviewer.quiet_end:
         return False
-    hours = QuietHours.parse(reviewer["quiet_start"], reviewer["quiet_end"], reviewer["time_zone"])
+    hours = QuietHours.parse(reviewer.quiet_start, reviewer.quiet_end, reviewer.time_zone)
     return hours.contains(moment)
 
 
-def _texted_reviewers(conn: Tx) -> list[Any]:
-    """The reviewers who take texts about drafts (quiet hours aside)."""
-    return _rows(
-        conn,
-        """
-        SELECT id, quiet_start, quiet_end, time_zone FROM reviewers
-        WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
-        """,
-    )
-
-
-def _queue(conn: Tx, reviewers: list[Any], message_id: str, text: str) -> None:
+def _queue(conn: Tx, reviewers: list[TextedReviewer], message_id: str, text: str) -> None:
     """Queue `text` about a message to each reviewer; HELD for those in their quiet hours."""
     now = datetime.now(UTC)
     for reviewer in reviewers:
         status = "HELD" if quiet_now(reviewer, now) else "PENDING"
-        conn.execute(
-            """
-            INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
-            VALUES (?, ?, ?, ?, ?)
-            """,
-            (reviewer["id"], message_id, text, status, now_iso()),
+        code_rows.insert_notification(
+            conn, reviewer.id, text, status, now_iso(), draft_id=message_id
         )
 
 
@@ -93,25 +72,13 @@ def announce(conn: Tx, draft_id: str) -> str:
     Returns the code.
     """
     code = issue_code(conn, draft_id)
-    (draft,) = _rows(
-        conn,
-        """
-        SELECT messages.receiver, messages.body,
-               (SELECT body FROM messages AS inbound
-                WHERE inbound.thread_id = messages.thread_id AND inbound.type = 'INBOUND'
-                ORDER BY inbound.timestamp DESC LIMIT 1) AS last_inbound
-        FROM messages WHERE id = ?
-        """,
-        draft_id,
-    )
-    reviewers = _texted_reviewers(conn)
+    draft = code_rows.notice_facts(conn, draft_id)
+    reviewers = code_rows.texted_reviewers(conn)
     if not reviewers:
         return code  # nobody to text: the notification is not even composed
     claim = claims.live(conn, draft_id, claims.clock())  # a claimer's edit keeps its claim
     editing = (claim.reviewer_name, claim.until) if claim is not None else None
-    text = draft_notification(
-        code, draft["receiver"], draft["last_inbound"] or "", draft["body"], editing
-    )
+    text = draft_notification(code, draft.receiver, draft.last_inbound or "", draft.body, editing)
     _queue(conn, reviewers, draft_id, text)
     return code
 
@@ -123,33 +90,24 @@ def announce_opt_out_request(conn: Tx, message_id: str) -> str:
     The code stays taken while the text is held (PAUSED_THREAD), as a draft's does.
     """
     code = issue_code(conn, message_id)
-    (held,) = _rows(conn, "SELECT thread_id, body FROM messages WHERE id = ?", message_id)
-    reviewers = _texted_reviewers(conn)
+    thread_id, body = code_rows.held_text(conn, message_id)
+    reviewers = code_rows.texted_reviewers(conn)
     if not reviewers:
         return code
-    text = opt_out_request_notification(code, held["thread_id"], held["body"])
+    text = opt_out_request_notification(code, thread_id, body)
     _queue(conn, reviewers, message_id, text)
     return code
 
 
 def queue_answer(conn: Tx, reviewer_id: int, text: str) -> None:
     """Queue the answer to a reviewer's command: it goes at once, quiet hours or not."""
-    conn.execute(
-        """
-        INSERT INTO notifications (reviewer_id, body, status, created_at)
-        VALUES (?, ?, 'PENDING', ?)
-        """,
-        (reviewer_id, text, now_iso()),
-    )
+    code_rows.insert_notification(conn, reviewer_id, text, "PENDING", now_iso())
 
 
-def reachable(reviewer: Any) -> bool:
-    """Whether a reviewer row takes draft texts at all (quiet hours aside)."""
+def reachable(reviewer: TextedReviewer) -> bool:
+    """Whether a reviewer takes draft texts at all (quiet hours aside)."""
     return bool(
-        reviewer["active"]
-        and reviewer["phone"]
-        and reviewer["notify_sms"]
-        and not reviewer["sms_opted_out"]
+        reviewer.active and reviewer.phone and reviewer.notify_sms and not reviewer.sms_opted_out
     )
 
 
@@ -160,58 +118,36 @@ async def send_digests(db: Store) -> int:
     and held answers, are folded in without a word. Returns how many digests were queued.
     """
     now = datetime.now(UTC)
-    reviewers = await db.fetchall(
-        """
-        SELECT * FROM reviewers
-        WHERE id IN (SELECT reviewer_id FROM notifications WHERE status = 'HELD')
-        """
-    )
+    reviewers = await code_rows.reviewers_with_held_texts(db)
     queued = 0
     for reviewer in reviewers:
         if not reachable(reviewer) or quiet_now(reviewer, now):
             continue
-        if await db.write(partial(_fold_held, reviewer["id"]), priority=Priority.BULK):
+        if await db.write(partial(_fold_held, reviewer.id), priority=Priority.BULK):
             queued += 1
     return queued
 
 
 def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     """Fold a reviewer's held texts into one digest; whether a digest was queued."""
-    held = _rows(
-        conn,
-        """
-        SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
-               messages.status
-        FROM notifications
-        LEFT JOIN messages ON messages.id = notifications.draft_id
-        LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
-        WHERE notifications.reviewer_id = ? AND notifications.status = 'HELD'
-        ORDER BY notifications.created_at
-        """,
-        reviewer_id,
-    )
+    held = code_rows.held_of(conn, reviewer_id)
     # a draft's notice and its reminder may both have waited: the digest names it once
     waiting = list(
         dict.fromkeys(
-            (row["code"], row["receiver"], row["body"])
+            (row.code, row.receiver or "", row.body or "")
             for row in held
-            if row["code"] and row["status"] == MessageStatus.DRAFT_PENDING_APPROVAL
+            if row.code and row.status == MessageStatus.DRAFT_PENDING_APPROVAL
         )
     )
     digest_id = None
     if waiting:
-        cursor = conn.execute(
-            """
-            INSERT INTO notifications (reviewer_id, body, status, created_at)
-            VALUES (?, ?, 'PENDING', ?)
-            """,
-            (reviewer_id, digest(waiting), now_iso()),
+        digest_id = code_rows.insert_notification(
+            conn, reviewer_id, digest(waiting), "PENDING", now_iso()
         )
-        digest_id = cursor.lastrowid
     for row in held:
         change_notification_status(
             conn,
-            row["id"],
+            row.id,
             expected=NotificationStatus.HELD,
             target=NotificationStatus.DIGESTED,
             event=NotificationEvent.DIGESTED,
@@ -225,14 +161,11 @@ def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
 
     Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.
     """
-    (reviewer,) = _rows(conn, "SELECT * FROM reviewers WHERE id = ?", reviewer_id)
+    reviewer = code_rows.reviewer(conn, reviewer_id)
+    assert reviewer is not None, reviewer_id  # the thread's holder
     if not reachable(reviewer):
         return
     status = "HELD" if quiet_now(reviewer, datetime.now(UTC)) else "PENDING"
-    conn.execute(
-        """
-        INSERT INTO notifications (reviewer_id, body, status, created_at)
-        VALUES (?, ?, ?, ?)
-        """,
-        (reviewer_id, holder_notification(customer, text), status, now_iso()),
+    code_rows.insert_notification(
+        conn, reviewer_id, holder_notification(customer, text), status, now_iso()
     )

@@ -21,6 +21,10 @@ from .message_templates import Trigger
 from .models import MessageStatus, SlaEvent, SlaStep, now_iso
 from .sms_text import escalation_notification, reminder_notification
 from .store import Priority, Store, Tx
+from .store import clocks as clock_rows
+from .store import codes as code_rows
+from .store.clocks import DueClock
+from .store.codes import TextedReviewer
 
 BATCH = 500
 
@@ -55,72 +59,45 @@ async def run_pass(db: Store, now: datetime | None = None) -> PassResult:
     return result
 
 
-_DUE = """
-    SELECT review_clocks.id, review_clocks.thread_id, review_clocks.draft_id,
-           review_clocks.inbound_id, review_clocks.contact, review_clocks.started_at,
-           review_clocks.step, review_clocks.next_step,
-           messages.status, messages.body, messages.sender, messages.receiver, messages.channel,
-           draft_codes.code
-    FROM review_clocks INDEXED BY review_clocks_due
-    JOIN messages ON messages.id = review_clocks.draft_id
-    LEFT JOIN draft_codes ON draft_codes.message_id = review_clocks.draft_id
-    WHERE review_clocks.closed_at IS NULL AND review_clocks.next_step IS NOT NULL
-      AND review_clocks.due_at <= ?
-    ORDER BY review_clocks.due_at LIMIT ?
-"""
-
-
 @dataclass
 class _Batch:
     """What one batch writes at its end, each kind in one statement."""
 
     now: datetime
-    reviewers: dict[int, Any]
+    reviewers: dict[int, TextedReviewer]
     told: dict[str, list[int]]
     texts: list[tuple[int, str, str, str, str]] = field(default_factory=list)
     moves: list[tuple[str, str | None, str, str, int, str]] = field(default_factory=list)
     audits: list[audit.AuditEvent] = field(default_factory=list)
     steps: Counter[SlaStep] = field(default_factory=Counter)
 
-    def text(self, reviewer: Any, draft_id: str, body: str) -> bool:
+    def text(self, reviewer: TextedReviewer, draft_id: str, body: str) -> bool:
         """Queue `body` to a reviewer who takes texts; HELD through their quiet hours."""
         if not reachable(reviewer):
             return False
         status = "HELD" if quiet_now(reviewer, self.now) else "PENDING"
-        self.texts.append((reviewer["id"], draft_id, body, status, now_iso()))
+        self.texts.append((reviewer.id, draft_id, body, status, now_iso()))
         return True
 
 
 def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
     """One batch of due clocks, each one step up (or closed); returns how many were due."""
     policy = review_clocks.load_policy(conn)
-    due = conn.execute(_DUE, (now.isoformat(timespec="microseconds"), BATCH)).fetchall()
-    pending = [clock for clock in due if clock["status"] == MessageStatus.DRAFT_PENDING_APPROVAL]
+    due = clock_rows.due(conn, now.isoformat(timespec="microseconds"), BATCH)
+    pending = [clock for clock in due if clock.status == MessageStatus.DRAFT_PENDING_APPROVAL]
     for clock in due:
-        if clock["status"] != MessageStatus.DRAFT_PENDING_APPROVAL:
-            review_clocks.close(conn, clock["id"])
+        if clock.status != MessageStatus.DRAFT_PENDING_APPROVAL:
+            review_clocks.close(conn, clock.id)
             result.closed += 1
     batch = _Batch(
         now,
-        {row["id"]: row for row in conn.execute("SELECT * FROM reviewers").fetchall()},
-        _told(conn, [c["draft_id"] for c in pending if c["next_step"] == SlaStep.REMINDED]),
+        {reviewer.id: reviewer for reviewer in code_rows.reviewers(conn)},
+        _told(conn, [c.draft_id for c in pending if c.next_step == SlaStep.REMINDED]),
     )
     for clock in pending:
         _step(conn, policy, batch, clock, result)
-    conn.executemany(
-        """
-        INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
-        VALUES (?, ?, ?, ?, ?)
-        """,
-        batch.texts,
-    )
-    conn.executemany(
-        """
-        UPDATE review_clocks SET step = ?, next_step = ?, due_at = ?, urgency = ?
-        WHERE id = ? AND step = ?
-        """,
-        batch.moves,
-    )
+    code_rows.insert_notifications(conn, batch.texts)
+    clock_rows.climb_many(conn, batch.moves)
     audit.record_many(conn, batch.audits)
     for step, count in batch.steps.items():
         review_clocks.steps_taken(conn, step, count, now_iso())
@@ -130,17 +107,8 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
 def _told(conn: Tx, draft_ids: list[str]) -> dict[str, list[int]]:
     """The reviewers each draft's notice went to (one index lookup per draft)."""
     told: dict[str, list[int]] = {draft_id: [] for draft_id in draft_ids}
-    for first in range(0, len(draft_ids), 100):
-        chunk = draft_ids[first : first + 100]
-        rows = conn.execute(
-            f"""
-            SELECT DISTINCT draft_id, reviewer_id FROM notifications
-            WHERE draft_id IN ({", ".join("?" for _ in chunk)})
-            """,
-            chunk,
-        ).fetchall()
-        for row in rows:
-            told[row["draft_id"]].append(row["reviewer_id"])
+    for draft_id, reviewer_id in clock_rows.told(conn, draft_ids):
+        told[draft_id].append(reviewer_id)
     return told
 
 
@@ -148,32 +116,32 @@ def _step(
     conn: Tx,
     policy: review_clocks.Policy,
     batch: _Batch,
-    clock: Any,
+    clock: DueClock,
     result: PassResult,
 ) -> None:
     """Take a pending reply's next step, to be written with the batch."""
-    started = datetime.fromisoformat(clock["started_at"])
+    started = datetime.fromisoformat(clock.started_at)
     minutes = policy.hours.open_between(started, batch.now).total_seconds() / 60
-    step = SlaStep(clock["next_step"])
-    code = clock["code"] or "----"
+    step = SlaStep(clock.next_step)
+    code = clock.code or "----"
     metadata: dict[str, Any]
     if step is SlaStep.REMINDED:
-        body = reminder_notification(code, clock["receiver"], minutes)
+        body = reminder_notification(code, clock.receiver, minutes)
         texted = [
             reviewer_id
-            for reviewer_id in sorted(batch.told[clock["draft_id"]])
+            for reviewer_id in sorted(batch.told[clock.draft_id])
             if reviewer_id in batch.reviewers
-            and batch.text(batch.reviewers[reviewer_id], clock["draft_id"], body)
+            and batch.text(batch.reviewers[reviewer_id], clock.draft_id, body)
         ]
         metadata = {"texted": texted}
         result.texts += len(texted)
     elif step is SlaStep.ESCALATED:
-        body = escalation_notification(code, clock["receiver"], minutes, clock["body"])
+        body = escalation_notification(code, clock.receiver, minutes, clock.body)
         texted = [
-            reviewer["id"]
+            reviewer.id
             for reviewer in batch.reviewers.values()
-            if (reviewer["role"] == "admin" or reviewer["backup"])
-            and batch.text(reviewer, clock["draft_id"], body)
+            if (reviewer.role == "admin" or reviewer.backup)
+            and batch.text(reviewer, clock.draft_id, body)
         ]
         metadata = {"texted": texted}
         result.texts += len(texted)
@@ -189,54 +157,41 @@ def _step(
     following, at = policy.schedule(started, step)
     due_at = at.isoformat(timespec="microseconds")
     batch.moves.append(
-        (step, following, due_at, review_clocks.urgency(step, due_at), clock["id"], clock["step"])
+        (step, following, due_at, review_clocks.urgency(step, due_at), clock.id, clock.step)
     )
     batch.audits.append(
         audit.AuditEvent(
             event=_EVENTS[step],
-            thread_id=clock["thread_id"],
-            message_id=clock["draft_id"],
+            thread_id=clock.thread_id,
+            message_id=clock.draft_id,
             metadata={"business_minutes": round(minutes, 1), **metadata},
         )
     )
 
 
-def _holding(conn: Tx, clock: Any, now: datetime) -> tuple[str | None, str]:
+def _holding(conn: Tx, clock: DueClock, now: datetime) -> tuple[str | None, str]:
     """Queue the pre-approved holding reply, once per contact; (its id or None, why)."""
-    controls = conn.execute(
-        """
-        SELECT conversations.opted_out, thread_controls.paused, thread_controls.taken_over_by
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (clock["thread_id"],),
-    ).fetchone()
-    if controls["opted_out"]:
+    controls = clock_rows.holding_controls(conn, clock.thread_id)
+    if controls.opted_out:
         return None, "the customer has opted out"
-    if controls["paused"]:
+    if controls.paused:
         return None, "the thread is paused"
-    if controls["taken_over_by"] is not None:
+    if controls.taken_over_by is not None:
         return None, "a reviewer has taken the thread over"
     closed = sending_gate.why_closed(conn)
     if closed is not None:
         return None, f"sending is closed: {closed}"
-    if message_templates.pre_approval(conn, Trigger.HOLDING, clock["channel"]) is None:
+    if message_templates.pre_approval(conn, Trigger.HOLDING, clock.channel) is None:
         return None, "the holding template is not pre-approved"
-    sent = conn.execute(
-        """
-        SELECT 1 FROM review_clocks
-        WHERE thread_id = ? AND contact = ? AND step = 'holding_sent' LIMIT 1
-        """,
-        (clock["thread_id"], clock["contact"]),
-    ).fetchone()
-    if sent is not None:
+    if clock_rows.holding_sent(conn, clock.thread_id, clock.contact):
         return None, "this contact already had the holding reply"
     reply_id = auto_replies.queue_in(
         conn,
         Trigger.HOLDING,
-        thread_id=clock["thread_id"],
-        in_reply_to_id=clock["inbound_id"],
-        sender=clock["sender"],
-        channel=clock["channel"],
+        thread_id=clock.thread_id,
+        in_reply_to_id=clock.inbound_id,
+        sender=clock.sender,
+        channel=clock.channel,
         now=now,
     )
     if reply_id is None:

@@ -1,7 +1,7 @@
 """Review actions: the decisions a human makes, shared by the web, SMS and API doors.
 
 Each action is one write transaction: the status changes through the workflow funnel,
-the `approvals` row where it is a draft decision, and the audit rows.
+the `approvals` row where it is a draft decision, and the audit approval_rows.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ from .models import (
 )
 from .phrases import phrase
 from .store import Priority, Store, Tx
+from .store import approvals as approval_rows
+from .store import drafting as drafting_rows
+from .store.approvals import ThreadControls
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
@@ -183,7 +186,7 @@ def _announce(db: Store, made: DecisionMade) -> None:
 
 
 def _message(conn: Tx, message_id: str) -> Any:
-    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    row = approval_rows.message(conn, message_id)
     if row is None:
         raise workflow.UnknownRecord(f"no message {message_id}")
     return row
@@ -200,21 +203,15 @@ def _record_approval(
     """The decision's `approvals` row, its rollups and its draft.decided event; `since`: the
     decided version's creation; `previous_version`: the version an edit replaced."""
     at = now_iso()
-    conn.execute(
-        """
-        INSERT INTO approvals
-            (draft_id, reviewer_phone, action, notes, timestamp, reviewer_id, channel)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
-        """,
-        (
-            draft_id,
-            decision.reviewer_phone,
-            action,
-            decision.notes,
-            at,
-            decision.reviewer_id,
-            decision.channel,
-        ),
+    approval_rows.insert_approval(
+        conn,
+        draft_id=draft_id,
+        action=action,
+        at=at,
+        reviewer_id=decision.reviewer_id,
+        channel=decision.channel,
+        reviewer_phone=decision.reviewer_phone,
+        notes=decision.notes,
     )
     rollups.decided(
         conn,
@@ -248,28 +245,17 @@ def _record_approval(
 
 
 def _require_open_thread(conn: Tx, thread_id: str) -> None:
-    row = conn.execute(
-        """
-        SELECT thread_controls.paused, thread_controls.paused_reason, conversations.opted_out
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (thread_id,),
-    ).fetchone()
-    if row is None:
-        raise workflow.UnknownRecord(f"no conversation {thread_id}")
-    if row["opted_out"]:
+    row = thread_controls(conn, thread_id)
+    if row.opted_out:
         raise ThreadClosed(f"{thread_id} has opted out; nothing can be sent until they text START")
-    if row["paused"]:
-        reason = f" ({row['paused_reason']})" if row["paused_reason"] else ""
+    if row.paused:
+        reason = f" ({row.paused_reason})" if row.paused_reason else ""
         raise ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
 
 
 def _require_free_form(conn: Tx, thread_id: str) -> None:
     """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
-    row = conn.execute(
-        "SELECT channel FROM conversations WHERE thread_id = ?", (thread_id,)
-    ).fetchone()
-    if row is None or row["channel"] != Channel.WHATSAPP:
+    if approval_rows.channel(conn, thread_id) != Channel.WHATSAPP:
         return
     last = whatsapp_window.last_inbound(conn, thread_id)
     if not whatsapp_window.is_open(last, datetime.now(UTC)):
@@ -382,10 +368,10 @@ async def edit(
     """
     _require_text(body)
     # measured before the write transaction: a message's text never changes
-    before = await db.fetchone("SELECT body FROM messages WHERE id = ?", (draft_id,))
+    before = await approval_rows.message_body(db, draft_id)
     if before is None:
         raise workflow.UnknownRecord(f"no message {draft_id}")
-    size = stats.edit_size(before["body"], body)
+    size = stats.edit_size(before, body)
 
     def change(conn: Tx) -> tuple[Any, str]:
         old = _message(conn, draft_id)
@@ -535,30 +521,22 @@ def _body_hash(thread_id: str, body: str) -> str:
 
 def _replayed(conn: Tx, reviewer_id: int, key: str, digest: str, now: datetime) -> str | None:
     """The reply an unexpired key already sent (KeyReused for another text), else None."""
-    row = conn.execute(
-        "SELECT body_hash, message_id, created_at FROM idempotency_keys "
-        "WHERE reviewer_id = ? AND key = ?",
-        (reviewer_id, key),
-    ).fetchone()
+    row = approval_rows.key_use(conn, reviewer_id, key)
     if row is None:
         return None
-    if datetime.fromisoformat(row["created_at"]) <= now - IDEMPOTENCY_KEPT:
-        conn.execute(
-            "DELETE FROM idempotency_keys WHERE reviewer_id = ? AND key = ?", (reviewer_id, key)
-        )
+    if datetime.fromisoformat(row.created_at) <= now - IDEMPOTENCY_KEPT:
+        approval_rows.forget_key(conn, reviewer_id, key)
         return None
-    if row["body_hash"] != digest:
+    if row.body_hash != digest:
         raise KeyReused(f"Idempotency-Key {key!r} was used for a reply with another text")
-    return str(row["message_id"])
+    return str(row.message_id)
 
 
 async def prune_idempotency_keys(db: Store) -> int:
     """Forget idempotency keys older than 24 hours; returns how many."""
     cutoff = (datetime.now(UTC) - IDEMPOTENCY_KEPT).isoformat(timespec="microseconds")
     return await db.write(
-        lambda conn: (
-            conn.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (cutoff,)).rowcount
-        ),
+        lambda conn: approval_rows.prune_keys(conn, cutoff),
         priority=Priority.BULK,
     )
 
@@ -593,12 +571,8 @@ async def write_reply(
                 return first
         reply_id = human_reply(conn, thread_id, body, reviewer_id, in_reply_to_id)
         if idempotency_key is not None:
-            conn.execute(
-                """
-                INSERT INTO idempotency_keys (reviewer_id, key, body_hash, message_id, created_at)
-                VALUES (?, ?, ?, ?, ?)
-                """,
-                (reviewer_id, idempotency_key, digest, reply_id, now.isoformat()),
+            approval_rows.insert_key(
+                conn, reviewer_id, idempotency_key, digest, reply_id, now.isoformat()
             )
         return reply_id
 
@@ -614,28 +588,29 @@ def human_reply(
 ) -> str:
     """`write_reply` inside the caller's transaction; returns the reply's id."""
     controls = thread_controls(conn, thread_id)
-    if controls["opted_out"]:
+    if controls.opted_out:
         raise OptedOut()
-    if controls["state"] == ConversationState.CLOSED:
+    if controls.state == ConversationState.CLOSED:
         raise ThreadClosed(f"the conversation with {thread_id} is closed")
     # a new text is a send attempt, refused while the gate is closed; decisions on drafts
     # are still taken, and the approved replies wait for the gate
     sending_gate.require_open(conn)
     _require_free_form(conn, thread_id)
     resolves = False
-    if controls["paused"]:
-        if controls["pause_kind"] not in REPLY_LIFTS:
+    if controls.paused:
+        if controls.pause_kind not in REPLY_LIFTS:
             _require_open_thread(conn, thread_id)  # says why it stays refused
+        assert controls.pause_kind is not None  # a paused thread has its kind
         workflow.set_paused(
             conn,
             thread_id,
             paused=False,
-            kind=PauseKind(controls["pause_kind"]),
+            kind=controls.pause_kind,
             reason="a reviewer replied",
             actor_id=reviewer_id,
         )
         resolves = True
-    if controls["state"] == ConversationState.NEEDS_ATTENTION:
+    if controls.state == ConversationState.NEEDS_ATTENTION:
         workflow.change_conversation_state(
             conn,
             thread_id,
@@ -646,13 +621,7 @@ def human_reply(
             actor_id=reviewer_id,
         )
         resolves = True
-    last_inbound = conn.execute(
-        """
-        SELECT receiver, channel FROM messages
-        WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
-        """,
-        (thread_id,),
-    ).fetchone()
+    last_inbound = approval_rows.last_inbound(conn, thread_id)
     if last_inbound is None:
         raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
     reply_id = workflow.create_message(
@@ -660,10 +629,10 @@ def human_reply(
         type=MessageType.OUTBOUND,
         event=Event.HUMAN_REPLY,
         thread_id=thread_id,
-        sender=last_inbound["receiver"],
+        sender=last_inbound.receiver,
         receiver=thread_id,
         body=body,
-        channel=last_inbound["channel"],
+        channel=last_inbound.channel,
         actor_id=reviewer_id,
         in_reply_to_id=in_reply_to_id,
     )
@@ -675,15 +644,8 @@ def human_reply(
         reviewer_id,
         statuses=(*OPEN_REPLY_STATUSES, S.PAUSED_THREAD),
     )
-    now = now_iso()
-    conn.execute(
-        """
-        UPDATE thread_controls SET last_human_reply_at = ?, last_human_reply_by = ?
-        WHERE thread_id = ?
-        """,
-        (now, reviewer_id, thread_id),
-    )
-    if resolves and controls["taken_over_by"] is None:
+    approval_rows.human_replied(conn, thread_id, reviewer_id, now_iso())
+    if resolves and controls.taken_over_by is None:
         _hold_for(conn, thread_id, reviewer_id, forced_from=None)
     return reply_id
 
@@ -719,18 +681,12 @@ async def send_template(
         _require_open_thread(conn, thread_id)
         # a template chosen now is a send attempt, refused like a new reply
         sending_gate.require_open(conn)
-        last = conn.execute(
-            """
-            SELECT id, receiver, channel FROM messages
-            WHERE thread_id = ? AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
-            """,
-            (thread_id,),
-        ).fetchone()
-        if last is None or last["channel"] != Channel.WHATSAPP:
+        last = approval_rows.last_inbound(conn, thread_id)
+        if last is None or last.channel != Channel.WHATSAPP:
             raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
         filled = {
             **message_templates.variable_values(
-                business_phone=last["receiver"], profile=business.load_now(conn)
+                business_phone=last.receiver, profile=business.load_now(conn)
             ),
             **values,
         }
@@ -740,12 +696,12 @@ async def send_template(
             type=MessageType.OUTBOUND,
             event=Event.TEMPLATE_REPLY,
             thread_id=thread_id,
-            sender=last["receiver"],
+            sender=last.receiver,
             receiver=thread_id,
             body=message_templates.render(template.body, filled),
             channel=Channel.WHATSAPP,
             actor_id=reviewer_id,
-            in_reply_to_id=last["id"],
+            in_reply_to_id=last.id,
             content_sid=template.content_sid,
             content_variables=json.dumps(variables, ensure_ascii=False),
             metadata={
@@ -762,20 +718,10 @@ async def send_template(
     return await db.write(queue, priority=Priority.DECISION)
 
 
-def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> Any:
-    marks = ", ".join("?" for _ in statuses)
-    return conn.execute(
-        f"""
-        SELECT id, status FROM messages
-        WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({marks})
-          -- a reply the sender holds, or may already have handed to Twilio, is left to the
-          -- sender: it re-checks the thread before any further attempt
-          AND NOT (status = 'APPROVED_TO_SEND'
-                   AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
-        ORDER BY timestamp
-        """,
-        (thread_id, *statuses),
-    ).fetchall()
+def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[approval_rows.OpenReply]:
+    # a reply the sender holds, or may already have handed to Twilio, is left to the
+    # sender: it re-checks the thread before any further attempt
+    return approval_rows.replies_in(conn, thread_id, statuses)
 
 
 def supersede_open_replies(
@@ -792,12 +738,12 @@ def supersede_open_replies(
     A thread has at most one live reply: a new draft or a human's reply replaces the rest.
     """
     for row in _replies_in(conn, thread_id, statuses):
-        if row["id"] == newer_id:
+        if row.id == newer_id:
             continue
         workflow.change_status(
             conn,
-            row["id"],
-            expected=S(row["status"]),
+            row.id,
+            expected=S(row.status),
             target=S.SUPERSEDED,
             event=Event.SUPERSEDED,
             actor_id=actor_id,
@@ -819,8 +765,8 @@ def hold_thread(
     for row in _replies_in(conn, thread_id, OPEN_REPLY_STATUSES):
         workflow.change_status(
             conn,
-            row["id"],
-            expected=S(row["status"]),
+            row.id,
+            expected=S(row.status),
             target=S.PAUSED_THREAD,
             event=Event.HELD,
             actor_id=actor_id,
@@ -844,17 +790,11 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
     """
 
     def resume(conn: Tx) -> bool:
-        row = conn.execute(
-            """
-            SELECT conversations.opted_out, thread_controls.pause_kind
-            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-            """,
-            (thread_id,),
-        ).fetchone()
-        if row is not None and row["opted_out"]:
+        row = approval_rows.controls(conn, thread_id)
+        if row is not None and row.opted_out:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
         # a reviewer lifts any pause of a thread whose customer takes texts
-        kind = PauseKind(row["pause_kind"]) if row and row["pause_kind"] else PauseKind.REVIEWER
+        kind = row.pause_kind if row and row.pause_kind else PauseKind.REVIEWER
         workflow.set_paused(conn, thread_id, paused=False, kind=kind, actor_id=actor_id)
         return release_held(conn, thread_id, actor_id)
 
@@ -878,7 +818,7 @@ def _release_replies(
     for held in _replies_in(conn, thread_id, (S.PAUSED_THREAD,)):
         workflow.change_status(
             conn,
-            held["id"],
+            held.id,
             expected=S.PAUSED_THREAD,
             target=S.DRAFT_PENDING_APPROVAL,
             event=Event.RELEASED,
@@ -892,10 +832,8 @@ def give_back_texts(
 ) -> bool:
     """The thread's unanswered texts in `statuses` go back to the bot, or to Needs reply
     when the thread is taken over (or a human answered moments ago); whether to draft."""
-    held_by = conn.execute(
-        "SELECT taken_over_by FROM thread_controls WHERE thread_id = ?", (thread_id,)
-    ).fetchone()
-    for_human = held_by is not None and held_by["taken_over_by"] is not None
+    held_by = approval_rows.controls(conn, thread_id)
+    for_human = held_by is not None and held_by.taken_over_by is not None
     wants_draft = False
     for text in worklists.unanswered(conn, thread_id):
         target = S.NEEDS_REVIEW if for_human else S.RECEIVED
@@ -921,10 +859,8 @@ def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
     back to review; a reviewer's or an escalation's pause stays.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
-    row = conn.execute(
-        "SELECT paused, pause_kind FROM thread_controls WHERE thread_id = ?", (thread_id,)
-    ).fetchone()
-    if row is None or not row["paused"] or row["pause_kind"] != PauseKind.OPT_OUT:
+    row = approval_rows.controls(conn, thread_id)
+    if row is None or not row.paused or row.pause_kind != PauseKind.OPT_OUT:
         return
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
     _release_replies(conn, thread_id, None, {"reason": "the customer opted back in"})
@@ -939,16 +875,8 @@ async def escalate(db: Store, thread_id: str, reason: str, actor_id: int | None)
         raise EmptyReply("an escalation needs a reason")
 
     def hand_over(conn: Tx) -> None:
-        row = conn.execute(
-            """
-            SELECT conversations.state, thread_controls.paused
-            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-            """,
-            (thread_id,),
-        ).fetchone()
-        if row is None:
-            raise workflow.UnknownRecord(f"no conversation {thread_id}")
-        if not row["paused"]:
+        row = thread_controls(conn, thread_id)
+        if not row.paused:
             hold_thread(
                 conn, thread_id, f"escalated: {reason}", actor_id, kind=PauseKind.ESCALATION
             )
@@ -973,9 +901,9 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
             event=ConversationEvent.RESOLVED,
             actor_id=actor_id,
         )
-        rows = {row["id"]: row for row in worklists.unanswered(conn, thread_id)}
+        unanswered = {row["id"]: row for row in worklists.unanswered(conn, thread_id)}
         for text_id, where in worklists.place(conn, thread_id).items():
-            status = S(rows[text_id]["status"])
+            status = S(unanswered[text_id]["status"])
             if where is None and status in (S.PAUSED_THREAD, S.DRAFT_PENDING_APPROVAL):
                 workflow.change_status(
                     conn,
@@ -993,40 +921,22 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
 # -- takeover, release, close and dismiss
 
 
-def thread_controls(conn: Tx, thread_id: str) -> Any:
+def thread_controls(conn: Tx, thread_id: str) -> ThreadControls:
     """A thread's conversation and controls, with the name of who holds it."""
-    row = conn.execute(
-        """
-        SELECT conversations.state, conversations.opted_out, thread_controls.*,
-               reviewers.name AS holder_name
-        FROM conversations JOIN thread_controls USING (thread_id)
-        LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
-        WHERE thread_id = ?
-        """,
-        (thread_id,),
-    ).fetchone()
+    row = approval_rows.controls(conn, thread_id)
     if row is None:
         raise workflow.UnknownRecord(f"no conversation {thread_id}")
     return row
 
 
 def _is_admin(conn: Tx, reviewer_id: int) -> bool:
-    row = conn.execute("SELECT role FROM reviewers WHERE id = ?", (reviewer_id,)).fetchone()
-    return row is not None and row["role"] == "admin"
+    return approval_rows.reviewer_role(conn, reviewer_id) == "admin"
 
 
 def _hold_for(conn: Tx, thread_id: str, reviewer_id: int, *, forced_from: int | None) -> None:
     """The thread is now handled by `reviewer_id`: audited; texts waiting for a draft go to
     Needs reply."""
-    now = now_iso()
-    conn.execute(
-        """
-        UPDATE thread_controls SET taken_over_by = ?, taken_over_at = ?, last_takeover_at = ?,
-                                   last_updated = ?
-        WHERE thread_id = ?
-        """,
-        (reviewer_id, now, now, now, thread_id),
-    )
+    approval_rows.take_over(conn, thread_id, reviewer_id, now_iso())
     audit.record(
         conn,
         audit.AuditEvent(
@@ -1058,11 +968,11 @@ async def take_over(db: Store, thread_id: str, reviewer_id: int) -> None:
 
     def take(conn: Tx) -> str | None:
         controls = thread_controls(conn, thread_id)
-        holder = controls["taken_over_by"]
+        holder = controls.taken_over_by
         if holder == reviewer_id:
             return None
         if holder is not None and not _is_admin(conn, reviewer_id):
-            raise HeldByOther(controls["holder_name"], controls["taken_over_at"])
+            raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
         _hold_for(conn, thread_id, reviewer_id, forced_from=holder)
         return "reviewer" if holder is None else "admin"
 
@@ -1080,19 +990,12 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
 
     def give_back(conn: Tx) -> bool:
         controls = thread_controls(conn, thread_id)
-        holder = controls["taken_over_by"]
+        holder = controls.taken_over_by
         if holder is None:
             raise NothingToDo(f"thread {thread_id} is not taken over")
         if holder != reviewer_id and not _is_admin(conn, reviewer_id):
-            raise HeldByOther(controls["holder_name"], controls["taken_over_at"])
-        conn.execute(
-            """
-            UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
-                                       last_human_reply_at = NULL, last_updated = ?
-            WHERE thread_id = ?
-            """,
-            (now_iso(), thread_id),
-        )
+            raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
+        approval_rows.give_back(conn, thread_id, now_iso())
         audit.record(
             conn,
             audit.AuditEvent(
@@ -1112,7 +1015,7 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
                 "holder": events.reviewer(conn, holder),
             },
         )
-        if controls["paused"] or controls["opted_out"]:
+        if controls.paused or controls.opted_out:
             return False  # a pause keeps its texts until the resume
         return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), reviewer_id)
 
@@ -1146,22 +1049,12 @@ def close_conversation(
     )
     texts = [text["id"] for text in worklists.unanswered(conn, thread_id)]
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
-    conn.execute(
-        "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
-        (thread_id,),
-    )
-    conn.execute(
-        """
-        UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
-                                   last_human_reply_at = NULL
-        WHERE thread_id = ?
-        """,
-        (thread_id,),
-    )
+    drafting_rows.calls_dropped(conn, thread_id)
+    approval_rows.let_go(conn, thread_id)
     workflow.change_conversation_state(
         conn,
         thread_id,
-        expected=ConversationState(controls["state"]),
+        expected=ConversationState(controls.state),
         target=ConversationState.CLOSED,
         event=ConversationEvent.CLOSED,
         reason=reason,
@@ -1214,18 +1107,9 @@ class NoOptOutRequest(Exception):
 CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
 
 
-def _require_opt_out_request(conn: Tx, thread_id: str) -> Any:
-    row = conn.execute(
-        """
-        SELECT conversations.state, conversations.opted_out, thread_controls.pause_kind,
-               thread_controls.last_updated
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (thread_id,),
-    ).fetchone()
-    if row is None:
-        raise workflow.UnknownRecord(f"no conversation {thread_id}")
-    if row["pause_kind"] != PauseKind.OPT_OUT_REQUEST:
+def _require_opt_out_request(conn: Tx, thread_id: str) -> ThreadControls:
+    row = thread_controls(conn, thread_id)
+    if row.pause_kind != PauseKind.OPT_OUT_REQUEST:
         raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")
     return row
 
@@ -1252,7 +1136,7 @@ async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
 
     def confirm(conn: Tx) -> None:
         row = _require_opt_out_request(conn, thread_id)
-        if not row["opted_out"]:  # a STOP may have come meanwhile
+        if not row.opted_out:  # a STOP may have come meanwhile
             workflow.set_opted_out(
                 conn, thread_id, opted_out=True, source=CONFIRMED_SOURCE, actor_id=actor_id
             )
@@ -1260,9 +1144,9 @@ async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
             conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
         )
         hold_thread(conn, thread_id, OPT_OUT_REASON, actor_id, kind=PauseKind.OPT_OUT)
-        _resolve(conn, thread_id, row["state"], actor_id)
+        _resolve(conn, thread_id, row.state, actor_id)
         # as a STOP does: the contact ends, keeping the replies the opt-out holds
-        if row["state"] != ConversationState.CLOSED:
+        if row.state != ConversationState.CLOSED:
             close_conversation(conn, thread_id, "the customer opted out", actor_id, keep_held=True)
 
     await db.write(confirm, priority=Priority.DECISION)
@@ -1282,14 +1166,14 @@ async def not_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
 
     def keep(conn: Tx) -> None:
         row = _require_opt_out_request(conn, thread_id)
-        if row["opted_out"]:
+        if row.opted_out:
             raise ThreadClosed(f"{thread_id} has opted out since; only their START resumes it")
         workflow.set_paused(
             conn, thread_id, paused=False, kind=PauseKind.OPT_OUT_REQUEST, actor_id=actor_id
         )
         # the texts it held are drafted as usual; on a thread a human holds, theirs to answer
         release_held(conn, thread_id, actor_id)
-        _resolve(conn, thread_id, row["state"], actor_id)
+        _resolve(conn, thread_id, row.state, actor_id)
 
     await db.write(keep, priority=Priority.DECISION)
 

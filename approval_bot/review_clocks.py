@@ -20,6 +20,7 @@ from .config import Settings
 from .models import ApprovalAction, SlaStep, now_iso
 from .sms_text import waited_words
 from .store import Tx
+from .store import clocks as clock_rows
 
 NO_REVIEWER = 0  # review_sla_days.reviewer_id of a decision without one
 # the steps after which a reply is overdue: it sorts first in the queue
@@ -157,15 +158,15 @@ def _policy_row(policy: Policy) -> dict[str, Any]:
 
 def load_policy(conn: Tx) -> Policy:
     """The policy the app started with (the defaults before the first start)."""
-    row = conn.execute("SELECT * FROM review_policy WHERE id = 1").fetchone()
+    row = clock_rows.policy(conn)
     if row is None:
         return DEFAULT_POLICY
-    holding = row["holding_minutes"]
+    holding = row.holding_minutes
     return Policy(
-        timedelta(minutes=row["remind_minutes"]),
-        timedelta(minutes=row["escalate_minutes"]),
+        timedelta(minutes=row.remind_minutes),
+        timedelta(minutes=row.escalate_minutes),
         timedelta(minutes=holding) if holding is not None else None,
-        _hours(row["business_hours"], row["time_zone"]),
+        _hours(row.business_hours, row.time_zone),
     )
 
 
@@ -173,47 +174,36 @@ def store_policy(conn: Tx, policy: Policy) -> int:
     """Record the policy the app starts with; if it changed, give every open clock its due
     time under it. Returns how many clocks were rescheduled."""
     values = _policy_row(policy)
-    stored = conn.execute("SELECT * FROM review_policy WHERE id = 1").fetchone()
+    stored = clock_rows.policy(conn)
     if (
         stored is not None
         and {
-            "remind": stored["remind_minutes"],
-            "escalate": stored["escalate_minutes"],
-            "holding": stored["holding_minutes"],
-            "hours": stored["business_hours"],
-            "zone": stored["time_zone"],
+            "remind": stored.remind_minutes,
+            "escalate": stored.escalate_minutes,
+            "holding": stored.holding_minutes,
+            "hours": stored.business_hours,
+            "zone": stored.time_zone,
         }
         == values
     ):
         return 0
-    conn.execute(
-        """
-        INSERT INTO review_policy (id, remind_minutes, escalate_minutes, holding_minutes,
-                                   business_hours, time_zone, updated_at)
-        VALUES (1, :remind, :escalate, :holding, :hours, :zone, :now)
-        ON CONFLICT (id) DO UPDATE SET
-            remind_minutes = excluded.remind_minutes,
-            escalate_minutes = excluded.escalate_minutes,
-            holding_minutes = excluded.holding_minutes,
-            business_hours = excluded.business_hours, time_zone = excluded.time_zone,
-            updated_at = excluded.updated_at
-        """,
-        {**values, "now": now_iso()},
-    )
+    clock_rows.store_policy(conn, **values, now=now_iso())
     # once per change of policy (a restart with other settings): every open clock
-    clocks = conn.execute(
-        "SELECT id, started_at, step FROM review_clocks WHERE closed_at IS NULL"
-    ).fetchall()
+    clocks = clock_rows.open_clocks(conn)
     for clock in clocks:
-        _reschedule(conn, policy, clock["id"], clock["started_at"], SlaStep(clock["step"]))
+        _reschedule(conn, policy, clock.id, clock.started_at, SlaStep(clock.step))
     return len(clocks)
 
 
 def _reschedule(conn: Tx, policy: Policy, clock_id: int, started_at: str, step: SlaStep) -> None:
     following, due = policy.schedule(datetime.fromisoformat(started_at), step)
-    conn.execute(
-        "UPDATE review_clocks SET step = ?, next_step = ?, due_at = ?, urgency = ? WHERE id = ?",
-        (step, following, _iso(due), urgency(step, _iso(due)), clock_id),
+    clock_rows.reschedule(
+        conn,
+        clock_id,
+        step=step,
+        next_step=following,
+        due_at=_iso(due),
+        urgency=urgency(step, _iso(due)),
     )
 
 
@@ -221,57 +211,33 @@ def started(conn: Tx, draft_id: str) -> None:
     """A reply became pending: a new version of the same reply moves its clock onto it;
     otherwise (a newer customer text's reply, or a reply pending again after a pause) a new
     clock starts now, closing the thread's older one."""
-    draft = conn.execute(
-        """
-        SELECT messages.thread_id, messages.in_reply_to_id, conversations.contact_count
-        FROM messages JOIN conversations ON conversations.thread_id = messages.thread_id
-        WHERE messages.id = ?
-        """,
-        (draft_id,),
-    ).fetchone()
-    running = conn.execute(
-        """
-        SELECT id, draft_id, inbound_id FROM review_clocks
-        WHERE thread_id = ? AND closed_at IS NULL
-        """,
-        (draft["thread_id"],),
-    ).fetchone()
+    draft = clock_rows.clock_start(conn, draft_id)
+    running = clock_rows.running(conn, draft.thread_id)
     if running is not None:
         # a new version of the same reply; the same version pending again (released from
         # a pause, back from the sending gate) starts over
-        if running["inbound_id"] == draft["in_reply_to_id"] and running["draft_id"] != draft_id:
-            conn.execute(
-                "UPDATE review_clocks SET draft_id = ? WHERE id = ?", (draft_id, running["id"])
-            )
+        if running.inbound_id == draft.in_reply_to_id and running.draft_id != draft_id:
+            clock_rows.move_to(conn, running.id, draft_id)
             return
-        close(conn, running["id"])
+        close(conn, running.id)
     now = now_iso()
     following, due = load_policy(conn).schedule(datetime.fromisoformat(now), SlaStep.NONE)
-    conn.execute(
-        """
-        INSERT INTO review_clocks (thread_id, draft_id, inbound_id, contact, started_at,
-                                   next_step, due_at, urgency)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-        (
-            draft["thread_id"],
-            draft_id,
-            draft["in_reply_to_id"],
-            draft["contact_count"],
-            now,
-            following,
-            _iso(due),
-            urgency(SlaStep.NONE, _iso(due)),
-        ),
+    clock_rows.start(
+        conn,
+        thread_id=draft.thread_id,
+        draft_id=draft_id,
+        inbound_id=draft.in_reply_to_id,
+        contact=draft.contact_count,
+        started_at=now,
+        next_step=following,
+        due_at=_iso(due),
+        urgency=urgency(SlaStep.NONE, _iso(due)),
     )
 
 
 def close(conn: Tx, clock_id: int) -> None:
     """Stop a clock whose reply left the queue without a decision (replaced, held, answered)."""
-    conn.execute(
-        "UPDATE review_clocks SET closed_at = ?, outcome = 'CLOSED' WHERE id = ?",
-        (now_iso(), clock_id),
-    )
+    clock_rows.close(conn, clock_id, now_iso())
 
 
 def decided(
@@ -284,70 +250,30 @@ def decided(
 ) -> None:
     """A reviewer decided the thread's pending reply: its clock stops, measured against
     the policy in business time, and the decision is counted in the rollups."""
-    clock = conn.execute(
-        "SELECT id, started_at, step FROM review_clocks WHERE thread_id = ? AND closed_at IS NULL",
-        (thread_id,),
-    ).fetchone()
+    clock = clock_rows.running(conn, thread_id)
     if clock is None:
         return
     policy = load_policy(conn)
     took = policy.hours.open_between(
-        datetime.fromisoformat(clock["started_at"]), datetime.fromisoformat(at)
+        datetime.fromisoformat(clock.started_at), datetime.fromisoformat(at)
     )
     seconds = took.total_seconds()
-    conn.execute(
-        """
-        UPDATE review_clocks SET closed_at = ?, outcome = ?, reviewer_id = ?,
-                                 business_seconds = ?
-        WHERE id = ?
-        """,
-        (at, action, reviewer_id, seconds, clock["id"]),
+    clock_rows.close_decided(
+        conn, clock.id, at=at, outcome=action, reviewer_id=reviewer_id, seconds=seconds
     )
-    step = SlaStep(clock["step"])
-    conn.execute(
-        """
-        INSERT INTO review_sla_days (day, reviewer_id, decisions, before_remind,
-                                     before_escalate, waits)
-        VALUES (:day, :reviewer, 1, :remind, :escalate, json_object(:key, 1))
-        ON CONFLICT DO UPDATE SET
-            decisions = decisions + 1,
-            before_remind = before_remind + :remind,
-            before_escalate = before_escalate + :escalate,
-            waits = json_set(waits, '$."' || :key || '"',
-                             coalesce(json_extract(waits, '$."' || :key || '"'), 0) + 1)
-        """,
-        {
-            "day": at[:10],
-            "reviewer": reviewer_id if reviewer_id is not None else NO_REVIEWER,
-            "remind": int(step is SlaStep.NONE),
-            "escalate": int(_RANK[step] < _RANK[SlaStep.ESCALATED]),
-            "key": str(stats.wait_bucket(int(seconds * 1_000_000))),
-        },
+    step = SlaStep(clock.step)
+    clock_rows.count_decision(
+        conn,
+        day=at[:10],
+        reviewer=reviewer_id if reviewer_id is not None else NO_REVIEWER,
+        remind=int(step is SlaStep.NONE),
+        escalate=int(_RANK[step] < _RANK[SlaStep.ESCALATED]),
+        key=str(stats.wait_bucket(int(seconds * 1_000_000))),
     )
     bound = next((str(b) for b in WAIT_BUCKETS if seconds <= b), "+Inf")
-    conn.execute(
-        """
-        INSERT INTO review_wait_buckets (le, decisions, seconds) VALUES (?, 1, ?)
-        ON CONFLICT (le) DO UPDATE SET decisions = decisions + 1,
-                                       seconds = seconds + excluded.seconds
-        """,
-        (bound, seconds),
-    )
+    clock_rows.count_wait(conn, bound, seconds)
 
 
 def steps_taken(conn: Tx, step: SlaStep, count: int, at: str) -> None:
     """Count `count` steps of the ladder in the day's rollup and the all-time one."""
-    conn.execute(
-        """
-        INSERT INTO review_step_days (day, step, steps) VALUES (?, ?, ?)
-        ON CONFLICT DO UPDATE SET steps = steps + excluded.steps
-        """,
-        (at[:10], step, count),
-    )
-    conn.execute(
-        """
-        INSERT INTO review_step_totals (step, steps) VALUES (?, ?)
-        ON CONFLICT DO UPDATE SET steps = steps + excluded.steps
-        """,
-        (step, count),
-    )
+    clock_rows.count_steps(conn, day=at[:10], step=step, steps=count)

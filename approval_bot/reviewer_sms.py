@@ -37,6 +37,8 @@ from .sms_commands import (
 )
 from .sms_text import shorten
 from .store import Priority, Store
+from .store import approvals as approval_rows
+from .store import codes as code_rows
 
 S = MessageStatus
 # at most this many refusals are answered per reviewer in the window; then silence
@@ -56,33 +58,17 @@ def _clock(timestamp: str) -> str:
     return datetime.fromisoformat(timestamp).strftime("%H:%M UTC")
 
 
-async def _draft_for(db: Store, code: str) -> Any:
-    return await db.fetchone(
-        """
-        SELECT messages.* FROM draft_codes JOIN messages ON messages.id = draft_codes.message_id
-        WHERE draft_codes.code = ? ORDER BY draft_codes.issued_at DESC LIMIT 1
-        """,
-        (code,),
-    )
+async def _draft_for(db: Store, code: str) -> dict[str, Any] | None:
+    return await code_rows.draft_for_code(db, code)
 
 
-async def open_codes(db: Store, limit: int = 5) -> list[Any]:
+async def open_codes(db: Store, limit: int = 5) -> list[code_rows.OpenCode]:
     """Codes of drafts waiting for a decision, oldest first."""
-    # written out for the queue's partial index: answered customer messages keep the status
-    return await db.fetchall(
-        """
-        SELECT draft_codes.code, messages.receiver, messages.body
-        FROM messages INDEXED BY messages_pending_replies
-        JOIN draft_codes ON draft_codes.message_id = messages.id
-        WHERE messages.status = 'DRAFT_PENDING_APPROVAL' AND messages.type IN ('DRAFT', 'OUTBOUND')
-        ORDER BY messages.timestamp LIMIT ?
-        """,
-        (limit,),
-    )
+    return await code_rows.open_codes(db, limit)
 
 
 async def _open_list(db: Store) -> str:
-    codes = [row["code"] for row in await open_codes(db)]
+    codes = [row.code for row in await open_codes(db)]
     return f"Open: {', '.join(codes)}." if codes else "No drafts are waiting."
 
 
@@ -93,36 +79,19 @@ async def explain(db: Store, code: str) -> str:
         return f"No draft {code}. {await _open_list(db)}"
     status = S(draft["status"])
     if status == S.SUPERSEDED:
-        newer = await db.fetchone(
-            """
-            SELECT messages.type, draft_codes.code, reviewers.name FROM messages
-            LEFT JOIN draft_codes ON draft_codes.message_id = messages.id
-            LEFT JOIN audit_log ON audit_log.message_id = messages.id AND audit_log.id = (
-                SELECT min(id) FROM audit_log WHERE message_id = messages.id)
-            LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
-            WHERE messages.id = ?
-            """,
-            (draft["superseded_by"],),
-        )
-        if newer is not None and newer["code"]:
-            return f"{code} was replaced by {newer['code']}."
-        if newer is not None and newer["type"] == "OUTBOUND":
-            return f"{code} was replaced by a reply {newer['name'] or 'a reviewer'} wrote."
+        newer = await code_rows.replacement(db, draft["superseded_by"])
+        if newer is not None and newer.code:
+            return f"{code} was replaced by {newer.code}."
+        if newer is not None and newer.type == "OUTBOUND":
+            return f"{code} was replaced by a reply {newer.name or 'a reviewer'} wrote."
         return f"{code} was replaced by a newer draft. {await _open_list(db)}"
     if status in (S.APPROVED_TO_SEND, S.SENT, S.FAILED_SEND, S.REJECTED):
-        decision = await db.fetchone(
-            """
-            SELECT approvals.action, approvals.timestamp, reviewers.name FROM approvals
-            LEFT JOIN reviewers ON reviewers.id = approvals.reviewer_id
-            WHERE approvals.draft_id = ? ORDER BY approvals.id DESC LIMIT 1
-            """,
-            (draft["id"],),
-        )
+        decision = await approval_rows.latest_decision(db, draft["id"])
         if decision is not None:
             return (
-                f"{code} was {DECISION_DONE[decision['action']]} "
-                f"by {decision['name']} "
-                f"at {_clock(decision['timestamp'])}."
+                f"{code} was {DECISION_DONE[decision.action]} "
+                f"by {decision.name} "
+                f"at {_clock(decision.timestamp)}."
             )
     if status == S.PAUSED_THREAD:
         return f"{code} is on hold: the thread with {draft['receiver']} is paused."
@@ -143,15 +112,8 @@ def claimed_answer(code: str, claim: claims.Claim) -> str:
 async def _refuse(db: Store, reviewer: Reviewer, text: str, reply: str) -> Answer:
     """Audit a refused command; answer it unless this reviewer was refused often just now."""
     since = (datetime.now(UTC) - ERROR_REPLY_WINDOW).isoformat(timespec="microseconds")
-    recent = await db.fetchone(
-        """
-        SELECT count(*) AS n FROM audit_log
-        WHERE event = ? AND actor_id = ? AND timestamp >= ?
-          AND json_extract(metadata, '$.answered') = 1
-        """,
-        (REFUSED, reviewer.id, since),
-    )
-    answered = recent is None or recent["n"] < ERROR_REPLY_LIMIT
+    recent = await code_rows.answered_refusals(db, REFUSED, reviewer.id, since)
+    answered = recent < ERROR_REPLY_LIMIT
     refused = audit.AuditEvent(
         REFUSED,
         actor=Actor.HUMAN,
@@ -244,7 +206,7 @@ async def _carry_out(
         rows = await open_codes(db)
         if not rows:
             return Answer("No drafts are waiting.")
-        lines = [f"{r['code']} {r['receiver']}: {shorten(r['body'], 30)}" for r in rows]
+        lines = [f"{r.code} {r.receiver}: {shorten(r.body, 30)}" for r in rows]
         return Answer("Open, oldest first:\n" + "\n".join(lines))
     if isinstance(command, NeedsCode):
         given = f" {command.given!r} is not a draft code." if command.given else ""
@@ -309,7 +271,7 @@ async def respond(
     keyword = detect(text, None)
     if keyword is Keyword.OPT_OUT:
         return
-    row = await db.fetchone("SELECT * FROM reviewers WHERE id = ?", (reviewer_id,))
+    row = await code_rows.account(db, reviewer_id)
     if row is None:
         return  # removed between the webhook and now: nobody to answer
     reviewer = Reviewer.from_row(row)

@@ -34,6 +34,8 @@ from ..models import (
 )
 from ..sms_text import bounded
 from ..store import Priority, Reader, Store, Tx
+from ..store import drafting as drafting_rows
+from ..store.drafting import DraftGate, WaitingCall
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
@@ -42,37 +44,6 @@ from .openai_compat import MalformedAnswer, OpenAICompatDrafter
 log = logging.getLogger(__name__)
 S = MessageStatus
 HISTORY_TURNS = 20
-
-
-async def _one(conn: Reader, sql: str, *params: Any) -> Any:
-    """The first row of a query on the reader, in one round trip to its thread."""
-    rows = list(await conn.execute_fetchall(sql, *params))
-    return rows[0] if rows else None
-
-
-def _waiting(conn: Tx, thread_id: str) -> list[str]:
-    """The thread's customer messages still waiting for a draft, oldest first."""
-    rows = conn.execute(
-        """
-        SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
-        ORDER BY timestamp
-        """,
-        (thread_id,),
-    ).fetchall()
-    return [row["id"] for row in rows]
-
-
-# read on the reader before drafting, and again in the write that stores the draft
-_LATEST_WAITING = """
-    SELECT * FROM messages WHERE thread_id = ? AND type = 'INBOUND' AND status = 'RECEIVED'
-    ORDER BY timestamp DESC LIMIT 1
-"""
-_CALLS_WAITING = "SELECT id, called FROM missed_calls WHERE thread_id = ? AND wants_draft = 1"
-_CONTROLS = """
-    SELECT thread_controls.paused, conversations.opted_out, conversations.state,
-           thread_controls.taken_over_by
-    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-"""
 
 
 class FallbackDrafter:
@@ -128,34 +99,36 @@ class _Work:
     channel: str
 
 
-def _work_from(latest: Any | None, calls: list[Any]) -> _Work | None:
+def _work_from(latest: Any | None, calls: list[WaitingCall]) -> _Work | None:
     """What a thread needs drafted, from its latest waiting message and waiting calls."""
     if latest is None and not calls:
         return None
-    call_ids = tuple(int(call["id"]) for call in calls)
+    call_ids = tuple(call.id for call in calls)
     if latest is not None:
         return _Work(latest, call_ids, latest["receiver"], latest["channel"])
-    return _Work(None, call_ids, calls[-1]["called"], "sms")
+    return _Work(None, call_ids, calls[-1].called, "sms")
 
 
-def _is_closed(controls: Any | None) -> bool:
+def _is_closed(controls: DraftGate | None) -> bool:
     """Whether the bot may not draft on the thread: paused, opted out, closed, taken over."""
     return (
         controls is None
-        or bool(controls["paused"])
-        or bool(controls["opted_out"])
-        or controls["state"] == ConversationState.CLOSED
-        or controls["taken_over_by"] is not None
+        or controls.paused
+        or controls.opted_out
+        or controls.state == ConversationState.CLOSED
+        or controls.taken_over_by is not None
     )
 
 
 def _work_now(conn: Tx, thread_id: str) -> _Work | None:
-    latest = conn.execute(_LATEST_WAITING, (thread_id,)).fetchone()
-    return _work_from(latest, conn.execute(_CALLS_WAITING, (thread_id,)).fetchall())
+    return _work_from(
+        drafting_rows.latest_waiting_now(conn, thread_id),
+        drafting_rows.calls_waiting_now(conn, thread_id),
+    )
 
 
 def _closed_now(conn: Tx, thread_id: str) -> bool:
-    return _is_closed(conn.execute(_CONTROLS, (thread_id,)).fetchone())
+    return _is_closed(drafting_rows.gate_now(conn, thread_id))
 
 
 def _meta(result: DraftResult, started: float) -> dict[str, Any]:
@@ -260,7 +233,7 @@ def _store_draft(
         },
     )
     # every message still waiting on the thread is answered by this one draft
-    waiting = _waiting(conn, thread_id)
+    waiting = drafting_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
             conn,
@@ -272,19 +245,13 @@ def _store_draft(
             metadata={"draft_id": draft_id},
         )
     for call_id in work.call_ids:
-        conn.execute(
-            "UPDATE missed_calls SET wants_draft = 0, draft_id = ? WHERE id = ?",
-            (draft_id, call_id),
-        )
+        drafting_rows.call_drafted(conn, call_id, draft_id)
     if result.facts:
         workflow.change_facts(
             conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
         )
     if result.sentiment is not Sentiment.UNKNOWN:
-        conn.execute(
-            "UPDATE conversations SET sentiment = ? WHERE thread_id = ?",
-            (result.sentiment, thread_id),
-        )
+        drafting_rows.set_sentiment(conn, thread_id, result.sentiment)
     if result.sentiment is Sentiment.NEGATIVE:
         workflow.flag_conversation(conn, thread_id, "the customer sounds unhappy")
     return draft_id
@@ -294,7 +261,7 @@ def _hold(conn: Tx, thread_id: str) -> None:
     """The thread was paused (or closed) before its draft: waiting messages are held, calls
     dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
     review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
-    waiting = _waiting(conn, thread_id)
+    waiting = drafting_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
             conn,
@@ -304,16 +271,11 @@ def _hold(conn: Tx, thread_id: str) -> None:
             event=Event.HELD,
             metadata={"reason": "the thread was paused before a draft was made"},
         )
-    state = conn.execute(
-        "SELECT state FROM conversations WHERE thread_id = ?", (thread_id,)
-    ).fetchone()
-    if waiting and state is not None and state["state"] != ConversationState.CLOSED:
+    state = drafting_rows.conversation_state(conn, thread_id)
+    if waiting and state is not None and state != ConversationState.CLOSED:
         # as a text arriving on a paused thread does: a human sees it on Attention
         workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
-    conn.execute(
-        "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = ? AND wants_draft = 1",
-        (thread_id,),
-    )
+    drafting_rows.calls_dropped(conn, thread_id)
 
 
 class DraftingService:
@@ -379,8 +341,8 @@ class DraftingService:
     # -- reading a thread
 
     async def _work(self, conn: Reader, thread_id: str) -> _Work | None:
-        latest = await _one(conn, _LATEST_WAITING, (thread_id,))
-        return _work_from(latest, list(await conn.execute_fetchall(_CALLS_WAITING, (thread_id,))))
+        latest = await drafting_rows.latest_waiting(conn, thread_id)
+        return _work_from(latest, await drafting_rows.calls_waiting(conn, thread_id))
 
     async def _templates(
         self,
@@ -390,16 +352,12 @@ class DraftingService:
         profile: business.Profile | None,
     ) -> dict[str, str]:
         """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
-        keys = tuple(TEMPLATE_KEYS.values())
-        rows = await conn.execute_fetchall(
-            f"SELECT key, body, channel FROM templates WHERE key IN ({', '.join('?' * len(keys))})",
-            keys,
-        )
+        found = await drafting_rows.templates(conn, tuple(TEMPLATE_KEYS.values()))
         values = message_templates.variable_values(business_phone=sender, profile=profile)
         return {
-            row["key"]: message_templates.render(row["body"], values)
-            for row in rows
-            if row["channel"] in (message_templates.Channel.ANY, channel)
+            key: message_templates.render(body, values)
+            for key, body, usable_on in found
+            if usable_on in (message_templates.Channel.ANY, channel)
         }
 
     async def _context(
@@ -412,25 +370,13 @@ class DraftingService:
         variant: int = 0,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
-        rows = await conn.execute_fetchall(
-            """
-            SELECT type, body FROM (
-                SELECT type, body, timestamp FROM messages
-                WHERE thread_id = ? AND timestamp <= ?
-                  AND (type = 'INBOUND' OR status IN ('SENT', 'APPROVED_TO_SEND'))
-                ORDER BY timestamp DESC LIMIT ?
-            ) ORDER BY timestamp
-            """,
-            (thread_id, until, HISTORY_TURNS),
-        )
+        turns = await drafting_rows.history(conn, thread_id, until, HISTORY_TURNS)
         # drafters read the first WORK_CHARS of each message: the rest is stored, not worked on
         history = tuple(
-            Turn(row["type"] == MessageType.INBOUND, bounded(row["body"])) for row in rows
+            Turn(turn.type == MessageType.INBOUND, bounded(turn.body)) for turn in turns
         )
         guidance = await directives.load_guidance(conn, thread_id)
-        known = await _one(
-            conn, "SELECT facts FROM conversations WHERE thread_id = ?", (thread_id,)
-        )
+        known = await drafting_rows.facts(conn, thread_id)
         received = inbound_row["timestamp"] if inbound_row is not None else None
         profile = await business.load(conn)
         return DraftContext(
@@ -441,7 +387,7 @@ class DraftingService:
             faq=guidance.faq,
             missed_call=inbound_row is None,
             has_media=inbound_row is not None and inbound_row["media"] not in ("[]", ""),
-            facts=json.loads(known["facts"]) if known is not None else {},
+            facts=known,
             understood=(
                 Understanding.from_json(inbound_row["understanding"])
                 if inbound_row is not None and inbound_row["understanding"]
@@ -456,7 +402,7 @@ class DraftingService:
         )
 
     async def _closed(self, conn: Reader, thread_id: str) -> bool:
-        return _is_closed(await _one(conn, _CONTROLS, (thread_id,)))
+        return _is_closed(await drafting_rows.gate(conn, thread_id))
 
     # -- drafting a thread
 
@@ -512,7 +458,7 @@ class DraftingService:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
 
         def give_up(conn: Tx) -> None:
-            waiting = _waiting(conn, thread_id)
+            waiting = drafting_rows.waiting_ids(conn, thread_id)
             for message_id in waiting:
                 workflow.change_status(
                     conn,
@@ -523,7 +469,7 @@ class DraftingService:
                     metadata={"reason": reason},
                 )
             for call_id in work.call_ids:
-                conn.execute("UPDATE missed_calls SET wants_draft = 0 WHERE id = ?", (call_id,))
+                drafting_rows.call_dropped(conn, call_id)
             workflow.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
 
         await self.db.write(give_up, priority=Priority.DRAFT)
@@ -538,26 +484,17 @@ class DraftingService:
         first). Raises NotRegenerable, review.ThreadClosed, DraftUnavailable, UnknownRecord.
         """
         async with self.db.snapshot() as conn:
-            row = await _one(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
+            row = await drafting_rows.message(conn, message_id)
             if row is None:
                 raise workflow.UnknownRecord(f"no message {message_id}")
             is_draft = row["type"] == MessageType.DRAFT
             if is_draft and row["status"] == S.DRAFT_PENDING_APPROVAL:
                 reply_to = row["in_reply_to_id"]
-                inbound_row = (
-                    await _one(conn, "SELECT * FROM messages WHERE id = ?", (reply_to,))
-                    if reply_to
-                    else None
-                )
+                inbound_row = await drafting_rows.message(conn, reply_to) if reply_to else None
                 sender, version = row["sender"], int(row["draft_version"]) + 1
             elif row["type"] == MessageType.INBOUND and row["status"] == S.NEEDS_REVIEW:
                 inbound_row, sender = row, row["receiver"]
-                found = await _one(
-                    conn,
-                    "SELECT coalesce(max(draft_version), 0) FROM messages WHERE in_reply_to_id = ?",
-                    (message_id,),
-                )
-                version = int(found[0] if found else 0) + 1
+                version = await drafting_rows.last_version(conn, message_id) + 1
             else:
                 raise NotRegenerable(
                     f"message {message_id} is a {row['status']} {row['type']}: only a pending "

@@ -1,0 +1,322 @@
+"""Drafts and their decisions: the `approvals` rows, and what the review actions read and
+write on the way (the draft, its thread's controls, idempotency keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ..models import ApprovalAction, Channel, PauseKind
+from .base import Reads, Row, Tx
+from .sql import Query, sql
+
+_LATEST_DECISION = sql(
+    """
+    SELECT approvals.action, approvals.timestamp, reviewers.name FROM approvals
+    LEFT JOIN reviewers ON reviewers.id = approvals.reviewer_id
+    WHERE approvals.draft_id = :draft_id ORDER BY approvals.id DESC LIMIT 1
+    """
+)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A draft's latest decision: approve, edit or reject, when, and by whom."""
+
+    action: ApprovalAction
+    timestamp: str
+    name: str | None
+
+
+async def latest_decision(db: Reads, draft_id: str) -> DecisionRecord | None:
+    row = await db.one(_LATEST_DECISION, draft_id=draft_id)
+    return (
+        None
+        if row is None
+        else DecisionRecord(ApprovalAction(row["action"]), row["timestamp"], row["name"])
+    )
+
+
+# -- the draft and its decision
+
+_MESSAGE = sql("SELECT * FROM messages WHERE id = :id")
+_BODY = sql("SELECT body FROM messages WHERE id = :id")
+_INSERT_APPROVAL = sql(
+    """
+    INSERT INTO approvals
+        (draft_id, reviewer_phone, action, notes, timestamp, reviewer_id, channel)
+    VALUES (:draft_id, :reviewer_phone, :action, :notes, :at, :reviewer_id, :channel)
+    """
+)
+
+
+def message(tx: Tx, message_id: str) -> dict[str, Any] | None:
+    """A messages row, as a dict."""
+    row = tx.one(_MESSAGE, id=message_id)
+    return None if row is None else dict(row)
+
+
+async def message_body(db: Reads, message_id: str) -> str | None:
+    """A message's text (it never changes, so it is read outside the write)."""
+    row = await db.one(_BODY, id=message_id)
+    return None if row is None else str(row["body"])
+
+
+def insert_approval(
+    tx: Tx,
+    *,
+    draft_id: str,
+    action: str,
+    at: str,
+    reviewer_id: int,
+    channel: str,
+    reviewer_phone: str | None,
+    notes: str | None,
+) -> None:
+    """The `approvals` row of a decision on a draft."""
+    tx.run(
+        _INSERT_APPROVAL,
+        draft_id=draft_id,
+        reviewer_phone=reviewer_phone,
+        action=action,
+        notes=notes,
+        at=at,
+        reviewer_id=reviewer_id,
+        channel=channel,
+    )
+
+
+# -- the thread's controls
+
+
+@dataclass(frozen=True)
+class ThreadControls:
+    """A thread's conversation state and controls, with the name of who holds it."""
+
+    thread_id: str
+    state: str
+    opted_out: bool
+    channel: str
+    paused: bool
+    paused_reason: str | None
+    pause_kind: PauseKind | None
+    last_updated: str
+    taken_over_by: int | None
+    taken_over_at: str | None
+    last_takeover_at: str | None
+    last_human_reply_at: str | None
+    last_human_reply_by: int | None
+    holder_name: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> ThreadControls:
+        return cls(
+            thread_id=row["thread_id"],
+            state=row["state"],
+            opted_out=bool(row["opted_out"]),
+            channel=row["channel"],
+            paused=bool(row["paused"]),
+            paused_reason=row["paused_reason"],
+            pause_kind=PauseKind(row["pause_kind"]) if row["pause_kind"] else None,
+            last_updated=row["last_updated"],
+            taken_over_by=row["taken_over_by"],
+            taken_over_at=row["taken_over_at"],
+            last_takeover_at=row["last_takeover_at"],
+            last_human_reply_at=row["last_human_reply_at"],
+            last_human_reply_by=row["last_human_reply_by"],
+            holder_name=row["holder_name"],
+        )
+
+
+# the one conversations ⋈ thread_controls read of the review actions (a thread's row each)
+_CONTROLS = sql(
+    """
+    SELECT thread_id, conversations.state, conversations.opted_out, conversations.channel,
+           thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
+           thread_controls.last_updated, thread_controls.taken_over_by,
+           thread_controls.taken_over_at, thread_controls.last_takeover_at,
+           thread_controls.last_human_reply_at, thread_controls.last_human_reply_by,
+           reviewers.name AS holder_name
+    FROM conversations JOIN thread_controls USING (thread_id)
+    LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
+    WHERE thread_id = :thread_id
+    """
+)
+_CHANNEL = sql("SELECT channel FROM conversations WHERE thread_id = :thread_id")
+_TAKE_OVER = sql(
+    """
+    UPDATE thread_controls SET taken_over_by = :reviewer_id, taken_over_at = :now,
+                               last_takeover_at = :now, last_updated = :now
+    WHERE thread_id = :thread_id
+    """
+)
+_GIVE_BACK = sql(
+    """
+    UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
+                               last_human_reply_at = NULL, last_updated = :now
+    WHERE thread_id = :thread_id
+    """
+)
+_LET_GO = sql(
+    """
+    UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
+                               last_human_reply_at = NULL
+    WHERE thread_id = :thread_id
+    """
+)
+_HUMAN_REPLIED = sql(
+    """
+    UPDATE thread_controls SET last_human_reply_at = :now, last_human_reply_by = :reviewer_id
+    WHERE thread_id = :thread_id
+    """
+)
+_ROLE = sql("SELECT role FROM reviewers WHERE id = :id")
+
+
+def controls(tx: Tx, thread_id: str) -> ThreadControls | None:
+    """The thread's conversation and controls; None for an unknown thread."""
+    row = tx.one(_CONTROLS, thread_id=thread_id)
+    return None if row is None else ThreadControls.from_row(row)
+
+
+def channel(tx: Tx, thread_id: str) -> str | None:
+    """The conversation's channel; None for an unknown thread."""
+    row = tx.one(_CHANNEL, thread_id=thread_id)
+    return None if row is None else str(row["channel"])
+
+
+def take_over(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
+    """The thread is now held by `reviewer_id`."""
+    tx.run(_TAKE_OVER, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
+
+
+def give_back(tx: Tx, thread_id: str, now: str) -> None:
+    """A release: nobody holds the thread, and no human reply holds the bot back."""
+    tx.run(_GIVE_BACK, thread_id=thread_id, now=now)
+
+
+def let_go(tx: Tx, thread_id: str) -> None:
+    """A close: nobody holds the thread (last_updated is left as it was)."""
+    tx.run(_LET_GO, thread_id=thread_id)
+
+
+def human_replied(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
+    tx.run(_HUMAN_REPLIED, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
+
+
+def reviewer_role(tx: Tx, reviewer_id: int) -> str | None:
+    row = tx.one(_ROLE, id=reviewer_id)
+    return None if row is None else str(row["role"])
+
+
+# -- a thread's messages
+
+
+@dataclass(frozen=True)
+class LastInbound:
+    """The customer's latest message on a thread: its id, our number it went to, its channel."""
+
+    id: str
+    receiver: str
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class OpenReply:
+    """A reply of a thread in one of the statuses asked for."""
+
+    id: str
+    status: str
+
+
+_LAST_INBOUND = sql(
+    """
+    SELECT id, receiver, channel FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
+    """
+)
+
+
+@lru_cache(maxsize=8)
+def _replies_query(count: int) -> Query:
+    statuses = ", ".join(f":s{i}" for i in range(count))
+    # a reply the sender holds, or may already have handed to Twilio, is left to the
+    # sender: it re-checks the thread before any further attempt
+    return sql(
+        f"""
+        SELECT id, status FROM messages
+        WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({statuses})
+          AND NOT (status = 'APPROVED_TO_SEND'
+                   AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
+        ORDER BY timestamp
+        """
+    )
+
+
+def last_inbound(tx: Tx, thread_id: str) -> LastInbound | None:
+    row = tx.one(_LAST_INBOUND, thread_id=thread_id)
+    return None if row is None else LastInbound(row["id"], row["receiver"], Channel(row["channel"]))
+
+
+def replies_in(tx: Tx, thread_id: str, statuses: Sequence[str]) -> list[OpenReply]:
+    """The thread's replies in `statuses`, oldest first, but those the sender may be sending."""
+    params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
+    rows = tx.all(_replies_query(len(statuses)), thread_id=thread_id, **params)
+    return [OpenReply(row["id"], row["status"]) for row in rows]
+
+
+# -- idempotency keys of replies written through the API
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """The reply an idempotency key sent: the hash of its text, its id, when."""
+
+    body_hash: str
+    message_id: str
+    created_at: str
+
+
+_KEY = sql(
+    """
+    SELECT body_hash, message_id, created_at FROM idempotency_keys
+    WHERE reviewer_id = :reviewer_id AND key = :key
+    """
+)
+_FORGET_KEY = sql("DELETE FROM idempotency_keys WHERE reviewer_id = :reviewer_id AND key = :key")
+_PRUNE_KEYS = sql("DELETE FROM idempotency_keys WHERE created_at <= :cutoff")
+_INSERT_KEY = sql(
+    """
+    INSERT INTO idempotency_keys (reviewer_id, key, body_hash, message_id, created_at)
+    VALUES (:reviewer_id, :key, :body_hash, :message_id, :created_at)
+    """
+)
+
+
+def key_use(tx: Tx, reviewer_id: int, key: str) -> KeyUse | None:
+    row = tx.one(_KEY, reviewer_id=reviewer_id, key=key)
+    return None if row is None else KeyUse(row["body_hash"], row["message_id"], row["created_at"])
+
+
+def forget_key(tx: Tx, reviewer_id: int, key: str) -> None:
+    tx.run(_FORGET_KEY, reviewer_id=reviewer_id, key=key)
+
+
+def prune_keys(tx: Tx, cutoff: str) -> int:
+    """Forget the keys made at or before `cutoff`; how many."""
+    return tx.run(_PRUNE_KEYS, cutoff=cutoff)
+
+
+def insert_key(
+    tx: Tx, reviewer_id: int, key: str, body_hash: str, message_id: str, created_at: str
+) -> None:
+    tx.run(
+        _INSERT_KEY,
+        reviewer_id=reviewer_id,
+        key=key,
+        body_hash=body_hash,
+        message_id=message_id,
+        created_at=created_at,
+    )

@@ -1,0 +1,206 @@
+"""What the drafting service reads and writes: a thread's waiting texts and missed calls,
+whether the bot may draft on it, its history and facts, the drafter's templates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .base import Reads, Row, Tx
+from .sql import Query, sql
+
+
+@dataclass(frozen=True)
+class WaitingCall:
+    """A missed call that wants a text-back: its id and the number that was called."""
+
+    id: int
+    called: str
+
+
+@dataclass(frozen=True)
+class DraftGate:
+    """What says whether the bot may draft on a thread."""
+
+    paused: bool
+    opted_out: bool
+    state: str
+    taken_over_by: int | None
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """One message of a thread's history as the drafter reads it."""
+
+    type: str
+    body: str
+
+
+# read on the reader before drafting, and again in the write that stores the draft
+_LATEST_WAITING = sql(
+    """
+    SELECT * FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
+_CALLS_WAITING = sql(
+    "SELECT id, called FROM missed_calls WHERE thread_id = :thread_id AND wants_draft = 1"
+)
+_CONTROLS = sql(
+    """
+    SELECT thread_controls.paused, conversations.opted_out, conversations.state,
+           thread_controls.taken_over_by
+    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
+    """
+)
+_WAITING = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp
+    """
+)
+_MESSAGE = sql("SELECT * FROM messages WHERE id = :id")
+_LAST_VERSION = sql(
+    "SELECT coalesce(max(draft_version), 0) AS version FROM messages"
+    " WHERE in_reply_to_id = :message_id"
+)
+_HISTORY = sql(
+    """
+    SELECT type, body FROM (
+        SELECT type, body, timestamp FROM messages
+        WHERE thread_id = :thread_id AND timestamp <= :until
+          AND (type = 'INBOUND' OR status IN ('SENT', 'APPROVED_TO_SEND'))
+        ORDER BY timestamp DESC LIMIT :turns
+    ) AS recent ORDER BY timestamp
+    """
+)
+_FACTS = sql("SELECT facts FROM conversations WHERE thread_id = :thread_id")
+_STATE = sql("SELECT state FROM conversations WHERE thread_id = :thread_id")
+_SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
+_CALL_DRAFTED = sql("UPDATE missed_calls SET wants_draft = 0, draft_id = :draft_id WHERE id = :id")
+_CALL_DROPPED = sql("UPDATE missed_calls SET wants_draft = 0 WHERE id = :id")
+_CALLS_DROPPED = sql(
+    "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = :thread_id AND wants_draft = 1"
+)
+
+
+@lru_cache(maxsize=4)
+def _templates_query(count: int) -> Query:
+    keys = ", ".join(f":k{i}" for i in range(count))
+    return sql(f"SELECT key, body, channel FROM templates WHERE key IN ({keys})")
+
+
+def _message(row: Row | None) -> dict[str, Any] | None:
+    return None if row is None else dict(row)
+
+
+def _calls(rows: list[Row]) -> list[WaitingCall]:
+    return [WaitingCall(int(row["id"]), row["called"]) for row in rows]
+
+
+def _gate(row: Row | None) -> DraftGate | None:
+    if row is None:
+        return None
+    return DraftGate(
+        bool(row["paused"]), bool(row["opted_out"]), row["state"], row["taken_over_by"]
+    )
+
+
+# -- a thread's work, read on the reader (before drafting) or in the write (after)
+
+
+async def latest_waiting(db: Reads, thread_id: str) -> dict[str, Any] | None:
+    """The thread's latest customer message waiting for a draft (a messages row)."""
+    return _message(await db.one(_LATEST_WAITING, thread_id=thread_id))
+
+
+def latest_waiting_now(tx: Tx, thread_id: str) -> dict[str, Any] | None:
+    return _message(tx.one(_LATEST_WAITING, thread_id=thread_id))
+
+
+async def calls_waiting(db: Reads, thread_id: str) -> list[WaitingCall]:
+    """The thread's missed calls that want a text-back."""
+    return _calls(await db.all(_CALLS_WAITING, thread_id=thread_id))
+
+
+def calls_waiting_now(tx: Tx, thread_id: str) -> list[WaitingCall]:
+    return _calls(tx.all(_CALLS_WAITING, thread_id=thread_id))
+
+
+async def gate(db: Reads, thread_id: str) -> DraftGate | None:
+    """The thread's pause, opt-out, state and holder; None for an unknown thread."""
+    return _gate(await db.one(_CONTROLS, thread_id=thread_id))
+
+
+def gate_now(tx: Tx, thread_id: str) -> DraftGate | None:
+    return _gate(tx.one(_CONTROLS, thread_id=thread_id))
+
+
+def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
+    """The thread's customer messages still waiting for a draft, oldest first."""
+    return [row["id"] for row in tx.all(_WAITING, thread_id=thread_id)]
+
+
+# -- what the drafter reads
+
+
+async def message(db: Reads, message_id: str) -> dict[str, Any] | None:
+    """A messages row."""
+    return _message(await db.one(_MESSAGE, id=message_id))
+
+
+async def last_version(db: Reads, message_id: str) -> int:
+    """The highest draft_version of the replies to a customer message (0 without one)."""
+    row = await db.one(_LAST_VERSION, message_id=message_id)
+    return int(row["version"]) if row is not None else 0
+
+
+async def history(db: Reads, thread_id: str, until: str, turns: int) -> list[HistoryTurn]:
+    """The thread's last `turns` customer texts and sent (or approved) replies up to
+    `until`, oldest first."""
+    rows = await db.all(_HISTORY, thread_id=thread_id, until=until, turns=turns)
+    return [HistoryTurn(row["type"], row["body"]) for row in rows]
+
+
+async def facts(db: Reads, thread_id: str) -> dict[str, Any]:
+    """The facts kept on the thread (none for an unknown thread)."""
+    row = await db.one(_FACTS, thread_id=thread_id)
+    return {} if row is None else dict(json.loads(row["facts"]))
+
+
+async def templates(db: Reads, keys: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(key, body, channel) of the templates among `keys` that exist."""
+    params = {f"k{i}": key for i, key in enumerate(keys)}
+    rows = await db.all(_templates_query(len(keys)), **params)
+    return [(row["key"], row["body"], row["channel"]) for row in rows]
+
+
+# -- what storing a draft (or giving up) writes
+
+
+def conversation_state(tx: Tx, thread_id: str) -> str | None:
+    row = tx.one(_STATE, thread_id=thread_id)
+    return None if row is None else str(row["state"])
+
+
+def set_sentiment(tx: Tx, thread_id: str, sentiment: str) -> None:
+    tx.run(_SET_SENTIMENT, thread_id=thread_id, sentiment=sentiment)
+
+
+def call_drafted(tx: Tx, call_id: int, draft_id: str) -> None:
+    """A missed call's text-back is this draft."""
+    tx.run(_CALL_DRAFTED, id=call_id, draft_id=draft_id)
+
+
+def call_dropped(tx: Tx, call_id: int) -> None:
+    """A missed call wants no text-back any more."""
+    tx.run(_CALL_DROPPED, id=call_id)
+
+
+def calls_dropped(tx: Tx, thread_id: str) -> None:
+    """The thread's missed calls want no text-back any more."""
+    tx.run(_CALLS_DROPPED, thread_id=thread_id)
