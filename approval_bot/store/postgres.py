@@ -38,7 +38,7 @@ import psycopg
 from psycopg import errors
 from psycopg.abc import AdaptContext
 from psycopg.adapt import Dumper
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from ..models import now_iso
@@ -421,45 +421,56 @@ class PostgresStore:
         return await asyncio.to_thread(self._migrate, migrations)
 
     def _migrate(self, migrations: list[Migration]) -> list[int]:
-        known = migrations[-1].version if migrations else 0
         with self._writes.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-            try:
+            return migrate_connection(conn, migrations)
+
+
+def migrate_connection(
+    conn: psycopg.Connection[Any], migrations: list[Migration] | None = None
+) -> list[int]:
+    """Migrate the database of `conn` (in autocommit mode): what `PostgresStore.migrate`
+    does, for a connection of one's own (the test template, `db copy`)."""
+    migrations = load_migrations("postgres") if migrations is None else migrations
+    known = migrations[-1].version if migrations else 0
+    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    BIGINT PRIMARY KEY,
+                name       TEXT NOT NULL,
+                applied_at TEXT NOT NULL
+            )
+            """
+        )
+        current = _version(conn)
+        if current > known:
+            raise SchemaTooNew(current, known)
+        applied = []
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql.encode())  # several statements at once
                 conn.execute(
-                    """
-                    CREATE TABLE IF NOT EXISTS schema_migrations (
-                        version    BIGINT PRIMARY KEY,
-                        name       TEXT NOT NULL,
-                        applied_at TEXT NOT NULL
-                    )
-                    """
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, now_iso()),
                 )
-                current = _version(conn)
-                if current > known:
-                    raise SchemaTooNew(current, known)
-                applied = []
-                for migration in migrations:
-                    if migration.version <= current:
-                        continue
-                    with conn.transaction():
-                        conn.execute(migration.sql.encode())  # several statements at once
-                        conn.execute(
-                            "INSERT INTO schema_migrations (version, name, applied_at) "
-                            "VALUES (%s, %s, %s)",
-                            (migration.version, migration.name, now_iso()),
-                        )
-                    applied.append(migration.version)
-                return applied
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            applied.append(migration.version)
+        return applied
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 def _version(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS known").fetchone()
-    if not row or not row["known"]:
-        return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()
-    return int(row["v"]) if row else 0
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        known = cursor.fetchone()
+        if not known or not known[0]:
+            return 0
+        cursor.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
 
 async def _version_async(conn: psycopg.AsyncConnection[Any]) -> int:
