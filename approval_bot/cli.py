@@ -27,7 +27,8 @@ from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .models import Role
 from .phones import InvalidPhone, parse_e164
-from .store import DatabaseUnavailable, SchemaTooNew, opened
+from .store import DatabaseUnavailable, SchemaTooNew, UnknownDatabaseUrl, backend_of, opened
+from .store.copy import CopyRefused, copy_database
 
 
 class CommandFailed(Exception):
@@ -62,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "init-db", help="create or migrate the database and make sure an admin reviewer exists"
     )
+
+    database = commands.add_parser("db", help="move the database").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    copy = database.add_parser(
+        "copy", help="copy a whole SQLite database into an empty PostgreSQL one"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="sqlite:///path of the source")
+    copy.add_argument("--to", dest="target", required=True, help="postgresql://… of the target")
 
     reviewer = commands.add_parser("reviewer", help="manage reviewers").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -513,8 +523,25 @@ async def _template_pre_approve(settings: Settings, args: argparse.Namespace) ->
 
 
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+async def _db_copy(settings: Settings, args: argparse.Namespace) -> int:
+    source_backend, source = backend_of(args.source)
+    target_backend, target = backend_of(args.target)
+    if source_backend != "sqlite" or target_backend != "postgresql":
+        raise CommandFailed("db copy copies from sqlite:///… to postgresql://…")
+    copied = await asyncio.to_thread(copy_database, Path(source), str(target))
+    width = max(len(table) for table in copied.counts)
+    for table, count in copied.counts.items():
+        print(f"{table:<{width}}  {count}")
+    print(f"copied {sum(copied.counts.values())} rows in {len(copied.counts)} tables")
+    print(f"audit log verified on the target: {copied.audit_rows} rows, hash chain intact")
+    return 0
+
+
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init-db", None): _init_db,
+    ("db", "copy"): _db_copy,
     ("reviewer", "add"): _reviewer_add,
     ("reviewer", "list"): _reviewer_list,
     ("reviewer", "disable"): _reviewer_disable,
@@ -579,6 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         SettingsError,
         SchemaTooNew,
         DatabaseUnavailable,
+        UnknownDatabaseUrl,
+        CopyRefused,
         accounts.AccountError,
         directives.InvalidGuidance,
         business.InvalidProfile,
