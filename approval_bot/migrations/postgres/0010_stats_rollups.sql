@@ -143,7 +143,7 @@ WITH decided AS MATERIALIZED (
                 WHEN micros < 36000000000 THEN 360
                 WHEN micros < 86400000000 THEN 3600
                 WHEN micros < 864000000000 THEN 8640
-                ELSE 86400 END AS step
+                ELSE 86400 END::bigint AS step  -- step * 1000000 overflows an int
     FROM waited
 )
 SELECT day, reviewer_id, reviewer_phone, jsonb_object_agg(seconds, n)::text FROM (
