@@ -29,6 +29,7 @@ from .models import Role
 from .phones import InvalidPhone, parse_e164
 from .store import DatabaseUnavailable, SchemaTooNew, UnknownDatabaseUrl, backend_of, opened
 from .store.copy import CopyRefused, copy_database
+from .store.postgres import check_reachable
 
 
 class CommandFailed(Exception):
@@ -576,6 +577,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from .app import create_app
 
     logs.configure(settings.log_format)
+    if settings.database_url:  # an unreachable server is one line here, not a traceback
+        check_reachable(settings.database_url)
     mode = "sandbox (no Twilio credentials)" if settings.sandbox else "live Twilio"
     print(f"approval-bot on http://{args.host}:{args.port} in {mode} mode", flush=True)
     # the app logs each request itself (logs.RequestLog), in the format LOG_FORMAT asks for
