@@ -576,9 +576,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .app import create_app
 
-    logs.configure(settings.log_format)
     if settings.database_url:  # an unreachable server is one line here, not a traceback
         check_reachable(settings.database_url)
+    logs.configure(settings.log_format)
     mode = "sandbox (no Twilio credentials)" if settings.sandbox else "live Twilio"
     print(f"approval-bot on http://{args.host}:{args.port} in {mode} mode", flush=True)
     # the app logs each request itself (logs.RequestLog), in the format LOG_FORMAT asks for

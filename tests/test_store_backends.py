@@ -349,3 +349,45 @@ async def test_an_unreachable_postgres_server_is_a_clear_error():
     url = database_url(server, "approval_bot_no_such_database")
     with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL"):
         await open_store(url)
+
+
+async def test_concurrent_writes_to_one_row_all_count_and_many_inserts_every_row(store: Store):
+    """On PostgreSQL several writer threads run at once: each increment still counts."""
+    setup = sql("INSERT INTO review_step_totals (step, steps) VALUES ('reminded', 0)")
+    bump = sql("UPDATE review_step_totals SET steps = steps + 1 WHERE step = 'reminded'")
+    await store.write(lambda tx: tx.run(setup))
+    await asyncio.gather(*(store.write(lambda tx: tx.run(bump)) for _ in range(40)))
+    row = await store.one(sql("SELECT steps FROM review_step_totals"))
+    assert row is not None and row["steps"] == 40
+
+    await store.write(lambda tx: tx.many(INSERT_EVENT, [{"id": f"m{n}"} for n in range(5)]))
+    assert await _events(store) == [f"m{n}" for n in range(5)]
+
+
+async def test_postgres_runs_a_transaction_again_after_a_deadlock(pg_url: str):
+    setup = sql(
+        "INSERT INTO review_step_totals (step, steps) VALUES ('reminded', 0), ('escalated', 0)"
+    )
+    bump = sql("UPDATE review_step_totals SET steps = steps + 1 WHERE step = :step")
+    both_hold_one = threading.Barrier(2)
+    attempts: list[str] = []
+
+    def crossing(first: str, second: str):
+        def body(tx: Tx) -> None:
+            attempts.append(first)
+            tx.run(bump, step=first)
+            if attempts.count(first) == 1:  # the first attempt: wait until the other holds
+                both_hold_one.wait(10)
+            tx.run(bump, step=second)  # one of the two is chosen as the deadlock's victim
+
+        return body
+
+    async with opened(pg_url) as db:
+        await db.write(lambda tx: tx.run(setup))
+        await asyncio.gather(
+            db.write(crossing("reminded", "escalated")),
+            db.write(crossing("escalated", "reminded")),
+        )
+        rows = await db.all(sql("SELECT step, steps FROM review_step_totals ORDER BY step"))
+    assert [(r["step"], r["steps"]) for r in rows] == [("escalated", 2), ("reminded", 2)]
+    assert len(attempts) == 3  # the victim ran again, whole
