@@ -136,13 +136,22 @@ class Reader(Reads, Protocol):
 class Store(Reads, Protocol):
     """A database: write transactions run whole, reads, and one consistent view for several."""
 
-    path: Path  # SQLite's file, until the audit walk reads through the store
+    backend: str  # "sqlite" or "postgresql", as /healthz names it
+
+    @property
+    def path(self) -> Path:
+        """SQLite's file, until the audit walk reads through the store (PostgreSQL: none)."""
+        ...
 
     async def write(self, fn: Callable[[Tx], T], *, priority: Priority = Priority.BULK) -> T: ...
 
     def snapshot(self) -> AbstractAsyncContextManager[Reader]: ...
 
     def queued_writes(self) -> int: ...
+
+    def info(self) -> dict[str, Any]:
+        """The backend's name (`sqlite`, `postgresql`) and, where it has one, its pool."""
+        ...
 
     async def close(self) -> None: ...
 
