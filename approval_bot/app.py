@@ -27,6 +27,7 @@ from .paths import STATIC_DIR
 from .scheduler import build_scheduler
 from .sender import Sender
 from .store import SqliteStore, Store
+from .store.views import monitoring
 from .web import (
     api,
     audit_pages,
@@ -68,7 +69,7 @@ async def healthz(request: Request) -> JSONResponse:
     """Whether the database answers, and at which schema version."""
     db: Store = request.state.db
     try:
-        await db.fetchone("SELECT 1")
+        await monitoring.ping(db)
         version = await db.schema_version()
     except Exception as error:  # any database failure is what this endpoint reports
         log.exception("health check failed")

@@ -28,6 +28,7 @@ from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .models import Role
 from .phones import InvalidPhone, parse_e164
 from .store import SchemaTooNew, opened
+from .store.views.guidance import directive_body
 
 
 class CommandFailed(Exception):
@@ -315,8 +316,8 @@ async def _directive_set(settings: Settings, args: argparse.Namespace) -> int:
 async def _directive_show(settings: Settings, args: argparse.Namespace) -> int:
     scope = directives.check_scope(args.thread or directives.GLOBAL)
     async with opened(settings.database) as db:
-        row = await db.fetchone("SELECT body FROM directives WHERE scope = ?", (scope,))
-    print(row["body"] if row and row["body"] else f"(no {scope} directive)")
+        body = await directive_body(db, scope)
+    print(body or f"(no {scope} directive)")
     return 0
 
 
