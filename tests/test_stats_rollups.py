@@ -27,6 +27,7 @@ from approval_bot.stats_queries import load_stats
 from approval_bot.store import Store, Tx, split_statements
 from approval_bot.web.stats_page import window
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer
+from tests.query_plans import trace
 from tests.stats_seed import seed
 
 pytestmark = pytest.mark.anyio
@@ -257,11 +258,9 @@ async def test_the_back_fill_anchors_the_queue_to_the_replies_waiting_now(db):
 async def test_stats_read_only_the_rollups_and_every_query_uses_an_index(db):
     await seed(db)
     statements: list[str] = []
-    async with db.snapshot() as conn:
-        await conn.set_trace_callback(statements.append)
+    await trace(db, statements.append)  # the reader's connection, where the page reads
     await load_stats(db, *window(90, datetime.now(UTC)))
-    async with db.snapshot() as conn:
-        await conn.set_trace_callback(None)
+    await trace(db, None)
     queries = [s for s in statements if s.split()[0].upper() in ("SELECT", "WITH")]
     assert len(queries) >= 5  # the queue, its depth now and before, decisions, edits, failures
     for query in queries:
