@@ -22,10 +22,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import accounts, audit, queries, sessions, signin_limits
+from .. import accounts, audit, sessions, signin_limits
 from ..config import Settings
 from ..models import Actor, Role
 from ..store import Priority, Store, Tx
+from ..store.views.menu import menu_counts
 from ..store.views.reviewers import reviewer_by_name
 
 SESSION_COOKIE = "approval_bot_session"
@@ -138,7 +139,7 @@ def page(admin: bool = False) -> Callable[[PageHandler], Endpoint]:
                 return _login_redirect(request)
             _check_role(reviewer, admin)
             request.state.reviewer = reviewer
-            request.state.menu_counts = await queries.menu_counts(request.state.db)
+            request.state.menu_counts = await menu_counts(request.state.db)
             return await handler(request, reviewer)
 
         return endpoint
