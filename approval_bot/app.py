@@ -26,7 +26,8 @@ from .metrics import Metrics
 from .paths import STATIC_DIR
 from .scheduler import build_scheduler
 from .sender import Sender
-from .store import Store, open_store, sql
+from .store import Store, open_store
+from .store.views import monitoring
 from .web import (
     api,
     audit_pages,
@@ -64,15 +65,12 @@ class State(TypedDict):
     ingest: asyncio.Semaphore  # Twilio's webhooks at work at once (web.twilio_edge)
 
 
-_ANSWER = sql("SELECT 1 AS answer")
-
-
 async def healthz(request: Request) -> JSONResponse:
     """Whether the database answers, at which schema version, on which backend (and, on
     PostgreSQL, how its connection pool is used)."""
     db: Store = request.state.db
     try:
-        await db.one(_ANSWER)
+        await monitoring.ping(db)
         version = await db.schema_version()
     except Exception as error:  # any database failure is what this endpoint reports
         log.exception("health check failed")

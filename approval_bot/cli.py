@@ -30,6 +30,7 @@ from .phones import InvalidPhone, parse_e164
 from .store import DatabaseUnavailable, SchemaTooNew, UnknownDatabaseUrl, backend_of, opened
 from .store.copy import CopyRefused, copy_database
 from .store.postgres import check_reachable
+from .store.views.guidance import directive_body
 
 
 class CommandFailed(Exception):
@@ -326,8 +327,8 @@ async def _directive_set(settings: Settings, args: argparse.Namespace) -> int:
 async def _directive_show(settings: Settings, args: argparse.Namespace) -> int:
     scope = directives.check_scope(args.thread or directives.GLOBAL)
     async with opened(settings.database_target) as db:
-        row = await db.fetchone("SELECT body FROM directives WHERE scope = ?", (scope,))
-    print(row["body"] if row and row["body"] else f"(no {scope} directive)")
+        body = await directive_body(db, scope)
+    print(body or f"(no {scope} directive)")
     return 0
 
 
