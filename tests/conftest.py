@@ -35,21 +35,47 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "approval_bot.sqlite3"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `both_backends` (a module's `pytestmark` does it for its tests) runs once
+    on SQLite and once on PostgreSQL: its `db`, `make_settings` and `web` follow `backend`."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_backends"
+    ):
+        metafunc.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def make_settings(db_path: Path) -> Callable[..., Settings]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend the test's database is on: SQLite unless the test is `both_backends`."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_target(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str | Path:
+    """The test's fresh database: the SQLite file's path, or a migrated PostgreSQL one's URL."""
+    if backend == "sqlite":
+        return db_path
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def make_settings(db_path: Path, database_target: str | Path) -> Callable[..., Settings]:
     """Settings from an environment of test values plus `overrides`."""
 
     def make(**overrides: str) -> Settings:
+        # the secret key and other files stay beside db_path whatever the backend
         environ = {"APPROVAL_BOT_DATABASE": str(db_path), **overrides}
+        if isinstance(database_target, str):
+            environ.setdefault("DATABASE_URL", database_target)
         return load_settings(environ)
 
     return make
 
 
 @pytest.fixture
-async def db(db_path: Path) -> AsyncIterator[Store]:
-    """A fresh, migrated database file for one test."""
-    async with opened(db_path) as database:
+async def db(database_target: str | Path) -> AsyncIterator[Store]:
+    """A fresh, migrated database for one test (SQLite, or each backend: `both_backends`)."""
+    async with opened(database_target) as database:
         yield database
 
 
