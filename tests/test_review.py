@@ -9,10 +9,10 @@ import pytest
 
 from approval_bot import review, workflow
 from approval_bot.models import DecisionChannel, MessageStatus, PauseKind
-from approval_bot.store import Tx
+from approval_bot.store import Tx, sql
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 @pytest.fixture(autouse=True)
@@ -33,15 +33,15 @@ async def test_approve_records_who_where_and_why(db):
     await review.approve(db, draft, decision)
 
     assert await status_of(db, draft) == S.APPROVED_TO_SEND
-    (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    (approval,) = await db.all(sql("SELECT * FROM approvals WHERE draft_id = :id"), id=draft)
     assert (approval["action"], approval["channel"], approval["reviewer_id"]) == (
         "APPROVE",
         "sms",
         ana.id,
     )
     assert (approval["reviewer_phone"], approval["notes"]) == ("+14155550111", "ok")
-    (entry,) = await db.fetchall(
-        "SELECT * FROM audit_log WHERE message_id = ? AND event = 'Approved'", (draft,)
+    (entry,) = await db.all(
+        sql("SELECT * FROM audit_log WHERE message_id = :id AND event = 'Approved'"), id=draft
     )
     assert (entry["actor"], entry["actor_id"]) == ("Human", ana.id)
 
@@ -55,7 +55,7 @@ async def test_reject_sends_the_customer_message_back_to_review(db):
 
     assert await status_of(db, draft) == S.REJECTED
     assert await status_of(db, inbound) == S.NEEDS_REVIEW
-    (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    (approval,) = await db.all(sql("SELECT * FROM approvals WHERE draft_id = :id"), id=draft)
     assert (approval["action"], approval["notes"]) == ("REJECT", "wrong")
 
 
@@ -72,15 +72,15 @@ async def test_edit_keeps_the_original_and_makes_a_new_version(db, approve):
         approve=approve,
     )
 
-    old_row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (draft,))
-    new_row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (new,))
+    old_row = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=draft)
+    new_row = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=new)
     assert old_row["status"] == S.SUPERSEDED and old_row["superseded_by"] == new
     assert old_row["body"] == "Open 9-5"
     assert new_row["body"] == "We are open 9 to 5 🙂"
     assert new_row["draft_version"] == 2
     assert new_row["in_reply_to_id"] == old_row["in_reply_to_id"]
     assert new_row["status"] == (S.APPROVED_TO_SEND if approve else S.DRAFT_PENDING_APPROVAL)
-    approvals = await db.fetchall("SELECT action FROM approvals WHERE draft_id = ?", (new,))
+    approvals = await db.all(sql("SELECT action FROM approvals WHERE draft_id = :id"), id=new)
     assert [row["action"] for row in approvals] == (["EDIT"] if approve else [])
 
 
@@ -98,7 +98,7 @@ async def test_a_superseded_version_cannot_be_approved_or_edited(db):
         await review.edit(
             db, draft, "mine", review.Decision(bob.id, DecisionChannel.WEB), approve=True
         )
-    assert not await db.fetchall("SELECT 1 FROM approvals")
+    assert not await db.all(sql("SELECT 1 FROM approvals"))
 
 
 async def test_an_empty_edit_or_reply_is_refused_and_changes_nothing(db):
@@ -111,7 +111,7 @@ async def test_an_empty_edit_or_reply_is_refused_and_changes_nothing(db):
     with pytest.raises(review.EmptyReply):
         await review.write_reply(db, THREAD, "\n", ana.id, in_reply_to_id=None)
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
-    assert len(await db.fetchall("SELECT 1 FROM messages")) == 2
+    assert len(await db.all(sql("SELECT 1 FROM messages"))) == 2
 
 
 async def test_a_human_reply_replaces_the_open_drafts_of_the_thread(db):
@@ -121,10 +121,10 @@ async def test_a_human_reply_replaces_the_open_drafts_of_the_thread(db):
 
     reply = await review.write_reply(db, THREAD, "Call us", ana.id, in_reply_to_id=inbound)
 
-    row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (reply,))
+    row = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=reply)
     assert (row["type"], row["status"], row["receiver"]) == ("OUTBOUND", S.APPROVED_TO_SEND, THREAD)
     assert await status_of(db, draft) == S.SUPERSEDED
-    superseded = await db.fetchone("SELECT superseded_by FROM messages WHERE id = ?", (draft,))
+    superseded = await db.one(sql("SELECT superseded_by FROM messages WHERE id = :id"), id=draft)
     assert superseded["superseded_by"] == reply
 
 
@@ -139,9 +139,9 @@ async def test_pause_holds_open_replies_and_resume_sends_them_back_to_review(db)
     await review.resume_thread(db, THREAD, ana.id)
     # approved before the pause, but it goes back to a human, never straight out
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
-    held = await db.fetchone(
-        "SELECT metadata FROM audit_log WHERE message_id = ? AND event = 'Held By Pause'",
-        (draft,),
+    held = await db.one(
+        sql("SELECT metadata FROM audit_log WHERE message_id = :id AND event = 'Held By Pause'"),
+        id=draft,
     )
     assert json.loads(held["metadata"])["reason"] == "customer called"
 
@@ -170,12 +170,14 @@ async def test_escalate_pauses_and_flags_in_one_transaction(db):
     await review.escalate(db, THREAD, "wants a refund", ana.id)
 
     assert await status_of(db, draft) == S.PAUSED_THREAD
-    row = await db.fetchone(
-        """
-        SELECT conversations.state, conversations.attention_reason, thread_controls.paused
-        FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (THREAD,),
+    row = await db.one(
+        sql(
+            """
+            SELECT conversations.state, conversations.attention_reason, thread_controls.paused
+            FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread
+            """
+        ),
+        thread=THREAD,
     )
     assert row is not None
     assert (row["state"], row["attention_reason"], row["paused"]) == (
@@ -185,7 +187,9 @@ async def test_escalate_pauses_and_flags_in_one_transaction(db):
     )
     events = [
         r["event"]
-        for r in await db.fetchall("SELECT event FROM audit_log WHERE actor_id = ?", (ana.id,))
+        for r in await db.all(
+            sql("SELECT event FROM audit_log WHERE actor_id = :id ORDER BY id"), id=ana.id
+        )
     ]
     assert events == ["Thread Paused", "Held By Pause", "Conversation Needs Attention"]
 
@@ -197,8 +201,8 @@ async def test_escalating_a_paused_thread_only_flags_it(db):
 
     await review.escalate(db, THREAD, "legal", ana.id)
 
-    row = await db.fetchone(
-        "SELECT paused_reason FROM thread_controls WHERE thread_id = ?", (THREAD,)
+    row = await db.one(
+        sql("SELECT paused_reason FROM thread_controls WHERE thread_id = :thread"), thread=THREAD
     )
     assert row is not None and row["paused_reason"] == "busy"
 
@@ -212,7 +216,7 @@ async def test_escalating_a_paused_thread_only_flags_it(db):
 )
 async def test_escalate_refuses_and_changes_nothing(db, thread, reason, error):
     await make_inbound(db, THREAD)
-    before = await db.fetchall("SELECT id FROM audit_log")
+    before = await db.all(sql("SELECT id FROM audit_log ORDER BY id"))
     with pytest.raises(error):
         await review.escalate(db, thread, reason, None)
-    assert await db.fetchall("SELECT id FROM audit_log") == before
+    assert await db.all(sql("SELECT id FROM audit_log ORDER BY id")) == before
