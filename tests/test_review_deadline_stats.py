@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from approval_bot import accounts, ladder, review
 from approval_bot.models import DecisionChannel
 from tests.builders import make_draft, make_inbound
+
+pytestmark = pytest.mark.both_backends
 
 
 def pending(web, thread):
