@@ -8,10 +8,10 @@ import pytest
 
 from approval_bot import accounts, draft_notices, review, reviewer_sms
 from approval_bot.models import DecisionChannel, MessageStatus
-from approval_bot.store import Store
+from approval_bot.store import Store, sql
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ async def test_approve_by_code_is_a_decision_on_the_record(db, ana):
 
     assert answer.approved and CUSTOMER in said(answer) and "goes out now" in said(answer)
     assert await status_of(db, draft) == S.APPROVED_TO_SEND
-    (approval,) = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    (approval,) = await db.all(sql("SELECT * FROM approvals WHERE draft_id = :id"), id=draft)
     assert (approval["channel"], approval["reviewer_phone"], approval["action"]) == (
         "sms",
         ANA_PHONE,
@@ -64,8 +64,8 @@ async def test_edit_by_code_sends_the_new_text_and_keeps_the_original(db, ana):
     answer = await reviewer_sms.answer(db, ana, f"E {code} We are open 9 to 5, see you!")
 
     assert answer.approved
-    old = await db.fetchone("SELECT * FROM messages WHERE id = ?", (draft,))
-    new = await db.fetchone("SELECT * FROM messages WHERE id = ?", (old["superseded_by"],))
+    old = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=draft)
+    new = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=old["superseded_by"])
     assert (old["status"], old["body"]) == (S.SUPERSEDED, "Open 9-5")
     assert (new["status"], new["body"]) == (S.APPROVED_TO_SEND, "We are open 9 to 5, see you!")
 
@@ -77,7 +77,7 @@ async def test_reject_with_a_reason(db, ana):
 
     assert not answer.approved and "web queue" in said(answer)
     assert await status_of(db, draft) == S.REJECTED
-    approval = await db.fetchone("SELECT notes FROM approvals WHERE draft_id = ?", (draft,))
+    approval = await db.one(sql("SELECT notes FROM approvals WHERE draft_id = :id"), id=draft)
     assert approval["notes"] == "wrong hours"
 
 
@@ -91,7 +91,7 @@ async def test_a_decided_code_says_who_decided_and_when(db, ana):
     assert said(answer).startswith(f"{code} was approved by Ana at ")
     assert said(answer).endswith(" UTC.")
     assert await status_of(db, draft) == S.APPROVED_TO_SEND
-    assert len(await db.fetchall("SELECT 1 FROM approvals")) == 1
+    assert len(await db.all(sql("SELECT 1 FROM approvals"))) == 1
 
 
 async def test_a_replaced_code_names_its_replacement(db, ana):
@@ -100,7 +100,7 @@ async def test_a_replaced_code_names_its_replacement(db, ana):
         db, draft, "Better words", review.Decision(ana.id, DecisionChannel.WEB), approve=False
     )
     # the new version got a code of its own when it was saved
-    row = await db.fetchone("SELECT code FROM draft_codes WHERE message_id = ?", (newer,))
+    row = await db.one(sql("SELECT code FROM draft_codes WHERE message_id = :id"), id=newer)
     newer_code = row["code"]
 
     answer = await reviewer_sms.answer(db, ana, f"A {code}")
@@ -137,9 +137,10 @@ async def test_a_disabled_reviewer_is_refused_and_audited(db, ana):
 
     assert "disabled" in said(answer) and not answer.approved
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
-    refused = await db.fetchone(
-        "SELECT * FROM audit_log WHERE event = ? AND actor_id = ?",
-        (reviewer_sms.REFUSED, ana.id),
+    refused = await db.one(
+        sql("SELECT * FROM audit_log WHERE event = :event AND actor_id = :id"),
+        event=reviewer_sms.REFUSED,
+        id=ana.id,
     )
     assert json.loads(refused["metadata"])["text"] == f"A {code}"
 
@@ -150,7 +151,9 @@ async def test_error_answers_are_rate_limited_but_always_audited(db, ana):
     answers = [await reviewer_sms.answer(db, ana, "what?") for _ in range(5)]
 
     assert [a.text is not None for a in answers] == [True, True, True, False, False]
-    refusals = await db.fetchall("SELECT 1 FROM audit_log WHERE event = ?", (reviewer_sms.REFUSED,))
+    refusals = await db.all(
+        sql("SELECT 1 FROM audit_log WHERE event = :event"), event=reviewer_sms.REFUSED
+    )
     assert len(refusals) == 5
     # a good command still gets its answer
     assert said(await reviewer_sms.answer(db, ana, "L")).startswith("Open, oldest first")
