@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import timedelta
 
@@ -13,10 +14,9 @@ from approval_bot.app import create_app
 from approval_bot.config import SettingsError
 from approval_bot.models import DecisionChannel
 from approval_bot.scheduler import SENDER_JOB_ID, wake_sender
-from approval_bot.store import opened
+from approval_bot.store import opened, sql
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
-from tests.test_status_webhook import query
 
 
 def test_defaults(make_settings):
@@ -56,6 +56,7 @@ def test_a_bad_value_is_refused_naming_the_variable(make_settings, environ, name
     assert str(refused.value).startswith(named)
 
 
+@pytest.mark.both_backends
 def test_the_lifespan_registers_the_sender_job(make_settings):
     settings = make_settings(SEND_POLL_SECONDS="3")
     with TestClient(create_app(settings)) as client:
@@ -65,9 +66,10 @@ def test_the_lifespan_registers_the_sender_job(make_settings):
         assert (job.max_instances, job.coalesce) == (1, True)
 
 
-def test_stopping_the_app_records_the_send_in_flight_first(make_settings, db_path):
+@pytest.mark.both_backends
+def test_stopping_the_app_records_the_send_in_flight_first(make_settings, database_target):
     async def approve() -> str:
-        async with opened(db_path) as db:
+        async with opened(database_target) as db:
             await approve_sending(db)  # with credentials the gate starts pending
             ana = await make_reviewer(db)
             draft = await make_draft(db, await make_inbound(db, "+14155550100"))
@@ -89,8 +91,15 @@ def test_stopping_the_app_records_the_send_in_flight_first(make_settings, db_pat
             fake.wait_accepted(1)
             # the answer comes only after the app has begun to stop
             threading.Timer(0.3, fake.release).start()
-        (row,) = query(db_path, "SELECT status, provider_sid FROM messages WHERE id = ?", (draft,))
+        row = asyncio.run(_sent(database_target, draft))
         assert (row["status"], row["provider_sid"]) == ("SENT", fake.accepted[0]["sid"])
+
+
+async def _sent(database, draft: str):
+    async with opened(database) as db:
+        return await db.one(
+            sql("SELECT status, provider_sid FROM messages WHERE id = :id"), id=draft
+        )
 
 
 async def _wake(wake, client) -> None:
