@@ -9,6 +9,7 @@ import pytest
 SETTING_NAMES = frozenset(
     {
         "APPROVAL_BOT_DATABASE",
+        "DATABASE_URL",
         "SECRET_KEY",
         "PUBLIC_BASE_URL",
         "TWILIO_ACCOUNT_SID",

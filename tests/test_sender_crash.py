@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -13,14 +12,16 @@ import pytest
 
 from approval_bot import review
 from approval_bot.models import DecisionChannel
-from approval_bot.store import opened
+from approval_bot.store import opened, sql
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 from tests.fake_twilio import FakeTwilio, Reply
 from tests.settings_env import environ_without_settings
 from tests.test_serve import free_port, script, wait_for_health
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
+
+Database = Path | str  # the SQLite file, or a PostgreSQL URL
 
 TAKEN_THEN_KILLED = ["+14155550121", "+14155550122", "+14155550123"]  # accepted, unrecorded
 NEVER_TAKEN = "+14155550124"  # the request hangs before Twilio takes it
@@ -28,7 +29,7 @@ ANSWERED = "+14155550125"  # an ordinary send, answered at once
 NUMBERS = [*TAKEN_THEN_KILLED, NEVER_TAKEN, ANSWERED]
 
 
-async def approve_one_each(database: Path) -> dict[str, str]:
+async def approve_one_each(database: Database) -> dict[str, str]:
     async with opened(database) as db:
         await approve_sending(db)  # with credentials the gate starts pending
         ana = await make_reviewer(db)
@@ -40,21 +41,23 @@ async def approve_one_each(database: Path) -> dict[str, str]:
         return drafts
 
 
-def statuses(database: Path) -> dict[str, tuple[str, str | None, str | None]]:
-    conn = sqlite3.connect(database)
-    try:
-        rows = conn.execute(
-            "SELECT receiver, status, provider_sid, claimed_at FROM messages WHERE type = 'DRAFT'"
-        ).fetchall()
-    finally:
-        conn.close()
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+DRAFTS = sql("SELECT receiver, status, provider_sid, claimed_at FROM messages WHERE type = 'DRAFT'")
 
 
-def start(tmp_path: Path, database: Path, fake: FakeTwilio, port: int, **env: str):
+def statuses(database: Database) -> dict[str, tuple[str, str | None, str | None]]:
+    async def read() -> list:
+        async with opened(database, migrate=False) as db:
+            return await db.all(DRAFTS)
+
+    rows = asyncio.run(read())
+    return {r["receiver"]: (r["status"], r["provider_sid"], r["claimed_at"]) for r in rows}
+
+
+def start(tmp_path: Path, database: Database, fake: FakeTwilio, port: int, **env: str):
     environ = {
         **environ_without_settings(),
-        "APPROVAL_BOT_DATABASE": str(database),
+        "APPROVAL_BOT_DATABASE": str(tmp_path / "data" / "approval_bot.sqlite3"),
+        **({"DATABASE_URL": database} if isinstance(database, str) else {}),
         "TWILIO_ACCOUNT_SID": fake.account_sid,
         "TWILIO_AUTH_TOKEN": fake.auth_token,
         "TWILIO_FROM_NUMBER": BUSINESS,
@@ -72,8 +75,14 @@ def start(tmp_path: Path, database: Path, fake: FakeTwilio, port: int, **env: st
     )
 
 
-def test_a_send_killed_before_it_was_recorded_is_accepted_exactly_once(tmp_path: Path):
-    database = tmp_path / "data" / "approval_bot.sqlite3"
+def test_a_send_killed_before_it_was_recorded_is_accepted_exactly_once(
+    tmp_path: Path, database_target: Database, backend: str, request: pytest.FixtureRequest
+):
+    if backend == "postgres":  # the restarted sender's audit appends at once collide
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="audit head row: multi-instance branch")
+        )
+    database = database_target
     drafts = asyncio.run(approve_one_each(database))
     with FakeTwilio() as fake:
         for number in TAKEN_THEN_KILLED:
