@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
 
 from approval_bot import review, workflow
-from approval_bot.models import DecisionChannel, MessageStatus, PauseKind
+from approval_bot.models import DecisionChannel, MessageStatus, PauseKind, now_iso
 from approval_bot.store import Tx, sql
+from approval_bot.store import messages as message_rows
 from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
@@ -44,6 +48,38 @@ async def test_approve_records_who_where_and_why(db):
         sql("SELECT * FROM audit_log WHERE message_id = :id AND event = 'Approved'"), id=draft
     )
     assert (entry["actor"], entry["actor_id"]) == ("Human", ana.id)
+
+
+async def test_a_decision_reads_the_status_a_concurrent_one_left(db):
+    # the funnel checks the status, then moves it: on PostgreSQL two transactions run at
+    # once, so the check locks the row and the second waits for the first to end
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    checked = threading.Event()
+
+    def status_in(conn: Tx) -> str:
+        row = message_rows.state(conn, draft)
+        assert row is not None
+        return row.status
+
+    def first(conn: Tx) -> None:
+        assert status_in(conn) == S.DRAFT_PENDING_APPROVAL
+        checked.set()
+        time.sleep(0.3)  # the second transaction's check comes now
+        message_rows.set_status(
+            conn,
+            draft,
+            expected=S.DRAFT_PENDING_APPROVAL,
+            target=S.APPROVED_TO_SEND,
+            now=now_iso(),
+            fields={},
+        )
+
+    def second(conn: Tx) -> str:
+        assert checked.wait(10)
+        return status_in(conn)
+
+    _, seen = await asyncio.gather(db.write(first), db.write(second))
+    assert seen == S.APPROVED_TO_SEND
 
 
 async def test_reject_sends_the_customer_message_back_to_review(db):

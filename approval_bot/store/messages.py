@@ -76,11 +76,18 @@ class MessageState:
     thread_id: str
 
 
-_STATE = sql("SELECT type, status, thread_id FROM messages WHERE id = :id")
+# the funnel's check before a move: on PostgreSQL the row is locked until the transaction
+# ends, so a concurrent move of the same message waits and then reads the status it left
+# (SQLite runs one write transaction at a time: the check and the move are one already)
+_STATE = sql(
+    "SELECT type, status, thread_id FROM messages WHERE id = :id",
+    postgres="SELECT type, status, thread_id FROM messages WHERE id = :id FOR UPDATE",
+)
 
 
 def state(tx: Tx, message_id: str) -> MessageState | None:
-    """A message's type, status and thread; None when there is no such message."""
+    """A message's type, status and thread (the row locked until the transaction ends, on
+    PostgreSQL); None when there is no such message."""
     row = tx.one(_STATE, id=message_id)
     return None if row is None else MessageState(row["type"], row["status"], row["thread_id"])
 
