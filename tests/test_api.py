@@ -12,13 +12,15 @@ import pytest
 
 from approval_bot import accounts, directives, draft_notices, ladder, review, workflow
 from approval_bot.models import MessageStatus, PauseKind, Role
-from approval_bot.store import Tx
+from approval_bot.store import Tx, sql
 from tests.builders import make_draft, make_inbound, status_of
 
 S = MessageStatus
 APPROVED = {S.APPROVED_TO_SEND, S.SENT}
 THREAD = "+14155550100"
 OTHER = "+14155550101"
+
+pytestmark = pytest.mark.both_backends
 
 
 class Api:
@@ -72,11 +74,11 @@ def sent(web, message_id):
 def state(web):
     """Everything a refused request must leave as it was."""
     return [
-        [tuple(row) for row in web.rows(sql)]
-        for sql in (
+        [tuple(row[key] for key in row.keys()) for row in web.select(query)]
+        for query in (
             "SELECT id, status, body FROM messages ORDER BY id",
-            "SELECT count(*) FROM audit_log",
-            "SELECT count(*) FROM approvals",
+            "SELECT count(*) AS n FROM audit_log",
+            "SELECT count(*) AS n FROM approvals",
             "SELECT thread_id, paused, paused_reason FROM thread_controls ORDER BY thread_id",
             "SELECT thread_id, state, opted_out FROM conversations ORDER BY thread_id",
             "SELECT scope, body FROM directives ORDER BY scope",
@@ -138,16 +140,17 @@ def test_drafts_lists_pending_replies_with_context_findings_and_code(web, api):
 
     async def seed(db):
         def change(conn: Tx) -> Any:
-            conn.execute(
-                "UPDATE messages SET draft_meta = ? WHERE id = ?",
-                (json.dumps({"drafter": "builtin", "findings": ["a link: x.io"]}), first),
+            conn.run(
+                sql("UPDATE messages SET draft_meta = :meta WHERE id = :id"),
+                meta=json.dumps({"drafter": "builtin", "findings": ["a link: x.io"]}),
+                id=first,
             )
             draft_notices.issue_code(conn, first)
 
         await db.write(change)
 
     web.call(seed, web.db)
-    code = web.rows("SELECT code FROM draft_codes WHERE message_id = ?", first)[0][0]
+    code = web.select("SELECT code FROM draft_codes WHERE message_id = :id", id=first)[0]["code"]
 
     body = api.get("/drafts").json()
 
@@ -163,7 +166,7 @@ def test_drafts_lists_pending_replies_with_context_findings_and_code(web, api):
 
 def test_drafts_give_the_review_deadline_due_and_step(web, api):
     _, draft = pending(web)
-    (clock,) = web.rows("SELECT started_at FROM review_clocks WHERE draft_id = ?", draft)
+    (clock,) = web.select("SELECT started_at FROM review_clocks WHERE draft_id = :id", id=draft)
     started = datetime.fromisoformat(clock["started_at"])
 
     # the defaults (issue 15): reminder at 10 minutes, escalation at 30, always open
@@ -230,8 +233,8 @@ def test_approve_queues_the_reply_and_names_the_api_as_channel(web, api):
     assert response.status_code == 200, response.text
     assert S(response.json()["status"]) in APPROVED
     assert status(web, draft) in APPROVED
-    rows = web.rows("SELECT channel, reviewer_id FROM approvals WHERE draft_id = ?", draft)
-    assert [tuple(r) for r in rows] == [("api", 1)]
+    rows = web.select("SELECT channel, reviewer_id FROM approvals WHERE draft_id = :id", id=draft)
+    assert [(r["channel"], r["reviewer_id"]) for r in rows] == [("api", 1)]
 
 
 def test_approving_twice_is_409_naming_who_decided(web, api):
@@ -261,7 +264,7 @@ def test_two_concurrent_approvals_one_wins_the_other_is_told_who(web, api):
     winner = next(name for name, r in answers.items() if r.status_code == 200)
     loser = next(r for r in answers.values() if r.status_code == 409)
     assert f"by {winner}" in loser.json()["error"]["message"]
-    assert len(web.rows("SELECT 1 FROM approvals WHERE draft_id = ?", draft)) == 1
+    assert len(web.select("SELECT 1 FROM approvals WHERE draft_id = :id", id=draft)) == 1
 
 
 def test_approve_on_a_paused_thread_is_409_and_changes_nothing(web, api):
@@ -449,7 +452,9 @@ def test_reply_supersedes_the_draft_and_answers_the_latest_text(web, api):
 def test_reply_refusals_change_nothing(web, api):
     pending(web)
     _, other = pending(web, OTHER)
-    other_inbound = web.rows("SELECT in_reply_to_id FROM messages WHERE id = ?", other)[0][0]
+    other_inbound = web.select("SELECT in_reply_to_id FROM messages WHERE id = :id", id=other)[0][
+        "in_reply_to_id"
+    ]
     before = state(web)
     assert refused(api.post(f"/threads/{THREAD}/reply", {"body": " "}), 422)["field"] == "body"
     error = refused(
@@ -522,9 +527,9 @@ def test_directives_read_and_replace_by_an_admin(web, api):
     ).json()
     assert [f["answer"] for f in replaced["faq"]] == ["9-5"]
     assert api.get("/directives", scope=THREAD).json()["directives"][0]["scope"] == THREAD
-    events = web.rows("SELECT count(*) FROM audit_log WHERE event = 'Updated Directive'")
+    events = web.select("SELECT count(*) AS n FROM audit_log WHERE event = 'Updated Directive'")
     # the seed; the thread's directive and FAQ entry; the global entry removed, one added
-    assert events[0][0] == 5
+    assert events[0]["n"] == 5
 
 
 def test_directives_refusals_change_nothing(web, api):

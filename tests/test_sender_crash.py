@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ DRAFTS = sql("SELECT receiver, status, provider_sid, claimed_at FROM messages WH
 
 
 def statuses(database: Database) -> dict[str, tuple[str, str | None, str | None]]:
-    async def read() -> list:
+    async def read() -> list[Any]:
         async with opened(database, migrate=False) as db:
             return await db.all(DRAFTS)
 

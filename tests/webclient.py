@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from starlette.testclient import TestClient
 
-from approval_bot.store import Store
+from approval_bot.store import Store, sql
 
 from .builders import make_reviewer
 
@@ -39,6 +39,10 @@ class Web:
 
     def rows(self, sql: str, *params: Any) -> list[Any]:
         return self.call(self.db.fetchall, sql, params)
+
+    def select(self, text: str, **params: Any) -> list[Any]:
+        """The rows of a portable query (`:name` parameters), on either backend."""
+        return self.call(self.db.all, sql(text), **params)
 
     def csrf(self, path: str = "/login") -> str:
         page = self.client.get(path)
