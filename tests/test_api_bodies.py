@@ -7,6 +7,8 @@ import pytest
 from approval_bot.web import api as api_module
 from tests.test_api import THREAD, pending, refused, state, token_for
 
+pytestmark = pytest.mark.both_backends
+
 BODY_OPERATIONS = [op for op in api_module.OPERATIONS if op.body is not None]
 DEPTH = 30_000
 
