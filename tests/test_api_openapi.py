@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 from approval_bot import accounts, directives
 from approval_bot.app import create_app
 from approval_bot.models import Role
-from approval_bot.store import opened
+from approval_bot.store import opened, sql
 from approval_bot.web.api import PREFIX
 
 from .builders import make_draft, make_inbound, make_reviewer
@@ -89,9 +89,9 @@ def test_every_operation_documents_its_errors_with_the_error_shape(make_settings
 THREADS = ("+14155550100", "+14155550101", "whatsapp:+14155550102")
 
 
-async def _seed(db_path: Path) -> tuple[str, list[str]]:
+async def _seed(database: Path | str) -> tuple[str, list[str]]:
     """Three threads with pending drafts, an FAQ entry, and an admin's token."""
-    async with opened(db_path) as db:
+    async with opened(database) as db:
         await make_reviewer(db, "Ana", role=Role.ADMIN)
         messages = []
         for thread in THREADS:
@@ -102,8 +102,11 @@ async def _seed(db_path: Path) -> tuple[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_settings, db_path):
-    token, messages = asyncio.run(_seed(db_path))
+@pytest.mark.both_backends
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
+    make_settings, database_target
+):
+    token, messages = asyncio.run(_seed(database_target))
     # half the cases name a seeded message or thread, so actions reach the review module
     known = {
         "draft_id": messages,
@@ -148,12 +151,12 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(make_se
     finally:
         asgi.shutdown_lifespans()
     assert len(tested) == OPERATIONS
-    events = asyncio.run(_events_by_the_token(db_path))
+    events = asyncio.run(_events_by_the_token(database_target))
     # the fuzz reached the review actions on seeded drafts and threads, not only 404s
     assert {"Approved", "Thread Paused"} & events, events
 
 
-async def _events_by_the_token(db_path: Path) -> set[str]:
-    async with opened(db_path) as db:
-        rows = await db.fetchall("SELECT DISTINCT event FROM audit_log WHERE actor_id = 1")
+async def _events_by_the_token(database: Path | str) -> set[str]:
+    async with opened(database) as db:
+        rows = await db.all(sql("SELECT DISTINCT event FROM audit_log WHERE actor_id = 1"))
     return {row["event"] for row in rows}
