@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from approval_bot.app import create_app
 from approval_bot.config import Settings
 from approval_bot.drafting import DraftingService
-from approval_bot.store import Store
+from approval_bot.store import Store, sql
 from approval_bot.web.twilio_edge import our_account_sid
 from tests.builders import approve_sending
 
@@ -94,6 +94,10 @@ class Twilio:
 
     def rows(self, sql: str, *params: Any) -> list[Any]:
         return self.run(self.db.fetchall, sql, params)
+
+    def select(self, text: str, **params: Any) -> list[Any]:
+        """The rows of a portable query (`:name` parameters), on either backend."""
+        return self.run(self.db.all, sql(text), **params)
 
     def messages(self, thread: str = CUSTOMER) -> list[Any]:
         return self.rows(
