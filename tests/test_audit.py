@@ -39,8 +39,8 @@ def _connection(target: str | Path) -> Iterator[Any]:
         with closing(sqlite3.connect(target)) as conn, conn:
             yield conn
     else:
-        with psycopg.connect(target, autocommit=True) as conn:
-            yield conn
+        with psycopg.connect(target, autocommit=True) as pg:
+            yield pg
 
 
 def _tamper(target: str | Path, *statements: str) -> None:
