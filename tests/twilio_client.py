@@ -26,6 +26,13 @@ CUSTOMER = "+14155550100"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 T = TypeVar("T")
+# a thread's messages in the order they were stored: PostgreSQL has no rowid, so ties on
+# the timestamp go by each message's first audit row (written in the same transaction)
+_MESSAGES = sql(
+    "SELECT * FROM messages WHERE thread_id = :thread ORDER BY timestamp, rowid",
+    postgres="SELECT * FROM messages WHERE thread_id = :thread ORDER BY timestamp,"
+    " (SELECT min(id) FROM audit_log WHERE message_id = messages.id) NULLS LAST",
+)
 _sids = itertools.count(1)
 
 
@@ -100,11 +107,7 @@ class Twilio:
         return self.run(self.db.all, sql(text), **named)
 
     def messages(self, thread: str = CUSTOMER) -> list[Any]:
-        return self.rows(  # in the order they were stored: by their first audit row
-            "SELECT * FROM messages WHERE thread_id = :thread ORDER BY timestamp,"
-            " (SELECT min(id) FROM audit_log WHERE message_id = messages.id)",
-            thread=thread,
-        )
+        return self.run(self.db.all, _MESSAGES, thread=thread)
 
     def events(self, thread: str = CUSTOMER) -> list[str]:
         return [
