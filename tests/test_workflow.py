@@ -7,6 +7,7 @@ import itertools
 import json
 import uuid
 from functools import partial
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from approval_bot.models import (
     now_iso,
 )
 from approval_bot.store import Store, Tx, open_store
+from approval_bot.store import messages as message_rows
 from approval_bot.store.sql import sql
 from tests.builders import make_draft, make_inbound, make_reviewer, status_of
 
@@ -264,6 +266,26 @@ async def test_two_concurrent_approvals_one_wins_one_conflicts(
     )
     assert len(audit) == 1
     assert await status_of(db, draft) == MessageStatus.APPROVED_TO_SEND
+
+
+async def test_a_row_moved_between_the_read_and_the_update_is_a_conflict(db, monkeypatch):
+    # what a second writer does on PostgreSQL, where write transactions run side by side:
+    # it moves the row after change_status read it, and the guarded UPDATE matches nothing
+    ana = await make_reviewer(db, "Ana")
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    real = message_rows.set_status
+
+    def raced(conn: Tx, message_id: str, **kwargs: Any) -> int:
+        conn.run(sql("UPDATE messages SET status = 'REJECTED' WHERE id = :id"), id=message_id)
+        return real(conn, message_id, **kwargs)
+
+    monkeypatch.setattr(message_rows, "set_status", raced)
+    before = await _audit_count(db)
+    with pytest.raises(workflow.Conflict, match="REJECTED"):
+        await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+    assert await status_of(db, draft) == MessageStatus.DRAFT_PENDING_APPROVAL  # rolled back
+    assert await _audit_count(db) == before
+    assert await db.all(sql("SELECT 1 FROM approvals WHERE draft_id = :d"), d=draft) == []
 
 
 async def test_a_transition_cannot_smuggle_a_status_column(db):
