@@ -399,9 +399,14 @@ def change_status(
     if row.status != expected:
         who, when, via = _last_change(conn, "message_id", message_id)
         raise Conflict(f"message {message_id}", expected, row.status, who, when, via)
-    message_rows.set_status(
+    moved = message_rows.set_status(
         conn, message_id, expected=expected, target=target, now=now_iso(), fields=fields
     )
+    if not moved:  # another writer moved it since the read (PostgreSQL runs writers at once)
+        who, when, via = _last_change(conn, "message_id", message_id)
+        current = message_rows.state(conn, message_id)
+        actual = current.status if current else "gone"
+        raise Conflict(f"message {message_id}", expected, actual, who, when, via)
     _count_queue_move(conn, MessageType(row.type), expected, target)
     _start_clock(conn, MessageType(row.type), target, message_id)
 
@@ -467,13 +472,17 @@ def change_conversation_state(
     if row.state != expected:
         who, when, _ = _last_change(conn, "thread_id", thread_id)
         raise Conflict(f"conversation {thread_id}", expected, row.state, who, when)
-    conversations.set_state(
+    moved = conversations.set_state(
         conn,
         thread_id,
         expected=expected,
         target=target,
         attention_reason=reason if target is ConversationState.NEEDS_ATTENTION else None,
     )
+    if not moved:  # another writer moved it since the read (PostgreSQL runs writers at once)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
+        actual = _thread_row(conn, thread_id).state
+        raise Conflict(f"conversation {thread_id}", expected, actual, who, when)
     audit.record(
         conn,
         audit.AuditEvent(

@@ -8,6 +8,7 @@ from functools import partial
 from approval_bot import accounts, review, sending_gate, workflow
 from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
 from approval_bot.store import Priority, Store, Tx
+from approval_bot.store.sql import sql
 
 BUSINESS = "+14155550199"
 
@@ -28,7 +29,7 @@ async def make_inbound(
 
 
 def _store_inbound(thread_id: str, body: str, conn: Tx) -> str:
-    known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (thread_id,)).fetchone()
+    known = conn.one(sql("SELECT 1 FROM conversations WHERE thread_id = :t"), t=thread_id)
     if known is None:
         workflow.open_conversation(conn, thread_id, Channel.SMS)
     return workflow.create_message(
@@ -63,10 +64,10 @@ async def make_drafted_inbound(
 
 
 def _store_draft(inbound_id: str, body: str, conn: Tx) -> str:
-    inbound = conn.execute(
-        "SELECT thread_id, sender, receiver, status FROM messages WHERE id = ?",
-        (inbound_id,),
-    ).fetchone()
+    inbound = conn.one(
+        sql("SELECT thread_id, sender, receiver, status FROM messages WHERE id = :id"),
+        id=inbound_id,
+    )
     assert inbound is not None
     draft_id = workflow.create_message(
         conn,
@@ -92,7 +93,7 @@ def _store_draft(inbound_id: str, body: str, conn: Tx) -> str:
 
 
 async def status_of(db: Store, message_id: str) -> MessageStatus:
-    row = await db.fetchone("SELECT status FROM messages WHERE id = ?", (message_id,))
+    row = await db.one(sql("SELECT status FROM messages WHERE id = :id"), id=message_id)
     assert row is not None
     return MessageStatus(row["status"])
 

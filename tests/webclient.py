@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from starlette.testclient import TestClient
 
 from approval_bot.store import Store
+from approval_bot.store.sql import sql
 
 from .builders import make_reviewer
 
@@ -37,8 +38,11 @@ class Web:
         result: T = portal.call(run)
         return result
 
-    def rows(self, sql: str, *params: Any) -> list[Any]:
-        return self.call(self.db.fetchall, sql, params)
+    def rows(self, text: str, *params: Any, **named: Any) -> list[Any]:
+        """Rows of a query with `:name` parameters (either backend); `?` ones: SQLite only."""
+        if params:
+            return self.call(self.db.fetchall, text, params)
+        return self.call(self.db.all, sql(text), **named)
 
     def csrf(self, path: str = "/login") -> str:
         page = self.client.get(path)

@@ -34,8 +34,8 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -556,6 +556,15 @@ class PostgresStore:
         or a deadlock is retried), so it must not act outside the database.
         """
         return await self._writers.run(fn, priority)
+
+    @contextmanager
+    def walk_connection(self) -> Iterator[Tx]:
+        """A read-only connection of its own, outside the pools, for a long walk on a thread
+        of its own (the audit page's): it holds neither the event loop nor a pooled reader."""
+        with psycopg.connect(self.url.conninfo, autocommit=True, row_factory=dict_row) as conn:
+            _adapt(conn)
+            conn.execute("SET default_transaction_read_only = on")
+            yield Tx.on(conn, "postgres")
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresReader]:
