@@ -20,7 +20,7 @@ from .draft_notices import quiet_now, reachable
 from .message_templates import Trigger
 from .models import MessageStatus, SlaEvent, SlaStep, now_iso
 from .sms_text import escalation_notification, reminder_notification
-from .store import Priority, Store, Tx
+from .store import Priority, Store, Tx, conversations
 from .store import clocks as clock_rows
 from .store import codes as code_rows
 from .store.clocks import DueClock
@@ -171,7 +171,8 @@ def _step(
 
 def _holding(conn: Tx, clock: DueClock, now: datetime) -> tuple[str | None, str]:
     """Queue the pre-approved holding reply, once per contact; (its id or None, why)."""
-    controls = clock_rows.holding_controls(conn, clock.thread_id)
+    controls = conversations.thread(conn, clock.thread_id)
+    assert controls is not None, clock.thread_id  # a clock's thread has its controls
     if controls.opted_out:
         return None, "the customer has opted out"
     if controls.paused:

@@ -47,10 +47,10 @@ from .models import (
     now_iso,
 )
 from .phrases import phrase
-from .store import Priority, Store, Tx
+from .store import Priority, Store, Tx, conversations
 from .store import approvals as approval_rows
 from .store import drafting as drafting_rows
-from .store.approvals import ThreadControls
+from .store.conversations import Thread
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
@@ -790,7 +790,7 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
     """
 
     def resume(conn: Tx) -> bool:
-        row = approval_rows.controls(conn, thread_id)
+        row = conversations.thread(conn, thread_id)
         if row is not None and row.opted_out:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
         # a reviewer lifts any pause of a thread whose customer takes texts
@@ -832,7 +832,7 @@ def give_back_texts(
 ) -> bool:
     """The thread's unanswered texts in `statuses` go back to the bot, or to Needs reply
     when the thread is taken over (or a human answered moments ago); whether to draft."""
-    held_by = approval_rows.controls(conn, thread_id)
+    held_by = conversations.thread(conn, thread_id)
     for_human = held_by is not None and held_by.taken_over_by is not None
     wants_draft = False
     for text in worklists.unanswered(conn, thread_id):
@@ -859,7 +859,7 @@ def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
     back to review; a reviewer's or an escalation's pause stays.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
-    row = approval_rows.controls(conn, thread_id)
+    row = conversations.thread(conn, thread_id)
     if row is None or not row.paused or row.pause_kind != PauseKind.OPT_OUT:
         return
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
@@ -921,9 +921,9 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
 # -- takeover, release, close and dismiss
 
 
-def thread_controls(conn: Tx, thread_id: str) -> ThreadControls:
+def thread_controls(conn: Tx, thread_id: str) -> Thread:
     """A thread's conversation and controls, with the name of who holds it."""
-    row = approval_rows.controls(conn, thread_id)
+    row = conversations.thread(conn, thread_id)
     if row is None:
         raise workflow.UnknownRecord(f"no conversation {thread_id}")
     return row
@@ -1107,7 +1107,7 @@ class NoOptOutRequest(Exception):
 CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
 
 
-def _require_opt_out_request(conn: Tx, thread_id: str) -> ThreadControls:
+def _require_opt_out_request(conn: Tx, thread_id: str) -> Thread:
     row = thread_controls(conn, thread_id)
     if row.pause_kind != PauseKind.OPT_OUT_REQUEST:
         raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")

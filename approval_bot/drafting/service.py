@@ -33,9 +33,10 @@ from ..models import (
     Sentiment,
 )
 from ..sms_text import bounded
-from ..store import Priority, Reader, Store, Tx
+from ..store import Priority, Reader, Store, Tx, conversations
 from ..store import drafting as drafting_rows
-from ..store.drafting import DraftGate, WaitingCall
+from ..store.conversations import Thread
+from ..store.drafting import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
@@ -109,7 +110,7 @@ def _work_from(latest: Any | None, calls: list[WaitingCall]) -> _Work | None:
     return _Work(None, call_ids, calls[-1].called, "sms")
 
 
-def _is_closed(controls: DraftGate | None) -> bool:
+def _is_closed(controls: Thread | None) -> bool:
     """Whether the bot may not draft on the thread: paused, opted out, closed, taken over."""
     return (
         controls is None
@@ -128,7 +129,7 @@ def _work_now(conn: Tx, thread_id: str) -> _Work | None:
 
 
 def _closed_now(conn: Tx, thread_id: str) -> bool:
-    return _is_closed(drafting_rows.gate_now(conn, thread_id))
+    return _is_closed(conversations.thread(conn, thread_id))
 
 
 def _meta(result: DraftResult, started: float) -> dict[str, Any]:
@@ -271,8 +272,8 @@ def _hold(conn: Tx, thread_id: str) -> None:
             event=Event.HELD,
             metadata={"reason": "the thread was paused before a draft was made"},
         )
-    state = drafting_rows.conversation_state(conn, thread_id)
-    if waiting and state is not None and state != ConversationState.CLOSED:
+    thread = conversations.thread(conn, thread_id)
+    if waiting and thread is not None and thread.state != ConversationState.CLOSED:
         # as a text arriving on a paused thread does: a human sees it on Attention
         workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
     drafting_rows.calls_dropped(conn, thread_id)
@@ -402,7 +403,7 @@ class DraftingService:
         )
 
     async def _closed(self, conn: Reader, thread_id: str) -> bool:
-        return _is_closed(await drafting_rows.gate(conn, thread_id))
+        return _is_closed(await conversations.read_thread(conn, thread_id))
 
     # -- drafting a thread
 

@@ -17,7 +17,7 @@ from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, PauseKind, iso
 from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
-from ..store import Row, Tx
+from ..store import Row, Tx, conversations
 from ..store import sending as sending_rows
 from .claim import Work
 
@@ -92,9 +92,9 @@ class MessageLane:
     def _recheck(self, conn: Tx, row: Row, now: datetime) -> bool:
         """Stop a message that must not go out now; True when it was moved."""
         message_id, thread_id = row["id"], row["thread_id"]
-        thread = sending_rows.thread_hold(conn, thread_id)
-        if thread is None or thread["opted_out"] or thread["paused"]:
-            reason = "opted out" if thread is not None and thread["opted_out"] else "thread paused"
+        thread = conversations.thread(conn, thread_id)
+        if thread is None or thread.opted_out or thread.paused:
+            reason = "opted out" if thread is not None and thread.opted_out else "thread paused"
             self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
             return True
         newer = sending_rows.newer_reply(conn, thread_id, message_id, row["timestamp"])
@@ -330,13 +330,13 @@ class MessageLane:
 
 def opt_out_thread(conn: Tx, thread_id: str) -> None:
     """Twilio said 21610: the thread is opted out, paused, and needs a human's attention."""
-    thread = sending_rows.thread_hold(conn, thread_id)
+    thread = conversations.thread(conn, thread_id)
     if thread is None:
         return
-    if not thread["opted_out"]:
+    if not thread.opted_out:
         workflow.set_opted_out(
             conn, thread_id, opted_out=True, source=f"Twilio error {OPTED_OUT_CODE}"
         )
-    if not thread["paused"]:
+    if not thread.paused:
         review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None, kind=PauseKind.OPT_OUT)
     workflow.flag_conversation(conn, thread_id, OPTED_OUT_REASON)

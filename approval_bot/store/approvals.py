@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..models import ApprovalAction, Channel, PauseKind
-from .base import Reads, Row, Tx
+from ..models import ApprovalAction, Channel
+from .base import Reads, Tx
 from .sql import Query, sql
 
 _LATEST_DECISION = sql(
@@ -88,62 +88,8 @@ def insert_approval(
     )
 
 
-# -- the thread's controls
+# -- the thread's controls (read with `conversations.thread`)
 
-
-@dataclass(frozen=True)
-class ThreadControls:
-    """A thread's conversation state and controls, with the name of who holds it."""
-
-    thread_id: str
-    state: str
-    opted_out: bool
-    channel: str
-    paused: bool
-    paused_reason: str | None
-    pause_kind: PauseKind | None
-    last_updated: str
-    taken_over_by: int | None
-    taken_over_at: str | None
-    last_takeover_at: str | None
-    last_human_reply_at: str | None
-    last_human_reply_by: int | None
-    holder_name: str | None
-
-    @classmethod
-    def from_row(cls, row: Row) -> ThreadControls:
-        return cls(
-            thread_id=row["thread_id"],
-            state=row["state"],
-            opted_out=bool(row["opted_out"]),
-            channel=row["channel"],
-            paused=bool(row["paused"]),
-            paused_reason=row["paused_reason"],
-            pause_kind=PauseKind(row["pause_kind"]) if row["pause_kind"] else None,
-            last_updated=row["last_updated"],
-            taken_over_by=row["taken_over_by"],
-            taken_over_at=row["taken_over_at"],
-            last_takeover_at=row["last_takeover_at"],
-            last_human_reply_at=row["last_human_reply_at"],
-            last_human_reply_by=row["last_human_reply_by"],
-            holder_name=row["holder_name"],
-        )
-
-
-# the one conversations ⋈ thread_controls read of the review actions (a thread's row each)
-_CONTROLS = sql(
-    """
-    SELECT thread_id, conversations.state, conversations.opted_out, conversations.channel,
-           thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
-           thread_controls.last_updated, thread_controls.taken_over_by,
-           thread_controls.taken_over_at, thread_controls.last_takeover_at,
-           thread_controls.last_human_reply_at, thread_controls.last_human_reply_by,
-           reviewers.name AS holder_name
-    FROM conversations JOIN thread_controls USING (thread_id)
-    LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
-    WHERE thread_id = :thread_id
-    """
-)
 _CHANNEL = sql("SELECT channel FROM conversations WHERE thread_id = :thread_id")
 _TAKE_OVER = sql(
     """
@@ -173,12 +119,6 @@ _HUMAN_REPLIED = sql(
     """
 )
 _ROLE = sql("SELECT role FROM reviewers WHERE id = :id")
-
-
-def controls(tx: Tx, thread_id: str) -> ThreadControls | None:
-    """The thread's conversation and controls; None for an unknown thread."""
-    row = tx.one(_CONTROLS, thread_id=thread_id)
-    return None if row is None else ThreadControls.from_row(row)
 
 
 def channel(tx: Tx, thread_id: str) -> str | None:

@@ -310,15 +310,6 @@ class DueClock:
         return cls(**{**values, "channel": Channel(row["channel"])})
 
 
-@dataclass(frozen=True)
-class HoldingControls:
-    """What decides whether a thread may get the holding reply."""
-
-    opted_out: bool
-    paused: bool
-    taken_over_by: int | None
-
-
 _DUE = sql(
     """
     SELECT review_clocks.id, review_clocks.thread_id, review_clocks.draft_id,
@@ -352,12 +343,6 @@ _CLIMB = sql(
     UPDATE review_clocks SET step = :step, next_step = :next_step, due_at = :due_at,
                              urgency = :urgency
     WHERE id = :id AND step = :was
-    """
-)
-_HOLDING_CONTROLS = sql(
-    """
-    SELECT conversations.opted_out, thread_controls.paused, thread_controls.taken_over_by
-    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
     """
 )
 _HOLDING_SENT = sql(
@@ -411,12 +396,6 @@ def told(tx: Tx, draft_ids: list[str]) -> list[tuple[str, int]]:
         rows = tx.all(_told_query(len(chunk)), **params)
         pairs.extend((row["draft_id"], row["reviewer_id"]) for row in rows)
     return pairs
-
-
-def holding_controls(tx: Tx, thread_id: str) -> HoldingControls:
-    row = tx.one(_HOLDING_CONTROLS, thread_id=thread_id)
-    assert row is not None, thread_id  # a clock's thread has its controls
-    return HoldingControls(bool(row["opted_out"]), bool(row["paused"]), row["taken_over_by"])
 
 
 def holding_sent(tx: Tx, thread_id: str, contact: int) -> bool:

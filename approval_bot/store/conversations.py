@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..models import PauseKind
 from .base import Reads, Row, Tx
 from .sql import sql
 
-# a conversation with its thread controls: the join every door of the funnel reads
+# a conversation with its thread controls and the name of who holds it: the one read of
+# this join (the funnel, the review actions, drafting, the sender's re-check and the ladder
+# all ask it); the reviewers lookup is by primary key, and only for a held thread
 _THREAD = sql(
     """
     SELECT conversations.thread_id, conversations.channel, conversations.state,
@@ -20,9 +23,12 @@ _THREAD = sql(
            conversations.appointment_status, conversations.appointment_at,
            conversations.contact_count, conversations.facts,
            thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
-           thread_controls.taken_over_by, thread_controls.last_human_reply_at,
-           thread_controls.last_human_reply_by
+           thread_controls.last_updated, thread_controls.taken_over_by,
+           thread_controls.taken_over_at, thread_controls.last_takeover_at,
+           thread_controls.last_human_reply_at, thread_controls.last_human_reply_by,
+           reviewers.name AS holder_name
     FROM conversations JOIN thread_controls USING (thread_id)
+    LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
     WHERE thread_id = :thread_id
     """
 )
@@ -30,7 +36,7 @@ _THREAD = sql(
 
 @dataclass(frozen=True)
 class Thread:
-    """A conversation and its thread controls (enum columns as their stored text)."""
+    """A conversation and its thread controls, with the name of who holds it."""
 
     thread_id: str
     channel: str
@@ -45,10 +51,14 @@ class Thread:
     facts: str  # a JSON object
     paused: bool
     paused_reason: str | None
-    pause_kind: str | None
+    pause_kind: PauseKind | None
+    last_updated: str
     taken_over_by: int | None
+    taken_over_at: str | None
+    last_takeover_at: str | None
     last_human_reply_at: str | None
     last_human_reply_by: int | None
+    holder_name: str | None
 
     @classmethod
     def from_row(cls, row: Row) -> Thread:
@@ -66,16 +76,26 @@ class Thread:
             facts=row["facts"],
             paused=bool(row["paused"]),
             paused_reason=row["paused_reason"],
-            pause_kind=row["pause_kind"],
+            pause_kind=PauseKind(row["pause_kind"]) if row["pause_kind"] else None,
+            last_updated=row["last_updated"],
             taken_over_by=row["taken_over_by"],
+            taken_over_at=row["taken_over_at"],
+            last_takeover_at=row["last_takeover_at"],
             last_human_reply_at=row["last_human_reply_at"],
             last_human_reply_by=row["last_human_reply_by"],
+            holder_name=row["holder_name"],
         )
 
 
 def thread(tx: Tx, thread_id: str) -> Thread | None:
     """The thread's conversation and controls; None when it has no conversation yet."""
     row = tx.one(_THREAD, thread_id=thread_id)
+    return None if row is None else Thread.from_row(row)
+
+
+async def read_thread(db: Reads, thread_id: str) -> Thread | None:
+    """As `thread`, outside a write transaction."""
+    row = await db.one(_THREAD, thread_id=thread_id)
     return None if row is None else Thread.from_row(row)
 
 

@@ -1,5 +1,6 @@
 """What the drafting service reads and writes: a thread's waiting texts and missed calls,
-whether the bot may draft on it, its history and facts, the drafter's templates."""
+its history and facts, the drafter's templates (whether the bot may draft on it is
+`conversations.thread`)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,6 @@ class WaitingCall:
 
 
 @dataclass(frozen=True)
-class DraftGate:
-    """What says whether the bot may draft on a thread."""
-
-    paused: bool
-    opted_out: bool
-    state: str
-    taken_over_by: int | None
-
-
-@dataclass(frozen=True)
 class HistoryTurn:
     """One message of a thread's history as the drafter reads it."""
 
@@ -48,13 +39,6 @@ _LATEST_WAITING = sql(
 )
 _CALLS_WAITING = sql(
     "SELECT id, called FROM missed_calls WHERE thread_id = :thread_id AND wants_draft = 1"
-)
-_CONTROLS = sql(
-    """
-    SELECT thread_controls.paused, conversations.opted_out, conversations.state,
-           thread_controls.taken_over_by
-    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
-    """
 )
 _WAITING = sql(
     """
@@ -79,7 +63,6 @@ _HISTORY = sql(
     """
 )
 _FACTS = sql("SELECT facts FROM conversations WHERE thread_id = :thread_id")
-_STATE = sql("SELECT state FROM conversations WHERE thread_id = :thread_id")
 _SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
 _CALL_DRAFTED = sql("UPDATE missed_calls SET wants_draft = 0, draft_id = :draft_id WHERE id = :id")
 _CALL_DROPPED = sql("UPDATE missed_calls SET wants_draft = 0 WHERE id = :id")
@@ -102,14 +85,6 @@ def _calls(rows: list[Row]) -> list[WaitingCall]:
     return [WaitingCall(int(row["id"]), row["called"]) for row in rows]
 
 
-def _gate(row: Row | None) -> DraftGate | None:
-    if row is None:
-        return None
-    return DraftGate(
-        bool(row["paused"]), bool(row["opted_out"]), row["state"], row["taken_over_by"]
-    )
-
-
 # -- a thread's work, read on the reader (before drafting) or in the write (after)
 
 
@@ -129,15 +104,6 @@ async def calls_waiting(db: Reads, thread_id: str) -> list[WaitingCall]:
 
 def calls_waiting_now(tx: Tx, thread_id: str) -> list[WaitingCall]:
     return _calls(tx.all(_CALLS_WAITING, thread_id=thread_id))
-
-
-async def gate(db: Reads, thread_id: str) -> DraftGate | None:
-    """The thread's pause, opt-out, state and holder; None for an unknown thread."""
-    return _gate(await db.one(_CONTROLS, thread_id=thread_id))
-
-
-def gate_now(tx: Tx, thread_id: str) -> DraftGate | None:
-    return _gate(tx.one(_CONTROLS, thread_id=thread_id))
 
 
 def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
@@ -180,11 +146,6 @@ async def templates(db: Reads, keys: tuple[str, ...]) -> list[tuple[str, str, st
 
 
 # -- what storing a draft (or giving up) writes
-
-
-def conversation_state(tx: Tx, thread_id: str) -> str | None:
-    row = tx.one(_STATE, thread_id=thread_id)
-    return None if row is None else str(row["state"])
 
 
 def set_sentiment(tx: Tx, thread_id: str, sentiment: str) -> None:

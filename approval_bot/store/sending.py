@@ -281,14 +281,8 @@ def defer(tx: Tx, message_id: str, *, until: str, claimed_at: str) -> None:
     tx.run(_DEFER, id=message_id, until=until, claimed_at=claimed_at)
 
 
-# what a claim re-checks before a first attempt (tables of other store modules: conversations,
-# thread_controls, messages, audit_log)
-_THREAD_HOLD = sql(
-    """
-    SELECT conversations.opted_out, thread_controls.paused, thread_controls.paused_reason
-    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
-    """
-)
+# what a claim re-checks before a first attempt (tables of other store modules: messages,
+# audit_log; the thread itself is `conversations.thread`)
 _NEWER_REPLY = sql(
     """
     SELECT id FROM messages
@@ -328,12 +322,6 @@ _EARLY_STATUSES = sql(
     WHERE provider = :provider AND event_id COLLATE "C" > :low AND event_id COLLATE "C" < :high
     """,
 )
-
-
-def thread_hold(tx: Tx, thread_id: str) -> Row | None:
-    """A thread's opted_out, paused and paused_reason, or None. Reads conversations and
-    thread_controls."""
-    return tx.one(_THREAD_HOLD, thread_id=thread_id)
 
 
 def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | None:
