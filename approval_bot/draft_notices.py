@@ -19,7 +19,8 @@ from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
 from .sms_text import draft_notification, holder_notification, opt_out_request_notification
 from .store import Priority, Store, Tx
 from .store import codes as code_rows
-from .store.codes import TextedReviewer
+from .store import reviewers as reviewer_rows
+from .store.reviewers import TextedReviewer
 
 # tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
 CODE_TRIES = 32
@@ -73,7 +74,7 @@ def announce(conn: Tx, draft_id: str) -> str:
     """
     code = issue_code(conn, draft_id)
     draft = code_rows.notice_facts(conn, draft_id)
-    reviewers = code_rows.texted_reviewers(conn)
+    reviewers = reviewer_rows.texted_reviewers(conn)
     if not reviewers:
         return code  # nobody to text: the notification is not even composed
     claim = claims.live(conn, draft_id, claims.clock())  # a claimer's edit keeps its claim
@@ -91,7 +92,7 @@ def announce_opt_out_request(conn: Tx, message_id: str) -> str:
     """
     code = issue_code(conn, message_id)
     thread_id, body = code_rows.held_text(conn, message_id)
-    reviewers = code_rows.texted_reviewers(conn)
+    reviewers = reviewer_rows.texted_reviewers(conn)
     if not reviewers:
         return code
     text = opt_out_request_notification(code, thread_id, body)
@@ -118,7 +119,7 @@ async def send_digests(db: Store) -> int:
     and held answers, are folded in without a word. Returns how many digests were queued.
     """
     now = datetime.now(UTC)
-    reviewers = await code_rows.reviewers_with_held_texts(db)
+    reviewers = await reviewer_rows.with_held_texts(db)
     queued = 0
     for reviewer in reviewers:
         if not reachable(reviewer) or quiet_now(reviewer, now):
@@ -161,7 +162,7 @@ def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
 
     Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.
     """
-    reviewer = code_rows.reviewer(conn, reviewer_id)
+    reviewer = reviewer_rows.texted(conn, reviewer_id)
     assert reviewer is not None, reviewer_id  # the thread's holder
     if not reachable(reviewer):
         return

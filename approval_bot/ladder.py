@@ -23,8 +23,9 @@ from .sms_text import escalation_notification, reminder_notification
 from .store import Priority, Store, Tx, conversations
 from .store import clocks as clock_rows
 from .store import codes as code_rows
+from .store import reviewers as reviewer_rows
 from .store.clocks import DueClock
-from .store.codes import TextedReviewer
+from .store.reviewers import TextedReviewer
 
 BATCH = 500
 
@@ -91,7 +92,7 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
             result.closed += 1
     batch = _Batch(
         now,
-        {reviewer.id: reviewer for reviewer in code_rows.reviewers(conn)},
+        {reviewer.id: reviewer for reviewer in reviewer_rows.all_texted(conn)},
         _told(conn, [c.draft_id for c in pending if c.next_step == SlaStep.REMINDED]),
     )
     for clock in pending:

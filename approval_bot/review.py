@@ -42,6 +42,7 @@ from .models import (
     MessageStatus,
     MessageType,
     PauseKind,
+    Role,
     SenderRole,
     ThreadEvent,
     now_iso,
@@ -50,6 +51,7 @@ from .phrases import phrase
 from .store import Priority, Store, Tx, conversations
 from .store import approvals as approval_rows
 from .store import drafting as drafting_rows
+from .store import reviewers as reviewer_rows
 from .store.conversations import Thread
 
 S = MessageStatus
@@ -930,7 +932,8 @@ def thread_controls(conn: Tx, thread_id: str) -> Thread:
 
 
 def _is_admin(conn: Tx, reviewer_id: int) -> bool:
-    return approval_rows.reviewer_role(conn, reviewer_id) == "admin"
+    reviewer = reviewer_rows.get(conn, reviewer_id)
+    return reviewer is not None and reviewer.role == Role.ADMIN
 
 
 def _hold_for(conn: Tx, thread_id: str, reviewer_id: int, *, forced_from: int | None) -> None:

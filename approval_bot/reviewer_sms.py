@@ -39,6 +39,7 @@ from .sms_text import shorten
 from .store import Priority, Store
 from .store import approvals as approval_rows
 from .store import codes as code_rows
+from .store import reviewers as reviewer_rows
 
 S = MessageStatus
 # at most this many refusals are answered per reviewer in the window; then silence
@@ -271,10 +272,9 @@ async def respond(
     keyword = detect(text, None)
     if keyword is Keyword.OPT_OUT:
         return
-    row = await code_rows.account(db, reviewer_id)
-    if row is None:
+    reviewer = await reviewer_rows.by_id(db, reviewer_id)
+    if reviewer is None:
         return  # removed between the webhook and now: nobody to answer
-    reviewer = Reviewer.from_row(row)
     if keyword is Keyword.OPT_IN:
         result = Answer("Draft texts are on again. Reply H for the commands.")
     else:

@@ -118,7 +118,6 @@ _HUMAN_REPLIED = sql(
     WHERE thread_id = :thread_id
     """
 )
-_ROLE = sql("SELECT role FROM reviewers WHERE id = :id")
 
 
 def channel(tx: Tx, thread_id: str) -> str | None:
@@ -144,11 +143,6 @@ def let_go(tx: Tx, thread_id: str) -> None:
 
 def human_replied(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
     tx.run(_HUMAN_REPLIED, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
-
-
-def reviewer_role(tx: Tx, reviewer_id: int) -> str | None:
-    row = tx.one(_ROLE, id=reviewer_id)
-    return None if row is None else str(row["role"])
 
 
 # -- a thread's messages

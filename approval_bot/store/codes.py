@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models import MessageStatus
-from .base import Reads, Row, Tx
+from .base import Reads, Tx
 from .sql import sql
 
 # drafts a reviewer or the sender may still act on by their code
@@ -23,41 +23,6 @@ LIVE = (
 )
 _LIVE = ", ".join(f"'{status}'" for status in LIVE)
 
-
-@dataclass(frozen=True)
-class TextedReviewer:
-    """A reviewer as draft texts reach them: whether they take texts, and their quiet hours."""
-
-    id: int
-    role: str
-    backup: bool
-    active: bool
-    phone: str | None
-    notify_sms: bool
-    sms_opted_out: bool
-    quiet_start: str | None
-    quiet_end: str | None
-    time_zone: str
-
-    @classmethod
-    def from_row(cls, row: Row) -> TextedReviewer:
-        return cls(
-            id=row["id"],
-            role=row["role"],
-            backup=bool(row["backup"]),
-            active=bool(row["active"]),
-            phone=row["phone"],
-            notify_sms=bool(row["notify_sms"]),
-            sms_opted_out=bool(row["sms_opted_out"]),
-            quiet_start=row["quiet_start"],
-            quiet_end=row["quiet_end"],
-            time_zone=row["time_zone"],
-        )
-
-
-_REVIEWER_COLUMNS = (
-    "id, role, backup, active, phone, notify_sms, sms_opted_out, quiet_start, quiet_end, time_zone"
-)
 
 # -- codes
 
@@ -174,20 +139,6 @@ async def replacement(db: Reads, message_id: str) -> Replacement | None:
 
 # -- notices, digests and answers (rows of `notifications`)
 
-_TEXTED_REVIEWERS = sql(
-    f"""
-    SELECT {_REVIEWER_COLUMNS} FROM reviewers
-    WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
-    """
-)
-_REVIEWERS = sql(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers")
-_REVIEWER = sql(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE id = :id")
-_HELD_REVIEWERS = sql(
-    f"""
-    SELECT {_REVIEWER_COLUMNS} FROM reviewers
-    WHERE id IN (SELECT reviewer_id FROM notifications WHERE status = 'HELD')
-    """
-)
 _INSERT_NOTIFICATION_TEXT = """
     INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
     VALUES (:reviewer_id, :draft_id, :body, :status, :created_at)
@@ -237,25 +188,6 @@ class HeldText:
     receiver: str | None
     body: str | None
     status: str | None
-
-
-def texted_reviewers(tx: Tx) -> list[TextedReviewer]:
-    """The reviewers who take texts about drafts (quiet hours aside)."""
-    return [TextedReviewer.from_row(row) for row in tx.all(_TEXTED_REVIEWERS)]
-
-
-def reviewers(tx: Tx) -> list[TextedReviewer]:
-    """Every reviewer, as texts reach them."""
-    return [TextedReviewer.from_row(row) for row in tx.all(_REVIEWERS)]
-
-
-def reviewer(tx: Tx, reviewer_id: int) -> TextedReviewer | None:
-    row = tx.one(_REVIEWER, id=reviewer_id)
-    return None if row is None else TextedReviewer.from_row(row)
-
-
-async def reviewers_with_held_texts(db: Reads) -> list[TextedReviewer]:
-    return [TextedReviewer.from_row(row) for row in await db.all(_HELD_REVIEWERS)]
 
 
 def insert_notification(
@@ -331,16 +263,9 @@ _ANSWERED_REFUSALS = sql(
       AND (metadata::jsonb ->> 'answered') = 'true'
     """,
 )
-_ACCOUNT = sql("SELECT * FROM reviewers WHERE id = :id")
 
 
 async def answered_refusals(db: Reads, event: str, reviewer_id: int, since: str) -> int:
     """How many of a reviewer's refused commands since `since` were answered."""
     row = await db.one(_ANSWERED_REFUSALS, event=event, actor_id=reviewer_id, since=since)
     return 0 if row is None else int(row["n"])
-
-
-async def account(db: Reads, reviewer_id: int) -> dict[str, Any] | None:
-    """A reviewer's row (for accounts.Reviewer.from_row), if they still exist."""
-    row = await db.one(_ACCOUNT, id=reviewer_id)
-    return None if row is None else dict(row)

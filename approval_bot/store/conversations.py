@@ -239,33 +239,3 @@ _SET_FACTS = sql("UPDATE conversations SET facts = :facts WHERE thread_id = :thr
 def set_facts(tx: Tx, thread_id: str, facts: str) -> None:
     """Replace the conversation's facts (a JSON object, already merged by the caller)."""
     tx.run(_SET_FACTS, facts=facts, thread_id=thread_id)
-
-
-# Who is writing: a reviewer's phone is never a customer's. (The reviewers table's own store
-# module is another's; these two are the inbound path's.)
-
-_REVIEWER_BY_PHONE = sql("SELECT id FROM reviewers WHERE phone = :phone")
-_REVIEWER_SMS_OPT_OUT = sql(
-    "UPDATE reviewers SET sms_opted_out = :opted_out, notify_sms = :notify_sms WHERE id = :id"
-)
-
-
-def reviewer_by_phone(tx: Tx, phone: str) -> int | None:
-    """The id of the reviewer, active or disabled, whose phone (E.164) this is."""
-    row = tx.one(_REVIEWER_BY_PHONE, phone=phone)
-    return None if row is None else int(row["id"])
-
-
-async def read_reviewer_by_phone(db: Reads, phone: str) -> int | None:
-    row = await db.one(_REVIEWER_BY_PHONE, phone=phone)
-    return None if row is None else int(row["id"])
-
-
-def set_reviewer_sms_opt_out(tx: Tx, reviewer_id: int, opted_out: bool) -> None:
-    """A reviewer's STOP (or START): their draft texts off (or back on)."""
-    tx.run(
-        _REVIEWER_SMS_OPT_OUT,
-        opted_out=int(opted_out),
-        notify_sms=int(not opted_out),
-        id=reviewer_id,
-    )
