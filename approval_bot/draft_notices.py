@@ -19,6 +19,7 @@ from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
 from .sms_text import draft_notification, holder_notification, opt_out_request_notification
 from .store import Priority, Store, Tx
 from .store import codes as code_rows
+from .store import messages as message_rows
 from .store import reviewers as reviewer_rows
 from .store.reviewers import TextedReviewer
 
@@ -91,7 +92,9 @@ def announce_opt_out_request(conn: Tx, message_id: str) -> str:
     The code stays taken while the text is held (PAUSED_THREAD), as a draft's does.
     """
     code = issue_code(conn, message_id)
-    thread_id, body = code_rows.held_text(conn, message_id)
+    held = message_rows.row(conn, message_id)
+    assert held is not None, message_id
+    thread_id, body = held["thread_id"], held["body"]
     reviewers = reviewer_rows.texted_reviewers(conn)
     if not reviewers:
         return code

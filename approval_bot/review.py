@@ -51,6 +51,7 @@ from .phrases import phrase
 from .store import Priority, Store, Tx, conversations
 from .store import approvals as approval_rows
 from .store import drafting as drafting_rows
+from .store import messages as message_rows
 from .store import reviewers as reviewer_rows
 from .store.conversations import Thread
 
@@ -188,7 +189,7 @@ def _announce(db: Store, made: DecisionMade) -> None:
 
 
 def _message(conn: Tx, message_id: str) -> Any:
-    row = approval_rows.message(conn, message_id)
+    row = message_rows.row(conn, message_id)
     if row is None:
         raise workflow.UnknownRecord(f"no message {message_id}")
     return row
@@ -257,7 +258,8 @@ def _require_open_thread(conn: Tx, thread_id: str) -> None:
 
 def _require_free_form(conn: Tx, thread_id: str) -> None:
     """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
-    if approval_rows.channel(conn, thread_id) != Channel.WHATSAPP:
+    thread = conversations.thread(conn, thread_id)
+    if thread is None or thread.channel != Channel.WHATSAPP:
         return
     last = whatsapp_window.last_inbound(conn, thread_id)
     if not whatsapp_window.is_open(last, datetime.now(UTC)):
@@ -370,9 +372,10 @@ async def edit(
     """
     _require_text(body)
     # measured before the write transaction: a message's text never changes
-    before = await approval_rows.message_body(db, draft_id)
-    if before is None:
+    draft = await message_rows.read_row(db, draft_id)
+    if draft is None:
         raise workflow.UnknownRecord(f"no message {draft_id}")
+    before = str(draft["body"])
     size = stats.edit_size(before, body)
 
     def change(conn: Tx) -> tuple[Any, str]:
@@ -623,7 +626,7 @@ def human_reply(
             actor_id=reviewer_id,
         )
         resolves = True
-    last_inbound = approval_rows.last_inbound(conn, thread_id)
+    last_inbound = message_rows.last_inbound(conn, thread_id)
     if last_inbound is None:
         raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
     reply_id = workflow.create_message(
@@ -683,7 +686,7 @@ async def send_template(
         _require_open_thread(conn, thread_id)
         # a template chosen now is a send attempt, refused like a new reply
         sending_gate.require_open(conn)
-        last = approval_rows.last_inbound(conn, thread_id)
+        last = message_rows.last_inbound(conn, thread_id)
         if last is None or last.channel != Channel.WHATSAPP:
             raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
         filled = {
@@ -720,10 +723,10 @@ async def send_template(
     return await db.write(queue, priority=Priority.DECISION)
 
 
-def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[approval_rows.OpenReply]:
+def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[message_rows.OpenReply]:
     # a reply the sender holds, or may already have handed to Twilio, is left to the
     # sender: it re-checks the thread before any further attempt
-    return approval_rows.replies_in(conn, thread_id, statuses)
+    return message_rows.replies_in(conn, thread_id, statuses)
 
 
 def supersede_open_replies(

@@ -35,6 +35,7 @@ from ..models import (
 from ..sms_text import bounded
 from ..store import Priority, Reader, Store, Tx, conversations
 from ..store import drafting as drafting_rows
+from ..store import messages as message_rows
 from ..store.conversations import Thread
 from ..store.drafting import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
@@ -377,7 +378,8 @@ class DraftingService:
             Turn(turn.type == MessageType.INBOUND, bounded(turn.body)) for turn in turns
         )
         guidance = await directives.load_guidance(conn, thread_id)
-        known = await drafting_rows.facts(conn, thread_id)
+        thread = await conversations.read_thread(conn, thread_id)
+        known = {} if thread is None else dict(json.loads(thread.facts))
         received = inbound_row["timestamp"] if inbound_row is not None else None
         profile = await business.load(conn)
         return DraftContext(
@@ -485,17 +487,17 @@ class DraftingService:
         first). Raises NotRegenerable, review.ThreadClosed, DraftUnavailable, UnknownRecord.
         """
         async with self.db.snapshot() as conn:
-            row = await drafting_rows.message(conn, message_id)
+            row = await message_rows.read_row(conn, message_id)
             if row is None:
                 raise workflow.UnknownRecord(f"no message {message_id}")
             is_draft = row["type"] == MessageType.DRAFT
             if is_draft and row["status"] == S.DRAFT_PENDING_APPROVAL:
                 reply_to = row["in_reply_to_id"]
-                inbound_row = await drafting_rows.message(conn, reply_to) if reply_to else None
+                inbound_row = await message_rows.read_row(conn, reply_to) if reply_to else None
                 sender, version = row["sender"], int(row["draft_version"]) + 1
             elif row["type"] == MessageType.INBOUND and row["status"] == S.NEEDS_REVIEW:
                 inbound_row, sender = row, row["receiver"]
-                version = await drafting_rows.last_version(conn, message_id) + 1
+                version = await message_rows.last_version(conn, message_id) + 1
             else:
                 raise NotRegenerable(
                     f"message {message_id} is a {row['status']} {row['type']}: only a pending "

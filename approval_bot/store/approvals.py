@@ -1,16 +1,13 @@
 """Drafts and their decisions: the `approvals` rows, and what the review actions read and
-write on the way (the draft, its thread's controls, idempotency keys)."""
+write on the way (a thread's controls, idempotency keys)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
-from ..models import ApprovalAction, Channel
+from ..models import ApprovalAction
 from .base import Reads, Tx
-from .sql import Query, sql
+from .sql import sql
 
 _LATEST_DECISION = sql(
     """
@@ -41,8 +38,6 @@ async def latest_decision(db: Reads, draft_id: str) -> DecisionRecord | None:
 
 # -- the draft and its decision
 
-_MESSAGE = sql("SELECT * FROM messages WHERE id = :id")
-_BODY = sql("SELECT body FROM messages WHERE id = :id")
 _INSERT_APPROVAL = sql(
     """
     INSERT INTO approvals
@@ -50,18 +45,6 @@ _INSERT_APPROVAL = sql(
     VALUES (:draft_id, :reviewer_phone, :action, :notes, :at, :reviewer_id, :channel)
     """
 )
-
-
-def message(tx: Tx, message_id: str) -> dict[str, Any] | None:
-    """A messages row, as a dict."""
-    row = tx.one(_MESSAGE, id=message_id)
-    return None if row is None else dict(row)
-
-
-async def message_body(db: Reads, message_id: str) -> str | None:
-    """A message's text (it never changes, so it is read outside the write)."""
-    row = await db.one(_BODY, id=message_id)
-    return None if row is None else str(row["body"])
 
 
 def insert_approval(
@@ -90,7 +73,6 @@ def insert_approval(
 
 # -- the thread's controls (read with `conversations.thread`)
 
-_CHANNEL = sql("SELECT channel FROM conversations WHERE thread_id = :thread_id")
 _TAKE_OVER = sql(
     """
     UPDATE thread_controls SET taken_over_by = :reviewer_id, taken_over_at = :now,
@@ -120,12 +102,6 @@ _HUMAN_REPLIED = sql(
 )
 
 
-def channel(tx: Tx, thread_id: str) -> str | None:
-    """The conversation's channel; None for an unknown thread."""
-    row = tx.one(_CHANNEL, thread_id=thread_id)
-    return None if row is None else str(row["channel"])
-
-
 def take_over(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
     """The thread is now held by `reviewer_id`."""
     tx.run(_TAKE_OVER, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
@@ -143,62 +119,6 @@ def let_go(tx: Tx, thread_id: str) -> None:
 
 def human_replied(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
     tx.run(_HUMAN_REPLIED, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
-
-
-# -- a thread's messages
-
-
-@dataclass(frozen=True)
-class LastInbound:
-    """The customer's latest message on a thread: its id, our number it went to, its channel."""
-
-    id: str
-    receiver: str
-    channel: Channel
-
-
-@dataclass(frozen=True)
-class OpenReply:
-    """A reply of a thread in one of the statuses asked for."""
-
-    id: str
-    status: str
-
-
-_LAST_INBOUND = sql(
-    """
-    SELECT id, receiver, channel FROM messages
-    WHERE thread_id = :thread_id AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
-    """
-)
-
-
-@lru_cache(maxsize=8)
-def _replies_query(count: int) -> Query:
-    statuses = ", ".join(f":s{i}" for i in range(count))
-    # a reply the sender holds, or may already have handed to Twilio, is left to the
-    # sender: it re-checks the thread before any further attempt
-    return sql(
-        f"""
-        SELECT id, status FROM messages
-        WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({statuses})
-          AND NOT (status = 'APPROVED_TO_SEND'
-                   AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
-        ORDER BY timestamp
-        """
-    )
-
-
-def last_inbound(tx: Tx, thread_id: str) -> LastInbound | None:
-    row = tx.one(_LAST_INBOUND, thread_id=thread_id)
-    return None if row is None else LastInbound(row["id"], row["receiver"], Channel(row["channel"]))
-
-
-def replies_in(tx: Tx, thread_id: str, statuses: Sequence[str]) -> list[OpenReply]:
-    """The thread's replies in `statuses`, oldest first, but those the sender may be sending."""
-    params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
-    rows = tx.all(_replies_query(len(statuses)), thread_id=thread_id, **params)
-    return [OpenReply(row["id"], row["status"]) for row in rows]
 
 
 # -- idempotency keys of replies written through the API

@@ -155,7 +155,6 @@ _NOTICE_FACTS = sql(
     FROM messages WHERE id = :id
     """
 )
-_HELD_TEXT = sql("SELECT thread_id, body FROM messages WHERE id = :id")
 _HELD_OF = sql(
     """
     SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
@@ -232,13 +231,6 @@ def notice_facts(tx: Tx, draft_id: str) -> Notice:
     row = tx.one(_NOTICE_FACTS, id=draft_id)
     assert row is not None, draft_id  # the draft was written in this transaction
     return Notice(row["receiver"], row["body"], row["last_inbound"])
-
-
-def held_text(tx: Tx, message_id: str) -> tuple[str, str]:
-    """A customer text's thread and body."""
-    row = tx.one(_HELD_TEXT, id=message_id)
-    assert row is not None, message_id
-    return row["thread_id"], row["body"]
 
 
 def held_of(tx: Tx, reviewer_id: int) -> list[HeldText]:

@@ -1,10 +1,9 @@
 """What the drafting service reads and writes: a thread's waiting texts and missed calls,
-its history and facts, the drafter's templates (whether the bot may draft on it is
-`conversations.thread`)."""
+its history, the drafter's templates (the thread itself, with whether the bot may draft on
+it and its facts, is `conversations.thread`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -47,11 +46,6 @@ _WAITING = sql(
     ORDER BY timestamp
     """
 )
-_MESSAGE = sql("SELECT * FROM messages WHERE id = :id")
-_LAST_VERSION = sql(
-    "SELECT coalesce(max(draft_version), 0) AS version FROM messages"
-    " WHERE in_reply_to_id = :message_id"
-)
 _HISTORY = sql(
     """
     SELECT type, body FROM (
@@ -62,7 +56,6 @@ _HISTORY = sql(
     ) AS recent ORDER BY timestamp
     """
 )
-_FACTS = sql("SELECT facts FROM conversations WHERE thread_id = :thread_id")
 _SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
 _CALL_DRAFTED = sql("UPDATE missed_calls SET wants_draft = 0, draft_id = :draft_id WHERE id = :id")
 _CALL_DROPPED = sql("UPDATE missed_calls SET wants_draft = 0 WHERE id = :id")
@@ -114,28 +107,11 @@ def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
 # -- what the drafter reads
 
 
-async def message(db: Reads, message_id: str) -> dict[str, Any] | None:
-    """A messages row."""
-    return _message(await db.one(_MESSAGE, id=message_id))
-
-
-async def last_version(db: Reads, message_id: str) -> int:
-    """The highest draft_version of the replies to a customer message (0 without one)."""
-    row = await db.one(_LAST_VERSION, message_id=message_id)
-    return int(row["version"]) if row is not None else 0
-
-
 async def history(db: Reads, thread_id: str, until: str, turns: int) -> list[HistoryTurn]:
     """The thread's last `turns` customer texts and sent (or approved) replies up to
     `until`, oldest first."""
     rows = await db.all(_HISTORY, thread_id=thread_id, until=until, turns=turns)
     return [HistoryTurn(row["type"], row["body"]) for row in rows]
-
-
-async def facts(db: Reads, thread_id: str) -> dict[str, Any]:
-    """The facts kept on the thread (none for an unknown thread)."""
-    row = await db.one(_FACTS, thread_id=thread_id)
-    return {} if row is None else dict(json.loads(row["facts"]))
 
 
 async def templates(db: Reads, keys: tuple[str, ...]) -> list[tuple[str, str, str]]:
