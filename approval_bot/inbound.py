@@ -31,7 +31,7 @@ from .models import (
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
-from .store import Priority, Store, Tx, conversations, inbound_dedupe
+from .store import Priority, Store, Tx, conversations, inbound_dedupe, missed_calls
 from .store import messages as message_rows
 from .store import reviewers as reviewer_rows
 from .understanding import Understanding, understand
@@ -547,7 +547,7 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     thread = call.caller
     controls = _touch_conversation(conn, thread, channel)
     since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
-    recent = message_rows.missed_calls_since(conn, thread, since) > 0
+    recent = missed_calls.count_since(conn, thread, since) > 0
     open_reply = message_rows.has_open_reply(conn, thread)
     why_not = (
         "an earlier call in the window asked for one"
@@ -560,7 +560,7 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     )
     wants_draft = why_not is None
     now = now_iso()
-    missed_call_id = message_rows.insert_missed_call(
+    missed_call_id = missed_calls.insert(
         conn,
         call_sid=call.call_sid,
         thread_id=thread,

@@ -48,9 +48,8 @@ from .models import (
     now_iso,
 )
 from .phrases import phrase
-from .store import Priority, Store, Tx, conversations
+from .store import Priority, Store, Tx, conversations, missed_calls
 from .store import approvals as approval_rows
-from .store import drafting as drafting_rows
 from .store import messages as message_rows
 from .store import reviewers as reviewer_rows
 from .store.conversations import Thread
@@ -1055,7 +1054,7 @@ def close_conversation(
     )
     texts = [text["id"] for text in worklists.unanswered(conn, thread_id)]
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
-    drafting_rows.calls_dropped(conn, thread_id)
+    missed_calls.all_dropped(conn, thread_id)
     approval_rows.let_go(conn, thread_id)
     workflow.change_conversation_state(
         conn,

@@ -33,11 +33,11 @@ from ..models import (
     Sentiment,
 )
 from ..sms_text import bounded
-from ..store import Priority, Reader, Store, Tx, conversations
+from ..store import Priority, Reader, Store, Tx, conversations, missed_calls
 from ..store import drafting as drafting_rows
 from ..store import messages as message_rows
 from ..store.conversations import Thread
-from ..store.drafting import WaitingCall
+from ..store.missed_calls import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
@@ -125,7 +125,7 @@ def _is_closed(controls: Thread | None) -> bool:
 def _work_now(conn: Tx, thread_id: str) -> _Work | None:
     return _work_from(
         drafting_rows.latest_waiting_now(conn, thread_id),
-        drafting_rows.calls_waiting_now(conn, thread_id),
+        missed_calls.waiting_now(conn, thread_id),
     )
 
 
@@ -247,7 +247,7 @@ def _store_draft(
             metadata={"draft_id": draft_id},
         )
     for call_id in work.call_ids:
-        drafting_rows.call_drafted(conn, call_id, draft_id)
+        missed_calls.drafted(conn, call_id, draft_id)
     if result.facts:
         workflow.change_facts(
             conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
@@ -277,7 +277,7 @@ def _hold(conn: Tx, thread_id: str) -> None:
     if waiting and thread is not None and thread.state != ConversationState.CLOSED:
         # as a text arriving on a paused thread does: a human sees it on Attention
         workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
-    drafting_rows.calls_dropped(conn, thread_id)
+    missed_calls.all_dropped(conn, thread_id)
 
 
 class DraftingService:
@@ -344,7 +344,7 @@ class DraftingService:
 
     async def _work(self, conn: Reader, thread_id: str) -> _Work | None:
         latest = await drafting_rows.latest_waiting(conn, thread_id)
-        return _work_from(latest, await drafting_rows.calls_waiting(conn, thread_id))
+        return _work_from(latest, await missed_calls.waiting(conn, thread_id))
 
     async def _templates(
         self,
@@ -472,7 +472,7 @@ class DraftingService:
                     metadata={"reason": reason},
                 )
             for call_id in work.call_ids:
-                drafting_rows.call_dropped(conn, call_id)
+                missed_calls.dropped(conn, call_id)
             workflow.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
 
         await self.db.write(give_up, priority=Priority.DRAFT)

@@ -1,5 +1,5 @@
-"""What the drafting service reads and writes: a thread's waiting texts and missed calls,
-its history, the drafter's templates (the thread itself, with whether the bot may draft on
+"""What the drafting service reads and writes: a thread's waiting texts, its
+history, the drafter's templates (the thread itself, with whether the bot may draft on
 it and its facts, is `conversations.thread`)."""
 
 from __future__ import annotations
@@ -10,14 +10,6 @@ from typing import Any
 
 from .base import Reads, Row, Tx
 from .sql import Query, sql
-
-
-@dataclass(frozen=True)
-class WaitingCall:
-    """A missed call that wants a text-back: its id and the number that was called."""
-
-    id: int
-    called: str
 
 
 @dataclass(frozen=True)
@@ -35,9 +27,6 @@ _LATEST_WAITING = sql(
     WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
     ORDER BY timestamp DESC LIMIT 1
     """
-)
-_CALLS_WAITING = sql(
-    "SELECT id, called FROM missed_calls WHERE thread_id = :thread_id AND wants_draft = 1"
 )
 _WAITING = sql(
     """
@@ -57,11 +46,6 @@ _HISTORY = sql(
     """
 )
 _SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
-_CALL_DRAFTED = sql("UPDATE missed_calls SET wants_draft = 0, draft_id = :draft_id WHERE id = :id")
-_CALL_DROPPED = sql("UPDATE missed_calls SET wants_draft = 0 WHERE id = :id")
-_CALLS_DROPPED = sql(
-    "UPDATE missed_calls SET wants_draft = 0 WHERE thread_id = :thread_id AND wants_draft = 1"
-)
 
 
 @lru_cache(maxsize=4)
@@ -74,10 +58,6 @@ def _message(row: Row | None) -> dict[str, Any] | None:
     return None if row is None else dict(row)
 
 
-def _calls(rows: list[Row]) -> list[WaitingCall]:
-    return [WaitingCall(int(row["id"]), row["called"]) for row in rows]
-
-
 # -- a thread's work, read on the reader (before drafting) or in the write (after)
 
 
@@ -88,15 +68,6 @@ async def latest_waiting(db: Reads, thread_id: str) -> dict[str, Any] | None:
 
 def latest_waiting_now(tx: Tx, thread_id: str) -> dict[str, Any] | None:
     return _message(tx.one(_LATEST_WAITING, thread_id=thread_id))
-
-
-async def calls_waiting(db: Reads, thread_id: str) -> list[WaitingCall]:
-    """The thread's missed calls that want a text-back."""
-    return _calls(await db.all(_CALLS_WAITING, thread_id=thread_id))
-
-
-def calls_waiting_now(tx: Tx, thread_id: str) -> list[WaitingCall]:
-    return _calls(tx.all(_CALLS_WAITING, thread_id=thread_id))
 
 
 def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
@@ -126,18 +97,3 @@ async def templates(db: Reads, keys: tuple[str, ...]) -> list[tuple[str, str, st
 
 def set_sentiment(tx: Tx, thread_id: str, sentiment: str) -> None:
     tx.run(_SET_SENTIMENT, thread_id=thread_id, sentiment=sentiment)
-
-
-def call_drafted(tx: Tx, call_id: int, draft_id: str) -> None:
-    """A missed call's text-back is this draft."""
-    tx.run(_CALL_DRAFTED, id=call_id, draft_id=draft_id)
-
-
-def call_dropped(tx: Tx, call_id: int) -> None:
-    """A missed call wants no text-back any more."""
-    tx.run(_CALL_DROPPED, id=call_id)
-
-
-def calls_dropped(tx: Tx, thread_id: str) -> None:
-    """The thread's missed calls want no text-back any more."""
-    tx.run(_CALLS_DROPPED, thread_id=thread_id)

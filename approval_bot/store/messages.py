@@ -1,5 +1,5 @@
 """Messages: their rows, the workflow funnel's reads and writes of them, and the few
-tables that hang off one message (automatic replies, missed calls).
+tables that hang off one message (automatic replies).
 
 Every status change goes through `workflow.change_status`, which calls `set_status` here;
 no other function of this module writes a status.
@@ -337,46 +337,3 @@ def insert_auto_reply(
         message_id=message_id,
         created_at=created_at,
     )
-
-
-# missed calls
-
-_RECENT_CALLS = sql(
-    "SELECT count(*) AS n FROM missed_calls WHERE thread_id = :thread_id AND received_at >= :since"
-)
-_INSERT_CALL = sql(
-    """
-    INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
-    VALUES (:call_sid, :thread_id, :caller, :called, :received_at, :wants_draft)
-    RETURNING id
-    """
-)
-
-
-def missed_calls_since(tx: Tx, thread_id: str, since: str) -> int:
-    row = tx.one(_RECENT_CALLS, thread_id=thread_id, since=since)
-    return 0 if row is None else int(row["n"])
-
-
-def insert_missed_call(
-    tx: Tx,
-    *,
-    call_sid: str,
-    thread_id: str,
-    caller: str,
-    called: str,
-    received_at: str,
-    wants_draft: bool,
-) -> int:
-    """Record a missed call; its id."""
-    row = tx.one(
-        _INSERT_CALL,
-        call_sid=call_sid,
-        thread_id=thread_id,
-        caller=caller,
-        called=called,
-        received_at=received_at,
-        wants_draft=int(wants_draft),
-    )
-    assert row is not None
-    return int(row["id"])
