@@ -38,6 +38,7 @@ from .sms_commands import (
 from .sms_text import shorten
 from .store import Priority, Store
 from .store import approvals as approval_rows
+from .store import audit as audit_rows
 from .store import codes as code_rows
 from .store import reviewers as reviewer_rows
 
@@ -113,7 +114,7 @@ def claimed_answer(code: str, claim: claims.Claim) -> str:
 async def _refuse(db: Store, reviewer: Reviewer, text: str, reply: str) -> Answer:
     """Audit a refused command; answer it unless this reviewer was refused often just now."""
     since = (datetime.now(UTC) - ERROR_REPLY_WINDOW).isoformat(timespec="microseconds")
-    recent = await code_rows.answered_refusals(db, REFUSED, reviewer.id, since)
+    recent = await audit_rows.answered_refusals(db, REFUSED, reviewer.id, since)
     answered = recent < ERROR_REPLY_LIMIT
     refused = audit.AuditEvent(
         REFUSED,

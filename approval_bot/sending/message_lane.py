@@ -18,6 +18,7 @@ from ..models import Channel, Event, MessageStatus, PauseKind, iso
 from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
 from ..store import Row, Tx, conversations
+from ..store import audit as audit_rows
 from ..store import sending as sending_rows
 from .claim import Work
 
@@ -108,7 +109,7 @@ class MessageLane:
                 superseded_by=newer,
             )
             return True
-        approved_at = sending_rows.approved_at(
+        approved_at = audit_rows.latest_of(
             conn, message_id, (Event.APPROVE, Event.HUMAN_REPLY, Event.TEMPLATE_REPLY)
         )
         if approved_at is not None:

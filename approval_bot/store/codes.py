@@ -239,25 +239,3 @@ def held_of(tx: Tx, reviewer_id: int) -> list[HeldText]:
         HeldText(row["id"], row["code"], row["receiver"], row["body"], row["status"])
         for row in tx.all(_HELD_OF, reviewer_id=reviewer_id)
     ]
-
-
-# -- reviewers' commands by text
-
-_ANSWERED_REFUSALS = sql(
-    """
-    SELECT count(*) AS n FROM audit_log
-    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
-      AND json_extract(metadata, '$.answered') = 1
-    """,
-    postgres="""
-    SELECT count(*) AS n FROM audit_log
-    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
-      AND (metadata::jsonb ->> 'answered') = 'true'
-    """,
-)
-
-
-async def answered_refusals(db: Reads, event: str, reviewer_id: int, since: str) -> int:
-    """How many of a reviewer's refused commands since `since` were answered."""
-    row = await db.one(_ANSWERED_REFUSALS, event=event, actor_id=reviewer_id, since=since)
-    return 0 if row is None else int(row["n"])

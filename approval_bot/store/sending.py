@@ -281,8 +281,8 @@ def defer(tx: Tx, message_id: str, *, until: str, claimed_at: str) -> None:
     tx.run(_DEFER, id=message_id, until=until, claimed_at=claimed_at)
 
 
-# what a claim re-checks before a first attempt (tables of other store modules: messages,
-# audit_log; the thread itself is `conversations.thread`)
+# what a claim re-checks before a first attempt (the messages table; the thread itself is
+# `conversations.thread`, its approval `audit.latest_of`)
 _NEWER_REPLY = sql(
     """
     SELECT id FROM messages
@@ -290,18 +290,6 @@ _NEWER_REPLY = sql(
       AND timestamp > :since
       AND status NOT IN ('REJECTED', 'SUPERSEDED', 'FAILED_SEND')
     ORDER BY timestamp DESC LIMIT 1
-    """
-)
-_APPROVED_AT = sql(
-    """
-    SELECT max(timestamp) AS at FROM audit_log
-    WHERE message_id = :id AND event IN (:event_1, :event_2, :event_3)
-    """
-)
-_LAST_APPROVED_AT = sql(
-    """
-    SELECT max(timestamp) AS at FROM audit_log
-    WHERE message_id = :id AND event IN (:event_1, :event_2)
     """
 )
 _WROTE_AGAIN = sql(
@@ -329,20 +317,6 @@ def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | No
     Reads messages."""
     row = tx.one(_NEWER_REPLY, thread_id=thread_id, id=message_id, since=since)
     return None if row is None else str(row["id"])
-
-
-def approved_at(tx: Tx, message_id: str, events: tuple[str, str, str]) -> str | None:
-    """When the message was last approved (the latest of `events`). Reads audit_log."""
-    first, second, third = events
-    row = tx.one(_APPROVED_AT, id=message_id, event_1=first, event_2=second, event_3=third)
-    return None if row is None or row["at"] is None else str(row["at"])
-
-
-async def last_approved_at(db: Reads, message_id: str, events: tuple[str, str]) -> str | None:
-    """As `approved_at`, over two events, outside a write transaction. Reads audit_log."""
-    first, second = events
-    row = await db.one(_LAST_APPROVED_AT, id=message_id, event_1=first, event_2=second)
-    return None if row is None or row["at"] is None else str(row["at"])
 
 
 def wrote_after(tx: Tx, thread_id: str, since: str) -> str | None:
