@@ -20,6 +20,7 @@ from .sms_text import draft_notification, holder_notification, opt_out_request_n
 from .store import Priority, Store, Tx
 from .store import codes as code_rows
 from .store import messages as message_rows
+from .store import notifications as notification_rows
 from .store import reviewers as reviewer_rows
 from .store.reviewers import TextedReviewer
 
@@ -62,7 +63,7 @@ def _queue(conn: Tx, reviewers: list[TextedReviewer], message_id: str, text: str
     now = datetime.now(UTC)
     for reviewer in reviewers:
         status = "HELD" if quiet_now(reviewer, now) else "PENDING"
-        code_rows.insert_notification(
+        notification_rows.insert_notification(
             conn, reviewer.id, text, status, now_iso(), draft_id=message_id
         )
 
@@ -105,7 +106,7 @@ def announce_opt_out_request(conn: Tx, message_id: str) -> str:
 
 def queue_answer(conn: Tx, reviewer_id: int, text: str) -> None:
     """Queue the answer to a reviewer's command: it goes at once, quiet hours or not."""
-    code_rows.insert_notification(conn, reviewer_id, text, "PENDING", now_iso())
+    notification_rows.insert_notification(conn, reviewer_id, text, "PENDING", now_iso())
 
 
 def reachable(reviewer: TextedReviewer) -> bool:
@@ -134,7 +135,7 @@ async def send_digests(db: Store) -> int:
 
 def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     """Fold a reviewer's held texts into one digest; whether a digest was queued."""
-    held = code_rows.held_of(conn, reviewer_id)
+    held = notification_rows.held_of(conn, reviewer_id)
     # a draft's notice and its reminder may both have waited: the digest names it once
     waiting = list(
         dict.fromkeys(
@@ -145,7 +146,7 @@ def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     )
     digest_id = None
     if waiting:
-        digest_id = code_rows.insert_notification(
+        digest_id = notification_rows.insert_notification(
             conn, reviewer_id, digest(waiting), "PENDING", now_iso()
         )
     for row in held:
@@ -170,6 +171,6 @@ def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
     if not reachable(reviewer):
         return
     status = "HELD" if quiet_now(reviewer, datetime.now(UTC)) else "PENDING"
-    code_rows.insert_notification(
+    notification_rows.insert_notification(
         conn, reviewer_id, holder_notification(customer, text), status, now_iso()
     )

@@ -22,7 +22,7 @@ from .models import MessageStatus, SlaEvent, SlaStep, now_iso
 from .sms_text import escalation_notification, reminder_notification
 from .store import Priority, Store, Tx, conversations
 from .store import clocks as clock_rows
-from .store import codes as code_rows
+from .store import notifications as notification_rows
 from .store import reviewers as reviewer_rows
 from .store.clocks import DueClock
 from .store.reviewers import TextedReviewer
@@ -97,7 +97,7 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
     )
     for clock in pending:
         _step(conn, policy, batch, clock, result)
-    code_rows.insert_notifications(conn, batch.texts)
+    notification_rows.insert_notifications(conn, batch.texts)
     clock_rows.climb_many(conn, batch.moves)
     audit.record_many(conn, batch.audits)
     for step, count in batch.steps.items():
@@ -108,7 +108,7 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
 def _told(conn: Tx, draft_ids: list[str]) -> dict[str, list[int]]:
     """The reviewers each draft's notice went to (one index lookup per draft)."""
     told: dict[str, list[int]] = {draft_id: [] for draft_id in draft_ids}
-    for draft_id, reviewer_id in clock_rows.told(conn, draft_ids):
+    for draft_id, reviewer_id in notification_rows.told(conn, draft_ids):
         told[draft_id].append(reviewer_id)
     return told
 

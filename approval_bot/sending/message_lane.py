@@ -17,7 +17,7 @@ from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, PauseKind, iso
 from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
-from ..store import Row, Tx, conversations
+from ..store import Row, Tx, conversations, inbound_dedupe
 from ..store import audit as audit_rows
 from ..store import sending as sending_rows
 from .claim import Work
@@ -306,7 +306,7 @@ class MessageLane:
         reconciled: bool,
     ) -> None:
         # a delivery callback can beat the create response here; its status was kept
-        early = sending_rows.early_statuses(conn, STATUS_EVENTS_PROVIDER, sid)
+        early = inbound_dedupe.early_statuses(conn, STATUS_EVENTS_PROVIDER, sid)
         known = status if status in delivery.KNOWN else None
         delivery_status = delivery.most_advanced(known, early) or known
         self._move(

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from ..models import Channel
 from .base import Row, Tx
-from .sql import Query, sql
+from .sql import sql
 
 # -- the policy
 
@@ -351,15 +349,6 @@ _HOLDING_SENT = sql(
     WHERE thread_id = :thread_id AND contact = :contact AND step = 'holding_sent' LIMIT 1
     """
 )
-TOLD_CHUNK = 100  # draft ids per lookup of the reviewers told
-
-
-@lru_cache(maxsize=TOLD_CHUNK)
-def _told_query(count: int) -> Query:
-    marks = ", ".join(f":d{i}" for i in range(count))
-    return sql(
-        f"SELECT DISTINCT draft_id, reviewer_id FROM notifications WHERE draft_id IN ({marks})"
-    )
 
 
 def due(tx: Tx, now: str, limit: int) -> list[DueClock]:
@@ -384,18 +373,6 @@ def climb_many(tx: Tx, moves: Iterable[tuple[str, str | None, str, str, int, str
             for step, next_step, due_at, urgency, clock_id, was in moves
         ),
     )
-
-
-def told(tx: Tx, draft_ids: list[str]) -> list[tuple[str, int]]:
-    """(draft_id, reviewer_id) of each notice sent about the drafts (one lookup per draft,
-    TOLD_CHUNK drafts per statement)."""
-    pairs: list[tuple[str, int]] = []
-    for first in range(0, len(draft_ids), TOLD_CHUNK):
-        chunk = draft_ids[first : first + TOLD_CHUNK]
-        params: dict[str, Any] = {f"d{i}": draft_id for i, draft_id in enumerate(chunk)}
-        rows = tx.all(_told_query(len(chunk)), **params)
-        pairs.extend((row["draft_id"], row["reviewer_id"]) for row in rows)
-    return pairs
 
 
 def holding_sent(tx: Tx, thread_id: str, contact: int) -> bool:

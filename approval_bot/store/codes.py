@@ -1,5 +1,5 @@
-"""Draft codes and the texts that tell reviewers about drafts (`draft_codes`, the
-`notifications` rows written for draft notices, digests and answers).
+"""Draft codes (`draft_codes`) and what a draft's code and notice read (the texts
+themselves are queued with store/notifications.py).
 
 A code is taken while its draft still waits on someone (pending, held by a pause, or
 approved and not yet sent) or while it is in its quiet period; the rest are pruned.
@@ -7,7 +7,6 @@ approved and not yet sent) or while it is in its quiet period; the rest are prun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,15 +136,8 @@ async def replacement(db: Reads, message_id: str) -> Replacement | None:
     return None if row is None else Replacement(row["type"], row["code"], row["name"])
 
 
-# -- notices, digests and answers (rows of `notifications`)
+# -- what a draft's notice says
 
-_INSERT_NOTIFICATION_TEXT = """
-    INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
-    VALUES (:reviewer_id, :draft_id, :body, :status, :created_at)
-"""
-_INSERT_NOTIFICATION = sql(_INSERT_NOTIFICATION_TEXT + " RETURNING id")
-# executemany takes no RETURNING (sqlite3 refuses the rows it would answer)
-_INSERT_NOTIFICATIONS = sql(_INSERT_NOTIFICATION_TEXT)
 _NOTICE_FACTS = sql(
     """
     SELECT messages.receiver, messages.body,
@@ -153,17 +145,6 @@ _NOTICE_FACTS = sql(
             WHERE inbound.thread_id = messages.thread_id AND inbound.type = 'INBOUND'
             ORDER BY inbound.timestamp DESC LIMIT 1) AS last_inbound
     FROM messages WHERE id = :id
-    """
-)
-_HELD_OF = sql(
-    """
-    SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
-           messages.status
-    FROM notifications
-    LEFT JOIN messages ON messages.id = notifications.draft_id
-    LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
-    WHERE notifications.reviewer_id = :reviewer_id AND notifications.status = 'HELD'
-    ORDER BY notifications.created_at
     """
 )
 
@@ -178,64 +159,7 @@ class Notice:
     last_inbound: str | None
 
 
-@dataclass(frozen=True)
-class HeldText:
-    """A text held through a reviewer's quiet hours, and the draft it is about if any."""
-
-    id: int
-    code: str | None
-    receiver: str | None
-    body: str | None
-    status: str | None
-
-
-def insert_notification(
-    tx: Tx,
-    reviewer_id: int,
-    body: str,
-    status: str,
-    created_at: str,
-    draft_id: str | None = None,
-) -> int:
-    """Queue a text to a reviewer (PENDING or HELD); its id."""
-    row = tx.one(
-        _INSERT_NOTIFICATION,
-        reviewer_id=reviewer_id,
-        draft_id=draft_id,
-        body=body,
-        status=status,
-        created_at=created_at,
-    )
-    assert row is not None  # RETURNING answers the row inserted
-    return int(row["id"])
-
-
-def insert_notifications(tx: Tx, rows: Iterable[tuple[int, str, str, str, str]]) -> None:
-    """Queue many texts: (reviewer_id, draft_id, body, status, created_at) each."""
-    tx.many(
-        _INSERT_NOTIFICATIONS,
-        (
-            {
-                "reviewer_id": reviewer_id,
-                "draft_id": draft_id,
-                "body": body,
-                "status": status,
-                "created_at": created_at,
-            }
-            for reviewer_id, draft_id, body, status, created_at in rows
-        ),
-    )
-
-
 def notice_facts(tx: Tx, draft_id: str) -> Notice:
     row = tx.one(_NOTICE_FACTS, id=draft_id)
     assert row is not None, draft_id  # the draft was written in this transaction
     return Notice(row["receiver"], row["body"], row["last_inbound"])
-
-
-def held_of(tx: Tx, reviewer_id: int) -> list[HeldText]:
-    """A reviewer's held texts, oldest first, with the drafts they are about."""
-    return [
-        HeldText(row["id"], row["code"], row["receiver"], row["body"], row["status"])
-        for row in tx.all(_HELD_OF, reviewer_id=reviewer_id)
-    ]

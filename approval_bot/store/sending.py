@@ -298,18 +298,6 @@ _WROTE_AGAIN = sql(
     WHERE thread_id = :thread_id AND type = 'INBOUND' AND timestamp > :since LIMIT 1
     """
 )
-# a delivery callback that came before the create response: `event_id` is "<sid>:<status>",
-# so the range (sid + ":", sid + ";") holds a sid's; compared byte by byte on PostgreSQL too
-_EARLY_STATUSES = sql(
-    """
-    SELECT event_id FROM webhook_events
-    WHERE provider = :provider AND event_id > :low AND event_id < :high
-    """,
-    postgres="""
-    SELECT event_id FROM webhook_events
-    WHERE provider = :provider AND event_id COLLATE "C" > :low AND event_id COLLATE "C" < :high
-    """,
-)
 
 
 def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | None:
@@ -323,9 +311,3 @@ def wrote_after(tx: Tx, thread_id: str, since: str) -> str | None:
     """A customer's message on the thread after `since`, if any. Reads messages."""
     row = tx.one(_WROTE_AGAIN, thread_id=thread_id, since=since)
     return None if row is None else str(row["id"])
-
-
-def early_statuses(tx: Tx, provider: str, sid: str) -> list[str]:
-    """The statuses delivery callbacks already told of this sid. Reads webhook_events."""
-    rows = tx.all(_EARLY_STATUSES, provider=provider, low=sid + ":", high=sid + ";")
-    return [row["event_id"].split(":", 1)[1] for row in rows]
