@@ -253,7 +253,7 @@ def _store_draft(
             conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
         )
     if result.sentiment is not Sentiment.UNKNOWN:
-        drafting_rows.set_sentiment(conn, thread_id, result.sentiment)
+        conversations.set_sentiment(conn, thread_id, result.sentiment)
     if result.sentiment is Sentiment.NEGATIVE:
         workflow.flag_conversation(conn, thread_id, "the customer sounds unhappy")
     return draft_id

@@ -21,7 +21,7 @@ _THREAD = sql(
            conversations.opted_out, conversations.attention_reason,
            conversations.soft_no_count, conversations.confusion_count,
            conversations.appointment_status, conversations.appointment_at,
-           conversations.contact_count, conversations.facts,
+           conversations.contact_count, conversations.facts, conversations.last_activity_at,
            thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
            thread_controls.last_updated, thread_controls.taken_over_by,
            thread_controls.taken_over_at, thread_controls.last_takeover_at,
@@ -49,6 +49,7 @@ class Thread:
     appointment_at: str | None
     contact_count: int
     facts: str  # a JSON object
+    last_activity_at: str
     paused: bool
     paused_reason: str | None
     pause_kind: PauseKind | None
@@ -74,6 +75,7 @@ class Thread:
             appointment_at=row["appointment_at"],
             contact_count=int(row["contact_count"]),
             facts=row["facts"],
+            last_activity_at=row["last_activity_at"],
             paused=bool(row["paused"]),
             paused_reason=row["paused_reason"],
             pause_kind=PauseKind(row["pause_kind"]) if row["pause_kind"] else None,
@@ -117,6 +119,16 @@ def insert(tx: Tx, thread_id: str, channel: str, state: str, now: str) -> None:
     """A new conversation in `state`, unpaused, with its thread controls."""
     tx.run(_INSERT_CONVERSATION, thread_id=thread_id, channel=channel, state=state, now=now)
     tx.run(_INSERT_CONTROLS, thread_id=thread_id, now=now)
+
+
+_IDLE = sql(
+    "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
+)
+
+
+async def idle(db: Reads, state: str, cutoff: str) -> list[str]:
+    """The threads in `state` with no activity since `cutoff`."""
+    return [row["thread_id"] for row in await db.all(_IDLE, state=state, cutoff=cutoff)]
 
 
 _TOUCH = sql("UPDATE conversations SET last_activity_at = :now WHERE thread_id = :thread_id")
@@ -231,6 +243,13 @@ def set_contact(
         appointment_at=appointment_at,
         thread_id=thread_id,
     )
+
+
+_SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
+
+
+def set_sentiment(tx: Tx, thread_id: str, sentiment: str) -> None:
+    tx.run(_SET_SENTIMENT, thread_id=thread_id, sentiment=sentiment)
 
 
 _SET_FACTS = sql("UPDATE conversations SET facts = :facts WHERE thread_id = :thread_id")

@@ -45,7 +45,6 @@ _HISTORY = sql(
     ) AS recent ORDER BY timestamp
     """
 )
-_SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
 
 
 @lru_cache(maxsize=4)
@@ -90,10 +89,3 @@ async def templates(db: Reads, keys: tuple[str, ...]) -> list[tuple[str, str, st
     params = {f"k{i}": key for i, key in enumerate(keys)}
     rows = await db.all(_templates_query(len(keys)), **params)
     return [(row["key"], row["body"], row["channel"]) for row in rows]
-
-
-# -- what storing a draft (or giving up) writes
-
-
-def set_sentiment(tx: Tx, thread_id: str, sentiment: str) -> None:
-    tx.run(_SET_SENTIMENT, thread_id=thread_id, sentiment=sentiment)

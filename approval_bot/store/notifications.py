@@ -54,31 +54,21 @@ def set_status(tx: Tx, notification_id: int, *, expected: str, target: str, **fi
 
 
 # the sender: due reviewer texts (PENDING) with what decides whether the reviewer takes one
-_DUE = sql(
+_DUE_TEXT = """
+    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
+           reviewers.sms_opted_out
+    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
+    WHERE notifications.status = 'PENDING'
+      AND ((notifications.claimed_at IS NULL
+            AND (notifications.next_attempt_at IS NULL
+                 OR notifications.next_attempt_at <= :now))
+           OR notifications.claimed_at <= :stale_before)
+    ORDER BY notifications.created_at LIMIT :room
     """
-    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
-           reviewers.sms_opted_out
-    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
-    WHERE notifications.status = 'PENDING'
-      AND ((notifications.claimed_at IS NULL
-            AND (notifications.next_attempt_at IS NULL
-                 OR notifications.next_attempt_at <= :now))
-           OR notifications.claimed_at <= :stale_before)
-    ORDER BY notifications.created_at LIMIT :room
-    """,
+_DUE = sql(
+    _DUE_TEXT,
     # several instances: a row another one is claiming is skipped, not waited for
-    postgres="""
-    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
-           reviewers.sms_opted_out
-    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
-    WHERE notifications.status = 'PENDING'
-      AND ((notifications.claimed_at IS NULL
-            AND (notifications.next_attempt_at IS NULL
-                 OR notifications.next_attempt_at <= :now))
-           OR notifications.claimed_at <= :stale_before)
-    ORDER BY notifications.created_at LIMIT :room
-    FOR UPDATE OF notifications SKIP LOCKED
-    """,
+    postgres=_DUE_TEXT + "FOR UPDATE OF notifications SKIP LOCKED",
 )
 _CLAIM = sql(
     """

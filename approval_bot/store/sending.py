@@ -135,14 +135,8 @@ async def find_sandbox_message(db: Reads, to_address: str, body: str, since: str
     return None if row is None else str(row["sid"])
 
 
-# -- the background jobs (tables of other store modules: conversations, messages, missed_calls)
+# -- the background jobs (tables of other store modules: messages, missed_calls)
 
-_IDLE_THREADS = sql(
-    "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
-)
-_THREAD_ACTIVITY = sql(
-    "SELECT state, last_activity_at FROM conversations WHERE thread_id = :thread_id"
-)
 _UNDRAFTED = sql(
     """
     SELECT DISTINCT thread_id FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'
@@ -150,16 +144,6 @@ _UNDRAFTED = sql(
     SELECT DISTINCT thread_id FROM missed_calls WHERE wants_draft = 1
     """
 )
-
-
-async def idle_threads(db: Reads, state: str, cutoff: str) -> list[str]:
-    """The threads in `state` with no activity since `cutoff`. Reads conversations."""
-    return [row["thread_id"] for row in await db.all(_IDLE_THREADS, state=state, cutoff=cutoff)]
-
-
-def thread_activity(tx: Tx, thread_id: str) -> Row | None:
-    """A conversation's state and last_activity_at, or None. Reads conversations."""
-    return tx.one(_THREAD_ACTIVITY, thread_id=thread_id)
 
 
 async def undrafted_threads(db: Reads) -> list[str]:
@@ -171,27 +155,19 @@ async def undrafted_threads(db: Reads) -> list[str]:
 # -- the sender: customer messages in APPROVED_TO_SEND ------------------------------------------
 
 # due now: never tried, due again, or claimed before `stale_before` (its sender died mid-send)
-_DUE = sql(
+_DUE_TEXT = """
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id)
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND ((messages.claimed_at IS NULL
+            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+           OR messages.claimed_at <= :stale_before)
+    ORDER BY messages.timestamp LIMIT :room
     """
-    SELECT messages.*, conversations.channel AS thread_channel
-    FROM messages JOIN conversations USING (thread_id)
-    WHERE messages.status = 'APPROVED_TO_SEND'
-      AND ((messages.claimed_at IS NULL
-            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
-           OR messages.claimed_at <= :stale_before)
-    ORDER BY messages.timestamp LIMIT :room
-    """,
+_DUE = sql(
+    _DUE_TEXT,
     # several instances: a row another one is claiming is skipped, not waited for
-    postgres="""
-    SELECT messages.*, conversations.channel AS thread_channel
-    FROM messages JOIN conversations USING (thread_id)
-    WHERE messages.status = 'APPROVED_TO_SEND'
-      AND ((messages.claimed_at IS NULL
-            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
-           OR messages.claimed_at <= :stale_before)
-    ORDER BY messages.timestamp LIMIT :room
-    FOR UPDATE OF messages SKIP LOCKED
-    """,
+    postgres=_DUE_TEXT + "FOR UPDATE OF messages SKIP LOCKED",
 )
 _CLAIM = sql(
     """
