@@ -121,6 +121,14 @@ def insert(tx: Tx, thread_id: str, channel: str, state: str, now: str) -> None:
     tx.run(_INSERT_CONTROLS, thread_id=thread_id, now=now)
 
 
+_EXISTS = sql("SELECT 1 FROM conversations WHERE thread_id = :thread_id")
+
+
+async def exists(db: Reads, thread_id: str) -> bool:
+    """Whether the thread has a conversation."""
+    return await db.one(_EXISTS, thread_id=thread_id) is not None
+
+
 _IDLE = sql(
     "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
 )

@@ -12,8 +12,6 @@ from typing import Any
 from .base import Row, Tx
 from .sql import Query, sql
 
-_STATUS = sql("SELECT status, reviewer_id, draft_id FROM notifications WHERE id = :id")
-
 # the columns a status change may set besides the status, each with its own statement part
 FIELDS = (
     "provider_sid",
@@ -25,11 +23,6 @@ FIELDS = (
     "sent_at",
 )
 _CHANGES: dict[frozenset[str], Query] = {}
-
-
-def status_of(tx: Tx, notification_id: int) -> Row | None:
-    """The notification's status, reviewer and draft, or None when there is none."""
-    return tx.one(_STATUS, id=notification_id)
 
 
 def _change(fields: Iterable[str]) -> Query:
@@ -116,6 +109,7 @@ def claim(
 
 
 def get(tx: Tx, notification_id: int) -> Row | None:
+    """A notification's row (its status, reviewer, draft, …), or None when there is none."""
     return tx.one(_ONE, id=notification_id)
 
 
