@@ -34,8 +34,8 @@ from ..models import (
 )
 from ..sms_text import bounded
 from ..store import Priority, Reader, Store, Tx, conversations, missed_calls
-from ..store import drafting as drafting_rows
 from ..store import messages as message_rows
+from ..store import templates as template_rows
 from ..store.conversations import Thread
 from ..store.missed_calls import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
@@ -124,7 +124,7 @@ def _is_closed(controls: Thread | None) -> bool:
 
 def _work_now(conn: Tx, thread_id: str) -> _Work | None:
     return _work_from(
-        drafting_rows.latest_waiting_now(conn, thread_id),
+        message_rows.latest_waiting_now(conn, thread_id),
         missed_calls.waiting_now(conn, thread_id),
     )
 
@@ -235,7 +235,7 @@ def _store_draft(
         },
     )
     # every message still waiting on the thread is answered by this one draft
-    waiting = drafting_rows.waiting_ids(conn, thread_id)
+    waiting = message_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
             conn,
@@ -263,7 +263,7 @@ def _hold(conn: Tx, thread_id: str) -> None:
     """The thread was paused (or closed) before its draft: waiting messages are held, calls
     dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
     review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
-    waiting = drafting_rows.waiting_ids(conn, thread_id)
+    waiting = message_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
             conn,
@@ -343,7 +343,7 @@ class DraftingService:
     # -- reading a thread
 
     async def _work(self, conn: Reader, thread_id: str) -> _Work | None:
-        latest = await drafting_rows.latest_waiting(conn, thread_id)
+        latest = await message_rows.latest_waiting(conn, thread_id)
         return _work_from(latest, await missed_calls.waiting(conn, thread_id))
 
     async def _templates(
@@ -354,7 +354,7 @@ class DraftingService:
         profile: business.Profile | None,
     ) -> dict[str, str]:
         """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
-        found = await drafting_rows.templates(conn, tuple(TEMPLATE_KEYS.values()))
+        found = await template_rows.by_keys(conn, tuple(TEMPLATE_KEYS.values()))
         values = message_templates.variable_values(business_phone=sender, profile=profile)
         return {
             key: message_templates.render(body, values)
@@ -372,7 +372,7 @@ class DraftingService:
         variant: int = 0,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
-        turns = await drafting_rows.history(conn, thread_id, until, HISTORY_TURNS)
+        turns = await message_rows.history(conn, thread_id, until, HISTORY_TURNS)
         # drafters read the first WORK_CHARS of each message: the rest is stored, not worked on
         history = tuple(
             Turn(turn.type == MessageType.INBOUND, bounded(turn.body)) for turn in turns
@@ -461,7 +461,7 @@ class DraftingService:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
 
         def give_up(conn: Tx) -> None:
-            waiting = drafting_rows.waiting_ids(conn, thread_id)
+            waiting = message_rows.waiting_ids(conn, thread_id)
             for message_id in waiting:
                 workflow.change_status(
                     conn,

@@ -1,5 +1,6 @@
-"""Messages: their rows, the workflow funnel's reads and writes of them, and the few
-tables that hang off one message (automatic replies).
+"""Messages: their rows, the workflow funnel's reads and writes of them, what the review
+actions and the drafting service read of a thread's messages, and the table that hangs off
+one message (automatic replies).
 
 Every status change goes through `workflow.change_status`, which calls `set_status` here;
 no other function of this module writes a status.
@@ -337,3 +338,66 @@ def insert_auto_reply(
         message_id=message_id,
         created_at=created_at,
     )
+
+
+# -- a thread's waiting texts and history, as the drafting service reads them
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """One message of a thread's history as the drafter reads it."""
+
+    type: str
+    body: str
+
+
+# read on the reader before drafting, and again in the write that stores the draft
+_LATEST_WAITING = sql(
+    """
+    SELECT * FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
+_WAITING = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp
+    """
+)
+_HISTORY = sql(
+    """
+    SELECT type, body FROM (
+        SELECT type, body, timestamp FROM messages
+        WHERE thread_id = :thread_id AND timestamp <= :until
+          AND (type = 'INBOUND' OR status IN ('SENT', 'APPROVED_TO_SEND'))
+        ORDER BY timestamp DESC LIMIT :turns
+    ) AS recent ORDER BY timestamp
+    """
+)
+
+
+def _row_or_none(row: Row | None) -> dict[str, Any] | None:
+    return None if row is None else dict(row)
+
+
+async def latest_waiting(db: Reads, thread_id: str) -> dict[str, Any] | None:
+    """The thread's latest customer message waiting for a draft (a messages row)."""
+    return _row_or_none(await db.one(_LATEST_WAITING, thread_id=thread_id))
+
+
+def latest_waiting_now(tx: Tx, thread_id: str) -> dict[str, Any] | None:
+    return _row_or_none(tx.one(_LATEST_WAITING, thread_id=thread_id))
+
+
+def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
+    """The thread's customer messages still waiting for a draft, oldest first."""
+    return [row["id"] for row in tx.all(_WAITING, thread_id=thread_id)]
+
+
+async def history(db: Reads, thread_id: str, until: str, turns: int) -> list[HistoryTurn]:
+    """The thread's last `turns` customer texts and sent (or approved) replies up to
+    `until`, oldest first."""
+    rows = await db.all(_HISTORY, thread_id=thread_id, until=until, turns=turns)
+    return [HistoryTurn(row["type"], row["body"]) for row in rows]
