@@ -268,6 +268,9 @@ _NEWER_REPLY = sql(
     ORDER BY timestamp DESC LIMIT 1
     """
 )
+# not messages.last_inbound, though it asks nearly the same: the id found here goes into the
+# Customer Wrote Again audit row, and it is the first text after `since` the index range
+# gives, not the latest
 _WROTE_AGAIN = sql(
     """
     SELECT id FROM messages
