@@ -25,8 +25,9 @@ from .logs import RequestLog
 from .metrics import Metrics
 from .paths import STATIC_DIR
 from .scheduler import build_scheduler
-from .sender import Sender
-from .store import SqliteStore, Store
+from .sending import Sender
+from .store import Store, open_store
+from .store.views import monitoring
 from .web import (
     api,
     audit_pages,
@@ -65,10 +66,11 @@ class State(TypedDict):
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """Whether the database answers, and at which schema version."""
+    """Whether the database answers, at which schema version, on which backend (and, on
+    PostgreSQL, how its connection pool is used)."""
     db: Store = request.state.db
     try:
-        await db.fetchone("SELECT 1")
+        await monitoring.ping(db)
         version = await db.schema_version()
     except Exception as error:  # any database failure is what this endpoint reports
         log.exception("health check failed")
@@ -82,6 +84,7 @@ async def healthz(request: Request) -> JSONResponse:
             "database": "ok",
             "schema_version": version,
             "sandbox": request.state.settings.sandbox,
+            **db.info(),
         }
     )
 
@@ -97,7 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         # closed in reverse: the scheduler stops, sends in flight are recorded, drafting
         # stops, the clients close, and the database closes last
         async with AsyncExitStack() as stack:
-            db = await SqliteStore.open(settings.database)
+            db = await open_store(settings.database_target)
             stack.push_async_callback(db.close)
             await db.migrate()
             # the first start decides the gate's first status; later ones leave it alone

@@ -27,7 +27,10 @@ from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .models import Role
 from .phones import InvalidPhone, parse_e164
-from .store import SchemaTooNew, opened
+from .store import DatabaseUnavailable, SchemaTooNew, UnknownDatabaseUrl, backend_of, opened
+from .store.copy import CopyRefused, copy_database
+from .store.postgres import check_reachable
+from .store.views.guidance import directive_body
 
 
 class CommandFailed(Exception):
@@ -62,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "init-db", help="create or migrate the database and make sure an admin reviewer exists"
     )
+
+    database = commands.add_parser("db", help="move the database").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    copy = database.add_parser(
+        "copy", help="copy a whole SQLite database into an empty PostgreSQL one"
+    )
+    copy.add_argument("--from", dest="source", required=True, help="sqlite:///path of the source")
+    copy.add_argument("--to", dest="target", required=True, help="postgresql://… of the target")
 
     reviewer = commands.add_parser("reviewer", help="manage reviewers").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -189,12 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _init_db(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         version = await db.schema_version()
         await sending_gate.ensure(db, sandbox=settings.sandbox)
         password = str(settings.admin_password) if settings.admin_password else None
         created, generated = await accounts.ensure_admin(db, settings.admin_name, password)
-    print(f"database {settings.database} is at schema version {version}")
+    print(f"database {settings.database_label} is at schema version {version}")
     if generated:
         print(f"created admin reviewer {settings.admin_name!r} with password: {generated}")
         print("(shown once: write it down, or set ADMIN_PASSWORD next time)")
@@ -212,7 +224,7 @@ async def _reviewer_add(settings: Settings, args: argparse.Namespace) -> int:
             raise CommandFailed("no password on standard input")
     else:
         password = accounts.generate_password()
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         reviewer = await accounts.add_reviewer(
             db,
             args.name,
@@ -227,7 +239,7 @@ async def _reviewer_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _reviewer_list(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         reviewers = await accounts.list_reviewers(db)
     if not reviewers:
         print("no reviewers yet: run `approval-bot reviewer add NAME --phone +E164`")
@@ -253,7 +265,7 @@ async def _reviewer_list(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _reviewer_quiet(settings: Settings, args: argparse.Namespace) -> int:
     hours = None if args.off else (args.hours[0], args.hours[1], args.zone)
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         reviewer = await accounts.set_quiet_hours(db, args.name, hours)
     if hours is None:
         print(f"{reviewer.name!r} has no quiet hours")
@@ -263,7 +275,7 @@ async def _reviewer_quiet(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _reviewer_backup(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         found = await accounts.find_reviewer(db, args.name)
         reviewer = await accounts.set_backup(db, found.id, not args.off, by=None)
     state = "a backup" if reviewer.backup else "not a backup"
@@ -272,14 +284,14 @@ async def _reviewer_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _reviewer_disable(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         reviewer = await accounts.disable_reviewer(db, args.name)
     print(f"disabled reviewer {reviewer.name!r}")
     return 0
 
 
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         token = await accounts.create_token(db, args.name, args.reviewer)
     print(f"token {args.name!r} for reviewer {args.reviewer!r} (shown once):")
     print(token)
@@ -287,14 +299,14 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await accounts.revoke_token(db, args.name)
     print(f"revoked token {args.name!r}")
     return 0
 
 
 async def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         async with db.snapshot() as conn:
             result = await audit.verify(conn)
         # the page's walk after a restart resumes from here (or re-walks from a break)
@@ -306,7 +318,7 @@ async def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 async def _directive_set(settings: Settings, args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
     scope = args.thread or directives.GLOBAL
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await directives.set_directive(db, scope, text, None)
     print(f"{'cleared' if not text.strip() else 'set'} the {scope} directive")
     return 0
@@ -314,23 +326,23 @@ async def _directive_set(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _directive_show(settings: Settings, args: argparse.Namespace) -> int:
     scope = directives.check_scope(args.thread or directives.GLOBAL)
-    async with opened(settings.database) as db:
-        row = await db.fetchone("SELECT body FROM directives WHERE scope = ?", (scope,))
-    print(row["body"] if row and row["body"] else f"(no {scope} directive)")
+    async with opened(settings.database_target) as db:
+        body = await directive_body(db, scope)
+    print(body or f"(no {scope} directive)")
     return 0
 
 
 async def _faq_add(settings: Settings, args: argparse.Namespace) -> int:
     keywords = directives.split_keywords(args.keywords)
     scope = args.thread or directives.GLOBAL
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         entry_id = await directives.add_faq(db, keywords, args.answer, None, scope)
     print(f"added FAQ entry {entry_id} ({scope}): {', '.join(keywords)}")
     return 0
 
 
 async def _faq_list(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         entries = await directives.list_faq(db)
     if not entries:
         print('no FAQ entries yet: run `approval-bot faq add --keywords "hours,open" ANSWER`')
@@ -340,7 +352,7 @@ async def _faq_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _faq_remove(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await directives.remove_faq(db, args.id, None)
     print(f"removed FAQ entry {args.id}")
     return 0
@@ -359,7 +371,7 @@ def _describe_gate(gate: sending_gate.Gate) -> str:
 
 
 async def _sending_status(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await sending_gate.ensure(db, sandbox=settings.sandbox)
         gate = await sending_gate.fetch(db)
     print(_describe_gate(gate))
@@ -371,7 +383,7 @@ async def _sending_change(settings: Settings, args: argparse.Namespace) -> int:
     reason = args.reason
     if reason is not None and not reason.strip():
         raise CommandFailed("--reason must not be blank")
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await sending_gate.ensure(db, sandbox=settings.sandbox)
         try:
             result = await db.write(
@@ -409,14 +421,14 @@ async def _profile_set(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CommandFailed(f"{args.file} is not JSON: {error}") from None
     new = business.validate(data)
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await business.put(db, new, None)
     print(f"set the business profile of {new.name}")
     return 0
 
 
 async def _profile_show(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         found = await business.get(db)
     if found is None:
         raise CommandFailed("there is no business profile yet: run `approval-bot profile set FILE`")
@@ -426,7 +438,7 @@ async def _profile_show(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _webhook_add(settings: Settings, args: argparse.Namespace) -> int:
     wanted = [part.strip() for part in args.events.split(",") if part.strip()]
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         added, secret = await webhooks.add(
             db,
             args.url,
@@ -440,7 +452,7 @@ async def _webhook_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _webhook_list(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         found = await webhooks.list_all(db)
     if not found:
         print("no webhooks yet: run `approval-bot webhook add URL --events '*'`")
@@ -451,14 +463,14 @@ async def _webhook_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _webhook_disable(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         await webhooks.disable(db, args.id, by=None)
     print(f"disabled webhook {args.id}")
     return 0
 
 
 async def _webhook_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         secret = await webhooks.rotate_secret(db, args.id, by=None)
     print(f"new secret for webhook {args.id} (shown once): {secret}")
     return 0
@@ -476,14 +488,14 @@ def _print_template(template: message_templates.Template) -> None:
 
 
 async def _template_list(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         for template in await message_templates.list_all(db):
             _print_template(template)
     return 0
 
 
 async def _template_show(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         template = await message_templates.fetch(db, args.key)
     if template is None:
         raise CommandFailed(f"no template {args.key!r}")
@@ -494,14 +506,14 @@ async def _template_show(settings: Settings, args: argparse.Namespace) -> int:
 async def _template_set(settings: Settings, args: argparse.Namespace) -> int:
     body = sys.stdin.read().rstrip("\n") if args.body == "-" else args.body
     change = message_templates.Change(body, args.channel, args.content_sid)
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         template = await message_templates.save(db, args.key, change, None, Role.REVIEWER)
     _print_template(template)
     return 0
 
 
 async def _template_pre_approve(settings: Settings, args: argparse.Namespace) -> int:
-    async with opened(settings.database) as db:
+    async with opened(settings.database_target) as db:
         admin = await accounts.find_reviewer(db, args.by)
         if not admin.active:
             raise CommandFailed(f"{admin.name!r} is disabled")
@@ -513,8 +525,25 @@ async def _template_pre_approve(settings: Settings, args: argparse.Namespace) ->
 
 
 Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+async def _db_copy(settings: Settings, args: argparse.Namespace) -> int:
+    source_backend, source = backend_of(args.source)
+    target_backend, target = backend_of(args.target)
+    if source_backend != "sqlite" or target_backend != "postgresql":
+        raise CommandFailed("db copy copies from sqlite:///… to postgresql://…")
+    copied = await asyncio.to_thread(copy_database, Path(source), str(target))
+    width = max(len(table) for table in copied.counts)
+    for table, count in copied.counts.items():
+        print(f"{table:<{width}}  {count}")
+    print(f"copied {sum(copied.counts.values())} rows in {len(copied.counts)} tables")
+    print(f"audit log verified on the target: {copied.audit_rows} rows, hash chain intact")
+    return 0
+
+
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("init-db", None): _init_db,
+    ("db", "copy"): _db_copy,
     ("reviewer", "add"): _reviewer_add,
     ("reviewer", "list"): _reviewer_list,
     ("reviewer", "disable"): _reviewer_disable,
@@ -548,6 +577,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    if settings.database_url:  # an unreachable server is one line here, not a traceback
+        check_reachable(settings.database_url)
     logs.configure(settings.log_format)
     mode = "sandbox (no Twilio credentials)" if settings.sandbox else "live Twilio"
     print(f"approval-bot on http://{args.host}:{args.port} in {mode} mode", flush=True)
@@ -578,6 +609,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         SettingsError,
         SchemaTooNew,
+        DatabaseUnavailable,
+        UnknownDatabaseUrl,
+        CopyRefused,
         accounts.AccountError,
         directives.InvalidGuidance,
         business.InvalidProfile,

@@ -19,6 +19,8 @@ from starlette.datastructures import Secret
 
 from .business_hours import BusinessHours, InvalidBusinessHours
 from .phones import InvalidPhone, parse_address
+from .store.connect import UnknownDatabaseUrl, backend_of
+from .store.postgres import redact
 
 DEFAULT_DATABASE = "data/approval_bot.sqlite3"
 SECRET_KEY_FILE = "secret_key"
@@ -83,6 +85,18 @@ class Settings:
     business_hours: BusinessHours = BusinessHours.always(ZoneInfo("UTC"))
     # how long a reviewer's claim on a draft (its edit box open, or `c`) lasts
     claim_minutes: float = 5.0
+    # DATABASE_URL when it names a PostgreSQL server; None: the SQLite file `database`
+    database_url: str | None = None
+
+    @property
+    def database_target(self) -> Path | str:
+        """What `store.opened` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.database_url or self.database
+
+    @property
+    def database_label(self) -> str:
+        """The database as messages name it (a URL without its password)."""
+        return redact(self.database_url) if self.database_url else str(self.database)
 
     @property
     def sandbox(self) -> bool:
@@ -179,6 +193,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise SettingsError naming the first bad one."""
     env = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
     database = Path(env.get("APPROVAL_BOT_DATABASE", DEFAULT_DATABASE))
+    # DATABASE_URL: sqlite:///path (that file) or postgresql://… (that server); unset, the
+    # file above. With PostgreSQL the key files stay beside APPROVAL_BOT_DATABASE's path.
+    database_url = env.get("DATABASE_URL")
+    if database_url is not None:
+        try:
+            backend, where = backend_of(database_url)
+        except UnknownDatabaseUrl as error:
+            raise SettingsError(str(error)) from None
+        if backend == "sqlite":
+            database, database_url = Path(where), None
 
     secret_key = env.get("SECRET_KEY")
     if secret_key is not None and len(secret_key) < 32:
@@ -316,6 +340,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
     return Settings(
         database=database,
+        database_url=database_url,
         secret_key=key,
         public_base_url=public_base_url,
         twilio_account_sid=account_sid,

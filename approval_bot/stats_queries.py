@@ -1,4 +1,4 @@
-"""Read queries for the stats page: only the rollups, in one snapshot of the reader connection.
+"""The stats page's figures, from the rollups `store/views/stats.py` reads in one snapshot.
 
 The funnel keeps the rollups (`rollups.py`) in the transaction of each change, so the page
 reads a row per hour of the queue, per day, reviewer and rounded wait of the decisions, and
@@ -18,27 +18,10 @@ from typing import Any
 from . import stats
 from .models import ApprovalAction
 from .rollups import hour_of
-from .store import Reader, Store
+from .store import Store
+from .store.views.stats import Window, rollups
 
 HOUR = timedelta(hours=1)
-
-
-# a row per day and reviewer, as the page names them
-_WAITS = """
-    SELECT day, coalesce(reviewers.name, nullif(reviewer_phone, ''), '?') AS reviewer, waits
-    FROM decision_waits LEFT JOIN reviewers ON reviewers.id = decision_waits.reviewer_id
-    WHERE day >= :first_day AND day <= :last_day
-"""
-_SLA = """
-    SELECT coalesce(reviewers.name, 'no reviewer') AS reviewer, decisions, before_remind,
-           before_escalate, waits
-    FROM review_sla_days LEFT JOIN reviewers ON reviewers.id = review_sla_days.reviewer_id
-    WHERE day >= :first_day AND day <= :last_day
-"""
-_EDITS = """
-    SELECT edits, distances, shares, changes FROM edit_days
-    WHERE day >= :first_day AND day <= :last_day
-"""
 
 
 def _merged(
@@ -156,19 +139,6 @@ def _hour_changes(rows: Iterable[Any], before: int) -> list[tuple[datetime, int]
     return changes
 
 
-async def _fetch(conn: Reader, sql: str, params: dict[str, Any]) -> list[Any]:
-    async with conn.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
-
-
-async def _depth(conn: Reader, where: str, window: dict[str, Any]) -> int:
-    """The queue's depth at the end of the latest hour row matching `where`; 0 before any."""
-    rows = await _fetch(
-        conn, f"SELECT depth FROM queue_hours WHERE {where} ORDER BY hour DESC LIMIT 1", window
-    )
-    return int(rows[0][0]) if rows else 0
-
-
 async def load_stats(db: Store, start: datetime, end: datetime, step: timedelta) -> StatsData:
     """Everything the stats page shows between `start` and `end`, from one snapshot.
 
@@ -180,78 +150,31 @@ async def load_stats(db: Store, start: datetime, end: datetime, step: timedelta)
     if start != start.replace(minute=0, second=0, microsecond=0):
         raise ValueError("the window must start on the hour")
     last = end - timedelta(microseconds=1)
-    window = {
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "start_hour": hour_of(start.isoformat()),
-        "last_hour": hour_of(last.isoformat()),
-        "first_day": start.date().isoformat(),
-        "last_day": last.date().isoformat(),
-    }
-    async with db.snapshot() as conn:
-        depth_at_start = await _depth(conn, "hour < :start_hour", window)
-        hours = await _fetch(
-            conn,
-            """
-            SELECT hour, depth, peak FROM queue_hours
-            WHERE hour >= :start_hour AND hour <= :last_hour ORDER BY hour
-            """,
-            window,
-        )
-        pending_now = await _depth(conn, "1", window)
-        counted = await _fetch(
-            conn,
-            """
-            SELECT action, sum(decisions) FROM decision_days
-            WHERE day >= :first_day AND day <= :last_day GROUP BY action
-            """,
-            window,
-        )
-        waits = await _fetch(conn, _WAITS, window)
-        sla = _sla_summary(
-            await _fetch(conn, _SLA, window),
-            await _fetch(
-                conn,
-                """
-                SELECT step, sum(steps) FROM review_step_days
-                WHERE day >= :first_day AND day <= :last_day GROUP BY step
-                """,
-                window,
-            ),
-        )
-        edits = _edit_summary(await _fetch(conn, _EDITS, window))
-        # a send Twilio refused, and a delivery that failed afterwards, by Twilio's code
-        failures = [
-            (r["code"], int(r["n"]))
-            for r in await _fetch(
-                conn,
-                """
-                SELECT coalesce(CAST(error_code AS TEXT), 'no code') AS code, count(*) AS n
-                FROM messages
-                WHERE type != 'INBOUND' AND updated_at >= :start AND updated_at < :end
-                  AND (status = 'FAILED_SEND' OR delivery_status IN ('undelivered', 'failed'))
-                GROUP BY code ORDER BY n DESC, code
-                """,
-                window,
-            )
-        ]
-
-    actions = {str(action): int(n) for action, n in counted}
-    merged = _merged(((f"day {day}", f"by {who}"), histogram) for day, who, histogram in waits)
+    window = Window(
+        start=start.isoformat(),
+        end=end.isoformat(),
+        start_hour=hour_of(start.isoformat()),
+        last_hour=hour_of(last.isoformat()),
+        first_day=start.date().isoformat(),
+        last_day=last.date().isoformat(),
+    )
+    rows = await rollups(db, window)
+    depth_at_start = rows.depth_at_start
+    merged = _merged(((f"day {day}", f"by {who}"), histogram) for day, who, histogram in rows.waits)
     return StatsData(
         start=start,
         end=end,
-        first_day=window["first_day"],
+        first_day=window.first_day,
         depth=stats.queue_depth(
-            depth_at_start, _hour_changes(hours, depth_at_start), start, end, step
+            depth_at_start, _hour_changes(rows.hours, depth_at_start), start, end, step
         ),
-        pending_now=pending_now,
-        edits=edits,
-        failures=failures,
+        pending_now=rows.pending_now,
+        edits=_edit_summary(rows.edits),
+        failures=rows.failures,
         per_day=_summaries({k[4:]: v for k, v in merged.items() if k.startswith("day ")}),
         per_reviewer=_summaries({k[3:]: v for k, v in merged.items() if k.startswith("by ")}),
-        actions={action.value: actions.get(action.value, 0) for action in ApprovalAction},
-        sla=sla,
+        actions={action.value: rows.actions.get(action.value, 0) for action in ApprovalAction},
+        sla=_sla_summary(rows.sla, rows.steps),
     )
 
 

@@ -23,7 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 from .models import ConversationState, MessageStatus
-from .store import Tx
+from .store import Row, Tx
+from .store.views import worklists as work_rows
 
 S = MessageStatus
 
@@ -34,32 +35,9 @@ class WorkList(StrEnum):
     ATTENTION = "Attention"
 
 
-# a thread's unanswered texts, oldest first (each one is read through a thread index)
-UNANSWERED = """
-    SELECT messages.id, messages.status, messages.timestamp FROM messages
-    WHERE messages.thread_id = :thread AND messages.type = 'INBOUND'
-      AND messages.timestamp > coalesce((
-          SELECT max(reply.timestamp) FROM messages AS reply
-          WHERE reply.thread_id = :thread AND reply.type IN ('DRAFT', 'OUTBOUND')
-            AND reply.status IN ('APPROVED_TO_SEND', 'SENT')), '')
-      AND NOT EXISTS (SELECT 1 FROM dismissals WHERE dismissals.message_id = messages.id)
-    ORDER BY messages.timestamp, messages.id
-"""
-PENDING = """
-    SELECT max(timestamp) FROM messages
-    WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'DRAFT_PENDING_APPROVAL'
-"""
-# a reply a pause holds: the texts before it have a live reply, which the resume gives back
-HELD = """
-    SELECT max(timestamp) FROM messages
-    WHERE thread_id = ? AND type IN ('DRAFT', 'OUTBOUND') AND status = 'PAUSED_THREAD'
-"""
-_STATE = "SELECT state FROM conversations WHERE thread_id = ?"
-
-
-def unanswered(conn: Tx, thread_id: str) -> list[Any]:
+def unanswered(conn: Tx, thread_id: str) -> list[Row]:
     """The thread's unanswered customer texts (id, status, timestamp), oldest first."""
-    return conn.execute(UNANSWERED, {"thread": thread_id}).fetchall()
+    return work_rows.unanswered(conn, thread_id)
 
 
 def place_rows(
@@ -91,13 +69,12 @@ def place_rows(
 def place(conn: Tx, thread_id: str) -> dict[str, WorkList | None]:
     """Each unanswered text of a thread with no live reply, and the one list it is on (None:
     on none). A text whose reply a pause holds has one, and is left out."""
-    held = conn.execute(HELD, (thread_id,)).fetchone()[0] or ""
+    held = work_rows.newest_held(conn, thread_id) or ""
     rows = [row for row in unanswered(conn, thread_id) if row["timestamp"] >= held]
     if not rows:
         return {}
-    pending = conn.execute(PENDING, (thread_id,)).fetchone()[0]
-    state = conn.execute(_STATE, (thread_id,)).fetchone()
-    return place_rows(rows, pending, state["state"] if state else None)
+    pending = work_rows.newest_pending(conn, thread_id)
+    return place_rows(rows, pending, work_rows.conversation_state(conn, thread_id))
 
 
 def dismiss(
@@ -108,15 +85,4 @@ def dismiss(
     at: str,
 ) -> None:
     """Mark customer texts as needing no reply (the caller audits why)."""
-    conn.executemany(
-        """
-        INSERT INTO dismissals (message_id, reviewer_id, reason, created_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (message_id) DO NOTHING
-        """,
-        [(message_id, reviewer_id, reason, at) for message_id in message_ids],
-    )
-    # a dismissed text needs no reply ever again: the open "Needs reply" index lets it go
-    conn.executemany(
-        "UPDATE messages SET settled_at = ? WHERE id = ? AND settled_at IS NULL",
-        [(at, message_id) for message_id in message_ids],
-    )
+    work_rows.dismiss(conn, message_ids, reason, reviewer_id, at)

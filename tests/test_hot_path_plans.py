@@ -58,9 +58,6 @@ _QUEUE = "reads the partial index of pending replies: as long as the queue, not 
 _TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many as are in flight"
 # statements whose scan is bounded, each with the reason
 ALLOWED: dict[str, str] = {
-    # audit.record: the chain's last row, by rowid from the end
-    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = ?) AS seq, (SELECT hash FROM"
-    " audit_log ORDER BY id DESC LIMIT ?) AS hash": "ORDER BY the rowid DESC LIMIT 1 reads one row",
     # sender: due messages (APPROVED_TO_SEND) and due reviewer texts (PENDING)
     "SELECT messages.*, conversations.channel AS thread_channel FROM messages JOIN"
     " conversations USING (thread_id) WHERE messages.status = ? AND ((messages.claimed_at IS"
@@ -71,12 +68,12 @@ ALLOWED: dict[str, str] = {
     " notifications.reviewer_id WHERE notifications.status = ? AND ((notifications.claimed_at"
     " IS NULL AND (notifications.next_attempt_at IS NULL OR notifications.next_attempt_at <="
     " ?)) OR notifications.claimed_at <= ?) ORDER BY notifications.created_at LIMIT ?": _TRANSIENT,
-    # queries.py: the queue's size and newest card (the web queue and its updates)
+    # store/views/queue.py: the queue's size and newest card (the web queue and its updates)
     "SELECT count(*) AS n FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?)": _QUEUE,
     "SELECT timestamp, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?) ORDER BY timestamp DESC, id DESC LIMIT ?": _QUEUE,
-    # queries.queue: the queue page by urgency, a page of cards from the first, through the
+    # views.queue.queue: the queue page by urgency, a page of cards from the first, through the
     # partial index of open clocks (one per pending reply)
     "SELECT messages.id, messages.thread_id, messages.body, messages.type, messages.status,"
     " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
@@ -94,7 +91,7 @@ ALLOWED: dict[str, str] = {
     " AND messages.status = ? AND messages.type IN (?, ?) AND (review_clocks.urgency,"
     " review_clocks.draft_id) > (?, ?) ORDER BY review_clocks.urgency, review_clocks.draft_id"
     " LIMIT ?": _QUEUE,
-    # queries.drafts: the API's pending drafts, a page of cards from the first
+    # views.queue.drafts: the API's pending drafts, a page of cards from the first
     "SELECT messages.id, messages.thread_id, messages.body, messages.type, messages.status,"
     " messages.timestamp, messages.draft_version, messages.channel, messages.draft_meta,"
     " messages.in_reply_to_id, messages.sentiment, conversations.state AS conversation_state,"
@@ -115,7 +112,7 @@ ALLOWED: dict[str, str] = {
     shape(
         re.sub(r":\w+", "?", webhook_events.DUE.sqlite)
     ): "the pending deliveries: as many as wait",
-    # queries.menu_counts: on every page; the queue's and the open "Needs reply" texts'
+    # views.menu.menu_counts: on every page; the queue's and the open "Needs reply" texts'
     # through their partial indexes, and each count stops at MENU_COUNT_CAP + 1 rows
     "SELECT (SELECT count(*) FROM (SELECT ? FROM messages INDEXED BY messages_pending_replies"
     " WHERE status = ? AND type IN (?, ?) LIMIT ?)) AS queue, (SELECT count(*) FROM (SELECT ?"
@@ -127,7 +124,7 @@ ALLOWED: dict[str, str] = {
     " AS needs_review, (SELECT count(*) FROM (SELECT ? FROM conversations WHERE state = ?"
     " LIMIT ?)) AS attention": _QUEUE + "; so are the open texts needing a written reply;"
     " every count is capped",
-    # queries.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
+    # views.queue.awaiting_draft: the queue's "Being drafted" texts, RECEIVED for a moment
     "SELECT id, thread_id, body, timestamp FROM messages WHERE status = ? AND type = ? ORDER BY"
     " timestamp, id LIMIT ?": _TRANSIENT,
     # reviewer_sms.open_codes: the oldest open codes (L, and refusals' "Open: …")

@@ -25,7 +25,7 @@ from approval_bot.models import (
 )
 from approval_bot.retry import DEFAULT_POLICY
 from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
-from approval_bot.sender import Sender
+from approval_bot.sending import Sender
 from approval_bot.store import Store, Tx
 from tests import fake_twilio
 from tests.builders import (

@@ -258,7 +258,7 @@ async def test_the_back_fill_anchors_the_queue_to_the_replies_waiting_now(db):
 async def test_stats_read_only_the_rollups_and_every_query_uses_an_index(db):
     await seed(db)
     statements: list[str] = []
-    await trace(db, statements.append)
+    await trace(db, statements.append)  # the reader's connection, where the page reads
     await load_stats(db, *window(90, datetime.now(UTC)))
     await trace(db, None)
     queries = [s for s in statements if s.split()[0].upper() in ("SELECT", "WITH")]

@@ -37,9 +37,9 @@ def test_audit_page_filters_and_shows_the_chain_verifies(web, boss):
 
 
 def test_audit_pages_backwards_with_a_keyset(web, boss, monkeypatch):
-    from approval_bot import queries
+    from approval_bot.store.views import audit
 
-    monkeypatch.setattr(queries, "PAGE_SIZE", 2)
+    monkeypatch.setattr(audit, "PAGE_SIZE", 2)
     for i in range(3):
         web.call(make_inbound, web.db, f"+1415555030{i}")
     first = web.client.get("/audit?actor=system").text

@@ -75,9 +75,9 @@ def test_queue_shows_pending_drafts_oldest_first_with_their_context(web, ana):
 
 
 def test_queue_pages_with_a_keyset(web, ana, monkeypatch):
-    from approval_bot import queries
+    from approval_bot.store.views import queue
 
-    monkeypatch.setattr(queries, "QUEUE_PAGE_SIZE", 2)
+    monkeypatch.setattr(queue, "QUEUE_PAGE_SIZE", 2)
     ids = [pending(web, f"+1415555020{i}")[1] for i in range(3)]
     first = web.client.get("/").text
     assert f"card-{ids[0]}" in first and f"card-{ids[1]}" in first
@@ -339,9 +339,9 @@ async def _set_findings(db, draft_id, findings):
 
 
 def test_live_updates_watch_for_replies_newer_than_any_pending(web, ana, monkeypatch):
-    from approval_bot import queries
+    from approval_bot.store.views import queue
 
-    monkeypatch.setattr(queries, "QUEUE_PAGE_SIZE", 1)
+    monkeypatch.setattr(queue, "QUEUE_PAGE_SIZE", 1)
     pending(web, THREAD)
     _, newest = pending(web, OTHER)
     page = web.client.get("/").text

@@ -56,9 +56,9 @@ def test_bad_thread_cursor_is_400(web, ana):
 
 
 def test_long_threads_page_backwards(web, ana, monkeypatch):
-    from approval_bot import queries
+    from approval_bot.store.views import threads
 
-    monkeypatch.setattr(queries, "THREAD_PAGE_SIZE", 3)
+    monkeypatch.setattr(threads, "THREAD_PAGE_SIZE", 3)
     for i in range(5):
         web.call(make_inbound, web.db, THREAD, f"message number {i}")
     latest = web.client.get(f"/threads/{THREAD}").text

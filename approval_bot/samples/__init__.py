@@ -9,6 +9,7 @@ from typing import Any
 from .. import directives
 from .. import profile as business
 from ..store import Priority, Store, Tx
+from ..store.views.guidance import faq_answers
 
 HERE = Path(__file__).resolve().parent
 PROFILE_FILE = HERE / "profile.json"
@@ -26,7 +27,7 @@ def sample_faq() -> list[tuple[tuple[str, ...], str]]:
 
 def _add_missing_faq(conn: Tx, actor_id: int | None) -> int:
     """Add the sample FAQ entries whose answers are not there yet; how many were added."""
-    have = {row["answer"] for row in conn.execute("SELECT answer FROM faq_entries")}
+    have = faq_answers(conn)
     added = 0
     for keywords, answer in sample_faq():
         if answer not in have:

@@ -136,13 +136,33 @@ class Reader(Reads, Protocol):
 class Store(Reads, Protocol):
     """A database: write transactions run whole, reads, and one consistent view for several."""
 
-    path: Path  # SQLite's file, until the audit walk reads through the store
+    backend: str  # "sqlite" or "postgresql", as /healthz names it
+
+    @property
+    def path(self) -> Path:
+        """SQLite's file, until the audit walk reads through the store (PostgreSQL: none)."""
+        ...
 
     async def write(self, fn: Callable[[Tx], T], *, priority: Priority = Priority.BULK) -> T: ...
 
     def snapshot(self) -> AbstractAsyncContextManager[Reader]: ...
 
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Whether this instance may run the job `name` now, for the block's length: on
+        PostgreSQL while it holds the name's advisory lock (False: another instance runs
+        it, skip), on SQLite always."""
+        ...
+
+    def on_notify(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` on the event loop when any instance commits a NOTIFY on `channel`
+        (PostgreSQL; SQLite: never, one process); returns what stops it."""
+        ...
+
     def queued_writes(self) -> int: ...
+
+    def info(self) -> dict[str, Any]:
+        """The backend's name (`sqlite`, `postgresql`) and, where it has one, its pool."""
+        ...
 
     async def close(self) -> None: ...
 

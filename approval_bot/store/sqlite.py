@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,6 +19,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ..models import now_iso
 from .base import Priority, Row, Tx
+from .hooks import Attempt, call_after_commit, flush
 from .migrate import Migration, SchemaTooNew, load_migrations
 from .sql import Dialect, Query
 
@@ -28,52 +27,6 @@ BUSY_TIMEOUT_MS = 5000
 # how many queued transactions of one priority the writer commits together at most
 GROUP_COMMIT_LIMIT = 64
 T = TypeVar("T")
-Closing = TypeVar("Closing", bound=Callable[[Tx], None])
-committed_log = logging.getLogger("approval_bot.audit")
-_after_commit: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
-    "after_commit", default=None
-)
-
-_closing: ContextVar[dict[str, Callable[[Tx], None]] | None] = ContextVar("closing", default=None)
-_on_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("on_commit", default=None)
-
-
-def log_after_commit(message: str, extra: dict[str, Any]) -> None:
-    """Log a line when the current write transaction commits (at once outside one)."""
-    pending = _after_commit.get()
-    if pending is None:
-        committed_log.info(message, extra=extra)
-    else:
-        pending.append((message, extra))
-
-
-def call_after_commit(callback: Callable[[], None]) -> None:
-    """Call `callback` (on the writer's thread) once the current write transaction commits.
-
-    It is not called when the transaction rolls back; outside one it is called at once.
-    It must be quick and thread-safe: it runs before the next transaction starts.
-    """
-    pending = _on_commit.get()
-    if pending is None:
-        callback()
-    else:
-        pending.append(callback)
-
-
-def at_transaction_end(key: str, make: Callable[[], Closing]) -> Closing | None:
-    """The step registered as `key` in the current write transaction, made on first use.
-
-    Once the transaction function returns, each step is called with the connection, still
-    inside the transaction, so what it writes commits or rolls back with the rest. None
-    outside a transaction run by `Store.write`.
-    """
-    steps = _closing.get()
-    if steps is None:
-        return None
-    step = steps.get(key)
-    if step is None:
-        step = steps[key] = make()
-    return step  # type: ignore[return-value]  # `key` is made by one `make` only
 
 
 def split_statements(script: str) -> list[str]:
@@ -254,13 +207,7 @@ class Writer:
                 conn.execute("ROLLBACK")
             outcomes = [(None, failure)] * len(batch)
             logged, committed = [], []
-        for message, extra in logged:
-            committed_log.info(message, extra=extra)
-        for callback in committed:
-            try:
-                callback()
-            except Exception:  # a listener's failure must not lose the callers' answers
-                committed_log.exception("an after-commit callback failed")
+        flush(logged, committed)
         for job, (result, error) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, result, error)
 
@@ -271,29 +218,17 @@ class Writer:
         committed: list[Callable[[], None]],
     ) -> tuple[Any, BaseException | None]:
         conn = self._conn
-        pending: list[tuple[str, dict[str, Any]]] = []
-        callbacks: list[Callable[[], None]] = []
-        token = _after_commit.set(pending)
-        on_commit = _on_commit.set(callbacks)
-        steps: dict[str, Callable[[Tx], None]] = {}
-        closing = _closing.set(steps)
-        tx = Tx(conn, "sqlite", call_after_commit)
+        attempt = Attempt()
         conn.execute("SAVEPOINT job")
         try:
-            result = job.fn(tx)
-            for step in steps.values():
-                step(tx)
+            result = attempt.run(job.fn, Tx(conn, "sqlite", call_after_commit))
         except Exception as error:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             return None, error
-        finally:
-            _closing.reset(closing)
-            _after_commit.reset(token)
-            _on_commit.reset(on_commit)
         conn.execute("RELEASE job")
-        logged.extend(pending)
-        committed.extend(callbacks)
+        logged.extend(attempt.logged)
+        committed.extend(attempt.callbacks)
         return result, None
 
 
@@ -337,6 +272,7 @@ class SqliteStore:
     """
 
     dialect: Dialect = "sqlite"
+    backend = "sqlite"
 
     def __init__(self, path: Path, reader: aiosqlite.Connection, writer: Writer):
         self.path = path
@@ -363,6 +299,20 @@ class SqliteStore:
     def queued_writes(self) -> int:
         """How many write transactions wait for the writer or are being committed: load."""
         return self._writer.queued()
+
+    def info(self) -> dict[str, Any]:
+        """The backend, for /healthz: one file, one writer, no pool."""
+        return {"backend": self.backend}
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Always True: one process owns a SQLite file, so a job never runs on two
+        instances (PostgreSQL takes an advisory lock here)."""
+        yield True
+
+    def on_notify(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Nothing: no other instance shares the file, and this one wakes its own jobs."""
+        return lambda: None
 
     async def write(self, fn: Callable[[Tx], T], *, priority: Priority = Priority.BULK) -> T:
         """Run `fn(tx)` as one write transaction on the writer's thread; returns its result.
@@ -455,14 +405,3 @@ def _apply(migration: Migration, conn: Tx) -> None:
         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
         (migration.version, migration.name, now_iso()),
     )
-
-
-@asynccontextmanager
-async def opened(path: Path) -> AsyncIterator[SqliteStore]:
-    """Open the database at `path`, migrated to the latest schema, and close it afterwards."""
-    db = await SqliteStore.open(path)
-    try:
-        await db.migrate()
-        yield db
-    finally:
-        await db.close()

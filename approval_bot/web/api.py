@@ -27,7 +27,6 @@ from .. import (
     drafting,
     facts,
     message_templates,
-    queries,
     review,
     sending_gate,
     webhooks,
@@ -41,6 +40,11 @@ from ..models import DecisionChannel, MessageStatus, MessageType, Role
 from ..phrases import decided_words, via_words
 from ..scheduler import wake_sender
 from ..store import Priority, Store
+from ..store.views import queue as queue_rows
+from ..store.views import threads as thread_rows
+from ..store.views.audit import AuditFilter, audit_page
+from ..store.views.common import decode_cursor
+from ..store.views.guidance import guidance
 from . import api_schema as schema
 from .api_schema import Operation
 from .common import short_time
@@ -138,7 +142,7 @@ def review_errors() -> Iterator[None]:
 
 async def _name_the_decision(db: Store, error: ApiError, message_id: str) -> None:
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
-    for outcome in await queries.outcomes(db, [message_id]):
+    for outcome in await queue_rows.outcomes(db, [message_id]):
         words = decided_words(outcome.status)
         via = via_words(outcome.channel)
         error.message = (
@@ -261,14 +265,14 @@ def endpoint(op: Operation) -> Callable[[Handler], Handler]:
 
 def _cursor(value: str | None) -> str | None:
     try:
-        queries.decode_cursor(value)
+        decode_cursor(value)
     except ValueError as error:
         raise ApiError(400, str(error), "cursor") from None
     return value
 
 
 async def _message(call: Call, message_id: str) -> dict[str, Any]:
-    found = await queries.message(call.db, message_id)
+    found = await thread_rows.message(call.db, message_id)
     if found is None:
         raise ApiError(404, f"no message {message_id}")
     if found["status"] == MessageStatus.APPROVED_TO_SEND:
@@ -279,8 +283,8 @@ async def _message(call: Call, message_id: str) -> dict[str, Any]:
 async def _draft(call: Call) -> str:
     """The path's draft id, once it names a reply (not a customer's message)."""
     draft_id = call.path("draft_id")
-    row = await call.db.fetchone("SELECT type FROM messages WHERE id = ?", (draft_id,))
-    if row is None or row["type"] == MessageType.INBOUND:
+    kind = await thread_rows.message_type(call.db, draft_id)
+    if kind is None or kind == MessageType.INBOUND:
         raise ApiError(404, f"no draft {draft_id}")
     return draft_id
 
@@ -303,7 +307,7 @@ async def _summary(call: Call, conversation: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _thread(call: Call, thread_id: str, before: str | None = None) -> dict[str, Any]:
-    found = await queries.thread(call.db, thread_id, before)
+    found = await thread_rows.thread(call.db, thread_id, before)
     if found is None:
         raise ApiError(404, f"no conversation with {thread_id}")
     return {
@@ -330,7 +334,7 @@ DRAFT_ERRORS = (404, 409, 413, 415, 422)
 )
 async def list_drafts(call: Call) -> dict[str, Any]:
     q: schema.DraftsQuery = call.query
-    page = await queries.drafts(call.db, q.status, q.thread_id, _cursor(q.cursor), q.limit)
+    page = await queue_rows.drafts(call.db, q.status, q.thread_id, _cursor(q.cursor), q.limit)
     items = [
         {
             **item,
@@ -518,7 +522,7 @@ THREAD_ERRORS = (404, 409, 413, 415, 422)
 )
 async def list_threads(call: Call) -> dict[str, Any]:
     q: schema.ThreadsQuery = call.query
-    page = await queries.threads(
+    page = await thread_rows.threads(
         call.db,
         state=q.state,
         phone=q.phone,
@@ -544,7 +548,7 @@ async def list_threads(call: Call) -> dict[str, Any]:
 async def thread_messages(call: Call) -> dict[str, Any]:
     q: schema.MessagesQuery = call.query
     thread_id = call.path("thread_id")
-    found = await queries.thread(call.db, thread_id, _cursor(q.before), q.limit)
+    found = await thread_rows.thread(call.db, thread_id, _cursor(q.before), q.limit)
     if found is None:
         raise ApiError(404, f"no conversation with {thread_id}")
     return {"items": found.messages, "earlier_cursor": found.earlier_cursor}
@@ -778,22 +782,11 @@ async def reply(call: Call) -> dict[str, Any]:
     in_reply_to = body.in_reply_to_id
     if in_reply_to is None:
         # the web's thread page answers the latest customer text the same way
-        row = await call.db.fetchone(
-            """
-            SELECT id FROM messages WHERE thread_id = ? AND type = 'INBOUND'
-            ORDER BY timestamp DESC, id DESC LIMIT 1
-            """,
-            (thread_id,),
+        in_reply_to = await thread_rows.latest_inbound(call.db, thread_id)
+    elif await thread_rows.inbound_thread(call.db, in_reply_to) != thread_id:
+        raise ApiError(
+            422, "in_reply_to_id is not a customer message of this thread", "in_reply_to_id"
         )
-        in_reply_to = row["id"] if row else None
-    else:
-        row = await call.db.fetchone(
-            "SELECT thread_id FROM messages WHERE id = ? AND type = 'INBOUND'", (in_reply_to,)
-        )
-        if row is None or row["thread_id"] != thread_id:
-            raise ApiError(
-                422, "in_reply_to_id is not a customer message of this thread", "in_reply_to_id"
-            )
     key = call.request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key.strip()) <= 255:
         raise ApiError(422, "Idempotency-Key must be 1 to 255 characters", "Idempotency-Key")
@@ -888,7 +881,7 @@ async def audit_log(call: Call) -> dict[str, Any]:
         if not q.cursor.isdigit():
             raise ApiError(400, f"not an audit cursor: {q.cursor!r}", "cursor")
         before = int(q.cursor)
-    where = queries.AuditFilter(
+    where = AuditFilter(
         thread_id=q.thread_id,
         actor_id=int(q.actor) if q.actor not in (None, "system") else None,
         system_only=q.actor == "system",
@@ -896,7 +889,7 @@ async def audit_log(call: Call) -> dict[str, Any]:
         since=_iso(q.since),
         until=_iso(q.until),
     )
-    page = await queries.audit_page(call.db, where, before, q.limit)
+    page = await audit_page(call.db, where, before, q.limit)
     items = [{**row, "metadata": json.loads(row["metadata"] or "{}")} for row in page.rows]
     return {"items": items, "next_cursor": page.next_cursor}
 
@@ -913,7 +906,7 @@ async def audit_log(call: Call) -> dict[str, Any]:
 )
 async def get_directives(call: Call) -> dict[str, Any]:
     q: schema.DirectivesQuery = call.query
-    return await queries.guidance(call.db, q.scope)
+    return await guidance(call.db, q.scope)
 
 
 @endpoint(
@@ -940,7 +933,7 @@ async def put_directives(call: Call) -> dict[str, Any]:
     except directives.InvalidGuidance as error:
         field = "scope" if str(error).startswith("scope") else "faq"
         raise ApiError(422, str(error), field) from None
-    return await queries.guidance(call.db, body.scope)
+    return await guidance(call.db, body.scope)
 
 
 # --- templates -------------------------------------------------------------------------------

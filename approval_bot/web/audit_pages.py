@@ -19,10 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from .. import audit, audit_checkpoint, queries
+from .. import audit, audit_checkpoint
 from ..accounts import Reviewer
 from ..models import now_iso
-from ..store import Store, Tx
+from ..store import Row, Store, Tx
+from ..store.views import audit as audit_rows
+from ..store.views.audit import AuditFilter
+from ..store.views.reviewers import reviewer_names
 from . import auth
 from .common import render
 
@@ -64,7 +67,7 @@ def _time(value: str | None, name: str) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def audit_filter(request: Request) -> queries.AuditFilter:
+def audit_filter(request: Request) -> AuditFilter:
     """The filter the query string asks for; 400 on a value that cannot be one."""
     params = request.query_params
     actor = params.get("actor", "")
@@ -73,7 +76,7 @@ def audit_filter(request: Request) -> queries.AuditFilter:
         if not actor.isdigit():
             raise HTTPException(400, "actor must be a reviewer's id or 'system'")
         actor_id = int(actor)
-    return queries.AuditFilter(
+    return AuditFilter(
         thread_id=params.get("thread") or None,
         actor_id=actor_id,
         system_only=actor == "system",
@@ -162,14 +165,12 @@ class ChainStatus:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             conn.row_factory = sqlite3.Row
+            tx = Tx.on(conn)
             if self._resume:
                 self._resume = False
-                self.broken = self._from_checkpoint(Tx.on(conn))
+                self.broken = self._from_checkpoint(tx)
             while self.broken is None and not self._stopping:
-                rows = conn.execute(
-                    "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
-                    (self.last_id, WALK_BATCH),
-                ).fetchall()
+                rows = audit_rows.rows_after(tx, self.last_id, WALK_BATCH)
                 if not rows:
                     break
                 for row in rows:
@@ -180,10 +181,7 @@ class ChainStatus:
             if self._stopping:
                 return
             if self.broken is None:
-                seq = conn.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'"
-                ).fetchone()
-                highest = seq[0] if seq else 0
+                highest = audit_rows.highest_id(tx)
                 if highest > self.last_id:
                     first = self.last_id + 1
                     self.broken = self._broken(first, f"rows {first} to {highest} are missing")
@@ -196,7 +194,7 @@ class ChainStatus:
         checkpoint = audit_checkpoint.load(conn)
         if checkpoint is None:
             return None
-        row = conn.execute("SELECT * FROM audit_log WHERE id = ?", (checkpoint.last_id,)).fetchone()
+        row = audit_rows.row_at(conn, checkpoint.last_id)
         self.read += 1
         if row is None or {row["hash"], audit.row_hash(row)} != {checkpoint.last_hash}:
             # nothing before it is known intact any more: the next walk starts from row 1
@@ -207,7 +205,7 @@ class ChainStatus:
         self.last_hash = checkpoint.last_hash
         return None
 
-    def _next(self, row: sqlite3.Row) -> audit.Verification | None:
+    def _next(self, row: Row) -> audit.Verification | None:
         expected = self.last_id + 1
         if row["id"] != expected:
             return self._broken(expected, f"row {expected} is missing")
@@ -235,7 +233,7 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
     verification, walking, checked_at = await chain.check(
         db, from_start=request.query_params.get("verify") == "full"
     )
-    page = await queries.audit_page(db, where, int(before_text) if before_text else None)
+    page = await audit_rows.audit_page(db, where, int(before_text) if before_text else None)
     for row in page.rows:
         row["metadata_pretty"] = json.dumps(json.loads(row["metadata"]), ensure_ascii=False)
     return render(
@@ -245,8 +243,8 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
             "page": page,
             "filter": where,
             "params": request.query_params,
-            "events": await queries.audit_events(db),
-            "reviewers": await queries.reviewer_names(db),
+            "events": await audit_rows.audit_events(db),
+            "reviewers": await reviewer_names(db),
             "verification": verification,
             "checked_at": checked_at,
             "walking": walking,
@@ -257,11 +255,11 @@ async def audit_page(request: Request, reviewer: Reviewer) -> Response:
     )
 
 
-async def _csv_lines(db: Store, where: queries.AuditFilter) -> AsyncIterator[str]:
+async def _csv_lines(db: Store, where: AuditFilter) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
-    async for batch in queries.audit_batches(db, where):
+    async for batch in audit_rows.audit_batches(db, where):
         for row in batch:
             writer.writerow([csv_cell(row[c]) for c in EXPORT_COLUMNS])
         yield buffer.getvalue()
@@ -270,10 +268,10 @@ async def _csv_lines(db: Store, where: queries.AuditFilter) -> AsyncIterator[str
     yield buffer.getvalue()
 
 
-async def _json_lines(db: Store, where: queries.AuditFilter) -> AsyncIterator[str]:
+async def _json_lines(db: Store, where: AuditFilter) -> AsyncIterator[str]:
     yield "["
     first = True
-    async for batch in queries.audit_batches(db, where):
+    async for batch in audit_rows.audit_batches(db, where):
         for row in batch:
             item = {c: row[c] for c in EXPORT_COLUMNS}
             item["metadata"] = json.loads(row["metadata"])

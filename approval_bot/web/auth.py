@@ -22,10 +22,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import accounts, audit, queries, sessions, signin_limits
+from .. import accounts, audit, sessions, signin_limits
 from ..config import Settings
 from ..models import Actor, Role
 from ..store import Priority, Store, Tx
+from ..store.views.menu import menu_counts
+from ..store.views.reviewers import reviewer_by_name
 
 SESSION_COOKIE = "approval_bot_session"
 SESSION_MAX_AGE = int(sessions.IDLE_LIMIT.total_seconds())
@@ -137,7 +139,7 @@ def page(admin: bool = False) -> Callable[[PageHandler], Endpoint]:
                 return _login_redirect(request)
             _check_role(reviewer, admin)
             request.state.reviewer = reviewer
-            request.state.menu_counts = await queries.menu_counts(request.state.db)
+            request.state.menu_counts = await menu_counts(request.state.db)
             return await handler(request, reviewer)
 
         return endpoint
@@ -195,7 +197,7 @@ async def authenticate(
         # BULK: an unauthenticated request must not jump ahead of anyone's decisions
         priority=Priority.BULK,
     )
-    row = await db.fetchone("SELECT * FROM reviewers WHERE name = ?", (name.strip(),))
+    row = await reviewer_by_name(db, name.strip())
     # argon2 is slow on purpose: on a worker thread, never on the event loop or in a transaction
     matches = await asyncio.to_thread(
         accounts.password_matches, row["password_hash"] if row else _DUMMY_HASH, password

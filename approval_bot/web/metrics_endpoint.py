@@ -13,8 +13,8 @@ from .. import sending_gate
 from ..accounts import reviewer_for_token
 from ..config import Settings
 from ..metrics import Metrics
-from ..models import MessageStatus
 from ..store import Store
+from ..store.views import monitoring
 
 TAKEOVER_WINDOW = timedelta(days=7)
 
@@ -37,39 +37,16 @@ async def metrics(request: Request) -> Response:
                 "a valid API token is needed: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-    row = await db.fetchone(
-        """
-        SELECT count(*) AS depth, min(timestamp) AS oldest FROM messages
-        WHERE status = ? AND type != 'INBOUND'
-        """,
-        (MessageStatus.DRAFT_PENDING_APPROVAL,),
-    )
-    depth, oldest = (row["depth"], row["oldest"]) if row else (0, None)
-    instruments.queue_depth.set(depth)
+    pending = await monitoring.pending_replies(db)
+    instruments.queue_depth.set(pending.depth)
+    oldest = pending.oldest
     age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0
     instruments.oldest_pending_age.set(age)
-    # both through partial indexes: as many rows as are failed or waiting, not the history
-    failed = await db.fetchone(
-        "SELECT count(*) AS n FROM webhook_deliveries INDEXED BY webhook_deliveries_failed"
-        " WHERE status = 'failed'"
-    )
-    pending = await db.fetchone(
-        "SELECT count(*) AS n FROM webhook_deliveries INDEXED BY webhook_deliveries_due"
-        " WHERE status = 'pending'"
-    )
-    instruments.webhook_deliveries_failed.set(failed["n"] if failed else 0)
-    instruments.webhook_deliveries_pending.set(pending["n"] if pending else 0)
+    failed, waiting = await monitoring.webhook_deliveries(db)
+    instruments.webhook_deliveries_failed.set(failed)
+    instruments.webhook_deliveries_pending.set(waiting)
     week_ago = (datetime.now(UTC) - TAKEOVER_WINDOW).isoformat(timespec="microseconds")
-    active = await db.fetchone(
-        """
-        SELECT count(*) AS threads,
-               coalesce(sum(thread_controls.last_takeover_at >= ?), 0) AS taken_over
-        FROM conversations JOIN thread_controls USING (thread_id)
-        WHERE conversations.last_activity_at >= ?
-        """,
-        (week_ago, week_ago),
-    )
-    threads, taken = (active["threads"], active["taken_over"]) if active else (0, 0)
+    threads, taken = await monitoring.takeovers_since(db, week_ago)
     instruments.human_takeover_ratio.set(taken / threads if threads else 0.0)
     gate = await sending_gate.fetch(db)
     for status in sending_gate.ComplianceStatus:
@@ -78,8 +55,6 @@ async def metrics(request: Request) -> Response:
     instruments.held_by_sending_gate.set(await sending_gate.held_count(db))
     # the review deadlines' all-time rollups: a row per step and per bucket
     deadlines = instruments.review_deadlines
-    steps = await db.fetchall("SELECT step, steps FROM review_step_totals")
-    deadlines.steps = {row["step"]: float(row["steps"]) for row in steps}
-    buckets = await db.fetchall("SELECT le, decisions, seconds FROM review_wait_buckets")
-    deadlines.buckets = [(r["le"], float(r["decisions"]), float(r["seconds"])) for r in buckets]
+    deadlines.steps = await monitoring.review_step_totals(db)
+    deadlines.buckets = await monitoring.review_wait_buckets(db)
     return Response(generate_latest(instruments.registry), media_type=CONTENT_TYPE_LATEST)

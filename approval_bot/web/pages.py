@@ -18,12 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import claims, drafting, facts, queries, review, sending_gate, whatsapp_window, workflow
+from .. import claims, drafting, facts, review, sending_gate, whatsapp_window, workflow
 from ..accounts import Reviewer
 from ..models import DecisionChannel, MessageStatus
 from ..phrases import decided_words, event_phrase, phrase, via_words
 from ..scheduler import wake_sender
 from ..store import Store
+from ..store.views import lists, menu
+from ..store.views import queue as queue_rows
+from ..store.views import threads as thread_rows
+from ..store.views.common import decode_cursor
+from ..store.views.guidance import directive_body
 from . import auth
 from .common import render, short_time, text_field
 from .worddiff import word_diff
@@ -116,7 +121,7 @@ def done(request: Request, form: FormData, message: str, default: str = "/") -> 
 def _cursor(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     try:
-        queries.decode_cursor(value)
+        decode_cursor(value)
     except ValueError as error:
         raise HTTPException(400, str(error)) from None
     return value
@@ -144,10 +149,10 @@ async def _with_window(db: Store, card: dict[str, Any]) -> dict[str, Any]:
 
 @auth.page()
 async def queue_page(request: Request, reviewer: Reviewer) -> Response:
-    page = await queries.queue(request.state.db, _cursor(request, "after"))
+    page = await queue_rows.queue(request.state.db, _cursor(request, "after"))
     for card in page.rows:
         await _with_window(request.state.db, card)
-    drafting = await queries.awaiting_draft(request.state.db)
+    drafting = await queue_rows.awaiting_draft(request.state.db)
     sending = await sending_gate.fetch(request.state.db)
     context = {"page": page, "view": "queue", "drafting": drafting, "sending": sending}
     return render(request, "queue.html", context)
@@ -155,7 +160,7 @@ async def queue_page(request: Request, reviewer: Reviewer) -> Response:
 
 @auth.page()
 async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
-    page = await queries.needs_review(request.state.db, _cursor(request, "after"))
+    page = await lists.needs_review(request.state.db, _cursor(request, "after"))
     sending = await sending_gate.fetch(request.state.db)
     context = {
         "page": page,
@@ -168,13 +173,13 @@ async def needs_review_page(request: Request, reviewer: Reviewer) -> Response:
 
 @auth.page()
 async def attention_page(request: Request, reviewer: Reviewer) -> Response:
-    page = await queries.threads_needing_attention(request.state.db, _cursor(request, "after"))
+    page = await lists.threads_needing_attention(request.state.db, _cursor(request, "after"))
     return render(request, "attention.html", {"page": page, "view": "attention"})
 
 
 @auth.page()
 async def paused_page(request: Request, reviewer: Reviewer) -> Response:
-    page = await queries.paused_threads(request.state.db, _cursor(request, "after"))
+    page = await lists.paused_threads(request.state.db, _cursor(request, "after"))
     return render(request, "paused.html", {"page": page, "view": "paused"})
 
 
@@ -191,7 +196,7 @@ def _with_diffs(messages: list[dict[str, Any]]) -> None:
 @auth.page()
 async def thread_page(request: Request, reviewer: Reviewer) -> Response:
     thread_id = request.path_params["thread_id"]
-    thread = await queries.thread(request.state.db, thread_id, _cursor(request, "before"))
+    thread = await thread_rows.thread(request.state.db, thread_id, _cursor(request, "before"))
     if thread is None:
         raise HTTPException(404, f"no conversation with {thread_id}")
     _with_diffs(thread.messages)
@@ -200,15 +205,13 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
         for m in thread.messages
         if m["status"] == MessageStatus.DRAFT_PENDING_APPROVAL and m["type"] != "INBOUND"
     ]
-    held = await queries.claims_on(request.state.db, pending)
+    held = await queue_rows.claims_on(request.state.db, pending)
     for message in thread.messages:
         message["claim"] = held.get(message["id"])
     last_inbound = next(
         (m["id"] for m in reversed(thread.messages) if m["type"] == "INBOUND"), None
     )
-    directive = await request.state.db.fetchone(
-        "SELECT body FROM directives WHERE scope = ?", (thread_id,)
-    )
+    directive = await directive_body(request.state.db, thread_id)
     window = await whatsapp_window.offer(
         request.state.db, thread_id, thread.conversation["channel"], datetime.now(UTC)
     )
@@ -221,7 +224,7 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
             "reviewer": reviewer,
             "form_key": uuid.uuid4().hex,
             "last_inbound": last_inbound,
-            "thread_directive": directive["body"] if directive else "",
+            "thread_directive": directive or "",
             "sending": await sending_gate.fetch(request.state.db),
             "whatsapp": window,
         },
@@ -233,13 +236,13 @@ async def thread_page(request: Request, reviewer: Reviewer) -> Response:
 
 @auth.fragment
 async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
-    card = await queries.card(request.state.db, request.path_params["draft_id"])
+    card = await queue_rows.card(request.state.db, request.path_params["draft_id"])
     if card is None:
         raise HTTPException(404, "no such reply")
     return render(request, "_card.html", {"card": await _with_window(request.state.db, card)})
 
 
-def _outcome_text(outcome: queries.Outcome) -> str:
+def _outcome_text(outcome: queue_rows.Outcome) -> str:
     """'Rejected by Bob by text at …', and what became of the reply when that says more."""
     text = f"{event_phrase(outcome.event)} by {outcome.actor}"
     if outcome.channel:
@@ -257,9 +260,9 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
         raise HTTPException(400, f"watch at most {MAX_WATCHED} replies at once")
     after = _cursor(request, "after")
     db: Store = request.state.db
-    decided = await queries.outcomes(db, ids)
-    held = await queries.claims_on(db, ids)
-    arrived = await queries.pending_after(db, after) if after else []
+    decided = await queue_rows.outcomes(db, ids)
+    held = await queue_rows.claims_on(db, ids)
+    arrived = await queue_rows.pending_after(db, after) if after else []
     gate_words = "" if (await sending_gate.fetch(db)).open else f" — {HELD_WORDS}"
     return JSONResponse(
         {
@@ -288,7 +291,7 @@ async def queue_updates(request: Request, reviewer: Reviewer) -> Response:
 @auth.fragment
 async def menu_counts(request: Request, reviewer: Reviewer) -> Response:
     """The menu's counts (queue, needs reply, attention), which every page refreshes."""
-    return JSONResponse(await queries.menu_counts(request.state.db))
+    return JSONResponse(await menu.menu_counts(request.state.db))
 
 
 # --- review actions ------------------------------------------------------------------------
@@ -411,10 +414,7 @@ async def reply_action(request: Request, reviewer: Reviewer, form: FormData) -> 
     form_key = text_field(form, "form_key", required=False, limit=255) or None
     db: Store = request.state.db
     if in_reply_to is not None:
-        row = await db.fetchone(
-            "SELECT thread_id FROM messages WHERE id = ? AND type = 'INBOUND'", (in_reply_to,)
-        )
-        if row is None or row["thread_id"] != thread_id:
+        if await thread_rows.inbound_thread(db, in_reply_to) != thread_id:
             raise HTTPException(400, "in_reply_to_id is not a customer message of this thread")
     with review_errors():
         await review.write_reply(

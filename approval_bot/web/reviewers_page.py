@@ -15,6 +15,7 @@ from .. import accounts
 from ..accounts import Reviewer
 from ..models import Role
 from ..phones import InvalidPhone, parse_e164
+from ..store.views import reviewers as reviewer_rows
 from . import auth
 from .common import render, text_field
 
@@ -48,13 +49,7 @@ def _refused(error: accounts.AccountError) -> HTTPException:
 
 async def _page(request: Request, revealed: str | None = None) -> Response:
     # beyond the account: whether they texted STOP, and their quiet hours
-    people = await request.state.db.fetchall(
-        """
-        SELECT id, name, phone, role, notify_sms, active, sms_opted_out,
-               quiet_start, quiet_end, time_zone, backup
-        FROM reviewers ORDER BY name
-        """
-    )
+    people = await reviewer_rows.reviewers_page(request.state.db)
     return render(
         request, "reviewers.html", {"reviewers": people, "view": "reviewers", "revealed": revealed}
     )
@@ -155,8 +150,8 @@ async def backup_action(request: Request, reviewer: Reviewer, form: FormData) ->
 async def quiet_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     """Set a reviewer's quiet hours (start, end, time zone), or clear them."""
     target = _reviewer_id(request)
-    row = await request.state.db.fetchone("SELECT name FROM reviewers WHERE id = ?", (target,))
-    if row is None:
+    name = await reviewer_rows.reviewer_name(request.state.db, target)
+    if name is None:
         raise HTTPException(404, "no such reviewer")
     hours: tuple[str, str, str] | None = None
     if form.get("clear") != "1":
@@ -166,9 +161,7 @@ async def quiet_action(request: Request, reviewer: Reviewer, form: FormData) -> 
             text_field(form, "time_zone", required=False, limit=64) or "UTC",
         )
     try:
-        changed = await accounts.set_quiet_hours(
-            request.state.db, row["name"], hours, by=reviewer.id
-        )
+        changed = await accounts.set_quiet_hours(request.state.db, name, hours, by=reviewer.id)
     except accounts.AccountError as error:
         raise _refused(error) from None
     if hours is None:

@@ -27,6 +27,8 @@ from ..config import Settings
 from ..gateways import SANDBOX_FROM
 from ..phones import WHATSAPP_PREFIX, parse_address
 from ..store import Store
+from ..store.views import simulator as phone_rows
+from ..store.views.reviewers import reviewer_phones
 from . import auth
 from .common import render, text_field
 from .twilio_edge import SANDBOX_ACCOUNT_SID
@@ -150,30 +152,9 @@ class PhoneText:
 
 async def phone_view(db: Store, number: str) -> list[PhoneText]:
     """The latest 50 texts `number` sent to the bot or received from it, oldest first."""
-    received = await db.fetchall(
-        """
-        SELECT body, created_at AS timestamp FROM sandbox_messages
-        WHERE to_address = ? ORDER BY created_at DESC LIMIT ?
-        """,
-        (number, PHONE_VIEW_LIMIT),
-    )
-    as_customer = await db.fetchall(
-        """
-        SELECT body, timestamp FROM messages
-        WHERE thread_id = ? AND type = 'INBOUND' AND sender = ?
-        ORDER BY timestamp DESC LIMIT ?
-        """,
-        (number, number, PHONE_VIEW_LIMIT),
-    )
-    # a reviewer's texts are commands, never messages: the audit log holds them
-    as_reviewer = await db.fetchall(
-        """
-        SELECT json_extract(metadata, '$.body') AS body, timestamp FROM audit_log
-        WHERE event = 'Reviewer Text Received' AND json_extract(metadata, '$.from') = ?
-        ORDER BY id DESC LIMIT ?
-        """,
-        (number, PHONE_VIEW_LIMIT),
-    )
+    received = await phone_rows.received_by(db, number, PHONE_VIEW_LIMIT)
+    as_customer = await phone_rows.sent_as_customer(db, number, PHONE_VIEW_LIMIT)
+    as_reviewer = await phone_rows.sent_as_reviewer(db, number, PHONE_VIEW_LIMIT)
     texts = [PhoneText("in", r["body"], r["timestamp"]) for r in received]
     texts += [PhoneText("out", r["body"] or "", r["timestamp"]) for r in as_customer]
     texts += [PhoneText("out", r["body"] or "", r["timestamp"]) for r in as_reviewer]
@@ -182,10 +163,7 @@ async def phone_view(db: Store, number: str) -> list[PhoneText]:
 
 
 async def _reviewer_phones(db: Store) -> list[dict[str, Any]]:
-    rows = await db.fetchall(
-        "SELECT name, phone FROM reviewers WHERE active = 1 AND phone IS NOT NULL ORDER BY name"
-    )
-    return [{"name": r["name"], "phone": r["phone"]} for r in rows]
+    return await reviewer_phones(db)
 
 
 @auth.page()

@@ -1,0 +1,67 @@
+"""Which backend a database URL names, and opening it.
+
+`DATABASE_URL` unset: the SQLite file at `APPROVAL_BOT_DATABASE` (as before); a
+`sqlite:///path` URL: that SQLite file (`sqlite:////abs/path` for an absolute one); a
+`postgresql://…` (or `postgres://…`) URL: that PostgreSQL database. Anything else is
+refused with `UnknownDatabaseUrl` before anything is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from .base import Store
+from .postgres import PostgresStore, redact
+from .sqlite import SqliteStore
+
+Target = Path | str
+
+
+class UnknownDatabaseUrl(ValueError):
+    """A DATABASE_URL whose scheme names no backend approval-bot has."""
+
+
+def backend_of(target: Target) -> tuple[str, Path | str]:
+    """("sqlite", path) or ("postgresql", url) for a path or a database URL."""
+    if isinstance(target, Path):
+        return "sqlite", target
+    if "://" not in target:
+        return "sqlite", Path(target)  # a plain path, as APPROVAL_BOT_DATABASE takes it
+    scheme = urlsplit(target).scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(target.split("://", 1)[1])
+        if not path.startswith("/") or path == "/":
+            raise UnknownDatabaseUrl(
+                f"a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path, "
+                f"not {target!r}"
+            )
+        return "sqlite", Path(path[1:])
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql", target
+    raise UnknownDatabaseUrl(
+        f"DATABASE_URL {redact(target)!r}: unknown scheme {scheme!r}; "
+        "use sqlite:///path or postgresql://user:password@host:port/dbname"
+    )
+
+
+async def open_store(target: Target) -> Store:
+    """Open (not migrate) the database `target` names: a path or a database URL."""
+    backend, where = backend_of(target)
+    if backend == "sqlite":
+        return await SqliteStore.open(Path(where))
+    return await PostgresStore.open(str(where))
+
+
+@asynccontextmanager
+async def opened(target: Target, *, migrate: bool = True) -> AsyncIterator[Store]:
+    """The database `target` names, migrated to the latest schema, closed afterwards."""
+    db = await open_store(target)
+    try:
+        if migrate:
+            await db.migrate()
+        yield db
+    finally:
+        await db.close()
