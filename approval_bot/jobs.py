@@ -19,7 +19,7 @@ from .draft_codes import prune_codes
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
 from .scheduler import once_across_instances, wake_sender
-from .store import Priority, Store, Tx
+from .store import Priority, Store, Tx, conversations
 from .store import sending as sending_rows
 
 ARCHIVE_JOB_ID = "archive-idle-conversations"
@@ -39,7 +39,7 @@ async def archive_idle(db: Store, after_hours: float) -> int:
     """Archive ACTIVE conversations idle for `after_hours`; returns how many."""
     cutoff = (datetime.now(UTC) - timedelta(hours=after_hours)).isoformat(timespec="microseconds")
     archived = 0
-    for thread_id in await sending_rows.idle_threads(db, ConversationState.ACTIVE, cutoff):
+    for thread_id in await conversations.idle(db, ConversationState.ACTIVE, cutoff):
         archive = partial(_archive, thread_id, cutoff, after_hours)
         if await db.write(archive, priority=Priority.BULK):
             archived += 1
@@ -48,11 +48,11 @@ async def archive_idle(db: Store, after_hours: float) -> int:
 
 def _archive(thread_id: str, cutoff: str, after_hours: float, conn: Tx) -> bool:
     """Archive one conversation if it is still ACTIVE and idle; whether it was."""
-    now = sending_rows.thread_activity(conn, thread_id)
+    now = conversations.thread(conn, thread_id)
     # a message may have arrived since the read: it keeps the thread active
-    if now is None or now["state"] != ConversationState.ACTIVE:
+    if now is None or now.state != ConversationState.ACTIVE:
         return False
-    if now["last_activity_at"] >= cutoff:
+    if now.last_activity_at >= cutoff:
         return False
     workflow.change_conversation_state(
         conn,

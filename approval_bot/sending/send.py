@@ -26,7 +26,7 @@ from ..models import Event, utcnow
 from ..retry import DEFAULT_POLICY, Outcome, RetryPolicy
 from ..scheduler import SENDER_JOB_ID, wake_sender
 from ..store import Priority, Store, Tx
-from ..store import sending as sending_rows
+from ..store import audit as audit_rows
 from ..store.notify import SEND_CHANNEL
 from .claim import Lane, Work, claim_all
 from .message_lane import MessageLane
@@ -177,7 +177,7 @@ class Sender:
         if self._metrics is None:
             return
         # the latest approval: a reply held and approved again waited from then
-        approved_at = await sending_rows.last_approved_at(
+        approved_at = await audit_rows.read_latest_of(
             self._db, message_id, (Event.APPROVE, Event.HUMAN_REPLY)
         )
         if approved_at is None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .base import Reads, Row, Tx
-from .sql import sql
+from .sql import Query, sql
 
 # The chain's head (migration 0020): the last id handed out and the last row's hash, one
 # row that each append reads and moves in its own transaction. PostgreSQL locks it FOR
@@ -121,6 +122,55 @@ def last_change(tx: Tx, column: str, value: str) -> LastChange | None:
         return None
     channel = row["channel"] if isinstance(row["channel"], str) else None
     return LastChange(row["actor"], row["timestamp"], row["name"], channel)
+
+
+# when a message last had one of some events (its latest approval, for the sender)
+@lru_cache(maxsize=4)
+def _latest_of(count: int) -> Query:
+    events = ", ".join(f":event_{i}" for i in range(count))
+    return sql(
+        f"""
+        SELECT max(timestamp) AS at FROM audit_log
+        WHERE message_id = :id AND event IN ({events})
+        """
+    )
+
+
+def _events(events: Sequence[str]) -> dict[str, Any]:
+    return {f"event_{i}": event for i, event in enumerate(events)}
+
+
+def latest_of(tx: Tx, message_id: str, events: Sequence[str]) -> str | None:
+    """When the message last had one of `events`; None when it never had."""
+    row = tx.one(_latest_of(len(events)), id=message_id, **_events(events))
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+async def read_latest_of(db: Reads, message_id: str, events: Sequence[str]) -> str | None:
+    """As `latest_of`, outside a write transaction."""
+    row = await db.one(_latest_of(len(events)), id=message_id, **_events(events))
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+# a reviewer's refused commands that were answered, for the answer's rate limit
+_ANSWERED_REFUSALS = sql(
+    """
+    SELECT count(*) AS n FROM audit_log
+    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
+      AND json_extract(metadata, '$.answered') = 1
+    """,
+    postgres="""
+    SELECT count(*) AS n FROM audit_log
+    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
+      AND (metadata::jsonb ->> 'answered') = 'true'
+    """,
+)
+
+
+async def answered_refusals(db: Reads, event: str, reviewer_id: int, since: str) -> int:
+    """How many of a reviewer's refused commands since `since` were answered."""
+    row = await db.one(_ANSWERED_REFUSALS, event=event, actor_id=reviewer_id, since=since)
+    return 0 if row is None else int(row["n"])
 
 
 # the chain in order, a batch at a time, for a walk inside one snapshot
