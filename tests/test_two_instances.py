@@ -204,11 +204,6 @@ def approve(door: Door, draft_id: str) -> int:
     return answer.status_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the audit chain's head row (migration 0020, branch multi-instance) is missing: "
-    "two instances appending at once take the same audit_log id (a unique violation, a 500)",
-)
 def test_two_instances_on_one_postgres_send_each_approved_reply_once(
     tmp_path: Path, empty_pg_url: str, instances: list[Instance]
 ) -> None:
