@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -108,7 +109,7 @@ def prepare(
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     url = database_url(server, name)
-    cli = Path(harness.sys.executable).parent / "approval-bot"
+    cli = Path(sys.executable).parent / "approval-bot"
     copied = subprocess.run(
         [str(cli), "db", "copy", "--from", f"sqlite:///{sqlite.resolve()}", "--to", url],
         capture_output=True,
@@ -323,7 +324,7 @@ def run(
     modes: dict[str, Any] = {}
     with postgres_server(postgres) as server:
         for mode, (backend, _) in MODES.items():
-            print(f"[scale] backends: {mode}", file=harness.sys.stderr)
+            print(f"[scale] backends: {mode}", file=sys.stderr)
             modes[mode] = one_mode(
                 mode, messages, workdir, knobs, fake, server if backend == "postgres" else None
             )
