@@ -1,6 +1,10 @@
 """Background jobs: archive idle conversations, draft what a crash left behind, send
 reviewers the digest of texts held through their quiet hours, climb the review-deadline
-ladder, and prune spent codes and idempotency keys."""
+ladder, and prune spent codes and idempotency keys.
+
+With several instances on one PostgreSQL database each job runs on one instance at a time
+(`once_across_instances`: the others skip their tick).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from .config import Settings
 from .draft_codes import prune_codes
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
-from .scheduler import wake_sender
+from .scheduler import once_across_instances, wake_sender
 from .store import Priority, Store, Tx
 from .store import sending as sending_rows
 
@@ -90,7 +94,7 @@ def register(
 ) -> None:
     """Add the jobs; recovery also runs at once, for what the last run left behind."""
     scheduler.add_job(
-        archive_idle,
+        once_across_instances(db, ARCHIVE_JOB_ID, archive_idle),
         "interval",
         seconds=ARCHIVE_EVERY.total_seconds(),
         args=[db, settings.archive_after_hours],
@@ -98,7 +102,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        digest_held_texts,
+        once_across_instances(db, DIGEST_JOB_ID, digest_held_texts),
         "interval",
         seconds=DIGEST_EVERY.total_seconds(),
         args=[db, scheduler],
@@ -106,7 +110,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        climb_ladder,
+        once_across_instances(db, LADDER_JOB_ID, climb_ladder),
         "interval",
         seconds=LADDER_EVERY.total_seconds(),
         args=[db, scheduler],
@@ -115,7 +119,7 @@ def register(
         max_instances=1,  # a pass still running is not overlapped; the next one catches up
     )
     scheduler.add_job(
-        prune_codes,
+        once_across_instances(db, PRUNE_JOB_ID, prune_codes),
         "interval",
         seconds=PRUNE_EVERY.total_seconds(),
         args=[db],
@@ -123,7 +127,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        review.prune_idempotency_keys,
+        once_across_instances(db, PRUNE_KEYS_JOB_ID, review.prune_idempotency_keys),
         "interval",
         seconds=PRUNE_EVERY.total_seconds(),
         args=[db],
@@ -131,7 +135,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        recover_undrafted,
+        once_across_instances(db, RECOVERY_JOB_ID, recover_undrafted),
         "interval",
         seconds=RECOVER_EVERY.total_seconds(),
         args=[db, drafting],

@@ -36,6 +36,7 @@ from .models import (
 from .store import Tx, conversations
 from .store import audit as audit_rows
 from .store import messages as message_rows
+from .store.notify import notify_senders
 from .understanding import Understanding
 
 INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
@@ -289,6 +290,8 @@ def create_message(
         ),
     )
     _emit_created(conn, row, event, actor_id, metadata or {})
+    if target == S.APPROVED_TO_SEND:
+        notify_senders(conn)  # every instance's sender, not only this one's
     return message_id
 
 
@@ -418,6 +421,8 @@ def change_status(
         ),
     )
     _emit_send_outcome(conn, message_id, event)
+    if target == S.APPROVED_TO_SEND:
+        notify_senders(conn)  # every instance's sender, not only this one's
 
 
 def open_conversation(
