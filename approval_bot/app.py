@@ -25,7 +25,7 @@ from .logs import RequestLog
 from .metrics import Metrics
 from .paths import STATIC_DIR
 from .scheduler import build_scheduler
-from .sender import Sender
+from .sending import Sender
 from .store import Store, open_store
 from .store.views import monitoring
 from .web import (

@@ -58,8 +58,9 @@ def record(conn: Tx, event: AuditEvent) -> int:
 def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
     """Append `events` in order, chained as one `record` each would; returns their ids.
 
-    The chain's head is read once and the rows inserted in one statement: a job that
-    audits hundreds of steps in a transaction pays for one.
+    The chain's head is read once (on PostgreSQL locked until the transaction ends, so a
+    concurrent append waits and then chains after these rows) and the rows inserted in
+    one statement: a job that audits hundreds of steps in a transaction pays for one.
     """
     if not events:
         return []
@@ -84,7 +85,7 @@ def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
         row["hash"] = prev_hash = row_hash(row)
         rows.append(row)
         next_id += 1
-    audit_rows.insert_rows(conn, rows)
+    audit_rows.append(conn, rows)
     for event, row in zip(events, rows, strict=True):
         log_after_commit(
             row["event"],
@@ -121,10 +122,14 @@ class Verification:
 async def verify(conn: Reads) -> Verification:
     """Walk the chain from the first row; report the first row that does not fit.
 
-    This is a read-only operation. It finds an edited row (its hash no longer matches), a
-    deleted or inserted row (the next row's prev_hash or id does not follow) and a deleted
-    tail (the highest id ever handed out is beyond the last row).
+    This is a read-only operation, meant for one snapshot (`Store.snapshot()`): the chain's
+    head and the rows are read at one moment. It finds an edited row (its hash no longer
+    matches), a deleted or inserted row (the next row's prev_hash or id does not follow), a
+    deleted tail (the head remembers a last id beyond the last row), a row appended without
+    moving the head, and a last row rewritten with a hash of its own (the head holds the
+    one it was appended with).
     """
+    chain = await audit_rows.read_head(conn)
     expected_prev, expected_id, count = GENESIS_HASH, 1, 0
     async with aclosing(audit_rows.rows(conn)) as walk:
         async for row in walk:
@@ -132,6 +137,9 @@ async def verify(conn: Reads) -> Verification:
             if row_id != expected_id:
                 reason = f"row {expected_id} is missing"
                 return Verification(count, expected_id, reason, expected_prev)
+            if chain is None or row_id > chain.last_id:
+                reason = "the chain's head is missing" if chain is None else "it is past the head"
+                return Verification(count, row_id, reason, expected_prev)
             if row["prev_hash"] != expected_prev:
                 return Verification(
                     count, row_id, "its prev_hash does not match the row before it", expected_prev
@@ -140,10 +148,15 @@ async def verify(conn: Reads) -> Verification:
                 return Verification(
                     count, row_id, "its hash does not match its contents", expected_prev
                 )
+            if row_id == chain.last_id and row["hash"] != chain.last_hash:
+                reason = "its hash is not the one the chain's head holds"
+                return Verification(count, row_id, reason, expected_prev)
             expected_prev, expected_id, count = row["hash"], row_id + 1, count + 1
-    highest = await audit_rows.highest_id(conn)
-    if highest >= expected_id:
+    if chain is not None and chain.last_id >= expected_id:
         return Verification(
-            count, expected_id, f"rows {expected_id} to {highest} are missing", expected_prev
+            count,
+            expected_id,
+            f"rows {expected_id} to {chain.last_id} are missing",
+            expected_prev,
         )
     return Verification(count, last_hash=expected_prev)

@@ -6,7 +6,7 @@ import logging
 
 from . import audit, delivery, events, workflow
 from .models import now_iso
-from .sender import STATUS_EVENTS_PROVIDER
+from .sending import STATUS_EVENTS_PROVIDER
 from .store import Tx, inbound_dedupe
 from .store import messages as message_rows
 

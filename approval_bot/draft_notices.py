@@ -19,7 +19,10 @@ from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
 from .sms_text import draft_notification, holder_notification, opt_out_request_notification
 from .store import Priority, Store, Tx
 from .store import codes as code_rows
-from .store.codes import TextedReviewer
+from .store import messages as message_rows
+from .store import notifications as notification_rows
+from .store import reviewers as reviewer_rows
+from .store.reviewers import TextedReviewer
 
 # tries before giving up: with half of all codes taken, 32 collide in a row once in 4 billion
 CODE_TRIES = 32
@@ -60,7 +63,7 @@ def _queue(conn: Tx, reviewers: list[TextedReviewer], message_id: str, text: str
     now = datetime.now(UTC)
     for reviewer in reviewers:
         status = "HELD" if quiet_now(reviewer, now) else "PENDING"
-        code_rows.insert_notification(
+        notification_rows.insert_notification(
             conn, reviewer.id, text, status, now_iso(), draft_id=message_id
         )
 
@@ -73,7 +76,7 @@ def announce(conn: Tx, draft_id: str) -> str:
     """
     code = issue_code(conn, draft_id)
     draft = code_rows.notice_facts(conn, draft_id)
-    reviewers = code_rows.texted_reviewers(conn)
+    reviewers = reviewer_rows.texted_reviewers(conn)
     if not reviewers:
         return code  # nobody to text: the notification is not even composed
     claim = claims.live(conn, draft_id, claims.clock())  # a claimer's edit keeps its claim
@@ -90,8 +93,10 @@ def announce_opt_out_request(conn: Tx, message_id: str) -> str:
     The code stays taken while the text is held (PAUSED_THREAD), as a draft's does.
     """
     code = issue_code(conn, message_id)
-    thread_id, body = code_rows.held_text(conn, message_id)
-    reviewers = code_rows.texted_reviewers(conn)
+    held = message_rows.row(conn, message_id)
+    assert held is not None, message_id
+    thread_id, body = held["thread_id"], held["body"]
+    reviewers = reviewer_rows.texted_reviewers(conn)
     if not reviewers:
         return code
     text = opt_out_request_notification(code, thread_id, body)
@@ -101,7 +106,7 @@ def announce_opt_out_request(conn: Tx, message_id: str) -> str:
 
 def queue_answer(conn: Tx, reviewer_id: int, text: str) -> None:
     """Queue the answer to a reviewer's command: it goes at once, quiet hours or not."""
-    code_rows.insert_notification(conn, reviewer_id, text, "PENDING", now_iso())
+    notification_rows.insert_notification(conn, reviewer_id, text, "PENDING", now_iso())
 
 
 def reachable(reviewer: TextedReviewer) -> bool:
@@ -118,7 +123,7 @@ async def send_digests(db: Store) -> int:
     and held answers, are folded in without a word. Returns how many digests were queued.
     """
     now = datetime.now(UTC)
-    reviewers = await code_rows.reviewers_with_held_texts(db)
+    reviewers = await reviewer_rows.with_held_texts(db)
     queued = 0
     for reviewer in reviewers:
         if not reachable(reviewer) or quiet_now(reviewer, now):
@@ -130,7 +135,7 @@ async def send_digests(db: Store) -> int:
 
 def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     """Fold a reviewer's held texts into one digest; whether a digest was queued."""
-    held = code_rows.held_of(conn, reviewer_id)
+    held = notification_rows.held_of(conn, reviewer_id)
     # a draft's notice and its reminder may both have waited: the digest names it once
     waiting = list(
         dict.fromkeys(
@@ -141,7 +146,7 @@ def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     )
     digest_id = None
     if waiting:
-        digest_id = code_rows.insert_notification(
+        digest_id = notification_rows.insert_notification(
             conn, reviewer_id, digest(waiting), "PENDING", now_iso()
         )
     for row in held:
@@ -161,11 +166,11 @@ def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
 
     Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.
     """
-    reviewer = code_rows.reviewer(conn, reviewer_id)
+    reviewer = reviewer_rows.texted(conn, reviewer_id)
     assert reviewer is not None, reviewer_id  # the thread's holder
     if not reachable(reviewer):
         return
     status = "HELD" if quiet_now(reviewer, datetime.now(UTC)) else "PENDING"
-    code_rows.insert_notification(
+    notification_rows.insert_notification(
         conn, reviewer_id, holder_notification(customer, text), status, now_iso()
     )

@@ -34,6 +34,7 @@ from .config import Settings
 from .metrics import Metrics
 from .models import iso, utcnow
 from .retry import RetryPolicy
+from .scheduler import once_across_instances
 from .store import Priority, Store, Tx
 from .store import webhook_events as outbox
 
@@ -229,7 +230,8 @@ class Deliverer:
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the job (every POLL_SECONDS and at once), woken by each emitted event."""
         scheduler.add_job(
-            self.run,
+            # one instance delivers at a time, so its claims left at start were a dead one's
+            once_across_instances(self._db, DELIVERY_JOB_ID, self.run),
             "interval",
             seconds=POLL_SECONDS,
             id=DELIVERY_JOB_ID,
@@ -287,7 +289,8 @@ class Deliverer:
         in_flight: set[asyncio.Task[Attempt | None]] = set()
         finished: list[Attempt] = []
         if not self._claims_released:
-            # one process delivers: a claim left at start was its predecessor's, cut short
+            # one instance at a time delivers (the job's lock): a claim left now was a
+            # predecessor's, cut short
             await self._db.write(release_claims, priority=Priority.BULK)
             self._claims_released = True
         try:
@@ -434,7 +437,7 @@ async def prune_events(db: Store, retention_days: float) -> int:
 
 def register_retention(scheduler: AsyncIOScheduler, db: Store, settings: Settings) -> None:
     scheduler.add_job(
-        prune_events,
+        once_across_instances(db, RETENTION_JOB_ID, prune_events),
         "interval",
         seconds=RETENTION_EVERY.total_seconds(),
         args=[db, settings.event_retention_days],

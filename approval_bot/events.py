@@ -21,6 +21,7 @@ from typing import Any
 from .models import now_iso
 from .store import Tx, call_after_commit
 from .store import messages as message_rows
+from .store import reviewers as reviewer_rows
 from .store import webhook_events as outbox
 
 WILDCARD = outbox.WILDCARD
@@ -155,5 +156,5 @@ def reviewer(conn: Tx, reviewer_id: int | None) -> dict[str, Any] | None:
     """A reviewer as events name them: id and name, never their password hash."""
     if reviewer_id is None:
         return None
-    found = outbox.reviewer_named(conn, reviewer_id)
-    return None if found is None else {"id": found[0], "name": found[1]}
+    found = reviewer_rows.get(conn, reviewer_id)
+    return None if found is None else {"id": found.id, "name": found.name}

@@ -31,8 +31,9 @@ from .models import (
     now_iso,
 )
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
-from .store import Priority, Store, Tx, conversations, inbound_dedupe
+from .store import Priority, Store, Tx, conversations, inbound_dedupe, missed_calls
 from .store import messages as message_rows
+from .store import reviewers as reviewer_rows
 from .understanding import Understanding, understand
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -160,7 +161,7 @@ def _first_time(conn: Tx, provider: str, event_id: str) -> bool:
 def _reviewer(conn: Tx, address: str) -> int | None:
     """The reviewer, active or disabled, whose phone this is: their texts are never a customer's."""
     # already checked by the parser
-    return conversations.reviewer_by_phone(conn, address.removeprefix(WHATSAPP_PREFIX))
+    return reviewer_rows.id_by_phone(conn, address.removeprefix(WHATSAPP_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def handle_reviewer_text(
     )
     if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         opted_out = keyword is Keyword.OPT_OUT
-        conversations.set_reviewer_sms_opt_out(conn, reviewer_id, opted_out)
+        reviewer_rows.set_sms_opt_out(conn, reviewer_id, opted_out)
         audit.record(
             conn,
             audit.AuditEvent(
@@ -305,7 +306,7 @@ async def receive_sms(
     understood = None
     if (
         keyword is None
-        and await conversations.read_reviewer_by_phone(db, sms.sender.removeprefix(WHATSAPP_PREFIX))
+        and await reviewer_rows.read_id_by_phone(db, sms.sender.removeprefix(WHATSAPP_PREFIX))
         is None
     ):
         # the date parser takes milliseconds: off the event loop, and never in the writer
@@ -546,7 +547,7 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     thread = call.caller
     controls = _touch_conversation(conn, thread, channel)
     since = (datetime.now(UTC) - MISSED_CALL_WINDOW).isoformat(timespec="microseconds")
-    recent = message_rows.missed_calls_since(conn, thread, since) > 0
+    recent = missed_calls.count_since(conn, thread, since) > 0
     open_reply = message_rows.has_open_reply(conn, thread)
     why_not = (
         "an earlier call in the window asked for one"
@@ -559,7 +560,7 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     )
     wants_draft = why_not is None
     now = now_iso()
-    missed_call_id = message_rows.insert_missed_call(
+    missed_call_id = missed_calls.insert(
         conn,
         call_sid=call.call_sid,
         thread_id=thread,

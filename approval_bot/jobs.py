@@ -1,6 +1,10 @@
 """Background jobs: archive idle conversations, draft what a crash left behind, send
 reviewers the digest of texts held through their quiet hours, climb the review-deadline
-ladder, and prune spent codes and idempotency keys."""
+ladder, and prune spent codes and idempotency keys.
+
+With several instances on one PostgreSQL database each job runs on one instance at a time
+(`once_across_instances`: the others skip their tick).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ from .config import Settings
 from .draft_codes import prune_codes
 from .drafting import DraftingService
 from .models import ConversationEvent, ConversationState
-from .scheduler import wake_sender
-from .store import Priority, Store, Tx
+from .scheduler import once_across_instances, wake_sender
+from .store import Priority, Store, Tx, conversations
 from .store import sending as sending_rows
 
 ARCHIVE_JOB_ID = "archive-idle-conversations"
@@ -35,7 +39,7 @@ async def archive_idle(db: Store, after_hours: float) -> int:
     """Archive ACTIVE conversations idle for `after_hours`; returns how many."""
     cutoff = (datetime.now(UTC) - timedelta(hours=after_hours)).isoformat(timespec="microseconds")
     archived = 0
-    for thread_id in await sending_rows.idle_threads(db, ConversationState.ACTIVE, cutoff):
+    for thread_id in await conversations.idle(db, ConversationState.ACTIVE, cutoff):
         archive = partial(_archive, thread_id, cutoff, after_hours)
         if await db.write(archive, priority=Priority.BULK):
             archived += 1
@@ -44,11 +48,11 @@ async def archive_idle(db: Store, after_hours: float) -> int:
 
 def _archive(thread_id: str, cutoff: str, after_hours: float, conn: Tx) -> bool:
     """Archive one conversation if it is still ACTIVE and idle; whether it was."""
-    now = sending_rows.thread_activity(conn, thread_id)
+    now = conversations.thread(conn, thread_id)
     # a message may have arrived since the read: it keeps the thread active
-    if now is None or now["state"] != ConversationState.ACTIVE:
+    if now is None or now.state != ConversationState.ACTIVE:
         return False
-    if now["last_activity_at"] >= cutoff:
+    if now.last_activity_at >= cutoff:
         return False
     workflow.change_conversation_state(
         conn,
@@ -90,7 +94,7 @@ def register(
 ) -> None:
     """Add the jobs; recovery also runs at once, for what the last run left behind."""
     scheduler.add_job(
-        archive_idle,
+        once_across_instances(db, ARCHIVE_JOB_ID, archive_idle),
         "interval",
         seconds=ARCHIVE_EVERY.total_seconds(),
         args=[db, settings.archive_after_hours],
@@ -98,7 +102,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        digest_held_texts,
+        once_across_instances(db, DIGEST_JOB_ID, digest_held_texts),
         "interval",
         seconds=DIGEST_EVERY.total_seconds(),
         args=[db, scheduler],
@@ -106,7 +110,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        climb_ladder,
+        once_across_instances(db, LADDER_JOB_ID, climb_ladder),
         "interval",
         seconds=LADDER_EVERY.total_seconds(),
         args=[db, scheduler],
@@ -115,7 +119,7 @@ def register(
         max_instances=1,  # a pass still running is not overlapped; the next one catches up
     )
     scheduler.add_job(
-        prune_codes,
+        once_across_instances(db, PRUNE_JOB_ID, prune_codes),
         "interval",
         seconds=PRUNE_EVERY.total_seconds(),
         args=[db],
@@ -123,7 +127,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        review.prune_idempotency_keys,
+        once_across_instances(db, PRUNE_KEYS_JOB_ID, review.prune_idempotency_keys),
         "interval",
         seconds=PRUNE_EVERY.total_seconds(),
         args=[db],
@@ -131,7 +135,7 @@ def register(
         replace_existing=True,
     )
     scheduler.add_job(
-        recover_undrafted,
+        once_across_instances(db, RECOVERY_JOB_ID, recover_undrafted),
         "interval",
         seconds=RECOVER_EVERY.total_seconds(),
         args=[db, drafting],

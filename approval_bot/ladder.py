@@ -20,11 +20,12 @@ from .draft_notices import quiet_now, reachable
 from .message_templates import Trigger
 from .models import MessageStatus, SlaEvent, SlaStep, now_iso
 from .sms_text import escalation_notification, reminder_notification
-from .store import Priority, Store, Tx
+from .store import Priority, Store, Tx, conversations
 from .store import clocks as clock_rows
-from .store import codes as code_rows
+from .store import notifications as notification_rows
+from .store import reviewers as reviewer_rows
 from .store.clocks import DueClock
-from .store.codes import TextedReviewer
+from .store.reviewers import TextedReviewer
 
 BATCH = 500
 
@@ -91,12 +92,12 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
             result.closed += 1
     batch = _Batch(
         now,
-        {reviewer.id: reviewer for reviewer in code_rows.reviewers(conn)},
+        {reviewer.id: reviewer for reviewer in reviewer_rows.all_texted(conn)},
         _told(conn, [c.draft_id for c in pending if c.next_step == SlaStep.REMINDED]),
     )
     for clock in pending:
         _step(conn, policy, batch, clock, result)
-    code_rows.insert_notifications(conn, batch.texts)
+    notification_rows.insert_notifications(conn, batch.texts)
     clock_rows.climb_many(conn, batch.moves)
     audit.record_many(conn, batch.audits)
     for step, count in batch.steps.items():
@@ -107,7 +108,7 @@ def _climb(now: datetime, result: PassResult, conn: Tx) -> int:
 def _told(conn: Tx, draft_ids: list[str]) -> dict[str, list[int]]:
     """The reviewers each draft's notice went to (one index lookup per draft)."""
     told: dict[str, list[int]] = {draft_id: [] for draft_id in draft_ids}
-    for draft_id, reviewer_id in clock_rows.told(conn, draft_ids):
+    for draft_id, reviewer_id in notification_rows.told(conn, draft_ids):
         told[draft_id].append(reviewer_id)
     return told
 
@@ -171,7 +172,8 @@ def _step(
 
 def _holding(conn: Tx, clock: DueClock, now: datetime) -> tuple[str | None, str]:
     """Queue the pre-approved holding reply, once per contact; (its id or None, why)."""
-    controls = clock_rows.holding_controls(conn, clock.thread_id)
+    controls = conversations.thread(conn, clock.thread_id)
+    assert controls is not None, clock.thread_id  # a clock's thread has its controls
     if controls.opted_out:
         return None, "the customer has opted out"
     if controls.paused:

@@ -64,7 +64,7 @@ def change_notification_status(
         raise ValueError(f"a notification transition cannot set {sorted(unknown)}")
     if (expected, event, target) not in NOTIFICATION_TRANSITIONS:
         raise TransitionRefused("notification", expected, target, event)
-    row = notification_rows.status_of(conn, notification_id)
+    row = notification_rows.get(conn, notification_id)
     if row is None:
         raise UnknownRecord(f"no notification {notification_id}")
     if row["status"] != expected:

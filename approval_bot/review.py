@@ -42,15 +42,17 @@ from .models import (
     MessageStatus,
     MessageType,
     PauseKind,
+    Role,
     SenderRole,
     ThreadEvent,
     now_iso,
 )
 from .phrases import phrase
-from .store import Priority, Store, Tx
+from .store import Priority, Store, Tx, conversations, missed_calls
 from .store import approvals as approval_rows
-from .store import drafting as drafting_rows
-from .store.approvals import ThreadControls
+from .store import messages as message_rows
+from .store import reviewers as reviewer_rows
+from .store.conversations import Thread
 
 S = MessageStatus
 OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
@@ -186,7 +188,7 @@ def _announce(db: Store, made: DecisionMade) -> None:
 
 
 def _message(conn: Tx, message_id: str) -> Any:
-    row = approval_rows.message(conn, message_id)
+    row = message_rows.row(conn, message_id)
     if row is None:
         raise workflow.UnknownRecord(f"no message {message_id}")
     return row
@@ -255,7 +257,8 @@ def _require_open_thread(conn: Tx, thread_id: str) -> None:
 
 def _require_free_form(conn: Tx, thread_id: str) -> None:
     """Refuse a free-form reply on a WhatsApp thread whose 24-hour window has closed."""
-    if approval_rows.channel(conn, thread_id) != Channel.WHATSAPP:
+    thread = conversations.thread(conn, thread_id)
+    if thread is None or thread.channel != Channel.WHATSAPP:
         return
     last = whatsapp_window.last_inbound(conn, thread_id)
     if not whatsapp_window.is_open(last, datetime.now(UTC)):
@@ -368,9 +371,10 @@ async def edit(
     """
     _require_text(body)
     # measured before the write transaction: a message's text never changes
-    before = await approval_rows.message_body(db, draft_id)
-    if before is None:
+    draft = await message_rows.read_row(db, draft_id)
+    if draft is None:
         raise workflow.UnknownRecord(f"no message {draft_id}")
+    before = str(draft["body"])
     size = stats.edit_size(before, body)
 
     def change(conn: Tx) -> tuple[Any, str]:
@@ -621,7 +625,7 @@ def human_reply(
             actor_id=reviewer_id,
         )
         resolves = True
-    last_inbound = approval_rows.last_inbound(conn, thread_id)
+    last_inbound = message_rows.last_inbound(conn, thread_id)
     if last_inbound is None:
         raise workflow.UnknownRecord(f"thread {thread_id} has no customer message to answer")
     reply_id = workflow.create_message(
@@ -681,7 +685,7 @@ async def send_template(
         _require_open_thread(conn, thread_id)
         # a template chosen now is a send attempt, refused like a new reply
         sending_gate.require_open(conn)
-        last = approval_rows.last_inbound(conn, thread_id)
+        last = message_rows.last_inbound(conn, thread_id)
         if last is None or last.channel != Channel.WHATSAPP:
             raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
         filled = {
@@ -718,10 +722,10 @@ async def send_template(
     return await db.write(queue, priority=Priority.DECISION)
 
 
-def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[approval_rows.OpenReply]:
+def _replies_in(conn: Tx, thread_id: str, statuses: tuple[S, ...]) -> list[message_rows.OpenReply]:
     # a reply the sender holds, or may already have handed to Twilio, is left to the
     # sender: it re-checks the thread before any further attempt
-    return approval_rows.replies_in(conn, thread_id, statuses)
+    return message_rows.replies_in(conn, thread_id, statuses)
 
 
 def supersede_open_replies(
@@ -790,7 +794,7 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
     """
 
     def resume(conn: Tx) -> bool:
-        row = approval_rows.controls(conn, thread_id)
+        row = conversations.thread(conn, thread_id)
         if row is not None and row.opted_out:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
         # a reviewer lifts any pause of a thread whose customer takes texts
@@ -832,7 +836,7 @@ def give_back_texts(
 ) -> bool:
     """The thread's unanswered texts in `statuses` go back to the bot, or to Needs reply
     when the thread is taken over (or a human answered moments ago); whether to draft."""
-    held_by = approval_rows.controls(conn, thread_id)
+    held_by = conversations.thread(conn, thread_id)
     for_human = held_by is not None and held_by.taken_over_by is not None
     wants_draft = False
     for text in worklists.unanswered(conn, thread_id):
@@ -859,7 +863,7 @@ def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
     back to review; a reviewer's or an escalation's pause stays.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
-    row = approval_rows.controls(conn, thread_id)
+    row = conversations.thread(conn, thread_id)
     if row is None or not row.paused or row.pause_kind != PauseKind.OPT_OUT:
         return
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
@@ -921,16 +925,17 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
 # -- takeover, release, close and dismiss
 
 
-def thread_controls(conn: Tx, thread_id: str) -> ThreadControls:
+def thread_controls(conn: Tx, thread_id: str) -> Thread:
     """A thread's conversation and controls, with the name of who holds it."""
-    row = approval_rows.controls(conn, thread_id)
+    row = conversations.thread(conn, thread_id)
     if row is None:
         raise workflow.UnknownRecord(f"no conversation {thread_id}")
     return row
 
 
 def _is_admin(conn: Tx, reviewer_id: int) -> bool:
-    return approval_rows.reviewer_role(conn, reviewer_id) == "admin"
+    reviewer = reviewer_rows.get(conn, reviewer_id)
+    return reviewer is not None and reviewer.role == Role.ADMIN
 
 
 def _hold_for(conn: Tx, thread_id: str, reviewer_id: int, *, forced_from: int | None) -> None:
@@ -1049,7 +1054,7 @@ def close_conversation(
     )
     texts = [text["id"] for text in worklists.unanswered(conn, thread_id)]
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
-    drafting_rows.calls_dropped(conn, thread_id)
+    missed_calls.all_dropped(conn, thread_id)
     approval_rows.let_go(conn, thread_id)
     workflow.change_conversation_state(
         conn,
@@ -1107,7 +1112,7 @@ class NoOptOutRequest(Exception):
 CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
 
 
-def _require_opt_out_request(conn: Tx, thread_id: str) -> ThreadControls:
+def _require_opt_out_request(conn: Tx, thread_id: str) -> Thread:
     row = thread_controls(conn, thread_id)
     if row.pause_kind != PauseKind.OPT_OUT_REQUEST:
         raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")

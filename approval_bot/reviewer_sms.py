@@ -38,7 +38,9 @@ from .sms_commands import (
 from .sms_text import shorten
 from .store import Priority, Store
 from .store import approvals as approval_rows
+from .store import audit as audit_rows
 from .store import codes as code_rows
+from .store import reviewers as reviewer_rows
 
 S = MessageStatus
 # at most this many refusals are answered per reviewer in the window; then silence
@@ -112,7 +114,7 @@ def claimed_answer(code: str, claim: claims.Claim) -> str:
 async def _refuse(db: Store, reviewer: Reviewer, text: str, reply: str) -> Answer:
     """Audit a refused command; answer it unless this reviewer was refused often just now."""
     since = (datetime.now(UTC) - ERROR_REPLY_WINDOW).isoformat(timespec="microseconds")
-    recent = await code_rows.answered_refusals(db, REFUSED, reviewer.id, since)
+    recent = await audit_rows.answered_refusals(db, REFUSED, reviewer.id, since)
     answered = recent < ERROR_REPLY_LIMIT
     refused = audit.AuditEvent(
         REFUSED,
@@ -271,10 +273,9 @@ async def respond(
     keyword = detect(text, None)
     if keyword is Keyword.OPT_OUT:
         return
-    row = await code_rows.account(db, reviewer_id)
-    if row is None:
+    reviewer = await reviewer_rows.by_id(db, reviewer_id)
+    if reviewer is None:
         return  # removed between the webhook and now: nobody to answer
-    reviewer = Reviewer.from_row(row)
     if keyword is Keyword.OPT_IN:
         result = Answer("Draft texts are on again. Reply H for the commands.")
     else:

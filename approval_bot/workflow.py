@@ -36,6 +36,7 @@ from .models import (
 from .store import Tx, conversations
 from .store import audit as audit_rows
 from .store import messages as message_rows
+from .store.notify import notify_senders
 from .understanding import Understanding
 
 INBOUND, DRAFT, OUTBOUND = MessageType.INBOUND, MessageType.DRAFT, MessageType.OUTBOUND
@@ -289,6 +290,8 @@ def create_message(
         ),
     )
     _emit_created(conn, row, event, actor_id, metadata or {})
+    if target == S.APPROVED_TO_SEND:
+        notify_senders(conn)  # every instance's sender, not only this one's
     return message_id
 
 
@@ -396,9 +399,14 @@ def change_status(
     if row.status != expected:
         who, when, via = _last_change(conn, "message_id", message_id)
         raise Conflict(f"message {message_id}", expected, row.status, who, when, via)
-    message_rows.set_status(
+    moved = message_rows.set_status(
         conn, message_id, expected=expected, target=target, now=now_iso(), fields=fields
     )
+    if not moved:  # another writer moved it since the read (PostgreSQL runs writers at once)
+        who, when, via = _last_change(conn, "message_id", message_id)
+        current = message_rows.state(conn, message_id)
+        actual = current.status if current else "gone"
+        raise Conflict(f"message {message_id}", expected, actual, who, when, via)
     _count_queue_move(conn, MessageType(row.type), expected, target)
     _start_clock(conn, MessageType(row.type), target, message_id)
 
@@ -418,6 +426,8 @@ def change_status(
         ),
     )
     _emit_send_outcome(conn, message_id, event)
+    if target == S.APPROVED_TO_SEND:
+        notify_senders(conn)  # every instance's sender, not only this one's
 
 
 def open_conversation(
@@ -462,13 +472,17 @@ def change_conversation_state(
     if row.state != expected:
         who, when, _ = _last_change(conn, "thread_id", thread_id)
         raise Conflict(f"conversation {thread_id}", expected, row.state, who, when)
-    conversations.set_state(
+    moved = conversations.set_state(
         conn,
         thread_id,
         expected=expected,
         target=target,
         attention_reason=reason if target is ConversationState.NEEDS_ATTENTION else None,
     )
+    if not moved:  # another writer moved it since the read (PostgreSQL runs writers at once)
+        who, when, _ = _last_change(conn, "thread_id", thread_id)
+        actual = _thread_row(conn, thread_id).state
+        raise Conflict(f"conversation {thread_id}", expected, actual, who, when)
     audit.record(
         conn,
         audit.AuditEvent(

@@ -7,9 +7,8 @@ from functools import partial
 
 from approval_bot import accounts, review, sending_gate, workflow
 from approval_bot.models import Channel, Event, MessageStatus, MessageType, Role
-from approval_bot.store import Priority, Store, Tx, sql
-from approval_bot.store import approvals as approval_rows
-from approval_bot.store import conversations as conversation_rows
+from approval_bot.store import Priority, Store, Tx
+from approval_bot.store.sql import sql
 
 BUSINESS = "+14155550199"
 
@@ -30,7 +29,8 @@ async def make_inbound(
 
 
 def _store_inbound(thread_id: str, body: str, conn: Tx) -> str:
-    if conversation_rows.thread(conn, thread_id) is None:
+    known = conn.one(sql("SELECT 1 FROM conversations WHERE thread_id = :t"), t=thread_id)
+    if known is None:
         workflow.open_conversation(conn, thread_id, Channel.SMS)
     return workflow.create_message(
         conn,
@@ -64,7 +64,10 @@ async def make_drafted_inbound(
 
 
 def _store_draft(inbound_id: str, body: str, conn: Tx) -> str:
-    inbound = approval_rows.message(conn, inbound_id)
+    inbound = conn.one(
+        sql("SELECT thread_id, sender, receiver, status FROM messages WHERE id = :id"),
+        id=inbound_id,
+    )
     assert inbound is not None
     draft_id = workflow.create_message(
         conn,

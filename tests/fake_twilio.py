@@ -77,6 +77,8 @@ class Seen:
     path: str
     params: dict[str, list[str]]
     at: float = field(default_factory=time.monotonic)
+    # the client's (host, port): which process sent it, when several share one fake
+    client: tuple[str, int] | None = None
 
 
 class FakeTwilio:
@@ -382,7 +384,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, params: dict[str, list[str]]) -> None:
         with self.fake._lock:
-            self.fake.requests.append(Seen(self.command, urlsplit(self.path).path, params))
+            self.fake.requests.append(
+                Seen(
+                    self.command,
+                    urlsplit(self.path).path,
+                    params,
+                    client=(str(self.client_address[0]), int(self.client_address[1])),
+                )
+            )
 
     def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
         if urlsplit(self.path).path == ACCEPTED_PATH:  # for a fake run in another process

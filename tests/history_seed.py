@@ -41,9 +41,10 @@ class _History:
     def __init__(self, conn: Tx, seed: int) -> None:
         self.conn = conn
         self.random = random.Random(seed)
-        last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-        self.audit_id: int = last[0] if last else 0
-        self.prev_hash: str = last[1] if last else GENESIS_HASH
+        # the chain's head (migration 0020): its last id and hash, moved after each flush
+        head = conn.execute("SELECT last_id, last_hash FROM audit_chain WHERE id = 1").fetchone()
+        self.audit_id: int = head[0]
+        self.prev_hash: str = head[1] or GENESIS_HASH
         self.rows = _Rows()
         self.codes: set[str] = set()
 
@@ -171,6 +172,11 @@ class _History:
             """,
             rows.audit,
         )
+        if rows.audit:
+            self.conn.execute(
+                "UPDATE audit_chain SET last_id = ?, last_hash = ? WHERE id = 1",
+                (self.audit_id, self.prev_hash),
+            )
         self.conn.executemany(
             """
             INSERT INTO approvals (draft_id, reviewer_phone, action, timestamp, reviewer_id,

@@ -75,6 +75,32 @@ class Prober:
         return max(self.timings, default=0.0)
 
 
+def logged_exceptions(log: Path) -> list[str]:
+    """The type of each exception a server's log shows a traceback for, in order."""
+    lines = log.read_text().splitlines()
+    found = []
+    for index, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last):"):
+            last = next(
+                (later for later in lines[index + 1 :] if not later.startswith((" ", "\t"))),
+                "",
+            )
+            found.append(last.split(":")[0])
+    return found
+
+
+def post_signed(
+    client: httpx.Client, auth_token: str, path: str, params: dict[str, str]
+) -> httpx.Response:
+    """POST `params` to a webhook on PUBLIC, signed as Twilio signs them."""
+    signature = RequestValidator(auth_token).compute_signature(PUBLIC + path, params)
+    return client.post(
+        path,
+        content=urlencode(params),
+        headers={"Content-Type": FORM, "X-Twilio-Signature": signature},
+    )
+
+
 @dataclass
 class Live:
     """The running server: its address, its database file and its Twilio credentials."""
@@ -89,25 +115,11 @@ class Live:
 
     def exceptions(self) -> list[str]:
         """The type of each exception the server logged a traceback for, in order."""
-        lines = self.log.read_text().splitlines()
-        found = []
-        for index, line in enumerate(lines):
-            if line.startswith("Traceback (most recent call last):"):
-                last = next(
-                    (later for later in lines[index + 1 :] if not later.startswith((" ", "\t"))),
-                    "",
-                )
-                found.append(last.split(":")[0])
-        return found
+        return logged_exceptions(self.log)
 
     def signed(self, path: str, params: dict[str, str]) -> httpx.Response:
         """POST `params` to a webhook, signed as Twilio signs them."""
-        signature = RequestValidator(self.auth_token).compute_signature(PUBLIC + path, params)
-        return self.client.post(
-            path,
-            content=urlencode(params),
-            headers={"Content-Type": FORM, "X-Twilio-Signature": signature},
-        )
+        return post_signed(self.client, self.auth_token, path, params)
 
 
 async def _seed(database: Path) -> str:
@@ -115,6 +127,54 @@ async def _seed(database: Path) -> str:
         await approve_sending(db)  # with credentials the gate starts pending
         await make_reviewer(db, "Ana", phone=REVIEWER_PHONE)
         return await accounts.create_token(db, "prober", "Ana")
+
+
+def twilio_environ(fake: FakeTwilio) -> dict[str, str]:
+    """The settings that point a server at `fake` and sign webhooks for PUBLIC."""
+    return {
+        "PUBLIC_BASE_URL": PUBLIC,
+        "TWILIO_ACCOUNT_SID": fake.account_sid,
+        "TWILIO_AUTH_TOKEN": fake.auth_token,
+        "TWILIO_FROM_NUMBER": BUSINESS,
+        "TWILIO_API_BASE_URL": fake.url,
+        "SEND_POLL_SECONDS": "0.5",
+    }
+
+
+def start_serving(
+    environ: dict[str, str], port: int, cwd: Path, log_path: Path, timeout: float = 20.0
+) -> subprocess.Popen[str]:
+    """`approval-bot serve --port PORT` with `environ`, answering `/healthz` when it returns.
+
+    Its log goes to `log_path` (appended to: a restart keeps the first run's lines), not to
+    a pipe nobody reads, which would fill up and stall the server.
+    """
+    with log_path.open("a") as log:
+        process = subprocess.Popen(
+            [str(script()), "serve", "--port", str(port)],
+            cwd=cwd,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        wait_for_health(process, f"http://127.0.0.1:{port}/healthz", timeout)
+    except BaseException:
+        stop_serving(process)
+        raise
+    return process
+
+
+def stop_serving(process: subprocess.Popen[str], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL when it has not stopped within `timeout` s; reaps it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -130,35 +190,15 @@ def live_server(tmp_path: Path, fake: FakeTwilio) -> Iterator[Live]:
     environ = {
         **environ_without_settings(),
         "APPROVAL_BOT_DATABASE": str(database),
-        "PUBLIC_BASE_URL": PUBLIC,
-        "TWILIO_ACCOUNT_SID": fake.account_sid,
-        "TWILIO_AUTH_TOKEN": fake.auth_token,
-        "TWILIO_FROM_NUMBER": BUSINESS,
-        "TWILIO_API_BASE_URL": fake.url,
-        "SEND_POLL_SECONDS": "0.5",
+        **twilio_environ(fake),
     }
     log_path = tmp_path / "serve.log"
-    # the log goes to a file: a pipe nobody reads would fill up and stall the server
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(script()), "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    process = start_serving(environ, port, tmp_path, log_path)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_health(process, f"{base}/healthz")
         with httpx.Client(base_url=base, timeout=120.0) as client:
             yield Live(
                 base, database, fake.auth_token, fake.account_sid, api_token, client, log_path
             )
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_serving(process)

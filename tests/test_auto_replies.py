@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from approval_bot import auto_replies, message_templates, queries, review
+from approval_bot import auto_replies, message_templates, review
 from approval_bot import profile as business
 from approval_bot.message_templates import Trigger
 from approval_bot.models import Channel, Role
 from approval_bot.samples import sample_profile
-from approval_bot.sender import Sender
+from approval_bot.sending import Sender
 from approval_bot.store import Tx
+from approval_bot.store.views import lists as list_views
 
 from .builders import BUSINESS, make_inbound, make_reviewer, status_of
 from .twilio_client import CUSTOMER, PUBLIC, Twilio, running
@@ -98,7 +99,7 @@ def test_done_when_pre_approved_help_arrives_once_audited_under_the_pre_approval
         ]
         # the first HELP is answered, so off the "Needs reply" list; the second is on it
         first, _, second = twilio.messages()
-        listed = [row["id"] for row in twilio.run(queries.needs_review, twilio.db, None).rows]
+        listed = [row["id"] for row in twilio.run(list_views.needs_review, twilio.db, None).rows]
         assert listed == [second["id"]]
         metrics = twilio.client.app_state["metrics"]
         assert (

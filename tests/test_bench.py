@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import postgres_url
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "scripts" / "bench"
 CLI = str(Path(sys.executable).parent / "approval-bot")
@@ -116,6 +118,35 @@ def test_quick_scale_run_reports_every_figure(tmp_path: Path) -> None:
     assert document["ratios"]["drafted_over_bare"]["2k"] is not None
     # the markdown tables come from the same document
     assert "| 2k |" in done.stdout and "drafted ÷ bare" in done.stdout
+
+
+@pytest.mark.slow
+def test_quick_backends_run_counts_no_duplicate_and_no_loss(tmp_path: Path) -> None:
+    """SQLite, PostgreSQL with one instance and with two, at the smoke sizes: every figure
+    reported, no text stored twice or lost, no reply sent twice or lost."""
+    done = run_script(
+        str(BENCH / "scale.py"), "--quick", "--backends-only", "--sizes", "fresh",
+        "--json", str(tmp_path / "out.json"), "--workdir", str(tmp_path),
+        "--cache", str(tmp_path / "cache"), "--postgres", postgres_url(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["sizes"] == {}
+    found = document["backends"]
+    assert list(found["modes"]) == ["sqlite", "postgres_1", "postgres_2"]
+    for name, mode in found["modes"].items():
+        ingest, send = mode["ingest"], mode["send"]
+        assert ingest["stored"] == ingest["texts"] == 60, name
+        assert (ingest["duplicates"], ingest["lost"], ingest["errors"]) == (0, 0, 0), name
+        assert ingest["per_s"] > 0, name
+        assert send["sent"] == send["approved"] == 20, name
+        assert (send["duplicates"], send["lost"]) == (0, 0), name
+        assert send["per_s"] > 0, name
+    # with two instances a tenth of the webhooks reach both
+    assert found["modes"]["postgres_2"]["ingest"]["posted"] == 66
+    assert found["modes"]["postgres_2"]["instances"] == 2
+    assert all(value is not None for value in found["ratios"].values()), found["ratios"]
+    assert "| postgres_2 |" in done.stdout and "send_postgres_2_over_postgres_1" in done.stdout
 
 
 @pytest.mark.slow

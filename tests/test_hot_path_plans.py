@@ -58,9 +58,6 @@ _QUEUE = "reads the partial index of pending replies: as long as the queue, not 
 _TRANSIENT = "the sender's due rows: a status rows leave once sent, so as many as are in flight"
 # statements whose scan is bounded, each with the reason
 ALLOWED: dict[str, str] = {
-    # audit.record: the chain's last row, by rowid from the end
-    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = ?) AS seq, (SELECT hash FROM"
-    " audit_log ORDER BY id DESC LIMIT ?) AS hash": "ORDER BY the rowid DESC LIMIT 1 reads one row",
     # sender: due messages (APPROVED_TO_SEND) and due reviewer texts (PENDING)
     "SELECT messages.*, conversations.channel AS thread_channel FROM messages JOIN"
     " conversations USING (thread_id) WHERE messages.status = ? AND ((messages.claimed_at IS"

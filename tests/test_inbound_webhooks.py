@@ -16,6 +16,7 @@ from approval_bot.web.twilio_edge import EMPTY_TWIML, MAX_BODY_BYTES, SANDBOX_AC
 
 from .twilio_client import BUSINESS, CUSTOMER, FORM, PUBLIC, Twilio, new_sid, running, sign
 
+pytestmark = pytest.mark.both_backends
 SMS = "/webhooks/twilio/sms"
 
 
@@ -332,7 +333,7 @@ def test_a_disabled_reviewers_text_is_refused_audited_and_answered(twilio):
     assert twilio.messages("+14155550124") == []
     refused = twilio.rows("SELECT * FROM audit_log WHERE event = 'SMS Command Refused'")
     assert [row["actor_id"] for row in refused] == [reviewer.id]
-    (answer,) = twilio.rows("SELECT * FROM notifications WHERE reviewer_id = ?", reviewer.id)
+    (answer,) = twilio.rows("SELECT * FROM notifications WHERE reviewer_id = :id", id=reviewer.id)
     # queued for them (not HELD), or already sent by the sender the answer woke
     assert "disabled" in answer["body"] and answer["status"] in ("PENDING", "SENT")
 

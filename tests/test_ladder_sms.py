@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from approval_bot import accounts, jobs, ladder, message_templates, queries
+from approval_bot import accounts, jobs, ladder, message_templates
 from approval_bot.models import Role
+from approval_bot.store.views import queue as queue_view
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio
 from tests.test_reviewer_sms_end_to_end import code_in, wait_for
@@ -138,7 +139,7 @@ def test_done_when_a_draft_nobody_touches_climbs_the_ladder_in_sandbox(make_sett
         # the draft stays in the queue, overdue at its top
         (status,) = twilio.rows("SELECT status FROM messages WHERE id = ?", draft)
         assert status["status"] == "DRAFT_PENDING_APPROVAL"
-        (card,) = twilio.run(queries.queue, twilio.db).rows
+        (card,) = twilio.run(queue_view.queue, twilio.db).rows
         assert card["id"] == draft
         assert (card["sla"]["overdue"], card["sla"]["step"]) == (True, "holding_sent")
         steps = twilio.rows(

@@ -24,7 +24,7 @@ from approval_bot.config import Settings
 from approval_bot.gateways import OutgoingSms, TwilioGateway
 from approval_bot.models import DecisionChannel
 from approval_bot.retry import Outcome
-from approval_bot.sender import Sender
+from approval_bot.sending import Sender
 from tests.builders import (
     BUSINESS,
     approve_sending,

@@ -14,7 +14,7 @@ import pytest
 
 from approval_bot.gateways import OutgoingSms, TwilioGateway
 from approval_bot.models import MessageStatus
-from approval_bot.sender import Sender
+from approval_bot.sending import Sender
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_reviewer
 from tests.fake_twilio import FakeTwilio

@@ -73,7 +73,7 @@ def settle(fake: FakeTwilio, twilio: Twilio) -> None:
 def test_approve_by_text_sends_the_draft_exactly_once(twilio, fake):
     twilio.text("Are you open on Sunday?")
     notice = wait_for(fake, ANA, 1)[0]
-    draft = twilio.select("SELECT body FROM messages WHERE type = 'DRAFT'")[0]["body"]
+    draft = twilio.rows("SELECT body FROM messages WHERE type = 'DRAFT'")[0]["body"]
     assert f'"{draft}"' in notice or draft[:20] in notice
 
     twilio.text(f"A {code_in(notice)}", sender=ANA)
@@ -82,7 +82,7 @@ def test_approve_by_text_sends_the_draft_exactly_once(twilio, fake):
     assert wait_for(fake, ANA, 2)[1].startswith(f"Approved {code_in(notice)}")
     settle(fake, twilio)
     assert len(fake.accepted_to(CUSTOMER)) == 1
-    assert twilio.select("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == "SENT"
+    assert twilio.rows("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == "SENT"
 
 
 def test_edit_by_text_sends_the_reviewers_words(twilio, fake):
@@ -99,7 +99,7 @@ def test_edit_by_text_sends_the_reviewers_words(twilio, fake):
 def test_a_stale_code_is_refused_and_nothing_is_sent(twilio, fake):
     twilio.text("What time do you close?")
     code = code_in(wait_for(fake, ANA, 1)[0])
-    draft_id = twilio.select("SELECT id FROM messages WHERE type = 'DRAFT'")[0]["id"]
+    draft_id = twilio.rows("SELECT id FROM messages WHERE type = 'DRAFT'")[0]["id"]
     ana = twilio.run(accounts.find_reviewer, twilio.db, "Ana")
     twilio.run(
         review.edit,
@@ -129,7 +129,7 @@ def test_a_code_another_reviewer_decided_names_them(twilio, fake):
     assert len(wait_for(fake, CUSTOMER, 1)) == 1
     settle(fake, twilio)
     assert len(fake.accepted_to(CUSTOMER)) == 1
-    assert [row["action"] for row in twilio.select("SELECT action FROM approvals")] == ["APPROVE"]
+    assert [row["action"] for row in twilio.rows("SELECT action FROM approvals")] == ["APPROVE"]
 
 
 def test_a_disabled_reviewer_decides_nothing(twilio, fake):
@@ -142,6 +142,6 @@ def test_a_disabled_reviewer_decides_nothing(twilio, fake):
     assert "disabled" in wait_for(fake, BOB, 2)[1]
     settle(fake, twilio)
     assert fake.accepted_to(CUSTOMER) == []
-    assert twilio.select("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == (
+    assert twilio.rows("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == (
         "DRAFT_PENDING_APPROVAL"
     )

@@ -35,7 +35,7 @@ def twilio(make_settings):
 def texts_to(twilio, phone: str) -> list[str]:
     return [
         row["body"]
-        for row in twilio.select(
+        for row in twilio.rows(
             """
             SELECT notifications.body FROM notifications
             JOIN reviewers ON reviewers.id = notifications.reviewer_id
@@ -57,14 +57,14 @@ def test_a_draft_is_texted_to_the_reviewer_who_approves_it_by_code(twilio):
 
     twilio.text(f"a {code.lower()}.", sender=ANA)
 
-    draft = twilio.select("SELECT * FROM messages WHERE type = 'DRAFT'")[0]
+    draft = twilio.rows("SELECT * FROM messages WHERE type = 'DRAFT'")[0]
     assert draft["status"] == "APPROVED_TO_SEND"
-    approval = twilio.select("SELECT * FROM approvals")[0]
+    approval = twilio.rows("SELECT * FROM approvals")[0]
     assert (approval["channel"], approval["reviewer_phone"]) == ("sms", ANA)
     assert texts_to(twilio, ANA)[-1] == f"Approved {code}: the reply to {CUSTOMER} goes out now."
     # the reviewer's text never became a customer message
     assert (
-        twilio.select("SELECT count(*) AS n FROM messages WHERE sender = :phone", phone=ANA)[0]["n"]
+        twilio.rows("SELECT count(*) AS n FROM messages WHERE sender = :phone", phone=ANA)[0]["n"]
         == 0
     )
 
@@ -73,7 +73,7 @@ def test_a_bare_ok_approves_nothing_and_asks_for_the_code(twilio):
     twilio.text("Hello, do you deliver?")
     twilio.text("ok", sender=ANA)
 
-    assert twilio.select("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == (
+    assert twilio.rows("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == (
         "DRAFT_PENDING_APPROVAL"
     )
     assert texts_to(twilio, ANA)[-1].startswith("Which draft?")
@@ -81,7 +81,7 @@ def test_a_bare_ok_approves_nothing_and_asks_for_the_code(twilio):
 
 def test_stop_turns_draft_texts_off_and_start_back_on(twilio):
     twilio.text("STOP", sender=ANA)
-    ana = twilio.select("SELECT * FROM reviewers WHERE phone = :phone", phone=ANA)[0]
+    ana = twilio.rows("SELECT * FROM reviewers WHERE phone = :phone", phone=ANA)[0]
     assert (ana["notify_sms"], ana["sms_opted_out"]) == (0, 1)
     assert texts_to(twilio, ANA) == []  # no answer to STOP: Twilio blocks texts to them
 
@@ -89,17 +89,17 @@ def test_stop_turns_draft_texts_off_and_start_back_on(twilio):
     assert texts_to(twilio, ANA) == []  # and no draft texts
 
     twilio.text("start", sender=ANA)
-    ana = twilio.select("SELECT * FROM reviewers WHERE phone = :phone", phone=ANA)[0]
+    ana = twilio.rows("SELECT * FROM reviewers WHERE phone = :phone", phone=ANA)[0]
     assert (ana["notify_sms"], ana["sms_opted_out"]) == (1, 0)
     assert texts_to(twilio, ANA) == ["Draft texts are on again. Reply H for the commands."]
-    events = [row["event"] for row in twilio.select("SELECT event FROM audit_log ORDER BY id")]
+    events = [row["event"] for row in twilio.rows("SELECT event FROM audit_log ORDER BY id")]
     assert "Reviewer Opted Out" in events and "Reviewer Opted In" in events
 
 
 def test_quiet_hours_hold_draft_texts(twilio):
     twilio.run(_quiet_now, twilio.db)
     twilio.text("Can I book for tomorrow?")
-    (row,) = twilio.select("SELECT status FROM notifications")
+    (row,) = twilio.rows("SELECT status FROM notifications")
     assert row["status"] == "HELD"
 
 
@@ -124,7 +124,7 @@ def test_texts_held_in_quiet_hours_come_as_one_digest_afterwards(twilio):
     twilio.text("Are dogs allowed?", sender="+14155550102")
     codes = {
         row["receiver"]: row["code"]
-        for row in twilio.select(
+        for row in twilio.rows(
             """
             SELECT messages.receiver, draft_codes.code FROM draft_codes
             JOIN messages ON messages.id = draft_codes.message_id
@@ -133,14 +133,14 @@ def test_texts_held_in_quiet_hours_come_as_one_digest_afterwards(twilio):
     }
     # one of them is decided on the web while Ana sleeps
     ana = twilio.run(accounts.find_reviewer, twilio.db, "Ana")
-    decided = twilio.select("SELECT id FROM messages WHERE receiver = '+14155550102'")[0]["id"]
+    decided = twilio.rows("SELECT id FROM messages WHERE receiver = '+14155550102'")[0]["id"]
     twilio.run(review.approve, twilio.db, decided, review.Decision(ana.id, DecisionChannel.WEB))
 
     assert twilio.run(draft_notices.send_digests, twilio.db) == 0  # still quiet
     twilio.run(_quiet_later, twilio.db)
     assert twilio.run(draft_notices.send_digests, twilio.db) == 1
 
-    statuses = [row["status"] for row in twilio.select("SELECT status FROM notifications")]
+    statuses = [row["status"] for row in twilio.rows("SELECT status FROM notifications")]
     assert statuses.count("DIGESTED") == 3
     (text,) = [t for t in texts_to(twilio, ANA) if t.startswith("While you were away")]
     assert codes["+14155550100"] in text and codes["+14155550101"] in text

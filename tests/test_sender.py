@@ -26,10 +26,10 @@ from approval_bot.models import (
 )
 from approval_bot.retry import DEFAULT_POLICY
 from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
-from approval_bot.sender import Sender
+from approval_bot.sending import Sender
 from approval_bot.store import Store, Tx, sql
 from approval_bot.store import sending as sending_rows
-from approval_bot.store.codes import insert_notification
+from approval_bot.store.notifications import insert_notification
 from tests import fake_twilio
 from tests.builders import (
     BUSINESS,
@@ -46,7 +46,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 S = MessageStatus
 PUBLIC = "https://bot.example.com"
 ALICE, BOB = "+14155550100", "+14155550101"
-AUDIT_HEAD_XFAIL = pytest.mark.xfail(strict=True, reason="audit head row: multi-instance branch")
 
 
 class Clock:
@@ -599,10 +598,8 @@ async def test_a_pause_while_the_send_is_in_flight_records_the_send(db, sender, 
 
 
 async def test_two_senders_on_one_database_send_each_message_once(
-    db, backend, request, twilio_settings, fake, reviewer
+    db, twilio_settings, fake, reviewer
 ):
-    if backend == "postgres":  # two audit appends at once read the same last row
-        request.applymarker(AUDIT_HEAD_XFAIL)
     # two instances' senders: on PostgreSQL their claims run at once, on different connections
     settings = twilio_settings(SEND_CONCURRENCY="3")
     drafts = [await approved(db, reviewer, f"+1415555030{n}", f"answer {n}") for n in range(8)]

@@ -77,12 +77,8 @@ def start(tmp_path: Path, database: Database, fake: FakeTwilio, port: int, **env
 
 
 def test_a_send_killed_before_it_was_recorded_is_accepted_exactly_once(
-    tmp_path: Path, database_target: Database, backend: str, request: pytest.FixtureRequest
+    tmp_path: Path, database_target: Database
 ):
-    if backend == "postgres":  # the restarted sender's audit appends at once collide
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="audit head row: multi-instance branch")
-        )
     database = database_target
     drafts = asyncio.run(approve_one_each(database))
     with FakeTwilio() as fake:

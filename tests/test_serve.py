@@ -32,8 +32,10 @@ def script() -> Path:
     return Path(sys.executable).parent / "approval-bot"
 
 
-def wait_for_health(process: subprocess.Popen[str], url: str) -> httpx.Response:
-    deadline = time.monotonic() + START_TIMEOUT
+def wait_for_health(
+    process: subprocess.Popen[str], url: str, timeout: float = START_TIMEOUT
+) -> httpx.Response:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             _, err = process.communicate()
@@ -42,7 +44,7 @@ def wait_for_health(process: subprocess.Popen[str], url: str) -> httpx.Response:
             return httpx.get(url, timeout=2.0)
         except httpx.TransportError:
             time.sleep(0.1)
-    pytest.fail(f"serve did not answer {url} within {START_TIMEOUT} s")
+    pytest.fail(f"serve did not answer {url} within {timeout:g} s")
 
 
 # uvicorn shuts down gracefully on either signal, then re-raises it with the handler it

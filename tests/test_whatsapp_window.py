@@ -22,7 +22,7 @@ from approval_bot import (
 from approval_bot.gateways import TwilioGateway
 from approval_bot.metrics import Metrics
 from approval_bot.models import Channel, DecisionChannel, Event, MessageType, Role
-from approval_bot.sender import Sender
+from approval_bot.sending import Sender
 from approval_bot.store import Tx
 from tests import fake_twilio
 from tests.fake_twilio import FakeTwilio

@@ -7,6 +7,7 @@ import itertools
 import json
 import uuid
 from functools import partial
+from typing import Any
 
 import pytest
 
@@ -21,10 +22,12 @@ from approval_bot.models import (
     MessageType,
     now_iso,
 )
-from approval_bot.store import SqliteStore, Store, Tx
+from approval_bot.store import Store, Tx, open_store
+from approval_bot.store import messages as message_rows
+from approval_bot.store.sql import sql
 from tests.builders import make_draft, make_inbound, make_reviewer, status_of
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 THREAD = "+14155550100"
 
@@ -34,16 +37,23 @@ async def _place(db: Store, type_: MessageType, status: MessageStatus) -> str:
     message_id = str(uuid.uuid4())
 
     def place(conn: Tx) -> None:
-        known = conn.execute("SELECT 1 FROM conversations WHERE thread_id = ?", (THREAD,))
-        if known.fetchone() is None:
+        known = conn.one(sql("SELECT 1 FROM conversations WHERE thread_id = :t"), t=THREAD)
+        if known is None:
             workflow.open_conversation(conn, THREAD, Channel.SMS)
-        conn.execute(
-            """
-            INSERT INTO messages (id, thread_id, sender, receiver, body, status, type,
-                                  timestamp, updated_at)
-            VALUES (?, ?, ?, ?, 'hello', ?, ?, ?, ?)
-            """,
-            (message_id, THREAD, THREAD, "+14155550199", status, type_, now_iso(), now_iso()),
+        conn.run(
+            sql(
+                """
+                INSERT INTO messages (id, thread_id, sender, receiver, body, status, type,
+                                      timestamp, updated_at)
+                VALUES (:id, :t, :t, :business, 'hello', :status, :type, :now, :now)
+                """
+            ),
+            id=message_id,
+            t=THREAD,
+            business="+14155550199",
+            status=status,
+            type=type_,
+            now=now_iso(),
         )
 
     await db.write(place)
@@ -51,7 +61,7 @@ async def _place(db: Store, type_: MessageType, status: MessageStatus) -> str:
 
 
 async def _audit_count(db: Store) -> int:
-    row = await db.fetchone("SELECT count(*) AS n FROM audit_log")
+    row = await db.one(sql("SELECT count(*) AS n FROM audit_log"))
     assert row is not None
     return int(row["n"])
 
@@ -77,7 +87,7 @@ async def test_every_row_of_the_table_is_allowed_and_audited(db, move):
     )
 
     assert await status_of(db, message_id) == move.target
-    rows = await db.fetchall("SELECT * FROM audit_log WHERE id > ?", (before,))
+    rows = await db.all(sql("SELECT * FROM audit_log WHERE id > :id"), id=before)
     assert len(rows) == 1
     assert rows[0]["event"] == move.event
     assert rows[0]["message_id"] == message_id
@@ -135,7 +145,7 @@ async def test_messages_are_created_only_by_creating_events(db):
         else:
             with pytest.raises(workflow.TransitionRefused):
                 await db.write(create)
-    count = await db.fetchone("SELECT count(*) AS n FROM messages")
+    count = await db.one(sql("SELECT count(*) AS n FROM messages"))
     assert count is not None and count["n"] == len(creations) + 1
 
 
@@ -153,8 +163,8 @@ async def test_every_conversation_move_outside_the_table_is_refused(db):
             target: ConversationState = target,
             allowed: bool = allowed,
         ) -> None:
-            conn.execute(  # test set-up: put the conversation in `source`
-                "UPDATE conversations SET state = ? WHERE thread_id = ?", (source, THREAD)
+            conn.run(  # test set-up: put the conversation in `source`
+                sql("UPDATE conversations SET state = :s WHERE thread_id = :t"), s=source, t=THREAD
             )
             if allowed:
                 workflow.change_conversation_state(
@@ -167,7 +177,7 @@ async def test_every_conversation_move_outside_the_table_is_refused(db):
                     )
 
         await db.write(move)
-        row = await db.fetchone("SELECT state FROM conversations WHERE thread_id = ?", (THREAD,))
+        row = await db.one(sql("SELECT state FROM conversations WHERE thread_id = :t"), t=THREAD)
         assert row is not None and row["state"] == (target if allowed else source)
 
 
@@ -226,11 +236,13 @@ async def test_a_failing_transaction_leaves_neither_the_change_nor_its_audit_row
 
 
 @pytest.mark.parametrize("separate_connections", [False, True])
-async def test_two_concurrent_approvals_one_wins_one_conflicts(db, db_path, separate_connections):
+async def test_two_concurrent_approvals_one_wins_one_conflicts(
+    db, database_target, separate_connections
+):
     ana = await make_reviewer(db, "Ana")
     bob = await make_reviewer(db, "Bob")
     draft = await make_draft(db, await make_inbound(db, THREAD))
-    other = await SqliteStore.open(db_path) if separate_connections else db
+    other = await open_store(database_target) if separate_connections else db
     try:
         results = await asyncio.gather(
             review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB)),
@@ -245,13 +257,35 @@ async def test_two_concurrent_approvals_one_wins_one_conflicts(db, db_path, sepa
     assert results.count(None) == 1 and len(conflicts) == 1
     winner = "Ana" if results[0] is None else "Bob"
     assert winner in str(conflicts[0])
-    approvals = await db.fetchall("SELECT * FROM approvals WHERE draft_id = ?", (draft,))
+    approvals = await db.all(sql("SELECT * FROM approvals WHERE draft_id = :d"), d=draft)
     assert len(approvals) == 1
-    audit = await db.fetchall(
-        "SELECT * FROM audit_log WHERE message_id = ? AND event = ?", (draft, Event.APPROVE)
+    audit = await db.all(
+        sql("SELECT * FROM audit_log WHERE message_id = :d AND event = :e"),
+        d=draft,
+        e=Event.APPROVE,
     )
     assert len(audit) == 1
     assert await status_of(db, draft) == MessageStatus.APPROVED_TO_SEND
+
+
+async def test_a_row_moved_between_the_read_and_the_update_is_a_conflict(db, monkeypatch):
+    # what a second writer does on PostgreSQL, where write transactions run side by side:
+    # it moves the row after change_status read it, and the guarded UPDATE matches nothing
+    ana = await make_reviewer(db, "Ana")
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    real = message_rows.set_status
+
+    def raced(conn: Tx, message_id: str, **kwargs: Any) -> int:
+        conn.run(sql("UPDATE messages SET status = 'REJECTED' WHERE id = :id"), id=message_id)
+        return real(conn, message_id, **kwargs)
+
+    monkeypatch.setattr(message_rows, "set_status", raced)
+    before = await _audit_count(db)
+    with pytest.raises(workflow.Conflict, match="REJECTED"):
+        await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+    assert await status_of(db, draft) == MessageStatus.DRAFT_PENDING_APPROVAL  # rolled back
+    assert await _audit_count(db) == before
+    assert await db.all(sql("SELECT 1 FROM approvals WHERE draft_id = :d"), d=draft) == []
 
 
 async def test_a_transition_cannot_smuggle_a_status_column(db):
@@ -279,9 +313,12 @@ async def test_pausing_twice_is_a_conflict_and_audit_rows_follow_pause_and_resum
     await review.resume_thread(db, THREAD, reviewer.id)
     events = [
         row["event"]
-        for row in await db.fetchall(
-            "SELECT event FROM audit_log WHERE thread_id = ? AND message_id IS NULL ORDER BY id",
-            (THREAD,),
+        for row in await db.all(
+            sql(
+                "SELECT event FROM audit_log WHERE thread_id = :t AND message_id IS NULL"
+                " ORDER BY id"
+            ),
+            t=THREAD,
         )
     ]
     assert events == ["Conversation Opened", "Thread Paused", "Thread Resumed"]

@@ -23,9 +23,10 @@ from approval_bot.models import (
     now_iso,
 )
 from approval_bot.store import Store, Tx
+from approval_bot.store.sql import sql
 from tests.builders import BUSINESS, make_inbound, make_reviewer, status_of
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 REVIEWER = PauseKind.REVIEWER  # the kind of pause these tests make and lift
 
 THREAD, OTHER = "+14155550100", "+14155550101"
@@ -33,12 +34,12 @@ C, S = ConversationState, MessageStatus
 
 
 async def audit_rows(db: Store, after: int = 0) -> list[dict[str, Any]]:
-    rows = await db.fetchall("SELECT * FROM audit_log WHERE id > ? ORDER BY id", (after,))
+    rows = await db.all(sql("SELECT * FROM audit_log WHERE id > :id ORDER BY id"), id=after)
     return [{**dict(row), "metadata": json.loads(row["metadata"])} for row in rows]
 
 
 async def last_audit_id(db: Store) -> int:
-    row = await db.fetchone("SELECT coalesce(max(id), 0) AS id FROM audit_log")
+    row = await db.one(sql("SELECT coalesce(max(id), 0) AS id FROM audit_log"))
     assert row is not None
     return int(row["id"])
 
@@ -48,11 +49,14 @@ def who(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def conversation(db: Store, thread_id: str = THREAD) -> dict[str, Any]:
-    row = await db.fetchone(
-        """
-        SELECT * FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = ?
-        """,
-        (thread_id,),
+    row = await db.one(
+        sql(
+            """
+            SELECT * FROM conversations JOIN thread_controls USING (thread_id)
+            WHERE thread_id = :t
+            """
+        ),
+        t=thread_id,
     )
     assert row is not None
     return dict(row)
@@ -84,7 +88,7 @@ async def test_a_created_message_holds_what_it_was_given_and_a_human_audit_row(d
             draft_version=2,
         ),
     )
-    row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
+    row = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=message_id)
     assert row is not None
     assert (row["thread_id"], row["sender"], row["receiver"], row["body"]) == (
         THREAD,
@@ -125,7 +129,7 @@ async def test_a_message_created_by_the_system_has_the_defaults_and_a_system_aud
             body="still there?",
         ),
     )
-    row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (message_id,))
+    row = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=message_id)
     assert row is not None
     assert (row["status"], row["channel"], row["media"], row["draft_meta"]) == (
         "PAUSED_THREAD",
@@ -156,7 +160,7 @@ async def test_create_message_refuses_a_column_it_may_not_set_and_writes_nothing
             ),
         )
     assert str(refused.value) == "create_message cannot set ['id', 'status']"
-    count = await db.fetchone("SELECT count(*) AS n FROM messages")
+    count = await db.one(sql("SELECT count(*) AS n FROM messages"))
     assert count is not None and count["n"] == 1
     assert await audit_rows(db, before) == []
 
@@ -187,7 +191,7 @@ async def test_a_status_change_writes_its_fields_and_audits_the_messages_own_thr
     ana = await make_reviewer(db, "Ana")
     await make_inbound(db, OTHER)  # a second thread: the audit row must name the right one
     inbound = await make_inbound(db, THREAD)
-    old = await db.fetchone("SELECT updated_at FROM messages WHERE id = ?", (inbound,))
+    old = await db.one(sql("SELECT updated_at FROM messages WHERE id = :id"), id=inbound)
     assert old is not None
     before = await last_audit_id(db)
     await db.write(
@@ -203,7 +207,7 @@ async def test_a_status_change_writes_its_fields_and_audits_the_messages_own_thr
             send_attempts=2,
         ),
     )
-    row = await db.fetchone("SELECT * FROM messages WHERE id = ?", (inbound,))
+    row = await db.one(sql("SELECT * FROM messages WHERE id = :id"), id=inbound)
     assert row is not None
     assert (row["status"], row["error_message"], row["send_attempts"]) == (
         "NEEDS_REVIEW",
@@ -364,13 +368,18 @@ async def test_a_conversation_someone_else_moved_is_a_conflict_naming_them(db):
 async def test_a_conflict_with_no_audited_change_says_nobody_is_on_record(db):
     def unaudited(conn: Tx) -> None:  # set-up: a thread outside the funnel
         now = now_iso()
-        conn.execute(
-            "INSERT INTO conversations (thread_id, state, last_activity_at, created_at)"
-            " VALUES (?, 'ARCHIVED', ?, ?)",
-            (THREAD, now, now),
+        conn.run(
+            sql(
+                "INSERT INTO conversations (thread_id, state, last_activity_at, created_at)"
+                " VALUES (:t, 'ARCHIVED', :now, :now)"
+            ),
+            t=THREAD,
+            now=now,
         )
-        conn.execute(
-            "INSERT INTO thread_controls (thread_id, last_updated) VALUES (?, ?)", (THREAD, now)
+        conn.run(
+            sql("INSERT INTO thread_controls (thread_id, last_updated) VALUES (:t, :now)"),
+            t=THREAD,
+            now=now,
         )
 
     await db.write(unaudited)

@@ -1,7 +1,8 @@
 """Random sequences of everything that can happen to threads, checked after every step.
 
-The machine drives the real review actions and workflow funnel against a real SQLite file;
-after each step it checks the invariants of DESIGN §6 that the foundation owns.
+The machine drives the real review actions and workflow funnel against a real SQLite file,
+and against a real PostgreSQL database; after each step it checks the invariants of DESIGN §6
+that the foundation owns.
 """
 
 from __future__ import annotations
@@ -10,12 +11,21 @@ import asyncio
 import json
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from approval_bot import audit, inbound, review, sending_gate, workflow, worklists
 from approval_bot.inbound import InboundSms
@@ -29,13 +39,18 @@ from approval_bot.models import (
     MessageType,
     PauseKind,
 )
-from approval_bot.store import Priority, SqliteStore, Store, Tx
+from approval_bot.store import Priority, Store, Tx, open_store
+from approval_bot.store import messages as message_rows
+from approval_bot.store.sql import sql
 from tests.builders import BUSINESS, make_draft, make_reviewer
+
+from .conftest import database_url, postgres_url
 
 S = MessageStatus
 THREADS = ["+14155550100", "+14155550101"]
 LIVE = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND, S.PAUSED_THREAD)
-_DRAFTABLE = (S.RECEIVED, S.NEEDS_REVIEW)
+_DRAFTABLE = {"a": S.RECEIVED, "b": S.NEEDS_REVIEW}
+DRAFTABLE = "type = 'INBOUND' AND status IN (:a, :b)"
 EXPECTED_REFUSALS = (
     workflow.Conflict,
     workflow.TransitionRefused,
@@ -62,15 +77,23 @@ CUSTOMER_TEXTS = [
 
 
 class WorkflowMachine(RuleBasedStateMachine):
+    # a fresh database for each example: a file of its own, or a PostgreSQL database made
+    # from the migrated template and dropped at teardown (set by the test on PostgreSQL)
+    postgres: tuple[Callable[[], str], Callable[[str], None]] | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.tmp = tempfile.TemporaryDirectory()
-        self.db: Store = self.run(self._open(Path(self.tmp.name) / "machine.sqlite3"))
+        self.database: str | None = None
+        target: str | Path = Path(self.tmp.name) / "machine.sqlite3"
+        if self.postgres is not None:
+            self.database = target = self.postgres[0]()
+        self.db: Store = self.run(self._open(target))
         self.reviewers = [self.run(make_reviewer(self.db, name)).id for name in ("Ana", "Bob")]
 
-    async def _open(self, path: Path) -> Store:
-        db = await SqliteStore.open(path)
+    async def _open(self, target: str | Path) -> Store:
+        db = await open_store(target)
         await db.migrate()
         await sending_gate.ensure(db, sandbox=True)  # the first start, in sandbox mode
         return db
@@ -82,26 +105,28 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.run(self.db.close())
         self.loop.close()
         self.tmp.cleanup()
+        if self.postgres is not None and self.database is not None:
+            self.postgres[1](self.database)
 
     # --- reading the database -------------------------------------------------------------
 
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        return list(self.run(self.db.fetchall(sql, params)))
+    def rows(self, text: str, **params: Any) -> list[Any]:
+        return list(self.run(self.db.all(sql(text), **params)))
 
-    def ids(self, where: str, params: tuple[Any, ...] = ()) -> list[str]:
-        return [row["id"] for row in self.rows(f"SELECT id FROM messages WHERE {where}", params)]
+    def ids(self, where: str, **params: Any) -> list[str]:
+        return [row["id"] for row in self.rows(f"SELECT id FROM messages WHERE {where}", **params)]
 
     def thread_open(self, thread_id: str) -> bool:
-        row = self.rows("SELECT paused FROM thread_controls WHERE thread_id = ?", (thread_id,))
+        row = self.rows("SELECT paused FROM thread_controls WHERE thread_id = :t", t=thread_id)
         return bool(row) and not row[0]["paused"]
 
     def controls(self, thread_id: str) -> Any:
         rows = self.rows(
             """
             SELECT * FROM conversations JOIN thread_controls USING (thread_id)
-            WHERE thread_id = ?
+            WHERE thread_id = :t
             """,
-            (thread_id,),
+            t=thread_id,
         )
         return rows[0] if rows else None
 
@@ -122,10 +147,12 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert should_succeed, "a forbidden action went through"
 
     def status(self, message_id: str) -> S:
-        return S(self.rows("SELECT status FROM messages WHERE id = ?", (message_id,))[0]["status"])
+        return S(
+            self.rows("SELECT status FROM messages WHERE id = :id", id=message_id)[0]["status"]
+        )
 
     def thread_of(self, message_id: str) -> str:
-        row = self.rows("SELECT thread_id FROM messages WHERE id = ?", (message_id,))
+        row = self.rows("SELECT thread_id FROM messages WHERE id = :id", id=message_id)
         return str(row[0]["thread_id"])
 
     # --- what can happen ------------------------------------------------------------------
@@ -136,12 +163,10 @@ class WorkflowMachine(RuleBasedStateMachine):
         sms = InboundSms("SM" + uuid.uuid4().hex, thread, BUSINESS, body, Channel.SMS)
         self.run(inbound.receive_sms(self.db, sms))
 
-    @precondition(lambda self: self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
+    @precondition(lambda self: self.ids(DRAFTABLE, **_DRAFTABLE))
     @rule(data=st.data())
     def drafter_answers(self, data: st.DataObject) -> None:
-        inbound = data.draw(
-            st.sampled_from(self.ids("type = 'INBOUND' AND status IN (?, ?)", _DRAFTABLE))
-        )
+        inbound = data.draw(st.sampled_from(self.ids(DRAFTABLE, **_DRAFTABLE)))
         if self.bot_may_draft(self.thread_of(inbound)):
             self.run(make_draft(self.db, inbound, "Draft reply"))
 
@@ -180,7 +205,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     def reviewer_writes_own_reply(self, thread: str) -> None:
         c = self.controls(thread)
         if c is None or not self.rows(
-            "SELECT 1 FROM messages WHERE thread_id = ? AND type = 'INBOUND'", (thread,)
+            "SELECT 1 FROM messages WHERE thread_id = :t AND type = 'INBOUND'", t=thread
         ):
             return
         # a manager's reply resolves a reviewer's pause or an escalation; never to an
@@ -261,7 +286,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.rows("SELECT 1 FROM conversations"))
     @rule(thread=st.sampled_from(THREADS), pause=st.booleans())
     def reviewer_pauses_or_resumes(self, thread: str, pause: bool) -> None:
-        if not self.rows("SELECT 1 FROM conversations WHERE thread_id = ?", (thread,)):
+        if not self.rows("SELECT 1 FROM conversations WHERE thread_id = :t", t=thread):
             return
         is_open = self.thread_open(thread)
         if pause:
@@ -272,10 +297,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             allowed = not is_open and not c["opted_out"]
             self.attempt(review.resume_thread(self.db, thread, self.reviewers[1]), allowed)
 
-    @precondition(lambda self: self.ids("status = ?", (S.APPROVED_TO_SEND,)))
+    @precondition(lambda self: self.ids("status = :s", s=S.APPROVED_TO_SEND))
     @rule(data=st.data(), accepted=st.booleans())
     def gateway_answers(self, data: st.DataObject, accepted: bool) -> None:
-        reply = data.draw(st.sampled_from(self.ids("status = ?", (S.APPROVED_TO_SEND,))))
+        reply = data.draw(st.sampled_from(self.ids("status = :s", s=S.APPROVED_TO_SEND)))
         self.run(self._send_outcome(reply, accepted))
 
     async def _send_outcome(self, reply: str, accepted: bool) -> None:
@@ -301,9 +326,9 @@ class WorkflowMachine(RuleBasedStateMachine):
                     error_message="invalid 'To' number",
                 )
                 # as the sender does: a human looks at a send that failed
-                thread = conn.execute(
-                    "SELECT thread_id FROM messages WHERE id = ?", (reply,)
-                ).fetchone()["thread_id"]
+                sent = message_rows.state(conn, reply)
+                assert sent is not None
+                thread = sent.thread_id
                 workflow.flag_conversation(conn, thread, "a reply failed to send")
 
         await self.db.write(change)
@@ -350,24 +375,27 @@ class WorkflowMachine(RuleBasedStateMachine):
         for conversation in self.rows("SELECT * FROM conversations"):
             thread = conversation["thread_id"]
             starts = self.rows(
-                "SELECT max(id) AS id FROM audit_log WHERE thread_id = ? AND event = ?",
-                (thread, "Contact Started"),
+                "SELECT max(id) AS id FROM audit_log WHERE thread_id = :t AND event = :e",
+                t=thread,
+                e="Contact Started",
             )
             since = starts[0]["id"] or 0
             texts = self.rows(
                 """
                 SELECT messages.understanding FROM messages
-                WHERE thread_id = ? AND type = 'INBOUND' AND understanding IS NOT NULL
-                  AND (SELECT min(id) FROM audit_log WHERE message_id = messages.id) > ?
+                WHERE thread_id = :t AND type = 'INBOUND' AND understanding IS NOT NULL
+                  AND (SELECT min(id) FROM audit_log WHERE message_id = messages.id) > :since
                 """,
-                (thread, since),
+                t=thread,
+                since=since,
             )
             flags = [json.loads(row["understanding"]) for row in texts]
             assert conversation["soft_no_count"] == sum(f["soft_no"] for f in flags)
             assert conversation["confusion_count"] == sum(f["confused"] for f in flags)
             contacts = self.rows(
-                "SELECT count(*) AS n FROM audit_log WHERE thread_id = ? AND event = ?",
-                (thread, "Contact Started"),
+                "SELECT count(*) AS n FROM audit_log WHERE thread_id = :t AND event = :e",
+                t=thread,
+                e="Contact Started",
             )
             assert conversation["contact_count"] == 1 + contacts[0]["n"]
 
@@ -384,13 +412,13 @@ class WorkflowMachine(RuleBasedStateMachine):
             # close and "dealt with"): never waiting for the bot, never answered by a draft
             latest = self.rows(
                 """
-                SELECT id, status FROM messages WHERE thread_id = ? AND type = 'INBOUND'
+                SELECT id, status FROM messages WHERE thread_id = :t AND type = 'INBOUND'
                 ORDER BY timestamp DESC LIMIT 1
                 """,
-                (row["thread_id"],),
+                t=row["thread_id"],
             )
             assert latest[0]["status"] in (S.PAUSED_THREAD, S.NEEDS_REVIEW)
-            assert not self.ids("type = 'DRAFT' AND in_reply_to_id = ?", (latest[0]["id"],))
+            assert not self.ids("type = 'DRAFT' AND in_reply_to_id = :id", id=latest[0]["id"])
 
     @invariant()
     def every_status_change_has_exactly_one_audit_row(self) -> None:
@@ -398,8 +426,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             changes = [
                 json.loads(row["metadata"])
                 for row in self.rows(
-                    "SELECT metadata, event FROM audit_log WHERE message_id = ? ORDER BY id",
-                    (message["id"],),
+                    "SELECT metadata, event FROM audit_log WHERE message_id = :id ORDER BY id",
+                    id=message["id"],
                 )
                 if row["event"] in set(Event)  # a status change, not what the text meant
             ]
@@ -413,9 +441,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         for row in self.rows(
             """
             SELECT thread_id, count(*) AS n FROM messages
-            WHERE type != 'INBOUND' AND status IN (?, ?, ?) GROUP BY thread_id
+            WHERE type != 'INBOUND' AND status IN (:a, :b, :c) GROUP BY thread_id
             """,
-            LIVE,
+            **dict(zip("abc", LIVE, strict=True)),
         ):
             assert row["n"] <= 1, f"{row['n']} live replies on {row['thread_id']}"
 
@@ -425,19 +453,23 @@ class WorkflowMachine(RuleBasedStateMachine):
             decided = self.rows(
                 """
                 SELECT audit_log.id FROM audit_log
-                WHERE message_id = ? AND actor = 'Human' AND event IN (?, ?)
+                WHERE message_id = :id AND actor = 'Human' AND event IN (:a, :b)
                 """,
-                (sent["id"], Event.APPROVE, Event.HUMAN_REPLY),
+                id=sent["id"],
+                a=Event.APPROVE,
+                b=Event.HUMAN_REPLY,
             )
             sent_at = self.rows(
-                "SELECT id FROM audit_log WHERE message_id = ? AND event = ?",
-                (sent["id"], Event.SEND_ACCEPTED),
+                "SELECT id FROM audit_log WHERE message_id = :id AND event = :e",
+                id=sent["id"],
+                e=Event.SEND_ACCEPTED,
             )
             assert decided and decided[0]["id"] < sent_at[0]["id"]
             if sent["type"] == MessageType.DRAFT:
                 approvals = self.rows(
-                    "SELECT 1 FROM approvals WHERE draft_id = ? AND action IN ('APPROVE', 'EDIT')",
-                    (sent["id"],),
+                    "SELECT 1 FROM approvals"
+                    " WHERE draft_id = :id AND action IN ('APPROVE', 'EDIT')",
+                    id=sent["id"],
                 )
                 assert approvals, "a draft was sent without an approvals row"
 
@@ -447,9 +479,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             """
             SELECT messages.id FROM messages JOIN thread_controls USING (thread_id)
             WHERE thread_controls.paused = 1 AND messages.type != 'INBOUND'
-              AND messages.status IN (?, ?)
+              AND messages.status IN (:a, :b)
             """,
-            (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND),
+            a=S.DRAFT_PENDING_APPROVAL,
+            b=S.APPROVED_TO_SEND,
         )
         assert not waiting
 
@@ -471,10 +504,31 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert result.ok, result.describe()
 
 
-WorkflowMachine.TestCase.settings = settings(
-    max_examples=40,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-TestWorkflowMachine = WorkflowMachine.TestCase
+# PostgreSQL runs a quarter of SQLite's examples: each step's reads and writes cross a
+# socket, and each example makes and drops a database, so 40 would add minutes to the suite
+EXAMPLES = {"sqlite": 40, "postgres": 10}
+
+
+@pytest.mark.both_backends
+def test_workflow_machine(backend: str, request: pytest.FixtureRequest) -> None:
+    machine: type[WorkflowMachine] = WorkflowMachine
+    if backend == "postgres":
+        databases = request.getfixturevalue("_pg_databases")[0]
+        server = postgres_url()
+
+        def make() -> str:
+            return database_url(server, databases.take())
+
+        def drop(url: str) -> None:
+            databases.drop(urlsplit(url).path.lstrip("/"))
+
+        machine = type("PostgresWorkflowMachine", (WorkflowMachine,), {"postgres": (make, drop)})
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=EXAMPLES[backend],
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from approval_bot import inbound, jobs, queries, worklists
+from approval_bot import inbound, jobs, worklists
 from approval_bot.config import Settings
 from approval_bot.models import Channel
+from approval_bot.store.views import lists as list_views
+from approval_bot.store.views import menu as menu_view
+from approval_bot.store.views import queue as queue_view
 
 from .test_takeover import Desk, desk_for
 from .twilio_client import BUSINESS, CUSTOMER, PUBLIC
@@ -31,12 +34,12 @@ def desk(make_settings: Callable[..., Settings]) -> Iterator[Desk]:
 def lists_showing(desk: Desk) -> dict[str, list[W]]:
     """For each unanswered text of the thread, the lists whose page shows it."""
     run, db = desk.twilio.run, desk.web.db
-    queue = run(queries.queue, db, None, 200).rows
-    drafting = {m["id"] for m in run(queries.awaiting_draft, db)}
-    needs = [m for m in run(queries.needs_review, db, None, 200).rows]
+    queue = run(queue_view.queue, db, None, 200).rows
+    drafting = {m["id"] for m in run(queue_view.awaiting_draft, db)}
+    needs = [m for m in run(list_views.needs_review, db, None, 200).rows]
     attention = {
         w["id"]
-        for t in run(queries.threads_needing_attention, db, None, 200).rows
+        for t in run(list_views.threads_needing_attention, db, None, 200).rows
         for w in t["waiting"]
     }
     shown: dict[str, list[W]] = {}
@@ -200,7 +203,7 @@ def test_texts_answered_by_a_sent_reply_or_dismissed_leave_the_open_needs_reply_
     desk.text("First")
     (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
     desk.api.post(f"/drafts/{draft}/reject", {"notes": "wrong"})
-    counts = desk.twilio.run(queries.menu_counts, desk.web.db)
+    counts = desk.twilio.run(menu_view.menu_counts, desk.web.db)
     assert counts["needs_review"] == 1
     assert _settled(desk) == {"First": False}
 
@@ -212,8 +215,8 @@ def test_texts_answered_by_a_sent_reply_or_dismissed_leave_the_open_needs_reply_
         assert time.monotonic() < deadline, "the reply was never sent"
         time.sleep(0.05)
     assert _settled(desk) == {"First": True}
-    assert desk.twilio.run(queries.menu_counts, desk.web.db)["needs_review"] == 0
-    assert desk.twilio.run(queries.needs_review, desk.web.db, None, 50).rows == []
+    assert desk.twilio.run(menu_view.menu_counts, desk.web.db)["needs_review"] == 0
+    assert desk.twilio.run(list_views.needs_review, desk.web.db, None, 50).rows == []
 
     # the reply took the thread over: a later text waits for Bob, and dismissed, is settled
     desk.text("Second")
@@ -221,7 +224,7 @@ def test_texts_answered_by_a_sent_reply_or_dismissed_leave_the_open_needs_reply_
     assert _settled(desk) == {"First": True, "Second": False}
     assert desk.api.post(f"/threads/{CUSTOMER}/dismiss").status_code == 200
     assert _settled(desk) == {"First": True, "Second": True}
-    assert desk.twilio.run(queries.menu_counts, desk.web.db)["needs_review"] == 0
+    assert desk.twilio.run(menu_view.menu_counts, desk.web.db)["needs_review"] == 0
 
 
 def test_a_text_before_one_waiting_for_its_draft_waits_on_the_queue_with_it():

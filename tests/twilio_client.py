@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator
 from approval_bot.app import create_app
 from approval_bot.config import Settings
 from approval_bot.drafting import DraftingService
-from approval_bot.store import Store, sql
+from approval_bot.store import Store
+from approval_bot.store.sql import sql
 from approval_bot.web.twilio_edge import our_account_sid
 from tests.builders import approve_sending
 
@@ -25,6 +26,13 @@ CUSTOMER = "+14155550100"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 T = TypeVar("T")
+# a thread's messages in the order they were stored: PostgreSQL has no rowid, so ties on
+# the timestamp go by each message's first audit row (written in the same transaction)
+_MESSAGES = sql(
+    "SELECT * FROM messages WHERE thread_id = :thread ORDER BY timestamp, rowid",
+    postgres="SELECT * FROM messages WHERE thread_id = :thread ORDER BY timestamp,"
+    " (SELECT min(id) FROM audit_log WHERE message_id = messages.id) NULLS LAST",
+)
 _sids = itertools.count(1)
 
 
@@ -92,23 +100,20 @@ class Twilio:
         """Wait until the drafting the last requests started is done."""
         self.run(self.drafting.wait_idle)
 
-    def rows(self, sql: str, *params: Any) -> list[Any]:
-        return self.run(self.db.fetchall, sql, params)
-
-    def select(self, text: str, **params: Any) -> list[Any]:
-        """The rows of a portable query (`:name` parameters), on either backend."""
-        return self.run(self.db.all, sql(text), **params)
+    def rows(self, text: str, *params: Any, **named: Any) -> list[Any]:
+        """Rows of a query with `:name` parameters (either backend); `?` ones: SQLite only."""
+        if params:
+            return self.run(self.db.fetchall, text, params)
+        return self.run(self.db.all, sql(text), **named)
 
     def messages(self, thread: str = CUSTOMER) -> list[Any]:
-        return self.rows(
-            "SELECT * FROM messages WHERE thread_id = ? ORDER BY timestamp, rowid", thread
-        )
+        return self.run(self.db.all, _MESSAGES, thread=thread)
 
     def events(self, thread: str = CUSTOMER) -> list[str]:
         return [
             row["event"]
             for row in self.rows(
-                "SELECT event FROM audit_log WHERE thread_id = ? ORDER BY id", thread
+                "SELECT event FROM audit_log WHERE thread_id = :thread ORDER BY id", thread=thread
             )
         ]
 
@@ -116,9 +121,9 @@ class Twilio:
         rows = self.rows(
             """
             SELECT * FROM conversations JOIN thread_controls USING (thread_id)
-            WHERE thread_id = ?
+            WHERE thread_id = :thread
             """,
-            thread,
+            thread=thread,
         )
         return rows[0] if rows else None
 

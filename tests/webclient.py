@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 from starlette.testclient import TestClient
 
-from approval_bot.store import Store, sql
+from approval_bot.store import Store
+from approval_bot.store.sql import sql
 
 from .builders import make_reviewer
 
@@ -37,12 +38,11 @@ class Web:
         result: T = portal.call(run)
         return result
 
-    def rows(self, sql: str, *params: Any) -> list[Any]:
-        return self.call(self.db.fetchall, sql, params)
-
-    def select(self, text: str, **params: Any) -> list[Any]:
-        """The rows of a portable query (`:name` parameters), on either backend."""
-        return self.call(self.db.all, sql(text), **params)
+    def rows(self, text: str, *params: Any, **named: Any) -> list[Any]:
+        """Rows of a query with `:name` parameters (either backend); `?` ones: SQLite only."""
+        if params:
+            return self.call(self.db.fetchall, text, params)
+        return self.call(self.db.all, sql(text), **named)
 
     def csrf(self, path: str = "/login") -> str:
         page = self.client.get(path)

@@ -33,9 +33,11 @@ from ..models import (
     Sentiment,
 )
 from ..sms_text import bounded
-from ..store import Priority, Reader, Store, Tx
-from ..store import drafting as drafting_rows
-from ..store.drafting import DraftGate, WaitingCall
+from ..store import Priority, Reader, Store, Tx, conversations, missed_calls
+from ..store import messages as message_rows
+from ..store import templates as template_rows
+from ..store.conversations import Thread
+from ..store.missed_calls import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
 from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
@@ -109,7 +111,7 @@ def _work_from(latest: Any | None, calls: list[WaitingCall]) -> _Work | None:
     return _Work(None, call_ids, calls[-1].called, "sms")
 
 
-def _is_closed(controls: DraftGate | None) -> bool:
+def _is_closed(controls: Thread | None) -> bool:
     """Whether the bot may not draft on the thread: paused, opted out, closed, taken over."""
     return (
         controls is None
@@ -122,13 +124,13 @@ def _is_closed(controls: DraftGate | None) -> bool:
 
 def _work_now(conn: Tx, thread_id: str) -> _Work | None:
     return _work_from(
-        drafting_rows.latest_waiting_now(conn, thread_id),
-        drafting_rows.calls_waiting_now(conn, thread_id),
+        message_rows.latest_waiting_now(conn, thread_id),
+        missed_calls.waiting_now(conn, thread_id),
     )
 
 
 def _closed_now(conn: Tx, thread_id: str) -> bool:
-    return _is_closed(drafting_rows.gate_now(conn, thread_id))
+    return _is_closed(conversations.thread(conn, thread_id))
 
 
 def _meta(result: DraftResult, started: float) -> dict[str, Any]:
@@ -233,7 +235,7 @@ def _store_draft(
         },
     )
     # every message still waiting on the thread is answered by this one draft
-    waiting = drafting_rows.waiting_ids(conn, thread_id)
+    waiting = message_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
             conn,
@@ -245,13 +247,13 @@ def _store_draft(
             metadata={"draft_id": draft_id},
         )
     for call_id in work.call_ids:
-        drafting_rows.call_drafted(conn, call_id, draft_id)
+        missed_calls.drafted(conn, call_id, draft_id)
     if result.facts:
         workflow.change_facts(
             conn, thread_id, dict(result.facts), source=f"drafter {result.drafter}"
         )
     if result.sentiment is not Sentiment.UNKNOWN:
-        drafting_rows.set_sentiment(conn, thread_id, result.sentiment)
+        conversations.set_sentiment(conn, thread_id, result.sentiment)
     if result.sentiment is Sentiment.NEGATIVE:
         workflow.flag_conversation(conn, thread_id, "the customer sounds unhappy")
     return draft_id
@@ -261,7 +263,7 @@ def _hold(conn: Tx, thread_id: str) -> None:
     """The thread was paused (or closed) before its draft: waiting messages are held, calls
     dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
     review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
-    waiting = drafting_rows.waiting_ids(conn, thread_id)
+    waiting = message_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
         workflow.change_status(
             conn,
@@ -271,11 +273,11 @@ def _hold(conn: Tx, thread_id: str) -> None:
             event=Event.HELD,
             metadata={"reason": "the thread was paused before a draft was made"},
         )
-    state = drafting_rows.conversation_state(conn, thread_id)
-    if waiting and state is not None and state != ConversationState.CLOSED:
+    thread = conversations.thread(conn, thread_id)
+    if waiting and thread is not None and thread.state != ConversationState.CLOSED:
         # as a text arriving on a paused thread does: a human sees it on Attention
         workflow.flag_conversation(conn, thread_id, "a message arrived on a paused thread")
-    drafting_rows.calls_dropped(conn, thread_id)
+    missed_calls.all_dropped(conn, thread_id)
 
 
 class DraftingService:
@@ -341,8 +343,8 @@ class DraftingService:
     # -- reading a thread
 
     async def _work(self, conn: Reader, thread_id: str) -> _Work | None:
-        latest = await drafting_rows.latest_waiting(conn, thread_id)
-        return _work_from(latest, await drafting_rows.calls_waiting(conn, thread_id))
+        latest = await message_rows.latest_waiting(conn, thread_id)
+        return _work_from(latest, await missed_calls.waiting(conn, thread_id))
 
     async def _templates(
         self,
@@ -352,7 +354,7 @@ class DraftingService:
         profile: business.Profile | None,
     ) -> dict[str, str]:
         """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
-        found = await drafting_rows.templates(conn, tuple(TEMPLATE_KEYS.values()))
+        found = await template_rows.by_keys(conn, tuple(TEMPLATE_KEYS.values()))
         values = message_templates.variable_values(business_phone=sender, profile=profile)
         return {
             key: message_templates.render(body, values)
@@ -370,13 +372,14 @@ class DraftingService:
         variant: int = 0,
     ) -> DraftContext:
         until = inbound_row["timestamp"] if inbound_row is not None else "9999"
-        turns = await drafting_rows.history(conn, thread_id, until, HISTORY_TURNS)
+        turns = await message_rows.history(conn, thread_id, until, HISTORY_TURNS)
         # drafters read the first WORK_CHARS of each message: the rest is stored, not worked on
         history = tuple(
             Turn(turn.type == MessageType.INBOUND, bounded(turn.body)) for turn in turns
         )
         guidance = await directives.load_guidance(conn, thread_id)
-        known = await drafting_rows.facts(conn, thread_id)
+        thread = await conversations.read_thread(conn, thread_id)
+        known = {} if thread is None else dict(json.loads(thread.facts))
         received = inbound_row["timestamp"] if inbound_row is not None else None
         profile = await business.load(conn)
         return DraftContext(
@@ -402,7 +405,7 @@ class DraftingService:
         )
 
     async def _closed(self, conn: Reader, thread_id: str) -> bool:
-        return _is_closed(await drafting_rows.gate(conn, thread_id))
+        return _is_closed(await conversations.read_thread(conn, thread_id))
 
     # -- drafting a thread
 
@@ -458,7 +461,7 @@ class DraftingService:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
 
         def give_up(conn: Tx) -> None:
-            waiting = drafting_rows.waiting_ids(conn, thread_id)
+            waiting = message_rows.waiting_ids(conn, thread_id)
             for message_id in waiting:
                 workflow.change_status(
                     conn,
@@ -469,7 +472,7 @@ class DraftingService:
                     metadata={"reason": reason},
                 )
             for call_id in work.call_ids:
-                drafting_rows.call_dropped(conn, call_id)
+                missed_calls.dropped(conn, call_id)
             workflow.flag_conversation(conn, thread_id, f"no draft could be made: {reason}")
 
         await self.db.write(give_up, priority=Priority.DRAFT)
@@ -484,17 +487,17 @@ class DraftingService:
         first). Raises NotRegenerable, review.ThreadClosed, DraftUnavailable, UnknownRecord.
         """
         async with self.db.snapshot() as conn:
-            row = await drafting_rows.message(conn, message_id)
+            row = await message_rows.read_row(conn, message_id)
             if row is None:
                 raise workflow.UnknownRecord(f"no message {message_id}")
             is_draft = row["type"] == MessageType.DRAFT
             if is_draft and row["status"] == S.DRAFT_PENDING_APPROVAL:
                 reply_to = row["in_reply_to_id"]
-                inbound_row = await drafting_rows.message(conn, reply_to) if reply_to else None
+                inbound_row = await message_rows.read_row(conn, reply_to) if reply_to else None
                 sender, version = row["sender"], int(row["draft_version"]) + 1
             elif row["type"] == MessageType.INBOUND and row["status"] == S.NEEDS_REVIEW:
                 inbound_row, sender = row, row["receiver"]
-                version = await drafting_rows.last_version(conn, message_id) + 1
+                version = await message_rows.last_version(conn, message_id) + 1
             else:
                 raise NotRegenerable(
                     f"message {message_id} is a {row['status']} {row['type']}: only a pending "

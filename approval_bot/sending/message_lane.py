@@ -17,7 +17,8 @@ from ..metrics import Metrics
 from ..models import Channel, Event, MessageStatus, PauseKind, iso
 from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
-from ..store import Row, Tx
+from ..store import Row, Tx, conversations, inbound_dedupe
+from ..store import audit as audit_rows
 from ..store import sending as sending_rows
 from .claim import Work
 
@@ -92,9 +93,9 @@ class MessageLane:
     def _recheck(self, conn: Tx, row: Row, now: datetime) -> bool:
         """Stop a message that must not go out now; True when it was moved."""
         message_id, thread_id = row["id"], row["thread_id"]
-        thread = sending_rows.thread_hold(conn, thread_id)
-        if thread is None or thread["opted_out"] or thread["paused"]:
-            reason = "opted out" if thread is not None and thread["opted_out"] else "thread paused"
+        thread = conversations.thread(conn, thread_id)
+        if thread is None or thread.opted_out or thread.paused:
+            reason = "opted out" if thread is not None and thread.opted_out else "thread paused"
             self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
             return True
         newer = sending_rows.newer_reply(conn, thread_id, message_id, row["timestamp"])
@@ -108,7 +109,7 @@ class MessageLane:
                 superseded_by=newer,
             )
             return True
-        approved_at = sending_rows.approved_at(
+        approved_at = audit_rows.latest_of(
             conn, message_id, (Event.APPROVE, Event.HUMAN_REPLY, Event.TEMPLATE_REPLY)
         )
         if approved_at is not None:
@@ -305,7 +306,7 @@ class MessageLane:
         reconciled: bool,
     ) -> None:
         # a delivery callback can beat the create response here; its status was kept
-        early = sending_rows.early_statuses(conn, STATUS_EVENTS_PROVIDER, sid)
+        early = inbound_dedupe.early_statuses(conn, STATUS_EVENTS_PROVIDER, sid)
         known = status if status in delivery.KNOWN else None
         delivery_status = delivery.most_advanced(known, early) or known
         self._move(
@@ -330,13 +331,13 @@ class MessageLane:
 
 def opt_out_thread(conn: Tx, thread_id: str) -> None:
     """Twilio said 21610: the thread is opted out, paused, and needs a human's attention."""
-    thread = sending_rows.thread_hold(conn, thread_id)
+    thread = conversations.thread(conn, thread_id)
     if thread is None:
         return
-    if not thread["opted_out"]:
+    if not thread.opted_out:
         workflow.set_opted_out(
             conn, thread_id, opted_out=True, source=f"Twilio error {OPTED_OUT_CODE}"
         )
-    if not thread["paused"]:
+    if not thread.paused:
         review.hold_thread(conn, thread_id, OPTED_OUT_REASON, None, kind=PauseKind.OPT_OUT)
     workflow.flag_conversation(conn, thread_id, OPTED_OUT_REASON)

@@ -26,7 +26,8 @@ from ..models import Event, utcnow
 from ..retry import DEFAULT_POLICY, Outcome, RetryPolicy
 from ..scheduler import SENDER_JOB_ID, wake_sender
 from ..store import Priority, Store, Tx
-from ..store import sending as sending_rows
+from ..store import audit as audit_rows
+from ..store.notify import SEND_CHANNEL
 from .claim import Lane, Work, claim_all
 from .message_lane import MessageLane
 from .notification_lane import NotificationLane
@@ -64,6 +65,7 @@ class Sender:
         self._active = False
         self._stopping = False
         self._running: asyncio.Task[Any] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add the sender job (every SEND_POLL_SECONDS, and at once) and listen for wakes."""
@@ -88,9 +90,18 @@ class Sender:
 
         scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
 
+        def notified() -> None:
+            # a reply approved on any instance (PostgreSQL's NOTIFY at its commit)
+            if scheduler.running and not self._stopping:
+                wake_sender(scheduler)
+
+        self._unlisten = self._db.on_notify(SEND_CHANNEL, notified)
+
     async def stop(self) -> None:
         """Claim nothing more and wait for sends in flight to be recorded."""
         self._stopping = True
+        if self._unlisten is not None:
+            self._unlisten()
         self._wakeup.set()
         running = self._running
         if running is not None and not running.done():
@@ -166,7 +177,7 @@ class Sender:
         if self._metrics is None:
             return
         # the latest approval: a reply held and approved again waited from then
-        approved_at = await sending_rows.last_approved_at(
+        approved_at = await audit_rows.read_latest_of(
             self._db, message_id, (Event.APPROVE, Event.HUMAN_REPLY)
         )
         if approved_at is None:

@@ -1,16 +1,13 @@
 """Drafts and their decisions: the `approvals` rows, and what the review actions read and
-write on the way (the draft, its thread's controls, idempotency keys)."""
+write on the way (a thread's controls, idempotency keys)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
-from ..models import ApprovalAction, Channel, PauseKind
-from .base import Reads, Row, Tx
-from .sql import Query, sql
+from ..models import ApprovalAction
+from .base import Reads, Tx
+from .sql import sql
 
 _LATEST_DECISION = sql(
     """
@@ -41,8 +38,6 @@ async def latest_decision(db: Reads, draft_id: str) -> DecisionRecord | None:
 
 # -- the draft and its decision
 
-_MESSAGE = sql("SELECT * FROM messages WHERE id = :id")
-_BODY = sql("SELECT body FROM messages WHERE id = :id")
 _INSERT_APPROVAL = sql(
     """
     INSERT INTO approvals
@@ -50,18 +45,6 @@ _INSERT_APPROVAL = sql(
     VALUES (:draft_id, :reviewer_phone, :action, :notes, :at, :reviewer_id, :channel)
     """
 )
-
-
-def message(tx: Tx, message_id: str) -> dict[str, Any] | None:
-    """A messages row, as a dict."""
-    row = tx.one(_MESSAGE, id=message_id)
-    return None if row is None else dict(row)
-
-
-async def message_body(db: Reads, message_id: str) -> str | None:
-    """A message's text (it never changes, so it is read outside the write)."""
-    row = await db.one(_BODY, id=message_id)
-    return None if row is None else str(row["body"])
 
 
 def insert_approval(
@@ -88,63 +71,8 @@ def insert_approval(
     )
 
 
-# -- the thread's controls
+# -- the thread's controls (read with `conversations.thread`)
 
-
-@dataclass(frozen=True)
-class ThreadControls:
-    """A thread's conversation state and controls, with the name of who holds it."""
-
-    thread_id: str
-    state: str
-    opted_out: bool
-    channel: str
-    paused: bool
-    paused_reason: str | None
-    pause_kind: PauseKind | None
-    last_updated: str
-    taken_over_by: int | None
-    taken_over_at: str | None
-    last_takeover_at: str | None
-    last_human_reply_at: str | None
-    last_human_reply_by: int | None
-    holder_name: str | None
-
-    @classmethod
-    def from_row(cls, row: Row) -> ThreadControls:
-        return cls(
-            thread_id=row["thread_id"],
-            state=row["state"],
-            opted_out=bool(row["opted_out"]),
-            channel=row["channel"],
-            paused=bool(row["paused"]),
-            paused_reason=row["paused_reason"],
-            pause_kind=PauseKind(row["pause_kind"]) if row["pause_kind"] else None,
-            last_updated=row["last_updated"],
-            taken_over_by=row["taken_over_by"],
-            taken_over_at=row["taken_over_at"],
-            last_takeover_at=row["last_takeover_at"],
-            last_human_reply_at=row["last_human_reply_at"],
-            last_human_reply_by=row["last_human_reply_by"],
-            holder_name=row["holder_name"],
-        )
-
-
-# the one conversations ⋈ thread_controls read of the review actions (a thread's row each)
-_CONTROLS = sql(
-    """
-    SELECT thread_id, conversations.state, conversations.opted_out, conversations.channel,
-           thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
-           thread_controls.last_updated, thread_controls.taken_over_by,
-           thread_controls.taken_over_at, thread_controls.last_takeover_at,
-           thread_controls.last_human_reply_at, thread_controls.last_human_reply_by,
-           reviewers.name AS holder_name
-    FROM conversations JOIN thread_controls USING (thread_id)
-    LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
-    WHERE thread_id = :thread_id
-    """
-)
-_CHANNEL = sql("SELECT channel FROM conversations WHERE thread_id = :thread_id")
 _TAKE_OVER = sql(
     """
     UPDATE thread_controls SET taken_over_by = :reviewer_id, taken_over_at = :now,
@@ -172,19 +100,6 @@ _HUMAN_REPLIED = sql(
     WHERE thread_id = :thread_id
     """
 )
-_ROLE = sql("SELECT role FROM reviewers WHERE id = :id")
-
-
-def controls(tx: Tx, thread_id: str) -> ThreadControls | None:
-    """The thread's conversation and controls; None for an unknown thread."""
-    row = tx.one(_CONTROLS, thread_id=thread_id)
-    return None if row is None else ThreadControls.from_row(row)
-
-
-def channel(tx: Tx, thread_id: str) -> str | None:
-    """The conversation's channel; None for an unknown thread."""
-    row = tx.one(_CHANNEL, thread_id=thread_id)
-    return None if row is None else str(row["channel"])
 
 
 def take_over(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
@@ -204,67 +119,6 @@ def let_go(tx: Tx, thread_id: str) -> None:
 
 def human_replied(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
     tx.run(_HUMAN_REPLIED, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
-
-
-def reviewer_role(tx: Tx, reviewer_id: int) -> str | None:
-    row = tx.one(_ROLE, id=reviewer_id)
-    return None if row is None else str(row["role"])
-
-
-# -- a thread's messages
-
-
-@dataclass(frozen=True)
-class LastInbound:
-    """The customer's latest message on a thread: its id, our number it went to, its channel."""
-
-    id: str
-    receiver: str
-    channel: Channel
-
-
-@dataclass(frozen=True)
-class OpenReply:
-    """A reply of a thread in one of the statuses asked for."""
-
-    id: str
-    status: str
-
-
-_LAST_INBOUND = sql(
-    """
-    SELECT id, receiver, channel FROM messages
-    WHERE thread_id = :thread_id AND type = 'INBOUND' ORDER BY timestamp DESC LIMIT 1
-    """
-)
-
-
-@lru_cache(maxsize=8)
-def _replies_query(count: int) -> Query:
-    statuses = ", ".join(f":s{i}" for i in range(count))
-    # a reply the sender holds, or may already have handed to Twilio, is left to the
-    # sender: it re-checks the thread before any further attempt
-    return sql(
-        f"""
-        SELECT id, status FROM messages
-        WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({statuses})
-          AND NOT (status = 'APPROVED_TO_SEND'
-                   AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
-        ORDER BY timestamp
-        """
-    )
-
-
-def last_inbound(tx: Tx, thread_id: str) -> LastInbound | None:
-    row = tx.one(_LAST_INBOUND, thread_id=thread_id)
-    return None if row is None else LastInbound(row["id"], row["receiver"], Channel(row["channel"]))
-
-
-def replies_in(tx: Tx, thread_id: str, statuses: Sequence[str]) -> list[OpenReply]:
-    """The thread's replies in `statuses`, oldest first, but those the sender may be sending."""
-    params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
-    rows = tx.all(_replies_query(len(statuses)), thread_id=thread_id, **params)
-    return [OpenReply(row["id"], row["status"]) for row in rows]
 
 
 # -- idempotency keys of replies written through the API

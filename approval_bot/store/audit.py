@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .base import Reads, Row, Tx
-from .sql import sql
+from .sql import Query, sql
 
-# The id the next row takes and the hash it chains to. On SQLite the id follows the
-# highest id ever handed out (AUTOINCREMENT keeps it in sqlite_sequence), not the last
-# row's, so a deleted last row leaves a gap that a verification finds even after more
-# rows are appended (migration 0001). PostgreSQL reads the last row: the head row the
-# issue's several instances need (locked FOR UPDATE) replaces it there.
+# The chain's head (migration 0020): the last id handed out and the last row's hash, one
+# row that each append reads and moves in its own transaction. PostgreSQL locks it FOR
+# UPDATE first, so concurrent writers (threads, instances) take turns and the ids stay
+# dense; on SQLite the one writer already takes turns. The head remembers the last id, so
+# a deleted tail is a gap that a verification finds, even after more rows are appended.
 _HEAD = sql(
-    """
-    SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log') AS seq,
-           (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash
-    """,
-    postgres="SELECT id AS seq, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+    "SELECT last_id, last_hash FROM audit_chain WHERE id = 1",
+    postgres="SELECT last_id, last_hash FROM audit_chain WHERE id = 1 FOR UPDATE",
 )
+_READ_HEAD = sql("SELECT last_id, last_hash FROM audit_chain WHERE id = 1")
+_MOVE_HEAD = sql("UPDATE audit_chain SET last_id = :last_id, last_hash = :last_hash WHERE id = 1")
 _INSERT = sql(
     """
     INSERT INTO audit_log
@@ -39,22 +39,49 @@ _INSERT = sql(
 
 @dataclass(frozen=True)
 class Head:
-    """The highest id handed out (0 for none) and the last row's hash (None for none)."""
+    """The last id handed out (0 for none) and the last row's hash (None for none)."""
 
     last_id: int
     last_hash: str | None
 
 
+class HeadMissing(RuntimeError):
+    """The audit chain's head row is gone: nothing can be appended safely."""
+
+    def __init__(self) -> None:
+        super().__init__("the audit chain's head row (audit_chain) is missing")
+
+
+def _head(row: Row | None) -> Head | None:
+    return None if row is None else Head(int(row["last_id"]), row["last_hash"])
+
+
 def head(tx: Tx) -> Head:
-    row = tx.one(_HEAD)
-    if row is None:
-        return Head(0, None)
-    return Head(int(row["seq"] or 0), row["hash"])
+    """The chain's head, locked until this transaction ends (PostgreSQL), for an append."""
+    found = _head(tx.one(_HEAD))
+    if found is None:
+        raise HeadMissing()
+    return found
 
 
-def insert_rows(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Append rows whose ids and hashes the caller chained."""
+def append(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append rows chained by the caller after `head(tx)`, and move the head to the last."""
+    if not rows:
+        return
     tx.many(_INSERT, rows)
+    last = rows[-1]
+    if tx.run(_MOVE_HEAD, last_id=last["id"], last_hash=last["hash"]) != 1:
+        raise HeadMissing()
+
+
+def chain_head(tx: Tx) -> Head | None:
+    """The chain's head as it stands, without a lock (a walk on a connection of its own)."""
+    return _head(tx.one(_READ_HEAD))
+
+
+async def read_head(db: Reads) -> Head | None:
+    """The chain's head as it stands, for a verification (None: the row is missing)."""
+    return _head(await db.one(_READ_HEAD))
 
 
 # who made the latest audited change to a message (a human's decision first) or a thread
@@ -97,6 +124,55 @@ def last_change(tx: Tx, column: str, value: str) -> LastChange | None:
     return LastChange(row["actor"], row["timestamp"], row["name"], channel)
 
 
+# when a message last had one of some events (its latest approval, for the sender)
+@lru_cache(maxsize=4)
+def _latest_of(count: int) -> Query:
+    events = ", ".join(f":event_{i}" for i in range(count))
+    return sql(
+        f"""
+        SELECT max(timestamp) AS at FROM audit_log
+        WHERE message_id = :id AND event IN ({events})
+        """
+    )
+
+
+def _events(events: Sequence[str]) -> dict[str, Any]:
+    return {f"event_{i}": event for i, event in enumerate(events)}
+
+
+def latest_of(tx: Tx, message_id: str, events: Sequence[str]) -> str | None:
+    """When the message last had one of `events`; None when it never had."""
+    row = tx.one(_latest_of(len(events)), id=message_id, **_events(events))
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+async def read_latest_of(db: Reads, message_id: str, events: Sequence[str]) -> str | None:
+    """As `latest_of`, outside a write transaction."""
+    row = await db.one(_latest_of(len(events)), id=message_id, **_events(events))
+    return None if row is None or row["at"] is None else str(row["at"])
+
+
+# a reviewer's refused commands that were answered, for the answer's rate limit
+_ANSWERED_REFUSALS = sql(
+    """
+    SELECT count(*) AS n FROM audit_log
+    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
+      AND json_extract(metadata, '$.answered') = 1
+    """,
+    postgres="""
+    SELECT count(*) AS n FROM audit_log
+    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
+      AND (metadata::jsonb ->> 'answered') = 'true'
+    """,
+)
+
+
+async def answered_refusals(db: Reads, event: str, reviewer_id: int, since: str) -> int:
+    """How many of a reviewer's refused commands since `since` were answered."""
+    row = await db.one(_ANSWERED_REFUSALS, event=event, actor_id=reviewer_id, since=since)
+    return 0 if row is None else int(row["n"])
+
+
 # the chain in order, a batch at a time, for a walk inside one snapshot
 WALK_BATCH = 1000
 _ROWS_AFTER = sql(
@@ -105,11 +181,6 @@ _ROWS_AFTER = sql(
            prev_hash, hash
     FROM audit_log WHERE id > :after ORDER BY id LIMIT :limit
     """
-)
-# the highest id ever handed out: on SQLite beyond the last row when the tail was deleted
-_HIGHEST = sql(
-    "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
-    postgres="SELECT max(id) AS seq FROM audit_log",
 )
 
 
@@ -123,11 +194,6 @@ async def rows(db: Reads, batch: int = WALK_BATCH) -> AsyncGenerator[Row, None]:
         if len(found) < batch:
             return
         after = int(found[-1]["id"])
-
-
-async def highest_id(db: Reads) -> int:
-    row = await db.one(_HIGHEST)
-    return int(row["seq"] or 0) if row is not None else 0
 
 
 # the checkpoint: rows 1 to last_id were verified; one row, id 1

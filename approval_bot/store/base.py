@@ -147,6 +147,17 @@ class Store(Reads, Protocol):
 
     def snapshot(self) -> AbstractAsyncContextManager[Reader]: ...
 
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Whether this instance may run the job `name` now, for the block's length: on
+        PostgreSQL while it holds the name's advisory lock (False: another instance runs
+        it, skip), on SQLite always."""
+        ...
+
+    def on_notify(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` on the event loop when any instance commits a NOTIFY on `channel`
+        (PostgreSQL; SQLite: never, one process); returns what stops it."""
+        ...
+
     def queued_writes(self) -> int: ...
 
     def info(self) -> dict[str, Any]:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from ..models import Channel
 from .base import Row, Tx
-from .sql import Query, sql
+from .sql import sql
 
 # -- the policy
 
@@ -310,15 +308,6 @@ class DueClock:
         return cls(**{**values, "channel": Channel(row["channel"])})
 
 
-@dataclass(frozen=True)
-class HoldingControls:
-    """What decides whether a thread may get the holding reply."""
-
-    opted_out: bool
-    paused: bool
-    taken_over_by: int | None
-
-
 _DUE = sql(
     """
     SELECT review_clocks.id, review_clocks.thread_id, review_clocks.draft_id,
@@ -354,27 +343,12 @@ _CLIMB = sql(
     WHERE id = :id AND step = :was
     """
 )
-_HOLDING_CONTROLS = sql(
-    """
-    SELECT conversations.opted_out, thread_controls.paused, thread_controls.taken_over_by
-    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
-    """
-)
 _HOLDING_SENT = sql(
     """
     SELECT 1 FROM review_clocks
     WHERE thread_id = :thread_id AND contact = :contact AND step = 'holding_sent' LIMIT 1
     """
 )
-TOLD_CHUNK = 100  # draft ids per lookup of the reviewers told
-
-
-@lru_cache(maxsize=TOLD_CHUNK)
-def _told_query(count: int) -> Query:
-    marks = ", ".join(f":d{i}" for i in range(count))
-    return sql(
-        f"SELECT DISTINCT draft_id, reviewer_id FROM notifications WHERE draft_id IN ({marks})"
-    )
 
 
 def due(tx: Tx, now: str, limit: int) -> list[DueClock]:
@@ -399,24 +373,6 @@ def climb_many(tx: Tx, moves: Iterable[tuple[str, str | None, str, str, int, str
             for step, next_step, due_at, urgency, clock_id, was in moves
         ),
     )
-
-
-def told(tx: Tx, draft_ids: list[str]) -> list[tuple[str, int]]:
-    """(draft_id, reviewer_id) of each notice sent about the drafts (one lookup per draft,
-    TOLD_CHUNK drafts per statement)."""
-    pairs: list[tuple[str, int]] = []
-    for first in range(0, len(draft_ids), TOLD_CHUNK):
-        chunk = draft_ids[first : first + TOLD_CHUNK]
-        params: dict[str, Any] = {f"d{i}": draft_id for i, draft_id in enumerate(chunk)}
-        rows = tx.all(_told_query(len(chunk)), **params)
-        pairs.extend((row["draft_id"], row["reviewer_id"]) for row in rows)
-    return pairs
-
-
-def holding_controls(tx: Tx, thread_id: str) -> HoldingControls:
-    row = tx.one(_HOLDING_CONTROLS, thread_id=thread_id)
-    assert row is not None, thread_id  # a clock's thread has its controls
-    return HoldingControls(bool(row["opted_out"]), bool(row["paused"]), row["taken_over_by"])
 
 
 def holding_sent(tx: Tx, thread_id: str, contact: int) -> bool:

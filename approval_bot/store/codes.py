@@ -1,5 +1,5 @@
-"""Draft codes and the texts that tell reviewers about drafts (`draft_codes`, the
-`notifications` rows written for draft notices, digests and answers).
+"""Draft codes (`draft_codes`) and what a draft's code and notice read (the texts
+themselves are queued with store/notifications.py).
 
 A code is taken while its draft still waits on someone (pending, held by a pause, or
 approved and not yet sent) or while it is in its quiet period; the rest are pruned.
@@ -7,12 +7,11 @@ approved and not yet sent) or while it is in its quiet period; the rest are prun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..models import MessageStatus
-from .base import Reads, Row, Tx
+from .base import Reads, Tx
 from .sql import sql
 
 # drafts a reviewer or the sender may still act on by their code
@@ -23,41 +22,6 @@ LIVE = (
 )
 _LIVE = ", ".join(f"'{status}'" for status in LIVE)
 
-
-@dataclass(frozen=True)
-class TextedReviewer:
-    """A reviewer as draft texts reach them: whether they take texts, and their quiet hours."""
-
-    id: int
-    role: str
-    backup: bool
-    active: bool
-    phone: str | None
-    notify_sms: bool
-    sms_opted_out: bool
-    quiet_start: str | None
-    quiet_end: str | None
-    time_zone: str
-
-    @classmethod
-    def from_row(cls, row: Row) -> TextedReviewer:
-        return cls(
-            id=row["id"],
-            role=row["role"],
-            backup=bool(row["backup"]),
-            active=bool(row["active"]),
-            phone=row["phone"],
-            notify_sms=bool(row["notify_sms"]),
-            sms_opted_out=bool(row["sms_opted_out"]),
-            quiet_start=row["quiet_start"],
-            quiet_end=row["quiet_end"],
-            time_zone=row["time_zone"],
-        )
-
-
-_REVIEWER_COLUMNS = (
-    "id, role, backup, active, phone, notify_sms, sms_opted_out, quiet_start, quiet_end, time_zone"
-)
 
 # -- codes
 
@@ -172,29 +136,8 @@ async def replacement(db: Reads, message_id: str) -> Replacement | None:
     return None if row is None else Replacement(row["type"], row["code"], row["name"])
 
 
-# -- notices, digests and answers (rows of `notifications`)
+# -- what a draft's notice says
 
-_TEXTED_REVIEWERS = sql(
-    f"""
-    SELECT {_REVIEWER_COLUMNS} FROM reviewers
-    WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
-    """
-)
-_REVIEWERS = sql(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers")
-_REVIEWER = sql(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE id = :id")
-_HELD_REVIEWERS = sql(
-    f"""
-    SELECT {_REVIEWER_COLUMNS} FROM reviewers
-    WHERE id IN (SELECT reviewer_id FROM notifications WHERE status = 'HELD')
-    """
-)
-_INSERT_NOTIFICATION_TEXT = """
-    INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
-    VALUES (:reviewer_id, :draft_id, :body, :status, :created_at)
-"""
-_INSERT_NOTIFICATION = sql(_INSERT_NOTIFICATION_TEXT + " RETURNING id")
-# executemany takes no RETURNING (sqlite3 refuses the rows it would answer)
-_INSERT_NOTIFICATIONS = sql(_INSERT_NOTIFICATION_TEXT)
 _NOTICE_FACTS = sql(
     """
     SELECT messages.receiver, messages.body,
@@ -202,18 +145,6 @@ _NOTICE_FACTS = sql(
             WHERE inbound.thread_id = messages.thread_id AND inbound.type = 'INBOUND'
             ORDER BY inbound.timestamp DESC LIMIT 1) AS last_inbound
     FROM messages WHERE id = :id
-    """
-)
-_HELD_TEXT = sql("SELECT thread_id, body FROM messages WHERE id = :id")
-_HELD_OF = sql(
-    """
-    SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
-           messages.status
-    FROM notifications
-    LEFT JOIN messages ON messages.id = notifications.draft_id
-    LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
-    WHERE notifications.reviewer_id = :reviewer_id AND notifications.status = 'HELD'
-    ORDER BY notifications.created_at
     """
 )
 
@@ -228,119 +159,7 @@ class Notice:
     last_inbound: str | None
 
 
-@dataclass(frozen=True)
-class HeldText:
-    """A text held through a reviewer's quiet hours, and the draft it is about if any."""
-
-    id: int
-    code: str | None
-    receiver: str | None
-    body: str | None
-    status: str | None
-
-
-def texted_reviewers(tx: Tx) -> list[TextedReviewer]:
-    """The reviewers who take texts about drafts (quiet hours aside)."""
-    return [TextedReviewer.from_row(row) for row in tx.all(_TEXTED_REVIEWERS)]
-
-
-def reviewers(tx: Tx) -> list[TextedReviewer]:
-    """Every reviewer, as texts reach them."""
-    return [TextedReviewer.from_row(row) for row in tx.all(_REVIEWERS)]
-
-
-def reviewer(tx: Tx, reviewer_id: int) -> TextedReviewer | None:
-    row = tx.one(_REVIEWER, id=reviewer_id)
-    return None if row is None else TextedReviewer.from_row(row)
-
-
-async def reviewers_with_held_texts(db: Reads) -> list[TextedReviewer]:
-    return [TextedReviewer.from_row(row) for row in await db.all(_HELD_REVIEWERS)]
-
-
-def insert_notification(
-    tx: Tx,
-    reviewer_id: int,
-    body: str,
-    status: str,
-    created_at: str,
-    draft_id: str | None = None,
-) -> int:
-    """Queue a text to a reviewer (PENDING or HELD); its id."""
-    row = tx.one(
-        _INSERT_NOTIFICATION,
-        reviewer_id=reviewer_id,
-        draft_id=draft_id,
-        body=body,
-        status=status,
-        created_at=created_at,
-    )
-    assert row is not None  # RETURNING answers the row inserted
-    return int(row["id"])
-
-
-def insert_notifications(tx: Tx, rows: Iterable[tuple[int, str, str, str, str]]) -> None:
-    """Queue many texts: (reviewer_id, draft_id, body, status, created_at) each."""
-    tx.many(
-        _INSERT_NOTIFICATIONS,
-        (
-            {
-                "reviewer_id": reviewer_id,
-                "draft_id": draft_id,
-                "body": body,
-                "status": status,
-                "created_at": created_at,
-            }
-            for reviewer_id, draft_id, body, status, created_at in rows
-        ),
-    )
-
-
 def notice_facts(tx: Tx, draft_id: str) -> Notice:
     row = tx.one(_NOTICE_FACTS, id=draft_id)
     assert row is not None, draft_id  # the draft was written in this transaction
     return Notice(row["receiver"], row["body"], row["last_inbound"])
-
-
-def held_text(tx: Tx, message_id: str) -> tuple[str, str]:
-    """A customer text's thread and body."""
-    row = tx.one(_HELD_TEXT, id=message_id)
-    assert row is not None, message_id
-    return row["thread_id"], row["body"]
-
-
-def held_of(tx: Tx, reviewer_id: int) -> list[HeldText]:
-    """A reviewer's held texts, oldest first, with the drafts they are about."""
-    return [
-        HeldText(row["id"], row["code"], row["receiver"], row["body"], row["status"])
-        for row in tx.all(_HELD_OF, reviewer_id=reviewer_id)
-    ]
-
-
-# -- reviewers' commands by text
-
-_ANSWERED_REFUSALS = sql(
-    """
-    SELECT count(*) AS n FROM audit_log
-    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
-      AND json_extract(metadata, '$.answered') = 1
-    """,
-    postgres="""
-    SELECT count(*) AS n FROM audit_log
-    WHERE event = :event AND actor_id = :actor_id AND timestamp >= :since
-      AND (metadata::jsonb ->> 'answered') = 'true'
-    """,
-)
-_ACCOUNT = sql("SELECT * FROM reviewers WHERE id = :id")
-
-
-async def answered_refusals(db: Reads, event: str, reviewer_id: int, since: str) -> int:
-    """How many of a reviewer's refused commands since `since` were answered."""
-    row = await db.one(_ANSWERED_REFUSALS, event=event, actor_id=reviewer_id, since=since)
-    return 0 if row is None else int(row["n"])
-
-
-async def account(db: Reads, reviewer_id: int) -> dict[str, Any] | None:
-    """A reviewer's row (for accounts.Reviewer.from_row), if they still exist."""
-    row = await db.one(_ACCOUNT, id=reviewer_id)
-    return None if row is None else dict(row)

@@ -8,12 +8,13 @@ refused with `UnknownDatabaseUrl` before anything is opened.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .base import Store
+from .base import Store, Tx
 from .postgres import PostgresStore, redact
 from .sqlite import SqliteStore
 
@@ -65,3 +66,19 @@ async def opened(target: Target, *, migrate: bool = True) -> AsyncIterator[Store
         yield db
     finally:
         await db.close()
+
+
+@contextmanager
+def walk_connection(db: Store) -> Iterator[Tx]:
+    """A read-only connection to `db` of its own, for a long walk on a thread of its own
+    (hashing a million audit rows must hold neither the event loop nor the app's readers)."""
+    if isinstance(db, PostgresStore):
+        with db.walk_connection() as tx:
+            yield tx
+        return
+    conn = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        yield Tx.on(conn)
+    finally:
+        conn.close()

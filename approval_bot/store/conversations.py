@@ -8,21 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..models import PauseKind
 from .base import Reads, Row, Tx
 from .sql import sql
 
-# a conversation with its thread controls: the join every door of the funnel reads
+# a conversation with its thread controls and the name of who holds it: the one read of
+# this join (the funnel, the review actions, drafting, the sender's re-check and the ladder
+# all ask it); the reviewers lookup is by primary key, and only for a held thread
 _THREAD = sql(
     """
     SELECT conversations.thread_id, conversations.channel, conversations.state,
            conversations.opted_out, conversations.attention_reason,
            conversations.soft_no_count, conversations.confusion_count,
            conversations.appointment_status, conversations.appointment_at,
-           conversations.contact_count, conversations.facts,
+           conversations.contact_count, conversations.facts, conversations.last_activity_at,
            thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
-           thread_controls.taken_over_by, thread_controls.last_human_reply_at,
-           thread_controls.last_human_reply_by
+           thread_controls.last_updated, thread_controls.taken_over_by,
+           thread_controls.taken_over_at, thread_controls.last_takeover_at,
+           thread_controls.last_human_reply_at, thread_controls.last_human_reply_by,
+           reviewers.name AS holder_name
     FROM conversations JOIN thread_controls USING (thread_id)
+    LEFT JOIN reviewers ON reviewers.id = thread_controls.taken_over_by
     WHERE thread_id = :thread_id
     """
 )
@@ -30,7 +36,7 @@ _THREAD = sql(
 
 @dataclass(frozen=True)
 class Thread:
-    """A conversation and its thread controls (enum columns as their stored text)."""
+    """A conversation and its thread controls, with the name of who holds it."""
 
     thread_id: str
     channel: str
@@ -43,12 +49,17 @@ class Thread:
     appointment_at: str | None
     contact_count: int
     facts: str  # a JSON object
+    last_activity_at: str
     paused: bool
     paused_reason: str | None
-    pause_kind: str | None
+    pause_kind: PauseKind | None
+    last_updated: str
     taken_over_by: int | None
+    taken_over_at: str | None
+    last_takeover_at: str | None
     last_human_reply_at: str | None
     last_human_reply_by: int | None
+    holder_name: str | None
 
     @classmethod
     def from_row(cls, row: Row) -> Thread:
@@ -64,18 +75,29 @@ class Thread:
             appointment_at=row["appointment_at"],
             contact_count=int(row["contact_count"]),
             facts=row["facts"],
+            last_activity_at=row["last_activity_at"],
             paused=bool(row["paused"]),
             paused_reason=row["paused_reason"],
-            pause_kind=row["pause_kind"],
+            pause_kind=PauseKind(row["pause_kind"]) if row["pause_kind"] else None,
+            last_updated=row["last_updated"],
             taken_over_by=row["taken_over_by"],
+            taken_over_at=row["taken_over_at"],
+            last_takeover_at=row["last_takeover_at"],
             last_human_reply_at=row["last_human_reply_at"],
             last_human_reply_by=row["last_human_reply_by"],
+            holder_name=row["holder_name"],
         )
 
 
 def thread(tx: Tx, thread_id: str) -> Thread | None:
     """The thread's conversation and controls; None when it has no conversation yet."""
     row = tx.one(_THREAD, thread_id=thread_id)
+    return None if row is None else Thread.from_row(row)
+
+
+async def read_thread(db: Reads, thread_id: str) -> Thread | None:
+    """As `thread`, outside a write transaction."""
+    row = await db.one(_THREAD, thread_id=thread_id)
     return None if row is None else Thread.from_row(row)
 
 
@@ -97,6 +119,24 @@ def insert(tx: Tx, thread_id: str, channel: str, state: str, now: str) -> None:
     """A new conversation in `state`, unpaused, with its thread controls."""
     tx.run(_INSERT_CONVERSATION, thread_id=thread_id, channel=channel, state=state, now=now)
     tx.run(_INSERT_CONTROLS, thread_id=thread_id, now=now)
+
+
+_EXISTS = sql("SELECT 1 FROM conversations WHERE thread_id = :thread_id")
+
+
+async def exists(db: Reads, thread_id: str) -> bool:
+    """Whether the thread has a conversation."""
+    return await db.one(_EXISTS, thread_id=thread_id) is not None
+
+
+_IDLE = sql(
+    "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
+)
+
+
+async def idle(db: Reads, state: str, cutoff: str) -> list[str]:
+    """The threads in `state` with no activity since `cutoff`."""
+    return [row["thread_id"] for row in await db.all(_IDLE, state=state, cutoff=cutoff)]
 
 
 _TOUCH = sql("UPDATE conversations SET last_activity_at = :now WHERE thread_id = :thread_id")
@@ -213,39 +253,16 @@ def set_contact(
     )
 
 
+_SET_SENTIMENT = sql("UPDATE conversations SET sentiment = :sentiment WHERE thread_id = :thread_id")
+
+
+def set_sentiment(tx: Tx, thread_id: str, sentiment: str) -> None:
+    tx.run(_SET_SENTIMENT, thread_id=thread_id, sentiment=sentiment)
+
+
 _SET_FACTS = sql("UPDATE conversations SET facts = :facts WHERE thread_id = :thread_id")
 
 
 def set_facts(tx: Tx, thread_id: str, facts: str) -> None:
     """Replace the conversation's facts (a JSON object, already merged by the caller)."""
     tx.run(_SET_FACTS, facts=facts, thread_id=thread_id)
-
-
-# Who is writing: a reviewer's phone is never a customer's. (The reviewers table's own store
-# module is another's; these two are the inbound path's.)
-
-_REVIEWER_BY_PHONE = sql("SELECT id FROM reviewers WHERE phone = :phone")
-_REVIEWER_SMS_OPT_OUT = sql(
-    "UPDATE reviewers SET sms_opted_out = :opted_out, notify_sms = :notify_sms WHERE id = :id"
-)
-
-
-def reviewer_by_phone(tx: Tx, phone: str) -> int | None:
-    """The id of the reviewer, active or disabled, whose phone (E.164) this is."""
-    row = tx.one(_REVIEWER_BY_PHONE, phone=phone)
-    return None if row is None else int(row["id"])
-
-
-async def read_reviewer_by_phone(db: Reads, phone: str) -> int | None:
-    row = await db.one(_REVIEWER_BY_PHONE, phone=phone)
-    return None if row is None else int(row["id"])
-
-
-def set_reviewer_sms_opt_out(tx: Tx, reviewer_id: int, opted_out: bool) -> None:
-    """A reviewer's STOP (or START): their draft texts off (or back on)."""
-    tx.run(
-        _REVIEWER_SMS_OPT_OUT,
-        opted_out=int(opted_out),
-        notify_sms=int(not opted_out),
-        id=reviewer_id,
-    )

@@ -5,9 +5,10 @@ must hold no rows but the ones its migrations wrote (the built-in texts). The so
 at the schema version this approval-bot knows (start it once, or run `init-db`, to migrate
 it). Every table is copied in one transaction, in foreign-key order (a self-reference, as a
 draft's `superseded_by`, is filled in after its table's rows), the identity sequences are
-moved past the copied ids (and past SQLite's highest id ever handed out, so `audit verify`
-still sees a deleted tail), and the audit chain is walked on the target before the COMMIT:
-a copy with a broken chain, or with a count that differs, leaves the target as it was.
+moved past the copied ids (and past SQLite's highest id ever handed out), the audit chain's
+head is moved to the source's (so `audit verify` still sees a deleted tail), and the audit
+chain is walked on the target before the COMMIT: a copy with a broken chain, or with a
+count that differs, leaves the target as it was.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from .postgres import PostgresUrl, migrate_connection
 SKIPPED = {"schema_migrations", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4"}
 # rows PostgreSQL's migrations write themselves: replaced by the source's
 SEEDED = {"templates"}
+# the audit chain's head (one row, which its triggers keep and move only forward): moved
+# to the source's, not copied
+HEAD = "audit_chain"
 
 
 class CopyRefused(Exception):
@@ -97,6 +101,10 @@ def _check_empty(target: psycopg.Connection[Any], tables: list[str]) -> None:
                 "SELECT count(*) AS n FROM templates "
                 "WHERE updated_by IS NOT NULL OR pre_approved_by IS NOT NULL"
             ).fetchone()
+        if table == HEAD:
+            row = target.execute(
+                "SELECT count(*) AS n FROM audit_chain WHERE last_id > 0"
+            ).fetchone()
         if row and row["n"]:
             full.append(f"{table} ({row['n']} rows)")
     if full:
@@ -157,11 +165,28 @@ def copy_database(source_path: Path, target_url: str) -> Copied:
                 target.execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")  # one copy
                 _check_empty(target, tables)
                 target.execute("DELETE FROM templates")  # the migrations' built-in texts
-                counts = {t: _copy_table(source, target, t, highest.get(t, 0)) for t in tables}
+                counts = {
+                    t: _copy_head(source, target)
+                    if t == HEAD
+                    else _copy_table(source, target, t, highest.get(t, 0))
+                    for t in tables
+                }
                 audit_rows = _verify_audit(target)
         return Copied(counts, audit_rows)
     finally:
         source.close()
+
+
+def _copy_head(source: sqlite3.Connection, target: psycopg.Connection[Any]) -> int:
+    """The target's chain head (last id 0, as its migration left it) moved to the source's."""
+    rows = source.execute("SELECT last_id, last_hash FROM audit_chain").fetchall()
+    for last_id, last_hash in rows:
+        if last_id > 0:
+            target.execute(
+                "UPDATE audit_chain SET last_id = %s, last_hash = %s WHERE id = 1",
+                (last_id, last_hash),
+            )
+    return len(rows)
 
 
 def _copy_table(

@@ -3,6 +3,7 @@ profile; and the first-run setup checklist's marks and what it finds present."""
 
 from __future__ import annotations
 
+from . import conversations
 from .base import Reads, Row, Tx
 from .sql import sql
 
@@ -122,12 +123,9 @@ async def faq_scope(db: Reads, entry_id: int) -> str | None:
     return None if row is None else str(row["scope"])
 
 
-# a table of another store module's (conversations): the directives page asks it
-_CONVERSATION_EXISTS = sql("SELECT 1 FROM conversations WHERE thread_id = :thread_id")
-
-
 async def conversation_exists(db: Reads, thread_id: str) -> bool:
-    return await db.one(_CONVERSATION_EXISTS, thread_id=thread_id) is not None
+    """Whether the thread has a conversation (the directives page asks; web/ keeps its name)."""
+    return await conversations.exists(db, thread_id)
 
 
 # -- the business profile ----------------------------------------------------------------------

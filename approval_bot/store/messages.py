@@ -1,5 +1,6 @@
-"""Messages: their rows, the workflow funnel's reads and writes of them, and the few
-tables that hang off one message (automatic replies, missed calls).
+"""Messages: their rows, the workflow funnel's reads and writes of them, what the review
+actions and the drafting service read of a thread's messages, and the table that hangs off
+one message (automatic replies).
 
 Every status change goes through `workflow.change_status`, which calls `set_status` here;
 no other function of this module writes a status.
@@ -7,18 +8,19 @@ no other function of this module writes a status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+from ..models import Channel
 from .base import Reads, Row, Tx
 from .sql import Query, sql
 
 # the customer's latest message on a thread: one index lookup on (thread_id, type, timestamp)
 _LAST_INBOUND = sql(
     """
-    SELECT timestamp, receiver, correlation_id, understanding FROM messages
+    SELECT id, timestamp, receiver, channel, correlation_id, understanding FROM messages
     WHERE thread_id = :thread_id AND type = 'INBOUND'
     ORDER BY timestamp DESC LIMIT 1
     """
@@ -27,18 +29,23 @@ _LAST_INBOUND = sql(
 
 @dataclass(frozen=True)
 class LastInbound:
-    """The customer's latest message on a thread, as its readers need it."""
+    """The customer's latest message on a thread, as its readers need it: its id, when, our
+    number it went to, its channel, its correlation id and what was understood of it."""
 
+    id: str
     timestamp: str
     receiver: str
+    channel: Channel
     correlation_id: str | None
     understanding: str | None  # Understanding's JSON, when it was understood
 
     @classmethod
     def from_row(cls, row: Row) -> LastInbound:
         return cls(
+            id=row["id"],
             timestamp=str(row["timestamp"]),
             receiver=row["receiver"],
+            channel=Channel(row["channel"]),
             correlation_id=row["correlation_id"],
             understanding=row["understanding"],
         )
@@ -52,6 +59,67 @@ def last_inbound(tx: Tx, thread_id: str) -> LastInbound | None:
 async def read_last_inbound(db: Reads, thread_id: str) -> LastInbound | None:
     row = await db.one(_LAST_INBOUND, thread_id=thread_id)
     return None if row is None else LastInbound.from_row(row)
+
+
+_ROW = sql("SELECT * FROM messages WHERE id = :id")
+
+
+def row(tx: Tx, message_id: str) -> dict[str, Any] | None:
+    """A messages row, as a dict; None when there is no such message."""
+    found = tx.one(_ROW, id=message_id)
+    return None if found is None else dict(found)
+
+
+async def read_row(db: Reads, message_id: str) -> dict[str, Any] | None:
+    """As `row`, outside a write transaction."""
+    found = await db.one(_ROW, id=message_id)
+    return None if found is None else dict(found)
+
+
+_LAST_VERSION = sql(
+    "SELECT coalesce(max(draft_version), 0) AS version FROM messages"
+    " WHERE in_reply_to_id = :message_id"
+)
+
+
+async def last_version(db: Reads, message_id: str) -> int:
+    """The highest draft_version of the replies to a customer message (0 without one)."""
+    found = await db.one(_LAST_VERSION, message_id=message_id)
+    return int(found["version"]) if found is not None else 0
+
+
+# a thread's open replies (the review actions)
+
+
+@dataclass(frozen=True)
+class OpenReply:
+    """A reply of a thread in one of the statuses asked for."""
+
+    id: str
+    status: str
+
+
+@lru_cache(maxsize=8)
+def _replies_query(count: int) -> Query:
+    statuses = ", ".join(f":s{i}" for i in range(count))
+    # a reply the sender holds, or may already have handed to Twilio, is left to the
+    # sender: it re-checks the thread before any further attempt
+    return sql(
+        f"""
+        SELECT id, status FROM messages
+        WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({statuses})
+          AND NOT (status = 'APPROVED_TO_SEND'
+                   AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
+        ORDER BY timestamp
+        """
+    )
+
+
+def replies_in(tx: Tx, thread_id: str, statuses: Sequence[str]) -> list[OpenReply]:
+    """The thread's replies in `statuses`, oldest first, but those the sender may be sending."""
+    params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
+    rows = tx.all(_replies_query(len(statuses)), thread_id=thread_id, **params)
+    return [OpenReply(row["id"], row["status"]) for row in rows]
 
 
 @cache
@@ -279,44 +347,64 @@ def insert_auto_reply(
     )
 
 
-# missed calls
+# -- a thread's waiting texts and history, as the drafting service reads them
 
-_RECENT_CALLS = sql(
-    "SELECT count(*) AS n FROM missed_calls WHERE thread_id = :thread_id AND received_at >= :since"
-)
-_INSERT_CALL = sql(
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """One message of a thread's history as the drafter reads it."""
+
+    type: str
+    body: str
+
+
+# read on the reader before drafting, and again in the write that stores the draft
+_LATEST_WAITING = sql(
     """
-    INSERT INTO missed_calls (call_sid, thread_id, caller, called, received_at, wants_draft)
-    VALUES (:call_sid, :thread_id, :caller, :called, :received_at, :wants_draft)
-    RETURNING id
+    SELECT * FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
+_WAITING = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+    ORDER BY timestamp
+    """
+)
+_HISTORY = sql(
+    """
+    SELECT type, body FROM (
+        SELECT type, body, timestamp FROM messages
+        WHERE thread_id = :thread_id AND timestamp <= :until
+          AND (type = 'INBOUND' OR status IN ('SENT', 'APPROVED_TO_SEND'))
+        ORDER BY timestamp DESC LIMIT :turns
+    ) AS recent ORDER BY timestamp
     """
 )
 
 
-def missed_calls_since(tx: Tx, thread_id: str, since: str) -> int:
-    row = tx.one(_RECENT_CALLS, thread_id=thread_id, since=since)
-    return 0 if row is None else int(row["n"])
+def _row_or_none(row: Row | None) -> dict[str, Any] | None:
+    return None if row is None else dict(row)
 
 
-def insert_missed_call(
-    tx: Tx,
-    *,
-    call_sid: str,
-    thread_id: str,
-    caller: str,
-    called: str,
-    received_at: str,
-    wants_draft: bool,
-) -> int:
-    """Record a missed call; its id."""
-    row = tx.one(
-        _INSERT_CALL,
-        call_sid=call_sid,
-        thread_id=thread_id,
-        caller=caller,
-        called=called,
-        received_at=received_at,
-        wants_draft=int(wants_draft),
-    )
-    assert row is not None
-    return int(row["id"])
+async def latest_waiting(db: Reads, thread_id: str) -> dict[str, Any] | None:
+    """The thread's latest customer message waiting for a draft (a messages row)."""
+    return _row_or_none(await db.one(_LATEST_WAITING, thread_id=thread_id))
+
+
+def latest_waiting_now(tx: Tx, thread_id: str) -> dict[str, Any] | None:
+    return _row_or_none(tx.one(_LATEST_WAITING, thread_id=thread_id))
+
+
+def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
+    """The thread's customer messages still waiting for a draft, oldest first."""
+    return [row["id"] for row in tx.all(_WAITING, thread_id=thread_id)]
+
+
+async def history(db: Reads, thread_id: str, until: str, turns: int) -> list[HistoryTurn]:
+    """The thread's last `turns` customer texts and sent (or approved) replies up to
+    `until`, oldest first."""
+    rows = await db.all(_HISTORY, thread_id=thread_id, until=until, turns=turns)
+    return [HistoryTurn(row["type"], row["body"]) for row in rows]

@@ -1,15 +1,16 @@
-"""Texts to reviewers (the `notifications` outbox): their status changes and the sender's
-claims, attempts and outcomes of them."""
+"""Texts to reviewers (the `notifications` outbox): queued (draft notices, digests, answers,
+the ladder's texts), held through quiet hours, their status changes and the sender's claims,
+attempts and outcomes of them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .base import Row, Tx
 from .sql import Query, sql
-
-_STATUS = sql("SELECT status, reviewer_id, draft_id FROM notifications WHERE id = :id")
 
 # the columns a status change may set besides the status, each with its own statement part
 FIELDS = (
@@ -22,11 +23,6 @@ FIELDS = (
     "sent_at",
 )
 _CHANGES: dict[frozenset[str], Query] = {}
-
-
-def status_of(tx: Tx, notification_id: int) -> Row | None:
-    """The notification's status, reviewer and draft, or None when there is none."""
-    return tx.one(_STATUS, id=notification_id)
 
 
 def _change(fields: Iterable[str]) -> Query:
@@ -51,31 +47,21 @@ def set_status(tx: Tx, notification_id: int, *, expected: str, target: str, **fi
 
 
 # the sender: due reviewer texts (PENDING) with what decides whether the reviewer takes one
-_DUE = sql(
+_DUE_TEXT = """
+    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
+           reviewers.sms_opted_out
+    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
+    WHERE notifications.status = 'PENDING'
+      AND ((notifications.claimed_at IS NULL
+            AND (notifications.next_attempt_at IS NULL
+                 OR notifications.next_attempt_at <= :now))
+           OR notifications.claimed_at <= :stale_before)
+    ORDER BY notifications.created_at LIMIT :room
     """
-    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
-           reviewers.sms_opted_out
-    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
-    WHERE notifications.status = 'PENDING'
-      AND ((notifications.claimed_at IS NULL
-            AND (notifications.next_attempt_at IS NULL
-                 OR notifications.next_attempt_at <= :now))
-           OR notifications.claimed_at <= :stale_before)
-    ORDER BY notifications.created_at LIMIT :room
-    """,
+_DUE = sql(
+    _DUE_TEXT,
     # several instances: a row another one is claiming is skipped, not waited for
-    postgres="""
-    SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
-           reviewers.sms_opted_out
-    FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
-    WHERE notifications.status = 'PENDING'
-      AND ((notifications.claimed_at IS NULL
-            AND (notifications.next_attempt_at IS NULL
-                 OR notifications.next_attempt_at <= :now))
-           OR notifications.claimed_at <= :stale_before)
-    ORDER BY notifications.created_at LIMIT :room
-    FOR UPDATE OF notifications SKIP LOCKED
-    """,
+    postgres=_DUE_TEXT + "FOR UPDATE OF notifications SKIP LOCKED",
 )
 _CLAIM = sql(
     """
@@ -123,6 +109,7 @@ def claim(
 
 
 def get(tx: Tx, notification_id: int) -> Row | None:
+    """A notification's row (its status, reviewer, draft, …), or None when there is none."""
     return tx.one(_ONE, id=notification_id)
 
 
@@ -152,3 +139,105 @@ def retry_later(
 def defer(tx: Tx, notification_id: int, *, until: str, claimed_at: str) -> None:
     """Let a claim go until `until`, if it is still this claim."""
     tx.run(_DEFER, id=notification_id, until=until, claimed_at=claimed_at)
+
+
+# -- queued texts, held texts, who was told about a draft
+
+_INSERT_NOTIFICATION_TEXT = """
+    INSERT INTO notifications (reviewer_id, draft_id, body, status, created_at)
+    VALUES (:reviewer_id, :draft_id, :body, :status, :created_at)
+"""
+_INSERT_NOTIFICATION = sql(_INSERT_NOTIFICATION_TEXT + " RETURNING id")
+# executemany takes no RETURNING (sqlite3 refuses the rows it would answer)
+_INSERT_NOTIFICATIONS = sql(_INSERT_NOTIFICATION_TEXT)
+_HELD_OF = sql(
+    """
+    SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
+           messages.status
+    FROM notifications
+    LEFT JOIN messages ON messages.id = notifications.draft_id
+    LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
+    WHERE notifications.reviewer_id = :reviewer_id AND notifications.status = 'HELD'
+    ORDER BY notifications.created_at
+    """
+)
+
+
+TOLD_CHUNK = 100  # draft ids per lookup of the reviewers told
+
+
+@lru_cache(maxsize=TOLD_CHUNK)
+def _told_query(count: int) -> Query:
+    marks = ", ".join(f":d{i}" for i in range(count))
+    return sql(
+        f"SELECT DISTINCT draft_id, reviewer_id FROM notifications WHERE draft_id IN ({marks})"
+    )
+
+
+@dataclass(frozen=True)
+class HeldText:
+    """A text held through a reviewer's quiet hours, and the draft it is about if any."""
+
+    id: int
+    code: str | None
+    receiver: str | None
+    body: str | None
+    status: str | None
+
+
+def insert_notification(
+    tx: Tx,
+    reviewer_id: int,
+    body: str,
+    status: str,
+    created_at: str,
+    draft_id: str | None = None,
+) -> int:
+    """Queue a text to a reviewer (PENDING or HELD); its id."""
+    row = tx.one(
+        _INSERT_NOTIFICATION,
+        reviewer_id=reviewer_id,
+        draft_id=draft_id,
+        body=body,
+        status=status,
+        created_at=created_at,
+    )
+    assert row is not None  # RETURNING answers the row inserted
+    return int(row["id"])
+
+
+def insert_notifications(tx: Tx, rows: Iterable[tuple[int, str, str, str, str]]) -> None:
+    """Queue many texts: (reviewer_id, draft_id, body, status, created_at) each."""
+    tx.many(
+        _INSERT_NOTIFICATIONS,
+        (
+            {
+                "reviewer_id": reviewer_id,
+                "draft_id": draft_id,
+                "body": body,
+                "status": status,
+                "created_at": created_at,
+            }
+            for reviewer_id, draft_id, body, status, created_at in rows
+        ),
+    )
+
+
+def held_of(tx: Tx, reviewer_id: int) -> list[HeldText]:
+    """A reviewer's held texts, oldest first, with the drafts they are about."""
+    return [
+        HeldText(row["id"], row["code"], row["receiver"], row["body"], row["status"])
+        for row in tx.all(_HELD_OF, reviewer_id=reviewer_id)
+    ]
+
+
+def told(tx: Tx, draft_ids: list[str]) -> list[tuple[str, int]]:
+    """(draft_id, reviewer_id) of each notice sent about the drafts (one lookup per draft,
+    TOLD_CHUNK drafts per statement)."""
+    pairs: list[tuple[str, int]] = []
+    for first in range(0, len(draft_ids), TOLD_CHUNK):
+        chunk = draft_ids[first : first + TOLD_CHUNK]
+        params: dict[str, Any] = {f"d{i}": draft_id for i, draft_id in enumerate(chunk)}
+        rows = tx.all(_told_query(len(chunk)), **params)
+        pairs.extend((row["draft_id"], row["reviewer_id"]) for row in rows)
+    return pairs

@@ -13,6 +13,12 @@ read needs no thread of its own (the writer threads stay free for writes, and a 
 that spans several awaits holds a connection, not a thread). A snapshot is one REPEATABLE
 READ READ ONLY transaction.
 
+Several instances share one database: `exclusive(name)` takes a session-level advisory
+lock (one fixed key per name) on a connection of its own, so a job runs on one instance at
+a time and the others skip it; `on_notify(channel, callback)` LISTENs on another connection
+of its own and calls back on the event loop whenever any instance's transaction that ran
+NOTIFY on the channel commits.
+
 The URL is libpq's (`postgresql://user:password@host:port/dbname?sslmode=…`) plus two
 parameters of approval-bot's own, taken out before it reaches libpq:
 `pool_size` (the read pool's connections at most, default 10) and `write_pool_size` (the
@@ -27,8 +33,9 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +43,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors
+from psycopg import sql as pgsql
 from psycopg.abc import AdaptContext
 from psycopg.adapt import Dumper
 from psycopg.rows import dict_row, tuple_row
@@ -59,6 +67,13 @@ ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 # the advisory lock that lets one instance at a time migrate a shared database
 MIGRATION_LOCK = 0x61707072  # "appr"
 _RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
+# `exclusive(name)`'s locks: two-int advisory keys (a key space apart from the migration
+# lock's one bigint), this namespace and the CRC-32 of the name
+EXCLUSIVE_LOCKS = MIGRATION_LOCK
+# a listener whose connection failed connects again after this long at most
+LISTEN_RETRY_MAX_S = 30.0
+# how long a listener waits for notifications before it looks for new channels
+LISTEN_POLL_S = 1.0
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -283,6 +298,145 @@ def _raw_statement() -> RuntimeError:
     )
 
 
+def lock_key(name: str) -> int:
+    """The fixed advisory key of `exclusive(name)`: the name's CRC-32 as a signed int4."""
+    key = zlib.crc32(name.encode("utf-8"))
+    return key - 2**32 if key >= 2**31 else key
+
+
+def _usable(conn: psycopg.AsyncConnection[Any] | None) -> bool:
+    return conn is not None and not conn.closed and not conn.broken
+
+
+class SessionLocks:
+    """Session-level advisory locks on one connection outside the pools (a pooled
+    connection would keep them when handed to another caller), one per name at a time."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._guard = asyncio.Lock()
+        self._held: set[str] = set()
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        conn = self._conn
+        if conn is not None and _usable(conn):
+            return conn
+        if self._held:
+            # the server ended the session: its locks went with it, another instance may
+            # take them; the holders here finish their run
+            log.warning("the lock connection was lost while holding %s", sorted(self._held))
+        self._conn = conn = await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, row_factory=tuple_row
+        )
+        return conn
+
+    async def try_lock(self, name: str) -> bool:
+        """Take the lock of `name` if no session holds it (this one included); whether taken."""
+        async with self._guard:
+            if name in self._held:
+                return False
+            conn = await self._connection()
+            cursor = await conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (EXCLUSIVE_LOCKS, lock_key(name))
+            )
+            row = await cursor.fetchone()
+            taken = bool(row and row[0])
+            if taken:
+                self._held.add(name)
+            return taken
+
+    async def unlock(self, name: str) -> None:
+        async with self._guard:
+            self._held.discard(name)
+            conn = self._conn
+            if conn is None or not _usable(conn):
+                return  # the session, and its locks, are gone already
+            try:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", (EXCLUSIVE_LOCKS, lock_key(name))
+                )
+            except psycopg.Error:
+                log.warning("releasing the lock of %s failed", name, exc_info=True)
+
+    async def close(self) -> None:
+        async with self._guard:
+            if self._conn is not None:
+                await self._conn.close()  # releases whatever the session held
+                self._conn = None
+
+
+class Listener:
+    """LISTEN on a connection of its own; each notification calls its channel's callbacks
+    on the event loop. After a lost connection it connects again (waiting longer each time,
+    up to LISTEN_RETRY_MAX_S) and calls every callback once: a notification may have been
+    sent meanwhile."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._callbacks: dict[str, list[Callable[[], None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.listening: set[str] = set()  # the channels the connection LISTENs on now
+
+    def add(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        self._callbacks.setdefault(channel, []).append(callback)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="approval-bot-pg-listener"
+            )
+
+        def remove() -> None:
+            with suppress(ValueError):
+                self._callbacks.get(channel, []).remove(callback)
+
+        return remove
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def _call(self, channel: str) -> None:
+        for callback in list(self._callbacks.get(channel, ())):
+            try:
+                callback()
+            except Exception:
+                log.exception("a listener of %s failed", channel)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as conn:
+                    self.listening = set()
+                    await self._listen(conn)
+                    if failures:
+                        log.info("listening for notifications again")
+                        for channel in list(self._callbacks):
+                            self._call(channel)
+                    failures = 0
+                    while True:
+                        async for notice in conn.notifies(timeout=LISTEN_POLL_S):
+                            self._call(notice.channel)
+                        await self._listen(conn)
+            except psycopg.Error as error:
+                failures += 1
+                self.listening = set()
+                wait = min(LISTEN_RETRY_MAX_S, 0.5 * 2**failures)
+                log.warning("listening for notifications failed (%s); again in %.1f s", error, wait)
+                await asyncio.sleep(wait)
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """LISTEN on the channels added since the connection last looked."""
+        for channel in [c for c in self._callbacks if c not in self.listening]:
+            await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+            self.listening.add(channel)
+
+
 class PostgresStore:
     """A PostgreSQL database: writer threads for whole transactions, an async read pool."""
 
@@ -300,6 +454,8 @@ class PostgresStore:
         self._writes = writes
         self._reads = reads
         self._writers = writers
+        self._locks = SessionLocks(url.conninfo)
+        self._listener = Listener(url.conninfo)
 
     @property
     def path(self) -> Path:
@@ -342,9 +498,31 @@ class PostgresStore:
         return cls(parsed, writes, reads, writers)
 
     async def close(self) -> None:
+        await self._listener.close()
+        await self._locks.close()
         await asyncio.to_thread(self._writers.close)
         await self._reads.close()
         await asyncio.to_thread(self._writes.close)
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this instance may run `name` now: True while it holds `name`'s advisory
+        lock (no other instance, and no other caller here, holds it), False when another
+        does. The lock is the session's, on a connection of its own, so it spans as many
+        transactions as the block runs; it is released when the block ends."""
+        if not await self._locks.try_lock(name):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await self._locks.unlock(name)
+
+    def on_notify(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` on the event loop each time a transaction that NOTIFYs `channel`
+        commits, on any instance (this one included); returns what stops it. Called on the
+        event loop."""
+        return self._listener.add(channel, callback)
 
     def queued_writes(self) -> int:
         """How many write transactions wait for a writer thread or are running: load."""
@@ -378,6 +556,15 @@ class PostgresStore:
         or a deadlock is retried), so it must not act outside the database.
         """
         return await self._writers.run(fn, priority)
+
+    @contextmanager
+    def walk_connection(self) -> Iterator[Tx]:
+        """A read-only connection of its own, outside the pools, for a long walk on a thread
+        of its own (the audit page's): it holds neither the event loop nor a pooled reader."""
+        with psycopg.connect(self.url.conninfo, autocommit=True, row_factory=dict_row) as conn:
+            _adapt(conn)
+            conn.execute("SET default_transaction_read_only = on")
+            yield Tx.on(conn, "postgres")
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresReader]:

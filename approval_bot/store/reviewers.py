@@ -32,6 +32,37 @@ class Reviewer:
         )
 
 
+@dataclass(frozen=True)
+class TextedReviewer:
+    """A reviewer as draft texts reach them: whether they take texts, and their quiet hours."""
+
+    id: int
+    role: str
+    backup: bool
+    active: bool
+    phone: str | None
+    notify_sms: bool
+    sms_opted_out: bool
+    quiet_start: str | None
+    quiet_end: str | None
+    time_zone: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> TextedReviewer:
+        return cls(
+            id=row["id"],
+            role=row["role"],
+            backup=bool(row["backup"]),
+            active=bool(row["active"]),
+            phone=row["phone"],
+            notify_sms=bool(row["notify_sms"]),
+            sms_opted_out=bool(row["sms_opted_out"]),
+            quiet_start=row["quiet_start"],
+            quiet_end=row["quiet_end"],
+            time_zone=row["time_zone"],
+        )
+
+
 # -- reviewers ---------------------------------------------------------------------------------
 
 _CLASH = sql("SELECT name, phone FROM reviewers WHERE name = :name OR phone = :phone")
@@ -48,6 +79,25 @@ _BY_ID = sql("SELECT * FROM reviewers WHERE id = :id")
 _ANY_ACTIVE_ADMIN = sql("SELECT 1 FROM reviewers WHERE role = 'admin' AND active = 1")
 _ACTIVE_ADMINS = sql("SELECT count(*) AS n FROM reviewers WHERE role = 'admin' AND active = 1")
 _PHONE_OWNER = sql("SELECT name FROM reviewers WHERE phone = :phone AND id != :id")
+_BY_PHONE = sql("SELECT id FROM reviewers WHERE phone = :phone")
+_TEXTED_COLUMNS = (
+    "id, role, backup, active, phone, notify_sms, sms_opted_out, quiet_start, quiet_end, time_zone"
+)
+_TEXTED = sql(
+    f"""
+    SELECT {_TEXTED_COLUMNS} FROM reviewers
+    WHERE active = 1 AND phone IS NOT NULL AND notify_sms = 1 AND sms_opted_out = 0
+    """
+)
+_HELD_TEXTS = sql(
+    f"""
+    SELECT {_TEXTED_COLUMNS} FROM reviewers
+    WHERE id IN (SELECT reviewer_id FROM notifications WHERE status = 'HELD')
+    """
+)
+_SMS_OPT_OUT = sql(
+    "UPDATE reviewers SET sms_opted_out = :opted_out, notify_sms = :notify_sms WHERE id = :id"
+)
 
 
 def name_or_phone_clash(tx: Tx, name: str, phone: str | None) -> Row | None:
@@ -84,6 +134,53 @@ async def by_name(db: Reads, name: str) -> Row | None:
 async def by_id(db: Reads, reviewer_id: int) -> Reviewer | None:
     row = await db.one(_BY_ID, id=reviewer_id)
     return Reviewer.from_row(row) if row is not None else None
+
+
+def get(tx: Tx, reviewer_id: int) -> Reviewer | None:
+    """As `by_id`, inside a write transaction."""
+    row = tx.one(_BY_ID, id=reviewer_id)
+    return Reviewer.from_row(row) if row is not None else None
+
+
+def id_by_phone(tx: Tx, phone: str) -> int | None:
+    """The id of the reviewer, active or disabled, whose phone (E.164) this is."""
+    row = tx.one(_BY_PHONE, phone=phone)
+    return None if row is None else int(row["id"])
+
+
+async def read_id_by_phone(db: Reads, phone: str) -> int | None:
+    """As `id_by_phone`, outside a write transaction."""
+    row = await db.one(_BY_PHONE, phone=phone)
+    return None if row is None else int(row["id"])
+
+
+# -- reviewers as draft texts reach them
+
+
+def texted_reviewers(tx: Tx) -> list[TextedReviewer]:
+    """The reviewers who take texts about drafts (quiet hours aside)."""
+    return [TextedReviewer.from_row(row) for row in tx.all(_TEXTED)]
+
+
+def all_texted(tx: Tx) -> list[TextedReviewer]:
+    """Every reviewer, as texts reach them (by name)."""
+    return [TextedReviewer.from_row(row) for row in tx.all(_ALL)]
+
+
+def texted(tx: Tx, reviewer_id: int) -> TextedReviewer | None:
+    """One reviewer, as texts reach them."""
+    row = tx.one(_BY_ID, id=reviewer_id)
+    return None if row is None else TextedReviewer.from_row(row)
+
+
+async def with_held_texts(db: Reads) -> list[TextedReviewer]:
+    """The reviewers who have texts held through their quiet hours."""
+    return [TextedReviewer.from_row(row) for row in await db.all(_HELD_TEXTS)]
+
+
+def set_sms_opt_out(tx: Tx, reviewer_id: int, opted_out: bool) -> None:
+    """A reviewer's STOP (or START): their draft texts off (or back on)."""
+    tx.run(_SMS_OPT_OUT, opted_out=int(opted_out), notify_sms=int(not opted_out), id=reviewer_id)
 
 
 async def any_active_admin(db: Reads) -> bool:

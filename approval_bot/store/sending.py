@@ -135,14 +135,8 @@ async def find_sandbox_message(db: Reads, to_address: str, body: str, since: str
     return None if row is None else str(row["sid"])
 
 
-# -- the background jobs (tables of other store modules: conversations, messages, missed_calls)
+# -- the background jobs (tables of other store modules: messages, missed_calls)
 
-_IDLE_THREADS = sql(
-    "SELECT thread_id FROM conversations WHERE state = :state AND last_activity_at < :cutoff"
-)
-_THREAD_ACTIVITY = sql(
-    "SELECT state, last_activity_at FROM conversations WHERE thread_id = :thread_id"
-)
 _UNDRAFTED = sql(
     """
     SELECT DISTINCT thread_id FROM messages WHERE type = 'INBOUND' AND status = 'RECEIVED'
@@ -150,16 +144,6 @@ _UNDRAFTED = sql(
     SELECT DISTINCT thread_id FROM missed_calls WHERE wants_draft = 1
     """
 )
-
-
-async def idle_threads(db: Reads, state: str, cutoff: str) -> list[str]:
-    """The threads in `state` with no activity since `cutoff`. Reads conversations."""
-    return [row["thread_id"] for row in await db.all(_IDLE_THREADS, state=state, cutoff=cutoff)]
-
-
-def thread_activity(tx: Tx, thread_id: str) -> Row | None:
-    """A conversation's state and last_activity_at, or None. Reads conversations."""
-    return tx.one(_THREAD_ACTIVITY, thread_id=thread_id)
 
 
 async def undrafted_threads(db: Reads) -> list[str]:
@@ -171,27 +155,19 @@ async def undrafted_threads(db: Reads) -> list[str]:
 # -- the sender: customer messages in APPROVED_TO_SEND ------------------------------------------
 
 # due now: never tried, due again, or claimed before `stale_before` (its sender died mid-send)
-_DUE = sql(
+_DUE_TEXT = """
+    SELECT messages.*, conversations.channel AS thread_channel
+    FROM messages JOIN conversations USING (thread_id)
+    WHERE messages.status = 'APPROVED_TO_SEND'
+      AND ((messages.claimed_at IS NULL
+            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
+           OR messages.claimed_at <= :stale_before)
+    ORDER BY messages.timestamp LIMIT :room
     """
-    SELECT messages.*, conversations.channel AS thread_channel
-    FROM messages JOIN conversations USING (thread_id)
-    WHERE messages.status = 'APPROVED_TO_SEND'
-      AND ((messages.claimed_at IS NULL
-            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
-           OR messages.claimed_at <= :stale_before)
-    ORDER BY messages.timestamp LIMIT :room
-    """,
+_DUE = sql(
+    _DUE_TEXT,
     # several instances: a row another one is claiming is skipped, not waited for
-    postgres="""
-    SELECT messages.*, conversations.channel AS thread_channel
-    FROM messages JOIN conversations USING (thread_id)
-    WHERE messages.status = 'APPROVED_TO_SEND'
-      AND ((messages.claimed_at IS NULL
-            AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= :now))
-           OR messages.claimed_at <= :stale_before)
-    ORDER BY messages.timestamp LIMIT :room
-    FOR UPDATE OF messages SKIP LOCKED
-    """,
+    postgres=_DUE_TEXT + "FOR UPDATE OF messages SKIP LOCKED",
 )
 _CLAIM = sql(
     """
@@ -281,14 +257,8 @@ def defer(tx: Tx, message_id: str, *, until: str, claimed_at: str) -> None:
     tx.run(_DEFER, id=message_id, until=until, claimed_at=claimed_at)
 
 
-# what a claim re-checks before a first attempt (tables of other store modules: conversations,
-# thread_controls, messages, audit_log)
-_THREAD_HOLD = sql(
-    """
-    SELECT conversations.opted_out, thread_controls.paused, thread_controls.paused_reason
-    FROM conversations JOIN thread_controls USING (thread_id) WHERE thread_id = :thread_id
-    """
-)
+# what a claim re-checks before a first attempt (the messages table; the thread itself is
+# `conversations.thread`, its approval `audit.latest_of`)
 _NEWER_REPLY = sql(
     """
     SELECT id FROM messages
@@ -298,42 +268,15 @@ _NEWER_REPLY = sql(
     ORDER BY timestamp DESC LIMIT 1
     """
 )
-_APPROVED_AT = sql(
-    """
-    SELECT max(timestamp) AS at FROM audit_log
-    WHERE message_id = :id AND event IN (:event_1, :event_2, :event_3)
-    """
-)
-_LAST_APPROVED_AT = sql(
-    """
-    SELECT max(timestamp) AS at FROM audit_log
-    WHERE message_id = :id AND event IN (:event_1, :event_2)
-    """
-)
+# not messages.last_inbound, though it asks nearly the same: the id found here goes into the
+# Customer Wrote Again audit row, and it is the first text after `since` the index range
+# gives, not the latest
 _WROTE_AGAIN = sql(
     """
     SELECT id FROM messages
     WHERE thread_id = :thread_id AND type = 'INBOUND' AND timestamp > :since LIMIT 1
     """
 )
-# a delivery callback that came before the create response: `event_id` is "<sid>:<status>",
-# so the range (sid + ":", sid + ";") holds a sid's; compared byte by byte on PostgreSQL too
-_EARLY_STATUSES = sql(
-    """
-    SELECT event_id FROM webhook_events
-    WHERE provider = :provider AND event_id > :low AND event_id < :high
-    """,
-    postgres="""
-    SELECT event_id FROM webhook_events
-    WHERE provider = :provider AND event_id COLLATE "C" > :low AND event_id COLLATE "C" < :high
-    """,
-)
-
-
-def thread_hold(tx: Tx, thread_id: str) -> Row | None:
-    """A thread's opted_out, paused and paused_reason, or None. Reads conversations and
-    thread_controls."""
-    return tx.one(_THREAD_HOLD, thread_id=thread_id)
 
 
 def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | None:
@@ -343,27 +286,7 @@ def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | No
     return None if row is None else str(row["id"])
 
 
-def approved_at(tx: Tx, message_id: str, events: tuple[str, str, str]) -> str | None:
-    """When the message was last approved (the latest of `events`). Reads audit_log."""
-    first, second, third = events
-    row = tx.one(_APPROVED_AT, id=message_id, event_1=first, event_2=second, event_3=third)
-    return None if row is None or row["at"] is None else str(row["at"])
-
-
-async def last_approved_at(db: Reads, message_id: str, events: tuple[str, str]) -> str | None:
-    """As `approved_at`, over two events, outside a write transaction. Reads audit_log."""
-    first, second = events
-    row = await db.one(_LAST_APPROVED_AT, id=message_id, event_1=first, event_2=second)
-    return None if row is None or row["at"] is None else str(row["at"])
-
-
 def wrote_after(tx: Tx, thread_id: str, since: str) -> str | None:
     """A customer's message on the thread after `since`, if any. Reads messages."""
     row = tx.one(_WROTE_AGAIN, thread_id=thread_id, since=since)
     return None if row is None else str(row["id"])
-
-
-def early_statuses(tx: Tx, provider: str, sid: str) -> list[str]:
-    """The statuses delivery callbacks already told of this sid. Reads webhook_events."""
-    rows = tx.all(_EARLY_STATUSES, provider=provider, low=sid + ":", high=sid + ";")
-    return [row["event_id"].split(":", 1)[1] for row in rows]

@@ -304,6 +304,16 @@ class SqliteStore:
         """The backend, for /healthz: one file, one writer, no pool."""
         return {"backend": self.backend}
 
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Always True: one process owns a SQLite file, so a job never runs on two
+        instances (PostgreSQL takes an advisory lock here)."""
+        yield True
+
+    def on_notify(self, channel: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Nothing: no other instance shares the file, and this one wakes its own jobs."""
+        return lambda: None
+
     async def write(self, fn: Callable[[Tx], T], *, priority: Priority = Priority.BULK) -> T:
         """Run `fn(tx)` as one write transaction on the writer's thread; returns its result.
 

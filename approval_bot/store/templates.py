@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .base import Reads, Row, Tx
-from .sql import sql
+from .sql import Query, sql
 
 _SELECT = """
     SELECT templates.*, approver.name AS pre_approved_by_name, editor.name AS updated_by_name
@@ -73,3 +75,17 @@ def put(
         updated_by=updated_by,
         updated_at=updated_at,
     )
+
+
+# the drafting service's read: a few keys' bodies and channels, without the names
+@lru_cache(maxsize=4)
+def _templates_query(count: int) -> Query:
+    keys = ", ".join(f":k{i}" for i in range(count))
+    return sql(f"SELECT key, body, channel FROM templates WHERE key IN ({keys})")
+
+
+async def by_keys(db: Reads, keys: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(key, body, channel) of the templates among `keys` that exist."""
+    params = {f"k{i}": key for i, key in enumerate(keys)}
+    rows = await db.all(_templates_query(len(keys)), **params)
+    return [(row["key"], row["body"], row["channel"]) for row in rows]

@@ -115,15 +115,6 @@ def insert_deliveries(
     )
 
 
-_REVIEWER = sql("SELECT id, name FROM reviewers WHERE id = :id")
-
-
-def reviewer_named(tx: Tx, reviewer_id: int) -> tuple[int, str] | None:
-    """A reviewer's id and name (as events name them), from the reviewers table."""
-    row = tx.one(_REVIEWER, id=reviewer_id)
-    return None if row is None else (int(row["id"]), str(row["name"]))
-
-
 # subscriptions
 
 

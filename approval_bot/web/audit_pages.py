@@ -7,11 +7,9 @@ import csv
 import io
 import json
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
@@ -23,6 +21,7 @@ from .. import audit, audit_checkpoint
 from ..accounts import Reviewer
 from ..models import now_iso
 from ..store import Row, Store, Tx
+from ..store.connect import walk_connection
 from ..store.views import audit as audit_rows
 from ..store.views.audit import AuditFilter
 from ..store.views.reviewers import reviewer_names
@@ -147,7 +146,7 @@ class ChainStatus:
 
     async def _walk_and_record(self, db: Store) -> None:
         before = self.last_id
-        await asyncio.to_thread(self._walk, db.path)
+        await asyncio.to_thread(self._walk, db)
         if self._stopping:
             return
         if self.broken is not None or self.last_id > before:
@@ -159,13 +158,10 @@ class ChainStatus:
     def _broken(self, at: int, reason: str) -> audit.Verification:
         return audit.Verification(self.rows, at, reason, self.last_hash)
 
-    def _walk(self, path: Path) -> None:
+    def _walk(self, db: Store) -> None:
         # a thread of its own with its own read-only connection: hashing a million rows
         # must not hold the event loop or the app's reader connection
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            conn.row_factory = sqlite3.Row
-            tx = Tx.on(conn)
+        with walk_connection(db) as tx:
             if self._resume:
                 self._resume = False
                 self.broken = self._from_checkpoint(tx)
@@ -186,8 +182,6 @@ class ChainStatus:
                     first = self.last_id + 1
                     self.broken = self._broken(first, f"rows {first} to {highest} are missing")
             self.checked_at = now_iso()
-        finally:
-            conn.close()
 
     def _from_checkpoint(self, conn: Tx) -> audit.Verification | None:
         """Start after the stored checkpoint, once its own row is seen to be unchanged."""

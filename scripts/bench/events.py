@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -101,11 +100,7 @@ def stored_texts(database: Path) -> list[str]:
 
 def ingest(app: App, pool: Path, texts: int, connections: int, timeout: float) -> dict[str, Any]:
     """wrk posts the pool once; stopped when the app has stored every text. The rate and errors."""
-    threads = min(2, connections)
-    command = [harness.ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d", "3600s",
-               "--timeout", "30s", "-s", str(harness.BENCH / "webhooks_once.lua"), app.url,
-               "--", str(pool), harness.WEBHOOK_PATH, str(threads)]  # fmt: skip
-    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wrk = harness.start_wrk_once(app.url, pool, connections)
     started = time.monotonic()
     count, last_change = 0, started
     # a text the app never stores must not hang the run: give up after `timeout` s of none
@@ -119,12 +114,7 @@ def ingest(app: App, pool: Path, texts: int, connections: int, timeout: float) -
         if count >= texts:
             break
     wall = time.monotonic() - started
-    wrk.send_signal(signal.SIGINT)
-    out, err = wrk.communicate(timeout=60)
-    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise SystemExit(f"wrk failed: {err.strip() or out.strip()}")
-    run = json.loads(line.removeprefix("WRK_JSON "))
+    run = harness.stop_wrk(wrk)
     moments = sorted(datetime.fromisoformat(s) for s in stored_texts(app.database))
     span = (moments[-1] - moments[0]).total_seconds() if len(moments) > 1 else 0
     # the drafter shares the machine with the ingest: how far it got by the last text

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,9 @@ class App:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     rss: RssSampler | None = None
+    # DATABASE_URL: a PostgreSQL database instead of the SQLite file (which then holds
+    # nothing; the secret key file beside it is shared by the instances of one database)
+    database_url: str | None = None
 
     @property
     def url(self) -> str:
@@ -137,6 +141,7 @@ class App:
             "TWILIO_API_BASE_URL": self.fake.url,
             "DRAFTER": "builtin",
             "LOG_FORMAT": "text",
+            **({"DATABASE_URL": self.database_url} if self.database_url else {}),
         }
 
     @property
@@ -269,12 +274,42 @@ def signed(validator: RequestValidator, url: str, params: dict[str, str]) -> tup
 
 def write_pool(path: Path, app_url: str, auth_token: str, size: int, customers: list[str]) -> None:
     """`size` signed webhooks, one per line, from `customers` in turn, each with its own sid."""
+    texts = (
+        webhook_params(customers[i % len(customers)], TEXTS[i % len(TEXTS)]) for i in range(size)
+    )
+    write_signed(path, app_url, auth_token, texts)
+
+
+def write_signed(
+    path: Path, app_url: str, auth_token: str, texts: Iterable[dict[str, str]]
+) -> None:
+    """Each webhook of `texts`, signed for `app_url`, one per line (webhooks*.lua read them)."""
     validator = RequestValidator(auth_token)
     with path.open("w") as out:
-        for i in range(size):
-            params = webhook_params(customers[i % len(customers)], TEXTS[i % len(TEXTS)])
+        for params in texts:
             signature, body = signed(validator, app_url + WEBHOOK_PATH, params)
             out.write(f"{signature}\t{body}\n")
+
+
+def start_wrk_once(url: str, pool: Path, connections: int) -> subprocess.Popen[str]:
+    """wrk with webhooks_once.lua: posts each webhook of `pool` once, then idles; stop it
+    with `stop_wrk` once the app has stored them."""
+    threads = min(2, connections)
+    command = [ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d", "3600s",
+               "--timeout", "30s", "-s", str(BENCH / "webhooks_once.lua"), url,
+               "--", str(pool), WEBHOOK_PATH, str(threads)]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_wrk(wrk: subprocess.Popen[str]) -> dict[str, Any]:
+    """Stop a `start_wrk_once` run (SIGINT: wrk prints its totals); its WRK_JSON totals."""
+    wrk.send_signal(signal.SIGINT)
+    out, err = wrk.communicate(timeout=60)
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed: {err.strip() or out.strip()}")
+    totals: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    return totals
 
 
 def run_wrk(url: str, path: str, pool: Path, seconds: float, connections: int) -> dict[str, Any]:

@@ -58,8 +58,9 @@ def seed(path: Path, messages: int, pending: int, long_thread: int) -> dict[str,
     threads = [LONG_THREAD] + [phone(i) for i in range(other // per_thread)]
     pending_threads = set(threads[1 : pending + 1])
     conv_rows, control_rows, message_rows, approval_rows, audit_rows = [], [], [], [], []
-    last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    audit_id, prev_hash = last if last else (0, audit.GENESIS_HASH)
+    # the chain's head (migration 0020): its last id and hash, moved after the rows
+    head = conn.execute("SELECT last_id, last_hash FROM audit_chain WHERE id = 1").fetchone()
+    audit_id, prev_hash = head[0], head[1] or audit.GENESIS_HASH
 
     def log(event: str, thread: str, message_id: str | None, meta: dict[str, object]) -> None:
         nonlocal prev_hash, audit_id
@@ -160,6 +161,10 @@ def seed(path: Path, messages: int, pending: int, long_thread: int) -> dict[str,
                timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         audit_rows,
     )
+    if audit_rows:
+        conn.execute(
+            "UPDATE audit_chain SET last_id = ?, last_hash = ? WHERE id = 1", (audit_id, prev_hash)
+        )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()

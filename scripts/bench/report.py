@@ -18,7 +18,54 @@ def _row(cells: list[Any]) -> str:
 
 
 def tables(document: dict[str, Any]) -> str:
-    """Three tables: ingest and drafting, latencies, stats/RSS/audit; one row per size."""
+    """Three tables: ingest and drafting, latencies, stats/RSS/audit; one row per size.
+    A fourth, the backends' comparison, when the run made one."""
+    sizes: dict[str, Any] = document["sizes"]
+    if not sizes:
+        return backend_table(document)
+    return sizes_tables(document) + (
+        "\n\n" + backend_table(document) if "backends" in document else ""
+    )
+
+
+def backend_table(document: dict[str, Any]) -> str:
+    """One row per mode (SQLite, PostgreSQL with one and with two instances), and the ratios."""
+    found: dict[str, Any] = document["backends"]
+    lines = [
+        f"Backends, on the {found['size']} history (load average {found['loadavg_at_start']}):",
+        "",
+        _row(
+            [
+                "mode",
+                "ingest texts/s",
+                "ingest dup / lost / errors",
+                "ingest p99",
+                "send msgs/s",
+                "send dup / lost",
+            ]
+        ),
+        _row(["---"] * 6),
+    ]
+    for name, mode in found["modes"].items():
+        i, s = mode["ingest"], mode["send"]
+        lines.append(
+            _row(
+                [
+                    name,
+                    _fmt(i["per_s"]),
+                    f"{i['duplicates']} / {i['lost']} / {i['errors']}",
+                    _fmt(i["p99_ms"], " ms"),
+                    _fmt(s["per_s"]),
+                    f"{s['duplicates']} / {s['lost']}",
+                ]
+            )
+        )
+    lines += ["", _row(["ratio", "value"]), _row(["---"] * 2)]
+    lines += [_row([name, _fmt(value)]) for name, value in found["ratios"].items()]
+    return "\n".join(lines)
+
+
+def sizes_tables(document: dict[str, Any]) -> str:
     sizes: dict[str, Any] = document["sizes"]
     lines = [
         f"Run {document['generated_at']}, {document['machine_at_start']['cpus']} CPUs, load "

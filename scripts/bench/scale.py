@@ -14,9 +14,15 @@ at the fake Twilio (tests/fake_twilio.py, 50 ms an answer):
      (baseline_app.py) and then the app, while reviewers approve drafts through the API
      (approve → accepted while ingest is saturated); texts → drafted rate from the database.
 
+With --backends, once more on the first size (backends.py): ingest and send throughput on
+SQLite, on PostgreSQL with one instance and with two, duplicates and losses counted, and
+the ratios. PostgreSQL is the server --postgres names (one where databases may be created),
+or a throwaway cluster started for the run (scripts/pg-cluster).
+
     .venv/bin/python scripts/bench/scale.py --sizes fresh,10k,100k,1m --json out.json
     .venv/bin/python scripts/bench/scale.py --tables out.json     # the markdown tables
     .venv/bin/python scripts/bench/scale.py --quick                # a smoke run, small sizes
+    .venv/bin/python scripts/bench/scale.py --sizes fresh --backends-only --json out.json
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import backends  # noqa: E402
 import harness  # noqa: E402
 import seed  # noqa: E402
 from harness import App, FakeTwilio, percentiles  # noqa: E402
@@ -56,6 +63,8 @@ FULL = {
     "approvals": 40,
     "stats_requests": 20,
     "fake_latency": 0.05,
+    "backend_texts": 3000,
+    "backend_sends": 600,
 }
 QUICK = {
     "wrk_seconds": 3,
@@ -66,6 +75,8 @@ QUICK = {
     "approvals": 5,
     "stats_requests": 3,
     "fake_latency": 0.05,
+    "backend_texts": 60,
+    "backend_sends": 20,
 }
 QUICK_SIZES = {"fresh": 0, "2k": 2_000}
 # idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so no
@@ -467,9 +478,19 @@ def machine() -> dict[str, Any]:
 
 
 def run(
-    sizes: dict[str, int], knobs: dict[str, Any], workdir: Path, progress: Path | None
+    sizes: dict[str, int],
+    knobs: dict[str, Any],
+    workdir: Path,
+    progress: Path | None,
+    *,
+    sizes_phases: bool = True,
+    backend_modes: bool = False,
+    postgres: str | None = None,
 ) -> dict[str, Any]:
-    """Every size in turn; the document so far is written to `progress` after each."""
+    """Every size in turn; the document so far is written to `progress` after each.
+
+    `backend_modes`: then the backends' comparison on the first size (`document["backends"]`).
+    """
     document: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine_at_start": machine(),
@@ -478,7 +499,7 @@ def run(
     }
     fake = FakeTwilio(knobs["fake_latency"])
     try:
-        for name, messages in sizes.items():
+        for name, messages in sizes.items() if sizes_phases else ():
             print(f"[scale] {name}: {messages} messages", file=sys.stderr)
             load = machine()["loadavg"]
             a = phase_a(messages, workdir / name, knobs, fake)
@@ -488,19 +509,27 @@ def run(
             document["sizes"][name] = merged
             if progress:
                 progress.write_text(json.dumps(document, indent=2) + "\n")
+        if backend_modes:
+            name, messages = next(iter(sizes.items()))
+            document["backends"] = {
+                "size": name,
+                "loadavg_at_start": machine()["loadavg"],
+                **backends.run(messages, workdir / f"backends-{name}", knobs, fake, postgres),
+            }
     finally:
         fake.close()
     document["machine_at_end"] = machine()
-    first = document["sizes"][next(iter(sizes))]["ingest"]["webhooks_per_s"]
-    document["ratios"] = {
-        "ingest_over_first_size": {
-            name: round(size["ingest"]["webhooks_per_s"] / first, 3) if first else None
-            for name, size in document["sizes"].items()
-        },
-        "drafted_over_bare": {
-            name: size["drafted"]["over_baseline"] for name, size in document["sizes"].items()
-        },
-    }
+    if document["sizes"]:
+        first = document["sizes"][next(iter(sizes))]["ingest"]["webhooks_per_s"]
+        document["ratios"] = {
+            "ingest_over_first_size": {
+                name: round(size["ingest"]["webhooks_per_s"] / first, 3) if first else None
+                for name, size in document["sizes"].items()
+            },
+            "drafted_over_bare": {
+                name: size["drafted"]["over_baseline"] for name, size in document["sizes"].items()
+            },
+        }
     return document
 
 
@@ -528,6 +557,19 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, help="where seeded databases are kept (default: the temp dir)"
     )
+    parser.add_argument(
+        "--backends",
+        action="store_true",
+        help="also SQLite vs PostgreSQL with one and two instances, on the first size",
+    )
+    parser.add_argument(
+        "--backends-only", action="store_true", help="only that comparison, no size phases"
+    )
+    parser.add_argument(
+        "--postgres",
+        help="postgresql://… of a server where databases may be created (default: a "
+        "throwaway cluster, scripts/pg-cluster)",
+    )
     args = parser.parse_args()
     if args.tables:
         print(tables(json.loads(args.tables.read_text())))
@@ -540,7 +582,15 @@ def main() -> None:
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        document = run(sizes, knobs, Path(tmp), args.json)
+        document = run(
+            sizes,
+            knobs,
+            Path(tmp),
+            args.json,
+            sizes_phases=not args.backends_only,
+            backend_modes=args.backends or args.backends_only,
+            postgres=args.postgres,
+        )
     text = json.dumps(document, indent=2)
     if args.json:
         args.json.write_text(text + "\n")

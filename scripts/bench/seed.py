@@ -107,9 +107,10 @@ class Seeder:
         self.conn = conn
         self.reviewers = reviewer_ids
         self.rng = rng
-        last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-        self.audit_id: int = last[0] if last else 0
-        self.prev_hash: str = last[1] if last else audit.GENESIS_HASH
+        # the chain's head (migration 0020): its last id and hash, moved after each flush
+        head = conn.execute("SELECT last_id, last_hash FROM audit_chain WHERE id = 1").fetchone()
+        self.audit_id: int = head[0]
+        self.prev_hash: str = head[1] or audit.GENESIS_HASH
         (self.notification_id,) = conn.execute(
             "SELECT coalesce(max(id), 0) FROM notifications"
         ).fetchone()
@@ -496,6 +497,11 @@ class Seeder:
                    metadata, timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             rows.audit,
         )
+        if rows.audit:
+            conn.execute(
+                "UPDATE audit_chain SET last_id = ?, last_hash = ? WHERE id = 1",
+                (self.audit_id, self.prev_hash),
+            )
         conn.executemany(
             """INSERT INTO approvals (draft_id, action, timestamp, reviewer_id, channel)
                VALUES (?, ?, ?, ?, ?)""",

@@ -32,7 +32,7 @@ from approval_bot.config import load_settings  # noqa: E402
 from approval_bot.gateways import TwilioGateway  # noqa: E402
 from approval_bot.models import DecisionChannel  # noqa: E402
 from approval_bot.scheduler import build_scheduler, wake_sender  # noqa: E402
-from approval_bot.sender import Sender  # noqa: E402
+from approval_bot.sending import Sender  # noqa: E402
 from approval_bot.store import Store, opened  # noqa: E402
 from tests.builders import (  # noqa: E402
     BUSINESS,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..audit import chain_head
 from ..base import Reads, Row, Tx
 from ..sql import Query, sql
 from .common import Page, as_dict
@@ -122,11 +123,6 @@ async def audit_events(db: Reads) -> list[str]:
 
 _AFTER = sql("SELECT * FROM audit_log WHERE id > :after ORDER BY id LIMIT :limit")
 _ROW = sql("SELECT * FROM audit_log WHERE id = :id")
-# the highest id ever handed out: a deleted last row leaves a gap the walk must find
-_HIGHEST = sql(
-    "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
-    postgres="SELECT pg_sequence_last_value(pg_get_serial_sequence('audit_log', 'id')) AS seq",
-)
 
 
 def rows_after(tx: Tx, after: int, limit: int) -> list[Row]:
@@ -140,6 +136,7 @@ def row_at(tx: Tx, row_id: int) -> Row | None:
 
 
 def highest_id(tx: Tx) -> int:
-    """The highest audit row id ever handed out (0 before any)."""
-    row = tx.one(_HIGHEST)
-    return int(row["seq"] or 0) if row else 0
+    """The last audit row id handed out (0 before any): the chain's head remembers it, so a
+    deleted last row leaves a gap the walk must find."""
+    head = chain_head(tx)
+    return head.last_id if head is not None else 0
