@@ -5,14 +5,17 @@ Inside a write transaction run by a store (`Store.write`), `log_after_commit` an
 when it rolls back; `at_transaction_end` registers a step run with the transaction's `Tx`
 once the transaction function returns, still inside the transaction. Outside one the
 first two act at once and the third answers None. A backend wraps each attempt of a
-transaction function in `Attempt`, and calls `Attempt.flush` (or `flush`) after COMMIT.
+transaction function in `Attempt`, and calls `Attempt.flush` (or `flush`) after COMMIT;
+its queued transactions are `Job`s, answered with `Job.answer`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -109,3 +112,27 @@ def flush(logged: list[tuple[str, dict[str, Any]]], callbacks: list[Callable[[],
             callback()
         except Exception:  # a listener's failure must not lose the callers' answers
             committed_log.exception("an after-commit callback failed")
+
+
+@dataclass(order=True)
+class Job:
+    """A write transaction waiting for a backend's writer: ordered by priority, then arrival."""
+
+    priority: int
+    seq: int
+    fn: Callable[[Tx], Any] = field(compare=False)
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+    future: asyncio.Future[Any] = field(compare=False)
+
+    def answer(self, result: Any, error: BaseException | None) -> None:
+        """Hand the caller its result (or error) on its own event loop; from any thread."""
+        self.loop.call_soon_threadsafe(_settle, self.future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

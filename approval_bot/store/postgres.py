@@ -36,7 +36,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,7 +51,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from ..models import now_iso
 from .base import Priority, Row, Tx
-from .hooks import Attempt, call_after_commit
+from .hooks import Attempt, Job, call_after_commit
 from .migrate import Migration, SchemaTooNew, load_migrations
 from .sql import Dialect, Query
 
@@ -140,31 +140,13 @@ async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
     _adapt(conn)
 
 
-@dataclass(order=True)
-class _Job:
-    priority: int
-    seq: int
-    fn: Callable[[Tx], Any] = field(compare=False)
-    loop: asyncio.AbstractEventLoop = field(compare=False)
-    future: asyncio.Future[Any] = field(compare=False)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
 class Writers:
     """Writer threads behind one priority queue, each with a connection from `pool`."""
 
     def __init__(self, pool: ConnectionPool[Any], count: int, isolation: str) -> None:
         self._pool = pool
         self._isolation = isolation
-        self._heap: list[_Job] = []
+        self._heap: list[Job] = []
         self._ready = threading.Condition()
         self._seq = itertools.count()
         self._closing = False
@@ -179,7 +161,7 @@ class Writers:
 
     async def run(self, fn: Callable[[Tx], T], priority: Priority) -> T:
         loop = asyncio.get_running_loop()
-        job = _Job(int(priority), next(self._seq), fn, loop, loop.create_future())
+        job = Job(int(priority), next(self._seq), fn, loop, loop.create_future())
         with self._ready:
             if self._closing:
                 raise RuntimeError("the database is closed")
@@ -206,7 +188,7 @@ class Writers:
         for thread in self._threads:
             thread.join()
 
-    def _next(self) -> _Job | None:
+    def _next(self) -> Job | None:
         with self._ready:
             while True:
                 while not self._heap and not self._closing:
@@ -227,7 +209,7 @@ class Writers:
             finally:
                 with self._ready:
                     self._running -= 1
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            job.answer(result, error)
 
     def _transact(self, fn: Callable[[Tx], T]) -> T:
         for attempt_number in range(1, RETRIES + 1):

@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +18,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ..models import now_iso
 from .base import Priority, Row, Tx
-from .hooks import Attempt, call_after_commit, flush
+from .hooks import Attempt, Job, call_after_commit, flush
 from .migrate import Migration, SchemaTooNew, load_migrations
 from .sql import Dialect, Query
 
@@ -89,24 +88,6 @@ async def _connect_reader(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-@dataclass(order=True)
-class _Job:
-    priority: int
-    seq: int
-    fn: Callable[[Tx], Any] = field(compare=False)
-    loop: asyncio.AbstractEventLoop = field(compare=False)
-    future: asyncio.Future[Any] = field(compare=False)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
 class Writer:
     """The one writer: a thread with its own connection that runs whole transactions.
 
@@ -123,7 +104,7 @@ class Writer:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._heap: list[_Job] = []
+        self._heap: list[Job] = []
         self._ready = threading.Condition()
         self._seq = itertools.count()
         self._closing = False
@@ -133,7 +114,7 @@ class Writer:
 
     async def run(self, fn: Callable[[Tx], T], priority: Priority) -> T:
         loop = asyncio.get_running_loop()
-        job = _Job(int(priority), next(self._seq), fn, loop, loop.create_future())
+        job = Job(int(priority), next(self._seq), fn, loop, loop.create_future())
         with self._ready:
             if self._closing:
                 raise RuntimeError("the database is closed")
@@ -156,7 +137,7 @@ class Writer:
         self._thread.join()
         self._conn.close()
 
-    def _next_batch(self) -> list[_Job] | None:
+    def _next_batch(self) -> list[Job] | None:
         with self._ready:
             while not self._heap and not self._closing:
                 self._ready.wait()
@@ -175,7 +156,7 @@ class Writer:
         with self._ready:
             return bool(self._heap) and self._heap[0].priority < priority
 
-    def _requeue(self, jobs: list[_Job]) -> None:
+    def _requeue(self, jobs: list[Job]) -> None:
         with self._ready:
             for job in jobs:  # each keeps its place: (priority, arrival)
                 heapq.heappush(self._heap, job)
@@ -187,7 +168,7 @@ class Writer:
                 self._commit(batch)
                 self._committing = 0
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[Job]) -> None:
         conn = self._conn
         outcomes: list[tuple[Any, BaseException | None]] = []
         logged: list[tuple[str, dict[str, Any]]] = []
@@ -209,11 +190,11 @@ class Writer:
             logged, committed = [], []
         flush(logged, committed)
         for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            job.answer(result, error)
 
     def _attempt(
         self,
-        job: _Job,
+        job: Job,
         logged: list[tuple[str, dict[str, Any]]],
         committed: list[Callable[[], None]],
     ) -> tuple[Any, BaseException | None]:
