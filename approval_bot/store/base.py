@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from enum import IntEnum
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from .migrate import Migration
@@ -96,8 +95,8 @@ class Tx:
     def execute(
         self, statement: str, params: Iterable[Any] | Mapping[str, Any] = ()
     ) -> sqlite3.Cursor:
-        """SQLite's own statement with `?` parameters: only for code not yet moved to a store
-        module, which runs on SQLite alone."""
+        """SQLite's own statement with `?` parameters, for tests and scripts on SQLite (the
+        package runs store queries only: tests/test_sql_in_store.py)."""
         if self.dialect != "sqlite":
             raise RuntimeError("raw SQLite statements run only on the SQLite backend")
         bound = params if isinstance(params, Mapping) else tuple(params)
@@ -125,7 +124,7 @@ class Reads(Protocol):
 class Reader(Reads, Protocol):
     """Reads inside one snapshot: each sees the database as it was when the snapshot began."""
 
-    # SQLite's own statements with `?` parameters: only for code not yet moved to store/
+    # SQLite's own statements with `?` parameters, for tests and scripts on SQLite
     def execute(self, statement: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> Any: ...
 
     async def execute_fetchall(
@@ -137,11 +136,6 @@ class Store(Reads, Protocol):
     """A database: write transactions run whole, reads, and one consistent view for several."""
 
     backend: str  # "sqlite" or "postgresql", as /healthz names it
-
-    @property
-    def path(self) -> Path:
-        """SQLite's file, until the audit walk reads through the store (PostgreSQL: none)."""
-        ...
 
     async def write(self, fn: Callable[[Tx], T], *, priority: Priority = Priority.BULK) -> T: ...
 
@@ -170,7 +164,8 @@ class Store(Reads, Protocol):
 
     async def migrate(self, migrations: list[Migration] | None = None) -> list[int]: ...
 
-    # SQLite's own statements with `?` parameters: only for code not yet moved to store/
+    # SQLite's own statements with `?` parameters, for tests and scripts on SQLite (the
+    # package reads and writes through store functions: tests/test_sql_in_store.py)
     async def fetchall(
         self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
     ) -> list[sqlite3.Row]: ...

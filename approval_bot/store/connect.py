@@ -76,6 +76,7 @@ def walk_connection(db: Store) -> Iterator[Tx]:
         with db.walk_connection() as tx:
             yield tx
         return
+    assert isinstance(db, SqliteStore), db
     conn = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
     try:
         conn.row_factory = sqlite3.Row

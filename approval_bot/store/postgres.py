@@ -37,7 +37,6 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -438,10 +437,6 @@ class PostgresStore:
         self._writers = writers
         self._locks = SessionLocks(url.conninfo)
         self._listener = Listener(url.conninfo)
-
-    @property
-    def path(self) -> Path:
-        raise RuntimeError("a PostgreSQL store has no database file")
 
     @classmethod
     async def open(cls, url: str, *, isolation: str = "READ COMMITTED") -> PostgresStore:

@@ -234,7 +234,7 @@ class SqliteReader:
             row: Row | None = await cursor.fetchone()
             return row
 
-    # SQLite's own statements: only for code not yet moved to a store module
+    # SQLite's own statements, for tests and scripts on SQLite
     def execute(self, statement: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> Any:
         return self._conn.execute(statement, _bound(params))
 
@@ -325,7 +325,7 @@ class SqliteStore:
         async with self._read_lock:
             return await self._reads.one(q, **params)
 
-    # the two below take SQLite's own statements: only for code not yet moved to store/
+    # the two below take SQLite's own statements, for tests and scripts on SQLite
     async def fetchall(
         self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
     ) -> list[sqlite3.Row]:
