@@ -12,8 +12,6 @@ verify` passes.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import os
 import signal
 import subprocess
@@ -30,13 +28,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from approval_bot import review, workflow
-from approval_bot.models import Channel, DecisionChannel, Event, MessageStatus, MessageType
-from approval_bot.store import Tx, opened
-from approval_bot.store import messages as message_rows
-from approval_bot.store.sql import sql
 from tests import fake_twilio
-from tests.builders import BUSINESS, make_reviewer
+from tests.builders import BUSINESS
 from tests.fake_twilio import FakeTwilio
 from tests.live_server import (
     logged_exceptions,
@@ -349,59 +342,3 @@ def run_the_day(url: str, fake: FakeTwilio, instances: list[Instance], doors: li
     # each approval recorded once, the raced one too
     approved = rows(url, "SELECT draft_id FROM approvals")
     assert sorted(r["draft_id"] for r in approved) == sorted(drafts.values())
-
-
-# -- one decision, whichever instance takes it ------------------------------------------------
-
-
-def _pending_draft(conn: Tx) -> str:
-    """A customer's text and its draft, pending approval."""
-    customer = CUSTOMERS[0]
-    workflow.open_conversation(conn, customer, Channel.SMS)
-    inbound = workflow.create_message(conn, type=MessageType.INBOUND, event=Event.STORED,
-                                      thread_id=customer, sender=customer, receiver=BUSINESS,
-                                      body="Are you open on Saturday?")  # fmt: skip
-    draft = workflow.create_message(conn, type=MessageType.DRAFT, event=Event.DRAFT_CREATED,
-                                    thread_id=customer, sender=BUSINESS, receiver=customer,
-                                    body="Yes, 9 to 5.", in_reply_to_id=inbound,
-                                    draft_meta={"drafter": "test"})  # fmt: skip
-    workflow.change_status(conn, inbound, expected=MessageStatus.RECEIVED,
-                           target=MessageStatus.DRAFT_PENDING_APPROVAL,
-                           event=Event.DRAFT_CREATED, metadata={"draft_id": draft})  # fmt: skip
-    return draft
-
-
-@pytest.mark.anyio
-async def test_two_approvals_of_one_draft_at_once_record_one(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two writer connections (two instances, or two writer threads of one) approve the same
-    draft at the same moment: one approval is recorded, the other is refused (Conflict)."""
-    async with opened(pg_url) as db:
-        ana = await make_reviewer(db)
-        draft = await db.write(_pending_draft)
-        # both transactions read the draft's state before either moves it
-        both_read = threading.Barrier(2, timeout=20)
-        reads = itertools.count(1)
-        real_state = message_rows.state
-
-        def state(tx: Tx, message_id: str) -> Any:
-            row = real_state(tx, message_id)
-            if message_id == draft and next(reads) <= 2:  # the two approvals' reads
-                both_read.wait()
-            return row
-
-        monkeypatch.setattr(message_rows, "state", state)
-        decision = review.Decision(ana.id, DecisionChannel.WEB)
-        outcomes = await asyncio.gather(
-            review.approve(db, draft, decision),
-            review.approve(db, draft, decision),
-            return_exceptions=True,
-        )
-        monkeypatch.undo()
-        approvals = await db.all(
-            sql("SELECT id FROM approvals WHERE draft_id = :draft"), draft=draft
-        )
-    refused = [o for o in outcomes if isinstance(o, workflow.Conflict)]
-    assert len(refused) == 1 and outcomes.count(None) == 1, outcomes
-    assert len(approvals) == 1

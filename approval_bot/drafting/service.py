@@ -234,8 +234,10 @@ def _store_draft(
             **(extra or {}),
         },
     )
-    # every message still waiting on the thread is answered by this one draft
-    waiting = message_rows.waiting_ids(conn, thread_id)
+    # every message still waiting on the thread, up to the one drafted for, is answered by
+    # this one draft (a later one, stored meanwhile by another writer, gets its own)
+    until = work.inbound["timestamp"] if work.inbound is not None else None
+    waiting = message_rows.waiting_ids(conn, thread_id, until)
     for message_id in waiting:
         workflow.change_status(
             conn,

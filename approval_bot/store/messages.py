@@ -373,6 +373,17 @@ _WAITING = sql(
     ORDER BY timestamp
     """
 )
+# those a draft answering the text at :until answers: a text stored after the drafter read
+# the thread (on PostgreSQL, committed by another writer during this transaction) waits
+# for its own draft
+_WAITING_UNTIL = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND status = 'RECEIVED'
+      AND timestamp <= :until
+    ORDER BY timestamp
+    """
+)
 _HISTORY = sql(
     """
     SELECT type, body FROM (
@@ -398,9 +409,12 @@ def latest_waiting_now(tx: Tx, thread_id: str) -> dict[str, Any] | None:
     return _row_or_none(tx.one(_LATEST_WAITING, thread_id=thread_id))
 
 
-def waiting_ids(tx: Tx, thread_id: str) -> list[str]:
-    """The thread's customer messages still waiting for a draft, oldest first."""
-    return [row["id"] for row in tx.all(_WAITING, thread_id=thread_id)]
+def waiting_ids(tx: Tx, thread_id: str, until: str | None = None) -> list[str]:
+    """The thread's customer messages still waiting for a draft, oldest first; with `until`,
+    only those written at or before it."""
+    if until is None:
+        return [row["id"] for row in tx.all(_WAITING, thread_id=thread_id)]
+    return [row["id"] for row in tx.all(_WAITING_UNTIL, thread_id=thread_id, until=until)]
 
 
 async def history(db: Reads, thread_id: str, until: str, turns: int) -> list[HistoryTurn]:
