@@ -631,7 +631,7 @@ async def test_a_row_one_claim_holds_is_skipped_by_another_claim_at_the_same_tim
         )
         both_read.wait()  # each has read (and locked) its rows while the other holds its own
         for found in due:
-            sending_rows.claim(
+            sending_rows.ATTEMPTS.claim(
                 conn, found["id"], claimed_at=now.isoformat(), attempts=1, unconfirmed=None
             )
         return {found["id"] for found in due}

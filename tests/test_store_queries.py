@@ -13,6 +13,7 @@ query's PostgreSQL text (`CAST(:x AS TEXT)` works on both).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 import re
@@ -49,6 +50,11 @@ def _held(value: object) -> Iterator[tuple[str, Query]]:
         for key, item in value.items():
             if isinstance(item, Query):
                 yield f"[{key!r}]", item
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if isinstance(item, Query):
+                yield f".{field.name}", item
 
 
 def store_queries() -> list[Found]:

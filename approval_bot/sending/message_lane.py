@@ -74,7 +74,7 @@ class MessageLane:
     def take(
         self, conn: Tx, row: Row, now: datetime, attempts: int, unconfirmed: str | None
     ) -> Work:
-        sending_rows.claim(
+        sending_rows.ATTEMPTS.claim(
             conn, row["id"], claimed_at=iso(now), attempts=attempts, unconfirmed=unconfirmed
         )
         return Work(
@@ -198,7 +198,7 @@ class MessageLane:
             self._fail(conn, row, "retries spent; Twilio has no record of the message", None, None)
             return None
         attempts = row["send_attempts"] + 1
-        sending_rows.count_attempt(conn, work.id, attempts=attempts, claimed_at=iso(now))
+        sending_rows.ATTEMPTS.count_attempt(conn, work.id, attempts=attempts, claimed_at=iso(now))
         return replace(work, attempts=attempts, claimed_at=iso(now))
 
     def _fail(
@@ -272,7 +272,7 @@ class MessageLane:
             return
         # with the outcome unknown, even after the last attempt Twilio is asked once more
         delay = self._policy.delay(work.attempts, self._rand)
-        sending_rows.retry_later(
+        sending_rows.ATTEMPTS.retry_later(
             conn,
             work.id,
             next_attempt_at=iso(now + timedelta(seconds=delay)),
@@ -326,7 +326,7 @@ class MessageLane:
             self._sent(conn, work, found.sid, found.status, reconciled=True)
 
     def defer(self, conn: Tx, work: Work, until: datetime) -> None:
-        sending_rows.defer(conn, work.id, until=iso(until), claimed_at=work.claimed_at)
+        sending_rows.ATTEMPTS.defer(conn, work.id, until=iso(until), claimed_at=work.claimed_at)
 
 
 def opt_out_thread(conn: Tx, thread_id: str) -> None:

@@ -71,7 +71,7 @@ class NotificationLane:
     def take(
         self, conn: Tx, row: Row, now: datetime, attempts: int, unconfirmed: str | None
     ) -> Work:
-        notification_rows.claim(
+        notification_rows.ATTEMPTS.claim(
             conn, row["id"], claimed_at=iso(now), attempts=attempts, unconfirmed=unconfirmed
         )
         return Work(
@@ -129,7 +129,9 @@ class NotificationLane:
             )
             return None
         attempts = row["send_attempts"] + 1
-        notification_rows.count_attempt(conn, int(work.id), attempts=attempts, claimed_at=iso(now))
+        notification_rows.ATTEMPTS.count_attempt(
+            conn, int(work.id), attempts=attempts, claimed_at=iso(now)
+        )
         return replace(work, attempts=attempts, claimed_at=iso(now))
 
     # -- the outcome -----------------------------------------------------------------------
@@ -161,7 +163,7 @@ class NotificationLane:
             )
             return
         delay = self._policy.delay(work.attempts, self._rand)
-        notification_rows.retry_later(
+        notification_rows.ATTEMPTS.retry_later(
             conn,
             int(work.id),
             next_attempt_at=iso(now + timedelta(seconds=delay)),
@@ -182,4 +184,6 @@ class NotificationLane:
             )
 
     def defer(self, conn: Tx, work: Work, until: datetime) -> None:
-        notification_rows.defer(conn, int(work.id), until=iso(until), claimed_at=work.claimed_at)
+        notification_rows.ATTEMPTS.defer(
+            conn, int(work.id), until=iso(until), claimed_at=work.claimed_at
+        )

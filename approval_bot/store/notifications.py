@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from .base import Row, Tx
+from .send_attempts import SendAttempts
 from .sql import Query, sql
 
 # the columns a status change may set besides the status, each with its own statement part
@@ -63,31 +64,10 @@ _DUE = sql(
     # several instances: a row another one is claiming is skipped, not waited for
     postgres=_DUE_TEXT + "FOR UPDATE OF notifications SKIP LOCKED",
 )
-_CLAIM = sql(
-    """
-    UPDATE notifications SET claimed_at = :claimed_at, next_attempt_at = NULL,
-                             send_attempts = :attempts, unconfirmed_since = :unconfirmed
-    WHERE id = :id
-    """
-)
 _ONE = sql("SELECT * FROM notifications WHERE id = :id")
-_ATTEMPT = sql(
-    "UPDATE notifications SET send_attempts = :attempts, claimed_at = :claimed_at WHERE id = :id"
-)
-_RETRY = sql(
-    """
-    UPDATE notifications SET claimed_at = NULL, next_attempt_at = :next_attempt_at,
-                             unconfirmed_since = :unconfirmed, error_code = :error_code,
-                             error_message = :error_message
-    WHERE id = :id
-    """
-)
-_DEFER = sql(
-    """
-    UPDATE notifications SET claimed_at = NULL, next_attempt_at = :until
-    WHERE id = :id AND status = 'PENDING' AND claimed_at = :claimed_at
-    """
-)
+
+# claims, attempts, retries and deferrals, as for customer messages
+ATTEMPTS = SendAttempts.of("notifications", "PENDING")
 
 
 def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
@@ -96,49 +76,9 @@ def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
     return tx.all(_DUE, now=now, stale_before=stale_before, room=room)
 
 
-def claim(
-    tx: Tx, notification_id: int, *, claimed_at: str, attempts: int, unconfirmed: str | None
-) -> None:
-    tx.run(
-        _CLAIM,
-        id=notification_id,
-        claimed_at=claimed_at,
-        attempts=attempts,
-        unconfirmed=unconfirmed,
-    )
-
-
 def get(tx: Tx, notification_id: int) -> Row | None:
     """A notification's row (its status, reviewer, draft, …), or None when there is none."""
     return tx.one(_ONE, id=notification_id)
-
-
-def count_attempt(tx: Tx, notification_id: int, *, attempts: int, claimed_at: str) -> None:
-    tx.run(_ATTEMPT, id=notification_id, attempts=attempts, claimed_at=claimed_at)
-
-
-def retry_later(
-    tx: Tx,
-    notification_id: int,
-    *,
-    next_attempt_at: str,
-    unconfirmed: str | None,
-    error_code: int | None,
-    error_message: str | None,
-) -> None:
-    tx.run(
-        _RETRY,
-        id=notification_id,
-        next_attempt_at=next_attempt_at,
-        unconfirmed=unconfirmed,
-        error_code=error_code,
-        error_message=error_message,
-    )
-
-
-def defer(tx: Tx, notification_id: int, *, until: str, claimed_at: str) -> None:
-    """Let a claim go until `until`, if it is still this claim."""
-    tx.run(_DEFER, id=notification_id, until=until, claimed_at=claimed_at)
 
 
 # -- queued texts, held texts, who was told about a draft

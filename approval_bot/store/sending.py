@@ -5,6 +5,7 @@ jobs' reads of due work."""
 from __future__ import annotations
 
 from .base import Reads, Row, Tx
+from .send_attempts import SendAttempts
 from .sql import sql
 
 # -- the sending gate --------------------------------------------------------------------------
@@ -169,38 +170,17 @@ _DUE = sql(
     # several instances: a row another one is claiming is skipped, not waited for
     postgres=_DUE_TEXT + "FOR UPDATE OF messages SKIP LOCKED",
 )
-_CLAIM = sql(
-    """
-    UPDATE messages SET claimed_at = :claimed_at, next_attempt_at = NULL,
-                        send_attempts = :attempts, unconfirmed_since = :unconfirmed
-    WHERE id = :id AND status = 'APPROVED_TO_SEND'
-    """
-)
 _CURRENT = sql(
     """
     SELECT messages.*, conversations.channel AS thread_channel
     FROM messages JOIN conversations USING (thread_id) WHERE messages.id = :id
     """
 )
-_ATTEMPT = sql(
-    "UPDATE messages SET send_attempts = :attempts, claimed_at = :claimed_at WHERE id = :id"
-)
 _LET_GO = sql("UPDATE messages SET claimed_at = NULL WHERE id = :id")
 _CONFIRMED = sql("UPDATE messages SET unconfirmed_since = NULL WHERE id = :id")
-_RETRY = sql(
-    """
-    UPDATE messages SET claimed_at = NULL, next_attempt_at = :next_attempt_at,
-                        unconfirmed_since = :unconfirmed, error_code = :error_code,
-                        error_message = :error_message
-    WHERE id = :id
-    """
-)
-_DEFER = sql(
-    """
-    UPDATE messages SET claimed_at = NULL, next_attempt_at = :until
-    WHERE id = :id AND status = 'APPROVED_TO_SEND' AND claimed_at = :claimed_at
-    """
-)
+
+# claims, attempts, retries and deferrals, as for reviewer texts
+ATTEMPTS = SendAttempts.of("messages", "APPROVED_TO_SEND")
 
 
 def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
@@ -209,19 +189,9 @@ def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Row]:
     return tx.all(_DUE, now=now, stale_before=stale_before, room=room)
 
 
-def claim(
-    tx: Tx, message_id: str, *, claimed_at: str, attempts: int, unconfirmed: str | None
-) -> None:
-    tx.run(_CLAIM, id=message_id, claimed_at=claimed_at, attempts=attempts, unconfirmed=unconfirmed)
-
-
 def current(tx: Tx, message_id: str) -> Row | None:
     """A message with its thread's channel (`thread_channel`), or None."""
     return tx.one(_CURRENT, id=message_id)
-
-
-def count_attempt(tx: Tx, message_id: str, *, attempts: int, claimed_at: str) -> None:
-    tx.run(_ATTEMPT, id=message_id, attempts=attempts, claimed_at=claimed_at)
 
 
 def let_go(tx: Tx, message_id: str) -> None:
@@ -231,30 +201,6 @@ def let_go(tx: Tx, message_id: str) -> None:
 
 def clear_unconfirmed(tx: Tx, message_id: str) -> None:
     tx.run(_CONFIRMED, id=message_id)
-
-
-def retry_later(
-    tx: Tx,
-    message_id: str,
-    *,
-    next_attempt_at: str,
-    unconfirmed: str | None,
-    error_code: int | None,
-    error_message: str | None,
-) -> None:
-    tx.run(
-        _RETRY,
-        id=message_id,
-        next_attempt_at=next_attempt_at,
-        unconfirmed=unconfirmed,
-        error_code=error_code,
-        error_message=error_message,
-    )
-
-
-def defer(tx: Tx, message_id: str, *, until: str, claimed_at: str) -> None:
-    """Let a claim go until `until`, if it is still this claim."""
-    tx.run(_DEFER, id=message_id, until=until, claimed_at=claimed_at)
 
 
 # what a claim re-checks before a first attempt (the messages table; the thread itself is
