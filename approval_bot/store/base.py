@@ -77,6 +77,13 @@ class Tx:
         _check(q, params)
         return int(self._conn.execute(q.text(self.dialect), params).rowcount)
 
+    def insert(self, q: Query, /, **params: Any) -> int:
+        """Run an `INSERT … RETURNING id`; the new row's id."""
+        row = self.one(q, **params)
+        if row is None:
+            raise RuntimeError(f"the insert answered no id: {q.sqlite[:60]!r}")
+        return int(row["id"])
+
     def many(self, q: Query, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run one statement once per row of parameters."""
         rows = list(rows)

@@ -81,7 +81,7 @@ def add_faq(
     tx: Tx, scope: str, keywords: str, answer: str, created_at: str, updated_by: int | None
 ) -> int:
     """Insert an FAQ entry (`keywords` as its JSON text); returns its id."""
-    row = tx.one(
+    return tx.insert(
         _ADD_FAQ,
         scope=scope,
         keywords=keywords,
@@ -89,8 +89,6 @@ def add_faq(
         created_at=created_at,
         updated_by=updated_by,
     )
-    assert row is not None
-    return int(row["id"])
 
 
 def faq_entry(tx: Tx, entry_id: int) -> Row | None:

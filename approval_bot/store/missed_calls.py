@@ -46,7 +46,7 @@ def insert(
     wants_draft: bool,
 ) -> int:
     """Record a missed call; its id."""
-    row = tx.one(
+    return tx.insert(
         _INSERT_CALL,
         call_sid=call_sid,
         thread_id=thread_id,
@@ -55,8 +55,6 @@ def insert(
         received_at=received_at,
         wants_draft=int(wants_draft),
     )
-    assert row is not None
-    return int(row["id"])
 
 
 # read on the reader before drafting, and again in the write that stores the draft

@@ -134,7 +134,7 @@ def insert_notification(
     draft_id: str | None = None,
 ) -> int:
     """Queue a text to a reviewer (PENDING or HELD); its id."""
-    row = tx.one(
+    return tx.insert(
         _INSERT_NOTIFICATION,
         reviewer_id=reviewer_id,
         draft_id=draft_id,
@@ -142,8 +142,6 @@ def insert_notification(
         status=status,
         created_at=created_at,
     )
-    assert row is not None  # RETURNING answers the row inserted
-    return int(row["id"])
 
 
 def insert_notifications(tx: Tx, rows: Iterable[tuple[int, str, str, str, str]]) -> None:

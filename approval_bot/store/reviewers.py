@@ -109,7 +109,7 @@ def add(
     tx: Tx, name: str, phone: str | None, password_hash: str, role: str, created_at: str
 ) -> int:
     """Insert a reviewer; returns their id."""
-    row = tx.one(
+    return tx.insert(
         _ADD,
         name=name,
         phone=phone,
@@ -117,8 +117,6 @@ def add(
         role=role,
         created_at=created_at,
     )
-    assert row is not None
-    return int(row["id"])
 
 
 async def all_reviewers(db: Reads) -> list[Reviewer]:
@@ -381,9 +379,7 @@ def prune_attempts(tx: Tx, before: str, batch: int) -> None:
 
 def add_attempt(tx: Tx, account: str, address: str, attempted_at: str) -> int:
     """Record an attempt; returns its id."""
-    row = tx.one(_ADD_ATTEMPT, account=account, address=address, attempted_at=attempted_at)
-    assert row is not None
-    return int(row["id"])
+    return tx.insert(_ADD_ATTEMPT, account=account, address=address, attempted_at=attempted_at)
 
 
 def forgive_attempts(tx: Tx, account: str, up_to: int) -> None:
