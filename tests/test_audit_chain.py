@@ -206,34 +206,53 @@ _INSERT = (
 )
 
 
-async def test_0020_fills_the_head_from_the_log_and_keeps_a_deleted_tail_found(
-    backend: str, db_path: Path, request: pytest.FixtureRequest
-):
-    """A log of five rows whose last was deleted (its id handed out) before 0020: the head
-    says 5, with row 4's hash, so the gap stays found and the next append takes id 6."""
-    before = [m for m in load_migrations("sqlite" if backend == "sqlite" else "postgres")]
-    before = [m for m in before if m.version < 20]
-    rows = _chained(5)
+async def _log_before_0020(
+    backend: str,
+    db_path: Path,
+    request: pytest.FixtureRequest,
+    rows: list[dict[str, Any]],
+    *,
+    delete_last: bool,
+) -> str | Path:
+    """A database migrated to 0019 holding the chained `rows` (the last deleted, its id
+    handed out, when `delete_last`); its path or URL."""
+    before = [
+        m
+        for m in load_migrations("sqlite" if backend == "sqlite" else "postgres")
+        if m.version < 20
+    ]
+    last = len(rows)
     if backend == "sqlite":
         store = await SqliteStore.open(db_path)
         await store.migrate(before)
         await store.close()
         with sqlite3.connect(db_path) as conn:
             conn.executemany(_INSERT.replace("%(", ":").replace(")s", ""), rows)
-            conn.execute("DROP TRIGGER audit_log_no_delete")
-            conn.execute("DELETE FROM audit_log WHERE id = 5")
-        target: str | Path = db_path
-    else:
-        target = str(request.getfixturevalue("empty_pg_url"))
-        with psycopg.connect(target, autocommit=True) as conn:
-            migrate_connection(conn, before)
-            with conn.cursor() as cursor:
-                cursor.executemany(_INSERT, rows)
+            if delete_last:
+                conn.execute("DROP TRIGGER audit_log_no_delete")
+                conn.execute(f"DELETE FROM audit_log WHERE id = {last}")
+        return db_path
+    target = str(request.getfixturevalue("empty_pg_url"))
+    with psycopg.connect(target, autocommit=True) as conn:
+        migrate_connection(conn, before)
+        with conn.cursor() as cursor:
+            cursor.executemany(_INSERT, rows)
+        if delete_last:
             # the identity hands out past the deleted row, as `db copy` leaves it
-            conn.execute("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 5)")
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('audit_log', 'id'), {last})")
             conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
-            conn.execute("DELETE FROM audit_log WHERE id = 5")
+            conn.execute(f"DELETE FROM audit_log WHERE id = {last}")
             conn.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    return target
+
+
+async def test_0020_fills_the_head_from_the_log_and_keeps_a_deleted_tail_found(
+    backend: str, db_path: Path, request: pytest.FixtureRequest
+):
+    """A log of five rows whose last was deleted (its id handed out) before 0020: the head
+    says 5, with row 4's hash, so the gap stays found and the next append takes id 6."""
+    rows = _chained(5)
+    target = await _log_before_0020(backend, db_path, request, rows, delete_last=True)
     async with opened(target) as db:
         assert [dict(r) for r in await db.all(HEAD)] == [
             {"last_id": 5, "last_hash": rows[3]["hash"]}
@@ -247,25 +266,8 @@ async def test_0020_fills_the_head_from_the_log_and_keeps_a_deleted_tail_found(
 async def test_0020_on_an_intact_log_continues_the_chain(
     backend: str, db_path: Path, request: pytest.FixtureRequest
 ):
-    before = [
-        m
-        for m in load_migrations("sqlite" if backend == "sqlite" else "postgres")
-        if m.version < 20
-    ]
     rows = _chained(3)
-    if backend == "sqlite":
-        store = await SqliteStore.open(db_path)
-        await store.migrate(before)
-        await store.close()
-        with sqlite3.connect(db_path) as conn:
-            conn.executemany(_INSERT.replace("%(", ":").replace(")s", ""), rows)
-        target: str | Path = db_path
-    else:
-        target = str(request.getfixturevalue("empty_pg_url"))
-        with psycopg.connect(target, autocommit=True) as conn:
-            migrate_connection(conn, before)
-            with conn.cursor() as cursor:
-                cursor.executemany(_INSERT, rows)
+    target = await _log_before_0020(backend, db_path, request, rows, delete_last=False)
     async with opened(target) as db:
         assert await db.write(_append(9, per_transaction=2)) == [4, 5]
         result = await _verify(db)
