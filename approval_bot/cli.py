@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -27,9 +26,16 @@ from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .models import Role
 from .phones import InvalidPhone, parse_e164
-from .store import DatabaseUnavailable, SchemaTooNew, UnknownDatabaseUrl, backend_of, opened
+from .store import (
+    DRIVER_ERRORS,
+    DatabaseUnavailable,
+    SchemaTooNew,
+    UnknownDatabaseUrl,
+    backend_of,
+    opened,
+)
 from .store.copy import CopyRefused, copy_database
-from .store.postgres import check_reachable
+from .store.postgres import check_reachable, redact
 from .store.views.guidance import directive_body
 
 
@@ -624,9 +630,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)
         return 1
-    except (sqlite3.Error, OSError) as error:
-        database = os.environ.get("APPROVAL_BOT_DATABASE", DEFAULT_DATABASE)
-        print(f"approval-bot: error: cannot use the database {database}: {error}", file=sys.stderr)
+    except DRIVER_ERRORS + (OSError,) as error:
+        database = os.environ.get("DATABASE_URL") or os.environ.get(
+            "APPROVAL_BOT_DATABASE", DEFAULT_DATABASE
+        )
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(
+            f"approval-bot: error: cannot use the database {redact(database)}: {reason}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

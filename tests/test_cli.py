@@ -9,11 +9,14 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from approval_bot import accounts, cli
@@ -597,6 +600,33 @@ def test_an_unusable_database_path_is_a_message_not_a_traceback(
     assert result.code == 1
     assert result.err.startswith("approval-bot: error: cannot use the database")
     assert "Traceback" not in result.err
+
+
+def test_a_postgresql_role_without_rights_is_a_message_without_its_password(
+    run: RunCli, monkeypatch: pytest.MonkeyPatch, empty_pg_url: str
+) -> None:
+    # an operator's DATABASE_URL names a role that may connect but not create the schema
+    # (PostgreSQL 15 and later give PUBLIC no CREATE on the public schema)
+    role = f"no_rights_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(empty_pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'hunter2-secret'")
+    try:
+        parts = urlsplit(empty_pg_url)
+        netloc = f"{role}:hunter2-secret@{parts.hostname}:{parts.port}"
+        monkeypatch.setenv("DATABASE_URL", urlunsplit(parts._replace(netloc=netloc)))
+
+        result = run("reviewer", "list")
+
+        assert result.code == 1
+        assert result.err.startswith(
+            f"approval-bot: error: cannot use the database postgresql://{role}:***@"
+        )
+        assert "permission denied" in result.err
+        assert "hunter2-secret" not in result.err
+        assert "Traceback" not in result.err
+    finally:
+        with psycopg.connect(empty_pg_url, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
 
 
 def test_reviewer_quiet_hours_are_set_checked_and_cleared(run: RunCli, cli_env: Path) -> None:

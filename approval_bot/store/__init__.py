@@ -8,7 +8,7 @@ numbered history.
 """
 
 from .base import Priority, Reader, Reads, Row, Store, Tx
-from .connect import UnknownDatabaseUrl, backend_of, open_store, opened
+from .connect import DRIVER_ERRORS, UnknownDatabaseUrl, backend_of, open_store, opened
 from .hooks import at_transaction_end, call_after_commit, log_after_commit
 from .migrate import Migration, SchemaTooNew, load_migrations
 from .postgres import DatabaseUnavailable, PostgresStore
@@ -16,6 +16,7 @@ from .sql import Query, sql
 from .sqlite import SqliteStore, add_functions, split_statements
 
 __all__ = [
+    "DRIVER_ERRORS",
     "DatabaseUnavailable",
     "PostgresStore",
     "UnknownDatabaseUrl",

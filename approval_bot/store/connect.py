@@ -14,11 +14,18 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import psycopg
+
 from .base import Store, Tx
 from .postgres import PostgresStore, redact
 from .sqlite import SqliteStore
 
 Target = Path | str
+
+# what either backend's driver raises when the database itself fails a statement (a
+# locked or corrupt file, a role without the rights it needs): callers that report to a
+# person catch these, so the message is the same whichever backend is in use
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
 class UnknownDatabaseUrl(ValueError):
