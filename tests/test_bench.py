@@ -132,7 +132,8 @@ def test_quick_backends_run_counts_no_duplicate_and_no_loss(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     document = json.loads((tmp_path / "out.json").read_text())
     assert document["sizes"] == {}
-    found = document["backends"]
+    assert list(document["backends"]) == ["fresh"]
+    found = document["backends"]["fresh"]
     assert list(found["modes"]) == ["sqlite", "postgres_1", "postgres_2"]
     for name, mode in found["modes"].items():
         ingest, send = mode["ingest"], mode["send"]

@@ -29,13 +29,14 @@ def tables(document: dict[str, Any]) -> str:
 
 
 def backend_table(document: dict[str, Any]) -> str:
-    """One row per mode (SQLite, PostgreSQL with one and with two instances), and the ratios."""
+    """One row per size and mode (SQLite, PostgreSQL with one and with two instances), and
+    one row of ratios per size."""
     found: dict[str, Any] = document["backends"]
     lines = [
-        f"Backends, on the {found['size']} history (load average {found['loadavg_at_start']}):",
-        "",
         _row(
             [
+                "history",
+                "load avg",
                 "mode",
                 "ingest texts/s",
                 "ingest dup / lost / errors",
@@ -44,24 +45,31 @@ def backend_table(document: dict[str, Any]) -> str:
                 "send dup / lost",
             ]
         ),
-        _row(["---"] * 6),
+        _row(["---"] * 8),
     ]
-    for name, mode in found["modes"].items():
-        i, s = mode["ingest"], mode["send"]
-        lines.append(
-            _row(
-                [
-                    name,
-                    _fmt(i["per_s"]),
-                    f"{i['duplicates']} / {i['lost']} / {i['errors']}",
-                    _fmt(i["p99_ms"], " ms"),
-                    _fmt(s["per_s"]),
-                    f"{s['duplicates']} / {s['lost']}",
-                ]
+    for size, comparison in found.items():
+        for name, mode in comparison["modes"].items():
+            i, s = mode["ingest"], mode["send"]
+            lines.append(
+                _row(
+                    [
+                        size,
+                        comparison["loadavg_at_start"][0],
+                        name,
+                        _fmt(i["per_s"]),
+                        f"{i['duplicates']} / {i['lost']} / {i['errors']}",
+                        _fmt(i["p99_ms"], " ms"),
+                        _fmt(s["per_s"]),
+                        f"{s['duplicates']} / {s['lost']}",
+                    ]
+                )
             )
-        )
-    lines += ["", _row(["ratio", "value"]), _row(["---"] * 2)]
-    lines += [_row([name, _fmt(value)]) for name, value in found["ratios"].items()]
+    names = list(next(iter(found.values()))["ratios"])
+    lines += ["", _row(["ratio", *found]), _row(["---"] * (len(found) + 1))]
+    lines += [
+        _row([name, *(_fmt(comparison["ratios"][name]) for comparison in found.values())])
+        for name in names
+    ]
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ at the fake Twilio (tests/fake_twilio.py, 50 ms an answer):
      (baseline_app.py) and then the app, while reviewers approve drafts through the API
      (approve → accepted while ingest is saturated); texts → drafted rate from the database.
 
-With --backends, once more on the first size (backends.py): ingest and send throughput on
+With --backends, once more at every size (backends.py): ingest and send throughput on
 SQLite, on PostgreSQL with one instance and with two, duplicates and losses counted, and
 the ratios. PostgreSQL is the server --postgres names (one where databases may be created),
 or a throwaway cluster started for the run (scripts/pg-cluster).
@@ -489,7 +489,8 @@ def run(
 ) -> dict[str, Any]:
     """Every size in turn; the document so far is written to `progress` after each.
 
-    `backend_modes`: then the backends' comparison on the first size (`document["backends"]`).
+    `backend_modes`: then the backends' comparison at every size (`document["backends"]`,
+    by size).
     """
     document: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -509,13 +510,15 @@ def run(
             document["sizes"][name] = merged
             if progress:
                 progress.write_text(json.dumps(document, indent=2) + "\n")
-        if backend_modes:
-            name, messages = next(iter(sizes.items()))
-            document["backends"] = {
-                "size": name,
+        for name, messages in sizes.items() if backend_modes else ():
+            print(f"[scale] backends, {name}: {messages} messages", file=sys.stderr)
+            found = document.setdefault("backends", {})
+            found[name] = {
                 "loadavg_at_start": machine()["loadavg"],
                 **backends.run(messages, workdir / f"backends-{name}", knobs, fake, postgres),
             }
+            if progress:
+                progress.write_text(json.dumps(document, indent=2) + "\n")
     finally:
         fake.close()
     document["machine_at_end"] = machine()
@@ -560,7 +563,7 @@ def main() -> None:
     parser.add_argument(
         "--backends",
         action="store_true",
-        help="also SQLite vs PostgreSQL with one and two instances, on the first size",
+        help="also SQLite vs PostgreSQL with one and two instances, at every size",
     )
     parser.add_argument(
         "--backends-only", action="store_true", help="only that comparison, no size phases"
