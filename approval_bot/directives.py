@@ -137,10 +137,9 @@ async def remove_faq(db: Store, entry_id: int, actor_id: int | None) -> None:
 
 
 def _remove_faq(conn: Tx, entry_id: int, actor_id: int | None) -> None:
-    row = guidance_rows.faq_entry(conn, entry_id)
+    row = guidance_rows.delete_faq(conn, entry_id)
     if row is None:
         raise InvalidGuidance(f"there is no FAQ entry {entry_id}")
-    guidance_rows.delete_faq(conn, entry_id)
     audit.record(
         conn,
         _audit(

@@ -198,11 +198,19 @@ def start_next_contact(conn: Tx, thread_id: str, previous: ConversationState) ->
 
 def _touch_conversation(conn: Tx, thread_id: str, channel: Channel) -> _Controls:
     """Open the thread's conversation, or start the next contact of an ended one; returns
-    its controls."""
-    row = conversations.thread(conn, thread_id)
+    its controls.
+
+    The thread's lock is taken first: a reviewer's pause or takeover, or another text of
+    the customer's, being written now is read once it is committed (PostgreSQL), and what
+    this text decides (a pause, an opt-out, the counters) is never made twice.
+    """
+    row = conversations.lock(conn, thread_id)
     if row is None:
-        workflow.open_conversation(conn, thread_id, channel)
-        return _Controls(opted_out=False, paused=False, paused_reason=None)
+        if workflow.open_conversation(conn, thread_id, channel):
+            return _Controls(opted_out=False, paused=False, paused_reason=None)
+        # the customer's other text opened it meanwhile (its insert was waited for)
+        row = conversations.lock(conn, thread_id)
+        assert row is not None, thread_id
     state = ConversationState(row.state)
     if state in ENDED_STATES:
         start_next_contact(conn, thread_id, state)

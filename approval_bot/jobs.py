@@ -47,8 +47,12 @@ async def archive_idle(db: Store, after_hours: float) -> int:
 
 
 def _archive(thread_id: str, cutoff: str, after_hours: float, conn: Tx) -> bool:
-    """Archive one conversation if it is still ACTIVE and idle; whether it was."""
-    now = conversations.thread(conn, thread_id)
+    """Archive one conversation if it is still ACTIVE and idle; whether it was.
+
+    Read under the thread's lock: a text being stored now (it touches the conversation
+    under the same lock) is seen once committed, and keeps the thread active.
+    """
+    now = conversations.lock(conn, thread_id)
     # a message may have arrived since the read: it keeps the thread active
     if now is None or now.state != ConversationState.ACTIVE:
         return False

@@ -1,7 +1,14 @@
 """Review actions: the decisions a human makes, shared by the web, SMS and API doors.
 
 Each action is one write transaction: the status changes through the workflow funnel,
-the `approvals` row where it is a draft decision, and the audit approval_rows.
+the `approvals` row where it is a draft decision, and the audit rows.
+
+On PostgreSQL write transactions run side by side, so an action that reads a thread's
+pause, holder or opt-out, or a draft's claim, and then writes takes a lock first: the
+thread's (`conversations.lock`) or the draft's row (`messages.lock`), before any other
+row lock and before its first audit row (which locks the audit head until the commit).
+A second action on the same thread or draft waits, then reads what the first left, as
+it would after the first on SQLite's one writer.
 """
 
 from __future__ import annotations
@@ -284,6 +291,7 @@ async def approve(
 def _require_unclaimed(
     conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str
 ) -> None:
+    message_rows.lock(conn, draft_id)  # a claim being taken is read once it is committed
     draft = _message(conn, draft_id)
     if draft["status"] != S.DRAFT_PENDING_APPROVAL:
         return  # the funnel names who decided it first
@@ -436,6 +444,7 @@ async def edit(
 
 
 def _claimable(conn: Tx, draft_id: str) -> Any:
+    message_rows.lock(conn, draft_id)  # one claim or release of the draft at a time
     draft = _message(conn, draft_id)
     if draft["type"] == MessageType.INBOUND:
         raise workflow.UnknownRecord(f"no draft {draft_id}")
@@ -516,6 +525,11 @@ class KeyReused(Exception):
     """An idempotency key already sent a reply with another text."""
 
 
+class _KeyStoredMeanwhile(Exception):
+    """Another request stored the same idempotency key while this one wrote its reply: this
+    one's reply is rolled back, and the request answered as a repeat of that one."""
+
+
 IDEMPOTENCY_KEPT = timedelta(hours=24)
 
 
@@ -570,17 +584,24 @@ async def write_reply(
     def send(conn: Tx) -> str:
         now = datetime.now(UTC)
         if idempotency_key is not None:
+            # a repeat on the same thread waits here for the first request, then replays it
+            _locked(conn, thread_id)
             first = _replayed(conn, reviewer_id, idempotency_key, digest, now)
             if first is not None:
                 return first
         reply_id = human_reply(conn, thread_id, body, reviewer_id, in_reply_to_id)
-        if idempotency_key is not None:
-            approval_rows.insert_key(
-                conn, reviewer_id, idempotency_key, digest, reply_id, now.isoformat()
-            )
+        if idempotency_key is not None and not approval_rows.insert_key(
+            conn, reviewer_id, idempotency_key, digest, reply_id, now.isoformat()
+        ):
+            raise _KeyStoredMeanwhile()  # (the key on another thread: no lock in common)
         return reply_id
 
-    return await db.write(send, priority=Priority.DECISION)
+    try:
+        return await db.write(send, priority=Priority.DECISION)
+    except _KeyStoredMeanwhile:
+        # the other request has committed its key (the insert waited for it): this is
+        # its repeat, replayed, or KeyReused for another text
+        return await db.write(send, priority=Priority.DECISION)
 
 
 def human_reply(
@@ -591,7 +612,7 @@ def human_reply(
     in_reply_to_id: str | None,
 ) -> str:
     """`write_reply` inside the caller's transaction; returns the reply's id."""
-    controls = thread_controls(conn, thread_id)
+    controls = _locked(conn, thread_id)
     if controls.opted_out:
         raise OptedOut()
     if controls.state == ConversationState.CLOSED:
@@ -650,7 +671,7 @@ def human_reply(
     )
     approval_rows.human_replied(conn, thread_id, reviewer_id, now_iso())
     if resolves and controls.taken_over_by is None:
-        _hold_for(conn, thread_id, reviewer_id, forced_from=None)
+        _hold_for(conn, controls, reviewer_id)
     return reply_id
 
 
@@ -682,6 +703,7 @@ async def send_template(
             raise message_templates.InvalidTemplate(
                 "variables", f"variables: the template {key!r} does not use {', '.join(unknown)}"
             )
+        _locked(conn, thread_id)  # a pause being made is read once it is committed
         _require_open_thread(conn, thread_id)
         # a template chosen now is a send attempt, refused like a new reply
         sending_gate.require_open(conn)
@@ -794,7 +816,7 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
     """
 
     def resume(conn: Tx) -> bool:
-        row = conversations.thread(conn, thread_id)
+        row = conversations.lock(conn, thread_id)
         if row is not None and row.opted_out:
             raise ThreadClosed(f"{thread_id} has opted out; only their START resumes it")
         # a reviewer lifts any pause of a thread whose customer takes texts
@@ -879,7 +901,7 @@ async def escalate(db: Store, thread_id: str, reason: str, actor_id: int | None)
         raise EmptyReply("an escalation needs a reason")
 
     def hand_over(conn: Tx) -> None:
-        row = thread_controls(conn, thread_id)
+        row = _locked(conn, thread_id)  # a pause being made is read once it is committed
         if not row.paused:
             hold_thread(
                 conn, thread_id, f"escalated: {reason}", actor_id, kind=PauseKind.ESCALATION
@@ -897,6 +919,7 @@ async def resolve_attention(db: Store, thread_id: str, actor_id: int | None) -> 
     """
 
     def resolve(conn: Tx) -> None:
+        _locked(conn, thread_id)
         workflow.change_conversation_state(
             conn,
             thread_id,
@@ -933,15 +956,38 @@ def thread_controls(conn: Tx, thread_id: str) -> Thread:
     return row
 
 
+def _locked(conn: Tx, thread_id: str) -> Thread:
+    """As `thread_controls`, after taking the thread's lock (`conversations.lock`): the first
+    statement of an action that decides on the thread's pause, holder or opt-out."""
+    row = conversations.lock(conn, thread_id)
+    if row is None:
+        raise workflow.UnknownRecord(f"no conversation {thread_id}")
+    return row
+
+
+def _holder_words(thread: Thread) -> str:
+    return "free" if thread.taken_over_by is None else f"taken over by {thread.holder_name}"
+
+
+def _holder_changed(conn: Tx, before: Thread) -> workflow.Conflict:
+    """The Conflict of a takeover or release whose thread changed hands since `before`."""
+    now = thread_controls(conn, before.thread_id)
+    return workflow.thread_conflict(
+        conn, before.thread_id, expected=_holder_words(before), actual=_holder_words(now)
+    )
+
+
 def _is_admin(conn: Tx, reviewer_id: int) -> bool:
     reviewer = reviewer_rows.get(conn, reviewer_id)
     return reviewer is not None and reviewer.role == Role.ADMIN
 
 
-def _hold_for(conn: Tx, thread_id: str, reviewer_id: int, *, forced_from: int | None) -> None:
-    """The thread is now handled by `reviewer_id`: audited; texts waiting for a draft go to
-    Needs reply."""
-    approval_rows.take_over(conn, thread_id, reviewer_id, now_iso())
+def _hold_for(conn: Tx, before: Thread, reviewer_id: int) -> None:
+    """The thread read as `before` is now handled by `reviewer_id`: audited (forced when
+    someone held it); texts waiting for a draft go to Needs reply."""
+    thread_id, forced_from = before.thread_id, before.taken_over_by
+    if not approval_rows.take_over(conn, thread_id, reviewer_id, now_iso(), holder=forced_from):
+        raise _holder_changed(conn, before)  # another writer changed hands since the read
     audit.record(
         conn,
         audit.AuditEvent(
@@ -972,13 +1018,13 @@ async def take_over(db: Store, thread_id: str, reviewer_id: int) -> None:
     """
 
     def take(conn: Tx) -> str | None:
-        controls = thread_controls(conn, thread_id)
+        controls = _locked(conn, thread_id)  # a second takeover waits, then sees the holder
         holder = controls.taken_over_by
         if holder == reviewer_id:
             return None
         if holder is not None and not _is_admin(conn, reviewer_id):
             raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
-        _hold_for(conn, thread_id, reviewer_id, forced_from=holder)
+        _hold_for(conn, controls, reviewer_id)
         return "reviewer" if holder is None else "admin"
 
     by = await db.write(take, priority=Priority.DECISION)
@@ -994,13 +1040,14 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
     """
 
     def give_back(conn: Tx) -> bool:
-        controls = thread_controls(conn, thread_id)
+        controls = _locked(conn, thread_id)  # a second release waits, then finds it free
         holder = controls.taken_over_by
         if holder is None:
             raise NothingToDo(f"thread {thread_id} is not taken over")
         if holder != reviewer_id and not _is_admin(conn, reviewer_id):
             raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
-        approval_rows.give_back(conn, thread_id, now_iso())
+        if not approval_rows.give_back(conn, thread_id, now_iso(), holder=holder):
+            raise _holder_changed(conn, controls)  # another writer changed hands meanwhile
         audit.record(
             conn,
             audit.AuditEvent(
@@ -1043,7 +1090,7 @@ def close_conversation(
     `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
     START sends back to review.
     """
-    controls = thread_controls(conn, thread_id)
+    controls = _locked(conn, thread_id)
     supersede_open_replies(
         conn,
         thread_id,
@@ -1084,7 +1131,7 @@ async def dismiss(db: Store, thread_id: str, reviewer_id: int, reason: str) -> l
     reason = reason.strip() or NO_REPLY_NEEDED
 
     def settle(conn: Tx) -> list[str]:
-        thread_controls(conn, thread_id)
+        _locked(conn, thread_id)  # a second dismissal waits, then finds nothing to dismiss
         places = worklists.place(conn, thread_id)
         texts = [text for text, where in places.items() if where is not worklists.WorkList.QUEUE]
         if not texts:
@@ -1113,7 +1160,7 @@ CONFIRMED_SOURCE = "plain words, confirmed by a reviewer"
 
 
 def _require_opt_out_request(conn: Tx, thread_id: str) -> Thread:
-    row = thread_controls(conn, thread_id)
+    row = _locked(conn, thread_id)
     if row.pause_kind != PauseKind.OPT_OUT_REQUEST:
         raise NoOptOutRequest(f"{thread_id} is not held for an opt-out in plain words")
     return row

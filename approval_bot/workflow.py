@@ -432,9 +432,14 @@ def change_status(
 
 def open_conversation(
     conn: Tx, thread_id: str, channel: Channel, *, actor_id: int | None = None
-) -> None:
-    """Create a conversation, ACTIVE and unpaused, with its thread controls."""
-    conversations.insert(conn, thread_id, channel, ConversationState.ACTIVE, now_iso())
+) -> bool:
+    """Create a conversation, ACTIVE and unpaused, with its thread controls; audited.
+
+    False, with nothing written, when another write transaction created it first (on
+    PostgreSQL: committed while this one ran); the caller then takes the thread as it is.
+    """
+    if not conversations.insert(conn, thread_id, channel, ConversationState.ACTIVE, now_iso()):
+        return False
     audit.record(
         conn,
         audit.AuditEvent(
@@ -446,6 +451,7 @@ def open_conversation(
         ),
     )
     events.emit(conn, "conversation.started", thread_id=thread_id, data={"channel": str(channel)})
+    return True
 
 
 def _thread_row(conn: Tx, thread_id: str) -> conversations.Thread:
@@ -453,6 +459,22 @@ def _thread_row(conn: Tx, thread_id: str) -> conversations.Thread:
     if row is None:
         raise UnknownRecord(f"no conversation {thread_id}")
     return row
+
+
+def _locked_thread(conn: Tx, thread_id: str) -> conversations.Thread:
+    """The thread read under its lock (`conversations.lock`): free when the caller took it
+    first, as a write transaction deciding on the thread should."""
+    row = conversations.lock(conn, thread_id)
+    if row is None:
+        raise UnknownRecord(f"no conversation {thread_id}")
+    return row
+
+
+def thread_conflict(conn: Tx, thread_id: str, *, expected: str, actual: str) -> Conflict:
+    """The Conflict of a thread found `actual` instead of `expected`, naming who changed it
+    last and when."""
+    who, when, _ = _last_change(conn, "thread_id", thread_id)
+    return Conflict(f"thread {thread_id}", expected, actual, who, when)
 
 
 def change_conversation_state(
@@ -524,26 +546,25 @@ def set_paused(
 ) -> None:
     """Pause a thread with a kind, or lift a pause of that kind; audited.
 
-    Pausing a paused thread is a Conflict, and so is lifting a pause of another kind.
+    Pausing a paused thread is a Conflict, and so is lifting a pause of another kind. The
+    thread is read under its lock, and the UPDATE expects what was read: a writer that
+    skipped the lock and changed the pause meanwhile makes it a Conflict too.
     """
     event = ThreadEvent.PAUSED if paused else ThreadEvent.RESUMED
-    row = _thread_row(conn, thread_id)
-    if row.paused == paused:
-        who, when, _ = _last_change(conn, "thread_id", thread_id)
-        state = "paused" if paused else "not paused"
-        raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
-    if not paused and row.pause_kind != kind:
-        who, when, _ = _last_change(conn, "thread_id", thread_id)
-        actual = f"paused ({row.pause_kind})"
-        raise Conflict(f"thread {thread_id}", f"paused ({kind})", actual, who, when)
-    conversations.set_pause(
-        conn,
-        thread_id,
-        paused=paused,
-        reason=reason if paused else None,
-        kind=kind if paused else None,
-        now=now_iso(),
+    refused = _pause_refused(conn, _locked_thread(conn, thread_id), paused, kind)
+    if refused is not None:
+        raise refused
+    now = now_iso()
+    moved = (
+        conversations.set_pause(conn, thread_id, reason=reason, kind=kind, now=now)
+        if paused
+        else conversations.lift_pause(conn, thread_id, kind=kind, now=now)
     )
+    if not moved:  # another writer changed the pause since the read
+        current = _thread_row(conn, thread_id)
+        raise _pause_refused(conn, current, paused, kind) or thread_conflict(
+            conn, thread_id, expected="unchanged", actual="changed meanwhile"
+        )
     audit.record(
         conn,
         audit.AuditEvent(
@@ -566,6 +587,22 @@ def set_paused(
     )
 
 
+def _pause_refused(
+    conn: Tx, row: conversations.Thread, paused: bool, kind: PauseKind
+) -> Conflict | None:
+    """Why the thread in `row` cannot be paused (`paused`) or have its `kind` pause lifted."""
+    if row.paused and paused:
+        return thread_conflict(conn, row.thread_id, expected="not paused", actual="paused")
+    if not row.paused and not paused:
+        expected = f"paused ({kind})"
+        return thread_conflict(conn, row.thread_id, expected=expected, actual="not paused")
+    if not paused and row.pause_kind != kind:
+        return thread_conflict(
+            conn, row.thread_id, expected=f"paused ({kind})", actual=f"paused ({row.pause_kind})"
+        )
+    return None
+
+
 def set_opted_out(
     conn: Tx,
     thread_id: str,
@@ -576,12 +613,11 @@ def set_opted_out(
 ) -> None:
     """Record a customer's opt-out or opt-in (`source` says how we learned it), audited."""
     event = ThreadEvent.OPTED_OUT if opted_out else ThreadEvent.OPTED_IN
-    row = _thread_row(conn, thread_id)
-    if row.opted_out == opted_out:
-        who, when, _ = _last_change(conn, "thread_id", thread_id)
-        state = "opted out" if opted_out else "opted in"
-        raise Conflict(f"thread {thread_id}", f"not {state}", state, who, when)
-    conversations.set_opted_out(conn, thread_id, opted_out)
+    state = "opted out" if opted_out else "opted in"
+    if _locked_thread(conn, thread_id).opted_out == opted_out or not (
+        conversations.set_opted_out(conn, thread_id, opted_out)  # 0: changed meanwhile
+    ):
+        raise thread_conflict(conn, thread_id, expected=f"not {state}", actual=state)
     audit.record(
         conn,
         audit.AuditEvent(
@@ -728,9 +764,10 @@ def change_facts(
     """Merge `patch` into a conversation's facts (never overwritten whole), audited.
 
     `source` says where the patch came from (a drafter, a reviewer's edit). Returns the
-    facts after the merge; a patch that changes nothing writes nothing.
+    facts after the merge; a patch that changes nothing writes nothing. The facts are read
+    under the thread's lock, so a concurrent patch is merged after this one, never lost.
     """
-    row = _thread_row(conn, thread_id)
+    row = _locked_thread(conn, thread_id)
     before: dict[str, object] = json.loads(row.facts)
     after = merge_facts(before, patch)
     if after == before:

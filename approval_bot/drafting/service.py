@@ -264,6 +264,7 @@ def _store_draft(
 def _hold(conn: Tx, thread_id: str) -> None:
     """The thread was paused (or closed) before its draft: waiting messages are held, calls
     dropped; on a thread taken over meanwhile they go to Needs reply for its holder."""
+    conversations.lock(conn, thread_id)
     review.give_back_texts(conn, thread_id, (S.RECEIVED,), None)
     waiting = message_rows.waiting_ids(conn, thread_id)
     for message_id in waiting:
@@ -441,6 +442,8 @@ class DraftingService:
         meta = _meta(result, started)
 
         def store(conn: Tx) -> str | None:
+            # a pause or takeover being written now is read once it is committed
+            conversations.lock(conn, thread_id)
             now_work = _work_now(conn, thread_id)
             target = work.inbound["id"] if work.inbound is not None else None
             current = now_work.inbound["id"] if now_work and now_work.inbound is not None else None
@@ -463,6 +466,7 @@ class DraftingService:
         """No draft: waiting messages go to NEEDS_REVIEW and the conversation needs attention."""
 
         def give_up(conn: Tx) -> None:
+            conversations.lock(conn, thread_id)
             waiting = message_rows.waiting_ids(conn, thread_id)
             for message_id in waiting:
                 workflow.change_status(
@@ -525,6 +529,7 @@ class DraftingService:
         meta = _meta(result, started)
 
         def store(conn: Tx) -> str:
+            conversations.lock(conn, thread_id)
             if _closed_now(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
             # the old draft, when there is one, is among the open replies this supersedes

@@ -330,8 +330,12 @@ class MessageLane:
 
 
 def opt_out_thread(conn: Tx, thread_id: str) -> None:
-    """Twilio said 21610: the thread is opted out, paused, and needs a human's attention."""
-    thread = conversations.thread(conn, thread_id)
+    """Twilio said 21610: the thread is opted out, paused, and needs a human's attention.
+
+    Read under the thread's lock: a STOP or a reviewer's pause committed meanwhile is seen,
+    not made a second time.
+    """
+    thread = conversations.lock(conn, thread_id)
     if thread is None:
         return
     if not thread.opted_out:

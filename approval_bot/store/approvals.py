@@ -73,18 +73,20 @@ def insert_approval(
 
 # -- the thread's controls (read with `conversations.thread`)
 
-_TAKE_OVER = sql(
-    """
+# a takeover and a release each expect the holder they read: a writer that read the
+# thread before another changed its holder matches no row
+_TAKE_OVER = """
     UPDATE thread_controls SET taken_over_by = :reviewer_id, taken_over_at = :now,
                                last_takeover_at = :now, last_updated = :now
-    WHERE thread_id = :thread_id
-    """
-)
+    WHERE thread_id = :thread_id AND {holder}
+"""
+_TAKE_OVER_FREE = sql(_TAKE_OVER.format(holder="taken_over_by IS NULL"))
+_TAKE_OVER_FROM = sql(_TAKE_OVER.format(holder="taken_over_by = :holder"))
 _GIVE_BACK = sql(
     """
     UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
                                last_human_reply_at = NULL, last_updated = :now
-    WHERE thread_id = :thread_id
+    WHERE thread_id = :thread_id AND taken_over_by = :holder
     """
 )
 _LET_GO = sql(
@@ -102,14 +104,20 @@ _HUMAN_REPLIED = sql(
 )
 
 
-def take_over(tx: Tx, thread_id: str, reviewer_id: int, now: str) -> None:
-    """The thread is now held by `reviewer_id`."""
-    tx.run(_TAKE_OVER, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
+def take_over(tx: Tx, thread_id: str, reviewer_id: int, now: str, *, holder: int | None) -> int:
+    """The thread is now held by `reviewer_id`, if `holder` (None: nobody) still holds it;
+    rows changed."""
+    if holder is None:
+        return tx.run(_TAKE_OVER_FREE, thread_id=thread_id, reviewer_id=reviewer_id, now=now)
+    return tx.run(
+        _TAKE_OVER_FROM, thread_id=thread_id, reviewer_id=reviewer_id, now=now, holder=holder
+    )
 
 
-def give_back(tx: Tx, thread_id: str, now: str) -> None:
-    """A release: nobody holds the thread, and no human reply holds the bot back."""
-    tx.run(_GIVE_BACK, thread_id=thread_id, now=now)
+def give_back(tx: Tx, thread_id: str, now: str, *, holder: int) -> int:
+    """A release: nobody holds the thread, and no human reply holds the bot back; only if
+    `holder` still holds it. Rows changed."""
+    return tx.run(_GIVE_BACK, thread_id=thread_id, now=now, holder=holder)
 
 
 def let_go(tx: Tx, thread_id: str) -> None:
@@ -141,10 +149,13 @@ _KEY = sql(
 )
 _FORGET_KEY = sql("DELETE FROM idempotency_keys WHERE reviewer_id = :reviewer_id AND key = :key")
 _PRUNE_KEYS = sql("DELETE FROM idempotency_keys WHERE created_at <= :cutoff")
+# a second request with the key, stored by another writer meanwhile: on PostgreSQL the
+# insert waits for that writer's commit, then inserts nothing
 _INSERT_KEY = sql(
     """
     INSERT INTO idempotency_keys (reviewer_id, key, body_hash, message_id, created_at)
     VALUES (:reviewer_id, :key, :body_hash, :message_id, :created_at)
+    ON CONFLICT (reviewer_id, key) DO NOTHING
     """
 )
 
@@ -165,8 +176,9 @@ def prune_keys(tx: Tx, cutoff: str) -> int:
 
 def insert_key(
     tx: Tx, reviewer_id: int, key: str, body_hash: str, message_id: str, created_at: str
-) -> None:
-    tx.run(
+) -> bool:
+    """Keep the key's reply; False when the reviewer's key was stored meanwhile."""
+    return 1 == tx.run(
         _INSERT_KEY,
         reviewer_id=reviewer_id,
         key=key,

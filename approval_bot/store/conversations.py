@@ -95,16 +95,41 @@ def thread(tx: Tx, thread_id: str) -> Thread | None:
     return None if row is None else Thread.from_row(row)
 
 
+# the thread's lock: its thread_controls row, locked until the transaction ends (PostgreSQL)
+_LOCK = sql(
+    "SELECT thread_id FROM thread_controls WHERE thread_id = :thread_id",
+    postgres="SELECT thread_id FROM thread_controls WHERE thread_id = :thread_id FOR UPDATE",
+)
+
+
+def lock(tx: Tx, thread_id: str) -> Thread | None:
+    """Take the thread's lock, then read it as `thread` does; None when it has no
+    conversation yet (and there is nothing to lock).
+
+    A write transaction that decides on what a thread's pause, holder, opt-out or facts
+    are takes it first, before any message row or the audit head: on PostgreSQL a second
+    one on the same thread waits until this one ends and then reads what it left. The read
+    is a statement of its own, after the lock, so it sees every column as committed by
+    then. (SQLite runs one write transaction at a time: the lock is a plain read there.)
+    """
+    if tx.one(_LOCK, thread_id=thread_id) is None:
+        return None
+    return thread(tx, thread_id)
+
+
 async def read_thread(db: Reads, thread_id: str) -> Thread | None:
     """As `thread`, outside a write transaction."""
     row = await db.one(_THREAD, thread_id=thread_id)
     return None if row is None else Thread.from_row(row)
 
 
+# a customer's first two texts at once: the second insert waits for the first's commit
+# (PostgreSQL) and then inserts nothing
 _INSERT_CONVERSATION = sql(
     """
     INSERT INTO conversations (thread_id, channel, state, last_activity_at, created_at)
     VALUES (:thread_id, :channel, :state, :now, :now)
+    ON CONFLICT (thread_id) DO NOTHING
     """
 )
 _INSERT_CONTROLS = sql(
@@ -115,10 +140,13 @@ _INSERT_CONTROLS = sql(
 )
 
 
-def insert(tx: Tx, thread_id: str, channel: str, state: str, now: str) -> None:
-    """A new conversation in `state`, unpaused, with its thread controls."""
-    tx.run(_INSERT_CONVERSATION, thread_id=thread_id, channel=channel, state=state, now=now)
+def insert(tx: Tx, thread_id: str, channel: str, state: str, now: str) -> bool:
+    """A new conversation in `state`, unpaused, with its thread controls; False (and
+    nothing written) when another transaction made the thread's conversation first."""
+    if not tx.run(_INSERT_CONVERSATION, thread_id=thread_id, channel=channel, state=state, now=now):
+        return False
     tx.run(_INSERT_CONTROLS, thread_id=thread_id, now=now)
+    return True
 
 
 _EXISTS = sql("SELECT 1 FROM conversations WHERE thread_id = :thread_id")
@@ -168,26 +196,47 @@ def set_state(
     )
 
 
+# a pause and a resume each expect the state they change: a writer that read the thread
+# before another changed it matches no row
 _SET_PAUSE = sql(
     """
-    UPDATE thread_controls SET paused = :paused, paused_reason = :reason, pause_kind = :kind,
+    UPDATE thread_controls SET paused = 1, paused_reason = :reason, pause_kind = :kind,
                                last_updated = :now
-    WHERE thread_id = :thread_id
+    WHERE thread_id = :thread_id AND paused = 0
+    """
+)
+_LIFT_PAUSE = sql(
+    """
+    UPDATE thread_controls SET paused = 0, paused_reason = NULL, pause_kind = NULL,
+                               last_updated = :now
+    WHERE thread_id = :thread_id AND paused = 1 AND pause_kind = :kind
     """
 )
 
 
-def set_pause(
-    tx: Tx, thread_id: str, *, paused: bool, reason: str | None, kind: str | None, now: str
-) -> None:
-    tx.run(_SET_PAUSE, paused=int(paused), reason=reason, kind=kind, now=now, thread_id=thread_id)
+def set_pause(tx: Tx, thread_id: str, *, reason: str | None, kind: str, now: str) -> int:
+    """Pause the thread if it is not paused; rows changed (0: it is paused already)."""
+    return tx.run(_SET_PAUSE, reason=reason, kind=kind, now=now, thread_id=thread_id)
 
 
-_SET_OPTED_OUT = sql("UPDATE conversations SET opted_out = :opted_out WHERE thread_id = :thread_id")
+def lift_pause(tx: Tx, thread_id: str, *, kind: str, now: str) -> int:
+    """Lift the thread's pause if it is one of `kind`; rows changed (0: it is not)."""
+    return tx.run(_LIFT_PAUSE, kind=kind, now=now, thread_id=thread_id)
 
 
-def set_opted_out(tx: Tx, thread_id: str, opted_out: bool) -> None:
-    tx.run(_SET_OPTED_OUT, opted_out=int(opted_out), thread_id=thread_id)
+_SET_OPTED_OUT = sql(
+    """
+    UPDATE conversations SET opted_out = :opted_out
+    WHERE thread_id = :thread_id AND opted_out = :was
+    """
+)
+
+
+def set_opted_out(tx: Tx, thread_id: str, opted_out: bool) -> int:
+    """Opt the customer out (or in) if they are not already; rows changed."""
+    return tx.run(
+        _SET_OPTED_OUT, opted_out=int(opted_out), was=int(not opted_out), thread_id=thread_id
+    )
 
 
 _SET_COUNTERS = sql(

@@ -9,7 +9,12 @@ from .sql import sql
 
 # -- directives --------------------------------------------------------------------------------
 
-_DIRECTIVE_BODY = sql("SELECT body FROM directives WHERE scope = :scope")
+# the body a change replaces, for its audit row: locked until the transaction ends
+# (PostgreSQL), so a second change of the scope records this one's body as its previous
+_DIRECTIVE_BODY = sql(
+    "SELECT body FROM directives WHERE scope = :scope",
+    postgres="SELECT body FROM directives WHERE scope = :scope FOR UPDATE",
+)
 _PUT_DIRECTIVE = sql(
     """
     INSERT INTO directives (scope, body, updated_at, updated_by)
@@ -64,8 +69,8 @@ _ADD_FAQ = sql(
     RETURNING id
     """
 )
-_FAQ_ENTRY = sql("SELECT scope, keywords, answer FROM faq_entries WHERE id = :id")
-_DELETE_FAQ = sql("DELETE FROM faq_entries WHERE id = :id")
+# one statement: of two removals at once only the one that deleted the row answers it
+_DELETE_FAQ = sql("DELETE FROM faq_entries WHERE id = :id RETURNING scope, keywords, answer")
 _FAQ_IDS = sql("SELECT id FROM faq_entries WHERE scope = :scope ORDER BY id")
 _FAQ_FOR = sql(
     """
@@ -91,13 +96,10 @@ def add_faq(
     )
 
 
-def faq_entry(tx: Tx, entry_id: int) -> Row | None:
-    """An FAQ entry's scope, keywords (JSON text) and answer, or None."""
-    return tx.one(_FAQ_ENTRY, id=entry_id)
-
-
-def delete_faq(tx: Tx, entry_id: int) -> None:
-    tx.run(_DELETE_FAQ, id=entry_id)
+def delete_faq(tx: Tx, entry_id: int) -> Row | None:
+    """Delete an FAQ entry; its scope, keywords (JSON text) and answer, or None when there
+    was no such entry."""
+    return tx.one(_DELETE_FAQ, id=entry_id)
 
 
 def faq_ids(tx: Tx, scope: str) -> list[int]:

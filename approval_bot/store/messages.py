@@ -160,6 +160,13 @@ def state(tx: Tx, message_id: str) -> MessageState | None:
     return None if row is None else MessageState(row["type"], row["status"], row["thread_id"])
 
 
+def lock(tx: Tx, message_id: str) -> MessageState | None:
+    """As `state`, taken first by a write transaction that reads what hangs off a draft (its
+    claim) before it writes: a second one on the same draft waits for this one to end, then
+    reads what it left (PostgreSQL; SQLite runs one write transaction at a time)."""
+    return state(tx, message_id)
+
+
 @cache
 def _set_status(fields: tuple[str, ...]) -> Query:
     # the field names come from workflow._TRANSITION_FIELDS, never from a value
