@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Actor, now_iso
-from .store import Reads, Row, Tx, log_after_commit
+from .store import Reads, Row, Tx, at_transaction_end, log_after_commit
 from .store import audit as audit_rows
 
 GENESIS_HASH = "0" * 64
@@ -50,27 +50,50 @@ def row_hash(row: Mapping[str, Any] | Row) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record(conn: Tx, event: AuditEvent) -> int:
-    """Append `event` to the audit log inside the caller's write transaction; returns its id."""
-    return record_many(conn, [event])[0]
+def record(conn: Tx, event: AuditEvent) -> None:
+    """Append `event` to the audit log inside the caller's write transaction."""
+    record_many(conn, [event])
 
 
-def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
-    """Append `events` in order, chained as one `record` each would; returns their ids.
+def record_many(conn: Tx, events: Sequence[AuditEvent]) -> None:
+    """Append `events` in order, chained as one `record` each would.
 
-    The chain's head is read once (on PostgreSQL locked until the transaction ends, so a
-    concurrent append waits and then chains after these rows) and the rows inserted in
-    one statement: a job that audits hundreds of steps in a transaction pays for one.
+    Inside a transaction run by `Store.write` the rows are appended when the transaction
+    function returns, all in one statement after one read of the chain's head: a job that
+    audits hundreds of steps pays for one. On PostgreSQL that read locks the head until the
+    transaction ends (a concurrent append waits, then chains after these rows), and taking
+    it last, after every row lock the transaction takes, means two transactions never wait
+    for each other's rows while one holds the head. Each row is stamped when it is appended.
     """
-    if not events:
-        return []
     for event in events:
         if event.actor is Actor.SYSTEM and event.actor_id is not None:
             raise ValueError("a System event has no actor_id")
+    # the metadata as it is now, whatever the caller does with its dict afterwards
+    pending = [(event, canonical_metadata(event.metadata)) for event in events]
+    appends = at_transaction_end("audit_chain", _Appends)
+    if appends is None:
+        _append(conn, pending)
+    else:
+        appends.pending.extend(pending)
+
+
+class _Appends:
+    """The audit rows of one transaction, appended when its function returns."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[AuditEvent, str]] = []
+
+    def __call__(self, conn: Tx) -> None:
+        _append(conn, self.pending)
+
+
+def _append(conn: Tx, pending: Sequence[tuple[AuditEvent, str]]) -> None:
+    if not pending:
+        return
     chain = audit_rows.head(conn)
     next_id, prev_hash = chain.last_id + 1, chain.last_hash or GENESIS_HASH
     rows: list[dict[str, Any]] = []
-    for event in events:
+    for event, metadata in pending:
         row: dict[str, Any] = {
             "id": next_id,
             "event": str(event.event),
@@ -78,7 +101,7 @@ def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
             "actor_id": event.actor_id,
             "thread_id": event.thread_id,
             "message_id": event.message_id,
-            "metadata": canonical_metadata(event.metadata),
+            "metadata": metadata,
             "timestamp": now_iso(),
             "prev_hash": prev_hash,
         }
@@ -86,7 +109,7 @@ def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
         rows.append(row)
         next_id += 1
     audit_rows.append(conn, rows)
-    for event, row in zip(events, rows, strict=True):
+    for (event, _), row in zip(pending, rows, strict=True):
         log_after_commit(
             row["event"],
             {
@@ -97,7 +120,6 @@ def record_many(conn: Tx, events: Sequence[AuditEvent]) -> list[int]:
                 **{key: event.metadata[key] for key in ("from", "to") if key in event.metadata},
             },
         )
-    return [int(row["id"]) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Inside a write transaction run by a store (`Store.write`), `log_after_commit` and
 `call_after_commit` hold their line or callback until the transaction commits, and drop it
 when it rolls back; `at_transaction_end` registers a step run with the transaction's `Tx`
-once the transaction function returns, still inside the transaction. Outside one the
+once the transaction function returns, still inside the transaction (the steps in the order
+of their keys). Outside one the
 first two act at once and the third answers None. A backend wraps each attempt of a
 transaction function in `Attempt`, and calls `Attempt.flush` (or `flush`) after COMMIT;
 its queued transactions are `Job`s, answered with `Job.answer`.
@@ -90,8 +91,10 @@ class Attempt:
         closing = _closing.set(steps)
         try:
             result = fn(tx)
-            for step in steps.values():
-                step(tx)
+            # in the order of their keys, so every transaction takes what they lock (the
+            # audit chain's head, the queue's rollup hour) in one order, after its own rows
+            for key in sorted(steps):
+                steps[key](tx)
         finally:
             _closing.reset(closing)
             _after_commit.reset(logs)
