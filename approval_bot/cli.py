@@ -631,12 +631,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"approval-bot: error: {error}", file=sys.stderr)
         return 1
     except DRIVER_ERRORS + (OSError,) as error:
-        database = os.environ.get("DATABASE_URL") or os.environ.get(
-            "APPROVAL_BOT_DATABASE", DEFAULT_DATABASE
-        )
+        if args.command == "db" and getattr(args, "action", None) == "copy":
+            database = f"{redact(args.source)} or {redact(args.target)}"
+        else:
+            database = redact(
+                os.environ.get("DATABASE_URL")
+                or os.environ.get("APPROVAL_BOT_DATABASE", DEFAULT_DATABASE)
+            )
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(
-            f"approval-bot: error: cannot use the database {redact(database)}: {reason}",
+            f"approval-bot: error: cannot use the database {database}: {reason}",
             file=sys.stderr,
         )
         return 1

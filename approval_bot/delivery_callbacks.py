@@ -7,12 +7,24 @@ import logging
 from . import audit, delivery, events, workflow
 from .models import now_iso
 from .sending import STATUS_EVENTS_PROVIDER
-from .store import Tx, inbound_dedupe
+from .store import Tx, conversations, inbound_dedupe
 from .store import messages as message_rows
 
 log = logging.getLogger(__name__)
 
 DELIVERY_UPDATE = "Delivery Status"
+
+
+def _locked(conn: Tx, sid: str) -> message_rows.Delivered | None:
+    """The message Twilio's `sid` names, read again once its thread's lock and its own are
+    held: two callbacks for one message at once (sent, then delivered) are applied one
+    after the other, each from the status the other left."""
+    found = message_rows.by_provider_sid(conn, sid)
+    if found is None:
+        return None
+    conversations.lock(conn, found.thread_id)
+    message_rows.lock(conn, found.id)
+    return message_rows.by_provider_sid(conn, sid)
 
 
 def record(
@@ -27,7 +39,7 @@ def record(
     if not inbound_dedupe.first_time(conn, STATUS_EVENTS_PROVIDER, f"{sid}:{status}", now_iso()):
         result = "duplicate"
     else:
-        message = message_rows.by_provider_sid(conn, sid)
+        message = _locked(conn, sid)
         if message is None:
             # kept in webhook_events: the sender applies it if the SID shows up later
             log.info("delivery status %s for unknown MessageSid %s", status, sid)

@@ -52,8 +52,13 @@ def test_an_unknown_url_stops_the_start_in_one_sentence(
 
 
 def test_the_password_never_shows():
-    assert "secret" not in redact("postgresql://u:secret@h/d")
+    assert redact("postgresql://u:secret@h/d") == "postgresql://u:***@h/d"
     assert redact("postgresql://h/d") == "postgresql://h/d"
+    # libpq takes the password as a query parameter too
+    assert (
+        redact("postgresql://u@h/d?sslmode=require&password=secret")
+        == "postgresql://u@h/d?sslmode=require&password=***"
+    )
 
 
 def test_an_unreachable_server_is_one_line_from_the_command_line(

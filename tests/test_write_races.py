@@ -17,17 +17,19 @@ import json
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
 
-from approval_bot import claims, directives, review, workflow
+from approval_bot import claims, delivery_callbacks, directives, review, workflow
 from approval_bot.inbound import InboundSms, Outcome, receive_sms
 from approval_bot.models import Channel, DecisionChannel, Event, Role
 from approval_bot.store import Store, Tx, conversations
 from approval_bot.store import approvals as approval_rows
 from approval_bot.store import claims as claim_rows
 from approval_bot.store import guidance as guidance_rows
+from approval_bot.store import messages as message_rows
 from approval_bot.store.sql import sql
 from tests.builders import BUSINESS, first_start, make_draft, make_inbound, make_reviewer
 
@@ -524,3 +526,65 @@ async def test_one_faq_entry_removed_twice_at_once_is_removed_once(db, monkeypat
     rows = await db.all(sql("SELECT metadata FROM audit_log WHERE event = :e"), e=directives.EVENT)
     removals = [json.loads(row["metadata"]) for row in rows]
     assert [row["action"] for row in removals] == ["add", "remove"]
+
+
+# -- a decision, a send's outcome or a delivery callback beside a customer's STOP
+
+
+async def test_a_stop_and_an_approval_at_once_opt_out_and_approve_nothing(db, monkeypatch):
+    # the approval waits for the STOP's thread lock and then finds the customer opted out;
+    # before, it approved meanwhile and the STOP's hold of the thread's replies lost
+    ana = await make_reviewer(db, "Ana")
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    waited, first, second = await at_once(
+        monkeypatch,
+        conversations,
+        "set_opted_out",
+        lambda: receive_sms(db, _sms("STOP")),
+        lambda: review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB)),
+    )
+    assert waited
+    assert first.outcome is Outcome.OPTED_OUT  # the STOP is stored
+    assert isinstance(second, review.ThreadClosed) and "opted out" in str(second)
+    assert (await controls(db)).opted_out
+    assert Event.APPROVE not in await message_events(db, draft)
+    assert await db.all(sql("SELECT 1 FROM approvals WHERE draft_id = :d"), d=draft) == []
+
+
+async def test_two_delivery_callbacks_at_once_never_move_the_status_back(db, monkeypatch):
+    # Twilio's "sent" and "delivered" for one message, arriving together: "delivered" waits
+    # for "sent" to be recorded, then moves on from it
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    sid = "SM" + "a" * 32
+    await db.write(
+        lambda conn: conn.run(
+            sql(
+                "UPDATE messages SET status = 'SENT', provider_sid = :sid,"
+                " delivery_status = 'queued' WHERE id = :id"
+            ),
+            sid=sid,
+            id=draft,
+        )
+    )
+    waited, first, second = await at_once(
+        monkeypatch,
+        message_rows,
+        "set_delivery_status",
+        lambda: db.write(partial(delivery_callbacks.record, sid, "sent", None, None)),
+        lambda: db.write(partial(delivery_callbacks.record, sid, "delivered", None, None)),
+    )
+    assert waited
+    assert (first, second) == ("applied", "applied")
+    row = await db.one(sql("SELECT delivery_status FROM messages WHERE id = :id"), id=draft)
+    assert row is not None and row["delivery_status"] == "delivered"
+    moves = await db.all(
+        sql("SELECT metadata FROM audit_log WHERE message_id = :m AND event = :e ORDER BY id"),
+        m=draft,
+        e=delivery_callbacks.DELIVERY_UPDATE,
+    )
+    assert [
+        (json.loads(m["metadata"])["from"], json.loads(m["metadata"])["to"]) for m in moves
+    ] == [
+        ("queued", "sent"),
+        ("sent", "delivered"),
+    ]

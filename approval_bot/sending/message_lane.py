@@ -19,6 +19,7 @@ from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
 from ..store import Row, Tx, conversations, inbound_dedupe
 from ..store import audit as audit_rows
+from ..store import messages as message_rows
 from ..store import sending as sending_rows
 from .claim import Work
 
@@ -40,6 +41,16 @@ def _address(receiver: str, channel: str) -> str:
     if channel == Channel.WHATSAPP and not receiver.startswith(WHATSAPP_PREFIX):
         return WHATSAPP_PREFIX + receiver
     return receiver
+
+
+def _lock_thread_of(conn: Tx, work: Work) -> None:
+    """The reply's thread's lock, taken first as every write on a thread takes it: the
+    re-check before a send waits for a STOP or a pause being written and then sees it, and
+    an outcome that flags or opts out the thread never waits for the thread while holding
+    the reply (PostgreSQL; SQLite runs one write transaction at a time)."""
+    thread_id = message_rows.thread_of(conn, work.id)
+    if thread_id is not None:
+        conversations.lock(conn, thread_id)
 
 
 class MessageLane:
@@ -185,6 +196,7 @@ class MessageLane:
         return row
 
     def prepare(self, conn: Tx, work: Work, now: datetime) -> Work | None:
+        _lock_thread_of(conn, work)
         row = self._current(conn, work)
         if row is None:
             return None
@@ -223,6 +235,7 @@ class MessageLane:
     # -- the outcome -----------------------------------------------------------------------
 
     def record(self, conn: Tx, work: Work, result: SendResult, now: datetime) -> None:
+        _lock_thread_of(conn, work)
         row = self._current(conn, work)
         if row is None:
             return

@@ -92,7 +92,9 @@ class Attempt:
         try:
             result = fn(tx)
             # in the order of their keys, so every transaction takes what they lock (the
-            # audit chain's head, the queue's rollup hour) in one order, after its own rows
+            # audit chain's head, the queue's rollup hour) in one order, after its own rows;
+            # what a step itself would leave for the end is done at once instead
+            _closing.set(None)
             for key in sorted(steps):
                 steps[key](tx)
         finally:

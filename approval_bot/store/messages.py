@@ -167,6 +167,16 @@ def lock(tx: Tx, message_id: str) -> MessageState | None:
     return state(tx, message_id)
 
 
+_THREAD_OF = sql("SELECT thread_id FROM messages WHERE id = :id")
+
+
+def thread_of(tx: Tx, message_id: str) -> str | None:
+    """The thread a message belongs to (which never changes), read without a lock: what a
+    transaction needs to take its thread's lock before the message's."""
+    row = tx.one(_THREAD_OF, id=message_id)
+    return None if row is None else str(row["thread_id"])
+
+
 @cache
 def _set_status(fields: tuple[str, ...]) -> Query:
     # the field names come from workflow._TRANSITION_FIELDS, never from a value
