@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from approval_bot import inbound, review, workflow
@@ -40,6 +41,7 @@ from tests.builders import (
     status_of,
 )
 from tests.fake_twilio import FakeTwilio
+from tests.test_write_races import Gate
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
@@ -259,6 +261,52 @@ async def test_21610_fails_opts_the_thread_out_pauses_it_and_asks_for_attention(
     # and nothing more goes to that thread, even a reply a reviewer tries to write
     with pytest.raises(review.ThreadClosed):
         await review.write_reply(db, ALICE, "sorry!", reviewer.id, in_reply_to_id=None)
+
+
+async def test_a_21610_and_the_customers_stop_at_once_opt_out_once_without_a_deadlock(
+    db, backend, database_target, sender, fake, reviewer, monkeypatch
+):
+    # Twilio's 21610 and the customer's STOP arrive together: the sender's outcome holds the
+    # thread's lock from its start, so the STOP waits for it instead of holding the thread
+    # while the outcome holds the conversation row (PostgreSQL would break that deadlock
+    # after a second and run one of them again)
+    fake.script(ALICE, fake_twilio.OPTED_OUT)
+    draft = await approved(db, reviewer)
+    gate = Gate(workflow.flag_conversation, after=True)
+    monkeypatch.setattr(workflow, "flag_conversation", gate)
+    deadlocks = _deadlocks(database_target) if backend == "postgres" else 0
+
+    sending = asyncio.ensure_future(sender.run())
+    try:
+        assert await asyncio.to_thread(gate.reached.wait, 20), "the 21610 was never recorded"
+        stop = asyncio.ensure_future(
+            inbound.receive_sms(
+                db, InboundSms("SM" + "b" * 32, ALICE, BUSINESS, "STOP", Channel.SMS)
+            )
+        )
+        await asyncio.sleep(0.3)
+    finally:
+        gate.open()
+    await asyncio.wait_for(asyncio.gather(sending, stop), 60)
+
+    if backend == "postgres":
+        assert _deadlocks(database_target) == deadlocks
+    message = await row(db, draft)
+    assert (message["status"], message["error_code"]) == (S.FAILED_SEND, 21610)
+    conversation = await thread(db)
+    assert (conversation["opted_out"], conversation["paused"]) == (1, 1)
+    rows = await db.all(sql("SELECT event FROM audit_log WHERE thread_id = :id"), id=ALICE)
+    events = [r["event"] for r in rows]
+    assert events.count("Opted Out") == 1 and events.count("Thread Paused") == 1
+
+
+def _deadlocks(url: str) -> int:
+    with psycopg.connect(str(url)) as conn:
+        found = conn.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        assert found is not None
+        return int(found[0])
 
 
 @pytest.mark.parametrize("reply", [fake_twilio.TOO_MANY, fake_twilio.SERVER_ERROR])
