@@ -145,7 +145,7 @@ def settled(database: Path) -> bool:
     ((pending,),) = query(
         database, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
     )
-    return waiting == 0 and pending == 0
+    return bool(waiting == 0 and pending == 0)
 
 
 def delivery_figures(
@@ -246,7 +246,7 @@ def main() -> None:
     harness.ensure_wrk()
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in range(args.rounds):
             order = (False, True) if n % 2 == 0 else (True, False)

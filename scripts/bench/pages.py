@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,7 +58,11 @@ def seed(path: Path, messages: int, pending: int, long_thread: int) -> dict[str,
     other = messages - long_thread
     threads = [LONG_THREAD] + [phone(i) for i in range(other // per_thread)]
     pending_threads = set(threads[1 : pending + 1])
-    conv_rows, control_rows, message_rows, approval_rows, audit_rows = [], [], [], [], []
+    conv_rows: list[tuple[Any, ...]] = []
+    control_rows: list[tuple[Any, ...]] = []
+    message_rows: list[tuple[Any, ...]] = []
+    approval_rows: list[tuple[Any, ...]] = []
+    audit_rows: list[tuple[Any, ...]] = []
     # the chain's head (migration 0020): its last id and hash, moved after the rows
     head = conn.execute("SELECT last_id, last_hash FROM audit_chain WHERE id = 1").fetchone()
     audit_id, prev_hash = head[0], head[1] or audit.GENESIS_HASH

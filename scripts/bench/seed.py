@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from approval_bot import audit  # noqa: E402
-from approval_bot.store import Tx, add_functions, load_migrations, split_statements  # noqa: E402
+from approval_bot.store import add_functions, load_migrations, split_statements  # noqa: E402
 
 BUSINESS = "+14155550199"
 ADMIN_PASSWORD = "benchmark admin password"
@@ -103,7 +103,7 @@ class Rows:
 class Seeder:
     """Writes exchanges in time order, keeping the audit chain's head as it goes."""
 
-    def __init__(self, conn: Tx, reviewer_ids: list[int], rng: random.Random):
+    def __init__(self, conn: sqlite3.Connection, reviewer_ids: list[int], rng: random.Random):
         self.conn = conn
         self.reviewers = reviewer_ids
         self.rng = rng
@@ -537,7 +537,7 @@ class Seeder:
         conn.execute("COMMIT")
 
 
-def backfill_rollups(conn: Tx) -> None:
+def backfill_rollups(conn: sqlite3.Connection) -> None:
     """Fill the stats rollups from the history, as the upgrade that created them does.
 
     The funnel keeps them current on every change; rows bulk-inserted here bypass it, and

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from approval_bot import review  # noqa: E402
-from approval_bot.config import load_settings  # noqa: E402
+from approval_bot.config import Settings, load_settings  # noqa: E402
 from approval_bot.gateways import TwilioGateway  # noqa: E402
 from approval_bot.models import DecisionChannel  # noqa: E402
 from approval_bot.scheduler import build_scheduler, wake_sender  # noqa: E402
@@ -83,7 +83,7 @@ def number(i: int) -> str:
 CONCURRENCY: dict[str, str] = {}  # SEND_CONCURRENCY when --concurrency is given
 
 
-def settings_for(directory: Path, fake: FakeProcess):
+def settings_for(directory: Path, fake: FakeProcess) -> Settings:
     return load_settings(
         {
             **CONCURRENCY,
