@@ -5,6 +5,7 @@ again — it arrives at the fake Twilio through the real twilio client."""
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -43,6 +44,10 @@ def sending(web: Web, step: str, reason: str = "") -> str:
     return html.unescape(web.client.get("/settings").text)
 
 
+def _status(web: Web, message_id: str) -> str:
+    return str(web.rows("SELECT status FROM messages WHERE id = ?", message_id)[0][0])
+
+
 def test_done_when_stop_approve_wait_with_the_banner_start_it_arrives(live, fake):
     web, twilio = live
     web.reviewer("Boss", role=Role.ADMIN)
@@ -72,7 +77,11 @@ def test_done_when_stop_approve_wait_with_the_banner_start_it_arrives(live, fake
     fake.wait_accepted(1)
     (sent,) = fake.accepted
     assert (sent["to"], sent["body"]) == (CUSTOMER, draft["body"])
-    assert web.rows("SELECT status FROM messages WHERE id = ?", draft["id"])[0][0] == "SENT"
+    # accepted by Twilio; the sender records it a moment later
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _status(web, draft["id"]) != "SENT":
+        time.sleep(0.05)
+    assert _status(web, draft["id"]) == "SENT"
     assert 'id="sending-banner"' not in web.client.get("/").text
 
 
