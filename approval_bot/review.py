@@ -109,9 +109,16 @@ class EmptyReply(ValueError):
     """A reply must have some text."""
 
 
+class UnsendableText(EmptyReply):
+    """A reply holding a NUL character: no SMS carries one, and PostgreSQL's text columns
+    refuse it, so it is refused here, the same on both backends."""
+
+
 def _require_text(body: str) -> None:
     if not body.strip():
         raise EmptyReply("a reply needs some text")
+    if "\x00" in body:
+        raise UnsendableText("a reply cannot contain a NUL character (\\x00)")
 
 
 @dataclass(frozen=True)

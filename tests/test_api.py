@@ -457,6 +457,8 @@ def test_reply_refusals_change_nothing(web, api):
     ]
     before = state(web)
     assert refused(api.post(f"/threads/{THREAD}/reply", {"body": " "}), 422)["field"] == "body"
+    nul = refused(api.post(f"/threads/{THREAD}/reply", {"body": "a\u0000b"}), 422)
+    assert (nul["field"], "NUL" in nul["message"]) == ("body", True)
     error = refused(
         api.post(f"/threads/{THREAD}/reply", {"body": "Hi", "in_reply_to_id": other_inbound}), 422
     )

@@ -150,6 +150,20 @@ async def test_an_empty_edit_or_reply_is_refused_and_changes_nothing(db):
     assert len(await db.all(sql("SELECT 1 FROM messages"))) == 2
 
 
+async def test_an_edit_or_reply_with_a_nul_is_refused_on_both_backends(db):
+    # PostgreSQL's text columns refuse NUL: refused before the database, never a 500
+    ana = await make_reviewer(db)
+    draft = await make_draft(db, await make_inbound(db, THREAD))
+    with pytest.raises(review.UnsendableText, match="NUL"):
+        await review.edit(
+            db, draft, "ok\x00", review.Decision(ana.id, DecisionChannel.WEB), approve=False
+        )
+    with pytest.raises(review.UnsendableText, match="NUL"):
+        await review.write_reply(db, THREAD, "a\x00b", ana.id, in_reply_to_id=None)
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert len(await db.all(sql("SELECT 1 FROM messages"))) == 2
+
+
 async def test_a_human_reply_replaces_the_open_drafts_of_the_thread(db):
     ana = await make_reviewer(db)
     inbound = await make_inbound(db, THREAD)

@@ -58,6 +58,7 @@ EXPECTED_REFUSALS = (
     review.HeldByOther,
     review.NothingToDo,
     review.NoOptOutRequest,
+    review.UnsendableText,
 )
 # what customers write: ordinary texts, the keywords that change a thread, and texts whose
 # meaning the conversation rules act on (a soft no, confusion, an opt-out in plain words, and
@@ -190,6 +191,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         decision = review.Decision(self.reviewers[0], DecisionChannel.SMS)
         if not body.strip():
             body = "edited"
+        allowed = allowed and "\x00" not in body  # no SMS carries a NUL
         self.attempt(review.edit(self.db, reply, body, decision, approve=approve), allowed)
 
     @precondition(lambda self: self.ids("type != 'INBOUND'"))

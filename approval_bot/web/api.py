@@ -111,6 +111,8 @@ def review_errors() -> Iterator[None]:
         ) from None
     except claims.ClaimedByOther as error:
         raise _claimed(error, "send override_claim: true to go ahead anyway") from None
+    except review.UnsendableText as error:
+        raise ApiError(422, str(error), field="body") from None
     except (review.ThreadClosed, review.NoOptOutRequest) as error:
         raise ApiError(409, str(error)) from None
     except (review.HeldByOther, review.NothingToDo, review.KeyReused) as error:
