@@ -7,7 +7,7 @@ import logging
 from . import audit, delivery, events, workflow
 from .models import now_iso
 from .sending import STATUS_EVENTS_PROVIDER
-from .store import Tx, conversations, inbound_dedupe
+from .store import Tx, inbound_dedupe
 from .store import messages as message_rows
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,6 @@ def _locked(conn: Tx, sid: str) -> message_rows.Delivered | None:
     found = message_rows.by_provider_sid(conn, sid)
     if found is None:
         return None
-    conversations.lock(conn, found.thread_id)
     message_rows.lock(conn, found.id)
     return message_rows.by_provider_sid(conn, sid)
 

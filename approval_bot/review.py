@@ -295,20 +295,11 @@ async def approve(
     _announce(db, _made(draft, ApprovalAction.APPROVE, decision))
 
 
-def _lock_draft(conn: Tx, draft_id: str) -> None:
-    """Take the draft's thread's lock, then the draft's (the order every write takes them
-    in): a decision waits for a STOP, a pause or a new draft on its thread and then reads
-    what it left, and a claim being taken is read once it is committed."""
-    thread_id = message_rows.thread_of(conn, draft_id)
-    if thread_id is not None:
-        conversations.lock(conn, thread_id)
-    message_rows.lock(conn, draft_id)
-
-
 def _require_unclaimed(
     conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str
 ) -> None:
-    _lock_draft(conn, draft_id)
+    # a decision waits for a STOP, a pause or a claim being written, then reads it
+    message_rows.lock(conn, draft_id)
     draft = _message(conn, draft_id)
     if draft["status"] != S.DRAFT_PENDING_APPROVAL:
         return  # the funnel names who decided it first
@@ -354,7 +345,7 @@ async def reject(db: Store, draft_id: str, decision: Decision) -> None:
 
 
 def _reject(conn: Tx, draft_id: str, decision: Decision) -> Any:
-    _lock_draft(conn, draft_id)
+    message_rows.lock(conn, draft_id)
     draft = _message(conn, draft_id)
     workflow.change_status(
         conn,

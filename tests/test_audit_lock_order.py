@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -28,8 +29,9 @@ THREAD = "+14155550100"
 WAIT_S = 20.0
 
 
-def _deadlocks(url: str) -> int:
-    with psycopg.connect(url) as conn:
+def deadlocks(url: str | Path) -> int:
+    """The deadlocks PostgreSQL has broken in the database `url` names, so far."""
+    with psycopg.connect(str(url)) as conn:
         row = conn.execute(
             "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
@@ -65,10 +67,10 @@ async def test_audit_then_a_row_lock_does_not_deadlock_with_a_decision_on_that_r
         draft = await make_draft(db, await make_inbound(db, THREAD))
         before = await db.one(sql("SELECT count(*) AS n FROM audit_log"))
         assert before is not None
-        deadlocks = _deadlocks(pg_url)
+        broken = deadlocks(pg_url)
         await asyncio.wait_for(asyncio.gather(db.write(audit_first), db.write(lock_first)), 60)
 
-        assert _deadlocks(pg_url) == deadlocks  # PostgreSQL found none to break
+        assert deadlocks(pg_url) == broken  # PostgreSQL found none to break
         assert runs == {"audit_first": 1, "lock_first": 1}  # neither was run again
         after = await db.one(sql("SELECT count(*) AS n FROM audit_log"))
         assert after is not None and after["n"] == before["n"] + 2

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 
 from approval_bot import inbound, review, workflow
@@ -41,6 +40,7 @@ from tests.builders import (
     status_of,
 )
 from tests.fake_twilio import FakeTwilio
+from tests.test_audit_lock_order import deadlocks
 from tests.test_write_races import Gate
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
@@ -274,7 +274,7 @@ async def test_a_21610_and_the_customers_stop_at_once_opt_out_once_without_a_dea
     draft = await approved(db, reviewer)
     gate = Gate(workflow.flag_conversation, after=True)
     monkeypatch.setattr(workflow, "flag_conversation", gate)
-    deadlocks = _deadlocks(database_target) if backend == "postgres" else 0
+    broken = deadlocks(database_target) if backend == "postgres" else 0
 
     sending = asyncio.ensure_future(sender.run())
     try:
@@ -290,7 +290,7 @@ async def test_a_21610_and_the_customers_stop_at_once_opt_out_once_without_a_dea
     await asyncio.wait_for(asyncio.gather(sending, stop), 60)
 
     if backend == "postgres":
-        assert _deadlocks(database_target) == deadlocks
+        assert deadlocks(database_target) == broken
     message = await row(db, draft)
     assert (message["status"], message["error_code"]) == (S.FAILED_SEND, 21610)
     conversation = await thread(db)
@@ -298,15 +298,6 @@ async def test_a_21610_and_the_customers_stop_at_once_opt_out_once_without_a_dea
     rows = await db.all(sql("SELECT event FROM audit_log WHERE thread_id = :id"), id=ALICE)
     events = [r["event"] for r in rows]
     assert events.count("Opted Out") == 1 and events.count("Thread Paused") == 1
-
-
-def _deadlocks(url: str) -> int:
-    with psycopg.connect(str(url)) as conn:
-        found = conn.execute(
-            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-        ).fetchone()
-        assert found is not None
-        return int(found[0])
 
 
 @pytest.mark.parametrize("reply", [fake_twilio.TOO_MANY, fake_twilio.SERVER_ERROR])

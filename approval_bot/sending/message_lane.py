@@ -43,16 +43,6 @@ def _address(receiver: str, channel: str) -> str:
     return receiver
 
 
-def _lock_thread_of(conn: Tx, work: Work) -> None:
-    """The reply's thread's lock, taken first as every write on a thread takes it: the
-    re-check before a send waits for a STOP or a pause being written and then sees it, and
-    an outcome that flags or opts out the thread never waits for the thread while holding
-    the reply (PostgreSQL; SQLite runs one write transaction at a time)."""
-    thread_id = message_rows.thread_of(conn, work.id)
-    if thread_id is not None:
-        conversations.lock(conn, thread_id)
-
-
 class MessageLane:
     """Customer messages in APPROVED_TO_SEND: re-checked, sent, recorded through the workflow."""
 
@@ -196,7 +186,7 @@ class MessageLane:
         return row
 
     def prepare(self, conn: Tx, work: Work, now: datetime) -> Work | None:
-        _lock_thread_of(conn, work)
+        message_rows.lock(conn, work.id)  # a STOP or pause being written is seen
         row = self._current(conn, work)
         if row is None:
             return None
@@ -235,7 +225,7 @@ class MessageLane:
     # -- the outcome -----------------------------------------------------------------------
 
     def record(self, conn: Tx, work: Work, result: SendResult, now: datetime) -> None:
-        _lock_thread_of(conn, work)
+        message_rows.lock(conn, work.id)  # a STOP or pause being written is seen
         row = self._current(conn, work)
         if row is None:
             return

@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from ..models import Channel
+from . import conversations
 from .base import Reads, Row, Tx
 from .sql import Query, sql
 
@@ -160,21 +161,21 @@ def state(tx: Tx, message_id: str) -> MessageState | None:
     return None if row is None else MessageState(row["type"], row["status"], row["thread_id"])
 
 
-def lock(tx: Tx, message_id: str) -> MessageState | None:
-    """As `state`, taken first by a write transaction that reads what hangs off a draft (its
-    claim) before it writes: a second one on the same draft waits for this one to end, then
-    reads what it left (PostgreSQL; SQLite runs one write transaction at a time)."""
-    return state(tx, message_id)
-
-
+# a message's thread never changes: read without a lock, to take the thread's lock first
 _THREAD_OF = sql("SELECT thread_id FROM messages WHERE id = :id")
 
 
-def thread_of(tx: Tx, message_id: str) -> str | None:
-    """The thread a message belongs to (which never changes), read without a lock: what a
-    transaction needs to take its thread's lock before the message's."""
+def lock(tx: Tx, message_id: str) -> MessageState | None:
+    """Take the message's thread's lock, then the message's own, and read it as `state`
+    does: the order every write takes them in. Taken first by a write transaction that
+    reads what hangs off a message (a draft's claim, the thread's pause or opt-out, a
+    delivery status) before it writes: a second one waits for this one to end, then reads
+    what it left (PostgreSQL; SQLite runs one write transaction at a time)."""
     row = tx.one(_THREAD_OF, id=message_id)
-    return None if row is None else str(row["thread_id"])
+    if row is None:
+        return None
+    conversations.lock(tx, row["thread_id"])
+    return state(tx, message_id)
 
 
 @cache
