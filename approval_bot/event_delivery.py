@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ from . import events, logs, webhooks
 from .config import Settings
 from .metrics import Metrics
 from .models import iso, utcnow
-from .retry import RetryPolicy
+from .retry import RetryPolicy, jitter
 from .scheduler import once_across_instances
 from .store import Priority, Store, Tx
 from .store import webhook_events as outbox
@@ -201,7 +200,7 @@ class Deliverer:
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = jitter,
         timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self._db = db

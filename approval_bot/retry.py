@@ -13,6 +13,10 @@ from enum import StrEnum
 OPTED_OUT_CODE = 21610  # Twilio: the recipient replied STOP; nothing may be sent to them
 WHATSAPP_WINDOW_CODE = 63016  # Twilio: free-form WhatsApp outside the 24-hour session
 
+# Jitter comes from a generator of its own, so the jobs drawing it leave the process-wide
+# `random` state alone for whatever else shares the process.
+jitter: Callable[[], float] = random.Random().random
+
 
 class Outcome(StrEnum):
     """What one send attempt tells the sender to do."""
@@ -67,7 +71,7 @@ class RetryPolicy:
         exponent = min(attempts_made - 1, 64)
         return float(min(self.cap_seconds, self.base_seconds * 2.0**exponent))
 
-    def delay(self, attempts_made: int, rand: Callable[[], float] = random.random) -> float:
+    def delay(self, attempts_made: int, rand: Callable[[], float] = jitter) -> float:
         """How long to wait before the next attempt; `rand` gives a number in [0, 1)."""
         return self.ceiling(attempts_made) * rand()
 

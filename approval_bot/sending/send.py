@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from ..config import Settings
 from ..gateways import SmsGateway
 from ..metrics import Metrics
 from ..models import Event, utcnow
-from ..retry import DEFAULT_POLICY, Outcome, RetryPolicy
+from ..retry import DEFAULT_POLICY, Outcome, RetryPolicy, jitter
 from ..scheduler import SENDER_JOB_ID, wake_sender
 from ..store import Priority, Store, Tx
 from ..store import audit as audit_rows
@@ -48,7 +47,7 @@ class Sender:
         metrics: Metrics | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
         clock: Callable[[], datetime] = utcnow,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = jitter,
     ) -> None:
         self._db = db
         self._gateway = gateway
