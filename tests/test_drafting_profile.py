@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from approval_bot.drafting import DraftContext, FallbackDrafter
+from approval_bot.drafting import DraftContext
 from approval_bot.drafting.checks import check_draft
-from approval_bot.drafting.openai_compat import OpenAICompatDrafter
+from approval_bot.drafting.openai_compat import FallbackDrafter, OpenAICompatDrafter
 from approval_bot.metrics import Metrics
 from approval_bot.samples import sample_profile
 

@@ -11,8 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from approval_bot.config import Settings
-from approval_bot.drafting import DraftContext, FallbackDrafter, FaqEntry, Turn
-from approval_bot.drafting.openai_compat import MalformedAnswer, OpenAICompatDrafter, parse_answer
+from approval_bot.drafting import DraftContext, FaqEntry, Turn
+from approval_bot.drafting.openai_compat import (
+    FallbackDrafter,
+    MalformedAnswer,
+    OpenAICompatDrafter,
+    parse_answer,
+)
 from approval_bot.metrics import Metrics
 from approval_bot.understanding import AppointmentIntent, Understanding, UnderstandingSource
 

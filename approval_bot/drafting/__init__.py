@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..intents import Intent
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, FaqEntry, Turn
-from .service import DraftingService, FallbackDrafter, NotRegenerable, build_drafter
+from .service import DraftingService, NotRegenerable, build_drafter
 
 __all__ = [
     "DraftContext",
@@ -13,7 +13,6 @@ __all__ = [
     "DraftUnavailable",
     "Drafter",
     "DraftingService",
-    "FallbackDrafter",
     "FaqEntry",
     "Intent",
     "NotRegenerable",

@@ -7,6 +7,8 @@ that, with the same object described in the instructions.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -22,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from ..facts import check_patch
 from ..intents import Intent
+from ..metrics import Metrics
 from ..understanding import AppointmentIntent, Understanding, UnderstandingSource
-from .base import DraftContext, DraftResult, DraftUnavailable
-from .builtin import customer_name, sentiment_of
+from .base import DraftContext, Drafter, DraftResult, DraftUnavailable
+from .builtin import customer_name, draft_offline, sentiment_of
 from .checks import check_draft
 
 log = logging.getLogger(__name__)
@@ -350,3 +353,30 @@ class OpenAICompatDrafter:
             understanding=None if context.missed_call else answer.understanding,
             facts=answer.facts,
         )
+
+
+class FallbackDrafter:
+    """The configured drafter, falling back to the built-in one on a timeout or an error."""
+
+    def __init__(self, primary: Drafter, timeout: float, metrics: Metrics) -> None:
+        self.primary = primary
+        self.name = primary.name
+        self.timeout = timeout
+        self.metrics = metrics
+
+    async def draft(self, context: DraftContext) -> DraftResult:
+        try:
+            return await asyncio.wait_for(self.primary.draft(context), self.timeout)
+        except DraftUnavailable:
+            raise
+        except (TimeoutError, openai.APITimeoutError):
+            kind, reason = "timeout", f"{self.primary.name} took over {self.timeout:g} s"
+        except MalformedAnswer as error:
+            kind, reason = "malformed", f"{self.primary.name}: {error}"
+        except Exception as error:  # any failure of a remote model: the built-in one answers
+            log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
+            kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
+        self.metrics.draft_fallbacks.labels(reason=kind).inc()
+        # the built-in understanding comes with the built-in draft
+        result = await asyncio.to_thread(draft_offline, context)
+        return dataclasses.replace(result, fallback_reason=reason)

@@ -8,16 +8,13 @@ transaction. Several texts in a row give one live draft answering the latest.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import openai
 
 from .. import directives, draft_notices, message_templates, review, workflow
 from .. import profile as business
@@ -40,39 +37,14 @@ from ..store.conversations import Thread
 from ..store.missed_calls import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
-from .builtin import TEMPLATE_KEYS, BuiltinDrafter, draft_offline
-from .openai_compat import MalformedAnswer, OpenAICompatDrafter
+from .builtin import TEMPLATE_KEYS, BuiltinDrafter
+
+if TYPE_CHECKING:
+    from .openai_compat import OpenAICompatDrafter
 
 log = logging.getLogger(__name__)
 S = MessageStatus
 HISTORY_TURNS = 20
-
-
-class FallbackDrafter:
-    """The configured drafter, falling back to the built-in one on a timeout or an error."""
-
-    def __init__(self, primary: Drafter, timeout: float, metrics: Metrics) -> None:
-        self.primary = primary
-        self.name = primary.name
-        self.timeout = timeout
-        self.metrics = metrics
-
-    async def draft(self, context: DraftContext) -> DraftResult:
-        try:
-            return await asyncio.wait_for(self.primary.draft(context), self.timeout)
-        except DraftUnavailable:
-            raise
-        except (TimeoutError, openai.APITimeoutError):
-            kind, reason = "timeout", f"{self.primary.name} took over {self.timeout:g} s"
-        except MalformedAnswer as error:
-            kind, reason = "malformed", f"{self.primary.name}: {error}"
-        except Exception as error:  # any failure of a remote model: the built-in one answers
-            log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
-            kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
-        self.metrics.draft_fallbacks.labels(reason=kind).inc()
-        # the built-in understanding comes with the built-in draft
-        result = await asyncio.to_thread(draft_offline, context)
-        return dataclasses.replace(result, fallback_reason=reason)
 
 
 def build_drafter(
@@ -81,6 +53,9 @@ def build_drafter(
     """The drafter `settings` ask for, and the OpenAI client to close at shutdown if any."""
     if settings.drafter != "openai":
         return BuiltinDrafter(), None
+    # imported only here: the OpenAI client and its types hold ~40 MB a built-in app never uses
+    from .openai_compat import FallbackDrafter, OpenAICompatDrafter
+
     assert settings.openai_model is not None  # load_settings insists on it
     remote = OpenAICompatDrafter(
         model=settings.openai_model,
