@@ -55,6 +55,7 @@ from .models import (
     now_iso,
 )
 from .phrases import phrase
+from .sms_text import NUL
 from .store import Priority, Store, Tx, conversations, missed_calls
 from .store import approvals as approval_rows
 from .store import messages as message_rows
@@ -117,7 +118,7 @@ class UnsendableText(EmptyReply):
 def _require_text(body: str) -> None:
     if not body.strip():
         raise EmptyReply("a reply needs some text")
-    if "\x00" in body:
+    if NUL in body:
         raise UnsendableText("a reply cannot contain a NUL character (\\x00)")
 
 

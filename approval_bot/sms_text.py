@@ -1,10 +1,12 @@
-"""How long a text is in SMS segments, and texts cut to fit a number of them (pure)."""
+"""How long a text is in SMS segments, texts cut to fit a number of them, and text no
+message can carry (pure)."""
 
 from __future__ import annotations
 
 import math
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -16,6 +18,41 @@ ELLIPSIS = "..."  # "…" is not in the GSM alphabet and would force UCS-2
 NOTIFICATION_SEGMENTS = 3
 # Twilio's limit for one inbound body: a longer text is stored whole, but work on it is bounded
 WORK_CHARS = 1600
+
+
+NUL = "\x00"
+
+
+def nul_field(value: object, where: str = "") -> str | None:
+    """Where a NUL character is in `value` (a string, or lists and dicts of them): the
+    field's dotted path (`where` for `value` itself), or None when there is none.
+
+    No SMS or WhatsApp message carries one and PostgreSQL's text columns refuse it, so each
+    edge refuses it before anything is stored, the same on both backends.
+    """
+    if isinstance(value, str):
+        return where if NUL in value else None
+    if isinstance(value, dict):
+        items = [(str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return None
+    for key, item in items:
+        path = f"{where}.{key}" if where else key
+        if NUL in key:
+            return path
+        found = nul_field(item, path)
+        if found is not None:
+            return found
+    return None
+
+
+def nul_pair(pairs: Iterable[tuple[str, object]]) -> str | None:
+    """The first name in a form's (name, value) pairs whose name or value holds NUL."""
+    return next(
+        (name for name, value in pairs if NUL in name or nul_field(value) is not None), None
+    )
 
 
 GSM7, UCS2 = "GSM-7", "UCS-2"

@@ -543,6 +543,10 @@ def test_directives_refusals_change_nothing(web, api):
     assert refused(api.put("/directives", {"scope": "mars"}, token=boss), 422)["field"] == "scope"
     bad_faq = {"faq": [{"keywords": [], "answer": "x"}]}
     assert refused(api.put("/directives", bad_faq, token=boss), 422)["field"].startswith("faq")
+    # NUL, which PostgreSQL's text refuses, is refused before the database on both backends
+    nul_faq = {"faq": [{"keywords": ["park\u0000ing"], "answer": "x"}]}
+    nul = refused(api.put("/directives", nul_faq, token=boss), 422)
+    assert (nul["field"], "NUL" in nul["message"]) == ("faq.0.keywords.0", True)
     assert state(web) == before
 
 

@@ -57,6 +57,15 @@ def test_a_too_long_edit_keeps_what_was_typed(web, ana):
     assert web.rows("SELECT body FROM messages WHERE id = ?", draft)[0]["body"] == "Yes, 9 to 5."
 
 
+def test_an_edit_holding_a_nul_character_is_refused_and_keeps_the_draft(web, ana):
+    draft = web.call(make_drafted_inbound, web.db, THREAD, "Open today?", "Yes, 9 to 5.")
+    page = web.post(f"/drafts/{draft}/edit", {"body": "Yes\x00 no", "approve": "1", "next": "/"})
+
+    assert page.status_code == 400
+    assert "body cannot contain a NUL character" in page.text
+    assert web.rows("SELECT body FROM messages WHERE id = ?", draft)[0]["body"] == "Yes, 9 to 5."
+
+
 def test_a_draft_decided_elsewhere_says_who_did_what_on_top(web, ana):
     draft = web.call(make_drafted_inbound, web.db, THREAD, "Open today?")
     bob = web.reviewer("Bob")

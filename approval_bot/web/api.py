@@ -39,6 +39,7 @@ from ..config import Settings
 from ..models import DecisionChannel, MessageStatus, MessageType, Role
 from ..phrases import decided_words, via_words
 from ..scheduler import wake_sender
+from ..sms_text import nul_field
 from ..store import Priority, Store
 from ..store.views import queue as queue_rows
 from ..store.views import threads as thread_rows
@@ -186,11 +187,15 @@ async def _read_json(request: Request, required: bool) -> Any:
     if media_type != "application/json":
         raise ApiError(415, "send the body as application/json")
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except RecursionError:
         raise ApiError(400, "the body's JSON is nested too deeply") from None
     except ValueError as error:  # UnicodeDecodeError is a ValueError too
         raise ApiError(400, f"the body is not valid JSON: {error}") from None
+    field = nul_field(data)
+    if field is not None:
+        raise ApiError(422, "text cannot contain a NUL character (\\u0000)", field=field or None)
+    return data
 
 
 async def authenticate(request: Request) -> Reviewer:

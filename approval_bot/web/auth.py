@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from .. import accounts, audit, sessions, signin_limits
 from ..config import Settings
 from ..models import Actor, Role
+from ..sms_text import nul_pair
 from ..store import Priority, Store, Tx
 from ..store.views.menu import menu_counts
 from ..store.views.reviewers import reviewer_by_name
@@ -120,6 +121,9 @@ async def check_csrf(request: Request) -> FormData:
         or not secrets.compare_digest(sent, expected)
     ):
         raise HTTPException(403, "the form's security token is missing or stale; reload the page")
+    field = nul_pair(form.multi_items())
+    if field is not None:
+        raise HTTPException(400, f"{field} cannot contain a NUL character")
     return form
 
 

@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from ..config import Settings
 from ..metrics import Metrics
+from ..sms_text import nul_pair
 from ..twilio_params import BadParameters
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ async def signed_params(request: Request, check: ShapeCheck) -> Params:
         metrics.webhook_signature_failures.labels(endpoint=request.url.path).inc()
         log.warning("refused a webhook to %s: bad or missing signature", request.url.path)
         raise HTTPException(403, "X-Twilio-Signature is missing or does not match this request")
+    field = nul_pair(pairs)
+    if field is not None:
+        raise HTTPException(400, f"{field} holds a NUL character, which Twilio never sends")
     try:
         check(params, our_account_sid(settings))
     except BadParameters as error:
