@@ -68,9 +68,9 @@ async def set_directive(db: Store, scope: str, body: str, actor_id: int | None) 
 
 
 def _set_directive(conn: Tx, scope: str, body: str, actor_id: int | None) -> None:
-    body = body.strip()
-    previous = guidance_rows.directive_body(conn, scope)
-    guidance_rows.put_directive(conn, scope, body, now_iso(), actor_id)
+    body, now = body.strip(), now_iso()
+    previous = guidance_rows.held_directive_body(conn, scope, now)
+    guidance_rows.put_directive(conn, scope, body, now, actor_id)
     audit.record(
         conn,
         _audit(

@@ -528,6 +528,34 @@ async def test_one_faq_entry_removed_twice_at_once_is_removed_once(db, monkeypat
     assert [row["action"] for row in removals] == ["add", "remove"]
 
 
+async def test_two_first_directives_of_one_scope_at_once_each_record_what_they_replaced(
+    db, monkeypatch
+):
+    ana = await make_reviewer(db, "Ana", role=Role.ADMIN)
+    waited, first, second = await at_once(
+        monkeypatch,
+        guidance_rows,
+        "put_directive",
+        lambda: directives.set_directive(db, THREAD, "Sign off as Ana.", ana.id),
+        lambda: directives.set_directive(db, THREAD, "Sign off as the team.", ana.id),
+    )
+    assert waited and first is None and second is None
+    rows = await db.all(sql("SELECT metadata FROM audit_log WHERE event = :e"), e=directives.EVENT)
+    changes = [json.loads(row["metadata"]) for row in rows]
+    # the second waited for the first's row and replaced its text, not "nothing"
+    assert [(c["previous"], c["body"]) for c in changes] == [
+        (None, "Sign off as Ana."),
+        ("Sign off as Ana.", "Sign off as the team."),
+    ]
+    assert await directives_now(db) == "Sign off as the team."
+
+
+async def directives_now(db: Store) -> str:
+    row = await db.one(sql("SELECT body FROM directives WHERE scope = :s"), s=THREAD)
+    assert row is not None
+    return str(row["body"])
+
+
 # -- a decision, a send's outcome or a delivery callback beside a customer's STOP
 
 

@@ -15,13 +15,18 @@ _DIRECTIVE_BODY = sql(
     "SELECT body FROM directives WHERE scope = :scope",
     postgres="SELECT body FROM directives WHERE scope = :scope FOR UPDATE",
 )
-_PUT_DIRECTIVE = sql(
+_CLAIM_DIRECTIVE = sql(
     """
     INSERT INTO directives (scope, body, updated_at, updated_by)
-    VALUES (:scope, :body, :updated_at, :updated_by)
-    ON CONFLICT (scope) DO UPDATE SET
-        body = excluded.body, updated_at = excluded.updated_at,
-        updated_by = excluded.updated_by
+    VALUES (:scope, '', :updated_at, NULL)
+    ON CONFLICT (scope) DO NOTHING RETURNING scope
+    """
+)
+# the row is there: held_directive_body made it if it was not
+_PUT_DIRECTIVE = sql(
+    """
+    UPDATE directives SET body = :body, updated_at = :updated_at, updated_by = :updated_by
+     WHERE scope = :scope
     """
 )
 # the global scope's first, then the thread's (`thread` is 'global' when there is none)
@@ -40,8 +45,13 @@ _DIRECTIVE_SHOWN = sql(
 )
 
 
-def directive_body(tx: Tx, scope: str) -> str | None:
-    """The directive of `scope` as stored (perhaps empty), or None when it was never set."""
+def held_directive_body(tx: Tx, scope: str, now: str) -> str | None:
+    """The directive of `scope` as stored (perhaps empty), or None when it was never set,
+    its row held for the rest of the transaction: made (empty) when there was none, so a
+    writer setting the same scope's first directive at the same moment waits for this one
+    and then reads what it wrote."""
+    if tx.one(_CLAIM_DIRECTIVE, scope=scope, updated_at=now) is not None:
+        return None
     row = tx.one(_DIRECTIVE_BODY, scope=scope)
     return None if row is None else str(row["body"])
 
