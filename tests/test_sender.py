@@ -27,7 +27,7 @@ from approval_bot.models import (
 from approval_bot.retry import DEFAULT_POLICY
 from approval_bot.scheduler import SENDER_JOB_ID, build_scheduler, wake_sender
 from approval_bot.sending import Sender
-from approval_bot.store import Store, Tx, sql
+from approval_bot.store import Store, Tx, conversations, sql
 from approval_bot.store import sending as sending_rows
 from approval_bot.store.notifications import insert_notification
 from tests import fake_twilio
@@ -298,6 +298,32 @@ async def test_a_21610_and_the_customers_stop_at_once_opt_out_once_without_a_dea
     rows = await db.all(sql("SELECT event FROM audit_log WHERE thread_id = :id"), id=ALICE)
     events = [r["event"] for r in rows]
     assert events.count("Opted Out") == 1 and events.count("Thread Paused") == 1
+
+
+async def test_a_stop_being_written_when_the_sender_claims_its_reply_stops_the_send(
+    db, sender, fake, reviewer, monkeypatch
+):
+    # the STOP's transaction holds the thread when the sender's claim checks it: the claim
+    # leaves the reply for a later pass, which finds it held by the STOP (reading past the
+    # lock, PostgreSQL would show the thread not yet opted out, and the reply would go)
+    draft = await approved(db, reviewer)
+    gate = Gate(conversations.set_opted_out)
+    monkeypatch.setattr(conversations, "set_opted_out", gate)
+    stop = asyncio.ensure_future(
+        inbound.receive_sms(db, InboundSms("SM" + "c" * 32, ALICE, BUSINESS, "STOP", Channel.SMS))
+    )
+    try:
+        assert await asyncio.to_thread(gate.reached.wait, 20), "the STOP was never recorded"
+        sending = asyncio.ensure_future(sender.run())
+        await asyncio.sleep(0.3)
+    finally:
+        gate.open()
+    await asyncio.wait_for(asyncio.gather(stop, sending), 60)
+    await sender.run()
+
+    assert fake.accepted == []
+    assert (await row(db, draft))["status"] == S.PAUSED_THREAD
+    assert (await thread(db))["opted_out"] == 1
 
 
 @pytest.mark.parametrize("reply", [fake_twilio.TOO_MANY, fake_twilio.SERVER_ERROR])

@@ -60,7 +60,8 @@ class Lane(Protocol):
         ...
 
     def stopped(self, conn: Tx, row: Row, now: datetime) -> bool:
-        """Before a first attempt: move a row that must not go out now; True when it did."""
+        """Before a first attempt: True when the row is not to be claimed now (moved, as one
+        that must not go out, or left for the next pass)."""
         ...
 
     def take(

@@ -70,6 +70,11 @@ class MessageLane:
         return sending_rows.due(conn, now=iso(now), stale_before=iso(now - self._lease), room=room)
 
     def stopped(self, conn: Tx, row: Row, now: datetime) -> bool:
+        # a thread another transaction is writing (a STOP, a pause, a new text) is left for
+        # the next pass, which sees what it wrote; waiting here, holding this row, could
+        # deadlock with it
+        if not conversations.try_lock(conn, row["thread_id"]):
+            return True
         return self._recheck(conn, row, now)
 
     def take(

@@ -117,6 +117,26 @@ def lock(tx: Tx, thread_id: str) -> Thread | None:
     return thread(tx, thread_id)
 
 
+_TRY_LOCK = sql(
+    "SELECT thread_id FROM thread_controls WHERE thread_id = :thread_id",
+    postgres=(
+        "SELECT thread_id FROM thread_controls WHERE thread_id = :thread_id FOR UPDATE SKIP LOCKED"
+    ),
+)
+# the row without its lock: there, but held by another transaction
+_LOCK_FREE = sql("SELECT thread_id FROM thread_controls WHERE thread_id = :thread_id")
+
+
+def try_lock(tx: Tx, thread_id: str) -> bool:
+    """Take the thread's lock unless another transaction holds it; False only when one
+    does (a thread without a conversation has nothing to lock). It never waits, so a
+    transaction already holding other rows (the sender's claim) takes it without the risk
+    of a deadlock."""
+    if tx.one(_TRY_LOCK, thread_id=thread_id) is not None:
+        return True
+    return tx.one(_LOCK_FREE, thread_id=thread_id) is None
+
+
 async def read_thread(db: Reads, thread_id: str) -> Thread | None:
     """As `thread`, outside a write transaction."""
     row = await db.one(_THREAD, thread_id=thread_id)
