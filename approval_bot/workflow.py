@@ -180,9 +180,8 @@ class Conflict(Exception):
     ) -> None:
         when = f" at {changed_at}" if changed_at else ""
         via = f" via {channel}" if channel else ""
-        super().__init__(
-            f"{subject} is {actual}, not {expected}: changed by {changed_by}{via}{when}"
-        )
+        state = f"already {actual}" if expected == f"not {actual}" else f"{actual}, not {expected}"
+        super().__init__(f"{subject} is {state}: changed by {changed_by}{via}{when}")
         self.subject, self.expected, self.actual = subject, expected, actual
         self.changed_by, self.changed_at, self.channel = changed_by, changed_at, channel
 

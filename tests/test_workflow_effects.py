@@ -588,3 +588,6 @@ async def test_opting_out_twice_is_a_conflict_naming_when_it_happened(db):
     error = conflict.value
     assert (error.expected, error.actual) == ("not opted out", "opted out")
     assert (error.changed_by, error.changed_at) == ("the system", opted_out["timestamp"])
+    assert str(error) == (
+        f"thread {THREAD} is already opted out: changed by the system at {opted_out['timestamp']}"
+    )

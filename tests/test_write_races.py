@@ -133,7 +133,7 @@ async def test_two_pauses_at_once_are_one_pause_and_a_conflict_naming_the_first(
     assert waited  # the second read the thread only once the first had committed
     assert first is None
     assert isinstance(second, workflow.Conflict)
-    assert "is paused" in str(second) and "Ana" in str(second)
+    assert "is already paused" in str(second) and "Ana" in str(second)
     assert (await controls(db)).paused_reason == "Ana's pause"
     assert await thread_events(db) == ["Conversation Opened", "Thread Paused"]
 
@@ -174,7 +174,7 @@ async def test_a_pause_between_the_read_and_the_update_is_a_conflict(db, monkeyp
         return real(conn, thread_id, **kwargs)
 
     monkeypatch.setattr(conversations, "set_pause", raced)
-    with pytest.raises(workflow.Conflict, match="is paused"):
+    with pytest.raises(workflow.Conflict, match="is already paused"):
         await review.pause_thread(db, THREAD, "mine", ana.id)
     assert not (await controls(db)).paused  # rolled back whole
     assert await thread_events(db) == ["Conversation Opened"]
