@@ -295,7 +295,8 @@ def test_the_api_says_when_the_window_closes_and_refuses_approval_after(web):
         json={"key": "booking_news", "variables": {"customer_name": "Ana"}},
     )
     assert sent.status_code == 200
-    assert sent.json()["status"] == "APPROVED_TO_SEND"
+    # the answer reads the reply after the woken sender may already have sent it
+    assert sent.json()["status"] in {"APPROVED_TO_SEND", "SENT"}
     unknown = web.client.post(
         f"/api/v1/threads/{NUMBER}/template", headers=headers, json={"key": "greeting"}
     )
