@@ -97,8 +97,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        # closed in reverse: the scheduler stops, sends in flight are recorded, drafting
-        # stops, the clients close, and the database closes last
+        # closed in reverse: sends and deliveries in flight are recorded, the scheduler
+        # stops once its other runs finish, drafting stops, the clients close, and the
+        # database closes last
         async with AsyncExitStack() as stack:
             db = await open_store(settings.database_target)
             stack.push_async_callback(db.close)
@@ -121,18 +122,19 @@ def create_app(settings: Settings) -> Starlette:
             await asyncio.to_thread(understanding.warm_up)
             drafting = DraftingService(db, drafter, metrics, settings.business_timezone)
             stack.push_async_callback(drafting.aclose)
+            # stopped after the sender and the deliverer have finished their passes
+            scheduler = build_scheduler()
+            stack.push_async_callback(scheduler.stop)
             sender = Sender(db, gateway, settings, metrics=metrics)
             stack.push_async_callback(sender.stop)
             deliverer = event_delivery.Deliverer(db, settings, metrics=metrics)
             stack.push_async_callback(deliverer.stop)
             stack.push_async_callback(chain.stop)
-            scheduler = build_scheduler()
             jobs.register(scheduler, db, settings, drafting)
             event_delivery.register_retention(scheduler, db, settings)
             sender.schedule(scheduler)
             deliverer.schedule(scheduler)
             scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
             yield {
                 "settings": settings,
                 "db": db,
