@@ -56,6 +56,10 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     # httpx tells of every request at INFO: one line per webhook delivered. Failed
     # deliveries are logged by event_delivery, and shown on the Webhooks page.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # the twilio library tells of every API call at INFO, in a dozen lines (its URL, query,
+    # headers and the answer's headers): one such block per text sent. The sender logs each
+    # send and its outcome itself; the library's errors still show.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 # HTTP requests this process is serving now (all on its one event loop): the webhook

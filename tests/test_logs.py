@@ -16,10 +16,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from approval_bot import logs, workflow
+from approval_bot.gateways import OutgoingSms, TwilioGateway
 from approval_bot.logs import TextFormatter
 from approval_bot.models import Event, MessageStatus
 from approval_bot.store import Tx
-from tests.builders import make_inbound
+from tests import fake_twilio
+from tests.builders import BUSINESS, make_inbound
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +128,31 @@ async def test_the_requests_in_flight_are_counted_while_they_are_served():
         answers = await asyncio.gather(*calls)
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert logs.requests_in_flight() == before
+
+
+async def test_a_send_through_the_twilio_library_adds_no_lines_of_its_own(make_settings, capsys):
+    """twilio's HTTP client logs each request's URL and headers at INFO (twilio/http): an
+    operator reading the app's log should see the sender's line, not a dozen per text."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    for fake in fake_twilio.running():
+        settings = make_settings(
+            TWILIO_ACCOUNT_SID=fake.account_sid,
+            TWILIO_AUTH_TOKEN=fake.auth_token,
+            TWILIO_FROM_NUMBER=BUSINESS,
+            TWILIO_API_BASE_URL=fake.url,
+        )
+        gateway = TwilioGateway(settings)
+        try:
+            logs.configure("text")
+            result = await gateway.send(OutgoingSms(to="+14155550100", body="See you at 3."))
+            logging.getLogger("twilio.http_client").warning("a warning still shows")
+            err = capsys.readouterr().err
+        finally:
+            await gateway.aclose()
+            root.handlers[:], level = saved
+            root.setLevel(level)
+            logging.getLogger("twilio.http_client").setLevel(logging.NOTSET)
+        assert result.sid is not None and fake.accepted_to("+14155550100")
+        assert "Twilio API Request" not in err and "Headers" not in err
+        assert "a warning still shows" in err
