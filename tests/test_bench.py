@@ -203,3 +203,21 @@ def test_sla_bench_smoke_run_takes_each_step_once(tmp_path: Path) -> None:
     # 3 reviewers told of each draft are reminded; the one admin gets each escalation
     assert document["reviewer_texts"] == 100 * 3 + 60
     assert document["holding_replies"] == 30
+
+
+def test_per_text_bench_smoke_run_reports_every_step(tmp_path: Path) -> None:
+    out = tmp_path / "per_text.json"
+    done = run_script(
+        str(BENCH / "per_text.py"), "--calls", "20", "--wrk-seconds", "2", "--json", str(out)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    steps = document["cpu_ms_per_call"]
+    assert set(steps) == {"signature_check", "understanding", "reviewer_notice"}
+    assert all(ms > 0 for ms in steps.values())
+    # every notice reached the fake Twilio through the real client
+    assert document["notices_accepted"] == 20
+    assert document["bare_per_s"] > 0
+    # a quarter of the bare rate on every core: cores ÷ (0.25 × bare) seconds a text
+    expected = 1000 * document["cores"] / (0.25 * document["bare_per_s"])
+    assert document["budget_ms_per_text"] == pytest.approx(expected, abs=0.001)
