@@ -326,6 +326,45 @@ async def test_a_stop_being_written_when_the_sender_claims_its_reply_stops_the_s
     assert (await thread(db))["opted_out"] == 1
 
 
+async def test_a_stop_written_while_an_unconfirmed_reply_is_looked_up_stops_the_resend(
+    db, sender, gateway, fake, reviewer, clock, monkeypatch
+):
+    # the first attempt got no answer; while the next pass asks Twilio whether it came
+    # (it did not), the customer's STOP is being written: the resend waits for the STOP's
+    # hold of the thread and is held by it, not sent to a customer who has opted out
+    fake.script(ALICE, fake_twilio.Reply(delay=2.0, accept=False))
+    draft = await approved(db, reviewer)
+    await sender.run()
+    assert (await row(db, draft))["unconfirmed_since"] is not None
+    clock.advance(60)
+
+    gate = Gate(conversations.set_opted_out)
+    monkeypatch.setattr(conversations, "set_opted_out", gate)
+    stops: list[asyncio.Future[Any]] = []
+    look_up = gateway.find_sent
+
+    async def look_up_while_a_stop_is_written(*args: Any) -> Any:
+        found = await look_up(*args)
+        stop = InboundSms("SM" + "d" * 32, ALICE, BUSINESS, "STOP", Channel.SMS)
+        stops.append(asyncio.ensure_future(inbound.receive_sms(db, stop)))
+        assert await asyncio.to_thread(gate.reached.wait, 20), "the STOP was never recorded"
+        return found
+
+    monkeypatch.setattr(gateway, "find_sent", look_up_while_a_stop_is_written)
+    sending = asyncio.ensure_future(sender.run())
+    try:
+        assert await asyncio.to_thread(gate.reached.wait, 20), "Twilio was never asked"
+        await asyncio.sleep(0.3)  # the resend's transaction starts and waits for the thread
+    finally:
+        gate.open()
+    await asyncio.wait_for(asyncio.gather(sending, *stops), 60)
+    await sender.run()
+
+    assert len(fake.creates(ALICE)) == 1 and fake.accepted == []
+    assert (await row(db, draft))["status"] == S.PAUSED_THREAD
+    assert (await thread(db))["opted_out"] == 1
+
+
 @pytest.mark.parametrize("reply", [fake_twilio.TOO_MANY, fake_twilio.SERVER_ERROR])
 async def test_429_and_500_are_retried_after_a_backoff_and_sent_once(
     db, sender, fake, reviewer, clock, reply
