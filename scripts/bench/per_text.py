@@ -69,18 +69,8 @@ def understanding(calls: int) -> float:
 
 def notice(calls: int, fake: harness.FakeTwilio, workdir: Path) -> tuple[float, int]:
     """CPU per notice sent through the twilio client, and how many the fake accepted."""
-    from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
-
-    settings = load_settings(
-        {
-            "APPROVAL_BOT_DATABASE": str(workdir / "unused.sqlite3"),
-            "PUBLIC_BASE_URL": "https://bot.example.com",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_FROM_NUMBER": harness.BUSINESS,
-            "TWILIO_API_BASE_URL": fake.url,
-        }
-    )
+    # the benchmark app's own settings, pointed at the fake (no server is started)
+    settings = load_settings(harness.App(workdir / "unused.sqlite3", fake).env())
     reviewer = "+14155550188"
     body = "New draft for +14155550123: Yes, we are open Saturday 9 to 5. Reply A 4821 to send."
 
