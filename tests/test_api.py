@@ -387,6 +387,17 @@ def test_regenerate_makes_a_new_version_and_refuses_a_decided_draft(web, api):
     assert state(web) == before
 
 
+def test_regenerate_refuses_an_older_text_while_a_newer_one_has_its_draft_pending(web, api):
+    first, first_draft = pending(web, text="Are you open today?")
+    api.post(f"/drafts/{first_draft}/reject", {"notes": "wrong"})
+    second, second_draft = pending(web, text="And tomorrow?")
+    before = state(web)
+    error = refused(api.post(f"/drafts/{first}/regenerate"), 409)
+    assert second in error["message"]
+    assert state(web) == before  # the newer text's draft is still the live one
+    assert status(web, second_draft) == S.DRAFT_PENDING_APPROVAL
+
+
 # --- threads ---------------------------------------------------------------------------------
 
 

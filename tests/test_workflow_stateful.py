@@ -168,7 +168,19 @@ class WorkflowMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def drafter_answers(self, data: st.DataObject) -> None:
         inbound = data.draw(st.sampled_from(self.ids(DRAFTABLE, **_DRAFTABLE)))
-        if self.bot_may_draft(self.thread_of(inbound)):
+        # the bot drafts a thread's latest waiting text, and a reviewer's redraft of an
+        # older text is refused while a newer one is being drafted or has a draft pending
+        newer = self.rows(
+            """
+            SELECT 1 FROM messages AS newer JOIN messages AS text USING (thread_id)
+            WHERE text.id = :id AND newer.type = 'INBOUND' AND newer.timestamp > text.timestamp
+              AND newer.status IN (:a, :b)
+            """,
+            id=inbound,
+            a=S.RECEIVED,
+            b=S.DRAFT_PENDING_APPROVAL,
+        )
+        if self.bot_may_draft(self.thread_of(inbound)) and not newer:
             self.run(make_draft(self.db, inbound, "Draft reply"))
 
     @precondition(lambda self: self.ids("type != 'INBOUND'"))

@@ -243,3 +243,31 @@ def test_a_text_before_one_waiting_for_its_draft_waits_on_the_queue_with_it():
         "newer": W.QUEUE,
         "later": W.NEEDS_REPLY,
     }
+
+
+def test_an_older_text_is_not_redrafted_over_the_draft_of_a_newer_one(desk):
+    # "First" went to Needs reply; "Second" came and was drafted. A new draft for "First"
+    # would replace Second's, and once rejected leave "Second" on no list
+    desk.text("First")
+    (first_draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    desk.api.post(f"/drafts/{first_draft}/reject", {"notes": "wrong"})
+    desk.text("Second")
+    first, second = (
+        next(m for m in desk.twilio.messages() if m["body"] == body) for body in ("First", "Second")
+    )
+    refused = desk.api.post(f"/drafts/{first['id']}/regenerate")
+    assert refused.status_code == 409
+    assert second["id"] in refused.json()["error"]["message"]
+    assert where(desk, "First") is W.QUEUE and where(desk, "Second") is W.QUEUE
+
+    # with Second's draft rejected, both texts wait for a person: First may be redrafted
+    (pending,) = [
+        m["id"]
+        for m in desk.twilio.messages()
+        if m["type"] == "DRAFT" and m["status"] == "DRAFT_PENDING_APPROVAL"
+    ]
+    desk.api.post(f"/drafts/{pending}/reject", {"notes": "wrong"})
+    redrafted = desk.api.post(f"/drafts/{first['id']}/regenerate")
+    assert redrafted.status_code == 200
+    desk.api.post(f"/drafts/{redrafted.json()['id']}/reject", {"notes": "still wrong"})
+    assert where(desk, "First") is W.NEEDS_REPLY and where(desk, "Second") is W.NEEDS_REPLY

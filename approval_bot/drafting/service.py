@@ -141,6 +141,16 @@ class NotRegenerable(ValueError):
     """Only a pending draft, or a customer's message waiting for review, can be redrafted."""
 
 
+def _answered_by_newer(message_id: str, newer_id: str) -> NotRegenerable:
+    """A draft for an older text would replace the draft of a newer one and leave that text
+    on no work list: the thread's replies answer its latest text, and so the older ones."""
+    return NotRegenerable(
+        f"the customer wrote again after message {message_id}: message {newer_id}, which "
+        "is being drafted or has a draft pending that answers both; regenerate or reject "
+        "that draft instead"
+    )
+
+
 class NoOtherWording(NotRegenerable):
     """The drafter wrote the same text again: it has no other wording for this message."""
 
@@ -477,6 +487,11 @@ class DraftingService:
                 inbound_row = await message_rows.read_row(conn, reply_to) if reply_to else None
                 sender, version = row["sender"], int(row["draft_version"]) + 1
             elif row["type"] == MessageType.INBOUND and row["status"] == S.NEEDS_REVIEW:
+                newer = await message_rows.read_newer_awaiting_draft(
+                    conn, row["thread_id"], row["timestamp"]
+                )
+                if newer is not None:
+                    raise _answered_by_newer(message_id, newer)
                 inbound_row, sender = row, row["receiver"]
                 version = await message_rows.last_version(conn, message_id) + 1
             else:
@@ -507,6 +522,11 @@ class DraftingService:
             conversations.lock(conn, thread_id)
             if _closed_now(conn, thread_id):
                 raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
+            if not is_draft:
+                # a text the customer sent meanwhile, drafted since: its draft answers both
+                newer = message_rows.newer_awaiting_draft(conn, thread_id, row["timestamp"])
+                if newer is not None:
+                    raise _answered_by_newer(message_id, newer)
             # the old draft, when there is one, is among the open replies this supersedes
             draft_id = _new_draft(
                 conn,

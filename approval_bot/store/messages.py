@@ -402,6 +402,16 @@ _WAITING_UNTIL = sql(
     ORDER BY timestamp
     """
 )
+# a customer text of the thread after :after that the thread's next or live draft answers
+# (being drafted, or its draft pending): a draft for the older text would leave it unanswered
+_NEWER_AWAITING_DRAFT = sql(
+    """
+    SELECT id FROM messages
+    WHERE thread_id = :thread_id AND type = 'INBOUND' AND timestamp > :after
+      AND status IN ('RECEIVED', 'DRAFT_PENDING_APPROVAL')
+    ORDER BY timestamp DESC LIMIT 1
+    """
+)
 _HISTORY = sql(
     """
     SELECT type, body FROM (
@@ -433,6 +443,18 @@ def waiting_ids(tx: Tx, thread_id: str, until: str | None = None) -> list[str]:
     if until is None:
         return [row["id"] for row in tx.all(_WAITING, thread_id=thread_id)]
     return [row["id"] for row in tx.all(_WAITING_UNTIL, thread_id=thread_id, until=until)]
+
+
+def newer_awaiting_draft(tx: Tx, thread_id: str, after: str) -> str | None:
+    """The latest customer text of the thread after `after` being drafted or with its draft
+    pending, if any."""
+    row = tx.one(_NEWER_AWAITING_DRAFT, thread_id=thread_id, after=after)
+    return None if row is None else str(row["id"])
+
+
+async def read_newer_awaiting_draft(db: Reads, thread_id: str, after: str) -> str | None:
+    row = await db.one(_NEWER_AWAITING_DRAFT, thread_id=thread_id, after=after)
+    return None if row is None else str(row["id"])
 
 
 async def history(db: Reads, thread_id: str, until: str, turns: int) -> list[HistoryTurn]:
