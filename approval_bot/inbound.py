@@ -144,6 +144,7 @@ class Received:
     thread_id: str | None = None
     message_id: str | None = None
     reviewer_id: int | None = None  # a reviewer texted: their command is answered afterwards
+    reviewer_keyword: Keyword | None = None  # the reviewer's STOP or START that was acted on
     pause_cause: rules.PauseCause | None = None  # the conversation rules paused the thread
     appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
     auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
@@ -240,11 +241,13 @@ def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] 
 
 def handle_reviewer_text(
     conn: Tx, reviewer_id: int, sms: InboundSms, keyword: Keyword | None
-) -> None:
-    """A text from a reviewer's phone: recorded, and never treated as a customer's.
+) -> Keyword | None:
+    """A text from a reviewer's phone: recorded, and never treated as a customer's; returns
+    the keyword it acted on.
 
-    STOP (which Twilio enforces by blocking our texts to them) turns their draft texts off
-    and START back on; any other text is a command, carried out after the webhook answers
+    STOP (which Twilio enforces by blocking our texts to them) turns their draft texts off,
+    and START back on once they texted STOP; any other text, "yes" from a reviewer who
+    never opted out included, is a command, carried out after the webhook answers
     (`reviewer_sms.respond`).
     """
     audit.record(
@@ -256,6 +259,11 @@ def handle_reviewer_text(
             metadata={"message_sid": sms.message_sid, "from": sms.sender, "body": sms.body},
         ),
     )
+    if keyword is Keyword.OPT_IN:
+        reviewer = reviewer_rows.texted(conn, reviewer_id)
+        assert reviewer is not None, reviewer_id  # found by their phone in this transaction
+        if not reviewer.sms_opted_out:
+            return None  # nothing to opt back in to: "yes" is a bare yes, START a command
     if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         opted_out = keyword is Keyword.OPT_OUT
         reviewer_rows.set_sms_opt_out(conn, reviewer_id, opted_out)
@@ -268,6 +276,8 @@ def handle_reviewer_text(
                 metadata={"keyword": sms.body.strip(), "notify_sms": not opted_out},
             ),
         )
+        return keyword
+    return None
 
 
 def _store(
@@ -348,8 +358,8 @@ def _route_sms(
         return Received(Outcome.DUPLICATE)
     reviewer_id = _reviewer(conn, sms.sender)
     if reviewer_id is not None:
-        handle_reviewer_text(conn, reviewer_id, sms, keyword)
-        return Received(Outcome.REVIEWER, reviewer_id=reviewer_id)
+        acted_on = handle_reviewer_text(conn, reviewer_id, sms, keyword)
+        return Received(Outcome.REVIEWER, reviewer_id=reviewer_id, reviewer_keyword=acted_on)
     thread = sms.sender
     controls = _touch_conversation(conn, thread, sms.channel)
     meta: dict[str, Any] = {"message_sid": sms.message_sid}

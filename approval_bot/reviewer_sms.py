@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import audit, claims, draft_notices, review, sending_gate, workflow
 from .accounts import Reviewer
-from .keywords import Keyword, detect
+from .keywords import Keyword
 from .models import Actor, DecisionChannel, MessageStatus
 from .phrases import DECISION_DONE, phrase
 from .scheduler import wake_sender
@@ -265,12 +265,14 @@ async def respond(
     reviewer_id: int,
     text: str,
     schedule_draft: Callable[[str], None] | None = None,
+    keyword: Keyword | None = None,
 ) -> None:
     """Carry out a reviewer's text and queue the answer; wake the sender to deliver it.
 
+    `keyword` is the STOP or START the webhook acted on (`inbound.handle_reviewer_text`):
     STOP gets no answer (Twilio blocks texts to them until START); START is acknowledged.
+    Any other text is a command.
     """
-    keyword = detect(text, None)
     if keyword is Keyword.OPT_OUT:
         return
     reviewer = await reviewer_rows.by_id(db, reviewer_id)

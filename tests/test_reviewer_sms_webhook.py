@@ -97,6 +97,26 @@ def test_stop_turns_draft_texts_off_and_start_back_on(twilio):
     assert "Reviewer Opted Out" in events and "Reviewer Opted In" in events
 
 
+@pytest.mark.parametrize("notify", [True, False])
+def test_yes_from_a_reviewer_who_never_texted_stop_asks_which_draft(twilio, notify):
+    # README: a bare "yes" approves nothing and the answer asks which code; only START
+    # after a STOP turns draft texts back on, and an admin's "off" stands
+    ana = twilio.run(accounts.find_reviewer, twilio.db, "Ana")
+    twilio.run(accounts.set_notify_sms, twilio.db, ana.id, notify, by=None)
+    twilio.text("Hello, do you deliver?")
+
+    twilio.text("Yes", sender=ANA)
+
+    assert twilio.rows("SELECT status FROM messages WHERE type = 'DRAFT'")[0]["status"] == (
+        "DRAFT_PENDING_APPROVAL"
+    )
+    assert texts_to(twilio, ANA)[-1].startswith("Which draft?")
+    row = twilio.rows("SELECT * FROM reviewers WHERE phone = :phone", phone=ANA)[0]
+    assert (bool(row["notify_sms"]), row["sms_opted_out"]) == (notify, 0)
+    events = [row["event"] for row in twilio.rows("SELECT event FROM audit_log")]
+    assert "Reviewer Opted In" not in events
+
+
 def test_quiet_hours_hold_draft_texts(twilio):
     twilio.run(_quiet_now, twilio.db)
     twilio.text("Can I book for tomorrow?")

@@ -61,6 +61,7 @@ async def sms(request: Request) -> Response:
             received.reviewer_id,
             message.body,
             drafting.schedule,
+            received.reviewer_keyword,
         )
     return response
 
