@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-# queued/accepted < sending < sent < delivered | undelivered | failed; read after delivered
+# queued/accepted < sending < sent < delivered | undelivered | failed | partially_delivered;
+# read after delivered. Twilio's message statuses (its OpenAPI spec's message_enum_status)
+# also hold receiving and received, which only inbound messages have.
 _RANK = {
     "accepted": 0,
     "queued": 0,
@@ -13,10 +15,12 @@ _RANK = {
     "undelivered": 3,
     "failed": 3,
     "canceled": 3,
+    "partially_delivered": 3,
     "read": 4,
 }
-FINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "read"})
-PROBLEMS = frozenset({"undelivered", "failed"})
+FINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "partially_delivered", "read"})
+# the customer did not get the whole reply: with an ErrorCode, the conversation needs a human
+PROBLEMS = frozenset({"undelivered", "failed", "partially_delivered"})
 KNOWN = frozenset(_RANK)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from approval_bot.web.twilio_edge import our_account_sid
 from tests import fake_twilio
 from tests.builders import BUSINESS, approve_sending, make_draft, make_inbound, make_reviewer
 
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "twilio" / "twilio_api_v2010.json"
 PUBLIC = "https://bot.example.com"
 PATH = "/webhooks/twilio/status"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -119,6 +121,7 @@ async def _put_status(db_path: Path, message_id: str, status: str) -> None:
         (["sending", "delivered", "sent", "read"], "read"),
         (["undelivered", "sent", "delivered", "read"], "undelivered"),
         (["failed", "queued"], "failed"),
+        (["sent", "partially_delivered", "delivered", "read"], "partially_delivered"),
     ],
 )
 def test_out_of_order_callbacks_never_move_back(client, settings, db_path, order, final):
@@ -162,6 +165,43 @@ def test_undelivered_with_an_error_code_asks_for_attention(client, settings, db_
     (conversation,) = query(db_path, "SELECT state, attention_reason FROM conversations")
     assert conversation["state"] == "NEEDS_ATTENTION"
     assert "30003" in conversation["attention_reason"]
+
+
+def _outbound_statuses_in_twilios_spec() -> list[str]:
+    """Twilio's message statuses from its OpenAPI spec, but those only inbound messages have
+    (none when the spec is not beside the project: the test is then skipped)."""
+    if not SPEC.exists():
+        return []
+    spec = json.loads(SPEC.read_text())
+    statuses: list[str] = spec["components"]["schemas"]["message_enum_status"]["enum"]
+    return [status for status in statuses if status not in ("receiving", "received")]
+
+
+@pytest.mark.parametrize("status", _outbound_statuses_in_twilios_spec())
+def test_every_outbound_status_in_twilios_spec_is_taken(client, settings, db_path, status):
+    _, sid = sent_message(client, db_path)
+    response = post(client, settings, MessageSid=sid, MessageStatus=status)
+    assert response.status_code == 200, response.text
+    events = query(db_path, "SELECT event_id FROM webhook_events")
+    assert f"{sid}:{status}" in [e["event_id"] for e in events]
+
+
+def test_a_partly_delivered_reply_with_an_error_code_asks_for_attention(client, settings, db_path):
+    draft, sid = sent_message(client, db_path)
+    response = post(
+        client,
+        settings,
+        MessageSid=sid,
+        MessageStatus="partially_delivered",
+        ErrorCode="30008",
+        ErrorMessage="Unknown error",
+    )
+    assert response.status_code == 200
+    row = delivery_of(db_path, draft)
+    assert (row["delivery_status"], row["error_code"]) == ("partially_delivered", 30008)
+    (conversation,) = query(db_path, "SELECT state, attention_reason FROM conversations")
+    assert conversation["state"] == "NEEDS_ATTENTION"
+    assert "30008" in conversation["attention_reason"]
 
 
 def test_an_unknown_sid_is_answered_200_and_changes_no_message(client, settings, db_path):
