@@ -211,7 +211,8 @@ async def _carry_out(
         lines = [f"{r.code} {r.receiver}: {shorten(r.body, 30)}" for r in rows]
         return Answer("Open, oldest first:\n" + "\n".join(lines))
     if isinstance(command, NeedsCode):
-        given = f" {command.given!r} is not a draft code." if command.given else ""
+        # a code is 4 characters: what stood in its place is said back no longer than 12
+        given = f" {shorten(command.given, 12)!r} is not a draft code." if command.given else ""
         short = _SHORT_VERBS[command.verb]
         raise _Refusal(f"Which draft?{given} Reply {short} CODE. {await _open_list(db)}")
     if isinstance(command, NeedsText):

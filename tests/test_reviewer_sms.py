@@ -120,6 +120,18 @@ async def test_a_bare_yes_approves_nothing_and_asks_for_the_code(db, ana, text):
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
 
 
+async def test_a_long_word_where_the_code_goes_is_not_texted_back_whole(db, ana):
+    _, code = await coded_draft(db)
+    word = "x" * 600  # one word, as a phone's paste or a stuck key makes it
+
+    answer = await reviewer_sms.answer(db, ana, f"A {word}")
+
+    assert "Which draft?" in said(answer) and code in said(answer)
+    assert word not in said(answer)
+    # one SMS segment of Twilio's GSM-7 alphabet holds 160 characters: the answer fits one
+    assert len(said(answer)) <= 160
+
+
 async def test_an_unknown_code_lists_the_open_ones(db, ana):
     _, code = await coded_draft(db)
     unknown = "ZZZZ" if code != "ZZZZ" else "YYYY"
