@@ -257,7 +257,9 @@ async def _carry_out(
         await review.resume_thread(db, draft["thread_id"], reviewer.id)
         return Answer(f"Resumed {customer}; held replies are back for review.")
     except workflow.Conflict as conflict:
-        raise _Refusal(f"{customer} is {conflict.actual} already.") from None
+        # PAUSE on a paused thread: "paused already"; RESUME on one that is not: "not paused"
+        already = " already" if conflict.expected == f"not {conflict.actual}" else ""
+        raise _Refusal(f"{customer} is {conflict.actual}{already}.") from None
 
 
 async def respond(

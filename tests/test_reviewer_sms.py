@@ -184,6 +184,9 @@ async def test_pause_and_resume_by_code(db, ana):
     assert held == S.PAUSED_THREAD
     assert "back for review" in said(resumed)
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert said(await reviewer_sms.answer(db, ana, f"RESUME {code}")) == (
+        f"{CUSTOMER} is not paused."
+    )
 
 
 async def test_list_shows_at_most_five_oldest_first(db, ana):
