@@ -74,6 +74,9 @@ async def _open_list(db: Store) -> str:
     return f"Open: {', '.join(codes)}." if codes else "No drafts are waiting."
 
 
+_DECIDED = (S.APPROVED_TO_SEND, S.SENT, S.FAILED_SEND, S.REJECTED)
+
+
 async def explain(db: Store, code: str) -> str:
     """Why `code` names no open draft: who decided it, what replaced it, or that it is unknown."""
     draft = await _draft_for(db, code)
@@ -83,11 +86,16 @@ async def explain(db: Store, code: str) -> str:
     if status == S.SUPERSEDED:
         newer = await code_rows.replacement(db, draft["superseded_by"])
         if newer is not None and newer.code:
-            return f"{code} was replaced by {newer.code}."
+            replaced = f"{code} was replaced by {newer.code}"
+            newest = await _draft_for(db, newer.code)
+            if newest is not None and S(newest["status"]) in _DECIDED:
+                # an edit approved at once: who decided it, not a code that is taken too
+                return f"{replaced}; {await explain(db, newer.code)}"
+            return f"{replaced}."
         if newer is not None and newer.type == "OUTBOUND":
             return f"{code} was replaced by a reply {newer.name or 'a reviewer'} wrote."
         return f"{code} was replaced by a newer draft. {await _open_list(db)}"
-    if status in (S.APPROVED_TO_SEND, S.SENT, S.FAILED_SEND, S.REJECTED):
+    if status in _DECIDED:
         decision = await approval_rows.latest_decision(db, draft["id"])
         if decision is not None:
             return (

@@ -109,6 +109,23 @@ async def test_a_replaced_code_names_its_replacement(db, ana):
     assert await status_of(db, newer) == S.DRAFT_PENDING_APPROVAL
 
 
+async def test_a_code_replaced_by_an_approved_edit_says_who_approved_it(db, ana):
+    bob = await make_reviewer(db, "Bob", phone="+14155550112")
+    draft, code = await coded_draft(db)
+    newer = await review.edit(
+        db, draft, "Better words", review.Decision(ana.id, DecisionChannel.WEB), approve=True
+    )
+    row = await db.one(sql("SELECT code FROM draft_codes WHERE message_id = :id"), id=newer)
+
+    answer = await reviewer_sms.answer(db, bob, f"A {code}")
+
+    # Bob learns the reply is decided, rather than to try the new code
+    assert said(answer).startswith(
+        f"{code} was replaced by {row['code']}; {row['code']} was edited and approved by Ana at "
+    )
+    assert len(await db.all(sql("SELECT 1 FROM approvals WHERE reviewer_id = :id"), id=bob.id)) == 0
+
+
 @pytest.mark.parametrize("text", ["ok", "yes", "Y", "👍", "A", "approve 7F3"])
 async def test_a_bare_yes_approves_nothing_and_asks_for_the_code(db, ana, text):
     draft, code = await coded_draft(db)
