@@ -35,7 +35,7 @@ from .store import (
     opened,
 )
 from .store.copy import CopyRefused, copy_database
-from .store.postgres import check_reachable, redact
+from .store.postgres import redact
 from .store.views.guidance import directive_body
 
 
@@ -578,13 +578,19 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
 }
 
 
+async def _check_database(settings: Settings) -> None:
+    async with opened(settings.database_target):
+        pass
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
 
-    if settings.database_url:  # an unreachable server is one line here, not a traceback
-        check_reachable(settings.database_url)
+    # a database the app cannot open or migrate (an unreachable server, a file that is not
+    # SQLite, a newer schema) is one line here, not uvicorn's traceback of a failed startup
+    asyncio.run(_check_database(settings))
     logs.configure(settings.log_format)
     mode = "sandbox (no Twilio credentials)" if settings.sandbox else "live Twilio"
     print(f"approval-bot on http://{args.host}:{args.port} in {mode} mode", flush=True)

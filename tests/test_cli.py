@@ -6,6 +6,7 @@ import asyncio
 import io
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -563,6 +564,55 @@ def test_installed_script_reports_errors_without_traceback(
     assert message in done.stderr
     assert "approval-bot" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (
+            "newer schema",
+            "the database is at schema version 9999, newer than the "
+            f"{load_migrations()[-1].version} this approval-bot knows",
+        ),
+        ("not sqlite", "file is not a database"),
+    ],
+)
+def test_serve_on_a_database_it_cannot_use_is_one_sentence(
+    tmp_path: Path, spoil: str, message: str
+) -> None:
+    db_path = tmp_path / "db.sqlite3"
+    if spoil == "newer schema":  # migrated by a newer approval-bot
+        asyncio.run(migrated(db_path))
+        with closing(sqlite3.connect(db_path)) as conn, conn:
+            conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'later')")
+    else:
+        db_path.write_text("my notes, not a database\n")
+    before = db_path.read_bytes() if spoil == "not sqlite" else audit_events(db_path)
+    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(db_path)}
+    with socket.socket() as probe:  # a port free to listen on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+
+    done = subprocess.run(
+        [str(installed_script()), "serve", "--port", port],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("approval-bot: error: ")
+    assert message in done.stderr
+    assert len(done.stderr.splitlines()) == 1  # no traceback, no startup log
+    after = db_path.read_bytes() if spoil == "not sqlite" else audit_events(db_path)
+    assert after == before
+
+
+async def migrated(db_path: Path) -> None:
+    async with opened(db_path):
+        pass
 
 
 def test_the_last_active_admin_cannot_be_disabled(run: RunCli, cli_env: Path) -> None:

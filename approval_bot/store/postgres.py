@@ -655,11 +655,6 @@ async def _version_async(conn: psycopg.AsyncConnection[Any]) -> int:
     return int(row["v"]) if row else 0
 
 
-def check_reachable(url: str) -> None:
-    """Connect once to the server `url` names; DatabaseUnavailable, saying why, if it fails."""
-    _probe(PostgresUrl.parse(url).conninfo, url)
-
-
 def _probe(conninfo: str, url: str) -> None:
     """One connection before the pools open, so an unreachable server says why at once."""
     try:
