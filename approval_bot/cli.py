@@ -617,7 +617,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args)
         handler = HANDLERS[(args.command, getattr(args, "action", None))]
-        return asyncio.run(handler(settings, args))
+        code = asyncio.run(handler(settings, args))
+        sys.stdout.flush()  # a reader that went away (`| head`) shows here, not at exit
+        return code
     except (
         SettingsError,
         SchemaTooNew,
@@ -635,6 +637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         CommandFailed,
     ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the output's reader closed it: nothing to say about the database, and nobody to
+        # say it to; stdout goes to /dev/null so the interpreter's last flush stays quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except DRIVER_ERRORS + (OSError,) as error:
         if args.command == "db" and getattr(args, "action", None) == "copy":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 import shutil
 import socket
@@ -613,6 +614,28 @@ def test_serve_on_a_database_it_cannot_use_is_one_sentence(
 async def migrated(db_path: Path) -> None:
     async with opened(db_path):
         pass
+
+
+def test_output_piped_to_a_reader_that_went_away_blames_no_database(tmp_path: Path) -> None:
+    # `approval-bot faq list | head -0`: the reader closes the pipe before anything is printed
+    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(tmp_path / "db.sqlite3")}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [str(installed_script()), "faq", "list"],
+            env=env,
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+
+    assert done.returncode != 0
+    assert done.stderr == ""
 
 
 def test_the_last_active_admin_cannot_be_disabled(run: RunCli, cli_env: Path) -> None:
