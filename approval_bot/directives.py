@@ -17,6 +17,8 @@ from .store import guidance as guidance_rows
 
 GLOBAL = "global"
 EVENT = "Updated Directive"
+DIRECTIVE_LIMIT = 4000  # characters, whichever door it comes through
+ANSWER_LIMIT = 1600  # an answer may be sent as it stands: one reply's most
 
 
 class InvalidGuidance(ValueError):
@@ -59,9 +61,17 @@ def _audit(scope: str, actor_id: int | None, metadata: dict[str, object]) -> aud
     )
 
 
+def _check_directive(body: str) -> None:
+    if len(body.strip()) > DIRECTIVE_LIMIT:
+        raise InvalidGuidance(
+            f"a directive is at most {DIRECTIVE_LIMIT} characters, not {len(body.strip())}"
+        )
+
+
 async def set_directive(db: Store, scope: str, body: str, actor_id: int | None) -> None:
     """Replace the directive of `scope`; an empty body clears it."""
     check_scope(scope)
+    _check_directive(body)
     await db.write(
         lambda conn: _set_directive(conn, scope, body, actor_id), priority=Priority.DECISION
     )
@@ -88,6 +98,10 @@ def _faq_entry(keywords: tuple[str, ...], answer: str) -> tuple[tuple[str, ...],
         raise InvalidGuidance("an FAQ entry needs at least one keyword")
     if not answer:
         raise InvalidGuidance("an FAQ entry needs an answer")
+    if len(answer) > ANSWER_LIMIT:
+        raise InvalidGuidance(
+            f"an FAQ answer is at most {ANSWER_LIMIT} characters, not {len(answer)}"
+        )
     return keywords, answer
 
 
@@ -169,6 +183,8 @@ async def replace_guidance(
     None leaves that part as it is; each change has its own audit row.
     """
     check_scope(scope)
+    if directive is not None:
+        _check_directive(directive)
     entries = [_faq_entry(keywords, answer) for keywords, answer in faq or []]
 
     def body(conn: Tx) -> None:

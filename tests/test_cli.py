@@ -771,3 +771,45 @@ def test_cli_refusals_change_nothing(run, cli_env, argv, message):
     done = run(*argv)
     assert done.code == 1 and message in done.err and "Traceback" not in done.err
     assert rows(cli_env, "SELECT * FROM webhook_subscriptions") == []
+
+
+# -- directives and FAQ ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # README: "a directive is at most 4,000 characters, an answer 1,600"
+        (("directive", "set", "d" * 4001), "a directive is at most 4000 characters, not 4001"),
+        (
+            ("directive", "set", "--thread", "+14155550100", "d" * 4001),
+            "a directive is at most 4000 characters",
+        ),
+        (
+            ("faq", "add", "--keywords", "hours", "a" * 1601),
+            "an FAQ answer is at most 1600 characters, not 1601",
+        ),
+    ],
+)
+def test_guidance_longer_than_the_web_and_api_take_is_refused(
+    run: RunCli, cli_env: Path, argv: tuple[str, ...], message: str
+) -> None:
+    assert run("directive", "set", "Be brief.").code == 0
+    before = audit_events(cli_env)
+
+    done = run(*argv)
+
+    assert done.code == 1
+    assert done.err.startswith(f"approval-bot: error: {message}")
+    assert "Traceback" not in done.err
+    assert audit_events(cli_env) == before
+    assert run("directive", "show").out == "Be brief.\n"
+    assert rows(cli_env, "SELECT * FROM faq_entries") == []
+
+
+def test_guidance_at_the_limits_is_taken(run: RunCli, cli_env: Path) -> None:
+    assert run("directive", "set", "d" * 4000).code == 0
+    assert run("faq", "add", "--keywords", "hours", "a" * 1600).code == 0
+    assert run("directive", "show").out == "d" * 4000 + "\n"
+    (entry,) = rows(cli_env, "SELECT answer FROM faq_entries")
+    assert entry["answer"] == "a" * 1600

@@ -23,9 +23,7 @@ from . import auth
 from .common import render, text_field
 from .pages import done
 
-DIRECTIVE_LIMIT = 4000
 KEYWORDS_LIMIT = 500
-ANSWER_LIMIT = 1600
 
 
 async def directive_of(db: Store, scope: str) -> dict[str, Any] | None:
@@ -65,7 +63,7 @@ async def directives_page(request: Request, reviewer: Reviewer) -> Response:
 @auth.action()
 async def global_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     _may_change(reviewer, directives.GLOBAL)
-    body = text_field(form, "body", required=False, limit=DIRECTIVE_LIMIT)
+    body = text_field(form, "body", required=False, limit=directives.DIRECTIVE_LIMIT)
     await directives.set_directive(request.state.db, directives.GLOBAL, body, reviewer.id)
     return done(
         request,
@@ -78,7 +76,7 @@ async def global_action(request: Request, reviewer: Reviewer, form: FormData) ->
 @auth.action()
 async def thread_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     thread_id = request.path_params["thread_id"]
-    body = text_field(form, "body", required=False, limit=DIRECTIVE_LIMIT)
+    body = text_field(form, "body", required=False, limit=directives.DIRECTIVE_LIMIT)
     try:
         directives.check_scope(thread_id)
     except directives.InvalidGuidance as error:
@@ -100,7 +98,7 @@ async def thread_action(request: Request, reviewer: Reviewer, form: FormData) ->
 @auth.action()
 async def add_faq_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
     keywords = directives.split_keywords(text_field(form, "keywords", limit=KEYWORDS_LIMIT))
-    answer = text_field(form, "answer", limit=ANSWER_LIMIT)
+    answer = text_field(form, "answer", limit=directives.ANSWER_LIMIT)
     scope = text_field(form, "scope", required=False, limit=40) or directives.GLOBAL
     _may_change(reviewer, scope)
     try:
