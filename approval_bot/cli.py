@@ -20,6 +20,7 @@ from . import (
     logs,
     message_templates,
     sending_gate,
+    serve_lock,
     webhooks,
 )
 from . import profile as business
@@ -588,6 +589,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    # a second server on the same SQLite file would run a second sender over its replies
+    held = None if settings.database_url else serve_lock.hold(settings.database)
     # a database the app cannot open or migrate (an unreachable server, a file that is not
     # SQLite, a newer schema) is one line here, not uvicorn's traceback of a failed startup
     asyncio.run(_check_database(settings))
@@ -607,6 +610,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=list(settings.forwarded_allow_ips),
     )
+    if held is not None:
+        held.close()
     return 0
 
 
@@ -635,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message_templates.UnknownTemplate,
         message_templates.NotAdmin,
         CommandFailed,
+        serve_lock.AlreadyServing,
     ) as error:
         print(f"approval-bot: error: {error}", file=sys.stderr)
         return 1

@@ -101,3 +101,49 @@ def test_serve_answers_and_stops_cleanly(
     # the lifespan closed the database: the last connection out removes the WAL file
     assert database.exists()
     assert not database.with_name(database.name + "-wal").exists()
+
+
+def _serve(tmp_path: Path, database: Path, port: int) -> subprocess.Popen[str]:
+    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(database)}
+    return subprocess.Popen(
+        [str(script()), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_second_serve_on_the_same_sqlite_file_is_refused_until_the_first_ends(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "data" / "approval_bot.sqlite3"
+    first_port, second_port = free_port(), free_port()
+    first = _serve(tmp_path, database, first_port)
+    try:
+        wait_for_health(first, f"http://127.0.0.1:{first_port}/healthz")
+
+        second = _serve(tmp_path, database, second_port)
+        _, err = second.communicate(timeout=START_TIMEOUT)
+
+        # README: "Keep one `approval-bot serve` per SQLite file"
+        assert second.returncode == 1
+        assert err.startswith("approval-bot: error: another approval-bot serve ")
+        assert f"pid {first.pid}" in err and "PostgreSQL" in err
+        assert len(err.splitlines()) == 1
+        assert httpx.get(f"http://127.0.0.1:{first_port}/healthz").status_code == 200
+
+        first.kill()  # the way a crash ends it: the lock goes with the process
+        first.communicate(timeout=STOP_TIMEOUT)
+        third = _serve(tmp_path, database, second_port)
+        try:
+            response = wait_for_health(third, f"http://127.0.0.1:{second_port}/healthz")
+            assert response.status_code == 200
+        finally:
+            third.terminate()
+            third.communicate(timeout=STOP_TIMEOUT)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
