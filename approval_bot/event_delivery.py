@@ -43,6 +43,8 @@ DELIVERY_JOB_ID = "webhook-delivery"
 RETENTION_JOB_ID = "event-retention"
 POLL_SECONDS = 1.0
 TIMEOUT_SECONDS = 10.0
+# of an answer's body, only so much is read (nothing in it counts): a huge one is cut off
+MAX_ANSWER_BYTES = 64 * 1024
 # a claim outlives one resolution and one request; older, its process died
 LEASE = timedelta(seconds=60)
 RETENTION_EVERY = timedelta(hours=1)
@@ -395,19 +397,43 @@ class Deliverer:
             headers=headers,
             extensions=extensions,
         )
+        # the timeout bounds the whole exchange: httpx's bounds each read, which a consumer
+        # sending a byte at a time would never reach
+        deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            answer = await self._transport.handle_async_request(request)
-            try:
-                await answer.aread()  # read to the end, so the connection is kept for the next
-            finally:
-                await answer.aclose()
-        except httpx.TimeoutException:
+            async with asyncio.timeout_at(deadline):
+                answer = await self._transport.handle_async_request(request)
+        except (httpx.TimeoutException, TimeoutError):
             return Outcome(False, None, f"no answer within {self._timeout:g} s")
         except httpx.HTTPError as error:
             return Outcome(False, None, f"{type(error).__name__}: {error}"[:500])
+        cut = await _drain(answer, deadline)
+        if cut is not None:
+            log.info("webhook delivery %s: the answer's body was cut off (%s)", work.id, cut)
         if 200 <= answer.status_code < 300:
             return Outcome(True, answer.status_code, None)
         return Outcome(False, answer.status_code, f"answered {answer.status_code}")
+
+
+async def _drain(answer: httpx.Response, deadline: float) -> str | None:
+    """Read the answer's body to its end, so the connection is kept for the next request;
+    why it was cut off instead (the connection then closed), when it is over
+    MAX_ANSWER_BYTES, still coming at the deadline, or broken. The status is read already:
+    nothing in the body changes the outcome."""
+    taken = 0
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for chunk in answer.aiter_raw():
+                taken += len(chunk)
+                if taken > MAX_ANSWER_BYTES:
+                    return f"over {MAX_ANSWER_BYTES} bytes"
+    except TimeoutError:
+        return "still coming at the timeout"
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}"[:500]
+    finally:
+        await answer.aclose()
+    return None
 
 
 def _results(done: set[asyncio.Task[Attempt | None]]) -> list[Attempt]:

@@ -1,6 +1,7 @@
 """A webhook consumer on loopback: verifies Standard Webhooks signatures with the
-`standardwebhooks` library, and can answer 500, time out, drop the connection, or hold a
-request until released.
+`standardwebhooks` library, and can answer 500, time out, drop the connection, hold a
+request until released, or answer 200 with a body that comes slowly (a byte-trickle) or is
+huge, recording how much of it was taken before the sender hung up.
 
 Each POST is recorded with its headers, body, whether its signature verified with the
 receiver's secret, and when it arrived. Run as a module it serves until stdin closes,
@@ -20,6 +21,9 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 OK, FAIL, TIMEOUT, DROP, HOLD = "ok", "500", "timeout", "drop", "hold"
+TRICKLE, FLOOD = "trickle", "flood"  # 200, then a body that is slow or huge
+FLOOD_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -27,8 +31,10 @@ class Received:
     headers: dict[str, str]
     body: str
     verified: bool
-    answered: str  # what the receiver did: ok, 500, timeout, drop
+    answered: str  # what the receiver did: ok, 500, timeout, drop, trickle, flood
     at: float  # time.time() on arrival
+    body_sent: int = 0  # bytes of a trickled or flooded answer's body written
+    hung_up: bool = False  # the sender closed the connection before the body's end
 
     @property
     def id(self) -> str:
@@ -161,10 +167,34 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.fake.hang_seconds)
             self.close_connection = True
             return
+        if answer in (TRICKLE, FLOOD):
+            self._stream(record, trickle=answer == TRICKLE)
+            return
         try:
             self._reply(500 if answer == FAIL else 200, b"{}")
         except OSError:  # a held request's sender died meanwhile: nobody reads the answer
             self.close_connection = True
+
+    def _stream(self, record: Received, *, trickle: bool) -> None:
+        """200 with a FLOOD_BYTES body: written at once, or a byte every 10 ms for
+        hang_seconds; stops when the sender hangs up."""
+        chunks = int(self.fake.hang_seconds / 0.01) if trickle else FLOOD_BYTES // _CHUNK
+        chunk = b" " if trickle else b" " * _CHUNK
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(FLOOD_BYTES))
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.write(b"{")
+            for _ in range(chunks):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                record.body_sent += len(chunk)
+                if trickle:
+                    time.sleep(0.01)
+        except OSError:
+            record.hung_up = True
 
 
 def main() -> None:

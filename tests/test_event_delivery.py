@@ -17,7 +17,16 @@ import pytest
 from approval_bot import event_delivery, events, webhooks
 from approval_bot.store import Store, Tx
 from tests.builders import make_inbound
-from tests.fake_webhook_receiver import DROP, FAIL, HOLD, TIMEOUT, FakeReceiver
+from tests.fake_webhook_receiver import (
+    DROP,
+    FAIL,
+    FLOOD,
+    FLOOD_BYTES,
+    HOLD,
+    TIMEOUT,
+    TRICKLE,
+    FakeReceiver,
+)
 
 pytestmark = pytest.mark.anyio
 A, B = "+14155550101", "+14155550102"
@@ -214,6 +223,31 @@ async def test_a_timeout_or_a_dropped_connection_is_retried(
     await job.run()
     (row,) = await deliveries(db)
     assert row["status"] == "delivered" and row["attempts"] == 2
+
+
+@pytest.mark.parametrize("answer", [TRICKLE, FLOOD])
+async def test_a_2xx_with_a_slow_or_huge_body_is_delivered_without_reading_it_all(
+    db: Store, deliverer, receiver: FakeReceiver, answer: str
+):
+    # the consumer answers 200 at once, then a 64 MiB body: a byte every 10 ms for 1 s
+    # (TRICKLE, each byte well within the 0.3 s timeout), or as fast as it can (FLOOD)
+    await subscribe(db, receiver)
+    await emit(db, A)
+    receiver.script(answer)
+    job = deliverer(Clock())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await job.run()
+    # the timeout bounds the whole exchange, not each read
+    assert loop.time() - started < 0.9
+    (row,) = await deliveries(db)
+    assert row["status"] == "delivered" and row["last_status"] == 200
+    (request,) = receiver.received
+    deadline = loop.time() + 5
+    while not request.hung_up:  # the bot hung up before the body's end
+        assert loop.time() < deadline
+        await asyncio.sleep(0.02)
+    assert request.body_sent < FLOOD_BYTES // 4
 
 
 async def test_a_rotated_secret_signs_from_the_next_delivery_on(
