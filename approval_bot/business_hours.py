@@ -89,12 +89,25 @@ class BusinessHours:
     def _local(self, day: date, minutes: int) -> datetime:
         """The UTC instant of `minutes` after local midnight of `day` (a wall time skipped
         by a DST change is read as the instant just after the change)."""
-        moment = datetime.combine(
+        wall = datetime.combine(
             day + timedelta(days=minutes // DAY_MINUTES),
             time((minutes % DAY_MINUTES) // 60, minutes % 60),
-            tzinfo=self.zone,
         )
-        return moment.astimezone(UTC)
+        moment = wall.replace(tzinfo=self.zone).astimezone(UTC)
+        if moment.astimezone(self.zone).replace(tzinfo=None) == wall:
+            return moment
+        # skipped by a change: read with the offset before it (fold 0) the wall time is an
+        # instant after the change, with the offset after it (fold 1) one before; the change
+        # lies between, where the offset moves (whole seconds: halve until one apart)
+        offset_after = moment.astimezone(self.zone).utcoffset()
+        low, high = wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC), moment
+        while high - low > timedelta(seconds=1):
+            middle = low + timedelta(seconds=(high - low) // timedelta(seconds=2))
+            if middle.astimezone(self.zone).utcoffset() == offset_after:
+                high = middle
+            else:
+                low = middle
+        return high
 
     def _spans(self, first: date, last: date) -> Iterator[tuple[datetime, datetime]]:
         """Open spans (UTC, merged, in order) of the local days `first` to `last`."""

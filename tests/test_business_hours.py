@@ -63,6 +63,30 @@ def test_the_instant_business_minutes_have_passed(hours, start, minutes, due):
     )
 
 
+NEW_YORK, LONDON = ZoneInfo("America/New_York"), ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "start", "end", "minutes"),
+    [
+        # New York's clocks go from 02:00 EST to 03:00 EDT on 2026-03-08 (07:00 UTC):
+        # a bar open Saturday 20:00 to 02:30 closes at the change, after 6 hours
+        ("Sat 20:00-02:30", NEW_YORK, "2026-03-08 00:00", "2026-03-08 09:00", 6 * 60),
+        # an opening at 02:30 that day opens at the change: 03:00 EDT to 05:00 EDT
+        ("Sun 02:30-05:00", NEW_YORK, "2026-03-08 06:00", "2026-03-08 10:00", 2 * 60),
+        # London's go from 01:00 GMT to 02:00 BST on 2026-03-29 (01:00 UTC): open
+        # 00:30 to 01:30 is half an hour that night
+        ("Sun 00:30-01:30", LONDON, "2026-03-29 00:00", "2026-03-29 03:00", 30),
+    ],
+)
+def test_an_opening_or_closing_skipped_by_the_clocks_is_the_change(text, zone, start, end, minutes):
+    # start and end are UTC; the skipped wall time is read as the instant just after the
+    # change (the business is closed from its closing time on, open from its opening on)
+    hours = BusinessHours.parse(text, zone)
+    utc = [datetime.fromisoformat(moment).replace(tzinfo=UTC) for moment in (start, end)]
+    assert hours.open_between(*utc) == timedelta(minutes=minutes)
+
+
 def test_before_is_the_latest_start():
     # Monday 09:30 less 60 business minutes: Saturday 13:30, before the DST change (UTC+1)
     at = SHOP.before(paris("2026-03-30 09:30"), timedelta(minutes=60))
