@@ -226,7 +226,7 @@ async def _init_db(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _reviewer_add(settings: Settings, args: argparse.Namespace) -> int:
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        password = args.stdin.rstrip("\r\n")
         if not password:
             raise CommandFailed("no password on standard input")
     else:
@@ -323,7 +323,7 @@ async def _audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _directive_set(settings: Settings, args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = args.stdin if args.text == "-" else args.text
     scope = args.thread or directives.GLOBAL
     async with opened(settings.database_target) as db:
         await directives.set_directive(db, scope, text, None)
@@ -420,7 +420,7 @@ async def _sending_change(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _profile_set(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+        text = args.stdin if args.file == "-" else Path(args.file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise CommandFailed(f"cannot read {args.file}: {error}") from None
     try:
@@ -511,7 +511,7 @@ async def _template_show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _template_set(settings: Settings, args: argparse.Namespace) -> int:
-    body = sys.stdin.read().rstrip("\n") if args.body == "-" else args.body
+    body = args.stdin.rstrip("\n") if args.body == "-" else args.body
     change = message_templates.Change(body, args.channel, args.content_sid)
     async with opened(settings.database_target) as db:
         template = await message_templates.save(db, args.key, change, None, Role.REVIEWER)
@@ -579,6 +579,25 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
 }
 
 
+# the commands that take text from standard input when given '-': the argument that says so
+_TAKES_STDIN: dict[tuple[str, str | None], str] = {
+    ("directive", "set"): "text",
+    ("profile", "set"): "file",
+    ("template", "set"): "body",
+}
+
+
+def _standard_input(args: argparse.Namespace) -> str | None:
+    """What the command reads from standard input, if anything: read before its event loop
+    starts, where Ctrl-C ends the wait at once (under asyncio.run the read went on until the
+    end of input)."""
+    command = (args.command, getattr(args, "action", None))
+    if command == ("reviewer", "add"):
+        return sys.stdin.readline() if args.password_stdin else None
+    argument = _TAKES_STDIN.get(command)
+    return sys.stdin.read() if argument and getattr(args, argument) == "-" else None
+
+
 async def _check_database(settings: Settings) -> None:
     async with opened(settings.database_target):
         pass
@@ -622,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args)
         handler = HANDLERS[(args.command, getattr(args, "action", None))]
+        args.stdin = _standard_input(args)
         code = asyncio.run(handler(settings, args))
         sys.stdout.flush()  # a reader that went away (`| head`) shows here, not at exit
         return code

@@ -7,10 +7,12 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -636,6 +638,51 @@ def test_output_piped_to_a_reader_that_went_away_blames_no_database(tmp_path: Pa
 
     assert done.returncode != 0
     assert done.stderr == ""
+
+
+def waits_on_a_pipe(pid: int, timeout: float = 30.0) -> None:
+    """Until process `pid` sleeps in a read of a pipe (Linux's /proc/PID/wchan says so)."""
+    deadline = time.monotonic() + timeout
+    while "pipe" not in Path(f"/proc/{pid}/wchan").read_text():
+        assert time.monotonic() < deadline, f"process {pid} never waited on its input"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("directive", "set", "-"),
+        ("reviewer", "add", "Ana", "--phone", ANA_PHONE, "--password-stdin"),
+        ("template", "set", "help", "-"),
+    ],
+    ids=["directive", "password", "template"],
+)
+def test_ctrl_c_while_a_command_waits_on_standard_input_ends_it(
+    tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    db_path = tmp_path / "db.sqlite3"
+    asyncio.run(migrated(db_path))
+    before = audit_events(db_path)
+    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(db_path)}
+    command = subprocess.Popen(
+        [str(installed_script()), *argv],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,  # kept open: the command waits for its text
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        waits_on_a_pipe(command.pid)
+        command.send_signal(signal.SIGINT)
+        # the shell's code for a command ended by Ctrl-C (SIGINT, 2): 128 + 2
+        assert command.wait(timeout=15) == 130
+    finally:
+        if command.poll() is None:
+            command.kill()
+        command.communicate()
+    assert audit_events(db_path) == before
 
 
 def test_the_last_active_admin_cannot_be_disabled(run: RunCli, cli_env: Path) -> None:
