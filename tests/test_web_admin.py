@@ -204,3 +204,30 @@ def test_a_long_chain_walk_runs_in_the_background(web, boss, monkeypatch):
         assert "Verifying the hash chain" in page
         web.call(asyncio.sleep, 0.1)  # the app's loop runs on: the walk goes on
     assert "Hash chain verified" in page
+
+
+# "²" passes str.isdigit but is no number; 2**63 is past the largest row id of either backend
+NOT_ROW_IDS = ["%C2%B2", "9223372036854775808", "99999999999999999999999"]
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("raw_id", NOT_ROW_IDS)
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("active", {"active": "0"}),
+        ("phone", {"phone": "+14155550124"}),
+        ("notify", {"notify_sms": "0"}),
+        ("quiet", {"quiet_start": "22:00", "quiet_end": "07:00"}),
+        ("backup", {"backup": "1"}),
+        ("password", {}),
+    ],
+)
+def test_a_reviewer_id_that_cannot_be_one_is_404(web, boss, raw_id, action, data):
+    before = web.rows("SELECT count(*) AS n FROM audit_log")[0]["n"]
+
+    response = web.post(f"/reviewers/{raw_id}/{action}", data)
+
+    assert response.status_code == 404
+    assert "no such reviewer" in response.text
+    assert web.rows("SELECT count(*) AS n FROM audit_log")[0]["n"] == before

@@ -99,6 +99,9 @@ def test_a_threads_own_directive_from_its_page(web, ana):
         ("/directives/faq", {"keywords": "hours", "answer": "a", "scope": "nobody"}, 400, "scope"),
         ("/directives/faq/999/remove", {}, 404, "no FAQ entry 999"),
         ("/directives/faq/abc/remove", {}, 404, "no such FAQ entry"),
+        # "²" passes str.isdigit but is no number; 2**63 is past the largest row id
+        ("/directives/faq/%C2%B2/remove", {}, 404, "no such FAQ entry"),
+        ("/directives/faq/9223372036854775808/remove", {}, 404, "no such FAQ entry"),
         ("/directives/thread/nobody", {"body": "hi"}, 400, "scope must be"),
         ("/directives/thread/global", {"body": "hi"}, 400, "the global directive form"),
         ("/directives/thread/+14155550199", {"body": "hi"}, 404, "no conversation"),

@@ -105,3 +105,27 @@ def test_the_page_is_for_admins_only(web):
     web.sign_in("Ana")
     assert 'href="/webhooks"' not in web.client.get("/").text
     assert web.client.get("/webhooks").status_code == 403
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("raw_id", ["%C2%B2", "9223372036854775808", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [
+        ("/webhooks/{id}/disable", "webhook"),
+        ("/webhooks/{id}/rotate", "webhook"),
+        ("/webhooks/{id}/remove", "webhook"),
+        ("/webhooks/deliveries/{id}/resend", "delivery"),
+    ],
+)
+def test_the_page_answers_404_to_an_id_that_cannot_be_one(web, raw_id, path, what):
+    # "²" passes str.isdigit but is no number; 2**63 is past the largest row id
+    web.reviewer("Boss", role=Role.ADMIN)
+    web.sign_in("Boss")
+    before = web.rows("SELECT count(*) AS n FROM audit_log")[0]["n"]
+
+    response = web.post(path.format(id=raw_id))
+
+    assert response.status_code == 404
+    assert f"no such {what}" in response.text
+    assert web.rows("SELECT count(*) AS n FROM audit_log")[0]["n"] == before

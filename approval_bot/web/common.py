@@ -93,6 +93,22 @@ def render(
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+# the largest row id either backend stores (SQLite's INTEGER, PostgreSQL's BIGINT)
+MAX_ROW_ID = 2**63 - 1
+
+
+def path_id(request: Request, name: str, missing: str) -> int:
+    """The path parameter `name` as a row id; 404 with `missing` when it cannot be one.
+
+    Only ASCII digits within a row id's range: "²" passes `str.isdigit` but not `int`,
+    and a number past 2**63 - 1 fails in the database.
+    """
+    raw = request.path_params[name]
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ROW_ID:
+        raise HTTPException(404, missing)
+    return int(raw)
+
+
 def text_field(form: FormData, name: str, *, required: bool = True, limit: int = 1600) -> str:
     """A text field of a form, stripped; 400 when it is missing, not text, or too long."""
     value = form.get(name)

@@ -20,7 +20,7 @@ from ..accounts import Reviewer
 from ..store import Store
 from ..store import guidance as guidance_rows
 from . import auth
-from .common import render, text_field
+from .common import path_id, render, text_field
 from .pages import done
 
 KEYWORDS_LIMIT = 500
@@ -112,18 +112,16 @@ async def add_faq_action(request: Request, reviewer: Reviewer, form: FormData) -
 
 @auth.action()
 async def remove_faq_action(request: Request, reviewer: Reviewer, form: FormData) -> Response:
-    raw = request.path_params["faq_id"]
-    if not raw.isdigit():
-        raise HTTPException(404, "no such FAQ entry")
-    scope = await guidance_rows.faq_scope(request.state.db, int(raw))
+    entry_id = path_id(request, "faq_id", "no such FAQ entry")
+    scope = await guidance_rows.faq_scope(request.state.db, entry_id)
     if scope is None:
-        raise HTTPException(404, f"there is no FAQ entry {raw}")
+        raise HTTPException(404, f"there is no FAQ entry {entry_id}")
     _may_change(reviewer, scope)
     try:
-        await directives.remove_faq(request.state.db, int(raw), reviewer.id)
+        await directives.remove_faq(request.state.db, entry_id, reviewer.id)
     except directives.InvalidGuidance as error:
         raise _refused(error) from None
-    return done(request, form, f"FAQ entry {raw} removed.", "/directives")
+    return done(request, form, f"FAQ entry {entry_id} removed.", "/directives")
 
 
 def routes() -> list[BaseRoute]:

@@ -17,7 +17,7 @@ from ..models import Role
 from ..phones import InvalidPhone, parse_e164
 from ..store.views import reviewers as reviewer_rows
 from . import auth
-from .common import render, text_field
+from .common import path_id, render, text_field
 
 
 def _phone(form: FormData) -> str | None:
@@ -31,10 +31,7 @@ def _phone(form: FormData) -> str | None:
 
 
 def _reviewer_id(request: Request) -> int:
-    raw = request.path_params["reviewer_id"]
-    if not raw.isdigit():
-        raise HTTPException(404, "no such reviewer")
-    return int(raw)
+    return path_id(request, "reviewer_id", "no such reviewer")
 
 
 def _back(request: Request, message: str) -> Response:

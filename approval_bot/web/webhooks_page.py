@@ -12,16 +12,13 @@ from .. import events, webhooks
 from ..accounts import Reviewer
 from ..store import webhook_events as outbox
 from . import auth
-from .common import render, text_field
+from .common import path_id, render, text_field
 
 RECENT = 20  # deliveries shown per subscription
 
 
 def _id(request: Request, name: str) -> int:
-    raw = request.path_params[name]
-    if not raw.isdigit():
-        raise HTTPException(404, f"no such {name.removesuffix('_id')}")
-    return int(raw)
+    return path_id(request, name, f"no such {name.removesuffix('_id')}")
 
 
 async def _page(request: Request, revealed: str | None = None) -> Response:
