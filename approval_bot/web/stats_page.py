@@ -23,7 +23,8 @@ ACTION_NAMES = {"APPROVE": "approved", "EDIT": "edited and approved", "REJECT": 
 
 def _days(request: Request) -> int:
     raw = request.query_params.get("days", str(DEFAULT_DAYS))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    # "²" passes str.isdigit but not int()
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DAYS:
         raise HTTPException(400, f"days must be a whole number from 1 to {MAX_DAYS}, not {raw!r}")
     return int(raw)
 
