@@ -221,6 +221,12 @@ def test_an_unknown_sid_is_answered_200_and_changes_no_message(client, settings,
         ({"MessageSid": "SM" + "a" * 32}, "MessageStatus"),
         ({"MessageSid": "SM" + "a" * 32, "MessageStatus": "teleported"}, "MessageStatus"),
         ({"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", "ErrorCode": "x"}, "ErrorCode"),
+        # "²" passes str.isdigit but is no number; 2**63 is past what error_code holds
+        ({"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", "ErrorCode": "²"}, "ErrorCode"),
+        (
+            {"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", "ErrorCode": str(2**63)},
+            "ErrorCode",
+        ),
     ],
 )
 def test_a_malformed_callback_is_refused_with_a_reason(client, settings, db_path, params, message):
