@@ -515,6 +515,21 @@ def test_audit_filters_and_pages(web, api):
     assert refused(api.get("/audit", actor="Ana"), 422)["field"] == "actor"
 
 
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        # "²" passes str.isdigit but is no number; 2**63 is past the largest row id
+        ({"cursor": "²"}, 400, "cursor"),
+        ({"cursor": str(2**63)}, 400, "cursor"),
+        # a valid time that UTC puts before year 1 or after year 9999
+        ({"since": "9999-12-31T23:59:59-05:00"}, 422, "since"),
+        ({"until": "0001-01-01T00:00:00+05:00"}, 422, "until"),
+    ],
+)
+def test_audit_refuses_a_cursor_or_time_it_cannot_use(web, api, query, status, field):
+    assert refused(api.get("/audit", **query), status)["field"] == field
+
+
 def test_directives_read_and_replace_by_an_admin(web, api):
     web.reviewer("Boss", role=Role.ADMIN)
     boss = token_for(web, "Boss")

@@ -48,9 +48,34 @@ def test_audit_pages_backwards_with_a_keyset(web, boss, monkeypatch):
     assert "+14155550302" in first and "+14155550302" not in second
 
 
-@pytest.mark.parametrize("query", ["actor=bob", "since=yesterday", "until=31/01/2026", "before=x"])
+BAD_FILTERS = [
+    "actor=bob",
+    "since=yesterday",
+    "until=31/01/2026",
+    # "²" passes str.isdigit but is no number; 2**63 is past the largest row id
+    "actor=%C2%B2",
+    "actor=9223372036854775808",
+    # a valid time that UTC puts after year 9999 or before year 1
+    "since=9999-12-31T23:59:59-05:00",
+    "until=0001-01-01T00:00:00%2B05:00",
+]
+
+
+@pytest.mark.parametrize(
+    "query", [*BAD_FILTERS, "before=x", "before=%C2%B2", "before=9223372036854775808"]
+)
 def test_audit_bad_filters_are_400(web, boss, query):
-    assert web.client.get(f"/audit?{query}").status_code == 400
+    response = web.client.get(f"/audit?{query}")
+    assert response.status_code == 400
+    assert "must be" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("query", BAD_FILTERS)
+@pytest.mark.parametrize("kind", ["csv", "json"])
+def test_audit_exports_refuse_bad_filters_with_400(web, boss, kind, query):
+    response = web.client.get(f"/audit/export.{kind}?{query}")
+    assert response.status_code == 400
+    assert "must be" in response.json()["error"]["message"]
 
 
 def test_audit_shows_a_broken_chain(web, boss):

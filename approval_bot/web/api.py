@@ -48,7 +48,7 @@ from ..store.views.common import decode_cursor
 from ..store.views.guidance import guidance
 from . import api_schema as schema
 from .api_schema import Operation
-from .common import short_time
+from .common import row_id, short_time
 from .metrics_endpoint import bearer_token
 from .pages import conflict_message
 
@@ -871,6 +871,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _filter_time(value: datetime | None, name: str) -> str | None:
+    try:
+        return _iso(value)
+    except OverflowError:  # a time at either end of the calendar that UTC puts past it
+        raise ApiError(422, f"{name}: the time is out of range in UTC", name) from None
+
+
 @endpoint(
     Operation(
         "GET",
@@ -885,16 +892,16 @@ async def audit_log(call: Call) -> dict[str, Any]:
     q: schema.AuditQuery = call.query
     before = None
     if q.cursor is not None:
-        if not q.cursor.isdigit():
+        before = row_id(q.cursor)
+        if before is None:
             raise ApiError(400, f"not an audit cursor: {q.cursor!r}", "cursor")
-        before = int(q.cursor)
     where = AuditFilter(
         thread_id=q.thread_id,
         actor_id=int(q.actor) if q.actor not in (None, "system") else None,
         system_only=q.actor == "system",
         event=q.event,
-        since=_iso(q.since),
-        until=_iso(q.until),
+        since=_filter_time(q.since, "since"),
+        until=_filter_time(q.until, "until"),
     )
     page = await audit_page(call.db, where, before, q.limit)
     items = [{**row, "metadata": json.loads(row["metadata"] or "{}")} for row in page.rows]

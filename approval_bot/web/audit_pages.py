@@ -26,7 +26,7 @@ from ..store.views import audit as audit_rows
 from ..store.views.audit import AuditFilter
 from ..store.views.reviewers import reviewer_names
 from . import auth
-from .common import render
+from .common import render, row_id
 
 EXPORT_COLUMNS = [
     "id",
@@ -57,13 +57,14 @@ def _time(value: str | None, name: str) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # OverflowError: a time at either end of the calendar that UTC puts past it
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    except (ValueError, OverflowError):
         raise HTTPException(
             400, f"{name} must be a date or time such as 2026-01-31T09:00"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def audit_filter(request: Request) -> AuditFilter:
@@ -72,9 +73,9 @@ def audit_filter(request: Request) -> AuditFilter:
     actor = params.get("actor", "")
     actor_id = None
     if actor and actor != "system":
-        if not actor.isdigit():
+        actor_id = row_id(actor)
+        if actor_id is None:
             raise HTTPException(400, "actor must be a reviewer's id or 'system'")
-        actor_id = int(actor)
     return AuditFilter(
         thread_id=params.get("thread") or None,
         actor_id=actor_id,
@@ -220,14 +221,15 @@ def _query_without(request: Request, *names: str) -> str:
 async def audit_page(request: Request, reviewer: Reviewer) -> Response:
     where = audit_filter(request)
     before_text = request.query_params.get("before")
-    if before_text and not before_text.isdigit():
+    before = row_id(before_text) if before_text else None
+    if before_text and before is None:
         raise HTTPException(400, "before must be an audit row id")
     db: Store = request.state.db
     chain: ChainStatus = request.app.state.audit_chain
     verification, walking, checked_at = await chain.check(
         db, from_start=request.query_params.get("verify") == "full"
     )
-    page = await audit_rows.audit_page(db, where, int(before_text) if before_text else None)
+    page = await audit_rows.audit_page(db, where, before)
     for row in page.rows:
         row["metadata_pretty"] = json.dumps(json.loads(row["metadata"]), ensure_ascii=False)
     return render(

@@ -97,16 +97,23 @@ def render(
 MAX_ROW_ID = 2**63 - 1
 
 
-def path_id(request: Request, name: str, missing: str) -> int:
-    """The path parameter `name` as a row id; 404 with `missing` when it cannot be one.
+def row_id(raw: str) -> int | None:
+    """`raw` as a row id, or None when it cannot be one.
 
     Only ASCII digits within a row id's range: "²" passes `str.isdigit` but not `int`,
     and a number past 2**63 - 1 fails in the database.
     """
-    raw = request.path_params[name]
     if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ROW_ID:
-        raise HTTPException(404, missing)
+        return None
     return int(raw)
+
+
+def path_id(request: Request, name: str, missing: str) -> int:
+    """The path parameter `name` as a row id; 404 with `missing` when it cannot be one."""
+    found = row_id(request.path_params[name])
+    if found is None:
+        raise HTTPException(404, missing)
+    return found
 
 
 def text_field(form: FormData, name: str, *, required: bool = True, limit: int = 1600) -> str:
