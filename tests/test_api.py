@@ -530,6 +530,12 @@ def test_audit_refuses_a_cursor_or_time_it_cannot_use(web, api, query, status, f
     assert refused(api.get("/audit", **query), status)["field"] == field
 
 
+def test_threads_refuse_a_holder_id_past_the_largest_row_id(web, api):
+    # a reviewer id is a 64-bit row id on either backend; 2**63 cannot name anyone
+    error = refused(api.get("/threads", taken_over_by=str(2**63)), 422)
+    assert error["field"] == "taken_over_by"
+
+
 def test_directives_read_and_replace_by_an_admin(web, api):
     web.reviewer("Boss", role=Role.ADMIN)
     boss = token_for(web, "Boss")

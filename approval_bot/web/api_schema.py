@@ -23,6 +23,7 @@ from ..models import (
     SenderRole,
 )
 from ..sending_gate import ComplianceStatus
+from .common import MAX_ROW_ID
 
 MAX_BODY_BYTES = 64 * 1024  # a request body over this is refused with 413
 MAX_TEXT = 1600  # one reply: the most a reviewer's text may be (ten SMS segments)
@@ -186,7 +187,7 @@ class ThreadsQuery(Paging):
     phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = Field(
         default=None, description="E.164: the number's SMS and WhatsApp threads"
     )
-    taken_over_by: Annotated[int, Field(ge=1)] | None = Field(
+    taken_over_by: Annotated[int, Field(ge=1, le=MAX_ROW_ID)] | None = Field(
         default=None, description="a reviewer id: the threads they hold"
     )
 
