@@ -30,10 +30,12 @@ from .models import (
     PauseKind,
     now_iso,
 )
+from .numbers import whole_number
 from .phones import WHATSAPP_PREFIX, InvalidPhone, parse_address
 from .store import Priority, Store, Tx, conversations, inbound_dedupe, missed_calls
 from .store import messages as message_rows
 from .store import reviewers as reviewer_rows
+from .twilio_params import MAX_MEDIA
 from .understanding import Understanding, understand
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -99,10 +101,11 @@ def parse_sms(params: Mapping[str, str]) -> InboundSms:
     channel, sender = _address(params, "From")
     _, receiver = _address(params, "To")
     count = params.get("NumMedia", "0").strip() or "0"
-    if not count.isdigit() or int(count) > 10:
-        raise BadInbound(f"NumMedia must be a number from 0 to 10, not {count!r}")
+    media_count = whole_number(count, MAX_MEDIA)
+    if media_count is None:
+        raise BadInbound(f"NumMedia must be a number from 0 to {MAX_MEDIA}, not {count!r}")
     media = []
-    for index in range(int(count)):
+    for index in range(media_count):
         url = params.get(f"MediaUrl{index}")
         if not url:
             raise BadInbound(f"MediaUrl{index} is missing though NumMedia is {count}")

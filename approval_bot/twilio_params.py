@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .numbers import whole_number
+
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
@@ -50,9 +52,10 @@ def _media(params: Mapping[str, str]) -> None:
     count = params.get("NumMedia")
     if count is None:
         raise BadParameters("NumMedia is missing")
-    if not (count.isascii() and count.isdigit()) or int(count) > MAX_MEDIA:
+    media = whole_number(count, MAX_MEDIA)
+    if media is None:
         raise BadParameters(f"NumMedia must be a number from 0 to {MAX_MEDIA}")
-    expected = {str(index) for index in range(int(count))}
+    expected = {str(index) for index in range(media)}
     for name in params:
         found = _MEDIA_NAME.fullmatch(name)
         if found is not None and found.group(1) not in expected:

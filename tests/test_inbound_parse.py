@@ -44,6 +44,8 @@ def test_a_whatsapp_message_with_media_and_an_opt_out_type():
         ({"To": "whatsapp:"}, "To must be an E.164 number"),
         ({"NumMedia": "-1"}, "NumMedia must be a number from 0 to 10"),
         ({"NumMedia": "11"}, "NumMedia must be a number from 0 to 10"),
+        ({"NumMedia": "²"}, "NumMedia must be a number from 0 to 10"),
+        ({"NumMedia": "9" * 5000}, "NumMedia must be a number from 0 to 10"),
         ({"NumMedia": "2", "MediaUrl0": "https://a"}, "MediaUrl1 is missing"),
     ],
 )

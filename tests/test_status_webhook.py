@@ -227,6 +227,11 @@ def test_an_unknown_sid_is_answered_200_and_changes_no_message(client, settings,
             {"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", "ErrorCode": str(2**63)},
             "ErrorCode",
         ),
+        # Python's int() refuses a string of over 4,300 digits
+        (
+            {"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed", "ErrorCode": "9" * 5000},
+            "ErrorCode",
+        ),
     ],
 )
 def test_a_malformed_callback_is_refused_with_a_reason(client, settings, db_path, params, message):

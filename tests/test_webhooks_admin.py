@@ -108,7 +108,9 @@ def test_the_page_is_for_admins_only(web):
 
 
 @pytest.mark.both_backends
-@pytest.mark.parametrize("raw_id", ["%C2%B2", "9223372036854775808", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    "raw_id", ["%C2%B2", "9223372036854775808", "99999999999999999999999", "9" * 5000]
+)
 @pytest.mark.parametrize(
     ("path", "what"),
     [

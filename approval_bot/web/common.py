@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import phrases, understanding_words
+from ..numbers import whole_number
 from ..paths import TEMPLATES_DIR
 from ..sms_text import GSM_BASIC, GSM_EXTENDED
 from . import auth, form_errors
@@ -98,14 +99,8 @@ MAX_ROW_ID = 2**63 - 1
 
 
 def row_id(raw: str) -> int | None:
-    """`raw` as a row id, or None when it cannot be one.
-
-    Only ASCII digits within a row id's range: "²" passes `str.isdigit` but not `int`,
-    and a number past 2**63 - 1 fails in the database.
-    """
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ROW_ID:
-        return None
-    return int(raw)
+    """`raw` as a row id, or None when it cannot be one (past 2**63 - 1 the database fails)."""
+    return whole_number(raw, MAX_ROW_ID)
 
 
 def path_id(request: Request, name: str, missing: str) -> int:

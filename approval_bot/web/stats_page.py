@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import stats
 from ..accounts import Reviewer
+from ..numbers import whole_number
 from ..stats_queries import StatsData, load_stats
 from . import auth, charts
 from .common import render
@@ -23,10 +24,10 @@ ACTION_NAMES = {"APPROVE": "approved", "EDIT": "edited and approved", "REJECT": 
 
 def _days(request: Request) -> int:
     raw = request.query_params.get("days", str(DEFAULT_DAYS))
-    # "²" passes str.isdigit but not int()
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DAYS:
+    days = whole_number(raw, MAX_DAYS)
+    if not days:
         raise HTTPException(400, f"days must be a whole number from 1 to {MAX_DAYS}, not {raw!r}")
-    return int(raw)
+    return days
 
 
 def window(days: int, now: datetime) -> tuple[datetime, datetime, timedelta]:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from .. import delivery, delivery_callbacks, twilio_params
 from ..metrics import Metrics
+from ..numbers import whole_number
 from ..store import Priority, Store
 from .common import MAX_ROW_ID
 from .twilio_edge import signed_params
@@ -18,10 +19,11 @@ from .twilio_edge import signed_params
 def _error_code(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    # "²" passes str.isdigit but not int(); past MAX_ROW_ID the error_code column overflows
-    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ROW_ID:
+    # past MAX_ROW_ID the error_code column overflows
+    code = whole_number(value, MAX_ROW_ID)
+    if code is None:
         raise HTTPException(400, f"ErrorCode must be a number, not {value!r}")
-    return int(value)
+    return code
 
 
 async def receive(request: Request) -> Response:
