@@ -482,6 +482,16 @@ def _names_a_time(phrase: str, periods: DateDataParser, settings: dict[str, Any]
     return first.time() == second.time() and first.time() != time(0, 0)
 
 
+def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
+    """dateparser's `moment` in `zone`. A day it counts from the text's ("tomorrow", "in 2
+    days") keeps the offset of the day the text came, so across a change of the clocks its
+    wall-clock time is the one asked for and its offset is wrong: the wall clock is kept.
+    A time in another zone ("3pm PST") is converted."""
+    if getattr(moment.tzinfo, "zone", None) == zone.key:  # dateparser's own (pytz) zone
+        return moment.replace(tzinfo=zone)
+    return moment.astimezone(zone)
+
+
 def _moments(text: str, received_at: datetime, zone: ZoneInfo) -> list[_Moment]:
     """The moments from about now to a year ahead named in `text`, in `zone`."""
     local = received_at.astimezone(zone)
@@ -501,12 +511,12 @@ def _moments(text: str, received_at: datetime, zone: ZoneInfo) -> list[_Moment]:
         words = set(_words(phrase))
         if phrase.strip() in _NOT_DATES or not words or words & _DURATION_WORDS:
             continue
-        moment = moment.astimezone(zone)
+        moment = _in_zone(moment, zone)
         if moment > local + timedelta(days=60):
             # dateparser reads "Tuesday the 9th" as September; day-first reads it as the 9th
             day_first = dateparser.parse(phrase, settings={**settings, "DATE_ORDER": "DMY"})
-            if day_first is not None and day_first.astimezone(zone) < moment:
-                moment = day_first.astimezone(zone)
+            if day_first is not None and _in_zone(day_first, zone) < moment:
+                moment = _in_zone(day_first, zone)
         timed = _names_a_time(phrase, periods, settings)
         if timed and moment < local and moment.date() == local.date():
             moment += timedelta(days=1)  # "3pm" said at 4pm means tomorrow's

@@ -116,6 +116,34 @@ def test_questions_with_what_or_who_are_not_confusion(text):
             NEW_YORK,
             "2025-12-06T10:00:00-05:00",
         ),
+        # Saturday 7 March 2026, 15:00 in New York: the clocks go forward tonight, so
+        # tomorrow's 3pm is 15:00 summer time (-04:00), not 16:00
+        (
+            "tomorrow at 3pm?",
+            datetime(2026, 3, 7, 20, tzinfo=UTC),
+            NEW_YORK,
+            "2026-03-08T15:00:00-04:00",
+        ),
+        (
+            "can I book tmrw at noon",
+            datetime(2026, 3, 7, 20, tzinfo=UTC),
+            NEW_YORK,
+            "2026-03-08T12:00:00-04:00",
+        ),
+        # Saturday 31 October 2026, 12:00 in New York: the clocks go back tonight
+        (
+            "tomorrow at 3",
+            datetime(2026, 10, 31, 16, tzinfo=UTC),
+            NEW_YORK,
+            "2026-11-01T15:00:00-05:00",
+        ),
+        # Saturday 28 March 2026, 12:00 in London: British Summer Time starts tonight
+        (
+            "tomorrow at 10am",
+            datetime(2026, 3, 28, 12, tzinfo=UTC),
+            LONDON,
+            "2026-03-29T10:00:00+01:00",
+        ),
     ],
 )
 def test_a_named_day_and_time_is_specific_in_the_business_zone(text, received, zone, at):
