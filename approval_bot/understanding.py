@@ -406,11 +406,13 @@ _PAST = (
 _SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "2moro": "tomorrow"}
 _SHORTHAND_WORD = re.compile(r"(?<![\w'])(" + "|".join(_SHORTHAND) + r")(?![\w'])")
 # a bare hour after these words is a time of day ("at 3"), which dateparser reads as a month;
-# so is "4:15" without am or pm, which it reads as the small hours
+# so is "4:15" without am or pm, which it reads as the small hours; a count of people is
+# not ("a table for 6 people at 7:30")
 _BARE_HOUR = re.compile(
     r"(?<![\w:])(?:(?P<after>at|@|around|by|for|about|say|like) (?P<hour>1[0-2]|[1-9])"
     r"|(?P<clock>(?P<clock_hour>1[0-2]|[1-9]):[0-5]\d))"
-    r"(?![\w:.,/]|\s*(?:am|pm|a\.m|p\.m|o'clock))"
+    r"(?![\w:.,/]|\s*(?:am|pm|a\.m|p\.m|o'clock)"
+    r"|\s+(?:people|persons|person|ppl|pax|guests|adults|kids|children|of us|us)(?![\w']))"
 )
 
 

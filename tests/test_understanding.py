@@ -109,6 +109,11 @@ def test_questions_with_what_or_who_are_not_confusion(text):
         ),
         ("can you stop by at 3?", MONDAY, NEW_YORK, "2025-12-01T15:00:00-05:00"),
         ("tomorrow at 2pm?", MONDAY, NEW_YORK, "2025-12-02T14:00:00-05:00"),
+        # a count of people is not an hour
+        ("reservation for 6 people at 7:30", MONDAY, NEW_YORK, "2025-12-01T19:30:00-05:00"),
+        ("for 2 of us at 7 on saturday", MONDAY, NEW_YORK, "2025-12-06T19:00:00-05:00"),
+        ("book for 3 kids saturday at 10", MONDAY, NEW_YORK, "2025-12-06T10:00:00-05:00"),
+        ("a table for 4 people tomorrow at 8", MONDAY, NEW_YORK, "2025-12-02T08:00:00-05:00"),
         # Friday 5 December, 17:30 in New York: "Saturday" is tomorrow
         (
             "Saturday 10am",
