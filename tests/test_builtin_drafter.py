@@ -112,3 +112,26 @@ def test_the_builtin_draft_carries_the_builtin_understanding_with_its_intent():
 
 def test_a_text_back_after_a_missed_call_has_no_understanding():
     assert draft_offline(context("", missed_call=True)).understanding is None
+
+
+@pytest.mark.parametrize(
+    ("latest", "facts"),
+    [
+        ("Hi, this is Ana. Are you open today?", {"name": "Ana"}),
+        ("my name is Ana Lopez", {"name": "Ana"}),
+        ("This is Maria from apt 4, the sink is leaking", {"name": "Maria"}),
+        ("I'm Ana and I need a trim", {"name": "Ana"}),
+        ("It's Sam again, can I move my appt?", {"name": "Sam"}),
+        # words after "I'm", "it's", "this is" that say how the customer is, not who
+        ("I'm Running late, be there in 10", {}),
+        ("I'M LATE SORRY", {}),
+        ("This is Urgent!!", {}),
+        ("It's Tuesday right?", {}),
+        ("I am Available saturday", {}),
+        ("I'm Allergic to latex", {}),
+        ("I'm Sarah's mom, booking for her", {}),
+        ("I'm Happy with the cut", {}),
+    ],
+)
+def test_the_name_proposed_is_one_the_customer_gave(latest, facts):
+    assert draft_offline(context(latest)).facts == facts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -240,15 +241,27 @@ def draft_offline(context: DraftContext) -> DraftResult:
     )
 
 
-# "this is Ana", "my name is Ana", "I'm Ana": a capitalised word right after the phrase
-_NAME = re.compile(r"\b(?i:this is|my name is|my name's|i am|i'm|it's)\s+([A-Z][a-zA-Z'-]{1,30})\b")
+# "this is Ana", "my name is Ana", "I'm Ana": a capitalised word right after the phrase, and
+# the clause ends there or goes on as after a name ("this is Ana from 4B", "I'm Ana and …")
+_NAME = re.compile(
+    r"\b(?i:this is|my name is|my name's|i am|i'm|it's)\s+([A-Z][a-zA-Z'-]{1,30})\b"
+    r"(?!'s)(?=\s*(?:$|[^\w\s']|[A-Z]|(?i:from|and|again|here|calling|texting)\b))"
+)
 # capitalised words after "I'm"/"it's" that are not names
-_NOT_NAMES = frozenset({"Sorry", "Not", "Just", "Here", "Fine", "Good", "Interested", "Busy"})
+_NOT_NAMES = frozenset(
+    {"Sorry", "Not", "Just", "Here", "Fine", "Good", "Interested", "Busy", "Me", "Ok", "Okay"}
+    | {"Back", "Home", "Outside", "Late", "Ready", "Done", "Urgent", "Great", "Happy", "Free"}
+    | {"Today", "Tomorrow", "Tonight", *calendar.day_name}
+)
 
 
 def propose_facts(text: str) -> dict[str, object]:
-    """Facts the built-in drafter reads in a text: the customer's name when they give it."""
+    """Facts the built-in drafter reads in a text: the customer's name when they give it.
+    A word in capitals ("I'M LATE") is no name."""
     match = _NAME.search(text[:WORK_CHARS])
-    if match is None or match.group(1) in _NOT_NAMES:
+    if match is None:
         return {}
-    return {"name": match.group(1)}
+    name = match.group(1)
+    if name in _NOT_NAMES or name.isupper():
+        return {}
+    return {"name": name}
