@@ -212,9 +212,18 @@ def _ending_our_texts(text: str) -> bool:
     return False
 
 
+# a plea to be kept ("don't take me off the list", "don't delete me from the waitlist")
+# says nothing about stopping; it is read as if it were not there
+_KEEP_ME = re.compile(
+    r"(?<![\w'])(?:don't|dont|do not|never) (?:take|get|remove|delete|drop|erase|unsubscribe) "
+    r"(?:me|us|my (?:number|name|phone|details|info))(?![\w'])"
+)
+
+
 def _opt_out(text: str) -> bool:
     if _WHY_STOPPED.search(text):
         return False
+    text = _KEEP_ME.sub(" ", text)
     if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
         return True
     if _ending_our_texts(text):

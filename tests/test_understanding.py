@@ -42,6 +42,7 @@ def flags(text: str) -> tuple[bool, bool, bool]:
         "leave me alone",
         "how do I make these messages stop",
         "I would appreciate it if you stopped sending me text messages.",
+        "don't remove me from the waitlist, just stop texting me every day",
     ],
 )
 def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text):
@@ -59,6 +60,9 @@ def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text)
         "why did you stop texting back?",
         "I stopped getting your texts, did you change numbers?",
         "Don't call, text me instead",
+        "don't take me off the list",
+        "please don't remove me from your list!",
+        "don't delete me from the waitlist",
     ],
 )
 def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
