@@ -141,7 +141,7 @@ _OPT_OUT_PATTERNS = (
     r"unsub\w*",
     r"opt(?:ing)? ?(?:me )?out",
     r"leave me alone",
-    r"(?:go away|piss off|buzz off)",
+    r"(?:go away|piss off|buzz off|fuck off|f off)",
     r"(?:don't|dont|do not) want (?:any )?(?:more |these |your )?(?:texts|messages|msgs|sms)",
     r"(?:not|no longer|don't|dont) (?:want|wish) to (?:be contacted|hear from you|receive)",
     r"(?:put|add) me on (?:your|the) do not (?:contact|call|text) list",
@@ -150,12 +150,14 @@ _OPT_OUT_PATTERNS = (
     r"(?:keine|nicht mehr) (?:sms|nachrichten|schreiben)",
     r"(?:ne m'écrivez plus|arrêtez de m'écrire|plus de messages|arrêtez les messages)",
 )
-# a text of only these words around "stop" asks to stop ("STOP PLEASE", "pls stop it now")
+# a text of only these words around "stop" asks to stop ("STOP PLEASE", "pls stop it now",
+# "I said stop")
 _STOP_FILLERS = frozenset(
     "stop please pls plz plese now it already just all ok okay thanks thx thank you "
-    "seriously omg god jeez".split()
+    "seriously omg god jeez i said".split()
 )
-_STOP_WORDS = frozenset({"stop", "stahp", "basta", "alto", "arrête", "arrete"})
+# "stopp" is what _normal leaves of "STOPPPP"
+_STOP_WORDS = frozenset({"stop", "stopp", "stahp", "basta", "alto", "arrête", "arrete"})
 
 
 def _only_stop(words: list[str]) -> bool:
