@@ -25,11 +25,20 @@ from approval_bot import (
     workflow,
 )
 from approval_bot.business_hours import BusinessHours
+from approval_bot.gateways import TwilioGateway
 from approval_bot.models import DecisionChannel, MessageStatus, Role, SlaStep
 from approval_bot.review_clocks import Policy
+from approval_bot.sending import Sender
 from approval_bot.store import Store, Tx
 
-from .builders import first_start, make_drafted_inbound, make_reviewer, status_of
+from . import fake_twilio
+from .builders import (
+    BUSINESS,
+    first_start,
+    make_drafted_inbound,
+    make_reviewer,
+    status_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -269,6 +278,35 @@ async def test_never_a_holding_reply_on_a_closed_thread(db, closing):
         assert result.steps[SlaStep.HOLDING_UNAVAILABLE] == 1
     else:  # the reply left the queue (held by the pause): its clock stops
         assert result.closed == 1
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("approved_before_it_went", [False, True])
+async def test_after_the_holding_reply_the_approved_answer_still_goes(
+    db, make_settings, approved_before_it_went
+):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(46))
+    for fake in fake_twilio.running():
+        settings = make_settings(
+            PUBLIC_BASE_URL="https://bot.example.com",
+            TWILIO_ACCOUNT_SID=fake.account_sid,
+            TWILIO_AUTH_TOKEN=fake.auth_token,
+            TWILIO_FROM_NUMBER=BUSINESS,
+            TWILIO_API_BASE_URL=fake.url,
+        )
+        gateway = TwilioGateway(settings)
+        try:
+            if not approved_before_it_went:
+                await Sender(db, gateway, settings).run()
+            await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
+            await Sender(db, gateway, settings).run()
+        finally:
+            await gateway.aclose()
+        # the holding reply said a person would answer: the answer they approved follows
+        assert sorted(m["body"] for m in fake.accepted_to(CUSTOMER)) == [HOLDING, "Yes, 9 to 5."]
+    assert await status_of(db, draft) == MessageStatus.SENT
 
 
 async def test_quiet_hours_hold_only_that_reviewers_reminder(db):

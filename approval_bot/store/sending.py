@@ -204,13 +204,17 @@ def clear_unconfirmed(tx: Tx, message_id: str) -> None:
 
 
 # what a claim re-checks before a first attempt (the messages table; the thread itself is
-# `conversations.thread`, its approval `audit.latest_of`)
+# `conversations.thread`, its approval `audit.latest_of`); a holding reply only says a
+# person will answer, so it never replaces the reply it was sent for
 _NEWER_REPLY = sql(
     """
     SELECT id FROM messages
     WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND id != :id
       AND timestamp > :since
       AND status NOT IN ('REJECTED', 'SUPERSEDED', 'FAILED_SEND')
+      AND NOT EXISTS (SELECT 1 FROM auto_replies
+                      WHERE auto_replies.message_id = messages.id
+                        AND auto_replies.trigger = 'holding')
     ORDER BY timestamp DESC LIMIT 1
     """
 )
@@ -226,8 +230,8 @@ _WROTE_AGAIN = sql(
 
 
 def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | None:
-    """The newest live reply of the thread other than `message_id` made after `since`.
-    Reads messages."""
+    """The newest live reply of the thread other than `message_id` made after `since`, a
+    holding reply aside. Reads messages and auto_replies."""
     row = tx.one(_NEWER_REPLY, thread_id=thread_id, id=message_id, since=since)
     return None if row is None else str(row["id"])
 
