@@ -488,6 +488,23 @@ async def test_500s_that_were_not_taken_are_listed_then_resent(db, sender, fake,
 # -- re-checks at send time ------------------------------------------------------------------
 
 
+async def test_a_reply_whose_500_left_it_unconfirmed_is_not_sent_after_the_close(
+    db, sender, fake, reviewer, clock
+):
+    fake.script(ALICE, fake_twilio.SERVER_ERROR)
+    draft = await approved(db, reviewer)
+    await sender.run()  # maybe at Twilio: the close leaves it to the sender
+
+    await review.close(db, ALICE, reviewer.id)
+    clock.advance(31)
+    await sender.run()
+
+    assert len(fake.lists()) == 1  # Twilio was asked, and had not taken it
+    assert fake.accepted_to(ALICE) == []
+    assert await status_of(db, draft) == S.SUPERSEDED
+    assert (await thread(db))["state"] == "CLOSED"
+
+
 async def test_a_paused_thread_holds_the_message_and_resume_sends_it_back_to_review(
     db, sender, fake, reviewer
 ):

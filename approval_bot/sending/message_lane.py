@@ -14,7 +14,7 @@ from .. import audit, delivery, events, review, sending_gate, whatsapp_window, w
 from ..config import Settings
 from ..gateways import FoundMessage, SendResult
 from ..metrics import Metrics
-from ..models import Channel, Event, MessageStatus, PauseKind, iso
+from ..models import Channel, ConversationState, Event, MessageStatus, PauseKind, iso
 from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
 from ..store import Row, Tx, conversations, inbound_dedupe
@@ -27,6 +27,7 @@ log = logging.getLogger("approval_bot.sender")
 
 S = MessageStatus
 CUSTOMER_WROTE_AGAIN = "customer wrote again"
+CONVERSATION_CLOSED = "the conversation was closed"
 STATUS_EVENTS_PROVIDER = "twilio-status"
 RETRY_SCHEDULED = "Send Retry Scheduled"
 OPTED_OUT_REASON = f"the customer opted out (Twilio {OPTED_OUT_CODE})"
@@ -103,6 +104,13 @@ class MessageLane:
         if thread is None or thread.opted_out or thread.paused:
             reason = "opted out" if thread is not None and thread.opted_out else "thread paused"
             self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
+            return True
+        if thread.state == ConversationState.CLOSED:
+            # a close leaves a reply Twilio may already have to the sender; not sent after
+            # all, it is superseded as the close's other replies were
+            self._move(
+                conn, message_id, S.SUPERSEDED, Event.SUPERSEDED, {"reason": CONVERSATION_CLOSED}
+            )
             return True
         newer = sending_rows.newer_reply(conn, thread_id, message_id, row["timestamp"])
         if newer is not None:
