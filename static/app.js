@@ -182,7 +182,8 @@
   }
 
   async function appendCard(id) {
-    if (document.getElementById("card-" + id)) return;
+    const shown = document.getElementById("card-" + id);
+    if (shown && !shown.classList.contains("decided")) return;
     const response = await fetch("/fragments/cards/" + encodeURIComponent(id), {
       headers: { Accept: "text/html" }, credentials: "same-origin",
     });
@@ -191,6 +192,9 @@
     const holder = document.createElement("div");
     holder.innerHTML = await response.text();
     const card = holder.querySelector("article.card");
+    const left = document.getElementById("card-" + id);
+    // a reply back in the queue (a resume, the sending gate) replaces its decided card
+    if (left && left.classList.contains("decided")) left.remove();
     if (card && !document.getElementById(card.id)) {
       cardsBox.appendChild(card);
       bump(1);

@@ -71,8 +71,11 @@ ALLOWED: dict[str, str] = {
     # store/views/queue.py: the queue's size and newest card (the web queue and its updates)
     "SELECT count(*) AS n FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?)": _QUEUE,
-    "SELECT timestamp, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
-    " AND type IN (?, ?) ORDER BY timestamp DESC, id DESC LIMIT ?": _QUEUE,
+    "SELECT updated_at, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
+    " AND type IN (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?": _QUEUE,
+    # the queue's live updates: replies that became pending since the page's watermark
+    "SELECT id, updated_at FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
+    " AND type IN (?, ?) AND (updated_at, id) > (?, ?) ORDER BY updated_at, id LIMIT ?": _QUEUE,
     # views.queue.queue: the queue page by urgency, a page of cards from the first, through the
     # partial index of open clocks (one per pending reply)
     "SELECT messages.id, messages.thread_id, messages.body, messages.type, messages.status,"
@@ -290,7 +293,8 @@ def drive(twilio: Twilio, fake: FakeTwilio, db_path: Path) -> None:
         assert twilio.client.post(f"/api/v1/drafts/{claimed}/claim", headers=ana).status_code == 200
     assert twilio.client.get("/").status_code == 200
     assert "You are editing" in twilio.client.get(f"/fragments/cards/{claimed}").text
-    assert twilio.client.get("/queue/updates", params={"ids": claimed}).json()["claims"]
+    updates = twilio.client.get("/queue/updates", params={"ids": claimed, "after": "0|0"})
+    assert updates.json()["claims"] and claimed in updates.json()["arrived"]
     assert twilio.client.get("/api/v1/drafts", headers=bob).status_code == 200
     response = twilio.client.post(f"/api/v1/drafts/{claimed}/approve", headers=bob)
     assert response.status_code == 409, response.text

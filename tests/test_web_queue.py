@@ -356,3 +356,22 @@ def test_live_updates_watch_for_replies_newer_than_any_pending(web, ana, monkeyp
     data = web.client.get("/queue/updates", params={"after": watermark}).json()
     assert data["arrived"] == [arrived]
     assert data["newest"].endswith("|" + arrived)
+
+
+@pytest.mark.both_backends
+def test_live_updates_bring_back_a_reply_a_resume_returns_to_the_queue(web, ana):
+    # Ana's queue shows the other thread's reply; Bob had paused this one, holding its reply
+    _, held = pending(web, THREAD)
+    bob = web.reviewer("Bob")
+    web.call(review.pause_thread, web.db, THREAD, "owner will call", bob.id)
+    _, shown = pending(web, OTHER)
+    page = web.client.get("/").text
+    assert f'id="card-{held}"' not in page
+    watermark = page.split('data-newest="')[1].split('"')[0]
+
+    # Bob resumes the thread: its reply waits for approval again, and Ana's page is told
+    web.call(review.resume_thread, web.db, THREAD, bob.id)
+    assert status(web, held) == S.DRAFT_PENDING_APPROVAL
+    data = web.client.get("/queue/updates", params={"ids": shown, "after": watermark}).json()
+    assert data["arrived"] == [held]
+    assert held in web.client.get("/queue/updates", params={"after": watermark}).json()["arrived"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
+from approval_bot import review
 from approval_bot.models import Role
 from tests.builders import make_drafted_inbound, make_reviewer, status_of
 
@@ -132,6 +133,30 @@ def test_new_drafts_appear_without_a_reload(browser: Browser, server: Server) ->
     expect(page.locator(f"#card-{draft} .draft-body")).to_have_text(
         "Yes, behind the shop.", timeout=15_000
     )
+    page.context.close()
+
+
+def test_a_resumed_reply_comes_back_to_an_open_queue(browser: Browser, server: Server) -> None:
+    ana_id = server.call(make_reviewer, "Ana").id
+    draft = queue_with_draft(server)
+    page = ana_page(browser, server)
+    card = page.locator(f"#card-{draft}")
+    expect(card.locator(".approve-form")).to_be_visible()
+
+    # Ana pauses the thread elsewhere (its page, her phone): the card says so and goes
+    server.call(review.pause_thread, THREAD, "owner will call", ana_id)
+    expect(card.locator(".outcome")).to_contain_text(
+        "held because the thread was paused", timeout=15_000
+    )
+
+    # the resume sends the reply back to review: it is back on the open queue, approvable
+    server.call(review.resume_thread, THREAD, ana_id)
+    expect(card.locator(".approve-form button")).to_be_visible(timeout=15_000)
+    expect(card.locator(".outcome")).to_be_hidden()
+    expect(page.locator("#pending-count")).to_have_text("1")
+    card.locator(".approve-form button").click()
+    expect(page.locator(".flash")).to_contain_text("Approved")
+    assert server.call(status_of, draft) in {"APPROVED_TO_SEND", "SENT"}
     page.context.close()
 
 

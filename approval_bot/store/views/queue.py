@@ -77,19 +77,22 @@ _PENDING_COUNT = hinted(
     WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
     """
 )
+# the live updates' watermark is when a reply became pending (`updated_at`: its creation,
+# or its return from a pause or the sending gate), not when it was written: a reply that
+# comes back to the queue arrives on the reviewers' screens like a new one
 _PENDING_NEWEST = hinted(
     """
-    SELECT timestamp, id FROM messages INDEXED BY messages_pending_replies
+    SELECT updated_at, id FROM messages INDEXED BY messages_pending_replies
     WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
-    ORDER BY timestamp DESC, id DESC LIMIT 1
+    ORDER BY updated_at DESC, id DESC LIMIT 1
     """
 )
 _PENDING_AFTER = hinted(
     """
-    SELECT id, timestamp FROM messages INDEXED BY messages_pending_replies
+    SELECT id, updated_at FROM messages INDEXED BY messages_pending_replies
     WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
-      AND (timestamp, id) > (:after_timestamp, :after_id)
-    ORDER BY timestamp, id LIMIT :limit
+      AND (updated_at, id) > (:after_changed, :after_id)
+    ORDER BY updated_at, id LIMIT :limit
     """
 )
 _CARD = sql(
@@ -278,7 +281,7 @@ async def queue(db: Store, after: str | None = None, limit: int | None = None) -
     if len(rows) > limit:
         next_cursor = encode_cursor(rows[limit - 1]["urgency"], rows[limit - 1]["id"])
     # replies that arrive later sort after this one; the page's live updates ask for those
-    watermark = encode_cursor(newest["timestamp"], newest["id"]) if newest else "0|0"
+    watermark = encode_cursor(newest["updated_at"], newest["id"]) if newest else "0|0"
     return Page(cards, next_cursor, {"total": total["n"] if total else 0, "newest": watermark})
 
 
@@ -333,10 +336,11 @@ async def outcomes(db: Store, draft_ids: list[str]) -> list[Outcome]:
 
 
 async def pending_after(db: Reads, after: str, limit: int = 20) -> list[tuple[str, str]]:
-    """Replies pending approval that arrived after the cursor, oldest first: (id, cursor)."""
-    timestamp, row_id = decode_cursor(after) or ("", "")
-    rows = await db.all(_PENDING_AFTER, after_timestamp=timestamp, after_id=row_id, limit=limit)
-    return [(row["id"], encode_cursor(row["timestamp"], row["id"])) for row in rows]
+    """Replies that became pending after the cursor (new, or back from a pause or the sending
+    gate), oldest first: (id, cursor)."""
+    changed, row_id = decode_cursor(after) or ("", "")
+    rows = await db.all(_PENDING_AFTER, after_changed=changed, after_id=row_id, limit=limit)
+    return [(row["id"], encode_cursor(row["updated_at"], row["id"])) for row in rows]
 
 
 async def awaiting_draft(db: Reads, limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
