@@ -199,6 +199,23 @@ async def test_a_chosen_template_goes_with_content_sid_and_content_variables(
 
 
 @pytest.mark.anyio
+async def test_a_template_sent_on_a_closed_thread_goes(db, gate_open, sender, fake):
+    # the thread page offers the templates on a closed thread whose window has ended: the
+    # reviewer's new message is theirs to send, not a reply the close left behind
+    ana = await make_reviewer(db)
+    await _pending(db, timedelta(hours=25))
+    await _add_offer(db)
+    await review.close(db, NUMBER, ana.id)
+
+    variables = {"customer_name": "Ana", "business_name": "Cuts & Co"}
+    reply = await review.send_template(db, NUMBER, "booking_news", variables, ana.id)
+    await sender.run()
+
+    assert await status_of(db, reply) == "SENT"
+    assert [r.params["ContentSid"] for r in fake.creates()] == [[SID]]
+
+
+@pytest.mark.anyio
 async def test_a_template_needs_a_content_sid_and_only_its_own_variables(db):
     ana = await make_reviewer(db)
     await _pending(db, timedelta(hours=25))

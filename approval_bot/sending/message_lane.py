@@ -105,9 +105,10 @@ class MessageLane:
             reason = "opted out" if thread is not None and thread.opted_out else "thread paused"
             self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
             return True
-        if thread.state == ConversationState.CLOSED:
+        if thread.state == ConversationState.CLOSED and row["unconfirmed_since"] is not None:
             # a close leaves a reply Twilio may already have to the sender; not sent after
-            # all, it is superseded as the close's other replies were
+            # all, it is superseded as the close's other replies were (a message a reviewer
+            # sends on the closed thread, a WhatsApp template, is theirs: it goes)
             self._move(
                 conn, message_id, S.SUPERSEDED, Event.SUPERSEDED, {"reason": CONVERSATION_CLOSED}
             )
