@@ -592,10 +592,19 @@ def _standard_input(args: argparse.Namespace) -> str | None:
     starts, where Ctrl-C ends the wait at once (under asyncio.run the read went on until the
     end of input)."""
     command = (args.command, getattr(args, "action", None))
-    if command == ("reviewer", "add"):
-        return sys.stdin.readline() if args.password_stdin else None
     argument = _TAKES_STDIN.get(command)
-    return sys.stdin.read() if argument and getattr(args, argument) == "-" else None
+    if command == ("reviewer", "add"):
+        read = sys.stdin.readline if args.password_stdin else None
+    else:
+        read = sys.stdin.read if argument and getattr(args, argument) == "-" else None
+    if read is None:
+        return None
+    try:
+        text = read()
+        text.encode("utf-8")  # under a C locale, bytes that are no UTF-8 arrive as surrogates
+    except UnicodeError:
+        raise CommandFailed("cannot read -: standard input is not UTF-8 text") from None
+    return text
 
 
 async def _check_database(settings: Settings) -> None:

@@ -685,6 +685,37 @@ def test_ctrl_c_while_a_command_waits_on_standard_input_ends_it(
     assert audit_events(db_path) == before
 
 
+@pytest.mark.parametrize("argv", [("directive", "set", "-"), ("profile", "set", "-")])
+@pytest.mark.parametrize(
+    "decoding",
+    [{"PYTHONIOENCODING": "utf-8:strict"}, {"LC_ALL": "C", "PYTHONIOENCODING": ""}],
+    ids=["utf-8 locale", "C locale"],
+)
+def test_standard_input_that_is_not_utf8_is_one_sentence_and_writes_nothing(
+    tmp_path: Path, argv: tuple[str, ...], decoding: dict[str, str]
+) -> None:
+    db_path = tmp_path / "db.sqlite3"
+    asyncio.run(migrated(db_path))
+    before = audit_events(db_path)
+    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(db_path), **decoding}
+
+    done = subprocess.run(
+        [str(installed_script()), *argv],
+        env=env,
+        cwd=tmp_path,
+        input=b'{"name": "Caf\xe9"} \xff\xfe',  # Latin-1 bytes, as an old editor saves them
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert (
+        done.stderr.decode()
+        == "approval-bot: error: cannot read -: standard input is not UTF-8 text\n"
+    )
+    assert audit_events(db_path) == before
+
+
 def test_the_last_active_admin_cannot_be_disabled(run: RunCli, cli_env: Path) -> None:
     assert run("init-db").code == 0
 
