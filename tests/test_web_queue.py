@@ -12,7 +12,7 @@ import pytest
 from approval_bot import ladder, review, scheduler
 from approval_bot.models import DecisionChannel, MessageStatus
 from approval_bot.store import Tx
-from tests.builders import make_draft, make_inbound, status_of
+from tests.builders import make_draft, make_drafted_inbound, make_inbound, status_of
 
 S = MessageStatus
 # approved, and perhaps already sent by the sandbox sender the approval woke
@@ -29,8 +29,11 @@ def ana(web):
 
 
 def pending(web, thread=THREAD, text="Are you open today?", draft="Yes, 9 to 5."):
-    inbound = web.call(make_inbound, web.db, thread, text)
-    return inbound, web.call(make_draft, web.db, inbound, draft)
+    """(the customer's text, its pending draft), written together: between two writes the
+    running app's recovery job could find the text waiting and draft it a second time."""
+    draft_id = web.call(make_drafted_inbound, web.db, thread, text, draft)
+    (row,) = web.rows("SELECT in_reply_to_id FROM messages WHERE id = :id", id=draft_id)
+    return row["in_reply_to_id"], draft_id
 
 
 def status(web, message_id):
