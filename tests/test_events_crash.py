@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,8 +17,7 @@ from approval_bot import webhooks
 from approval_bot.store import opened
 from tests.builders import make_inbound
 from tests.fake_webhook_receiver import HOLD, FakeReceiver
-from tests.settings_env import environ_without_settings
-from tests.test_serve import free_port, script, wait_for_health
+from tests.test_serve import free_port, serve, wait_for_health
 
 pytestmark = pytest.mark.slow
 CUSTOMERS = [f"+1415555013{i}" for i in range(5)]
@@ -48,18 +46,6 @@ def outbox(database: Path) -> list[tuple[str, str | None, str]]:
     finally:
         conn.close()
     return [(r[0], r[1], r[2]) for r in rows]
-
-
-def serve(tmp_path: Path, database: Path, port: int) -> subprocess.Popen[str]:
-    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(database)}
-    return subprocess.Popen(
-        [str(script()), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_every_event_arrives_after_a_kill_mid_delivery(tmp_path: Path):

@@ -47,6 +47,18 @@ def wait_for_health(
     pytest.fail(f"serve did not answer {url} within {timeout:g} s")
 
 
+def serve(tmp_path: Path, database: Path, port: int, **env: str) -> subprocess.Popen[str]:
+    """`approval-bot serve` on `database` at `port`, its output piped; `env` adds settings."""
+    return subprocess.Popen(
+        [str(script()), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(database), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 # uvicorn shuts down gracefully on either signal, then re-raises it with the handler it
 # replaced: Python's SIGINT handler ends in KeyboardInterrupt, which uvicorn.run swallows
 # (exit 0); SIGTERM's default action ends the process by that signal, as supervisors expect.
@@ -60,19 +72,7 @@ def test_serve_answers_and_stops_cleanly(
 ) -> None:
     port = free_port()
     database = tmp_path / "data" / "approval_bot.sqlite3"
-    env = {
-        **environ_without_settings(),
-        "APPROVAL_BOT_DATABASE": str(database),
-        "LOG_FORMAT": log_format,
-    }
-    process = subprocess.Popen(
-        [str(script()), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = serve(tmp_path, database, port, LOG_FORMAT=log_format)
     try:
         response = wait_for_health(process, f"http://127.0.0.1:{port}/healthz")
 
@@ -103,28 +103,16 @@ def test_serve_answers_and_stops_cleanly(
     assert not database.with_name(database.name + "-wal").exists()
 
 
-def _serve(tmp_path: Path, database: Path, port: int) -> subprocess.Popen[str]:
-    env = {**environ_without_settings(), "APPROVAL_BOT_DATABASE": str(database)}
-    return subprocess.Popen(
-        [str(script()), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_a_second_serve_on_the_same_sqlite_file_is_refused_until_the_first_ends(
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "data" / "approval_bot.sqlite3"
     first_port, second_port = free_port(), free_port()
-    first = _serve(tmp_path, database, first_port)
+    first = serve(tmp_path, database, first_port)
     try:
         wait_for_health(first, f"http://127.0.0.1:{first_port}/healthz")
 
-        second = _serve(tmp_path, database, second_port)
+        second = serve(tmp_path, database, second_port)
         _, err = second.communicate(timeout=START_TIMEOUT)
 
         # README: "Keep one `approval-bot serve` per SQLite file"
@@ -136,7 +124,7 @@ def test_a_second_serve_on_the_same_sqlite_file_is_refused_until_the_first_ends(
 
         first.kill()  # the way a crash ends it: the lock goes with the process
         first.communicate(timeout=STOP_TIMEOUT)
-        third = _serve(tmp_path, database, second_port)
+        third = serve(tmp_path, database, second_port)
         try:
             response = wait_for_health(third, f"http://127.0.0.1:{second_port}/healthz")
             assert response.status_code == 200
