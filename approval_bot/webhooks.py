@@ -72,8 +72,9 @@ def parse_url(url: str) -> Target:
 def refusal(address: str) -> str | None:
     """Why a request must not go to `address` in production; None when it may."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # an IPv4 address inside an IPv6 one (mapped, or 6to4) is judged as itself
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
     for kind, flag in (
         ("loopback", ip.is_loopback),
         ("link-local", ip.is_link_local),

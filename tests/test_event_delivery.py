@@ -299,6 +299,9 @@ REFUSED_ADDRESSES = [
     "fc00::1",
     "::ffff:127.0.0.1",
     "224.0.0.1",
+    # 6to4 (RFC 3056): 2002:AABB:CCDD::/48 carries the IPv4 address AA.BB.CC.DD
+    "2002:a9fe:a9fe::1",  # 169.254.169.254
+    "2002:7f00:1::1",  # 127.0.0.1
 ]
 
 
