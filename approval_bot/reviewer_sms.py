@@ -82,6 +82,10 @@ async def explain(db: Store, code: str) -> str:
     draft = await _draft_for(db, code)
     if draft is None:
         return f"No draft {code}. {await _open_list(db)}"
+    return await _explain_draft(db, code, draft)
+
+
+async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
     status = S(draft["status"])
     if status == S.SUPERSEDED:
         newer = await code_rows.replacement(db, draft["superseded_by"])
@@ -90,7 +94,7 @@ async def explain(db: Store, code: str) -> str:
             newest = await _draft_for(db, newer.code)
             if newest is not None and S(newest["status"]) in _DECIDED:
                 # an edit approved at once: who decided it, not a code that is taken too
-                return f"{replaced}; {await explain(db, newer.code)}"
+                return f"{replaced}; {await _explain_draft(db, newer.code, newest)}"
             return f"{replaced}."
         if newer is not None and newer.type == "OUTBOUND":
             return f"{code} was replaced by a reply {newer.name or 'a reviewer'} wrote."
