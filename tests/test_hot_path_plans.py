@@ -71,10 +71,11 @@ ALLOWED: dict[str, str] = {
     # store/views/queue.py: the queue's size and newest card (the web queue and its updates)
     "SELECT count(*) AS n FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?)": _QUEUE,
-    "SELECT updated_at, id FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
+    "SELECT updated_at, id FROM messages INDEXED BY messages_pending_by_change WHERE status = ?"
     " AND type IN (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?": _QUEUE,
-    # the queue's live updates: replies that became pending since the page's watermark
-    "SELECT id, updated_at FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
+    # the queue's live updates: a keyset over the partial index of pending replies in the
+    # order they became pending, from the page's watermark on (no sort)
+    "SELECT id, updated_at FROM messages INDEXED BY messages_pending_by_change WHERE status = ?"
     " AND type IN (?, ?) AND (updated_at, id) > (?, ?) ORDER BY updated_at, id LIMIT ?": _QUEUE,
     # views.queue.queue: the queue page by urgency, a page of cards from the first, through the
     # partial index of open clocks (one per pending reply)

@@ -82,14 +82,14 @@ _PENDING_COUNT = hinted(
 # comes back to the queue arrives on the reviewers' screens like a new one
 _PENDING_NEWEST = hinted(
     """
-    SELECT updated_at, id FROM messages INDEXED BY messages_pending_replies
+    SELECT updated_at, id FROM messages INDEXED BY messages_pending_by_change
     WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
     ORDER BY updated_at DESC, id DESC LIMIT 1
     """
 )
 _PENDING_AFTER = hinted(
     """
-    SELECT id, updated_at FROM messages INDEXED BY messages_pending_replies
+    SELECT id, updated_at FROM messages INDEXED BY messages_pending_by_change
     WHERE status = 'DRAFT_PENDING_APPROVAL' AND type IN ('DRAFT', 'OUTBOUND')
       AND (updated_at, id) > (:after_changed, :after_id)
     ORDER BY updated_at, id LIMIT :limit
