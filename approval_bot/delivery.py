@@ -19,7 +19,7 @@ _RANK = {
     "read": 4,
 }
 FINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "partially_delivered", "read"})
-# the customer did not get the whole reply: with an ErrorCode, the conversation needs a human
+# the customer did not get the whole reply: the conversation needs a human
 PROBLEMS = frozenset({"undelivered", "failed", "partially_delivered"})
 KNOWN = frozenset(_RANK)
 

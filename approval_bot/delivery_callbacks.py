@@ -84,8 +84,9 @@ def record(
                     "error_message": error_message if problem else None,
                 },
             )
-            if problem and error_code is not None:
+            if problem:
+                cause = f"Twilio {error_code}" if error_code is not None else "no error code"
                 workflow.flag_conversation(
-                    conn, message.thread_id, f"a reply was {status} (Twilio {error_code})"
+                    conn, message.thread_id, f"a reply was {status} ({cause})"
                 )
     return result

@@ -177,6 +177,19 @@ def test_a_reply_not_delivered_whole_with_an_error_code_asks_for_attention(
     assert str(code) in conversation["attention_reason"]
 
 
+def test_a_failed_reply_without_an_error_code_still_asks_for_attention(client, settings, db_path):
+    # the customer did not get the reply; Twilio's callback simply carried no ErrorCode
+    draft, sid = sent_message(client, db_path)
+
+    response = post(client, settings, MessageSid=sid, MessageStatus="failed")
+
+    assert response.status_code == 200
+    assert delivery_of(db_path, draft)["delivery_status"] == "failed"
+    (conversation,) = query(db_path, "SELECT state, attention_reason FROM conversations")
+    assert conversation["state"] == "NEEDS_ATTENTION"
+    assert "failed" in conversation["attention_reason"]
+
+
 def _outbound_statuses_in_twilios_spec() -> list[str]:
     """Twilio's message statuses from its OpenAPI spec, but those only inbound messages have
     (none when the spec is not beside the project: the test is then skipped)."""
