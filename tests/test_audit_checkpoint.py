@@ -14,12 +14,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 from starlette.testclient import TestClient
 
-from approval_bot import cli
+from approval_bot import audit, cli
 from approval_bot.app import create_app
+from approval_bot.audit import AuditEvent
 from approval_bot.config import Settings
 from approval_bot.models import Role
+from approval_bot.store import Tx
+from approval_bot.store.views import audit as audit_views
 from approval_bot.web.audit_pages import ChainStatus
 from tests.builders import make_inbound
 from tests.settings_env import clear_settings
@@ -181,3 +185,111 @@ def test_an_intact_audit_verify_moves_the_checkpoint_to_the_last_row(
     assert cli.main(["audit", "verify"]) == 0
     assert "hash chain intact" in capsys.readouterr().out
     assert checkpoint(database_target) == [last_row(database_target)]
+
+
+def forge(target: str | Path, row_id: int, sets: str) -> None:
+    """Change a row and give it the hash of its new contents, as someone who knows the
+    hashing could: only the chain's head still holds the hash it was appended with."""
+    on = "" if isinstance(target, Path) else " ON audit_log"
+    sql(target, f"DROP TRIGGER IF EXISTS audit_log_no_update{on}")
+    sql(target, f"UPDATE audit_log SET {sets} WHERE id = {row_id}")
+    columns = "id, event, actor, actor_id, thread_id, message_id, metadata, timestamp, prev_hash"
+    (values,) = sql(target, f"SELECT {columns} FROM audit_log WHERE id = {row_id}")
+    forged = audit.row_hash(dict(zip(columns.split(", "), values, strict=True)))
+    sql(target, f"UPDATE audit_log SET hash = '{forged}' WHERE id = {row_id}")
+
+
+def insert_past_the_head(target: str | Path) -> int:
+    """A row chained after the last one but appended behind the head's back; its id."""
+    (last_id, last_hash) = last_row(target)
+    row = {
+        "id": int(last_id),  # type: ignore[call-overload]
+        "event": "Approved",
+        "actor": "System",
+        "actor_id": None,
+        "thread_id": None,
+        "message_id": None,
+        "metadata": "{}",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "prev_hash": last_hash,
+    }
+    row["id"] += 1
+    hashed = audit.row_hash(row)
+    sql(
+        target,
+        "INSERT INTO audit_log (id, event, actor, metadata, timestamp, prev_hash, hash) "
+        f"VALUES ({row['id']}, 'Approved', 'System', '{{}}', '{row['timestamp']}', "
+        f"'{last_hash}', '{hashed}')",
+    )
+    return int(row["id"])
+
+
+def verify_by_cli(database_target, db_path, monkeypatch, capsys) -> tuple[int, str]:
+    clear_settings(monkeypatch)
+    monkeypatch.setenv("APPROVAL_BOT_DATABASE", str(db_path))
+    if isinstance(database_target, str):
+        monkeypatch.setenv("DATABASE_URL", database_target)
+    code = cli.main(["audit", "verify"])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize("tampering", ["last row forged", "row past the head"])
+def test_the_page_and_audit_verify_agree_on_a_tampered_tail(
+    make_settings, database_target, db_path, monkeypatch, capsys, tampering
+):
+    with running(make_settings) as web:
+        fill(web, "+14155550101", "+14155550102")
+        if tampering == "last row forged":
+            broken = int(last_row(database_target)[0])  # type: ignore[call-overload]
+            forge(database_target, broken, "event = 'Approved'")
+        else:
+            broken = insert_past_the_head(database_target)
+        page = web.client.get("/audit").text
+        assert f"Hash chain broken at row {broken}" in page
+        assert "Hash chain verified" not in page
+    # a restart's walk does not take the tampered row for intact either
+    assert checkpoint(database_target) in (
+        [],
+        sql(database_target, f"SELECT id, hash FROM audit_log WHERE id = {broken - 1}"),
+    )
+    code, said = verify_by_cli(database_target, db_path, monkeypatch, capsys)
+    assert (code, f"audit log broken at row {broken}") == (1, said.split(":")[0])
+
+
+def test_rows_committed_while_the_page_walks_are_not_missing(
+    make_settings, database_target, monkeypatch
+):
+    """A reply decided while the walk reads is no gap: the walk reads one moment."""
+    real_rows_after = audit_views.rows_after
+    appended: list[int] = []
+
+    def rows_after(tx, after, limit):
+        found = real_rows_after(tx, after, limit)
+        if not found and not appended:  # the walk has read the last row: others commit
+            appended.append(append_elsewhere(database_target))
+        return found
+
+    with running(make_settings) as web:
+        fill(web, "+14155550101")
+        monkeypatch.setattr(audit_views, "rows_after", rows_after)
+        page = web.client.get("/audit?verify=full").text
+        assert appended, "the walk did not reach the end of the log"
+        assert "Hash chain verified" in page, page.split("Hash chain")[1][:200]
+        total = int(last_row(database_target)[0])  # type: ignore[call-overload]
+        assert f"Hash chain verified: {total} rows intact" in web.client.get("/audit").text
+
+
+def append_elsewhere(target: str | Path) -> int:
+    """One audit row appended and committed on a connection of its own, as another writer
+    (a second instance, or this one's writer thread) does; the new row's id."""
+    event = AuditEvent("Tested", metadata={"by": "another writer"})
+    if isinstance(target, Path):
+        with closing(sqlite3.connect(target)) as conn:
+            conn.row_factory = sqlite3.Row
+            audit.record(Tx.on(conn), event)
+            conn.commit()
+    else:
+        with psycopg.connect(target, row_factory=dict_row) as pg:
+            audit.record(Tx.on(pg, "postgres"), event)
+    return int(str(last_row(target)[0]))

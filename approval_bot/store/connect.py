@@ -78,7 +78,10 @@ async def opened(target: Target, *, migrate: bool = True) -> AsyncIterator[Store
 @contextmanager
 def walk_connection(db: Store) -> Iterator[Tx]:
     """A read-only connection to `db` of its own, for a long walk on a thread of its own
-    (hashing a million audit rows must hold neither the event loop nor the app's readers)."""
+    (hashing a million audit rows must hold neither the event loop nor the app's readers).
+
+    Its reads are one snapshot, so the rows and the chain's head are read at one moment.
+    """
     if isinstance(db, PostgresStore):
         with db.walk_connection() as tx:
             yield tx
@@ -87,6 +90,7 @@ def walk_connection(db: Store) -> Iterator[Tx]:
     conn = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
     try:
         conn.row_factory = sqlite3.Row
+        conn.execute("BEGIN")  # one read transaction: its first read fixes the snapshot
         yield Tx.on(conn)
     finally:
         conn.close()

@@ -545,11 +545,16 @@ class PostgresStore:
     @contextmanager
     def walk_connection(self) -> Iterator[Tx]:
         """A read-only connection of its own, outside the pools, for a long walk on a thread
-        of its own (the audit page's): it holds neither the event loop nor a pooled reader."""
+        of its own (the audit page's): it holds neither the event loop nor a pooled reader.
+        Its reads are one REPEATABLE READ READ ONLY transaction, one snapshot."""
         with psycopg.connect(self.url.conninfo, autocommit=True, row_factory=dict_row) as conn:
             _adapt(conn)
             conn.execute("SET default_transaction_read_only = on")
-            yield Tx.on(conn, "postgres")
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield Tx.on(conn, "postgres")
+            finally:
+                conn.execute("ROLLBACK")
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresReader]:

@@ -21,6 +21,7 @@ from .. import audit, audit_checkpoint
 from ..accounts import Reviewer
 from ..models import now_iso
 from ..store import Row, Store, Tx
+from ..store.audit import Head, chain_head
 from ..store.connect import walk_connection
 from ..store.views import audit as audit_rows
 from ..store.views.audit import AuditFilter
@@ -161,27 +162,29 @@ class ChainStatus:
 
     def _walk(self, db: Store) -> None:
         # a thread of its own with its own read-only connection: hashing a million rows
-        # must not hold the event loop or the app's reader connection
+        # must not hold the event loop or the app's reader connection; one snapshot, so a
+        # row committed during the walk is neither "missing" nor "past the head"
         with walk_connection(db) as tx:
+            head = chain_head(tx)
+            if head is None:
+                self.broken = self._broken(self.last_id + 1, "the chain's head is missing")
             if self._resume:
                 self._resume = False
-                self.broken = self._from_checkpoint(tx)
-            while self.broken is None and not self._stopping:
+                self.broken = self.broken or self._from_checkpoint(tx)
+            while self.broken is None and head is not None and not self._stopping:
                 rows = audit_rows.rows_after(tx, self.last_id, WALK_BATCH)
                 if not rows:
                     break
                 for row in rows:
                     self.read += 1
-                    self.broken = self._next(row)
+                    self.broken = self._next(row, head)
                     if self.broken is not None:
                         break
             if self._stopping:
                 return
-            if self.broken is None:
-                highest = audit_rows.highest_id(tx)
-                if highest > self.last_id:
-                    first = self.last_id + 1
-                    self.broken = self._broken(first, f"rows {first} to {highest} are missing")
+            if self.broken is None and head is not None and head.last_id > self.last_id:
+                first = self.last_id + 1
+                self.broken = self._broken(first, f"rows {first} to {head.last_id} are missing")
             self.checked_at = now_iso()
 
     def _from_checkpoint(self, conn: Tx) -> audit.Verification | None:
@@ -200,14 +203,19 @@ class ChainStatus:
         self.last_hash = checkpoint.last_hash
         return None
 
-    def _next(self, row: Row) -> audit.Verification | None:
+    def _next(self, row: Row, head: Head) -> audit.Verification | None:
+        # the checks of `audit.verify`, in its order, so the page and `audit verify` agree
         expected = self.last_id + 1
         if row["id"] != expected:
             return self._broken(expected, f"row {expected} is missing")
+        if row["id"] > head.last_id:
+            return self._broken(row["id"], "it is past the head")
         if row["prev_hash"] != self.last_hash:
             return self._broken(row["id"], "its prev_hash does not match the row before it")
         if audit.row_hash(row) != row["hash"]:
             return self._broken(row["id"], "its hash does not match its contents")
+        if row["id"] == head.last_id and row["hash"] != head.last_hash:
+            return self._broken(row["id"], "its hash is not the one the chain's head holds")
         self.rows, self.last_id, self.last_hash = self.rows + 1, row["id"], row["hash"]
         return None
 

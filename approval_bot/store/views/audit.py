@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..audit import chain_head
 from ..base import Reads, Row, Tx
 from ..sql import Query, sql
 from .common import Page, as_dict
@@ -133,10 +132,3 @@ def rows_after(tx: Tx, after: int, limit: int) -> list[Row]:
 def row_at(tx: Tx, row_id: int) -> Row | None:
     """The audit row of this id, or None."""
     return tx.one(_ROW, id=row_id)
-
-
-def highest_id(tx: Tx) -> int:
-    """The last audit row id handed out (0 before any): the chain's head remembers it, so a
-    deleted last row leaves a gap the walk must find."""
-    head = chain_head(tx)
-    return head.last_id if head is not None else 0
