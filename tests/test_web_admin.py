@@ -123,6 +123,11 @@ def test_audit_exports_csv_and_json(web, boss):
         ("@SUM(A1)", "'@SUM(A1)"),
         ("-cmd", "'-cmd"),
         ("-5", "-5"),
+        ("-2.5", "-2.5"),
+        # a sign then digits and more: a spreadsheet reads these as formulas too
+        ("-2+3", "'-2+3"),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("+14155550100 x", "'+14155550100 x"),
         ("plain", "plain"),
         (None, ""),
         (7, "7"),
@@ -130,6 +135,18 @@ def test_audit_exports_csv_and_json(web, boss):
 )
 def test_csv_cells_never_become_formulas(value, expected):
     assert csv_cell(value) == expected
+
+
+def test_audit_csv_export_quotes_a_reviewer_name_a_spreadsheet_would_run(web):
+    boss_name = "-1+cmd|' /C calc'!A0"
+    web.reviewer(boss_name, role=Role.ADMIN)
+    web.sign_in(boss_name)
+    web.post("/reviewers/add", {"name": "Cleo", "phone": "+14155550123"})
+
+    exported = web.client.get("/audit/export.csv?event=Reviewer+Added")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    added_cleo = [r for r in rows if "Cleo" in r["metadata"]]
+    assert [r["actor_name"] for r in added_cleo] == ["'" + boss_name]
 
 
 def test_admin_adds_a_reviewer_who_can_then_sign_in(web, boss):

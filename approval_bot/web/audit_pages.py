@@ -41,11 +41,13 @@ EXPORT_COLUMNS = [
     "metadata",
     "hash",
 ]
-_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?!\d))")
+# a sign is a formula's start unless the whole cell is a number ("-2+3" is one: 1)
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?!\d+(?:\.\d+)?$))")
 
 
 def csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: a leading =, @, or a sign before a non-digit is quoted.
+    """A cell a spreadsheet shows as text: a leading =, @, or a sign not making a plain
+    number is quoted.
 
     Phone numbers such as +14155550100 are left alone.
     """
