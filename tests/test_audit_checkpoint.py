@@ -293,3 +293,26 @@ def append_elsewhere(target: str | Path) -> int:
         with psycopg.connect(target, row_factory=dict_row) as pg:
             audit.record(Tx.on(pg, "postgres"), event)
     return int(str(last_row(target)[0]))
+
+
+def test_a_break_audit_verify_found_is_not_vouched_for_by_a_running_page(
+    make_settings, database_target, db_path, monkeypatch, capsys
+):
+    """The page walked the chain before row 2 was changed; `audit verify` then finds the
+    break and pulls the checkpoint back. The running page must not push it forward again
+    over row 2 from what it verified before: a restart would then call the chain intact."""
+    with running(make_settings) as web:
+        fill(web, "+14155550101", "+14155550102")
+        assert "Hash chain verified" in web.client.get("/audit").text
+        tamper(database_target, 2)
+        code, said = verify_by_cli(database_target, db_path, monkeypatch, capsys)
+        assert (code, said.split(":")[0]) == (1, "audit log broken at row 2")
+        row_1 = sql(database_target, "SELECT id, hash FROM audit_log WHERE id = 1")
+        assert checkpoint(database_target) == row_1
+
+        fill(web, "+14155550103")
+        assert "Hash chain broken at row 2" in web.client.get("/audit").text
+    assert checkpoint(database_target) == row_1
+
+    with running(make_settings) as web:
+        assert "Hash chain broken at row 2" in web.client.get("/audit").text

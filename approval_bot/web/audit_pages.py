@@ -117,6 +117,9 @@ class ChainStatus:
         self._task: asyncio.Future[None] | None = None
         self._stopping = False
         self._resume = True
+        # the checkpoint as this process last left it: one found behind it was pulled back
+        # by a walk that found a break (`audit verify`, another instance)
+        self._recorded = 0
 
     @property
     def walking(self) -> bool:
@@ -134,6 +137,7 @@ class ChainStatus:
             if from_start:
                 self.rows, self.last_id, self.last_hash = 0, 0, audit.GENESIS_HASH
                 self.broken, self.resumed_from, self._resume = None, 0, False
+                self._recorded = 0
             if self.broken is None:
                 self._stopping = False
                 self._task = asyncio.create_task(self._walk_and_record(db))
@@ -155,6 +159,8 @@ class ChainStatus:
             return
         if self.broken is not None or self.last_id > before:
             await audit_checkpoint.record(db, self.broken or self._intact())
+            if self.broken is None:
+                self._recorded = max(self._recorded, self.rows)
 
     def _intact(self) -> audit.Verification:
         return audit.Verification(self.rows, last_hash=self.last_hash)
@@ -170,6 +176,11 @@ class ChainStatus:
             head = chain_head(tx)
             if head is None:
                 self.broken = self._broken(self.last_id + 1, "the chain's head is missing")
+            if not self._resume and self._pulled_back(tx):
+                # what this process verified earlier no longer vouches for those rows: walk
+                # again from the checkpoint, which finds the break
+                self.rows, self.last_id, self.last_hash = 0, 0, audit.GENESIS_HASH
+                self._resume, self._recorded = True, 0
             if self._resume:
                 self._resume = False
                 self.broken = self.broken or self._from_checkpoint(tx)
@@ -189,6 +200,11 @@ class ChainStatus:
                 self.broken = self._broken(first, f"rows {first} to {head.last_id} are missing")
             self.checked_at = now_iso()
 
+    def _pulled_back(self, conn: Tx) -> bool:
+        """Whether the stored checkpoint stands behind where this process left it."""
+        checkpoint = audit_checkpoint.load(conn)
+        return (checkpoint.last_id if checkpoint else 0) < self._recorded
+
     def _from_checkpoint(self, conn: Tx) -> audit.Verification | None:
         """Start after the stored checkpoint, once its own row is seen to be unchanged."""
         checkpoint = audit_checkpoint.load(conn)
@@ -201,7 +217,7 @@ class ChainStatus:
             return audit.Verification(
                 0, checkpoint.last_id, "it no longer matches the checkpoint verified before"
             )
-        self.rows = self.last_id = self.resumed_from = checkpoint.last_id
+        self.rows = self.last_id = self.resumed_from = self._recorded = checkpoint.last_id
         self.last_hash = checkpoint.last_hash
         return None
 
