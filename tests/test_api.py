@@ -411,7 +411,10 @@ def test_a_thread_with_its_controls_and_messages_in_order(web, api):
     assert [m["id"] for m in body["messages"]] == [inbound, draft]
     assert body["earlier_cursor"] is None
     refused(api.get("/threads/+19999999999"), 404)
-    refused(api.get(f"/threads/{THREAD}", before="bad"), 400)
+    error = refused(api.get(f"/threads/{THREAD}", before="bad"), 400)
+    assert error["field"] == "before"  # the parameter's own name
+    error = refused(api.get(f"/threads/{THREAD}/messages", before="bad"), 400)
+    assert error["field"] == "before"
 
 
 def test_pause_resume_and_their_conflicts(web, api):

@@ -270,11 +270,11 @@ def endpoint(op: Operation) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def _cursor(value: str | None) -> str | None:
+def _cursor(value: str | None, field: str = "cursor") -> str | None:
     try:
         decode_cursor(value)
     except ValueError as error:
-        raise ApiError(400, str(error), "cursor") from None
+        raise ApiError(400, str(error), field) from None
     return value
 
 
@@ -555,7 +555,7 @@ async def list_threads(call: Call) -> dict[str, Any]:
 async def thread_messages(call: Call) -> dict[str, Any]:
     q: schema.MessagesQuery = call.query
     thread_id = call.path("thread_id")
-    found = await thread_rows.thread(call.db, thread_id, _cursor(q.before), q.limit)
+    found = await thread_rows.thread(call.db, thread_id, _cursor(q.before, "before"), q.limit)
     if found is None:
         raise ApiError(404, f"no conversation with {thread_id}")
     return {"items": found.messages, "earlier_cursor": found.earlier_cursor}
@@ -574,7 +574,7 @@ async def thread_messages(call: Call) -> dict[str, Any]:
 )
 async def get_thread(call: Call) -> dict[str, Any]:
     q: schema.ThreadQuery = call.query
-    return await _thread(call, call.path("thread_id"), _cursor(q.before))
+    return await _thread(call, call.path("thread_id"), _cursor(q.before, "before"))
 
 
 @endpoint(
