@@ -9,6 +9,7 @@ reply, and so passes every send-time check there (pause, opt-out, and the sendin
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from . import message_templates, review, workflow
@@ -57,7 +58,7 @@ def queue_in(
     if recently_sent(conn, thread_id, trigger, now):
         return None
     values = message_templates.variable_values(
-        business_phone=sender, profile=business.load_now(conn)
+        business_phone=sender, profile=business.load_now(conn), facts=json.loads(controls.facts)
     )
     reply_id = workflow.create_message(
         conn,

@@ -157,14 +157,23 @@ def content_variables(names: list[str], values: Mapping[str, str]) -> dict[str, 
     return {str(number): values.get(name, "") for number, name in enumerate(names, start=1)}
 
 
-def variable_values(*, business_phone: str | None, profile: Profile | None) -> dict[str, str]:
+def variable_values(
+    *,
+    business_phone: str | None,
+    profile: Profile | None,
+    facts: Mapping[str, object] | None = None,
+) -> dict[str, str]:
     """The values of VARIABLES known now, for filling a template.
 
-    The one place they are gathered. `business_phone` is the number the customer wrote to,
-    unless the business profile gives its own; the profile, when one is set, also gives
-    the business's name, address, booking link and sign-off.
+    The one place they are gathered. `customer_name` is the name the conversation's `facts`
+    hold. `business_phone` is the number the customer wrote to, unless the business profile
+    gives its own; the profile, when one is set, also gives the business's name, address,
+    booking link and sign-off.
     """
     values = {name: "" for name in VARIABLES}
+    name = (facts or {}).get("name")
+    if isinstance(name, str) and name.strip():
+        values["customer_name"] = name.strip()
     if business_phone:
         values["business_phone"] = business_phone.removeprefix("whatsapp:")
     if profile is not None:

@@ -713,7 +713,7 @@ async def send_template(
             raise message_templates.InvalidTemplate(
                 "variables", f"variables: the template {key!r} does not use {', '.join(unknown)}"
             )
-        _locked(conn, thread_id)  # a pause being made is read once it is committed
+        thread = _locked(conn, thread_id)  # a pause being made is read once it is committed
         _require_open_thread(conn, thread_id)
         # a template chosen now is a send attempt, refused like a new reply
         sending_gate.require_open(conn)
@@ -722,7 +722,9 @@ async def send_template(
             raise NotAContentTemplate(f"{thread_id} is not a WhatsApp thread")
         filled = {
             **message_templates.variable_values(
-                business_phone=last.receiver, profile=business.load_now(conn)
+                business_phone=last.receiver,
+                profile=business.load_now(conn),
+                facts=json.loads(thread.facts),
             ),
             **values,
         }

@@ -6,6 +6,7 @@ Pure, but for `last_inbound`, one index lookup on (thread_id, type, timestamp).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from . import message_templates
 from . import profile as business
 from .retry import WHATSAPP_WINDOW_CODE as CODE
-from .store import Store, Tx
+from .store import Store, Tx, conversations
 from .store import messages as message_rows
 
 WINDOW = timedelta(hours=24)
@@ -56,8 +57,11 @@ async def offer(db: Store, thread_id: str, channel: str, now: datetime) -> Offer
     last = None if row is None else row.timestamp
     if is_open(last, now):
         return Offer(closes_at(last), True, [])
+    thread = await conversations.read_thread(db, thread_id)
     values = message_templates.variable_values(
-        business_phone=None if row is None else row.receiver, profile=await business.get(db)
+        business_phone=None if row is None else row.receiver,
+        profile=await business.get(db),
+        facts=None if thread is None else json.loads(thread.facts),
     )
     templates = [
         {

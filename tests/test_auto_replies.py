@@ -219,3 +219,18 @@ async def test_a_template_of_another_channel_is_not_sent(db):
     )
     inbound = await make_inbound(db, CUSTOMER, "HELP")
     assert await db.write(partial(_queue, CUSTOMER, inbound, datetime.now(UTC))) is None
+
+
+def test_the_automatic_reply_names_the_customer_the_facts_know(make_settings):
+    with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
+        admin = twilio.run(make_reviewer, twilio.db, "Root", role=Role.ADMIN)
+        body = "Hi {customer_name}, reply STOP to stop texts. Call {business_phone} for help."
+        change = message_templates.Change(body)
+        twilio.run(message_templates.save, twilio.db, "help", change, admin.id, admin.role)
+        twilio.run(message_templates.pre_approve, twilio.db, "help", True, admin.id, admin.role)
+        twilio.text("Hi, my name is Ana")  # the drafter records her name in the facts
+        twilio.text("HELP")
+        sent = _wait_for(twilio, "SELECT body FROM sandbox_messages WHERE to_address = ?", CUSTOMER)
+        assert [row["body"] for row in sent] == [
+            f"Hi Ana, reply STOP to stop texts. Call {BUSINESS} for help."
+        ]

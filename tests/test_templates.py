@@ -349,3 +349,21 @@ def test_drafts_fill_the_templates_from_the_business_profile(make_settings):
             "+14155550123\n- Sample Barbers"  # the profile's sign-off ends every draft
         )
         assert draft["template_key"] == "greeting"
+
+
+def test_drafts_fill_customer_name_from_what_the_customer_said_or_the_facts(make_settings):
+    with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
+        greeting = Change("Hi {customer_name}! How can we help you today?")
+        twilio.run(message_templates.save, twilio.db, "greeting", greeting, None, Role.REVIEWER)
+        twilio.text("Hello, this is Ana")
+        (_, draft) = twilio.messages(CUSTOMER)
+        # the name she just gave, not an empty "Hi !"
+        assert draft["body"] == "Hi Ana! How can we help you today?"
+        # a later text gives none: the conversation's facts still know her
+        twilio.text("Hello again", sender=CUSTOMER)
+        (*_, latest) = twilio.messages(CUSTOMER)
+        assert (latest["type"], latest["body"]) == ("DRAFT", "Hi Ana! How can we help you today?")
+        # a customer whose name is unknown gets the empty value the README promises
+        twilio.text("Hello", sender="+14155550101")
+        (_, other) = twilio.messages("+14155550101")
+        assert other["body"] == "Hi ! How can we help you today?"

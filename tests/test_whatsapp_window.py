@@ -332,3 +332,27 @@ async def test_approving_by_text_after_the_window_is_refused_with_the_same_words
     assert "WhatsApp window closed" in answer.text
     assert answer.text.endswith("templates instead.")
     assert await status_of(db, draft) == "DRAFT_PENDING_APPROVAL"
+
+
+@pytest.mark.anyio
+async def test_the_offer_and_the_template_fill_customer_name_from_the_thread(
+    db, gate_open, sender, fake
+):
+    ana = await make_reviewer(db)
+    await _pending(db, timedelta(hours=25))
+    await _add_offer(db)
+    await db.write(lambda conn: workflow.change_facts(conn, NUMBER, {"name": "Lucía"}, source="t"))
+
+    offer = await whatsapp_window.offer(db, NUMBER, "whatsapp", datetime.now(UTC))
+    assert offer is not None
+    (template,) = offer.templates
+    assert dict(template["fields"])["customer_name"] == "Lucía"
+
+    # the reviewer fills only the business's name: the customer's comes from the thread
+    reply = await review.send_template(
+        db, NUMBER, "booking_news", {"business_name": "Cuts"}, ana.id
+    )
+    await sender.run()
+    (request,) = fake.creates()
+    assert json.loads(request.params["ContentVariables"][0]) == {"1": "Lucía", "2": "Cuts"}
+    assert await status_of(db, reply) == "SENT"

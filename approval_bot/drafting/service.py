@@ -37,7 +37,7 @@ from ..store.conversations import Thread
 from ..store.missed_calls import WaitingCall
 from ..understanding import Understanding, UnderstandingSource
 from .base import DraftContext, Drafter, DraftResult, DraftUnavailable, Turn
-from .builtin import TEMPLATE_KEYS, BuiltinDrafter
+from .builtin import TEMPLATE_KEYS, BuiltinDrafter, propose_facts
 
 if TYPE_CHECKING:
     from .openai_compat import OpenAICompatDrafter
@@ -340,10 +340,13 @@ class DraftingService:
         channel: str,
         sender: str,
         profile: business.Profile | None,
+        facts: dict[str, object],
     ) -> dict[str, str]:
         """The drafter's templates usable on `channel`, filled in; a missing one is absent."""
         found = await template_rows.by_keys(conn, tuple(TEMPLATE_KEYS.values()))
-        values = message_templates.variable_values(business_phone=sender, profile=profile)
+        values = message_templates.variable_values(
+            business_phone=sender, profile=profile, facts=facts
+        )
         return {
             key: message_templates.render(body, values)
             for key, body, usable_on in found
@@ -370,9 +373,12 @@ class DraftingService:
         known = {} if thread is None else dict(json.loads(thread.facts))
         received = inbound_row["timestamp"] if inbound_row is not None else None
         profile = await business.load(conn)
+        latest = bounded(inbound_row["body"]) if inbound_row is not None else ""
+        # the name this text gives, else the conversation's, as the built-in drafter greets
+        named = {**known, **propose_facts(latest)}
         return DraftContext(
             thread_id=thread_id,
-            latest=bounded(inbound_row["body"]) if inbound_row is not None else "",
+            latest=latest,
             history=history,
             directives=guidance.directives,
             faq=guidance.faq,
@@ -387,7 +393,7 @@ class DraftingService:
             received_at=datetime.fromisoformat(received) if received else None,
             # the profile's time zone is the business's: its hours are read in it
             zone=profile.zone if profile is not None else self.zone,
-            templates=await self._templates(conn, channel, sender, profile),
+            templates=await self._templates(conn, channel, sender, profile, named),
             profile=profile,
             variant=variant,
         )
