@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from approval_bot import ladder, review, scheduler
+from approval_bot import accounts, ladder, review, scheduler
 from approval_bot.models import DecisionChannel, MessageStatus
 from approval_bot.store import Tx
 from tests.builders import make_draft, make_drafted_inbound, make_inbound, status_of
@@ -378,3 +378,31 @@ def test_live_updates_bring_back_a_reply_a_resume_returns_to_the_queue(web, ana)
     data = web.client.get("/queue/updates", params={"ids": shown, "after": watermark}).json()
     assert data["arrived"] == [held]
     assert held in web.client.get("/queue/updates", params={"after": watermark}).json()["arrived"]
+
+
+def test_a_reply_with_line_breaks_counts_and_sends_as_the_edit_box_showed(web, ana):
+    # the edit box (and its segment meter) counts a line break as one character; the
+    # browser submits it as CRLF (HTML's form submission), which must not cost one more
+    in_the_box = "Open 9 to 6 today\n" * 8 + "a" * 16  # 8 × 18 + 16 = 160 characters
+    _, draft = pending(web)
+    submitted = in_the_box.replace("\n", "\r\n")
+    assert web.post(f"/drafts/{draft}/edit", {"body": submitted, "approve": "1"}).status_code == 303
+    (new,) = web.rows("SELECT id, body FROM messages WHERE draft_version = 2")
+    assert new["body"] == in_the_box
+    token = web.call(accounts.create_token, web.db, "t", "Ana")
+    answer = web.client.get(
+        f"/api/v1/messages/{new['id']}", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    # 160 GSM-7 characters are one segment (Twilio: 160 in one, 153 a part beyond)
+    assert (answer["encoding"], answer["segments"]) == ("GSM-7", 1)
+
+    # a reply as long as the box allows (1,600 with its line breaks) is taken, not a 400
+    inbound, _ = pending(web, OTHER)
+    longest = "\n".join(["b" * 99] * 16)  # 16 × 99 + 15 line breaks = 1,599
+    response = web.post(
+        f"/threads/{OTHER}/reply",
+        {"body": longest.replace("\n", "\r\n") + "c", "in_reply_to_id": inbound},
+    )
+    assert response.status_code == 303
+    (reply,) = web.rows("SELECT body FROM messages WHERE type = 'OUTBOUND'")
+    assert reply["body"] == longest + "c"
