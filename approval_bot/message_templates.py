@@ -21,6 +21,7 @@ from typing import Any
 from . import audit
 from .models import Actor, Role, now_iso
 from .profile import Profile
+from .sms_text import NUL
 from .store import Priority, Reads, Store, Tx
 from .store import templates as template_rows
 
@@ -126,6 +127,9 @@ def check(key: str, body: str, channel: str, content_sid: str | None) -> list[st
         raise InvalidTemplate("key", "key: 1–40 of a–z, 0–9 and _")
     if not body.strip():
         raise InvalidTemplate("body", "body: a template needs some text")
+    if NUL in body:
+        # the web and API edges refuse it before this; the command line's stdin does not
+        raise InvalidTemplate("body", "body: a NUL character, which no message can carry")
     if len(body) > MAX_BODY:
         raise InvalidTemplate(
             "body", f"body: {len(body)} characters, over the {MAX_BODY} one message may have"

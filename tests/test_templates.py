@@ -4,7 +4,9 @@ on edit, the API (admins pre-approve), the page, the CLI, and the drafter using 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import sys
 
 import pytest
 
@@ -69,6 +71,7 @@ def test_a_body_with_known_placeholders_is_accepted(body, used):
         ("Hi }", "brace"),  # a stray closing brace
         ("x" * 1601, "1600"),
         ("   ", "some text"),
+        ("Hi\x00there", "NUL"),
     ],
 )
 def test_a_bad_body_is_refused_naming_what_is_wrong(body, named):
@@ -305,6 +308,19 @@ def test_the_cli_sets_lists_and_pre_approves(db_path, monkeypatch, capsys):
     shown = capsys.readouterr().out
     assert "pre-approved by admin" in shown and "Call {business_phone}." in shown
     assert cli.main(["template", "show", "nothing"]) == 1
+
+
+def test_the_cli_refuses_a_body_from_stdin_with_a_nul_and_keeps_the_template(
+    db_path, monkeypatch, capsys
+):
+    # the web and the API refuse a NUL at their edge; standard input is the other way in
+    monkeypatch.setenv("APPROVAL_BOT_DATABASE", str(db_path))
+    assert cli.main(["init-db"]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\x00there\n"))
+    assert cli.main(["template", "set", "greeting", "-"]) == 1
+    assert "NUL" in capsys.readouterr().err
+    assert cli.main(["template", "show", "greeting"]) == 0
+    assert SEEDED["greeting"] in capsys.readouterr().out
 
 
 # --- the drafter -----------------------------------------------------------------------------
