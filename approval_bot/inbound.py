@@ -406,18 +406,27 @@ def _route_sms(
 
     message_id = _store(conn, sms, Event.STORED, meta)
     if keyword is Keyword.HELP:
+        # OptOutType=HELP: Twilio's Advanced Opt-Out has sent its own help text, and a
+        # second one would be a double text
+        twilio_answered = (sms.opt_out_type or "").strip().upper() == "HELP"
         # with the help template pre-approved, it answers (once a day); else a human sees it
-        reply_id = auto_replies.queue_in(
-            conn,
-            Trigger.HELP,
-            thread_id=thread,
-            in_reply_to_id=message_id,
-            sender=sms.receiver,
-            channel=sms.channel,
+        reply_id = (
+            None
+            if twilio_answered
+            else auto_replies.queue_in(
+                conn,
+                Trigger.HELP,
+                thread_id=thread,
+                in_reply_to_id=message_id,
+                sender=sms.receiver,
+                channel=sms.channel,
+            )
         )
         reason = (
             "a help keyword: answered by the pre-approved help template"
             if reply_id is not None
+            else "a help keyword: Twilio answered it (OptOutType HELP)"
+            if twilio_answered
             else "a help keyword: Twilio answers it"
         )
         _skip(conn, message_id, reason)

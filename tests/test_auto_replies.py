@@ -234,3 +234,25 @@ def test_the_automatic_reply_names_the_customer_the_facts_know(make_settings):
         assert [row["body"] for row in sent] == [
             f"Hi Ana, reply STOP to stop texts. Call {BUSINESS} for help."
         ]
+
+
+def test_no_second_help_text_after_twilios_advanced_opt_out_answered_it(make_settings):
+    # Twilio sends OptOutType=HELP only from a Messaging Service with Advanced Opt-Out,
+    # which has just sent the customer its own help text ("How to Track Opt-Out, Opt-In
+    # and Help Messages Using the OptOutType Parameter"): the bot's would be a second one
+    with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
+        _pre_approve_help(twilio)
+        twilio.text("INFO", OptOutType="HELP")
+        twilio.run(twilio.client.app_state["sender"].run)
+        assert twilio.rows("SELECT body FROM sandbox_messages WHERE to_address = ?", CUSTOMER) == []
+        (text,) = twilio.messages()
+        assert (text["type"], text["status"]) == ("INBOUND", "NEEDS_REVIEW")
+        assert not twilio.rows("SELECT 1 FROM audit_log WHERE event = 'Automatic Reply'")
+        # a HELP Twilio did not say it answered still gets the pre-approved reply
+        twilio.text("HELP", sender="+14155550101")
+        sent = _wait_for(
+            twilio, "SELECT body FROM sandbox_messages WHERE to_address = ?", "+14155550101"
+        )
+        assert [row["body"] for row in sent] == [
+            f"Cuts & Co: reply STOP to stop texts. Call {BUSINESS} for help."
+        ]
