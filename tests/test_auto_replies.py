@@ -28,11 +28,13 @@ from .twilio_client import CUSTOMER, PUBLIC, Twilio, running
 HELP_TEXT = "Cuts & Co: reply STOP to stop texts. Call {business_phone} for help."
 
 
-def _wait_for(twilio: Twilio, sql: str, *params: object, timeout: float = 15.0) -> list[Any]:
+def _wait_for(
+    twilio: Twilio, sql: str, *params: object, timeout: float = 15.0, **named: object
+) -> list[Any]:
     """Rows once the query finds some (the sender job runs on the app's own loop)."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = twilio.rows(sql, *params)
+        rows = twilio.rows(sql, *params, **named)
         if rows or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
@@ -221,6 +223,10 @@ async def test_a_template_of_another_channel_is_not_sent(db):
     assert await db.write(partial(_queue, CUSTOMER, inbound, datetime.now(UTC))) is None
 
 
+SENT_TO = "SELECT body FROM sandbox_messages WHERE to_address = :to"
+
+
+@pytest.mark.both_backends
 def test_the_automatic_reply_names_the_customer_the_facts_know(make_settings):
     with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
         admin = twilio.run(make_reviewer, twilio.db, "Root", role=Role.ADMIN)
@@ -230,12 +236,13 @@ def test_the_automatic_reply_names_the_customer_the_facts_know(make_settings):
         twilio.run(message_templates.pre_approve, twilio.db, "help", True, admin.id, admin.role)
         twilio.text("Hi, my name is Ana")  # the drafter records her name in the facts
         twilio.text("HELP")
-        sent = _wait_for(twilio, "SELECT body FROM sandbox_messages WHERE to_address = ?", CUSTOMER)
+        sent = _wait_for(twilio, SENT_TO, to=CUSTOMER)
         assert [row["body"] for row in sent] == [
             f"Hi Ana, reply STOP to stop texts. Call {BUSINESS} for help."
         ]
 
 
+@pytest.mark.both_backends
 def test_no_second_help_text_after_twilios_advanced_opt_out_answered_it(make_settings):
     # Twilio sends OptOutType=HELP only from a Messaging Service with Advanced Opt-Out,
     # which has just sent the customer its own help text ("How to Track Opt-Out, Opt-In
@@ -244,15 +251,13 @@ def test_no_second_help_text_after_twilios_advanced_opt_out_answered_it(make_set
         _pre_approve_help(twilio)
         twilio.text("INFO", OptOutType="HELP")
         twilio.run(twilio.client.app_state["sender"].run)
-        assert twilio.rows("SELECT body FROM sandbox_messages WHERE to_address = ?", CUSTOMER) == []
+        assert twilio.rows(SENT_TO, to=CUSTOMER) == []
         (text,) = twilio.messages()
         assert (text["type"], text["status"]) == ("INBOUND", "NEEDS_REVIEW")
         assert not twilio.rows("SELECT 1 FROM audit_log WHERE event = 'Automatic Reply'")
         # a HELP Twilio did not say it answered still gets the pre-approved reply
         twilio.text("HELP", sender="+14155550101")
-        sent = _wait_for(
-            twilio, "SELECT body FROM sandbox_messages WHERE to_address = ?", "+14155550101"
-        )
+        sent = _wait_for(twilio, SENT_TO, to="+14155550101")
         assert [row["body"] for row in sent] == [
             f"Cuts & Co: reply STOP to stop texts. Call {BUSINESS} for help."
         ]

@@ -367,6 +367,7 @@ def test_drafts_fill_the_templates_from_the_business_profile(make_settings):
         assert draft["template_key"] == "greeting"
 
 
+@pytest.mark.both_backends
 def test_drafts_fill_customer_name_from_what_the_customer_said_or_the_facts(make_settings):
     with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:
         greeting = Change("Hi {customer_name}! How can we help you today?")

@@ -380,6 +380,7 @@ def test_live_updates_bring_back_a_reply_a_resume_returns_to_the_queue(web, ana)
     assert held in web.client.get("/queue/updates", params={"after": watermark}).json()["arrived"]
 
 
+@pytest.mark.both_backends
 def test_a_reply_with_line_breaks_counts_and_sends_as_the_edit_box_showed(web, ana):
     # the edit box (and its segment meter) counts a line break as one character; the
     # browser submits it as CRLF (HTML's form submission), which must not cost one more
