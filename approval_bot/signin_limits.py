@@ -8,7 +8,6 @@ failure until its password is found to match (see `forgive`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .models import iso
@@ -23,9 +22,16 @@ LIMIT_WINDOW = timedelta(minutes=15)
 PRUNE_BATCH = 100
 
 
-@dataclass(frozen=True)
 class SignInRefused(Exception):
-    wait_seconds: int
+    """Too many attempts lately: try again in `wait_seconds`.
+
+    Not a frozen dataclass: raising an exception assigns its `__traceback__`, which a
+    frozen one refuses (PostgreSQL's writer re-raises it through a context manager).
+    """
+
+    def __init__(self, wait_seconds: int) -> None:
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
 
 
 def retry_after(

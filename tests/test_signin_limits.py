@@ -59,6 +59,7 @@ def test_parallel_guesses_never_get_more_than_the_account_limit_checked(web: Web
     assert web.rows("SELECT 1 FROM audit_log WHERE event = 'Signed In'") == []
 
 
+@pytest.mark.both_backends
 def test_the_limit_holds_for_another_app_on_the_same_database(make_settings) -> None:
     """Two processes (or a restart) share the limit: it lives in the database."""
     with TestClient(create_app(make_settings()), base_url="http://127.0.0.1:8000") as first:
