@@ -73,6 +73,7 @@ def reserve(conn: Tx, account: str, address: str, now: datetime) -> int:
     Returns the attempt's id; raises SignInRefused, recording nothing, when the account
     or the address has used its allowance. Prunes a bounded batch of expired rows.
     """
+    reviewer_rows.lock_attempts(conn, account, address)
     wait = wait_seconds(conn, account, address, now)
     if wait is not None:
         raise SignInRefused(wait)

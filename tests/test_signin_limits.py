@@ -28,6 +28,7 @@ def _with_lifespan_state(app: Any, state: dict[str, Any]) -> Any:
     return with_state
 
 
+@pytest.mark.both_backends
 def test_parallel_guesses_never_get_more_than_the_account_limit_checked(web: Web) -> None:
     """100 simultaneous sign-ins, the right password last: only the allowed few are checked."""
     web.reviewer("Ana")

@@ -363,6 +363,25 @@ _ADD_ATTEMPT = sql(
     """
 )
 _FORGIVE = sql("DELETE FROM signin_attempts WHERE account = :account AND id <= :id")
+# PostgreSQL: the account's, then the address's, advisory lock until the transaction ends
+# (two-int keys in namespaces of their own); SQLite runs one write transaction at a time
+_LOCK_ATTEMPTS = sql(
+    "SELECT :account, :address",
+    postgres=(
+        "SELECT pg_advisory_xact_lock(1634758771, hashtext(:account)),"
+        " pg_advisory_xact_lock(1634758772, hashtext(:address))"
+    ),
+)
+
+
+def lock_attempts(tx: Tx, account: str, address: str) -> None:
+    """Hold the attempts of this account and of this address for the caller's transaction.
+
+    On PostgreSQL another reservation for either waits until this transaction ends and
+    then counts what it added; without the lock concurrent writers each count the same
+    attempts and all pass the limit.
+    """
+    tx.one(_LOCK_ATTEMPTS, account=account, address=address)
 
 
 def recent_attempts(tx: Tx, column: str, value: str, since: str, limit: int) -> list[str]:
