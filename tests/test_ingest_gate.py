@@ -44,8 +44,12 @@ async def test_no_more_than_the_limit_run_at_once_and_every_one_is_answered():
     gated = few_at_once(handler)
     state = {"ingest": asyncio.Semaphore(2)}
 
+    async def empty_body() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
     def request(n: int) -> Request:
-        return Request({"type": "http", "state": state, "path_params": {"n": n}})
+        scope = {"type": "http", "headers": [], "state": state, "path_params": {"n": n}}
+        return Request(scope, empty_body)
 
     answers = await asyncio.gather(*(gated(request(n)) for n in range(7)))
     assert [answer.status_code for answer in answers] == [200] * 7

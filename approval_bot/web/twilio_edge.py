@@ -69,10 +69,15 @@ def few_at_once(
 
     Under a burst the rest wait their turn here, doing nothing, instead of sharing the
     event loop, the understanding threads and the writer's queue with every other one: a
-    reviewer's approve is then served behind a few webhooks, not behind all of them.
+    reviewer's approve is then served behind a few webhooks, not behind all of them. Each
+    request's body (at most 64 KiB) is read before it takes its turn; `signed_params`
+    uses it.
     """
 
     async def bounded(request: Request) -> Response:
+        # the body first, outside the gate: a client that sends one slowly (or never
+        # finishes it) holds no slot, so it cannot keep Twilio's webhooks waiting
+        request.state.webhook_body = await _body(request)
         async with request.state.ingest:
             return await handler(request)
 
@@ -91,7 +96,9 @@ async def signed_params(request: Request, check: ShapeCheck) -> Params:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:
         raise HTTPException(415, f"expected {FORM_TYPE}, as Twilio sends")
-    body = await _body(request)
+    body = getattr(request.state, "webhook_body", None)
+    if body is None:
+        body = await _body(request)
     try:
         pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
