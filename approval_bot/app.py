@@ -48,7 +48,7 @@ from .web import (
     templates_page,
     webhooks_page,
 )
-from .web.common import SecurityHeaders, build_templates
+from .web.common import BodyLimit, SecurityHeaders, build_templates
 from .web.twilio_edge import few_at_once
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             Middleware(RequestLog),
             Middleware(SecurityHeaders),
+            Middleware(BodyLimit),
             auth.session_middleware(settings),
         ],
         exception_handlers={HTTPException: http_error, 500: server_error},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 
@@ -174,3 +176,32 @@ def test_every_page_carries_a_csp_without_inline_scripts(web):
         csp = web.client.get(path).headers["content-security-policy"]
         script_src = next(p for p in csp.split(";") if p.strip().startswith("script-src"))
         assert "'self'" in script_src and "unsafe-inline" not in csp
+
+
+MIB = 1024 * 1024  # SECURITY.md: a request body is at most 1 MiB
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_form_over_one_mib_is_refused_before_it_is_read(web, declared):
+    """Starlette would take 1,000 fields of 1 MiB each: the app's own limit comes first."""
+    web.reviewer("Ana")
+    form = {"csrf_token": web.csrf("/login"), "name": "Ana", "password": PASSWORD}
+    body = urlencode({**form, "pad1": "x" * (MIB // 2), "pad2": "x" * (MIB // 2)}).encode()
+    assert len(body) > MIB
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    response = web.client.post(
+        "/login",
+        content=body if declared else chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+
+    assert response.status_code == 413
+    assert web.rows("SELECT 1 FROM audit_log WHERE event = 'Signed In'") == []
+    assert web.rows("SELECT 1 FROM signin_attempts") == []
+    # the same sign-in without the padding is fine
+    assert web.client.post("/login", data=form, follow_redirects=False).status_code == 303

@@ -53,6 +53,47 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# no page's form comes near it (a template's body, the largest field, is 64 Ki characters);
+# the API and Twilio's webhooks refuse bodies over 64 KiB on their own
+MAX_FORM_BYTES = 1024 * 1024
+
+
+class BodyLimit:
+    """A request body over MAX_FORM_BYTES is a 413, as soon as that is known.
+
+    Starlette's form parser takes 1,000 fields of 1 MiB each (and files spooled to disk),
+    so without this one unauthenticated POST /login could make the server read and decode
+    a gigabyte. A declared Content-Length over the limit is refused at the first read; a
+    body without one once its bytes pass it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next(
+            (value for name, value in scope["headers"] if name == b"content-length"), b""
+        )
+        too_long = HTTPException(413, f"the request body is over {MAX_FORM_BYTES // 1024} KiB")
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+                raise too_long
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_FORM_BYTES:
+                    raise too_long
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
 def waited(timestamp: str, now: datetime | None = None) -> str:
     """How long ago `timestamp` was, the way a person says it: "42 s", "5 min", "3 h", "2 d"."""
     then = datetime.fromisoformat(timestamp)
