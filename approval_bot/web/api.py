@@ -48,6 +48,7 @@ from ..store.views.common import decode_cursor
 from ..store.views.guidance import guidance
 from . import api_schema as schema
 from .api_schema import Operation
+from .auth import nul_in_address
 from .common import row_id, short_time
 from .metrics_endpoint import bearer_token
 from .pages import conflict_message
@@ -249,6 +250,9 @@ def endpoint(op: Operation) -> Callable[[Handler], Handler]:
         async def run(request: Request) -> Response:
             try:
                 reviewer = await authenticate(request)
+                refused = nul_in_address(request)
+                if refused is not None:
+                    raise ApiError(*refused)
                 body = None
                 if op.body is not None:
                     body = _validate(op.body, await _read_json(request, op.body_required))

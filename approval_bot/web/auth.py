@@ -105,6 +105,28 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
 
+def nul_in_address(request: Request) -> tuple[int, str] | None:
+    """(status, message) when the request's path or query holds a NUL character, else None.
+
+    A path's %00 names nothing stored (no text of ours holds one, and PostgreSQL's text
+    columns refuse it, so asking for it fails there): 404, as for any unknown name. A query
+    parameter with one is a malformed request: 400. The same on both backends.
+    """
+    name = nul_pair(request.path_params.items())
+    if name is not None:
+        return 404, f"nothing is named with a NUL character ({name})"
+    name = nul_pair(request.query_params.multi_items())
+    if name is not None:
+        return 400, f"the query parameter {name} cannot contain a NUL character"
+    return None
+
+
+def _refuse_nul_in_address(request: Request) -> None:
+    refused = nul_in_address(request)
+    if refused is not None:
+        raise HTTPException(*refused)
+
+
 def _check_role(reviewer: accounts.Reviewer, admin: bool) -> None:
     if admin and reviewer.role is not Role.ADMIN:
         raise HTTPException(403, "only an admin can do this")
@@ -142,6 +164,7 @@ def page(admin: bool = False) -> Callable[[PageHandler], Endpoint]:
             if reviewer is None:
                 return _login_redirect(request)
             _check_role(reviewer, admin)
+            _refuse_nul_in_address(request)
             request.state.reviewer = reviewer
             request.state.menu_counts = await menu_counts(request.state.db)
             return await handler(request, reviewer)
@@ -159,6 +182,7 @@ def fragment(handler: PageHandler) -> Endpoint:
         reviewer = await current_reviewer(request)
         if reviewer is None:
             raise HTTPException(401, "sign in first")
+        _refuse_nul_in_address(request)
         request.state.reviewer = reviewer
         return await handler(request, reviewer)
 
@@ -177,6 +201,7 @@ def action(admin: bool = False) -> Callable[[ActionHandler], Endpoint]:
                     return RedirectResponse("/login", status_code=303)
                 raise HTTPException(401, "sign in first")
             _check_role(reviewer, admin)
+            _refuse_nul_in_address(request)
             form = await check_csrf(request)
             request.state.reviewer = reviewer
             return await handler(request, reviewer, form)
