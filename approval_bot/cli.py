@@ -27,6 +27,7 @@ from . import profile as business
 from .config import DEFAULT_DATABASE, Settings, SettingsError, load_settings
 from .models import Role
 from .phones import InvalidPhone, parse_e164
+from .sms_text import NUL, nul_field
 from .store import (
     DRIVER_ERRORS,
     DatabaseUnavailable,
@@ -423,10 +424,14 @@ async def _profile_set(settings: Settings, args: argparse.Namespace) -> int:
         text = args.stdin if args.file == "-" else Path(args.file).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise CommandFailed(f"cannot read {args.file}: {error}") from None
+    _refuse_nul(args.file, text)
     try:
         data = json.loads(text)
     except ValueError as error:
         raise CommandFailed(f"{args.file} is not JSON: {error}") from None
+    field = nul_field(data)
+    if field is not None:
+        raise CommandFailed(f"{args.file}: {field or 'the text'} cannot contain a NUL character")
     new = business.validate(data)
     async with opened(settings.database_target) as db:
         await business.put(db, new, None)
@@ -604,7 +609,18 @@ def _standard_input(args: argparse.Namespace) -> str | None:
         text.encode("utf-8")  # under a C locale, bytes that are no UTF-8 arrive as surrogates
     except UnicodeError:
         raise CommandFailed("cannot read -: standard input is not UTF-8 text") from None
+    _refuse_nul("-", text)
     return text
+
+
+def _refuse_nul(source: str, text: str) -> None:
+    """No text the bot keeps holds a NUL (PostgreSQL's text columns refuse one, and no SMS
+    carries one): a UTF-16 file, as Windows editors save them, is UTF-8 full of NULs."""
+    if NUL in text:
+        raise CommandFailed(
+            f"cannot read {source}: it holds a NUL character (\\x00); is it UTF-16? "
+            "save it as UTF-8"
+        )
 
 
 async def _check_database(settings: Settings) -> None:

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from approval_bot import accounts, cli
-from approval_bot.store import load_migrations, opened
+from approval_bot.store import load_migrations, opened, sql
 
 from .settings_env import clear_settings, environ_without_settings
 
@@ -714,6 +714,42 @@ def test_standard_input_that_is_not_utf8_is_one_sentence_and_writes_nothing(
         == "approval-bot: error: cannot read -: standard input is not UTF-8 text\n"
     )
     assert audit_events(db_path) == before
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [
+        # a UTF-16 file, as Windows editors save them, is valid UTF-8 full of NULs
+        (("directive", "set", "-"), "Be brief.".encode("utf-16-le").decode("utf-8")),
+        (("template", "set", "greeting", "-"), "Hi\x00 from {business_name}"),
+        (("profile", "set", "-"), '{"name": "Caf\\u0000"}'),
+    ],
+    ids=["utf-16 directive", "template", "profile json escape"],
+)
+def test_standard_input_holding_a_nul_is_one_sentence_and_writes_nothing(
+    run: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    database_target: str | Path,
+    argv: tuple[str, ...],
+    stdin: str,
+) -> None:
+    target = str(database_target)
+    monkeypatch.setenv("DATABASE_URL", target if "://" in target else f"sqlite:///{target}")
+
+    async def audit_count() -> int:
+        async with opened(database_target) as db:
+            (row,) = await db.all(sql("SELECT count(*) AS n FROM audit_log"))
+            return int(row["n"])
+
+    before = asyncio.run(audit_count())
+
+    result = run(*argv, stdin=stdin)
+
+    assert result.code == 1
+    assert "NUL character" in result.err
+    assert "cannot use the database" not in result.err
+    assert asyncio.run(audit_count()) == before
 
 
 def test_the_last_active_admin_cannot_be_disabled(run: RunCli, cli_env: Path) -> None:
