@@ -13,6 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import cast
 
+import psycopg
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -257,3 +258,37 @@ async def _listening(db: Store) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the listener never listened")
+
+
+# --- the server ends the pooled sessions ------------------------------------------------------
+
+
+async def test_after_the_server_ends_every_session_the_next_write_and_reads_succeed(
+    db: Store, backend: str, database_target: str | Path
+):
+    # a PostgreSQL restart, a failover or idle_session_timeout ends the pooled connections;
+    # before, the next write and the next read each failed with the dead connection's
+    # AdminShutdown (one 500 or failed sender pass per pooled connection)
+    if backend != "postgres":
+        pytest.skip("SQLite has no server to lose")
+    await first_start(db)
+    ana = await make_reviewer(db, "Ana")
+    draft = await db.write(_pending_draft)
+    status = sql("SELECT status FROM messages WHERE id = :id")
+    assert (await db.one(status, id=draft)) is not None
+    server = str(database_target)
+    async with await psycopg.AsyncConnection.connect(server, autocommit=True) as admin:
+        cursor = await admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        ended = await cursor.fetchone()
+        assert ended is not None and ended[0] >= 2  # the write pool's and the read pool's
+
+    await review.approve(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+
+    row = await db.one(status, id=draft)
+    assert row is not None and row["status"] == MessageStatus.APPROVED_TO_SEND
+    async with db.snapshot() as snapshot:
+        again = await snapshot.one(status, id=draft)
+    assert again is not None and again["status"] == MessageStatus.APPROVED_TO_SEND

@@ -454,12 +454,16 @@ class PostgresStore:
         parsed = PostgresUrl.parse(url)
         await asyncio.to_thread(_probe, parsed.conninfo, url)
         kwargs = {"autocommit": True, "row_factory": dict_row}
+        # each connection handed out is checked first (one empty query): after the server
+        # ended the pooled sessions (a restart, a failover, idle_session_timeout) a write or
+        # a read gets a new connection, not the dead one's error
         writes: ConnectionPool[Any] = ConnectionPool(
             parsed.conninfo,
             min_size=1,
             max_size=parsed.write_pool_size,
             kwargs=kwargs,
             configure=_configure,
+            check=ConnectionPool.check_connection,
             open=False,
             name="approval-bot-writes",
         )
@@ -469,6 +473,7 @@ class PostgresStore:
             max_size=parsed.pool_size,
             kwargs=kwargs,
             configure=_configure_async,
+            check=AsyncConnectionPool.check_connection,
             open=False,
             name="approval-bot-reads",
         )
