@@ -549,6 +549,11 @@ async def _db_copy(settings: Settings, args: argparse.Namespace) -> int:
     for table, count in copied.counts.items():
         print(f"{table:<{width}}  {count}")
     print(f"copied {sum(copied.counts.values())} rows in {len(copied.counts)} tables")
+    for column, values in copied.replaced.items():
+        print(
+            f"{column}: {values} value{'' if values == 1 else 's'} held a NUL character, which "
+            "PostgreSQL cannot store; copied with U+FFFD in its place"
+        )
     print(f"audit log verified on the target: {copied.audit_rows} rows, hash chain intact")
     return 0
 

@@ -104,3 +104,37 @@ def test_only_sqlite_to_postgresql(capsys: pytest.CaptureFixture[str], tmp_path:
     url = "postgresql://h/d"
     assert cli.main(["db", "copy", "--from", url, "--to", url]) == 1
     assert "copies from sqlite" in capsys.readouterr().err
+
+
+async def test_a_nul_that_sqlite_kept_is_copied_as_the_replacement_character(
+    db_path: Path, empty_pg_url: str, capsys: pytest.CaptureFixture[str]
+):
+    # SQLite stored a NUL before the edges refused it (a UTF-16 file piped to
+    # `directive set -`, a reply body sent with \u0000); PostgreSQL's text columns refuse
+    # it, and the copy stopped with psycopg's "cannot contain NUL (0x00) bytes"
+    await _history(db_path)
+    with sqlite3.connect(db_path) as conn:
+        (message_id,) = conn.execute(
+            "SELECT id FROM messages WHERE type = 'INBOUND' ORDER BY id LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "UPDATE messages SET body = ? WHERE id = ?", ("Open\x00 on Sunday?", message_id)
+        )
+        conn.execute(
+            "INSERT INTO directives (scope, body, updated_at) VALUES ('global', ?, ?) "
+            "ON CONFLICT (scope) DO UPDATE SET body = excluded.body",
+            ("B\x00e\x00 brief.", "2026-01-01T00:00:00+00:00"),
+        )
+    argv = ["db", "copy", "--from", f"sqlite:///{db_path}", "--to", empty_pg_url]
+
+    assert await asyncio.to_thread(cli.main, argv) == 0
+
+    out = capsys.readouterr().out
+    assert "audit log verified on the target" in out
+    assert "messages.body: 1 value held a NUL character" in out
+    assert "directives.body: 1 value held a NUL character" in out
+    with psycopg.connect(empty_pg_url) as conn:
+        body = conn.execute("SELECT body FROM messages WHERE id = %s", (message_id,)).fetchone()
+        directive = conn.execute("SELECT body FROM directives WHERE scope = 'global'").fetchone()
+    assert body == ("Open\ufffd on Sunday?",)
+    assert directive == ("B\ufffde\ufffd brief.",)

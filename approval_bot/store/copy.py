@@ -9,13 +9,17 @@ moved past the copied ids (and past SQLite's highest id ever handed out), the au
 head is moved to the source's (so `audit verify` still sees a deleted tail), and the audit
 chain is walked on the target before the COMMIT: a copy with a broken chain, or with a
 count that differs, leaves the target as it was.
+
+PostgreSQL's text columns cannot hold a NUL character, which SQLite stores (texts written
+before the edges refused it): each NUL is copied as U+FFFD, the replacement character, so
+the rest of the text is kept, and the values changed are counted per column.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,8 @@ SEEDED = {"templates"}
 # the audit chain's head (one row, which its triggers keep and move only forward): moved
 # to the source's, not copied
 HEAD = "audit_chain"
+# what a NUL character, which PostgreSQL's text columns refuse, is copied as
+NUL, REPLACEMENT = "\x00", "\ufffd"
 
 
 class CopyRefused(Exception):
@@ -45,6 +51,8 @@ class CopyRefused(Exception):
 class Copied:
     counts: dict[str, int]  # rows per table, in the order copied
     audit_rows: int
+    # "table.column": how many of its values held a NUL, copied as U+FFFD
+    replaced: dict[str, int] = field(default_factory=dict)
 
 
 def _source_tables(source: sqlite3.Connection) -> list[str]:
@@ -165,14 +173,15 @@ def copy_database(source_path: Path, target_url: str) -> Copied:
                 target.execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")  # one copy
                 _check_empty(target, tables)
                 target.execute("DELETE FROM templates")  # the migrations' built-in texts
+                replaced: dict[str, int] = {}
                 counts = {
                     t: _copy_head(source, target)
                     if t == HEAD
-                    else _copy_table(source, target, t, highest.get(t, 0))
+                    else _copy_table(source, target, t, highest.get(t, 0), replaced)
                     for t in tables
                 }
                 audit_rows = _verify_audit(target)
-        return Copied(counts, audit_rows)
+        return Copied(counts, audit_rows, replaced)
     finally:
         source.close()
 
@@ -189,8 +198,28 @@ def _copy_head(source: sqlite3.Connection, target: psycopg.Connection[Any]) -> i
     return len(rows)
 
 
+def _without_nul(
+    row: tuple[Any, ...], table: str, columns: list[str], replaced: dict[str, int]
+) -> tuple[Any, ...]:
+    """`row` with each NUL in its text values as U+FFFD, counted in `replaced`."""
+    if not any(isinstance(value, str) and NUL in value for value in row):
+        return row
+    kept = []
+    for column, value in zip(columns, row, strict=True):
+        if isinstance(value, str) and NUL in value:
+            key = f"{table}.{column}"
+            replaced[key] = replaced.get(key, 0) + 1
+            value = value.replace(NUL, REPLACEMENT)
+        kept.append(value)
+    return tuple(kept)
+
+
 def _copy_table(
-    source: sqlite3.Connection, target: psycopg.Connection[Any], table: str, highest: int
+    source: sqlite3.Connection,
+    target: psycopg.Connection[Any],
+    table: str,
+    highest: int,
+    replaced: dict[str, int],
 ) -> int:
     columns = _columns(target, table)
     if not columns:
@@ -206,7 +235,7 @@ def _copy_table(
     )
     with target.cursor().copy(copy) as writer:
         for row in source.execute(f'SELECT {selected} FROM "{table}"'):  # noqa: S608
-            writer.write_row(row)
+            writer.write_row(_without_nul(row, table, columns, replaced))
             count += 1
     if own:  # self-references, once every row of the table is there
         key = _primary_key(source, table)
