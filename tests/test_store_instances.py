@@ -292,3 +292,25 @@ async def test_after_the_server_ends_every_session_the_next_write_and_reads_succ
     async with db.snapshot() as snapshot:
         again = await snapshot.one(status, id=draft)
     assert again is not None and again["status"] == MessageStatus.APPROVED_TO_SEND
+
+
+async def test_after_the_server_ends_the_lock_session_the_next_job_run_takes_its_lock(
+    db: Store, backend: str, database_target: str | Path
+):
+    # before, each job run once across instances (archive, digests, the ladder, event
+    # delivery, pruning, recovery) raised AdminShutdown once after a restart, an ERROR each
+    if backend != "postgres":
+        pytest.skip("SQLite has no server to lose")
+    async with db.exclusive(jobs.LADDER_JOB_ID) as mine:
+        assert mine
+    server = str(database_target)
+    async with await psycopg.AsyncConnection.connect(server, autocommit=True) as admin:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    async with db.exclusive(jobs.LADDER_JOB_ID) as again:
+        assert again
+    async with db.exclusive(jobs.DIGEST_JOB_ID) as another:
+        assert another

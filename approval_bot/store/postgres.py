@@ -325,11 +325,19 @@ class SessionLocks:
         async with self._guard:
             if name in self._held:
                 return False
-            conn = await self._connection()
-            cursor = await conn.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", (EXCLUSIVE_LOCKS, lock_key(name))
-            )
-            row = await cursor.fetchone()
+            for tries_left in (1, 0):
+                conn = await self._connection()
+                try:
+                    cursor = await conn.execute(
+                        "SELECT pg_try_advisory_lock(%s, %s)", (EXCLUSIVE_LOCKS, lock_key(name))
+                    )
+                    row = await cursor.fetchone()
+                    break
+                except psycopg.OperationalError:
+                    # the server ended the session since its last use (a restart, a
+                    # failover): once more, on a new one
+                    if not tries_left or _usable(conn):
+                        raise
             taken = bool(row and row[0])
             if taken:
                 self._held.add(name)
