@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import psycopg
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from approval_bot import jobs, review, workflow
-from approval_bot.models import Channel, DecisionChannel, Event, MessageStatus, MessageType
+from approval_bot.models import (
+    Channel,
+    ConversationEvent,
+    ConversationState,
+    DecisionChannel,
+    Event,
+    MessageStatus,
+    MessageType,
+)
 from approval_bot.scheduler import SENDER_JOB_ID, once_across_instances
-from approval_bot.store import Store, Tx, opened, sql
+from approval_bot.store import Store, Tx, conversations, opened, sql
 from approval_bot.store.notify import SEND_CHANNEL, notify_senders
 from approval_bot.store.postgres import PostgresStore, lock_key
-from tests.builders import first_start, make_reviewer
+from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
 
 THREAD = "+14155550100"
 BUSINESS = "+14155550000"
@@ -314,3 +322,41 @@ async def test_after_the_server_ends_the_lock_session_the_next_job_run_takes_its
         assert again
     async with db.exclusive(jobs.DIGEST_JOB_ID) as another:
         assert another
+
+
+# --- drafting on two instances ----------------------------------------------------------------
+
+
+async def test_a_draft_that_failed_here_but_was_made_on_the_other_instance_flags_nothing(
+    db: Store, other: Store
+):
+    # the recovery job on one instance drafts a text the other instance is drafting right
+    # now; the other's draft is stored first, then this one's model call times out. Before,
+    # the conversation was flagged "no draft could be made" beside its pending draft.
+    from approval_bot.drafting import DraftingService, DraftUnavailable
+    from approval_bot.metrics import Metrics
+
+    await first_start(db)
+    inbound = await make_inbound(db, THREAD)
+
+    class DraftedElsewhereThenTimesOut:
+        name = "slow"
+
+        async def draft(self, context: object) -> object:
+            await make_draft(other, inbound)  # the other instance's drafting finished
+            raise DraftUnavailable("the model did not answer within 30 s")
+
+    service = DraftingService(db, cast(Any, DraftedElsewhereThenTimesOut()), Metrics())
+
+    assert await service.draft_thread(THREAD) is None
+
+    thread = await conversations.read_thread(db, THREAD)
+    assert thread is not None
+    assert thread.state == ConversationState.ACTIVE and thread.attention_reason is None
+    assert await status_of(db, inbound) == MessageStatus.DRAFT_PENDING_APPROVAL
+    flagged = await db.all(
+        sql("SELECT 1 FROM audit_log WHERE thread_id = :t AND event = :e"),
+        t=THREAD,
+        e=ConversationEvent.FLAGGED,
+    )
+    assert flagged == []

@@ -459,6 +459,9 @@ class DraftingService:
         def give_up(conn: Tx) -> None:
             conversations.lock(conn, thread_id)
             waiting = message_rows.waiting_ids(conn, thread_id)
+            calls = {call.id for call in missed_calls.waiting_now(conn, thread_id)}
+            if not waiting and not calls.intersection(work.call_ids):
+                return  # drafted meanwhile (by another instance): nothing was left undrafted
             for message_id in waiting:
                 workflow.change_status(
                     conn,
