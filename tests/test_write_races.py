@@ -17,19 +17,21 @@ import json
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
 
-from approval_bot import claims, delivery_callbacks, directives, review, workflow
+from approval_bot import claims, delivery_callbacks, directives, review, signin_limits, workflow
 from approval_bot.inbound import InboundSms, Outcome, receive_sms
-from approval_bot.models import Channel, DecisionChannel, Event, Role
+from approval_bot.models import Channel, DecisionChannel, Event, Role, iso
 from approval_bot.store import Store, Tx, conversations
 from approval_bot.store import approvals as approval_rows
 from approval_bot.store import claims as claim_rows
 from approval_bot.store import guidance as guidance_rows
 from approval_bot.store import messages as message_rows
+from approval_bot.store import reviewers as reviewer_rows
 from approval_bot.store.sql import sql
 from tests.builders import BUSINESS, first_start, make_draft, make_inbound, make_reviewer
 
@@ -554,6 +556,45 @@ async def directives_now(db: Store) -> str:
     row = await db.one(sql("SELECT body FROM directives WHERE scope = :s"), s=THREAD)
     assert row is not None
     return str(row["body"])
+
+
+# -- 6. sign-in attempts: the limit holds for guesses at the same moment
+
+
+@pytest.mark.parametrize("shared", ["account", "address"])
+async def test_the_last_allowed_guess_is_reserved_once_when_two_arrive_at_once(
+    db, monkeypatch, shared
+):
+    # one guess is left for the account (or the address); two instances (or two writer
+    # threads) reserve at once: before, both read the allowance, both inserted, and one
+    # more password was checked than the limit allows
+    now = datetime.now(UTC)
+    limit = signin_limits.ACCOUNT_LIMIT if shared == "account" else signin_limits.ADDRESS_LIMIT
+
+    def spent(conn: Tx) -> None:
+        for n in range(limit - 1):
+            account = "ana" if shared == "account" else f"guess{n}"
+            address = "198.51.100.1" if shared == "address" else f"192.0.2.{n}"
+            reviewer_rows.add_attempt(conn, account, address, iso(now - timedelta(minutes=1)))
+
+    await db.write(spent)
+
+    def reserve(n: int) -> Callable[[], Awaitable[int]]:
+        account = "ana" if shared == "account" else f"late{n}"
+        address = "198.51.100.1" if shared == "address" else f"203.0.113.{n}"
+        return lambda: db.write(
+            partial(signin_limits.reserve, account=account, address=address, now=now)
+        )
+
+    _, first, second = await at_once(
+        monkeypatch, reviewer_rows, "add_attempt", reserve(1), reserve(2)
+    )
+
+    outcomes = sorted(type(result).__name__ for result in (first, second))
+    assert outcomes == ["SignInRefused", "int"]
+    column = "account = 'ana'" if shared == "account" else "address = '198.51.100.1'"
+    rows = await db.all(sql(f"SELECT id FROM signin_attempts WHERE {column}"))
+    assert len(rows) == limit
 
 
 # -- a decision, a send's outcome or a delivery callback beside a customer's STOP
