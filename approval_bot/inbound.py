@@ -72,8 +72,10 @@ class InboundSms:
 @dataclass(frozen=True)
 class InboundCall:
     call_sid: str
-    caller: str
+    # None when the caller withheld their number: Twilio then sends a word ("anonymous")
+    caller: str | None
     called: str
+    caller_as_sent: str = ""
 
 
 def _required(params: Mapping[str, str], name: str) -> str:
@@ -123,11 +125,19 @@ def parse_sms(params: Mapping[str, str]) -> InboundSms:
 
 
 def parse_call(params: Mapping[str, str]) -> InboundCall:
-    """A call from Twilio's voice webhook parameters; BadInbound when one is wrong."""
+    """A call from Twilio's voice webhook parameters; BadInbound when one is wrong.
+
+    A `From` that is no phone number is a withheld caller ID (Twilio sends "anonymous"):
+    the call is real, it just has no number to text back.
+    """
     sid = _required(params, "CallSid")
-    _, caller = _address(params, "From")
+    sent = _required(params, "From")
+    try:
+        _, caller = _address(params, "From")
+    except BadInbound:
+        caller = None
     _, called = _address(params, "To")
-    return InboundCall(call_sid=sid, caller=caller, called=called)
+    return InboundCall(call_sid=sid, caller=caller, called=called, caller_as_sent=sent)
 
 
 class Outcome(StrEnum):
@@ -548,7 +558,8 @@ async def receive_missed_call(db: Store, call: InboundCall) -> CallReceived:
 
     A call within MISSED_CALL_WINDOW of an earlier one from the same number asks for none,
     nor does one on a paused or opted-out thread, one whose customer already has a reply
-    waiting for review, or one from a reviewer's phone.
+    waiting for review, one from a reviewer's phone, or one whose caller withheld their
+    number (it is audited, on no thread).
     """
     return await db.write(lambda conn: _receive_missed_call(conn, call), priority=Priority.BULK)
 
@@ -561,6 +572,20 @@ def _receive_missed_call(conn: Tx, call: InboundCall) -> CallReceived:
 def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     if not _first_time(conn, VOICE_PROVIDER, call.call_sid):
         return CallReceived(duplicate=True)
+    if call.caller is None:
+        audit.record(
+            conn,
+            audit.AuditEvent(
+                event="Missed Call",
+                metadata={
+                    "call_sid": call.call_sid,
+                    "caller": call.caller_as_sent,
+                    "text_back": False,
+                    "why_not": "the caller's number is withheld",
+                },
+            ),
+        )
+        return CallReceived(duplicate=False)
     reviewer_id = _reviewer(conn, call.caller)
     if reviewer_id is not None:
         audit.record(

@@ -59,6 +59,10 @@ def test_a_call():
     assert (call.call_sid, call.caller, call.called) == ("CA1", "+14155550100", "+14155550199")
     with pytest.raises(BadInbound, match="CallSid is missing"):
         parse_call({"From": "+14155550100", "To": "+14155550199"})
+    withheld = parse_call({"CallSid": "CA1", "From": "anonymous", "To": "+14155550199"})
+    assert (withheld.caller, withheld.caller_as_sent) == (None, "anonymous")
+    with pytest.raises(BadInbound, match="To must be an E.164 number"):
+        parse_call({"CallSid": "CA1", "From": "+14155550100", "To": "anonymous"})
 
 
 @given(st.dictionaries(st.sampled_from([*BASE, "Body", "NumMedia", "MediaUrl0"]), st.text()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,17 +79,43 @@ def test_a_replayed_call_sid_is_recorded_once(twilio):
     assert twilio.count("missed_calls") == 1
 
 
-def test_a_badly_signed_call_is_refused_and_a_bad_number_is_a_400(twilio):
-    params = {
+def call_params(twilio: Twilio, **change: str) -> dict[str, str]:
+    return {
         "CallSid": "CA" + "1" * 32,
         "AccountSid": our_account_sid(twilio.settings),
         "From": CUSTOMER,
         "To": BUSINESS,
+        "CallStatus": "ringing",
+        **change,
     }
+
+
+def test_a_badly_signed_call_is_refused_and_a_bad_number_is_a_400(twilio):
+    params = call_params(twilio)
     assert twilio.post(VOICE, params, signature="bm9wZQ==").status_code == 403
-    bad = twilio.post(VOICE, {**params, "From": "anonymous"})
-    assert bad.status_code == 400 and "From" in bad.json()["error"]["message"]
+    bad = twilio.post(VOICE, {**params, "To": "our shop"})
+    assert bad.status_code == 400 and "To" in bad.json()["error"]["message"]
+    missing = twilio.post(VOICE, {k: v for k, v in params.items() if k != "From"})
+    assert missing.status_code == 400 and "From is missing" in missing.json()["error"]["message"]
     assert twilio.count("missed_calls") == 0
+
+
+# Twilio shows a withheld caller ID as "anonymous" in From (changelog, 17 May 2023)
+@pytest.mark.both_backends
+@pytest.mark.parametrize("caller", ["anonymous", "Restricted"])
+def test_a_call_with_a_withheld_number_hears_the_sentence_and_drafts_nothing(twilio, caller):
+    response = twilio.call(caller=caller)
+
+    assert response.status_code == 200
+    assert "<Say>Sorry, we are busy right now.</Say><Hangup />" in response.text
+    assert twilio.count("missed_calls") == 0
+    assert twilio.count("messages") == 0
+    assert twilio.count("conversations") == 0
+    (row,) = twilio.rows("SELECT thread_id, metadata FROM audit_log WHERE event = 'Missed Call'")
+    assert row["thread_id"] is None
+    assert json.loads(row["metadata"])["why_not"] == "the caller's number is withheld"
+    assert json.loads(row["metadata"])["caller"] == caller
+    assert twilio.call(caller=caller, sid="CA" + "2" * 32).status_code == 200
 
 
 def test_a_missed_call_on_a_paused_thread_is_recorded_without_a_draft(twilio):
