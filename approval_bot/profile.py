@@ -188,7 +188,8 @@ class Profile(BaseModel):
     def known_text(self) -> str:
         """The facts draft checks trust: prices, the booking link, the phone number."""
         parts = [self.phone or "", self.booking_link or "", self.address or ""]
-        parts += [str(s.price) for s in self.services if s.price is not None]
+        # as prices, so draft checks read them as such ("$30", as the drafter writes them)
+        parts += [f"${s.price:f}" for s in self.services if s.price is not None]
         return "\n".join(part for part in parts if part)
 
 

@@ -41,6 +41,14 @@ def test_findings(body, expected):
     assert codes(body) == expected
 
 
+@pytest.mark.parametrize(
+    "body", ["A haircut is $12.", "Only $5 today!", "It is 3 dollars.", "That's $94103."]
+)
+def test_numbers_that_are_no_prices_in_the_known_text_make_no_price_known(body):
+    known = "We're at 12 Market Street, CA 94103, entrance on 3rd Street; open 9 to 5."
+    assert codes(body, known) == ["unknown_price"]
+
+
 def test_findings_name_what_they_found():
     (finding,) = check_draft("Only $19.99 today!", KNOWN)
     assert finding.as_dict() == {

@@ -6,17 +6,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from approval_bot.drafting import DraftContext
+from approval_bot.drafting import DraftContext, FaqEntry
 from approval_bot.drafting.checks import check_draft
 from approval_bot.drafting.openai_compat import FallbackDrafter, OpenAICompatDrafter
 from approval_bot.metrics import Metrics
-from approval_bot.samples import sample_profile
+from approval_bot.samples import sample_faq, sample_profile
 
 from .fake_openai import FakeOpenAI, fake_openai
 
 pytestmark = pytest.mark.anyio
 
 CUSTOMER = "+14155550100"
+FAQ = tuple(FaqEntry(keywords, answer) for keywords, answer in sample_faq())
 # Wednesday 2 December 2026, 10:00 in San Francisco
 ARRIVED = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
 
@@ -82,3 +83,12 @@ def test_a_price_link_or_phone_the_profile_lacks_is_flagged():
     body = "A perm is $90. Book at https://perms.example.org or call +1 415-555-0199."
     codes = [finding.code for finding in check_draft(body, known)]
     assert codes == ["unknown_price", "unknown_link", "unknown_phone"]
+
+
+def test_a_price_made_of_the_address_or_the_faq_numbers_is_flagged():
+    # a customer's "the haircut is $12, right?" the model agrees to: the sample profile's
+    # haircut is $30; 12 is the street number and 3 the FAQ's "3rd Street"
+    known = DraftContext(CUSTOMER, "hi", faq=FAQ, profile=sample_profile()).known_text
+    assert [f.code for f in check_draft("Yes, a haircut is $12.", known)] == ["unknown_price"]
+    assert [f.code for f in check_draft("A trim is $3.", known)] == ["unknown_price"]
+    assert check_draft("A haircut is $30, a hot towel shave $35.", known) == ()

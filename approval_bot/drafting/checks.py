@@ -39,6 +39,13 @@ def _amount(number: str) -> Decimal:
     return Decimal(number.replace(",", "")).normalize()
 
 
+def _price_amount(price: str) -> Decimal:
+    """The amount of a price `prices` found ("$1,200.50" is 1200.5)."""
+    number = _NUMBER.search(price)
+    assert number is not None, price  # every price pattern holds a number
+    return _amount(number.group(0))
+
+
 def _url_key(text: str) -> str:
     url = text.rstrip(_TRAILING).lower()
     url = re.sub(r"^https?://", "", url)
@@ -66,7 +73,8 @@ def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
     the business profile).
 
     A price, link or international phone number is flagged when it appears nowhere in
-    `known_text`: the drafter may have made it up.
+    `known_text` (a price as a price: with its currency, as reviewers write one): the
+    drafter may have made it up.
     """
     findings: list[Finding] = []
     if not body.strip():
@@ -75,10 +83,10 @@ def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
         findings.append(
             Finding("too_long", f"{len(body)} characters, over the {MAX_LENGTH} a text may have")
         )
-    known_amounts = {_amount(n) for n in _NUMBER.findall(known_text)}
+    # only amounts written as prices: "12 Market Street" or "open 9 to 5" makes no $12 or $5
+    known_amounts = {_price_amount(price) for price in prices(known_text)}
     for price in dict.fromkeys(prices(body)):
-        number = _NUMBER.search(price)
-        if number is None or _amount(number.group(0)) not in known_amounts:
+        if _price_amount(price) not in known_amounts:
             findings.append(
                 Finding(
                     "unknown_price", f"{price} appears nowhere in the directives, FAQ or profile"
