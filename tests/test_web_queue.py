@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from approval_bot import accounts, ladder, review, scheduler
+from approval_bot.drafting.checks import Finding
 from approval_bot.models import DecisionChannel, MessageStatus
 from approval_bot.store import Tx
 from tests.builders import make_draft, make_drafted_inbound, make_inbound, status_of
@@ -328,6 +329,22 @@ def test_findings_show_on_the_card(web, ana):
     draft = web.call(make_draft, web.db, inbound, "It costs $5")
     web.call(_set_findings, web.db, draft, ["mentions a price not in the directives"])
     assert "mentions a price not in the directives" in web.client.get("/").text
+
+
+def test_a_drafters_finding_shows_in_words_on_the_card_the_thread_and_the_api(web, ana):
+    inbound = web.call(make_inbound, web.db, THREAD, "The haircut is $12, right?")
+    draft = web.call(make_draft, web.db, inbound, "Yes, a haircut is $12.")
+    # as the drafting service stores a draft check's finding
+    finding = Finding("unknown_price", "$12 appears nowhere in the directives, FAQ or profile")
+    web.call(_set_findings, web.db, draft, [finding.as_dict()])
+    said = "$12 appears nowhere in the directives, FAQ or profile"
+
+    for page in (web.client.get("/").text, web.client.get(f"/threads/{THREAD}").text):
+        listed = page.split('<ul class="findings">')[1].split("</ul>")[0]
+        assert listed == f"<li>{said}</li>"
+    token = web.call(accounts.create_token, web.db, "test", "Ana")
+    api = web.client.get("/api/v1/drafts", headers={"Authorization": f"Bearer {token}"})
+    assert api.json()["items"][0]["findings"] == [said]
 
 
 async def _set_findings(db, draft_id, findings):

@@ -50,6 +50,18 @@ def json_dict(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def finding_texts(meta: dict[str, Any]) -> list[str]:
+    """A draft's findings in words, as reviewers read them: each one's detail (the drafting
+    service stores {"code", "detail"}; a finding stored as text is shown as it is)."""
+    findings = meta.get("findings") or []
+    if not isinstance(findings, list):
+        return []
+    return [
+        str(f.get("detail") or f.get("code") or "") if isinstance(f, dict) else str(f)
+        for f in findings
+    ]
+
+
 def understanding(text: str | None) -> dict[str, Any] | None:
     """A stored understanding as a JSON object; None on messages that have none."""
     return None if text is None else json_dict(text)

@@ -23,6 +23,7 @@ from .common import (
     bind,
     decode_cursor,
     encode_cursor,
+    finding_texts,
     hinted,
     json_dict,
     json_list,
@@ -256,8 +257,7 @@ async def _cards(r: Reads, rows: list[Row]) -> list[dict[str, Any]]:
         card = as_dict(row)
         meta = json_dict(row["draft_meta"])
         card["meta"] = meta
-        findings = meta.get("findings") or []
-        card["findings"] = [str(f) for f in findings] if isinstance(findings, list) else []
+        card["findings"] = finding_texts(meta)
         card["recent"] = recent[row["thread_id"]]
         card["sla"] = review_clocks.deadline(
             row["clock_started_at"], row["clock_step"], row["clock_next_step"], row["clock_due_at"]

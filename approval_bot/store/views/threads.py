@@ -15,6 +15,7 @@ from .common import (
     bind,
     decode_cursor,
     encode_cursor,
+    finding_texts,
     hinted,
     json_dict,
     json_list,
@@ -222,6 +223,7 @@ async def thread(
             message = as_dict(row)
             message["media"] = json_list(row["media"])
             message["meta"] = json_dict(row["draft_meta"])
+            message["findings"] = finding_texts(message["meta"])
             message["understanding"] = understanding(row["understanding"])
             messages.append(with_segments(message))
         ids = [m["id"] for m in messages]
