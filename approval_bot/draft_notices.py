@@ -12,6 +12,7 @@ from functools import partial
 
 from . import claims
 from .draft_codes import CODE_QUIET_PERIOD, quiet_since
+from .drafting.checks import unknown_values
 from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
@@ -81,7 +82,14 @@ def announce(conn: Tx, draft_id: str) -> str:
         return code  # nobody to text: the notification is not even composed
     claim = claims.live(conn, draft_id, claims.clock())  # a claimer's edit keeps its claim
     editing = (claim.reviewer_name, claim.until) if claim is not None else None
-    text = draft_notification(code, draft.receiver, draft.last_inbound or "", draft.body, editing)
+    text = draft_notification(
+        code,
+        draft.receiver,
+        draft.last_inbound or "",
+        draft.body,
+        editing,
+        unknown=unknown_values(draft.findings),
+    )
     _queue(conn, reviewers, draft_id, text)
     return code
 

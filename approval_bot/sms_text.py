@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -16,6 +16,7 @@ GSM_SINGLE, GSM_PART = 160, 153  # septets in one segment, and in each part of a
 UCS2_SINGLE, UCS2_PART = 70, 67  # UTF-16 code units likewise
 ELLIPSIS = "..."  # "…" is not in the GSM alphabet and would force UCS-2
 NOTIFICATION_SEGMENTS = 3
+UNKNOWN_CHARS = 20  # the draft's unknown prices, links and phones, as a notification names them
 # Twilio's limit for one inbound body: a longer text is stored whole, but work on it is bounded
 WORK_CHARS = 1600
 
@@ -155,11 +156,14 @@ def draft_notification(
     last_message: str,
     draft: str,
     editing: tuple[str, str] | None = None,
+    unknown: Sequence[str] = (),
 ) -> str:
     """The text a reviewer gets for a new draft; it fits in 3 segments.
 
     `editing` is (who, until when) for a draft a reviewer has claimed: the text says so and
-    how to approve it anyway. Only the first WORK_CHARS characters of each quote are read,
+    how to approve it anyway. `unknown` are the prices, links and phones of the draft that
+    no directive, FAQ answer or profile holds: a line names them (shortened) before the
+    ask. Only the first WORK_CHARS characters of each quote are read,
     and the segments are counted for a few pairs only (a bisection): a very long text
     costs no more than that.
     """
@@ -172,13 +176,21 @@ def draft_notification(
             f"Reply A {code} ANYWAY to send it as it is, or leave it to them."
         )
 
+    if unknown:
+        listed = shorten(" ".join(", ".join(unknown).split()), UNKNOWN_CHARS)
+        ask = f"Not in FAQ/profile: {listed}\n{ask}"
+
     def compose(said: str, drafted: str) -> str:
         return f'Draft {code} for {customer}\nThey wrote: "{said}"\nDraft: "{drafted}"\n{ask}'
 
     pairs = _trims(" ".join(bounded(last_message).split()), " ".join(bounded(draft).split()))
     # shorter quotes never take more segments, so the pairs that fit come last
     first_fit = bisect_left(range(len(pairs)), True, key=lambda index: fits(compose(*pairs[index])))
-    return compose(*pairs[min(first_fit, len(pairs) - 1)])
+    text = compose(*pairs[min(first_fit, len(pairs) - 1)])
+    if unknown and not fits(text):
+        # only with a long claim and quotes of characters outside GSM: the draft goes first
+        return draft_notification(code, customer, last_message, draft, editing)
+    return text
 
 
 def opt_out_request_notification(code: str, customer: str, text: str) -> str:

@@ -69,6 +69,24 @@ def test_a_claimed_drafts_notification_names_the_claimer_within_three_segments(s
     )
 
 
+def test_a_notification_names_what_the_draft_says_that_no_reviewer_wrote():
+    text = draft_notification(
+        "7F3K", "+14155550100", "A cut is $12, right?", "Yes, a haircut is $12.", unknown=["$12"]
+    )
+    assert text.endswith(
+        "Not in FAQ/profile: $12\nReply A 7F3K to send, E 7F3K new text to edit, R 7F3K to reject."
+    )
+
+
+@given(st.text(max_size=2000), st.text(max_size=2000), st.lists(st.text(), max_size=5))
+def test_a_notification_naming_unknown_prices_still_fits_three_segments(said, draft, unknown):
+    text = draft_notification(
+        "7F3K", "whatsapp:+14155550100", said, draft, ("Ana", "14:07 UTC"), unknown=unknown
+    )
+    assert segments(text) <= 3
+    assert "A 7F3K ANYWAY" in text
+
+
 def test_a_short_exchange_is_kept_whole():
     text = draft_notification("7F3K", "+14155550100", "Open today?", "Yes, 9 to 5.")
     assert '"Open today?"' in text and '"Yes, 9 to 5."' in text

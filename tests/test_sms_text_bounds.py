@@ -9,6 +9,8 @@ quote first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,9 +129,10 @@ def test_nothing_is_composed_when_no_reviewer_takes_texts(make_settings, monkeyp
         last_message: str,
         draft: str,
         editing: tuple[str, str] | None = None,
+        unknown: Sequence[str] = (),
     ) -> str:
         composed.append(code)
-        return draft_notification(code, customer, last_message, draft, editing)
+        return draft_notification(code, customer, last_message, draft, editing, unknown)
 
     monkeypatch.setattr(draft_notices, "draft_notification", recording)
     with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:

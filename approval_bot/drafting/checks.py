@@ -18,6 +18,7 @@ _PRICE = re.compile(
 )
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
 _TRAILING = ".,;:!?)]}'\""
+NOWHERE = "appears nowhere in the directives, FAQ or profile"
 
 
 @dataclass(frozen=True)
@@ -87,23 +88,24 @@ def check_draft(body: str, known_text: str) -> tuple[Finding, ...]:
     known_amounts = {_price_amount(price) for price in prices(known_text)}
     for price in dict.fromkeys(prices(body)):
         if _price_amount(price) not in known_amounts:
-            findings.append(
-                Finding(
-                    "unknown_price", f"{price} appears nowhere in the directives, FAQ or profile"
-                )
-            )
+            findings.append(Finding("unknown_price", f"{price} {NOWHERE}"))
     known_urls = {_url_key(u) for u in urls(known_text)}
     for url in dict.fromkeys(urls(body)):
         if _url_key(url) not in known_urls:
-            findings.append(
-                Finding("unknown_link", f"{url} appears nowhere in the directives, FAQ or profile")
-            )
+            findings.append(Finding("unknown_link", f"{url} {NOWHERE}"))
     known_phones = set(phones(known_text))
     for phone in dict.fromkeys(phones(body)):
         if phone not in known_phones:
-            findings.append(
-                Finding(
-                    "unknown_phone", f"{phone} appears nowhere in the directives, FAQ or profile"
-                )
-            )
+            findings.append(Finding("unknown_phone", f"{phone} {NOWHERE}"))
     return tuple(findings)
+
+
+def unknown_values(findings: object) -> list[str]:
+    """The prices, links and phones stored findings (`as_dict`) say reviewers never wrote."""
+    if not isinstance(findings, list):
+        return []
+    return [
+        str(f["detail"]).removesuffix(f" {NOWHERE}")
+        for f in findings
+        if isinstance(f, dict) and str(f.get("code", "")).startswith("unknown_") and "detail" in f
+    ]

@@ -7,6 +7,7 @@ approved and not yet sent) or while it is in its quiet period; the rest are prun
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +141,7 @@ async def replacement(db: Reads, message_id: str) -> Replacement | None:
 
 _NOTICE_FACTS = sql(
     """
-    SELECT messages.receiver, messages.body,
+    SELECT messages.receiver, messages.body, messages.draft_meta,
            (SELECT body FROM messages AS inbound
             WHERE inbound.thread_id = messages.thread_id AND inbound.type = 'INBOUND'
             ORDER BY inbound.timestamp DESC LIMIT 1) AS last_inbound
@@ -157,9 +158,12 @@ class Notice:
     receiver: str
     body: str
     last_inbound: str | None
+    findings: object = None  # the draft checks' findings, as stored in draft_meta
 
 
 def notice_facts(tx: Tx, draft_id: str) -> Notice:
     row = tx.one(_NOTICE_FACTS, id=draft_id)
     assert row is not None, draft_id  # the draft was written in this transaction
-    return Notice(row["receiver"], row["body"], row["last_inbound"])
+    meta = json.loads(row["draft_meta"]) if row["draft_meta"] else {}
+    findings = meta.get("findings") if isinstance(meta, dict) else None
+    return Notice(row["receiver"], row["body"], row["last_inbound"], findings)
