@@ -45,13 +45,15 @@ class FakeOpenAI:
     "garbage" answers a body that is not JSON; "error" answers 500.
     `answers`, when given, are the contents of successive answers (the last repeats).
     `reject_json_schema` answers 400, as servers without structured outputs do, to a
-    request whose `response_format` is a JSON schema.
+    request whose `response_format` is a JSON schema; `bad_request` answers 400 to all.
     """
 
     mode: str = "ok"
     content: str = field(default_factory=structured)
     answers: list[str] = field(default_factory=list)
     reject_json_schema: bool = False
+    # while set, every request is answered 400 with this error (a prompt over the context)
+    bad_request: dict[str, Any] | None = None
     model: str = "fake-model"
     requests: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -94,6 +96,8 @@ def fake_openai(given: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
             asked = (request.get("response_format") or {}).get("type")
             if self.path != "/v1/chat/completions":
                 self._answer(404, b'{"error": {"message": "not found"}}')
+            elif fake.bad_request is not None:
+                self._answer(400, json.dumps({"error": fake.bad_request}).encode())
             elif fake.reject_json_schema and asked == "json_schema":
                 error = {
                     "message": "response_format type json_schema is not supported",

@@ -254,6 +254,35 @@ async def test_a_server_refusing_the_schema_format_is_asked_in_words_from_then_o
     assert fallbacks(metrics, "malformed") == fallbacks(metrics, "error") == 0
 
 
+async def test_a_request_the_server_refuses_for_another_reason_keeps_the_schema_format():
+    # vLLM's answer to a thread longer than the model's context, as OpenAI words it
+    too_long = {
+        "message": "This model's maximum context length is 4096 tokens. However, your "
+        "messages resulted in 5120 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+    fake = FakeOpenAI(content=BOOKED, bad_request=too_long)
+    with fake_openai(fake) as served:
+        remote = OpenAICompatDrafter(
+            model="fake-model", base_url=served.base_url, api_key=None, timeout=5
+        )
+        metrics = Metrics()
+        drafter = FallbackDrafter(remote, 5, metrics)
+        try:
+            first = await drafter.draft(SATURDAY_ASK)
+            served.bad_request = None
+            second = await drafter.draft(SATURDAY_ASK)
+        finally:
+            await remote.aclose()
+
+    assert first.drafter == "builtin" and first.fallback_reason == "openai failed: BadRequestError"
+    assert second.drafter == "openai" and second.body == "See you Saturday at 9:30!"
+    # the later text is still asked for with the strict schema
+    assert served.requests[-1]["response_format"]["type"] == "json_schema"
+
+
 async def test_a_malformed_answer_is_asked_for_once_more():
     with fake_openai(FakeOpenAI(answers=["Sure! Saturday works.", BOOKED])) as fake:
         (result,), metrics = await draft_context(fake, SATURDAY_ASK)

@@ -309,6 +309,7 @@ class OpenAICompatDrafter:
     async def _complete(
         self, messages: list[ChatCompletionMessageParam], temperature: float
     ) -> Any:
+        refused: openai.BadRequestError | None = None
         if self.json_schema:
             try:
                 return await self._client.chat.completions.create(
@@ -318,12 +319,17 @@ class OpenAICompatDrafter:
                     response_format=RESPONSE_FORMAT,
                 )
             except openai.BadRequestError as error:
-                # llama.cpp's and older servers refuse it; the instructions describe the JSON
-                log.info("%s refused the JSON schema response format: %s", NAME, error)
-                self.json_schema = False
-        return await self._client.chat.completions.create(
+                refused = error  # the format, or something else of this request?
+        # a request refused for itself (a thread over the model's context) raises here, and
+        # the schema is asked for again next time
+        completion = await self._client.chat.completions.create(
             model=self.model, messages=messages, temperature=temperature
         )
+        if refused is not None:
+            # llama.cpp's and older servers refuse it; the instructions describe the JSON
+            log.info("%s refused the JSON schema response format: %s", NAME, refused)
+            self.json_schema = False
+        return completion
 
     async def draft(self, context: DraftContext) -> DraftResult:
         if not context.missed_call and not context.latest.strip() and not context.has_media:
