@@ -283,6 +283,21 @@ async def test_a_request_the_server_refuses_for_another_reason_keeps_the_schema_
     assert served.requests[-1]["response_format"]["type"] == "json_schema"
 
 
+@pytest.mark.parametrize("said", ["", "what about this one?"])
+async def test_the_model_is_told_the_customer_sent_a_picture_it_cannot_see(said):
+    photo = dataclasses.replace(
+        CONTEXT, latest=said, history=(*CONTEXT.history, Turn(True, said)), has_media=True
+    )
+    with fake_openai() as fake:
+        (result,), _ = await draft_context(fake, photo)
+
+    assert result.drafter == "openai"
+    *_, latest = fake.requests[0]["messages"]
+    assert latest["role"] == "user"
+    assert latest["content"].startswith(said)
+    assert "(The customer also sent a picture or file, which you cannot see.)" in latest["content"]
+
+
 async def test_a_malformed_answer_is_asked_for_once_more():
     with fake_openai(FakeOpenAI(answers=["Sure! Saturday works.", BOOKED])) as fake:
         (result,), metrics = await draft_context(fake, SATURDAY_ASK)

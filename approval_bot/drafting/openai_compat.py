@@ -63,6 +63,9 @@ Answer with one JSON object and nothing else:
  "facts": [{"key": "name", "value": "Sam"}]}
 """
 
+# the latest text came with media (MMS, a WhatsApp photo), which the model is not shown
+MEDIA_NOTE = "(The customer also sent a picture or file, which you cannot see.)"
+
 _FLAG = {"type": "boolean"}
 # the JSON schema response format; strict, so every key is required and no other is allowed
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -213,6 +216,10 @@ def build_messages(
             messages.append({"role": "user", "content": turn.body})
         else:
             messages.append({"role": "assistant", "content": turn.body})
+    if context.has_media and len(messages) > 1 and messages[-1]["role"] == "user":
+        # the picture is not sent: without a word the model reads an empty or odd text
+        said = str(messages[-1].get("content") or "")
+        messages[-1] = {"role": "user", "content": f"{said}\n{MEDIA_NOTE}".lstrip("\n")}
     if context.missed_call:
         messages.append(
             {
