@@ -42,7 +42,8 @@ class FakeOpenAI:
     """Answers POST /v1/chat/completions with `content`; records each request's JSON.
 
     `mode`: "ok" answers `content`; "slow" holds the answer until `release` is set;
-    "garbage" answers a body that is not JSON; "error" answers 500.
+    "garbage" answers a body that is not JSON; "error" answers 500; "error-in-200" answers
+    200 with an error object, as some servers and proxies do.
     `answers`, when given, are the contents of successive answers (the last repeats).
     `reject_json_schema` answers 400, as servers without structured outputs do, to a
     request whose `response_format` is a JSON schema; `bad_request` answers 400 to all.
@@ -110,6 +111,9 @@ def fake_openai(given: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
                 self._answer(200, json.dumps(fake.completion()).encode())
             elif fake.mode == "garbage":
                 self._answer(200, b"<html>not json</html>")
+            elif fake.mode == "error-in-200":
+                error = {"message": "model overloaded", "type": "server_error", "code": "503"}
+                self._answer(200, json.dumps({"error": error}).encode())
             elif fake.mode == "error":
                 self._answer(500, b'{"error": {"message": "model crashed"}}')
             else:

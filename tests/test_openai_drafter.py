@@ -109,6 +109,16 @@ async def test_a_malformed_or_failed_answer_falls_back_and_says_why(fake, reason
     assert fallbacks(metrics, kind) == 1
 
 
+async def test_a_200_carrying_an_error_falls_back_at_once_with_the_servers_words():
+    with fake_openai(FakeOpenAI(mode="error-in-200")) as served:
+        result, metrics = await draft_with(served)
+
+    assert result.drafter == "builtin"
+    assert result.fallback_reason == "openai: the server answered with an error: model overloaded"
+    assert fallbacks(metrics, "error") == 1
+    assert len(served.requests) == 1  # an overloaded server is not asked again for this text
+
+
 UNDERSTOOD = {
     "appointment_intent": "none",
     "appointment_at": None,

@@ -138,6 +138,23 @@ class MalformedAnswer(Exception):
     """The model answered, but not with the JSON object it was asked for."""
 
 
+class ServerFailed(Exception):
+    """The server answered 200 with no chat completion: an error object, or another shape."""
+
+
+def _server_failure(completion: Any) -> str | None:
+    """Why a 200 answer is no chat completion at all (vLLM, LiteLLM and proxies put
+    `{"error": {...}}` there); None for a completion, even one with no choices."""
+    if not hasattr(completion, "choices"):
+        return "the server's answer is not a chat completion"
+    extra = getattr(completion, "model_extra", None) or {}
+    error = extra.get("error") if not completion.choices else None
+    if error is None:
+        return None
+    message = error.get("message") if isinstance(error, dict) else error
+    return f"the server answered with an error: {str(message)[:200]}"
+
+
 class _Understood(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -346,10 +363,13 @@ class OpenAICompatDrafter:
         temperature = VARIANT_TEMPERATURE if context.variant else TEMPERATURE
         for attempt in range(1, TRIES + 1):
             completion = await self._complete(messages, temperature)
+            if (failure := _server_failure(completion)) is not None:
+                raise ServerFailed(failure)  # not the model's wording: asking again won't help
             try:
                 if not completion.choices:
                     raise MalformedAnswer("the model answered with no choices")
-                answer = parse_answer(completion.choices[0].message.content, context.zone)
+                message = completion.choices[0].message
+                answer = parse_answer(message.content if message else None, context.zone)
                 break
             except MalformedAnswer as error:
                 if attempt == TRIES:
@@ -386,6 +406,8 @@ class FallbackDrafter:
             kind, reason = "timeout", f"{self.primary.name} took over {self.timeout:g} s"
         except MalformedAnswer as error:
             kind, reason = "malformed", f"{self.primary.name}: {error}"
+        except ServerFailed as error:
+            kind, reason = "error", f"{self.primary.name}: {error}"
         except Exception as error:  # any failure of a remote model: the built-in one answers
             log.warning("drafter %s failed; falling back", self.primary.name, exc_info=True)
             kind, reason = "error", f"{self.primary.name} failed: {type(error).__name__}"
