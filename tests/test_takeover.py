@@ -490,3 +490,54 @@ async def test_the_migration_keeps_every_conversation_and_what_refers_to_it(db_p
         await make_inbound(db, "+14155550102", "a new thread after the rebuild")  # FKs hold
     finally:
         await db.close()
+
+
+def _needs_reply_card(page: str, body: str) -> str:
+    return page.split(body, 1)[1].split("</article>", 1)[0]
+
+
+def test_needs_reply_offers_the_managers_reply_on_an_escalated_thread(desk):
+    # the issue's reproduction: "a reply on a paused or escalated thread is refused
+    # ('resume it first')"; Needs reply must offer the reply that resolves it, as the
+    # thread page does, not send the reviewer off to resume (and let the bot draft again)
+    desk.text("I want a refund")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    assert (
+        desk.api.post(f"/drafts/{draft}/reject", {"notes": "a manager must answer"}).status_code
+        == 200
+    )
+    desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "refund question"})
+    assert desk.place_of("I want a refund") is worklists.WorkList.NEEDS_REPLY
+    desk.web.sign_in("Bob")
+    card = _needs_reply_card(desk.web.client.get("/needs-review").text, "I want a refund")
+    assert "resume it" not in card and "/regenerate" not in card  # the bot drafts nothing
+    assert f'action="/threads/{CUSTOMER.replace("+", "%2B")}/reply"' in card
+    form_key = card.split('name="form_key" value="', 1)[1].split('"', 1)[0]
+    (text,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "INBOUND"]
+    sent_back = desk.web.post(
+        f"/threads/{CUSTOMER}/reply",
+        {"body": "Your refund is on its way.", "in_reply_to_id": text, "form_key": form_key},
+    )
+    assert sent_back.status_code == 303, sent_back.text
+    controls = desk.controls()
+    assert (controls["paused"], controls["state"], controls["taken_over_by"]) == (
+        0,
+        "ACTIVE",
+        desk.bob.id,
+    )
+
+
+def test_needs_reply_says_why_no_reply_can_go_on_a_thread_that_stays_closed(desk):
+    desk.text("Do you deliver?")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    assert (
+        desk.api.post(f"/drafts/{draft}/reject", {"notes": "a human must answer"}).status_code
+        == 200
+    )
+    desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "unclear order"})
+    desk.text("STOP")  # a thread that needs attention is not closed by a STOP
+    assert desk.place_of("Do you deliver?") is worklists.WorkList.NEEDS_REPLY
+    desk.web.sign_in("Ana")
+    card = _needs_reply_card(desk.web.client.get("/needs-review").text, "Do you deliver?")
+    assert OPTED_OUT in card and "resume it" not in card
+    assert "/reply" not in card

@@ -20,8 +20,8 @@ _NEEDS_REVIEW = hinted(
     SELECT messages.id, messages.thread_id, messages.body, messages.media,
            messages.timestamp, messages.channel,
            conversations.state AS conversation_state,
-           conversations.sentiment AS conversation_sentiment,
-           thread_controls.paused, holder.name AS held_by
+           conversations.sentiment AS conversation_sentiment, conversations.opted_out,
+           thread_controls.paused, thread_controls.pause_kind, holder.name AS held_by
     FROM messages INDEXED BY messages_open_needs_review
     JOIN conversations ON conversations.thread_id = messages.thread_id
     JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
