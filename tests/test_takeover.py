@@ -4,6 +4,7 @@ needed, and "Already decided" naming the human, through the web and the API."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -541,3 +542,49 @@ def test_needs_reply_says_why_no_reply_can_go_on_a_thread_that_stays_closed(desk
     card = _needs_reply_card(desk.web.client.get("/needs-review").text, "Do you deliver?")
     assert OPTED_OUT in card and "resume it" not in card
     assert "/reply" not in card
+
+
+def _texts_to_reviewers_sent(desk: Desk) -> None:
+    """Wait for the sender to deliver the reviewers' texts (it audits each), so a later
+    snapshot holds still."""
+    deadline = time.monotonic() + 20
+    while desk.twilio.rows("SELECT id FROM notifications WHERE status = 'PENDING'"):
+        assert time.monotonic() < deadline, "the reviewers' texts were never sent"
+        time.sleep(0.05)
+
+
+def test_a_draft_asked_for_on_a_taken_over_thread_is_refused_naming_the_holder(desk):
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("Hello? Anyone there?")
+    (text,) = [m["id"] for m in desk.twilio.messages() if m["body"] == "Hello? Anyone there?"]
+    desk.web.sign_in("Bob")
+    _texts_to_reviewers_sent(desk)
+    before = desk.snapshot()
+    refused = desk.bob_api.post(f"/drafts/{text}/regenerate")
+    assert refused.status_code == 409
+    # not "paused or opted out": it is neither, and resuming would not help
+    assert refused.json()["error"]["message"] == (
+        f"Ana has taken thread {CUSTOMER} over: the bot drafts nothing on it until it is released"
+    )
+    web_refused = desk.web.post(f"/messages/{text}/regenerate")
+    assert web_refused.status_code == 409 and "Ana has taken thread" in web_refused.text
+    assert desk.snapshot() == before
+    # and a button that cannot work is not offered
+    card = _needs_reply_card(desk.web.client.get("/needs-review").text, "Hello? Anyone there?")
+    assert "/regenerate" not in card and "/reply" in card
+    thread_page = desk.web.client.get(f"/threads/{CUSTOMER}").text
+    assert f'action="/messages/{text}/regenerate"' not in thread_page
+
+
+def test_a_draft_asked_for_on_a_closed_conversation_says_it_is_closed(desk):
+    desk.text("Do you deliver?")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    desk.api.post(f"/drafts/{draft}/reject", {"notes": "a human must answer"})
+    desk.api.post(f"/threads/{CUSTOMER}/close")
+    (text,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "INBOUND"]
+    refused = desk.api.post(f"/drafts/{text}/regenerate")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["message"] == (
+        f"the conversation with {CUSTOMER} is closed: the customer's next text opens it again"
+    )

@@ -97,6 +97,27 @@ def _is_closed(controls: Thread | None) -> bool:
     )
 
 
+def _refusal(thread_id: str, controls: Thread | None) -> review.ThreadClosed:
+    """Why a reviewer's request for a draft is refused on a thread the bot may not draft."""
+    if controls is None:
+        return review.ThreadClosed(f"no conversation {thread_id}")
+    if controls.opted_out:
+        return review.ThreadClosed(
+            f"{thread_id} has opted out; nothing can be sent until they text START"
+        )
+    if controls.paused:
+        reason = f" ({controls.paused_reason})" if controls.paused_reason else ""
+        return review.ThreadClosed(f"thread {thread_id} is paused{reason}; resume it first")
+    if controls.state == ConversationState.CLOSED:
+        return review.ThreadClosed(
+            f"the conversation with {thread_id} is closed: the customer's next text opens it again"
+        )
+    return review.ThreadClosed(
+        f"{controls.holder_name} has taken thread {thread_id} over: the bot drafts nothing on "
+        "it until it is released"
+    )
+
+
 def _work_now(conn: Tx, thread_id: str) -> _Work | None:
     return _work_from(
         message_rows.latest_waiting_now(conn, thread_id),
@@ -509,8 +530,9 @@ class DraftingService:
                     "draft or a customer's message waiting for review can be redrafted"
                 )
             thread_id = row["thread_id"]
-            if await self._closed(conn, thread_id):
-                raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
+            controls = await conversations.read_thread(conn, thread_id)
+            if _is_closed(controls):
+                raise _refusal(thread_id, controls)
             # each regeneration asks for the next wording: version 2 is variant 1
             context = await self._context(
                 conn, thread_id, inbound_row, row["channel"], sender, variant=version - 1
@@ -529,8 +551,9 @@ class DraftingService:
 
         def store(conn: Tx) -> str:
             conversations.lock(conn, thread_id)
-            if _closed_now(conn, thread_id):
-                raise review.ThreadClosed(f"thread {thread_id} is paused or opted out")
+            controls = conversations.thread(conn, thread_id)
+            if _is_closed(controls):
+                raise _refusal(thread_id, controls)
             if not is_draft:
                 # a text the customer sent meanwhile, drafted since: its draft answers both
                 newer = message_rows.newer_awaiting_draft(conn, thread_id, row["timestamp"])
