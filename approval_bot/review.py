@@ -1103,6 +1103,10 @@ def close_conversation(
     START sends back to review.
     """
     controls = _locked(conn, thread_id)
+    if controls.state == ConversationState.CLOSED:  # closed meanwhile: who did it, and when
+        raise workflow.thread_conflict(
+            conn, thread_id, expected=f"not {ConversationState.CLOSED}", actual=controls.state
+        )
     supersede_open_replies(
         conn,
         thread_id,

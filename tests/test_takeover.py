@@ -588,3 +588,25 @@ def test_a_draft_asked_for_on_a_closed_conversation_says_it_is_closed(desk):
     assert refused.json()["error"]["message"] == (
         f"the conversation with {CUSTOMER} is closed: the customer's next text opens it again"
     )
+
+
+def test_closing_a_closed_conversation_says_who_closed_it_on_every_door(desk):
+    desk.text("Do you deliver?")
+    closed = desk.api.post(f"/threads/{CUSTOMER}/close")
+    assert closed.status_code == 200
+    desk.web.sign_in("Bob")
+    desk.web.csrf("/")
+    before = desk.snapshot()
+    (at,) = desk.twilio.rows(
+        "SELECT timestamp FROM audit_log WHERE event = 'Conversation Closed' AND actor_id = :ana",
+        ana=desk.ana.id,
+    )
+    when = at["timestamp"][:19].replace("T", " ")
+    words = f"The thread is already closed (last change by Ana at {when} UTC); nothing was changed."
+    again = desk.bob_api.post(f"/threads/{CUSTOMER}/close")
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == words  # not "… on event <ConversationEvent…>"
+    assert again.json()["error"]["decided_by"] == "Ana"
+    web_again = desk.web.post(f"/threads/{CUSTOMER}/close")
+    assert web_again.status_code == 409 and words in web_again.text
+    assert desk.snapshot() == before
