@@ -87,6 +87,12 @@ async def explain(db: Store, code: str) -> str:
 
 async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
     status = S(draft["status"])
+    if status == S.SUPERSEDED and draft["superseded_by"] is None:
+        # nothing replaced it: a close withdraws a conversation's open replies
+        return (
+            f"{code} was withdrawn: the conversation with {draft['receiver']} was closed. "
+            f"{await _open_list(db)}"
+        )
     if status == S.SUPERSEDED:
         newer = await code_rows.replacement(db, draft["superseded_by"])
         if newer is not None and newer.code:

@@ -109,6 +109,19 @@ async def test_a_replaced_code_names_its_replacement(db, ana):
     assert await status_of(db, newer) == S.DRAFT_PENDING_APPROVAL
 
 
+async def test_a_code_whose_conversation_was_closed_says_so_not_replaced(db, ana):
+    draft, code = await coded_draft(db)
+    await review.close(db, CUSTOMER, ana.id)
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    # no newer draft exists to look for: the close withdrew this one
+    assert said(answer) == (
+        f"{code} was withdrawn: the conversation with {CUSTOMER} was closed. No drafts are waiting."
+    )
+    assert await status_of(db, draft) == S.SUPERSEDED
+
+
 async def test_a_code_replaced_by_an_approved_edit_says_who_approved_it(db, ana):
     bob = await make_reviewer(db, "Bob", phone="+14155550112")
     draft, code = await coded_draft(db)
