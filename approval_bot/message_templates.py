@@ -128,7 +128,8 @@ def check(key: str, body: str, channel: str, content_sid: str | None) -> list[st
     if not body.strip():
         raise InvalidTemplate("body", "body: a template needs some text")
     if NUL in body:
-        # the web and API edges refuse it before this; the command line's stdin does not
+        # every door refuses it before this (the web and API at their edge, the command
+        # line as it reads standard input); kept for any other caller of check
         raise InvalidTemplate("body", "body: a NUL character, which no message can carry")
     if len(body) > MAX_BODY:
         raise InvalidTemplate(
