@@ -64,14 +64,16 @@ class BodyLimit:
     Starlette's form parser takes 1,000 fields of 1 MiB each (and files spooled to disk),
     so without this one unauthenticated POST /login could make the server read and decode
     a gigabyte. A declared Content-Length over the limit is refused at the first read; a
-    body without one once its bytes pass it.
+    body without one once its bytes pass it. GET and HEAD are let through: no page reads
+    their body, and a streamed answer (the audit export) reads the request while it
+    streams, to notice a disconnect, where a 413 could only break the answer going out.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
         declared = next(
