@@ -497,17 +497,20 @@ def _needs_reply_card(page: str, body: str) -> str:
     return page.split(body, 1)[1].split("</article>", 1)[0]
 
 
+def _rejected_then_escalated(desk: Desk, text: str, reason: str) -> None:
+    """The customer writes `text`; its draft is rejected and the thread escalated."""
+    desk.text(text)
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    rejected = desk.api.post(f"/drafts/{draft}/reject", {"notes": "a manager must answer"})
+    assert rejected.status_code == 200
+    desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": reason})
+
+
 def test_needs_reply_offers_the_managers_reply_on_an_escalated_thread(desk):
     # the issue's reproduction: "a reply on a paused or escalated thread is refused
     # ('resume it first')"; Needs reply must offer the reply that resolves it, as the
     # thread page does, not send the reviewer off to resume (and let the bot draft again)
-    desk.text("I want a refund")
-    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
-    assert (
-        desk.api.post(f"/drafts/{draft}/reject", {"notes": "a manager must answer"}).status_code
-        == 200
-    )
-    desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "refund question"})
+    _rejected_then_escalated(desk, "I want a refund", "refund question")
     assert desk.place_of("I want a refund") is worklists.WorkList.NEEDS_REPLY
     desk.web.sign_in("Bob")
     card = _needs_reply_card(desk.web.client.get("/needs-review").text, "I want a refund")
@@ -529,13 +532,7 @@ def test_needs_reply_offers_the_managers_reply_on_an_escalated_thread(desk):
 
 
 def test_needs_reply_says_why_no_reply_can_go_on_a_thread_that_stays_closed(desk):
-    desk.text("Do you deliver?")
-    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
-    assert (
-        desk.api.post(f"/drafts/{draft}/reject", {"notes": "a human must answer"}).status_code
-        == 200
-    )
-    desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "unclear order"})
+    _rejected_then_escalated(desk, "Do you deliver?", "unclear order")
     desk.text("STOP")  # a thread that needs attention is not closed by a STOP
     assert desk.place_of("Do you deliver?") is worklists.WorkList.NEEDS_REPLY
     desk.web.sign_in("Ana")
