@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
@@ -113,7 +113,8 @@ def _url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"{name} must be an http:// or https:// URL, not {value!r}.")
-    return value.rstrip("/")
+    # the scheme as urlsplit reads it, in lower case (RFC 3986 §3.1): "HTTPS://" is https
+    return urlunsplit(parts).rstrip("/")
 
 
 def _positive(name: str, value: str) -> float:

@@ -47,13 +47,15 @@ def test_sign_in_lands_on_next_and_sets_a_safe_cookie(web):
     assert web.rows("SELECT 1 FROM audit_log WHERE event = 'Signed In'")
 
 
-def test_cookie_is_secure_behind_https(make_settings):
+# a URL's scheme is case-insensitive (RFC 3986 §3.1): HTTPS:// is https too
+@pytest.mark.parametrize("base", ["https://bot.example.com", "HTTPS://bot.example.com"])
+def test_cookie_is_secure_behind_https(make_settings, base):
     from starlette.testclient import TestClient
 
     from approval_bot.app import create_app
     from tests.webclient import Web
 
-    app = create_app(make_settings(PUBLIC_BASE_URL="https://bot.example.com"))
+    app = create_app(make_settings(PUBLIC_BASE_URL=base))
     with TestClient(app, base_url="https://bot.example.com") as client:
         web = Web(client)
         web.reviewer("Ana")
