@@ -127,14 +127,17 @@ def parse_sms(params: Mapping[str, str]) -> InboundSms:
 def parse_call(params: Mapping[str, str]) -> InboundCall:
     """A call from Twilio's voice webhook parameters; BadInbound when one is wrong.
 
-    A `From` that is no phone number is a withheld caller ID (Twilio sends "anonymous"):
-    the call is real, it just has no number to text back.
+    A `From` that is a word is a withheld caller ID (Twilio sends "anonymous"; "restricted"
+    and the like on older legs): the call is real, it just has no number to text back.
+    Any other `From` that is no phone number is refused like a text's.
     """
     sid = _required(params, "CallSid")
     sent = _required(params, "From")
     try:
         _, caller = _address(params, "From")
     except BadInbound:
+        if not (sent.isascii() and sent.isalpha()):
+            raise
         caller = None
     _, called = _address(params, "To")
     return InboundCall(call_sid=sid, caller=caller, called=called, caller_as_sent=sent)
