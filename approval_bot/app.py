@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -178,6 +178,11 @@ def create_app(settings: Settings) -> Starlette:
             {"error": {"code": 500, "message": "internal server error"}}, status_code=500
         )
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # the client hung up (or was cut off by the receive deadline) before its body was
+        # all in: nothing was done, and nobody is left to read an answer
+        return Response("the request did not arrive whole", status_code=400)
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -209,7 +214,11 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(BodyLimit),
             auth.session_middleware(settings),
         ],
-        exception_handlers={HTTPException: http_error, 500: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            500: server_error,
+        },
         lifespan=lifespan,
     )
     app.state.templates = templates

@@ -637,6 +637,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .web.request_deadline import protocol_with_deadline
 
     # a second server on the same SQLite file would run a second sender over its replies
     held = None if settings.database_url else serve_lock.hold(settings.database)
@@ -654,6 +655,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         lifespan="on",
         log_config=None,
         access_log=False,
+        # uvicorn times out nothing while a request arrives: slow clients would hold sockets
+        http=protocol_with_deadline(settings.request_receive_seconds),
         # uvicorn would otherwise believe X-Forwarded-For from loopback (or from its own
         # FORWARDED_ALLOW_IPS reading): only the proxies named in the setting are trusted
         proxy_headers=bool(settings.forwarded_allow_ips),

@@ -70,6 +70,8 @@ class Settings:
     def gate_stale_after(self) -> timedelta:
         return timedelta(minutes=self.gate_stale_minutes)
 
+    # a connection whose request has not arrived whole in this time is closed
+    request_receive_seconds: float = 30.0
     webhook_max_attempts: int = 8
     webhook_concurrency: int = 8
     webhook_allow_private: bool = False
@@ -273,6 +275,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if "FORWARDED_ALLOW_IPS" in env
         else ()
     )
+    request_receive = _positive("REQUEST_RECEIVE_SECONDS", env.get("REQUEST_RECEIVE_SECONDS", "30"))
     webhook_max_attempts = _count(
         "WEBHOOK_MAX_ATTEMPTS", env.get("WEBHOOK_MAX_ATTEMPTS", "8"), 1, 20
     )
@@ -366,6 +369,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,
         forwarded_allow_ips=forwarded_allow_ips,
+        request_receive_seconds=request_receive,
         gate_stale_minutes=gate_stale,
         webhook_max_attempts=webhook_max_attempts,
         webhook_concurrency=webhook_concurrency,

@@ -84,6 +84,7 @@ def test_values_are_read(make_settings: Callable[..., Settings]) -> None:
         OPENAI_BASE_URL="http://127.0.0.1:11434/v1/",
         DRAFT_TIMEOUT_SECONDS="2.5",
         ARCHIVE_AFTER_HOURS="1",
+        REQUEST_RECEIVE_SECONDS="12.5",
         ADMIN_NAME="  Root  ",
         **TWILIO,
     )
@@ -94,6 +95,7 @@ def test_values_are_read(make_settings: Callable[..., Settings]) -> None:
     assert settings.openai_model == "gpt-test"
     assert settings.draft_timeout_seconds == 2.5
     assert settings.archive_after_hours == 1.0
+    assert settings.request_receive_seconds == 12.5
     assert settings.admin_name == "Root"
     assert settings.twilio_account_sid == ACCOUNT_SID
     assert str(settings.twilio_auth_token) == AUTH_TOKEN
@@ -150,6 +152,8 @@ BAD_SETTINGS = [
     ({"SEND_POLL_SECONDS": "0"}, "SEND_POLL_SECONDS"),
     ({"SEND_POLL_SECONDS": "nan"}, "SEND_POLL_SECONDS"),
     ({"SEND_POLL_SECONDS": "inf"}, "SEND_POLL_SECONDS"),
+    ({"REQUEST_RECEIVE_SECONDS": "0"}, "REQUEST_RECEIVE_SECONDS"),
+    ({"REQUEST_RECEIVE_SECONDS": "30s"}, "REQUEST_RECEIVE_SECONDS"),
     ({"ARCHIVE_AFTER_HOURS": "-0.5"}, "ARCHIVE_AFTER_HOURS"),
     ({"ARCHIVE_AFTER_HOURS": "NaN"}, "ARCHIVE_AFTER_HOURS"),
     ({"ARCHIVE_AFTER_HOURS": "Infinity"}, "ARCHIVE_AFTER_HOURS"),
