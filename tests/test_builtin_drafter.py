@@ -80,6 +80,18 @@ def test_sentiment(text, sentiment):
     assert sentiment_of(text) is sentiment
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This is the third time my order is late. I want a refund now.",
+        "I want a refund",
+        "I'd like to make a complaint please",
+    ],
+)
+def test_a_complaint_never_sounds_happy(text):
+    assert sentiment_of(text) in (Sentiment.NEUTRAL, Sentiment.NEGATIVE)
+
+
 def test_the_builtin_drafter_follows_greeting_fallback_and_sign_off_lines():
     directives = (
         "We are Dana's Bakery.\nGreeting: Hello from Dana's!\nSign-off: - Dana's Bakery",

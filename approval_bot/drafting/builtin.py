@@ -49,12 +49,16 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 
 
 def sentiment_of(text: str) -> Sentiment:
-    """POSITIVE, NEUTRAL or NEGATIVE from VADER's compound score; UNKNOWN without words."""
+    """POSITIVE, NEUTRAL or NEGATIVE from VADER's compound score; UNKNOWN without words.
+
+    A complaint is never POSITIVE: VADER scores "want" as a positive word, so "I want a
+    refund now" alone came out happy.
+    """
     if not re.search(r"\w", text):
         return Sentiment.UNKNOWN
     compound = _analyzer().polarity_scores(text)["compound"]
     if compound >= POSITIVE_AT:
-        return Sentiment.POSITIVE
+        return Sentiment.NEUTRAL if detect_intent(text) is Intent.COMPLAINT else Sentiment.POSITIVE
     if compound <= NEGATIVE_AT:
         return Sentiment.NEGATIVE
     return Sentiment.NEUTRAL
