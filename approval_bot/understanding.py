@@ -417,13 +417,16 @@ _PAST = (
 _SHORTHAND = {"tmrw": "tomorrow", "tmr": "tomorrow", "tmw": "tomorrow", "2moro": "tomorrow"}
 _SHORTHAND_WORD = re.compile(r"(?<![\w'])(" + "|".join(_SHORTHAND) + r")(?![\w'])")
 # a bare hour after these words is a time of day ("at 3"), which dateparser reads as a month;
-# so is "4:15" without am or pm, which it reads as the small hours; a count of people is
-# not ("a table for 6 people at 7:30")
-_BARE_HOUR = re.compile(
-    r"(?<![\w:])(?:(?P<after>at|@|around|by|for|about|say|like) (?P<hour>1[0-2]|[1-9])"
-    r"|(?P<clock>(?P<clock_hour>1[0-2]|[1-9]):[0-5]\d))"
+# so is "4:15" without am or pm, which it reads as the small hours. Not when more of the
+# number, am or pm (dateparser reads those as they are), or the people it counts follow ("a
+# table for 6 people at 7:30")
+_PEOPLE_AFTER = (
     r"(?![\w:.,/]|\s*(?:am|pm|a\.m|p\.m|o'clock)"
     r"|\s+(?:people|persons|person|ppl|pax|guests|adults|kids|children|of us|us)(?![\w']))"
+)
+_BARE_HOUR = re.compile(
+    r"(?<![\w:])(?:(?P<after>at|@|around|by|for|about|say|like) (?P<hour>1[0-2]|[1-9])"
+    r"|(?P<clock>(?P<clock_hour>1[0-2]|[1-9]):[0-5]\d))" + _PEOPLE_AFTER
 )
 
 
@@ -436,10 +439,30 @@ def _with_half_day(match: re.Match[str]) -> str:
     return f"{match['after']} {hour}{half}"
 
 
+# a number that counts people, not hours: after "a table for" or "party of" always, and a
+# bare "for 4" when the text names its time elsewhere ("book for 2 at 7pm"); alone, "can I
+# book for 4?" asks for 4 o'clock. dateparser would read the number into the date beside it
+# ("4 tomorrow at 7pm"), so each gets the word "people" after it.
+_PARTY_SIZE = re.compile(
+    r"(?<![\w:])(?:table|party|group|seats?|spots?|places?) (?:for|of) \d{1,2}" + _PEOPLE_AFTER
+)
+_FOR_A_COUNT = re.compile(r"(?<![\w:])for (?:1[0-2]|[1-9])" + _PEOPLE_AFTER)
+_CLOCK_TIME = re.compile(
+    r"\d\s*(?:am|pm|a\.m|p\.m|o'clock)(?!\w)|(?<![\w:])\d{1,2}:[0-5]\d|(?:\bat|@) ?\d"
+)
+
+
+def _counts_marked(text: str) -> str:
+    text = _PARTY_SIZE.sub(lambda match: f"{match[0]} people", text)
+    named = _CLOCK_TIME.search(_FOR_A_COUNT.sub("", text)) is not None
+    return _FOR_A_COUNT.sub(lambda match: f"{match[0]} people", text) if named else text
+
+
 def _prepared(text: str) -> str:
-    """`text` as dateparser reads it best: SMS shorthand spelled out, hours with am or pm."""
+    """`text` as dateparser reads it best: SMS shorthand spelled out, counts of people
+    marked, hours with am or pm."""
     text = _SHORTHAND_WORD.sub(lambda match: _SHORTHAND[match[1]], text)
-    return _BARE_HOUR.sub(_with_half_day, text)
+    return _BARE_HOUR.sub(_with_half_day, _counts_marked(text))
 
 
 def _date_words() -> frozenset[str]:

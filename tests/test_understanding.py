@@ -122,6 +122,23 @@ def test_questions_with_what_or_who_are_not_confusion(text):
         ("for 2 of us at 7 on saturday", MONDAY, NEW_YORK, "2025-12-06T19:00:00-05:00"),
         ("book for 3 kids saturday at 10", MONDAY, NEW_YORK, "2025-12-06T10:00:00-05:00"),
         ("a table for 4 people tomorrow at 8", MONDAY, NEW_YORK, "2025-12-02T08:00:00-05:00"),
+        (
+            "Can I book a table for 4 tomorrow at 7pm?",
+            MONDAY,
+            NEW_YORK,
+            "2025-12-02T19:00:00-05:00",
+        ),
+        (
+            "Hi, do you have a table for 4 tomorrow at 7pm?",
+            MONDAY,
+            NEW_YORK,
+            "2025-12-02T19:00:00-05:00",
+        ),
+        ("party of 5 on saturday at 6:30pm", MONDAY, NEW_YORK, "2025-12-06T18:30:00-05:00"),
+        # beside another time, "for 2" is how many
+        ("book for 2 at 7pm tomorrow", MONDAY, NEW_YORK, "2025-12-02T19:00:00-05:00"),
+        # alone, it is when
+        ("can I book for 4 tomorrow?", MONDAY, NEW_YORK, "2025-12-02T16:00:00-05:00"),
         # Friday 5 December, 17:30 in New York: "Saturday" is tomorrow
         (
             "Saturday 10am",
