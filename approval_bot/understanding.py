@@ -443,8 +443,9 @@ def _with_half_day(match: re.Match[str]) -> str:
 # bare "for 4" when the text names its time elsewhere ("book for 2 at 7pm"); alone, "can I
 # book for 4?" asks for 4 o'clock. dateparser would read the number into the date beside it
 # ("4 tomorrow at 7pm"), so each gets the word "people" after it.
-_PARTY_SIZE = re.compile(
-    r"(?<![\w:])(?:table|party|group|seats?|spots?|places?) (?:for|of) \d{1,2}" + _PEOPLE_AFTER
+PARTY_SIZE = re.compile(
+    r"(?<![\w:])(?:table|party|group|seats?|spots?|places?) (?:for|of) \d{1,2}" + _PEOPLE_AFTER,
+    re.IGNORECASE,
 )
 _FOR_A_COUNT = re.compile(r"(?<![\w:])for (?:1[0-2]|[1-9])" + _PEOPLE_AFTER)
 _CLOCK_TIME = re.compile(
@@ -453,7 +454,7 @@ _CLOCK_TIME = re.compile(
 
 
 def _counts_marked(text: str) -> str:
-    text = _PARTY_SIZE.sub(lambda match: f"{match[0]} people", text)
+    text = PARTY_SIZE.sub(lambda match: f"{match[0]} people", text)
     named = _CLOCK_TIME.search(_FOR_A_COUNT.sub("", text)) is not None
     return _FOR_A_COUNT.sub(lambda match: f"{match[0]} people", text) if named else text
 

@@ -65,6 +65,31 @@ TABLE = [
         [],
     ),
     ("can I book for sunday?", "from opening hours and the booking link", ["closed", LINK], []),
+    # a count of people is not the time asked for
+    (
+        "Can I book a table for 4 tomorrow at 7pm?",
+        "from opening hours and the booking link",
+        ["Thursday", "19:00", "09:00 to 20:00", LINK],
+        ["16:00"],
+    ),
+    (
+        "can we book for 2 on saturday at 11am",
+        "from opening hours and the booking link",
+        ["Saturday", "11:00", LINK],
+        ["14:00"],
+    ),
+    (
+        "can I book a Table for 4 tomorrow?",
+        "from opening hours and the booking link",
+        ["Thursday", "09:00 to 20:00", LINK],
+        ["16:00"],
+    ),
+    (
+        "can I book for 4 tomorrow?",
+        "from opening hours and the booking link",
+        ["Thursday", "16:00", LINK],
+        [],
+    ),
     ("I'd like to make an appointment", "from the booking link", [LINK], []),
     (
         "book me in saturday at 6pm",

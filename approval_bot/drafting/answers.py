@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from rapidfuzz import fuzz
 
 from ..profile import DAY_NAMES, Profile, Service, parse_range
+from ..understanding import PARTY_SIZE
 
 WORDINGS = 2  # every answer and greeting below has this many wordings
 ANSWER_CONFIDENCE = 0.8
@@ -61,8 +62,12 @@ _NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstil
 _TIME = re.compile(
     r"\b(?:(?P<h1>\d{1,2})(?::(?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
     r"|(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)"
-    r"|(?:at|around|for|about)\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b"
     r"|(?P<noon>noon|midday))",
+    re.IGNORECASE,
+)
+# "at 3": an hour without am or pm, the time asked for only when the text names no other
+_BARE_TIME = re.compile(
+    r"\b(?:at|around|for|about)\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b",
     re.IGNORECASE,
 )
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
@@ -134,7 +139,12 @@ def _days_asked(text: str, today: date) -> list[date]:
 def _time_asked(text: str) -> time | None:
     match = _TIME.search(text)
     if match is None:
-        return None
+        bare = _BARE_TIME.search(PARTY_SIZE.sub("", text))  # "a table for 4" is how many
+        if bare is None or int(bare["h3"]) > 23:
+            return None
+        hour = int(bare["h3"])
+        # a bare "at 3" at a shop means the afternoon
+        return time(hour + 12 if 1 <= hour <= 7 else hour, 0)
     if match["noon"]:
         return time(12, 0)
     if match["h1"] is not None:
@@ -142,13 +152,7 @@ def _time_asked(text: str) -> time | None:
         if hour > 11 or int(match["h1"]) > 12:
             return None
         return time(hour + (12 if match["ap"].lower() == "p" else 0), minute)
-    if match["h2"] is not None:
-        return time(int(match["h2"]), int(match["m2"]))
-    hour = int(match["h3"])
-    if hour > 23:
-        return None
-    # a bare "at 3" at a shop means the afternoon
-    return time(hour + 12 if 1 <= hour <= 7 else hour, 0)
+    return time(int(match["h2"]), int(match["m2"]))
 
 
 def _pick(wordings: tuple[str, str], variant: int) -> str:
