@@ -124,6 +124,12 @@ def test_a_question_is_answered_from_the_profile_naming_its_source(text, source,
         "are you open on christmas day?",
         "Can you colour my hair blue?",
         "is the barber Mike in today?",
+        # a day of the month the hours do not read: not "we're open now"
+        "Are you open on the 24th?",
+        # an appointment to cancel or move is a person's to handle, not a booking link's
+        "I need to cancel my appointment tomorrow",
+        "Can I move my appointment from Friday to Saturday?",
+        "can we reschedule to saturday",
     ],
 )
 def test_what_the_profile_does_not_say_gets_an_honest_holding_draft(text):

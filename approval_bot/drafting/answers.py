@@ -74,6 +74,12 @@ _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
 _OTHER_DAY = re.compile(
     rf"\b(?:christmas|xmas|easter|holidays?|new year|thanksgiving|(?:{_MONTHS})[a-z]*\s+\d)"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b|\bnext week\b"
+    r"|\b(?:the|on)\s+\d{1,2}(?:st|nd|rd|th)\b|\bnext month\b"
+)
+# an appointment the customer has, to cancel or move: a person's to handle
+_CHANGE_BOOKING = re.compile(
+    r"\bcancel|\bresched|\bpostpone"
+    r"|\b(?:move|change|push back) (?:my|our|the) (?:appointment|booking)"
 )
 _QUESTION = re.compile(
     r"\?|^\s*(?:what|when|where|which|who|why|how|can|could|do|does|is|are|will|would)\b", re.I
@@ -398,6 +404,9 @@ def answer(
     for topic in topics:
         if topic == "hours" and "booking" in topics and _days_asked(text, now.date()):
             continue  # the booking answer gives that day's hours
+        if topic == "booking" and _CHANGE_BOOKING.search(text.lower()):
+            missing.append(topic)  # not a new booking: the link and the hours do not answer it
+            continue
         found = {
             "booking": lambda: _booking_answer(profile, text, now, variant),
             "price": lambda: _price_answer(profile, text, variant),
