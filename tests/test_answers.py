@@ -85,6 +85,12 @@ TABLE = [
         ["16:00"],
     ),
     (
+        "Book me for 3 haircuts saturday at 2 please",
+        "from opening hours and the booking link",
+        ["Saturday", "14:00", LINK],
+        ["15:00"],
+    ),
+    (
         "can I book for 4 tomorrow?",
         "from opening hours and the booking link",
         ["Thursday", "16:00", LINK],

@@ -65,11 +65,11 @@ _TIME = re.compile(
     r"|(?P<noon>noon|midday))",
     re.IGNORECASE,
 )
-# "at 3": an hour without am or pm, the time asked for only when the text names no other
-_BARE_TIME = re.compile(
-    r"\b(?:at|around|for|about)\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b",
-    re.IGNORECASE,
-)
+# "at 3": an hour without am or pm, the time asked for only when the text names no other;
+# "for 3" only when nothing says "at": in "for 3 haircuts at 2" it counts
+_HOUR_AFTER = r"\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b"
+_BARE_TIME = re.compile(r"\b(?:at|around|about)" + _HOUR_AFTER, re.IGNORECASE)
+_BARE_FOR = re.compile(r"\bfor" + _HOUR_AFTER, re.IGNORECASE)
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
 _OTHER_DAY = re.compile(
     rf"\b(?:christmas|xmas|easter|holidays?|new year|thanksgiving|(?:{_MONTHS})[a-z]*\s+\d)"
@@ -145,7 +145,8 @@ def _days_asked(text: str, today: date) -> list[date]:
 def _time_asked(text: str) -> time | None:
     match = _TIME.search(text)
     if match is None:
-        bare = _BARE_TIME.search(PARTY_SIZE.sub("", text))  # "a table for 4" is how many
+        rest = PARTY_SIZE.sub("", text)  # "a table for 4" is how many
+        bare = _BARE_TIME.search(rest) or _BARE_FOR.search(rest)
         if bare is None or int(bare["h3"]) > 23:
             return None
         hour = int(bare["h3"])
