@@ -47,6 +47,18 @@ def flags(text: str) -> tuple[bool, bool, bool]:
         "how do I make these messages stop",
         "I would appreciate it if you stopped sending me text messages.",
         "don't remove me from the waitlist, just stop texting me every day",
+        # Spanish and French, with their accents or without them
+        "no me envíen mensajes",
+        "no me envien mas mensajes",
+        "No me envíen más mensajes, por favor",
+        "basta ya",
+        "dejen de escribirme",
+        "DEJEN DE ESCRIBIRME!",
+        "arrêtez",
+        "Arretez !",
+        "arrêtez de m'envoyer des messages",
+        "ne m'écrivez plus",
+        "ne m'ecrivez plus",
     ],
 )
 def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text):
@@ -67,6 +79,13 @@ def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text)
         "don't take me off the list",
         "please don't remove me from your list!",
         "don't delete me from the waitlist",
+        # asking for a message, or not for this one yet, is no wish to hear nothing more
+        "¿me pueden enviar mensajes mañana?",
+        "no me envíen la factura todavía",
+        "no me envien la factura todavia",
+        "¿me envían la dirección?",
+        "arrête, c'est trop drôle",
+        "est-ce que vous pouvez m'envoyer un message demain ?",
     ],
 )
 def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
@@ -88,7 +107,8 @@ def test_no_that_refuses_nothing_is_not_a_soft_no(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["what?", "who is this", "I don't understand", "??", "wrong number?"]
+    "text",
+    ["what?", "who is this", "I don't understand", "??", "wrong number?", "¿qué?", "¿quién es?"],
 )
 def test_a_customer_who_does_not_follow_is_confused(text):
     assert flags(text) == (False, False, True)
