@@ -243,10 +243,26 @@ _KEEP_ME = re.compile(
 )
 
 
+# when or where not to reach the customer ("don't text me after 8pm", "don't call me at
+# work") says how to contact them, not whether, and names no time to book: it too is read
+# as if it were not there, to the end of its clause
+_WHEN_OR_WHERE = re.compile(
+    rf"(?<![\w'])(?:don't|dont|do not|never|not to|stop) {_CONTACT_VERBS}"
+    r"(?: me| us| this number)?(?: (?:any )?(?:texts|text messages|messages|calls))? "
+    r"(?:(?:after|before|past|between) (?:\d|noon|midnight|dark|(?:business |office )?hours|"
+    r"work|school|lunch|dinner|bedtime)|"
+    r"(?:at|while at) (?:work|night|the office|school|lunch|dinner|\d|my (?:work|job))|"
+    r"during (?:the day|the week|work|business|office|school|the night|lunch|dinner)|"
+    r"on (?:weekends|the weekend|(?:mon|tues|wednes|thurs|fri|satur|sun)days?|my work)|"
+    r"(?:so|this|that|too) (?:early|late)|in the (?:morning|evening|night|middle of the night))"
+    r"(?:(?! (?:and|but) )[^,.;!?\n])*"
+)
+
+
 def _opt_out(text: str) -> bool:
     if _WHY_STOPPED.search(text):
         return False
-    text = _KEEP_ME.sub(" ", text)
+    text = _WHEN_OR_WHERE.sub(" ", _KEEP_ME.sub(" ", text))
     if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
         return True
     if _ending_our_texts(text):
@@ -609,7 +625,7 @@ def understand(text: str, received_at: datetime, zone: ZoneInfo) -> Understandin
     if opt_out or soft_no:
         appointment, at = AppointmentIntent.NONE, None
     else:
-        appointment, at = _appointment(normal, received_at, zone)
+        appointment, at = _appointment(_WHEN_OR_WHERE.sub(" ", normal), received_at, zone)
     return Understanding(
         intent=detect_intent(head),
         appointment_intent=appointment,

@@ -59,6 +59,13 @@ def flags(text: str) -> tuple[bool, bool, bool]:
         "arrêtez de m'envoyer des messages",
         "ne m'écrivez plus",
         "ne m'ecrivez plus",
+        # a time or a place named, and still a wish for silence
+        "don't text me anymore",
+        "don't text me at all",
+        "don't text me on this number",
+        "don't text me after 8pm. Actually, stop texting me",
+        "don't text me after 8pm, stop texting me",
+        "stop texting me after this",
     ],
 )
 def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text):
@@ -90,6 +97,29 @@ def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text)
 )
 def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
     assert flags(text)[0] is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't text me after 8pm",
+        "don't call me at work",
+        "please don't text me before 9am",
+        "Don't call me during work hours, text is fine",
+        "dont text me so late",
+        "don't message me on weekends",
+        "I told you not to call me at work",
+        "stop calling me at work, text me",
+        "please don't send me messages after 9pm",
+        "don't text me before 9:30 or on weekends",
+    ],
+)
+def test_when_or_where_to_reach_the_customer_is_not_an_opt_out(text):
+    # the reviewer reads the wish in the draft's text; "don't text me anymore" stays one
+    found = understand(text, MONDAY, NEW_YORK)
+    assert found.opt_out_request is False
+    # "after 8pm" is when not to text, not a time to book
+    assert (found.appointment_intent, found.appointment_at) == (AppointmentIntent.NONE, None)
 
 
 @pytest.mark.parametrize(
