@@ -1,10 +1,11 @@
 """Editable message templates: validation at save time, rendering, and the audited change funnel.
 
 A body's placeholders are `{name}` over a fixed set of variables (`VARIABLES`), parsed with
-`string.Formatter`; an unknown one, or a body over 1,600 characters, is refused when it is
-saved, so rendering never fails at send time. A pre-approval (an admin's decision made in
-advance, for the one trigger the template's key answers) holds only for the exact body it
-was given: every edit clears it.
+`string.Formatter`; an unknown one, or a body that could be over 1,600 characters once
+filled with the longest values its variables may have, is refused when it is saved, so
+rendering never fails at send time and Twilio never refuses the body for its length. A
+pre-approval (an admin's decision made in advance, for the one trigger the template's key
+answers) holds only for the exact body it was given: every edit clears it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 from . import audit
 from .models import Actor, Role, now_iso
-from .profile import Profile
+from .phones import E164_CHARS
+from .profile import ADDRESS_CHARS, LINE_CHARS, LINK_CHARS, SIGN_OFF_CHARS, Profile
 from .sms_text import NUL
 from .store import Priority, Reads, Store, Tx
 from .store import templates as template_rows
@@ -43,6 +45,16 @@ VARIABLES = (
     "business_address",
     "sign_off",
 )
+CUSTOMER_NAME_CHARS = 100  # a longer name in the facts is not used
+# the most characters each variable can fill in: the profile's own limits
+LONGEST_VALUE = {
+    "customer_name": CUSTOMER_NAME_CHARS,
+    "business_name": LINE_CHARS,
+    "business_phone": E164_CHARS,
+    "booking_link": LINK_CHARS,
+    "business_address": ADDRESS_CHARS,
+    "sign_off": SIGN_OFF_CHARS,
+}
 
 
 class Channel(StrEnum):
@@ -135,6 +147,16 @@ def check(key: str, body: str, channel: str, content_sid: str | None) -> list[st
         raise InvalidTemplate(
             "body", f"body: {len(body)} characters, over the {MAX_BODY} one message may have"
         )
+    names = placeholders(body)
+    longest = longest_filled(body)
+    if longest > MAX_BODY:
+        raise InvalidTemplate(
+            "body",
+            f"body: up to {longest} characters once "
+            + ", ".join(f"{{{name}}} ({LONGEST_VALUE[name]} at most)" for name in names)
+            + f" {'is' if len(names) == 1 else 'are'} filled in, over the {MAX_BODY} one "
+            "message may have",
+        )
     if channel not in tuple(Channel):
         raise InvalidTemplate("channel", "channel: sms, whatsapp or any")
     if content_sid is not None:
@@ -144,7 +166,13 @@ def check(key: str, body: str, channel: str, content_sid: str | None) -> list[st
             raise InvalidTemplate(
                 "content_sid", "content_sid: only a WhatsApp template is a Content template"
             )
-    return placeholders(body)
+    return names
+
+
+def longest_filled(body: str) -> int:
+    """The most characters `body` can have once filled: each placeholder, each time it
+    appears, with the longest value its variable may have."""
+    return len(render(body, {name: "x" * LONGEST_VALUE[name] for name in VARIABLES}))
 
 
 def body_hash(body: str) -> str:
@@ -177,7 +205,7 @@ def variable_values(
     """
     values = {name: "" for name in VARIABLES}
     name = (facts or {}).get("name")
-    if isinstance(name, str) and name.strip():
+    if isinstance(name, str) and 0 < len(name.strip()) <= CUSTOMER_NAME_CHARS:
         values["customer_name"] = name.strip()
     if business_phone:
         values["business_phone"] = business_phone.removeprefix("whatsapp:")
@@ -375,6 +403,8 @@ async def pre_approve(db: Store, key: str, approved: bool, actor_id: int, role: 
         old = get(conn, key)
         if old is None:
             raise UnknownTemplate(f"no template {key!r}")
+        if approved:  # one saved before its filled length was checked may not fit
+            check(key, old.body, old.channel, old.content_sid)
         same = Change(old.body, old.channel, old.content_sid, pre_approved=approved)
         return save_in(conn, key, same, old.variables, actor_id)
 

@@ -11,6 +11,7 @@ from .models import Channel
 WHATSAPP_PREFIX = "whatsapp:"
 # ASCII digits only: `\d` matches every script's digits, and phonenumbers reads them all
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+E164_CHARS = 16  # the longest number: "+" and 15 digits
 
 
 class InvalidPhone(ValueError):

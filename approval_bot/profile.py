@@ -37,7 +37,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() o
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _RANGE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
 
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# the most characters of each text field (a template's longest filled body is counted with them)
+LINE_CHARS, ADDRESS_CHARS, LINK_CHARS, SIGN_OFF_CHARS = 200, 300, 500, 100
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LINE_CHARS)]
 Price = Annotated[
     Decimal,
     Field(ge=0, le=1_000_000, decimal_places=2),
@@ -118,15 +120,19 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Line
     phone: str | None = None
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    address: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=ADDRESS_CHARS)] | None
+    ) = None
     timezone: str = "UTC"
     hours: WeekHours = Field(default_factory=WeekHours)
     exceptions: Annotated[list[DateHours], Field(max_length=366)] = []
     services: Annotated[list[Service], Field(max_length=100)] = []
     booking_link: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=LINK_CHARS)] | None
     ) = None
-    sign_off: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    sign_off: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=SIGN_OFF_CHARS)] | None
+    ) = None
     tone: Literal["friendly", "formal", "brief"] = "friendly"
 
     @field_validator("phone")

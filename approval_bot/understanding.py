@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -103,6 +104,13 @@ def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", lowered).strip()
 
 
+def _folded(text: str) -> str:
+    """`text` without its accents ("envíen" as "envien", "arrêtez" as "arretez"): NFKD
+    decomposition with the combining marks dropped. The flags read it, so a text means the
+    same with its accents or without them."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[\w']+", text)
 
@@ -125,6 +133,10 @@ def _any(patterns: tuple[str, ...], text: str) -> bool:
 # -- opt-out in plain words: a wish to stop hearing from the business
 
 _CONTACT_VERBS = r"(?:text|txt|tex|sms|messag|msg|mesag|contact|call|email|spam|bother|send|hit)\w*"
+# Spanish stems; after "no me" a request takes the subjunctive ("no me escriban"), and
+# "no me escribieron" (they never wrote) asks for nothing
+_ES_CONTACT = r"(?:escrib|mand|envi|contact|llam|molest)"
+_FR_CONTACT = r"(?:ecri|envoy|contact|appel|harcel|spam)\w*"
 _OPT_OUT_PATTERNS = (
     rf"(?:stop|quit|cease|enough)(?: with)? (?:the |these |your |all )?{_CONTACT_VERBS}",
     rf"(?:don't|dont|do not|never|pls don't|stop) (?:ever )?{_CONTACT_VERBS} (?:me|us|this number)",
@@ -146,18 +158,27 @@ _OPT_OUT_PATTERNS = (
     r"(?:not|no longer|don't|dont) (?:want|wish) to (?:be contacted|hear from you|receive)",
     r"(?:put|add) me on (?:your|the) do not (?:contact|call|text) list",
     r"(?:stop|end) (?:all |these |the )?(?:texts|txts|messages|msgs|sms|spam)",
-    r"(?:no me|ya no me|no) (?:escrib|mand|envi|contact|llam)\w*",
+    # Spanish, read folded (_folded, so "envien" is "envíen" too): "no me escriban más",
+    # "no me manden mensajes"; "no me envíen la factura todavía" refuses one thing only
+    rf"(?:ya )?no (?:me |nos )?(?:(?:vuelvan|vuelvas|vuelva) a {_ES_CONTACT}\w*|"
+    rf"{_ES_CONTACT}(?:an|as|a|en|es|e))(?: (?:mas|nunca|jamas))*"
+    r"(?= (?:mas )?(?:mensajes|sms|textos|whatsapps?|promociones|publicidad)|"
+    r" por favor| porfa| gracias|\s*(?:[.!?;]|$))",
+    rf"(?:deja|dejen|dejad|para|paren|parad) de {_ES_CONTACT}\w*",
     r"(?:keine|nicht mehr) (?:sms|nachrichten|schreiben)",
-    r"(?:ne m'écrivez plus|arrêtez de m'écrire|plus de messages|arrêtez les messages)",
+    # French: "ne m'écrivez plus", "arrêtez de m'envoyer des messages"
+    rf"ne (?:m'|nous )?{_FR_CONTACT} plus",
+    rf"(?:arretez|arrete|cessez|cesse) de (?:m'|me |nous )?{_FR_CONTACT}",
+    r"(?:plus de messages|(?:arretez|cessez) (?:les|vos) (?:messages|sms|textos))",
 )
 # a text of only these words around "stop" asks to stop ("STOP PLEASE", "pls stop it now",
 # "I said stop")
 _STOP_FILLERS = frozenset(
     "stop please pls plz plese now it already just all ok okay thanks thx thank you "
-    "seriously omg god jeez i said".split()
+    "seriously omg god jeez i said ya por favor porfa svp".split()
 )
-# "stopp" is what _normal leaves of "STOPPPP"
-_STOP_WORDS = frozenset({"stop", "stopp", "stahp", "basta", "alto", "arrête", "arrete"})
+# "stopp" is what _normal leaves of "STOPPPP"; "arrete" is "arrête" folded
+_STOP_WORDS = frozenset({"stop", "stopp", "stahp", "basta", "alto", "arrete", "arretez"})
 
 
 def _only_stop(words: list[str]) -> bool:
@@ -222,10 +243,26 @@ _KEEP_ME = re.compile(
 )
 
 
+# when or where not to reach the customer ("don't text me after 8pm", "don't call me at
+# work") says how to contact them, not whether, and names no time to book: it too is read
+# as if it were not there, to the end of its clause
+_WHEN_OR_WHERE = re.compile(
+    rf"(?<![\w'])(?:don't|dont|do not|never|not to|stop) {_CONTACT_VERBS}"
+    r"(?: me| us| this number)?(?: (?:any )?(?:texts|text messages|messages|calls))? "
+    r"(?:(?:after|before|past|between) (?:\d|noon|midnight|dark|(?:business |office )?hours|"
+    r"work|school|lunch|dinner|bedtime)|"
+    r"(?:at|while at) (?:work|night|the office|school|lunch|dinner|\d|my (?:work|job))|"
+    r"during (?:the day|the week|work|business|office|school|the night|lunch|dinner)|"
+    r"on (?:weekends|the weekend|(?:mon|tues|wednes|thurs|fri|satur|sun)days?|my work)|"
+    r"(?:so|this|that|too) (?:early|late)|in the (?:morning|evening|night|middle of the night))"
+    r"(?:(?! (?:and|but) )[^,.;!?\n])*"
+)
+
+
 def _opt_out(text: str) -> bool:
     if _WHY_STOPPED.search(text):
         return False
-    text = _KEEP_ME.sub(" ", text)
+    text = _WHEN_OR_WHERE.sub(" ", _KEEP_ME.sub(" ", text))
     if "instead" not in text and (_REFUSAL_NEAR_REACH.search(text) or _CANCEL.search(text)):
         return True
     if _ending_our_texts(text):
@@ -337,12 +374,12 @@ _CONFUSED_PATTERNS = (
     r"who gave you (?:my|this) number",
     r"no idea what (?:this|you)",
     r"(?:sorry|um+|uh+),? who",
-    r"qui[ée]n (?:es|eres)",
+    r"quien (?:es|eres)",
     r"no entiendo",
     r"huh",
     r"que\?",
 )
-_BARE_CONFUSED = frozenset({"what", "wat", "wut", "who", "huh", "eh", "sorry", "que", "qué"})
+_BARE_CONFUSED = frozenset({"what", "wat", "wut", "who", "huh", "eh", "sorry", "que"})
 
 
 def _confused(text: str) -> bool:
@@ -605,13 +642,14 @@ def understand(text: str, received_at: datetime, zone: ZoneInfo) -> Understandin
     """
     head = bounded(text)
     normal = _normal(head)
-    opt_out = _opt_out(normal)
-    soft_no = not opt_out and _soft_no(normal)
-    confused = _confused(normal)
+    folded = _folded(normal)
+    opt_out = _opt_out(folded)
+    soft_no = not opt_out and _soft_no(folded)
+    confused = _confused(folded)
     if opt_out or soft_no:
         appointment, at = AppointmentIntent.NONE, None
     else:
-        appointment, at = _appointment(normal, received_at, zone)
+        appointment, at = _appointment(_WHEN_OR_WHERE.sub(" ", normal), received_at, zone)
     return Understanding(
         intent=detect_intent(head),
         appointment_intent=appointment,

@@ -384,3 +384,92 @@ def test_drafts_fill_customer_name_from_what_the_customer_said_or_the_facts(make
         twilio.text("Hello", sender="+14155550101")
         (_, other) = twilio.messages("+14155550101")
         assert other["body"] == "Hi ! How can we help you today?"
+
+
+# --- the longest a body can be once filled ---------------------------------------------------
+
+# Twilio refuses a body over 1600 characters (error 21617). The business profile's own limits
+# (issue 16): name 200, address 300, booking link 500, sign-off 100 characters; a phone number
+# in E.164 is "+" and at most 15 digits; a customer's name is used up to 100 characters.
+LONGEST = {
+    "customer_name": 100,
+    "business_name": 200,
+    "business_phone": 16,
+    "booking_link": 500,
+    "business_address": 300,
+    "sign_off": 100,
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "longest"),
+    [
+        ("x" * 1101 + "{booking_link}", 1601),
+        ("{business_name} " * 8, 1608),  # each use counts
+        ("Hi {customer_name}, " + "x" * 1496, 1601),
+    ],
+)
+def test_a_body_that_can_pass_1600_characters_once_filled_is_refused(body, longest):
+    with pytest.raises(InvalidTemplate) as refused:
+        message_templates.check("help", body, "any", None)
+    assert refused.value.field == "body"
+    assert str(longest) in str(refused.value) and "1600" in str(refused.value)
+
+
+def test_a_body_accepted_stays_within_1600_characters_filled_with_the_longest_values():
+    placeholders = "".join(f"{{{name}}}" for name in LONGEST)
+    body = placeholders + "x" * (1600 - sum(LONGEST.values()))
+    assert message_templates.check("help", body, "any", None) == list(LONGEST)
+    with pytest.raises(InvalidTemplate):
+        message_templates.check("help", body + "x", "any", None)
+    profile = business.validate(
+        {
+            "name": "N" * 200,
+            "phone": "+14155550123",
+            "address": "A" * 300,
+            "booking_link": "https://book.example.com/" + "b" * 475,
+            "sign_off": "S" * 100,
+        }
+    )
+    values = message_templates.variable_values(
+        business_phone=BUSINESS, profile=profile, facts={"name": "C" * 100}
+    )
+    assert len(message_templates.render(body, values)) <= 1600
+    # a longer name in the facts is not used: the body could not fit it
+    longer = message_templates.variable_values(
+        business_phone=BUSINESS, profile=profile, facts={"name": "C" * 101}
+    )
+    assert longer["customer_name"] == ""
+
+
+TOO_LONG_FILLED = "Book at {booking_link} " + "x" * 1100
+
+
+def test_every_door_refuses_a_template_too_long_once_filled(web, api, db_path, monkeypatch, capsys):
+    before = api("GET", "/templates").json()
+    answer = api("PUT", "/templates/help", json={"body": TOO_LONG_FILLED})
+    assert answer.status_code == 422 and "1600" in answer.json()["error"]["message"]
+    web.sign_in("Ana")
+    refused = web.post("/templates/help", {"body": TOO_LONG_FILLED, "channel": "any"})
+    assert refused.status_code == 422 and "1600" in refused.text
+    assert api("GET", "/templates").json() == before
+
+    monkeypatch.setenv("APPROVAL_BOT_DATABASE", str(db_path))
+    assert cli.main(["init-db"]) == 0
+    assert cli.main(["template", "set", "help", TOO_LONG_FILLED]) == 1
+    assert "1600" in capsys.readouterr().err
+
+
+async def test_a_stored_body_too_long_once_filled_cannot_be_pre_approved(db):
+    # a template saved before its filled length was checked
+    await db.write(
+        lambda conn: message_templates.save_in(
+            conn, "help", Change(TOO_LONG_FILLED), ["booking_link"], None
+        )
+    )
+    admin = await make_reviewer(db, "Root", role=Role.ADMIN)
+    with pytest.raises(InvalidTemplate) as refused:
+        await message_templates.pre_approve(db, "help", True, admin.id, admin.role)
+    assert "1600" in str(refused.value)
+    stored = await message_templates.fetch(db, "help")
+    assert stored is not None and not stored.pre_approved

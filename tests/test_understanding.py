@@ -47,6 +47,25 @@ def flags(text: str) -> tuple[bool, bool, bool]:
         "how do I make these messages stop",
         "I would appreciate it if you stopped sending me text messages.",
         "don't remove me from the waitlist, just stop texting me every day",
+        # Spanish and French, with their accents or without them
+        "no me envíen mensajes",
+        "no me envien mas mensajes",
+        "No me envíen más mensajes, por favor",
+        "basta ya",
+        "dejen de escribirme",
+        "DEJEN DE ESCRIBIRME!",
+        "arrêtez",
+        "Arretez !",
+        "arrêtez de m'envoyer des messages",
+        "ne m'écrivez plus",
+        "ne m'ecrivez plus",
+        # a time or a place named, and still a wish for silence
+        "don't text me anymore",
+        "don't text me at all",
+        "don't text me on this number",
+        "don't text me after 8pm. Actually, stop texting me",
+        "don't text me after 8pm, stop texting me",
+        "stop texting me after this",
     ],
 )
 def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text):
@@ -67,10 +86,40 @@ def test_a_wish_to_stop_hearing_from_us_in_own_words_is_an_opt_out_request(text)
         "don't take me off the list",
         "please don't remove me from your list!",
         "don't delete me from the waitlist",
+        # asking for a message, or not for this one yet, is no wish to hear nothing more
+        "¿me pueden enviar mensajes mañana?",
+        "no me envíen la factura todavía",
+        "no me envien la factura todavia",
+        "¿me envían la dirección?",
+        "arrête, c'est trop drôle",
+        "est-ce que vous pouvez m'envoyer un message demain ?",
     ],
 )
 def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
     assert flags(text)[0] is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't text me after 8pm",
+        "don't call me at work",
+        "please don't text me before 9am",
+        "Don't call me during work hours, text is fine",
+        "dont text me so late",
+        "don't message me on weekends",
+        "I told you not to call me at work",
+        "stop calling me at work, text me",
+        "please don't send me messages after 9pm",
+        "don't text me before 9:30 or on weekends",
+    ],
+)
+def test_when_or_where_to_reach_the_customer_is_not_an_opt_out(text):
+    # the reviewer reads the wish in the draft's text; "don't text me anymore" stays one
+    found = understand(text, MONDAY, NEW_YORK)
+    assert found.opt_out_request is False
+    # "after 8pm" is when not to text, not a time to book
+    assert (found.appointment_intent, found.appointment_at) == (AppointmentIntent.NONE, None)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +137,8 @@ def test_no_that_refuses_nothing_is_not_a_soft_no(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["what?", "who is this", "I don't understand", "??", "wrong number?"]
+    "text",
+    ["what?", "who is this", "I don't understand", "??", "wrong number?", "¿qué?", "¿quién es?"],
 )
 def test_a_customer_who_does_not_follow_is_confused(text):
     assert flags(text) == (False, False, True)
