@@ -485,6 +485,7 @@ async def _webhook_rotate(settings: Settings, args: argparse.Namespace) -> int:
     async with opened(settings.database_target) as db:
         secret = await webhooks.rotate_secret(db, args.id, by=None)
     print(f"new secret for webhook {args.id} (shown once): {secret}")
+    print("the old secret also signs each delivery for 24 hours: switch the receiver before then")
     return 0
 
 

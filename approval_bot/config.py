@@ -58,6 +58,7 @@ class Settings:
     metrics_public: bool
     missed_call_message: str = DEFAULT_MISSED_CALL_MESSAGE
     send_concurrency: int = 10
+    draft_max_tokens: int = 600
     ingest_concurrency: int = 4
     send_timeout_seconds: float = 10.0
     send_lease_seconds: float = 60.0
@@ -260,6 +261,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if metrics_public not in ("true", "false"):
         raise SettingsError(f"METRICS_PUBLIC must be 'true' or 'false', not {metrics_public!r}.")
     send_concurrency = _count("SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "10"), 1, 256)
+    draft_max_tokens = _count("DRAFT_MAX_TOKENS", env.get("DRAFT_MAX_TOKENS", "600"), 16, 2000)
     ingest_concurrency = _count("INGEST_CONCURRENCY", env.get("INGEST_CONCURRENCY", "4"), 1, 1024)
     send_timeout = _positive("SEND_TIMEOUT_SECONDS", env.get("SEND_TIMEOUT_SECONDS", "10"))
     send_lease = _positive("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS", "60"))
@@ -365,6 +367,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_public=metrics_public == "true",
         missed_call_message=missed_call_message,
         send_concurrency=send_concurrency,
+        draft_max_tokens=draft_max_tokens,
         ingest_concurrency=ingest_concurrency,
         send_timeout_seconds=send_timeout,
         send_lease_seconds=send_lease,

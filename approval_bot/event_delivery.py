@@ -75,7 +75,7 @@ class Claimed:
     id: int
     event_id: str
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # the current secret, then the one it replaced while it signs
     attempts: int  # made before this one
     body: str
     claimed_at: str
@@ -109,8 +109,11 @@ def claim(conn: Tx, now: datetime, room: int) -> list[Claimed]:
         outbox.mark_claimed(conn, row.id, now_text)
         event = outbox.event(conn, row.event_id)
         body = json.dumps(events.envelope(event), separators=(",", ":"))
+        secrets: tuple[str, ...] = (row.secret,)
+        if row.previous_secret is not None and now_text < str(row.previous_secret_until):
+            secrets += (row.previous_secret,)
         claimed.append(
-            Claimed(row.id, row.event_id, row.url, row.secret, row.attempts, body, now_text)
+            Claimed(row.id, row.event_id, row.url, secrets, row.attempts, body, now_text)
         )
     return claimed
 
@@ -169,12 +172,13 @@ def settle(
 
 
 def signed_headers(work: Claimed, moment: datetime) -> dict[str, str]:
-    """The Standard Webhooks headers for `work`'s body at `moment`."""
-    signature = Webhook(work.secret).sign(work.event_id, moment, work.body)
+    """The Standard Webhooks headers for `work`'s body at `moment`: one signature per
+    secret, space-separated, so a receiver holding either secret accepts it."""
+    signatures = [Webhook(secret).sign(work.event_id, moment, work.body) for secret in work.secrets]
     return {
         "webhook-id": work.event_id,
         "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": signature,
+        "webhook-signature": " ".join(signatures),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }

@@ -322,6 +322,13 @@ def _approve(
     _require_open_thread(conn, draft["thread_id"])
     if draft["content_sid"] is None:
         _require_free_form(conn, draft["thread_id"])
+    metadata: dict[str, Any] = {"channel": decision.channel, "notes": decision.notes}
+    fresh: dict[str, Any] = {}
+    # a reply back from the sender gets the whole retry budget again, its earlier attempts
+    # kept on record; not one that may be at Twilio: that stays to be reconciled first
+    if draft["send_attempts"] and draft["unconfirmed_since"] is None:
+        metadata["earlier_send_attempts"] = draft["send_attempts"]
+        fresh["send_attempts"] = 0
     workflow.change_status(
         conn,
         draft_id,
@@ -329,7 +336,8 @@ def _approve(
         target=S.APPROVED_TO_SEND,
         event=Event.APPROVE,
         actor_id=decision.reviewer_id,
-        metadata={"channel": decision.channel, "notes": decision.notes},
+        metadata=metadata,
+        **fresh,
     )
     _record_approval(
         conn, draft_id, action, decision, since or draft["timestamp"], previous_version

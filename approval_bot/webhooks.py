@@ -16,16 +16,20 @@ import ipaddress
 import secrets
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import audit, events
-from .models import Actor, now_iso
+from .models import Actor, iso, now_iso, utcnow
 from .store import Priority, Store, Tx, call_after_commit
 from .store import webhook_events as outbox
 from .store.webhook_events import Subscription
 
 SECRET_BYTES = 32
+# after a rotation the replaced secret signs too, beside the new one, for this long: a day
+# for the receiver to switch to the new secret without refusing a delivery
+SECRET_OVERLAP = timedelta(hours=24)
 MAX_URL = 2000
 
 
@@ -187,12 +191,17 @@ async def disable(db: Store, subscription_id: int, *, by: int | None) -> Subscri
 
 
 async def rotate_secret(db: Store, subscription_id: int, *, by: int | None) -> str:
-    """A new secret for a subscription, used from the next delivery on; returns it (once)."""
+    """A new secret for a subscription, used from the next delivery on; returns it (once).
+
+    For SECRET_OVERLAP the replaced secret signs each delivery too (Standard Webhooks'
+    several signatures); a secret replaced before that stops signing at once.
+    """
     secret = new_secret()
 
     def change(conn: Tx) -> None:
         _existing(conn, subscription_id)
-        outbox.set_secret(conn, subscription_id, secret)
+        until = iso(utcnow() + SECRET_OVERLAP)
+        outbox.set_secret(conn, subscription_id, secret, previous_until=until)
         _audit(conn, "Webhook Secret Rotated", by, subscription_id=subscription_id)
 
     await db.write(change, priority=Priority.BULK)

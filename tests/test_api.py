@@ -218,6 +218,26 @@ def test_drafts_refuses_bad_query_strings_naming_the_field(web, api, params, sta
     assert error.get("field") == field
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "name"),
+    [
+        ("/drafts", "status=REJECTED&status=SENT", "status"),
+        ("/drafts", "limit=1&thread_id=%2B14155550100&limit=2", "limit"),
+        ("/threads", "state=ACTIVE&state=ARCHIVED", "state"),
+        (f"/threads/{THREAD}/messages", "limit=5&limit=5", "limit"),
+        (f"/threads/{THREAD}", "before=a&before=b", "before"),
+        ("/audit", "event=Draft%20Approved&event=Draft%20Rejected", "event"),
+        ("/directives", "scope=global&scope=global", "scope"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_refused_naming_it(web, api, path, query, name):
+    pending(web)
+    before = state(web)
+    error = refused(web.client.get(f"/api/v1{path}?{query}", headers=api.headers()), 400)
+    assert error["field"] == name and name in error["message"]
+    assert state(web) == before
+
+
 def test_a_message_with_its_decisions(web, api):
     inbound, draft = pending(web)
     api.post(f"/drafts/{draft}/approve", {"notes": "fine"})

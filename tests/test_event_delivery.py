@@ -250,7 +250,8 @@ async def test_a_2xx_with_a_slow_or_huge_body_is_delivered_without_reading_it_al
     assert request.body_sent < FLOOD_BYTES // 4
 
 
-async def test_a_rotated_secret_signs_from_the_next_delivery_on(
+@pytest.mark.both_backends
+async def test_a_rotated_secret_signs_alongside_the_previous_one_for_24_hours(
     db: Store, deliverer, receiver: FakeReceiver
 ):
     subscription = await subscribe(db, receiver)
@@ -265,8 +266,36 @@ async def test_a_rotated_secret_signs_from_the_next_delivery_on(
     await job.run()
     first, second = receiver.received
     assert receiver.verify(first.headers, first.body, old)
-    assert not receiver.verify(second.headers, second.body, old)
+    assert len(first.headers["webhook-signature"].split(" ")) == 1
+    # during the overlap the header carries two signatures, "v1,<new> v1,<old>": a receiver
+    # still on the old secret and one already on the new both accept the delivery
+    assert len(second.headers["webhook-signature"].split(" ")) == 2
+    assert receiver.verify(second.headers, second.body, old)
     assert receiver.verify(second.headers, second.body, new)
+    # a day after the rotation only the new secret signs
+    clock.now += timedelta(hours=24, seconds=1)
+    await emit(db, A)
+    await job.run()
+    third = receiver.received[2]
+    assert len(third.headers["webhook-signature"].split(" ")) == 1
+    assert not receiver.verify(third.headers, third.body, old)
+    assert receiver.verify(third.headers, third.body, new)
+
+
+@pytest.mark.both_backends
+async def test_a_second_rotation_drops_the_first_secret_at_once(
+    db: Store, deliverer, receiver: FakeReceiver
+):
+    subscription = await subscribe(db, receiver)
+    first_secret = receiver.secret
+    second_secret = await webhooks.rotate_secret(db, subscription, by=None)
+    third_secret = await webhooks.rotate_secret(db, subscription, by=None)
+    await emit(db, A)
+    await deliverer(Clock()).run()
+    (request,) = receiver.received
+    assert not receiver.verify(request.headers, request.body, first_secret)
+    assert receiver.verify(request.headers, request.body, second_secret)
+    assert receiver.verify(request.headers, request.body, third_secret)
 
 
 async def test_only_the_types_asked_for_are_delivered(db: Store, deliverer, receiver: FakeReceiver):

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from approval_bot.config import Settings
+from approval_bot.config import Settings, SettingsError
 from approval_bot.drafting import DraftContext, FaqEntry, Turn
 from approval_bot.drafting.openai_compat import (
     FallbackDrafter,
@@ -180,6 +180,56 @@ def test_the_app_drafts_with_the_model_after_the_webhook_has_answered(
             # stored on the customer's text when it arrived
             assert json.loads(draft["draft_meta"])["understanding"]["source"] == "model"
             assert json.loads(inbound["understanding"])["source"] == "builtin"
+
+
+# -- bounds on the answer
+
+# OpenAI's chat completions parameter for the answer's length (max_tokens is deprecated)
+LENGTH_BOUND = "max_completion_tokens"
+
+
+async def test_the_model_is_asked_for_a_text_reply_of_at_most_600_tokens_in_either_format():
+    with fake_openai(FakeOpenAI(reject_json_schema=True)) as fake:
+        result, _ = await draft_with(fake)
+
+    assert result.drafter == "openai"
+    with_schema, in_words = fake.requests
+    for request in (with_schema, in_words):
+        assert request[LENGTH_BOUND] == 600
+        assert "max_tokens" not in request
+
+
+def test_a_huge_answer_is_not_read_whole_and_the_draft_stored_is_the_builtin_one(
+    make_settings: Callable[..., Settings],
+):
+    huge = structured(reply="x" * 5_000_000)
+    with fake_openai(FakeOpenAI(content=huge)) as fake:
+        settings = make_settings(
+            PUBLIC_BASE_URL=PUBLIC,
+            DRAFTER="openai",
+            OPENAI_MODEL="fake-model",
+            OPENAI_BASE_URL=fake.base_url,
+            DRAFT_MAX_TOKENS="300",
+        )
+        with running(settings) as twilio:
+            assert twilio.text("Are you open today?").status_code == 200
+            twilio.settle()
+            _, draft = twilio.messages()
+
+    (request,) = fake.requests  # a reply that long would come again: not asked twice
+    assert request[LENGTH_BOUND] == 300
+    assert len(draft["body"]) < 1600
+    meta = json.loads(draft["draft_meta"])
+    assert meta["drafter"] == "builtin"
+    assert "over 64 KiB" in meta["fallback_reason"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many", "100000"])
+def test_a_draft_max_tokens_out_of_range_is_refused_at_start(
+    make_settings: Callable[..., Settings], value: str
+):
+    with pytest.raises(SettingsError, match="DRAFT_MAX_TOKENS"):
+        make_settings(DRAFT_MAX_TOKENS=value)
 
 
 # -- the reply and the understanding in one structured answer

@@ -582,6 +582,66 @@ async def test_a_customer_who_wrote_again_sends_the_reply_back_to_review(
     assert fake.requests == []
 
 
+async def approval_metadata(db: Store, message_id: str) -> list[dict[str, Any]]:
+    rows = await db.all(
+        sql("SELECT metadata FROM audit_log WHERE message_id = :id AND event = :event ORDER BY id"),
+        id=message_id,
+        event=Event.APPROVE,
+    )
+    return [json.loads(r["metadata"]) for r in rows]
+
+
+async def test_a_reply_approved_again_after_review_gets_all_six_attempts_again(
+    db, sender, fake, reviewer, clock
+):
+    # DESIGN: 6 attempts per approval. Five 429s spend five, then the customer writes again
+    fake.script(ALICE, *[fake_twilio.TOO_MANY] * 5)
+    draft = await approved(db, reviewer)
+    for _ in range(5):
+        await sender.run()
+        clock.advance(30)
+    assert len(fake.creates(ALICE)) == 5
+    await make_inbound(db, ALICE, "Actually, what about Sunday?")
+    await sender.run()
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+    # approved again: five more 429s, and the sixth attempt of this approval is taken
+    fake.script(ALICE, *[fake_twilio.TOO_MANY] * 5)
+    await review.approve(db, draft, review.Decision(reviewer.id, DecisionChannel.WEB))
+    for _ in range(6):
+        await sender.run()
+        clock.advance(30)
+
+    assert await status_of(db, draft) == S.SENT
+    assert len(fake.creates(ALICE)) == 11 and len(fake.accepted_to(ALICE)) == 1
+    # the earlier approval's attempts stay on record
+    assert (await events(db, draft)).count("Send Retry Scheduled") == 10
+    first, second = await approval_metadata(db, draft)
+    assert "earlier_send_attempts" not in first
+    assert second["earlier_send_attempts"] == 5
+
+
+async def test_a_reply_left_unconfirmed_keeps_its_attempts_when_approved_again(
+    db, sender, fake, reviewer, clock
+):
+    fake.script(ALICE, fake_twilio.SERVER_ERROR)  # maybe at Twilio
+    draft = await approved(db, reviewer)
+    await sender.run()
+    await make_inbound(db, ALICE, "Actually, what about Sunday?")
+    clock.advance(1)
+    await sender.run()  # Twilio is asked, has nothing: back to review, still unconfirmed
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+    await review.approve(db, draft, review.Decision(reviewer.id, DecisionChannel.WEB))
+    assert (await row(db, draft))["send_attempts"] == 1
+    assert "earlier_send_attempts" not in (await approval_metadata(db, draft))[-1]
+    await sender.run()
+
+    # asked again before the send, and sent once
+    assert len(fake.lists()) == 2 and len(fake.accepted_to(ALICE)) == 1
+    assert await status_of(db, draft) == S.SENT
+
+
 async def whatsapp_thread(db: Store, reviewer) -> str:
     number = "+14155550177"
 

@@ -12,11 +12,13 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
@@ -37,6 +39,13 @@ TRIES = 2  # a malformed answer is asked for once more before the built-in draft
 TEMPERATURE = 0.3
 # Regenerate asks for another wording: the same model, less predictable
 VARIANT_TEMPERATURE = 0.9
+# the answer's length, in tokens (DRAFT_MAX_TOKENS): a reply of 1,600 characters is about
+# 400, and the JSON around it and the understanding some 100 more
+MAX_TOKENS = 600
+# of the server's answer only so much is read, whatever the bound above: a server that
+# ignores it (older OpenAI-compatible ones know only max_tokens) cannot fill memory or the
+# database. 2,000 tokens (DRAFT_MAX_TOKENS' most) as JSON escapes fit in it.
+MAX_ANSWER_BYTES = 64 * 1024
 
 INSTRUCTIONS = """\
 You draft SMS replies for a small business. A human reviews every draft before it is sent.
@@ -140,6 +149,38 @@ class MalformedAnswer(Exception):
 
 class ServerFailed(Exception):
     """The server answered 200 with no chat completion: an error object, or another shape."""
+
+
+class AnswerTooLong(Exception):
+    """The server's answer went on past MAX_ANSWER_BYTES; the rest was not read."""
+
+
+class _Capped(httpx2.AsyncByteStream):
+    """A response body that stops with AnswerTooLong past `limit` bytes."""
+
+    def __init__(self, stream: httpx2.AsyncByteStream, limit: int) -> None:
+        self._stream, self._limit = stream, limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        taken = 0
+        async for chunk in self._stream:
+            taken += len(chunk)
+            if taken > self._limit:
+                raise AnswerTooLong(f"the answer was over {self._limit // 1024} KiB")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class _CappedTransport(httpx2.AsyncHTTPTransport):
+    """The openai client's transport, reading at most MAX_ANSWER_BYTES of each answer."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await super().handle_async_request(request)
+        assert isinstance(response.stream, httpx2.AsyncByteStream)
+        response.stream = _Capped(response.stream, MAX_ANSWER_BYTES)
+        return response
 
 
 def _server_failure(completion: Any) -> str | None:
@@ -314,15 +355,24 @@ class OpenAICompatDrafter:
     name = NAME
 
     def __init__(
-        self, *, model: str, base_url: str | None, api_key: str | None, timeout: float
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float,
+        max_tokens: int = MAX_TOKENS,
     ) -> None:
         self.model = model
+        self.max_tokens = max_tokens
         # no retries: a slow or failing model falls back to the built-in drafter at once
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",  # local servers take any key
             timeout=timeout,
             max_retries=0,
+            # the client's own defaults, with a transport that reads a bounded answer
+            http_client=openai.DefaultAsyncHttpxClient(transport=_CappedTransport()),
         )
         # until the server answers 400 to the JSON schema response format
         self.json_schema = True
@@ -340,6 +390,7 @@ class OpenAICompatDrafter:
                     model=self.model,
                     messages=messages,
                     temperature=temperature,
+                    max_completion_tokens=self.max_tokens,
                     response_format=RESPONSE_FORMAT,
                 )
             except openai.BadRequestError as error:
@@ -347,7 +398,10 @@ class OpenAICompatDrafter:
         # a request refused for itself (a thread over the model's context) raises here, and
         # the schema is asked for again next time
         completion = await self._client.chat.completions.create(
-            model=self.model, messages=messages, temperature=temperature
+            model=self.model,
+            messages=messages,
+            temperature=temperature,
+            max_completion_tokens=self.max_tokens,
         )
         if refused is not None:
             # llama.cpp's and older servers refuse it; the instructions describe the JSON
@@ -404,7 +458,7 @@ class FallbackDrafter:
             raise
         except (TimeoutError, openai.APITimeoutError):
             kind, reason = "timeout", f"{self.primary.name} took over {self.timeout:g} s"
-        except MalformedAnswer as error:
+        except (MalformedAnswer, AnswerTooLong) as error:
             kind, reason = "malformed", f"{self.primary.name}: {error}"
         except ServerFailed as error:
             kind, reason = "error", f"{self.primary.name}: {error}"

@@ -62,6 +62,7 @@ def build_drafter(
         base_url=settings.openai_base_url,
         api_key=str(settings.openai_api_key) if settings.openai_api_key else None,
         timeout=settings.draft_timeout_seconds,
+        max_tokens=settings.draft_max_tokens,
     )
     return FallbackDrafter(remote, settings.draft_timeout_seconds, metrics), remote
 

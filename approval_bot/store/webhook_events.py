@@ -169,7 +169,13 @@ _FAIL_PENDING = sql(
     WHERE subscription_id = :id AND status = 'pending'
     """
 )
-_SET_SECRET = sql("UPDATE webhook_subscriptions SET secret = :secret WHERE id = :id")
+_SET_SECRET = sql(
+    """
+    UPDATE webhook_subscriptions
+    SET previous_secret = secret, previous_secret_until = :until, secret = :secret
+    WHERE id = :id
+    """
+)
 _DELETE_SUBSCRIPTION = sql("DELETE FROM webhook_subscriptions WHERE id = :id")
 
 
@@ -211,8 +217,9 @@ def deactivate(tx: Tx, subscription_id: int, error: str) -> None:
     tx.run(_FAIL_PENDING, id=subscription_id, error=error)
 
 
-def set_secret(tx: Tx, subscription_id: int, secret: str) -> None:
-    tx.run(_SET_SECRET, secret=secret, id=subscription_id)
+def set_secret(tx: Tx, subscription_id: int, secret: str, *, previous_until: str) -> None:
+    """Sign with `secret` from now on, and with the one it replaces until `previous_until`."""
+    tx.run(_SET_SECRET, secret=secret, until=previous_until, id=subscription_id)
 
 
 def delete_subscription(tx: Tx, subscription_id: int) -> None:
@@ -226,7 +233,8 @@ def delete_subscription(tx: Tx, subscription_id: int) -> None:
 DUE = sql(
     """
     SELECT webhook_deliveries.id, webhook_deliveries.event_id, webhook_deliveries.attempts,
-           webhook_subscriptions.url, webhook_subscriptions.secret
+           webhook_subscriptions.url, webhook_subscriptions.secret,
+           webhook_subscriptions.previous_secret, webhook_subscriptions.previous_secret_until
     FROM webhook_deliveries INDEXED BY webhook_deliveries_due
     JOIN webhook_subscriptions ON webhook_subscriptions.id = webhook_deliveries.subscription_id
     WHERE webhook_deliveries.status = 'pending'
@@ -241,7 +249,8 @@ DUE = sql(
     """,
     postgres="""
     SELECT webhook_deliveries.id, webhook_deliveries.event_id, webhook_deliveries.attempts,
-           webhook_subscriptions.url, webhook_subscriptions.secret
+           webhook_subscriptions.url, webhook_subscriptions.secret,
+           webhook_subscriptions.previous_secret, webhook_subscriptions.previous_secret_until
     FROM webhook_deliveries
     JOIN webhook_subscriptions ON webhook_subscriptions.id = webhook_deliveries.subscription_id
     WHERE webhook_deliveries.status = 'pending'
@@ -267,20 +276,30 @@ _RELEASE_CLAIMS = sql(
 
 @dataclass(frozen=True)
 class Due:
-    """A due delivery, with where it goes and the secret it is signed with."""
+    """A due delivery, with where it goes and the secrets it may be signed with."""
 
     id: int
     event_id: str
     attempts: int
     url: str
     secret: str
+    previous_secret: str | None  # the one `secret` replaced, signing until the time given
+    previous_secret_until: str | None
 
 
 def due(tx: Tx, *, now: str, stale_before: str, room: int) -> list[Due]:
     """Up to `room` due deliveries, the earliest pending of each subscription and thread:
     unclaimed and due by `now`, or claimed before `stale_before`."""
     return [
-        Due(int(row["id"]), row["event_id"], int(row["attempts"]), row["url"], row["secret"])
+        Due(
+            int(row["id"]),
+            row["event_id"],
+            int(row["attempts"]),
+            row["url"],
+            row["secret"],
+            row["previous_secret"],
+            row["previous_secret_until"],
+        )
         for row in tx.all(DUE, now=now, stale_before=stale_before, room=room)
     ]
 

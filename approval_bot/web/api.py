@@ -242,6 +242,16 @@ OPERATIONS: list[Operation] = []
 _ROUTES: list[BaseRoute] = []
 
 
+def _single_values(request: Request) -> dict[str, str]:
+    """The query string's parameters; 400 for one given twice (which value was meant?)."""
+    seen: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in seen:
+            raise ApiError(400, f"the query parameter {name} is given more than once", name)
+        seen[name] = value
+    return seen
+
+
 def endpoint(op: Operation) -> Callable[[Handler], Handler]:
     """Register a handler for a documented operation; its answer is checked against the model."""
 
@@ -258,7 +268,7 @@ def endpoint(op: Operation) -> Callable[[Handler], Handler]:
                     body = _validate(op.body, await _read_json(request, op.body_required))
                 query = None
                 if op.query is not None:
-                    query = _validate(op.query, dict(request.query_params))
+                    query = _validate(op.query, _single_values(request))
                 result = await handler(Call(request, reviewer, body, query))
             except ApiError as error:
                 if error.conflict_on is not None:

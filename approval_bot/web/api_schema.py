@@ -211,7 +211,9 @@ class DirectivesQuery(_Request):
 class ErrorDetail(_Response):
     code: int = Field(description="the HTTP status")
     message: str
-    field: str | None = Field(None, description="the invalid field (422)")
+    field: str | None = Field(
+        None, description="the invalid field (422), or the query parameter given twice (400)"
+    )
     decided_by: str | None = Field(None, description="who made the decision that won (409)")
     decided_at: str | None = None
     sending_status: ComplianceStatus | None = Field(
@@ -472,7 +474,8 @@ class WebhookList(_Response):
 # --- the OpenAPI description ----------------------------------------------------------------
 
 ERROR_TEXT = {
-    400: "Malformed request: a body that is not JSON, a bad cursor",
+    400: "Malformed request: a body that is not JSON, a bad cursor, a query parameter given "
+    "more than once (`error.field` names it)",
     401: "No token, or a token that is unknown, revoked or of a disabled reviewer",
     403: "The token's reviewer may not do this, or the sending gate is closed (a send attempt)",
     404: "No such draft, message or thread, or no business profile yet",

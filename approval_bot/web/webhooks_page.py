@@ -85,7 +85,10 @@ async def rotate_action(request: Request, reviewer: Reviewer, form: FormData) ->
         secret = await webhooks.rotate_secret(request.state.db, subscription_id, by=reviewer.id)
     except webhooks.UnknownSubscription as error:
         raise HTTPException(404, str(error)) from None
-    return await _page(request, f"New signing secret, shown once: {secret}")
+    return await _page(
+        request,
+        f"New signing secret, shown once: {secret}. The old one also signs for 24 hours.",
+    )
 
 
 @auth.action(admin=True)
