@@ -373,6 +373,26 @@ async def test_an_answer_waits_while_the_holding_reply_is_being_sent(db, make_se
     assert [work.body for work in await claimed()] == ["Yes, 9 to 5."]
 
 
+@pytest.mark.both_backends
+async def test_a_reminder_still_queued_when_the_draft_is_decided_is_withdrawn(db, make_settings):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(31))  # reminded and escalated, nothing sent yet
+    await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
+    answer = "Approved: the reply goes out now."
+    await db.write(lambda conn: draft_notices.queue_answer(conn, ids["Bob"], answer))
+    for fake in fake_twilio.running():
+        await _send_all(db, make_settings, fake)
+        # nobody is told a draft is waiting once it is decided; a command's answer goes
+        assert [m["body"] for m in fake.accepted_to(ANA)] == []
+        assert [m["body"] for m in fake.accepted_to(BOB)] == [answer]
+        assert [m["body"] for m in fake.accepted_to(ROOT)] == []
+    rows = await db.all(sql("SELECT status FROM notifications WHERE draft_id = :id"), id=draft)
+    assert len(rows) >= 5 and {row["status"] for row in rows} == {"WITHDRAWN"}
+    withdrawn = await db.all(sql("SELECT 1 FROM audit_log WHERE event = 'Notification Withdrawn'"))
+    assert len(withdrawn) == len(rows)
+
+
 async def test_quiet_hours_hold_only_that_reviewers_reminder(db):
     ids = await _setup(db)
     now = datetime.now(UTC)
