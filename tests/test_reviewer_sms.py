@@ -6,10 +6,19 @@ import json
 
 import pytest
 
-from approval_bot import accounts, draft_notices, review, reviewer_sms
-from approval_bot.models import DecisionChannel, MessageStatus
+from approval_bot import accounts, draft_notices, inbound, review, reviewer_sms
+from approval_bot.inbound import InboundSms
+from approval_bot.models import Channel, DecisionChannel, MessageStatus
 from approval_bot.store import Store, sql
-from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import (
+    BUSINESS,
+    first_start,
+    make_draft,
+    make_inbound,
+    make_reviewer,
+    status_of,
+)
+from tests.query_plans import trace
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
@@ -237,3 +246,29 @@ async def test_codes_of_open_drafts_are_unique(db):
 async def test_help(db, ana):
     answer = await reviewer_sms.answer(db, ana, "?")
     assert "A CODE" in said(answer) and "RESUME" in said(answer)
+
+
+@pytest.mark.parametrize(("first", "then"), [("STOP", "START"), (None, "YES"), (None, "START")])
+async def test_start_or_yes_from_a_reviewer_reads_their_row_once(db, backend, ana, first, then):
+    if backend != "sqlite":
+        pytest.skip("the statements are traced on SQLite's connections")
+    if first is not None:
+        await inbound.receive_sms(
+            db, InboundSms("SM" + "a" * 32, ANA_PHONE, BUSINESS, first, Channel.SMS)
+        )
+    statements: list[str] = []
+    assert await trace(db, statements.append) > 0
+    try:
+        received = await inbound.receive_sms(
+            db, InboundSms("SM" + "b" * 32, ANA_PHONE, BUSINESS, then, Channel.SMS)
+        )
+    finally:
+        await trace(db, None)
+    assert received.outcome is inbound.Outcome.REVIEWER
+    # who texted, and whether they had texted STOP: one read of their row
+    reads = [
+        text
+        for text in statements
+        if text.lstrip().upper().startswith("SELECT") and " reviewers" in text
+    ]
+    assert len(reads) == 1, reads
