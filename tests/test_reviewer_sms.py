@@ -148,6 +148,30 @@ async def test_a_code_replaced_by_an_approved_edit_says_who_approved_it(db, ana)
     assert len(await db.all(sql("SELECT 1 FROM approvals WHERE reviewer_id = :id"), id=bob.id)) == 0
 
 
+@pytest.mark.parametrize("command", ["A", "R"])
+@pytest.mark.parametrize("coded", [True, False])
+async def test_the_code_of_a_customers_text_points_to_its_waiting_draft(db, ana, command, coded):
+    # a text held as an opt-out in plain words got a code; KEEP had it drafted
+    inbound_id = await make_inbound(db, CUSTOMER)
+    text_code = await db.write(lambda conn: draft_notices.issue_code(conn, inbound_id))
+    draft = await make_draft(db, inbound_id, "Yes, 9 to 5.")
+    if coded:
+        draft_code = await db.write(lambda conn: draft_notices.issue_code(conn, draft))
+
+    answer = await reviewer_sms.answer(db, ana, f"{command} {text_code}")
+
+    if coded:
+        assert said(answer) == (
+            f"{text_code} is the text from {CUSTOMER}. Its draft reply is {draft_code}: "
+            f"reply A {draft_code} to send, R {draft_code} to reject."
+        )
+    else:
+        assert said(answer) == (
+            f"{text_code} is the text from {CUSTOMER}. Its draft reply waits in the web queue."
+        )
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+
 @pytest.mark.parametrize("text", ["ok", "yes", "Y", "👍", "A", "approve 7F3"])
 async def test_a_bare_yes_approves_nothing_and_asks_for_the_code(db, ana, text):
     draft, code = await coded_draft(db)
