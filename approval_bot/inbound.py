@@ -175,10 +175,10 @@ def _first_time(conn: Tx, provider: str, event_id: str) -> bool:
     return inbound_dedupe.first_time(conn, provider, event_id, now_iso())
 
 
-def _reviewer(conn: Tx, address: str) -> int | None:
+def _reviewer(conn: Tx, address: str) -> reviewer_rows.PhoneOwner | None:
     """The reviewer, active or disabled, whose phone this is: their texts are never a customer's."""
     # already checked by the parser
-    return reviewer_rows.id_by_phone(conn, address.removeprefix(WHATSAPP_PREFIX))
+    return reviewer_rows.by_phone(conn, address.removeprefix(WHATSAPP_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] 
 
 
 def handle_reviewer_text(
-    conn: Tx, reviewer_id: int, sms: InboundSms, keyword: Keyword | None
+    conn: Tx, reviewer: reviewer_rows.PhoneOwner, sms: InboundSms, keyword: Keyword | None
 ) -> Keyword | None:
     """A text from a reviewer's phone: recorded, and never treated as a customer's; returns
     the keyword it acted on.
@@ -271,24 +271,21 @@ def handle_reviewer_text(
         audit.AuditEvent(
             event="Reviewer Text Received",
             actor=Actor.HUMAN,
-            actor_id=reviewer_id,
+            actor_id=reviewer.id,
             metadata={"message_sid": sms.message_sid, "from": sms.sender, "body": sms.body},
         ),
     )
-    if keyword is Keyword.OPT_IN:
-        reviewer = reviewer_rows.texted(conn, reviewer_id)
-        assert reviewer is not None, reviewer_id  # found by their phone in this transaction
-        if not reviewer.sms_opted_out:
-            return None  # nothing to opt back in to: "yes" is a bare yes, START a command
+    if keyword is Keyword.OPT_IN and not reviewer.sms_opted_out:
+        return None  # nothing to opt back in to: "yes" is a bare yes, START a command
     if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
         opted_out = keyword is Keyword.OPT_OUT
-        reviewer_rows.set_sms_opt_out(conn, reviewer_id, opted_out)
+        reviewer_rows.set_sms_opt_out(conn, reviewer.id, opted_out)
         audit.record(
             conn,
             audit.AuditEvent(
                 event="Reviewer Opted Out" if opted_out else "Reviewer Opted In",
                 actor=Actor.HUMAN,
-                actor_id=reviewer_id,
+                actor_id=reviewer.id,
                 metadata={"keyword": sms.body.strip(), "notify_sms": not opted_out},
             ),
         )
@@ -372,10 +369,10 @@ def _route_sms(
 ) -> Received:
     if not _first_time(conn, SMS_PROVIDER, sms.message_sid):
         return Received(Outcome.DUPLICATE)
-    reviewer_id = _reviewer(conn, sms.sender)
-    if reviewer_id is not None:
-        acted_on = handle_reviewer_text(conn, reviewer_id, sms, keyword)
-        return Received(Outcome.REVIEWER, reviewer_id=reviewer_id, reviewer_keyword=acted_on)
+    texter = _reviewer(conn, sms.sender)
+    if texter is not None:
+        acted_on = handle_reviewer_text(conn, texter, sms, keyword)
+        return Received(Outcome.REVIEWER, reviewer_id=texter.id, reviewer_keyword=acted_on)
     thread = sms.sender
     controls = _touch_conversation(conn, thread, sms.channel)
     meta: dict[str, Any] = {"message_sid": sms.message_sid}
@@ -589,14 +586,14 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
             ),
         )
         return CallReceived(duplicate=False)
-    reviewer_id = _reviewer(conn, call.caller)
-    if reviewer_id is not None:
+    reviewer = _reviewer(conn, call.caller)
+    if reviewer is not None:
         audit.record(
             conn,
             audit.AuditEvent(
                 event="Reviewer Call Received",
                 actor=Actor.HUMAN,
-                actor_id=reviewer_id,
+                actor_id=reviewer.id,
                 metadata={"call_sid": call.call_sid},
             ),
         )

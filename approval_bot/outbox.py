@@ -23,6 +23,7 @@ class NotificationStatus(StrEnum):
     SENT = "SENT"
     FAILED = "FAILED"
     DIGESTED = "DIGESTED"  # held, then folded into one digest text when the reviewer was back
+    WITHDRAWN = "WITHDRAWN"  # about a draft decided before it went: never sent
 
 
 class NotificationEvent(StrEnum):
@@ -31,6 +32,7 @@ class NotificationEvent(StrEnum):
     HELD = "Notification Held"
     RELEASED = "Notification Released"
     DIGESTED = "Notification Digested"
+    WITHDRAWN = "Notification Withdrawn"
 
 
 N = NotificationStatus
@@ -39,6 +41,7 @@ NOTIFICATION_TRANSITIONS: frozenset[tuple[N, NotificationEvent, N]] = frozenset(
         (N.PENDING, NotificationEvent.SENT, N.SENT),
         (N.PENDING, NotificationEvent.FAILED, N.FAILED),
         (N.PENDING, NotificationEvent.HELD, N.HELD),
+        (N.PENDING, NotificationEvent.WITHDRAWN, N.WITHDRAWN),
         (N.HELD, NotificationEvent.RELEASED, N.PENDING),
         (N.HELD, NotificationEvent.DIGESTED, N.DIGESTED),
     ]

@@ -187,6 +187,7 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
         NotificationStatus.SENT: "Texted",
         NotificationStatus.FAILED: "Could not be texted",
         NotificationStatus.DIGESTED: "Sent in a digest",
+        NotificationStatus.WITHDRAWN: "Not texted: the draft was decided first",
     },
     NotificationEvent: {
         NotificationEvent.SENT: "Reviewer texted",
@@ -194,6 +195,7 @@ PHRASES: dict[type[StrEnum], Mapping[str, str]] = {
         NotificationEvent.HELD: "Reviewer text held",
         NotificationEvent.RELEASED: "Reviewer text released",
         NotificationEvent.DIGESTED: "Reviewer text folded into a digest",
+        NotificationEvent.WITHDRAWN: "Reviewer text withdrawn: the draft was decided",
     },
     Intent: {
         Intent.GREETING: "a greeting",

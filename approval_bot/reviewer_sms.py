@@ -115,6 +115,18 @@ async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
             )
     if status == S.PAUSED_THREAD:
         return f"{code} is on hold: the thread with {draft['receiver']} is paused."
+    if draft["type"] == "INBOUND" and status == S.DRAFT_PENDING_APPROVAL:
+        # the code of a customer's text (held for an opt-out decision, then drafted): its
+        # reply is what a reviewer decides on
+        reply = await code_rows.waiting_reply(db, draft["id"])
+        if reply is not None:
+            said = f"{code} is the text from {draft['sender']}."
+            if reply.code is None:
+                return f"{said} Its draft reply waits in the web queue."
+            return (
+                f"{said} Its draft reply is {reply.code}: "
+                f"reply A {reply.code} to send, R {reply.code} to reject."
+            )
     return f"{code} is {phrase(status, 'MessageStatus').lower()}. {await _open_list(db)}"
 
 

@@ -64,10 +64,12 @@ ALLOWED: dict[str, str] = {
     " NULL AND (messages.next_attempt_at IS NULL OR messages.next_attempt_at <= ?)) OR"
     " messages.claimed_at <= ?) ORDER BY messages.timestamp LIMIT ?": _TRANSIENT,
     "SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,"
-    " reviewers.sms_opted_out FROM notifications JOIN reviewers ON reviewers.id ="
-    " notifications.reviewer_id WHERE notifications.status = ? AND ((notifications.claimed_at"
-    " IS NULL AND (notifications.next_attempt_at IS NULL OR notifications.next_attempt_at <="
-    " ?)) OR notifications.claimed_at <= ?) ORDER BY notifications.created_at LIMIT ?": _TRANSIENT,
+    " reviewers.sms_opted_out, messages.type AS draft_type, messages.status AS draft_status"
+    " FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id"
+    " LEFT JOIN messages ON messages.id = notifications.draft_id"
+    " WHERE notifications.status = ? AND ((notifications.claimed_at IS NULL AND"
+    " (notifications.next_attempt_at IS NULL OR notifications.next_attempt_at <= ?)) OR"
+    " notifications.claimed_at <= ?) ORDER BY notifications.created_at LIMIT ?": _TRANSIENT,
     # store/views/queue.py: the queue's size and newest card (the web queue and its updates)
     "SELECT count(*) AS n FROM messages INDEXED BY messages_pending_replies WHERE status = ?"
     " AND type IN (?, ?)": _QUEUE,

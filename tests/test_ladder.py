@@ -8,6 +8,7 @@ escalate at 30, holding reply at 45; always open.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,11 +26,14 @@ from approval_bot import (
     workflow,
 )
 from approval_bot.business_hours import BusinessHours
-from approval_bot.gateways import TwilioGateway
+from approval_bot.gateways import SendResult, TwilioGateway
 from approval_bot.models import DecisionChannel, MessageStatus, Role, SlaStep
+from approval_bot.retry import DEFAULT_POLICY, Outcome
 from approval_bot.review_clocks import Policy
 from approval_bot.sending import Sender
-from approval_bot.store import Store, Tx
+from approval_bot.sending.claim import Work, claim
+from approval_bot.sending.message_lane import MessageLane
+from approval_bot.store import Store, Tx, sql
 
 from . import fake_twilio
 from .builders import (
@@ -280,33 +284,113 @@ async def test_never_a_holding_reply_on_a_closed_thread(db, closing):
         assert result.closed == 1
 
 
+async def _send_all(db: Store, make_settings, fake: Any) -> None:
+    settings = make_settings(
+        PUBLIC_BASE_URL="https://bot.example.com",
+        TWILIO_ACCOUNT_SID=fake.account_sid,
+        TWILIO_AUTH_TOKEN=fake.auth_token,
+        TWILIO_FROM_NUMBER=BUSINESS,
+        TWILIO_API_BASE_URL=fake.url,
+    )
+    gateway = TwilioGateway(settings)
+    try:
+        await Sender(db, gateway, settings).run()
+    finally:
+        await gateway.aclose()
+
+
+async def _holding_reply_id(db: Store) -> str:
+    row = await db.one(sql("SELECT message_id FROM auto_replies WHERE trigger = 'holding'"))
+    assert row is not None
+    return str(row["message_id"])
+
+
 @pytest.mark.both_backends
-@pytest.mark.parametrize("approved_before_it_went", [False, True])
-async def test_after_the_holding_reply_the_approved_answer_still_goes(
-    db, make_settings, approved_before_it_went
-):
+async def test_after_the_holding_reply_the_approved_answer_still_goes(db, make_settings):
     ids = await _setup(db)
     draft = await _pending(db)
     await ladder.run_pass(db, _at(46))
     for fake in fake_twilio.running():
-        settings = make_settings(
-            PUBLIC_BASE_URL="https://bot.example.com",
-            TWILIO_ACCOUNT_SID=fake.account_sid,
-            TWILIO_AUTH_TOKEN=fake.auth_token,
-            TWILIO_FROM_NUMBER=BUSINESS,
-            TWILIO_API_BASE_URL=fake.url,
-        )
-        gateway = TwilioGateway(settings)
-        try:
-            if not approved_before_it_went:
-                await Sender(db, gateway, settings).run()
-            await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
-            await Sender(db, gateway, settings).run()
-        finally:
-            await gateway.aclose()
+        await _send_all(db, make_settings, fake)
+        await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
+        await _send_all(db, make_settings, fake)
         # the holding reply said a person would answer: the answer they approved follows
-        assert sorted(m["body"] for m in fake.accepted_to(CUSTOMER)) == [HOLDING, "Yes, 9 to 5."]
+        assert [m["body"] for m in fake.accepted_to(CUSTOMER)] == [HOLDING, "Yes, 9 to 5."]
     assert await status_of(db, draft) == MessageStatus.SENT
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("decision", ["approved", "edited and approved", "answered by hand"])
+async def test_a_holding_reply_still_queued_when_the_draft_is_decided_never_goes(
+    db, make_settings, decision
+):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(46))
+    holding = await _holding_reply_id(db)
+    ana = review.Decision(ids["Ana"], DecisionChannel.WEB)
+    if decision == "approved":
+        answer = "Yes, 9 to 5."
+        await review.approve(db, draft, ana)
+    elif decision == "edited and approved":  # the answer is a newer version than the holding
+        answer = "Yes, 9 to 6."
+        await review.edit(db, draft, answer, ana, approve=True)
+    else:
+        answer = "Yes, from 9."
+        await review.reject(db, draft, ana)
+        await review.write_reply(db, CUSTOMER, answer, ids["Ana"], in_reply_to_id=None)
+    for fake in fake_twilio.running():
+        await _send_all(db, make_settings, fake)
+        # "a person will reply shortly" with or after the reply itself would be nonsense
+        assert [m["body"] for m in fake.accepted_to(CUSTOMER)] == [answer]
+    assert await status_of(db, holding) == MessageStatus.SUPERSEDED
+    row = await db.one(
+        sql("SELECT metadata FROM audit_log WHERE message_id = :id AND event = 'Superseded'"),
+        id=holding,
+    )
+    assert row is not None and json.loads(row["metadata"])["reason"]
+
+
+@pytest.mark.both_backends
+async def test_an_answer_waits_while_the_holding_reply_is_being_sent(db, make_settings):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(46))
+    lane = MessageLane(make_settings(), DEFAULT_POLICY, lambda: 0.0)
+    now = datetime.now(UTC)
+
+    async def claimed() -> list[Work]:
+        work: list[Work] = await db.write(lambda conn: claim(conn, lane, now, 10))
+        return work
+
+    (holding,) = await claimed()
+    assert holding.body == HOLDING
+    await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
+    # the holding reply is on its way to Twilio: the answer is not sent beside it
+    assert await claimed() == []
+    accepted = SendResult(Outcome.ACCEPTED, sid="SM" + "0" * 32, status="queued")
+    await db.write(lambda conn: lane.record(conn, holding, accepted, now))
+    assert [work.body for work in await claimed()] == ["Yes, 9 to 5."]
+
+
+@pytest.mark.both_backends
+async def test_a_reminder_still_queued_when_the_draft_is_decided_is_withdrawn(db, make_settings):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    await ladder.run_pass(db, _at(31))  # reminded and escalated, nothing sent yet
+    await review.approve(db, draft, review.Decision(ids["Ana"], DecisionChannel.WEB))
+    answer = "Approved: the reply goes out now."
+    await db.write(lambda conn: draft_notices.queue_answer(conn, ids["Bob"], answer))
+    for fake in fake_twilio.running():
+        await _send_all(db, make_settings, fake)
+        # nobody is told a draft is waiting once it is decided; a command's answer goes
+        assert [m["body"] for m in fake.accepted_to(ANA)] == []
+        assert [m["body"] for m in fake.accepted_to(BOB)] == [answer]
+        assert [m["body"] for m in fake.accepted_to(ROOT)] == []
+    rows = await db.all(sql("SELECT status FROM notifications WHERE draft_id = :id"), id=draft)
+    assert len(rows) >= 5 and {row["status"] for row in rows} == {"WITHDRAWN"}
+    withdrawn = await db.all(sql("SELECT 1 FROM audit_log WHERE event = 'Notification Withdrawn'"))
+    assert len(withdrawn) == len(rows)
 
 
 async def test_quiet_hours_hold_only_that_reviewers_reminder(db):

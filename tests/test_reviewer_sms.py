@@ -6,10 +6,19 @@ import json
 
 import pytest
 
-from approval_bot import accounts, draft_notices, review, reviewer_sms
-from approval_bot.models import DecisionChannel, MessageStatus
+from approval_bot import accounts, draft_notices, inbound, review, reviewer_sms
+from approval_bot.inbound import InboundSms
+from approval_bot.models import Channel, DecisionChannel, MessageStatus
 from approval_bot.store import Store, sql
-from tests.builders import first_start, make_draft, make_inbound, make_reviewer, status_of
+from tests.builders import (
+    BUSINESS,
+    first_start,
+    make_draft,
+    make_inbound,
+    make_reviewer,
+    status_of,
+)
+from tests.query_plans import trace
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
@@ -139,6 +148,30 @@ async def test_a_code_replaced_by_an_approved_edit_says_who_approved_it(db, ana)
     assert len(await db.all(sql("SELECT 1 FROM approvals WHERE reviewer_id = :id"), id=bob.id)) == 0
 
 
+@pytest.mark.parametrize("command", ["A", "R"])
+@pytest.mark.parametrize("coded", [True, False])
+async def test_the_code_of_a_customers_text_points_to_its_waiting_draft(db, ana, command, coded):
+    # a text held as an opt-out in plain words got a code; KEEP had it drafted
+    inbound_id = await make_inbound(db, CUSTOMER)
+    text_code = await db.write(lambda conn: draft_notices.issue_code(conn, inbound_id))
+    draft = await make_draft(db, inbound_id, "Yes, 9 to 5.")
+    if coded:
+        draft_code = await db.write(lambda conn: draft_notices.issue_code(conn, draft))
+
+    answer = await reviewer_sms.answer(db, ana, f"{command} {text_code}")
+
+    if coded:
+        assert said(answer) == (
+            f"{text_code} is the text from {CUSTOMER}. Its draft reply is {draft_code}: "
+            f"reply A {draft_code} to send, R {draft_code} to reject."
+        )
+    else:
+        assert said(answer) == (
+            f"{text_code} is the text from {CUSTOMER}. Its draft reply waits in the web queue."
+        )
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+
 @pytest.mark.parametrize("text", ["ok", "yes", "Y", "👍", "A", "approve 7F3"])
 async def test_a_bare_yes_approves_nothing_and_asks_for_the_code(db, ana, text):
     draft, code = await coded_draft(db)
@@ -237,3 +270,29 @@ async def test_codes_of_open_drafts_are_unique(db):
 async def test_help(db, ana):
     answer = await reviewer_sms.answer(db, ana, "?")
     assert "A CODE" in said(answer) and "RESUME" in said(answer)
+
+
+@pytest.mark.parametrize(("first", "then"), [("STOP", "START"), (None, "YES"), (None, "START")])
+async def test_start_or_yes_from_a_reviewer_reads_their_row_once(db, backend, ana, first, then):
+    if backend != "sqlite":
+        pytest.skip("the statements are traced on SQLite's connections")
+    if first is not None:
+        await inbound.receive_sms(
+            db, InboundSms("SM" + "a" * 32, ANA_PHONE, BUSINESS, first, Channel.SMS)
+        )
+    statements: list[str] = []
+    assert await trace(db, statements.append) > 0
+    try:
+        received = await inbound.receive_sms(
+            db, InboundSms("SM" + "b" * 32, ANA_PHONE, BUSINESS, then, Channel.SMS)
+        )
+    finally:
+        await trace(db, None)
+    assert received.outcome is inbound.Outcome.REVIEWER
+    # who texted, and whether they had texted STOP: one read of their row
+    reads = [
+        text
+        for text in statements
+        if text.lstrip().upper().startswith("SELECT") and " reviewers" in text
+    ]
+    assert len(reads) == 1, reads

@@ -28,6 +28,7 @@ log = logging.getLogger("approval_bot.sender")
 S = MessageStatus
 CUSTOMER_WROTE_AGAIN = "customer wrote again"
 CONVERSATION_CLOSED = "the conversation was closed"
+HOLDING_ANSWERED = "the customer's text was answered before the holding reply went"
 STATUS_EVENTS_PROVIDER = "twilio-status"
 RETRY_SCHEDULED = "Send Retry Scheduled"
 OPTED_OUT_REASON = f"the customer opted out (Twilio {OPTED_OUT_CODE})"
@@ -76,6 +77,9 @@ class MessageLane:
         # deadlock with it
         if not conversations.try_lock(conn, row["thread_id"]):
             return True
+        # the thread's holding reply is on its way: the answer follows it, never beside it
+        if sending_rows.holding_in_flight(conn, row["thread_id"], row["id"]):
+            return True
         return self._recheck(conn, row, now)
 
     def take(
@@ -122,6 +126,18 @@ class MessageLane:
                 Event.SUPERSEDED,
                 {"reason": "no longer the latest reply"},
                 superseded_by=newer,
+            )
+            return True
+        answer = sending_rows.holding_answered(conn, message_id)
+        if answer is not None:
+            # "a person will reply shortly", after the reply itself, would only confuse
+            self._move(
+                conn,
+                message_id,
+                S.SUPERSEDED,
+                Event.SUPERSEDED,
+                {"reason": HOLDING_ANSWERED},
+                superseded_by=answer,
             )
             return True
         approved_at = audit_rows.latest_of(

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import Settings
 from ..gateways import FoundMessage, SendResult
-from ..models import iso
+from ..models import MessageStatus, MessageType, iso
 from ..outbox import NotificationEvent, NotificationStatus, change_notification_status
 from ..retry import Outcome, RetryPolicy
 from ..store import Row, Tx
@@ -21,6 +21,7 @@ from .claim import Work
 log = logging.getLogger("approval_bot.sender")
 
 N = NotificationStatus
+S = MessageStatus
 
 
 def takes_text(row: Row) -> bool:
@@ -33,6 +34,20 @@ def takes_text(row: Row) -> bool:
     if not row["phone"] or row["sms_opted_out"]:
         return False
     return row["draft_id"] is None or bool(row["active"] and row["notify_sms"])
+
+
+# a draft no reviewer can decide any more: approved, sent or not, rejected, or replaced
+# (an edit, a reviewer's own reply, a close)
+DECIDED = frozenset({S.APPROVED_TO_SEND, S.SENT, S.FAILED_SEND, S.REJECTED, S.SUPERSEDED})
+
+
+def about_a_decided_draft(row: Row) -> bool:
+    """Whether a due row is a text about a draft ("draft 7F3K is waiting": its notice, its
+    reminder, its escalation) decided since it was queued. A command's answer is about no
+    draft, a customer's text held for an opt-out decision is no draft: both still go."""
+    return row["draft_type"] in (MessageType.DRAFT, MessageType.OUTBOUND) and (
+        row["draft_status"] in DECIDED
+    )
 
 
 class NotificationLane:
@@ -56,6 +71,16 @@ class NotificationLane:
         )
 
     def stopped(self, conn: Tx, row: Row, now: datetime) -> bool:
+        if about_a_decided_draft(row):
+            change_notification_status(
+                conn,
+                row["id"],
+                expected=N.PENDING,
+                target=N.WITHDRAWN,
+                event=NotificationEvent.WITHDRAWN,
+                metadata={"reason": f"the draft is {row['draft_status']}"},
+            )
+            return True
         if takes_text(row):
             return False
         change_notification_status(

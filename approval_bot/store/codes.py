@@ -101,6 +101,24 @@ _REPLACEMENT = sql(
     """
 )
 
+# the reply to a customer's text that waits for approval, with its code
+_WAITING_REPLY = sql(
+    """
+    SELECT draft_codes.code FROM messages
+    LEFT JOIN draft_codes ON draft_codes.message_id = messages.id
+    WHERE messages.in_reply_to_id = :id AND messages.status = 'DRAFT_PENDING_APPROVAL'
+      AND messages.type IN ('DRAFT', 'OUTBOUND')
+    ORDER BY messages.timestamp DESC LIMIT 1
+    """
+)
+
+
+@dataclass(frozen=True)
+class WaitingReply:
+    """The reply to a customer's text that waits for approval, and its code if it has one."""
+
+    code: str | None
+
 
 @dataclass(frozen=True)
 class OpenCode:
@@ -130,6 +148,12 @@ async def open_codes(db: Reads, limit: int) -> list[OpenCode]:
     """Codes of drafts waiting for a decision, oldest first."""
     rows = await db.all(_OPEN_CODES, limit=limit)
     return [OpenCode(row["code"], row["receiver"], row["body"]) for row in rows]
+
+
+async def waiting_reply(db: Reads, inbound_id: str) -> WaitingReply | None:
+    """The reply to the customer's text `inbound_id` waiting for approval, if any."""
+    row = await db.one(_WAITING_REPLY, id=inbound_id)
+    return None if row is None else WaitingReply(row["code"])
 
 
 async def replacement(db: Reads, message_id: str) -> Replacement | None:

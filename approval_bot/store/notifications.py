@@ -47,11 +47,13 @@ def set_status(tx: Tx, notification_id: int, *, expected: str, target: str, **fi
     return tx.run(_change(fields), id=notification_id, expected=expected, target=target, **fields)
 
 
-# the sender: due reviewer texts (PENDING) with what decides whether the reviewer takes one
+# the sender: due reviewer texts (PENDING) with what decides whether the reviewer takes one,
+# and the message a text is about (a draft decided meanwhile makes its text untrue)
 _DUE_TEXT = """
     SELECT notifications.*, reviewers.phone, reviewers.active, reviewers.notify_sms,
-           reviewers.sms_opted_out
+           reviewers.sms_opted_out, messages.type AS draft_type, messages.status AS draft_status
     FROM notifications JOIN reviewers ON reviewers.id = notifications.reviewer_id
+    LEFT JOIN messages ON messages.id = notifications.draft_id
     WHERE notifications.status = 'PENDING'
       AND ((notifications.claimed_at IS NULL
             AND (notifications.next_attempt_at IS NULL

@@ -79,7 +79,7 @@ _BY_ID = sql("SELECT * FROM reviewers WHERE id = :id")
 _ANY_ACTIVE_ADMIN = sql("SELECT 1 FROM reviewers WHERE role = 'admin' AND active = 1")
 _ACTIVE_ADMINS = sql("SELECT count(*) AS n FROM reviewers WHERE role = 'admin' AND active = 1")
 _PHONE_OWNER = sql("SELECT name FROM reviewers WHERE phone = :phone AND id != :id")
-_BY_PHONE = sql("SELECT id FROM reviewers WHERE phone = :phone")
+_BY_PHONE = sql("SELECT id, sms_opted_out FROM reviewers WHERE phone = :phone")
 _TEXTED_COLUMNS = (
     "id, role, backup, active, phone, notify_sms, sms_opted_out, quiet_start, quiet_end, time_zone"
 )
@@ -140,14 +140,23 @@ def get(tx: Tx, reviewer_id: int) -> Reviewer | None:
     return Reviewer.from_row(row) if row is not None else None
 
 
-def id_by_phone(tx: Tx, phone: str) -> int | None:
-    """The id of the reviewer, active or disabled, whose phone (E.164) this is."""
+@dataclass(frozen=True)
+class PhoneOwner:
+    """The reviewer a phone is: who, and whether they texted STOP."""
+
+    id: int
+    sms_opted_out: bool
+
+
+def by_phone(tx: Tx, phone: str) -> PhoneOwner | None:
+    """The reviewer, active or disabled, whose phone (E.164) this is."""
     row = tx.one(_BY_PHONE, phone=phone)
-    return None if row is None else int(row["id"])
+    return None if row is None else PhoneOwner(int(row["id"]), bool(row["sms_opted_out"]))
 
 
 async def read_id_by_phone(db: Reads, phone: str) -> int | None:
-    """As `id_by_phone`, outside a write transaction."""
+    """The id of the reviewer, active or disabled, whose phone (E.164) this is, outside a
+    write transaction."""
     row = await db.one(_BY_PHONE, phone=phone)
     return None if row is None else int(row["id"])
 

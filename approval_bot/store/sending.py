@@ -218,6 +218,34 @@ _NEWER_REPLY = sql(
     ORDER BY timestamp DESC LIMIT 1
     """
 )
+# a holding reply whose customer text has an answer approved or sent since: it would only
+# follow that answer; the answer's id, none for any other message
+_HOLDING_ANSWERED = sql(
+    """
+    SELECT answer.id FROM auto_replies
+    JOIN messages AS holding ON holding.id = auto_replies.message_id
+    JOIN messages AS inbound ON inbound.id = holding.in_reply_to_id
+    JOIN messages AS answer ON answer.thread_id = holding.thread_id
+    WHERE auto_replies.message_id = :id AND auto_replies.trigger = 'holding'
+      AND answer.type IN ('DRAFT', 'OUTBOUND') AND answer.status IN ('APPROVED_TO_SEND', 'SENT')
+      AND answer.timestamp > inbound.timestamp AND answer.id != holding.id
+      AND NOT EXISTS (SELECT 1 FROM auto_replies AS other
+                      WHERE other.message_id = answer.id AND other.trigger = 'holding')
+    LIMIT 1
+    """
+)
+# a holding reply of the thread claimed by a sender, or maybe at Twilio already
+_HOLDING_IN_FLIGHT = sql(
+    """
+    SELECT 1 FROM messages
+    WHERE thread_id = :thread_id AND type = 'OUTBOUND' AND status = 'APPROVED_TO_SEND'
+      AND id != :id AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL)
+      AND EXISTS (SELECT 1 FROM auto_replies
+                  WHERE auto_replies.message_id = messages.id
+                    AND auto_replies.trigger = 'holding')
+    LIMIT 1
+    """
+)
 # not messages.last_inbound, though it asks nearly the same: the id found here goes into the
 # Customer Wrote Again audit row, and it is the first text after `since` the index range
 # gives, not the latest
@@ -234,6 +262,19 @@ def newer_reply(tx: Tx, thread_id: str, message_id: str, since: str) -> str | No
     holding reply aside. Reads messages and auto_replies."""
     row = tx.one(_NEWER_REPLY, thread_id=thread_id, id=message_id, since=since)
     return None if row is None else str(row["id"])
+
+
+def holding_answered(tx: Tx, message_id: str) -> str | None:
+    """When `message_id` is a holding reply whose customer text has since had an answer
+    approved or sent, that answer's id. Reads auto_replies and messages."""
+    row = tx.one(_HOLDING_ANSWERED, id=message_id)
+    return None if row is None else str(row["id"])
+
+
+def holding_in_flight(tx: Tx, thread_id: str, message_id: str) -> bool:
+    """Whether a holding reply of the thread other than `message_id` is claimed by a sender
+    or may be at Twilio. Reads messages and auto_replies."""
+    return tx.one(_HOLDING_IN_FLIGHT, thread_id=thread_id, id=message_id) is not None
 
 
 def wrote_after(tx: Tx, thread_id: str, since: str) -> str | None:

@@ -1,0 +1,6 @@
+-- PostgreSQL's form of SQLite's 0022_withdrawn_notifications.sql. WITHDRAWN joins the
+-- notification statuses: PostgreSQL changes the CHECK in place, where SQLite rebuilt the
+-- table.
+ALTER TABLE notifications DROP CONSTRAINT notifications_status_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_status_check
+    CHECK (status IN ('PENDING', 'HELD', 'SENT', 'FAILED', 'DIGESTED', 'WITHDRAWN'));
