@@ -67,6 +67,7 @@ OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
 OPT_OUT_REASON = "opt-out"  # the reason shown on a thread paused by the customer's STOP
 OPTED_OUT_MESSAGE = "Conversation is opted out (DNC); no further messages allowed."
 NO_REPLY_NEEDED = "No reply needed"
+TAKEN_OVER = "the thread was taken over"  # why the bot's approved replies are held
 # the pauses a human's own reply lifts: the customer's opt-out is never one of them
 REPLY_LIFTS = (PauseKind.REVIEWER, PauseKind.ESCALATION)
 
@@ -996,7 +997,8 @@ def _is_admin(conn: Tx, reviewer_id: int) -> bool:
 
 def _hold_for(conn: Tx, before: Thread, reviewer_id: int) -> None:
     """The thread read as `before` is now handled by `reviewer_id`: audited (forced when
-    someone held it); texts waiting for a draft go to Needs reply."""
+    someone held it); the bot's approved replies not yet sent are held, as a pause holds
+    them, until the release; texts waiting for a draft go to Needs reply."""
     thread_id, forced_from = before.thread_id, before.taken_over_by
     if not approval_rows.take_over(conn, thread_id, reviewer_id, now_iso(), holder=forced_from):
         raise _holder_changed(conn, before)  # another writer changed hands since the read
@@ -1020,6 +1022,19 @@ def _hold_for(conn: Tx, before: Thread, reviewer_id: int) -> None:
             "forced": forced_from is not None,
         },
     )
+    # a reply the sender may already have handed to Twilio is left to it: its re-check
+    # holds it there, unless Twilio has it
+    for row in _replies_in(conn, thread_id, (S.APPROVED_TO_SEND,)):
+        if row.type == MessageType.DRAFT:
+            workflow.change_status(
+                conn,
+                row.id,
+                expected=S.APPROVED_TO_SEND,
+                target=S.PAUSED_THREAD,
+                event=Event.HELD,
+                actor_id=reviewer_id,
+                metadata={"reason": TAKEN_OVER},
+            )
     give_back_texts(conn, thread_id, (S.RECEIVED,), reviewer_id)
 
 
@@ -1047,7 +1062,8 @@ async def take_over(db: Store, thread_id: str, reviewer_id: int) -> None:
 async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
     """Give a taken-over thread back to the bot; returns whether it now wants drafting.
 
-    The latest unanswered customer text waiting on Needs reply is drafted at once. Only
+    The bot's replies the takeover held go back to review, and the latest unanswered
+    customer text waiting on Needs reply is drafted at once. Only
     the holder or an admin releases (HeldByOther); not taken over: NothingToDo.
     """
 
@@ -1080,7 +1096,8 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
             },
         )
         if controls.paused or controls.opted_out:
-            return False  # a pause keeps its texts until the resume
+            return False  # a pause keeps its texts and replies until the resume
+        _release_replies(conn, thread_id, reviewer_id, {"reason": "the thread was released"})
         return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), reviewer_id)
 
     wants_draft = await db.write(give_back, priority=Priority.DECISION)
