@@ -842,9 +842,13 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
 
 def release_held(conn: Tx, thread_id: str, actor_id: int | None) -> bool:
     """After a pause is lifted: its held replies go back to review, its held texts back to
-    the bot (or to Needs reply on a taken-over thread); whether to draft."""
+    the bot (or to Needs reply on a taken-over thread); whether to draft. A release made
+    during the pause gives back the texts it left for the holder too."""
     _release_replies(conn, thread_id, actor_id)
-    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
+    held: tuple[S, ...] = (S.PAUSED_THREAD,)
+    if approval_rows.take_deferred_release(conn, thread_id):
+        held = (S.PAUSED_THREAD, S.NEEDS_REVIEW)
+    return give_back_texts(conn, thread_id, held, actor_id)
 
 
 def _release_replies(
@@ -1074,7 +1078,8 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
             raise NothingToDo(f"thread {thread_id} is not taken over")
         if holder != reviewer_id and not _is_admin(conn, reviewer_id):
             raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
-        if not approval_rows.give_back(conn, thread_id, now_iso(), holder=holder):
+        paused = controls.paused or controls.opted_out
+        if not approval_rows.give_back(conn, thread_id, now_iso(), holder=holder, deferred=paused):
             raise _holder_changed(conn, controls)  # another writer changed hands meanwhile
         audit.record(
             conn,
@@ -1095,7 +1100,7 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
                 "holder": events.reviewer(conn, holder),
             },
         )
-        if controls.paused or controls.opted_out:
+        if paused:
             return False  # a pause keeps its texts and replies until the resume
         _release_replies(conn, thread_id, reviewer_id, {"reason": "the thread was released"})
         return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), reviewer_id)

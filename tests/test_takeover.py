@@ -141,6 +141,32 @@ def test_release_drafts_the_latest_unanswered_text_at_once(desk):
     assert desk.api.post(f"/threads/{CUSTOMER}/release").status_code == 409  # nothing to release
 
 
+@pytest.mark.both_backends
+def test_a_release_while_paused_drafts_the_texts_it_left_once_the_thread_is_resumed(desk):
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("And on Sundays?")
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY
+    assert desk.api.post(f"/threads/{CUSTOMER}/pause", {"reason": "checking"}).status_code == 200
+    assert desk.api.post(f"/threads/{CUSTOMER}/release").status_code == 200
+    desk.twilio.settle()
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY  # still paused
+
+    assert desk.api.post(f"/threads/{CUSTOMER}/resume").status_code == 200
+    desk.twilio.settle()
+    last = desk.twilio.messages()[-1]
+    assert (last["type"], last["status"]) == ("DRAFT", S.DRAFT_PENDING_APPROVAL)
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.QUEUE
+
+    # the release is given back once: a later pause and resume finds nothing deferred
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("Hello?")
+    desk.api.post(f"/threads/{CUSTOMER}/pause", {"reason": "checking"})
+    desk.api.post(f"/threads/{CUSTOMER}/resume")
+    desk.twilio.settle()
+    assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY  # Ana still has it
+
+
 def test_a_managers_reply_on_an_escalated_thread_sends_and_resolves_it(desk):
     desk.text("I want a refund")
     desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "refund question"})
