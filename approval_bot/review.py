@@ -1063,6 +1063,32 @@ async def take_over(db: Store, thread_id: str, reviewer_id: int) -> None:
         thread_changed(db, "takeover", by)
 
 
+def _record_release(
+    conn: Tx, thread_id: str, holder: int, actor_id: int | None, ended_by: str | None = None
+) -> None:
+    """The audit row and thread.released event of a takeover that ended: a release, or
+    `ended_by` a close or an opt-out (`actor_id` None: the customer's STOP)."""
+    metadata: dict[str, Any] = {"holder": holder}
+    if ended_by is not None:
+        metadata["reason"] = f"ended by {ended_by}"
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ThreadEvent.RELEASED,
+            actor=Actor.SYSTEM if actor_id is None else Actor.HUMAN,
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata=metadata,
+        ),
+    )
+    events.emit(
+        conn,
+        "thread.released",
+        thread_id=thread_id,
+        data={"by": events.reviewer(conn, actor_id), "holder": events.reviewer(conn, holder)},
+    )
+
+
 async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
     """Give a taken-over thread back to the bot; returns whether it now wants drafting.
 
@@ -1081,25 +1107,7 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
         paused = controls.paused or controls.opted_out
         if not approval_rows.give_back(conn, thread_id, now_iso(), holder=holder, deferred=paused):
             raise _holder_changed(conn, controls)  # another writer changed hands meanwhile
-        audit.record(
-            conn,
-            audit.AuditEvent(
-                event=ThreadEvent.RELEASED,
-                actor=Actor.HUMAN,
-                actor_id=reviewer_id,
-                thread_id=thread_id,
-                metadata={"holder": holder},
-            ),
-        )
-        events.emit(
-            conn,
-            "thread.released",
-            thread_id=thread_id,
-            data={
-                "by": events.reviewer(conn, reviewer_id),
-                "holder": events.reviewer(conn, holder),
-            },
-        )
+        _record_release(conn, thread_id, holder, reviewer_id)
         if paused:
             return False  # a pause keeps its texts and replies until the resume
         _release_replies(conn, thread_id, reviewer_id, {"reason": "the thread was released"})
@@ -1122,7 +1130,7 @@ def close_conversation(
     its unanswered texts need no reply, nothing is drafted; a new text opens the next one.
 
     `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
-    START sends back to review.
+    START sends back to review. A takeover ends with it, audited as released.
     """
     controls = _locked(conn, thread_id)
     if controls.state == ConversationState.CLOSED:  # closed meanwhile: who did it, and when
@@ -1141,6 +1149,9 @@ def close_conversation(
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
     missed_calls.all_dropped(conn, thread_id)
     approval_rows.let_go(conn, thread_id)
+    if controls.taken_over_by is not None:  # the takeover ends with the contact
+        ended_by = "the opt-out" if keep_held else "the close"
+        _record_release(conn, thread_id, controls.taken_over_by, actor_id, ended_by)
     workflow.change_conversation_state(
         conn,
         thread_id,

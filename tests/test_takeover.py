@@ -167,6 +167,51 @@ def test_a_release_while_paused_drafts_the_texts_it_left_once_the_thread_is_resu
     assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY  # Ana still has it
 
 
+@pytest.mark.both_backends
+def test_a_close_or_a_stop_ends_a_takeover_with_its_release_on_record(desk):
+    def releases() -> list[tuple[Any, ...]]:
+        audited = desk.twilio.rows(
+            "SELECT actor, actor_id, metadata FROM audit_log WHERE event = 'Thread Released'"
+            " ORDER BY id"
+        )
+        emitted = desk.twilio.rows(
+            "SELECT data FROM event_outbox WHERE type = 'thread.released' ORDER BY seq"
+        )
+        assert len(audited) == len(emitted)
+        return [
+            (row["actor"], row["actor_id"], json.loads(row["metadata"]), json.loads(event["data"]))
+            for row, event in zip(audited, emitted, strict=True)
+        ]
+
+    ana, bob = {"id": desk.ana.id, "name": "Ana"}, {"id": desk.bob.id, "name": "Bob"}
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    assert desk.bob_api.post(f"/threads/{CUSTOMER}/close").status_code == 200
+    assert releases() == [
+        (
+            "Human",
+            desk.bob.id,
+            {"holder": desk.ana.id, "reason": "ended by the close"},
+            {"by": bob, "holder": ana},
+        )
+    ]
+    events = desk.twilio.events()
+    assert events.index("Thread Released") < events.index("Conversation Closed")
+
+    desk.text("Me again")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("STOP")
+    assert releases()[1:] == [
+        (
+            "System",
+            None,
+            {"holder": desk.ana.id, "reason": "ended by the opt-out"},
+            {"by": None, "holder": ana},
+        )
+    ]
+    assert desk.controls()["taken_over_by"] is None
+
+
 def test_a_managers_reply_on_an_escalated_thread_sends_and_resolves_it(desk):
     desk.text("I want a refund")
     desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "refund question"})
