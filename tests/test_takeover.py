@@ -212,6 +212,27 @@ def test_a_close_or_a_stop_ends_a_takeover_with_its_release_on_record(desk):
     assert desk.controls()["taken_over_by"] is None
 
 
+def test_a_missed_call_on_a_taken_over_thread_is_the_holders_to_return(desk):
+    desk.text("Do you deliver?")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    desk.api.post(f"/drafts/{draft}/reject", {"notes": "a human must answer"})
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+
+    desk.twilio.call()
+
+    (row,) = desk.twilio.rows("SELECT metadata FROM audit_log WHERE event = 'Missed Call'")
+    metadata = json.loads(row["metadata"])
+    assert (metadata["text_back"], metadata["why_not"]) == (False, "the thread is taken over")
+    assert [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"] == [draft]
+    (notice,) = desk.twilio.rows(
+        "SELECT body FROM notifications WHERE reviewer_id = :ana AND draft_id IS NULL",
+        ana=desk.ana.id,
+    )
+    assert notice["body"] == (
+        f"{CUSTOMER} called you on your thread and got no answer.\nCall back or reply on the web."
+    )
+
+
 def test_a_managers_reply_on_an_escalated_thread_sends_and_resolves_it(desk):
     desk.text("I want a refund")
     desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "refund question"})
