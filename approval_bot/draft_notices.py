@@ -17,7 +17,12 @@ from .models import MessageStatus, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
 from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
-from .sms_text import draft_notification, holder_notification, opt_out_request_notification
+from .sms_text import (
+    draft_notification,
+    holder_call_notification,
+    holder_notification,
+    opt_out_request_notification,
+)
 from .store import Priority, Store, Tx
 from .store import codes as code_rows
 from .store import messages as message_rows
@@ -169,8 +174,9 @@ def _fold_held(reviewer_id: int, conn: Tx) -> bool:
     return digest_id is not None
 
 
-def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
-    """Text a reviewer that a customer wrote on the thread they hold (when they take texts).
+def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str | None) -> None:
+    """Text a reviewer that a customer wrote on the thread they hold (when they take texts),
+    or, with no `text`, that the customer's call went unanswered.
 
     Nothing is composed for a reviewer who cannot be texted; quiet hours hold it.
     """
@@ -179,6 +185,7 @@ def tell_holder(conn: Tx, reviewer_id: int, customer: str, text: str) -> None:
     if not reachable(reviewer):
         return
     status = "HELD" if quiet_now(reviewer, datetime.now(UTC)) else "PENDING"
-    notification_rows.insert_notification(
-        conn, reviewer_id, holder_notification(customer, text), status, now_iso()
+    notice = (
+        holder_call_notification(customer) if text is None else holder_notification(customer, text)
     )
+    notification_rows.insert_notification(conn, reviewer_id, notice, status, now_iso())

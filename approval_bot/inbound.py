@@ -244,10 +244,13 @@ def _touch_conversation(conn: Tx, thread_id: str, channel: Channel) -> _Controls
     )
 
 
+TAKEN_OVER = "the thread is taken over"  # why a text or a call is left for its holder
+
+
 def _for_human(controls: _Controls, override_seconds: float) -> tuple[int, str] | None:
     """Who a new text waits for instead of a draft, and why; None: the bot drafts it."""
     if controls.held_by is not None:
-        return controls.held_by, "the thread is taken over"
+        return controls.held_by, TAKEN_OVER
     if controls.last_human_reply_at and controls.last_human_reply_by is not None:
         since = datetime.now(UTC) - datetime.fromisoformat(controls.last_human_reply_at)
         if since.total_seconds() < override_seconds:
@@ -559,7 +562,8 @@ async def receive_missed_call(db: Store, call: InboundCall) -> CallReceived:
     A call within MISSED_CALL_WINDOW of an earlier one from the same number asks for none,
     nor does one on a paused or opted-out thread, one whose customer already has a reply
     waiting for review, one from a reviewer's phone, or one whose caller withheld their
-    number (it is audited, on no thread).
+    number (it is audited, on no thread). One on a taken-over thread is the holder's to
+    return: they are texted, as for a new text.
     """
     return await db.write(lambda conn: _receive_missed_call(conn, call), priority=Priority.BULK)
 
@@ -605,10 +609,12 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
     recent = missed_calls.count_since(conn, thread, since) > 0
     open_reply = message_rows.has_open_reply(conn, thread)
     why_not = (
-        "an earlier call in the window asked for one"
-        if recent
-        else "the thread is paused"
+        "the thread is paused"
         if controls.paused or controls.opted_out
+        else TAKEN_OVER
+        if controls.held_by is not None
+        else "an earlier call in the window asked for one"
+        if recent
         else "a reply to this customer is already waiting"
         if open_reply
         else None
@@ -637,4 +643,6 @@ def _record_call(conn: Tx, call: InboundCall) -> CallReceived:
             },
         ),
     )
+    if why_not == TAKEN_OVER and controls.held_by is not None:
+        draft_notices.tell_holder(conn, controls.held_by, thread, None)  # as for a text
     return CallReceived(duplicate=False, thread_id=thread, wants_draft=wants_draft)

@@ -67,6 +67,7 @@ OPEN_REPLY_STATUSES = (S.DRAFT_PENDING_APPROVAL, S.APPROVED_TO_SEND)
 OPT_OUT_REASON = "opt-out"  # the reason shown on a thread paused by the customer's STOP
 OPTED_OUT_MESSAGE = "Conversation is opted out (DNC); no further messages allowed."
 NO_REPLY_NEEDED = "No reply needed"
+TAKEN_OVER = "the thread was taken over"  # why the bot's approved replies are held
 # the pauses a human's own reply lifts: the customer's opt-out is never one of them
 REPLY_LIFTS = (PauseKind.REVIEWER, PauseKind.ESCALATION)
 
@@ -849,9 +850,13 @@ async def resume_thread(db: Store, thread_id: str, actor_id: int | None) -> bool
 
 def release_held(conn: Tx, thread_id: str, actor_id: int | None) -> bool:
     """After a pause is lifted: its held replies go back to review, its held texts back to
-    the bot (or to Needs reply on a taken-over thread); whether to draft."""
+    the bot (or to Needs reply on a taken-over thread); whether to draft. A release made
+    during the pause gives back the texts it left for the holder too."""
     _release_replies(conn, thread_id, actor_id)
-    return give_back_texts(conn, thread_id, (S.PAUSED_THREAD,), actor_id)
+    held: tuple[S, ...] = (S.PAUSED_THREAD,)
+    if approval_rows.take_deferred_release(conn, thread_id):
+        held = (S.PAUSED_THREAD, S.NEEDS_REVIEW)
+    return give_back_texts(conn, thread_id, held, actor_id)
 
 
 def _release_replies(
@@ -1004,7 +1009,8 @@ def _is_admin(conn: Tx, reviewer_id: int) -> bool:
 
 def _hold_for(conn: Tx, before: Thread, reviewer_id: int) -> None:
     """The thread read as `before` is now handled by `reviewer_id`: audited (forced when
-    someone held it); texts waiting for a draft go to Needs reply."""
+    someone held it); the bot's approved replies not yet sent are held, as a pause holds
+    them, until the release; texts waiting for a draft go to Needs reply."""
     thread_id, forced_from = before.thread_id, before.taken_over_by
     if not approval_rows.take_over(conn, thread_id, reviewer_id, now_iso(), holder=forced_from):
         raise _holder_changed(conn, before)  # another writer changed hands since the read
@@ -1028,6 +1034,19 @@ def _hold_for(conn: Tx, before: Thread, reviewer_id: int) -> None:
             "forced": forced_from is not None,
         },
     )
+    # a reply the sender may already have handed to Twilio is left to it: its re-check
+    # holds it there, unless Twilio has it
+    for row in _replies_in(conn, thread_id, (S.APPROVED_TO_SEND,)):
+        if row.type == MessageType.DRAFT:
+            workflow.change_status(
+                conn,
+                row.id,
+                expected=S.APPROVED_TO_SEND,
+                target=S.PAUSED_THREAD,
+                event=Event.HELD,
+                actor_id=reviewer_id,
+                metadata={"reason": TAKEN_OVER},
+            )
     give_back_texts(conn, thread_id, (S.RECEIVED,), reviewer_id)
 
 
@@ -1052,10 +1071,37 @@ async def take_over(db: Store, thread_id: str, reviewer_id: int) -> None:
         thread_changed(db, "takeover", by)
 
 
+def _record_release(
+    conn: Tx, thread_id: str, holder: int, actor_id: int | None, ended_by: str | None = None
+) -> None:
+    """The audit row and thread.released event of a takeover that ended: a release, or
+    `ended_by` a close or an opt-out (`actor_id` None: the customer's STOP)."""
+    metadata: dict[str, Any] = {"holder": holder}
+    if ended_by is not None:
+        metadata["reason"] = f"ended by {ended_by}"
+    audit.record(
+        conn,
+        audit.AuditEvent(
+            event=ThreadEvent.RELEASED,
+            actor=Actor.SYSTEM if actor_id is None else Actor.HUMAN,
+            actor_id=actor_id,
+            thread_id=thread_id,
+            metadata=metadata,
+        ),
+    )
+    events.emit(
+        conn,
+        "thread.released",
+        thread_id=thread_id,
+        data={"by": events.reviewer(conn, actor_id), "holder": events.reviewer(conn, holder)},
+    )
+
+
 async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
     """Give a taken-over thread back to the bot; returns whether it now wants drafting.
 
-    The latest unanswered customer text waiting on Needs reply is drafted at once. Only
+    The bot's replies the takeover held go back to review, and the latest unanswered
+    customer text waiting on Needs reply is drafted at once. Only
     the holder or an admin releases (HeldByOther); not taken over: NothingToDo.
     """
 
@@ -1066,29 +1112,13 @@ async def release(db: Store, thread_id: str, reviewer_id: int) -> bool:
             raise NothingToDo(f"thread {thread_id} is not taken over")
         if holder != reviewer_id and not _is_admin(conn, reviewer_id):
             raise HeldByOther(str(controls.holder_name), str(controls.taken_over_at))
-        if not approval_rows.give_back(conn, thread_id, now_iso(), holder=holder):
+        paused = controls.paused or controls.opted_out
+        if not approval_rows.give_back(conn, thread_id, now_iso(), holder=holder, deferred=paused):
             raise _holder_changed(conn, controls)  # another writer changed hands meanwhile
-        audit.record(
-            conn,
-            audit.AuditEvent(
-                event=ThreadEvent.RELEASED,
-                actor=Actor.HUMAN,
-                actor_id=reviewer_id,
-                thread_id=thread_id,
-                metadata={"holder": holder},
-            ),
-        )
-        events.emit(
-            conn,
-            "thread.released",
-            thread_id=thread_id,
-            data={
-                "by": events.reviewer(conn, reviewer_id),
-                "holder": events.reviewer(conn, holder),
-            },
-        )
-        if controls.paused or controls.opted_out:
-            return False  # a pause keeps its texts until the resume
+        _record_release(conn, thread_id, holder, reviewer_id)
+        if paused:
+            return False  # a pause keeps its texts and replies until the resume
+        _release_replies(conn, thread_id, reviewer_id, {"reason": "the thread was released"})
         return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), reviewer_id)
 
     wants_draft = await db.write(give_back, priority=Priority.DECISION)
@@ -1108,7 +1138,7 @@ def close_conversation(
     its unanswered texts need no reply, nothing is drafted; a new text opens the next one.
 
     `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
-    START sends back to review.
+    START sends back to review. A takeover ends with it, audited as released.
     """
     controls = _locked(conn, thread_id)
     if controls.state == ConversationState.CLOSED:  # closed meanwhile: who did it, and when
@@ -1127,6 +1157,9 @@ def close_conversation(
     worklists.dismiss(conn, texts, f"closed: {reason}", actor_id, now_iso())
     missed_calls.all_dropped(conn, thread_id)
     approval_rows.let_go(conn, thread_id)
+    if controls.taken_over_by is not None:  # the takeover ends with the contact
+        ended_by = "the opt-out" if keep_held else "the close"
+        _record_release(conn, thread_id, controls.taken_over_by, actor_id, ended_by)
     workflow.change_conversation_state(
         conn,
         thread_id,

@@ -222,6 +222,13 @@ def holder_notification(customer: str, text: str) -> str:
         length //= 2
 
 
+def holder_call_notification(customer: str) -> str:
+    """The text a reviewer who took a thread over gets for a missed call from its customer."""
+    return (
+        f"{customer} called you on your thread and got no answer.\nCall back or reply on the web."
+    )
+
+
 def waited_words(minutes: float) -> str:
     """A wait in minutes rounded half up, or hours and minutes from an hour: "12 min",
     "1 h 5 min"."""

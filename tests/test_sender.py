@@ -778,6 +778,65 @@ async def test_a_pause_while_the_send_is_in_flight_records_the_send(db, sender, 
     assert (await thread(db))["paused"] == 1
 
 
+# -- a takeover: the bot's approved replies wait for the holder ---------------------------
+
+
+async def test_a_takeover_holds_the_bots_approved_reply_and_the_release_gives_it_to_review(
+    db, sender, fake, reviewer
+):
+    draft = await approved(db, reviewer)  # approved a moment before Bob takes the thread
+    bob = await make_reviewer(db, "Bob")
+
+    await review.take_over(db, ALICE, bob.id)
+    await sender.run()
+    assert fake.requests == []  # nothing crosses what Bob writes
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+    (entry,) = await db.all(
+        sql("SELECT metadata FROM audit_log WHERE message_id = :id AND event = :event"),
+        id=draft,
+        event=Event.HELD,
+    )
+    assert json.loads(entry["metadata"])["reason"] == "the thread was taken over"
+
+    await review.release(db, ALICE, bob.id)
+    await sender.run()
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL  # decided again, not sent
+    assert fake.requests == []
+
+
+async def test_what_the_holder_writes_or_approves_on_a_taken_over_thread_goes(
+    db, sender, fake, reviewer
+):
+    held = await approved(db, reviewer)
+    await review.take_over(db, ALICE, reviewer.id)
+    mine = await review.write_reply(db, ALICE, "Calling you now.", reviewer.id, in_reply_to_id=None)
+    await sender.run()
+    assert [m["body"] for m in fake.accepted_to(ALICE)] == ["Calling you now."]
+    assert (await status_of(db, mine), await status_of(db, held)) == (S.SENT, S.SUPERSEDED)
+
+    later = await approved(db, reviewer, body="See you at 3.")  # a draft the holder approves
+    await sender.run()
+    assert await status_of(db, later) == S.SENT
+    assert [m["body"] for m in fake.accepted_to(ALICE)] == ["Calling you now.", "See you at 3."]
+
+
+async def test_a_reply_left_unconfirmed_before_a_takeover_is_held_not_sent_after_it(
+    db, sender, fake, reviewer, clock
+):
+    fake.script(ALICE, fake_twilio.SERVER_ERROR)
+    draft = await approved(db, reviewer)
+    await sender.run()  # maybe at Twilio: the takeover leaves it to the sender
+    await review.take_over(db, ALICE, reviewer.id)
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+
+    clock.advance(31)
+    await sender.run()
+
+    assert len(fake.lists()) == 1  # Twilio was asked, and had not taken it
+    assert fake.accepted_to(ALICE) == []
+    assert await status_of(db, draft) == S.PAUSED_THREAD
+
+
 async def test_two_senders_on_one_database_send_each_message_once(
     db, twilio_settings, fake, reviewer
 ):

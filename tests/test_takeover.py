@@ -141,6 +141,98 @@ def test_release_drafts_the_latest_unanswered_text_at_once(desk):
     assert desk.api.post(f"/threads/{CUSTOMER}/release").status_code == 409  # nothing to release
 
 
+@pytest.mark.both_backends
+def test_a_release_while_paused_drafts_the_texts_it_left_once_the_thread_is_resumed(desk):
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("And on Sundays?")
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY
+    assert desk.api.post(f"/threads/{CUSTOMER}/pause", {"reason": "checking"}).status_code == 200
+    assert desk.api.post(f"/threads/{CUSTOMER}/release").status_code == 200
+    desk.twilio.settle()
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY  # still paused
+
+    assert desk.api.post(f"/threads/{CUSTOMER}/resume").status_code == 200
+    desk.twilio.settle()
+    last = desk.twilio.messages()[-1]
+    assert (last["type"], last["status"]) == ("DRAFT", S.DRAFT_PENDING_APPROVAL)
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.QUEUE
+
+    # the release is given back once: a later pause and resume finds nothing deferred
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("Hello?")
+    desk.api.post(f"/threads/{CUSTOMER}/pause", {"reason": "checking"})
+    desk.api.post(f"/threads/{CUSTOMER}/resume")
+    desk.twilio.settle()
+    assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY  # Ana still has it
+
+
+@pytest.mark.both_backends
+def test_a_close_or_a_stop_ends_a_takeover_with_its_release_on_record(desk):
+    def releases() -> list[tuple[Any, ...]]:
+        audited = desk.twilio.rows(
+            "SELECT actor, actor_id, metadata FROM audit_log WHERE event = 'Thread Released'"
+            " ORDER BY id"
+        )
+        emitted = desk.twilio.rows(
+            "SELECT data FROM event_outbox WHERE type = 'thread.released' ORDER BY seq"
+        )
+        assert len(audited) == len(emitted)
+        return [
+            (row["actor"], row["actor_id"], json.loads(row["metadata"]), json.loads(event["data"]))
+            for row, event in zip(audited, emitted, strict=True)
+        ]
+
+    ana, bob = {"id": desk.ana.id, "name": "Ana"}, {"id": desk.bob.id, "name": "Bob"}
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    assert desk.bob_api.post(f"/threads/{CUSTOMER}/close").status_code == 200
+    assert releases() == [
+        (
+            "Human",
+            desk.bob.id,
+            {"holder": desk.ana.id, "reason": "ended by the close"},
+            {"by": bob, "holder": ana},
+        )
+    ]
+    events = desk.twilio.events()
+    assert events.index("Thread Released") < events.index("Conversation Closed")
+
+    desk.text("Me again")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("STOP")
+    assert releases()[1:] == [
+        (
+            "System",
+            None,
+            {"holder": desk.ana.id, "reason": "ended by the opt-out"},
+            {"by": None, "holder": ana},
+        )
+    ]
+    assert desk.controls()["taken_over_by"] is None
+
+
+def test_a_missed_call_on_a_taken_over_thread_is_the_holders_to_return(desk):
+    desk.text("Do you deliver?")
+    (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
+    desk.api.post(f"/drafts/{draft}/reject", {"notes": "a human must answer"})
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+
+    desk.twilio.call()
+
+    (row,) = desk.twilio.rows("SELECT metadata FROM audit_log WHERE event = 'Missed Call'")
+    metadata = json.loads(row["metadata"])
+    assert (metadata["text_back"], metadata["why_not"]) == (False, "the thread is taken over")
+    assert [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"] == [draft]
+    (notice,) = desk.twilio.rows(
+        "SELECT body FROM notifications WHERE reviewer_id = :ana AND draft_id IS NULL",
+        ana=desk.ana.id,
+    )
+    assert notice["body"] == (
+        f"{CUSTOMER} called you on your thread and got no answer.\nCall back or reply on the web."
+    )
+
+
 def test_a_managers_reply_on_an_escalated_thread_sends_and_resolves_it(desk):
     desk.text("I want a refund")
     desk.api.post(f"/threads/{CUSTOMER}/escalate", {"reason": "refund question"})

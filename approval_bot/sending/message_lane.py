@@ -14,7 +14,15 @@ from .. import audit, delivery, events, review, sending_gate, whatsapp_window, w
 from ..config import Settings
 from ..gateways import FoundMessage, SendResult
 from ..metrics import Metrics
-from ..models import Channel, ConversationState, Event, MessageStatus, PauseKind, iso
+from ..models import (
+    Channel,
+    ConversationState,
+    Event,
+    MessageStatus,
+    MessageType,
+    PauseKind,
+    iso,
+)
 from ..phones import WHATSAPP_PREFIX
 from ..retry import OPTED_OUT_CODE, WHATSAPP_WINDOW_CODE, Outcome, RetryPolicy
 from ..store import Row, Tx, conversations, inbound_dedupe
@@ -109,6 +117,10 @@ class MessageLane:
             reason = "opted out" if thread is not None and thread.opted_out else "thread paused"
             self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": reason})
             return True
+        if self._taken_over_since_approval(conn, row, thread):
+            # the bot's reply would cross what the holder writes: held until the release
+            self._move(conn, message_id, S.PAUSED_THREAD, Event.HELD, {"reason": review.TAKEN_OVER})
+            return True
         if thread.state == ConversationState.CLOSED and row["unconfirmed_since"] is not None:
             # a close leaves a reply Twilio may already have to the sender; not sent after
             # all, it is superseded as the close's other replies were (a message a reviewer
@@ -165,6 +177,14 @@ class MessageLane:
                     self._metrics.whatsapp_window_closed.labels(source="sender").inc()
                 return True
         return False
+
+    def _taken_over_since_approval(self, conn: Tx, row: Row, thread: conversations.Thread) -> bool:
+        """A bot's reply approved before a human took the thread over (one approved since,
+        by the holder or with their knowledge, goes)."""
+        if thread.taken_over_at is None or row["type"] != MessageType.DRAFT:
+            return False
+        approved_at = audit_rows.latest_of(conn, row["id"], (Event.APPROVE,))
+        return approved_at is None or approved_at < thread.taken_over_at
 
     def _window_closed(self, conn: Tx, message_id: str, reason: str) -> None:
         """Back to review, where approving offers the WhatsApp templates instead."""

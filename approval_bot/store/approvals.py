@@ -74,10 +74,12 @@ def insert_approval(
 # -- the thread's controls (read with `conversations.thread`)
 
 # a takeover and a release each expect the holder they read: a writer that read the
-# thread before another changed its holder matches no row
+# thread before another changed its holder matches no row; a takeover, a release and a
+# close each replace a release deferred to the resume
 _TAKE_OVER = """
     UPDATE thread_controls SET taken_over_by = :reviewer_id, taken_over_at = :now,
-                               last_takeover_at = :now, last_updated = :now
+                               last_takeover_at = :now, last_updated = :now,
+                               release_deferred_at = NULL
     WHERE thread_id = :thread_id AND {holder}
 """
 _TAKE_OVER_FREE = sql(_TAKE_OVER.format(holder="taken_over_by IS NULL"))
@@ -85,15 +87,22 @@ _TAKE_OVER_FROM = sql(_TAKE_OVER.format(holder="taken_over_by = :holder"))
 _GIVE_BACK = sql(
     """
     UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
-                               last_human_reply_at = NULL, last_updated = :now
+                               last_human_reply_at = NULL, last_updated = :now,
+                               release_deferred_at = :deferred_at
     WHERE thread_id = :thread_id AND taken_over_by = :holder
     """
 )
 _LET_GO = sql(
     """
     UPDATE thread_controls SET taken_over_by = NULL, taken_over_at = NULL,
-                               last_human_reply_at = NULL
+                               last_human_reply_at = NULL, release_deferred_at = NULL
     WHERE thread_id = :thread_id
+    """
+)
+_TAKE_DEFERRED = sql(
+    """
+    UPDATE thread_controls SET release_deferred_at = NULL
+    WHERE thread_id = :thread_id AND release_deferred_at IS NOT NULL
     """
 )
 _HUMAN_REPLIED = sql(
@@ -114,10 +123,22 @@ def take_over(tx: Tx, thread_id: str, reviewer_id: int, now: str, *, holder: int
     )
 
 
-def give_back(tx: Tx, thread_id: str, now: str, *, holder: int) -> int:
+def give_back(tx: Tx, thread_id: str, now: str, *, holder: int, deferred: bool) -> int:
     """A release: nobody holds the thread, and no human reply holds the bot back; only if
-    `holder` still holds it. Rows changed."""
-    return tx.run(_GIVE_BACK, thread_id=thread_id, now=now, holder=holder)
+    `holder` still holds it. `deferred`: the thread is paused, so what the release gives
+    back waits for the resume (`take_deferred_release`). Rows changed."""
+    return tx.run(
+        _GIVE_BACK,
+        thread_id=thread_id,
+        now=now,
+        holder=holder,
+        deferred_at=now if deferred else None,
+    )
+
+
+def take_deferred_release(tx: Tx, thread_id: str) -> bool:
+    """At a resume: whether a release made during the pause waits for it (then no more)."""
+    return tx.run(_TAKE_DEFERRED, thread_id=thread_id) > 0
 
 
 def let_go(tx: Tx, thread_id: str) -> None:

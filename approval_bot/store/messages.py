@@ -98,6 +98,7 @@ class OpenReply:
 
     id: str
     status: str
+    type: str
 
 
 @lru_cache(maxsize=8)
@@ -107,7 +108,7 @@ def _replies_query(count: int) -> Query:
     # sender: it re-checks the thread before any further attempt
     return sql(
         f"""
-        SELECT id, status FROM messages
+        SELECT id, status, type FROM messages
         WHERE thread_id = :thread_id AND type IN ('DRAFT', 'OUTBOUND') AND status IN ({statuses})
           AND NOT (status = 'APPROVED_TO_SEND'
                    AND (claimed_at IS NOT NULL OR unconfirmed_since IS NOT NULL))
@@ -120,7 +121,7 @@ def replies_in(tx: Tx, thread_id: str, statuses: Sequence[str]) -> list[OpenRepl
     """The thread's replies in `statuses`, oldest first, but those the sender may be sending."""
     params: dict[str, Any] = {f"s{i}": status for i, status in enumerate(statuses)}
     rows = tx.all(_replies_query(len(statuses)), thread_id=thread_id, **params)
-    return [OpenReply(row["id"], row["status"]) for row in rows]
+    return [OpenReply(row["id"], row["status"], row["type"]) for row in rows]
 
 
 @cache
