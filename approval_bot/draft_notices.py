@@ -41,13 +41,14 @@ class NoFreeCode(Exception):
 def issue_code(conn: Tx, message_id: str, draw: Callable[[], str] = draw_code) -> str:
     """Bind a new code to a draft version, inside the caller's write transaction.
 
-    Each candidate is one index lookup; a taken one is drawn again, CODE_TRIES times.
+    Each candidate is one write through the codes' unique index; a taken one (by a draft
+    still waiting, in its quiet period, or being announced by another writer right now) is
+    drawn again, CODE_TRIES times.
     """
     since = quiet_since()
     for _ in range(CODE_TRIES):
         code = draw()
-        if not code_rows.taken(conn, code, since):
-            code_rows.insert_code(conn, code, message_id, now_iso())
+        if code_rows.claim(conn, code, message_id, now_iso(), since):
             return code
     raise NoFreeCode(
         f"no free draft code in {CODE_TRIES} tries: nearly all "

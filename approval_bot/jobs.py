@@ -73,11 +73,12 @@ async def recover_undrafted(db: Store, drafting: DraftingService) -> int:
     """Ask for drafts of threads with messages or missed calls still waiting; returns how many.
 
     After a crash between storing and drafting these would wait forever; a thread already
-    being drafted is only asked once more.
+    being drafted here is only asked once more, one being drafted by another instance is
+    left to it.
     """
     threads = await sending_rows.undrafted_threads(db)
     for thread_id in threads:
-        drafting.schedule(thread_id)
+        drafting.schedule(thread_id, unless_elsewhere=True)
     return len(threads)
 
 

@@ -177,6 +177,7 @@ class Conflict(Exception):
         changed_by: str,
         changed_at: str | None,
         channel: str | None = None,
+        withdrawn: audit_rows.Withdrawal | None = None,
     ) -> None:
         when = f" at {changed_at}" if changed_at else ""
         via = f" via {channel}" if channel else ""
@@ -184,6 +185,8 @@ class Conflict(Exception):
         super().__init__(f"{subject} is {state}: changed by {changed_by}{via}{when}")
         self.subject, self.expected, self.actual = subject, expected, actual
         self.changed_by, self.changed_at, self.channel = changed_by, changed_at, channel
+        # set when a close withdrew the reply (SUPERSEDED, and no newer version replaced it)
+        self.withdrawn = withdrawn
 
 
 class UnknownRecord(LookupError):
@@ -202,6 +205,23 @@ def _last_change(conn: Tx, column: str, value: str) -> tuple[str, str | None, st
     if change is None:
         return "nobody on record", None, None
     return (change.name or "the system"), change.timestamp, change.channel
+
+
+def _message_conflict(
+    conn: Tx, message_id: str, expected: S, row: message_rows.MessageState | None
+) -> Conflict:
+    """The Conflict of a message found in another status than `expected`: who changed it
+    and when; for a reply a close withdrew, who closed the conversation and why."""
+    actual = row.status if row else "gone"
+    withdrawn = None
+    if row is not None and row.status == S.SUPERSEDED and row.superseded_by is None:
+        withdrawn = audit_rows.withdrawal(conn, message_id)
+    subject = f"message {message_id}"
+    if withdrawn is not None:
+        who = withdrawn.name or "the system"
+        return Conflict(subject, expected, actual, who, withdrawn.timestamp, None, withdrawn)
+    last_by, last_at, via = _last_change(conn, "message_id", message_id)
+    return Conflict(subject, expected, actual, last_by, last_at, via)
 
 
 def _count_queue_move(conn: Tx, type_: MessageType, source: S | None, target: S) -> None:
@@ -396,16 +416,12 @@ def change_status(
         raise UnknownRecord(f"no message {message_id}")
     _check_message(MessageType(row.type), expected, event, target)
     if row.status != expected:
-        who, when, via = _last_change(conn, "message_id", message_id)
-        raise Conflict(f"message {message_id}", expected, row.status, who, when, via)
+        raise _message_conflict(conn, message_id, expected, row)
     moved = message_rows.set_status(
         conn, message_id, expected=expected, target=target, now=now_iso(), fields=fields
     )
     if not moved:  # another writer moved it since the read (PostgreSQL runs writers at once)
-        who, when, via = _last_change(conn, "message_id", message_id)
-        current = message_rows.state(conn, message_id)
-        actual = current.status if current else "gone"
-        raise Conflict(f"message {message_id}", expected, actual, who, when, via)
+        raise _message_conflict(conn, message_id, expected, message_rows.state(conn, message_id))
     _count_queue_move(conn, MessageType(row.type), expected, target)
     _start_clock(conn, MessageType(row.type), target, message_id)
 

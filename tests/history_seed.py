@@ -46,16 +46,17 @@ class _History:
         self.audit_id: int = head[0]
         self.prev_hash: str = head[1] or GENESIS_HASH
         self.rows = _Rows()
-        self.codes: set[str] = set()
+        # the codes issued already (a second seeding adds to the first): one row per code
+        self.codes = {row[0] for row in conn.execute("SELECT code FROM draft_codes")}
 
     def sid(self, prefix: str = "SM") -> str:
         return prefix + uuid.UUID(int=self.random.getrandbits(128)).hex
 
     def code(self) -> str:
-        # distinct while the alphabet allows, as the quiet period keeps recent ones apart
+        # each code once: the database holds one row per code (migration 0022)
         while True:
             code = "".join(self.random.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            if code not in self.codes or len(self.codes) > len(CODE_ALPHABET) ** CODE_LENGTH // 2:
+            if code not in self.codes:
                 self.codes.add(code)
                 return code
 

@@ -272,6 +272,31 @@ def test_approving_twice_is_409_naming_who_decided(web, api):
     assert state(web) == before
 
 
+def test_approving_a_draft_a_close_withdrew_says_who_closed_the_conversation(web, api):
+    # before: "Already replaced by a newer version", though no newer version exists
+    _, draft = pending(web)
+    ben = web.reviewer("Ben")
+    web.call(review.close, web.db, THREAD, ben.id)
+    before = state(web)
+
+    error = refused(api.post(f"/drafts/{draft}/approve"), 409)
+
+    assert error["message"].startswith("Already withdrawn: Ben closed the conversation at ")
+    assert error["message"].endswith(" UTC; nothing was changed.")
+    assert error["decided_by"] == "Ben"
+    assert state(web) == before
+
+
+def test_approving_a_draft_an_edit_replaced_says_replaced(web, api):
+    _, draft = pending(web)
+    edited = api.post(f"/drafts/{draft}/edit", {"body": "Open 9 to 6.", "approve": False})
+    assert edited.status_code == 200, edited.text
+
+    error = refused(api.post(f"/drafts/{draft}/approve"), 409)
+
+    assert error["message"].startswith("Already replaced by a newer version by Ana")
+
+
 def test_two_concurrent_approvals_one_wins_the_other_is_told_who(web, api):
     _, draft = pending(web)
     web.reviewer("Ben")

@@ -6,13 +6,17 @@ waits on someone, and is not handed out again for 30 days after it was issued.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from approval_bot import draft_codes, draft_notices, reviewer_sms
+from approval_bot.models import now_iso
 from approval_bot.store import Store, Tx
+from approval_bot.store.sql import sql
 from tests.builders import make_draft, make_inbound, make_reviewer
 from tests.history_seed import REVIEWERS, seed_history
 
@@ -129,3 +133,38 @@ async def test_a_pruned_code_answers_as_an_unknown_code_does(db):
     unknown = await reviewer_sms.answer(db, ana, "A HHHH")
     assert pruned.text == "No draft EEEE. Open: AAAA."
     assert unknown.text == "No draft HHHH. Open: AAAA."
+
+
+async def test_two_issuers_at_once_never_share_a_code(store):
+    """Two drafts announced at the same moment (two instances on one PostgreSQL) both draw
+    AAAA: the second waits for the first and, once AAAA is taken, draws again."""
+    first = await make_draft(store, await make_inbound(store, "+14155550001"))
+    second = await make_draft(store, await make_inbound(store, "+14155550002"))
+    first_in, second_done = threading.Event(), threading.Event()
+
+    def issue_first(conn: Tx) -> str:
+        code = draft_notices.issue_code(conn, first, draw=lambda: "AAAA")
+        first_in.set()
+        second_done.wait(2)  # still open while the second issues (on SQLite it must wait)
+        return code
+
+    def issue_second(conn: Tx) -> str:
+        draws = iter(["AAAA", "BBBB"])
+        code = draft_notices.issue_code(conn, second, draw=lambda: next(draws))
+        second_done.set()
+        return code
+
+    one = asyncio.ensure_future(store.write(issue_first))
+    await asyncio.to_thread(first_in.wait, 5)
+    two = await store.write(issue_second)
+    assert (await one, two) == ("AAAA", "BBBB")
+
+
+async def test_a_code_taken_by_a_live_draft_cannot_be_stored_twice(store):
+    """Whatever a writer read, the database holds one row per code."""
+    first = await make_draft(store, await make_inbound(store, "+14155550001"))
+    second = await make_draft(store, await make_inbound(store, "+14155550002"))
+    insert = sql("INSERT INTO draft_codes (code, message_id, issued_at) VALUES ('AAAA', :m, :at)")
+    await store.write(lambda conn: conn.run(insert, m=first, at=now_iso()))
+    with pytest.raises(Exception, match="(?i)unique"):
+        await store.write(lambda conn: conn.run(insert, m=second, at=now_iso()))

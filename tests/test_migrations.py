@@ -345,3 +345,41 @@ async def test_0017_settles_the_needs_reply_texts_already_answered_or_dismissed(
         assert found == {"answered": True, "dismissed": True, "waiting": False, "queued": False}
     finally:
         await db.close()
+
+
+async def test_unique_codes_keep_the_latest_row_of_a_code_issued_twice(db_path):
+    """Before unique_draft_codes a code could be issued twice (two instances at once, or reuse after the
+    quiet period); a reviewer's text named the latest, so that row is the one kept."""
+    migrations = load_migrations()
+    (unique,) = [m for m in migrations if m.name == "unique_draft_codes"]
+    db = await SqliteStore.open(db_path)
+    try:
+        await db.migrate([m for m in migrations if m.version < unique.version])
+
+        def seed(conn: Tx) -> None:
+            conn.execute(
+                "INSERT INTO conversations (thread_id, last_activity_at, created_at)"
+                " VALUES ('+1', 't', 't')"
+            )
+            for message_id, code, at in (
+                ("old", "AAAA", "2026-01-01T10:00"),
+                ("new", "AAAA", "2026-02-01T10:00"),
+                ("other", "BBBB", "2026-01-01T10:00"),
+            ):
+                conn.execute(
+                    "INSERT INTO messages (id, thread_id, sender, receiver, body, status,"
+                    " type, timestamp, updated_at)"
+                    " VALUES (?, '+1', 'a', 'b', 'x', 'SENT', 'DRAFT', ?, ?)",
+                    (message_id, at, at),
+                )
+                conn.execute(
+                    "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (?, ?, ?)",
+                    (code, message_id, at),
+                )
+
+        await db.write(seed)
+        await db.migrate()
+        rows = await db.fetchall("SELECT code, message_id FROM draft_codes ORDER BY code")
+        assert [tuple(row) for row in rows] == [("AAAA", "new"), ("BBBB", "other")]
+    finally:
+        await db.close()

@@ -360,3 +360,65 @@ async def test_a_draft_that_failed_here_but_was_made_on_the_other_instance_flags
         e=ConversationEvent.FLAGGED,
     )
     assert flagged == []
+
+
+async def test_the_recovery_job_leaves_a_text_the_other_instance_is_drafting(
+    db: Store, other: Store, backend: str
+):
+    # before, the other instance's recovery job drafted the text again while this one's
+    # model call was still running: a second model call, and its draft thrown away
+    if backend != "postgres":
+        pytest.skip("one process owns a SQLite file: no other instance drafts there")
+    from approval_bot.drafting import DraftingService
+    from approval_bot.drafting.builtin import BuiltinDrafter
+    from approval_bot.metrics import Metrics
+
+    await first_start(db)
+    inbound = await make_inbound(db, THREAD)
+    asked = {"here": 0, "there": 0}
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    class Counted:
+        name = "builtin"
+
+        def __init__(self, where: str) -> None:
+            self.where = where
+
+        async def draft(self, context: Any) -> Any:
+            asked[self.where] += 1
+            if self.where == "here":
+                started.set()
+                await finish.wait()  # the model is still thinking
+            return await BuiltinDrafter().draft(context)
+
+    here = DraftingService(db, cast(Any, Counted("here")), Metrics())
+    there = DraftingService(other, cast(Any, Counted("there")), Metrics())
+    here.schedule(THREAD)
+    await asyncio.wait_for(started.wait(), 5)
+
+    await jobs.recover_undrafted(other, there)
+    await there.wait_idle()
+    finish.set()
+    await here.wait_idle()
+
+    assert asked == {"here": 1, "there": 0}
+    assert await status_of(db, inbound) == MessageStatus.DRAFT_PENDING_APPROVAL
+    drafts = await db.all(
+        sql("SELECT status FROM messages WHERE thread_id = :t AND type = 'DRAFT'"), t=THREAD
+    )
+    assert [row["status"] for row in drafts] == [MessageStatus.DRAFT_PENDING_APPROVAL]
+
+
+async def test_the_recovery_job_drafts_a_text_nobody_is_drafting(db: Store, other: Store):
+    from approval_bot.drafting import DraftingService
+    from approval_bot.drafting.builtin import BuiltinDrafter
+    from approval_bot.metrics import Metrics
+
+    await first_start(db)
+    inbound = await make_inbound(db, THREAD)
+    there = DraftingService(other, BuiltinDrafter(), Metrics())
+
+    assert await jobs.recover_undrafted(other, there) == 1
+    await there.wait_idle()
+
+    assert await status_of(db, inbound) == MessageStatus.DRAFT_PENDING_APPROVAL

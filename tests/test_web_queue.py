@@ -135,6 +135,59 @@ def test_the_second_decision_is_told_who_was_first(web, ana):
     assert len(web.rows("SELECT * FROM approvals WHERE draft_id = ?", draft)) == 1
 
 
+@pytest.mark.both_backends
+def test_a_decision_on_a_draft_a_close_withdrew_says_the_conversation_was_closed(web, ana):
+    # before, the refusal and the queue's live update said "replaced by a newer version"
+    _, draft = pending(web)
+    bob = web.reviewer("Bob")
+    web.call(review.close, web.db, THREAD, bob.id)
+
+    response = web.post(f"/drafts/{draft}/approve")
+
+    assert response.status_code == 409
+    assert "Already withdrawn: Bob closed the conversation at " in response.text
+    assert "newer version" not in response.text
+    (decided,) = web.client.get("/queue/updates", params={"ids": draft}).json()["decided"]
+    assert decided["text"].startswith("Withdrawn: Bob closed the conversation at ")
+    assert decided["text"].endswith(" UTC")
+
+
+@pytest.mark.both_backends
+def test_a_draft_withdrawn_when_the_customer_opted_out_says_so(web, ana):
+    _, draft = pending(web)
+
+    def opt_out(conn: Tx) -> None:
+        review.close_conversation(conn, THREAD, "the customer opted out", None, keep_held=True)
+
+    web.call(web.db.write, opt_out)
+
+    response = web.post(f"/drafts/{draft}/reject", {"reason": "no"})
+
+    assert response.status_code == 409
+    assert (
+        "Already withdrawn: the conversation was closed (the customer opted out) at "
+        in response.text
+    )
+    (decided,) = web.client.get("/queue/updates", params={"ids": draft}).json()["decided"]
+    assert decided["text"].startswith(
+        "Withdrawn: the conversation was closed (the customer opted out) at "
+    )
+
+
+@pytest.mark.both_backends
+def test_a_decision_on_a_draft_a_newer_draft_replaced_says_replaced(web, ana):
+    _, draft = pending(web)
+    edited = web.post(f"/drafts/{draft}/edit", {"body": "Open 9 to 6", "approve": "0"})
+    assert edited.status_code == 303
+
+    response = web.post(f"/drafts/{draft}/approve")
+
+    assert response.status_code == 409
+    assert "Already replaced by a newer version" in response.text
+    (decided,) = web.client.get("/queue/updates", params={"ids": draft}).json()["decided"]
+    assert decided["text"].endswith("; replaced by a newer version")
+
+
 @pytest.mark.parametrize("and_approve", ["0", "1"])
 def test_edit_makes_a_new_version_and_keeps_the_original(web, ana, and_approve):
     _, draft = pending(web, draft="Open 9-5")

@@ -308,34 +308,50 @@ class DraftingService:
         self._again: set[str] = set()
         self._closing = False
 
-    def schedule(self, thread_id: str) -> None:
+    def schedule(self, thread_id: str, *, unless_elsewhere: bool = False) -> None:
         """Draft `thread_id` soon; while its task runs, ask it to run once more instead.
 
-        After `aclose` it does nothing: the recovery job drafts what is left at next start.
+        `unless_elsewhere` (the recovery job): not while another instance drafts the thread;
+        what it leaves waiting the next recovery finds. After `aclose` it does nothing: the
+        recovery job drafts what is left at next start.
         """
         if self._closing:
             return
         if thread_id in self._tasks:
             self._again.add(thread_id)
             return
-        self._tasks[thread_id] = asyncio.create_task(self._run(thread_id))
+        self._tasks[thread_id] = asyncio.create_task(self._run(thread_id, unless_elsewhere))
 
     async def schedule_after_response(self, thread_id: str) -> None:
         """`schedule`, as a coroutine a response's BackgroundTask runs on the event loop."""
         self.schedule(thread_id)
 
-    async def _run(self, thread_id: str) -> None:
+    async def _run(self, thread_id: str, unless_elsewhere: bool) -> None:
         try:
             while True:
                 self._again.discard(thread_id)
                 try:
-                    await self.draft_thread(thread_id)
+                    await self._draft_held(thread_id, unless_elsewhere)
                 except Exception:  # the recovery job retries what is still RECEIVED
                     log.exception("drafting thread %s failed", thread_id)
+                unless_elsewhere = False  # asked again here: a text arrived meanwhile
                 if thread_id not in self._again:
                     break
         finally:
             del self._tasks[thread_id]
+
+    async def _draft_held(self, thread_id: str, unless_elsewhere: bool) -> None:
+        """`draft_thread` under the thread's drafting lock (`Store.exclusive`, an advisory
+        lock on PostgreSQL), which tells another instance's recovery job to leave the thread.
+
+        A text that arrived here is drafted even while another instance holds the lock: its
+        draft answers the latest text, the other's is then not stored.
+        """
+        async with self.db.exclusive(f"drafting {thread_id}") as mine:
+            if not mine and unless_elsewhere:
+                log.debug("thread %s is being drafted by another instance", thread_id)
+                return
+            await self.draft_thread(thread_id)
 
     async def wait_idle(self) -> None:
         """Return once no drafting task is running (tests and the benchmark use it)."""

@@ -6,6 +6,7 @@ and chains the rows, this module reads and writes them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -122,6 +123,48 @@ def last_change(tx: Tx, column: str, value: str) -> LastChange | None:
         return None
     channel = row["channel"] if isinstance(row["channel"], str) else None
     return LastChange(row["actor"], row["timestamp"], row["name"], channel)
+
+
+# the row that withdrew a reply: a close supersedes its open replies with no newer one
+_WITHDRAWAL = """
+    SELECT audit_log.timestamp, audit_log.metadata, reviewers.name
+    FROM audit_log {hint}LEFT JOIN reviewers ON reviewers.id = audit_log.actor_id
+    WHERE audit_log.message_id = :message_id AND audit_log.event = 'Superseded'
+    ORDER BY audit_log.id DESC LIMIT 1
+"""
+# by the message's rows, never backwards through every Superseded event
+_WITHDRAWAL_ROW = sql(
+    _WITHDRAWAL.format(hint="INDEXED BY audit_log_message "),
+    postgres=_WITHDRAWAL.format(hint=""),
+)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """Who withdrew a reply (None: the system, as a customer's STOP does), when, and why:
+    "the conversation was closed (…)"."""
+
+    name: str | None
+    timestamp: str
+    reason: str
+
+
+def _withdrawal(row: Row | None) -> Withdrawal | None:
+    if row is None:
+        return None
+    meta = json.loads(row["metadata"]) if row["metadata"] else {}
+    reason = meta.get("reason") if isinstance(meta, dict) else None
+    return Withdrawal(row["name"], row["timestamp"], str(reason or "the conversation was closed"))
+
+
+def withdrawal(tx: Tx, message_id: str) -> Withdrawal | None:
+    """How a reply a close withdrew was withdrawn (None: no such row)."""
+    return _withdrawal(tx.one(_WITHDRAWAL_ROW, message_id=message_id))
+
+
+async def read_withdrawal(db: Reads, message_id: str) -> Withdrawal | None:
+    """`withdrawal`, read outside a write transaction."""
+    return _withdrawal(await db.one(_WITHDRAWAL_ROW, message_id=message_id))
 
 
 # when a message last had one of some events (its latest approval, for the sender)

@@ -26,17 +26,17 @@ _LIVE = ", ".join(f"'{status}'" for status in LIVE)
 
 # -- codes
 
-# one candidate per issued code, for the index lookup that says whether it is taken
-_TAKEN = sql(
+# one row per code (a unique index): a new code is written, a spent one (closed and issued
+# before :since, which pruning would delete) is taken over, a taken one is left as it is
+_CLAIM = sql(
     f"""
-    SELECT 1 FROM draft_codes JOIN messages ON messages.id = draft_codes.message_id
-    WHERE draft_codes.code = :code
-      AND (draft_codes.issued_at >= :since OR messages.status IN ({_LIVE}))
-    LIMIT 1
+    INSERT INTO draft_codes (code, message_id, issued_at) VALUES (:code, :message_id, :at)
+    ON CONFLICT (code) DO UPDATE SET
+        message_id = excluded.message_id, issued_at = excluded.issued_at
+    WHERE draft_codes.issued_at < :since AND NOT EXISTS (
+        SELECT 1 FROM messages
+        WHERE messages.id = draft_codes.message_id AND messages.status IN ({_LIVE}))
     """
-)
-_INSERT_CODE = sql(
-    "INSERT INTO draft_codes (code, message_id, issued_at) VALUES (:code, :message_id, :at)"
 )
 # by message_id (unique), not rowid, which PostgreSQL has not
 _PRUNE = sql(
@@ -51,13 +51,11 @@ _PRUNE = sql(
 )
 
 
-def taken(tx: Tx, code: str, since: str) -> bool:
-    """Whether `code` names a live draft, or was issued at or after `since`."""
-    return tx.one(_TAKEN, code=code, since=since) is not None
-
-
-def insert_code(tx: Tx, code: str, message_id: str, issued_at: str) -> None:
-    tx.run(_INSERT_CODE, code=code, message_id=message_id, at=issued_at)
+def claim(tx: Tx, code: str, message_id: str, issued_at: str, since: str) -> bool:
+    """Bind `code` to a draft unless it names a live draft or was issued at or after
+    `since`; whether it did. On PostgreSQL a code another transaction is writing now waits
+    for it to commit, so two issuers never both take one."""
+    return tx.run(_CLAIM, code=code, message_id=message_id, at=issued_at, since=since) == 1
 
 
 def prune_closed(tx: Tx, since: str, limit: int) -> int:

@@ -144,14 +144,17 @@ class MessageState:
     type: str
     status: str
     thread_id: str
+    superseded_by: str | None  # the newer version; None on a reply a close withdrew
 
 
 # the funnel's check before a move: on PostgreSQL the row is locked until the transaction
 # ends, so a concurrent move of the same message waits and then reads the status it left
 # (SQLite runs one write transaction at a time: the check and the move are one already)
 _STATE = sql(
-    "SELECT type, status, thread_id FROM messages WHERE id = :id",
-    postgres="SELECT type, status, thread_id FROM messages WHERE id = :id FOR UPDATE",
+    "SELECT type, status, thread_id, superseded_by FROM messages WHERE id = :id",
+    postgres="""
+    SELECT type, status, thread_id, superseded_by FROM messages WHERE id = :id FOR UPDATE
+    """,
 )
 
 
@@ -159,7 +162,9 @@ def state(tx: Tx, message_id: str) -> MessageState | None:
     """A message's type, status and thread (the row locked until the transaction ends, on
     PostgreSQL); None when there is no such message."""
     row = tx.one(_STATE, id=message_id)
-    return None if row is None else MessageState(row["type"], row["status"], row["thread_id"])
+    if row is None:
+        return None
+    return MessageState(row["type"], row["status"], row["thread_id"], row["superseded_by"])
 
 
 # a message's thread never changes: read without a lock, to take the thread's lock first

@@ -51,7 +51,7 @@ from .api_schema import Operation
 from .auth import nul_in_address
 from .common import row_id, short_time
 from .metrics_endpoint import bearer_token
-from .pages import conflict_message
+from .pages import conflict_message, withdrawn_words
 
 PREFIX = "/api/v1"
 
@@ -147,12 +147,12 @@ def review_errors() -> Iterator[None]:
 async def _name_the_decision(db: Store, error: ApiError, message_id: str) -> None:
     """Say who decided a reply, not who touched it last (the sender may have sent it since)."""
     for outcome in await queue_rows.outcomes(db, [message_id]):
-        words = decided_words(outcome.status)
-        via = via_words(outcome.channel)
-        error.message = (
-            f"Already {words} by {outcome.actor}{via} at "
-            f"{short_time(outcome.timestamp)} UTC; nothing was changed."
-        )
+        if outcome.withdrawn is not None:  # a close withdrew it: who closed, and why
+            done = withdrawn_words(outcome.withdrawn)
+        else:
+            words, via = decided_words(outcome.status), via_words(outcome.channel)
+            done = f"{words} by {outcome.actor}{via} at {short_time(outcome.timestamp)} UTC"
+        error.message = f"Already {done}; nothing was changed."
         error.decided_by, error.decided_at = outcome.actor, outcome.timestamp
 
 

@@ -24,6 +24,7 @@ from ..models import DecisionChannel, MessageStatus
 from ..phrases import decided_words, event_phrase, phrase, via_words
 from ..scheduler import wake_sender
 from ..store import Store
+from ..store.audit import Withdrawal
 from ..store.views import lists, menu
 from ..store.views import queue as queue_rows
 from ..store.views import threads as thread_rows
@@ -46,9 +47,20 @@ async def on_its_way(db: Store, done_words: str) -> str:
     return f"{done_words}; {HELD_WORDS} ({gate.closed_because})."
 
 
+def withdrawn_words(withdrawal: Withdrawal) -> str:
+    """'withdrawn: Bob closed the conversation at 14:07 UTC', or, closed by the system,
+    'withdrawn: the conversation was closed (the customer opted out) at 14:07 UTC'."""
+    when = f" at {short_time(withdrawal.timestamp)} UTC"
+    if withdrawal.name:
+        return f"withdrawn: {withdrawal.name} closed the conversation{when}"
+    return f"withdrawn: {withdrawal.reason}{when}"
+
+
 def conflict_message(error: workflow.Conflict) -> str:
     """A conflict told to a reviewer: what happened already, by whom and when."""
     when = f" at {short_time(error.changed_at)} UTC" if error.changed_at else ""
+    if error.withdrawn is not None:
+        return f"Already {withdrawn_words(error.withdrawn)}; nothing was changed."
     if error.subject.startswith("message "):
         words = decided_words(error.actual)
         via = via_words(error.channel)
@@ -244,6 +256,9 @@ async def card_fragment(request: Request, reviewer: Reviewer) -> Response:
 
 def _outcome_text(outcome: queue_rows.Outcome) -> str:
     """'Rejected by Bob by text at …', and what became of the reply when that says more."""
+    if outcome.withdrawn is not None:
+        words = withdrawn_words(outcome.withdrawn)
+        return words[0].upper() + words[1:]
     text = f"{event_phrase(outcome.event)} by {outcome.actor}"
     if outcome.channel:
         text += f" {phrase(outcome.channel, 'DecisionChannel')}"

@@ -115,6 +115,8 @@ class Seeder:
             "SELECT coalesce(max(id), 0) FROM notifications"
         ).fetchone()
         self.rows = Rows()
+        # the database holds one row per code (migration 0022): each is drawn once
+        self.codes: set[str] = set()
         self.threads: dict[str, tuple[str, str]] = {}  # thread → (created, last activity)
         self.messages = 0
 
@@ -213,7 +215,9 @@ class Seeder:
         return draft_id
 
     def code(self, at: datetime, message_id: str) -> None:
-        code = "".join(self.rng.choice(CODE_ALPHABET) for _ in range(4))
+        while (code := "".join(self.rng.choice(CODE_ALPHABET) for _ in range(4))) in self.codes:
+            pass
+        self.codes.add(code)
         self.rows.codes.append((code, message_id, iso(at)))
 
     def notify(self, at: datetime, draft_id: str, thread: str, body: str) -> None:

@@ -14,7 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 from ... import claims, review_clocks
-from ...models import MessageStatus
+from ...models import Event, MessageStatus
+from .. import audit as audit_rows
 from ..base import Reads, Row, Store
 from ..sql import Query, sql
 from .common import (
@@ -184,7 +185,7 @@ def _claims_query(drafts: int) -> Query:
 def _left_queue_query(drafts: int) -> Query:
     return sql(
         f"""
-        SELECT id, status FROM messages
+        SELECT id, status, superseded_by FROM messages
         WHERE id IN ({names("draft", drafts)}) AND status != 'DRAFT_PENDING_APPROVAL'
         """
     )
@@ -302,6 +303,7 @@ class Outcome:
     actor: str
     timestamp: str
     channel: str | None
+    withdrawn: audit_rows.Withdrawal | None = None  # a close withdrew it: who, and why
 
     def describe(self) -> str:
         where = f" by {self.channel}" if self.channel else ""
@@ -317,6 +319,21 @@ async def outcomes(db: Store, draft_ids: list[str]) -> list[Outcome]:
         rows = await r.all(_left_queue_query(len(draft_ids)), **bind("draft", draft_ids))
         result = []
         for row in rows:
+            if row["status"] == S.SUPERSEDED and row["superseded_by"] is None:
+                withdrawn = await audit_rows.read_withdrawal(r, row["id"])
+                if withdrawn is not None:  # a close withdrew it: who closed, and why
+                    result.append(
+                        Outcome(
+                            draft_id=row["id"],
+                            status=row["status"],
+                            event=Event.SUPERSEDED,
+                            actor=withdrawn.name or "the system",
+                            timestamp=withdrawn.timestamp,
+                            channel=None,
+                            withdrawn=withdrawn,
+                        )
+                    )
+                    continue
             last = await r.one(_LAST_DECISION, message_id=row["id"])
             if last is None:
                 continue
