@@ -132,6 +132,19 @@ def test_a_question_is_answered_from_the_profile_naming_its_source(text, source,
         "is the barber Mike in today?",
         # a day of the month the hours do not read: not "we're open now"
         "Are you open on the 24th?",
+        "are you open 24th?",
+        "open on the 24?",
+        "are you open on friday 25th?",  # Wednesday 2nd: the next Friday is the 4th
+        # days no weekday names: a holiday, a day counted from today, a day gone
+        "are you open on boxing day?",
+        "are you open good friday?",
+        "are you open memorial day?",
+        "are you open nye?",
+        "are you open the day after tomorrow?",
+        "can i book the day after tomorrow at 3",
+        "can i book for the 24th at 10",
+        "are you open in 2 weeks?",
+        "were you open yesterday?",
         # an appointment to cancel or move is a person's to handle, not a booking link's
         "I need to cancel my appointment tomorrow",
         "Can I move my appointment from Friday to Saturday?",

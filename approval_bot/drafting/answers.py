@@ -71,10 +71,16 @@ _HOUR_AFTER = r"\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b"
 _BARE_TIME = re.compile(r"\b(?:at|around|about)" + _HOUR_AFTER, re.IGNORECASE)
 _BARE_FOR = re.compile(r"\bfor" + _HOUR_AFTER, re.IGNORECASE)
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+# a day the text names that no weekday, "today" or "tomorrow" says: a date, a holiday ("boxing
+# day", "good friday"), a day counted from another ("the day after tomorrow"), weeks ahead, a
+# day gone
 _OTHER_DAY = re.compile(
-    rf"\b(?:christmas|xmas|easter|holidays?|new year|thanksgiving|(?:{_MONTHS})[a-z]*\s+\d)"
-    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b|\bnext week\b"
-    r"|\b(?:the|on)\s+\d{1,2}(?:st|nd|rd|th)\b|\bnext month\b"
+    rf"\b(?:christmas|xmas|easter|holidays?|new year|nye|thanksgiving|halloween|yesterday"
+    rf"|(?:{_MONTHS})[a-z]*\s+\d)"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:the|on)\s+\d{1,2}\b(?!\s*(?:[ap]\.?m\b|:|people|of us))"
+    r"|\b(?!(?:every|what|which|to|good|nice|great)\b)\w+(?:['’]?s)? day\b|\b(?:good|black) friday"
+    r"|\b(?:next|in \w+|after)\s+weeks?\b|\bweeks?\s+(?:after|from)\b|\bnext month\b"
 )
 # an appointment the customer has, to cancel or move: a person's to handle
 _CHANGE_BOOKING = re.compile(
@@ -407,6 +413,9 @@ def answer(
             continue  # the booking answer gives that day's hours
         if topic == "booking" and _CHANGE_BOOKING.search(text.lower()):
             missing.append(topic)  # not a new booking: the link and the hours do not answer it
+            continue
+        if topic == "booking" and _OTHER_DAY.search(text.lower()):
+            missing.append(topic)  # a day this module does not read: not ours to guess
             continue
         found = {
             "booking": lambda: _booking_answer(profile, text, now, variant),
