@@ -51,6 +51,18 @@ TABLE = [
         ["09:00 to 18:00", "09:00 to 20:00", "10:00 to 16:00"],
         [],
     ),
+    # which days: the week, not "Yes, we're open now" nor today's hours
+    *[
+        (text, "from opening hours", ["Mon", "Sun", "closed", "09:00 to 20:00"], ["Yes", "now"])
+        for text in (
+            "are you open every day?",
+            "are you open 7 days a week?",
+            "are you open weekdays?",
+            "what days are you open?",
+            "what days are you closed?",
+            "when are you closed?",
+        )
+    ],
     ("how much is a beard trim", "from services and prices", ["$15", "15"], ["$30", "$40"]),
     ("How much for a kid's haircut?", "from services and prices", ["$20"], ["$30"]),
     ("price of a hot towel shave?", "from services and prices", ["$35"], ["$15"]),

@@ -58,6 +58,10 @@ _DAYS = {
     "sat": 5, "sunday": 6, "sun": 6,
 }  # fmt: skip
 _DAY_WORD = re.compile(r"\b(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")s?\b")
+# which days of the week it is open: the week's hours answer
+_WHICH_DAYS = re.compile(
+    r"\bevery ?day\b|\bdays\b|\bweekdays?\b|\b(?:what|which) day\b|\bwhen\b.*\bclosed\b"
+)
 _NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
 _TIME = re.compile(
     r"\b(?:(?P<h1>\d{1,2})(?::(?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
@@ -258,6 +262,8 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
         return None  # a date or holiday this module does not read: not ours to guess
     if days:
         body = " ".join(_one_day(profile, day, today, variant) for day in days[:3])
+    elif _WHICH_DAYS.search(lowered):
+        body = _week(profile, variant)
     elif _NOW.search(lowered) or re.search(r"\bare you open\b|\byou open\b", lowered):
         body = _open_now(profile, now, variant)
     elif re.search(r"\bhours\b|opening times|\bwhen\b.*\bopen\b", lowered):
