@@ -193,6 +193,36 @@ def test_an_exception_date_wins_over_its_weekday():
     assert "closed" in result.body
 
 
+def test_the_weeks_hours_name_the_special_hours_of_the_next_two_weeks():
+    tuesday_22nd = datetime(2026, 12, 22, 18, 0, tzinfo=UTC)
+    result = draft("What are your hours?", at=tuesday_22nd)
+    assert "09:00 to 20:00" in result.body  # Thursdays and Fridays
+    assert "Thursday 24 December 09:00 to 13:00" in result.body
+    assert "Friday 25 December closed" in result.body
+    # on 2 December the 24th is more than two weeks ahead
+    assert "December" not in draft("What are your hours?").body
+
+
+@pytest.mark.parametrize(
+    ("text", "present"),
+    [
+        # every Friday, not the next one (Christmas Day)
+        ("are you open on fridays?", ["Fridays", "09:00 to 20:00", "Friday 25 December closed"]),
+        (
+            "what time do you close on thursdays",
+            ["Thursdays", "09:00 to 20:00", "Thursday 24 December 09:00 to 13:00"],
+        ),
+        ("are you open weekends?", ["Saturdays", "10:00 to 16:00", "Sundays", "closed"]),
+    ],
+)
+def test_a_weekday_in_the_plural_is_every_such_day(text, present):
+    result = draft(text, at=datetime(2026, 12, 22, 18, 0, tzinfo=UTC))  # Tuesday 22nd
+    for fact in present:
+        assert fact in result.body, (text, result.body)
+    assert "now" not in result.body
+    assert result.source == "from opening hours"
+
+
 def test_the_customer_is_named_when_their_name_is_known():
     assert draft("how much is a haircut?", name="Sam").body.startswith("Hi Sam!")
 

@@ -8,6 +8,7 @@ reply instead.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -58,6 +59,9 @@ _DAYS = {
     "sat": 5, "sunday": 6, "sun": 6,
 }  # fmt: skip
 _DAY_WORD = re.compile(r"\b(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")s?\b")
+# "fridays", "weekends": every such day, not the next one
+_EVERY = re.compile(r"\b(" + "|".join(name.lower() for name in DAY_NAMES) + r"|weekend)s\b")
+SPECIAL_DAYS = 14  # the regular hours name the special hours of this many days ahead
 # which days of the week it is open: the week's hours answer
 _WHICH_DAYS = re.compile(
     r"\bevery ?day\b|\bdays\b|\bweekdays?\b|\b(?:what|which) day\b|\bwhen\b.*\bclosed\b"
@@ -145,7 +149,7 @@ def _days_asked(text: str, today: date) -> list[date]:
     if re.search(r"\btomorrow\b|\btmrw\b", lowered):
         found.append(today + timedelta(days=1))
     weekdays = [_DAYS[m.group(1)] for m in _DAY_WORD.finditer(lowered)]
-    if re.search(r"\bweekend\b", lowered):
+    if re.search(r"\bweekends?\b", lowered):
         weekdays += [5, 6]
     for weekday in dict.fromkeys(weekdays):
         found.append(today + timedelta(days=(weekday - today.weekday()) % 7))
@@ -195,6 +199,30 @@ def _one_day(profile: Profile, day: date, today: date, variant: int) -> str:
         ),
         variant,
     )
+
+
+def _every_day(profile: Profile, weekday: int, variant: int) -> str:
+    """The regular hours of a weekday: 'Fridays we're open 09:00 to 20:00.'"""
+    days = f"{DAY_NAMES[weekday]}s"
+    hours = profile.hours.of(weekday)
+    if hours is None:
+        return _pick((f"We're closed on {days}.", f"{days} we're closed."), variant)
+    return _pick(
+        (f"{days} we're open {_span(hours)}.", f"Our hours on {days} are {_span(hours)}."), variant
+    )
+
+
+def _special(profile: Profile, today: date, weekdays: set[int]) -> str:
+    """The days of the next two weeks on `weekdays` whose hours are not their weekday's:
+    ' Special hours: Thursday 24 December 09:00 to 13:00, Friday 25 December closed.'"""
+    parts = []
+    for offset in range(SPECIAL_DAYS):
+        day = today + timedelta(days=offset)
+        hours = profile.hours_on(day)
+        if day.weekday() in weekdays and hours != profile.hours.of(day.weekday()):
+            when = f"{DAY_NAMES[day.weekday()]} {day.day} {calendar.month_name[day.month]}"
+            parts.append(f"{when} {_span(hours) if hours else 'closed'}")
+    return f" Special hours: {', '.join(parts)}." if parts else ""
 
 
 def _next_opening(profile: Profile, now: datetime) -> tuple[date, time] | None:
@@ -256,18 +284,23 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
     if all(profile.hours.of(day) is None for day in range(7)) and not profile.exceptions:
         return None
     today = now.date()
-    days = _days_asked(text, today)
     lowered = text.lower()
     if _OTHER_DAY.search(lowered):
         return None  # a date or holiday this module does not read: not ours to guess
-    if days:
-        body = " ".join(_one_day(profile, day, today, variant) for day in days[:3])
+    every = [_DAYS[m[1]] for m in _EVERY.finditer(lowered) if m[1] != "weekend"]
+    every += [5, 6] if re.search(r"\bweekends\b", lowered) else []
+    every = list(dict.fromkeys(every))
+    days = [day for day in _days_asked(text, today) if day.weekday() not in every]
+    if days or every:
+        regular = [_every_day(profile, weekday, variant) for weekday in every]
+        dated = [_one_day(profile, day, today, variant) for day in days]
+        body = " ".join((regular + dated)[:3]) + _special(profile, today, set(every))
     elif _WHICH_DAYS.search(lowered):
-        body = _week(profile, variant)
+        body = _week(profile, variant) + _special(profile, today, set(range(7)))
     elif _NOW.search(lowered) or re.search(r"\bare you open\b|\byou open\b", lowered):
         body = _open_now(profile, now, variant)
     elif re.search(r"\bhours\b|opening times|\bwhen\b.*\bopen\b", lowered):
-        body = _week(profile, variant)
+        body = _week(profile, variant) + _special(profile, today, set(range(7)))
     else:  # "what time do you close?": today's hours
         body = _one_day(profile, today, today, variant)
     return Answer(body, SRC_HOURS, ANSWER_CONFIDENCE)
