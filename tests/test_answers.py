@@ -161,6 +161,11 @@ def test_a_question_is_answered_from_the_profile_naming_its_source(text, source,
         "I need to cancel my appointment tomorrow",
         "Can I move my appointment from Friday to Saturday?",
         "can we reschedule to saturday",
+        # nor is one the customer already has: late, checking it, changing its time
+        "I have an appointment at 3, running 10 min late",
+        "is my appointment still on for tomorrow?",
+        "did my booking go through?",
+        "I booked for 3 but can I come at 4 instead?",
     ],
 )
 def test_what_the_profile_does_not_say_gets_an_honest_holding_draft(text):

@@ -90,10 +90,13 @@ _OTHER_DAY = re.compile(
     r"|\b(?!(?:every|what|which|to|good|nice|great)\b)\w+(?:['’]?s)? day\b|\b(?:good|black) friday"
     r"|\b(?:next|in \w+|after)\s+weeks?\b|\bweeks?\s+(?:after|from)\b|\bnext month\b"
 )
-# an appointment the customer has, to cancel or move: a person's to handle
+# an appointment the customer has, to cancel, move, check or be late for: a person's to handle
 _CHANGE_BOOKING = re.compile(
-    r"\bcancel|\bresched|\bpostpone"
+    r"\bcancel|\bresched|\bpostpone|\binstead\b|\brunning late\b"
     r"|\b(?:move|change|push back) (?:my|our|the) (?:appointment|booking)"
+    r"|\b(?:my|our) (?:appointment|appt|booking|reservation)"
+    r"|\bi (?:have|had|made) an? (?:appointment|appt|booking|reservation)"
+    r"|\b(?:i|we)(?:['’]ve| have)? (?:already )?booked\b"
 )
 _QUESTION = re.compile(
     r"\?|^\s*(?:what|when|where|which|who|why|how|can|could|do|does|is|are|will|would)\b", re.I
