@@ -67,6 +67,15 @@ TABLE = [
     ("How much for a kid's haircut?", "from services and prices", ["$20"], ["$30"]),
     ("price of a hot towel shave?", "from services and prices", ["$35"], ["$15"]),
     ("how much is a haircut and beard trim", "from services and prices", ["$40"], ["$15"]),
+    # several services: each one's price, the combined service when it is named
+    ("how much for a beard trim and a haircut?", "from services and prices", ["$15", "$30"], []),
+    (
+        "price of a kids haircut and a hot towel shave",
+        "from services and prices",
+        ["$20", "$35"],
+        ["$30"],
+    ),
+    ("how much for a haircut and a beard trim?", "from services and prices", ["$40"], ["$15"]),
     ("what do you charge?", "from services and prices", ["$30", "$15", "$40", "$20", "$35"], []),
     ("where are you", "from the address", ["12 Market Street"], []),
     ("can I get directions to the shop", "from the address", ["12 Market Street"], []),

@@ -315,36 +315,42 @@ def _money(service: Service) -> str:
     return f"${price:.0f}" if price == price.to_integral() else f"${price:.2f}"
 
 
-def service_in(text: str, services: list[Service]) -> Service | None:
-    """The listed service a text names, fuzzily ("beard trims" is "Beard trim"); the most
-    specific (longest) name among the close matches."""
+def services_in(text: str, services: list[Service]) -> list[Service]:
+    """The listed services a text names, fuzzily ("beard trims" is "Beard trim"), in the
+    text's order; where two names match the same words, the longer one ("Kids haircut", not
+    "Haircut")."""
     lowered = re.sub(r"['’]", "", text.lower())
-    close = [
-        service
-        for service in services
-        if fuzz.partial_ratio(re.sub(r"['’]", "", service.name.lower()), lowered) >= SERVICE_MATCH
-    ]
-    return max(close, key=lambda service: len(service.name), default=None)
+    found = []
+    for service in services:
+        match = fuzz.partial_ratio_alignment(re.sub(r"['’]", "", service.name.lower()), lowered)
+        if match is not None and match.score >= SERVICE_MATCH:
+            found.append((match.dest_start, match.dest_end, service))
+    kept: list[tuple[int, int, Service]] = []
+    for start, end, service in sorted(found, key=lambda f: f[0] - f[1]):  # longest first
+        if all(end <= other_start or start >= other_end for other_start, other_end, _ in kept):
+            kept.append((start, end, service))
+    return [service for _, _, service in sorted(kept, key=lambda k: k[0])]
+
+
+def _price_of(service: Service, variant: int) -> str:
+    took = f" and takes about {service.minutes} minutes" if service.minutes else ""
+    took_short = f" ({service.minutes} min)" if service.minutes else ""
+    return _pick(
+        (
+            f"A {service.name.lower()} is {_money(service)}{took_short}.",
+            f"{service.name} costs {_money(service)}{took}.",
+        ),
+        variant,
+    )
 
 
 def _price_answer(profile: Profile, text: str, variant: int) -> Answer | None:
     priced = [service for service in profile.services if service.price is not None]
-    service = service_in(text, profile.services)
-    if service is not None and service.price is not None:
-        took = f" and takes about {service.minutes} minutes" if service.minutes else ""
-        took_short = f" ({service.minutes} min)" if service.minutes else ""
-        return Answer(
-            _pick(
-                (
-                    f"A {service.name.lower()} is {_money(service)}{took_short}.",
-                    f"{service.name} costs {_money(service)}{took}.",
-                ),
-                variant,
-            ),
-            SRC_PRICES,
-            ANSWER_CONFIDENCE,
-        )
-    if service is not None or not priced:
+    named = services_in(text, profile.services)
+    if named and all(service.price is not None for service in named):
+        body = " ".join(_price_of(service, variant) for service in named[:4])
+        return Answer(body, SRC_PRICES, ANSWER_CONFIDENCE)
+    if named or not priced:
         return None  # a listed service without a price, or no prices at all: not ours to say
     listing = ", ".join(f"{s.name} {_money(s)}" for s in priced[:8])
     return Answer(
