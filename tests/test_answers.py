@@ -186,6 +186,28 @@ def test_what_the_profile_does_not_say_gets_an_honest_holding_draft(text):
     assert "$" not in result.body and ":00" not in result.body
 
 
+@pytest.mark.parametrize(
+    ("text", "present"),
+    [
+        # a service the profile does not list: the prices it has, and a person checks the rest
+        ("how much is a perm?", ["$30", "$15"]),
+        ("do you charge extra for long hair?", ["$30"]),
+        ("how much for a haircut and a shave?", ["$30"]),
+        # a kind of a listed service may cost something else
+        ("how much is a senior haircut?", ["$30"]),
+        ("how much is a beard trim for kids", ["$15"]),
+    ],
+)
+def test_a_price_asked_of_what_the_profile_does_not_list_is_checked(text, present):
+    result = draft(text)
+
+    for fact in present:
+        assert fact in result.body, (text, result.body)
+    assert "check" in result.body
+    assert result.confidence < 0.5
+    assert result.source == "from services and prices"
+
+
 def test_open_now_is_read_in_the_profiles_time_zone_at_the_texts_arrival():
     # Thursday 03:00 UTC is Wednesday 19:00 in San Francisco: closed since 18:00
     result = draft("are you open now?", at=datetime(2026, 12, 3, 3, 0, tzinfo=UTC))

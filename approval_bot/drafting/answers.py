@@ -31,6 +31,7 @@ SRC_BOOKING = "from the booking link"
 SRC_BOOKING_HOURS = "from opening hours and the booking link"
 SRC_PHONE = "from the phone number"
 
+_PRICE = r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b"
 # what a customer writes when asking about each topic; booking first, as it may need hours.
 # The second pattern is weak ("where", "when"): it counts only when no FAQ entry answers.
 TOPICS: tuple[tuple[str, str, str], ...] = (
@@ -39,7 +40,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
         r"\bbook|\bappointment|\breserv|\bschedul|\bslots?\b|\bavailab|\bfit (?:me|us) in",
         "",
     ),
-    ("price", r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b", ""),
+    ("price", _PRICE, ""),
     (
         "hours",
         r"\bopen|\bclos(?:e|ed|ing)\b|\bhours\b|what time|opening times",
@@ -78,6 +79,15 @@ _TIME = re.compile(
 _HOUR_AFTER = r"\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b"
 _BARE_TIME = re.compile(r"\b(?:at|around|about)" + _HOUR_AFTER, re.IGNORECASE)
 _BARE_FOR = re.compile(r"\bfor" + _HOUR_AFTER, re.IGNORECASE)
+# the words of a price question that ask about nothing in particular ("how much is a haircut
+# on saturday please"): any other word names something the services may not list
+_PRICE_WORDS = frozenset(
+    """a an the and or of for to is are it be do does you your ur u r guys how much what whats
+    price prices pricing cost costs charge charges rate rates fee fees services combo total usually
+    pls please plz thanks thank hi hello hey there quick question i me we my our us can could
+    would get like know tell about around roughly just also with at on in this next today
+    tomorrow tmrw weekend am pm""".split()
+)
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
 # a day the text names that no weekday, "today" or "tomorrow" says: a date, a holiday ("boxing
 # day", "good friday"), a day counted from another ("the day after tomorrow"), weeks ahead, a
@@ -332,6 +342,31 @@ def services_in(text: str, services: list[Service]) -> list[Service]:
     return [service for _, _, service in sorted(kept, key=lambda k: k[0])]
 
 
+def names_unlisted(text: str, services: list[Service]) -> bool:
+    """Whether a price question names more than the listed services in it: "how much is a
+    perm?", "a haircut and a shave?", "a senior haircut?". Read from the price words to the
+    end of their sentence."""
+    lowered = re.sub(r"['’]", "", text.lower())
+    asked = re.search(_PRICE, lowered)
+    if asked is None:
+        return False
+    region = re.split(r"[.?!\n]", lowered[asked.start() :], maxsplit=1)[0]
+    for service in sorted(services, key=lambda s: len(s.name), reverse=True):
+        name = re.sub(r"['’]", "", service.name.lower())
+        for _ in range(5):  # each time the text names it
+            match = fuzz.partial_ratio_alignment(name, region)
+            if match is None or match.score < SERVICE_MATCH:
+                break
+            start, end = match.dest_start, match.dest_end
+            while start > 0 and region[start - 1].isalpha():
+                start -= 1
+            while end < len(region) and region[end].isalpha():  # "haircuts"
+                end += 1
+            region = region[:start] + " " * (end - start) + region[end:]
+    words = re.findall(r"[a-z]+", region)
+    return any(word not in _PRICE_WORDS and word not in _DAYS for word in words)
+
+
 def _price_of(service: Service, variant: int) -> str:
     took = f" and takes about {service.minutes} minutes" if service.minutes else ""
     took_short = f" ({service.minutes} min)" if service.minutes else ""
@@ -476,6 +511,8 @@ def answer(
             missing.append(topic)
         else:
             answers.append(found)
+            if topic == "price" and names_unlisted(text, profile.services):
+                missing.append(topic)  # the prices it has; a person answers the rest
     return answers, missing
 
 
