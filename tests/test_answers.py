@@ -117,6 +117,25 @@ TABLE = [
         ["Thursday", "16:00", LINK],
         [],
     ),
+    # "7:30" at a shop, like "at 7", is the evening; "07:30" is as written
+    (
+        "can I reserve a table for 6 on friday at 7:30",
+        "from opening hours and the booking link",
+        ["Friday", "19:30", "09:00 to 20:00", LINK],
+        ["07:30", "outside"],
+    ),
+    (
+        "can I book for 07:30 on friday",
+        "from opening hours and the booking link",
+        ["07:30", "outside", "09:00 to 20:00"],
+        ["19:30"],
+    ),
+    (
+        "book me in for thursday 6.30pm",
+        "from opening hours and the booking link",
+        ["Thursday", "18:30", "09:00 to 20:00", LINK],
+        [],
+    ),
     ("I'd like to make an appointment", "from the booking link", [LINK], []),
     (
         "book me in saturday at 6pm",

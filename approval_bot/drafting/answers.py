@@ -69,7 +69,7 @@ _WHICH_DAYS = re.compile(
 )
 _NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
 _TIME = re.compile(
-    r"\b(?:(?P<h1>\d{1,2})(?::(?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
+    r"\b(?:(?P<h1>\d{1,2})(?:[:.](?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
     r"|(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)"
     r"|(?P<noon>noon|midday))",
     re.IGNORECASE,
@@ -186,7 +186,10 @@ def _time_asked(text: str) -> time | None:
         if hour > 11 or int(match["h1"]) > 12:
             return None
         return time(hour + (12 if match["ap"].lower() == "p" else 0), minute)
-    return time(int(match["h2"]), int(match["m2"]))
+    hour = int(match["h2"])
+    if len(match["h2"]) == 1 and 1 <= hour <= 7:
+        hour += 12  # "7:30" at a shop, like "at 7", is the evening; "07:30" is as written
+    return time(hour, int(match["m2"]))
 
 
 def _pick(wordings: tuple[str, str], variant: int) -> str:
