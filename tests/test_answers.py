@@ -227,6 +227,44 @@ def test_a_price_asked_of_what_the_profile_does_not_list_is_checked(text, presen
     assert result.source == "from services and prices"
 
 
+@pytest.mark.parametrize(
+    ("text", "present"),
+    [
+        (
+            "Good morning. I'd like to know your hours. Also do you take walk ins?",
+            ["09:00 to 18:00"],
+        ),
+        ("Are you open saturday? Do you do perms?", ["10:00 to 16:00"]),
+        ("do you do gift cards? how much", ["$30"]),
+        ("How much is a haircut? Is Mike in today?", ["$30"]),
+        ("where are you? is there parking?", ["free parking behind the shop"]),
+    ],
+)
+def test_a_second_question_the_draft_does_not_answer_is_checked(text, present):
+    result = draft(text)
+
+    for fact in present:
+        assert fact in result.body, (text, result.body)
+    assert "check" in result.body
+    assert result.confidence < 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi! What time do you close today? Thanks",
+        "Are you open? I need a haircut asap",
+        "Hi, this is Priya. How much is a haircut?",
+        "What time do you close? And how much is a beard trim?",
+    ],
+)
+def test_a_greeting_or_a_remark_beside_the_question_needs_no_check(text):
+    result = draft(text)
+
+    assert "check" not in result.body
+    assert result.confidence >= 0.6
+
+
 def test_open_now_is_read_in_the_profiles_time_zone_at_the_texts_arrival():
     # Thursday 03:00 UTC is Wednesday 19:00 in San Francisco: closed since 18:00
     result = draft("are you open now?", at=datetime(2026, 12, 3, 3, 0, tzinfo=UTC))

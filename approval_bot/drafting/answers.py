@@ -135,6 +135,12 @@ def is_question(text: str) -> bool:
     return _QUESTION.search(text) is not None
 
 
+def questions_in(text: str) -> list[str]:
+    """The sentences of a text that ask something."""
+    sentences = re.split(r"(?<=[.?!])\s+|\n+", text)
+    return [sentence for sentence in sentences if sentence.strip() and is_question(sentence)]
+
+
 def _clock(moment: time) -> str:
     return "24:00" if moment == time.max else moment.strftime("%H:%M")
 
