@@ -63,6 +63,16 @@ TABLE = [
             "when are you closed?",
         )
     ],
+    # a time of day asked with no day: today's hours, not "Yes, we're open now"
+    *[
+        (text, "from opening hours", ["Wednesday", "09:00 to 18:00"], ["Yes", "now"])
+        for text in (
+            "are you open at 7pm?",
+            "are you open until 8?",
+            "are you open in the evening?",
+            "are you open late?",
+        )
+    ],
     ("how much is a beard trim", "from services and prices", ["$15", "15"], ["$30", "$40"]),
     ("How much for a kid's haircut?", "from services and prices", ["$20"], ["$30"]),
     ("price of a hot towel shave?", "from services and prices", ["$35"], ["$15"]),

@@ -67,6 +67,11 @@ SPECIAL_DAYS = 14  # the regular hours name the special hours of this many days 
 _WHICH_DAYS = re.compile(
     r"\bevery ?day\b|\bdays\b|\bweekdays?\b|\b(?:what|which) day\b|\bwhen\b.*\bclosed\b"
 )
+# a time of day, asked with no day: today's, not "now"
+_TIME_OF_DAY = re.compile(
+    r"\b(?:at|till?|until|after|before|past|by)\s+\d|\b\d{1,2}(?:[:.]\d\d)?\s*[ap]\.?m\b"
+    r"|\b(?:noon|midday|morning|afternoon|evening|night|lunch|late|early|earliest|latest)\b"
+)
 _NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
 _TIME = re.compile(
     r"\b(?:(?P<h1>\d{1,2})(?:[:.](?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
@@ -313,6 +318,9 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
     every += [5, 6] if re.search(r"\bweekends\b", lowered) else []
     every = list(dict.fromkeys(every))
     days = [day for day in _days_asked(text, today) if day.weekday() not in every]
+    asked_else = days or every or _NOW.search(lowered) or _WHICH_DAYS.search(lowered)
+    if not asked_else and _TIME_OF_DAY.search(lowered):
+        days = [today]
     if days or every:
         regular = [_every_day(profile, weekday, variant) for weekday in every]
         dated = [_one_day(profile, day, today, variant) for day in days]
