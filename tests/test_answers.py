@@ -275,6 +275,34 @@ def test_a_greeting_or_a_remark_beside_the_question_needs_no_check(text):
     assert result.confidence >= 0.6
 
 
+WEDNESDAY_7PM = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # closed since 18:00
+WEDNESDAY_4PM = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "present"),
+    [
+        ("can I book for today at 3", WEDNESDAY_7PM, ["closed", "tomorrow (Thursday) at 09:00"]),
+        ("can I book an appointment for today?", WEDNESDAY_7PM, ["closed", "Thursday"]),
+        ("can I book for today at 3", WEDNESDAY_4PM, ["15:00", "passed", "18:00"]),
+    ],
+)
+def test_a_booking_for_a_time_gone_today_is_not_offered(text, at, present):
+    for variant in range(2):
+        result = draft(text, at=at, variant=variant)
+        for fact in present:
+            assert fact in result.body, (text, result.body)
+        assert "within" not in result.body and "09:00 to 18:00" not in result.body
+        assert LINK in result.body
+
+
+def test_a_time_within_the_hours_is_not_promised_as_free():
+    # the hours say the shop is open then, not that a chair is free
+    result = draft("can I book for saturday at 11am", variant=1)
+    assert "11:00" in result.body and "10:00 to 16:00" in result.body
+    assert "works" not in result.body
+
+
 def test_open_now_is_read_in_the_profiles_time_zone_at_the_texts_arrival():
     # Thursday 03:00 UTC is Wednesday 19:00 in San Francisco: closed since 18:00
     result = draft("are you open now?", at=datetime(2026, 12, 3, 3, 0, tzinfo=UTC))

@@ -437,6 +437,8 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
     hours = profile.hours_on(day)
     follow = f" {offer}." if offer else " What time would suit you?"
     source = SRC_BOOKING_HOURS if offer else SRC_HOURS
+    if hours is not None and day == today and now.time() >= parse_range(hours)[1]:
+        hours, label = None, f"for the rest of {label}"  # closed since this evening
     if hours is None:
         upcoming = _next_opening(profile, datetime.combine(day, time.max))
         again = (
@@ -452,19 +454,21 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
         body = _pick(
             (
                 f"{label[0].upper()}{label[1:]} we're open {_span(hours)}.{ask}",
-                f"On {label} we're open {_span(hours)}.{ask}",
+                f"{_on(label)[0].upper()}{_on(label)[1:]} we're open {_span(hours)}.{ask}",
             ),
             variant,
         )
     else:
         start, end = parse_range(hours)
         at = _clock(wanted)
-        if start <= wanted < end:
+        if day == today and wanted <= now.time():
+            body = f"{at} {label} has already passed; we're open until {_clock(end)}.{follow}"
+        elif start <= wanted < end:
             confirm = f" {offer}." if offer else " We'll check the diary and confirm shortly."
             body = _pick(
                 (
                     f"{at} {label} is within our opening hours ({_span(hours)}).{confirm}",
-                    f"We're open {label} from {_span(hours)}, so {at} works for us.{confirm}",
+                    f"We're open {label} from {_span(hours)}, so {at} is within our hours.{confirm}",
                 ),
                 variant,
             )
