@@ -296,6 +296,15 @@ def test_a_booking_for_a_time_gone_today_is_not_offered(text, at, present):
         assert LINK in result.body
 
 
+def test_a_booking_the_service_would_run_past_closing_is_too_late():
+    # Saturday closes at 16:00; a haircut and beard trim takes 45 minutes
+    for variant in range(2):
+        result = draft("can I book a haircut and beard trim saturday at 3:30pm", variant=variant)
+        assert "15:30" in result.body and "16:00" in result.body and "45 min" in result.body
+        assert "within" not in result.body
+    assert "within" in draft("can I book a beard trim saturday at 3:30pm").body  # 15 minutes
+
+
 def test_a_time_within_the_hours_is_not_promised_as_free():
     # the hours say the shop is open then, not that a chair is free
     result = draft("can I book for saturday at 11am", variant=1)

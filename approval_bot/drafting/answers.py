@@ -461,14 +461,24 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
     else:
         start, end = parse_range(hours)
         at = _clock(wanted)
+        # the longest service the text names, which must end by closing time
+        timed = [(s.minutes, s.name) for s in services_in(text, profile.services) if s.minutes]
+        minutes, service = max(timed, default=(0, ""))
+        finish = datetime.combine(day, wanted) + timedelta(minutes=minutes)
         if day == today and wanted <= now.time():
             body = f"{at} {label} has already passed; we're open until {_clock(end)}.{follow}"
+        elif start <= wanted < end and finish > datetime.combine(day, end):
+            body = (
+                f"We close at {_clock(end)} {_on(label)} and a {service.lower()} takes about "
+                f"{minutes} min, so {at} is too late.{follow}"
+            )
         elif start <= wanted < end:
             confirm = f" {offer}." if offer else " We'll check the diary and confirm shortly."
             body = _pick(
                 (
                     f"{at} {label} is within our opening hours ({_span(hours)}).{confirm}",
-                    f"We're open {label} from {_span(hours)}, so {at} is within our hours.{confirm}",
+                    f"We're open {label} from {_span(hours)}, so {at} is within our hours."
+                    + confirm,
                 ),
                 variant,
             )
