@@ -63,6 +63,13 @@ TABLE = [
             "when are you closed?",
         )
     ],
+    # a greeting's "good morning" asks about no time of day
+    (
+        "Good morning, what are your hours?",
+        "from opening hours",
+        ["09:00 to 18:00", "09:00 to 20:00", "10:00 to 16:00"],
+        ["today"],
+    ),
     # a time of day asked with no day: today's hours, not "Yes, we're open now"
     *[
         (text, "from opening hours", ["Wednesday", "09:00 to 18:00"], ["Yes", "now"])

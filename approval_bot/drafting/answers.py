@@ -70,7 +70,8 @@ _WHICH_DAYS = re.compile(
 # a time of day, asked with no day: today's, not "now"
 _TIME_OF_DAY = re.compile(
     r"\b(?:at|till?|until|after|before|past|by)\s+\d|\b\d{1,2}(?:[:.]\d\d)?\s*[ap]\.?m\b"
-    r"|\b(?:noon|midday|morning|afternoon|evening|night|lunch|late|early|earliest|latest)\b"
+    r"|\b(?:noon|midday|lunch|late|early|earliest|latest)\b"
+    r"|\b(?<!good )(?:morning|afternoon|evening|night)\b"  # not a greeting's "good morning"
 )
 _NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
 _TIME = re.compile(
