@@ -370,6 +370,22 @@ def test_a_weekday_in_the_plural_is_every_such_day(text, present):
     assert result.source == "from opening hours"
 
 
+@pytest.mark.parametrize("text", ["are you open next friday?", "can I book for next friday at 3"])
+def test_next_weekday_whose_two_readings_differ_is_checked(text):
+    # on Wednesday 23rd "next friday" is Christmas Day (closed) or 1 January (open)
+    result = draft(text, at=datetime(2026, 12, 23, 18, 0, tzinfo=UTC))
+    assert "check" in result.body and ":00" not in result.body
+    assert result.confidence < 0.5
+
+
+def test_next_weekday_on_that_weekday_is_a_week_ahead():
+    result = draft("are you open next wednesday?")  # asked on a Wednesday
+    assert "Wednesday" in result.body and "09:00 to 18:00" in result.body
+    assert "today" not in result.body.lower()
+    # when both readings have the same hours, the answer stands
+    assert "09:00 to 20:00" in draft("are you open next friday?").body
+
+
 def test_the_customer_is_named_when_their_name_is_known():
     assert draft("how much is a haircut?", name="Sam").body.startswith("Hi Sam!")
 

@@ -60,6 +60,8 @@ _DAYS = {
     "sat": 5, "sunday": 6, "sun": 6,
 }  # fmt: skip
 _DAY_WORD = re.compile(r"\b(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")s?\b")
+# "next friday": the coming Friday or the one after, a week ahead when asked on a Friday
+_NEXT_DAY = re.compile(r"\bnext\s+(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")\b")
 # "fridays", "weekends": every such day, not the next one
 _EVERY = re.compile(r"\b(" + "|".join(name.lower() for name in DAY_NAMES) + r"|weekend)s\b")
 SPECIAL_DAYS = 14  # the regular hours name the special hours of this many days ahead
@@ -176,9 +178,24 @@ def _days_asked(text: str, today: date) -> list[date]:
     weekdays = [_DAYS[m.group(1)] for m in _DAY_WORD.finditer(lowered)]
     if re.search(r"\bweekends?\b", lowered):
         weekdays += [5, 6]
+    after = {_DAYS[m[1]] for m in _NEXT_DAY.finditer(lowered)}
     for weekday in dict.fromkeys(weekdays):
-        found.append(today + timedelta(days=(weekday - today.weekday()) % 7))
+        found.append(_coming(today, weekday, weekday in after))
     return list(dict.fromkeys(found))
+
+
+def _coming(today: date, weekday: int, next_one: bool) -> date:
+    """The next date on `weekday`: today if it is one, unless the text said "next"."""
+    return today + timedelta(days=(weekday - today.weekday()) % 7 or (7 if next_one else 0))
+
+
+def _unsure_next(profile: Profile, text: str, today: date) -> bool:
+    """Whether a "next friday" of the text may be either of two Fridays with other hours."""
+    for match in _NEXT_DAY.finditer(text.lower()):
+        day = _coming(today, _DAYS[match[1]], True)
+        if profile.hours_on(day) != profile.hours_on(day + timedelta(days=7)):
+            return True
+    return False
 
 
 def _time_asked(text: str) -> time | None:
@@ -313,7 +330,7 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
         return None
     today = now.date()
     lowered = text.lower()
-    if _OTHER_DAY.search(lowered):
+    if _OTHER_DAY.search(lowered) or _unsure_next(profile, text, today):
         return None  # a date or holiday this module does not read: not ours to guess
     every = [_DAYS[m[1]] for m in _EVERY.finditer(lowered) if m[1] != "weekend"]
     every += [5, 6] if re.search(r"\bweekends\b", lowered) else []
@@ -529,7 +546,9 @@ def answer(
         if topic == "booking" and _CHANGE_BOOKING.search(text.lower()):
             missing.append(topic)  # not a new booking: the link and the hours do not answer it
             continue
-        if topic == "booking" and _OTHER_DAY.search(text.lower()):
+        if topic == "booking" and (
+            _OTHER_DAY.search(text.lower()) or _unsure_next(profile, text, now.date())
+        ):
             missing.append(topic)  # a day this module does not read: not ours to guess
             continue
         found = {
