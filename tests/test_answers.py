@@ -160,6 +160,21 @@ TABLE = [
         ["18:00", "10:00 to 16:00", "outside"],
         [],
     ),
+    # SMS shorthand
+    ("wut r ur hrs", "from opening hours", ["09:00 to 18:00", "10:00 to 16:00"], []),
+    ("whats ur number", "from the phone number", ["+14155550123"], []),
+    (
+        "can i book 2morrow at 11am",
+        "from opening hours and the booking link",
+        ["Thursday", "11:00", LINK],
+        [],
+    ),
+    (
+        "can u fit me in 2day?",
+        "from opening hours and the booking link",
+        ["Wednesday", "09:00 to 18:00", LINK],
+        [],
+    ),
     ("is there parking?", "FAQ: parking", ["free parking behind the shop"], []),
     ("do you take cards or cash?", "FAQ: card", ["cash and all major cards"], []),
     ("what's your phone number", "from the phone number", ["+14155550123"], []),

@@ -43,7 +43,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
     ("price", _PRICE, ""),
     (
         "hours",
-        r"\bopen|\bclos(?:e|ed|ing)\b|\bhours\b|what time|opening times",
+        r"\bopen|\bclos(?:e|ed|ing)\b|\bh(?:ou)?rs\b|what time|opening times",
         r"\bwhen\b.*\b(?:you|do)\b",
     ),
     (
@@ -51,7 +51,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
         r"\baddress\b|\blocat(?:ed|ion)\b|\bdirections?\b|find you|get to you|get there",
         r"\bwhere\b",
     ),
-    ("phone", r"phone number|\bcall you\b|number to call", ""),
+    ("phone", r"phone number|\bcall you\b|number to call|\b(?:your|ur) number\b", ""),
 )
 
 _DAYS = {
@@ -171,9 +171,9 @@ def _days_asked(text: str, today: date) -> list[date]:
     """The dates a text names: today, tomorrow, the weekend, the next of a weekday."""
     lowered = text.lower()
     found: list[date] = []
-    if re.search(r"\btoday\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b", lowered):
+    if re.search(r"\b(?:to|2)day\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b", lowered):
         found.append(today)
-    if re.search(r"\btomorrow\b|\btmrw\b", lowered):
+    if re.search(r"\b(?:tomorrow|tmrw?|2morrow|2moro|tomoz|tomorow|tommorr?ow)\b", lowered):
         found.append(today + timedelta(days=1))
     weekdays = [_DAYS[m.group(1)] for m in _DAY_WORD.finditer(lowered)]
     if re.search(r"\bweekends?\b", lowered):
@@ -347,7 +347,7 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
         body = _week(profile, variant) + _special(profile, today, set(range(7)))
     elif _NOW.search(lowered) or re.search(r"\bare you open\b|\byou open\b", lowered):
         body = _open_now(profile, now, variant)
-    elif re.search(r"\bhours\b|opening times|\bwhen\b.*\bopen\b", lowered):
+    elif re.search(r"\bh(?:ou)?rs\b|opening times|\bwhen\b.*\bopen\b", lowered):
         body = _week(profile, variant) + _special(profile, today, set(range(7)))
     else:  # "what time do you close?": today's hours
         body = _one_day(profile, today, today, variant)
