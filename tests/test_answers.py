@@ -163,6 +163,8 @@ TABLE = [
     # SMS shorthand
     ("wut r ur hrs", "from opening hours", ["09:00 to 18:00", "10:00 to 16:00"], []),
     ("whats ur number", "from the phone number", ["+14155550123"], []),
+    ("are you guys open rn", "from opening hours", ["open now", "18:00"], []),
+    ("open atm?", "from opening hours", ["open now", "18:00"], []),
     (
         "can i book 2morrow at 11am",
         "from opening hours and the booking link",

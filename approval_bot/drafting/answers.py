@@ -75,7 +75,9 @@ _TIME_OF_DAY = re.compile(
     r"|\b(?:noon|midday|lunch|late|early|earliest|latest)\b"
     r"|\b(?<!good )(?:morning|afternoon|evening|night)\b"  # not a greeting's "good morning"
 )
-_NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
+_NOW = re.compile(
+    r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b|\brn\b|\batm\b"
+)
 _TIME = re.compile(
     r"\b(?:(?P<h1>\d{1,2})(?:[:.](?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
     r"|(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)"
