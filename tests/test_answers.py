@@ -290,6 +290,10 @@ def test_a_second_question_the_draft_does_not_answer_is_checked(text, present):
         "Are you open? I need a haircut asap",
         "Hi, this is Priya. How much is a haircut?",
         "What time do you close? And how much is a beard trim?",
+        # a question going on with the one before
+        "Are you open Saturday? What about Sunday?",
+        "Can I book for Friday? At 3?",
+        "Are you open tomorrow? How late?",
     ],
 )
 def test_a_greeting_or_a_remark_beside_the_question_needs_no_check(text):

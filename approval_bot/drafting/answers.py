@@ -151,6 +151,16 @@ def questions_in(text: str) -> list[str]:
     return [sentence for sentence in sentences if sentence.strip() and is_question(sentence)]
 
 
+def follows_up(question: str, topics: list[str], services: list[Service]) -> bool:
+    """Whether a question with no topic of its own goes on with the text's: "Or Sunday?",
+    "At 3?", "How late?" after one about hours or booking, "And a beard trim?" after a price."""
+    lowered = question.lower()
+    when = _days_asked(question, date.min) or _TIME_OF_DAY.search(lowered) or _time_asked(question)
+    if {"hours", "booking"} & set(topics) and when:
+        return True
+    return "price" in topics and bool(services_in(question, services))
+
+
 def _clock(moment: time) -> str:
     return "24:00" if moment == time.max else moment.strftime("%H:%M")
 

@@ -172,7 +172,9 @@ def _from_profile(
     found, missing = answers.answer(profile, text, topics, received, context.variant)
     for question in answers.questions_in(text):
         faq_asked = entry is not None and any(has_word(question.lower(), k) for k in entry.keywords)
-        if not faq_asked and not answers.topics_in(question, weak=entry is None):
+        if faq_asked or answers.topics_in(question, weak=entry is None):
+            continue
+        if not answers.follows_up(question, topics, profile.services):
             missing.append("other")  # "Do you do perms?" beside "Are you open saturday?"
             break
     parts = ([entry.answer] if entry is not None else []) + [a.text for a in found]
