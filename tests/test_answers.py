@@ -333,6 +333,23 @@ def test_a_booking_the_service_would_run_past_closing_is_too_late():
     assert "within" in draft("can I book a beard trim saturday at 3:30pm").body  # 15 minutes
 
 
+@pytest.mark.parametrize(
+    ("day", "hours", "text", "reading", "other"),
+    [
+        # an evening restaurant: "at 8" is 20:00, not 08:00 before opening
+        ("fri", "17:00-23:00", "can I book a table for friday at 8", "20:00", "08:00"),
+        ("fri", "17:00-23:00", "table for 2 friday at 9:30, can I book?", "21:30", "09:30"),
+        # a breakfast place: "at 7" is 07:00, not 19:00 after closing
+        ("sat", "07:00-11:00", "can I book for saturday at 7", "07:00", "19:00"),
+    ],
+)
+def test_an_hour_without_am_or_pm_is_the_reading_within_the_hours(day, hours, text, reading, other):
+    week = sample_profile().hours.model_copy(update={day: hours})
+    result = draft(text, hours=week)
+    assert reading in result.body and "within" in result.body, result.body
+    assert other not in result.body and "outside" not in result.body
+
+
 def test_a_time_within_the_hours_is_not_promised_as_free():
     # the hours say the shop is open then, not that a chair is free
     result = draft("can I book for saturday at 11am", variant=1)

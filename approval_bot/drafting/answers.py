@@ -210,16 +210,15 @@ def _unsure_next(profile: Profile, text: str, today: date) -> bool:
     return False
 
 
-def _time_asked(text: str) -> time | None:
+def _time_asked(text: str, hours: str | None = None) -> time | None:
+    """The clock time a text asks for; an hour without am or pm is read by `_reading`."""
     match = _TIME.search(text)
     if match is None:
         rest = PARTY_SIZE.sub("", text)  # "a table for 4" is how many
         bare = _BARE_TIME.search(rest) or _BARE_FOR.search(rest)
         if bare is None or int(bare["h3"]) > 23:
             return None
-        hour = int(bare["h3"])
-        # a bare "at 3" at a shop means the afternoon
-        return time(hour + 12 if 1 <= hour <= 7 else hour, 0)
+        return _reading(int(bare["h3"]), 0, hours)
     if match["noon"]:
         return time(12, 0)
     if match["h1"] is not None:
@@ -227,10 +226,21 @@ def _time_asked(text: str) -> time | None:
         if hour > 11 or int(match["h1"]) > 12:
             return None
         return time(hour + (12 if match["ap"].lower() == "p" else 0), minute)
-    hour = int(match["h2"])
-    if len(match["h2"]) == 1 and 1 <= hour <= 7:
-        hour += 12  # "7:30" at a shop, like "at 7", is the evening; "07:30" is as written
-    return time(hour, int(match["m2"]))
+    if match["h2"].startswith("0"):
+        return time(int(match["h2"]), int(match["m2"]))  # "07:30" is as written
+    return _reading(int(match["h2"]), int(match["m2"]), hours)
+
+
+def _reading(hour: int, minute: int, hours: str | None) -> time:
+    """An hour without am or pm ("at 8", "7:30"): the reading within the day's `hours` when
+    only one is, else the afternoon for 1 to 7 (a bare "at 3" at a shop), else as written."""
+    readings = [time(hour, minute)] + ([time(hour + 12, minute)] if 1 <= hour <= 11 else [])
+    if hours is not None:
+        start, end = parse_range(hours)
+        within = [reading for reading in readings if start <= reading < end]
+        if len(within) == 1:
+            return within[0]
+    return readings[-1] if 1 <= hour <= 7 else readings[0]
 
 
 def _pick(wordings: tuple[str, str], variant: int) -> str:
@@ -446,7 +456,7 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
     link = profile.booking_link
     today = now.date()
     days = _days_asked(text, today)
-    wanted = _time_asked(text)
+    wanted = _time_asked(text, profile.hours_on(days[0]) if days else None)
     offer = _pick((f"You can book at {link}", f"Book online at {link}"), variant) if link else None
     if not days:
         if offer is None:
