@@ -63,6 +63,8 @@ TABLE = [
             "when are you closed?",
         )
     ],
+    # "all day" names no other day
+    ("are you open all day saturday?", "from opening hours", ["Saturday", "10:00 to 16:00"], []),
     # a greeting's "good morning" asks about no time of day
     (
         "Good morning, what are your hours?",

@@ -107,7 +107,8 @@ _OTHER_DAY = re.compile(
     rf"|(?:{_MONTHS})[a-z]*\s+\d)"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b"
     r"|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:the|on)\s+\d{1,2}\b(?!\s*(?:[ap]\.?m\b|:|people|of us))"
-    r"|\b(?!(?:every|what|which|to|good|nice|great)\b)\w+(?:['’]?s)? day\b|\b(?:good|black) friday"
+    r"|\b(?!(?:every|all|each|what|which|to|good|nice|great)\b)\w+(?:['’]?s)? day\b"
+    r"|\b(?:good|black) friday"
     r"|\b(?:next|in \w+|after)\s+weeks?\b|\bweeks?\s+(?:after|from)\b|\bnext month\b"
 )
 # an appointment the customer has, to cancel, move, check or be late for: a person's to handle
