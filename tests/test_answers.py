@@ -366,6 +366,13 @@ def test_open_now_is_read_in_the_profiles_time_zone_at_the_texts_arrival():
     assert "tomorrow (Thursday) at 09:00" in result.body
 
 
+@pytest.mark.parametrize("text", ["you guys open?", "open?", "u open", "Open ??"])
+def test_a_short_are_you_open_asks_about_now(text):
+    # at 19:00, not "Today (Wednesday) we're open 09:00 to 18:00."
+    result = draft(text, at=WEDNESDAY_7PM)
+    assert "closed" in result.body and "tomorrow (Thursday) at 09:00" in result.body
+
+
 def test_open_now_on_a_closed_day_names_the_next_opening():
     monday = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # Monday 10:00 in San Francisco
     result = draft("are you open right now", at=monday)

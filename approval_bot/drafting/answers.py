@@ -75,6 +75,8 @@ _TIME_OF_DAY = re.compile(
     r"|\b(?:noon|midday|lunch|late|early|earliest|latest)\b"
     r"|\b(?<!good )(?:morning|afternoon|evening|night)\b"  # not a greeting's "good morning"
 )
+# "are you open?", "u open", "you guys open?", "open?": whether it is open now
+_ARE_YOU_OPEN = re.compile(r"\b(?:you|u|ya)(?: guys| all)? open\b|^\W*open\W*$")
 _NOW = re.compile(
     r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b|\brn\b|\batm\b"
 )
@@ -368,7 +370,7 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
         body = " ".join((regular + dated)[:3]) + _special(profile, today, set(every))
     elif _WHICH_DAYS.search(lowered):
         body = _week(profile, variant) + _special(profile, today, set(range(7)))
-    elif _NOW.search(lowered) or re.search(r"\bare you open\b|\byou open\b", lowered):
+    elif _NOW.search(lowered) or _ARE_YOU_OPEN.search(lowered):
         body = _open_now(profile, now, variant)
     elif re.search(r"\bh(?:ou)?rs\b|opening times|\bwhen\b.*\bopen\b", lowered):
         body = _week(profile, variant) + _special(profile, today, set(range(7)))
