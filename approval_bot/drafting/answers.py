@@ -8,6 +8,7 @@ reply instead.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -30,6 +31,7 @@ SRC_BOOKING = "from the booking link"
 SRC_BOOKING_HOURS = "from opening hours and the booking link"
 SRC_PHONE = "from the phone number"
 
+_PRICE = r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b"
 # what a customer writes when asking about each topic; booking first, as it may need hours.
 # The second pattern is weak ("where", "when"): it counts only when no FAQ entry answers.
 TOPICS: tuple[tuple[str, str, str], ...] = (
@@ -38,10 +40,10 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
         r"\bbook|\bappointment|\breserv|\bschedul|\bslots?\b|\bavailab|\bfit (?:me|us) in",
         "",
     ),
-    ("price", r"how much|\bprices?\b|\bcosts?\b|\bcharge|\brates?\b|\bfees?\b", ""),
+    ("price", _PRICE, ""),
     (
         "hours",
-        r"\bopen|\bclos(?:e|ed|ing)\b|\bhours\b|what time|opening times",
+        r"\bopen|\bclos(?:e|ed|ing)\b|\bh(?:ou)?rs\b|what time|opening times",
         r"\bwhen\b.*\b(?:you|do)\b",
     ),
     (
@@ -49,7 +51,7 @@ TOPICS: tuple[tuple[str, str, str], ...] = (
         r"\baddress\b|\blocat(?:ed|ion)\b|\bdirections?\b|find you|get to you|get there",
         r"\bwhere\b",
     ),
-    ("phone", r"phone number|\bcall you\b|number to call", ""),
+    ("phone", r"phone number|\bcall you\b|number to call|\b(?:your|ur) number\b", ""),
 )
 
 _DAYS = {
@@ -58,9 +60,28 @@ _DAYS = {
     "sat": 5, "sunday": 6, "sun": 6,
 }  # fmt: skip
 _DAY_WORD = re.compile(r"\b(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")s?\b")
-_NOW = re.compile(r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b")
+# "next friday": the coming Friday or the one after, a week ahead when asked on a Friday
+_NEXT_DAY = re.compile(r"\bnext\s+(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + r")\b")
+# "fridays", "weekends": every such day, not the next one
+_EVERY = re.compile(r"\b(" + "|".join(name.lower() for name in DAY_NAMES) + r"|weekend)s\b")
+SPECIAL_DAYS = 14  # the regular hours name the special hours of this many days ahead
+# which days of the week it is open: the week's hours answer
+_WHICH_DAYS = re.compile(
+    r"\bevery ?day\b|\bdays\b|\bweekdays?\b|\b(?:what|which) day\b|\bwhen\b.*\bclosed\b"
+)
+# a time of day, asked with no day: today's, not "now"
+_TIME_OF_DAY = re.compile(
+    r"\b(?:at|till?|until|after|before|past|by)\s+\d|\b\d{1,2}(?:[:.]\d\d)?\s*[ap]\.?m\b"
+    r"|\b(?:noon|midday|lunch|late|early|earliest|latest)\b"
+    r"|\b(?<!good )(?:morning|afternoon|evening|night)\b"  # not a greeting's "good morning"
+)
+# "are you open?", "u open", "you guys open?", "open?": whether it is open now
+_ARE_YOU_OPEN = re.compile(r"\b(?:you|u|ya)(?: guys| all)? open\b|^\W*open\W*$")
+_NOW = re.compile(
+    r"\bright now\b|\bnow\b|\bcurrently\b|\bat the moment\b|\bstill open\b|\brn\b|\batm\b"
+)
 _TIME = re.compile(
-    r"\b(?:(?P<h1>\d{1,2})(?::(?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
+    r"\b(?:(?P<h1>\d{1,2})(?:[:.](?P<m1>[0-5]\d))?\s*(?P<ap>[ap])\.?m\b\.?"
     r"|(?P<h2>[01]?\d|2[0-3]):(?P<m2>[0-5]\d)"
     r"|(?P<noon>noon|midday))",
     re.IGNORECASE,
@@ -70,16 +91,35 @@ _TIME = re.compile(
 _HOUR_AFTER = r"\s+(?P<h3>\d{1,2})(?!\s*(?:people|persons|of us|kids|min))\b"
 _BARE_TIME = re.compile(r"\b(?:at|around|about)" + _HOUR_AFTER, re.IGNORECASE)
 _BARE_FOR = re.compile(r"\bfor" + _HOUR_AFTER, re.IGNORECASE)
-_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
-_OTHER_DAY = re.compile(
-    rf"\b(?:christmas|xmas|easter|holidays?|new year|thanksgiving|(?:{_MONTHS})[a-z]*\s+\d)"
-    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b|\bnext week\b"
-    r"|\b(?:the|on)\s+\d{1,2}(?:st|nd|rd|th)\b|\bnext month\b"
+# the words of a price question that ask about nothing in particular ("how much is a haircut
+# on saturday please"): any other word names something the services may not list
+_PRICE_WORDS = frozenset(
+    """a an the and or of for to is are it be do does you your ur u r guys how much what whats
+    price prices pricing cost costs charge charges rate rates fee fees services combo total usually
+    pls please plz thanks thank hi hello hey there quick question i me we my our us can could
+    would get like know tell about around roughly just also with at on in this next today
+    tomorrow tmrw weekend am pm""".split()
 )
-# an appointment the customer has, to cancel or move: a person's to handle
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+# a day the text names that no weekday, "today" or "tomorrow" says: a date, a holiday ("boxing
+# day", "good friday"), a day counted from another ("the day after tomorrow"), weeks ahead, a
+# day gone
+_OTHER_DAY = re.compile(
+    rf"\b(?:christmas|xmas|easter|holidays?|new year|nye|thanksgiving|halloween|yesterday"
+    rf"|(?:{_MONTHS})[a-z]*\s+\d)"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})|\b\d{{1,2}}/\d{{1,2}}\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:the|on)\s+\d{1,2}\b(?!\s*(?:[ap]\.?m\b|:|people|of us))"
+    r"|\b(?!(?:every|all|each|what|which|to|good|nice|great)\b)\w+(?:['’]?s)? day\b"
+    r"|\b(?:good|black) friday"
+    r"|\b(?:next|in \w+|after)\s+weeks?\b|\bweeks?\s+(?:after|from)\b|\bnext month\b"
+)
+# an appointment the customer has, to cancel, move, check or be late for: a person's to handle
 _CHANGE_BOOKING = re.compile(
-    r"\bcancel|\bresched|\bpostpone"
+    r"\bcancel|\bresched|\bpostpone|\binstead\b|\brunning late\b"
     r"|\b(?:move|change|push back) (?:my|our|the) (?:appointment|booking)"
+    r"|\b(?:my|our) (?:appointment|appt|booking|reservation)"
+    r"|\bi (?:have|had|made) an? (?:appointment|appt|booking|reservation)"
+    r"|\b(?:i|we)(?:['’]ve| have)? (?:already )?booked\b"
 )
 _QUESTION = re.compile(
     r"\?|^\s*(?:what|when|where|which|who|why|how|can|could|do|does|is|are|will|would)\b", re.I
@@ -108,6 +148,22 @@ def is_question(text: str) -> bool:
     return _QUESTION.search(text) is not None
 
 
+def questions_in(text: str) -> list[str]:
+    """The sentences of a text that ask something."""
+    sentences = re.split(r"(?<=[.?!])\s+|\n+", text)
+    return [sentence for sentence in sentences if sentence.strip() and is_question(sentence)]
+
+
+def follows_up(question: str, topics: list[str], services: list[Service]) -> bool:
+    """Whether a question with no topic of its own goes on with the text's: "Or Sunday?",
+    "At 3?", "How late?" after one about hours or booking, "And a beard trim?" after a price."""
+    lowered = question.lower()
+    when = _days_asked(question, date.min) or _TIME_OF_DAY.search(lowered) or _time_asked(question)
+    if {"hours", "booking"} & set(topics) and when:
+        return True
+    return "price" in topics and bool(services_in(question, services))
+
+
 def _clock(moment: time) -> str:
     return "24:00" if moment == time.max else moment.strftime("%H:%M")
 
@@ -130,28 +186,42 @@ def _days_asked(text: str, today: date) -> list[date]:
     """The dates a text names: today, tomorrow, the weekend, the next of a weekday."""
     lowered = text.lower()
     found: list[date] = []
-    if re.search(r"\btoday\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b", lowered):
+    if re.search(r"\b(?:to|2)day\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b", lowered):
         found.append(today)
-    if re.search(r"\btomorrow\b|\btmrw\b", lowered):
+    if re.search(r"\b(?:tomorrow|tmrw?|2morrow|2moro|tomoz|tomorow|tommorr?ow)\b", lowered):
         found.append(today + timedelta(days=1))
     weekdays = [_DAYS[m.group(1)] for m in _DAY_WORD.finditer(lowered)]
-    if re.search(r"\bweekend\b", lowered):
+    if re.search(r"\bweekends?\b", lowered):
         weekdays += [5, 6]
+    after = {_DAYS[m[1]] for m in _NEXT_DAY.finditer(lowered)}
     for weekday in dict.fromkeys(weekdays):
-        found.append(today + timedelta(days=(weekday - today.weekday()) % 7))
+        found.append(_coming(today, weekday, weekday in after))
     return list(dict.fromkeys(found))
 
 
-def _time_asked(text: str) -> time | None:
+def _coming(today: date, weekday: int, next_one: bool) -> date:
+    """The next date on `weekday`: today if it is one, unless the text said "next"."""
+    return today + timedelta(days=(weekday - today.weekday()) % 7 or (7 if next_one else 0))
+
+
+def _unsure_next(profile: Profile, text: str, today: date) -> bool:
+    """Whether a "next friday" of the text may be either of two Fridays with other hours."""
+    for match in _NEXT_DAY.finditer(text.lower()):
+        day = _coming(today, _DAYS[match[1]], True)
+        if profile.hours_on(day) != profile.hours_on(day + timedelta(days=7)):
+            return True
+    return False
+
+
+def _time_asked(text: str, hours: str | None = None) -> time | None:
+    """The clock time a text asks for; an hour without am or pm is read by `_reading`."""
     match = _TIME.search(text)
     if match is None:
         rest = PARTY_SIZE.sub("", text)  # "a table for 4" is how many
         bare = _BARE_TIME.search(rest) or _BARE_FOR.search(rest)
         if bare is None or int(bare["h3"]) > 23:
             return None
-        hour = int(bare["h3"])
-        # a bare "at 3" at a shop means the afternoon
-        return time(hour + 12 if 1 <= hour <= 7 else hour, 0)
+        return _reading(int(bare["h3"]), 0, hours)
     if match["noon"]:
         return time(12, 0)
     if match["h1"] is not None:
@@ -159,7 +229,21 @@ def _time_asked(text: str) -> time | None:
         if hour > 11 or int(match["h1"]) > 12:
             return None
         return time(hour + (12 if match["ap"].lower() == "p" else 0), minute)
-    return time(int(match["h2"]), int(match["m2"]))
+    if match["h2"].startswith("0"):
+        return time(int(match["h2"]), int(match["m2"]))  # "07:30" is as written
+    return _reading(int(match["h2"]), int(match["m2"]), hours)
+
+
+def _reading(hour: int, minute: int, hours: str | None) -> time:
+    """An hour without am or pm ("at 8", "7:30"): the reading within the day's `hours` when
+    only one is, else the afternoon for 1 to 7 (a bare "at 3" at a shop), else as written."""
+    readings = [time(hour, minute)] + ([time(hour + 12, minute)] if 1 <= hour <= 11 else [])
+    if hours is not None:
+        start, end = parse_range(hours)
+        within = [reading for reading in readings if start <= reading < end]
+        if len(within) == 1:
+            return within[0]
+    return readings[-1] if 1 <= hour <= 7 else readings[0]
 
 
 def _pick(wordings: tuple[str, str], variant: int) -> str:
@@ -185,6 +269,30 @@ def _one_day(profile: Profile, day: date, today: date, variant: int) -> str:
         ),
         variant,
     )
+
+
+def _every_day(profile: Profile, weekday: int, variant: int) -> str:
+    """The regular hours of a weekday: 'Fridays we're open 09:00 to 20:00.'"""
+    days = f"{DAY_NAMES[weekday]}s"
+    hours = profile.hours.of(weekday)
+    if hours is None:
+        return _pick((f"We're closed on {days}.", f"{days} we're closed."), variant)
+    return _pick(
+        (f"{days} we're open {_span(hours)}.", f"Our hours on {days} are {_span(hours)}."), variant
+    )
+
+
+def _special(profile: Profile, today: date, weekdays: set[int]) -> str:
+    """The days of the next two weeks on `weekdays` whose hours are not their weekday's:
+    ' Special hours: Thursday 24 December 09:00 to 13:00, Friday 25 December closed.'"""
+    parts = []
+    for offset in range(SPECIAL_DAYS):
+        day = today + timedelta(days=offset)
+        hours = profile.hours_on(day)
+        if day.weekday() in weekdays and hours != profile.hours.of(day.weekday()):
+            when = f"{DAY_NAMES[day.weekday()]} {day.day} {calendar.month_name[day.month]}"
+            parts.append(f"{when} {_span(hours) if hours else 'closed'}")
+    return f" Special hours: {', '.join(parts)}." if parts else ""
 
 
 def _next_opening(profile: Profile, now: datetime) -> tuple[date, time] | None:
@@ -246,16 +354,26 @@ def _hours_answer(profile: Profile, text: str, now: datetime, variant: int) -> A
     if all(profile.hours.of(day) is None for day in range(7)) and not profile.exceptions:
         return None
     today = now.date()
-    days = _days_asked(text, today)
     lowered = text.lower()
-    if _OTHER_DAY.search(lowered):
+    if _OTHER_DAY.search(lowered) or _unsure_next(profile, text, today):
         return None  # a date or holiday this module does not read: not ours to guess
-    if days:
-        body = " ".join(_one_day(profile, day, today, variant) for day in days[:3])
-    elif _NOW.search(lowered) or re.search(r"\bare you open\b|\byou open\b", lowered):
+    every = [_DAYS[m[1]] for m in _EVERY.finditer(lowered) if m[1] != "weekend"]
+    every += [5, 6] if re.search(r"\bweekends\b", lowered) else []
+    every = list(dict.fromkeys(every))
+    days = [day for day in _days_asked(text, today) if day.weekday() not in every]
+    asked_else = days or every or _NOW.search(lowered) or _WHICH_DAYS.search(lowered)
+    if not asked_else and _TIME_OF_DAY.search(lowered):
+        days = [today]
+    if days or every:
+        regular = [_every_day(profile, weekday, variant) for weekday in every]
+        dated = [_one_day(profile, day, today, variant) for day in days]
+        body = " ".join((regular + dated)[:3]) + _special(profile, today, set(every))
+    elif _WHICH_DAYS.search(lowered):
+        body = _week(profile, variant) + _special(profile, today, set(range(7)))
+    elif _NOW.search(lowered) or _ARE_YOU_OPEN.search(lowered):
         body = _open_now(profile, now, variant)
-    elif re.search(r"\bhours\b|opening times|\bwhen\b.*\bopen\b", lowered):
-        body = _week(profile, variant)
+    elif re.search(r"\bh(?:ou)?rs\b|opening times|\bwhen\b.*\bopen\b", lowered):
+        body = _week(profile, variant) + _special(profile, today, set(range(7)))
     else:  # "what time do you close?": today's hours
         body = _one_day(profile, today, today, variant)
     return Answer(body, SRC_HOURS, ANSWER_CONFIDENCE)
@@ -267,36 +385,67 @@ def _money(service: Service) -> str:
     return f"${price:.0f}" if price == price.to_integral() else f"${price:.2f}"
 
 
-def service_in(text: str, services: list[Service]) -> Service | None:
-    """The listed service a text names, fuzzily ("beard trims" is "Beard trim"); the most
-    specific (longest) name among the close matches."""
+def services_in(text: str, services: list[Service]) -> list[Service]:
+    """The listed services a text names, fuzzily ("beard trims" is "Beard trim"), in the
+    text's order; where two names match the same words, the longer one ("Kids haircut", not
+    "Haircut")."""
     lowered = re.sub(r"['’]", "", text.lower())
-    close = [
-        service
-        for service in services
-        if fuzz.partial_ratio(re.sub(r"['’]", "", service.name.lower()), lowered) >= SERVICE_MATCH
-    ]
-    return max(close, key=lambda service: len(service.name), default=None)
+    found = []
+    for service in services:
+        match = fuzz.partial_ratio_alignment(re.sub(r"['’]", "", service.name.lower()), lowered)
+        if match is not None and match.score >= SERVICE_MATCH:
+            found.append((match.dest_start, match.dest_end, service))
+    kept: list[tuple[int, int, Service]] = []
+    for start, end, service in sorted(found, key=lambda f: f[0] - f[1]):  # longest first
+        if all(end <= other_start or start >= other_end for other_start, other_end, _ in kept):
+            kept.append((start, end, service))
+    return [service for _, _, service in sorted(kept, key=lambda k: k[0])]
+
+
+def names_unlisted(text: str, services: list[Service]) -> bool:
+    """Whether a price question names more than the listed services in it: "how much is a
+    perm?", "a haircut and a shave?", "a senior haircut?". Read from the price words to the
+    end of their sentence."""
+    lowered = re.sub(r"['’]", "", text.lower())
+    asked = re.search(_PRICE, lowered)
+    if asked is None:
+        return False
+    region = re.split(r"[.?!\n]", lowered[asked.start() :], maxsplit=1)[0]
+    for service in sorted(services, key=lambda s: len(s.name), reverse=True):
+        name = re.sub(r"['’]", "", service.name.lower())
+        for _ in range(5):  # each time the text names it
+            match = fuzz.partial_ratio_alignment(name, region)
+            if match is None or match.score < SERVICE_MATCH:
+                break
+            start, end = match.dest_start, match.dest_end
+            while start > 0 and region[start - 1].isalpha():
+                start -= 1
+            while end < len(region) and region[end].isalpha():  # "haircuts"
+                end += 1
+            region = region[:start] + " " * (end - start) + region[end:]
+    words = re.findall(r"[a-z]+", region)
+    return any(word not in _PRICE_WORDS and word not in _DAYS for word in words)
+
+
+def _price_of(service: Service, variant: int) -> str:
+    took = f" and takes about {service.minutes} minutes" if service.minutes else ""
+    took_short = f" ({service.minutes} min)" if service.minutes else ""
+    return _pick(
+        (
+            f"A {service.name.lower()} is {_money(service)}{took_short}.",
+            f"{service.name} costs {_money(service)}{took}.",
+        ),
+        variant,
+    )
 
 
 def _price_answer(profile: Profile, text: str, variant: int) -> Answer | None:
     priced = [service for service in profile.services if service.price is not None]
-    service = service_in(text, profile.services)
-    if service is not None and service.price is not None:
-        took = f" and takes about {service.minutes} minutes" if service.minutes else ""
-        took_short = f" ({service.minutes} min)" if service.minutes else ""
-        return Answer(
-            _pick(
-                (
-                    f"A {service.name.lower()} is {_money(service)}{took_short}.",
-                    f"{service.name} costs {_money(service)}{took}.",
-                ),
-                variant,
-            ),
-            SRC_PRICES,
-            ANSWER_CONFIDENCE,
-        )
-    if service is not None or not priced:
+    named = services_in(text, profile.services)
+    if named and all(service.price is not None for service in named):
+        body = " ".join(_price_of(service, variant) for service in named[:4])
+        return Answer(body, SRC_PRICES, ANSWER_CONFIDENCE)
+    if named or not priced:
         return None  # a listed service without a price, or no prices at all: not ours to say
     listing = ", ".join(f"{s.name} {_money(s)}" for s in priced[:8])
     return Answer(
@@ -310,7 +459,7 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
     link = profile.booking_link
     today = now.date()
     days = _days_asked(text, today)
-    wanted = _time_asked(text)
+    wanted = _time_asked(text, profile.hours_on(days[0]) if days else None)
     offer = _pick((f"You can book at {link}", f"Book online at {link}"), variant) if link else None
     if not days:
         if offer is None:
@@ -331,6 +480,8 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
     hours = profile.hours_on(day)
     follow = f" {offer}." if offer else " What time would suit you?"
     source = SRC_BOOKING_HOURS if offer else SRC_HOURS
+    if hours is not None and day == today and now.time() >= parse_range(hours)[1]:
+        hours, label = None, f"for the rest of {label}"  # closed since this evening
     if hours is None:
         upcoming = _next_opening(profile, datetime.combine(day, time.max))
         again = (
@@ -346,19 +497,31 @@ def _booking_answer(profile: Profile, text: str, now: datetime, variant: int) ->
         body = _pick(
             (
                 f"{label[0].upper()}{label[1:]} we're open {_span(hours)}.{ask}",
-                f"On {label} we're open {_span(hours)}.{ask}",
+                f"{_on(label)[0].upper()}{_on(label)[1:]} we're open {_span(hours)}.{ask}",
             ),
             variant,
         )
     else:
         start, end = parse_range(hours)
         at = _clock(wanted)
-        if start <= wanted < end:
+        # the longest service the text names, which must end by closing time
+        timed = [(s.minutes, s.name) for s in services_in(text, profile.services) if s.minutes]
+        minutes, service = max(timed, default=(0, ""))
+        finish = datetime.combine(day, wanted) + timedelta(minutes=minutes)
+        if day == today and wanted <= now.time():
+            body = f"{at} {label} has already passed; we're open until {_clock(end)}.{follow}"
+        elif start <= wanted < end and finish > datetime.combine(day, end):
+            body = (
+                f"We close at {_clock(end)} {_on(label)} and a {service.lower()} takes about "
+                f"{minutes} min, so {at} is too late.{follow}"
+            )
+        elif start <= wanted < end:
             confirm = f" {offer}." if offer else " We'll check the diary and confirm shortly."
             body = _pick(
                 (
                     f"{at} {label} is within our opening hours ({_span(hours)}).{confirm}",
-                    f"We're open {label} from {_span(hours)}, so {at} works for us.{confirm}",
+                    f"We're open {label} from {_span(hours)}, so {at} is within our hours."
+                    + confirm,
                 ),
                 variant,
             )
@@ -408,6 +571,11 @@ def answer(
         if topic == "booking" and _CHANGE_BOOKING.search(text.lower()):
             missing.append(topic)  # not a new booking: the link and the hours do not answer it
             continue
+        if topic == "booking" and (
+            _OTHER_DAY.search(text.lower()) or _unsure_next(profile, text, now.date())
+        ):
+            missing.append(topic)  # a day this module does not read: not ours to guess
+            continue
         found = {
             "booking": lambda: _booking_answer(profile, text, now, variant),
             "price": lambda: _price_answer(profile, text, variant),
@@ -419,6 +587,8 @@ def answer(
             missing.append(topic)
         else:
             answers.append(found)
+            if topic == "price" and names_unlisted(text, profile.services):
+                missing.append(topic)  # the prices it has; a person answers the rest
     return answers, missing
 
 

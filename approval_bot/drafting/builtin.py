@@ -170,6 +170,13 @@ def _from_profile(
         topics = [t for t in topics if not any(answers.topics_in(k) == [t] for k in hits)]
     received = context.received_at or datetime.now(UTC)
     found, missing = answers.answer(profile, text, topics, received, context.variant)
+    for question in answers.questions_in(text):
+        faq_asked = entry is not None and any(has_word(question.lower(), k) for k in entry.keywords)
+        if faq_asked or answers.topics_in(question, weak=entry is None):
+            continue
+        if not answers.follows_up(question, topics, profile.services):
+            missing.append("other")  # "Do you do perms?" beside "Are you open saturday?"
+            break
     parts = ([entry.answer] if entry is not None else []) + [a.text for a in found]
     sources = ([faq_source(entry)] if entry is not None else []) + [a.source for a in found]
     confidences = ([FAQ_CONFIDENCE] if entry is not None else []) + [a.confidence for a in found]
