@@ -182,6 +182,13 @@ TABLE = [
     ("is there parking?", "FAQ: parking", ["free parking behind the shop"], []),
     ("do you take cards or cash?", "FAQ: card", ["cash and all major cards"], []),
     ("what's your phone number", "from the phone number", ["+14155550123"], []),
+    # a price and then another question, with no stop between them: both are answered
+    (
+        "price for beard trim and what time do you open tomorrow",
+        "from services and prices · from opening hours",
+        ["$15", "Thursday", "09:00 to 20:00"],
+        ["check"],
+    ),
 ]
 
 

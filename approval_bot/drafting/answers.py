@@ -402,15 +402,22 @@ def services_in(text: str, services: list[Service]) -> list[Service]:
     return [service for _, _, service in sorted(kept, key=lambda k: k[0])]
 
 
+# the start of another question in the same sentence
+_NEXT_QUESTION = re.compile(
+    r"\b(?:and|also|plus|but|or)\s+(?:what|when|where|how|are|is|do|does|can|could|will|would)\b"
+)
+
+
 def names_unlisted(text: str, services: list[Service]) -> bool:
     """Whether a price question names more than the listed services in it: "how much is a
     perm?", "a haircut and a shave?", "a senior haircut?". Read from the price words to the
-    end of their sentence."""
+    end of their sentence or the start of another question in it."""
     lowered = re.sub(r"['’]", "", text.lower())
     asked = re.search(_PRICE, lowered)
     if asked is None:
         return False
     region = re.split(r"[.?!\n]", lowered[asked.start() :], maxsplit=1)[0]
+    region = _NEXT_QUESTION.split(region, maxsplit=1)[0]  # "… and what time do you open"
     for service in sorted(services, key=lambda s: len(s.name), reverse=True):
         name = re.sub(r"['’]", "", service.name.lower())
         for _ in range(5):  # each time the text names it
