@@ -107,3 +107,32 @@ def test_a_reply_back_from_a_pause_takes_its_old_place_without_moving_the_rest(
     expect(page.locator("article.card")).to_have_count(2)
     expect(page.locator("#pending-count")).to_have_text("2")
     page.context.close()
+
+
+def test_approve_acts_on_the_version_the_card_shows(browser: Browser, server: Server) -> None:
+    server.call(make_reviewer, "Ana")
+    bob = server.call(make_reviewer, "Bob")
+    old = server.call(make_drafted_inbound, "+14155550100", "Open Sunday?", "Yes, 9 to 5.")
+    page = phone_page(browser, server)
+    # the phone has not polled since: its card still shows version 1
+    page.route("**/queue/updates?*", lambda route: route.abort())
+    expect(page.locator(f"#card-{old} .draft .label")).to_contain_text("v1")
+
+    # Bob edits the draft on his laptop
+    new = server.call(
+        review.edit,
+        old,
+        "Closed on Sundays.",
+        review.Decision(bob.id, DecisionChannel.WEB),
+        approve=False,
+    )
+    page.locator(f"#card-{old} .approve-form button").tap()
+
+    refusal = page.locator("[role=alert]")
+    expect(refusal).to_contain_text("Already replaced by a newer version by Bob")
+    expect(refusal).to_contain_text("nothing was changed")
+    expect(page.locator(f"#card-{new} .draft-body")).to_have_text("Closed on Sundays.")
+    expect(page.locator(f"#card-{new} .draft .label")).to_contain_text("v2")
+    assert server.call(status_of, old) == "SUPERSEDED"
+    assert server.call(status_of, new) == "DRAFT_PENDING_APPROVAL"
+    page.context.close()
