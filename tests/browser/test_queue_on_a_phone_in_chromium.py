@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect
 
 from approval_bot import review
 from approval_bot.models import DecisionChannel
@@ -12,19 +12,23 @@ from tests.builders import make_drafted_inbound, make_reviewer, status_of
 from .conftest import Server, sign_in
 
 PASSWORD = "correct horse battery"
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 POLL = 15_000  # ms a live update may take: the queue polls every 3 s
 
 pytestmark = pytest.mark.slow  # a server process and a browser per test
 
 
+def phone(browser: Browser) -> Page:
+    return browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+
+
 def phone_page(browser: Browser, server: Server, name: str = "Ana") -> Page:
-    page = browser.new_context(**PHONE).new_page()
+    page = phone(browser)
     sign_in(page, server, name, PASSWORD)
     return page
 
 
-def box(page: Page, selector: str) -> dict[str, float]:
+def box(page: Page, selector: str) -> FloatRect:
     found = page.locator(selector).bounding_box()
     assert found is not None, f"{selector} is not shown"
     return found
@@ -39,7 +43,7 @@ def test_nothing_moves_under_the_thumb_while_the_queue_updates(
         server.call(make_drafted_inbound, f"+1415555010{i}", text, "Yes, we can do that.")
         for i, text in enumerate(["Open Sunday?", "Do you deliver?", "Table for 4 at 7?"])
     )
-    page = browser.new_context(**PHONE).new_page()
+    page = phone(browser)
     page.clock.install()  # timers run as usual; run_for() jumps ahead
     sign_in(page, server, "Ana", PASSWORD)
     # Safari on an iPhone has no scroll anchoring: what moves on the page moves on screen
@@ -135,4 +139,41 @@ def test_approve_acts_on_the_version_the_card_shows(browser: Browser, server: Se
     expect(page.locator(f"#card-{new} .draft .label")).to_contain_text("v2")
     assert server.call(status_of, old) == "SUPERSEDED"
     assert server.call(status_of, new) == "DRAFT_PENDING_APPROVAL"
+    page.context.close()
+
+
+def test_the_first_approve_is_on_screen_big_enough_and_the_text_readable(
+    browser: Browser, server: Server
+) -> None:
+    server.call(make_reviewer, "Ana")
+    # the longest a customer's text and a draft can be: 1600 characters each
+    long_text = ("Hi, I booked for Saturday but can we move it? " * 40)[:1600]
+    long_draft = ("Of course, we can move your booking to Sunday at 7. " * 40)[:1600]
+    first = server.call(make_drafted_inbound, "+14155550100", long_text, long_draft)
+    server.call(make_drafted_inbound, "+14155550101", "Open Sunday?", "Yes, 9 to 5.")
+    page = phone_page(browser, server)
+
+    # the first card's Approve is on the screen as the queue opens, not below it
+    approve = box(page, f"#card-{first} .approve-form button")
+    assert approve["y"] >= 0 and approve["y"] + approve["height"] <= 844, approve
+
+    # Approve, Edit and Reject are at least 44 x 44 CSS pixels (Apple's and WCAG's target)
+    for name in ("Approve", "Edit", "Reject"):
+        button = box(page, f"#card-{first} .card-bar button:text-is('{name}')")
+        assert button["width"] >= 44 and button["height"] >= 44, (name, button)
+
+    # no zooming needed: the page is as wide as the phone, may be zoomed, and the texts a
+    # reviewer decides on are 16 px (iOS zooms into smaller fields), the rest at least 12 px
+    viewport = page.locator("meta[name=viewport]").get_attribute("content")
+    assert viewport == "width=device-width, initial-scale=1"
+    size = "el => parseFloat(getComputedStyle(el).fontSize)"
+    assert page.locator(f"#card-{first} .draft-body").evaluate(size) >= 16
+    assert page.locator(f"#card-{first} .recent .body").last.evaluate(size) >= 16
+    smallest = page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll('#cards *')]
+            .filter(el => el.checkVisibility() && [...el.childNodes]
+                .some(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))
+            .map(el => parseFloat(getComputedStyle(el).fontSize)))"""
+    )
+    assert smallest >= 12
     page.context.close()
