@@ -35,7 +35,6 @@
 
 (function () {
   const POLL_MS = 3000;
-  const DECIDED_LINGER_MS = 30000;
   const body = document.body;
   if (body.dataset.live !== "queue") return;
 
@@ -107,8 +106,11 @@
 
   cardsBox.addEventListener("toggle", function (event) {
     const details = event.target;
-    if (!(details instanceof HTMLDetailsElement) || !details.classList.contains("edit")) return;
-    if (details.open) claim(details.closest("article.card"));
+    if (!(details instanceof HTMLDetailsElement)) return;
+    const card = details.closest("article.card");
+    // the reviewer opened or closed a box of this card: it may grow or shrink again
+    if (!card.classList.contains("decided")) releaseSize(card);
+    if (details.classList.contains("edit") && details.open) claim(card);
   }, true);
 
   cardsBox.addEventListener("input", function (event) {
@@ -162,6 +164,23 @@
     }
   });
 
+  // nothing a live update does moves a card under the reviewer's thumb: new replies go at
+  // the end, the note above the cards keeps its one line, and a card an update changes
+  // keeps its height (its bar stays at its bottom; what no longer fits scrolls inside it)
+  function holdSize(card, height) {
+    card.style.height = height;
+    card.classList.add("held-size");
+  }
+
+  function keepSize(card) {
+    if (!card.classList.contains("held-size")) holdSize(card, card.getBoundingClientRect().height + "px");
+  }
+
+  function releaseSize(card) {
+    card.style.height = "";
+    card.classList.remove("held-size");
+  }
+
   function bump(step) {
     if (count) count.textContent = String(Math.max(0, Number(count.textContent) + step));
   }
@@ -169,17 +188,26 @@
   function markDecided(item) {
     const card = document.getElementById("card-" + item.id);
     if (!card || card.classList.contains("decided")) return;
+    keepSize(card);
     card.classList.add("decided");
     card.querySelector(".actions").remove();
-    card.querySelector(".card-bar").remove();
+    card.querySelector(".claim-line").hidden = true;
+    card.querySelectorAll("form").forEach(function (form) { form.remove(); });
+    // the outcome takes the place of the buttons: under the thumb is what happened
     const outcome = card.querySelector(".outcome");
     outcome.textContent = item.text; // text, never markup
     outcome.hidden = false;
+    card.querySelector(".card-bar").replaceChildren(outcome);
     if (current === card) select(null);
     bump(-1);
-    // leave the notice up long enough to read, then clear the card away
-    window.setTimeout(function () { card.remove(); }, DECIDED_LINGER_MS);
   }
+
+  // a decided card stays in its place while the reviewer looks; it goes when the page is
+  // loaded again (each decision reloads it) or once the reviewer leaves it for another app
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "hidden") return;
+    cardsBox.querySelectorAll("article.card.decided").forEach(function (card) { card.remove(); });
+  });
 
   async function appendCard(id) {
     const shown = document.getElementById("card-" + id);
@@ -192,15 +220,20 @@
     const holder = document.createElement("div");
     holder.innerHTML = await response.text();
     const card = holder.querySelector("article.card");
-    const left = document.getElementById("card-" + id);
-    // a reply back in the queue (a resume, the sending gate) replaces its decided card
-    if (left && left.classList.contains("decided")) left.remove();
-    if (card && !document.getElementById(card.id)) {
+    if (!card) return;
+    const left = document.getElementById(card.id);
+    if (left && !left.classList.contains("decided")) return;
+    if (left) {
+      // a reply back in the queue (a resume, the sending gate) takes its decided card's
+      // place and height
+      holdSize(card, left.style.height);
+      left.replaceWith(card);
+    } else {
       cardsBox.appendChild(card);
-      bump(1);
       const empty = document.getElementById("empty");
       if (empty) empty.remove();
     }
+    bump(1);
   }
 
   // replies that arrive after this cursor are new; on the last page they are appended,
@@ -222,7 +255,13 @@
         data.decided.forEach(markDecided);
         ids.forEach(function (id) {
           const card = document.getElementById("card-" + id);
-          if (card && !card.classList.contains("decided")) showClaim(card, data.claims[id]);
+          if (!card || card.classList.contains("decided")) return;
+          const claim = data.claims[id];
+          const line = card.querySelector(".claim-line");
+          const shown = line.hidden ? null : line.querySelector(".claim-text").textContent;
+          if (shown === (claim ? claim.text : null)) return;
+          keepSize(card);
+          showClaim(card, claim);
         });
         if (data.arrived.length) {
           newest = data.newest;
@@ -234,7 +273,7 @@
           }
           const n = lastPage ? data.arrived.length : waiting;
           note.textContent = n + " new repl" + (n === 1 ? "y" : "ies") +
-            (lastPage ? " arrived." : " arrived; they are at the end of the queue.");
+            (lastPage ? ", added at the end." : ", at the end of the queue.");
         }
       }
     } catch (error) {

@@ -188,6 +188,30 @@ def test_a_decision_on_a_draft_a_newer_draft_replaced_says_replaced(web, ana):
     assert decided["text"].endswith("; replaced by a newer version")
 
 
+@pytest.mark.both_backends
+def test_approving_a_version_edited_elsewhere_is_refused_and_the_new_one_waits(web, ana):
+    _, draft = pending(web, draft="Yes, 9 to 5.")
+    bob = web.reviewer("Bob")
+    new = web.call(
+        review.edit,
+        web.db,
+        draft,
+        "Closed on Sundays.",
+        review.Decision(bob.id, DecisionChannel.WEB),
+        approve=False,
+    )
+
+    # the card rendered before Bob's edit posts to its own version
+    response = web.post(f"/drafts/{draft}/approve")
+
+    assert response.status_code == 409
+    assert "Already replaced by a newer version by Bob" in response.text
+    assert "nothing was changed" in response.text
+    assert status(web, draft) == S.SUPERSEDED
+    assert status(web, new) == S.DRAFT_PENDING_APPROVAL
+    assert web.rows("SELECT * FROM approvals") == []
+
+
 @pytest.mark.parametrize("and_approve", ["0", "1"])
 def test_edit_makes_a_new_version_and_keeps_the_original(web, ana, and_approve):
     _, draft = pending(web, draft="Open 9-5")
