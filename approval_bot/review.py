@@ -286,11 +286,14 @@ async def approve(
 ) -> None:
     """Approve a pending reply for sending.
 
-    Claimed by another reviewer: claims.ClaimedByOther, unless `override_claim` (audited).
+    Claimed by another reviewer, or on a thread another reviewer has taken over:
+    claims.ClaimedByOther, unless `override_claim` (audited).
     """
 
     def decide(conn: Tx) -> Any:
-        _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "approve")
+        _require_unclaimed(
+            conn, draft_id, decision.reviewer_id, override_claim, "approve", sends=True
+        )
         return _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
 
     draft = await db.write(decide, priority=Priority.DECISION)
@@ -298,15 +301,24 @@ async def approve(
 
 
 def _require_unclaimed(
-    conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str
+    conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str, *, sends: bool
 ) -> None:
-    # a decision waits for a STOP, a pause or a claim being written, then reads it
+    """Another reviewer's claim, or (when the action sends) another reviewer's takeover of
+    the thread, refuses the action unless `override` (claims.ClaimedByOther)."""
+    # a decision waits for a STOP, a pause, a takeover or a claim being written, then reads it
     message_rows.lock(conn, draft_id)
     draft = _message(conn, draft_id)
     if draft["status"] != S.DRAFT_PENDING_APPROVAL:
         return  # the funnel names who decided it first
+    holder = claims.holder_of(conn, draft["thread_id"]) if sends else None
     claims.require_unclaimed(
-        conn, draft_id, draft["thread_id"], reviewer_id, override=override, action=action
+        conn,
+        draft_id,
+        draft["thread_id"],
+        reviewer_id,
+        override=override,
+        action=action,
+        holder=holder,
     )
 
 
@@ -393,7 +405,8 @@ async def edit(
     """Save a new version of a pending reply, approved or left pending; returns its id.
 
     The original is kept as SUPERSEDED, pointing at the new version. Claimed by another
-    reviewer: claims.ClaimedByOther, unless `override_claim`; the editor's own claim moves
+    reviewer, or approved on a thread another reviewer has taken over: claims.ClaimedByOther,
+    unless `override_claim`; the editor's own claim moves
     to a version left pending, so the notice of it names them.
     """
     _require_text(body)
@@ -406,7 +419,9 @@ async def edit(
 
     def change(conn: Tx) -> tuple[Any, str]:
         old = _message(conn, draft_id)
-        _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "edit")
+        _require_unclaimed(
+            conn, draft_id, decision.reviewer_id, override_claim, "edit", sends=approve
+        )
         mine = claims.live(conn, draft_id, claims.clock())
         if approve:
             _require_open_thread(conn, old["thread_id"])
