@@ -918,18 +918,22 @@ def give_back_texts(
     return wants_draft
 
 
-def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
-    """A customer opted back in, inside the caller's transaction.
+def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> bool:
+    """A customer opted back in, inside the caller's transaction; whether to draft.
 
     The opt-out pause (a STOP, or Twilio's 21610) is lifted and the replies it held go
-    back to review; a reviewer's or an escalation's pause stays.
+    back to review; a reviewer's or an escalation's pause stays. A release made during the
+    pause gives back, now, the texts it left for the holder.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
     row = conversations.thread(conn, thread_id)
     if row is None or not row.paused or row.pause_kind != PauseKind.OPT_OUT:
-        return
+        return False
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
     _release_replies(conn, thread_id, None, {"reason": "the customer opted back in"})
+    if not approval_rows.take_deferred_release(conn, thread_id):
+        return False
+    return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), None)
 
 
 async def escalate(db: Store, thread_id: str, reason: str, actor_id: int | None) -> None:

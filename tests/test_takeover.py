@@ -15,6 +15,7 @@ from approval_bot import jobs, review, sms_text, workflow, worklists
 from approval_bot.app import create_app
 from approval_bot.config import Settings
 from approval_bot.models import DecisionChannel, MessageStatus, Role
+from approval_bot.sending import message_lane
 from approval_bot.store import Priority, SqliteStore, Tx, load_migrations
 
 from .builders import first_start, make_inbound, make_reviewer
@@ -165,6 +166,38 @@ def test_a_release_while_paused_drafts_the_texts_it_left_once_the_thread_is_resu
     desk.api.post(f"/threads/{CUSTOMER}/resume")
     desk.twilio.settle()
     assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY  # Ana still has it
+
+
+@pytest.mark.both_backends
+def test_a_start_after_twilios_opt_out_gives_back_what_a_release_left_for_the_resume(desk):
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("And on Sundays?")
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY
+    # a send to the customer came back from Twilio with 21610: they had texted STOP
+    desk.twilio.run(
+        desk.web.db.write,
+        lambda conn: message_lane.opt_out_thread(conn, CUSTOMER),
+        priority=Priority.BULK,
+    )
+    assert desk.api.post(f"/threads/{CUSTOMER}/release").status_code == 200
+    desk.twilio.settle()
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY  # still opted out
+
+    desk.text("START")
+    desk.twilio.settle()
+
+    # the thread is nobody's now: its text is drafted, not left on Needs reply for Ana
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.QUEUE
+    last = desk.twilio.messages()[-1]
+    assert (last["type"], last["status"]) == ("DRAFT", S.DRAFT_PENDING_APPROVAL)
+    # and the release is given back once: a later takeover's pause and resume keeps its text
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("Hello?")
+    desk.api.post(f"/threads/{CUSTOMER}/pause", {"reason": "checking"})
+    desk.api.post(f"/threads/{CUSTOMER}/resume")
+    desk.twilio.settle()
+    assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY
 
 
 @pytest.mark.both_backends
