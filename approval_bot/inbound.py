@@ -165,6 +165,7 @@ class Received:
     appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
     auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
     closed: bool = False  # a STOP closed the conversation
+    released: bool = False  # and ended a reviewer's takeover of it
     given_back: bool = False  # a START gave the bot texts a release left for the resume
 
     @property
@@ -391,9 +392,10 @@ def _route_sms(
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
         # STOP ends the contact too, unless a human still has to look at the thread
         closes = controls.state is not ConversationState.NEEDS_ATTENTION
-        if closes:
-            review.close_conversation(conn, thread, "the customer opted out", None, keep_held=True)
-        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes)
+        released = closes and review.close_conversation(
+            conn, thread, "the customer opted out", None, keep_held=True
+        )
+        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes, released=released)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:
         given_back = review.opt_in_thread(conn, thread, source="keyword")

@@ -159,7 +159,8 @@ def listen_threads(db: Store, listener: ThreadListener) -> None:
     """Call `listener(action, by)` after each takeover, release or close on `db` commits.
 
     `action` is takeover, release or close; `by` is reviewer, admin (a forced takeover)
-    or opt_out (a STOP's close, told by the webhook through `thread_changed`).
+    or opt_out (a STOP's close, told by the webhook through `closed`). A close that ends
+    a takeover is told as a close and a release.
     """
     _thread_listeners.setdefault(db, []).append(listener)
 
@@ -1152,12 +1153,13 @@ def close_conversation(
     actor_id: int | None,
     *,
     keep_held: bool = False,
-) -> None:
+) -> bool:
     """Close a contact inside the caller's transaction: open (and held) replies superseded,
     its unanswered texts need no reply, nothing is drafted; a new text opens the next one.
 
     `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
-    START sends back to review. A takeover ends with it, audited as released.
+    START sends back to review. A takeover ends with it, audited as released; returns
+    whether one did (the caller tells `thread_changed` once committed).
     """
     controls = _locked(conn, thread_id)
     if controls.state == ConversationState.CLOSED:  # closed meanwhile: who did it, and when
@@ -1188,15 +1190,23 @@ def close_conversation(
         reason=reason,
         actor_id=actor_id,
     )
+    return controls.taken_over_by is not None
+
+
+def closed(db: Store, by: str, *, released: bool) -> None:
+    """Tell the thread listeners of a committed close, and of the release it made."""
+    thread_changed(db, "close", by)
+    if released:
+        thread_changed(db, "release", by)
 
 
 async def close(db: Store, thread_id: str, reviewer_id: int) -> None:
     """A reviewer closes the conversation (CLOSED): nothing more is drafted or sent in it."""
-    await db.write(
+    released = await db.write(
         lambda conn: close_conversation(conn, thread_id, "closed by a reviewer", reviewer_id),
         priority=Priority.DECISION,
     )
-    thread_changed(db, "close", "reviewer")
+    closed(db, "reviewer", released=released)
 
 
 async def dismiss(db: Store, thread_id: str, reviewer_id: int, reason: str) -> list[str]:
@@ -1262,7 +1272,7 @@ async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
     Raises NoOptOutRequest.
     """
 
-    def confirm(conn: Tx) -> None:
+    def confirm(conn: Tx) -> bool:
         row = _require_opt_out_request(conn, thread_id)
         if not row.opted_out:  # a STOP may have come meanwhile
             workflow.set_opted_out(
@@ -1274,11 +1284,14 @@ async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
         hold_thread(conn, thread_id, OPT_OUT_REASON, actor_id, kind=PauseKind.OPT_OUT)
         _resolve(conn, thread_id, row.state, actor_id)
         # as a STOP does: the contact ends, keeping the replies the opt-out holds
-        if row.state != ConversationState.CLOSED:
-            close_conversation(conn, thread_id, "the customer opted out", actor_id, keep_held=True)
+        if row.state == ConversationState.CLOSED:
+            return False
+        return close_conversation(
+            conn, thread_id, "the customer opted out", actor_id, keep_held=True
+        )
 
-    await db.write(confirm, priority=Priority.DECISION)
-    thread_changed(db, "close", "opt_out")
+    released = await db.write(confirm, priority=Priority.DECISION)
+    closed(db, "opt_out", released=released)
     for listener in _confirmations.get(db, ()):
         listener()
 

@@ -540,6 +540,21 @@ def test_metrics_count_takeovers_releases_closes_and_the_takeover_ratio(desk):
     assert metric(desk, "approval_bot_human_takeover_ratio") == 0.5
 
 
+def test_metrics_count_the_release_a_close_or_a_stop_makes_of_a_taken_over_thread(desk):
+    for number in ("+14155550100", "+14155550102", "+14155550103"):
+        desk.twilio.text("hello", sender=number)
+    desk.api.post("/threads/+14155550100/takeover")
+    desk.api.post("/threads/+14155550102/takeover")
+    desk.bob_api.post("/threads/+14155550100/close")
+    desk.twilio.text("STOP", sender="+14155550102")
+    desk.bob_api.post("/threads/+14155550103/close")  # nobody had it: nothing released
+    counted = "approval_bot_thread_actions_total"
+    assert metric(desk, counted, {"action": "release", "by": "reviewer"}) == 1
+    assert metric(desk, counted, {"action": "release", "by": "opt_out"}) == 1
+    assert metric(desk, counted, {"action": "close", "by": "reviewer"}) == 2
+    assert metric(desk, counted, {"action": "close", "by": "opt_out"}) == 1
+
+
 def test_a_customer_text_whose_reply_was_sent_shows_as_answered(desk):
     desk.text("Do you deliver?")
     (draft,) = [m["id"] for m in desk.twilio.messages() if m["type"] == "DRAFT"]
