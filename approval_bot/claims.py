@@ -1,5 +1,8 @@
 """Claims on pending drafts: who is working on one, until when, stored in `draft_claims`.
 
+A draft on a thread another reviewer has taken over is theirs the same way (a `Holder`,
+until the release): its approval by anyone else needs the same confirmation.
+
 A claim is live while its `expires_at` is ahead of the clock. It ends earlier when the
 draft leaves the queue (the workflow funnel calls `end` on every such move: a decision, a
 newer version, a pause) or with a release. The review actions (review.claim, release, and
@@ -10,11 +13,12 @@ inside their write transactions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import audit
 from .models import Actor, ClaimEvent, iso, utcnow
-from .store import Tx
+from .store import Tx, conversations
 from .store import claims as claim_rows
 from .store.claims import Claim as Claim  # the claim's dataclass lives with its rows
 
@@ -27,10 +31,32 @@ def stamp(moment: datetime) -> str:
     return iso(moment.astimezone(UTC))
 
 
-class ClaimedByOther(Exception):
-    """Another reviewer is working on the draft; the message names them and until when."""
+@dataclass(frozen=True)
+class Holder:
+    """The reviewer who has taken the draft's thread over, since when."""
 
-    def __init__(self, claim: Claim) -> None:
+    reviewer_id: int
+    reviewer_name: str
+    since: str
+
+    def words(self) -> str:
+        """'Ana has this thread since 14:02 UTC'."""
+        return f"{self.reviewer_name} has this thread since {self.since[11:16]} UTC"
+
+
+def holder_of(conn: Tx, thread_id: str) -> Holder | None:
+    """Who has taken the thread over, since when; None when nobody has."""
+    thread = conversations.thread(conn, thread_id)
+    if thread is None or thread.taken_over_by is None:
+        return None
+    return Holder(thread.taken_over_by, str(thread.holder_name), str(thread.taken_over_at))
+
+
+class ClaimedByOther(Exception):
+    """Another reviewer is working on the draft, or has its thread (`claim` is a Holder);
+    the message names them and until or since when."""
+
+    def __init__(self, claim: Claim | Holder) -> None:
         super().__init__(claim.words())
         self.claim = claim
 
@@ -97,12 +123,28 @@ def require_unclaimed(
     *,
     override: bool,
     action: str,
+    holder: Holder | None = None,
 ) -> None:
-    """Refuse `action` on a draft another reviewer claims (ClaimedByOther), unless `override`.
+    """Refuse `action` on a draft another reviewer claims, or on a thread another reviewer
+    `holder` has taken over (ClaimedByOther), unless `override`.
 
     An override is audited as taking the claim over; the action's own move of the draft
-    out of the queue then ends the claim.
+    out of the queue then ends the claim. Over a holder's thread it is audited too (the
+    takeover stays: the holder still has the thread).
     """
+    if holder is not None and holder.reviewer_id != reviewer_id:
+        if not override:
+            raise ClaimedByOther(holder)
+        record(
+            conn,
+            ClaimEvent.TAKEN_OVER,
+            draft_id,
+            thread_id,
+            reviewer_id,
+            from_reviewer=holder.reviewer_id,
+            held_since=holder.since,
+            by=action,
+        )
     claim = live(conn, draft_id, clock())
     if claim is None or claim.reviewer_id == reviewer_id:
         return

@@ -88,6 +88,7 @@ def announce(conn: Tx, draft_id: str) -> str:
         return code  # nobody to text: the notification is not even composed
     claim = claims.live(conn, draft_id, claims.clock())  # a claimer's edit keeps its claim
     editing = (claim.reviewer_name, claim.until) if claim is not None else None
+    holder = claims.holder_of(conn, draft.thread_id)  # a reviewer's edit on their thread
     text = draft_notification(
         code,
         draft.receiver,
@@ -95,6 +96,7 @@ def announce(conn: Tx, draft_id: str) -> str:
         draft.body,
         editing,
         unknown=unknown_values(draft.findings),
+        holder=holder.words() if holder is not None else None,
     )
     _queue(conn, reviewers, draft_id, text)
     return code

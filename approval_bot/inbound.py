@@ -165,10 +165,12 @@ class Received:
     appointment: rules.AppointmentStatus | None = None  # the status the text moved it into
     auto_reply_id: str | None = None  # a pre-approved automatic reply queued for the sender
     closed: bool = False  # a STOP closed the conversation
+    released: bool = False  # and ended a reviewer's takeover of it
+    given_back: bool = False  # a START gave the bot texts a release left for the resume
 
     @property
     def wants_draft(self) -> bool:
-        return self.outcome is Outcome.STORED
+        return self.outcome is Outcome.STORED or self.given_back
 
 
 def _first_time(conn: Tx, provider: str, event_id: str) -> bool:
@@ -390,16 +392,17 @@ def _route_sms(
         message_id = _store(conn, sms, Event.HELD, {**meta, "reason": OPT_OUT_REASON})
         # STOP ends the contact too, unless a human still has to look at the thread
         closes = controls.state is not ConversationState.NEEDS_ATTENTION
-        if closes:
-            review.close_conversation(conn, thread, "the customer opted out", None, keep_held=True)
-        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes)
+        released = closes and review.close_conversation(
+            conn, thread, "the customer opted out", None, keep_held=True
+        )
+        return Received(Outcome.OPTED_OUT, thread, message_id, closed=closes, released=released)
 
     if keyword is Keyword.OPT_IN and controls.opted_out:
-        review.opt_in_thread(conn, thread, source="keyword")
+        given_back = review.opt_in_thread(conn, thread, source="keyword")
         message_id = _store(conn, sms, Event.STORED, meta)
         _skip(conn, message_id, "an opt-in keyword: Twilio answers it")
         worklists.dismiss(conn, [message_id], "an opt-in keyword", None, now_iso())
-        return Received(Outcome.OPTED_IN, thread, message_id)
+        return Received(Outcome.OPTED_IN, thread, message_id, given_back=given_back)
 
     if understood is not None:
         return _receive_understood(conn, sms, controls, understood, meta, override_seconds)

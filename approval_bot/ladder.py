@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from . import audit, auto_replies, message_templates, review_clocks, sending_gate
+from . import audit, auto_replies, claims, message_templates, review_clocks, sending_gate
 from .draft_notices import quiet_now, reachable
 from .message_templates import Trigger
 from .models import MessageStatus, SlaEvent, SlaStep, now_iso
@@ -126,8 +126,12 @@ def _step(
     step = SlaStep(clock.next_step)
     code = clock.code or "----"
     metadata: dict[str, Any]
+    holder = None
+    if step in (SlaStep.REMINDED, SlaStep.ESCALATED):
+        held = claims.holder_of(conn, clock.thread_id)
+        holder = held.words() if held is not None else None
     if step is SlaStep.REMINDED:
-        body = reminder_notification(code, clock.receiver, minutes)
+        body = reminder_notification(code, clock.receiver, minutes, holder)
         texted = [
             reviewer_id
             for reviewer_id in sorted(batch.told[clock.draft_id])
@@ -137,7 +141,7 @@ def _step(
         metadata = {"texted": texted}
         result.texts += len(texted)
     elif step is SlaStep.ESCALATED:
-        body = escalation_notification(code, clock.receiver, minutes, clock.body)
+        body = escalation_notification(code, clock.receiver, minutes, clock.body, holder)
         texted = [
             reviewer.id
             for reviewer in batch.reviewers.values()

@@ -159,7 +159,8 @@ def listen_threads(db: Store, listener: ThreadListener) -> None:
     """Call `listener(action, by)` after each takeover, release or close on `db` commits.
 
     `action` is takeover, release or close; `by` is reviewer, admin (a forced takeover)
-    or opt_out (a STOP's close, told by the webhook through `thread_changed`).
+    or opt_out (a STOP's close, told by the webhook through `closed`). A close that ends
+    a takeover is told as a close and a release.
     """
     _thread_listeners.setdefault(db, []).append(listener)
 
@@ -286,11 +287,14 @@ async def approve(
 ) -> None:
     """Approve a pending reply for sending.
 
-    Claimed by another reviewer: claims.ClaimedByOther, unless `override_claim` (audited).
+    Claimed by another reviewer, or on a thread another reviewer has taken over:
+    claims.ClaimedByOther, unless `override_claim` (audited).
     """
 
     def decide(conn: Tx) -> Any:
-        _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "approve")
+        _require_unclaimed(
+            conn, draft_id, decision.reviewer_id, override_claim, "approve", sends=True
+        )
         return _approve(conn, draft_id, decision, ApprovalAction.APPROVE)
 
     draft = await db.write(decide, priority=Priority.DECISION)
@@ -298,15 +302,24 @@ async def approve(
 
 
 def _require_unclaimed(
-    conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str
+    conn: Tx, draft_id: str, reviewer_id: int, override: bool, action: str, *, sends: bool
 ) -> None:
-    # a decision waits for a STOP, a pause or a claim being written, then reads it
+    """Another reviewer's claim, or (when the action sends) another reviewer's takeover of
+    the thread, refuses the action unless `override` (claims.ClaimedByOther)."""
+    # a decision waits for a STOP, a pause, a takeover or a claim being written, then reads it
     message_rows.lock(conn, draft_id)
     draft = _message(conn, draft_id)
     if draft["status"] != S.DRAFT_PENDING_APPROVAL:
         return  # the funnel names who decided it first
+    holder = claims.holder_of(conn, draft["thread_id"]) if sends else None
     claims.require_unclaimed(
-        conn, draft_id, draft["thread_id"], reviewer_id, override=override, action=action
+        conn,
+        draft_id,
+        draft["thread_id"],
+        reviewer_id,
+        override=override,
+        action=action,
+        holder=holder,
     )
 
 
@@ -393,7 +406,8 @@ async def edit(
     """Save a new version of a pending reply, approved or left pending; returns its id.
 
     The original is kept as SUPERSEDED, pointing at the new version. Claimed by another
-    reviewer: claims.ClaimedByOther, unless `override_claim`; the editor's own claim moves
+    reviewer, or approved on a thread another reviewer has taken over: claims.ClaimedByOther,
+    unless `override_claim`; the editor's own claim moves
     to a version left pending, so the notice of it names them.
     """
     _require_text(body)
@@ -406,7 +420,9 @@ async def edit(
 
     def change(conn: Tx) -> tuple[Any, str]:
         old = _message(conn, draft_id)
-        _require_unclaimed(conn, draft_id, decision.reviewer_id, override_claim, "edit")
+        _require_unclaimed(
+            conn, draft_id, decision.reviewer_id, override_claim, "edit", sends=approve
+        )
         mine = claims.live(conn, draft_id, claims.clock())
         if approve:
             _require_open_thread(conn, old["thread_id"])
@@ -903,18 +919,22 @@ def give_back_texts(
     return wants_draft
 
 
-def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> None:
-    """A customer opted back in, inside the caller's transaction.
+def opt_in_thread(conn: Tx, thread_id: str, *, source: str) -> bool:
+    """A customer opted back in, inside the caller's transaction; whether to draft.
 
     The opt-out pause (a STOP, or Twilio's 21610) is lifted and the replies it held go
-    back to review; a reviewer's or an escalation's pause stays.
+    back to review; a reviewer's or an escalation's pause stays. A release made during the
+    pause gives back, now, the texts it left for the holder.
     """
     workflow.set_opted_out(conn, thread_id, opted_out=False, source=source)
     row = conversations.thread(conn, thread_id)
     if row is None or not row.paused or row.pause_kind != PauseKind.OPT_OUT:
-        return
+        return False
     workflow.set_paused(conn, thread_id, paused=False, kind=PauseKind.OPT_OUT)
     _release_replies(conn, thread_id, None, {"reason": "the customer opted back in"})
+    if not approval_rows.take_deferred_release(conn, thread_id):
+        return False
+    return give_back_texts(conn, thread_id, (S.NEEDS_REVIEW,), None)
 
 
 async def escalate(db: Store, thread_id: str, reason: str, actor_id: int | None) -> None:
@@ -1133,12 +1153,13 @@ def close_conversation(
     actor_id: int | None,
     *,
     keep_held: bool = False,
-) -> None:
+) -> bool:
     """Close a contact inside the caller's transaction: open (and held) replies superseded,
     its unanswered texts need no reply, nothing is drafted; a new text opens the next one.
 
     `keep_held`: a STOP's close leaves the replies its opt-out holds, which the customer's
-    START sends back to review. A takeover ends with it, audited as released.
+    START sends back to review. A takeover ends with it, audited as released; returns
+    whether one did (the caller tells `thread_changed` once committed).
     """
     controls = _locked(conn, thread_id)
     if controls.state == ConversationState.CLOSED:  # closed meanwhile: who did it, and when
@@ -1169,15 +1190,23 @@ def close_conversation(
         reason=reason,
         actor_id=actor_id,
     )
+    return controls.taken_over_by is not None
+
+
+def closed(db: Store, by: str, *, released: bool) -> None:
+    """Tell the thread listeners of a committed close, and of the release it made."""
+    thread_changed(db, "close", by)
+    if released:
+        thread_changed(db, "release", by)
 
 
 async def close(db: Store, thread_id: str, reviewer_id: int) -> None:
     """A reviewer closes the conversation (CLOSED): nothing more is drafted or sent in it."""
-    await db.write(
+    released = await db.write(
         lambda conn: close_conversation(conn, thread_id, "closed by a reviewer", reviewer_id),
         priority=Priority.DECISION,
     )
-    thread_changed(db, "close", "reviewer")
+    closed(db, "reviewer", released=released)
 
 
 async def dismiss(db: Store, thread_id: str, reviewer_id: int, reason: str) -> list[str]:
@@ -1243,7 +1272,7 @@ async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
     Raises NoOptOutRequest.
     """
 
-    def confirm(conn: Tx) -> None:
+    def confirm(conn: Tx) -> bool:
         row = _require_opt_out_request(conn, thread_id)
         if not row.opted_out:  # a STOP may have come meanwhile
             workflow.set_opted_out(
@@ -1255,11 +1284,14 @@ async def confirm_opt_out(db: Store, thread_id: str, actor_id: int) -> None:
         hold_thread(conn, thread_id, OPT_OUT_REASON, actor_id, kind=PauseKind.OPT_OUT)
         _resolve(conn, thread_id, row.state, actor_id)
         # as a STOP does: the contact ends, keeping the replies the opt-out holds
-        if row.state != ConversationState.CLOSED:
-            close_conversation(conn, thread_id, "the customer opted out", actor_id, keep_held=True)
+        if row.state == ConversationState.CLOSED:
+            return False
+        return close_conversation(
+            conn, thread_id, "the customer opted out", actor_id, keep_held=True
+        )
 
-    await db.write(confirm, priority=Priority.DECISION)
-    thread_changed(db, "close", "opt_out")
+    released = await db.write(confirm, priority=Priority.DECISION)
+    closed(db, "opt_out", released=released)
     for listener in _confirmations.get(db, ()):
         listener()
 

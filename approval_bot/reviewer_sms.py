@@ -130,15 +130,17 @@ async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
     return f"{code} is {phrase(status, 'MessageStatus').lower()}. {await _open_list(db)}"
 
 
-def claimed_answer(code: str, claim: claims.Claim) -> str:
-    """Why an approval by text waits: who is editing the draft, and how to go ahead anyway.
+def claimed_answer(code: str, claim: claims.Claim | claims.Holder) -> str:
+    """Why an approval by text waits: who is editing the draft (or has its thread), and how
+    to go ahead anyway.
 
     A text cannot show a confirm button, so the override is a word: A CODE ANYWAY.
     """
-    return (
-        f"{claim.reviewer_name} is editing {code} (until {claim.until}). "
-        f"Text A {code} ANYWAY to approve it as it stands, or leave it to them."
-    )
+    if isinstance(claim, claims.Holder):
+        who = f"{claim.words()}."
+    else:
+        who = f"{claim.reviewer_name} is editing {code} (until {claim.until})."
+    return f"{who} Text A {code} ANYWAY to approve it as it stands, or leave it to them."
 
 
 async def _refuse(db: Store, reviewer: Reviewer, text: str, reply: str) -> Answer:

@@ -150,6 +150,11 @@ def _trims(said: str, drafted: str) -> list[tuple[str, str]]:
         pairs.append(pair)
 
 
+def anyway_words(code: str) -> str:
+    """How to approve a draft someone else has (their claim, or their thread) by text."""
+    return f"Reply A {code} ANYWAY to send it as it is, or leave it to them."
+
+
 def draft_notification(
     code: str,
     customer: str,
@@ -157,24 +162,25 @@ def draft_notification(
     draft: str,
     editing: tuple[str, str] | None = None,
     unknown: Sequence[str] = (),
+    holder: str | None = None,
 ) -> str:
     """The text a reviewer gets for a new draft; it fits in 3 segments.
 
-    `editing` is (who, until when) for a draft a reviewer has claimed: the text says so and
-    how to approve it anyway. `unknown` are the prices, links and phones of the draft that
+    `editing` is (who, until when) for a draft a reviewer has claimed, `holder` the words
+    of a takeover of its thread ("Ana has this thread since 14:02 UTC"): the text says so
+    and how to approve it anyway. `unknown` are the prices, links and phones of the draft that
     no directive, FAQ answer or profile holds: a line names them (shortened) before the
     ask. Only the first WORK_CHARS characters of each quote are read,
     and the segments are counted for a few pairs only (a bisection): a very long text
     costs no more than that.
     """
-    if editing is None:
-        ask = f"Reply A {code} to send, E {code} new text to edit, R {code} to reject."
-    else:
+    if editing is not None:
         who, until = editing
-        ask = (
-            f"{who} is editing it (until {until}). "
-            f"Reply A {code} ANYWAY to send it as it is, or leave it to them."
-        )
+        ask = f"{who} is editing it (until {until}). {anyway_words(code)}"
+    elif holder is not None:
+        ask = f"{holder}. {anyway_words(code)}"
+    else:
+        ask = f"Reply A {code} to send, E {code} new text to edit, R {code} to reject."
 
     if unknown:
         listed = shorten(" ".join(", ".join(unknown).split()), UNKNOWN_CHARS)
@@ -189,7 +195,7 @@ def draft_notification(
     text = compose(*pairs[min(first_fit, len(pairs) - 1)])
     if unknown and not fits(text):
         # only with a long claim and quotes of characters outside GSM: the draft goes first
-        return draft_notification(code, customer, last_message, draft, editing)
+        return draft_notification(code, customer, last_message, draft, editing, holder=holder)
     return text
 
 
@@ -239,22 +245,33 @@ def waited_words(minutes: float) -> str:
     return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
-def reminder_notification(code: str, customer: str, minutes: float) -> str:
-    """The short reminder of a draft no one has decided; one segment."""
-    return (
-        f"Reminder: draft {code} for {customer} waiting {waited_words(minutes)}. "
-        f"Reply A {code} to send, R {code} to reject."
+def _ask(code: str, holder: str | None) -> str:
+    if holder is None:
+        return f"Reply A {code} to send, R {code} to reject."
+    return f"{holder}. {anyway_words(code)}"
+
+
+def reminder_notification(
+    code: str, customer: str, minutes: float, holder: str | None = None
+) -> str:
+    """The short reminder of a draft no one has decided; one segment (two when `holder`,
+    the words of a takeover of its thread, says who has it)."""
+    return f"Reminder: draft {code} for {customer} waiting {waited_words(minutes)}. " + _ask(
+        code, holder
     )
 
 
-def escalation_notification(code: str, customer: str, minutes: float, draft: str) -> str:
-    """The text to admins and backups of an overdue draft, with its code; at most 2 segments."""
+def escalation_notification(
+    code: str, customer: str, minutes: float, draft: str, holder: str | None = None
+) -> str:
+    """The text to admins and backups of an overdue draft, with its code; at most 2 segments.
+
+    `holder`: the words of a takeover of its thread, said in place of the usual commands."""
 
     def compose(drafted: str) -> str:
         return (
             f"Overdue: draft {code} for {customer} waiting {waited_words(minutes)}.\n"
-            f'Draft: "{drafted}"\n'
-            f"Reply A {code} to send, R {code} to reject."
+            f'Draft: "{drafted}"\n' + _ask(code, holder)
         )
 
     quoted = " ".join(bounded(draft).split())

@@ -359,3 +359,208 @@ def test_the_audit_log_says_it_in_words():
     for event, sentence in rows:
         row = {"event": event, "actor": "Human", "actor_name": "Ana", "metadata": "{}"}
         assert event_sentence(row) == sentence
+
+
+# --- a thread another reviewer has taken over: its draft is theirs, as a claim makes it -----
+
+THREAD_PAGE = "/threads/%2B14155550100"
+
+
+def held_since(web: Web) -> str:
+    """'14:02 UTC': when the takeover was stored, as a reviewer reads it."""
+    return f"{taken_over_at(web)[11:16]} UTC"
+
+
+def taken_over_at(web: Web) -> str:
+    (row,) = web.rows("SELECT taken_over_at FROM thread_controls WHERE thread_id = :t", t=CUSTOMER)
+    return str(row["taken_over_at"])
+
+
+def holder_overrides(web: Web, draft: str) -> list[dict[str, object]]:
+    """The audit rows of an approval confirmed over another reviewer's takeover."""
+    rows = web.rows(
+        "SELECT metadata FROM audit_log WHERE message_id = :draft"
+        " AND event = 'Draft Claim Taken Over'",
+        draft=draft,
+    )
+    return [m for m in (json.loads(row["metadata"]) for row in rows) if "held_since" in m]
+
+
+@pytest.mark.both_backends
+def test_the_queue_says_who_has_the_thread_and_its_approve_needs_confirming(web):
+    ana, _ = web.reviewer("Ana"), web.reviewer("Bob")
+    _, draft = pending(web)
+    web.sign_in("Ana")
+    assert web.post(f"/threads/{CUSTOMER}/takeover", {"next": "/"}).status_code == 303
+    since = held_since(web)
+    assert f"You have this thread since {since}" in web.client.get("/").text
+
+    web.sign_in("Bob")
+    assert f"Ana has this thread since {since}" in web.client.get("/").text
+    before = state(web)
+    refused = web.post(f"/drafts/{draft}/approve", {"next": "/", "notes": "fine"})
+    assert refused.status_code == 409
+    assert (
+        f"Ana has this thread since {since}: confirm below to go ahead anyway, "
+        "or leave it to them." in refused.text
+    )
+    assert "Approve anyway" in refused.text
+    edited = web.post(f"/drafts/{draft}/edit", {"next": "/", "body": "Bob's", "approve": "1"})
+    assert edited.status_code == 409 and "Edit &amp; approve anyway" in edited.text
+    assert state(web) == before
+
+    approved = web.post(f"/drafts/{draft}/approve", {"next": "/", "override_claim": "1"})
+    assert approved.status_code == 303
+    assert status(web, draft) in (S.APPROVED_TO_SEND, S.SENT)
+    (override,) = holder_overrides(web, draft)
+    assert (override["by"], override["from_reviewer"]) == ("approve", ana.id)
+    # Ana still has the thread: the confirmation overrode her hold on this draft only
+    assert [r["taken_over_by"] for r in web.rows("SELECT taken_over_by FROM thread_controls")] == [
+        ana.id
+    ]
+
+
+@pytest.mark.both_backends
+def test_the_holder_approves_their_threads_draft_without_confirming(web):
+    web.reviewer("Ana"), web.reviewer("Bob")
+    _, draft = pending(web)
+    web.sign_in("Ana")
+    web.post(f"/threads/{CUSTOMER}/takeover", {"next": "/"})
+
+    approved = web.post(f"/drafts/{draft}/approve", {"next": "/"})
+
+    assert approved.status_code == 303
+    assert status(web, draft) in (S.APPROVED_TO_SEND, S.SENT)
+    assert holder_overrides(web, draft) == []
+
+
+@pytest.mark.both_backends
+def test_the_thread_page_asks_to_confirm_approving_a_draft_of_a_thread_someone_has(web):
+    web.reviewer("Ana"), web.reviewer("Bob")
+    _, draft = pending(web)
+    web.sign_in("Ana")
+    web.post(f"/threads/{CUSTOMER}/takeover", {"next": THREAD_PAGE})
+    since = held_since(web)
+    web.sign_in("Bob")
+
+    assert f"Ana has this thread since {since}" in web.client.get(THREAD_PAGE).text
+    refused = web.post(f"/drafts/{draft}/approve", {"next": THREAD_PAGE})
+    assert refused.status_code == 409
+    assert f"Ana has this thread since {since}: confirm below" in refused.text
+    assert "Approve anyway" in refused.text
+    assert status(web, draft) == S.DRAFT_PENDING_APPROVAL
+    confirmed = web.post(f"/drafts/{draft}/approve", {"next": THREAD_PAGE, "override_claim": "1"})
+    assert confirmed.status_code == 303
+    assert status(web, draft) in (S.APPROVED_TO_SEND, S.SENT)
+
+
+@pytest.mark.both_backends
+def test_the_api_refuses_approving_a_draft_of_a_thread_someone_has_unless_told_to(web, api):
+    ana, _ = accounts_named(web, "Ana"), web.reviewer("Bob")
+    bob = Api(web, token_for(web, "Bob"))
+    _, draft = pending(web)
+    assert api.post(f"/threads/{CUSTOMER}/takeover").status_code == 200
+    since = taken_over_at(web)
+
+    (item,) = bob.get("/drafts").json()["items"]
+    assert (item["held_by"], item["held_since"]) == ("Ana", since)
+    before = state(web)
+    refused = bob.post(f"/drafts/{draft}/approve")
+    assert refused.status_code == 409
+    assert refused.json()["error"] == {
+        "code": 409,
+        "message": f"Ana has this thread since {since[11:16]} UTC; "
+        "send override_claim: true to go ahead anyway",
+        "held_by": "Ana",
+        "held_since": since,
+    }
+    edit_and_approve = bob.post(f"/drafts/{draft}/edit", {"body": "Bob's", "approve": True})
+    assert edit_and_approve.status_code == 409
+    assert edit_and_approve.json()["error"]["held_by"] == "Ana"
+    assert state(web) == before
+
+    # saving an edit sends nothing: no confirmation
+    saved = bob.post(f"/drafts/{draft}/edit", {"body": "Yes, 9 to 5 today.", "approve": False})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["status"] == S.DRAFT_PENDING_APPROVAL
+    approved = bob.post(f"/drafts/{saved.json()['id']}/approve", {"override_claim": True})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] in (S.APPROVED_TO_SEND, S.SENT)
+    (override,) = holder_overrides(web, saved.json()["id"])
+    assert (override["by"], override["from_reviewer"], override["held_since"]) == (
+        "approve",
+        ana.id,
+        since,
+    )
+
+
+@pytest.mark.both_backends
+def test_the_api_holder_approves_without_the_flag(web, api):
+    web.reviewer("Bob")
+    _, draft = pending(web)
+    api.post(f"/threads/{CUSTOMER}/takeover")
+
+    approved = api.post(f"/drafts/{draft}/approve")
+
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] in (S.APPROVED_TO_SEND, S.SENT)
+
+
+def accounts_named(web: Web, name: str):
+    return web.call(accounts.find_reviewer, web.db, name)
+
+
+@pytest.mark.both_backends
+def test_by_text_a_draft_of_a_taken_over_thread_names_the_holder_and_needs_anyway(twilio, fake):
+    twilio.text("Are you open on Sunday?")
+    wait_for(fake, BOB_PHONE, 1)
+    draft_id = twilio.rows("SELECT id FROM messages WHERE type = 'DRAFT'")[0]["id"]
+    ana = twilio.run(accounts.find_reviewer, twilio.db, "Ana")
+    bob = twilio.run(accounts.find_reviewer, twilio.db, "Bob")
+    twilio.run(review.take_over, twilio.db, CUSTOMER, ana.id)
+    (row,) = twilio.rows("SELECT taken_over_at FROM thread_controls")
+    since = f"{row['taken_over_at'][11:16]} UTC"
+    # Bob saves an edit of the bot's draft: the new version's notice says whose thread it is
+    twilio.run(
+        review.edit,
+        twilio.db,
+        draft_id,
+        "Yes, 10 to 4 on Sundays.",
+        review.Decision(bob.id, DecisionChannel.WEB),
+        approve=False,
+    )
+    notice = wait_for(fake, BOB_PHONE, 2)[1]
+    code = code_in(notice)
+    assert notice == (
+        f"Draft {code} for {CUSTOMER}\n"
+        'They wrote: "Are you open on Sunday?"\n'
+        'Draft: "Yes, 10 to 4 on Sundays."\n'
+        f"Ana has this thread since {since}. Reply A {code} ANYWAY to send it as it is, "
+        "or leave it to them."
+    )
+
+    twilio.text(f"A {code}", sender=BOB_PHONE)
+    assert wait_for(fake, BOB_PHONE, 3)[2] == (
+        f"Ana has this thread since {since}. "
+        f"Text A {code} ANYWAY to approve it as it stands, or leave it to them."
+    )
+    twilio.text(f"E {code} Yes, open Sundays.", sender=BOB_PHONE)
+    assert wait_for(fake, BOB_PHONE, 4)[3].startswith(f"Ana has this thread since {since}. ")
+    assert fake.accepted_to(CUSTOMER) == []
+
+    twilio.text(f"A {code} anyway", sender=BOB_PHONE)
+    assert wait_for(fake, BOB_PHONE, 5)[4].startswith(f"Approved {code}")
+    assert wait_for(fake, CUSTOMER, 1) == ["Yes, 10 to 4 on Sundays."]
+
+
+@pytest.mark.both_backends
+def test_by_text_the_holder_approves_their_threads_draft_with_a_plain_a(twilio, fake):
+    twilio.text("Are you open on Sunday?")
+    code = code_in(wait_for(fake, ANA_PHONE, 1)[0])
+    ana = twilio.run(accounts.find_reviewer, twilio.db, "Ana")
+    twilio.run(review.take_over, twilio.db, CUSTOMER, ana.id)
+
+    twilio.text(f"A {code}", sender=ANA_PHONE)
+
+    assert wait_for(fake, ANA_PHONE, 2)[1].startswith(f"Approved {code}")
+    assert len(wait_for(fake, CUSTOMER, 1)) == 1

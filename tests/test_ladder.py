@@ -433,3 +433,27 @@ async def test_a_reply_released_from_a_pause_starts_a_new_clock(db, monkeypatch)
     result = await ladder.run_pass(db, t0 + timedelta(minutes=31))
     assert (result.steps[SlaStep.REMINDED], result.steps[SlaStep.ESCALATED]) == (1, 0)
     assert await _steps(db, draft) == ["Review Reminded", "Review Reminded"]
+
+
+async def test_the_reminder_and_the_overdue_text_of_a_taken_over_threads_draft_name_the_holder(db):
+    ids = await _setup(db)
+    draft = await _pending(db)
+    code = await _code(db, draft)
+    await review.take_over(db, CUSTOMER, ids["Ana"])
+    row = await db.fetchone("SELECT taken_over_at FROM thread_controls")
+    assert row is not None
+    since = f"{row['taken_over_at'][11:16]} UTC"
+    ask = f"Ana has this thread since {since}. Reply A {code} ANYWAY to send it as it is, "
+    ask += "or leave it to them."
+
+    await ladder.run_pass(db, _at(11))
+    await ladder.run_pass(db, _at(31))
+
+    texts = await _texts(db, draft)
+    assert texts[:3] == [
+        (name, f"Reminder: draft {code} for {CUSTOMER} waiting 11 min. {ask}")
+        for name in ("Ana", "Bob", "Root")
+    ]
+    assert [body for _, body in texts[3:]] == [
+        f'Overdue: draft {code} for {CUSTOMER} waiting 31 min.\nDraft: "Yes, 9 to 5."\n{ask}'
+    ] * 2

@@ -130,9 +130,10 @@ def test_nothing_is_composed_when_no_reviewer_takes_texts(make_settings, monkeyp
         draft: str,
         editing: tuple[str, str] | None = None,
         unknown: Sequence[str] = (),
+        holder: str | None = None,
     ) -> str:
         composed.append(code)
-        return draft_notification(code, customer, last_message, draft, editing, unknown)
+        return draft_notification(code, customer, last_message, draft, editing, unknown, holder)
 
     monkeypatch.setattr(draft_notices, "draft_notification", recording)
     with running(make_settings(PUBLIC_BASE_URL=PUBLIC)) as twilio:

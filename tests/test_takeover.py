@@ -15,6 +15,7 @@ from approval_bot import jobs, review, sms_text, workflow, worklists
 from approval_bot.app import create_app
 from approval_bot.config import Settings
 from approval_bot.models import DecisionChannel, MessageStatus, Role
+from approval_bot.sending import message_lane
 from approval_bot.store import Priority, SqliteStore, Tx, load_migrations
 
 from .builders import first_start, make_inbound, make_reviewer
@@ -165,6 +166,38 @@ def test_a_release_while_paused_drafts_the_texts_it_left_once_the_thread_is_resu
     desk.api.post(f"/threads/{CUSTOMER}/resume")
     desk.twilio.settle()
     assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY  # Ana still has it
+
+
+@pytest.mark.both_backends
+def test_a_start_after_twilios_opt_out_gives_back_what_a_release_left_for_the_resume(desk):
+    desk.text("Do you deliver?")
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("And on Sundays?")
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY
+    # a send to the customer came back from Twilio with 21610: they had texted STOP
+    desk.twilio.run(
+        desk.web.db.write,
+        lambda conn: message_lane.opt_out_thread(conn, CUSTOMER),
+        priority=Priority.BULK,
+    )
+    assert desk.api.post(f"/threads/{CUSTOMER}/release").status_code == 200
+    desk.twilio.settle()
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.NEEDS_REPLY  # still opted out
+
+    desk.text("START")
+    desk.twilio.settle()
+
+    # the thread is nobody's now: its text is drafted, not left on Needs reply for Ana
+    assert desk.place_of("And on Sundays?") is worklists.WorkList.QUEUE
+    last = desk.twilio.messages()[-1]
+    assert (last["type"], last["status"]) == ("DRAFT", S.DRAFT_PENDING_APPROVAL)
+    # and the release is given back once: a later takeover's pause and resume keeps its text
+    desk.api.post(f"/threads/{CUSTOMER}/takeover")
+    desk.text("Hello?")
+    desk.api.post(f"/threads/{CUSTOMER}/pause", {"reason": "checking"})
+    desk.api.post(f"/threads/{CUSTOMER}/resume")
+    desk.twilio.settle()
+    assert desk.place_of("Hello?") is worklists.WorkList.NEEDS_REPLY
 
 
 @pytest.mark.both_backends
@@ -505,6 +538,21 @@ def test_metrics_count_takeovers_releases_closes_and_the_takeover_ratio(desk):
     assert metric(desk, counted, {"action": "close", "by": "opt_out"}) == 1
     # 2 of the 4 threads with activity this week were taken over
     assert metric(desk, "approval_bot_human_takeover_ratio") == 0.5
+
+
+def test_metrics_count_the_release_a_close_or_a_stop_makes_of_a_taken_over_thread(desk):
+    for number in ("+14155550100", "+14155550102", "+14155550103"):
+        desk.twilio.text("hello", sender=number)
+    desk.api.post("/threads/+14155550100/takeover")
+    desk.api.post("/threads/+14155550102/takeover")
+    desk.bob_api.post("/threads/+14155550100/close")
+    desk.twilio.text("STOP", sender="+14155550102")
+    desk.bob_api.post("/threads/+14155550103/close")  # nobody had it: nothing released
+    counted = "approval_bot_thread_actions_total"
+    assert metric(desk, counted, {"action": "release", "by": "reviewer"}) == 1
+    assert metric(desk, counted, {"action": "release", "by": "opt_out"}) == 1
+    assert metric(desk, counted, {"action": "close", "by": "reviewer"}) == 2
+    assert metric(desk, counted, {"action": "close", "by": "opt_out"}) == 1
 
 
 def test_a_customer_text_whose_reply_was_sent_shows_as_answered(desk):

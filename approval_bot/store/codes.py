@@ -163,7 +163,7 @@ async def replacement(db: Reads, message_id: str) -> Replacement | None:
 
 _NOTICE_FACTS = sql(
     """
-    SELECT messages.receiver, messages.body, messages.draft_meta,
+    SELECT messages.thread_id, messages.receiver, messages.body, messages.draft_meta,
            (SELECT body FROM messages AS inbound
             WHERE inbound.thread_id = messages.thread_id AND inbound.type = 'INBOUND'
             ORDER BY inbound.timestamp DESC LIMIT 1) AS last_inbound
@@ -174,9 +174,10 @@ _NOTICE_FACTS = sql(
 
 @dataclass(frozen=True)
 class Notice:
-    """What a new draft's notice says: to whom the reply goes, the customer's last text,
-    the draft."""
+    """What a new draft's notice says: to whom the reply goes (on which thread), the
+    customer's last text, the draft."""
 
+    thread_id: str
     receiver: str
     body: str
     last_inbound: str | None
@@ -188,4 +189,4 @@ def notice_facts(tx: Tx, draft_id: str) -> Notice:
     assert row is not None, draft_id  # the draft was written in this transaction
     meta = json.loads(row["draft_meta"]) if row["draft_meta"] else {}
     findings = meta.get("findings") if isinstance(meta, dict) else None
-    return Notice(row["receiver"], row["body"], row["last_inbound"], findings)
+    return Notice(row["thread_id"], row["receiver"], row["body"], row["last_inbound"], findings)

@@ -67,6 +67,8 @@ class ApiError(Exception):
     sending_stopped: bool | None = None
     claimed_by: str | None = None
     claimed_until: str | None = None
+    held_by: str | None = None
+    held_since: str | None = None
     # a reply someone else moved first: who decided is looked up before answering
     conflict_on: str | None = None
 
@@ -80,6 +82,8 @@ class ApiError(Exception):
             "sending_stopped",
             "claimed_by",
             "claimed_until",
+            "held_by",
+            "held_since",
         ):
             if getattr(self, name) is not None:
                 detail[name] = getattr(self, name)
@@ -88,7 +92,12 @@ class ApiError(Exception):
 
 
 def _claimed(error: claims.ClaimedByOther, how: str) -> ApiError:
-    """Another reviewer's claim refused the request: who, until when, and what to send."""
+    """Another reviewer's claim, or takeover of the thread, refused the request: who,
+    until or since when, and what to send."""
+    if isinstance(error.claim, claims.Holder):
+        return ApiError(
+            409, f"{error}; {how}", held_by=error.claim.reviewer_name, held_since=error.claim.since
+        )
     return ApiError(
         409,
         f"{error}; {how}",
@@ -361,6 +370,8 @@ async def list_drafts(call: Call) -> dict[str, Any]:
             **item,
             "claimed_by": item["claim"]["name"] if item["claim"] else None,
             "claimed_until": item["claim"]["expires_at"] if item["claim"] else None,
+            "held_by": item["holder_name"],
+            "held_since": item["held_since"],
             "whatsapp_window_closes_at": _iso(
                 await whatsapp_window.closes_at_for(
                     call.db, item["thread_id"], item["thread_channel"]

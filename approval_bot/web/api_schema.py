@@ -54,10 +54,12 @@ class DecisionRequest(_Request):
 
 
 class ApproveRequest(DecisionRequest):
-    """Approve a pending reply; another reviewer's claim on it needs `override_claim`."""
+    """Approve a pending reply; another reviewer's claim on it, or their takeover of its
+    thread, needs `override_claim`."""
 
     override_claim: bool = Field(
-        False, description="approve although another reviewer is editing it (audited)"
+        False,
+        description="approve although another reviewer is editing it or has its thread (audited)",
     )
 
 
@@ -68,7 +70,11 @@ class EditRequest(_Request):
     approve: bool
     notes: Note | None = None
     override_claim: bool = Field(
-        False, description="edit although another reviewer is editing it (audited)"
+        False,
+        description=(
+            "edit although another reviewer is editing it, or approve it although another "
+            "reviewer has its thread (audited)"
+        ),
     )
 
 
@@ -224,6 +230,10 @@ class ErrorDetail(_Response):
         None, description="the reviewer who is editing the draft, when their claim refused (409)"
     )
     claimed_until: str | None = None
+    held_by: str | None = Field(
+        None, description="the reviewer who has taken the thread over, when that refused (409)"
+    )
+    held_since: str | None = None
 
 
 class Error(_Response):
@@ -320,6 +330,10 @@ class Draft(_Response):
         None, description="the name of the reviewer editing it now (a live claim), else null"
     )
     claimed_until: str | None = Field(None, description="when that claim expires")
+    held_by: str | None = Field(
+        None, description="the reviewer who has taken the thread over, else null"
+    )
+    held_since: str | None = Field(None, description="since when they have it")
 
 
 class Claim(_Response):

@@ -44,7 +44,7 @@ async def sms(request: Request) -> Response:
     if received.outcome is inbound.Outcome.OPTED_OUT:
         metrics.opt_outs.labels(direction="out").inc()
         if received.closed:
-            review.thread_changed(db, "close", "opt_out")
+            review.closed(db, "opt_out", released=received.released)
     elif received.outcome is inbound.Outcome.OPTED_IN:
         metrics.opt_outs.labels(direction="in").inc()
     if received.auto_reply_id is not None:

@@ -377,6 +377,7 @@ async def claim_action(request: Request, reviewer: Reviewer, form: FormData) -> 
             if not scripted:
                 raise
             # the card shows who works on it: the script gets the claim, not only words
+            assert isinstance(error.claim, claims.Claim)  # only a claim refuses a claim
             words = claim_words(_claim_dict(error.claim), reviewer)
             message = {"code": 409, "message": claimed_message(error)}
             claim = {"mine": False, "text": words}

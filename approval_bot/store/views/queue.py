@@ -49,9 +49,13 @@ CARD_COLUMNS = """
     conversations.soft_no_count, conversations.confusion_count,
     conversations.channel AS thread_channel,
     thread_controls.paused, thread_controls.paused_reason, thread_controls.pause_kind,
+    thread_controls.taken_over_by AS holder_id, thread_controls.taken_over_at AS held_since,
+    holder.name AS holder_name,
     review_clocks.started_at AS clock_started_at, review_clocks.step AS clock_step,
     review_clocks.next_step AS clock_next_step, review_clocks.due_at AS clock_due_at
 """
+# who has taken the reply's thread over, if anyone (by primary key)
+_HOLDER_JOIN = "LEFT JOIN reviewers AS holder ON holder.id = thread_controls.taken_over_by"
 # a pending reply's running clock (none for a reply that is not pending)
 _CLOCK_JOIN = """
     LEFT JOIN review_clocks ON review_clocks.draft_id = messages.id
@@ -65,6 +69,7 @@ _QUEUE = hinted(
     JOIN messages ON messages.id = review_clocks.draft_id
     JOIN conversations ON conversations.thread_id = messages.thread_id
     JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+    {_HOLDER_JOIN}
     WHERE review_clocks.closed_at IS NULL
       AND messages.status = 'DRAFT_PENDING_APPROVAL'
       AND messages.type IN ('DRAFT', 'OUTBOUND')
@@ -103,6 +108,7 @@ _CARD = sql(
     FROM messages
     JOIN conversations ON conversations.thread_id = messages.thread_id
     JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+    {_HOLDER_JOIN}
     {_CLOCK_JOIN}
     WHERE messages.id = :id AND messages.type IN ('DRAFT', 'OUTBOUND')
     """
@@ -133,6 +139,7 @@ def _drafts_query(source: str, where: str) -> Query:
         FROM {source}
         JOIN conversations ON conversations.thread_id = messages.thread_id
         JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
+        {_HOLDER_JOIN}
         {_CLOCK_JOIN}
         WHERE {where} AND messages.type IN ('DRAFT', 'OUTBOUND')
           AND (messages.timestamp, messages.id) > (:after_timestamp, :after_id)
@@ -249,6 +256,14 @@ async def claims_on(db: Store, draft_ids: list[str]) -> dict[str, dict[str, Any]
         return await _claims(r, draft_ids)
 
 
+def _holder(row: Row) -> dict[str, Any] | None:
+    """Who has the reply's thread, since when: 'Ana has this thread since 14:02 UTC'."""
+    if row["holder_id"] is None:
+        return None
+    since = f"{row['held_since'][11:16]} UTC"
+    return {"reviewer_id": row["holder_id"], "name": row["holder_name"], "since": since}
+
+
 async def _cards(r: Reads, rows: list[Row]) -> list[dict[str, Any]]:
     recent = await _recent_customer_messages(r, [row["thread_id"] for row in rows])
     pending = [row["id"] for row in rows if row["status"] == S.DRAFT_PENDING_APPROVAL]
@@ -264,6 +279,7 @@ async def _cards(r: Reads, rows: list[Row]) -> list[dict[str, Any]]:
             row["clock_started_at"], row["clock_step"], row["clock_next_step"], row["clock_due_at"]
         )
         card["claim"] = held.get(row["id"])
+        card["holder"] = _holder(row)
         cards.append(with_segments(card))
     return cards
 
