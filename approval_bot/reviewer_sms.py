@@ -32,6 +32,7 @@ from .sms_commands import (
     NotOptOut,
     Pause,
     Reject,
+    Several,
     Unknown,
     parse,
 )
@@ -247,6 +248,13 @@ async def _carry_out(
         raise _Refusal(f"Which draft?{given} Reply {short} CODE. {await _open_list(db)}")
     if isinstance(command, NeedsText):
         raise _Refusal(f"Edit needs the new text: E {command.code} your reply.")
+    if isinstance(command, Several):
+        # a pasted list could name dozens: the answer names a few, each once
+        codes = list(dict.fromkeys(command.codes))
+        shown = codes[:-1] if len(codes) <= 4 else codes[:3]
+        last = codes[-1] if len(codes) <= 4 else "others"
+        named = f"{', '.join(shown)} and {last}" if shown else last
+        raise _Refusal(f"Nothing was done: send one command per text. This one named {named}.")
     if isinstance(command, Unknown):
         raise _Refusal(f"Not understood. {HELP_TEXT}. {await _open_list(db)}")
 

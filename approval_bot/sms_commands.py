@@ -89,6 +89,14 @@ class NeedsText:
 
 
 @dataclass(frozen=True)
+class Several:
+    """More than one command in one text ("A 7F3K" and "A 9QWR" on two lines): nothing is
+    done, lest the second become an edit's words or a rejection's reason."""
+
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Unknown:
     text: str
 
@@ -105,6 +113,7 @@ Command = (
     | Help
     | NeedsCode
     | NeedsText
+    | Several
     | Unknown
 )
 
@@ -144,13 +153,41 @@ def _code(token: str) -> str | None:
     return candidate if _CODE.fullmatch(candidate) else None
 
 
+def _start(text: str) -> tuple[str | None, str, str]:
+    """A text's verb (None when it starts with none), the word after it, and the rest."""
+    head, token, tail = (re.split(r"\s+", text, maxsplit=2) + ["", ""])[:3]
+    return _VERBS.get(head.rstrip(".").upper()), token, tail
+
+
+def _codes(line: str) -> list[str]:
+    """The codes one line's commands name: its own, and one right after it ("A 7F3K A 9QWR")
+    unless that is an edit's new text or reads as a rejection's reason."""
+    verb, token, tail = _start(line)
+    code = None if verb in (None, "LIST", "HELP") else _code(token)
+    if code is None or verb == "EDIT":
+        return [code] if code else []
+    if verb == "REJECT" and not isinstance(_one(tail.strip()), _CODED):
+        return [code]  # "R 7F3K A date was wrong": the reason
+    return [code, *_codes(tail.strip())]
+
+
 def parse(text: str) -> Command:
     """Read one reviewer text: case-insensitive, extra spaces and a final full stop allowed."""
     stripped = text.strip()
+    first, *others = stripped.splitlines() or [""]
+    codes = _codes(first) + [
+        code for line in others if isinstance(_one(line.strip()), _CODED) for code in _codes(line)
+    ]
+    if len(codes) > 1:
+        return Several(tuple(codes))
+    return _one(stripped)
+
+
+def _one(stripped: str) -> Command:
+    """One command, its text stripped; an edit's text or a reason may run over lines."""
     if stripped.rstrip(".!").strip().lower() in _BARE_YES:
         return NeedsCode("APPROVE")
-    head, token, tail = (re.split(r"\s+", stripped, maxsplit=2) + ["", ""])[:3]
-    verb = _VERBS.get(head.rstrip(".").upper())
+    verb, token, tail = _start(stripped)
     if verb is None:
         return Unknown(stripped)
     if verb in ("LIST", "HELP"):
@@ -177,3 +214,7 @@ def parse(text: str) -> Command:
         "KEEP": NotOptOut,
     }
     return simple[verb](code)
+
+
+# the commands that act on a code
+_CODED = (Approve, Edit, Reject, Pause, Resume, ConfirmOptOut, NotOptOut)

@@ -296,3 +296,32 @@ async def test_start_or_yes_from_a_reviewer_reads_their_row_once(db, backend, an
         if text.lstrip().upper().startswith("SELECT") and " reviewers" in text
     ]
     assert len(reads) == 1, reads
+
+
+@pytest.mark.parametrize("first", ["E {} We open at 9.", "R {}", "A {}"])
+async def test_two_commands_in_one_text_decide_nothing_and_say_so(db, ana, first):
+    draft, code = await coded_draft(db)
+    other, other_code = await coded_draft(db, "+14155550101")
+
+    answer = await reviewer_sms.answer(db, ana, first.format(code) + f"\nA {other_code}")
+
+    assert said(answer) == (
+        f"Nothing was done: send one command per text. This one named {code} and {other_code}."
+    )
+    assert not answer.approved
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert await status_of(db, other) == S.DRAFT_PENDING_APPROVAL
+    assert await db.all(sql("SELECT 1 FROM approvals")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("A 7F3K\nA 7F3K", "7F3K"),
+        ("A 2222\nA 3333\nA 4444\nA 5555\nA 6666", "2222, 3333, 4444 and others"),
+    ],
+)
+async def test_several_commands_are_named_once_and_briefly(db, ana, text, named):
+    answer = await reviewer_sms.answer(db, ana, text)
+
+    assert said(answer) == f"Nothing was done: send one command per text. This one named {named}."

@@ -21,6 +21,7 @@ from approval_bot.sms_commands import (
     Pause,
     Reject,
     Resume,
+    Several,
     Unknown,
     draw_code,
     parse,
@@ -77,6 +78,16 @@ CASES = [
     ("", Unknown("")),
     ("A \u017f\u017f\u017f\u017f", NeedsCode("APPROVE", "\u017f\u017f\u017f\u017f")),
     ("Approved 7F3K", Unknown("Approved 7F3K")),
+    # two commands in one text: the second must not become an edit's words or a reason
+    ("E 7F3K We open at 9.\nA 9QWR", Several(("7F3K", "9QWR"))),
+    ("R 7F3K\nA 9QWR", Several(("7F3K", "9QWR"))),
+    ("R 7F3K A 9QWR", Several(("7F3K", "9QWR"))),
+    ("A 7F3K A 9QWR", Several(("7F3K", "9QWR"))),
+    ("A 7F3K\nR 9QWR wrong price", Several(("7F3K", "9QWR"))),
+    ("A 7F3K\nA 9QWR\nP 8XYZ", Several(("7F3K", "9QWR", "8XYZ"))),
+    # words that merely start like a command stay the edit's text or the reason
+    ("E 7F3K Hello!\nA seat is free at 9.", Edit("7F3K", "Hello!\nA seat is free at 9.")),
+    ("R 7F3K A date was wrong", Reject("7F3K", "A date was wrong")),
 ]
 
 
