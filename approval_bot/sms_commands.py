@@ -146,17 +146,38 @@ HELP_TEXT = (
 )
 
 
+# what phones put around a word: punctuation, quotes, emoji, a zero-width space
+_AROUND = re.compile(r"^[\W_]+|[\W_]+$")
+# said after a command, they change nothing ("A 7F3K thanks 👍")
+_THANKS = {"thanks", "thank you", "thankyou", "thx", "ty", "cheers"}
+
+
+def _bare(word: str) -> str:
+    return _AROUND.sub("", word)
+
+
 def _code(token: str) -> str | None:
-    if not token.isascii():  # "ſ".upper() is "S": only plain letters make a code
+    candidate = _bare(token)
+    if not candidate.isascii():  # "ſ".upper() is "S": only plain letters make a code
         return None
-    candidate = token.rstrip(".").upper()
+    candidate = candidate.upper()
     return candidate if _CODE.fullmatch(candidate) else None
 
 
 def _start(text: str) -> tuple[str | None, str, str]:
     """A text's verb (None when it starts with none), the word after it, and the rest."""
-    head, token, tail = (re.split(r"\s+", text, maxsplit=2) + ["", ""])[:3]
-    return _VERBS.get(head.rstrip(".").upper()), token, tail
+    head, rest = (re.split(r"\s+", text, maxsplit=1) + [""])[:2]
+    verb = _VERBS.get(head.upper()) or _VERBS.get(_bare(head).upper())
+    if verb is None:
+        # "A7F3K": read only when the code has a digit, so that no word ("RESET") is one
+        glued = _bare(head)
+        verb = _VERBS.get(glued[:-CODE_LENGTH].upper())
+        code = _code(glued[-CODE_LENGTH:])
+        if verb in (None, "LIST", "HELP") or code is None or code.isalpha():
+            return None, "", ""
+        return verb, code, rest
+    token, tail = (re.split(r"\s+", rest, maxsplit=1) + [""])[:2]
+    return verb, token, tail
 
 
 def _codes(line: str) -> list[str]:
@@ -172,8 +193,14 @@ def _codes(line: str) -> list[str]:
 
 
 def parse(text: str) -> Command:
-    """Read one reviewer text: case-insensitive, extra spaces and a final full stop allowed."""
+    """Read one reviewer text: case-insensitive; extra spaces, punctuation and emoji around
+    the words, a leading "ok" and a trailing "thanks" allowed."""
     stripped = text.strip()
+    yes, rest = (re.split(r"\s+", stripped, maxsplit=1) + [""])[:2]
+    if rest and yes.rstrip(".,!").lower() in _BARE_YES and _VERBS.get(yes.upper()) is None:
+        after = parse(rest)  # "ok A 7F3K"
+        if not isinstance(after, Unknown):
+            return after
     first, *others = stripped.splitlines() or [""]
     codes = _codes(first) + [
         code for line in others if isinstance(_one(line.strip()), _CODED) for code in _codes(line)
@@ -191,7 +218,7 @@ def _one(stripped: str) -> Command:
     if verb is None:
         return Unknown(stripped)
     if verb in ("LIST", "HELP"):
-        if token.rstrip("."):
+        if _bare(token):
             return Unknown(stripped)
         return ListOpen() if verb == "LIST" else Help()
     code = _code(token)
@@ -202,9 +229,12 @@ def _one(stripped: str) -> Command:
         return Edit(code, tail) if tail else NeedsText(code)
     if verb == "REJECT":
         return Reject(code, tail or None)
-    if verb == "APPROVE" and tail.rstrip(".").upper() == "ANYWAY":
+    if "?" in stripped:
+        return Unknown(stripped)  # "A 7F3K?" asks rather than decides
+    words = " ".join(re.sub(r"[\W_]+", " ", tail).split()).lower()
+    if verb == "APPROVE" and words == "anyway":
         return Approve(code, anyway=True)
-    if tail.rstrip("."):
+    if words and words not in _THANKS:
         return Unknown(stripped)  # "A 7F3K and more" is not a clear approval
     simple: dict[str, type[Approve | Pause | Resume | ConfirmOptOut | NotOptOut]] = {
         "APPROVE": Approve,

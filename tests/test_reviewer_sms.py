@@ -325,3 +325,12 @@ async def test_several_commands_are_named_once_and_briefly(db, ana, text, named)
     answer = await reviewer_sms.answer(db, ana, text)
 
     assert said(answer) == f"Nothing was done: send one command per text. This one named {named}."
+
+
+async def test_a_clear_approval_with_what_phones_add_is_carried_out(db, ana):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"Ok, A {code.lower()}! Thanks 👍")
+
+    assert answer.approved and said(answer).startswith(f"Approved {code}: ")
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
