@@ -16,8 +16,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from . import audit, claims, draft_notices, review, sending_gate, workflow
 from .accounts import Reviewer
 from .keywords import Keyword
-from .models import Actor, DecisionChannel, MessageStatus
-from .phrases import DECISION_DONE, phrase
+from .models import Actor, DecisionChannel, MessageStatus, PauseKind
+from .phrases import DECISION_DONE
 from .scheduler import wake_sender
 from .sms_commands import (
     HELP_TEXT,
@@ -41,6 +41,7 @@ from .store import Priority, Store
 from .store import approvals as approval_rows
 from .store import audit as audit_rows
 from .store import codes as code_rows
+from .store import conversations as conversation_rows
 from .store import reviewers as reviewer_rows
 
 S = MessageStatus
@@ -86,8 +87,31 @@ async def explain(db: Store, code: str) -> str:
     return await _explain_draft(db, code, draft)
 
 
+# how a draft stands when no decision or replacement says more, after "7F3K "
+_STANDS = {
+    S.DRAFT_PENDING_APPROVAL: "is waiting for approval",
+    S.APPROVED_TO_SEND: "is approved and about to be sent",
+    S.SENT: "was sent",
+    S.FAILED_SEND: "could not be sent",
+    S.REJECTED: "was rejected",
+}
+# how a customer's text stands (one held as an opt-out in plain words has a code)
+_TEXT_STANDS = {
+    S.RECEIVED: "its reply is being drafted",
+    S.NEEDS_REVIEW: "it needs a reply written on the web",
+    S.DRAFT_PENDING_APPROVAL: "its draft reply waits in the web queue",
+}
+
+
+def _customer(message: dict[str, Any]) -> str:
+    """Who a code's message is to or from: a customer's text is from them."""
+    return str(message["sender"] if message["type"] == "INBOUND" else message["receiver"])
+
+
 async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
     status = S(draft["status"])
+    if draft["type"] == "INBOUND":
+        return await _explain_text(db, code, draft)
     if status == S.SUPERSEDED and draft["superseded_by"] is None:
         # nothing replaced it: a close withdraws a conversation's open replies
         return (
@@ -116,19 +140,33 @@ async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
             )
     if status == S.PAUSED_THREAD:
         return f"{code} is on hold: the thread with {draft['receiver']} is paused."
-    if draft["type"] == "INBOUND" and status == S.DRAFT_PENDING_APPROVAL:
-        # the code of a customer's text (held for an opt-out decision, then drafted): its
-        # reply is what a reviewer decides on
-        reply = await code_rows.waiting_reply(db, draft["id"])
-        if reply is not None:
-            said = f"{code} is the text from {draft['sender']}."
-            if reply.code is None:
-                return f"{said} Its draft reply waits in the web queue."
+    return f"{code} {_STANDS[status]}. {await _open_list(db)}"
+
+
+async def _explain_text(db: Store, code: str, text: dict[str, Any]) -> str:
+    """What became of a customer's text that has a code, and what to send about it."""
+    status, said = S(text["status"]), f"{code} is the text from {text['sender']}"
+    if status == S.PAUSED_THREAD:
+        thread = await conversation_rows.read_thread(db, text["thread_id"])
+        if thread is not None and thread.pause_kind == PauseKind.OPT_OUT_REQUEST:
             return (
-                f"{said} Its draft reply is {reply.code}: "
+                f"{said}, who may want to stop: reply OPTOUT {code} to opt them out, "
+                f"KEEP {code} if it is not an opt-out."
+            )
+        if thread is not None and thread.opted_out:
+            return f"{said}, who has opted out."
+        return f"{said}: it is on hold, the thread is paused."
+    if status == S.DRAFT_PENDING_APPROVAL:
+        # held for an opt-out decision, then drafted: its reply is what a reviewer decides on
+        reply = await code_rows.waiting_reply(db, text["id"])
+        if reply is not None and reply.code is None:
+            return f"{said}. Its draft reply waits in the web queue."
+        if reply is not None:
+            return (
+                f"{said}. Its draft reply is {reply.code}: "
                 f"reply A {reply.code} to send, R {reply.code} to reject."
             )
-    return f"{code} is {phrase(status, 'MessageStatus').lower()}. {await _open_list(db)}"
+    return f"{said}: {_TEXT_STANDS[status]}. {await _open_list(db)}"
 
 
 def claimed_answer(code: str, claim: claims.Claim) -> str:
@@ -263,7 +301,9 @@ async def _carry_out(
         raise _Refusal(await explain(db, command.code))
     if isinstance(command, ConfirmOptOut | NotOptOut):
         return await _opt_out_answer(db, reviewer, command, draft, schedule_draft)
-    customer = draft["receiver"]
+    if draft["type"] == "INBOUND" and isinstance(command, Approve | Edit | Reject):
+        raise _Refusal(await explain(db, command.code))  # a customer's text is not a draft
+    customer = _customer(draft)
     decision = review.Decision(
         reviewer.id,
         DecisionChannel.SMS,

@@ -334,3 +334,72 @@ async def test_a_clear_approval_with_what_phones_add_is_carried_out(db, ana):
 
     assert answer.approved and said(answer).startswith(f"Approved {code}: ")
     assert await status_of(db, draft) == S.APPROVED_TO_SEND
+
+
+async def coded_text(db: Store, customer: str = CUSTOMER) -> tuple[str, str]:
+    """A customer's text with a code, as one held as an opt-out in plain words gets."""
+    inbound_id = await make_inbound(db, customer)
+    return inbound_id, await db.write(lambda conn: draft_notices.issue_code(conn, inbound_id))
+
+
+async def test_the_code_of_a_text_being_drafted_says_so_in_a_sentence(db, ana):
+    _, code = await coded_text(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    assert said(answer) == (
+        f"{code} is the text from {CUSTOMER}: its reply is being drafted. No drafts are waiting."
+    )
+
+
+async def test_the_code_of_a_text_needing_a_written_reply_says_so_in_a_sentence(db, ana):
+    inbound_id, code = await coded_text(db)
+    draft = await make_draft(db, inbound_id)
+    await review.reject(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+
+    answer = await reviewer_sms.answer(db, ana, f"R {code}")
+
+    assert said(answer) == (
+        f"{code} is the text from {CUSTOMER}: it needs a reply written on the web. "
+        "No drafts are waiting."
+    )
+
+
+async def held_opt_out_request(db: Store) -> str:
+    """A customer's "please stop texting me", held for a reviewer; its code."""
+    await inbound.receive_sms(
+        db, InboundSms("SM" + "c" * 32, CUSTOMER, BUSINESS, "please stop texting me", Channel.SMS)
+    )
+    (row,) = await db.all(sql("SELECT code FROM draft_codes"))
+    return str(row["code"])
+
+
+@pytest.mark.parametrize("command", ["A", "E {} Sorry to hear that.", "R"])
+async def test_deciding_on_an_opt_out_requests_code_points_to_optout_and_keep(db, ana, command):
+    code = await held_opt_out_request(db)
+    text = command.format(code) if "{}" in command else f"{command} {code}"
+
+    answer = await reviewer_sms.answer(db, ana, text)
+
+    assert said(answer) == (
+        f"{code} is the text from {CUSTOMER}, who may want to stop: reply OPTOUT {code} to "
+        f"opt them out, KEEP {code} if it is not an opt-out."
+    )
+    assert await db.all(sql("SELECT 1 FROM messages WHERE type != 'INBOUND'")) == []
+
+
+async def test_the_code_of_an_opted_out_customers_text_says_they_opted_out(db, ana):
+    code = await held_opt_out_request(db)
+    await reviewer_sms.answer(db, ana, f"OPTOUT {code}")
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    assert said(answer) == f"{code} is the text from {CUSTOMER}, who has opted out."
+
+
+async def test_pausing_by_a_customers_text_code_names_the_customer(db, ana):
+    code = await held_opt_out_request(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"P {code}")
+
+    assert said(answer) == f"{CUSTOMER} is paused already."
