@@ -30,6 +30,7 @@ from .sms_commands import (
     NeedsCode,
     NeedsText,
     NotOptOut,
+    PastedNotice,
     Pause,
     Reject,
     Several,
@@ -286,6 +287,11 @@ async def _carry_out(
         raise _Refusal(f"Which draft?{given} Reply {short} CODE. {await _open_list(db)}")
     if isinstance(command, NeedsText):
         raise _Refusal(f"Edit needs the new text: E {command.code} your reply.")
+    if isinstance(command, PastedNotice):
+        raise _Refusal(
+            f"Not sent: your text holds lines of the draft notice. "
+            f"Send E {command.code} and only the words for the customer."
+        )
     if isinstance(command, Several):
         # a pasted list could name dozens: the answer names a few, each once
         codes = list(dict.fromkeys(command.codes))

@@ -89,6 +89,14 @@ class NeedsText:
 
 
 @dataclass(frozen=True)
+class PastedNotice:
+    """EDIT whose new text holds lines of a notice the reviewer was sent ("Draft: "...""):
+    nothing is sent, lest the customer get them."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class Several:
     """More than one command in one text ("A 7F3K" and "A 9QWR" on two lines): nothing is
     done, lest the second become an edit's words or a rejection's reason."""
@@ -113,6 +121,7 @@ Command = (
     | Help
     | NeedsCode
     | NeedsText
+    | PastedNotice
     | Several
     | Unknown
 )
@@ -146,6 +155,12 @@ HELP_TEXT = (
 )
 
 
+# how the lines of the texts sent to reviewers begin (sms_text): never words for a customer
+_NOTICE_LINE = re.compile(
+    r'^(Draft [A-Z0-9]{4} for |They wrote: "|Draft: "|Reply A [A-Z0-9]{4} |'
+    r"Not in FAQ/profile: |Reminder: draft |Overdue: draft )",
+    re.MULTILINE,
+)
 # what phones put around a word: punctuation, quotes, emoji, a zero-width space
 _AROUND = re.compile(r"^[\W_]+|[\W_]+$")
 # said after a command, they change nothing ("A 7F3K thanks 👍")
@@ -225,6 +240,8 @@ def _one(stripped: str) -> Command:
     if code is None:
         return NeedsCode(verb, token.rstrip(".") or None)
     tail = tail.strip()
+    if verb == "EDIT" and _NOTICE_LINE.search(tail):
+        return PastedNotice(code)
     if verb == "EDIT":
         return Edit(code, tail) if tail else NeedsText(code)
     if verb == "REJECT":
@@ -247,4 +264,4 @@ def _one(stripped: str) -> Command:
 
 
 # the commands that act on a code
-_CODED = (Approve, Edit, Reject, Pause, Resume, ConfirmOptOut, NotOptOut)
+_CODED = (Approve, Edit, PastedNotice, Reject, Pause, Resume, ConfirmOptOut, NotOptOut)

@@ -403,3 +403,16 @@ async def test_pausing_by_a_customers_text_code_names_the_customer(db, ana):
     answer = await reviewer_sms.answer(db, ana, f"P {code}")
 
     assert said(answer) == f"{CUSTOMER} is paused already."
+
+
+async def test_an_edit_holding_the_pasted_notice_sends_nothing_and_says_why(db, ana):
+    draft, code = await coded_draft(db)
+    # the reviewer copied the notice's draft line to change a word, and forgot to cut it
+    answer = await reviewer_sms.answer(db, ana, f'E {code} Draft: "Yes, 9 to 6."')
+
+    assert said(answer) == (
+        f"Not sent: your text holds lines of the draft notice. "
+        f"Send E {code} and only the words for the customer."
+    )
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert len(await db.all(sql("SELECT id FROM messages WHERE type = 'DRAFT'"))) == 1

@@ -18,6 +18,7 @@ from approval_bot.sms_commands import (
     NeedsCode,
     NeedsText,
     NotOptOut,
+    PastedNotice,
     Pause,
     Reject,
     Resume,
@@ -132,6 +133,20 @@ CASES = [
     ("ok A", NeedsCode("APPROVE")),
     ("y KEEP", Approve("KEEP")),  # Y is a verb, not a leading yes: KEEP is the code
     ("ok thanks", Unknown("ok thanks")),
+    # a notice pasted into an edit would text the customer our own lines
+    (
+        'E 7F3K Draft 7F3K for +14155550100\nThey wrote: "Open?"\nDraft: "Yes, 9 to 5."\n'
+        "Reply A 7F3K to send, E 7F3K new text to edit, R 7F3K to reject.",
+        PastedNotice("7F3K"),
+    ),
+    ('E 7F3K Draft: "Yes, 9 to 5, see you."', PastedNotice("7F3K")),
+    ('E 7F3K Yes, 9 to 5.\nThey wrote: "Open?"', PastedNotice("7F3K")),
+    ("E 7F3K Sure!\nReply A 7F3K to send, R 7F3K to reject.", PastedNotice("7F3K")),
+    ("E 7F3K Our draft: yes, 9 to 5.", Edit("7F3K", "Our draft: yes, 9 to 5.")),
+    (
+        "E 7F3K They wrote to us before, welcome back!",
+        Edit("7F3K", "They wrote to us before, welcome back!"),
+    ),
 ]
 
 
