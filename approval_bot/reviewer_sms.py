@@ -20,6 +20,7 @@ from .models import Actor, DecisionChannel, MessageStatus, PauseKind
 from .phrases import DECISION_DONE
 from .scheduler import wake_sender
 from .sms_commands import (
+    CODE_LENGTH,
     HELP_TEXT,
     Approve,
     Command,
@@ -225,6 +226,9 @@ class _Refusal(Exception):
     """A command that cannot be carried out; its message is the answer."""
 
 
+# the characters left out of codes, so that none is misread: a code typed with one is wrong
+_LOOK_ALIKES = set("0O1IL")
+
 _SHORT_VERBS = {
     "APPROVE": "A",
     "EDIT": "E",
@@ -282,7 +286,11 @@ async def _carry_out(
         return Answer("Open, oldest first:\n" + "\n".join(lines))
     if isinstance(command, NeedsCode):
         # a code is 4 characters: what stood in its place is said back no longer than 12
-        given = f" {shorten(command.given, 12)!r} is not a draft code." if command.given else ""
+        given = ""
+        if command.given:
+            typo = len(command.given) == CODE_LENGTH and _LOOK_ALIKES & set(command.given.upper())
+            lacks = " (codes have no 0, O, 1, I or L)" if typo else ""
+            given = f" {shorten(command.given, 12)!r} is not a draft code{lacks}."
         short = _SHORT_VERBS[command.verb]
         raise _Refusal(f"Which draft?{given} Reply {short} CODE. {await _open_list(db)}")
     if isinstance(command, NeedsText):

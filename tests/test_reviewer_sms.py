@@ -416,3 +416,19 @@ async def test_an_edit_holding_the_pasted_notice_sends_nothing_and_says_why(db, 
     )
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
     assert len(await db.all(sql("SELECT id FROM messages WHERE type = 'DRAFT'"))) == 1
+
+
+@pytest.mark.parametrize("typed", ["7F30", "7FO3", "1F3K", "7F3I", "7f3l"])
+async def test_a_code_typed_with_a_look_alike_is_refused_saying_which_characters_codes_lack(
+    db, ana, typed
+):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"A {typed}")
+
+    # DESIGN §5: codes have no look-alikes, so none of these is guessed to be 7F3K
+    assert said(answer) == (
+        f"Which draft? {typed!r} is not a draft code (codes have no 0, O, 1, I or L). "
+        f"Reply A CODE. Open: {code}."
+    )
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
