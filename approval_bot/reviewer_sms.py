@@ -205,7 +205,7 @@ async def answer(
 ) -> Answer:
     """Carry out one text from a reviewer's phone and say what happened.
 
-    `schedule_draft(thread_id)` asks for a thread to be drafted (KEEP resumes one).
+    `schedule_draft(thread_id)` asks for a thread to be drafted (KEEP or RESUME resumes one).
     """
     if not reviewer.active:
         return await _refuse(
@@ -346,7 +346,8 @@ async def _carry_out(
             return Answer(
                 f"Paused {customer}: nothing is drafted or sent until RESUME {command.code}."
             )
-        await review.resume_thread(db, draft["thread_id"], reviewer.id)
+        if await review.resume_thread(db, draft["thread_id"], reviewer.id) and schedule_draft:
+            schedule_draft(draft["thread_id"])  # the texts the pause held, as the web's Resume
         return Answer(f"Resumed {customer}; held replies are back for review.")
     except workflow.Conflict as conflict:
         # PAUSE on a paused thread: "paused already"; RESUME on one that is not: "not paused"

@@ -432,3 +432,20 @@ async def test_a_code_typed_with_a_look_alike_is_refused_saying_which_characters
         f"Reply A CODE. Open: {code}."
     )
     assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+
+async def test_resume_by_code_has_the_texts_the_pause_held_drafted(db, ana):
+    draft, code = await coded_draft(db)
+    await reviewer_sms.answer(db, ana, f"P {code}")
+    received = await inbound.receive_sms(
+        db, InboundSms("SM" + "d" * 32, CUSTOMER, BUSINESS, "Hello? Still there?", Channel.SMS)
+    )
+    held = received.message_id
+    assert held is not None and await status_of(db, held) == S.PAUSED_THREAD
+    asked: list[str] = []
+
+    answer = await reviewer_sms.answer(db, ana, f"RESUME {code}", asked.append)
+
+    assert said(answer) == f"Resumed {CUSTOMER}; held replies are back for review."
+    assert await status_of(db, held) == S.RECEIVED
+    assert asked == [CUSTOMER]  # drafted now, as the web's Resume does, not a minute later
