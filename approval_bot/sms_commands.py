@@ -196,15 +196,18 @@ def _start(text: str) -> tuple[str | None, str, str]:
 
 
 def _codes(line: str) -> list[str]:
-    """The codes one line's commands name: its own, and one right after it ("A 7F3K A 9QWR")
-    unless that is an edit's new text or reads as a rejection's reason."""
-    verb, token, tail = _start(line)
-    code = None if verb in (None, "LIST", "HELP") else _code(token)
-    if code is None or verb == "EDIT":
-        return [code] if code else []
-    if verb == "REJECT" and not isinstance(_one(tail.strip()), _CODED):
-        return [code]  # "R 7F3K A date was wrong": the reason
-    return [code, *_codes(tail.strip())]
+    """The codes one line's commands name: its own, and each right after the one before
+    ("A 7F3K A 9QWR"), unless that is an edit's new text or reads as a rejection's reason."""
+    codes: list[str] = []
+    while True:
+        verb, token, tail = _start(line)
+        code = None if verb in (None, "LIST", "HELP") else _code(token)
+        if code is None:
+            return codes
+        codes.append(code)
+        line = tail.strip()
+        if verb == "EDIT" or (verb == "REJECT" and not isinstance(_one(line), _CODED)):
+            return codes  # "R 7F3K A date was wrong": the reason
 
 
 def parse(text: str) -> Command:
@@ -213,9 +216,14 @@ def parse(text: str) -> Command:
     stripped = text.strip()
     yes, rest = (re.split(r"\s+", stripped, maxsplit=1) + [""])[:2]
     if rest and yes.rstrip(".,!").lower() in _BARE_YES and _VERBS.get(yes.upper()) is None:
-        after = parse(rest)  # "ok A 7F3K"
+        after = _commands(rest)  # "ok A 7F3K"
         if not isinstance(after, Unknown):
             return after
+    return _commands(stripped)
+
+
+def _commands(stripped: str) -> Command:
+    """The one command a text holds, or Several when it holds more."""
     first, *others = stripped.splitlines() or [""]
     codes = _codes(first) + [
         code for line in others if isinstance(_one(line.strip()), _CODED) for code in _codes(line)

@@ -180,3 +180,17 @@ def test_drawn_codes_are_four_characters_without_look_alikes():
     drawn = {draw_code() for _ in range(500)}
     assert all(NO_LOOK_ALIKES.fullmatch(code) for code in drawn), drawn
     assert len(drawn) > 450  # drawn at random, not one code over and over
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("ok " * 1000 + "A 7F3K", Unknown(("ok " * 1000 + "A 7F3K").strip())),
+        ("A 7F3K " * 1000, Several(("7F3K",) * 1000)),
+        ("R 7F3K " * 1000, Several(("7F3K",) * 1000)),
+    ],
+    ids=["many leading oks", "many approvals", "many rejections"],
+)
+def test_a_long_text_of_repeated_words_is_read_without_running_out_of_stack(text, command):
+    # a body is up to 1,600 characters from Twilio, but the parser never raises on any text
+    assert parse(text) == command
