@@ -13,7 +13,7 @@ from functools import partial
 from . import claims
 from .draft_codes import CODE_QUIET_PERIOD, quiet_since
 from .drafting.checks import unknown_values
-from .models import MessageStatus, now_iso
+from .models import MessageStatus, MessageType, PauseKind, now_iso
 from .outbox import NotificationEvent, NotificationStatus, change_notification_status
 from .quiet_hours import QuietHours, digest
 from .sms_commands import CODE_ALPHABET, CODE_LENGTH, draw_code
@@ -135,8 +135,9 @@ def reachable(reviewer: TextedReviewer) -> bool:
 async def send_digests(db: Store) -> int:
     """Fold each reachable reviewer's held texts into one digest, once their quiet hours end.
 
-    The digest names the drafts still waiting; held texts about drafts decided meanwhile,
-    and held answers, are folded in without a word. Returns how many digests were queued.
+    The digest names the drafts still waiting and the customers still held for an opt-out
+    decision (with OPTOUT and KEEP); held texts about what was decided meanwhile, and held
+    answers, are folded in without a word. Returns how many digests were queued.
     """
     now = datetime.now(UTC)
     reviewers = await reviewer_rows.with_held_texts(db)
@@ -157,13 +158,26 @@ def _fold_held(reviewer_id: int, conn: Tx) -> bool:
         dict.fromkeys(
             (row.code, row.receiver or "", row.body or "")
             for row in held
-            if row.code and row.status == MessageStatus.DRAFT_PENDING_APPROVAL
+            if row.code
+            and row.type != MessageType.INBOUND
+            and row.status == MessageStatus.DRAFT_PENDING_APPROVAL
+        )
+    )
+    # a customer's text still held for OPTOUT or KEEP: the reviewer must learn of it
+    stopping = list(
+        dict.fromkeys(
+            (row.code, row.sender or "")
+            for row in held
+            if row.code
+            and row.type == MessageType.INBOUND
+            and row.status == MessageStatus.PAUSED_THREAD
+            and row.pause_kind == PauseKind.OPT_OUT_REQUEST
         )
     )
     digest_id = None
-    if waiting:
+    if waiting or stopping:
         digest_id = notification_rows.insert_notification(
-            conn, reviewer_id, digest(waiting), "PENDING", now_iso()
+            conn, reviewer_id, digest(waiting, stopping), "PENDING", now_iso()
         )
     for row in held:
         change_notification_status(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,21 +43,37 @@ class QuietHours:
         return local >= self.start or local < self.end
 
 
-def digest(waiting: list[tuple[str, str, str]]) -> str:
-    """One text for the drafts that waited out the quiet hours: (code, customer, draft).
+def _count(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def digest(
+    waiting: Sequence[tuple[str, str, str]], stopping: Sequence[tuple[str, str]] = ()
+) -> str:
+    """One text for what waited out the quiet hours: the drafts (code, customer, draft) and
+    the customers who may want to stop (code, customer), those first.
 
     As many as fit in 3 segments are named; the rest are counted.
     """
-    head = f"While you were away: {len(waiting)} draft{'s' if len(waiting) != 1 else ''}."
+    counts = [_count(len(waiting), "draft", "drafts")] if waiting or not stopping else []
+    if stopping:
+        counts.append(_count(len(stopping), "customer may", "customers may") + " want to stop")
+    head = f"While you were away: {'; '.join(counts)}."
+    every = [
+        f"{customer} may want to stop: OPTOUT {code} to opt them out, KEEP {code} if not."
+        for code, customer in stopping
+    ] + [
+        f"{code} {customer}: {shorten(' '.join(draft.split()), 40)}"
+        for code, customer, draft in waiting
+    ]
     lines: list[str] = []
-    for code, customer, draft in waiting:
-        line = f"{code} {customer}: {shorten(' '.join(draft.split()), 40)}"
-        rest = len(waiting) - len(lines) - 1
+    for line in every:
+        rest = len(every) - len(lines) - 1
         tail = [f"...and {rest} more."] if rest else []
         candidate = "\n".join([head, *lines, line, *tail, FOOTER])
         if segments(candidate) > 3:
             break
         lines.append(line)
-    more = len(waiting) - len(lines)
+    more = len(every) - len(lines)
     counted = [f"...and {more} more." if lines else f"{more} waiting."] if more else []
     return "\n".join([head, *lines, *counted, FOOTER])

@@ -16,10 +16,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from . import audit, claims, draft_notices, review, sending_gate, workflow
 from .accounts import Reviewer
 from .keywords import Keyword
-from .models import Actor, DecisionChannel, MessageStatus
-from .phrases import DECISION_DONE, phrase
+from .models import Actor, DecisionChannel, MessageStatus, PauseKind
+from .phrases import DECISION_DONE
 from .scheduler import wake_sender
 from .sms_commands import (
+    CODE_LENGTH,
     HELP_TEXT,
     Approve,
     Command,
@@ -30,8 +31,10 @@ from .sms_commands import (
     NeedsCode,
     NeedsText,
     NotOptOut,
+    PastedNotice,
     Pause,
     Reject,
+    Several,
     Unknown,
     parse,
 )
@@ -40,6 +43,7 @@ from .store import Priority, Store
 from .store import approvals as approval_rows
 from .store import audit as audit_rows
 from .store import codes as code_rows
+from .store import conversations as conversation_rows
 from .store import reviewers as reviewer_rows
 
 S = MessageStatus
@@ -85,8 +89,31 @@ async def explain(db: Store, code: str) -> str:
     return await _explain_draft(db, code, draft)
 
 
+# how a draft stands when no decision or replacement says more, after "7F3K "
+_STANDS = {
+    S.DRAFT_PENDING_APPROVAL: "is waiting for approval",
+    S.APPROVED_TO_SEND: "is approved and about to be sent",
+    S.SENT: "was sent",
+    S.FAILED_SEND: "could not be sent",
+    S.REJECTED: "was rejected",
+}
+# how a customer's text stands (one held as an opt-out in plain words has a code)
+_TEXT_STANDS = {
+    S.RECEIVED: "its reply is being drafted",
+    S.NEEDS_REVIEW: "it needs a reply written on the web",
+    S.DRAFT_PENDING_APPROVAL: "its draft reply waits in the web queue",
+}
+
+
+def _customer(message: dict[str, Any]) -> str:
+    """Who a code's message is to or from: a customer's text is from them."""
+    return str(message["sender"] if message["type"] == "INBOUND" else message["receiver"])
+
+
 async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
     status = S(draft["status"])
+    if draft["type"] == "INBOUND":
+        return await _explain_text(db, code, draft)
     if status == S.SUPERSEDED and draft["superseded_by"] is None:
         # nothing replaced it: a close withdraws a conversation's open replies
         return (
@@ -115,19 +142,33 @@ async def _explain_draft(db: Store, code: str, draft: dict[str, Any]) -> str:
             )
     if status == S.PAUSED_THREAD:
         return f"{code} is on hold: the thread with {draft['receiver']} is paused."
-    if draft["type"] == "INBOUND" and status == S.DRAFT_PENDING_APPROVAL:
-        # the code of a customer's text (held for an opt-out decision, then drafted): its
-        # reply is what a reviewer decides on
-        reply = await code_rows.waiting_reply(db, draft["id"])
-        if reply is not None:
-            said = f"{code} is the text from {draft['sender']}."
-            if reply.code is None:
-                return f"{said} Its draft reply waits in the web queue."
+    return f"{code} {_STANDS[status]}. {await _open_list(db)}"
+
+
+async def _explain_text(db: Store, code: str, text: dict[str, Any]) -> str:
+    """What became of a customer's text that has a code, and what to send about it."""
+    status, said = S(text["status"]), f"{code} is the text from {text['sender']}"
+    if status == S.PAUSED_THREAD:
+        thread = await conversation_rows.read_thread(db, text["thread_id"])
+        if thread is not None and thread.pause_kind == PauseKind.OPT_OUT_REQUEST:
             return (
-                f"{said} Its draft reply is {reply.code}: "
+                f"{said}, who may want to stop: reply OPTOUT {code} to opt them out, "
+                f"KEEP {code} if it is not an opt-out."
+            )
+        if thread is not None and thread.opted_out:
+            return f"{said}, who has opted out."
+        return f"{said}: it is on hold, the thread is paused."
+    if status == S.DRAFT_PENDING_APPROVAL:
+        # held for an opt-out decision, then drafted: its reply is what a reviewer decides on
+        reply = await code_rows.waiting_reply(db, text["id"])
+        if reply is not None and reply.code is None:
+            return f"{said}. Its draft reply waits in the web queue."
+        if reply is not None:
+            return (
+                f"{said}. Its draft reply is {reply.code}: "
                 f"reply A {reply.code} to send, R {reply.code} to reject."
             )
-    return f"{code} is {phrase(status, 'MessageStatus').lower()}. {await _open_list(db)}"
+    return f"{said}: {_TEXT_STANDS[status]}. {await _open_list(db)}"
 
 
 def claimed_answer(code: str, claim: claims.Claim | claims.Holder) -> str:
@@ -166,7 +207,7 @@ async def answer(
 ) -> Answer:
     """Carry out one text from a reviewer's phone and say what happened.
 
-    `schedule_draft(thread_id)` asks for a thread to be drafted (KEEP resumes one).
+    `schedule_draft(thread_id)` asks for a thread to be drafted (KEEP or RESUME resumes one).
     """
     if not reviewer.active:
         return await _refuse(
@@ -186,6 +227,9 @@ async def answer(
 class _Refusal(Exception):
     """A command that cannot be carried out; its message is the answer."""
 
+
+# the characters left out of codes, so that none is misread: a code typed with one is wrong
+_LOOK_ALIKES = set("0O1IL")
 
 _SHORT_VERBS = {
     "APPROVE": "A",
@@ -244,11 +288,27 @@ async def _carry_out(
         return Answer("Open, oldest first:\n" + "\n".join(lines))
     if isinstance(command, NeedsCode):
         # a code is 4 characters: what stood in its place is said back no longer than 12
-        given = f" {shorten(command.given, 12)!r} is not a draft code." if command.given else ""
+        given = ""
+        if command.given:
+            typo = len(command.given) == CODE_LENGTH and _LOOK_ALIKES & set(command.given.upper())
+            lacks = " (codes have no 0, O, 1, I or L)" if typo else ""
+            given = f" {shorten(command.given, 12)!r} is not a draft code{lacks}."
         short = _SHORT_VERBS[command.verb]
         raise _Refusal(f"Which draft?{given} Reply {short} CODE. {await _open_list(db)}")
     if isinstance(command, NeedsText):
         raise _Refusal(f"Edit needs the new text: E {command.code} your reply.")
+    if isinstance(command, PastedNotice):
+        raise _Refusal(
+            f"Not sent: your text holds lines of the draft notice. "
+            f"Send E {command.code} and only the words for the customer."
+        )
+    if isinstance(command, Several):
+        # a pasted list could name dozens: the answer names a few, each once
+        codes = list(dict.fromkeys(command.codes))
+        shown = codes[:-1] if len(codes) <= 4 else codes[:3]
+        last = codes[-1] if len(codes) <= 4 else "others"
+        named = f"{', '.join(shown)} and {last}" if shown else last
+        raise _Refusal(f"Nothing was done: send one command per text. This one named {named}.")
     if isinstance(command, Unknown):
         raise _Refusal(f"Not understood. {HELP_TEXT}. {await _open_list(db)}")
 
@@ -257,7 +317,9 @@ async def _carry_out(
         raise _Refusal(await explain(db, command.code))
     if isinstance(command, ConfirmOptOut | NotOptOut):
         return await _opt_out_answer(db, reviewer, command, draft, schedule_draft)
-    customer = draft["receiver"]
+    if draft["type"] == "INBOUND" and isinstance(command, Approve | Edit | Reject):
+        raise _Refusal(await explain(db, command.code))  # a customer's text is not a draft
+    customer = _customer(draft)
     decision = review.Decision(
         reviewer.id,
         DecisionChannel.SMS,
@@ -286,7 +348,8 @@ async def _carry_out(
             return Answer(
                 f"Paused {customer}: nothing is drafted or sent until RESUME {command.code}."
             )
-        await review.resume_thread(db, draft["thread_id"], reviewer.id)
+        if await review.resume_thread(db, draft["thread_id"], reviewer.id) and schedule_draft:
+            schedule_draft(draft["thread_id"])  # the texts the pause held, as the web's Resume
         return Answer(f"Resumed {customer}; held replies are back for review.")
     except workflow.Conflict as conflict:
         # PAUSE on a paused thread: "paused already"; RESUME on one that is not: "not paused"

@@ -170,3 +170,21 @@ def test_a_single_draft_is_named_up_to_exactly_three_segments(customer, fits):
         assert segments(text) == 3
     else:
         assert text == "While you were away: 1 draft.\n1 waiting.\n" + FOOTER
+
+
+def test_a_customer_who_may_want_to_stop_comes_first_with_optout_and_keep():
+    text = digest([("9QWR", "+14155550101", "Hi!")], [("7F3K", "+14155550100")])
+    assert text == "\n".join(
+        [
+            "While you were away: 1 draft; 1 customer may want to stop.",
+            "+14155550100 may want to stop: OPTOUT 7F3K to opt them out, KEEP 7F3K if not.",
+            "9QWR +14155550101: Hi!",
+            FOOTER,
+        ]
+    )
+
+
+def test_a_digest_of_stop_requests_alone_counts_customers():
+    text = digest([], [("7F3K", "+14155550100"), ("9QWR", "+14155550101")])
+    assert text.split("\n")[0] == "While you were away: 2 customers may want to stop."
+    assert "OPTOUT 9QWR" in text and "KEEP 9QWR" in text

@@ -296,3 +296,156 @@ async def test_start_or_yes_from_a_reviewer_reads_their_row_once(db, backend, an
         if text.lstrip().upper().startswith("SELECT") and " reviewers" in text
     ]
     assert len(reads) == 1, reads
+
+
+@pytest.mark.parametrize("first", ["E {} We open at 9.", "R {}", "A {}"])
+async def test_two_commands_in_one_text_decide_nothing_and_say_so(db, ana, first):
+    draft, code = await coded_draft(db)
+    other, other_code = await coded_draft(db, "+14155550101")
+
+    answer = await reviewer_sms.answer(db, ana, first.format(code) + f"\nA {other_code}")
+
+    assert said(answer) == (
+        f"Nothing was done: send one command per text. This one named {code} and {other_code}."
+    )
+    assert not answer.approved
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert await status_of(db, other) == S.DRAFT_PENDING_APPROVAL
+    assert await db.all(sql("SELECT 1 FROM approvals")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("A 7F3K\nA 7F3K", "7F3K"),
+        ("A 2222\nA 3333\nA 4444\nA 5555\nA 6666", "2222, 3333, 4444 and others"),
+    ],
+)
+async def test_several_commands_are_named_once_and_briefly(db, ana, text, named):
+    answer = await reviewer_sms.answer(db, ana, text)
+
+    assert said(answer) == f"Nothing was done: send one command per text. This one named {named}."
+
+
+async def test_a_clear_approval_with_what_phones_add_is_carried_out(db, ana):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"Ok, A {code.lower()}! Thanks 👍")
+
+    assert answer.approved and said(answer).startswith(f"Approved {code}: ")
+    assert await status_of(db, draft) == S.APPROVED_TO_SEND
+
+
+async def coded_text(db: Store, customer: str = CUSTOMER) -> tuple[str, str]:
+    """A customer's text with a code, as one held as an opt-out in plain words gets."""
+    inbound_id = await make_inbound(db, customer)
+    return inbound_id, await db.write(lambda conn: draft_notices.issue_code(conn, inbound_id))
+
+
+async def test_the_code_of_a_text_being_drafted_says_so_in_a_sentence(db, ana):
+    _, code = await coded_text(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    assert said(answer) == (
+        f"{code} is the text from {CUSTOMER}: its reply is being drafted. No drafts are waiting."
+    )
+
+
+async def test_the_code_of_a_text_needing_a_written_reply_says_so_in_a_sentence(db, ana):
+    inbound_id, code = await coded_text(db)
+    draft = await make_draft(db, inbound_id)
+    await review.reject(db, draft, review.Decision(ana.id, DecisionChannel.WEB))
+
+    answer = await reviewer_sms.answer(db, ana, f"R {code}")
+
+    assert said(answer) == (
+        f"{code} is the text from {CUSTOMER}: it needs a reply written on the web. "
+        "No drafts are waiting."
+    )
+
+
+async def held_opt_out_request(db: Store) -> str:
+    """A customer's "please stop texting me", held for a reviewer; its code."""
+    await inbound.receive_sms(
+        db, InboundSms("SM" + "c" * 32, CUSTOMER, BUSINESS, "please stop texting me", Channel.SMS)
+    )
+    (row,) = await db.all(sql("SELECT code FROM draft_codes"))
+    return str(row["code"])
+
+
+@pytest.mark.parametrize("command", ["A", "E {} Sorry to hear that.", "R"])
+async def test_deciding_on_an_opt_out_requests_code_points_to_optout_and_keep(db, ana, command):
+    code = await held_opt_out_request(db)
+    text = command.format(code) if "{}" in command else f"{command} {code}"
+
+    answer = await reviewer_sms.answer(db, ana, text)
+
+    assert said(answer) == (
+        f"{code} is the text from {CUSTOMER}, who may want to stop: reply OPTOUT {code} to "
+        f"opt them out, KEEP {code} if it is not an opt-out."
+    )
+    assert await db.all(sql("SELECT 1 FROM messages WHERE type != 'INBOUND'")) == []
+
+
+async def test_the_code_of_an_opted_out_customers_text_says_they_opted_out(db, ana):
+    code = await held_opt_out_request(db)
+    await reviewer_sms.answer(db, ana, f"OPTOUT {code}")
+
+    answer = await reviewer_sms.answer(db, ana, f"A {code}")
+
+    assert said(answer) == f"{code} is the text from {CUSTOMER}, who has opted out."
+
+
+async def test_pausing_by_a_customers_text_code_names_the_customer(db, ana):
+    code = await held_opt_out_request(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"P {code}")
+
+    assert said(answer) == f"{CUSTOMER} is paused already."
+
+
+async def test_an_edit_holding_the_pasted_notice_sends_nothing_and_says_why(db, ana):
+    draft, code = await coded_draft(db)
+    # the reviewer copied the notice's draft line to change a word, and forgot to cut it
+    answer = await reviewer_sms.answer(db, ana, f'E {code} Draft: "Yes, 9 to 6."')
+
+    assert said(answer) == (
+        f"Not sent: your text holds lines of the draft notice. "
+        f"Send E {code} and only the words for the customer."
+    )
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+    assert len(await db.all(sql("SELECT id FROM messages WHERE type = 'DRAFT'"))) == 1
+
+
+@pytest.mark.parametrize("typed", ["7F30", "7FO3", "1F3K", "7F3I", "7f3l"])
+async def test_a_code_typed_with_a_look_alike_is_refused_saying_which_characters_codes_lack(
+    db, ana, typed
+):
+    draft, code = await coded_draft(db)
+
+    answer = await reviewer_sms.answer(db, ana, f"A {typed}")
+
+    # DESIGN §5: codes have no look-alikes, so none of these is guessed to be 7F3K
+    assert said(answer) == (
+        f"Which draft? {typed!r} is not a draft code (codes have no 0, O, 1, I or L). "
+        f"Reply A CODE. Open: {code}."
+    )
+    assert await status_of(db, draft) == S.DRAFT_PENDING_APPROVAL
+
+
+async def test_resume_by_code_has_the_texts_the_pause_held_drafted(db, ana):
+    draft, code = await coded_draft(db)
+    await reviewer_sms.answer(db, ana, f"P {code}")
+    received = await inbound.receive_sms(
+        db, InboundSms("SM" + "d" * 32, CUSTOMER, BUSINESS, "Hello? Still there?", Channel.SMS)
+    )
+    held = received.message_id
+    assert held is not None and await status_of(db, held) == S.PAUSED_THREAD
+    asked: list[str] = []
+
+    answer = await reviewer_sms.answer(db, ana, f"RESUME {code}", asked.append)
+
+    assert said(answer) == f"Resumed {CUSTOMER}; held replies are back for review."
+    assert await status_of(db, held) == S.RECEIVED
+    assert asked == [CUSTOMER]  # drafted now, as the web's Resume does, not a minute later

@@ -169,6 +169,38 @@ def test_texts_held_in_quiet_hours_come_as_one_digest_afterwards(twilio):
     assert twilio.run(draft_notices.send_digests, twilio.db) == 0  # nothing held any more
 
 
+def test_a_customer_who_may_want_to_stop_is_in_the_digest_with_optout_and_keep(twilio):
+    twilio.run(_quiet_now, twilio.db)
+    twilio.text("please stop texting me", sender="+14155550100")
+    twilio.text("Do you sell gift cards?", sender="+14155550101")
+    twilio.text("take me off your list", sender="+14155550102")
+    codes = {
+        row["sender"]: row["code"]
+        for row in twilio.rows(
+            """
+            SELECT messages.sender, draft_codes.code FROM draft_codes
+            JOIN messages ON messages.id = draft_codes.message_id
+            WHERE messages.type = 'INBOUND'
+            """
+        )
+    }
+    # Ana answers the second request KEEP from her phone: it is drafted, its draft held
+    twilio.text(f"KEEP {codes['+14155550102']}", sender=ANA)
+    twilio.settle()
+
+    twilio.run(_quiet_later, twilio.db)
+    assert twilio.run(draft_notices.send_digests, twilio.db) == 1
+
+    (text,) = [t for t in texts_to(twilio, ANA) if t.startswith("While you were away")]
+    assert text.startswith("While you were away: 2 drafts; 1 customer may want to stop.\n")
+    stopping = codes["+14155550100"]
+    assert (
+        f"+14155550100 may want to stop: OPTOUT {stopping} to opt them out, KEEP {stopping} if not."
+    ) in text
+    assert codes["+14155550102"] not in text  # decided meanwhile
+    assert "+14155550199" not in text  # the business's own number is nobody to name
+
+
 async def _quiet_later(db):
     now = datetime.now(UTC)
     start, end = (f"{(now + timedelta(hours=h)):%H:%M}" for h in (2, 4))

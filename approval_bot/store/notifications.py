@@ -94,11 +94,12 @@ _INSERT_NOTIFICATION = sql(_INSERT_NOTIFICATION_TEXT + " RETURNING id")
 _INSERT_NOTIFICATIONS = sql(_INSERT_NOTIFICATION_TEXT)
 _HELD_OF = sql(
     """
-    SELECT notifications.id, draft_codes.code, messages.receiver, messages.body,
-           messages.status
+    SELECT notifications.id, draft_codes.code, messages.type, messages.sender,
+           messages.receiver, messages.body, messages.status, thread_controls.pause_kind
     FROM notifications
     LEFT JOIN messages ON messages.id = notifications.draft_id
     LEFT JOIN draft_codes ON draft_codes.message_id = notifications.draft_id
+    LEFT JOIN thread_controls ON thread_controls.thread_id = messages.thread_id
     WHERE notifications.reviewer_id = :reviewer_id AND notifications.status = 'HELD'
     ORDER BY notifications.created_at
     """
@@ -118,13 +119,17 @@ def _told_query(count: int) -> Query:
 
 @dataclass(frozen=True)
 class HeldText:
-    """A text held through a reviewer's quiet hours, and the draft it is about if any."""
+    """A text held through a reviewer's quiet hours, and the message it is about if any: a
+    draft, or a customer's text held as an opt-out in plain words (with its thread's pause)."""
 
     id: int
     code: str | None
+    type: str | None
+    sender: str | None
     receiver: str | None
     body: str | None
     status: str | None
+    pause_kind: str | None
 
 
 def insert_notification(
@@ -166,7 +171,16 @@ def insert_notifications(tx: Tx, rows: Iterable[tuple[int, str, str, str, str]])
 def held_of(tx: Tx, reviewer_id: int) -> list[HeldText]:
     """A reviewer's held texts, oldest first, with the drafts they are about."""
     return [
-        HeldText(row["id"], row["code"], row["receiver"], row["body"], row["status"])
+        HeldText(
+            row["id"],
+            row["code"],
+            row["type"],
+            row["sender"],
+            row["receiver"],
+            row["body"],
+            row["status"],
+            row["pause_kind"],
+        )
         for row in tx.all(_HELD_OF, reviewer_id=reviewer_id)
     ]
 
