@@ -133,10 +133,17 @@ def _any(patterns: tuple[str, ...], text: str) -> bool:
 # -- opt-out in plain words: a wish to stop hearing from the business
 
 _CONTACT_VERBS = r"(?:text|txt|tex|sms|messag|msg|mesag|contact|call|email|spam|bother|send|hit)\w*"
-# Spanish stems; after "no me" a request takes the subjunctive ("no me escriban"), and
-# "no me escribieron" (they never wrote) asks for nothing
+# Spanish stems; after "no me" a request takes the subjunctive ("no me escriban", "no me
+# llamen"), and the indicative asks for nothing: "no me escribieron" (they never wrote), "no
+# me llaman" (they do not call me, a complaint)
 _ES_CONTACT = r"(?:escrib|mand|envi|contact|llam|molest)"
+_ES_ASKED = r"(?:escrib(?:an|as|a)|(?:mand|envi|contact|llam|molest)(?:en|es|e))"
 _FR_CONTACT = r"(?:ecri|envoy|contact|appel|harcel|spam)\w*"
+# a French request has no subject ("ne m'appelez plus"); "il ne m'appelle plus" says what
+# happens
+_FR_NO_SUBJECT = "".join(
+    rf"(?<!\b{subject} )" for subject in "je tu il elle on nous vous ils elles personne".split()
+)
 _OPT_OUT_PATTERNS = (
     rf"(?:stop|quit|cease|enough)(?: with)? (?:the |these |your |all )?{_CONTACT_VERBS}",
     rf"(?:don't|dont|do not|never|pls don't|stop) (?:ever )?{_CONTACT_VERBS} (?:me|us|this number)",
@@ -161,13 +168,13 @@ _OPT_OUT_PATTERNS = (
     # Spanish, read folded (_folded, so "envien" is "envíen" too): "no me escriban más",
     # "no me manden mensajes"; "no me envíen la factura todavía" refuses one thing only
     rf"(?:ya )?no (?:me |nos )?(?:(?:vuelvan|vuelvas|vuelva) a {_ES_CONTACT}\w*|"
-    rf"{_ES_CONTACT}(?:an|as|a|en|es|e))(?: (?:mas|nunca|jamas))*"
+    rf"{_ES_ASKED})(?: (?:mas|nunca|jamas))*"
     r"(?= (?:mas )?(?:mensajes|sms|textos|whatsapps?|promociones|publicidad)|"
     r" por favor| porfa| gracias|\s*(?:[.!?;]|$))",
     rf"(?:deja|dejen|dejad|para|paren|parad) de {_ES_CONTACT}\w*",
     r"(?:keine|nicht mehr) (?:sms|nachrichten|schreiben)",
     # French: "ne m'écrivez plus", "arrêtez de m'envoyer des messages"
-    rf"ne (?:m'|nous )?{_FR_CONTACT} plus",
+    rf"{_FR_NO_SUBJECT}ne (?:m'|nous )?{_FR_CONTACT} plus",
     rf"(?:arretez|arrete|cessez|cesse) de (?:m'|me |nous )?{_FR_CONTACT}",
     r"(?:plus de messages|(?:arretez|cessez) (?:les|vos) (?:messages|sms|textos))",
 )

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def structured(
@@ -57,6 +58,8 @@ class FakeOpenAI:
     bad_request: dict[str, Any] | None = None
     model: str = "fake-model"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # each request's target as sent: a path, or a whole URL when it came as to a proxy
+    targets: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     base_url: str = ""
 
@@ -94,8 +97,10 @@ def fake_openai(given: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
             length = int(self.headers.get("content-length", "0"))
             request = json.loads(self.rfile.read(length))
             fake.requests.append(request)
+            fake.targets.append(self.path)
             asked = (request.get("response_format") or {}).get("type")
-            if self.path != "/v1/chat/completions":
+            # it answers as a forward proxy too, for a request naming the whole URL
+            if urlsplit(self.path).path != "/v1/chat/completions":
                 self._answer(404, b'{"error": {"message": "not found"}}')
             elif fake.bad_request is not None:
                 self._answer(400, json.dumps({"error": fake.bad_request}).encode())

@@ -224,6 +224,27 @@ def test_a_huge_answer_is_not_read_whole_and_the_draft_stored_is_the_builtin_one
     assert "over 64 KiB" in meta["fallback_reason"]
 
 
+async def test_the_model_is_reached_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # a server reachable only through the outbound proxy, as the openai client's own
+    # defaults (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) reach it; the fake is that proxy
+    with fake_openai() as fake:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", fake.base_url.removesuffix("/v1"))
+        remote = OpenAICompatDrafter(
+            model="fake-model", base_url="http://model.invalid/v1", api_key=None, timeout=5.0
+        )
+        try:
+            result = await FallbackDrafter(remote, 5.0, Metrics()).draft(CONTEXT)
+        finally:
+            await remote.aclose()
+
+    assert fake.targets == ["http://model.invalid/v1/chat/completions"]
+    assert (result.drafter, result.fallback_reason) == ("openai", None)
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "many", "100000"])
 def test_a_draft_max_tokens_out_of_range_is_refused_at_start(
     make_settings: Callable[..., Settings], value: str

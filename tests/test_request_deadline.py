@@ -124,9 +124,30 @@ def test_each_request_on_a_kept_alive_connection_gets_its_own_time(
         for _ in range(3):
             assert client.get("/healthz").status_code == 200
             time.sleep(DEADLINE * 0.6)
+    # on one socket, each request sent over 0.6 of the deadline: the second is whole 1.2
+    # deadlines after the connection opened, but 0.6 after the first answer
+    second = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
     with connect(port) as sock:
-        sock.sendall(request)
-        time.sleep(DEADLINE * 0.6)
-        sock.sendall(request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        for whole in (request, second):
+            lines = [line + b"\r\n" for line in whole.split(b"\r\n")[:-1]]
+            for line in lines:
+                time.sleep(DEADLINE * 0.6 / len(lines))
+                sock.sendall(line)
         answers = read_all(sock)
     assert answers.count(b"HTTP/1.1 200 ") == 2
+
+
+def test_a_request_trickled_after_an_answer_on_a_kept_alive_connection_is_cut_off(
+    server: tuple[int, Path],
+) -> None:
+    port, _ = server
+    with connect(port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:  # the first answer's head: it was answered
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # then never the blank line
+        # the rest of the first answer, then the close (a socket timeout: never closed)
+        read_all(sock)
+    assert healthy(port)

@@ -102,6 +102,33 @@ def test_texts_that_merely_contain_such_a_word_are_not_opt_outs(text):
 @pytest.mark.parametrize(
     "text",
     [
+        # Spanish asks in the subjunctive ("no me llamen"); the indicative says what happens
+        # ("they do not call me"), which is a complaint that wants contact
+        "¿Por qué ya no me mandan mensajes?",
+        "El técnico no me llama.",
+        "Mi pedido no llega y nadie me contesta, no me llaman!",
+        "ya no me mandan mensajes",
+        # French asks without a subject ("ne m'appelez plus"); with one, it is what happens
+        "il ne m'appelle plus ?",
+        "vous ne m'appelez plus ?",
+        "personne ne m'appelle plus",
+    ],
+)
+def test_a_customer_saying_nobody_contacts_them_is_not_an_opt_out(text):
+    assert flags(text)[0] is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["no me llame más", "no me escriba más", "no me llames", "no me molesten por favor"],
+)
+def test_a_spanish_request_in_the_subjunctive_is_an_opt_out(text):
+    assert flags(text)[0] is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "don't text me after 8pm",
         "don't call me at work",
         "please don't text me before 9am",

@@ -173,14 +173,11 @@ class _Capped(httpx2.AsyncByteStream):
         await self._stream.aclose()
 
 
-class _CappedTransport(httpx2.AsyncHTTPTransport):
-    """The openai client's transport, reading at most MAX_ANSWER_BYTES of each answer."""
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx2.AsyncByteStream)
-        response.stream = _Capped(response.stream, MAX_ANSWER_BYTES)
-        return response
+async def _cap_answer(response: httpx2.Response) -> None:
+    """Read at most MAX_ANSWER_BYTES of `response`: a hook run before its body is read, so
+    the client keeps its own transports (and the proxies the environment names)."""
+    assert isinstance(response.stream, httpx2.AsyncByteStream)
+    response.stream = _Capped(response.stream, MAX_ANSWER_BYTES)
 
 
 def _server_failure(completion: Any) -> str | None:
@@ -371,8 +368,8 @@ class OpenAICompatDrafter:
             api_key=api_key or "not-needed",  # local servers take any key
             timeout=timeout,
             max_retries=0,
-            # the client's own defaults, with a transport that reads a bounded answer
-            http_client=openai.DefaultAsyncHttpxClient(transport=_CappedTransport()),
+            # the client's own defaults, reading a bounded answer
+            http_client=openai.DefaultAsyncHttpxClient(event_hooks={"response": [_cap_answer]}),
         )
         # until the server answers 400 to the JSON schema response format
         self.json_schema = True
