@@ -1,4 +1,4 @@
--- PostgreSQL's form of SQLite's 0022_withdrawn_notifications.sql. WITHDRAWN joins the
+-- PostgreSQL's form of SQLite's 0023_withdrawn_notifications.sql. WITHDRAWN joins the
 -- notification statuses: PostgreSQL changes the CHECK in place, where SQLite rebuilt the
 -- table.
 ALTER TABLE notifications DROP CONSTRAINT notifications_status_check;

@@ -1,4 +1,4 @@
--- PostgreSQL's form of SQLite's 0022_unique_draft_codes.sql (the same statements).
+-- PostgreSQL's form of SQLite's 0025_unique_draft_codes.sql (the same statements).
 -- One row per draft code, so two drafts announced at once (two instances on one database)
 -- can never both take a code: issuing one writes it with ON CONFLICT (code), reclaiming a
 -- spent row (closed and past its quiet period, which pruning would delete) and refusing a
