@@ -348,8 +348,8 @@ async def test_0017_settles_the_needs_reply_texts_already_answered_or_dismissed(
 
 
 async def test_unique_codes_keep_the_latest_row_of_a_code_issued_twice(db_path):
-    """Before unique_draft_codes a code could be issued twice (two instances at once, or reuse after the
-    quiet period); a reviewer's text named the latest, so that row is the one kept."""
+    """Before unique_draft_codes a code could be issued twice (two instances at once, or
+    reuse after the quiet period); a reviewer's text named the latest, so that row is kept."""
     migrations = load_migrations()
     (unique,) = [m for m in migrations if m.name == "unique_draft_codes"]
     db = await SqliteStore.open(db_path)
