@@ -251,12 +251,16 @@ def make_outbound(twilio: Twilio, path: str, boss: accounts.Reviewer) -> str:
         twilio.text("Are you open today?")
     draft = pending_draft(twilio)
     if path == "human reply":
+        send_pass(twilio)  # the reviewer's text about the draft goes before a reply replaces it
         reply = twilio.run(
             review.write_reply, twilio.db, CUSTOMER, "Yes, until 5.", boss.id, in_reply_to_id=None
         )
         gate(twilio, boss, stopped=True, reason="carrier complaint")
         return str(reply)
     gate(twilio, boss, stopped=True, reason="carrier complaint")
+    # the reviewer's text about the draft goes while the gate is closed; it must go before the
+    # decision, since a text about a draft already decided is withdrawn, never sent
+    send_pass(twilio)
     if path == "approve":
         twilio.run(review.approve, twilio.db, draft, decision)
         return draft
